@@ -1,0 +1,99 @@
+/* backend_cpu.c - the CPU backend table: host memory, optimized kernels, OpenMP threads. */
+#include <stdlib.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "cpu_kernels.h"
+
+static fr_status cpu_alloc(fr_backend *be, size_t bytes, void **out, char *err, size_t errcap) {
+    (void)be;
+    /* 64-byte alignment for vector loads; round up as aligned_alloc requires */
+    size_t n = (bytes + 63) & ~(size_t)63;
+    *out = aligned_alloc(64, n ? n : 64);
+    if (!*out) return fr_fail(FR_ERR_NOMEM, err, errcap, "cpu: cannot allocate %zu bytes", bytes);
+    return FR_OK;
+}
+
+static void cpu_free(fr_backend *be, void *p) { (void)be; free(p); }
+
+static fr_status cpu_copy(fr_backend *be, void *dst, const void *src, size_t bytes, char *err, size_t errcap) {
+    (void)be; (void)err; (void)errcap;
+    if (bytes) memmove(dst, src, bytes);
+    return FR_OK;
+}
+
+static fr_status cpu_sync(fr_backend *be, char *err, size_t errcap) { (void)be; (void)err; (void)errcap; return FR_OK; }
+
+static fr_status cpu_embed(fr_backend *be, const int32_t *ids, const int32_t *positions, int T, int H,
+                           const float *word, const float *pos, const float *type0, const float *gamma,
+                           const float *beta, float eps, float *out, char *err, size_t errcap) {
+    (void)be; (void)err; (void)errcap;
+    fr_cpu_embed(ids, positions, T, H, word, pos, type0, gamma, beta, eps, out);
+    return FR_OK;
+}
+
+static fr_status cpu_linear(fr_backend *be, const float *x, const float *W, const float *bias, int M,
+                            int N, int K, fr_activation act, float *y, char *err, size_t errcap) {
+    (void)be; (void)err; (void)errcap;
+    fr_cpu_linear(x, W, bias, M, N, K, act, y);
+    return FR_OK;
+}
+
+static fr_status cpu_add_layernorm(fr_backend *be, float *x, const float *add, const float *gamma,
+                                   const float *beta, int T, int H, float eps, char *err, size_t errcap) {
+    (void)be; (void)err; (void)errcap;
+    fr_cpu_add_layernorm(x, add, gamma, beta, T, H, eps);
+    return FR_OK;
+}
+
+static fr_status cpu_attention(fr_backend *be, const float *qkv, const int32_t *off, int B, int max_len,
+                               int H, int NH, float *out, char *err, size_t errcap) {
+    (void)be;
+    if (H % NH) return fr_fail(FR_ERR_ARG, err, errcap, "attention: hidden %d not divisible by %d heads", H, NH);
+    if (fr_cpu_attention(qkv, off, B, max_len, H, NH, out))
+        return fr_fail(FR_ERR_NOMEM, err, errcap, "attention: out of memory for scratch (max_len %d)", max_len);
+    return FR_OK;
+}
+
+static fr_status cpu_pool(fr_backend *be, const float *x, const int32_t *off, int B, int H,
+                          fr_pooling mode, int normalize, float *out, char *err, size_t errcap) {
+    (void)be; (void)err; (void)errcap;
+    fr_cpu_pool(x, off, B, H, mode, normalize, out);
+    return FR_OK;
+}
+
+static fr_status cpu_score(fr_backend *be, const float *q, int Q, const float *items, const int32_t *rows,
+                           int N, int D, float *scores, char *err, size_t errcap) {
+    (void)be; (void)err; (void)errcap;
+    fr_cpu_score(q, Q, items, rows, N, D, scores);
+    return FR_OK;
+}
+
+static void cpu_destroy(fr_backend *be) { free(be); }
+
+fr_status fr_backend_cpu_create(int threads, fr_backend **out, char *err, size_t errcap) {
+    fr_backend *be = calloc(1, sizeof *be);
+    if (!be) return fr_fail(FR_ERR_NOMEM, err, errcap, "cpu backend: out of memory");
+#ifdef _OPENMP
+    if (threads > 0) omp_set_num_threads(threads);
+#else
+    (void)threads;
+#endif
+    be->name = "cpu";
+    be->alloc = cpu_alloc;
+    be->free = cpu_free;
+    be->upload = cpu_copy;
+    be->download = cpu_copy;
+    be->synchronize = cpu_sync;
+    be->embed = cpu_embed;
+    be->linear = cpu_linear;
+    be->add_layernorm = cpu_add_layernorm;
+    be->attention = cpu_attention;
+    be->pool = cpu_pool;
+    be->score = cpu_score;
+    be->destroy = cpu_destroy;
+    *out = be;
+    return FR_OK;
+}

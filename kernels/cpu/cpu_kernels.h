@@ -1,0 +1,22 @@
+/* cpu_kernels.h - the optimized CPU kernels behind the CPU backend table (backend_cpu.c).
+ * Same contracts as kernels/ops.h; host memory; OpenMP-parallel over rows/sequences. */
+#ifndef FR_CPU_KERNELS_H
+#define FR_CPU_KERNELS_H
+
+#include "../ops.h"
+
+void fr_cpu_embed(const int32_t *ids, const int32_t *positions, int T, int H, const float *word,
+                  const float *pos, const float *type0, const float *gamma, const float *beta,
+                  float eps, float *out);
+void fr_cpu_linear(const float *x, const float *W, const float *bias, int M, int N, int K,
+                   fr_activation act, float *y);
+void fr_cpu_add_layernorm(float *x, const float *add, const float *gamma, const float *beta, int T,
+                          int H, float eps);
+/* Returns -1 when out of memory for its per-thread scratch. */
+int fr_cpu_attention(const float *qkv, const int32_t *off, int B, int max_len, int H, int NH, float *out);
+void fr_cpu_pool(const float *x, const int32_t *off, int B, int H, fr_pooling mode, int normalize,
+                 float *out);
+void fr_cpu_score(const float *q, int Q, const float *items, const int32_t *rows, int N, int D,
+                  float *scores);
+
+#endif

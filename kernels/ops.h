@@ -1,0 +1,89 @@
+/* ops.h - the backend boundary: every compute op the encoder and ranker use, as one table of
+ * function pointers per backend (CPU in kernels/cpu/, CUDA in kernels/cuda/).
+ *
+ * All tensor arguments are backend memory (host memory for the CPU backend, device memory for
+ * CUDA) obtained from the backend's own alloc/upload. Shapes use these letters:
+ *   T  tokens in a packed batch (sequences laid end to end, no padding)
+ *   B  sequences in the batch; off[B+1] gives sequence b's tokens as rows off[b] .. off[b+1]-1
+ *   H  hidden size, I intermediate size, NH heads, DH = H / NH head size, V vocabulary size
+ * A NULL op pointer means "this backend does not provide the op": fr_backend_supports() says so
+ * and the caller must not call it. Ops return FR_OK or an error with a message in err. */
+#ifndef FR_OPS_H
+#define FR_OPS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../src/status.h"
+
+typedef enum { FR_ACT_NONE = 0, FR_ACT_GELU = 1 } fr_activation;
+typedef enum { FR_POOL_MEAN = 0, FR_POOL_CLS = 1 } fr_pooling;
+
+typedef enum {
+    FR_OP_EMBED, FR_OP_LINEAR, FR_OP_ADD_LAYERNORM, FR_OP_ATTENTION, FR_OP_POOL, FR_OP_SCORE,
+    FR_OP_COUNT
+} fr_op;
+
+typedef struct fr_backend fr_backend;
+
+struct fr_backend {
+    const char *name;  /* "cpu", "cuda" */
+    void *ctx;
+
+    /* memory */
+    fr_status (*alloc)(fr_backend *be, size_t bytes, void **out, char *err, size_t errcap);
+    void (*free)(fr_backend *be, void *p);
+    fr_status (*upload)(fr_backend *be, void *dst, const void *src, size_t bytes, char *err, size_t errcap);
+    fr_status (*download)(fr_backend *be, void *dst, const void *src, size_t bytes, char *err, size_t errcap);
+    fr_status (*synchronize)(fr_backend *be, char *err, size_t errcap);
+
+    /* out[T,H] = LayerNorm(word[ids[t]] + pos[positions[t]] + type0) * gamma + beta.
+     * word[V,H], pos[P,H], type0[H] (token type 0 row); ids/positions are int32[T]. */
+    fr_status (*embed)(fr_backend *be, const int32_t *ids, const int32_t *positions, int T, int H,
+                       const float *word, const float *pos, const float *type0, const float *gamma,
+                       const float *beta, float eps, float *out, char *err, size_t errcap);
+
+    /* y[M,N] = act(x[M,K] . W[N,K]^T + bias[N]); W in PyTorch nn.Linear layout. */
+    fr_status (*linear)(fr_backend *be, const float *x, const float *W, const float *bias, int M,
+                        int N, int K, fr_activation act, float *y, char *err, size_t errcap);
+
+    /* x[T,H] = LayerNorm(x + add) * gamma + beta, in place. */
+    fr_status (*add_layernorm)(fr_backend *be, float *x, const float *add, const float *gamma,
+                               const float *beta, int T, int H, float eps, char *err, size_t errcap);
+
+    /* Self-attention of each sequence over its own tokens only (packed, so no padding mask
+     * is needed). qkv[T,3H] holds Q | K | V per token; out[T,H] the heads' outputs, concatenated.
+     * off is int32[B+1] in backend memory; max_len bounds off[b+1]-off[b]. */
+    fr_status (*attention)(fr_backend *be, const float *qkv, const int32_t *off, int B, int max_len,
+                           int H, int NH, float *out, char *err, size_t errcap);
+
+    /* out[B,H] = mean over each sequence's tokens (or its first token, CLS), then divided by
+     * max(||v||, 1e-12) when normalize. */
+    fr_status (*pool)(fr_backend *be, const float *x, const int32_t *off, int B, int H,
+                      fr_pooling mode, int normalize, float *out, char *err, size_t errcap);
+
+    /* scores[Q,N] = q[Q,D] . items[N,D]^T, or, when rows != NULL, against items[rows[n]] only
+     * (rows is int32[N] in backend memory). */
+    fr_status (*score)(fr_backend *be, const float *q, int Q, const float *items, const int32_t *rows,
+                       int N, int D, float *scores, char *err, size_t errcap);
+
+    void (*destroy)(fr_backend *be);
+};
+
+/* 1 when be provides op. */
+int fr_backend_supports(const fr_backend *be, fr_op op);
+const char *fr_op_name(fr_op op);
+
+/* CPU backend: BLAS for products, OpenMP across `threads` cores (0 = all). */
+fr_status fr_backend_cpu_create(int threads, fr_backend **out, char *err, size_t errcap);
+
+/* CUDA backend (only in builds with FEEDRANK_CUDA): FR_ERR_UNSUPPORTED when this build has no
+ * CUDA, FR_ERR_DEVICE when no usable device is present. */
+fr_status fr_backend_cuda_create(int device, fr_backend **out, char *err, size_t errcap);
+
+/* "cpu", "cuda" or "auto" (CUDA when a device is present, else CPU). *used names the choice. */
+fr_status fr_backend_open(const char *which, fr_backend **out, char *err, size_t errcap);
+
+void fr_backend_destroy(fr_backend *be);
+
+#endif

@@ -1,0 +1,19 @@
+/* cli.h - shared pieces of the feedrank command-line tool (src/main.c, src/cmd_*.c). */
+#ifndef FR_CLI_H
+#define FR_CLI_H
+
+/* Each subcommand: returns the process exit status (0 ok, 1 runtime error, 2 usage error). */
+int fr_cmd_embed(int argc, char **argv);
+
+/* When argv[*i] is `name`, stores the following argument in *val, advances *i and returns 1;
+ * prints an error and returns -1 when the value is missing; returns 0 otherwise. */
+int fr_cli_value(int argc, char **argv, int *i, const char *name, const char **val);
+
+/* Parses a whole decimal integer in [lo, hi]; prints "feedrank: FLAG: ..." and returns -1 when not. */
+int fr_cli_int(const char *flag, const char *s, long lo, long hi, long *out);
+
+/* The model folder: --model, else $FEEDRANK_MODEL, else ./models/all-MiniLM-L6-v2, else the
+ * source tree's models/all-MiniLM-L6-v2. */
+const char *fr_cli_model_dir(const char *flag_value);
+
+#endif

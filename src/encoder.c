@@ -1,0 +1,293 @@
+/* encoder.c - BERT forward pass over the backend op table.
+ *
+ * Batches are packed: the tokens of all sequences are laid end to end (T rows), so the dense
+ * layers never compute on padding, and attention runs per sequence over its own tokens.
+ * Per layer:  qkv = x Wqkv^T + b;  a = attention(qkv);  x = LN(x + a Wo^T + bo);
+ *             h = gelu(x Wi^T + bi);  x = LN(x + h Wo2^T + bo2).
+ * Q, K and V weights are concatenated at load time so that one product computes all three. */
+#include "encoder.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "safetensors.h"
+
+typedef struct {
+    float *wqkv, *bqkv, *wo, *bo, *ln1_g, *ln1_b, *wi, *bi, *wo2, *bo2, *ln2_g, *ln2_b;
+} layer_weights;
+
+struct fr_encoder {
+    fr_model_config cfg;
+    fr_tokenizer *tok;
+    fr_backend *be;
+    char query_prefix[FR_PREFIX_MAX], document_prefix[FR_PREFIX_MAX];
+    /* weights (backend memory) */
+    float *word, *pos, *type0, *emb_g, *emb_b;
+    layer_weights *layer;
+    /* workspace (backend memory), sized for max_tokens tokens / max_seqs sequences */
+    int max_tokens, max_seqs;
+    float *x, *tmp, *qkv, *ctx, *hid, *pooled;
+    int32_t *d_ids, *d_pos, *d_off;
+    /* host staging */
+    int32_t *h_ids, *h_pos, *h_off;
+    char *text_buf;
+    size_t text_cap;
+};
+
+int fr_encoder_dim(const fr_encoder *e) { return e->cfg.hidden; }
+const fr_model_config *fr_encoder_config(const fr_encoder *e) { return &e->cfg; }
+const fr_tokenizer *fr_encoder_tokenizer(const fr_encoder *e) { return e->tok; }
+fr_backend *fr_encoder_backend(const fr_encoder *e) { return e->be; }
+
+const char *fr_encoder_prefix(const fr_encoder *e, fr_text_kind kind) {
+    return kind == FR_TEXT_QUERY ? e->query_prefix : kind == FR_TEXT_DOCUMENT ? e->document_prefix : "";
+}
+
+static void be_free(fr_backend *be, void *p) { if (p) be->free(be, p); }
+
+void fr_encoder_free(fr_encoder *e) {
+    if (!e) return;
+    if (e->be) {
+        void *all[] = {e->word, e->pos, e->type0, e->emb_g, e->emb_b, e->x, e->tmp, e->qkv, e->ctx,
+                       e->hid, e->pooled, e->d_ids, e->d_pos, e->d_off};
+        for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) be_free(e->be, all[i]);
+        for (int l = 0; e->layer && l < e->cfg.layers; l++) {
+            layer_weights *w = &e->layer[l];
+            float *lw[] = {w->wqkv, w->bqkv, w->wo, w->bo, w->ln1_g, w->ln1_b, w->wi, w->bi, w->wo2, w->bo2, w->ln2_g, w->ln2_b};
+            for (size_t i = 0; i < sizeof lw / sizeof lw[0]; i++) be_free(e->be, lw[i]);
+        }
+        fr_backend_destroy(e->be);
+    }
+    free(e->layer);
+    fr_tok_free(e->tok);
+    free(e->h_ids);
+    free(e->h_pos);
+    free(e->h_off);
+    free(e->text_buf);
+    free(e);
+}
+
+typedef struct {
+    fr_encoder *e;
+    const fr_safetensors *st;
+    const char *prefix;  /* "" or "bert." */
+    float *host;         /* staging buffer, large enough for the largest tensor */
+    char *err;
+    size_t errcap;
+} loader;
+
+/* Reads tensor prefix+name of the given shape into host staging at `at` floats in. */
+static fr_status stage(loader *L, const char *name, int ndim, int64_t d0, int64_t d1, size_t at) {
+    char full[256];
+    snprintf(full, sizeof full, "%s%s", L->prefix, name);
+    int64_t shape[2] = {d0, d1};
+    return fr_st_read_f32(L->st, full, ndim, shape, L->host + at, L->err, L->errcap);
+}
+
+/* Allocates backend memory for n floats and uploads host staging [0, n) into it. */
+static fr_status push(loader *L, size_t n, float **dst) {
+    fr_backend *be = L->e->be;
+    fr_status rc = be->alloc(be, n * sizeof(float), (void **)dst, L->err, L->errcap);
+    if (rc) return rc;
+    return be->upload(be, *dst, L->host, n * sizeof(float), L->err, L->errcap);
+}
+
+static fr_status load_one(loader *L, const char *name, int ndim, int64_t d0, int64_t d1, float **dst) {
+    fr_status rc = stage(L, name, ndim, d0, d1, 0);
+    return rc ? rc : push(L, (size_t)d0 * (size_t)(ndim == 2 ? d1 : 1), dst);
+}
+
+static fr_status load_weights(fr_encoder *e, const fr_safetensors *st, char *err, size_t errcap) {
+    const fr_model_config *c = &e->cfg;
+    const int64_t H = c->hidden, I = c->intermediate;
+    loader L = {e, st, "", NULL, err, errcap};
+    if (!fr_st_find(st, "embeddings.word_embeddings.weight") && fr_st_find(st, "bert.embeddings.word_embeddings.weight"))
+        L.prefix = "bert.";
+    size_t biggest = (size_t)c->vocab_size * H;
+    if ((size_t)c->max_position * H > biggest) biggest = (size_t)c->max_position * H;
+    if ((size_t)(3 * H * H) > biggest) biggest = (size_t)(3 * H * H);
+    if ((size_t)(I * H) > biggest) biggest = (size_t)(I * H);
+    L.host = malloc(biggest * sizeof(float));
+    if (!L.host) return fr_fail(FR_ERR_NOMEM, err, errcap, "weights: out of memory for a %zu-float staging buffer", biggest);
+    fr_status rc;
+    if ((rc = load_one(&L, "embeddings.word_embeddings.weight", 2, c->vocab_size, H, &e->word)) ||
+        (rc = load_one(&L, "embeddings.position_embeddings.weight", 2, c->max_position, H, &e->pos)) ||
+        (rc = stage(&L, "embeddings.token_type_embeddings.weight", 2, c->type_vocab_size, H, 0)) ||
+        (rc = push(&L, (size_t)H, &e->type0)) ||
+        (rc = load_one(&L, "embeddings.LayerNorm.weight", 1, H, 0, &e->emb_g)) ||
+        (rc = load_one(&L, "embeddings.LayerNorm.bias", 1, H, 0, &e->emb_b)))
+        goto done;
+    e->layer = calloc((size_t)c->layers, sizeof *e->layer);
+    if (!e->layer) { rc = fr_fail(FR_ERR_NOMEM, err, errcap, "weights: out of memory"); goto done; }
+    for (int l = 0; l < c->layers; l++) {
+        layer_weights *w = &e->layer[l];
+        char n[12][160];
+        const char *suffix[12] = {"attention.self.query", "attention.self.key", "attention.self.value",
+                                  "attention.output.dense", "attention.output.LayerNorm", "intermediate.dense",
+                                  "output.dense", "output.LayerNorm"};
+        for (int k = 0; k < 8; k++) snprintf(n[k], sizeof n[k], "encoder.layer.%d.%s", l, suffix[k]);
+        char name[200];
+#define NAME(k, what) (snprintf(name, sizeof name, "%s.%s", n[k], what), name)
+        /* Q | K | V weights stacked into [3H, H], biases into [3H] */
+        if ((rc = stage(&L, NAME(0, "weight"), 2, H, H, 0)) || (rc = stage(&L, NAME(1, "weight"), 2, H, H, (size_t)(H * H))) ||
+            (rc = stage(&L, NAME(2, "weight"), 2, H, H, (size_t)(2 * H * H))) || (rc = push(&L, (size_t)(3 * H * H), &w->wqkv)) ||
+            (rc = stage(&L, NAME(0, "bias"), 1, H, 0, 0)) || (rc = stage(&L, NAME(1, "bias"), 1, H, 0, (size_t)H)) ||
+            (rc = stage(&L, NAME(2, "bias"), 1, H, 0, (size_t)(2 * H))) || (rc = push(&L, (size_t)(3 * H), &w->bqkv)) ||
+            (rc = load_one(&L, NAME(3, "weight"), 2, H, H, &w->wo)) || (rc = load_one(&L, NAME(3, "bias"), 1, H, 0, &w->bo)) ||
+            (rc = load_one(&L, NAME(4, "weight"), 1, H, 0, &w->ln1_g)) || (rc = load_one(&L, NAME(4, "bias"), 1, H, 0, &w->ln1_b)) ||
+            (rc = load_one(&L, NAME(5, "weight"), 2, I, H, &w->wi)) || (rc = load_one(&L, NAME(5, "bias"), 1, I, 0, &w->bi)) ||
+            (rc = load_one(&L, NAME(6, "weight"), 2, H, I, &w->wo2)) || (rc = load_one(&L, NAME(6, "bias"), 1, H, 0, &w->bo2)) ||
+            (rc = load_one(&L, NAME(7, "weight"), 1, H, 0, &w->ln2_g)) || (rc = load_one(&L, NAME(7, "bias"), 1, H, 0, &w->ln2_b)))
+            goto done;
+#undef NAME
+    }
+done:
+    free(L.host);
+    return rc;
+}
+
+static fr_status alloc_workspace(fr_encoder *e, char *err, size_t errcap) {
+    fr_backend *be = e->be;
+    const size_t T = (size_t)e->max_tokens, H = (size_t)e->cfg.hidden, I = (size_t)e->cfg.intermediate;
+    e->max_seqs = e->max_tokens / 2; /* every sequence holds at least [CLS] and [SEP] */
+    const size_t S = (size_t)e->max_seqs;
+    fr_status rc;
+    if ((rc = be->alloc(be, T * H * 4, (void **)&e->x, err, errcap)) ||
+        (rc = be->alloc(be, T * H * 4, (void **)&e->tmp, err, errcap)) ||
+        (rc = be->alloc(be, T * 3 * H * 4, (void **)&e->qkv, err, errcap)) ||
+        (rc = be->alloc(be, T * H * 4, (void **)&e->ctx, err, errcap)) ||
+        (rc = be->alloc(be, T * I * 4, (void **)&e->hid, err, errcap)) ||
+        (rc = be->alloc(be, S * H * 4, (void **)&e->pooled, err, errcap)) ||
+        (rc = be->alloc(be, T * 4, (void **)&e->d_ids, err, errcap)) ||
+        (rc = be->alloc(be, T * 4, (void **)&e->d_pos, err, errcap)) ||
+        (rc = be->alloc(be, (S + 1) * 4, (void **)&e->d_off, err, errcap)))
+        return rc;
+    e->h_ids = malloc(T * 4);
+    e->h_pos = malloc(T * 4);
+    e->h_off = malloc((S + 1) * 4);
+    if (!e->h_ids || !e->h_pos || !e->h_off) return fr_fail(FR_ERR_NOMEM, err, errcap, "encoder: out of memory for host staging");
+    return FR_OK;
+}
+
+fr_status fr_encoder_load(const char *dir, const fr_encoder_options *opt, fr_encoder **out, char *err,
+                          size_t errcap) {
+    *out = NULL;
+    fr_encoder_options o = {0};
+    if (opt) o = *opt;
+    fr_encoder *e = calloc(1, sizeof *e);
+    if (!e) return fr_fail(FR_ERR_NOMEM, err, errcap, "encoder: out of memory");
+    fr_status rc;
+    fr_safetensors *st = NULL;
+    if ((rc = fr_model_config_load(dir, &e->cfg, err, errcap))) goto fail;
+    if ((rc = fr_tok_load(dir, &e->tok, err, errcap))) goto fail;
+    if (fr_tok_config_of(e->tok)->vocab_size > e->cfg.vocab_size) {
+        rc = fr_fail(FR_ERR_FORMAT, err, errcap, "%s: tokenizer has %d tokens but the model's vocab_size is %d", dir,
+                     fr_tok_config_of(e->tok)->vocab_size, e->cfg.vocab_size);
+        goto fail;
+    }
+    snprintf(e->query_prefix, sizeof e->query_prefix, "%s", o.query_prefix ? o.query_prefix : e->cfg.query_prefix);
+    snprintf(e->document_prefix, sizeof e->document_prefix, "%s", o.document_prefix ? o.document_prefix : e->cfg.document_prefix);
+    e->max_tokens = o.max_batch_tokens > 0 ? o.max_batch_tokens : 4096;
+    if (e->max_tokens < e->cfg.max_seq_length) e->max_tokens = e->cfg.max_seq_length;
+    if ((rc = fr_backend_open(o.backend ? o.backend : "cpu", &e->be, err, errcap))) goto fail;
+    char path[4096];
+    if (o.weights) snprintf(path, sizeof path, "%s", o.weights);
+    else snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    if ((rc = fr_st_open(path, &st, err, errcap))) goto fail;
+    if ((rc = load_weights(e, st, err, errcap))) {
+        size_t l = strlen(err);
+        if (l + 1 < errcap) snprintf(err + l, errcap - l, " (in %s)", path);
+        goto fail;
+    }
+    fr_st_close(st);
+    st = NULL;
+    if ((rc = alloc_workspace(e, err, errcap))) goto fail;
+    *out = e;
+    return FR_OK;
+fail:
+    fr_st_close(st);
+    fr_encoder_free(e);
+    return rc;
+}
+
+/* Runs the model on the packed batch staged in h_ids/h_pos/h_off (T tokens, B sequences) and
+ * downloads the pooled vectors into out[B, H]. */
+static fr_status forward(fr_encoder *e, int T, int B, int max_len, float *out, char *err, size_t errcap) {
+    fr_backend *be = e->be;
+    const fr_model_config *c = &e->cfg;
+    const int H = c->hidden, I = c->intermediate;
+    fr_status rc;
+    if ((rc = be->upload(be, e->d_ids, e->h_ids, (size_t)T * 4, err, errcap)) ||
+        (rc = be->upload(be, e->d_pos, e->h_pos, (size_t)T * 4, err, errcap)) ||
+        (rc = be->upload(be, e->d_off, e->h_off, (size_t)(B + 1) * 4, err, errcap)) ||
+        (rc = be->embed(be, e->d_ids, e->d_pos, T, H, e->word, e->pos, e->type0, e->emb_g, e->emb_b,
+                        c->layer_norm_eps, e->x, err, errcap)))
+        return rc;
+    for (int l = 0; l < c->layers; l++) {
+        const layer_weights *w = &e->layer[l];
+        if ((rc = be->linear(be, e->x, w->wqkv, w->bqkv, T, 3 * H, H, FR_ACT_NONE, e->qkv, err, errcap)) ||
+            (rc = be->attention(be, e->qkv, e->d_off, B, max_len, H, c->heads, e->ctx, err, errcap)) ||
+            (rc = be->linear(be, e->ctx, w->wo, w->bo, T, H, H, FR_ACT_NONE, e->tmp, err, errcap)) ||
+            (rc = be->add_layernorm(be, e->x, e->tmp, w->ln1_g, w->ln1_b, T, H, c->layer_norm_eps, err, errcap)) ||
+            (rc = be->linear(be, e->x, w->wi, w->bi, T, I, H, FR_ACT_GELU, e->hid, err, errcap)) ||
+            (rc = be->linear(be, e->hid, w->wo2, w->bo2, T, H, I, FR_ACT_NONE, e->tmp, err, errcap)) ||
+            (rc = be->add_layernorm(be, e->x, e->tmp, w->ln2_g, w->ln2_b, T, H, c->layer_norm_eps, err, errcap)))
+            return rc;
+    }
+    if ((rc = be->pool(be, e->x, e->d_off, B, H, c->pooling, c->normalize, e->pooled, err, errcap))) return rc;
+    return be->download(be, out, e->pooled, (size_t)B * H * sizeof(float), err, errcap);
+}
+
+/* Points *text at prefix + texts[i] (built in text_buf when a prefix applies). */
+static fr_status prefixed(fr_encoder *e, const char *prefix, const char *s, size_t n, const char **text,
+                          size_t *len, char *err, size_t errcap) {
+    size_t pl = strlen(prefix);
+    if (!pl) { *text = s; *len = n; return FR_OK; }
+    if (pl + n > e->text_cap) {
+        char *p = realloc(e->text_buf, pl + n);
+        if (!p) return fr_fail(FR_ERR_NOMEM, err, errcap, "encoder: out of memory for a %zu-byte text", n);
+        e->text_buf = p;
+        e->text_cap = pl + n;
+    }
+    memcpy(e->text_buf, prefix, pl);
+    memcpy(e->text_buf + pl, s, n);
+    *text = e->text_buf;
+    *len = pl + n;
+    return FR_OK;
+}
+
+fr_status fr_encoder_embed(fr_encoder *e, const char *const *texts, const size_t *lens, int n,
+                           fr_text_kind kind, float *out, fr_embed_info *info, char *err, size_t errcap) {
+    if (n < 0) return fr_fail(FR_ERR_ARG, err, errcap, "embed: negative text count");
+    const int H = e->cfg.hidden, maxlen = e->cfg.max_seq_length;
+    const char *prefix = fr_encoder_prefix(e, kind);
+    int T = 0, B = 0, first = 0, longest = 0;
+    e->h_off[0] = 0;
+    for (int i = 0; i <= n; i++) {
+        /* flush when the next text might not fit, or at the end */
+        if (i == n || T + maxlen > e->max_tokens || B == e->max_seqs) {
+            if (B > 0) {
+                fr_status rc = forward(e, T, B, longest, out + (size_t)first * H, err, errcap);
+                if (rc) return rc;
+            }
+            if (i == n) break;
+            T = B = longest = 0;
+            first = i;
+        }
+        if (!texts[i]) return fr_fail(FR_ERR_ARG, err, errcap, "embed: text %d is NULL", i);
+        const char *t = NULL;
+        size_t tl = 0;
+        fr_status rc = prefixed(e, prefix, texts[i], lens ? lens[i] : strlen(texts[i]), &t, &tl, err, errcap);
+        if (rc) return rc;
+        int trunc = 0;
+        int k = fr_tok_encode(e->tok, t, tl, e->h_ids + T, maxlen, &trunc);
+        if (k < 0) return fr_fail(FR_ERR_NOMEM, err, errcap, "embed: out of memory tokenizing text %d", i);
+        for (int p = 0; p < k; p++) e->h_pos[T + p] = p;
+        if (info) { info[i].tokens = k; info[i].truncated = trunc; }
+        T += k;
+        if (k > longest) longest = k;
+        e->h_off[++B] = T;
+    }
+    return FR_OK;
+}
