@@ -3,16 +3,18 @@
 
 #include "cpu_kernels.h"
 
-/* Two-pass LayerNorm of one row in place (double statistics: the rows are short and this keeps
- * the CPU path within rounding of PyTorch's). */
-static void layernorm_inplace(float *r, const float *gamma, const float *beta, int H, float eps) {
-    double mean = 0, var = 0;
-    for (int i = 0; i < H; i++) mean += r[i];
-    mean /= H;
-    for (int i = 0; i < H; i++) { double d = r[i] - mean; var += d * d; }
-    var /= H;
-    float inv = (float)(1.0 / sqrt(var + eps)), m = (float)mean;
-    for (int i = 0; i < H; i++) r[i] = (r[i] - m) * inv * gamma[i] + beta[i];
+/* Two-pass LayerNorm of one row in place, vectorized (float sums over one row of a few hundred
+ * values stay within a few ulp of PyTorch's). */
+static void layernorm_inplace(float *restrict r, const float *restrict gamma, const float *restrict beta, int H, float eps) {
+    float sum = 0.0f, var = 0.0f;
+#pragma omp simd reduction(+ : sum)
+    for (int i = 0; i < H; i++) sum += r[i];
+    const float mean = sum / (float)H;
+#pragma omp simd reduction(+ : var)
+    for (int i = 0; i < H; i++) { float d = r[i] - mean; var += d * d; }
+    const float inv = 1.0f / sqrtf(var / (float)H + eps);
+#pragma omp simd
+    for (int i = 0; i < H; i++) r[i] = (r[i] - mean) * inv * gamma[i] + beta[i];
 }
 
 void fr_cpu_embed(const int32_t *ids, const int32_t *positions, int T, int H, const float *word,

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# install-deps.sh - installs every system package feedrank builds, tests and benchmarks with
+# (Debian/Ubuntu, apt). Safe to re-run: skips apt entirely when everything is present.
+# The CUDA toolkit is not installed here: the CUDA backend is built when nvcc is on PATH.
+set -euo pipefail
+pkgs=(
+  build-essential cmake pkg-config git curl ca-certificates python3 python3-pip
+  libopenblas-openmp-dev  # BLAS for the CPU encoder (OpenMP build: one thread pool)
+  libcjson-dev         # JSON (model configs, tokenizer.json, JSONL)
+  libgrpc-dev          # gRPC C core (server)
+  libprotobuf-c-dev protobuf-c-compiler  # protobuf-c messages
+  libmicrohttpd-dev    # Prometheus metrics endpoint
+  clang libclang-rt-14-dev  # libFuzzer + sanitizers
+  gnuplot-nox          # benchmark plots
+  valgrind
+)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps.sh: all packages present"
+  exit 0
+fi
+echo "install-deps.sh: installing ${missing[*]}"
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO=sudo
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" > /tmp/feedrank-apt.log 2>&1 ||
+  { tail -30 /tmp/feedrank-apt.log >&2; echo "install-deps.sh: apt-get install failed" >&2; exit 1; }
+echo "install-deps.sh: done"
