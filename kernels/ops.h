@@ -26,6 +26,10 @@ typedef enum {
 
 typedef struct fr_backend fr_backend;
 
+/* A weight matrix W[N,K] (nn.Linear layout) held in the backend's preferred form: packed panels
+ * on the CPU, device memory on CUDA. Made once at model load by weight_create. */
+typedef struct fr_weight fr_weight;
+
 struct fr_backend {
     const char *name;  /* "cpu", "cuda" */
     void *ctx;
@@ -36,6 +40,9 @@ struct fr_backend {
     fr_status (*upload)(fr_backend *be, void *dst, const void *src, size_t bytes, char *err, size_t errcap);
     fr_status (*download)(fr_backend *be, void *dst, const void *src, size_t bytes, char *err, size_t errcap);
     fr_status (*synchronize)(fr_backend *be, char *err, size_t errcap);
+    fr_status (*weight_create)(fr_backend *be, const float *W_host, int N, int K, fr_weight **out,
+                               char *err, size_t errcap);
+    void (*weight_free)(fr_backend *be, fr_weight *w);
 
     /* out[T,H] = LayerNorm(word[ids[t]] + pos[positions[t]] + type0) * gamma + beta.
      * word[V,H], pos[P,H], type0[H] (token type 0 row); ids/positions are int32[T]. */
@@ -43,8 +50,8 @@ struct fr_backend {
                        const float *word, const float *pos, const float *type0, const float *gamma,
                        const float *beta, float eps, float *out, char *err, size_t errcap);
 
-    /* y[M,N] = act(x[M,K] . W[N,K]^T + bias[N]); W in PyTorch nn.Linear layout. */
-    fr_status (*linear)(fr_backend *be, const float *x, const float *W, const float *bias, int M,
+    /* y[M,N] = act(x[M,K] . W[N,K]^T + bias[N]); W made by weight_create with these N, K. */
+    fr_status (*linear)(fr_backend *be, const float *x, const fr_weight *W, const float *bias, int M,
                         int N, int K, fr_activation act, float *y, char *err, size_t errcap);
 
     /* x[T,H] = LayerNorm(x + add) * gamma + beta, in place. */

@@ -14,7 +14,8 @@
 #include "safetensors.h"
 
 typedef struct {
-    float *wqkv, *bqkv, *wo, *bo, *ln1_g, *ln1_b, *wi, *bi, *wo2, *bo2, *ln2_g, *ln2_b;
+    fr_weight *wqkv, *wo, *wi, *wo2;
+    float *bqkv, *bo, *ln1_g, *ln1_b, *bi, *bo2, *ln2_g, *ln2_b;
 } layer_weights;
 
 struct fr_encoder {
@@ -54,8 +55,10 @@ void fr_encoder_free(fr_encoder *e) {
         for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) be_free(e->be, all[i]);
         for (int l = 0; e->layer && l < e->cfg.layers; l++) {
             layer_weights *w = &e->layer[l];
-            float *lw[] = {w->wqkv, w->bqkv, w->wo, w->bo, w->ln1_g, w->ln1_b, w->wi, w->bi, w->wo2, w->bo2, w->ln2_g, w->ln2_b};
+            float *lw[] = {w->bqkv, w->bo, w->ln1_g, w->ln1_b, w->bi, w->bo2, w->ln2_g, w->ln2_b};
             for (size_t i = 0; i < sizeof lw / sizeof lw[0]; i++) be_free(e->be, lw[i]);
+            fr_weight *mw[] = {w->wqkv, w->wo, w->wi, w->wo2};
+            for (size_t i = 0; i < 4; i++) if (mw[i]) e->be->weight_free(e->be, mw[i]);
         }
         fr_backend_destroy(e->be);
     }
@@ -91,6 +94,16 @@ static fr_status push(loader *L, size_t n, float **dst) {
     fr_status rc = be->alloc(be, n * sizeof(float), (void **)dst, L->err, L->errcap);
     if (rc) return rc;
     return be->upload(be, *dst, L->host, n * sizeof(float), L->err, L->errcap);
+}
+
+/* Makes a backend weight matrix [N, K] from host staging. */
+static fr_status push_weight(loader *L, int N, int K, fr_weight **dst) {
+    return L->e->be->weight_create(L->e->be, L->host, N, K, dst, L->err, L->errcap);
+}
+
+static fr_status load_matrix(loader *L, const char *name, int64_t N, int64_t K, fr_weight **dst) {
+    fr_status rc = stage(L, name, 2, N, K, 0);
+    return rc ? rc : push_weight(L, (int)N, (int)K, dst);
 }
 
 static fr_status load_one(loader *L, const char *name, int ndim, int64_t d0, int64_t d1, float **dst) {
@@ -131,13 +144,13 @@ static fr_status load_weights(fr_encoder *e, const fr_safetensors *st, char *err
 #define NAME(k, what) (snprintf(name, sizeof name, "%s.%s", n[k], what), name)
         /* Q | K | V weights stacked into [3H, H], biases into [3H] */
         if ((rc = stage(&L, NAME(0, "weight"), 2, H, H, 0)) || (rc = stage(&L, NAME(1, "weight"), 2, H, H, (size_t)(H * H))) ||
-            (rc = stage(&L, NAME(2, "weight"), 2, H, H, (size_t)(2 * H * H))) || (rc = push(&L, (size_t)(3 * H * H), &w->wqkv)) ||
+            (rc = stage(&L, NAME(2, "weight"), 2, H, H, (size_t)(2 * H * H))) || (rc = push_weight(&L, (int)(3 * H), (int)H, &w->wqkv)) ||
             (rc = stage(&L, NAME(0, "bias"), 1, H, 0, 0)) || (rc = stage(&L, NAME(1, "bias"), 1, H, 0, (size_t)H)) ||
             (rc = stage(&L, NAME(2, "bias"), 1, H, 0, (size_t)(2 * H))) || (rc = push(&L, (size_t)(3 * H), &w->bqkv)) ||
-            (rc = load_one(&L, NAME(3, "weight"), 2, H, H, &w->wo)) || (rc = load_one(&L, NAME(3, "bias"), 1, H, 0, &w->bo)) ||
+            (rc = load_matrix(&L, NAME(3, "weight"), H, H, &w->wo)) || (rc = load_one(&L, NAME(3, "bias"), 1, H, 0, &w->bo)) ||
             (rc = load_one(&L, NAME(4, "weight"), 1, H, 0, &w->ln1_g)) || (rc = load_one(&L, NAME(4, "bias"), 1, H, 0, &w->ln1_b)) ||
-            (rc = load_one(&L, NAME(5, "weight"), 2, I, H, &w->wi)) || (rc = load_one(&L, NAME(5, "bias"), 1, I, 0, &w->bi)) ||
-            (rc = load_one(&L, NAME(6, "weight"), 2, H, I, &w->wo2)) || (rc = load_one(&L, NAME(6, "bias"), 1, H, 0, &w->bo2)) ||
+            (rc = load_matrix(&L, NAME(5, "weight"), I, H, &w->wi)) || (rc = load_one(&L, NAME(5, "bias"), 1, I, 0, &w->bi)) ||
+            (rc = load_matrix(&L, NAME(6, "weight"), H, I, &w->wo2)) || (rc = load_one(&L, NAME(6, "bias"), 1, H, 0, &w->bo2)) ||
             (rc = load_one(&L, NAME(7, "weight"), 1, H, 0, &w->ln2_g)) || (rc = load_one(&L, NAME(7, "bias"), 1, H, 0, &w->ln2_b)))
             goto done;
 #undef NAME

@@ -34,10 +34,22 @@ static fr_status cpu_embed(fr_backend *be, const int32_t *ids, const int32_t *po
     return FR_OK;
 }
 
-static fr_status cpu_linear(fr_backend *be, const float *x, const float *W, const float *bias, int M,
+static fr_status cpu_weight_create(fr_backend *be, const float *W, int N, int K, fr_weight **out, char *err,
+                                   size_t errcap) {
+    (void)be;
+    *out = (fr_weight *)fr_cpu_weight_pack(W, N, K);
+    return *out ? FR_OK : fr_fail(FR_ERR_NOMEM, err, errcap, "cpu: out of memory packing a %dx%d weight", N, K);
+}
+
+static void cpu_weight_free(fr_backend *be, fr_weight *w) {
+    (void)be;
+    fr_cpu_weight_free((fr_cpu_weight *)w);
+}
+
+static fr_status cpu_linear(fr_backend *be, const float *x, const fr_weight *W, const float *bias, int M,
                             int N, int K, fr_activation act, float *y, char *err, size_t errcap) {
-    (void)be; (void)err; (void)errcap;
-    fr_cpu_linear(x, W, bias, M, N, K, act, y);
+    (void)be; (void)N; (void)K; (void)err; (void)errcap;
+    fr_cpu_linear_packed(x, (const fr_cpu_weight *)W, bias, M, act, y);
     return FR_OK;
 }
 
@@ -87,6 +99,8 @@ fr_status fr_backend_cpu_create(int threads, fr_backend **out, char *err, size_t
     be->upload = cpu_copy;
     be->download = cpu_copy;
     be->synchronize = cpu_sync;
+    be->weight_create = cpu_weight_create;
+    be->weight_free = cpu_weight_free;
     be->embed = cpu_embed;
     be->linear = cpu_linear;
     be->add_layernorm = cpu_add_layernorm;

@@ -10,6 +10,13 @@ void fr_cpu_embed(const int32_t *ids, const int32_t *positions, int T, int H, co
                   float eps, float *out);
 void fr_cpu_linear(const float *x, const float *W, const float *bias, int M, int N, int K,
                    fr_activation act, float *y);
+/* A weight matrix W[N,K] packed for fr_cpu_linear_packed (see gemm_packed.c). */
+typedef struct fr_cpu_weight fr_cpu_weight;
+fr_cpu_weight *fr_cpu_weight_pack(const float *W, int N, int K);
+void fr_cpu_weight_free(fr_cpu_weight *w);
+/* y[M,N] = act(x[M,K] . W^T + bias[N]) with a packed W. */
+void fr_cpu_linear_packed(const float *x, const fr_cpu_weight *w, const float *bias, int M,
+                          fr_activation act, float *y);
 void fr_cpu_add_layernorm(float *x, const float *add, const float *gamma, const float *beta, int T,
                           int H, float eps);
 /* Returns -1 when out of memory for its per-thread scratch. */
