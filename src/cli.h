@@ -4,6 +4,12 @@
 
 /* Each subcommand: returns the process exit status (0 ok, 1 runtime error, 2 usage error). */
 int fr_cmd_embed(int argc, char **argv);
+int fr_cmd_index(int argc, char **argv);
+int fr_cmd_rerank(int argc, char **argv);
+int fr_cmd_store(int argc, char **argv);
+
+/* Parses "I/N" (0 <= I < N <= 65536); prints an error and returns -1 when malformed. */
+int fr_cli_shard(const char *s, int *i, int *n);
 
 /* When argv[*i] is `name`, stores the following argument in *val, advances *i and returns 1;
  * prints an error and returns -1 when the value is missing; returns 0 otherwise. */

@@ -10,7 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "hash.h"
 #include "safetensors.h"
 
 typedef struct {
@@ -23,6 +25,8 @@ struct fr_encoder {
     fr_tokenizer *tok;
     fr_backend *be;
     char query_prefix[FR_PREFIX_MAX], document_prefix[FR_PREFIX_MAX];
+    char name[128];
+    uint64_t fingerprint;
     /* weights (backend memory) */
     float *word, *pos, *type0, *emb_g, *emb_b;
     layer_weights *layer;
@@ -40,6 +44,35 @@ int fr_encoder_dim(const fr_encoder *e) { return e->cfg.hidden; }
 const fr_model_config *fr_encoder_config(const fr_encoder *e) { return &e->cfg; }
 const fr_tokenizer *fr_encoder_tokenizer(const fr_encoder *e) { return e->tok; }
 fr_backend *fr_encoder_backend(const fr_encoder *e) { return e->be; }
+
+uint64_t fr_encoder_fingerprint(const fr_encoder *e) { return e->fingerprint; }
+const char *fr_encoder_name(const fr_encoder *e) { return e->name; }
+
+/* Hash of the weights, the tokenizer file and the settings that shape the output vectors. */
+static fr_status fingerprint(fr_encoder *e, const char *dir, const fr_safetensors *st, char *err, size_t errcap) {
+    size_t len;
+    const uint8_t *img = fr_st_image(st, &len);
+    uint64_t h = fr_hash64(img, len, 0);
+    const char *tok_files[2] = {"tokenizer.json", "vocab.txt"};
+    for (int i = 0; i < 2; i++) {
+        char path[4096], *buf;
+        size_t n;
+        snprintf(path, sizeof path, "%s/%s", dir, tok_files[i]);
+        if (access(path, F_OK) != 0) continue;
+        fr_status rc = fr_read_small_file(path, 256u << 20, &buf, &n, err, errcap);
+        if (rc) return rc;
+        h = fr_hash64(buf, n, h);
+        free(buf);
+        break;
+    }
+    char settings[2 * FR_PREFIX_MAX + 256];
+    const fr_model_config *c = &e->cfg;
+    int n = snprintf(settings, sizeof settings, "%d/%d/%d/%d/%d/%d/%d/%g/%d/%d/%d/q=%s/d=%s", c->hidden, c->layers, c->heads,
+                     c->intermediate, c->max_position, c->vocab_size, c->type_vocab_size, (double)c->layer_norm_eps,
+                     (int)c->pooling, c->normalize, c->max_seq_length, e->query_prefix, e->document_prefix);
+    e->fingerprint = fr_hash64(settings, (size_t)(n > 0 && (size_t)n < sizeof settings ? n : 0), h);
+    return FR_OK;
+}
 
 const char *fr_encoder_prefix(const fr_encoder *e, fr_text_kind kind) {
     return kind == FR_TEXT_QUERY ? e->query_prefix : kind == FR_TEXT_DOCUMENT ? e->document_prefix : "";
@@ -193,6 +226,13 @@ fr_status fr_encoder_load(const char *dir, const fr_encoder_options *opt, fr_enc
     fr_status rc;
     fr_safetensors *st = NULL;
     if ((rc = fr_model_config_load(dir, &e->cfg, err, errcap))) goto fail;
+    {
+        size_t dl = strlen(dir);
+        while (dl > 1 && dir[dl - 1] == '/') dl--;
+        size_t b = dl;
+        while (b > 0 && dir[b - 1] != '/') b--;
+        snprintf(e->name, sizeof e->name, "%.*s", (int)(dl - b), dir + b);
+    }
     if ((rc = fr_tok_load(dir, &e->tok, err, errcap))) goto fail;
     if (fr_tok_config_of(e->tok)->vocab_size > e->cfg.vocab_size) {
         rc = fr_fail(FR_ERR_FORMAT, err, errcap, "%s: tokenizer has %d tokens but the model's vocab_size is %d", dir,
@@ -213,6 +253,7 @@ fr_status fr_encoder_load(const char *dir, const fr_encoder_options *opt, fr_enc
         if (l + 1 < errcap) snprintf(err + l, errcap - l, " (in %s)", path);
         goto fail;
     }
+    if ((rc = fingerprint(e, dir, st, err, errcap))) goto fail;
     fr_st_close(st);
     st = NULL;
     if ((rc = alloc_workspace(e, err, errcap))) goto fail;

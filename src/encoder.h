@@ -48,6 +48,11 @@ int fr_encoder_dim(const fr_encoder *enc);
 const fr_model_config *fr_encoder_config(const fr_encoder *enc);
 const fr_tokenizer *fr_encoder_tokenizer(const fr_encoder *enc);
 fr_backend *fr_encoder_backend(const fr_encoder *enc);
+/* A 64-bit fingerprint of everything that determines the vectors: weights, tokenizer files and
+ * the architecture/pooling/truncation settings. Item stores record it. */
+uint64_t fr_encoder_fingerprint(const fr_encoder *enc);
+/* The model folder's name (e.g. "all-MiniLM-L6-v2"). */
+const char *fr_encoder_name(const fr_encoder *enc);
 /* The prefix applied for kind ("" when none). */
 const char *fr_encoder_prefix(const fr_encoder *enc, fr_text_kind kind);
 

@@ -33,6 +33,18 @@ int fr_cli_int(const char *flag, const char *s, long lo, long hi, long *out) {
     return 0;
 }
 
+int fr_cli_shard(const char *s, int *i, int *n) {
+    char *slash = strchr(s, '/');
+    long a, b;
+    if (!slash) { fprintf(stderr, "feedrank: --shard '%s' must look like I/N, e.g. 0/4\n", s); return -1; }
+    char first[32];
+    snprintf(first, sizeof first, "%.*s", (int)(slash - s), s);
+    if (fr_cli_int("--shard N", slash + 1, 1, 65536, &b) || fr_cli_int("--shard I", first, 0, b - 1, &a)) return -1;
+    *i = (int)a;
+    *n = (int)b;
+    return 0;
+}
+
 const char *fr_cli_model_dir(const char *flag_value) {
     if (flag_value) return flag_value;
     const char *env = getenv("FEEDRANK_MODEL");
@@ -47,6 +59,9 @@ static void usage(FILE *f) {
             "\n"
             "commands:\n"
             "  embed     embed texts (one per line) into vectors (JSONL or .npy)\n"
+            "  index     embed a catalogue (CSV/TSV/JSONL) into an item store\n"
+            "  rerank    re-rank a JSONL file of requests against an item store\n"
+            "  store     merge sharded item stores, or describe one\n"
             "  version   print the version\n"
             "\n"
             "Run 'feedrank COMMAND --help' for a command's options.\n");
@@ -59,6 +74,9 @@ int main(int argc, char **argv) {
     }
     const char *cmd = argv[1];
     if (strcmp(cmd, "embed") == 0) return fr_cmd_embed(argc - 1, argv + 1);
+    if (strcmp(cmd, "index") == 0) return fr_cmd_index(argc - 1, argv + 1);
+    if (strcmp(cmd, "rerank") == 0) return fr_cmd_rerank(argc - 1, argv + 1);
+    if (strcmp(cmd, "store") == 0) return fr_cmd_store(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("feedrank 0.1.0\n");
         return 0;

@@ -23,6 +23,8 @@
 struct fr_safetensors {
     void *map;          /* NULL when parsing a caller's buffer */
     size_t map_len;
+    const uint8_t *image;
+    size_t image_len;
     fr_tensor *tensors;
     size_t count;
     char *names;        /* all names, NUL separated */
@@ -222,8 +224,15 @@ fr_status fr_st_parse(const uint8_t *buf, size_t len, const char *label, fr_safe
 done:
     cJSON_Delete(root);
     if (rc != FR_OK) { fr_st_close(st); return rc; }
+    st->image = buf;
+    st->image_len = len;
     *out = st;
     return FR_OK;
+}
+
+const uint8_t *fr_st_image(const fr_safetensors *st, size_t *len) {
+    *len = st->image_len;
+    return st->image;
 }
 
 fr_status fr_st_open(const char *path, fr_safetensors **out, char *err, size_t errcap) {

@@ -39,6 +39,9 @@ fr_status fr_st_parse(const uint8_t *buf, size_t len, const char *label, fr_safe
 
 void fr_st_close(fr_safetensors *st);
 
+/* The whole file image (header + data) and its length. */
+const uint8_t *fr_st_image(const fr_safetensors *st, size_t *len);
+
 size_t fr_st_count(const fr_safetensors *st);
 const fr_tensor *fr_st_at(const fr_safetensors *st, size_t i);
 const fr_tensor *fr_st_find(const fr_safetensors *st, const char *name);

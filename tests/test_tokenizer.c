@@ -98,6 +98,31 @@ static void check_errors(void) {
     }
 }
 
+/* vocab.txt + tokenizer_config.json (no tokenizer.json) gives the same ids. */
+static void check_vocab_txt(const fr_tokenizer *ref) {
+    char dir[] = "/tmp/fr_vocab_XXXXXX";
+    CHECK(mkdtemp(dir) != NULL, "mkdtemp");
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "cp %s/vocab.txt %s/tokenizer_config.json %s/", FEEDRANK_TEST_MODEL, FEEDRANK_TEST_MODEL, dir);
+    CHECK(system(cmd) == 0, "copy vocab.txt");
+    fr_tokenizer *t;
+    char err[512];
+    fr_status rc = fr_tok_load(dir, &t, err, sizeof err);
+    CHECK(rc == FR_OK, "vocab.txt load: %s", err);
+    if (rc == FR_OK) {
+        const char *texts[] = {"Café Bustelo [SEP] 12 oz. naïve façade", "日本語 😀 x", "", "UNAFFABLE unaffable ##x"};
+        for (int i = 0; i < 4; i++) {
+            int32_t a[64], b[64];
+            int na = fr_tok_encode(ref, texts[i], strlen(texts[i]), a, 64, NULL);
+            int nb = fr_tok_encode(t, texts[i], strlen(texts[i]), b, 64, NULL);
+            CHECK(na == nb && memcmp(a, b, 4 * (size_t)na) == 0, "vocab.txt tokenizer differs on '%s'", texts[i]);
+        }
+        fr_tok_free(t);
+    }
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    CHECK(system(cmd) == 0, "cleanup");
+}
+
 int main(void) {
     char err[512];
     fr_tokenizer *tok;
@@ -105,6 +130,7 @@ int main(void) {
     CHECK(rc == FR_OK, "load %s: %s (run scripts/fetch-model.sh all-MiniLM-L6-v2)", FEEDRANK_TEST_MODEL, err);
     if (rc == FR_OK) {
         check_golden(tok);
+        check_vocab_txt(tok);
         fr_tok_free(tok);
     }
     check_errors();

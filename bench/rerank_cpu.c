@@ -1,0 +1,134 @@
+/* rerank_cpu.c - re-rank throughput: one request = parse JSON, embed a 16-token query (or use a
+ * 10-item history), score 500 candidates from a 100,000-item store, blend, sort, write JSON.
+ *
+ *   rerank_cpu [--model DIR] [--device cpu|cuda] [--items N] [--candidates N] [--seconds S]
+ *
+ * The store holds random unit vectors: scoring speed does not depend on their values. Requests
+ * run one at a time (latency) and as batches of 32 through the batch path `feedrank rerank`
+ * uses (queries embedded together). Prints JSON lines with medians. */
+#define _GNU_SOURCE
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "item_store.h"
+#include "ranker.h"
+#include "request_json.h"
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static const char *WORDS[] = {"cord", "drill", "light", "water", "steel", "black", "white", "door", "garden", "hose",
+                              "kitchen", "sink", "wall", "paint", "brush", "wood", "floor", "tile", "lamp", "table"};
+
+static char *make_request(int i, int n_items, int n_cand, int with_query) {
+    size_t cap = (size_t)n_cand * 40 + 4096, len = 0;
+    char *s = malloc(cap);
+    unsigned x = (unsigned)i * 2654435761u + 7;
+    len += (size_t)snprintf(s + len, cap - len, "{\"request_id\":\"r%d\",\"context\":{", i);
+    if (with_query) {
+        len += (size_t)snprintf(s + len, cap - len, "\"query\":\"");
+        for (int w = 0; w < 14; w++) { x = x * 1103515245u + 12345u; len += (size_t)snprintf(s + len, cap - len, "%s%s", w ? " " : "", WORDS[(x >> 16) % 20]); }
+        len += (size_t)snprintf(s + len, cap - len, "\"");
+    } else {
+        len += (size_t)snprintf(s + len, cap - len, "\"history\":[");
+        for (int h = 0; h < 10; h++) { x = x * 1103515245u + 12345u; len += (size_t)snprintf(s + len, cap - len, "%s{\"item_id\":\"i%u\"}", h ? "," : "", (x >> 8) % n_items); }
+        len += (size_t)snprintf(s + len, cap - len, "]");
+    }
+    len += (size_t)snprintf(s + len, cap - len, "},\"candidates\":[");
+    for (int c = 0; c < n_cand; c++) {
+        x = x * 1103515245u + 12345u;
+        len += (size_t)snprintf(s + len, cap - len, "%s{\"item_id\":\"i%u\",\"upstream_score\":%.3f}", c ? "," : "", (x >> 8) % n_items, (x & 0xff) / 255.0);
+    }
+    snprintf(s + len, cap - len, "],\"options\":{\"top_k\":50}}");
+    return s;
+}
+
+int main(int argc, char **argv) {
+    const char *model = "models/all-MiniLM-L6-v2", *device = "cpu";
+    int n_items = 100000, n_cand = 500;
+    double seconds = 3;
+    for (int i = 1; i < argc; i++) {
+        if (i + 1 < argc && strcmp(argv[i], "--model") == 0) model = argv[++i];
+        else if (i + 1 < argc && strcmp(argv[i], "--device") == 0) device = argv[++i];
+        else if (i + 1 < argc && strcmp(argv[i], "--items") == 0) n_items = atoi(argv[++i]);
+        else if (i + 1 < argc && strcmp(argv[i], "--candidates") == 0) n_cand = atoi(argv[++i]);
+        else if (i + 1 < argc && strcmp(argv[i], "--seconds") == 0) seconds = atof(argv[++i]);
+        else { fprintf(stderr, "rerank_cpu: unknown or incomplete option '%s'\n", argv[i]); return 2; }
+    }
+    char err[1024];
+    fr_encoder_options opt = {.backend = device};
+    fr_encoder *enc;
+    if (fr_encoder_load(model, &opt, &enc, err, sizeof err)) { fprintf(stderr, "rerank_cpu: %s\n", err); return 1; }
+    const int dim = fr_encoder_dim(enc);
+    char path[] = "/tmp/fr_bench_store_XXXXXX";
+    int fd = mkstemp(path);
+    close(fd);
+    fr_store_writer *w;
+    if (fr_store_writer_open(path, dim, FR_STORE_F32, fr_encoder_name(enc), fr_encoder_fingerprint(enc), 0, &w, err, sizeof err)) { fprintf(stderr, "%s\n", err); return 1; }
+    float *v = malloc(sizeof(float) * dim);
+    uint64_t seed = 11;
+    for (int i = 0; i < n_items; i++) {
+        double n2 = 0;
+        for (int d = 0; d < dim; d++) { seed = seed * 6364136223846793005ULL + 1442695040888963407ULL; v[d] = (float)((seed >> 40) & 0xffff) / 32768.0f - 1; n2 += v[d] * v[d]; }
+        for (int d = 0; d < dim; d++) v[d] /= (float)sqrt(n2);
+        char id[32];
+        int il = snprintf(id, sizeof id, "i%d", i);
+        if (fr_store_writer_add(w, id, (size_t)il, v, NULL, 0, err, sizeof err)) { fprintf(stderr, "%s\n", err); return 1; }
+    }
+    if (fr_store_writer_finish(w, err, sizeof err)) { fprintf(stderr, "%s\n", err); return 1; }
+    fr_store *store;
+    if (fr_store_open(path, fr_encoder_fingerprint(enc), 0, &store, err, sizeof err)) { fprintf(stderr, "%s\n", err); return 1; }
+    unlink(path);
+    fr_ranker *rk;
+    if (fr_ranker_create(enc, store, &rk, err, sizeof err)) { fprintf(stderr, "%s\n", err); return 1; }
+    enum { NREQ = 64 };
+    for (int with_query = 1; with_query >= 0; with_query--) {
+        char *reqs[NREQ];
+        for (int i = 0; i < NREQ; i++) reqs[i] = make_request(i, n_items, n_cand, with_query);
+        double *lat = malloc(sizeof(double) * 200000), *rank_lat = malloc(sizeof(double) * 200000);
+        int runs = 0;
+        double start = now();
+        while ((runs < 20 || now() - start < seconds) && runs < 200000) {
+            const char *s = reqs[runs % NREQ];
+            double t0 = now();
+            fr_parsed_request p;
+            fr_rank_result r;
+            if (fr_request_parse(s, strlen(s), &p, err, sizeof err) || fr_rank_validate(&p.req, NULL, err, sizeof err)) { fprintf(stderr, "%s\n", err); return 1; }
+            double t1 = now();
+            if (fr_rank(rk, &p.req, &r, err, sizeof err)) { fprintf(stderr, "%s\n", err); return 1; }
+            double t2 = now();
+            char *json = fr_response_json(&p, &r, "m", 0);
+            free(json);
+            fr_parsed_request_free(&p);
+            lat[runs] = now() - t0;
+            rank_lat[runs++] = t2 - t1;
+        }
+        qsort(lat, (size_t)runs, sizeof *lat, cmp_double);
+        qsort(rank_lat, (size_t)runs, sizeof *rank_lat, cmp_double);
+        printf("{\"bench\":\"rerank\",\"device\":\"%s\",\"context\":\"%s\",\"candidates\":%d,\"store_items\":%d,\"runs\":%d,"
+               "\"median_ms\":%.3f,\"p99_ms\":%.3f,\"rank_median_ms\":%.3f,\"requests_per_s\":%.1f}\n",
+               fr_encoder_backend(enc)->name, with_query ? "query-16-tokens" : "history-10-items", n_cand, n_items, runs,
+               lat[runs / 2] * 1e3, lat[runs * 99 / 100] * 1e3, rank_lat[runs / 2] * 1e3, 1.0 / lat[runs / 2]);
+        fflush(stdout);
+        free(lat);
+        free(rank_lat);
+        for (int i = 0; i < NREQ; i++) free(reqs[i]);
+    }
+    fr_ranker_free(rk);
+    fr_store_close(store);
+    fr_encoder_free(enc);
+    free(v);
+    return 0;
+}

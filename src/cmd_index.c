@@ -1,0 +1,386 @@
+/* cmd_index.c - `feedrank index`: embeds a catalogue into an item store.
+ *
+ * Resumable: every finished batch is appended to OUT.journal (id, text, vector, input row and
+ * a checksum per record) and flushed to disk before the next batch starts. Rerunning the same
+ * command after a crash or Ctrl-C validates the journal, drops a torn last record, skips the
+ * rows already embedded and carries on; the store is assembled from the journal at the end. */
+#include <errno.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "catalog.h"
+#include "cli.h"
+#include "encoder.h"
+#include "hash.h"
+#include "item_store.h"
+
+#define JOURNAL_MAGIC "FRJRNL01"
+#define RECORD_MAGIC 0x4A524652u
+
+static volatile sig_atomic_t g_interrupted; /* set by SIGINT/SIGTERM; checked between batches */
+static void on_signal(int sig) { (void)sig; g_interrupted = 1; }
+
+static void index_usage(FILE *f) {
+    fprintf(f,
+            "usage: feedrank index --catalog FILE --out STORE [options]\n"
+            "  --catalog FILE        catalogue: CSV/TSV with a header row, or JSONL (one object per line)\n"
+            "  --format csv|tsv|jsonl  default: from the file name (.csv, .tsv, .jsonl/.json), else csv\n"
+            "  --latin1              the catalogue is ISO-8859-1 (converted to UTF-8)\n"
+            "  --id FIELD            id column/key (default: id)\n"
+            "  --text TEMPLATE       item text, e.g. \"{title}. {brand}. {description}\" (default: {title})\n"
+            "  --out STORE           item store to write\n"
+            "  --model DIR           model folder (default: models/all-MiniLM-L6-v2)\n"
+            "  --device cpu|cuda|auto  compute backend (default: cpu)\n"
+            "  --dtype f32|f16       stored vector precision (default: f32)\n"
+            "  --no-text             do not keep item texts in the store\n"
+            "  --shard I/N           embed only rows with row %% N == I (merge shards with 'feedrank store merge')\n"
+            "  --batch N             items per encoder call (default: 64)\n"
+            "  --strict              stop at the first bad row instead of skipping it\n"
+            "  --restart             discard an existing journal instead of resuming from it\n"
+            "Progress goes to stderr: a bar on a terminal, a line every 10 s otherwise.\n");
+}
+
+typedef struct {
+    FILE *f;
+    char path[4096];
+    uint64_t settings;
+    int dim;
+    long long next_row; /* first input row not yet in the journal */
+    long long records;
+} journal;
+
+static int put_u32(FILE *f, uint32_t v, uint64_t *h) { *h = fr_hash64(&v, 4, *h); return fwrite(&v, 4, 1, f) == 1 ? 0 : -1; }
+static int put_u64(FILE *f, uint64_t v, uint64_t *h) { *h = fr_hash64(&v, 8, *h); return fwrite(&v, 8, 1, f) == 1 ? 0 : -1; }
+static int put_bytes(FILE *f, const void *p, size_t n, uint64_t *h) { *h = fr_hash64(p, n, *h); return fwrite(p, 1, n, f) == n ? 0 : -1; }
+
+typedef struct { uint64_t row; char *id; uint32_t id_len; char *text; uint32_t text_len; float *vec; } record;
+
+/* Reads one record; 1 = ok, 0 = clean end, -1 = torn or corrupt (stop here). */
+static int read_record(FILE *f, int dim, record *r, char **idbuf, char **textbuf, size_t *textcap, float *vec) {
+    uint32_t magic;
+    size_t got = fread(&magic, 4, 1, f);
+    if (got == 0) return feof(f) ? 0 : -1;
+    if (magic != RECORD_MAGIC) return -1;
+    uint64_t h = fr_hash64(&magic, 4, 0);
+    if (fread(&r->row, 8, 1, f) != 1 || fread(&r->id_len, 4, 1, f) != 1 || fread(&r->text_len, 4, 1, f) != 1) return -1;
+    h = fr_hash64(&r->row, 8, h);
+    h = fr_hash64(&r->id_len, 4, h);
+    h = fr_hash64(&r->text_len, 4, h);
+    if (r->id_len == 0 || r->id_len > FR_STORE_MAX_ID || r->text_len > (64u << 20)) return -1;
+    if (fread(*idbuf, 1, r->id_len, f) != r->id_len) return -1;
+    if (r->text_len + 1 > *textcap) {
+        char *p = realloc(*textbuf, r->text_len + 1);
+        if (!p) return -1;
+        *textbuf = p;
+        *textcap = r->text_len + 1;
+    }
+    if (fread(*textbuf, 1, r->text_len, f) != r->text_len || fread(vec, sizeof(float), (size_t)dim, f) != (size_t)dim) return -1;
+    h = fr_hash64(*idbuf, r->id_len, h);
+    h = fr_hash64(*textbuf, r->text_len, h);
+    h = fr_hash64(vec, sizeof(float) * (size_t)dim, h);
+    uint64_t want;
+    if (fread(&want, 8, 1, f) != 1 || want != h) return -1;
+    r->id = *idbuf;
+    r->text = *textbuf;
+    r->vec = vec;
+    return 1;
+}
+
+/* Opens (creating or resuming) the journal. Returns 0, or 1 with a message printed. */
+static int journal_open(journal *j, const char *out, uint64_t settings, int dim, int restart) {
+    snprintf(j->path, sizeof j->path, "%s.journal", out);
+    j->settings = settings;
+    j->dim = dim;
+    j->next_row = 0;
+    j->records = 0;
+    if (restart) unlink(j->path);
+    FILE *f = fopen(j->path, "r+b");
+    if (!f) {
+        f = fopen(j->path, "w+b");
+        if (!f) { fprintf(stderr, "feedrank index: cannot create %s: %s\n", j->path, strerror(errno)); return 1; }
+        uint64_t h = 0;
+        if (fwrite(JOURNAL_MAGIC, 1, 8, f) != 8 || put_u64(f, settings, &h) || put_u32(f, (uint32_t)dim, &h) || fflush(f)) {
+            fprintf(stderr, "feedrank index: cannot write %s\n", j->path);
+            fclose(f);
+            return 1;
+        }
+        j->f = f;
+        return 0;
+    }
+    char magic[8];
+    uint64_t s;
+    uint32_t d;
+    if (fread(magic, 1, 8, f) != 8 || memcmp(magic, JOURNAL_MAGIC, 8) != 0 || fread(&s, 8, 1, f) != 1 || fread(&d, 4, 1, f) != 1) {
+        fprintf(stderr, "feedrank index: %s is not a feedrank journal; remove it or pass --restart\n", j->path);
+        fclose(f);
+        return 1;
+    }
+    if (s != settings || (int)d != dim) {
+        fprintf(stderr, "feedrank index: %s belongs to a run with another catalogue, model or options; pass --restart to discard it\n", j->path);
+        fclose(f);
+        return 1;
+    }
+    char idbuf[FR_STORE_MAX_ID], *idp = idbuf, *text = NULL;
+    size_t textcap = 0;
+    float *vec = malloc(sizeof(float) * (size_t)dim);
+    long good_end = ftell(f);
+    record r;
+    int st;
+    while (vec && (st = read_record(f, dim, &r, &idp, &text, &textcap, vec)) == 1) {
+        j->next_row = (long long)r.row + 1;
+        j->records++;
+        good_end = ftell(f);
+    }
+    free(vec);
+    free(text);
+    if (fseek(f, good_end, SEEK_SET) != 0 || ftruncate(fileno(f), good_end) != 0) {
+        fprintf(stderr, "feedrank index: cannot truncate %s: %s\n", j->path, strerror(errno));
+        fclose(f);
+        return 1;
+    }
+    if (j->records) fprintf(stderr, "feedrank index: resuming: %lld items already embedded (journal %s)\n", j->records, j->path);
+    j->f = f;
+    return 0;
+}
+
+static int journal_append(journal *j, uint64_t row, const char *id, size_t id_len, const char *text, size_t text_len, const float *vec) {
+    uint64_t h = 0;
+    if (put_u32(j->f, RECORD_MAGIC, &h) || put_u64(j->f, row, &h) || put_u32(j->f, (uint32_t)id_len, &h) ||
+        put_u32(j->f, (uint32_t)text_len, &h) || put_bytes(j->f, id, id_len, &h) || put_bytes(j->f, text, text_len, &h) ||
+        put_bytes(j->f, vec, sizeof(float) * (size_t)j->dim, &h))
+        return -1;
+    uint64_t sum = h;
+    if (fwrite(&sum, 8, 1, j->f) != 1) return -1;
+    j->records++;
+    return 0;
+}
+
+static int journal_sync(journal *j) { return fflush(j->f) != 0 || fdatasync(fileno(j->f)) != 0 ? -1 : 0; }
+
+/* Settings that must match for a journal to be resumed. */
+static uint64_t settings_hash(const char *catalog, uint64_t model_fp, const char *id_field, const char *text_spec,
+                              int shard_i, int shard_n, int latin1, int fmt, int keep_text) {
+    struct stat sb;
+    uint64_t h = model_fp;
+    if (stat(catalog, &sb) == 0) {
+        int64_t ident[2] = {(int64_t)sb.st_size, (int64_t)sb.st_mtime};
+        h = fr_hash64(ident, sizeof ident, h);
+    }
+    h = fr_hash64(catalog, strlen(catalog), h);
+    h = fr_hash64(id_field, strlen(id_field) + 1, h);
+    h = fr_hash64(text_spec, strlen(text_spec) + 1, h);
+    int v[5] = {shard_i, shard_n, latin1, fmt, keep_text};
+    return fr_hash64(v, sizeof v, h);
+}
+
+static void progress(int tty, long long done, long long bytes, long long total_bytes, double start, double *last, int final) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    double now = ts.tv_sec + ts.tv_nsec * 1e-9;
+    if (!final && now - *last < (tty ? 0.2 : 10.0)) return;
+    *last = now;
+    double el = now - start, rate = el > 0 ? done / el : 0;
+    double frac = total_bytes > 0 ? (double)bytes / total_bytes : 0;
+    double eta = frac > 0.001 ? el * (1 - frac) / frac : 0;
+    if (tty) {
+        int w = 30, fill = (int)(frac * w);
+        fprintf(stderr, "\r[%.*s%*s] %3.0f%%  %lld items  %.0f items/s  ETA %dm%02ds ", fill, "==============================",
+                w - fill, "", frac * 100, done, rate, (int)eta / 60, (int)eta % 60);
+        if (final) fputc('\n', stderr);
+    } else {
+        fprintf(stderr, "feedrank index: %lld items, %.0f%% of input, %.0f items/s, ETA %ds\n", done, frac * 100, rate, (int)eta);
+    }
+}
+
+int fr_cmd_index(int argc, char **argv) {
+    const char *catalog = NULL, *out = NULL, *model = NULL, *format = NULL, *id_field = "id", *text_spec = "{title}";
+    const char *device = "cpu", *dtype_s = "f32", *shard_s = NULL, *batch_s = "64";
+    int latin1 = 0, keep_text = 1, strict = 0, restart = 0;
+    for (int i = 1; i < argc; i++) {
+        int r;
+        if ((r = fr_cli_value(argc, argv, &i, "--catalog", &catalog)) || (r = fr_cli_value(argc, argv, &i, "--out", &out)) ||
+            (r = fr_cli_value(argc, argv, &i, "--model", &model)) || (r = fr_cli_value(argc, argv, &i, "--format", &format)) ||
+            (r = fr_cli_value(argc, argv, &i, "--id", &id_field)) || (r = fr_cli_value(argc, argv, &i, "--text", &text_spec)) ||
+            (r = fr_cli_value(argc, argv, &i, "--device", &device)) || (r = fr_cli_value(argc, argv, &i, "--dtype", &dtype_s)) ||
+            (r = fr_cli_value(argc, argv, &i, "--shard", &shard_s)) || (r = fr_cli_value(argc, argv, &i, "--batch", &batch_s))) {
+            if (r < 0) return 2;
+        } else if (strcmp(argv[i], "--latin1") == 0) latin1 = 1;
+        else if (strcmp(argv[i], "--no-text") == 0) keep_text = 0;
+        else if (strcmp(argv[i], "--strict") == 0) strict = 1;
+        else if (strcmp(argv[i], "--restart") == 0) restart = 1;
+        else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) { index_usage(stdout); return 0; }
+        else { fprintf(stderr, "feedrank index: unknown option '%s'\n", argv[i]); index_usage(stderr); return 2; }
+    }
+    if (!catalog || !out) { fprintf(stderr, "feedrank index: --catalog and --out are required\n"); index_usage(stderr); return 2; }
+    int shard_i = 0, shard_n = 1;
+    if (shard_s && fr_cli_shard(shard_s, &shard_i, &shard_n)) return 2;
+    long batch;
+    if (fr_cli_int("--batch", batch_s, 1, 1 << 16, &batch)) return 2;
+    fr_store_dtype dtype;
+    if (strcmp(dtype_s, "f32") == 0) dtype = FR_STORE_F32;
+    else if (strcmp(dtype_s, "f16") == 0) dtype = FR_STORE_F16;
+    else { fprintf(stderr, "feedrank index: --dtype must be f32 or f16\n"); return 2; }
+    fr_catalog_format fmt = FR_CAT_CSV;
+    const char *ext = strrchr(catalog, '.');
+    if (format) {
+        if (strcmp(format, "csv") == 0) fmt = FR_CAT_CSV;
+        else if (strcmp(format, "tsv") == 0) fmt = FR_CAT_TSV;
+        else if (strcmp(format, "jsonl") == 0) fmt = FR_CAT_JSONL;
+        else { fprintf(stderr, "feedrank index: --format must be csv, tsv or jsonl\n"); return 2; }
+    } else if (ext && (strcmp(ext, ".jsonl") == 0 || strcmp(ext, ".json") == 0 || strcmp(ext, ".ndjson") == 0)) fmt = FR_CAT_JSONL;
+    else if (ext && strcmp(ext, ".tsv") == 0) fmt = FR_CAT_TSV;
+
+    char err[1024];
+    fr_template *tmpl = NULL;
+    if (fr_template_compile(text_spec, &tmpl, err, sizeof err)) { fprintf(stderr, "feedrank index: --text: %s\n", err); return 2; }
+    fr_catalog *cat = NULL;
+    if (fr_catalog_open(catalog, fmt, latin1, &cat, err, sizeof err)) { fprintf(stderr, "feedrank index: %s\n", err); fr_template_free(tmpl); return 1; }
+    if (fr_template_check(tmpl, cat, err, sizeof err)) { fprintf(stderr, "feedrank index: --text: %s\n", err); fr_catalog_close(cat); fr_template_free(tmpl); return 2; }
+    if (fmt != FR_CAT_JSONL) {
+        const char *const *cols;
+        int nc = fr_catalog_columns(cat, &cols), found = 0;
+        for (int k = 0; k < nc; k++) found |= strcmp(cols[k], id_field) == 0;
+        if (!found) { fprintf(stderr, "feedrank index: --id: %s has no column '%s'\n", catalog, id_field); fr_catalog_close(cat); fr_template_free(tmpl); return 2; }
+    }
+    fr_encoder_options opt = {.backend = device};
+    fr_encoder *enc = NULL;
+    if (fr_encoder_load(fr_cli_model_dir(model), &opt, &enc, err, sizeof err)) {
+        fprintf(stderr, "feedrank index: cannot load model: %s\n", err);
+        fr_catalog_close(cat);
+        fr_template_free(tmpl);
+        return 1;
+    }
+    const int dim = fr_encoder_dim(enc);
+    journal j = {0};
+    int rc = 0;
+    uint64_t settings = settings_hash(catalog, fr_encoder_fingerprint(enc), id_field, text_spec, shard_i, shard_n, latin1, fmt, keep_text);
+    if (journal_open(&j, out, settings, dim, restart)) { fr_encoder_free(enc); fr_catalog_close(cat); fr_template_free(tmpl); return 1; }
+
+    struct sigaction sa = {0};
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    struct stat sb;
+    long long total_bytes = stat(catalog, &sb) == 0 ? (long long)sb.st_size : 0;
+    int tty = isatty(2);
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    double start = ts.tv_sec + ts.tv_nsec * 1e-9, last = 0;
+
+    char **texts = calloc((size_t)batch, sizeof *texts), **ids = calloc((size_t)batch, sizeof *ids);
+    size_t *tcaps = calloc((size_t)batch, sizeof *tcaps), *tlens = calloc((size_t)batch, sizeof *tlens), *ilens = calloc((size_t)batch, sizeof *ilens);
+    uint64_t *rows = calloc((size_t)batch, sizeof *rows);
+    float *vecs = malloc(sizeof(float) * (size_t)batch * dim);
+    long long row = -1, bad = 0, skipped_done = 0, missing_fields = 0, done = j.records;
+    if (!texts || !ids || !tcaps || !tlens || !ilens || !rows || !vecs) { fprintf(stderr, "feedrank index: out of memory\n"); rc = 1; goto finish; }
+    for (int eof = 0; !eof && !g_interrupted;) {
+        int n = 0;
+        while (n < batch) {
+            int r = fr_catalog_next(cat, err, sizeof err);
+            if (r == 0) { eof = 1; break; }
+            if (r == -2) { fprintf(stderr, "feedrank index: %s\n", err); rc = 1; goto finish; }
+            row++;
+            if (r == -1) {
+                bad++;
+                fprintf(stderr, "feedrank index: %s%s\n", err, strict ? "" : " (row skipped)");
+                if (strict) { rc = 1; goto finish; }
+                continue;
+            }
+            if (row % shard_n != shard_i) continue;
+            if (row < j.next_row) { skipped_done++; continue; }
+            size_t il;
+            const char *id = fr_catalog_field(cat, id_field, &il);
+            if (!id || il == 0 || il > FR_STORE_MAX_ID) {
+                bad++;
+                fprintf(stderr, "feedrank index: %s:%ld: id field '%s' is %s%s\n", catalog, fr_catalog_line(cat), id_field,
+                        !id ? "missing" : il == 0 ? "empty" : "longer than 128 bytes", strict ? "" : " (row skipped)");
+                if (strict) { rc = 1; goto finish; }
+                continue;
+            }
+            free(ids[n]);
+            ids[n] = strndup(id, il);
+            ilens[n] = il;
+            int missing;
+            long tl = fr_template_render(tmpl, cat, &texts[n], &tcaps[n], &missing);
+            if (tl < 0 || !ids[n]) { fprintf(stderr, "feedrank index: out of memory\n"); rc = 1; goto finish; }
+            missing_fields += missing;
+            tlens[n] = (size_t)tl;
+            rows[n] = (uint64_t)row;
+            n++;
+        }
+        if (n == 0) continue;
+        if (fr_encoder_embed(enc, (const char *const *)texts, tlens, n, FR_TEXT_DOCUMENT, vecs, NULL, err, sizeof err)) {
+            fprintf(stderr, "feedrank index: %s\n", err);
+            rc = 1;
+            goto finish;
+        }
+        for (int k = 0; k < n; k++)
+            if (journal_append(&j, rows[k], ids[k], ilens[k], texts[k], keep_text ? tlens[k] : 0, vecs + (size_t)k * dim)) {
+                fprintf(stderr, "feedrank index: write error on %s: %s\n", j.path, strerror(errno));
+                rc = 1;
+                goto finish;
+            }
+        if (journal_sync(&j)) { fprintf(stderr, "feedrank index: cannot sync %s: %s\n", j.path, strerror(errno)); rc = 1; goto finish; }
+        done += n;
+        progress(tty, done, fr_catalog_bytes(cat), total_bytes, start, &last, 0);
+    }
+    if (tty) progress(tty, done, fr_catalog_bytes(cat), total_bytes, start, &last, 1);
+    if (g_interrupted) {
+        fprintf(stderr, "feedrank index: interrupted after %lld items; they are kept in %s: rerun the same command to resume\n", done, j.path);
+        rc = 130;
+        goto finish;
+    }
+    /* assemble the store from the journal */
+    {
+        fr_store_writer *w;
+        if (fr_store_writer_open(out, dim, dtype, fr_encoder_name(enc), fr_encoder_fingerprint(enc), keep_text, &w, err, sizeof err)) {
+            fprintf(stderr, "feedrank index: %s\n", err);
+            rc = 1;
+            goto finish;
+        }
+        rewind(j.f);
+        char hdr[20];
+        if (fread(hdr, 1, 20, j.f) != 20) { fprintf(stderr, "feedrank index: cannot reread %s\n", j.path); fr_store_writer_abort(w); rc = 1; goto finish; }
+        char idbuf[FR_STORE_MAX_ID], *idp = idbuf, *text = NULL;
+        size_t textcap = 0;
+        record r;
+        int st;
+        long long dups = 0;
+        while ((st = read_record(j.f, dim, &r, &idp, &text, &textcap, vecs)) == 1) {
+            if (fr_store_writer_add(w, r.id, r.id_len, r.vec, r.text, r.text_len, err, sizeof err)) {
+                if (strstr(err, "duplicate") && !strict) { dups++; fprintf(stderr, "feedrank index: %s (later row %llu skipped)\n", err, (unsigned long long)r.row); continue; }
+                fprintf(stderr, "feedrank index: %s\n", err);
+                st = -2;
+                break;
+            }
+        }
+        free(text);
+        if (st != 0) {
+            if (st == -1) fprintf(stderr, "feedrank index: %s is corrupt\n", j.path);
+            fr_store_writer_abort(w);
+            rc = 1;
+            goto finish;
+        }
+        if (fr_store_writer_finish(w, err, sizeof err)) { fprintf(stderr, "feedrank index: %s\n", err); rc = 1; goto finish; }
+        fclose(j.f);
+        j.f = NULL;
+        unlink(j.path);
+        fprintf(stderr, "feedrank index: wrote %s: %lld items (dim %d, %s), %lld bad rows skipped, %lld duplicate ids skipped, %lld empty template fields%s\n",
+                out, done - dups, dim, dtype_s, bad, dups, missing_fields, shard_n > 1 ? " (one shard)" : "");
+    }
+finish:
+    if (j.f) fclose(j.f);
+    for (long k = 0; k < batch; k++) { if (texts) free(texts[k]); if (ids) free(ids[k]); }
+    free(texts); free(ids); free(tcaps); free(tlens); free(ilens); free(rows); free(vecs);
+    fr_encoder_free(enc);
+    fr_catalog_close(cat);
+    fr_template_free(tmpl);
+    (void)skipped_done;
+    return rc;
+}

@@ -1,0 +1,198 @@
+/* cmd_rerank.c - `feedrank rerank`: offline batch re-ranking, JSONL requests in, JSONL responses
+ * out, in input order. Streaming: memory is bounded by --batch, not by the file. A bad line is
+ * written to the error file with its line number and the run goes on. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "encoder.h"
+#include "item_store.h"
+#include "ranker.h"
+#include "request_json.h"
+
+static void rerank_usage(FILE *f) {
+    fprintf(f,
+            "usage: feedrank rerank --store STORE [options]\n"
+            "  --store STORE        item store made by 'feedrank index' with the same model\n"
+            "  --input FILE|-       requests, one JSON object per line (default: -)\n"
+            "  --output FILE|-      responses, one per valid request, in input order (default: -)\n"
+            "  --errors FILE        where bad lines go, as {\"line\":N,\"request_id\":...,\"error\":...}\n"
+            "                       (default: stderr)\n"
+            "  --model DIR          model folder (default: models/all-MiniLM-L6-v2)\n"
+            "  --device cpu|cuda|auto  compute backend (default: cpu)\n"
+            "  --shard I/N          handle only lines with (line - 1) %% N == I\n"
+            "  --batch N            requests read and embedded together (default: 32)\n"
+            "  --max-candidates N   per-request limit (default: 100000)\n"
+            "  --force-store        accept a store built by a different model\n"
+            "Request fields: see proto/feedrank/v1/reranker.proto (JSON names as in the proto).\n");
+}
+
+typedef struct {
+    char *text;
+    size_t cap;
+    long line;
+    int ok;
+    fr_parsed_request req;
+    char err[512];
+} slot;
+
+static void json_escape(FILE *f, const char *s) {
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') fprintf(f, "\\%c", c);
+        else if (c < 0x20) fprintf(f, "\\u%04x", c);
+        else fputc(c, f);
+    }
+}
+
+int fr_cmd_rerank(int argc, char **argv) {
+    const char *store_path = NULL, *input = "-", *output = "-", *errors = NULL, *model = NULL, *device = "cpu";
+    const char *shard_s = NULL, *batch_s = "32", *maxc_s = "100000";
+    int force = 0;
+    for (int i = 1; i < argc; i++) {
+        int r;
+        if ((r = fr_cli_value(argc, argv, &i, "--store", &store_path)) || (r = fr_cli_value(argc, argv, &i, "--input", &input)) ||
+            (r = fr_cli_value(argc, argv, &i, "--output", &output)) || (r = fr_cli_value(argc, argv, &i, "--errors", &errors)) ||
+            (r = fr_cli_value(argc, argv, &i, "--model", &model)) || (r = fr_cli_value(argc, argv, &i, "--device", &device)) ||
+            (r = fr_cli_value(argc, argv, &i, "--shard", &shard_s)) || (r = fr_cli_value(argc, argv, &i, "--batch", &batch_s)) ||
+            (r = fr_cli_value(argc, argv, &i, "--max-candidates", &maxc_s))) {
+            if (r < 0) return 2;
+        } else if (strcmp(argv[i], "--force-store") == 0) force = 1;
+        else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) { rerank_usage(stdout); return 0; }
+        else { fprintf(stderr, "feedrank rerank: unknown option '%s'\n", argv[i]); rerank_usage(stderr); return 2; }
+    }
+    if (!store_path) { fprintf(stderr, "feedrank rerank: --store is required\n"); rerank_usage(stderr); return 2; }
+    int shard_i = 0, shard_n = 1;
+    if (shard_s && fr_cli_shard(shard_s, &shard_i, &shard_n)) return 2;
+    long batch, maxc;
+    if (fr_cli_int("--batch", batch_s, 1, 4096, &batch) || fr_cli_int("--max-candidates", maxc_s, 1, 10000000, &maxc)) return 2;
+
+    char err[1024];
+    fr_encoder_options opt = {.backend = device};
+    fr_encoder *enc = NULL;
+    fr_store *store = NULL;
+    fr_ranker *ranker = NULL;
+    FILE *in = NULL, *out = NULL, *errf = NULL;
+    slot *slots = NULL;
+    char **qtexts = NULL;
+    size_t *qlens = NULL;
+    float *qvecs = NULL;
+    int *qslot = NULL;
+    int rc = 0;
+    if (fr_encoder_load(fr_cli_model_dir(model), &opt, &enc, err, sizeof err)) { fprintf(stderr, "feedrank rerank: cannot load model: %s\n", err); return 1; }
+    if (fr_store_open(store_path, fr_encoder_fingerprint(enc), force, &store, err, sizeof err)) { fprintf(stderr, "feedrank rerank: %s\n", err); rc = 1; goto done; }
+    if (fr_ranker_create(enc, store, &ranker, err, sizeof err)) { fprintf(stderr, "feedrank rerank: %s\n", err); rc = 1; goto done; }
+    in = strcmp(input, "-") == 0 ? stdin : fopen(input, "rb");
+    if (!in) { perror(input); fprintf(stderr, "feedrank rerank: cannot read input '%s'\n", input); rc = 1; goto done; }
+    out = strcmp(output, "-") == 0 ? stdout : fopen(output, "wb");
+    if (!out) { perror(output); fprintf(stderr, "feedrank rerank: cannot write '%s'\n", output); rc = 1; goto done; }
+    errf = errors ? fopen(errors, "wb") : stderr;
+    if (!errf) { perror(errors); fprintf(stderr, "feedrank rerank: cannot write '%s'\n", errors); rc = 1; goto done; }
+    const int dim = fr_encoder_dim(enc);
+    slots = calloc((size_t)batch, sizeof *slots);
+    qtexts = calloc((size_t)batch, sizeof *qtexts);
+    qlens = calloc((size_t)batch, sizeof *qlens);
+    qslot = calloc((size_t)batch, sizeof *qslot);
+    qvecs = malloc(sizeof(float) * (size_t)batch * dim);
+    if (!slots || !qtexts || !qlens || !qslot || !qvecs) { fprintf(stderr, "feedrank rerank: out of memory\n"); rc = 1; goto done; }
+    fr_rank_limits lim;
+    fr_rank_limits_default(&lim);
+    lim.max_candidates = (int)maxc;
+    const char *model_name = fr_encoder_name(enc);
+    uint64_t store_version = fr_store_info_of(store)->content_hash;
+    long line = 0, n_ok = 0, n_bad = 0;
+    int tty = isatty(2);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    double last = 0;
+    for (int eof = 0; !eof;) {
+        int n = 0;
+        while (n < batch) {
+            slot *s = &slots[n];
+            ssize_t got = getline(&s->text, &s->cap, in);
+            if (got < 0) { eof = 1; break; }
+            line++;
+            while (got > 0 && (s->text[got - 1] == '\n' || s->text[got - 1] == '\r')) s->text[--got] = 0;
+            if ((line - 1) % shard_n != shard_i) continue;
+            size_t k = 0;
+            while (k < (size_t)got && (s->text[k] == ' ' || s->text[k] == '\t')) k++;
+            if (k == (size_t)got) continue; /* blank line */
+            s->line = line;
+            s->ok = fr_request_parse(s->text, (size_t)got, &s->req, s->err, sizeof s->err) == FR_OK &&
+                    fr_rank_validate(&s->req.req, &lim, s->err, sizeof s->err) == FR_OK;
+            n++;
+        }
+        if (ferror(in)) { fprintf(stderr, "feedrank rerank: read error on %s after line %ld\n", input, line); rc = 1; goto done; }
+        /* embed the batch's queries in one encoder call */
+        int nq = 0;
+        for (int k = 0; k < n; k++)
+            if (slots[k].ok && slots[k].req.req.query && slots[k].req.req.query_len) {
+                qtexts[nq] = (char *)slots[k].req.req.query;
+                qlens[nq] = slots[k].req.req.query_len;
+                qslot[nq++] = k;
+            }
+        fr_embed_info *qinfo = NULL;
+        if (nq) {
+            qinfo = calloc((size_t)nq, sizeof *qinfo);
+            if (!qinfo || fr_encoder_embed(enc, (const char *const *)qtexts, qlens, nq, FR_TEXT_QUERY, qvecs, qinfo, err, sizeof err)) {
+                fprintf(stderr, "feedrank rerank: %s\n", qinfo ? err : "out of memory");
+                free(qinfo);
+                rc = 1;
+                goto done;
+            }
+            for (int k = 0; k < nq; k++) slots[qslot[k]].req.req.query_vector = qvecs + (size_t)k * dim;
+        }
+        for (int k = 0, q = 0; k < n; k++) {
+            slot *s = &slots[k];
+            fr_rank_result res;
+            int truncated = 0;
+            if (q < nq && qslot[q] == k) truncated = qinfo[q++].truncated;
+            if (s->ok && fr_rank(ranker, &s->req.req, &res, s->err, sizeof s->err) == FR_OK) {
+                res.query_truncated = truncated;
+                char *json = fr_response_json(&s->req, &res, model_name, store_version);
+                if (!json) { fprintf(stderr, "feedrank rerank: out of memory\n"); free(qinfo); rc = 1; goto done; }
+                fputs(json, out);
+                fputc('\n', out);
+                free(json);
+                n_ok++;
+            } else {
+                char rid[256];
+                if (s->req.root) snprintf(rid, sizeof rid, "%s", s->req.request_id);
+                else fr_request_id_of(s->text, strlen(s->text), rid, sizeof rid);
+                fprintf(errf, "{\"line\":%ld,\"request_id\":\"", s->line);
+                json_escape(errf, rid);
+                fprintf(errf, "\",\"error\":\"");
+                json_escape(errf, s->err);
+                fprintf(errf, "\"}\n");
+                n_bad++;
+            }
+            fr_parsed_request_free(&s->req);
+        }
+        free(qinfo);
+        if (ferror(out)) { fprintf(stderr, "feedrank rerank: write error on %s\n", output); rc = 1; goto done; }
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        double el = t1.tv_sec - t0.tv_sec + (t1.tv_nsec - t0.tv_nsec) * 1e-9;
+        if (tty && el - last > 0.2) {
+            fprintf(stderr, "\rfeedrank rerank: %ld lines, %ld ranked, %ld bad, %.0f requests/s ", line, n_ok, n_bad, el > 0 ? n_ok / el : 0);
+            last = el;
+        }
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double el = t1.tv_sec - t0.tv_sec + (t1.tv_nsec - t0.tv_nsec) * 1e-9;
+    fprintf(stderr, "%sfeedrank rerank: %ld lines read, %ld requests ranked, %ld bad lines%s, %.1f s\n", tty ? "\r" : "", line, n_ok,
+            n_bad, n_bad ? (errors ? " (see the errors file)" : " (above)") : "", el);
+    if (fflush(out) != 0) { fprintf(stderr, "feedrank rerank: write error on %s\n", output); rc = 1; }
+done:
+    for (long k = 0; slots && k < batch; k++) { free(slots[k].text); fr_parsed_request_free(&slots[k].req); }
+    free(slots); free(qtexts); free(qlens); free(qslot); free(qvecs);
+    if (in && in != stdin) fclose(in);
+    if (out && out != stdout && fclose(out) != 0 && rc == 0) { fprintf(stderr, "feedrank rerank: cannot close %s\n", output); rc = 1; }
+    if (errf && errf != stderr) fclose(errf);
+    fr_ranker_free(ranker);
+    fr_store_close(store);
+    fr_encoder_free(enc);
+    return rc;
+}

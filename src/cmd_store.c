@@ -1,0 +1,59 @@
+/* cmd_store.c - `feedrank store merge|info`: join sharded stores, describe a store. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+#include "item_store.h"
+
+static void store_usage(FILE *f) {
+    fprintf(f,
+            "usage: feedrank store merge --out STORE IN1 IN2 ...   join shards (same model; ids must be unique)\n"
+            "       feedrank store info STORE                      validate a store and print its header\n");
+}
+
+int fr_cmd_store(int argc, char **argv) {
+    char err[1024];
+    if (argc < 2 || strcmp(argv[1], "--help") == 0) { store_usage(argc < 2 ? stderr : stdout); return argc < 2 ? 2 : 0; }
+    if (strcmp(argv[1], "merge") == 0) {
+        const char *out = NULL;
+        const char *inputs[1024];
+        int n = 0;
+        for (int i = 2; i < argc; i++) {
+            int r = fr_cli_value(argc, argv, &i, "--out", &out);
+            if (r < 0) return 2;
+            if (r) continue;
+            if (argv[i][0] == '-') { fprintf(stderr, "feedrank store merge: unknown option '%s'\n", argv[i]); return 2; }
+            if (n == 1024) { fprintf(stderr, "feedrank store merge: at most 1024 inputs\n"); return 2; }
+            inputs[n++] = argv[i];
+        }
+        if (!out || n == 0) { store_usage(stderr); return 2; }
+        for (int i = 0; i < n; i++)
+            if (strcmp(inputs[i], out) == 0) { fprintf(stderr, "feedrank store merge: --out must differ from the inputs\n"); return 2; }
+        if (fr_store_merge(inputs, n, out, err, sizeof err)) { fprintf(stderr, "feedrank store merge: %s\n", err); return 1; }
+        fr_store *s;
+        if (fr_store_open(out, 0, 0, &s, err, sizeof err)) { fprintf(stderr, "feedrank store merge: %s\n", err); return 1; }
+        fprintf(stderr, "feedrank store merge: wrote %s: %" PRIu64 " items from %d stores\n", out, fr_store_info_of(s)->count, n);
+        fr_store_close(s);
+        return 0;
+    }
+    if (strcmp(argv[1], "info") == 0) {
+        if (argc != 3) { store_usage(stderr); return 2; }
+        fr_store *s;
+        if (fr_store_open(argv[2], 0, 0, &s, err, sizeof err)) { fprintf(stderr, "feedrank store info: %s\n", err); return 1; }
+        const fr_store_info *in = fr_store_info_of(s);
+        time_t t = (time_t)in->created_unix;
+        char when[64];
+        strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime(&t));
+        printf("{\"path\":\"%s\",\"items\":%" PRIu64 ",\"dim\":%d,\"dtype\":\"%s\",\"model\":\"%s\",\"model_fingerprint\":\"%016" PRIx64
+               "\",\"store_version\":\"%016" PRIx64 "\",\"texts\":%s,\"created\":\"%s\"}\n",
+               argv[2], in->count, in->dim, in->dtype == FR_STORE_F32 ? "f32" : "f16", in->model_name, in->model_fingerprint,
+               in->content_hash, in->has_texts ? "true" : "false", when);
+        fr_store_close(s);
+        return 0;
+    }
+    fprintf(stderr, "feedrank store: unknown subcommand '%s'\n", argv[1]);
+    store_usage(stderr);
+    return 2;
+}

@@ -1,0 +1,76 @@
+/* item_store.h - the catalogue's vectors on disk: ids, vectors and (optionally) item texts,
+ * written once by `feedrank index` and memory-mapped by every reader.
+ *
+ * File layout (little-endian), version 1:
+ *   [0, 256)        header: magic "FRSTORE1", version, dim, dtype, section count, item count,
+ *                   model name + fingerprint, creation time, checksums of header and table
+ *   [256, ...)      section table: {kind, offset, size, checksum} per section
+ *   sections        64-byte aligned: IDS (u64 offsets[count+1] + bytes), VECTORS (count x dim,
+ *                   f32 or f16), TEXTS (like IDS; optional). Unknown kinds are skipped, so later
+ *                   versions can add sections (e.g. log-derived priors) without breaking readers.
+ * Every size, offset and checksum is validated at open; ids must be unique. */
+#ifndef FR_ITEM_STORE_H
+#define FR_ITEM_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "status.h"
+
+#define FR_STORE_MAX_ID 128 /* bytes */
+
+typedef enum { FR_STORE_F32 = 0, FR_STORE_F16 = 1 } fr_store_dtype;
+
+typedef struct fr_store fr_store;
+
+typedef struct {
+    int dim;
+    fr_store_dtype dtype;
+    uint64_t count;
+    char model_name[128];
+    uint64_t model_fingerprint;
+    uint64_t created_unix;
+    uint64_t content_hash; /* identifies this store's contents (reported as its version) */
+    int has_texts;
+} fr_store_info;
+
+/* Opens and fully validates path. expected_fingerprint != 0 refuses a store built by another
+ * model (FR_ERR_VERIFY) unless force. */
+fr_status fr_store_open(const char *path, uint64_t expected_fingerprint, int force, fr_store **out,
+                        char *err, size_t errcap);
+/* Validates an in-memory image (used by fr_store_open and the fuzz target). buf must outlive *out. */
+fr_status fr_store_parse(const uint8_t *buf, size_t len, const char *label, fr_store **out, char *err,
+                         size_t errcap);
+void fr_store_close(fr_store *s);
+
+const fr_store_info *fr_store_info_of(const fr_store *s);
+/* Row of id (len bytes), or -1. O(1) average. */
+int64_t fr_store_find(const fr_store *s, const char *id, size_t len);
+/* The id of row (not NUL-terminated; *len set). */
+const char *fr_store_id(const fr_store *s, uint64_t row, size_t *len);
+/* The text of row, or NULL when the store has no texts. */
+const char *fr_store_text(const fr_store *s, uint64_t row, size_t *len);
+/* Copies row's vector into out[dim] as float32. */
+void fr_store_vector(const fr_store *s, uint64_t row, float *out);
+/* Pointer to the f32 vectors [count, dim], or NULL for an f16 store. */
+const float *fr_store_vectors_f32(const fr_store *s);
+
+/* ---- writing ---- */
+typedef struct fr_store_writer fr_store_writer;
+
+/* Starts a store at path (written to path.tmp, renamed into place by finish). */
+fr_status fr_store_writer_open(const char *path, int dim, fr_store_dtype dtype, const char *model_name,
+                               uint64_t model_fingerprint, int with_texts, fr_store_writer **out,
+                               char *err, size_t errcap);
+/* Adds one item; a duplicate or invalid id is an error naming it. text may be NULL. */
+fr_status fr_store_writer_add(fr_store_writer *w, const char *id, size_t id_len, const float *vec,
+                              const char *text, size_t text_len, char *err, size_t errcap);
+/* Writes header, table and sections, fsyncs, renames. Frees w whatever the outcome. */
+fr_status fr_store_writer_finish(fr_store_writer *w, char *err, size_t errcap);
+/* Abandons the store (removes the temporary file). */
+void fr_store_writer_abort(fr_store_writer *w);
+
+/* Joins stores (same model, dim, dtype; ids unique across them) into out_path. */
+fr_status fr_store_merge(const char *const *inputs, int n, const char *out_path, char *err, size_t errcap);
+
+#endif

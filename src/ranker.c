@@ -1,0 +1,465 @@
+/* ranker.c - context vector, scoring through the backend's score op, normalisation, blend,
+ * MMR and stable ordering for one request. All scratch lives in the ranker and grows on demand,
+ * so steady-state requests allocate nothing. */
+#define _GNU_SOURCE /* qsort_r */
+#include "ranker.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+void fr_rank_options_default(fr_rank_options *o) {
+    o->semantic_weight = 1.0f;
+    o->upstream_weight = 0.5f;
+    o->normalization = FR_NORM_ZSCORE;
+    o->query_weight = 0.5f;
+    o->history_half_life = 4.0f;
+    o->history_half_life_s = 3.0 * 86400.0;
+    o->mmr_lambda = 1.0f;
+    o->mmr_depth = 0;
+    o->top_k = 0;
+    o->exclude_seen = 0;
+}
+
+void fr_rank_limits_default(fr_rank_limits *l) {
+    l->max_candidates = 100000;
+    l->max_history = 1000;
+    l->max_query_bytes = 16384;
+}
+
+const char *fr_norm_name(fr_norm n) {
+    static const char *names[] = {"zscore", "minmax", "rank", "none"};
+    return (unsigned)n < 4 ? names[n] : "?";
+}
+
+int fr_norm_parse(const char *s) {
+    char buf[16];
+    size_t j = 0;
+    for (size_t i = 0; s[i] && j + 1 < sizeof buf; i++)
+        if (s[i] != '_' && s[i] != '-') buf[j++] = (char)tolower((unsigned char)s[i]);
+    buf[j] = 0;
+    for (int n = 0; n < 4; n++)
+        if (strcmp(buf, fr_norm_name((fr_norm)n)) == 0) return n;
+    return -1;
+}
+
+const char *fr_issue_name(fr_issue c) {
+    switch (c) {
+    case FR_ISSUE_UNKNOWN_ITEM: return "UNKNOWN_ITEM";
+    case FR_ISSUE_DUPLICATE: return "DUPLICATE_CANDIDATE";
+    case FR_ISSUE_UNKNOWN_HISTORY: return "UNKNOWN_HISTORY_ITEM";
+    }
+    return "?";
+}
+
+struct fr_ranker {
+    fr_encoder *enc;
+    const fr_store *store;
+    fr_backend *be;     /* the encoder's backend, or an own CPU backend */
+    fr_backend *own_be;
+    int dim;
+    /* host scratch */
+    size_t cap;         /* candidates the buffers hold */
+    float *cand_vecs;   /* [cap, dim] */
+    float *norms, *sem, *up, *nsem, *nup, *final, *maxsim;
+    int64_t *rows, *pairs;
+    int *order, *keep, *upmask, *pos, *iscratch;
+    float *ctx, *tmp;
+    fr_ranked_item *items;
+    fr_item_issue *issues;
+    size_t issue_cap;
+    int64_t *hist_rows;
+    size_t hist_cap;
+    /* backend buffers for the score op */
+    float *d_items, *d_ctx, *d_scores;
+    size_t d_cap;
+};
+
+fr_status fr_ranker_create(fr_encoder *enc, const fr_store *store, fr_ranker **out, char *err, size_t errcap) {
+    *out = NULL;
+    if (!store) return fr_fail(FR_ERR_ARG, err, errcap, "ranker: an item store is required");
+    if (enc && fr_encoder_dim(enc) != fr_store_info_of(store)->dim)
+        return fr_fail(FR_ERR_ARG, err, errcap, "ranker: model dimension %d differs from the store's %d", fr_encoder_dim(enc), fr_store_info_of(store)->dim);
+    fr_ranker *r = calloc(1, sizeof *r);
+    if (!r) return fr_fail(FR_ERR_NOMEM, err, errcap, "ranker: out of memory");
+    r->enc = enc;
+    r->store = store;
+    r->dim = fr_store_info_of(store)->dim;
+    if (enc) {
+        r->be = fr_encoder_backend(enc);
+    } else {
+        fr_status rc = fr_backend_cpu_create(0, &r->own_be, err, errcap);
+        if (rc) { free(r); return rc; }
+        r->be = r->own_be;
+    }
+    r->ctx = malloc(sizeof(float) * (size_t)r->dim);
+    r->tmp = malloc(sizeof(float) * (size_t)r->dim);
+    if (!r->ctx || !r->tmp) { fr_ranker_free(r); return fr_fail(FR_ERR_NOMEM, err, errcap, "ranker: out of memory"); }
+    *out = r;
+    return FR_OK;
+}
+
+void fr_ranker_free(fr_ranker *r) {
+    if (!r) return;
+    if (r->d_items) r->be->free(r->be, r->d_items);
+    if (r->d_ctx) r->be->free(r->be, r->d_ctx);
+    if (r->d_scores) r->be->free(r->be, r->d_scores);
+    free(r->cand_vecs); free(r->norms); free(r->sem); free(r->up); free(r->nsem); free(r->nup);
+    free(r->final); free(r->maxsim); free(r->rows); free(r->order); free(r->keep); free(r->ctx); free(r->tmp);
+    free(r->pairs); free(r->upmask); free(r->pos); free(r->iscratch);
+    free(r->items); free(r->issues); free(r->hist_rows);
+    fr_backend_destroy(r->own_be);
+    free(r);
+}
+
+static int grow(fr_ranker *r, size_t n) {
+    if (n <= r->cap) return 0;
+    size_t c = r->cap ? r->cap : 64;
+    while (c < n) c *= 2;
+#define RE(p, t, k) do { void *q = realloc(p, sizeof(t) * (k)); if (!q) return -1; p = q; } while (0)
+    RE(r->cand_vecs, float, c * (size_t)r->dim);
+    RE(r->norms, float, c); RE(r->sem, float, c); RE(r->up, float, c); RE(r->nsem, float, c);
+    RE(r->nup, float, c); RE(r->final, float, c); RE(r->maxsim, float, c);
+    RE(r->rows, int64_t, c); RE(r->order, int, c); RE(r->keep, int, c);
+    RE(r->pairs, int64_t, 2 * c); RE(r->upmask, int, c); RE(r->pos, int, c); RE(r->iscratch, int, c);
+    RE(r->items, fr_ranked_item, c);
+#undef RE
+    r->cap = c;
+    return 0;
+}
+
+static int add_issue(fr_ranker *r, int *n, int index, fr_issue code) {
+    if ((size_t)*n >= r->issue_cap) {
+        size_t c = r->issue_cap ? r->issue_cap * 2 : 16;
+        fr_item_issue *p = realloc(r->issues, c * sizeof *p);
+        if (!p) return -1;
+        r->issues = p;
+        r->issue_cap = c;
+    }
+    r->issues[(*n)++] = (fr_item_issue){index, code};
+    return 0;
+}
+
+static int is_finite(double x) { return isfinite(x); }
+
+fr_status fr_rank_validate(const fr_rank_request *q, const fr_rank_limits *lim, char *err, size_t errcap) {
+    fr_rank_limits dl;
+    if (!lim) { fr_rank_limits_default(&dl); lim = &dl; }
+    const fr_rank_options *o = &q->options;
+    if (q->n_candidates < 0 || q->n_candidates > lim->max_candidates)
+        return fr_fail(FR_ERR_ARG, err, errcap, "%d candidates, the limit is %d", q->n_candidates, lim->max_candidates);
+    if (q->n_history < 0 || q->n_history > lim->max_history)
+        return fr_fail(FR_ERR_ARG, err, errcap, "%d history items, the limit is %d", q->n_history, lim->max_history);
+    if (q->query && q->query_len > lim->max_query_bytes)
+        return fr_fail(FR_ERR_ARG, err, errcap, "query is %zu bytes, the limit is %zu", q->query_len, lim->max_query_bytes);
+    int has_query = q->query && q->query_len > 0;
+    if (!has_query && q->n_history == 0) return fr_fail(FR_ERR_ARG, err, errcap, "empty context: give a query, history items, or both");
+    for (int i = 0; i < q->n_candidates; i++) {
+        const fr_candidate *c = &q->candidates[i];
+        if (!c->id || c->id_len == 0) return fr_fail(FR_ERR_ARG, err, errcap, "candidates[%d].item_id is empty", i);
+        if (c->id_len > FR_STORE_MAX_ID) return fr_fail(FR_ERR_ARG, err, errcap, "candidates[%d].item_id is %zu bytes, the limit is %d", i, c->id_len, FR_STORE_MAX_ID);
+        if (c->has_upstream && !is_finite(c->upstream))
+            return fr_fail(FR_ERR_ARG, err, errcap, "candidates[%d].upstream_score is %s", i, isnan(c->upstream) ? "NaN" : "infinite");
+    }
+    for (int i = 0; i < q->n_history; i++) {
+        const fr_history_item *h = &q->history[i];
+        if (!h->id || h->id_len == 0) return fr_fail(FR_ERR_ARG, err, errcap, "history[%d].item_id is empty", i);
+        if (h->id_len > FR_STORE_MAX_ID) return fr_fail(FR_ERR_ARG, err, errcap, "history[%d].item_id is %zu bytes, the limit is %d", i, h->id_len, FR_STORE_MAX_ID);
+        if (h->has_weight && (!is_finite(h->weight) || h->weight < 0 || h->weight > 1e6))
+            return fr_fail(FR_ERR_ARG, err, errcap, "history[%d].weight must be a finite number in [0, 1e6]", i);
+    }
+    struct { const char *name; double v, lo, hi; } ranges[] = {
+        {"semantic_weight", o->semantic_weight, -1e6, 1e6}, {"upstream_weight", o->upstream_weight, -1e6, 1e6},
+        {"query_weight", o->query_weight, 0, 1}, {"history_half_life", o->history_half_life, 1e-6, 1e9},
+        {"history_half_life_seconds", o->history_half_life_s, 1e-3, 1e12}, {"mmr_lambda", o->mmr_lambda, 0, 1},
+    };
+    for (size_t i = 0; i < sizeof ranges / sizeof ranges[0]; i++)
+        if (!is_finite(ranges[i].v) || ranges[i].v < ranges[i].lo || ranges[i].v > ranges[i].hi)
+            return fr_fail(FR_ERR_ARG, err, errcap, "options.%s must be a number in [%g, %g]", ranges[i].name, ranges[i].lo, ranges[i].hi);
+    if ((unsigned)o->normalization > FR_NORM_NONE) return fr_fail(FR_ERR_ARG, err, errcap, "options.normalization is not one of zscore, minmax, rank, none");
+    if (o->top_k < 0) return fr_fail(FR_ERR_ARG, err, errcap, "options.top_k must be >= 0");
+    if (o->mmr_depth < 0) return fr_fail(FR_ERR_ARG, err, errcap, "options.mmr_depth must be >= 0");
+    return FR_OK;
+}
+
+/* Normalises x[0..n) (only entries with mask[i], all when mask NULL) into out; others get 0. */
+static void normalize(fr_norm how, const float *x, const int *mask, int n, float *out, int *order_scratch) {
+    double sum = 0, sq = 0, mn = INFINITY, mx = -INFINITY;
+    int m = 0;
+    for (int i = 0; i < n; i++) {
+        if (mask && !mask[i]) continue;
+        m++;
+        sum += x[i];
+        if (x[i] < mn) mn = x[i];
+        if (x[i] > mx) mx = x[i];
+    }
+    double mean = m ? sum / m : 0;
+    for (int i = 0; i < n; i++) if (!mask || mask[i]) sq += (x[i] - mean) * (x[i] - mean);
+    double sd = m ? sqrt(sq / m) : 0;
+    if (how == FR_NORM_RANK) {
+        /* average rank of ties, scaled to [0, 1] with the best at 1 */
+        int k = 0;
+        for (int i = 0; i < n; i++) if (!mask || mask[i]) order_scratch[k++] = i;
+        for (int a = 1; a < k; a++) { /* insertion sort by value desc: n is small per request */
+            int v = order_scratch[a], b = a;
+            while (b > 0 && x[order_scratch[b - 1]] < x[v]) { order_scratch[b] = order_scratch[b - 1]; b--; }
+            order_scratch[b] = v;
+        }
+        for (int i = 0; i < n; i++) out[i] = 0;
+        for (int a = 0; a < k;) {
+            int b = a;
+            while (b + 1 < k && x[order_scratch[b + 1]] == x[order_scratch[a]]) b++;
+            float v = k > 1 ? 1.0f - (float)((a + b) / 2.0 / (k - 1)) : 1.0f;
+            for (int c = a; c <= b; c++) out[order_scratch[c]] = v;
+            a = b + 1;
+        }
+        return;
+    }
+    for (int i = 0; i < n; i++) {
+        if (mask && !mask[i]) { out[i] = 0; continue; }
+        switch (how) {
+        case FR_NORM_ZSCORE: out[i] = sd > 1e-12 ? (float)((x[i] - mean) / sd) : 0.0f; break;
+        case FR_NORM_MINMAX: out[i] = mx - mn > 1e-12 ? (float)((x[i] - mn) / (mx - mn)) : 0.0f; break;
+        default: out[i] = x[i]; break;
+        }
+    }
+}
+
+/* Positions by final score, descending; equal scores keep request order (lower position first). */
+static int by_final_desc(const void *a, const void *b, void *ctx) {
+    const float *f = ctx;
+    int i = *(const int *)a, j = *(const int *)b;
+    if (f[i] > f[j]) return -1;
+    if (f[i] < f[j]) return 1;
+    return (i > j) - (i < j);
+}
+
+/* (row, candidate index) pairs, lexicographic. */
+static int cmp_pair(const void *a, const void *b) {
+    const int64_t *x = a, *y = b;
+    if (x[0] != y[0]) return (x[0] > y[0]) - (x[0] < y[0]);
+    return (x[1] > y[1]) - (x[1] < y[1]);
+}
+
+static int cmp_i64(const void *a, const void *b) {
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+static float dot(const float *restrict a, const float *restrict b, int n) {
+    float s = 0;
+#pragma omp simd reduction(+ : s)
+    for (int i = 0; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
+/* ctx = normalised context vector. Returns 0, or -1 with err set. */
+static fr_status context_vector(fr_ranker *r, const fr_rank_request *q, fr_rank_result *res, int *n_issues,
+                                char *err, size_t errcap) {
+    const int d = r->dim;
+    const fr_rank_options *o = &q->options;
+    int has_query = q->query && q->query_len > 0;
+    /* history: recency-weighted mean of known items' unit vectors */
+    int known = 0, all_ts = q->n_history > 0;
+    int64_t t_max = INT64_MIN;
+    for (int i = 0; i < q->n_history; i++) {
+        if (!q->history[i].has_timestamp) all_ts = 0;
+        else if (q->history[i].timestamp > t_max) t_max = q->history[i].timestamp;
+    }
+    float *h = r->tmp;
+    memset(h, 0, sizeof(float) * (size_t)d);
+    for (int i = 0; i < q->n_history; i++) {
+        const fr_history_item *it = &q->history[i];
+        int64_t row = fr_store_find(r->store, it->id, it->id_len);
+        if (row < 0) {
+            if (add_issue(r, n_issues, i, FR_ISSUE_UNKNOWN_HISTORY)) return fr_fail(FR_ERR_NOMEM, err, errcap, "out of memory");
+            continue;
+        }
+        double age = all_ts ? (double)(t_max - it->timestamp) / o->history_half_life_s
+                            : (double)(q->n_history - 1 - i) / o->history_half_life;
+        float w = (float)((it->has_weight ? it->weight : 1.0) * pow(0.5, age));
+        fr_store_vector(r->store, (uint64_t)row, r->ctx);
+        float nv = sqrtf(dot(r->ctx, r->ctx, d));
+        if (nv <= 0) continue;
+        for (int k = 0; k < d; k++) h[k] += w * r->ctx[k] / nv;
+        known++;
+    }
+    float hn = sqrtf(dot(h, h, d));
+    int has_hist = known > 0 && hn > 1e-20f;
+    if (!has_query && !has_hist)
+        return fr_fail(FR_ERR_ARG, err, errcap, "empty context: none of the %d history items is in the item store and there is no query", q->n_history);
+    float *ctx = r->ctx;
+    if (has_query) {
+        if (q->query_vector) {
+            memcpy(ctx, q->query_vector, sizeof(float) * (size_t)d);
+        } else {
+            if (!r->enc) return fr_fail(FR_ERR_UNSUPPORTED, err, errcap, "a query needs a model; this ranker has none");
+            fr_embed_info info;
+            size_t ql = q->query_len;
+            fr_status rc = fr_encoder_embed(r->enc, &q->query, &ql, 1, FR_TEXT_QUERY, ctx, &info, err, errcap);
+            if (rc) return rc;
+            res->query_truncated = info.truncated;
+        }
+        float qn = sqrtf(dot(ctx, ctx, d));
+        float qw = has_hist ? o->query_weight : 1.0f;
+        for (int k = 0; k < d; k++) ctx[k] = qw * (qn > 0 ? ctx[k] / qn : 0) + (has_hist ? (1 - qw) * h[k] / hn : 0);
+    } else {
+        for (int k = 0; k < d; k++) ctx[k] = h[k] / hn;
+    }
+    float cn = sqrtf(dot(ctx, ctx, d));
+    if (cn > 0) for (int k = 0; k < d; k++) ctx[k] /= cn;
+    return FR_OK;
+}
+
+/* semantic scores of the m gathered candidates via the backend's score op */
+static fr_status score(fr_ranker *r, int m, char *err, size_t errcap) {
+    fr_backend *be = r->be;
+    const size_t d = (size_t)r->dim;
+    if ((size_t)m > r->d_cap) {
+        if (r->d_items) be->free(be, r->d_items);
+        if (r->d_scores) be->free(be, r->d_scores);
+        r->d_items = r->d_scores = NULL;
+        size_t c = r->cap;
+        fr_status rc;
+        if ((rc = be->alloc(be, c * d * sizeof(float), (void **)&r->d_items, err, errcap)) ||
+            (rc = be->alloc(be, c * sizeof(float), (void **)&r->d_scores, err, errcap)))
+            return rc;
+        r->d_cap = c;
+    }
+    fr_status rc;
+    if (!r->d_ctx && (rc = be->alloc(be, d * sizeof(float), (void **)&r->d_ctx, err, errcap))) return rc;
+    if ((rc = be->upload(be, r->d_items, r->cand_vecs, (size_t)m * d * sizeof(float), err, errcap)) ||
+        (rc = be->upload(be, r->d_ctx, r->ctx, d * sizeof(float), err, errcap)) ||
+        (rc = be->score(be, r->d_ctx, 1, r->d_items, NULL, m, r->dim, r->d_scores, err, errcap)) ||
+        (rc = be->download(be, r->sem, r->d_scores, (size_t)m * sizeof(float), err, errcap)))
+        return rc;
+    return FR_OK;
+}
+
+fr_status fr_rank(fr_ranker *r, const fr_rank_request *q, fr_rank_result *res, char *err, size_t errcap) {
+    memset(res, 0, sizeof *res);
+    const fr_rank_options *o = &q->options;
+    const int d = r->dim, n = q->n_candidates;
+    if (n < 0) return fr_fail(FR_ERR_ARG, err, errcap, "negative candidate count");
+    if (grow(r, (size_t)(n > 0 ? n : 1))) return fr_fail(FR_ERR_NOMEM, err, errcap, "ranker: out of memory for %d candidates", n);
+    int n_issues = 0;
+    fr_status rc = context_vector(r, q, res, &n_issues, err, errcap);
+    if (rc) return rc;
+
+    /* history rows (sorted) for exclude_seen */
+    int n_hist_rows = 0;
+    if (o->exclude_seen && q->n_history > 0) {
+        if ((size_t)q->n_history > r->hist_cap) {
+            int64_t *p = realloc(r->hist_rows, sizeof *p * (size_t)q->n_history);
+            if (!p) return fr_fail(FR_ERR_NOMEM, err, errcap, "out of memory");
+            r->hist_rows = p;
+            r->hist_cap = (size_t)q->n_history;
+        }
+        for (int i = 0; i < q->n_history; i++) {
+            int64_t row = fr_store_find(r->store, q->history[i].id, q->history[i].id_len);
+            if (row >= 0) r->hist_rows[n_hist_rows++] = row;
+        }
+        qsort(r->hist_rows, (size_t)n_hist_rows, sizeof *r->hist_rows, cmp_i64);
+    }
+
+    /* resolve candidates: unknown and duplicate ids become issues; seen ones are dropped */
+    int m = 0;
+    for (int i = 0; i < n; i++) {
+        const fr_candidate *c = &q->candidates[i];
+        int64_t row = fr_store_find(r->store, c->id, c->id_len);
+        if (row < 0) {
+            if (add_issue(r, &n_issues, i, FR_ISSUE_UNKNOWN_ITEM)) return fr_fail(FR_ERR_NOMEM, err, errcap, "out of memory");
+            continue;
+        }
+        r->rows[i] = row;
+        r->keep[i] = 1;
+        if (n_hist_rows && bsearch(&row, r->hist_rows, (size_t)n_hist_rows, sizeof row, cmp_i64)) {
+            res->n_excluded_seen++;
+            r->keep[i] = 0;
+            continue;
+        }
+        r->order[m++] = i; /* candidate indices in request order, duplicates checked below */
+    }
+    /* duplicates: (row, index) pairs sorted, so repeats of a row are adjacent and the first
+     * occurrence in the request comes first; later ones are dropped and reported */
+    {
+        int64_t *pairs = r->pairs;
+        for (int k = 0; k < m; k++) { pairs[2 * k] = r->rows[r->order[k]]; pairs[2 * k + 1] = r->order[k]; }
+        qsort(pairs, (size_t)m, 2 * sizeof(int64_t), cmp_pair);
+        for (int k = 1; k < m; k++)
+            if (pairs[2 * k] == pairs[2 * k - 2]) {
+                int dup = (int)pairs[2 * k + 1];
+                r->keep[dup] = 0;
+                if (add_issue(r, &n_issues, dup, FR_ISSUE_DUPLICATE)) return fr_fail(FR_ERR_NOMEM, err, errcap, "out of memory");
+            }
+        int w = 0;
+        for (int k = 0; k < m; k++) if (r->keep[r->order[k]]) r->order[w++] = r->order[k];
+        m = w;
+    }
+
+    /* gather kept candidates' vectors (unit-normalised) and their upstream scores */
+    int any_up = 0;
+    for (int k = 0; k < m; k++) {
+        int i = r->order[k];
+        float *v = r->cand_vecs + (size_t)k * d;
+        fr_store_vector(r->store, (uint64_t)r->rows[i], v);
+        float nv = sqrtf(dot(v, v, d));
+        if (nv > 0) for (int j = 0; j < d; j++) v[j] /= nv;
+        r->upmask[k] = q->candidates[i].has_upstream;
+        r->up[k] = q->candidates[i].has_upstream ? q->candidates[i].upstream : 0;
+        any_up |= q->candidates[i].has_upstream;
+    }
+    if (m > 0 && (rc = score(r, m, err, errcap))) return rc;
+
+    /* normalise and blend */
+    normalize(o->normalization, r->sem, NULL, m, r->nsem, r->iscratch);
+    if (any_up) normalize(o->normalization, r->up, r->upmask, m, r->nup, r->iscratch);
+    for (int k = 0; k < m; k++)
+        r->final[k] = o->semantic_weight * r->nsem[k] + (any_up ? o->upstream_weight * r->nup[k] : 0.0f);
+
+    /* stable order by final score (ties: request order, since positions follow it) */
+    int *pos = r->pos;
+    for (int k = 0; k < m; k++) pos[k] = k;
+    qsort_r(pos, (size_t)m, sizeof *pos, by_final_desc, r->final);
+
+    /* MMR over the first positions */
+    int out_n = o->top_k > 0 && o->top_k < m ? o->top_k : m;
+    if (o->mmr_lambda < 1.0f && m > 1) {
+        int depth = o->mmr_depth > 0 ? o->mmr_depth : (o->top_k > 0 ? o->top_k : 100);
+        if (depth > m) depth = m;
+        float fmin = r->final[pos[m - 1]], fmax = r->final[pos[0]], span = fmax - fmin > 1e-12f ? fmax - fmin : 1.0f;
+        for (int k = 0; k < m; k++) r->maxsim[k] = -INFINITY;
+        for (int sel = 0; sel < depth; sel++) {
+            int best = -1;
+            float best_v = -INFINITY;
+            for (int a = sel; a < m; a++) {
+                int k = pos[a];
+                float rel = (r->final[k] - fmin) / span;
+                float div = sel == 0 ? 0.0f : r->maxsim[k];
+                float v = o->mmr_lambda * rel - (1.0f - o->mmr_lambda) * div;
+                if (v > best_v) { best_v = v; best = a; }
+            }
+            int chosen = pos[best];
+            memmove(pos + sel + 1, pos + sel, sizeof(int) * (size_t)(best - sel));
+            pos[sel] = chosen;
+            const float *cv = r->cand_vecs + (size_t)chosen * d;
+            for (int a = sel + 1; a < m; a++) {
+                int k = pos[a];
+                float s = dot(cv, r->cand_vecs + (size_t)k * d, d);
+                if (s > r->maxsim[k]) r->maxsim[k] = s;
+            }
+        }
+    }
+    for (int a = 0; a < out_n; a++) {
+        int k = pos[a], i = r->order[k];
+        r->items[a] = (fr_ranked_item){i, r->final[k], r->sem[k], q->candidates[i].upstream, q->candidates[i].has_upstream};
+    }
+    res->items = r->items;
+    res->n_items = out_n;
+    res->issues = r->issues;
+    res->n_issues = n_issues;
+    return FR_OK;
+}

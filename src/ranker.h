@@ -1,0 +1,115 @@
+/* ranker.h - re-ranking one request's candidates against its context.
+ *
+ * Context vector: the query's embedding (with the model's query prefix), the recency-weighted
+ * mean of the history items' stored vectors, or a weighted mix of both. Each candidate gets a
+ * semantic score (cosine to the context) and, when the request carries them, an upstream score;
+ * each signal is normalised across the request's candidates (z-score by default, or min-max,
+ * rank, none) and blended with per-request weights. Optional MMR re-orders the top positions for
+ * diversity. Ties keep the request's candidate order. Unknown or duplicate candidate ids are
+ * reported per item and left out; they never fail the request. */
+#ifndef FR_RANKER_H
+#define FR_RANKER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "encoder.h"
+#include "item_store.h"
+#include "status.h"
+
+typedef enum { FR_NORM_ZSCORE = 0, FR_NORM_MINMAX = 1, FR_NORM_RANK = 2, FR_NORM_NONE = 3 } fr_norm;
+
+typedef struct {
+    float semantic_weight;       /* weight of the normalised semantic score (default 1) */
+    float upstream_weight;       /* weight of the normalised upstream score when present (default 0.5) */
+    fr_norm normalization;       /* applied to each signal across candidates (default z-score) */
+    float query_weight;          /* share of the query in a query + history context (default 0.5) */
+    float history_half_life;     /* recency decay in positions, most recent last (default 4) */
+    double history_half_life_s;  /* decay in seconds, used when every history item has a timestamp (default 3 days) */
+    float mmr_lambda;            /* 1 = no diversification (default); lower trades relevance for diversity */
+    int mmr_depth;               /* positions MMR orders (default: top_k, else min(candidates, 100)) */
+    int top_k;                   /* items returned, 0 = all */
+    int exclude_seen;            /* drop candidates that appear in the history */
+} fr_rank_options;
+
+void fr_rank_options_default(fr_rank_options *o);
+
+typedef struct {
+    const char *id;
+    size_t id_len;
+    float weight;         /* used when has_weight (default 1) */
+    int64_t timestamp;    /* unix seconds, used when has_timestamp */
+    int has_weight, has_timestamp;
+} fr_history_item;
+
+typedef struct {
+    const char *id;
+    size_t id_len;
+    float upstream;
+    int has_upstream;
+} fr_candidate;
+
+typedef struct {
+    const char *query;          /* NULL: no query */
+    size_t query_len;
+    const float *query_vector;  /* optional: the query already embedded (batch callers); else embedded here */
+    const fr_history_item *history;
+    int n_history;
+    const fr_candidate *candidates;
+    int n_candidates;
+    fr_rank_options options;
+} fr_rank_request;
+
+/* Size limits a request is checked against. */
+typedef struct {
+    int max_candidates;   /* default 100000 */
+    int max_history;      /* default 1000 */
+    size_t max_query_bytes; /* default 16384 */
+} fr_rank_limits;
+
+void fr_rank_limits_default(fr_rank_limits *l);
+
+typedef struct {
+    int candidate;        /* index into the request's candidates */
+    float score;          /* blended final score */
+    float semantic;       /* cosine similarity to the context */
+    float upstream;       /* as given (valid when has_upstream) */
+    int has_upstream;
+} fr_ranked_item;
+
+typedef enum { FR_ISSUE_UNKNOWN_ITEM = 1, FR_ISSUE_DUPLICATE = 2, FR_ISSUE_UNKNOWN_HISTORY = 3 } fr_issue;
+
+typedef struct {
+    int index;            /* candidate index, or history index for FR_ISSUE_UNKNOWN_HISTORY */
+    fr_issue code;
+} fr_item_issue;
+
+typedef struct {
+    fr_ranked_item *items;
+    int n_items;
+    fr_item_issue *issues;
+    int n_issues;
+    int n_excluded_seen;
+    int query_truncated;  /* the query was cut at the model's max_seq_length */
+} fr_rank_result;
+
+typedef struct fr_ranker fr_ranker;
+
+/* enc may be NULL (history-only ranking); store is required. Neither is owned. */
+fr_status fr_ranker_create(fr_encoder *enc, const fr_store *store, fr_ranker **out, char *err, size_t errcap);
+void fr_ranker_free(fr_ranker *r);
+
+/* Checks a request against limits: finite scores and weights, options in range, a non-empty
+ * context. The message names the offending field ("candidates[3].upstream_score is NaN"). */
+fr_status fr_rank_validate(const fr_rank_request *req, const fr_rank_limits *lim, char *err, size_t errcap);
+
+/* Ranks req into res (valid until the next fr_rank on this ranker, or fr_ranker_free).
+ * Validation is the caller's (fr_rank_validate); fr_rank re-checks only what it must to stay safe. */
+fr_status fr_rank(fr_ranker *r, const fr_rank_request *req, fr_rank_result *res, char *err, size_t errcap);
+
+const char *fr_norm_name(fr_norm n);
+/* "zscore", "minmax", "rank", "none" (case-insensitive, also "Z_SCORE" style); -1 if unknown. */
+int fr_norm_parse(const char *s);
+const char *fr_issue_name(fr_issue c);
+
+#endif

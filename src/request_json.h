@@ -1,0 +1,34 @@
+/* request_json.h - the JSON form of feedrank.v1.RerankRequest / RerankResponse, used by
+ * `feedrank rerank` (one request per JSONL line). Field names are the proto's
+ * (proto/feedrank/v1/reranker.proto); unknown fields are rejected with their path, so a typo in
+ * an option never passes silently. */
+#ifndef FR_REQUEST_JSON_H
+#define FR_REQUEST_JSON_H
+
+#include <stdint.h>
+
+#include "ranker.h"
+
+typedef struct {
+    void *root;              /* the parsed JSON (cJSON), owning every string below */
+    const char *request_id;  /* "" when absent */
+    fr_rank_request req;
+    fr_history_item *history;
+    fr_candidate *candidates;
+    int return_scores;       /* default 1 */
+} fr_parsed_request;
+
+/* Parses one request from JSON text. On failure err names the field ("candidates[2].item_id must
+ * be a string"), and *out holds nothing to free. */
+fr_status fr_request_parse(const char *json, size_t len, fr_parsed_request *out, char *err, size_t errcap);
+void fr_parsed_request_free(fr_parsed_request *p);
+
+/* Best effort: the request_id of a request that failed to parse or validate, so that its error
+ * can name it. Writes "" when there is none. */
+void fr_request_id_of(const char *json, size_t len, char *out, size_t cap);
+
+/* The response as one line of JSON (malloc'd, no newline), or NULL when out of memory. */
+char *fr_response_json(const fr_parsed_request *p, const fr_rank_result *res, const char *model,
+                       uint64_t store_version);
+
+#endif

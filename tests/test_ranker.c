@@ -1,0 +1,312 @@
+/* test_ranker.c - ranking maths against hand-computed cases on a tiny 2-d store (blend under
+ * each normalisation, MMR, recency by position and by timestamp, stable ties), per-item issues
+ * (unknown, duplicate, seen), 10,000 candidates, request validation, and the JSON codec. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ranker.h"
+#include "request_json.h"
+#include "test_util.h"
+
+static char tmpdir[] = "/tmp/fr_rank_XXXXXX";
+
+static fr_store *make_store(const char *name, int n, int dim, const char *const *ids, const float *vecs) {
+    char path[512], err[512];
+    snprintf(path, sizeof path, "%s/%s", tmpdir, name);
+    fr_store_writer *w;
+    if (fr_store_writer_open(path, dim, FR_STORE_F32, "test", 1, 0, &w, err, sizeof err)) return NULL;
+    for (int i = 0; i < n; i++) {
+        char idbuf[32];
+        const char *id = ids ? ids[i] : (snprintf(idbuf, sizeof idbuf, "i%d", i), idbuf);
+        if (fr_store_writer_add(w, id, strlen(id), vecs + (size_t)i * dim, NULL, 0, err, sizeof err)) { fr_store_writer_abort(w); return NULL; }
+    }
+    if (fr_store_writer_finish(w, err, sizeof err)) return NULL;
+    fr_store *s;
+    return fr_store_open(path, 0, 0, &s, err, sizeof err) ? NULL : s;
+}
+
+static fr_candidate cand(const char *id) { return (fr_candidate){id, strlen(id), 0, 0}; }
+static fr_candidate cand_up(const char *id, float u) { return (fr_candidate){id, strlen(id), u, 1}; }
+
+static const char *order_of(const fr_rank_request *q, const fr_rank_result *r) {
+    static char buf[256];
+    buf[0] = 0;
+    for (int i = 0; i < r->n_items; i++)
+        snprintf(buf + strlen(buf), sizeof buf - strlen(buf), "%s%s", i ? "," : "", q->candidates[r->items[i].candidate].id);
+    return buf;
+}
+
+static const float QX[2] = {1, 0};
+
+static fr_rank_request query_req(const fr_candidate *c, int n) {
+    fr_rank_request q = {0};
+    q.query = "q";
+    q.query_len = 1;
+    q.query_vector = QX;
+    q.candidates = c;
+    q.n_candidates = n;
+    fr_rank_options_default(&q.options);
+    return q;
+}
+
+static void test_blend(fr_ranker *rk) {
+    fr_candidate c[3] = {cand_up("A", 0), cand_up("B", 10), cand_up("C", 5)};
+    fr_rank_request q = query_req(c, 3);
+    fr_rank_result r;
+    char err[256];
+    /* z-score: semantic (1, .6, 0) -> (1.1355, .1622, -1.2978); upstream (0, 10, 5) ->
+     * (-1.2247, 1.2247, 0); final = z_s + 0.5 z_u = (.5232, .7746, -1.2978) */
+    CHECK(fr_rank(rk, &q, &r, err, sizeof err) == FR_OK, "rank: %s", err);
+    CHECK(strcmp(order_of(&q, &r), "B,A,C") == 0, "zscore order %s", order_of(&q, &r));
+    CHECK(fabsf(r.items[0].score - 0.7746f) < 1e-3f && fabsf(r.items[1].score - 0.5232f) < 1e-3f && fabsf(r.items[2].score + 1.2978f) < 1e-3f,
+          "zscore values %f %f %f", r.items[0].score, r.items[1].score, r.items[2].score);
+    CHECK(fabsf(r.items[0].semantic - 0.6f) < 1e-5f && r.items[0].has_upstream && r.items[0].upstream == 10, "semantic/upstream reported");
+    /* min-max: s (1, .6, 0), u (0, 1, .5): A 1, B 1.1, C .25 */
+    q.options.normalization = FR_NORM_MINMAX;
+    fr_rank(rk, &q, &r, err, sizeof err);
+    CHECK(strcmp(order_of(&q, &r), "B,A,C") == 0 && fabsf(r.items[0].score - 1.1f) < 1e-5f && fabsf(r.items[2].score - 0.25f) < 1e-5f, "minmax");
+    /* rank: s ranks (1, .5, 0), u ranks (0, 1, .5): A 1, B 1, C .25 -> tie, request order kept */
+    q.options.normalization = FR_NORM_RANK;
+    fr_rank(rk, &q, &r, err, sizeof err);
+    CHECK(strcmp(order_of(&q, &r), "A,B,C") == 0 && r.items[0].score == r.items[1].score, "rank + stable tie: %s", order_of(&q, &r));
+    /* none: A 1, B 5.6, C 2.5 */
+    q.options.normalization = FR_NORM_NONE;
+    fr_rank(rk, &q, &r, err, sizeof err);
+    CHECK(strcmp(order_of(&q, &r), "B,C,A") == 0 && fabsf(r.items[0].score - 5.6f) < 1e-5f, "none");
+    /* upstream weight 0: semantic only */
+    q.options.normalization = FR_NORM_ZSCORE;
+    q.options.upstream_weight = 0;
+    fr_rank(rk, &q, &r, err, sizeof err);
+    CHECK(strcmp(order_of(&q, &r), "A,B,C") == 0, "semantic only");
+    /* top_k */
+    q.options.top_k = 2;
+    fr_rank(rk, &q, &r, err, sizeof err);
+    CHECK(r.n_items == 2, "top_k 2 -> %d items", r.n_items);
+}
+
+static void test_mmr(fr_ranker *rk) {
+    /* A (1,0), A2 (.99,.141) nearly A, D (0,1). Without MMR: A, A2, D. With lambda .4:
+     * step 2: A2 = .4*.99 - .6*.99 = -.198, D = 0 - 0 = 0 -> D before A2. */
+    fr_candidate c[3] = {cand("A"), cand("A2"), cand("D")};
+    fr_rank_request q = query_req(c, 3);
+    fr_rank_result r;
+    char err[256];
+    fr_rank(rk, &q, &r, err, sizeof err);
+    CHECK(strcmp(order_of(&q, &r), "A,A2,D") == 0, "no MMR: %s", order_of(&q, &r));
+    q.options.mmr_lambda = 0.4f;
+    fr_rank(rk, &q, &r, err, sizeof err);
+    CHECK(strcmp(order_of(&q, &r), "A,D,A2") == 0, "MMR 0.4: %s", order_of(&q, &r));
+    q.options.mmr_lambda = 0.6f; /* A2: .594 - .396 = .198 > D: 0 */
+    fr_rank(rk, &q, &r, err, sizeof err);
+    CHECK(strcmp(order_of(&q, &r), "A,A2,D") == 0, "MMR 0.6: %s", order_of(&q, &r));
+}
+
+static void test_history(fr_ranker *rk) {
+    /* X (1,0) then Y (0,1), most recent last. Candidates A (1,0) and D (0,1). */
+    fr_history_item h[2] = {{"X", 1, 1, 2000, 0, 0}, {"Y", 1, 1, 1000, 0, 0}};
+    fr_candidate c[2] = {cand("A"), cand("D")};
+    fr_rank_request q = {0};
+    fr_rank_options_default(&q.options);
+    q.history = h;
+    q.n_history = 2;
+    q.candidates = c;
+    q.n_candidates = 2;
+    fr_rank_result r;
+    char err[256];
+    q.options.history_half_life = 0.05f; /* by position: Y dominates */
+    CHECK(fr_rank(rk, &q, &r, err, sizeof err) == FR_OK, "history rank: %s", err);
+    CHECK(strcmp(order_of(&q, &r), "D,A") == 0, "recent position wins: %s", order_of(&q, &r));
+    h[0].has_timestamp = h[1].has_timestamp = 1; /* by time: X (t=2000) is the most recent */
+    q.options.history_half_life_s = 10;
+    fr_rank(rk, &q, &r, err, sizeof err);
+    CHECK(strcmp(order_of(&q, &r), "A,D") == 0, "recent timestamp wins: %s", order_of(&q, &r));
+    h[0].has_timestamp = h[1].has_timestamp = 0;
+    h[0].has_weight = 1;
+    h[0].weight = 1e5f; /* a heavy weight outweighs recency (0.5^(1/4) for one position back) */
+    q.options.history_half_life = 4;
+    fr_rank(rk, &q, &r, err, sizeof err);
+    CHECK(strcmp(order_of(&q, &r), "A,D") == 0, "weight: %s", order_of(&q, &r));
+    /* the equal mix: A and D tie at cosine .707, request order kept */
+    h[0].has_weight = 0;
+    q.options.history_half_life = 1e9f;
+    fr_rank(rk, &q, &r, err, sizeof err);
+    CHECK(fabsf(r.items[0].semantic - 0.70710678f) < 1e-5f && strcmp(order_of(&q, &r), "A,D") == 0, "equal mix");
+    /* exclude_seen drops X from the candidates; unknown history ids are reported */
+    fr_history_item h2[2] = {{"X", 1, 1, 0, 0, 0}, {"nope", 4, 1, 0, 0, 0}};
+    fr_candidate c2[3] = {cand("X"), cand("A"), cand("D")};
+    q.history = h2;
+    q.candidates = c2;
+    q.n_candidates = 3;
+    q.options.exclude_seen = 1;
+    fr_rank(rk, &q, &r, err, sizeof err);
+    CHECK(r.n_excluded_seen == 1 && strcmp(order_of(&q, &r), "A,D") == 0, "exclude_seen: %s", order_of(&q, &r));
+    CHECK(r.n_issues == 1 && r.issues[0].code == FR_ISSUE_UNKNOWN_HISTORY && r.issues[0].index == 1, "unknown history reported");
+    /* only unknown history and no query: a request-level error */
+    fr_history_item h3[1] = {{"nope", 4, 1, 0, 0, 0}};
+    q.history = h3;
+    q.n_history = 1;
+    CHECK(fr_rank(rk, &q, &r, err, sizeof err) == FR_ERR_ARG && strstr(err, "empty context"), "unknown-only history: %s", err);
+}
+
+static void test_issues(fr_ranker *rk) {
+    fr_candidate c[6] = {cand("A"), cand("zz"), cand("D"), cand("A"), cand("C"), cand("zz")};
+    fr_rank_request q = query_req(c, 6);
+    fr_rank_result r;
+    char err[256];
+    CHECK(fr_rank(rk, &q, &r, err, sizeof err) == FR_OK, "rank: %s", err);
+    CHECK(strcmp(order_of(&q, &r), "A,D,C") == 0 || strcmp(order_of(&q, &r), "A,C,D") == 0, "kept items: %s", order_of(&q, &r));
+    int unknown = 0, dup = 0;
+    for (int i = 0; i < r.n_issues; i++) {
+        if (r.issues[i].code == FR_ISSUE_UNKNOWN_ITEM && (r.issues[i].index == 1 || r.issues[i].index == 5)) unknown++;
+        if (r.issues[i].code == FR_ISSUE_DUPLICATE && r.issues[i].index == 3) dup++;
+    }
+    CHECK(unknown == 2 && dup == 1 && r.n_issues == 3, "issues: %d unknown, %d duplicate, %d total", unknown, dup, r.n_issues);
+    /* no candidates: an empty, successful result */
+    q.n_candidates = 0;
+    CHECK(fr_rank(rk, &q, &r, err, sizeof err) == FR_OK && r.n_items == 0, "empty candidate list");
+}
+
+static void test_validation(void) {
+    fr_candidate c[2] = {cand_up("A", 1), cand_up("B", NAN)};
+    fr_rank_request q = query_req(c, 2);
+    char err[256];
+    CHECK(fr_rank_validate(&q, NULL, err, sizeof err) == FR_ERR_ARG && strstr(err, "candidates[1].upstream_score is NaN"), "NaN: %s", err);
+    c[1].upstream = INFINITY;
+    CHECK(fr_rank_validate(&q, NULL, err, sizeof err) == FR_ERR_ARG && strstr(err, "candidates[1].upstream_score is infinite"), "inf: %s", err);
+    c[1].upstream = 2;
+    CHECK(fr_rank_validate(&q, NULL, err, sizeof err) == FR_OK, "valid: %s", err);
+    q.options.mmr_lambda = 1.5f;
+    CHECK(fr_rank_validate(&q, NULL, err, sizeof err) == FR_ERR_ARG && strstr(err, "mmr_lambda"), "lambda: %s", err);
+    q.options.mmr_lambda = 1;
+    q.query = NULL;
+    CHECK(fr_rank_validate(&q, NULL, err, sizeof err) == FR_ERR_ARG && strstr(err, "empty context"), "empty context: %s", err);
+    q.query = "q";
+    fr_rank_limits lim;
+    fr_rank_limits_default(&lim);
+    lim.max_candidates = 1;
+    CHECK(fr_rank_validate(&q, &lim, err, sizeof err) == FR_ERR_ARG && strstr(err, "limit is 1"), "too many: %s", err);
+    c[0].id_len = 0;
+    CHECK(fr_rank_validate(&q, NULL, err, sizeof err) == FR_ERR_ARG && strstr(err, "candidates[0].item_id is empty"), "empty id: %s", err);
+}
+
+static void test_many(void) {
+    enum { N = 10000, D = 16 };
+    float *v = malloc(sizeof(float) * N * D);
+    uint64_t seed = 3;
+    fr_test_fill(v, (size_t)N * D, &seed, 1);
+    fr_store *s = make_store("big.store", N, D, NULL, v);
+    CHECK(s != NULL, "big store");
+    if (!s) { free(v); return; }
+    fr_ranker *rk;
+    char err[256];
+    CHECK(fr_ranker_create(NULL, s, &rk, err, sizeof err) == FR_OK, "ranker: %s", err);
+    fr_candidate *c = malloc(sizeof *c * N);
+    char (*ids)[16] = malloc(16 * N);
+    for (int i = 0; i < N; i++) { snprintf(ids[i], 16, "i%d", (i * 7919) % N); c[i] = cand(ids[i]); }
+    float qv[D];
+    fr_test_fill(qv, D, &seed, 1);
+    fr_rank_request q = query_req(c, N);
+    q.query_vector = qv;
+    fr_rank_result r;
+    CHECK(fr_rank(rk, &q, &r, err, sizeof err) == FR_OK && r.n_items == N && r.n_issues == 0, "10,000 candidates: %s", err);
+    int sorted = 1, *seen = calloc(N, sizeof *seen), dup = 0;
+    for (int i = 0; i < r.n_items; i++) {
+        if (i && r.items[i].score > r.items[i - 1].score) sorted = 0;
+        if (seen[r.items[i].candidate]++) dup++;
+    }
+    CHECK(sorted && dup == 0, "10,000 results sorted and unique");
+    /* the best item really is the one with the highest cosine */
+    double best = -2;
+    int best_i = -1;
+    for (int i = 0; i < N; i++) {
+        int row = (i * 7919) % N;
+        double dd = 0, nn = 0, qq = 0;
+        for (int d = 0; d < D; d++) { dd += v[row * D + d] * qv[d]; nn += v[row * D + d] * v[row * D + d]; qq += qv[d] * qv[d]; }
+        double cs = dd / sqrt(nn * qq);
+        if (cs > best) { best = cs; best_i = i; }
+    }
+    CHECK(r.items[0].candidate == best_i && fabs(r.items[0].semantic - best) < 1e-5, "top item is the best cosine");
+    q.options.mmr_lambda = 0.5f; /* MMR on the first 100 positions of 10,000 */
+    CHECK(fr_rank(rk, &q, &r, err, sizeof err) == FR_OK && r.n_items == N, "MMR over 10,000");
+    free(seen); free(c); free(ids); free(v);
+    fr_ranker_free(rk);
+    fr_store_close(s);
+}
+
+static void test_json(fr_ranker *rk) {
+    fr_parsed_request p;
+    char err[256];
+    const char *ok = "{\"request_id\":\"r1\",\"context\":{\"query\":\"q\",\"history\":[{\"item_id\":\"X\",\"weight\":2,\"timestamp\":1700000000}]},"
+                     "\"candidates\":[{\"item_id\":\"A\",\"upstream_score\":0.5},{\"item_id\":\"zz\"}],"
+                     "\"options\":{\"top_k\":5,\"normalization\":\"MINMAX\",\"mmr_lambda\":0.9,\"exclude_seen\":true,\"return_scores\":true}}";
+    CHECK(fr_request_parse(ok, strlen(ok), &p, err, sizeof err) == FR_OK, "parse: %s", err);
+    CHECK(strcmp(p.request_id, "r1") == 0 && p.req.n_candidates == 2 && p.req.n_history == 1 && p.history[0].weight == 2 &&
+          p.history[0].timestamp == 1700000000 && p.candidates[0].has_upstream && !p.candidates[1].has_upstream &&
+          p.req.options.top_k == 5 && p.req.options.normalization == FR_NORM_MINMAX && p.req.options.exclude_seen, "parsed fields");
+    p.req.query_vector = QX;
+    fr_rank_result r;
+    CHECK(fr_rank(rk, &p.req, &r, err, sizeof err) == FR_OK, "rank parsed: %s", err);
+    char *json = fr_response_json(&p, &r, "m", 0xabc);
+    CHECK(json && strstr(json, "\"request_id\":\"r1\"") && strstr(json, "\"item_id\":\"A\"") && strstr(json, "\"code\":\"UNKNOWN_ITEM\"") &&
+          strstr(json, "\"store_version\":\"0000000000000abc\""), "response json: %s", json ? json : "(null)");
+    free(json);
+    fr_parsed_request_free(&p);
+    struct { const char *json, *needle; } bad[] = {
+        {"[1]", "must be a JSON object"},
+        {"{\"candidates\":[{\"item_id\":\"A\"}],\"options\":{\"topk\":3}}", "unknown field options.topk"},
+        {"{\"candidates\":[{\"item_id\":\"A\"},{\"item_id\":5}]}", "candidates[1].item_id must be a string"},
+        {"{\"candidates\":[{\"upstream_score\":1}]}", "candidates[0].item_id is required"},
+        {"{\"context\":{\"query\":3}}", "context.query must be a string"},
+        {"{\"context\":{\"history\":[{\"item_id\":\"x\",\"timestamp\":1.5}]}}", "timestamp must be whole"},
+        {"{\"options\":{\"normalization\":\"l2\"}}", "normalization must be one of"},
+        {"{\"options\":{\"exclude_seen\":1}}", "exclude_seen must be true or false"},
+        {"{\"options\":{\"top_k\":-1}}", "top_k must be a whole number"},
+        {"{\"bogus\":1}", "unknown field bogus"},
+        {"{\"candidates\":[{\"item_id\":\"A\"}", "not valid JSON"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        err[0] = 0;
+        fr_status rc = fr_request_parse(bad[i].json, strlen(bad[i].json), &p, err, sizeof err);
+        CHECK(rc == FR_ERR_ARG && strstr(err, bad[i].needle), "bad request %zu: '%s' lacks '%s'", i, err, bad[i].needle);
+    }
+    const char *inf = "{\"context\":{\"query\":\"q\"},\"candidates\":[{\"item_id\":\"A\",\"upstream_score\":1e999}]}";
+    CHECK(fr_request_parse(inf, strlen(inf), &p, err, sizeof err) == FR_OK, "1e999 parses");
+    CHECK(fr_rank_validate(&p.req, NULL, err, sizeof err) == FR_ERR_ARG && strstr(err, "candidates[0].upstream_score is infinite"), "1e999 rejected: %s", err);
+    fr_parsed_request_free(&p);
+}
+
+int main(void) {
+    CHECK(mkdtemp(tmpdir) != NULL, "mkdtemp");
+    const char *ids[] = {"A", "A2", "B", "C", "D", "X", "Y"};
+    float vecs[] = {1, 0, 0.99f, 0.14106736f, 0.6f, 0.8f, 0, 1, 0, 1, 1, 0, 0, 1};
+    fr_store *s = make_store("small.store", 7, 2, ids, vecs);
+    CHECK(s != NULL, "small store");
+    fr_ranker *rk = NULL;
+    char err[256];
+    if (s && fr_ranker_create(NULL, s, &rk, err, sizeof err) == FR_OK) {
+        test_blend(rk);
+        test_mmr(rk);
+        test_history(rk);
+        test_issues(rk);
+        test_json(rk);
+        /* a query without a model and without a precomputed vector */
+        fr_candidate c[1] = {cand("A")};
+        fr_rank_request q = query_req(c, 1);
+        q.query_vector = NULL;
+        fr_rank_result r;
+        CHECK(fr_rank(rk, &q, &r, err, sizeof err) == FR_ERR_UNSUPPORTED, "query without a model: %s", err);
+        fr_ranker_free(rk);
+    } else {
+        CHECK(0, "ranker: %s", err);
+    }
+    fr_store_close(s);
+    test_validation();
+    test_many();
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
+    CHECK(system(cmd) == 0, "cleanup");
+    return fr_test_finish("test_ranker");
+}
