@@ -62,6 +62,7 @@ static void usage(FILE *f) {
             "  index     embed a catalogue (CSV/TSV/JSONL) into an item store\n"
             "  rerank    re-rank a JSONL file of requests against an item store\n"
             "  store     merge sharded item stores, or describe one\n"
+            "  bench     offline A/B comparison of rankers on labelled data ('feedrank bench ab --help')\n"
             "  version   print the version\n"
             "\n"
             "Run 'feedrank COMMAND --help' for a command's options.\n");
@@ -77,6 +78,7 @@ int main(int argc, char **argv) {
     if (strcmp(cmd, "index") == 0) return fr_cmd_index(argc - 1, argv + 1);
     if (strcmp(cmd, "rerank") == 0) return fr_cmd_rerank(argc - 1, argv + 1);
     if (strcmp(cmd, "store") == 0) return fr_cmd_store(argc - 1, argv + 1);
+    if (strcmp(cmd, "bench") == 0) return fr_cmd_bench(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("feedrank 0.1.0\n");
         return 0;

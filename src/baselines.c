@@ -1,0 +1,295 @@
+/* baselines.c - BM25 (inverted statistics per document) and co-visitation (a CSR matrix of
+ * item -> neighbours, built from the log's histories). */
+#include "baselines.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hash.h"
+
+/* ---------------- BM25 ---------------- */
+
+struct fr_bm25 {
+    int n_docs, n_terms;
+    double avgdl;
+    /* vocabulary: term strings in one arena, open-addressing hash of term ids */
+    char *arena;
+    size_t arena_len, arena_cap;
+    size_t *term_off;      /* [n_terms] offset of each term in the arena */
+    int *df;               /* [n_terms] */
+    int *slots;
+    size_t slot_cap;
+    /* per document: (term, tf) pairs sorted by term */
+    int *doc_off;          /* [n_docs + 1] */
+    int *doc_terms, *doc_tf;
+    int *doc_len;
+};
+
+static int is_word(unsigned char c) { return isalnum(c) || c >= 0x80; }
+
+/* Next token of s at *pos: lower-cased into buf (up to cap-1 bytes); returns its length, 0 at end. */
+static size_t next_token(const char *s, size_t *pos, char *buf, size_t cap) {
+    size_t i = *pos;
+    while (s[i] && !is_word((unsigned char)s[i])) i++;
+    size_t n = 0;
+    while (s[i] && is_word((unsigned char)s[i])) {
+        if (n + 1 < cap) buf[n++] = (char)tolower((unsigned char)s[i]);
+        i++;
+    }
+    buf[n] = 0;
+    *pos = i;
+    return n;
+}
+
+static int term_find(const fr_bm25 *m, const char *t, size_t n) {
+    size_t i = fr_hash64(t, n, 0) & (m->slot_cap - 1);
+    while (m->slots[i] >= 0) {
+        const char *u = m->arena + m->term_off[m->slots[i]];
+        if (strncmp(u, t, n) == 0 && u[n] == 0) return m->slots[i];
+        i = (i + 1) & (m->slot_cap - 1);
+    }
+    return -1;
+}
+
+static int term_add(fr_bm25 *m, const char *t, size_t n, size_t *term_cap) {
+    int id = term_find(m, t, n);
+    if (id >= 0) return id;
+    if ((size_t)(m->n_terms + 1) * 2 > m->slot_cap) {
+        size_t nc = m->slot_cap * 2;
+        int *s = malloc(sizeof(int) * nc);
+        if (!s) return -1;
+        memset(s, -1, sizeof(int) * nc);
+        for (int k = 0; k < m->n_terms; k++) {
+            const char *u = m->arena + m->term_off[k];
+            size_t j = fr_hash64(u, strlen(u), 0) & (nc - 1);
+            while (s[j] >= 0) j = (j + 1) & (nc - 1);
+            s[j] = k;
+        }
+        free(m->slots);
+        m->slots = s;
+        m->slot_cap = nc;
+    }
+    if ((size_t)m->n_terms >= *term_cap) {
+        size_t nc = *term_cap * 2;
+        size_t *o = realloc(m->term_off, sizeof(size_t) * nc);
+        int *d = o ? realloc(m->df, sizeof(int) * nc) : NULL;
+        if (o) m->term_off = o;
+        if (!o || !d) return -1;
+        m->df = d;
+        *term_cap = nc;
+    }
+    if (m->arena_len + n + 1 > m->arena_cap) {
+        size_t nc = m->arena_cap * 2 + n + 1;
+        char *a = realloc(m->arena, nc);
+        if (!a) return -1;
+        m->arena = a;
+        m->arena_cap = nc;
+    }
+    memcpy(m->arena + m->arena_len, t, n);
+    m->arena[m->arena_len + n] = 0;
+    m->term_off[m->n_terms] = m->arena_len;
+    m->df[m->n_terms] = 0;
+    m->arena_len += n + 1;
+    size_t i = fr_hash64(t, n, 0) & (m->slot_cap - 1);
+    while (m->slots[i] >= 0) i = (i + 1) & (m->slot_cap - 1);
+    m->slots[i] = m->n_terms;
+    return m->n_terms++;
+}
+
+void fr_bm25_free(fr_bm25 *m) {
+    if (!m) return;
+    free(m->arena); free(m->term_off); free(m->df); free(m->slots);
+    free(m->doc_off); free(m->doc_terms); free(m->doc_tf); free(m->doc_len);
+    free(m);
+}
+
+static int cmp_int(const void *a, const void *b) { int x = *(const int *)a, y = *(const int *)b; return (x > y) - (x < y); }
+
+fr_status fr_bm25_build(const char *const *docs, int n, fr_bm25 **out, char *err, size_t errcap) {
+    *out = NULL;
+    fr_bm25 *m = calloc(1, sizeof *m);
+    size_t term_cap = 1024, pair_cap = 4096, pairs = 0;
+    int *tmp = NULL;
+    size_t tmp_cap = 0;
+    if (!m) return fr_fail(FR_ERR_NOMEM, err, errcap, "bm25: out of memory");
+    m->n_docs = n;
+    m->slot_cap = 2048;
+    m->arena_cap = 1 << 16;
+    m->slots = malloc(sizeof(int) * m->slot_cap);
+    m->term_off = malloc(sizeof(size_t) * term_cap);
+    m->df = malloc(sizeof(int) * term_cap);
+    m->arena = malloc(m->arena_cap);
+    m->doc_off = malloc(sizeof(int) * ((size_t)n + 1));
+    m->doc_len = calloc((size_t)n + 1, sizeof(int));
+    m->doc_terms = malloc(sizeof(int) * pair_cap);
+    m->doc_tf = malloc(sizeof(int) * pair_cap);
+    if (!m->slots || !m->term_off || !m->df || !m->arena || !m->doc_off || !m->doc_len || !m->doc_terms || !m->doc_tf) goto oom;
+    memset(m->slots, -1, sizeof(int) * m->slot_cap);
+    long total_len = 0;
+    char tok[256];
+    m->doc_off[0] = 0;
+    for (int d = 0; d < n; d++) {
+        size_t pos = 0, len, k = 0;
+        while ((len = next_token(docs[d], &pos, tok, sizeof tok))) {
+            int id = term_add(m, tok, len, &term_cap);
+            if (id < 0) goto oom;
+            if (k >= tmp_cap) { tmp_cap = tmp_cap ? tmp_cap * 2 : 64; int *t = realloc(tmp, sizeof(int) * tmp_cap); if (!t) goto oom; tmp = t; }
+            tmp[k++] = id;
+        }
+        m->doc_len[d] = (int)k;
+        total_len += (long)k;
+        qsort(tmp, k, sizeof(int), cmp_int);
+        for (size_t a = 0; a < k;) {
+            size_t b = a;
+            while (b < k && tmp[b] == tmp[a]) b++;
+            if (pairs >= pair_cap) {
+                pair_cap *= 2;
+                int *t1 = realloc(m->doc_terms, sizeof(int) * pair_cap), *t2 = t1 ? realloc(m->doc_tf, sizeof(int) * pair_cap) : NULL;
+                if (t1) m->doc_terms = t1;
+                if (!t1 || !t2) goto oom;
+                m->doc_tf = t2;
+            }
+            m->doc_terms[pairs] = tmp[a];
+            m->doc_tf[pairs++] = (int)(b - a);
+            m->df[tmp[a]]++;
+            a = b;
+        }
+        m->doc_off[d + 1] = (int)pairs;
+    }
+    m->avgdl = n ? (double)total_len / n : 1;
+    if (m->avgdl <= 0) m->avgdl = 1;
+    free(tmp);
+    *out = m;
+    return FR_OK;
+oom:
+    free(tmp);
+    fr_bm25_free(m);
+    return fr_fail(FR_ERR_NOMEM, err, errcap, "bm25: out of memory");
+}
+
+int fr_bm25_query(const fr_bm25 *m, const char *text, int *terms, int cap) {
+    char tok[256];
+    size_t pos = 0, len;
+    int k = 0;
+    while (k < cap && (len = next_token(text, &pos, tok, sizeof tok))) {
+        int id = term_find(m, tok, len);
+        if (id >= 0) terms[k++] = id;
+    }
+    return k;
+}
+
+double fr_bm25_score(const fr_bm25 *m, const int *terms, int nterms, int doc, double k1, double b) {
+    double s = 0, norm = k1 * (1 - b + b * m->doc_len[doc] / m->avgdl);
+    const int *dt = m->doc_terms + m->doc_off[doc], nd = m->doc_off[doc + 1] - m->doc_off[doc];
+    for (int q = 0; q < nterms; q++) {
+        int lo = 0, hi = nd;
+        while (lo < hi) { int mid = (lo + hi) / 2; if (dt[mid] < terms[q]) lo = mid + 1; else hi = mid; }
+        if (lo == nd || dt[lo] != terms[q]) continue;
+        double tf = m->doc_tf[m->doc_off[doc] + lo], df = m->df[terms[q]];
+        double idf = log(1 + (m->n_docs - df + 0.5) / (df + 0.5));
+        s += idf * tf * (k1 + 1) / (tf + norm);
+    }
+    return s;
+}
+
+/* ---------------- co-visitation ---------------- */
+
+struct fr_covis {
+    int n_items;
+    double *pop;
+    int *off;      /* CSR: neighbours of item a are nb[off[a] .. off[a+1]-1] */
+    int *nb;
+    float *w;
+    float *acc;    /* scratch: dense accumulator, all zero between calls */
+    int *touched;
+};
+
+void fr_covis_free(fr_covis *c) {
+    if (!c) return;
+    free(c->pop); free(c->off); free(c->nb); free(c->w); free(c->acc); free(c->touched);
+    free(c);
+}
+
+double fr_covis_popularity(const fr_covis *c, int item) { return c->pop[item]; }
+
+typedef struct { uint64_t key; float w; } pair_w;
+
+static int cmp_pair(const void *a, const void *b) {
+    uint64_t x = ((const pair_w *)a)->key, y = ((const pair_w *)b)->key;
+    return (x > y) - (x < y);
+}
+
+fr_status fr_covis_build(const int *h_off, const int *h_items, int n_users, int n_items, const fr_covis_params *p,
+                         fr_covis **out, char *err, size_t errcap) {
+    *out = NULL;
+    fr_covis_params dp = {3, 1.0, 0.0};
+    if (!p) p = &dp;
+    fr_covis *c = calloc(1, sizeof *c);
+    pair_w *pairs = NULL;
+    size_t np = 0, cap = 0;
+    if (!c) return fr_fail(FR_ERR_NOMEM, err, errcap, "covis: out of memory");
+    c->n_items = n_items;
+    c->pop = calloc((size_t)n_items, sizeof(double));
+    c->off = calloc((size_t)n_items + 1, sizeof(int));
+    c->acc = calloc((size_t)n_items, sizeof(float));
+    c->touched = malloc(sizeof(int) * (size_t)(n_items ? n_items : 1));
+    if (!c->pop || !c->off || !c->acc || !c->touched) goto oom;
+    for (int u = 0; u < n_users; u++)
+        for (int i = h_off[u]; i < h_off[u + 1]; i++) c->pop[h_items[i]] += 1;
+    for (int u = 0; u < n_users; u++) {
+        int s = h_off[u], L = h_off[u + 1] - s;
+        for (int i = 0; i < L; i++)
+            for (int j = i + 1; j < L && j - i <= p->window; j++) {
+                int a = h_items[s + i], b = h_items[s + j];
+                if (a == b) continue;
+                float w = (float)(pow(p->recency, L - 1 - j) / (j - i));
+                if (np + 2 > cap) { cap = cap ? cap * 2 : 1 << 16; pair_w *q = realloc(pairs, sizeof *q * cap); if (!q) goto oom; pairs = q; }
+                pairs[np++] = (pair_w){(uint64_t)a << 32 | (uint32_t)b, w};
+                pairs[np++] = (pair_w){(uint64_t)b << 32 | (uint32_t)a, w};
+            }
+    }
+    qsort(pairs, np, sizeof *pairs, cmp_pair);
+    size_t w = 0;
+    for (size_t k = 0; k < np; k++) {
+        if (w && pairs[w - 1].key == pairs[k].key) pairs[w - 1].w += pairs[k].w;
+        else pairs[w++] = pairs[k];
+    }
+    c->nb = malloc(sizeof(int) * (w ? w : 1));
+    c->w = malloc(sizeof(float) * (w ? w : 1));
+    if (!c->nb || !c->w) goto oom;
+    for (size_t k = 0; k < w; k++) {
+        int a = (int)(pairs[k].key >> 32), b = (int)(uint32_t)pairs[k].key;
+        c->off[a + 1]++;
+        c->nb[k] = b;
+        double norm = p->norm_power > 0 ? pow(c->pop[a] * c->pop[b], p->norm_power) : 1;
+        c->w[k] = (float)(pairs[k].w / (norm > 0 ? norm : 1));
+    }
+    for (int a = 0; a < n_items; a++) c->off[a + 1] += c->off[a];
+    free(pairs);
+    *out = c;
+    return FR_OK;
+oom:
+    free(pairs);
+    fr_covis_free(c);
+    return fr_fail(FR_ERR_NOMEM, err, errcap, "covis: out of memory");
+}
+
+void fr_covis_score(fr_covis *c, const int *hist, int len, double half_life, const int *cands, int n, float *scores) {
+    /* c->acc is scratch, all zero between calls (so one fr_covis serves one thread at a time) */
+    int nt = 0;
+    for (int j = 0; j < len; j++) {
+        float wj = (float)pow(0.5, (len - 1 - j) / half_life);
+        int a = hist[j];
+        for (int k = c->off[a]; k < c->off[a + 1]; k++) {
+            int b = c->nb[k];
+            if (c->acc[b] == 0) c->touched[nt++] = b;
+            c->acc[b] += wj * c->w[k];
+            if (c->acc[b] == 0) c->acc[b] = 1e-30f; /* keep it marked as touched */
+        }
+    }
+    for (int k = 0; k < n; k++) scores[k] = c->acc[cands[k]];
+    for (int k = 0; k < nt; k++) c->acc[c->touched[k]] = 0;
+}

@@ -1,0 +1,901 @@
+/* cmd_bench.c - `feedrank bench ab`: offline A/B comparison of rankers on labelled data.
+ *
+ * Cases: search mode - each query with >= 2 judged items and some grade above the lowest,
+ * its judged items as candidates (plus --distractors random catalogue items counted irrelevant);
+ * feed mode - each user, the target hidden among --negatives items sampled from the catalogue
+ * (never the user's history or the target). Popularity and co-visitation are counted over the
+ * histories of the evaluated file (targets never enter the log).
+ * Tuning: cases are split by a hash of the query/user id into a tuning half and a report half;
+ * every tunable parameter (BM25 k1/b, embedding history half-life, co-visitation window /
+ * normalisation / half-life, blend weights) is chosen by NDCG@10 on the tuning half only. The
+ * report gives the other half and all cases. */
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "baselines.h"
+#include "cli.h"
+#include "dataset.h"
+#include "encoder.h"
+#include "hash.h"
+#include "item_store.h"
+#include "metrics.h"
+
+#define MAX_PARTS 8
+#define MAX_RANKERS 16
+
+typedef enum { RK_RANDOM, RK_ORDER, RK_BM25, RK_EMBED, RK_POP, RK_COVIS, RK_BLEND, RK_RRF } rk_kind;
+
+typedef struct rk rk;
+struct rk {
+    rk_kind kind;
+    char name[160];
+    /* tuned or given parameters */
+    double k1, b;            /* bm25 */
+    double half_life;        /* embed (feed context) and covis (history weights) */
+    fr_covis_params cp;      /* covis */
+    fr_covis *covis;         /* covis: built with cp */
+    int n_parts;
+    rk *parts[MAX_PARTS];
+    double weights[MAX_PARTS];
+    int weights_given;
+    char tuned[200];         /* what tuning chose, for the report */
+    /* results */
+    float *scores;           /* per case, per candidate (case offsets) */
+    double *m[5];            /* per case: ndcg5, ndcg10, hr1, hr10, mrr */
+    double seconds;          /* scoring time */
+};
+
+typedef struct {
+    fr_dataset *d;
+    int mode;
+    int n_cases;
+    int *c_off;              /* candidates of case k: c_items[c_off[k] .. c_off[k+1]-1] */
+    int *c_items;
+    float *c_grades;
+    int *c_src;              /* query or user index */
+    int *c_tune;             /* 1 = tuning half */
+    int *c_cold;             /* feed: target seen < cold_k times in the log */
+    float *c_pos;            /* search: position in the dataset (for "order") */
+    float *item_vecs, *query_vecs;
+    int dim;
+    fr_bm25 *bm25;
+    int *q_terms, *q_term_off;
+    double *pop;
+    uint64_t seed;
+    int k;
+    rk *done[MAX_RANKERS * (MAX_PARTS + 1)]; /* rankers already tuned and scored, reused by name */
+    int n_done;
+} bench;
+
+/* ---------- ranker specs ---------- */
+
+static rk *rk_parse(const char *spec, char *err, size_t errcap) {
+    rk *r = calloc(1, sizeof *r);
+    if (!r) return NULL;
+    snprintf(r->name, sizeof r->name, "%s", spec);
+    r->half_life = 4;
+    r->k1 = 1.2;
+    r->b = 0.75;
+    r->cp = (fr_covis_params){3, 1.0, 0.0};
+    const char *paren = strchr(spec, '(');
+    size_t nl = paren ? (size_t)(paren - spec) : strlen(spec);
+    struct { const char *n; rk_kind k; } names[] = {{"random", RK_RANDOM}, {"order", RK_ORDER}, {"bm25", RK_BM25}, {"embed", RK_EMBED},
+                                                    {"popularity", RK_POP}, {"covis", RK_COVIS}, {"blend", RK_BLEND}, {"rrf", RK_RRF}};
+    int found = 0;
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (strlen(names[i].n) == nl && strncmp(spec, names[i].n, nl) == 0) { r->kind = names[i].k; found = 1; }
+    if (!found) { fr_fail(FR_ERR_ARG, err, errcap, "unknown ranker '%s' (see --help)", spec); free(r); return NULL; }
+    if ((r->kind == RK_BLEND || r->kind == RK_RRF) != (paren != NULL)) {
+        fr_fail(FR_ERR_ARG, err, errcap, "ranker '%s': blend(...) and rrf(...) take a list of rankers; others take none", spec);
+        free(r);
+        return NULL;
+    }
+    if (paren) {
+        const char *end = strrchr(spec, ')');
+        if (!end || end < paren || end[1]) { fr_fail(FR_ERR_ARG, err, errcap, "ranker '%s': unbalanced parentheses", spec); free(r); return NULL; }
+        char inner[256];
+        snprintf(inner, sizeof inner, "%.*s", (int)(end - paren - 1), paren + 1);
+        int given = 0;
+        for (char *save = NULL, *tok = strtok_r(inner, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+            while (*tok == ' ') tok++;
+            char *colon = strchr(tok, ':');
+            if (colon) { *colon = 0; given++; }
+            if (r->n_parts == MAX_PARTS) { fr_fail(FR_ERR_ARG, err, errcap, "ranker '%s': at most %d parts", spec, MAX_PARTS); break; }
+            rk *p = rk_parse(tok, err, errcap);
+            if (!p) { for (int i = 0; i < r->n_parts; i++) free(r->parts[i]); free(r); return NULL; }
+            if (p->kind == RK_BLEND || p->kind == RK_RRF) { free(p); fr_fail(FR_ERR_ARG, err, errcap, "ranker '%s': blends do not nest", spec); for (int i = 0; i < r->n_parts; i++) free(r->parts[i]); free(r); return NULL; }
+            char *e = NULL;
+            r->weights[r->n_parts] = colon ? strtod(colon + 1, &e) : 1.0;
+            if (colon && (e == colon + 1 || *e || !isfinite(r->weights[r->n_parts]))) {
+                fr_fail(FR_ERR_ARG, err, errcap, "ranker '%s': weight '%s' is not a number", spec, colon + 1);
+                free(p);
+                for (int i = 0; i < r->n_parts; i++) free(r->parts[i]);
+                free(r);
+                return NULL;
+            }
+            r->parts[r->n_parts++] = p;
+        }
+        if (r->n_parts < 2 || (given && given != r->n_parts)) {
+            fr_fail(FR_ERR_ARG, err, errcap, "ranker '%s': needs >= 2 parts, with weights on all or none", spec);
+            for (int i = 0; i < r->n_parts; i++) free(r->parts[i]);
+            free(r);
+            return NULL;
+        }
+        r->weights_given = given > 0;
+    }
+    return r;
+}
+
+static void rk_free(rk *r) {
+    if (!r) return;
+    for (int i = 0; i < r->n_parts; i++) rk_free(r->parts[i]);
+    fr_covis_free(r->covis);
+    free(r->scores);
+    for (int i = 0; i < 5; i++) free(r->m[i]);
+    free(r);
+}
+
+/* ---------- scoring ---------- */
+
+static float dotf(const float *a, const float *b, int n) {
+    float s = 0;
+    for (int i = 0; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
+/* Raw scores of ranker r (not a blend) for case k into out. */
+static void score_base(bench *B, rk *r, int k, float *out) {
+    const int n = B->c_off[k + 1] - B->c_off[k], *items = B->c_items + B->c_off[k], src = B->c_src[k];
+    const fr_dataset *d = B->d;
+    switch (r->kind) {
+    case RK_RANDOM:
+        for (int i = 0; i < n; i++) out[i] = (float)fr_uniform3(B->seed, (uint64_t)k, (uint64_t)items[i]);
+        break;
+    case RK_ORDER:
+        for (int i = 0; i < n; i++) out[i] = -B->c_pos[B->c_off[k] + i];
+        break;
+    case RK_BM25: {
+        const int *t = B->q_terms + B->q_term_off[src], nt = B->q_term_off[src + 1] - B->q_term_off[src];
+        for (int i = 0; i < n; i++) out[i] = (float)fr_bm25_score(B->bm25, t, nt, items[i], r->k1, r->b);
+        break;
+    }
+    case RK_EMBED: {
+        float ctx[4096];
+        const int D = B->dim;
+        if (B->mode == FR_DS_SEARCH) {
+            memcpy(ctx, B->query_vecs + (size_t)src * D, sizeof(float) * D);
+        } else {
+            const int h0 = d->h_off[src], L = d->h_off[src + 1] - h0;
+            memset(ctx, 0, sizeof(float) * D);
+            for (int j = 0; j < L; j++) {
+                float w = (float)pow(0.5, (L - 1 - j) / r->half_life);
+                const float *v = B->item_vecs + (size_t)d->h_items[h0 + j] * D;
+                for (int x = 0; x < D; x++) ctx[x] += w * v[x];
+            }
+        }
+        for (int i = 0; i < n; i++) out[i] = dotf(ctx, B->item_vecs + (size_t)items[i] * D, D);
+        break;
+    }
+    case RK_POP:
+        for (int i = 0; i < n; i++) out[i] = (float)log1p(B->pop[items[i]]);
+        break;
+    case RK_COVIS: {
+        const int h0 = d->h_off[src], L = d->h_off[src + 1] - h0;
+        fr_covis_score(r->covis, d->h_items + h0, L, r->half_life, items, n, out);
+        break;
+    }
+    default:
+        break;
+    }
+}
+
+static void zscore(float *x, int n) {
+    double m = 0, v = 0;
+    for (int i = 0; i < n; i++) m += x[i];
+    m /= n;
+    for (int i = 0; i < n; i++) v += (x[i] - m) * (x[i] - m);
+    double sd = sqrt(v / n);
+    for (int i = 0; i < n; i++) x[i] = sd > 1e-12 ? (float)((x[i] - m) / sd) : 0.0f;
+}
+
+/* Combines the parts' stored scores for case k into out. */
+static void score_combined(bench *B, rk *r, int k, const double *w, float *out) {
+    const int n = B->c_off[k + 1] - B->c_off[k], off = B->c_off[k];
+    float tmp[8192];
+    int order[8192];
+    for (int i = 0; i < n; i++) out[i] = 0;
+    for (int p = 0; p < r->n_parts; p++) {
+        memcpy(tmp, r->parts[p]->scores + off, sizeof(float) * n);
+        if (r->kind == RK_BLEND) {
+            zscore(tmp, n);
+            for (int i = 0; i < n; i++) out[i] += (float)(w[p] * tmp[i]);
+        } else { /* reciprocal-rank fusion, k = 60; tied items share their average rank, so a
+                  * tie carries no information (breaking it by position could leak the target) */
+            for (int i = 0; i < n; i++) order[i] = i;
+            for (int a = 1; a < n; a++) {
+                int v = order[a], b = a;
+                while (b > 0 && tmp[order[b - 1]] < tmp[v]) { order[b] = order[b - 1]; b--; }
+                order[b] = v;
+            }
+            for (int a = 0; a < n;) {
+                int b = a;
+                while (b + 1 < n && tmp[order[b + 1]] == tmp[order[a]]) b++;
+                double rank = (a + b) / 2.0 + 1;
+                for (int c = a; c <= b; c++) out[order[c]] += (float)(w[p] / (60.0 + rank));
+                a = b + 1;
+            }
+        }
+    }
+}
+
+/* Metrics of case k from scores s. */
+static void case_metrics(const bench *B, int k, const float *s, double m[5]) {
+    const int n = B->c_off[k + 1] - B->c_off[k];
+    const float *g = B->c_grades + B->c_off[k];
+    int order[8192];
+    fr_rank_by_score(s, g, n, order);
+    float gmin = B->d->mode == FR_DS_SEARCH ? B->d->grade_min : 0;
+    m[0] = fr_ndcg(order, g, n, 5, gmin);
+    m[1] = fr_ndcg(order, g, n, 10, gmin);
+    m[2] = fr_hit(order, g, n, 1, gmin);
+    m[3] = fr_hit(order, g, n, 10, gmin);
+    m[4] = fr_mrr(order, g, n, gmin);
+}
+
+/* Scores every case with r's current parameters (blends: from their parts' scores, weights w).
+ * Returns mean NDCG@10 over the cases with c_tune == want_tune (-1: all). */
+static double run_ranker(bench *B, rk *r, const double *w, int want_tune, int store) {
+    if (!r->scores) {
+        r->scores = malloc(sizeof(float) * (size_t)B->c_off[B->n_cases]);
+        for (int i = 0; i < 5; i++) r->m[i] = malloc(sizeof(double) * (size_t)B->n_cases);
+    }
+    double sum = 0;
+    int cnt = 0;
+    for (int k = 0; k < B->n_cases; k++) {
+        if (want_tune >= 0 && B->c_tune[k] != want_tune) continue;
+        float *s = r->scores + B->c_off[k];
+        if (r->kind == RK_BLEND || r->kind == RK_RRF) score_combined(B, r, k, w, s);
+        else score_base(B, r, k, s);
+        double m[5];
+        case_metrics(B, k, s, m);
+        if (store) for (int i = 0; i < 5; i++) r->m[i][k] = m[i];
+        sum += m[1];
+        cnt++;
+    }
+    return cnt ? sum / cnt : 0;
+}
+
+/* Copies the tuned parameters and scores of an identical ranker run earlier (same spec). */
+static int reuse(bench *B, rk *r) {
+    for (int i = 0; i < B->n_done; i++) {
+        rk *o = B->done[i];
+        if (strcmp(o->name, r->name) != 0 || o == r || !o->scores) continue;
+        size_t ns = (size_t)B->c_off[B->n_cases];
+        r->scores = malloc(sizeof(float) * ns);
+        for (int m = 0; m < 5; m++) r->m[m] = malloc(sizeof(double) * (size_t)B->n_cases);
+        if (!r->scores) return 0;
+        memcpy(r->scores, o->scores, sizeof(float) * ns);
+        for (int m = 0; m < 5; m++) { if (!r->m[m]) return 0; memcpy(r->m[m], o->m[m], sizeof(double) * (size_t)B->n_cases); }
+        r->k1 = o->k1; r->b = o->b; r->half_life = o->half_life; r->cp = o->cp;
+        memcpy(r->weights, o->weights, sizeof r->weights);
+        memcpy(r->tuned, o->tuned, sizeof r->tuned);
+        r->seconds = 0;
+        return 1;
+    }
+    return 0;
+}
+
+/* Chooses r's parameters on the tuning half, then scores all cases. */
+static int tune_and_run(bench *B, rk *r, char *err, size_t errcap) {
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    if (reuse(B, r)) return 0;
+    if (r->kind == RK_BM25) {
+        double k1s[] = {0.3, 0.6, 0.9, 1.2, 1.5, 2.0}, bs[] = {0, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0}, best = -1, bk1 = 1.2, bb = 0.75;
+        for (int i = 0; i < 6; i++)
+            for (int j = 0; j < 7; j++) {
+                r->k1 = k1s[i];
+                r->b = bs[j];
+                double v = run_ranker(B, r, NULL, 1, 0);
+                if (v > best) { best = v; bk1 = k1s[i]; bb = bs[j]; }
+            }
+        r->k1 = bk1;
+        r->b = bb;
+        snprintf(r->tuned, sizeof r->tuned, "k1 %.1f, b %.2f", bk1, bb);
+    } else if (r->kind == RK_EMBED && B->mode == FR_DS_FEED) {
+        double hls[] = {0.5, 1, 2, 4, 8, 16, 1e9}, best = -1, bh = 4;
+        for (int i = 0; i < 7; i++) {
+            r->half_life = hls[i];
+            double v = run_ranker(B, r, NULL, 1, 0);
+            if (v > best) { best = v; bh = hls[i]; }
+        }
+        r->half_life = bh;
+        snprintf(r->tuned, sizeof r->tuned, "history half-life %g positions", bh);
+    } else if (r->kind == RK_COVIS) {
+        int wins[] = {1, 2, 3, 5, 10};
+        double norms[] = {0, 0.25, 0.5}, hls[] = {1, 2, 4, 8, 1e9}, best = -1;
+        fr_covis_params bp = r->cp;
+        double bh = 4;
+        for (int i = 0; i < 5; i++)
+            for (int j = 0; j < 3; j++) {
+                fr_covis_params p = {wins[i], 1.0, norms[j]};
+                fr_covis_free(r->covis);
+                r->covis = NULL;
+                if (fr_covis_build(B->d->h_off, B->d->h_items, B->d->n_users, B->d->n_items, &p, &r->covis, err, errcap)) return -1;
+                for (int h = 0; h < 5; h++) {
+                    r->half_life = hls[h];
+                    double v = run_ranker(B, r, NULL, 1, 0);
+                    if (v > best) { best = v; bp = p; bh = hls[h]; }
+                }
+            }
+        fr_covis_free(r->covis);
+        r->covis = NULL;
+        r->cp = bp;
+        r->half_life = bh;
+        if (fr_covis_build(B->d->h_off, B->d->h_items, B->d->n_users, B->d->n_items, &bp, &r->covis, err, errcap)) return -1;
+        snprintf(r->tuned, sizeof r->tuned, "window %d, pair normalisation power %.2f, history half-life %g", bp.window, bp.norm_power, bh);
+    } else if (r->kind == RK_BLEND || r->kind == RK_RRF) {
+        for (int p = 0; p < r->n_parts; p++)
+            if (tune_and_run(B, r->parts[p], err, errcap)) return -1;
+        if (!r->weights_given) {
+            /* grid over the simplex in steps of 0.1 (the first weight fixed > 0) */
+            double best = -1, w[MAX_PARTS], bw[MAX_PARTS];
+            int np = r->n_parts, steps = 10, idx[MAX_PARTS] = {0};
+            for (;;) {
+                int sum = 0;
+                for (int p = 0; p < np - 1; p++) sum += idx[p];
+                if (sum <= steps) {
+                    idx[np - 1] = steps - sum;
+                    for (int p = 0; p < np; p++) w[p] = idx[p] / (double)steps;
+                    double v = run_ranker(B, r, w, 1, 0);
+                    if (v > best) { best = v; memcpy(bw, w, sizeof w); }
+                }
+                int p = 0;
+                while (p < np - 1 && ++idx[p] > steps) idx[p++] = 0;
+                if (p == np - 1) break;
+            }
+            memcpy(r->weights, bw, sizeof bw);
+        }
+        char *t = r->tuned;
+        size_t left = sizeof r->tuned;
+        int n = snprintf(t, left, "weights");
+        for (int p = 0; p < r->n_parts && n > 0 && (size_t)n < left; p++) {
+            t += n; left -= (size_t)n;
+            n = snprintf(t, left, "%s %s %.1f", p ? "," : "", r->parts[p]->name, r->weights[p]);
+        }
+        if (!r->weights_given) { size_t l = strlen(r->tuned); snprintf(r->tuned + l, sizeof r->tuned - l, " (tuned)"); }
+    }
+    if (r->kind == RK_COVIS && !r->covis && fr_covis_build(B->d->h_off, B->d->h_items, B->d->n_users, B->d->n_items, &r->cp, &r->covis, err, errcap)) return -1;
+    run_ranker(B, r, r->weights, -1, 1);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    r->seconds = t1.tv_sec - t0.tv_sec + (t1.tv_nsec - t0.tv_nsec) * 1e-9;
+    if (B->n_done < (int)(sizeof B->done / sizeof B->done[0])) B->done[B->n_done++] = r;
+    return 0;
+}
+
+/* ---------- embeddings (cached as item stores) ---------- */
+
+static int embed_cached(fr_encoder *enc, char **texts, int n, fr_text_kind kind, const char *cache_dir, const char *tag,
+                        float *out, char *err, size_t errcap) {
+    const int D = fr_encoder_dim(enc);
+    uint64_t h = fr_encoder_fingerprint(enc) ^ (uint64_t)kind;
+    for (int i = 0; i < n; i++) h = fr_hash64(texts[i], strlen(texts[i]) + 1, h);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s-%016" PRIx64 ".store", cache_dir, tag, h);
+    fr_store *s;
+    if (fr_store_open(path, fr_encoder_fingerprint(enc), 0, &s, NULL, 0) == FR_OK) {
+        int ok = fr_store_info_of(s)->count == (uint64_t)n && fr_store_info_of(s)->dim == D;
+        for (int i = 0; ok && i < n; i++) fr_store_vector(s, (uint64_t)i, out + (size_t)i * D);
+        fr_store_close(s);
+        if (ok) { fprintf(stderr, "feedrank bench: %s embeddings from cache %s\n", tag, path); return 0; }
+    }
+    fprintf(stderr, "feedrank bench: embedding %d %s texts with %s ...\n", n, tag, fr_encoder_name(enc));
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (int i = 0; i < n; i += 256) {
+        int m = n - i < 256 ? n - i : 256;
+        if (fr_encoder_embed(enc, (const char *const *)texts + i, NULL, m, kind, out + (size_t)i * D, NULL, err, errcap)) return -1;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    fprintf(stderr, "feedrank bench: %d texts in %.1f s\n", n, t1.tv_sec - t0.tv_sec + (t1.tv_nsec - t0.tv_nsec) * 1e-9);
+    mkdir(cache_dir, 0755);
+    fr_store_writer *w;
+    if (fr_store_writer_open(path, D, FR_STORE_F32, fr_encoder_name(enc), fr_encoder_fingerprint(enc), 0, &w, NULL, 0) == FR_OK) {
+        int bad = 0;
+        for (int i = 0; i < n && !bad; i++) {
+            char id[16];
+            int il = snprintf(id, sizeof id, "%d", i);
+            bad = fr_store_writer_add(w, id, (size_t)il, out + (size_t)i * D, NULL, 0, NULL, 0) != FR_OK;
+        }
+        if (bad) fr_store_writer_abort(w);
+        else fr_store_writer_finish(w, NULL, 0);
+    }
+    return 0;
+}
+
+/* ---------- cases ---------- */
+
+static int build_cases(bench *B, int distractors, int negatives, int popularity_sampler, int cold_k, char *err, size_t errcap) {
+    fr_dataset *d = B->d;
+    size_t cap = 0, total = 0;
+    int max_cases = d->mode == FR_DS_SEARCH ? d->n_queries : d->n_users;
+    B->c_off = malloc(sizeof(int) * ((size_t)max_cases + 1));
+    B->c_src = malloc(sizeof(int) * (size_t)max_cases);
+    B->c_tune = malloc(sizeof(int) * (size_t)max_cases);
+    B->c_cold = calloc((size_t)max_cases, sizeof(int));
+    if (!B->c_off || !B->c_src || !B->c_tune || !B->c_cold) goto oom;
+    B->c_off[0] = 0;
+    double *cum = NULL;
+    if (d->mode == FR_DS_FEED && popularity_sampler) {
+        cum = malloc(sizeof(double) * (size_t)d->n_items);
+        if (!cum) goto oom;
+        double acc = 0;
+        for (int i = 0; i < d->n_items; i++) { acc += B->pop[i] + 1; cum[i] = acc; } /* +1: unseen items can be drawn */
+    }
+    char *mark = calloc((size_t)d->n_items, 1);
+    if (!mark) { free(cum); goto oom; }
+    for (int s = 0; s < max_cases; s++) {
+        int extra = d->mode == FR_DS_SEARCH ? distractors : negatives;
+        int base_n = d->mode == FR_DS_SEARCH ? d->q_off[s + 1] - d->q_off[s] : 1;
+        if (d->mode == FR_DS_SEARCH) {
+            int rel = 0;
+            for (int j = d->q_off[s]; j < d->q_off[s + 1]; j++) rel |= d->q_grades[j] > d->grade_min;
+            if (base_n < 2 || !rel) continue;
+        }
+        if (total + (size_t)base_n + (size_t)extra > cap) {
+            cap = (total + (size_t)base_n + (size_t)extra) * 2;
+            int *a = realloc(B->c_items, sizeof(int) * cap);
+            float *g = a ? realloc(B->c_grades, sizeof(float) * cap) : NULL, *p = g ? realloc(B->c_pos, sizeof(float) * cap) : NULL;
+            if (a) B->c_items = a;
+            if (g) B->c_grades = g;
+            if (!a || !g || !p) { free(cum); free(mark); goto oom; }
+            B->c_pos = p;
+        }
+        int k = B->n_cases;
+        size_t at = total;
+        const char *key;
+        if (d->mode == FR_DS_SEARCH) {
+            for (int j = d->q_off[s]; j < d->q_off[s + 1]; j++) {
+                B->c_items[at] = d->q_items[j];
+                B->c_grades[at] = d->q_grades[j];
+                B->c_pos[at] = (float)(j - d->q_off[s]);
+                mark[d->q_items[j]] = 1;
+                at++;
+            }
+            key = d->query_texts[s];
+        } else {
+            B->c_items[at] = d->target[s];
+            B->c_grades[at] = 1;
+            B->c_pos[at++] = 0;
+            mark[d->target[s]] = 1;
+            for (int j = d->h_off[s]; j < d->h_off[s + 1]; j++) mark[d->h_items[j]] = 1;
+            key = d->user_ids[s];
+            B->c_cold[k] = B->pop[d->target[s]] < cold_k;
+        }
+        /* distractors / negatives: distinct, never judged, never history or target */
+        int avail = d->n_items;
+        for (int i = 0; i < d->n_items && avail >= 0; i++) if (mark[i]) avail--;
+        if (extra > avail) extra = avail;
+        for (int e = 0, tries = 0; e < extra && tries < extra * 1000 + 1000; tries++) {
+            double u = fr_uniform3(B->seed, 0x5EED0000u + (uint64_t)s, (uint64_t)tries);
+            int it;
+            if (cum) {
+                double target = u * cum[d->n_items - 1];
+                int lo = 0, hi = d->n_items - 1;
+                while (lo < hi) { int mid = (lo + hi) / 2; if (cum[mid] <= target) lo = mid + 1; else hi = mid; }
+                it = lo;
+            } else {
+                it = (int)(u * d->n_items);
+                if (it >= d->n_items) it = d->n_items - 1;
+            }
+            if (mark[it]) continue;
+            mark[it] = 1;
+            B->c_items[at] = it;
+            B->c_grades[at] = d->mode == FR_DS_SEARCH ? d->grade_min : 0;
+            B->c_pos[at++] = (float)(base_n + e);
+            e++;
+        }
+        if (d->mode == FR_DS_FEED && at > total + 1) {
+            /* the target goes to a random position: candidate order must carry no label */
+            size_t pos = total + (size_t)(fr_uniform3(B->seed, 0x7A26E7u, (uint64_t)s) * (double)(at - total));
+            if (pos >= at) pos = at - 1;
+            int ti = B->c_items[total];
+            float tg = B->c_grades[total];
+            B->c_items[total] = B->c_items[pos];
+            B->c_grades[total] = B->c_grades[pos];
+            B->c_items[pos] = ti;
+            B->c_grades[pos] = tg;
+        }
+        for (size_t i = total; i < at; i++) mark[B->c_items[i]] = 0;
+        if (d->mode == FR_DS_FEED) for (int j = d->h_off[s]; j < d->h_off[s + 1]; j++) mark[d->h_items[j]] = 0;
+        B->c_src[k] = s;
+        B->c_tune[k] = (fr_hash64(key, strlen(key), 0x7E57) & 1) == 0;
+        total = at;
+        B->c_off[++B->n_cases] = (int)total;
+    }
+    free(mark);
+    free(cum);
+    return 0;
+oom:
+    fr_fail(FR_ERR_NOMEM, err, errcap, "bench: out of memory");
+    return -1;
+}
+
+/* ---------- report ---------- */
+
+static const char *METRIC[5] = {"NDCG@5", "NDCG@10", "HR@1", "HR@10", "MRR"};
+
+typedef struct { double *x; int n; } sel;
+
+static sel select_cases(const bench *B, const double *m, int which /* 0 report half, 1 all, 2 cold */) {
+    sel s = {malloc(sizeof(double) * (size_t)(B->n_cases ? B->n_cases : 1)), 0};
+    for (int k = 0; s.x && k < B->n_cases; k++) {
+        if (which == 0 && B->c_tune[k]) continue;
+        if (which == 2 && !B->c_cold[k]) continue;
+        s.x[s.n++] = m[k];
+    }
+    return s;
+}
+
+static void json_str(FILE *f, const char *s) {
+    fputc('"', f);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') fprintf(f, "\\%c", c);
+        else if (c < 0x20) fprintf(f, "\\u%04x", c);
+        else fputc(c, f);
+    }
+    fputc('"', f);
+}
+
+static const char *case_label(const bench *B, int k) {
+    return B->d->mode == FR_DS_SEARCH ? B->d->query_texts[B->c_src[k]] : B->d->user_ids[B->c_src[k]];
+}
+
+static void report(bench *B, rk **rks, int nr, int rounds, const char *out_dir, const char *cmdline, const char *model,
+                   const char *summary, int distractors, int negatives, const char *sampler, int cold_k) {
+    const int feed = B->d->mode == FR_DS_FEED, nm = feed ? 5 : 3; /* search: NDCG@5, NDCG@10, MRR */
+    const int mi[5] = {0, 1, feed ? 2 : 4, 3, 4};
+    FILE *md = stdout, *js = NULL;
+    char path[4096];
+    if (out_dir) {
+        mkdir(out_dir, 0755);
+        snprintf(path, sizeof path, "%s/report.md", out_dir);
+        FILE *f = fopen(path, "w");
+        if (f) md = f;
+        snprintf(path, sizeof path, "%s/report.json", out_dir);
+        js = fopen(path, "w");
+    }
+    int n_tune = 0, n_cold = 0;
+    for (int k = 0; k < B->n_cases; k++) { n_tune += B->c_tune[k]; n_cold += B->c_cold[k]; }
+    fprintf(md, "# feedrank A/B report\n\n");
+    fprintf(md, "- command: `%s`\n- data: %s\n- model: %s\n", cmdline, summary, model ? model : "(none)");
+    if (feed) fprintf(md, "- protocol: target + %d %s negatives per user (never history or target), seed %" PRIu64 "; popularity and co-visitation from the file's histories; ties broken against the target\n", negatives, sampler, B->seed);
+    else fprintf(md, "- protocol: queries with >= 2 judged items and a grade above %g; candidates = judged items%s; gain 2^(grade - %g) - 1; ties broken against the more relevant item\n", B->d->grade_min, distractors ? " + random distractors (irrelevant)" : "", B->d->grade_min);
+    if (distractors) fprintf(md, "- slate: %d random catalogue items added per query, seed %" PRIu64 "\n", distractors, B->seed);
+    fprintf(md, "- cases: %d (tuning half %d, report half %d); parameters tuned on the tuning half only; %d bootstrap rounds for 95%% intervals\n", B->n_cases, n_tune, B->n_cases - n_tune, rounds);
+    if (feed) fprintf(md, "- cold-start slice: target seen < %d times in the log: %d cases\n", cold_k, n_cold);
+    if (js) { fprintf(js, "{\"command\":"); json_str(js, cmdline); fprintf(js, ",\"data\":"); json_str(js, summary); fprintf(js, ",\"cases\":%d,\"tuning_cases\":%d,\"rankers\":[", B->n_cases, n_tune); }
+    const char *slice_name[3] = {"report half", "all cases", "cold-start slice"};
+    for (int slice = 0; slice < (feed ? 3 : 2); slice++) {
+        fprintf(md, "\n## %s\n\n| ranker | tuned | ", slice_name[slice]);
+        for (int j = 0; j < nm; j++) fprintf(md, "%s (95%% CI) | ", METRIC[mi[j]]);
+        fprintf(md, "\n|---|---|");
+        for (int j = 0; j < nm; j++) fprintf(md, "---|");
+        fprintf(md, "\n");
+        for (int r = 0; r < nr; r++) {
+            fprintf(md, "| %s%s | %s |", r == 0 ? "A: " : "B: ", rks[r]->name, rks[r]->tuned[0] ? rks[r]->tuned : "-");
+            for (int j = 0; j < nm; j++) {
+                sel s = select_cases(B, rks[r]->m[mi[j]], slice);
+                fr_interval ci = fr_bootstrap(s.x, s.n, rounds, B->seed + (uint64_t)j);
+                fprintf(md, " %.4f (%.4f-%.4f) |", ci.mean, ci.lo, ci.hi);
+                if (js) {
+                    fprintf(js, "%s{\"slice\":\"%s\",\"ranker\":", (slice || r || j) ? "," : "", slice_name[slice]);
+                    json_str(js, rks[r]->name);
+                    fprintf(js, ",\"metric\":\"%s\",\"mean\":%.6f,\"lo\":%.6f,\"hi\":%.6f,\"n\":%d}", METRIC[mi[j]], ci.mean, ci.lo, ci.hi, s.n);
+                }
+                free(s.x);
+            }
+            fprintf(md, "\n");
+        }
+        /* B vs A on NDCG@10 */
+        fprintf(md, "\n| B vs A (NDCG@10) | gain (B-A)/A | diff (95%% CI) | %s | paired p | win / tie / loss |\n|---|---|---|---|---|---|\n", feed ? "-" : "headroom closed (B-A)/(1-A)");
+        sel a = select_cases(B, rks[0]->m[1], slice);
+        for (int r = 1; r < nr; r++) {
+            sel b = select_cases(B, rks[r]->m[1], slice);
+            double *diff = malloc(sizeof(double) * (size_t)(a.n ? a.n : 1));
+            int win = 0, tie = 0, loss = 0;
+            double ma = 0, mb = 0;
+            for (int i = 0; i < a.n; i++) {
+                diff[i] = b.x[i] - a.x[i];
+                ma += a.x[i];
+                mb += b.x[i];
+                if (diff[i] > 1e-9) win++; else if (diff[i] < -1e-9) loss++; else tie++;
+            }
+            ma /= a.n ? a.n : 1;
+            mb /= a.n ? a.n : 1;
+            fr_interval dci = fr_bootstrap(diff, a.n, rounds, B->seed + 99);
+            double p = fr_paired_p(a.x, b.x, a.n);
+            char head[32] = "-";
+            if (!feed && ma < 1) snprintf(head, sizeof head, "%+.1f%%", 100 * (mb - ma) / (1 - ma));
+            char gain[32] = "n/a (A = 0)";
+            if (ma > 0) snprintf(gain, sizeof gain, "%+.1f%%", 100 * (mb - ma) / ma);
+            fprintf(md, "| %s | %s | %+.4f (%+.4f..%+.4f) | %s | %.2g | %d / %d / %d |\n", rks[r]->name, gain,
+                    dci.mean, dci.lo, dci.hi, head, p, win, tie, loss);
+            free(diff);
+            free(b.x);
+        }
+        free(a.x);
+    }
+    /* cases helped and hurt most by the first B */
+    if (nr > 1) {
+        rk *A = rks[0], *Bk = rks[1];
+        int *idx = malloc(sizeof(int) * (size_t)B->n_cases);
+        int n = 0;
+        for (int k = 0; idx && k < B->n_cases; k++) idx[n++] = k;
+        for (int pass = 0; idx && pass < 2; pass++) {
+            fprintf(md, "\n## cases %s %s most (NDCG@10, all cases)\n\n", Bk->name, pass == 0 ? "hurts" : "helps");
+            fprintf(md, "| %s | A | B |\n|---|---|---|\n", feed ? "user" : "query");
+            for (int t = 0; t < 5 && t < n; t++) {
+                int best = -1;
+                double bv = 0;
+                for (int k = 0; k < n; k++) {
+                    int c = idx[k];
+                    if (c < 0) continue;
+                    double dlt = Bk->m[1][c] - A->m[1][c];
+                    if (pass == 0) dlt = -dlt;
+                    if (best < 0 || dlt > bv) { bv = dlt; best = k; }
+                }
+                if (best < 0 || bv <= 0) break;
+                int c = idx[best];
+                fprintf(md, "| %s | %.3f | %.3f |\n", case_label(B, c), A->m[1][c], Bk->m[1][c]);
+                idx[best] = -1;
+            }
+            for (int k = 0; k < n; k++) idx[k] = k;
+        }
+        free(idx);
+    }
+    fprintf(md, "\n## timing\n\n| ranker | seconds (tuning + scoring all cases) | per case |\n|---|---|---|\n");
+    for (int r = 0; r < nr; r++) fprintf(md, "| %s | %.2f | %.3f ms |\n", rks[r]->name, rks[r]->seconds, 1e3 * rks[r]->seconds / (B->n_cases ? B->n_cases : 1));
+    if (js) {
+        fprintf(js, "],\"tuned\":{");
+        for (int r = 0; r < nr; r++) { fprintf(js, "%s", r ? "," : ""); json_str(js, rks[r]->name); fputc(':', js); json_str(js, rks[r]->tuned); }
+        fprintf(js, "}}\n");
+        fclose(js);
+    }
+    /* plots (gnuplot): NDCG@10 with intervals per ranker, and per-case differences B - A */
+    if (out_dir) {
+        snprintf(path, sizeof path, "%s/ndcg10.dat", out_dir);
+        FILE *f = fopen(path, "w");
+        for (int r = 0; f && r < nr; r++) {
+            sel s = select_cases(B, rks[r]->m[1], 1);
+            fr_interval ci = fr_bootstrap(s.x, s.n, rounds, B->seed + 1);
+            fprintf(f, "%d \"%s\" %.6f %.6f %.6f\n", r, rks[r]->name, ci.mean, ci.lo, ci.hi);
+            free(s.x);
+        }
+        if (f) fclose(f);
+        snprintf(path, sizeof path, "%s/diff.dat", out_dir);
+        f = fopen(path, "w");
+        for (int k = 0; f && nr > 1 && k < B->n_cases; k++) fprintf(f, "%.6f\n", rks[1]->m[1][k] - rks[0]->m[1][k]);
+        if (f) fclose(f);
+        snprintf(path, sizeof path, "%s/plots.gp", out_dir);
+        f = fopen(path, "w");
+        if (f) {
+            const char *term[2][2] = {{"pngcairo size 900,500", "png"}, {"svg size 900,500", "svg"}};
+            for (int t = 0; t < 2; t++) {
+                fprintf(f, "set terminal %s\nset output '%s/ndcg10.%s'\nset title 'NDCG@10 (all cases, 95%% bootstrap CI)'\n"
+                           "set style fill solid 0.5\nset boxwidth 0.6\nset xtics rotate by -30\nset yrange [*:*]\nunset key\n"
+                           "plot '%s/ndcg10.dat' using 1:3:xtic(2) with boxes, '' using 1:3:4:5 with yerrorbars lc rgb 'black'\n",
+                        term[t][0], out_dir, term[t][1], out_dir);
+                if (nr > 1)
+                    fprintf(f, "set output '%s/diff.%s'\nset title 'per-case NDCG@10: %s minus %s'\nset xtics norotate\n"
+                               "binwidth = 0.05\nbin(x) = binwidth * floor(x / binwidth + 0.5)\n"
+                               "plot '%s/diff.dat' using (bin($1)):(1.0) smooth freq with boxes\n",
+                            out_dir, term[t][1], rks[1]->name, rks[0]->name, out_dir);
+            }
+            fclose(f);
+            char cmd[8192];
+            snprintf(cmd, sizeof cmd, "gnuplot '%s/plots.gp' 2>/dev/null", out_dir);
+            int gp = access("/usr/bin/gnuplot", X_OK) == 0 ? system(cmd) : -1;
+            fprintf(md, "\n%s\n", gp == 0 ? "Plots: ndcg10.png/.svg, diff.png/.svg (gnuplot)." : "Plots: gnuplot not available; data in ndcg10.dat and diff.dat.");
+        }
+    }
+    if (md != stdout) {
+        fclose(md);
+        snprintf(path, sizeof path, "%s/report.md", out_dir);
+        fprintf(stderr, "feedrank bench: report written to %s\n", path);
+        FILE *f = fopen(path, "r");
+        char buf[4096];
+        size_t got;
+        while (f && (got = fread(buf, 1, sizeof buf, f)) > 0) fwrite(buf, 1, got, stdout);
+        if (f) fclose(f);
+    }
+}
+
+static void bench_usage(FILE *f) {
+    fprintf(f,
+            "usage: feedrank bench ab --dataset NAME --data PATH --a RANKER --b RANKER [--b RANKER ...] [options]\n"
+            "  --dataset homedepot|recbole|wands|jsonl-search|jsonl-feed\n"
+            "  --data PATH            homedepot: train.csv; recbole: NAME.SPLIT.inter (NAME.item beside it);\n"
+            "                         wands: the dataset/ folder; jsonl-*: the JSONL file\n"
+            "  --a RANKER, --b RANKER rankers (A is the baseline; up to 15 B rankers):\n"
+            "      random             seeded random order\n"
+            "      order              the dataset's own order (search)\n"
+            "      bm25               Okapi BM25 of the query over item texts, k1/b tuned (search)\n"
+            "      embed              cosine of the query (search) or of the recency-weighted mean of the\n"
+            "                         history items (feed, half-life tuned) to each item, by --model\n"
+            "      popularity         interactions in the file's histories (feed)\n"
+            "      covis              item-to-item co-visitation with the history (feed; window, normalisation\n"
+            "                         and history half-life tuned)\n"
+            "      blend(R1,R2,...)   z-score blend, weights tuned on a 0.1 grid; blend(R1:0.7,R2:0.3) fixes them\n"
+            "      rrf(R1,R2,...)     reciprocal-rank fusion (k = 60), optional weights R:w\n"
+            "  --model DIR            embedding model (default: models/all-MiniLM-L6-v2)\n"
+            "  --device cpu|cuda|auto\n"
+            "  --distractors N        search: add N random catalogue items per query, counted irrelevant (slate mode)\n"
+            "  --negatives N          feed: sampled negatives per user (default 99)\n"
+            "  --sampler uniform|popularity  feed: how negatives are drawn (default uniform)\n"
+            "  --seed S               sampling, random ranker and bootstrap seed (default 42)\n"
+            "  --cold K               feed: cold-start slice = targets seen < K times in the log (default 5)\n"
+            "  --bootstrap N          bootstrap rounds (default 1000)\n"
+            "  --limit N              use only the first N queries/users (quick runs)\n"
+            "  --out DIR              write report.md, report.json and plots (PNG/SVG via gnuplot) there\n"
+            "  --cache DIR            embedding cache (default: build/bench-cache)\n"
+            "  --dump-cases FILE      write every case's candidates and grades as JSONL (what the rankers saw)\n");
+}
+
+int fr_cmd_bench(int argc, char **argv) {
+    if (argc < 2 || strcmp(argv[1], "ab") != 0) {
+        if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) { bench_usage(stdout); return 0; }
+        fprintf(stderr, "feedrank bench: expected 'ab'\n");
+        bench_usage(stderr);
+        return 2;
+    }
+    const char *dataset = NULL, *data = NULL, *model = NULL, *device = "cpu", *out_dir = NULL, *cache = "build/bench-cache";
+    const char *sampler = "uniform", *a_spec = NULL, *b_specs[MAX_RANKERS], *dump = NULL;
+    int nb = 0;
+    long distractors = 0, negatives = 99, seed = 42, cold_k = 5, rounds = 1000, limit = 0;
+    for (int i = 2; i < argc; i++) {
+        const char *v = NULL, *num = NULL;
+        int r;
+        if ((r = fr_cli_value(argc, argv, &i, "--dataset", &dataset)) || (r = fr_cli_value(argc, argv, &i, "--data", &data)) ||
+            (r = fr_cli_value(argc, argv, &i, "--model", &model)) || (r = fr_cli_value(argc, argv, &i, "--device", &device)) ||
+            (r = fr_cli_value(argc, argv, &i, "--out", &out_dir)) || (r = fr_cli_value(argc, argv, &i, "--cache", &cache)) ||
+            (r = fr_cli_value(argc, argv, &i, "--sampler", &sampler)) || (r = fr_cli_value(argc, argv, &i, "--a", &a_spec)) ||
+            (r = fr_cli_value(argc, argv, &i, "--dump-cases", &dump))) {
+            if (r < 0) return 2;
+        } else if ((r = fr_cli_value(argc, argv, &i, "--b", &v))) {
+            if (r < 0) return 2;
+            if (nb == MAX_RANKERS - 1) { fprintf(stderr, "feedrank bench: at most %d --b rankers\n", MAX_RANKERS - 1); return 2; }
+            b_specs[nb++] = v;
+        } else if ((r = fr_cli_value(argc, argv, &i, "--distractors", &num))) {
+            if (r < 0 || fr_cli_int("--distractors", num, 0, 100000, &distractors)) return 2;
+        } else if ((r = fr_cli_value(argc, argv, &i, "--negatives", &num))) {
+            if (r < 0 || fr_cli_int("--negatives", num, 1, 100000, &negatives)) return 2;
+        } else if ((r = fr_cli_value(argc, argv, &i, "--seed", &num))) {
+            if (r < 0 || fr_cli_int("--seed", num, 0, 2147483647, &seed)) return 2;
+        } else if ((r = fr_cli_value(argc, argv, &i, "--cold", &num))) {
+            if (r < 0 || fr_cli_int("--cold", num, 1, 1000000, &cold_k)) return 2;
+        } else if ((r = fr_cli_value(argc, argv, &i, "--bootstrap", &num))) {
+            if (r < 0 || fr_cli_int("--bootstrap", num, 0, 100000, &rounds)) return 2;
+        } else if ((r = fr_cli_value(argc, argv, &i, "--limit", &num))) {
+            if (r < 0 || fr_cli_int("--limit", num, 1, 100000000, &limit)) return 2;
+        } else if (strcmp(argv[i], "--help") == 0) {
+            bench_usage(stdout);
+            return 0;
+        } else {
+            fprintf(stderr, "feedrank bench ab: unknown option '%s'\n", argv[i]);
+            return 2;
+        }
+    }
+    if (!dataset || !data || !a_spec || nb == 0) { fprintf(stderr, "feedrank bench ab: --dataset, --data, --a and --b are required\n"); bench_usage(stderr); return 2; }
+    if (strcmp(sampler, "uniform") != 0 && strcmp(sampler, "popularity") != 0) { fprintf(stderr, "feedrank bench ab: --sampler must be uniform or popularity\n"); return 2; }
+    char err[1024], cmdline[2048] = "feedrank bench";
+    for (int i = 1; i < argc; i++) snprintf(cmdline + strlen(cmdline), sizeof cmdline - strlen(cmdline), " %s", argv[i]);
+
+    rk *rks[MAX_RANKERS] = {0};
+    int nr = 0, rc = 0, need_embed = 0;
+    const char *specs[MAX_RANKERS];
+    specs[0] = a_spec;
+    for (int i = 0; i < nb; i++) specs[i + 1] = b_specs[i];
+    for (int i = 0; i <= nb; i++) {
+        rk *r = rk_parse(specs[i], err, sizeof err);
+        if (!r) { fprintf(stderr, "feedrank bench ab: %s\n", err); for (int j = 0; j < nr; j++) rk_free(rks[j]); return 2; }
+        rks[nr++] = r;
+    }
+    bench B = {0};
+    B.seed = (uint64_t)seed;
+    fr_encoder *enc = NULL;
+    if (fr_dataset_load(dataset, data, &B.d, err, sizeof err)) { fprintf(stderr, "feedrank bench ab: %s\n", err); rc = 1; goto done; }
+    fr_dataset *d = B.d;
+    B.mode = d->mode;
+    if (limit) {
+        if (d->mode == FR_DS_SEARCH && d->n_queries > limit) d->n_queries = (int)limit;
+        if (d->mode == FR_DS_FEED && d->n_users > limit) d->n_users = (int)limit;
+    }
+    char summary[512];
+    fr_dataset_summary(d, summary, sizeof summary);
+    fprintf(stderr, "feedrank bench: %s\n", summary);
+    /* check every ranker fits the mode, and what it needs */
+    for (int i = 0; i < nr; i++) {
+        rk *list[MAX_PARTS + 1];
+        int n = 0;
+        if (rks[i]->kind == RK_BLEND || rks[i]->kind == RK_RRF) for (int p = 0; p < rks[i]->n_parts; p++) list[n++] = rks[i]->parts[p];
+        else list[n++] = rks[i];
+        for (int p = 0; p < n; p++) {
+            rk_kind k = list[p]->kind;
+            if ((k == RK_BM25 || k == RK_ORDER) && d->mode != FR_DS_SEARCH) { fprintf(stderr, "feedrank bench ab: ranker '%s' needs a search dataset\n", list[p]->name); rc = 2; goto done; }
+            if ((k == RK_POP || k == RK_COVIS) && d->mode != FR_DS_FEED) { fprintf(stderr, "feedrank bench ab: ranker '%s' needs a feed dataset (interaction histories)\n", list[p]->name); rc = 2; goto done; }
+            need_embed |= k == RK_EMBED;
+        }
+    }
+    B.pop = calloc((size_t)d->n_items, sizeof(double));
+    if (!B.pop) { fprintf(stderr, "feedrank bench: out of memory\n"); rc = 1; goto done; }
+    if (d->mode == FR_DS_FEED)
+        for (int u = 0; u < d->n_users; u++)
+            for (int j = d->h_off[u]; j < d->h_off[u + 1]; j++) B.pop[d->h_items[j]] += 1;
+    if (build_cases(&B, (int)distractors, (int)negatives, strcmp(sampler, "popularity") == 0, (int)cold_k, err, sizeof err)) { fprintf(stderr, "%s\n", err); rc = 1; goto done; }
+    if (B.n_cases == 0) { fprintf(stderr, "feedrank bench ab: no usable cases in %s\n", data); rc = 1; goto done; }
+    if (dump) {
+        FILE *f = fopen(dump, "w");
+        if (!f) { fprintf(stderr, "feedrank bench ab: cannot write %s: %s\n", dump, strerror(errno)); rc = 1; goto done; }
+        for (int k = 0; k < B.n_cases; k++) {
+            fprintf(f, "{\"case\":");
+            json_str(f, case_label(&B, k));
+            fprintf(f, ",\"tuning\":%s,\"candidates\":[", B.c_tune[k] ? "true" : "false");
+            for (int i = B.c_off[k]; i < B.c_off[k + 1]; i++) {
+                fprintf(f, "%s[", i > B.c_off[k] ? "," : "");
+                json_str(f, d->item_ids[B.c_items[i]]);
+                fprintf(f, ",%g]", B.c_grades[i]);
+            }
+            fprintf(f, "]}\n");
+        }
+        fclose(f);
+    }
+    if (d->mode == FR_DS_SEARCH) {
+        if (fr_bm25_build((const char *const *)d->item_texts, d->n_items, &B.bm25, err, sizeof err)) { fprintf(stderr, "%s\n", err); rc = 1; goto done; }
+        B.q_term_off = malloc(sizeof(int) * ((size_t)d->n_queries + 1));
+        size_t cap = 1024, n = 0;
+        B.q_terms = malloc(sizeof(int) * cap);
+        if (!B.q_term_off || !B.q_terms) { rc = 1; goto done; }
+        B.q_term_off[0] = 0;
+        for (int q = 0; q < d->n_queries; q++) {
+            if (n + 256 > cap) { cap = (n + 256) * 2; int *t = realloc(B.q_terms, sizeof(int) * cap); if (!t) { rc = 1; goto done; } B.q_terms = t; }
+            n += (size_t)fr_bm25_query(B.bm25, d->query_texts[q], B.q_terms + n, 256);
+            B.q_term_off[q + 1] = (int)n;
+        }
+    }
+    if (need_embed) {
+        fr_encoder_options opt = {.backend = device};
+        if (fr_encoder_load(fr_cli_model_dir(model), &opt, &enc, err, sizeof err)) { fprintf(stderr, "feedrank bench: cannot load model: %s\n", err); rc = 1; goto done; }
+        B.dim = fr_encoder_dim(enc);
+        if (B.dim > 4096) { fprintf(stderr, "feedrank bench: dimension %d above 4096\n", B.dim); rc = 1; goto done; }
+        B.item_vecs = malloc(sizeof(float) * (size_t)d->n_items * B.dim);
+        if (!B.item_vecs) { rc = 1; goto done; }
+        if (embed_cached(enc, d->item_texts, d->n_items, FR_TEXT_DOCUMENT, cache, "items", B.item_vecs, err, sizeof err)) { fprintf(stderr, "feedrank bench: %s\n", err); rc = 1; goto done; }
+        if (d->mode == FR_DS_SEARCH) {
+            B.query_vecs = malloc(sizeof(float) * (size_t)d->n_queries * B.dim);
+            if (!B.query_vecs) { rc = 1; goto done; }
+            if (embed_cached(enc, d->query_texts, d->n_queries, FR_TEXT_QUERY, cache, "queries", B.query_vecs, err, sizeof err)) { fprintf(stderr, "feedrank bench: %s\n", err); rc = 1; goto done; }
+        }
+    }
+    for (int i = 0; i < nr; i++) {
+        fprintf(stderr, "feedrank bench: ranker %s ...\n", rks[i]->name);
+        if (tune_and_run(&B, rks[i], err, sizeof err)) { fprintf(stderr, "feedrank bench: %s\n", err); rc = 1; goto done; }
+    }
+    report(&B, rks, nr, (int)rounds, out_dir, cmdline, need_embed ? fr_encoder_name(enc) : NULL, summary, (int)distractors, (int)negatives, sampler, (int)cold_k);
+done:
+    for (int i = 0; i < nr; i++) rk_free(rks[i]);
+    fr_encoder_free(enc);
+    fr_bm25_free(B.bm25);
+    free(B.q_terms); free(B.q_term_off); free(B.pop); free(B.item_vecs); free(B.query_vecs);
+    free(B.c_off); free(B.c_items); free(B.c_grades); free(B.c_src); free(B.c_tune); free(B.c_cold); free(B.c_pos);
+    fr_dataset_free(B.d);
+    return rc;
+}

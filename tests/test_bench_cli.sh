@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# test_bench_cli.sh FEEDRANK MODEL_DIR SOURCE_DIR - `feedrank bench ab` end to end on small
+# fixtures in each dataset format: reports (Markdown, JSON, plots), slate mode, negative sampling
+# that never draws history or target, determinism with a seed, and clear errors.
+set -u
+bin=$1; model=$2; src=$3
+fx=$src/tests/fixtures/bench
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+pass=0; fail=0
+check() { if eval "$2"; then pass=$((pass+1)); else fail=$((fail+1)); echo "FAIL: $1" >&2; fi; }
+ab() { "$bin" bench ab --model "$model" --cache "$tmp/cache" --bootstrap 200 "$@"; }
+
+# search mode: Home Depot format, every search ranker, report files
+ab --dataset homedepot --data "$fx/homedepot.csv" --a random --b bm25 --b embed --b "blend(embed,bm25)" --b "rrf(embed,bm25)" \
+   --b order --out "$tmp/hd" > "$tmp/hd.md" 2> "$tmp/err"
+check "search run exit 0" '[ $? -eq 0 ]'
+check "report sections" 'grep -q "## report half" "$tmp/hd.md" && grep -q "## all cases" "$tmp/hd.md" && grep -q "headroom closed" "$tmp/hd.md"'
+check "every ranker reported" 'for r in "A: random" "B: bm25" "B: embed" "B: blend(embed,bm25)" "B: rrf(embed,bm25)" "B: order"; do grep -qF "| $r |" "$tmp/hd.md" || exit 1; done'
+check "bm25 tuned on the tuning half" 'grep -q "| B: bm25 | k1 [0-9.]*, b [0-9.]* |" "$tmp/hd.md"'
+check "blend weights tuned" 'grep -q "weights embed [0-9.]*, bm25 [0-9.]* (tuned)" "$tmp/hd.md"'
+check "report.json parses" 'python3 -c "
+import json; r = json.load(open(\"$tmp/hd/report.json\"))
+assert r[\"cases\"] > 0 and any(x[\"ranker\"] == \"embed\" and x[\"metric\"] == \"NDCG@10\" for x in r[\"rankers\"])
+assert all(x[\"lo\"] <= x[\"mean\"] <= x[\"hi\"] for x in r[\"rankers\"])"'
+if command -v gnuplot > /dev/null; then
+  check "plots written (png + svg)" '[ -s "$tmp/hd/ndcg10.png" ] && [ -s "$tmp/hd/ndcg10.svg" ] && [ -s "$tmp/hd/diff.png" ] && [ -s "$tmp/hd/diff.svg" ]'
+fi
+check "embedding cache used on the second run" 'ab --dataset homedepot --data "$fx/homedepot.csv" --a random --b embed 2>&1 >/dev/null | grep -q "from cache"'
+
+# slate mode: judged + N distractors graded irrelevant, never a judged item twice
+ab --dataset homedepot --data "$fx/homedepot.csv" --a bm25 --b embed --distractors 5 --dump-cases "$tmp/slate.jsonl" > /dev/null 2>&1
+check "slate cases" 'python3 -c "
+import json
+for line in open(\"$tmp/slate.jsonl\"):
+    c = json.loads(line); ids = [x[0] for x in c[\"candidates\"]]
+    assert len(ids) == len(set(ids)), c
+    assert sum(1 for x in c[\"candidates\"][-5:] if x[1] == 1) == 5, c"'
+
+# feed mode: RecBole format; negatives never in the history or the target
+ab --dataset recbole --data "$fx/Tiny.test.inter" --a popularity --b covis --b embed --b "blend(embed,popularity,covis)" \
+   --negatives 20 --seed 3 --dump-cases "$tmp/feed.jsonl" --out "$tmp/feed" > "$tmp/feed.md" 2> "$tmp/err"
+check "feed run exit 0" '[ $? -eq 0 ] && grep -q "## cold-start slice" "$tmp/feed.md" && grep -q "HR@10" "$tmp/feed.md"'
+check "negatives avoid history and target" 'python3 -c "
+import json
+hist, tgt = {}, {}
+for i, line in enumerate(open(\"$fx/Tiny.test.inter\")):
+    f = line.rstrip(\"\n\").split(\"\t\")
+    if i == 0 or len(f) < 3: continue
+    hist[f[0]] = set(f[1].split()); tgt[f[0]] = f[2]
+n = 0
+for line in open(\"$tmp/feed.jsonl\"):
+    c = json.loads(line); u = c[\"case\"]; cands = c[\"candidates\"]
+    pos = [x for x in cands if x[1] == 1]
+    assert pos == [[tgt[u], 1]], c
+    negs = [x[0] for x in cands if x[1] == 0]
+    assert len(cands) == 21 and len(negs) == 20 and len(set(negs)) == 20
+    assert not (set(negs) & hist[u]) and tgt[u] not in negs, u
+    n += 1
+assert n == 81, n
+"'
+check "target not always first" 'python3 -c "
+import json
+firsts = [json.loads(l)[\"candidates\"][0][1] for l in open(\"$tmp/feed.jsonl\")]
+assert sum(firsts) < len(firsts) / 2, sum(firsts)"'
+ab --dataset recbole --data "$fx/Tiny.test.inter" --a popularity --b covis --negatives 20 --seed 3 --out "$tmp/feed2" > /dev/null 2>&1
+ab --dataset recbole --data "$fx/Tiny.test.inter" --a popularity --b covis --negatives 20 --seed 3 --out "$tmp/feed3" > /dev/null 2>&1
+ab --dataset recbole --data "$fx/Tiny.test.inter" --a popularity --b covis --negatives 20 --seed 4 --out "$tmp/feed4" > /dev/null 2>&1
+same() { python3 -c "
+import json, sys
+a, b = (json.load(open(p)) for p in sys.argv[1:3])
+a.pop('command'); b.pop('command')
+sys.exit(0 if a == b else 1)" "$1" "$2"; }
+check "same seed, same results" 'same "$tmp/feed2/report.json" "$tmp/feed3/report.json"'
+check "another seed, other samples" '! same "$tmp/feed2/report.json" "$tmp/feed4/report.json"'
+ab --dataset recbole --data "$fx/Tiny.test.inter" --a popularity --b random --negatives 20 --sampler popularity > /dev/null 2>&1
+check "popularity sampler" '[ $? -eq 0 ]'
+
+# WANDS and JSONL formats
+ab --dataset wands --data "$fx/wands" --a bm25 --b embed > /dev/null 2>&1
+check "wands run" '[ $? -eq 0 ]'
+ab --dataset jsonl-search --data "$fx/search.jsonl" --a bm25 --b embed > /dev/null 2>&1
+check "jsonl-search run" '[ $? -eq 0 ]'
+ab --dataset jsonl-feed --data "$fx/feed.jsonl" --a popularity --b embed --negatives 10 > /dev/null 2>&1
+check "jsonl-feed run" '[ $? -eq 0 ]'
+
+# errors
+ab --dataset homedepot --data "$fx/homedepot.csv" --a random --b magic > /dev/null 2> "$tmp/err"
+check "unknown ranker exit 2" '[ $? -eq 2 ] && grep -q "unknown ranker .magic." "$tmp/err"'
+ab --dataset recbole --data "$fx/Tiny.test.inter" --a popularity --b bm25 > /dev/null 2> "$tmp/err"
+check "bm25 on a feed dataset exit 2" '[ $? -eq 2 ] && grep -q "needs a search dataset" "$tmp/err"'
+ab --dataset homedepot --data "$fx/homedepot.csv" --a random > /dev/null 2> "$tmp/err"
+check "missing --b exit 2" '[ $? -eq 2 ]'
+ab --dataset homedepot --data "$tmp/none.csv" --a random --b bm25 > /dev/null 2> "$tmp/err"
+check "missing data exit 1" '[ $? -eq 1 ] && grep -q "none.csv: cannot open" "$tmp/err"'
+ab --dataset homedepot --data "$fx/homedepot.csv" --a "blend(embed)" --b bm25 > /dev/null 2> "$tmp/err"
+check "one-part blend exit 2" '[ $? -eq 2 ] && grep -q "needs >= 2 parts" "$tmp/err"'
+echo "test_bench_cli: $pass passed, $fail failed"
+[ $fail -eq 0 ]
