@@ -70,6 +70,7 @@ typedef struct {
     double *pop;
     uint64_t seed;
     int k;
+    int ties_order;          /* 1: break score ties by candidate order instead of against relevance */
     rk *done[MAX_RANKERS * (MAX_PARTS + 1)]; /* rankers already tuned and scored, reused by name */
     int n_done;
 } bench;
@@ -240,7 +241,8 @@ static void case_metrics(const bench *B, int k, const float *s, double m[5]) {
     const int n = B->c_off[k + 1] - B->c_off[k];
     const float *g = B->c_grades + B->c_off[k];
     int order[8192];
-    fr_rank_by_score(s, g, n, order);
+    if (B->ties_order) fr_rank_by_score_stable(s, n, order);
+    else fr_rank_by_score(s, g, n, order);
     float gmin = B->d->mode == FR_DS_SEARCH ? B->d->grade_min : 0;
     m[0] = fr_ndcg(order, g, n, 5, gmin);
     m[1] = fr_ndcg(order, g, n, 10, gmin);
@@ -502,16 +504,18 @@ static int build_cases(bench *B, int distractors, int negatives, int popularity_
             B->c_pos[at++] = (float)(base_n + e);
             e++;
         }
-        if (d->mode == FR_DS_FEED && at > total + 1) {
-            /* the target goes to a random position: candidate order must carry no label */
-            size_t pos = total + (size_t)(fr_uniform3(B->seed, 0x7A26E7u, (uint64_t)s) * (double)(at - total));
-            if (pos >= at) pos = at - 1;
-            int ti = B->c_items[total];
-            float tg = B->c_grades[total];
-            B->c_items[total] = B->c_items[pos];
-            B->c_grades[total] = B->c_grades[pos];
-            B->c_items[pos] = ti;
-            B->c_grades[pos] = tg;
+        if ((d->mode == FR_DS_FEED || extra > 0) && at > total + 1) {
+            /* shuffle the case (seeded): the target, or which items were judged rather than drawn
+             * as distractors, must not be readable from candidate positions. c_pos (the dataset
+             * order the "order" ranker uses) moves with its item. */
+            for (size_t i = at - 1; i > total; i--) {
+                size_t j = total + (size_t)(fr_uniform3(B->seed, 0x5EAF1Eu + (uint64_t)s, (uint64_t)i) * (double)(i - total + 1));
+                if (j > i) j = i;
+                int ti = B->c_items[i];
+                float tg = B->c_grades[i], tp = B->c_pos[i];
+                B->c_items[i] = B->c_items[j]; B->c_grades[i] = B->c_grades[j]; B->c_pos[i] = B->c_pos[j];
+                B->c_items[j] = ti; B->c_grades[j] = tg; B->c_pos[j] = tp;
+            }
         }
         for (size_t i = total; i < at; i++) mark[B->c_items[i]] = 0;
         if (d->mode == FR_DS_FEED) for (int j = d->h_off[s]; j < d->h_off[s + 1]; j++) mark[d->h_items[j]] = 0;
@@ -577,8 +581,9 @@ static void report(bench *B, rk **rks, int nr, int rounds, const char *out_dir, 
     for (int k = 0; k < B->n_cases; k++) { n_tune += B->c_tune[k]; n_cold += B->c_cold[k]; }
     fprintf(md, "# feedrank A/B report\n\n");
     fprintf(md, "- command: `%s`\n- data: %s\n- model: %s\n", cmdline, summary, model ? model : "(none)");
-    if (feed) fprintf(md, "- protocol: target + %d %s negatives per user (never history or target), seed %" PRIu64 "; popularity and co-visitation from the file's histories; ties broken against the target\n", negatives, sampler, B->seed);
-    else fprintf(md, "- protocol: queries with >= 2 judged items and a grade above %g; candidates = judged items%s; gain 2^(grade - %g) - 1; ties broken against the more relevant item\n", B->d->grade_min, distractors ? " + random distractors (irrelevant)" : "", B->d->grade_min);
+    if (feed) fprintf(md, "- protocol: target + %d %s negatives per user (never history or target), seed %" PRIu64 "; popularity and co-visitation from the file's histories; target at a random position\n", negatives, sampler, B->seed);
+    else fprintf(md, "- protocol: queries with >= 2 judged items and a grade above %g; candidates = judged items%s; gain 2^(grade - %g) - 1\n", B->d->grade_min, distractors ? " + random distractors (irrelevant)" : "", B->d->grade_min);
+    fprintf(md, "- ties: %s\n", B->ties_order ? "broken by candidate order (dataset order in search mode; random positions in feed mode)" : "broken against the relevant item (pessimistic)");
     if (distractors) fprintf(md, "- slate: %d random catalogue items added per query, seed %" PRIu64 "\n", distractors, B->seed);
     fprintf(md, "- cases: %d (tuning half %d, report half %d); parameters tuned on the tuning half only; %d bootstrap rounds for 95%% intervals\n", B->n_cases, n_tune, B->n_cases - n_tune, rounds);
     if (feed) fprintf(md, "- cold-start slice: target seen < %d times in the log: %d cases\n", cold_k, n_cold);
@@ -637,6 +642,12 @@ static void report(bench *B, rk **rks, int nr, int rounds, const char *out_dir, 
     /* cases helped and hurt most by the first B */
     if (nr > 1) {
         rk *A = rks[0], *Bk = rks[1];
+        double bestm = -1;
+        for (int r = 1; r < nr; r++) {
+            double m = 0;
+            for (int k = 0; k < B->n_cases; k++) m += rks[r]->m[1][k];
+            if (m > bestm) { bestm = m; Bk = rks[r]; }
+        }
         int *idx = malloc(sizeof(int) * (size_t)B->n_cases);
         int n = 0;
         for (int k = 0; idx && k < B->n_cases; k++) idx[n++] = k;
@@ -747,6 +758,8 @@ static void bench_usage(FILE *f) {
             "  --limit N              use only the first N queries/users (quick runs)\n"
             "  --out DIR              write report.md, report.json and plots (PNG/SVG via gnuplot) there\n"
             "  --cache DIR            embedding cache (default: build/bench-cache)\n"
+            "  --ties against|order   how tied scores are ordered: against the relevant item (default,\n"
+            "                         pessimistic) or by candidate order (dataset order in search mode)\n"
             "  --dump-cases FILE      write every case's candidates and grades as JSONL (what the rankers saw)\n");
 }
 
@@ -758,7 +771,7 @@ int fr_cmd_bench(int argc, char **argv) {
         return 2;
     }
     const char *dataset = NULL, *data = NULL, *model = NULL, *device = "cpu", *out_dir = NULL, *cache = "build/bench-cache";
-    const char *sampler = "uniform", *a_spec = NULL, *b_specs[MAX_RANKERS], *dump = NULL;
+    const char *sampler = "uniform", *a_spec = NULL, *b_specs[MAX_RANKERS], *dump = NULL, *ties = "against";
     int nb = 0;
     long distractors = 0, negatives = 99, seed = 42, cold_k = 5, rounds = 1000, limit = 0;
     for (int i = 2; i < argc; i++) {
@@ -768,7 +781,7 @@ int fr_cmd_bench(int argc, char **argv) {
             (r = fr_cli_value(argc, argv, &i, "--model", &model)) || (r = fr_cli_value(argc, argv, &i, "--device", &device)) ||
             (r = fr_cli_value(argc, argv, &i, "--out", &out_dir)) || (r = fr_cli_value(argc, argv, &i, "--cache", &cache)) ||
             (r = fr_cli_value(argc, argv, &i, "--sampler", &sampler)) || (r = fr_cli_value(argc, argv, &i, "--a", &a_spec)) ||
-            (r = fr_cli_value(argc, argv, &i, "--dump-cases", &dump))) {
+            (r = fr_cli_value(argc, argv, &i, "--dump-cases", &dump)) || (r = fr_cli_value(argc, argv, &i, "--ties", &ties))) {
             if (r < 0) return 2;
         } else if ((r = fr_cli_value(argc, argv, &i, "--b", &v))) {
             if (r < 0) return 2;
@@ -795,6 +808,7 @@ int fr_cmd_bench(int argc, char **argv) {
         }
     }
     if (!dataset || !data || !a_spec || nb == 0) { fprintf(stderr, "feedrank bench ab: --dataset, --data, --a and --b are required\n"); bench_usage(stderr); return 2; }
+    if (strcmp(ties, "against") != 0 && strcmp(ties, "order") != 0) { fprintf(stderr, "feedrank bench ab: --ties must be against or order\n"); return 2; }
     if (strcmp(sampler, "uniform") != 0 && strcmp(sampler, "popularity") != 0) { fprintf(stderr, "feedrank bench ab: --sampler must be uniform or popularity\n"); return 2; }
     char err[1024], cmdline[2048] = "feedrank bench";
     for (int i = 1; i < argc; i++) snprintf(cmdline + strlen(cmdline), sizeof cmdline - strlen(cmdline), " %s", argv[i]);
@@ -811,6 +825,7 @@ int fr_cmd_bench(int argc, char **argv) {
     }
     bench B = {0};
     B.seed = (uint64_t)seed;
+    B.ties_order = strcmp(ties, "order") == 0;
     fr_encoder *enc = NULL;
     if (fr_dataset_load(dataset, data, &B.d, err, sizeof err)) { fprintf(stderr, "feedrank bench ab: %s\n", err); rc = 1; goto done; }
     fr_dataset *d = B.d;

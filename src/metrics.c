@@ -21,6 +21,18 @@ void fr_rank_by_score(const float *scores, const float *grades, int n, int *orde
     qsort_r(order, (size_t)n, sizeof *order, by_score, &c);
 }
 
+static int by_score_stable(const void *a, const void *b, void *ctx) {
+    const float *s = ctx;
+    int i = *(const int *)a, j = *(const int *)b;
+    if (s[i] != s[j]) return s[i] > s[j] ? -1 : 1;
+    return (i > j) - (i < j);
+}
+
+void fr_rank_by_score_stable(const float *scores, int n, int *order) {
+    for (int i = 0; i < n; i++) order[i] = i;
+    qsort_r(order, (size_t)n, sizeof *order, by_score_stable, (void *)scores);
+}
+
 static int by_grade_desc(const void *a, const void *b) {
     float x = *(const float *)a, y = *(const float *)b;
     return (x < y) - (x > y);

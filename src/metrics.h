@@ -9,6 +9,9 @@
 /* order[0..n) = candidate indices by score desc; ties: lower grade first, then higher index. */
 void fr_rank_by_score(const float *scores, const float *grades, int n, int *order);
 
+/* order[0..n) = candidate indices by score desc; ties keep candidate order (lower index first). */
+void fr_rank_by_score_stable(const float *scores, int n, int *order);
+
 /* NDCG@k with gain 2^(grade - grade_min) - 1; 0 when no candidate is relevant. */
 double fr_ndcg(const int *order, const float *grades, int n, int k, float grade_min);
 /* 1 / rank of the first candidate with grade > grade_min (0 if none). */

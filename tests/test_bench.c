@@ -29,6 +29,9 @@ static void test_metrics(void) {
     fr_rank_by_score(flat, rev, 3, order);
     CHECK(order[0] == 2 && order[1] == 1 && order[2] == 0, "ties against relevance: %d %d %d", order[0], order[1], order[2]);
     CHECK(NEAR(fr_ndcg(order, rev, 3, 10, 0), 2.1309298 / 3.6309298), "worst-order ndcg");
+    /* stable order: ties keep candidate order */
+    fr_rank_by_score_stable(flat, 3, order);
+    CHECK(order[0] == 0 && order[1] == 1 && order[2] == 2, "stable ties");
     /* all-equal positive grades: any order is ideal */
     float same[4] = {1, 1, 1, 1}, sc[4] = {0.3f, 0.9f, 0.1f, 0.5f};
     int o4[4];

@@ -27,14 +27,21 @@ if command -v gnuplot > /dev/null; then
 fi
 check "embedding cache used on the second run" 'ab --dataset homedepot --data "$fx/homedepot.csv" --a random --b embed 2>&1 >/dev/null | grep -q "from cache"'
 
-# slate mode: judged + N distractors graded irrelevant, never a judged item twice
+# slate mode: judged + N distractors graded irrelevant, shuffled, never a judged item twice
+ab --dataset homedepot --data "$fx/homedepot.csv" --a bm25 --b embed --dump-cases "$tmp/plain.jsonl" > /dev/null 2>&1
 ab --dataset homedepot --data "$fx/homedepot.csv" --a bm25 --b embed --distractors 5 --dump-cases "$tmp/slate.jsonl" > /dev/null 2>&1
 check "slate cases" 'python3 -c "
 import json
+plain = {json.loads(l)[\"case\"]: json.loads(l)[\"candidates\"] for l in open(\"$tmp/plain.jsonl\")}
+moved = 0
 for line in open(\"$tmp/slate.jsonl\"):
-    c = json.loads(line); ids = [x[0] for x in c[\"candidates\"]]
-    assert len(ids) == len(set(ids)), c
-    assert sum(1 for x in c[\"candidates\"][-5:] if x[1] == 1) == 5, c"'
+    c = json.loads(line); cands = c[\"candidates\"]; ids = [x[0] for x in cands]
+    judged = plain[c[\"case\"]]
+    assert len(ids) == len(set(ids)) == len(judged) + 5, c
+    assert sorted(map(tuple, judged)) == sorted(tuple(x) for x in cands if x[0] in {j[0] for j in judged})
+    assert all(x[1] == 1 for x in cands if x[0] not in {j[0] for j in judged})
+    moved += [x[0] for x in cands[:len(judged)]] != [j[0] for j in judged]
+assert moved > 0, \"slates are not shuffled\""'
 
 # feed mode: RecBole format; negatives never in the history or the target
 ab --dataset recbole --data "$fx/Tiny.test.inter" --a popularity --b covis --b embed --b "blend(embed,popularity,covis)" \

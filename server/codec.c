@@ -1,0 +1,137 @@
+/* codec.c - feedrank.v1 protobuf messages <-> the ranker's request/result structs. The
+ * protobuf request is kept alive by the job, so ids and the query point into it. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "server_internal.h"
+
+fr_status fr_codec_request(const Feedrank__V1__RerankRequest *m, const fr_rank_options *arm_defaults, job *j,
+                           char *err, size_t errcap) {
+    fr_rank_request *q = &j->req;
+    memset(q, 0, sizeof *q);
+    q->options = *arm_defaults;
+    const Feedrank__V1__Context *ctx = m->context;
+    if (ctx) {
+        if (ctx->query && *ctx->query) { q->query = ctx->query; q->query_len = strlen(ctx->query); }
+        if (ctx->n_history > 0x7fffffff) return fr_fail(FR_ERR_ARG, err, errcap, "too many history items");
+        j->hist = calloc(ctx->n_history ? ctx->n_history : 1, sizeof *j->hist);
+        if (!j->hist) return fr_fail(FR_ERR_NOMEM, err, errcap, "out of memory");
+        for (size_t i = 0; i < ctx->n_history; i++) {
+            const Feedrank__V1__HistoryItem *h = ctx->history[i];
+            fr_history_item *it = &j->hist[i];
+            it->id = h->item_id ? h->item_id : "";
+            it->id_len = strlen(it->id);
+            it->has_weight = h->has_weight;
+            it->weight = h->weight;
+            it->has_timestamp = h->has_timestamp;
+            it->timestamp = h->timestamp;
+        }
+        q->history = j->hist;
+        q->n_history = (int)ctx->n_history;
+    }
+    if (m->n_candidates > 0x7fffffff) return fr_fail(FR_ERR_ARG, err, errcap, "too many candidates");
+    j->cands = calloc(m->n_candidates ? m->n_candidates : 1, sizeof *j->cands);
+    if (!j->cands) return fr_fail(FR_ERR_NOMEM, err, errcap, "out of memory");
+    for (size_t i = 0; i < m->n_candidates; i++) {
+        const Feedrank__V1__Candidate *c = m->candidates[i];
+        j->cands[i].id = c->item_id ? c->item_id : "";
+        j->cands[i].id_len = strlen(j->cands[i].id);
+        j->cands[i].has_upstream = c->has_upstream_score;
+        j->cands[i].upstream = c->upstream_score;
+    }
+    q->candidates = j->cands;
+    q->n_candidates = (int)m->n_candidates;
+    const Feedrank__V1__RerankOptions *o = m->options;
+    if (o) {
+        fr_rank_options *d = &q->options;
+        if (o->has_semantic_weight) d->semantic_weight = o->semantic_weight;
+        if (o->has_upstream_weight) d->upstream_weight = o->upstream_weight;
+        if (o->has_normalization) {
+            switch (o->normalization) {
+            case FEEDRANK__V1__NORMALIZATION__NORMALIZATION_UNSPECIFIED:
+            case FEEDRANK__V1__NORMALIZATION__ZSCORE: d->normalization = FR_NORM_ZSCORE; break;
+            case FEEDRANK__V1__NORMALIZATION__MINMAX: d->normalization = FR_NORM_MINMAX; break;
+            case FEEDRANK__V1__NORMALIZATION__RANK: d->normalization = FR_NORM_RANK; break;
+            case FEEDRANK__V1__NORMALIZATION__NONE: d->normalization = FR_NORM_NONE; break;
+            default: return fr_fail(FR_ERR_ARG, err, errcap, "options.normalization %d is not a known value", (int)o->normalization);
+            }
+        }
+        if (o->has_query_weight) d->query_weight = o->query_weight;
+        if (o->has_history_half_life) d->history_half_life = o->history_half_life;
+        if (o->has_history_half_life_seconds) d->history_half_life_s = o->history_half_life_seconds;
+        if (o->has_mmr_lambda) d->mmr_lambda = o->mmr_lambda;
+        if (o->has_mmr_depth) { if (o->mmr_depth > 1000000) return fr_fail(FR_ERR_ARG, err, errcap, "options.mmr_depth is too large"); d->mmr_depth = (int)o->mmr_depth; }
+        if (o->has_top_k) { if (o->top_k > 100000000) return fr_fail(FR_ERR_ARG, err, errcap, "options.top_k is too large"); d->top_k = (int)o->top_k; }
+        if (o->has_exclude_seen) d->exclude_seen = o->exclude_seen;
+    }
+    return FR_OK;
+}
+
+static char *dupn(const char *s, size_t n) {
+    char *d = malloc(n + 1);
+    if (d) { memcpy(d, s, n); d[n] = 0; }
+    return d;
+}
+
+void fr_codec_response_free(Feedrank__V1__RerankResponse *r) {
+    if (!r) return;
+    for (size_t i = 0; i < r->n_items; i++) { if (r->items[i]) free(r->items[i]->item_id); free(r->items[i]); }
+    for (size_t i = 0; i < r->n_item_errors; i++) { if (r->item_errors[i]) free(r->item_errors[i]->item_id); free(r->item_errors[i]); }
+    free(r->items);
+    free(r->item_errors);
+    free(r);
+}
+
+Feedrank__V1__RerankResponse *fr_codec_response(const job *j, const fr_rank_result *res, const char *model,
+                                                const char *store_version, const char *arm) {
+    Feedrank__V1__RerankResponse *r = malloc(sizeof *r);
+    if (!r) return NULL;
+    feedrank__v1__rerank_response__init(r);
+    r->request_id = j->rr->request_id ? j->rr->request_id : "";
+    r->model = (char *)model;
+    r->store_version = (char *)store_version;
+    r->arm = (char *)arm;
+    r->has_excluded_seen = res->n_excluded_seen > 0;
+    r->excluded_seen = (uint32_t)res->n_excluded_seen;
+    r->has_query_truncated = res->query_truncated;
+    r->query_truncated = res->query_truncated;
+    int scores = !(j->rr->options && j->rr->options->has_return_scores && !j->rr->options->return_scores);
+    r->items = calloc((size_t)(res->n_items ? res->n_items : 1), sizeof *r->items);
+    r->item_errors = calloc((size_t)(res->n_issues ? res->n_issues : 1), sizeof *r->item_errors);
+    if (!r->items || !r->item_errors) { fr_codec_response_free(r); return NULL; }
+    for (int i = 0; i < res->n_items; i++) {
+        const fr_ranked_item *it = &res->items[i];
+        Feedrank__V1__RankedItem *e = malloc(sizeof *e);
+        if (!e) { fr_codec_response_free(r); return NULL; }
+        feedrank__v1__ranked_item__init(e);
+        r->items[r->n_items++] = e;
+        const fr_candidate *c = &j->cands[it->candidate];
+        e->item_id = dupn(c->id, c->id_len);
+        if (!e->item_id) { fr_codec_response_free(r); return NULL; }
+        if (scores) {
+            e->has_score = e->has_semantic_score = 1;
+            e->score = it->score;
+            e->semantic_score = it->semantic;
+            e->has_upstream_score = it->has_upstream;
+            e->upstream_score = it->upstream;
+        }
+    }
+    for (int i = 0; i < res->n_issues; i++) {
+        const fr_item_issue *is = &res->issues[i];
+        Feedrank__V1__ItemError *e = malloc(sizeof *e);
+        if (!e) { fr_codec_response_free(r); return NULL; }
+        feedrank__v1__item_error__init(e);
+        r->item_errors[r->n_item_errors++] = e;
+        int hist = is->code == FR_ISSUE_UNKNOWN_HISTORY;
+        const char *id = hist ? j->hist[is->index].id : j->cands[is->index].id;
+        size_t il = hist ? j->hist[is->index].id_len : j->cands[is->index].id_len;
+        e->item_id = dupn(id, il);
+        if (!e->item_id) { fr_codec_response_free(r); return NULL; }
+        e->has_index = e->has_code = 1;
+        e->index = (uint32_t)is->index;
+        e->code = is->code == FR_ISSUE_UNKNOWN_ITEM ? FEEDRANK__V1__ITEM_ERROR_CODE__UNKNOWN_ITEM
+                  : is->code == FR_ISSUE_DUPLICATE  ? FEEDRANK__V1__ITEM_ERROR_CODE__DUPLICATE_CANDIDATE
+                                                    : FEEDRANK__V1__ITEM_ERROR_CODE__UNKNOWN_HISTORY_ITEM;
+    }
+    return r;
+}

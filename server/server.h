@@ -1,0 +1,50 @@
+/* server.h - `feedrank serve`: the gRPC re-ranking service (feedrank.v1.Reranker + grpc.health.v1.Health)
+ * on gRPC C core, messages in protobuf-c, Prometheus metrics over HTTP. */
+#ifndef FR_SERVER_H
+#define FR_SERVER_H
+
+#include <stddef.h>
+
+#include "ranker.h"
+#include "status.h"
+
+#define FR_MAX_ARMS 16
+
+/* A named ranking variant of an online A/B test. */
+typedef struct {
+    char name[64];
+    double weight;          /* share of traffic (relative) */
+    fr_rank_options options;
+} fr_arm;
+
+typedef struct {
+    char model[1024], store[1024], device[16];
+    char listen[256];       /* host:port for gRPC */
+    int metrics_port;       /* 0 = no metrics endpoint */
+    int cq_threads;         /* completion-queue threads (default 2) */
+    int compute_threads;    /* encoders running batches (default 1: the CPU backend uses every core itself) */
+    int max_batch;          /* requests per encoder pass (default 32) */
+    int max_wait_us;        /* how long the first request of a batch waits for company (default 2000) */
+    int max_batch_tokens;   /* token budget of one encoder pass (default 8192) */
+    int max_queue;          /* requests waiting for compute before RESOURCE_EXHAUSTED (default 1024) */
+    int max_message_bytes;  /* largest request accepted (default 8 MiB) */
+    int max_embed_texts;    /* texts per Embed call (default 256) */
+    fr_rank_limits limits;
+    char token[256];        /* bearer token required when non-empty */
+    char tls_cert[1024], tls_key[1024], tls_client_ca[1024]; /* TLS when cert+key; mTLS when client CA too */
+    int log_level;          /* 0 error, 1 warn, 2 info, 3 debug */
+    int force_store;
+    fr_arm arms[FR_MAX_ARMS];
+    int n_arms;             /* 0: one implicit arm "default" with default options */
+} fr_server_config;
+
+void fr_server_config_default(fr_server_config *c);
+/* Applies a JSON config file (same keys as the long flags, plus "arms"). Unknown keys are errors. */
+fr_status fr_server_config_file(const char *path, fr_server_config *c, char *err, size_t errcap);
+/* Applies command-line flags (after the config file). Returns 0, 1 for --help, -1 on error. */
+int fr_server_config_flags(int argc, char **argv, fr_server_config *c, char *err, size_t errcap);
+
+/* Runs until SIGTERM/SIGINT, then drains: returns the process exit status. */
+int fr_server_run(const fr_server_config *c);
+
+#endif

@@ -1,0 +1,148 @@
+/* server_internal.h - what the server's files share (not a public interface). */
+#ifndef FR_SERVER_INTERNAL_H
+#define FR_SERVER_INTERNAL_H
+
+#include <grpc/grpc.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "encoder.h"
+#include "feedrank/v1/reranker.pb-c.h"
+#include "grpc/health/v1/health.pb-c.h"
+#include "item_store.h"
+#include "ranker.h"
+#include "server.h"
+
+enum { M_RERANK, M_EMBED, M_STREAM, M_HEALTH_CHECK, M_HEALTH_WATCH, M_UNKNOWN, M_COUNT };
+extern const char *const fr_method_names[M_COUNT];
+
+/* ---- logging ---- */
+void fr_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void fr_log_set_level(int level);
+
+/* ---- metrics (metrics.c) ---- */
+#define LAT_BUCKETS 14
+#define BATCH_BUCKETS 8
+typedef struct {
+    atomic_long requests[M_COUNT][17];      /* by grpc status code */
+    atomic_long lat_bucket[M_COUNT][LAT_BUCKETS + 1];
+    atomic_long lat_count[M_COUNT];
+    atomic_llong lat_sum_us[M_COUNT];
+    atomic_long batch_bucket[BATCH_BUCKETS + 1];
+    atomic_long batches, batch_requests;
+    atomic_long queue_depth;
+    atomic_long arm_requests[FR_MAX_ARMS];
+    atomic_long dropped_expired, dropped_cancelled;
+} fr_metrics;
+
+void fr_metrics_request(fr_metrics *m, int method, int code, double seconds);
+void fr_metrics_batch(fr_metrics *m, int n);
+struct MHD_Daemon;
+typedef struct fr_server fr_server;
+struct MHD_Daemon *fr_metrics_start(fr_server *s, int port, char *err, size_t errcap);
+void fr_metrics_stop(struct MHD_Daemon *d);
+
+/* ---- calls ---- */
+typedef enum { T_NEW, T_CLOSE, T_DONE, T_RECV, T_SEND, T_SHUTDOWN } tag_type;
+typedef struct call call;
+typedef struct { tag_type type; call *c; } tag;
+
+struct call {
+    fr_server *srv;
+    int method;
+    int cq_index;
+    tag t_new, t_close, t_done, t_recv, t_send;
+    grpc_call *call;
+    grpc_call_details details;       /* generic (unknown-method) calls only */
+    gpr_timespec deadline;
+    grpc_metadata_array md;
+    grpc_byte_buffer *payload;       /* request (unary) or received message (stream) */
+    int close_cancelled;             /* filled by RECV_CLOSE_ON_SERVER */
+    atomic_int cancelled;
+    atomic_int refs;                 /* the call is freed when this drops to 0 */
+    grpc_byte_buffer *response;
+    grpc_slice status_details;
+    double start;                    /* monotonic seconds */
+    int status;                      /* grpc status sent */
+    /* streams (RerankStream, Health/Watch) */
+    pthread_mutex_t mu;
+    int recv_pending, send_pending, half_closed, finished, watch_last;
+    struct outmsg *out_head, *out_tail; /* responses waiting to be sent, in order */
+    int in_flight;                      /* stream requests queued or computing */
+    long next_seq, send_seq;
+};
+
+/* ---- jobs and the batcher (batcher.c) ---- */
+typedef struct job {
+    call *c;
+    int method;                      /* M_RERANK / M_EMBED / M_STREAM */
+    Feedrank__V1__RerankRequest *rr;
+    Feedrank__V1__EmbedRequest *er;
+    fr_rank_request req;
+    fr_history_item *hist;
+    fr_candidate *cands;
+    int arm;
+    size_t tokens;                   /* token-budget estimate */
+    long seq;                        /* stream: response order */
+    struct job *next;
+} job;
+
+typedef struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    job *head, *tail;
+    int depth, max_depth, stopping;
+} job_queue;
+
+int fr_queue_push(job_queue *q, job *j);   /* -1 when full or stopping */
+void fr_job_free(job *j);
+
+/* ---- the server ---- */
+struct fr_server {
+    fr_server_config cfg;
+    grpc_server *server;
+    grpc_completion_queue **cqs;
+    grpc_completion_queue *shutdown_cq;
+    void *method_handles[M_COUNT];
+    pthread_t *cq_threads, *compute_threads;
+    job_queue queue;
+    fr_metrics metrics;
+    atomic_int shutting_down;
+    atomic_int serving;              /* health: 1 SERVING, 0 NOT_SERVING */
+    fr_store *store;
+    char model_name[128], store_version[32], backend[16];
+    uint64_t model_fp;
+    int dim;
+    /* health watchers */
+    pthread_mutex_t watch_mu;
+    call *watchers[256];
+    int n_watchers;
+    double arm_cum[FR_MAX_ARMS];     /* cumulative traffic shares */
+};
+
+void fr_request_next_call(fr_server *s, int method, int cq_index);
+void fr_call_unref(call *c);
+/* Sends a unary response (msg may be NULL for an error status) and releases the handler's ref. */
+void fr_call_finish(call *c, grpc_byte_buffer *msg, int code, const char *details);
+/* Stream: queues response seq (NULL msg + code != 0 ends the stream with that status). */
+void fr_stream_respond(call *c, long seq, grpc_byte_buffer *msg, int code, const char *details);
+void *fr_compute_main(void *arg);
+void fr_health_set(fr_server *s, int serving);
+void fr_health_watch_add(fr_server *s, call *c);
+void fr_health_watch_remove(fr_server *s, call *c);
+/* Serialises a protobuf-c message into a grpc byte buffer. */
+grpc_byte_buffer *fr_pack(const ProtobufCMessage *m);
+/* Reads a grpc byte buffer (at most max bytes) into malloc'd memory. */
+uint8_t *fr_unpack_bytes(grpc_byte_buffer *bb, size_t max, size_t *len);
+double fr_now(void);
+
+/* ---- codec (codec.c) ---- */
+/* Converts a protobuf request into a ranker request (pointers into the message). */
+fr_status fr_codec_request(const Feedrank__V1__RerankRequest *m, const fr_rank_options *arm_defaults, job *j,
+                           char *err, size_t errcap);
+Feedrank__V1__RerankResponse *fr_codec_response(const job *j, const fr_rank_result *res, const char *model,
+                                                const char *store_version, const char *arm);
+void fr_codec_response_free(Feedrank__V1__RerankResponse *r);
+
+#endif
