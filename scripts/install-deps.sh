@@ -13,6 +13,8 @@ pkgs=(
   clang libclang-rt-14-dev  # libFuzzer + sanitizers
   gnuplot-nox          # benchmark plots
   valgrind
+  python3-grpcio python3-grpc-tools python3-protobuf openssl  # the server's interoperability test
+  curl
 )
 missing=()
 for p in "${pkgs[@]}"; do

@@ -68,10 +68,12 @@ struct call {
     /* streams (RerankStream, Health/Watch) */
     pthread_mutex_t mu;
     int recv_pending, send_pending, half_closed, finished, watch_last;
-    struct outmsg *out_head, *out_tail; /* responses waiting to be sent, in order */
+    struct outmsg *out_head, *out_tail; /* stream responses waiting to be sent, by seq */
     int in_flight;                      /* stream requests queued or computing */
     long next_seq, send_seq;
 };
+
+typedef struct outmsg { long seq; grpc_byte_buffer *bb; struct outmsg *next; } outmsg;
 
 /* ---- jobs and the batcher (batcher.c) ---- */
 typedef struct job {
@@ -131,6 +133,7 @@ void *fr_compute_main(void *arg);
 void fr_health_set(fr_server *s, int serving);
 void fr_health_watch_add(fr_server *s, call *c);
 void fr_health_watch_remove(fr_server *s, call *c);
+void fr_health_watch_sent(fr_server *s, call *c, int ok);
 /* Serialises a protobuf-c message into a grpc byte buffer. */
 grpc_byte_buffer *fr_pack(const ProtobufCMessage *m);
 /* Reads a grpc byte buffer (at most max bytes) into malloc'd memory. */

@@ -8,6 +8,8 @@ int fr_cmd_index(int argc, char **argv);
 int fr_cmd_rerank(int argc, char **argv);
 int fr_cmd_store(int argc, char **argv);
 int fr_cmd_bench(int argc, char **argv);
+int fr_cmd_serve(int argc, char **argv);  /* server/ (FEEDRANK_SERVER builds) */
+int fr_cmd_client(int argc, char **argv);
 
 /* Parses "I/N" (0 <= I < N <= 65536); prints an error and returns -1 when malformed. */
 int fr_cli_shard(const char *s, int *i, int *n);

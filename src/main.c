@@ -62,6 +62,8 @@ static void usage(FILE *f) {
             "  index     embed a catalogue (CSV/TSV/JSONL) into an item store\n"
             "  rerank    re-rank a JSONL file of requests against an item store\n"
             "  store     merge sharded item stores, or describe one\n"
+            "  serve     the gRPC re-ranking service ('feedrank serve --help')\n"
+            "  client    call a running server: rerank, embed, health\n"
             "  bench     offline A/B comparison of rankers on labelled data ('feedrank bench ab --help')\n"
             "  version   print the version\n"
             "\n"
@@ -79,6 +81,14 @@ int main(int argc, char **argv) {
     if (strcmp(cmd, "rerank") == 0) return fr_cmd_rerank(argc - 1, argv + 1);
     if (strcmp(cmd, "store") == 0) return fr_cmd_store(argc - 1, argv + 1);
     if (strcmp(cmd, "bench") == 0) return fr_cmd_bench(argc - 1, argv + 1);
+    if (strcmp(cmd, "serve") == 0 || strcmp(cmd, "client") == 0) {
+#ifdef FEEDRANK_HAVE_SERVER
+        return cmd[0] == 's' ? fr_cmd_serve(argc - 1, argv + 1) : fr_cmd_client(argc - 1, argv + 1);
+#else
+        fprintf(stderr, "feedrank: this build has no gRPC server (configure with -DFEEDRANK_SERVER=ON)\n");
+        return 2;
+#endif
+    }
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("feedrank 0.1.0\n");
         return 0;

@@ -225,3 +225,13 @@ char *fr_response_json(const fr_parsed_request *p, const fr_rank_result *res, co
     cJSON_Delete(o);
     return s;
 }
+
+fr_status fr_request_parse_options(const char *json, size_t len, fr_rank_options *out, char *err, size_t errcap) {
+    fr_parsed_request p;
+    fr_status rc = fr_request_parse(json, len, &p, err, errcap);
+    if (rc) return rc;
+    rc = fr_rank_validate(&p.req, NULL, err, errcap);
+    if (!rc) *out = p.req.options;
+    fr_parsed_request_free(&p);
+    return rc;
+}

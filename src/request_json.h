@@ -27,6 +27,10 @@ void fr_parsed_request_free(fr_parsed_request *p);
  * can name it. Writes "" when there is none. */
 void fr_request_id_of(const char *json, size_t len, char *out, size_t cap);
 
+/* Parses just the "options" of a request-shaped JSON document (server A/B arms use the same
+ * names and checks as requests). */
+fr_status fr_request_parse_options(const char *json, size_t len, fr_rank_options *out, char *err, size_t errcap);
+
 /* The response as one line of JSON (malloc'd, no newline), or NULL when out of memory. */
 char *fr_response_json(const fr_parsed_request *p, const fr_rank_result *res, const char *model,
                        uint64_t store_version);

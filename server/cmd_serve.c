@@ -1,0 +1,25 @@
+/* cmd_serve.c - `feedrank serve`: configuration, then fr_server_run. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "server.h"
+
+int fr_cmd_serve(int argc, char **argv) {
+    fr_server_config cfg;
+    fr_server_config_default(&cfg);
+    char err[1024];
+    for (int i = 1; i + 1 < argc; i++)
+        if (strcmp(argv[i], "--config") == 0 && fr_server_config_file(argv[i + 1], &cfg, err, sizeof err)) {
+            fprintf(stderr, "feedrank serve: %s\n", err);
+            return 2;
+        }
+    int r = fr_server_config_flags(argc, argv, &cfg, err, sizeof err);
+    if (r > 0) return 0;
+    if (r < 0) { fprintf(stderr, "feedrank serve: %s\n", err); return 2; }
+    if (!cfg.model[0]) snprintf(cfg.model, sizeof cfg.model, "%s", fr_cli_model_dir(NULL));
+    if (!cfg.store[0]) { fprintf(stderr, "feedrank serve: --store is required (an item store from 'feedrank index')\n"); return 2; }
+    if ((cfg.tls_cert[0] != 0) != (cfg.tls_key[0] != 0)) { fprintf(stderr, "feedrank serve: --tls-cert and --tls-key go together\n"); return 2; }
+    if (cfg.tls_client_ca[0] && !cfg.tls_cert[0]) { fprintf(stderr, "feedrank serve: --tls-client-ca needs --tls-cert and --tls-key\n"); return 2; }
+    return fr_server_run(&cfg);
+}

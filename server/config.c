@@ -1,0 +1,205 @@
+/* config.c - server settings: defaults, a JSON config file, command-line flags (applied last). */
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model_config.h"
+#include "request_json.h"
+#include "server.h"
+
+void fr_server_config_default(fr_server_config *c) {
+    memset(c, 0, sizeof *c);
+    snprintf(c->device, sizeof c->device, "cpu");
+    snprintf(c->listen, sizeof c->listen, "127.0.0.1:50051");
+    c->metrics_port = 0;
+    c->cq_threads = 2;
+    c->compute_threads = 1;
+    c->max_batch = 32;
+    c->max_wait_us = 2000;
+    c->max_batch_tokens = 8192;
+    c->max_queue = 1024;
+    c->max_message_bytes = 8 << 20;
+    c->max_embed_texts = 256;
+    fr_rank_limits_default(&c->limits);
+    c->limits.max_candidates = 10000;
+    c->log_level = 2;
+}
+
+typedef enum { K_STR, K_INT } kind;
+typedef struct { const char *name; kind k; size_t off, size; long lo, hi; const char *help; } option;
+
+#define S(f, h) {#f, K_STR, offsetof(fr_server_config, f), sizeof(((fr_server_config *)0)->f), 0, 0, h}
+#define I(f, lo, hi, h) {#f, K_INT, offsetof(fr_server_config, f), sizeof(int), lo, hi, h}
+static const option OPTS[] = {
+    S(model, "model folder (default: models/all-MiniLM-L6-v2)"),
+    S(store, "item store from 'feedrank index' (required)"),
+    S(device, "cpu | cuda | auto"),
+    S(listen, "gRPC address host:port (default 127.0.0.1:50051)"),
+    I(metrics_port, 0, 65535, "Prometheus /metrics HTTP port, 0 = off"),
+    I(cq_threads, 1, 64, "completion-queue threads (default 2)"),
+    I(compute_threads, 1, 64, "encoder threads, each with its own encoder (default 1)"),
+    I(max_batch, 1, 4096, "requests per encoder pass (default 32)"),
+    I(max_wait_us, 0, 1000000, "how long a batch waits to fill, in microseconds (default 2000)"),
+    I(max_batch_tokens, 16, 1 << 20, "token budget of one encoder pass (default 8192)"),
+    I(max_queue, 1, 1 << 20, "waiting requests before RESOURCE_EXHAUSTED (default 1024)"),
+    I(max_message_bytes, 1024, 1 << 30, "largest request message (default 8 MiB)"),
+    I(max_embed_texts, 1, 1 << 20, "texts per Embed call (default 256)"),
+    S(token, "bearer token clients must send (authorization: Bearer TOKEN)"),
+    S(tls_cert, "TLS certificate chain (PEM)"),
+    S(tls_key, "TLS private key (PEM)"),
+    S(tls_client_ca, "CA (PEM) for client certificates: enables mutual TLS"),
+    I(log_level, 0, 3, "0 error, 1 warn, 2 info (default), 3 debug"),
+    I(force_store, 0, 1, "accept a store built by another model"),
+};
+#undef S
+#undef I
+
+static int set_limit(fr_server_config *c, const char *name, long v) {
+    if (strcmp(name, "max_candidates") == 0) c->limits.max_candidates = (int)v;
+    else if (strcmp(name, "max_history") == 0) c->limits.max_history = (int)v;
+    else if (strcmp(name, "max_query_bytes") == 0) c->limits.max_query_bytes = (size_t)v;
+    else return 0;
+    return 1;
+}
+
+static int set_option(fr_server_config *c, const char *name, const char *value, char *err, size_t errcap) {
+    for (size_t i = 0; i < sizeof OPTS / sizeof OPTS[0]; i++) {
+        const option *o = &OPTS[i];
+        if (strcmp(o->name, name) != 0) continue;
+        char *dst = (char *)c + o->off;
+        if (o->k == K_STR) {
+            if (strlen(value) >= o->size) { fr_fail(FR_ERR_ARG, err, errcap, "%s: value longer than %zu bytes", name, o->size - 1); return -1; }
+            snprintf(dst, o->size, "%s", value);
+            return 1;
+        }
+        char *end;
+        errno = 0;
+        long v = strtol(value, &end, 10);
+        if (errno || end == value || *end || v < o->lo || v > o->hi) { fr_fail(FR_ERR_ARG, err, errcap, "%s: '%s' is not an integer in %ld..%ld", name, value, o->lo, o->hi); return -1; }
+        memcpy(dst, &(int){(int)v}, sizeof(int));
+        return 1;
+    }
+    struct { const char *n; long lo, hi; } lims[] = {{"max_candidates", 1, 10000000}, {"max_history", 0, 1000000}, {"max_query_bytes", 1, 1 << 24}};
+    for (size_t i = 0; i < 3; i++)
+        if (strcmp(name, lims[i].n) == 0) {
+            char *end;
+            long v = strtol(value, &end, 10);
+            if (end == value || *end || v < lims[i].lo || v > lims[i].hi) { fr_fail(FR_ERR_ARG, err, errcap, "%s: '%s' is not an integer in %ld..%ld", name, value, lims[i].lo, lims[i].hi); return -1; }
+            return set_limit(c, name, v);
+        }
+    return 0;
+}
+
+/* Arm options: the same names and rules as a request's options. */
+static fr_status parse_arm(const cJSON *a, int index, fr_arm *arm, char *err, size_t errcap) {
+    const cJSON *name = cJSON_GetObjectItemCaseSensitive(a, "name"), *w = cJSON_GetObjectItemCaseSensitive(a, "weight");
+    const cJSON *o = cJSON_GetObjectItemCaseSensitive(a, "options");
+    if (!cJSON_IsObject(a) || !cJSON_IsString(name) || !*name->valuestring || strlen(name->valuestring) >= sizeof arm->name)
+        return fr_fail(FR_ERR_ARG, err, errcap, "arms[%d]: needs a \"name\" (1..63 bytes)", index);
+    snprintf(arm->name, sizeof arm->name, "%s", name->valuestring);
+    arm->weight = 1;
+    if (w) {
+        if (!cJSON_IsNumber(w) || !(w->valuedouble >= 0) || !isfinite(w->valuedouble)) return fr_fail(FR_ERR_ARG, err, errcap, "arms[%d].weight must be a number >= 0", index);
+        arm->weight = w->valuedouble;
+    }
+    fr_rank_options_default(&arm->options);
+    const cJSON *it;
+    cJSON_ArrayForEach(it, a) {
+        if (strcmp(it->string, "name") && strcmp(it->string, "weight") && strcmp(it->string, "options"))
+            return fr_fail(FR_ERR_ARG, err, errcap, "arms[%d]: unknown field '%s'", index, it->string);
+    }
+    if (!o) return FR_OK;
+    if (!cJSON_IsObject(o)) return fr_fail(FR_ERR_ARG, err, errcap, "arms[%d].options must be an object", index);
+    /* reuse the request parser: an arm's options are a request's options */
+    cJSON *req = cJSON_CreateObject();
+    cJSON *ctx = cJSON_AddObjectToObject(req, "context");
+    cJSON_AddStringToObject(ctx, "query", "x");
+    cJSON_AddItemToObject(req, "options", cJSON_Duplicate(o, 1));
+    char *text = cJSON_PrintUnformatted(req);
+    cJSON_Delete(req);
+    if (!text) return fr_fail(FR_ERR_NOMEM, err, errcap, "out of memory");
+    char e2[256];
+    fr_status rc = fr_request_parse_options(text, strlen(text), &arm->options, e2, sizeof e2);
+    free(text);
+    if (rc) return fr_fail(rc, err, errcap, "arms[%d] (%s): %s", index, arm->name, e2);
+    return FR_OK;
+}
+
+fr_status fr_server_config_file(const char *path, fr_server_config *c, char *err, size_t errcap) {
+    char *buf;
+    size_t len;
+    fr_status rc = fr_read_small_file(path, 1u << 20, &buf, &len, err, errcap);
+    if (rc) return rc;
+    cJSON *root = cJSON_ParseWithLength(buf, len);
+    free(buf);
+    if (!cJSON_IsObject(root)) { cJSON_Delete(root); return fr_fail(FR_ERR_ARG, err, errcap, "%s: not a JSON object", path); }
+    const cJSON *it;
+    char e2[512];
+    cJSON_ArrayForEach(it, root) {
+        if (strcmp(it->string, "arms") == 0) {
+            if (!cJSON_IsArray(it) || cJSON_GetArraySize(it) > FR_MAX_ARMS || cJSON_GetArraySize(it) < 1) {
+                cJSON_Delete(root);
+                return fr_fail(FR_ERR_ARG, err, errcap, "%s: \"arms\" must be an array of 1..%d arms", path, FR_MAX_ARMS);
+            }
+            c->n_arms = 0;
+            const cJSON *a;
+            double total = 0;
+            cJSON_ArrayForEach(a, it) {
+                if ((rc = parse_arm(a, c->n_arms, &c->arms[c->n_arms], e2, sizeof e2))) { cJSON_Delete(root); return fr_fail(rc, err, errcap, "%s: %s", path, e2); }
+                for (int k = 0; k < c->n_arms; k++)
+                    if (strcmp(c->arms[k].name, c->arms[c->n_arms].name) == 0) { cJSON_Delete(root); return fr_fail(FR_ERR_ARG, err, errcap, "%s: arm name '%s' repeats", path, c->arms[k].name); }
+                total += c->arms[c->n_arms++].weight;
+            }
+            if (!(total > 0)) { cJSON_Delete(root); return fr_fail(FR_ERR_ARG, err, errcap, "%s: the arms' weights sum to 0", path); }
+            continue;
+        }
+        char value[1100];
+        if (cJSON_IsString(it)) snprintf(value, sizeof value, "%s", it->valuestring);
+        else if (cJSON_IsNumber(it) && it->valuedouble == floor(it->valuedouble)) snprintf(value, sizeof value, "%.0f", it->valuedouble);
+        else if (cJSON_IsBool(it)) snprintf(value, sizeof value, "%d", cJSON_IsTrue(it));
+        else { cJSON_Delete(root); return fr_fail(FR_ERR_ARG, err, errcap, "%s: \"%s\" must be a string, integer or boolean", path, it->string); }
+        int r = set_option(c, it->string, value, e2, sizeof e2);
+        if (r <= 0) {
+            cJSON_Delete(root);
+            if (r == 0) return fr_fail(FR_ERR_ARG, err, errcap, "%s: unknown key \"%s\"", path, it->string);
+            return fr_fail(FR_ERR_ARG, err, errcap, "%s: %s", path, e2);
+        }
+    }
+    cJSON_Delete(root);
+    return FR_OK;
+}
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: feedrank serve --store STORE [--config FILE] [--KEY VALUE ...]\n"
+               "Every key can be given as --key-with-dashes VALUE or in the JSON config file as \"key_with_underscores\".\n"
+               "The config file may also define A/B arms: \"arms\": [{\"name\": \"control\", \"weight\": 1,\n"
+               "\"options\": {...request options...}}, ...]; flags override the file.\n\n");
+    for (size_t i = 0; i < sizeof OPTS / sizeof OPTS[0]; i++) {
+        char flag[64];
+        snprintf(flag, sizeof flag, "--%s", OPTS[i].name);
+        for (char *p = flag + 2; *p; p++) if (*p == '_') *p = '-';
+        fprintf(f, "  %-22s %s\n", flag, OPTS[i].help);
+    }
+    fprintf(f, "  %-22s %s\n  %-22s %s\n  %-22s %s\n", "--max-candidates", "candidates per request (default 10000)", "--max-history",
+            "history items per request (default 1000)", "--max-query-bytes", "query bytes (default 16384)");
+}
+
+int fr_server_config_flags(int argc, char **argv, fr_server_config *c, char *err, size_t errcap) {
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) { usage(stdout); return 1; }
+        if (strcmp(argv[i], "--config") == 0) { i++; continue; } /* read before the flags */
+        if (strncmp(argv[i], "--", 2) != 0 || i + 1 >= argc) { fr_fail(FR_ERR_ARG, err, errcap, "unexpected argument '%s' (see --help)", argv[i]); return -1; }
+        char name[64];
+        snprintf(name, sizeof name, "%s", argv[i] + 2);
+        for (char *p = name; *p; p++) if (*p == '-') *p = '_';
+        int r = set_option(c, name, argv[i + 1], err, errcap);
+        if (r < 0) return -1;
+        if (r == 0) { fr_fail(FR_ERR_ARG, err, errcap, "unknown option '%s' (see --help)", argv[i]); return -1; }
+        i++;
+    }
+    return 0;
+}

@@ -1,0 +1,126 @@
+/* metrics.c - Prometheus text exposition on GET /metrics (libmicrohttpd), from atomic counters
+ * the server updates: requests by method and status, latency histograms, batch sizes, queue
+ * depth, dropped requests, A/B arm traffic, and an info series with backend, model and store. */
+#include <microhttpd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server_internal.h"
+
+static const double LAT_BOUNDS[LAT_BUCKETS] = {0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10};
+static const int BATCH_BOUNDS[BATCH_BUCKETS] = {1, 2, 4, 8, 16, 32, 64, 128};
+
+void fr_metrics_request(fr_metrics *m, int method, int code, double seconds) {
+    if (code < 0 || code > 16) code = 2;
+    atomic_fetch_add(&m->requests[method][code], 1);
+    int b = 0;
+    while (b < LAT_BUCKETS && seconds > LAT_BOUNDS[b]) b++;
+    atomic_fetch_add(&m->lat_bucket[method][b], 1);
+    atomic_fetch_add(&m->lat_count[method], 1);
+    atomic_fetch_add(&m->lat_sum_us[method], (long long)(seconds * 1e6));
+}
+
+void fr_metrics_batch(fr_metrics *m, int n) {
+    int b = 0;
+    while (b < BATCH_BUCKETS && n > BATCH_BOUNDS[b]) b++;
+    atomic_fetch_add(&m->batch_bucket[b], 1);
+    atomic_fetch_add(&m->batches, 1);
+    atomic_fetch_add(&m->batch_requests, n);
+}
+
+static const char *CODES[17] = {"OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND", "ALREADY_EXISTS",
+                                "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE",
+                                "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED"};
+
+typedef struct { char *p; size_t n, cap; } buf;
+static void put(buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void put(buf *b, const char *fmt, ...) {
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int k = vsnprintf(b->p + b->n, b->cap - b->n, fmt, ap);
+        va_end(ap);
+        if (k >= 0 && (size_t)k < b->cap - b->n) { b->n += (size_t)k; return; }
+        size_t nc = b->cap * 2 + (size_t)(k > 0 ? k : 0);
+        char *p = realloc(b->p, nc);
+        if (!p) return;
+        b->p = p;
+        b->cap = nc;
+    }
+}
+
+static char *render(fr_server *s, size_t *len) {
+    fr_metrics *m = &s->metrics;
+    buf b = {malloc(16384), 0, 16384};
+    if (!b.p) return NULL;
+    put(&b, "# HELP feedrank_info Model, store and backend in use.\n# TYPE feedrank_info gauge\n");
+    put(&b, "feedrank_info{model=\"%s\",store_version=\"%s\",backend=\"%s\",dim=\"%d\"} 1\n", s->model_name, s->store_version, s->backend, s->dim);
+    put(&b, "# HELP feedrank_up 1 while serving, 0 while draining.\n# TYPE feedrank_up gauge\nfeedrank_up %d\n", atomic_load(&s->serving));
+    put(&b, "# HELP feedrank_requests_total Finished RPCs by method and gRPC status.\n# TYPE feedrank_requests_total counter\n");
+    for (int i = 0; i < M_COUNT; i++)
+        for (int c = 0; c < 17; c++) {
+            long v = atomic_load(&m->requests[i][c]);
+            if (v) put(&b, "feedrank_requests_total{method=\"%s\",code=\"%s\"} %ld\n", fr_method_names[i], CODES[c], v);
+        }
+    put(&b, "# HELP feedrank_request_seconds RPC latency from arrival to response.\n# TYPE feedrank_request_seconds histogram\n");
+    for (int i = 0; i < M_COUNT; i++) {
+        long cum = 0, cnt = atomic_load(&m->lat_count[i]);
+        if (!cnt) continue;
+        for (int k = 0; k < LAT_BUCKETS; k++) {
+            cum += atomic_load(&m->lat_bucket[i][k]);
+            put(&b, "feedrank_request_seconds_bucket{method=\"%s\",le=\"%g\"} %ld\n", fr_method_names[i], LAT_BOUNDS[k], cum);
+        }
+        put(&b, "feedrank_request_seconds_bucket{method=\"%s\",le=\"+Inf\"} %ld\n", fr_method_names[i], cnt);
+        put(&b, "feedrank_request_seconds_sum{method=\"%s\"} %.6f\nfeedrank_request_seconds_count{method=\"%s\"} %ld\n", fr_method_names[i],
+            atomic_load(&m->lat_sum_us[i]) / 1e6, fr_method_names[i], cnt);
+    }
+    put(&b, "# HELP feedrank_batch_size Requests per encoder pass.\n# TYPE feedrank_batch_size histogram\n");
+    long cum = 0;
+    for (int k = 0; k < BATCH_BUCKETS; k++) { cum += atomic_load(&m->batch_bucket[k]); put(&b, "feedrank_batch_size_bucket{le=\"%d\"} %ld\n", BATCH_BOUNDS[k], cum); }
+    put(&b, "feedrank_batch_size_bucket{le=\"+Inf\"} %ld\nfeedrank_batch_size_sum %ld\nfeedrank_batch_size_count %ld\n", atomic_load(&m->batches),
+        atomic_load(&m->batch_requests), atomic_load(&m->batches));
+    put(&b, "# HELP feedrank_queue_depth Requests waiting for compute.\n# TYPE feedrank_queue_depth gauge\nfeedrank_queue_depth %ld\n", atomic_load(&m->queue_depth));
+    put(&b, "# HELP feedrank_dropped_total Requests dropped before compute.\n# TYPE feedrank_dropped_total counter\n");
+    put(&b, "feedrank_dropped_total{reason=\"deadline\"} %ld\nfeedrank_dropped_total{reason=\"cancelled\"} %ld\n", atomic_load(&m->dropped_expired), atomic_load(&m->dropped_cancelled));
+    if (s->cfg.n_arms) {
+        put(&b, "# HELP feedrank_arm_requests_total Re-rank requests ranked by each A/B arm.\n# TYPE feedrank_arm_requests_total counter\n");
+        for (int a = 0; a < s->cfg.n_arms; a++) put(&b, "feedrank_arm_requests_total{arm=\"%s\"} %ld\n", s->cfg.arms[a].name, atomic_load(&m->arm_requests[a]));
+    }
+    *len = b.n;
+    return b.p;
+}
+
+static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const char *url, const char *method, const char *version,
+                               const char *upload, size_t *upload_size, void **con_cls) {
+    (void)version; (void)upload; (void)upload_size; (void)con_cls;
+    fr_server *s = cls;
+    struct MHD_Response *r;
+    int code = MHD_HTTP_OK;
+    if (strcmp(method, "GET") != 0) {
+        r = MHD_create_response_from_buffer(19, (void *)"method not allowed\n", MHD_RESPMEM_PERSISTENT);
+        code = MHD_HTTP_METHOD_NOT_ALLOWED;
+    } else if (strcmp(url, "/metrics") == 0) {
+        size_t len = 0;
+        char *text = render(s, &len);
+        if (!text) return MHD_NO;
+        r = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+        MHD_add_response_header(r, "Content-Type", "text/plain; version=0.0.4");
+    } else {
+        r = MHD_create_response_from_buffer(10, (void *)"not found\n", MHD_RESPMEM_PERSISTENT);
+        code = MHD_HTTP_NOT_FOUND;
+    }
+    enum MHD_Result ret = MHD_queue_response(conn, (unsigned)code, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+struct MHD_Daemon *fr_metrics_start(fr_server *s, int port, char *err, size_t errcap) {
+    struct MHD_Daemon *d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, (uint16_t)port, NULL, NULL, handler, s,
+                                            MHD_OPTION_CONNECTION_LIMIT, 64, MHD_OPTION_CONNECTION_TIMEOUT, 10, MHD_OPTION_END);
+    if (!d) fr_fail(FR_ERR_IO, err, errcap, "cannot listen for metrics on port %d", port);
+    return d;
+}
+
+void fr_metrics_stop(struct MHD_Daemon *d) { MHD_stop_daemon(d); }

@@ -1,0 +1,653 @@
+/* server.c - the gRPC C core event loop: one completion queue per thread, registered methods for
+ * the known RPCs and a generic catch-all answering UNIMPLEMENTED; a call is requested again before
+ * its handler runs, so the server is never deaf. Every call gets RECV_CLOSE_ON_SERVER, which is how
+ * cancellations and disconnects are seen. Compute runs on the batcher's threads (batcher.c), which
+ * send responses themselves; completions come back here. */
+#include <errno.h>
+#include <grpc/byte_buffer_reader.h>
+#include <grpc/grpc_security.h>
+#include <grpc/support/alloc.h>
+#include <grpc/support/time.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "hash.h"
+#include "model_config.h"
+#include "server_internal.h"
+
+const char *const fr_method_names[M_COUNT] = {"Rerank", "Embed", "RerankStream", "HealthCheck", "HealthWatch", "unknown"};
+static const char *const method_paths[M_COUNT] = {"/feedrank.v1.Reranker/Rerank", "/feedrank.v1.Reranker/Embed",
+                                                  "/feedrank.v1.Reranker/RerankStream", "/grpc.health.v1.Health/Check",
+                                                  "/grpc.health.v1.Health/Watch", NULL};
+
+static int g_log_level = 2; /* process-wide server config: set once before threads start */
+void fr_log_set_level(int level) { g_log_level = level; }
+void fr_log(int level, const char *fmt, ...) {
+    if (level > g_log_level) return;
+    static const char *names[] = {"error", "warn", "info", "debug"};
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    struct tm tm;
+    gmtime_r(&ts.tv_sec, &tm);
+    char line[2048];
+    int n = snprintf(line, sizeof line, "ts=%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ level=%s ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                     tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000, names[level < 0 ? 0 : level > 3 ? 3 : level]);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "%s\n", line);
+}
+
+double fr_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+grpc_byte_buffer *fr_pack(const ProtobufCMessage *m) {
+    size_t n = protobuf_c_message_get_packed_size(m);
+    uint8_t *buf = malloc(n ? n : 1);
+    if (!buf) return NULL;
+    protobuf_c_message_pack(m, buf);
+    grpc_slice s = grpc_slice_from_copied_buffer((const char *)buf, n);
+    free(buf);
+    grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&s, 1);
+    grpc_slice_unref(s);
+    return bb;
+}
+
+uint8_t *fr_unpack_bytes(grpc_byte_buffer *bb, size_t max, size_t *len) {
+    if (!bb) return NULL;
+    size_t n = grpc_byte_buffer_length(bb);
+    if (n > max) return NULL;
+    grpc_byte_buffer_reader r;
+    if (!grpc_byte_buffer_reader_init(&r, bb)) return NULL;
+    grpc_slice s = grpc_byte_buffer_reader_readall(&r);
+    grpc_byte_buffer_reader_destroy(&r);
+    uint8_t *out = malloc(GRPC_SLICE_LENGTH(s) + 1);
+    if (out) { memcpy(out, GRPC_SLICE_START_PTR(s), GRPC_SLICE_LENGTH(s)); *len = GRPC_SLICE_LENGTH(s); }
+    grpc_slice_unref(s);
+    return out;
+}
+
+/* ---------------- call lifetime ---------------- */
+
+static call *call_new(fr_server *s, int method, int cq_index) {
+    call *c = calloc(1, sizeof *c);
+    if (!c) return NULL;
+    c->srv = s;
+    c->method = method;
+    c->cq_index = cq_index;
+    c->t_new = (tag){T_NEW, c};
+    c->t_close = (tag){T_CLOSE, c};
+    c->t_done = (tag){T_DONE, c};
+    c->t_recv = (tag){T_RECV, c};
+    c->t_send = (tag){T_SEND, c};
+    grpc_metadata_array_init(&c->md);
+    grpc_call_details_init(&c->details);
+    pthread_mutex_init(&c->mu, NULL);
+    c->status_details = grpc_empty_slice();
+    return c;
+}
+
+static void call_free(call *c) {
+    if (c->call) grpc_call_unref(c->call);
+    grpc_metadata_array_destroy(&c->md);
+    grpc_call_details_destroy(&c->details);
+    if (c->payload) grpc_byte_buffer_destroy(c->payload);
+    if (c->response) grpc_byte_buffer_destroy(c->response);
+    grpc_slice_unref(c->status_details);
+    outmsg *o = c->out_head;
+    while (o) { outmsg *n = o->next; if (o->bb) grpc_byte_buffer_destroy(o->bb); free(o); o = n; }
+    pthread_mutex_destroy(&c->mu);
+    free(c);
+}
+
+void fr_call_unref(call *c) {
+    if (atomic_fetch_sub(&c->refs, 1) == 1) call_free(c);
+}
+
+void fr_request_next_call(fr_server *s, int method, int cq_index) {
+    if (atomic_load(&s->shutting_down)) return;
+    call *c = call_new(s, method, cq_index);
+    if (!c) { fr_log(0, "event=oom what=call"); return; }
+    grpc_completion_queue *cq = s->cqs[cq_index];
+    grpc_call_error e;
+    if (method == M_UNKNOWN) {
+        e = grpc_server_request_call(s->server, &c->call, &c->details, &c->md, cq, cq, &c->t_new);
+    } else {
+        int read_payload = method != M_STREAM;
+        e = grpc_server_request_registered_call(s->server, s->method_handles[method], &c->call, &c->deadline, &c->md,
+                                                read_payload ? &c->payload : NULL, cq, cq, &c->t_new);
+    }
+    if (e != GRPC_CALL_OK) { fr_log(1, "event=request_call_failed method=%s error=%d", fr_method_names[method], (int)e); call_free(c); }
+}
+
+/* Status + (optional) message + initial metadata in one batch; completion drops the handler's ref. */
+void fr_call_finish(call *c, grpc_byte_buffer *msg, int code, const char *details) {
+    grpc_op ops[3];
+    memset(ops, 0, sizeof ops);
+    int n = 0;
+    ops[n].op = GRPC_OP_SEND_INITIAL_METADATA;
+    n++;
+    if (msg) {
+        c->response = msg;
+        ops[n].op = GRPC_OP_SEND_MESSAGE;
+        ops[n].data.send_message.send_message = msg;
+        n++;
+    }
+    grpc_slice_unref(c->status_details);
+    c->status_details = grpc_slice_from_copied_string(details ? details : "");
+    ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
+    ops[n].data.send_status_from_server.status = (grpc_status_code)code;
+    ops[n].data.send_status_from_server.status_details = &c->status_details;
+    n++;
+    c->status = code;
+    fr_metrics_request(&c->srv->metrics, c->method, code, fr_now() - c->start);
+    if (code != GRPC_STATUS_OK) fr_log(code == GRPC_STATUS_INTERNAL ? 0 : 2, "event=request method=%s status=%d message=\"%s\"", fr_method_names[c->method], code, details ? details : "");
+    else fr_log(3, "event=request method=%s status=0 ms=%.3f", fr_method_names[c->method], 1e3 * (fr_now() - c->start));
+    if (grpc_call_start_batch(c->call, ops, (size_t)n, &c->t_done, NULL) != GRPC_CALL_OK) {
+        fr_log(0, "event=send_failed method=%s", fr_method_names[c->method]);
+        fr_call_unref(c);
+    }
+}
+
+/* ---------------- auth ---------------- */
+
+static int authorized(const fr_server *s, const call *c) {
+    if (!s->cfg.token[0]) return 1;
+    char want[300];
+    snprintf(want, sizeof want, "Bearer %s", s->cfg.token);
+    size_t wl = strlen(want);
+    for (size_t i = 0; i < c->md.count; i++) {
+        const grpc_metadata *m = &c->md.metadata[i];
+        if (GRPC_SLICE_LENGTH(m->key) == 13 && memcmp(GRPC_SLICE_START_PTR(m->key), "authorization", 13) == 0) {
+            size_t vl = GRPC_SLICE_LENGTH(m->value);
+            const uint8_t *v = GRPC_SLICE_START_PTR(m->value);
+            /* constant time in the token's length */
+            unsigned diff = vl != wl;
+            for (size_t k = 0; k < wl; k++) diff |= (unsigned)(k < vl ? v[k] : 0) ^ (unsigned char)want[k];
+            return diff == 0;
+        }
+    }
+    return 0;
+}
+
+/* ---------------- handlers ---------------- */
+
+static int pick_arm(fr_server *s, const Feedrank__V1__RerankRequest *m, char *err, size_t errcap) {
+    const fr_server_config *cfg = &s->cfg;
+    if (cfg->n_arms == 0) {
+        if (m->arm && *m->arm && strcmp(m->arm, "default") != 0) { fr_fail(FR_ERR_ARG, err, errcap, "arm '%.64s' is not configured (this server has only 'default')", m->arm); return -1; }
+        return 0;
+    }
+    if (m->arm && *m->arm) {
+        for (int a = 0; a < cfg->n_arms; a++) if (strcmp(cfg->arms[a].name, m->arm) == 0) return a;
+        fr_fail(FR_ERR_ARG, err, errcap, "arm '%.64s' is not configured", m->arm);
+        return -1;
+    }
+    if (m->user_id && *m->user_id) {
+        double u = (double)(fr_hash64(m->user_id, strlen(m->user_id), 0xA4B5) >> 11) / 9007199254740992.0 * s->arm_cum[cfg->n_arms - 1];
+        for (int a = 0; a < cfg->n_arms; a++) if (u < s->arm_cum[a]) return a;
+        return cfg->n_arms - 1;
+    }
+    return 0;
+}
+
+/* Parses a RerankRequest into a job (rr owned by the job). Returns 0, or a grpc status with err. */
+static int make_rerank_job(fr_server *s, call *c, const uint8_t *buf, size_t len, job **out, char *rid, size_t ridcap,
+                           char *err, size_t errcap) {
+    *out = NULL;
+    if (rid && ridcap) rid[0] = 0;
+    Feedrank__V1__RerankRequest *m = feedrank__v1__rerank_request__unpack(NULL, len, buf);
+    if (!m) { fr_fail(FR_ERR_ARG, err, errcap, "malformed RerankRequest (not valid protobuf)"); return GRPC_STATUS_INVALID_ARGUMENT; }
+    if (rid && ridcap && m->request_id) snprintf(rid, ridcap, "%s", m->request_id);
+    job *j = calloc(1, sizeof *j);
+    if (!j) { feedrank__v1__rerank_request__free_unpacked(m, NULL); fr_fail(FR_ERR_NOMEM, err, errcap, "out of memory"); return GRPC_STATUS_RESOURCE_EXHAUSTED; }
+    j->c = c;
+    j->rr = m;
+    j->method = c->method;
+    int arm = pick_arm(s, m, err, errcap);
+    if (arm < 0) { fr_job_free(j); return GRPC_STATUS_INVALID_ARGUMENT; }
+    j->arm = arm;
+    fr_rank_options defaults;
+    if (s->cfg.n_arms) defaults = s->cfg.arms[arm].options;
+    else fr_rank_options_default(&defaults);
+    if (fr_codec_request(m, &defaults, j, err, errcap) || fr_rank_validate(&j->req, &s->cfg.limits, err, errcap)) {
+        fr_job_free(j);
+        return GRPC_STATUS_INVALID_ARGUMENT;
+    }
+    j->tokens = j->req.query ? j->req.query_len / 3 + 2 : 0;
+    *out = j;
+    return 0;
+}
+
+static void handle_unary(fr_server *s, call *c) {
+    char err[512];
+    size_t len = 0;
+    uint8_t *buf = NULL;
+    if (!c->payload) { fr_call_finish(c, NULL, GRPC_STATUS_INVALID_ARGUMENT, "request message missing"); return; }
+    buf = fr_unpack_bytes(c->payload, (size_t)s->cfg.max_message_bytes, &len);
+    if (!buf) {
+        snprintf(err, sizeof err, "request message is larger than the %d-byte limit", s->cfg.max_message_bytes);
+        fr_call_finish(c, NULL, GRPC_STATUS_INVALID_ARGUMENT, err);
+        return;
+    }
+    job *j = NULL;
+    int code = 0;
+    if (c->method == M_RERANK) {
+        code = make_rerank_job(s, c, buf, len, &j, NULL, 0, err, sizeof err);
+    } else { /* M_EMBED */
+        Feedrank__V1__EmbedRequest *m = feedrank__v1__embed_request__unpack(NULL, len, buf);
+        if (!m) { code = GRPC_STATUS_INVALID_ARGUMENT; snprintf(err, sizeof err, "malformed EmbedRequest (not valid protobuf)"); }
+        else if (m->n_texts == 0) { code = GRPC_STATUS_INVALID_ARGUMENT; snprintf(err, sizeof err, "texts is empty"); }
+        else if (m->n_texts > (size_t)s->cfg.max_embed_texts) { code = GRPC_STATUS_INVALID_ARGUMENT; snprintf(err, sizeof err, "%zu texts, the limit is %d", m->n_texts, s->cfg.max_embed_texts); }
+        else if (m->has_kind && (m->kind < 0 || m->kind > 2)) { code = GRPC_STATUS_INVALID_ARGUMENT; snprintf(err, sizeof err, "kind %d is not PLAIN, QUERY or DOCUMENT", (int)m->kind); }
+        else {
+            size_t tok = 0;
+            for (size_t i = 0; i < m->n_texts && !code; i++) {
+                size_t l = strlen(m->texts[i]);
+                if (l > s->cfg.limits.max_query_bytes) { code = GRPC_STATUS_INVALID_ARGUMENT; snprintf(err, sizeof err, "texts[%zu] is %zu bytes, the limit is %zu", i, l, s->cfg.limits.max_query_bytes); }
+                tok += l / 3 + 2;
+            }
+            if (!code && !(j = calloc(1, sizeof *j))) { code = GRPC_STATUS_RESOURCE_EXHAUSTED; snprintf(err, sizeof err, "out of memory"); }
+            if (!code) { j->c = c; j->method = M_EMBED; j->er = m; m = NULL; j->tokens = tok; }
+        }
+        if (m) feedrank__v1__embed_request__free_unpacked(m, NULL);
+    }
+    free(buf);
+    if (code) { fr_call_finish(c, NULL, code, err); return; }
+    if (fr_queue_push(&s->queue, j)) {
+        fr_job_free(j);
+        fr_call_finish(c, NULL, GRPC_STATUS_RESOURCE_EXHAUSTED, atomic_load(&s->shutting_down) ? "server is shutting down" : "request queue is full; retry with backoff");
+    }
+}
+
+/* ---- RerankStream: one outstanding receive, responses sent in order, one send at a time ---- */
+static void stream_recv(call *c) {
+    grpc_op op;
+    memset(&op, 0, sizeof op);
+    op.op = GRPC_OP_RECV_MESSAGE;
+    op.data.recv_message.recv_message = &c->payload;
+    atomic_fetch_add(&c->refs, 1);
+    c->recv_pending = 1;
+    if (grpc_call_start_batch(c->call, &op, 1, &c->t_recv, NULL) != GRPC_CALL_OK) { c->recv_pending = 0; fr_call_unref(c); }
+}
+
+/* With c->mu held: sends the next in-order response, or the final status once all are out. */
+static void stream_pump(call *c) {
+    if (c->send_pending || c->finished) return;
+    outmsg *o = c->out_head;
+    if (o && o->seq == c->send_seq) {
+        c->out_head = o->next;
+        if (!c->out_head) c->out_tail = NULL;
+        grpc_op ops[2];
+        memset(ops, 0, sizeof ops);
+        int n = 0;
+        if (c->send_seq == 0) ops[n++].op = GRPC_OP_SEND_INITIAL_METADATA;
+        if (c->response) grpc_byte_buffer_destroy(c->response);
+        c->response = o->bb;
+        ops[n].op = GRPC_OP_SEND_MESSAGE;
+        ops[n++].data.send_message.send_message = o->bb;
+        free(o);
+        c->send_seq++;
+        c->send_pending = 1;
+        atomic_fetch_add(&c->refs, 1);
+        if (grpc_call_start_batch(c->call, ops, (size_t)n, &c->t_send, NULL) != GRPC_CALL_OK) { c->send_pending = 0; fr_call_unref(c); }
+        return;
+    }
+    if (c->half_closed && c->in_flight == 0 && !c->out_head) {
+        c->finished = 1;
+        grpc_op ops[2];
+        memset(ops, 0, sizeof ops);
+        int n = 0;
+        if (c->send_seq == 0) ops[n++].op = GRPC_OP_SEND_INITIAL_METADATA;
+        grpc_slice_unref(c->status_details);
+        c->status_details = grpc_slice_from_copied_string("");
+        ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
+        ops[n].data.send_status_from_server.status = GRPC_STATUS_OK;
+        ops[n++].data.send_status_from_server.status_details = &c->status_details;
+        fr_metrics_request(&c->srv->metrics, c->method, 0, fr_now() - c->start);
+        if (grpc_call_start_batch(c->call, ops, (size_t)n, &c->t_done, NULL) != GRPC_CALL_OK) fr_call_unref(c);
+    }
+}
+
+void fr_stream_respond(call *c, long seq, grpc_byte_buffer *msg, int code, const char *details) {
+    (void)code; (void)details;
+    pthread_mutex_lock(&c->mu);
+    outmsg *o = calloc(1, sizeof *o);
+    if (o) {
+        o->seq = seq;
+        o->bb = msg;
+        /* insert sorted by seq (responses can finish out of order across batches) */
+        outmsg **pp = &c->out_head;
+        while (*pp && (*pp)->seq < seq) pp = &(*pp)->next;
+        o->next = *pp;
+        *pp = o;
+    } else if (msg) {
+        grpc_byte_buffer_destroy(msg);
+    }
+    c->in_flight--;
+    stream_pump(c);
+    pthread_mutex_unlock(&c->mu);
+    fr_call_unref(c); /* the job's ref */
+}
+
+static void stream_error_response(call *c, long seq, const char *request_id, const char *msg) {
+    Feedrank__V1__RerankResponse r;
+    feedrank__v1__rerank_response__init(&r);
+    r.request_id = (char *)(request_id ? request_id : "");
+    r.error = (char *)msg;
+    r.model = c->srv->model_name;
+    atomic_fetch_add(&c->refs, 1);
+    pthread_mutex_lock(&c->mu);
+    c->in_flight++;
+    pthread_mutex_unlock(&c->mu);
+    fr_stream_respond(c, seq, fr_pack(&r.base), 0, NULL);
+}
+
+static void on_stream_message(fr_server *s, call *c, int ok) {
+    pthread_mutex_lock(&c->mu);
+    c->recv_pending = 0;
+    grpc_byte_buffer *bb = c->payload;
+    c->payload = NULL;
+    if (!ok || !bb) { /* the client half-closed (or the call died) */
+        c->half_closed = 1;
+        stream_pump(c);
+        pthread_mutex_unlock(&c->mu);
+        if (bb) grpc_byte_buffer_destroy(bb);
+        return;
+    }
+    long seq = c->next_seq++;
+    pthread_mutex_unlock(&c->mu);
+    char err[512];
+    size_t len;
+    uint8_t *buf = fr_unpack_bytes(bb, (size_t)s->cfg.max_message_bytes, &len);
+    grpc_byte_buffer_destroy(bb);
+    job *j = NULL;
+    char rid[256];
+    if (!buf) {
+        snprintf(err, sizeof err, "request %ld is larger than the %d-byte limit", seq, s->cfg.max_message_bytes);
+        stream_error_response(c, seq, NULL, err);
+    } else if (make_rerank_job(s, c, buf, len, &j, rid, sizeof rid, err, sizeof err)) {
+        stream_error_response(c, seq, rid, err);
+    } else {
+        j->seq = seq;
+        atomic_fetch_add(&c->refs, 1);
+        pthread_mutex_lock(&c->mu);
+        c->in_flight++;
+        pthread_mutex_unlock(&c->mu);
+        if (fr_queue_push(&s->queue, j)) {
+            Feedrank__V1__RerankRequest *m = j->rr;
+            j->rr = NULL;
+            fr_job_free(j);
+            pthread_mutex_lock(&c->mu);
+            c->in_flight--;
+            pthread_mutex_unlock(&c->mu);
+            fr_call_unref(c);
+            stream_error_response(c, seq, m->request_id, "request queue is full; retry with backoff");
+            feedrank__v1__rerank_request__free_unpacked(m, NULL);
+        }
+    }
+    free(buf);
+    pthread_mutex_lock(&c->mu);
+    if (!c->half_closed && !atomic_load(&c->cancelled)) stream_recv(c);
+    pthread_mutex_unlock(&c->mu);
+}
+
+static void on_new_call(fr_server *s, call *c, int ok) {
+    if (!ok) { call_free(c); return; } /* the server is shutting down */
+    fr_request_next_call(s, c->method, c->cq_index);
+    c->start = fr_now();
+    /* one ref for RECV_CLOSE, one for the handler's final send */
+    atomic_store(&c->refs, 2);
+    grpc_op op;
+    memset(&op, 0, sizeof op);
+    op.op = GRPC_OP_RECV_CLOSE_ON_SERVER;
+    op.data.recv_close_on_server.cancelled = &c->close_cancelled;
+    if (grpc_call_start_batch(c->call, &op, 1, &c->t_close, NULL) != GRPC_CALL_OK) atomic_fetch_sub(&c->refs, 1);
+    if (c->method == M_UNKNOWN) {
+        char msg[600];
+        char *m = grpc_slice_to_c_string(c->details.method);
+        snprintf(msg, sizeof msg, "method %.500s is not implemented by feedrank", m);
+        gpr_free(m);
+        fr_call_finish(c, NULL, GRPC_STATUS_UNIMPLEMENTED, msg);
+        return;
+    }
+    int health = c->method == M_HEALTH_CHECK || c->method == M_HEALTH_WATCH;
+    if (!health && !authorized(s, c)) { fr_call_finish(c, NULL, GRPC_STATUS_UNAUTHENTICATED, "missing or wrong bearer token (metadata 'authorization: Bearer ...')"); return; }
+    switch (c->method) {
+    case M_RERANK:
+    case M_EMBED: handle_unary(s, c); break;
+    case M_STREAM:
+        pthread_mutex_lock(&c->mu);
+        stream_recv(c);
+        pthread_mutex_unlock(&c->mu);
+        /* the handler's ref is released when the final status completes (T_DONE) */
+        break;
+    case M_HEALTH_CHECK:
+    case M_HEALTH_WATCH: {
+        size_t len = 0;
+        uint8_t *buf = c->payload ? fr_unpack_bytes(c->payload, 4096, &len) : NULL;
+        Grpc__Health__V1__HealthCheckRequest *m = buf ? grpc__health__v1__health_check_request__unpack(NULL, len, buf) : NULL;
+        free(buf);
+        if (!m) { fr_call_finish(c, NULL, GRPC_STATUS_INVALID_ARGUMENT, "malformed HealthCheckRequest"); break; }
+        int known = !m->service || !*m->service || strcmp(m->service, "feedrank.v1.Reranker") == 0 || strcmp(m->service, "grpc.health.v1.Health") == 0;
+        grpc__health__v1__health_check_request__free_unpacked(m, NULL);
+        if (c->method == M_HEALTH_CHECK) {
+            if (!known) { fr_call_finish(c, NULL, GRPC_STATUS_NOT_FOUND, "unknown service"); break; }
+            Grpc__Health__V1__HealthCheckResponse r;
+            grpc__health__v1__health_check_response__init(&r);
+            r.status = atomic_load(&s->serving) ? GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING
+                                                : GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__NOT_SERVING;
+            fr_call_finish(c, fr_pack(&r.base), GRPC_STATUS_OK, NULL);
+        } else {
+            c->watch_last = known ? -1 : GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVICE_UNKNOWN;
+            fr_health_watch_add(s, c);
+        }
+        break;
+    }
+    default: break;
+    }
+}
+
+static void *cq_main(void *arg) {
+    fr_server *s = ((void **)arg)[0];
+    int idx = (int)(intptr_t)((void **)arg)[1];
+    free(arg);
+    grpc_completion_queue *cq = s->cqs[idx];
+    for (;;) {
+        grpc_event ev = grpc_completion_queue_next(cq, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
+        if (ev.type == GRPC_QUEUE_SHUTDOWN) break;
+        if (ev.type != GRPC_OP_COMPLETE) continue;
+        tag *t = ev.tag;
+        call *c = t->c;
+        switch (t->type) {
+        case T_NEW: on_new_call(s, c, ev.success); break;
+        case T_CLOSE:
+            if (c->close_cancelled) {
+                atomic_store(&c->cancelled, 1);
+                fr_log(3, "event=cancelled method=%s", fr_method_names[c->method]);
+            }
+            if (c->method == M_HEALTH_WATCH) fr_health_watch_remove(s, c);
+            fr_call_unref(c);
+            break;
+        case T_DONE: fr_call_unref(c); break;
+        case T_RECV: on_stream_message(s, c, ev.success); fr_call_unref(c); break;
+        case T_SEND:
+            pthread_mutex_lock(&c->mu);
+            c->send_pending = 0;
+            if (c->method == M_HEALTH_WATCH) { pthread_mutex_unlock(&c->mu); fr_health_watch_sent(s, c, ev.success); }
+            else { if (ev.success) stream_pump(c); pthread_mutex_unlock(&c->mu); }
+            fr_call_unref(c);
+            break;
+        default: break;
+        }
+    }
+    return NULL;
+}
+
+/* ---------------- run ---------------- */
+
+static char *read_pem(const char *path) {
+    char *buf;
+    size_t len;
+    char err[256];
+    if (fr_read_small_file(path, 1u << 20, &buf, &len, err, sizeof err)) { fr_log(0, "event=tls_error message=\"%s\"", err); return NULL; }
+    return buf;
+}
+
+int fr_server_run(const fr_server_config *cfg) {
+    fr_server *s = calloc(1, sizeof *s);
+    if (!s) return 1;
+    s->cfg = *cfg;
+    fr_log_set_level(cfg->log_level);
+    char err[1024];
+    int rc = 1;
+    fr_encoder **encs = calloc((size_t)cfg->compute_threads, sizeof *encs);
+    pthread_mutex_init(&s->queue.mu, NULL);
+    pthread_cond_init(&s->queue.cv, NULL);
+    pthread_mutex_init(&s->watch_mu, NULL);
+    s->queue.max_depth = cfg->max_queue;
+    for (int a = 0; a < cfg->n_arms; a++) s->arm_cum[a] = (a ? s->arm_cum[a - 1] : 0) + cfg->arms[a].weight;
+    /* load: one encoder per compute thread, one shared store */
+    for (int i = 0; i < cfg->compute_threads; i++) {
+        fr_encoder_options opt = {.backend = cfg->device, .max_batch_tokens = cfg->max_batch_tokens};
+        if (fr_encoder_load(cfg->model, &opt, &encs[i], err, sizeof err)) { fr_log(0, "event=startup_failed what=model message=\"%s\"", err); goto out; }
+    }
+    snprintf(s->model_name, sizeof s->model_name, "%s", fr_encoder_name(encs[0]));
+    snprintf(s->backend, sizeof s->backend, "%s", fr_encoder_backend(encs[0])->name);
+    s->model_fp = fr_encoder_fingerprint(encs[0]);
+    s->dim = fr_encoder_dim(encs[0]);
+    if (fr_store_open(cfg->store, s->model_fp, cfg->force_store, &s->store, err, sizeof err)) { fr_log(0, "event=startup_failed what=store message=\"%s\"", err); goto out; }
+    snprintf(s->store_version, sizeof s->store_version, "%016llx", (unsigned long long)fr_store_info_of(s->store)->content_hash);
+
+    grpc_init();
+    grpc_arg args[2];
+    args[0].type = GRPC_ARG_INTEGER;
+    args[0].key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
+    args[0].value.integer = cfg->max_message_bytes;
+    args[1].type = GRPC_ARG_INTEGER;
+    args[1].key = GRPC_ARG_MAX_SEND_MESSAGE_LENGTH;
+    args[1].value.integer = 64 << 20;
+    grpc_channel_args chargs = {2, args};
+    s->server = grpc_server_create(&chargs, NULL);
+    for (int m = 0; m < M_UNKNOWN; m++)
+        s->method_handles[m] = grpc_server_register_method(s->server, method_paths[m], NULL,
+                                                           m == M_STREAM ? GRPC_SRM_PAYLOAD_NONE : GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER,
+                                                           0);
+    s->cqs = calloc((size_t)cfg->cq_threads, sizeof *s->cqs);
+    for (int i = 0; i < cfg->cq_threads; i++) {
+        s->cqs[i] = grpc_completion_queue_create_for_next(NULL);
+        grpc_server_register_completion_queue(s->server, s->cqs[i], NULL);
+    }
+    s->shutdown_cq = grpc_completion_queue_create_for_pluck(NULL);
+    grpc_server_register_completion_queue(s->server, s->shutdown_cq, NULL);
+    grpc_server_credentials *creds;
+    char *cert = NULL, *key = NULL, *ca = NULL;
+    if (cfg->tls_cert[0] || cfg->tls_key[0]) {
+        cert = read_pem(cfg->tls_cert);
+        key = read_pem(cfg->tls_key);
+        ca = cfg->tls_client_ca[0] ? read_pem(cfg->tls_client_ca) : NULL;
+        if (!cert || !key || (cfg->tls_client_ca[0] && !ca)) { free(cert); free(key); free(ca); fr_log(0, "event=startup_failed what=tls"); goto out_grpc; }
+        grpc_ssl_pem_key_cert_pair pair = {key, cert};
+        creds = grpc_ssl_server_credentials_create_ex(ca, &pair, 1, ca ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY : GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE, NULL);
+    } else {
+        creds = grpc_insecure_server_credentials_create();
+    }
+    int port = grpc_server_add_http2_port(s->server, cfg->listen, creds);
+    grpc_server_credentials_release(creds);
+    free(cert); free(key); free(ca);
+    if (port == 0) { fr_log(0, "event=startup_failed what=listen address=%s", cfg->listen); goto out_grpc; }
+    struct MHD_Daemon *mhd = NULL;
+    if (cfg->metrics_port) {
+        mhd = fr_metrics_start(s, cfg->metrics_port, err, sizeof err);
+        if (!mhd) { fr_log(0, "event=startup_failed what=metrics message=\"%s\"", err); goto out_grpc; }
+    }
+    /* signals: blocked in every thread, taken by sigwait here */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    grpc_server_start(s->server);
+    atomic_store(&s->serving, 1);
+    s->compute_threads = calloc((size_t)cfg->compute_threads, sizeof *s->compute_threads);
+    for (int i = 0; i < cfg->compute_threads; i++) {
+        void **a = malloc(2 * sizeof *a);
+        a[0] = s;
+        a[1] = encs[i];
+        pthread_create(&s->compute_threads[i], NULL, fr_compute_main, a);
+    }
+    s->cq_threads = calloc((size_t)cfg->cq_threads, sizeof *s->cq_threads);
+    for (int i = 0; i < cfg->cq_threads; i++) {
+        for (int m = 0; m < M_COUNT; m++)
+            for (int k = 0; k < 4; k++) fr_request_next_call(s, m, i);
+        void **a = malloc(2 * sizeof *a);
+        a[0] = s;
+        a[1] = (void *)(intptr_t)i;
+        pthread_create(&s->cq_threads[i], NULL, cq_main, a);
+    }
+    fr_log(2, "event=serving address=%s port=%d tls=%s mtls=%s token=%s model=%s backend=%s store=%s items=%llu store_version=%s arms=%d metrics_port=%d",
+           cfg->listen, port, cfg->tls_cert[0] ? "on" : "off", cfg->tls_client_ca[0] ? "on" : "off", cfg->token[0] ? "required" : "off",
+           s->model_name, s->backend, cfg->store, (unsigned long long)fr_store_info_of(s->store)->count, s->store_version,
+           cfg->n_arms, cfg->metrics_port);
+    printf("feedrank serve: listening on %s (port %d)\n", cfg->listen, port);
+    fflush(stdout);
+    int sig = 0;
+    sigwait(&sigs, &sig);
+    fr_log(2, "event=shutdown_started signal=%d", sig);
+    /* 1. report NOT_SERVING, stop accepting; in-flight calls finish */
+    atomic_store(&s->shutting_down, 1);
+    fr_health_set(s, 0);
+    int stag = 0;
+    grpc_server_shutdown_and_notify(s->server, s->shutdown_cq, &stag);
+    grpc_event ev = grpc_completion_queue_pluck(s->shutdown_cq, &stag, gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_seconds(30, GPR_TIMESPAN)), NULL);
+    if (ev.type == GRPC_QUEUE_TIMEOUT) {
+        fr_log(1, "event=shutdown_timeout action=cancel_all_calls");
+        grpc_server_cancel_all_calls(s->server);
+        grpc_completion_queue_pluck(s->shutdown_cq, &stag, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
+    }
+    /* 2. stop compute, then the queues */
+    pthread_mutex_lock(&s->queue.mu);
+    s->queue.stopping = 1;
+    pthread_cond_broadcast(&s->queue.cv);
+    pthread_mutex_unlock(&s->queue.mu);
+    for (int i = 0; i < cfg->compute_threads; i++) pthread_join(s->compute_threads[i], NULL);
+    for (int i = 0; i < cfg->cq_threads; i++) grpc_completion_queue_shutdown(s->cqs[i]);
+    for (int i = 0; i < cfg->cq_threads; i++) pthread_join(s->cq_threads[i], NULL);
+    grpc_completion_queue_shutdown(s->shutdown_cq);
+    while (grpc_completion_queue_pluck(s->shutdown_cq, NULL, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL).type != GRPC_QUEUE_SHUTDOWN) {}
+    if (mhd) fr_metrics_stop(mhd);
+    fr_log(2, "event=shutdown_complete");
+    rc = 0;
+    for (int i = 0; i < cfg->cq_threads; i++) grpc_completion_queue_destroy(s->cqs[i]);
+    grpc_completion_queue_destroy(s->shutdown_cq);
+    grpc_server_destroy(s->server);
+    grpc_shutdown();
+    goto out;
+out_grpc:
+    if (s->server) {
+        grpc_server_shutdown_and_notify(s->server, s->shutdown_cq, &rc);
+        grpc_completion_queue_pluck(s->shutdown_cq, &rc, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
+        for (int i = 0; i < cfg->cq_threads; i++) { grpc_completion_queue_shutdown(s->cqs[i]); while (grpc_completion_queue_next(s->cqs[i], gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL).type != GRPC_QUEUE_SHUTDOWN) {} grpc_completion_queue_destroy(s->cqs[i]); }
+        grpc_completion_queue_shutdown(s->shutdown_cq);
+        while (grpc_completion_queue_pluck(s->shutdown_cq, NULL, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL).type != GRPC_QUEUE_SHUTDOWN) {}
+        grpc_completion_queue_destroy(s->shutdown_cq);
+        grpc_server_destroy(s->server);
+    }
+    grpc_shutdown();
+out:
+    for (int i = 0; i < cfg->compute_threads; i++) fr_encoder_free(encs[i]);
+    free(encs);
+    fr_store_close(s->store);
+    free(s->cqs); free(s->cq_threads); free(s->compute_threads);
+    free(s);
+    return rc;
+}
