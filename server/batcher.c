@@ -6,6 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #include "server_internal.h"
 
@@ -61,6 +64,9 @@ void *fr_compute_main(void *arg) {
     fr_encoder *enc = ((void **)arg)[1];
     free(arg);
     const fr_server_config *cfg = &s->cfg;
+#ifdef _OPENMP
+    if (cfg->omp_threads > 0) omp_set_num_threads(cfg->omp_threads); /* this thread's parallel regions */
+#endif
     char err[512];
     fr_ranker *rk = NULL;
     if (fr_ranker_create(enc, s->store, &rk, err, sizeof err)) { fr_log(0, "event=ranker_failed message=\"%s\"", err); return NULL; }

@@ -14,6 +14,7 @@
 #include <strings.h>
 
 #include "cli.h"
+#include "client.h"
 #include "feedrank/v1/reranker.pb-c.h"
 #include "grpc/health/v1/health.pb-c.h"
 #include "model_config.h"
@@ -25,10 +26,15 @@ typedef struct {
     double timeout_s;
 } client;
 
-/* One unary call: returns the grpc status; *resp gets the reply bytes (malloc'd) when OK. */
 static int unary(client *c, const char *method, const uint8_t *req, size_t req_len, uint8_t **resp, size_t *resp_len, char *details, size_t dcap) {
+    return fr_client_unary(c->ch, c->cq, c->token, c->timeout_s, method, req, req_len, resp, resp_len, details, dcap);
+}
+
+int fr_client_unary(grpc_channel *ch, grpc_completion_queue *cq, const char *token, double timeout_s, const char *method,
+                    const uint8_t *req, size_t req_len, uint8_t **resp, size_t *resp_len, char *details, size_t dcap) {
+    struct { grpc_channel *ch; grpc_completion_queue *cq; const char *token; } cc = {ch, cq, token}, *c = &cc;
     grpc_slice m = grpc_slice_from_static_string(method);
-    gpr_timespec dl = gpr_time_add(gpr_now(GPR_CLOCK_REALTIME), gpr_time_from_millis((int64_t)(c->timeout_s * 1000), GPR_TIMESPAN));
+    gpr_timespec dl = gpr_time_add(gpr_now(GPR_CLOCK_REALTIME), gpr_time_from_millis((int64_t)(timeout_s * 1000), GPR_TIMESPAN));
     grpc_call *call = grpc_channel_create_call(c->ch, NULL, GRPC_PROPAGATE_DEFAULTS, c->cq, m, NULL, dl, NULL);
     grpc_slice s = grpc_slice_from_copied_buffer((const char *)req, req_len);
     grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&s, 1);
@@ -178,6 +184,14 @@ static uint8_t *pack_rerank_json(const cJSON *j, size_t *len) {
     if (out) feedrank__v1__rerank_request__pack(&r, out);
 done:
     free(hs); free(hp); free(cs); free(cp);
+    return out;
+}
+
+uint8_t *fr_client_pack_rerank(const char *json_line, size_t *len) {
+    cJSON *j = cJSON_Parse(json_line);
+    if (!cJSON_IsObject(j)) { cJSON_Delete(j); return NULL; }
+    uint8_t *out = pack_rerank_json(j, len);
+    cJSON_Delete(j);
     return out;
 }
 

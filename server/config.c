@@ -19,7 +19,8 @@ void fr_server_config_default(fr_server_config *c) {
     c->cq_threads = 2;
     c->compute_threads = 1;
     c->max_batch = 32;
-    c->max_wait_us = 2000;
+    c->max_wait_us = 0;
+    c->omp_threads = 1;
     c->max_batch_tokens = 8192;
     c->max_queue = 1024;
     c->max_message_bytes = 8 << 20;
@@ -43,7 +44,8 @@ static const option OPTS[] = {
     I(cq_threads, 1, 64, "completion-queue threads (default 2)"),
     I(compute_threads, 1, 64, "encoder threads, each with its own encoder (default 1)"),
     I(max_batch, 1, 4096, "requests per encoder pass (default 32)"),
-    I(max_wait_us, 0, 1000000, "how long a batch waits to fill, in microseconds (default 2000)"),
+    I(omp_threads, 0, 1024, "CPU threads per encoder pass (default 1; 0 = all cores)"),
+    I(max_wait_us, 0, 1000000, "how long a batch waits to fill, in microseconds (default 0)"),
     I(max_batch_tokens, 16, 1 << 20, "token budget of one encoder pass (default 8192)"),
     I(max_queue, 1, 1 << 20, "waiting requests before RESOURCE_EXHAUSTED (default 1024)"),
     I(max_message_bytes, 1024, 1 << 30, "largest request message (default 8 MiB)"),

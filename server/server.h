@@ -22,9 +22,12 @@ typedef struct {
     char listen[256];       /* host:port for gRPC */
     int metrics_port;       /* 0 = no metrics endpoint */
     int cq_threads;         /* completion-queue threads (default 2) */
-    int compute_threads;    /* encoders running batches (default 1: the CPU backend uses every core itself) */
+    int compute_threads;    /* encoders running batches (default 1) */
+    int omp_threads;        /* CPU threads per encoder pass (default 1, so the gRPC threads keep a core on
+                               small machines; 0 = all cores, for throughput over latency) */
     int max_batch;          /* requests per encoder pass (default 32) */
-    int max_wait_us;        /* how long the first request of a batch waits for company (default 2000) */
+    int max_wait_us;        /* how long the first request of a batch waits for company (default 0: a batch is
+                               whatever queued while the previous one ran) */
     int max_batch_tokens;   /* token budget of one encoder pass (default 8192) */
     int max_queue;          /* requests waiting for compute before RESOURCE_EXHAUSTED (default 1024) */
     int max_message_bytes;  /* largest request accepted (default 8 MiB) */

@@ -11,48 +11,6 @@
 #define FEEDRANK_SOURCE_DIR "."
 #endif
 
-int fr_cli_value(int argc, char **argv, int *i, const char *name, const char **val) {
-    if (strcmp(argv[*i], name) != 0) return 0;
-    if (*i + 1 >= argc) {
-        fprintf(stderr, "feedrank: %s needs a value\n", name);
-        return -1;
-    }
-    *val = argv[++*i];
-    return 1;
-}
-
-int fr_cli_int(const char *flag, const char *s, long lo, long hi, long *out) {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi) {
-        fprintf(stderr, "feedrank: %s: '%s' is not an integer in %ld..%ld\n", flag, s, lo, hi);
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
-
-int fr_cli_shard(const char *s, int *i, int *n) {
-    char *slash = strchr(s, '/');
-    long a, b;
-    if (!slash) { fprintf(stderr, "feedrank: --shard '%s' must look like I/N, e.g. 0/4\n", s); return -1; }
-    char first[32];
-    snprintf(first, sizeof first, "%.*s", (int)(slash - s), s);
-    if (fr_cli_int("--shard N", slash + 1, 1, 65536, &b) || fr_cli_int("--shard I", first, 0, b - 1, &a)) return -1;
-    *i = (int)a;
-    *n = (int)b;
-    return 0;
-}
-
-const char *fr_cli_model_dir(const char *flag_value) {
-    if (flag_value) return flag_value;
-    const char *env = getenv("FEEDRANK_MODEL");
-    if (env && *env) return env;
-    if (access("models/all-MiniLM-L6-v2/config.json", F_OK) == 0) return "models/all-MiniLM-L6-v2";
-    return FEEDRANK_SOURCE_DIR "/models/all-MiniLM-L6-v2";
-}
-
 static void usage(FILE *f) {
     fprintf(f,
             "usage: feedrank COMMAND [options]\n"
