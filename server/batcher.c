@@ -108,13 +108,14 @@ void *fr_compute_main(void *arg) {
         int live = 0;
         for (int i = 0; i < n; i++) {
             job *j = batch[i];
-            if (atomic_load(&j->c->cancelled)) {
-                atomic_fetch_add(&s->metrics.dropped_cancelled, 1);
-                fail_job(j, GRPC_STATUS_CANCELLED, "cancelled by the client");
-                fr_job_free(j);
-            } else if (expired(j)) {
+            /* the deadline first: gRPC also cancels a call whose deadline passed */
+            if (expired(j)) {
                 atomic_fetch_add(&s->metrics.dropped_expired, 1);
                 fail_job(j, GRPC_STATUS_DEADLINE_EXCEEDED, "deadline expired while queued");
+                fr_job_free(j);
+            } else if (atomic_load(&j->c->cancelled)) {
+                atomic_fetch_add(&s->metrics.dropped_cancelled, 1);
+                fail_job(j, GRPC_STATUS_CANCELLED, "cancelled by the client");
                 fr_job_free(j);
             } else {
                 batch[live++] = j;
