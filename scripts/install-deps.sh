@@ -4,7 +4,7 @@
 # The CUDA toolkit is not installed here: the CUDA backend is built when nvcc is on PATH.
 set -euo pipefail
 pkgs=(
-  build-essential cmake pkg-config git curl ca-certificates python3 python3-pip
+  build-essential cmake pkg-config git curl ca-certificates python3 python3-pip python3-venv
   libopenblas-openmp-dev  # BLAS for the CPU encoder (OpenMP build: one thread pool)
   libcjson-dev         # JSON (model configs, tokenizer.json, JSONL)
   libgrpc-dev          # gRPC C core (server)
@@ -15,6 +15,7 @@ pkgs=(
   valgrind
   python3-grpcio python3-grpc-tools python3-protobuf openssl  # the server's interoperability test
   curl
+  nginx-light          # the scale-out test's gRPC load balancer (grpc_pass)
 )
 missing=()
 for p in "${pkgs[@]}"; do
