@@ -38,7 +38,8 @@ struct fr_catalog {
     char **header;
     int ncols;
     sbuf rec;              /* current record's fields, NUL separated */
-    size_t *field_off;     /* [ncols] */
+    size_t *field_off;     /* offsets of the current record's fields */
+    int field_cap;         /* entries allocated in field_off */
     int nfields;
     /* JSONL */
     cJSON *obj;
@@ -156,9 +157,10 @@ fr_status fr_catalog_open_stream(FILE *f, const char *label, fr_catalog_format f
             const char *name = c->rec.p + offs[i];
             if (i == 0 && (unsigned char)name[0] == 0xEF && (unsigned char)name[1] == 0xBB && (unsigned char)name[2] == 0xBF) name += 3; /* BOM */
             c->header[i] = strdup(name);
-            if (!c->header[i]) { c->field_off = offs; fr_catalog_close(c); return fr_fail(FR_ERR_NOMEM, err, errcap, "out of memory"); }
+            if (!c->header[i]) { c->field_off = offs; c->field_cap = cap; fr_catalog_close(c); return fr_fail(FR_ERR_NOMEM, err, errcap, "out of memory"); }
         }
         c->field_off = offs;
+        c->field_cap = cap;
         c->nfields = 0;
     }
     *out = c;
@@ -197,9 +199,9 @@ int fr_catalog_columns(const fr_catalog *c, const char *const **names) {
 
 int fr_catalog_next(fr_catalog *c, char *err, size_t errcap) {
     if (c->fmt != FR_CAT_JSONL) {
-        int cap = c->ncols > 16 ? c->ncols + 1 : 16, n = 0;
+        int n = 0;
         for (;;) {
-            int r = read_record(c, err, errcap, &n, &c->field_off, &cap);
+            int r = read_record(c, err, errcap, &n, &c->field_off, &c->field_cap);
             if (r != 1) return r;
             if (n == 1 && c->rec.p[0] == 0 && c->ncols != 1) continue; /* blank line */
             if (n != c->ncols) {

@@ -11,8 +11,11 @@ static const char *entity(const char *name, size_t n) {
     unsigned lo = 0, hi = fr_html_entity_count;
     while (lo < hi) {
         unsigned mid = (lo + hi) / 2;
-        int c = strncmp(fr_html_entities[mid].name, name, n);
-        if (c == 0 && fr_html_entities[mid].name[n] != 0) c = 1;
+        /* by length as well as bytes: the input may hold NUL bytes, which strncmp stops at */
+        const char *e = fr_html_entities[mid].name;
+        size_t el = strlen(e);
+        int c = memcmp(e, name, el < n ? el : n);
+        if (c == 0) c = (el > n) - (el < n);
         if (c < 0) lo = mid + 1;
         else if (c > 0) hi = mid;
         else return fr_html_entities[mid].value;

@@ -1,0 +1,25 @@
+/* RerankRequest protobuf bytes through the server's own path: unpack, convert (codec.c) and
+ * validate, with the server's default limits. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "fuzz.h"
+#include "server_internal.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    Feedrank__V1__RerankRequest *m = feedrank__v1__rerank_request__unpack(NULL, size, data);
+    if (!m) return 0;
+    job j;
+    memset(&j, 0, sizeof j);
+    j.rr = m;
+    fr_rank_options d;
+    fr_rank_options_default(&d);
+    fr_server_config cfg;
+    fr_server_config_default(&cfg);
+    char err[256];
+    if (fr_codec_request(m, &d, &j, err, sizeof err) == FR_OK) fr_rank_validate(&j.req, &cfg.limits, err, sizeof err);
+    free(j.hist);
+    free(j.cands);
+    feedrank__v1__rerank_request__free_unpacked(m, NULL);
+    return 0;
+}
