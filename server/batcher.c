@@ -69,7 +69,11 @@ void *fr_compute_main(void *arg) {
 #endif
     char err[512];
     fr_ranker *rk = NULL;
-    if (fr_ranker_create(enc, s->store, &rk, err, sizeof err)) { fr_log(0, "event=ranker_failed message=\"%s\"", err); return NULL; }
+    pthread_rwlock_rdlock(&s->store_lock);
+    int my_gen = atomic_load(&s->store_gen);
+    fr_status rrc = fr_ranker_create(enc, s->store, &rk, err, sizeof err);
+    pthread_rwlock_unlock(&s->store_lock);
+    if (rrc) { fr_log(0, "event=ranker_failed message=\"%s\"", err); return NULL; }
     const int D = fr_encoder_dim(enc);
     job **batch = calloc((size_t)cfg->max_batch, sizeof *batch);
     char **texts = malloc(sizeof(char *) * (size_t)(cfg->max_batch > cfg->max_embed_texts ? cfg->max_batch : cfg->max_embed_texts) * 2);
@@ -124,6 +128,18 @@ void *fr_compute_main(void *arg) {
         n = live;
         if (n == 0) continue;
         fr_metrics_batch(&s->metrics, n);
+        /* the store cannot change under a batch; a reloaded one is picked up between batches */
+        pthread_rwlock_rdlock(&s->store_lock);
+        if (atomic_load(&s->store_gen) != my_gen) {
+            fr_ranker *nr = NULL;
+            if (fr_ranker_create(enc, s->store, &nr, err, sizeof err) == FR_OK) {
+                fr_ranker_free(rk);
+                rk = nr;
+                my_gen = atomic_load(&s->store_gen);
+            } else {
+                fr_log(0, "event=ranker_failed message=\"%s\"", err);
+            }
+        }
         if (batch[0]->method == M_EMBED) {
             job *j = batch[0];
             Feedrank__V1__EmbedRequest *m = j->er;
@@ -162,6 +178,7 @@ void *fr_compute_main(void *arg) {
             free(out);
             free(inf);
             fr_job_free(j);
+            pthread_rwlock_unlock(&s->store_lock);
             continue;
         }
         /* one encoder pass for every query of the batch */
@@ -170,6 +187,7 @@ void *fr_compute_main(void *arg) {
             if (batch[i]->req.query && batch[i]->req.query_len) { texts[nq] = (char *)batch[i]->req.query; lens[nq++] = batch[i]->req.query_len; }
         if (nq && fr_encoder_embed(enc, (const char *const *)texts, lens, nq, FR_TEXT_QUERY, vecs, info, err, sizeof err)) {
             for (int i = 0; i < n; i++) { fail_job(batch[i], GRPC_STATUS_INTERNAL, err); fr_job_free(batch[i]); }
+            pthread_rwlock_unlock(&s->store_lock);
             continue;
         }
         for (int i = 0, qi = 0; i < n; i++) {
@@ -192,6 +210,7 @@ void *fr_compute_main(void *arg) {
             }
             fr_job_free(j);
         }
+        pthread_rwlock_unlock(&s->store_lock);
     }
     free(batch); free(texts); free(lens); free(vecs); free(info);
     fr_ranker_free(rk);

@@ -493,6 +493,33 @@ static void *cq_main(void *arg) {
     return NULL;
 }
 
+void fr_server_reload_store(fr_server *s) {
+    char err[1024];
+    fr_store *fresh = NULL;
+    double t0 = fr_now();
+    if (fr_store_open(s->cfg.store, s->model_fp, s->cfg.force_store, &fresh, err, sizeof err)) {
+        atomic_fetch_add(&s->reloads_failed, 1);
+        fr_log(0, "event=store_reload_failed store=%s message=\"%s\" action=keep_serving_old_store", s->cfg.store, err);
+        return;
+    }
+    if (fr_store_info_of(fresh)->dim != s->dim) {
+        atomic_fetch_add(&s->reloads_failed, 1);
+        fr_log(0, "event=store_reload_failed store=%s message=\"dimension %d, the model's is %d\" action=keep_serving_old_store", s->cfg.store, fr_store_info_of(fresh)->dim, s->dim);
+        fr_store_close(fresh);
+        return;
+    }
+    pthread_rwlock_wrlock(&s->store_lock);
+    fr_store *old = s->store;
+    s->store = fresh;
+    snprintf(s->store_version, sizeof s->store_version, "%016llx", (unsigned long long)fr_store_info_of(fresh)->content_hash);
+    atomic_fetch_add(&s->store_gen, 1);
+    pthread_rwlock_unlock(&s->store_lock);
+    fr_store_close(old); /* no batch holds it: batches read-lock, and rankers are rebuilt before use */
+    atomic_fetch_add(&s->reloads_ok, 1);
+    fr_log(2, "event=store_reloaded store=%s items=%llu store_version=%s ms=%.1f", s->cfg.store,
+           (unsigned long long)fr_store_info_of(fresh)->count, s->store_version, 1e3 * (fr_now() - t0));
+}
+
 /* ---------------- run ---------------- */
 
 static char *read_pem(const char *path) {
@@ -514,6 +541,7 @@ int fr_server_run(const fr_server_config *cfg) {
     pthread_mutex_init(&s->queue.mu, NULL);
     pthread_cond_init(&s->queue.cv, NULL);
     pthread_mutex_init(&s->watch_mu, NULL);
+    pthread_rwlock_init(&s->store_lock, NULL);
     s->queue.max_depth = cfg->max_queue;
     for (int a = 0; a < cfg->n_arms; a++) s->arm_cum[a] = (a ? s->arm_cum[a - 1] : 0) + cfg->arms[a].weight;
     /* load: one encoder per compute thread, one shared store */
@@ -575,6 +603,7 @@ int fr_server_run(const fr_server_config *cfg) {
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGTERM);
     sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     grpc_server_start(s->server);
     atomic_store(&s->serving, 1);
@@ -601,7 +630,12 @@ int fr_server_run(const fr_server_config *cfg) {
     printf("feedrank serve: listening on %s (port %d)\n", cfg->listen, port);
     fflush(stdout);
     int sig = 0;
-    sigwait(&sigs, &sig);
+    for (;;) {
+        sigwait(&sigs, &sig);
+        if (sig != SIGHUP) break;
+        fr_log(2, "event=store_reload_requested signal=SIGHUP");
+        fr_server_reload_store(s);
+    }
     fr_log(2, "event=shutdown_started signal=%d", sig);
     /* 1. report NOT_SERVING, stop accepting; in-flight calls finish */
     atomic_store(&s->shutting_down, 1);

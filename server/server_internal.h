@@ -113,6 +113,9 @@ struct fr_server {
     atomic_int shutting_down;
     atomic_int serving;              /* health: 1 SERVING, 0 NOT_SERVING */
     fr_store *store;
+    pthread_rwlock_t store_lock;     /* compute threads read-lock a batch; a reload write-locks the swap */
+    atomic_int store_gen;            /* bumped by every successful reload */
+    atomic_long reloads_ok, reloads_failed;
     char model_name[128], store_version[32], backend[16];
     uint64_t model_fp;
     int dim;
@@ -124,6 +127,9 @@ struct fr_server {
 };
 
 void fr_request_next_call(fr_server *s, int method, int cq_index);
+/* Re-opens the item store path (SIGHUP): the new store is validated completely before it replaces
+ * the old one, so no request sees a half-loaded store; on failure the old store keeps serving. */
+void fr_server_reload_store(fr_server *s);
 void fr_call_unref(call *c);
 /* Sends a unary response (msg may be NULL for an error status) and releases the handler's ref. */
 void fr_call_finish(call *c, grpc_byte_buffer *msg, int code, const char *details);

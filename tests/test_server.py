@@ -59,6 +59,18 @@ def free_port():
     return p
 
 
+import atexit
+_started = []
+
+
+@atexit.register
+def _kill_servers():
+    """A failing test must not leave servers behind."""
+    for p in _started:
+        if p.poll() is None:
+            p.kill()
+
+
 class Server:
     def __init__(self, *extra, config=None):
         self.port, self.mport = free_port(), free_port()
@@ -68,9 +80,14 @@ class Server:
             path = os.path.join(TMP, f"cfg{self.port}.json")
             json.dump(config, open(path, "w"))
             args += ["--config", path]
-        self.p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.errpath = os.path.join(TMP, f"srv{self.port}.log")  # a file: a full pipe would stall the server
+        self.p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=open(self.errpath, "w"), text=True)
+        _started.append(self.p)
         line = self.p.stdout.readline()
-        assert "listening" in line, (line, self.p.stderr.read())
+        assert "listening" in line, (line, open(self.errpath).read())
+
+    def log(self):
+        return open(self.errpath).read()
 
     def stop(self, sig=signal.SIGTERM):
         self.p.send_signal(sig)
@@ -211,6 +228,23 @@ check(f"dropped before compute: deadline and cancellation ({dropped})", dropped.
 check("serving after drops", stub.Rerank(req()).items)
 check("queue server exit 0", srv.stop() == 0)
 
+# ---------------- a deadline that expires during compute ----------------
+big_cat = os.path.join(TMP, "big.csv")
+with open(big_cat, "w") as f:
+    f.write("id,title\n")
+    for i in range(3000):
+        f.write(f"b{i},item {i} {'drill lamp hose sink paint'.split()[i % 5]} model {i * 7919 % 10007}\n")
+big = os.path.join(TMP, "big.store")
+subprocess.run([BIN, "index", "--model", MODEL, "--catalog", big_cat, "--out", big, "--dtype", "f16"], check=True, capture_output=True)
+srv = Server("--store", big)
+stub = pbg.RerankerStub(grpc.insecure_channel(f"127.0.0.1:{srv.port}"))
+heavy = req(query="cordless drill", cands=[f"b{i}" for i in range(3000)], options=pb.RerankOptions(mmr_lambda=0.5, mmr_depth=3000))
+t0 = time.time()
+c, _ = code_of(lambda: stub.Rerank(heavy, timeout=0.3))
+check(f"deadline expiring during compute -> DEADLINE_EXCEEDED after ~0.3 s ({c}, {time.time() - t0:.2f} s)", c == grpc.StatusCode.DEADLINE_EXCEEDED and time.time() - t0 < 2)
+check("healthy after an expired heavy request", len(stub.Rerank(req(cands=("b1", "b2")), timeout=60).items) == 2)
+check("big-store server exit 0", srv.stop() == 0)
+
 # ---------------- token, queue bound, A/B arms ----------------
 cfg = {"max_queue": 2, "max_wait_us": 200000, "token": "s3cret",
        "arms": [{"name": "control", "weight": 1}, {"name": "diverse", "weight": 1, "options": {"mmr_lambda": 0.5, "top_k": 2}}]}
@@ -260,6 +294,56 @@ check("mTLS with a client certificate", pbg.RerankerStub(mtls).Rerank(req(), tim
 nocert = grpc.secure_channel(f"localhost:{srv.port}", grpc.ssl_channel_credentials(rd("ca.pem")))
 check("mTLS without a client certificate refused", code_of(lambda: pbg.RerankerStub(nocert).Rerank(req(), timeout=5))[0] != grpc.StatusCode.OK)
 check("mTLS server exit 0", srv.stop() == 0)
+
+# ---------------- hot reload of the item store (SIGHUP) while serving ----------------
+import shutil
+hot = os.path.join(TMP, "hot.store")
+shutil.copy(STORE, hot)
+srv = Server("--token", "sup3rsecret-token", "--log-level", "3", "--store", hot)
+ch = grpc.insecure_channel(f"127.0.0.1:{srv.port}")
+stub = pbg.RerankerStub(ch)
+auth = [("authorization", "Bearer sup3rsecret-token")]
+r = stub.Rerank(req(cands=("p001", "new1")), metadata=auth)
+check("before reload: new1 unknown", [pb.ItemErrorCode.Name(e.code) for e in r.item_errors] == ["UNKNOWN_ITEM"])
+old_version = r.store_version
+cat2 = os.path.join(TMP, "cat2.csv")
+with open(cat2, "w") as f:
+    f.write(open(f"{SRC}/examples/catalog.csv").read().rstrip("\n") + "\nnew1,Brand-new cordless drill with laser guide,Acme Tools,Power Tools\n")
+subprocess.run([BIN, "index", "--model", MODEL, "--catalog", cat2, "--text", "{title}. {brand}. {category}", "--out", hot + ".next"], check=True, capture_output=True)
+results, stop = [], threading.Event()
+def hammer():
+    with grpc.insecure_channel(f"127.0.0.1:{srv.port}") as c4:
+        s4 = pbg.RerankerStub(c4)
+        while not stop.is_set():
+            try:
+                results.append(len(s4.Rerank(req(cands=("p001", "p004", "new1")), metadata=auth, timeout=30).items))
+            except grpc.RpcError as e:
+                results.append(e.code().name)
+threads = [threading.Thread(target=hammer) for _ in range(3)]
+for t in threads: t.start()
+time.sleep(0.5)
+os.rename(hot + ".next", hot)  # atomic replace, then SIGHUP
+srv.p.send_signal(signal.SIGHUP)
+for _ in range(100):
+    if 'feedrank_store_reloads_total{result="ok"} 1' in srv.metrics(): break
+    time.sleep(0.05)
+time.sleep(0.5)
+stop.set()
+for t in threads: t.join()
+check(f"reload under load: every request answered ({len(results)} requests)", results and all(isinstance(x, int) for x in results))
+check("reload under load: each saw the old store (2 items) or the new one (3), nothing half-loaded", set(results) <= {2, 3} and 3 in results)
+r = stub.Rerank(req(cands=("p001", "new1")), metadata=auth)
+check("after reload: new1 ranked, new store version", not r.item_errors and len(r.items) == 2 and r.store_version != old_version)
+open(hot + ".bad", "wb").write(open(hot, "rb").read()[:5000])
+os.rename(hot + ".bad", hot)
+srv.p.send_signal(signal.SIGHUP)
+for _ in range(100):
+    if 'feedrank_store_reloads_total{result="failed"} 1' in srv.metrics(): break
+    time.sleep(0.05)
+check("corrupt store on reload: refused, old store keeps serving", 'result="failed"} 1' in srv.metrics() and len(stub.Rerank(req(cands=("p001", "new1")), metadata=auth).items) == 2)
+check("reload server exit 0", srv.stop() == 0)
+log = srv.log()
+check("the bearer token never appears in the logs", "sup3rsecret" not in log and "event=store_reloaded" in log and "event=store_reload_failed" in log)
 
 # ---------------- the C client ----------------
 srv = Server("--token", "t0k")
