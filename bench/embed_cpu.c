@@ -14,18 +14,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_util.h"
 #include "encoder.h"
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
 
 /* Single-token words of the uncased BERT vocabulary, mixed so texts differ. */
 static const char *WORDS[] = {"cord", "drill", "light", "water", "steel", "black", "white", "door", "garden",
@@ -97,12 +87,12 @@ static void bench_tokenizer(const fr_tokenizer *tok, const char *corpus_path, in
     double runs[5];
     long total_tokens = 0;
     for (int r = 0; r < 5; r++) {
-        double t0 = now();
+        double t0 = fr_bench_now();
         total_tokens = 0;
         for (size_t i = 0; i < n; i++) total_tokens += fr_tok_encode(tok, texts[i], lens[i], ids, max_tokens, NULL);
-        runs[r] = now() - t0;
+        runs[r] = fr_bench_now() - t0;
     }
-    qsort(runs, 5, sizeof runs[0], cmp_double);
+    qsort(runs, 5, sizeof runs[0], fr_bench_cmp_double);
     double med = runs[2];
     printf("{\"bench\":\"tokenizer\",\"corpus\":\"%s\",\"texts\":%zu,\"bytes\":%zu,\"tokens\":%ld,\"median_s\":%.6f,"
            "\"texts_per_s\":%.0f,\"mb_per_s\":%.2f,\"tokens_per_s\":%.0f}\n",
@@ -150,15 +140,15 @@ int main(int argc, char **argv) {
             int B = batches[b];
             double *lat = malloc(sizeof(double) * 100000);
             int runs = 0;
-            double start = now();
+            double start = fr_bench_now();
             for (int w = 0; w < 2; w++) fr_encoder_embed(enc, (const char *const *)texts, NULL, B, FR_TEXT_PLAIN, out, NULL, err, sizeof err);
-            while ((runs < 5 || now() - start < min_seconds) && runs < 100000) {
+            while ((runs < 5 || fr_bench_now() - start < min_seconds) && runs < 100000) {
                 const char *const *batch = (const char *const *)texts + (size_t)(runs % 4) * B;
-                double t0 = now();
+                double t0 = fr_bench_now();
                 if (fr_encoder_embed(enc, batch, NULL, B, FR_TEXT_PLAIN, out, NULL, err, sizeof err)) { fprintf(stderr, "embed_cpu: %s\n", err); return 1; }
-                lat[runs++] = now() - t0;
+                lat[runs++] = fr_bench_now() - t0;
             }
-            qsort(lat, (size_t)runs, sizeof lat[0], cmp_double);
+            qsort(lat, (size_t)runs, sizeof lat[0], fr_bench_cmp_double);
             double med = lat[runs / 2];
             printf("{\"bench\":\"embed\",\"impl\":\"feedrank\",\"device\":\"%s\",\"seq_len\":%d,\"batch\":%d,\"runs\":%d,"
                    "\"median_ms\":%.3f,\"texts_per_s\":%.1f,\"tokens_per_s\":%.0f}\n",

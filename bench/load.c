@@ -18,13 +18,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_util.h"
 #include "client.h"
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 typedef struct {
     uint8_t **reqs;
@@ -46,12 +41,12 @@ static void *worker(void *arg) {
     grpc_channel *ch = grpc_channel_create(L->addr, cr, NULL);
     grpc_channel_credentials_release(cr);
     grpc_completion_queue *cq = grpc_completion_queue_create_for_pluck(NULL);
-    double next = now();
+    double next = fr_bench_now();
     for (;;) {
         long k = atomic_fetch_add(&L->issued, 1);
-        if ((L->count && k >= L->count) || (!L->count && now() >= L->end)) break;
+        if ((L->count && k >= L->count) || (!L->count && fr_bench_now() >= L->end)) break;
         if (L->rate_per_worker > 0) {
-            double t = now();
+            double t = fr_bench_now();
             if (next > t) { struct timespec d = {(time_t)(next - t), (long)((next - t - (time_t)(next - t)) * 1e9)}; nanosleep(&d, NULL); }
             next += 1.0 / L->rate_per_worker;
         }
@@ -59,9 +54,9 @@ static void *worker(void *arg) {
         uint8_t *resp;
         size_t rl;
         char details[256];
-        double t0 = now();
+        double t0 = fr_bench_now();
         int st = fr_client_unary(ch, cq, L->token, L->timeout, "/feedrank.v1.Reranker/Rerank", L->reqs[i], L->lens[i], &resp, &rl, details, sizeof details);
-        double dt = now() - t0;
+        double dt = fr_bench_now() - t0;
         free(resp);
         atomic_fetch_add(&L->codes[st >= 0 && st <= 16 ? st : 2], 1);
         if (st == 0 && t0 >= L->warm_until) {
@@ -77,8 +72,6 @@ static void *worker(void *arg) {
     grpc_completion_queue_destroy(cq);
     return NULL;
 }
-
-static int cmp(const void *a, const void *b) { double x = *(const double *)a, y = *(const double *)b; return (x > y) - (x < y); }
 
 int main(int argc, char **argv) {
     load L = {0};
@@ -118,15 +111,15 @@ int main(int argc, char **argv) {
     if (!L.n_reqs) { fprintf(stderr, "load: no requests in %s\n", file); return 1; }
     grpc_init();
     pthread_mutex_init(&L.mu, NULL);
-    L.start = now();
+    L.start = fr_bench_now();
     L.warm_until = L.start + warmup;
     L.end = L.start + warmup + duration;
     L.rate_per_worker = rate > 0 ? rate / conc : 0;
     pthread_t *t = calloc((size_t)conc, sizeof *t);
     for (int i = 0; i < conc; i++) pthread_create(&t[i], NULL, worker, &L);
     for (int i = 0; i < conc; i++) pthread_join(t[i], NULL);
-    double elapsed = now() - L.warm_until;
-    qsort(L.lat, (size_t)L.n_lat, sizeof *L.lat, cmp);
+    double elapsed = fr_bench_now() - L.warm_until;
+    qsort(L.lat, (size_t)L.n_lat, sizeof *L.lat, fr_bench_cmp_double);
 #define P(q) (L.n_lat ? L.lat[(long)((q) * (L.n_lat - 1))] * 1e3 : 0)
     printf("{\"bench\":\"load\",\"concurrency\":%d,\"rate\":%.0f,\"requests\":%ld,\"qps\":%.1f,\"p50_ms\":%.2f,\"p90_ms\":%.2f,\"p99_ms\":%.2f,\"max_ms\":%.2f,\"codes\":{",
            conc, rate, L.n_lat, elapsed > 0 ? L.n_lat / elapsed : 0, P(0.5), P(0.9), P(0.99), L.n_lat ? L.lat[L.n_lat - 1] * 1e3 : 0);

@@ -14,20 +14,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_util.h"
 #include "item_store.h"
 #include "ranker.h"
 #include "request_json.h"
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 static const char *WORDS[] = {"cord", "drill", "light", "water", "steel", "black", "white", "door", "garden", "hose",
                               "kitchen", "sink", "wall", "paint", "brush", "wood", "floor", "tile", "lamp", "table"};
@@ -99,24 +89,24 @@ int main(int argc, char **argv) {
         for (int i = 0; i < NREQ; i++) reqs[i] = make_request(i, n_items, n_cand, with_query);
         double *lat = malloc(sizeof(double) * 200000), *rank_lat = malloc(sizeof(double) * 200000);
         int runs = 0;
-        double start = now();
-        while ((runs < 20 || now() - start < seconds) && runs < 200000) {
+        double start = fr_bench_now();
+        while ((runs < 20 || fr_bench_now() - start < seconds) && runs < 200000) {
             const char *s = reqs[runs % NREQ];
-            double t0 = now();
+            double t0 = fr_bench_now();
             fr_parsed_request p;
             fr_rank_result r;
             if (fr_request_parse(s, strlen(s), &p, err, sizeof err) || fr_rank_validate(&p.req, NULL, err, sizeof err)) { fprintf(stderr, "%s\n", err); return 1; }
-            double t1 = now();
+            double t1 = fr_bench_now();
             if (fr_rank(rk, &p.req, &r, err, sizeof err)) { fprintf(stderr, "%s\n", err); return 1; }
-            double t2 = now();
+            double t2 = fr_bench_now();
             char *json = fr_response_json(&p, &r, "m", 0);
             free(json);
             fr_parsed_request_free(&p);
-            lat[runs] = now() - t0;
+            lat[runs] = fr_bench_now() - t0;
             rank_lat[runs++] = t2 - t1;
         }
-        qsort(lat, (size_t)runs, sizeof *lat, cmp_double);
-        qsort(rank_lat, (size_t)runs, sizeof *rank_lat, cmp_double);
+        qsort(lat, (size_t)runs, sizeof *lat, fr_bench_cmp_double);
+        qsort(rank_lat, (size_t)runs, sizeof *rank_lat, fr_bench_cmp_double);
         printf("{\"bench\":\"rerank\",\"device\":\"%s\",\"context\":\"%s\",\"candidates\":%d,\"store_items\":%d,\"runs\":%d,"
                "\"median_ms\":%.3f,\"p99_ms\":%.3f,\"rank_median_ms\":%.3f,\"requests_per_s\":%.1f}\n",
                fr_encoder_backend(enc)->name, with_query ? "query-16-tokens" : "history-10-items", n_cand, n_items, runs,

@@ -166,6 +166,26 @@ static int parse_float(const char *s, float *out) {
     return 0;
 }
 
+/* Appends user uid with target t, whose history ends at h_items[hn]. 0, or -1 when out of memory. */
+static int add_user(builder *b, const char *uid, int t, size_t hn, size_t *ucap) {
+    fr_dataset *d = b->d;
+    if ((size_t)d->n_users >= *ucap) {
+        size_t nc = *ucap ? *ucap * 2 : 1024;
+        char **u = realloc(d->user_ids, sizeof(char *) * nc);
+        if (u) d->user_ids = u;
+        int *tg = u ? realloc(d->target, sizeof(int) * nc) : NULL;
+        if (tg) d->target = tg;
+        int *off = tg ? realloc(d->h_off, sizeof(int) * (nc + 1)) : NULL;
+        if (!off) return -1;
+        d->h_off = off;
+        *ucap = nc;
+    }
+    if (!(d->user_ids[d->n_users] = strdup(uid))) return -1;
+    d->target[d->n_users] = t;
+    d->h_off[++d->n_users] = (int)hn;
+    return 0;
+}
+
 /* ---- Home Depot (Kaggle train.csv) ---- */
 static fr_status load_homedepot(const char *path, fr_dataset **out, char *err, size_t errcap) {
     builder b;
@@ -301,19 +321,7 @@ static fr_status load_recbole(const char *path, fr_dataset **out, char *err, siz
             d->h_items[hn++] = it;
         }
         if (hn == start) { d->bad_rows++; continue; } /* a user with no usable history */
-        if ((size_t)d->n_users >= ucap) {
-            size_t nc = ucap ? ucap * 2 : 1024;
-            char **u = realloc(d->user_ids, sizeof(char *) * nc);
-            int *tg = u ? realloc(d->target, sizeof(int) * nc) : NULL, *off = tg ? realloc(d->h_off, sizeof(int) * (nc + 1)) : NULL;
-            if (u) d->user_ids = u;
-            if (tg) d->target = tg;
-            if (!u || !tg || !off) goto oom;
-            d->h_off = off;
-            ucap = nc;
-        }
-        if (!(d->user_ids[d->n_users] = strdup(fl[c_user]))) goto oom;
-        d->target[d->n_users] = t;
-        d->h_off[++d->n_users] = (int)hn;
+        if (add_user(&b, fl[c_user], t, hn, &ucap)) goto oom;
     }
     fclose(f);
     free(line);
@@ -505,19 +513,7 @@ static fr_status load_jsonl(const char *path, fr_ds_mode mode, fr_dataset **out,
                 d->h_items[hn++] = it;
             }
             if (hn == start) { d->bad_rows++; continue; }
-            if ((size_t)d->n_users >= ucap) {
-                size_t nc = ucap ? ucap * 2 : 256;
-                char **uu = realloc(d->user_ids, sizeof(char *) * nc);
-                int *tg = uu ? realloc(d->target, sizeof(int) * nc) : NULL, *off = tg ? realloc(d->h_off, sizeof(int) * (nc + 1)) : NULL;
-                if (uu) d->user_ids = uu;
-                if (tg) d->target = tg;
-                if (!uu || !tg || !off) goto oom;
-                d->h_off = off;
-                ucap = nc;
-            }
-            if (!(d->user_ids[d->n_users] = strdup(u->valuestring))) goto oom;
-            d->target[d->n_users] = ti;
-            d->h_off[++d->n_users] = (int)hn;
+            if (add_user(&b, u->valuestring, ti, hn, &ucap)) goto oom;
         }
     }
     if (mode == FR_DS_SEARCH) {
