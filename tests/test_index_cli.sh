@@ -43,7 +43,8 @@ for i in range(1200): print(f'r{i},' + ' '.join(r.choice(words) for _ in range(r
 "$bin" index --model "$model" --catalog "$tmp/big.csv" --out "$tmp/clean.store" --batch 16 2>/dev/null
 "$bin" index --model "$model" --catalog "$tmp/big.csv" --out "$tmp/res.store" --batch 16 2> "$tmp/err1" &
 pid=$!
-for _ in $(seq 100); do
+# interrupt once some batches are journaled (up to 60 s: sanitizer builds and loaded machines are slow)
+for _ in $(seq 1200); do
   [ -f "$tmp/res.store.journal" ] && [ "$(stat -c %s "$tmp/res.store.journal")" -gt 300000 ] && break
   sleep 0.05
 done
