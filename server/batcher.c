@@ -200,7 +200,10 @@ void *fr_compute_main(void *arg) {
             } else {
                 res.query_truncated = truncated;
                 const char *arm = cfg->n_arms ? cfg->arms[j->arm].name : "default";
-                if (cfg->n_arms) atomic_fetch_add(&s->metrics.arm_requests[j->arm], 1);
+                if (cfg->n_arms) {
+                    atomic_fetch_add(&s->metrics.arm_requests[j->arm], 1);
+                    atomic_fetch_add(&s->metrics.arm_seconds_us[j->arm], (long long)(1e6 * (fr_now() - j->c->start)));
+                }
                 Feedrank__V1__RerankResponse *r = fr_codec_response(j, &res, s->model_name, s->store_version, arm);
                 grpc_byte_buffer *bb = r ? fr_pack(&r->base) : NULL;
                 fr_codec_response_free(r);

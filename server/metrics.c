@@ -93,6 +93,8 @@ static char *render(fr_server *s, size_t *len) {
     if (s->cfg.n_arms) {
         put(&b, "# HELP feedrank_arm_requests_total Re-rank requests ranked by each A/B arm.\n# TYPE feedrank_arm_requests_total counter\n");
         for (int a = 0; a < s->cfg.n_arms; a++) put(&b, "feedrank_arm_requests_total{arm=\"%s\"} %ld\n", s->cfg.arms[a].name, atomic_load(&m->arm_requests[a]));
+        put(&b, "# HELP feedrank_arm_request_seconds_sum Time from arrival to ranked response, per A/B arm.\n# TYPE feedrank_arm_request_seconds_sum counter\n");
+        for (int a = 0; a < s->cfg.n_arms; a++) put(&b, "feedrank_arm_request_seconds_sum{arm=\"%s\"} %.6f\n", s->cfg.arms[a].name, atomic_load(&m->arm_seconds_us[a]) / 1e6);
     }
     *len = b.n;
     return b.p;

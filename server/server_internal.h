@@ -33,6 +33,7 @@ typedef struct {
     atomic_long batches, batch_requests;
     atomic_long queue_depth;
     atomic_long arm_requests[FR_MAX_ARMS];
+    atomic_llong arm_seconds_us[FR_MAX_ARMS];   /* latency of the requests each arm ranked */
     atomic_long dropped_expired, dropped_cancelled;
 } fr_metrics;
 
