@@ -186,6 +186,20 @@ static int add_user(builder *b, const char *uid, int t, size_t hn, size_t *ucap)
     return 0;
 }
 
+/* Next row of a catalogue file: 1 = a row, 0 = the end, -1 = a read error (err set). Malformed rows
+ * are counted in bad_rows and skipped; count_rows also counts every row read in rows. */
+static int next_row(fr_catalog *c, fr_dataset *d, int count_rows, char *err, size_t errcap) {
+    char rowerr[512];
+    for (;;) {
+        int r = fr_catalog_next(c, rowerr, sizeof rowerr);
+        if (r == 0) return 0;
+        if (r == -2) { fr_fail(FR_ERR_IO, err, errcap, "%s", rowerr); return -1; }
+        if (count_rows) d->rows++;
+        if (r == -1) { d->bad_rows++; continue; }
+        return 1;
+    }
+}
+
 /* ---- Home Depot (Kaggle train.csv) ---- */
 static fr_status load_homedepot(const char *path, fr_dataset **out, char *err, size_t errcap) {
     builder b;
@@ -206,13 +220,8 @@ static fr_status load_homedepot(const char *path, fr_dataset **out, char *err, s
         for (int i = 0; i < nc; i++) found |= strcmp(cols[i], need[k]) == 0;
         if (!found) { rc = fr_fail(FR_ERR_FORMAT, err, errcap, "%s: no column '%s' (expected Kaggle train.csv: id, product_uid, product_title, search_term, relevance)", path, need[k]); goto fail; }
     }
-    char rowerr[512];
-    for (;;) {
-        int r = fr_catalog_next(c, rowerr, sizeof rowerr);
-        if (r == 0) break;
-        if (r == -2) { rc = fr_fail(FR_ERR_IO, err, errcap, "%s", rowerr); goto fail; }
-        d->rows++;
-        if (r == -1) { d->bad_rows++; continue; }
+    int r;
+    while ((r = next_row(c, d, 1, err, errcap)) == 1) {
         size_t l;
         const char *uid = fr_catalog_field(c, "product_uid", &l), *title = fr_catalog_field(c, "product_title", &l);
         const char *term = fr_catalog_field(c, "search_term", &l), *rel = fr_catalog_field(c, "relevance", &l);
@@ -223,6 +232,7 @@ static fr_status load_homedepot(const char *path, fr_dataset **out, char *err, s
         GROW(js, jn, jcap);
         js[jn++] = (judgement){q, item, g};
     }
+    if (r < 0) { rc = FR_ERR_IO; goto fail; }
     rc = group_judgements(d, js, (long)jn, err, errcap);
     if (rc) goto fail;
     fr_catalog_close(c);
@@ -355,31 +365,25 @@ static fr_status load_wands(const char *dir, fr_dataset **out, char *err, size_t
     size_t qcap = 0;
     int nq_ids = 0;
     strmap qids = {0};
-    char path[4096], rowerr[512];
+    char path[4096];
     fr_status rc;
+    int r;
     snprintf(path, sizeof path, "%s/product.csv", dir);
     if ((rc = fr_catalog_open(path, FR_CAT_TSV, 0, &c, err, errcap))) goto fail;
-    for (;;) {
-        int r = fr_catalog_next(c, rowerr, sizeof rowerr);
-        if (r == 0) break;
-        if (r == -2) { rc = fr_fail(FR_ERR_IO, err, errcap, "%s", rowerr); goto fail; }
-        if (r == -1) { d->bad_rows++; continue; }
+    while ((r = next_row(c, d, 0, err, errcap)) == 1) {
         size_t l;
         const char *id = fr_catalog_field(c, "product_id", &l), *name = fr_catalog_field(c, "product_name", &l);
         if (!id) { rc = fr_fail(FR_ERR_FORMAT, err, errcap, "%s: no product_id column (expected WANDS product.csv, tab-separated)", path); goto fail; }
         if (!*id) { d->bad_rows++; continue; }
         if (item_of(&b, id, name ? name : "", 1) < 0) goto oom;
     }
+    if (r < 0) { rc = FR_ERR_IO; goto fail; }
     fr_catalog_close(c);
     c = NULL;
     snprintf(path, sizeof path, "%s/query.csv", dir);
     if ((rc = fr_catalog_open(path, FR_CAT_TSV, 0, &c, err, errcap))) goto fail;
     if (sm_init(&qids, NULL)) goto oom;
-    for (;;) {
-        int r = fr_catalog_next(c, rowerr, sizeof rowerr);
-        if (r == 0) break;
-        if (r == -2) { rc = fr_fail(FR_ERR_IO, err, errcap, "%s", rowerr); goto fail; }
-        if (r == -1) { d->bad_rows++; continue; }
+    while ((r = next_row(c, d, 0, err, errcap)) == 1) {
         size_t l;
         const char *qid = fr_catalog_field(c, "query_id", &l), *q = fr_catalog_field(c, "query", &l);
         if (!qid || !q) { rc = fr_fail(FR_ERR_FORMAT, err, errcap, "%s: needs query_id and query columns (WANDS query.csv)", path); goto fail; }
@@ -399,16 +403,12 @@ static fr_status load_wands(const char *dir, fr_dataset **out, char *err, size_t
         qid_map[nq_ids] = qi;
         if (sm_insert(&qids, qtext_by_id, nq_ids++)) goto oom;
     }
+    if (r < 0) { rc = FR_ERR_IO; goto fail; }
     fr_catalog_close(c);
     c = NULL;
     snprintf(path, sizeof path, "%s/label.csv", dir);
     if ((rc = fr_catalog_open(path, FR_CAT_TSV, 0, &c, err, errcap))) goto fail;
-    for (;;) {
-        int r = fr_catalog_next(c, rowerr, sizeof rowerr);
-        if (r == 0) break;
-        if (r == -2) { rc = fr_fail(FR_ERR_IO, err, errcap, "%s", rowerr); goto fail; }
-        d->rows++;
-        if (r == -1) { d->bad_rows++; continue; }
+    while ((r = next_row(c, d, 1, err, errcap)) == 1) {
         size_t l;
         const char *qid = fr_catalog_field(c, "query_id", &l), *pid = fr_catalog_field(c, "product_id", &l), *lab = fr_catalog_field(c, "label", &l);
         if (!qid || !pid || !lab) { rc = fr_fail(FR_ERR_FORMAT, err, errcap, "%s: needs query_id, product_id and label columns (WANDS label.csv)", path); goto fail; }
@@ -419,6 +419,7 @@ static fr_status load_wands(const char *dir, fr_dataset **out, char *err, size_t
         GROW(js, jn, jcap);
         js[jn++] = (judgement){qid_map[qk], item, g};
     }
+    if (r < 0) { rc = FR_ERR_IO; goto fail; }
     if ((rc = group_judgements(d, js, (long)jn, err, errcap))) goto fail;
     fr_catalog_close(c);
     free(js);
