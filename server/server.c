@@ -286,7 +286,6 @@ static void stream_pump(call *c) {
     outmsg *o = c->out_head;
     if (o && o->seq == c->send_seq) {
         c->out_head = o->next;
-        if (!c->out_head) c->out_tail = NULL;
         grpc_op ops[2];
         memset(ops, 0, sizeof ops);
         int n = 0;

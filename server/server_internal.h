@@ -69,7 +69,7 @@ struct call {
     /* streams (RerankStream, Health/Watch) */
     pthread_mutex_t mu;
     int recv_pending, send_pending, half_closed, finished, watch_last;
-    struct outmsg *out_head, *out_tail; /* stream responses waiting to be sent, by seq */
+    struct outmsg *out_head;         /* stream responses waiting to be sent, by seq */
     int in_flight;                      /* stream requests queued or computing */
     long next_seq, send_seq;
 };

@@ -53,3 +53,14 @@ const char *fr_cli_model_dir(const char *flag_value) {
     return FEEDRANK_SOURCE_DIR "/models/all-MiniLM-L6-v2";
 }
 
+
+void fr_cli_json_string(FILE *f, const char *s) {
+    fputc('"', f);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') fprintf(f, "\\%c", c);
+        else if (c < 0x20) fprintf(f, "\\u%04x", c);
+        else fputc(c, f);
+    }
+    fputc('"', f);
+}

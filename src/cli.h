@@ -2,6 +2,8 @@
 #ifndef FR_CLI_H
 #define FR_CLI_H
 
+#include <stdio.h>
+
 /* Each subcommand: returns the process exit status (0 ok, 1 runtime error, 2 usage error). */
 int fr_cmd_embed(int argc, char **argv);
 int fr_cmd_index(int argc, char **argv);
@@ -20,6 +22,9 @@ int fr_cli_value(int argc, char **argv, int *i, const char *name, const char **v
 
 /* Parses a whole decimal integer in [lo, hi]; prints "feedrank: FLAG: ..." and returns -1 when not. */
 int fr_cli_int(const char *flag, const char *s, long lo, long hi, long *out);
+
+/* Writes s as a quoted JSON string (quotes, backslashes and control characters escaped). */
+void fr_cli_json_string(FILE *f, const char *s);
 
 /* The model folder: --model, else $FEEDRANK_MODEL, else ./models/all-MiniLM-L6-v2, else the
  * source tree's models/all-MiniLM-L6-v2. */

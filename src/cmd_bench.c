@@ -69,7 +69,6 @@ typedef struct {
     int *q_terms, *q_term_off;
     double *pop;
     uint64_t seed;
-    int k;
     int ties_order;          /* 1: break score ties by candidate order instead of against relevance */
     rk *done[MAX_RANKERS * (MAX_PARTS + 1)]; /* rankers already tuned and scored, reused by name */
     int n_done;
@@ -548,17 +547,6 @@ static sel select_cases(const bench *B, const double *m, int which /* 0 report h
     return s;
 }
 
-static void json_str(FILE *f, const char *s) {
-    fputc('"', f);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') fprintf(f, "\\%c", c);
-        else if (c < 0x20) fprintf(f, "\\u%04x", c);
-        else fputc(c, f);
-    }
-    fputc('"', f);
-}
-
 static const char *case_label(const bench *B, int k) {
     return B->d->mode == FR_DS_SEARCH ? B->d->query_texts[B->c_src[k]] : B->d->user_ids[B->c_src[k]];
 }
@@ -587,7 +575,7 @@ static void report(bench *B, rk **rks, int nr, int rounds, const char *out_dir, 
     if (distractors) fprintf(md, "- slate: %d random catalogue items added per query, seed %" PRIu64 "\n", distractors, B->seed);
     fprintf(md, "- cases: %d (tuning half %d, report half %d); parameters tuned on the tuning half only; %d bootstrap rounds for 95%% intervals\n", B->n_cases, n_tune, B->n_cases - n_tune, rounds);
     if (feed) fprintf(md, "- cold-start slice: target seen < %d times in the log: %d cases\n", cold_k, n_cold);
-    if (js) { fprintf(js, "{\"command\":"); json_str(js, cmdline); fprintf(js, ",\"data\":"); json_str(js, summary); fprintf(js, ",\"cases\":%d,\"tuning_cases\":%d,\"rankers\":[", B->n_cases, n_tune); }
+    if (js) { fprintf(js, "{\"command\":"); fr_cli_json_string(js, cmdline); fprintf(js, ",\"data\":"); fr_cli_json_string(js, summary); fprintf(js, ",\"cases\":%d,\"tuning_cases\":%d,\"rankers\":[", B->n_cases, n_tune); }
     const char *slice_name[3] = {"report half", "all cases", "cold-start slice"};
     for (int slice = 0; slice < (feed ? 3 : 2); slice++) {
         fprintf(md, "\n## %s\n\n| ranker | tuned | ", slice_name[slice]);
@@ -603,7 +591,7 @@ static void report(bench *B, rk **rks, int nr, int rounds, const char *out_dir, 
                 fprintf(md, " %.4f (%.4f-%.4f) |", ci.mean, ci.lo, ci.hi);
                 if (js) {
                     fprintf(js, "%s{\"slice\":\"%s\",\"ranker\":", (slice || r || j) ? "," : "", slice_name[slice]);
-                    json_str(js, rks[r]->name);
+                    fr_cli_json_string(js, rks[r]->name);
                     fprintf(js, ",\"metric\":\"%s\",\"mean\":%.6f,\"lo\":%.6f,\"hi\":%.6f,\"n\":%d}", METRIC[mi[j]], ci.mean, ci.lo, ci.hi, s.n);
                 }
                 free(s.x);
@@ -677,7 +665,7 @@ static void report(bench *B, rk **rks, int nr, int rounds, const char *out_dir, 
     for (int r = 0; r < nr; r++) fprintf(md, "| %s | %.2f | %.3f ms |\n", rks[r]->name, rks[r]->seconds, 1e3 * rks[r]->seconds / (B->n_cases ? B->n_cases : 1));
     if (js) {
         fprintf(js, "],\"tuned\":{");
-        for (int r = 0; r < nr; r++) { fprintf(js, "%s", r ? "," : ""); json_str(js, rks[r]->name); fputc(':', js); json_str(js, rks[r]->tuned); }
+        for (int r = 0; r < nr; r++) { fprintf(js, "%s", r ? "," : ""); fr_cli_json_string(js, rks[r]->name); fputc(':', js); fr_cli_json_string(js, rks[r]->tuned); }
         fprintf(js, "}}\n");
         fclose(js);
     }
@@ -862,11 +850,11 @@ int fr_cmd_bench(int argc, char **argv) {
         if (!f) { fprintf(stderr, "feedrank bench ab: cannot write %s: %s\n", dump, strerror(errno)); rc = 1; goto done; }
         for (int k = 0; k < B.n_cases; k++) {
             fprintf(f, "{\"case\":");
-            json_str(f, case_label(&B, k));
+            fr_cli_json_string(f, case_label(&B, k));
             fprintf(f, ",\"tuning\":%s,\"candidates\":[", B.c_tune[k] ? "true" : "false");
             for (int i = B.c_off[k]; i < B.c_off[k + 1]; i++) {
                 fprintf(f, "%s[", i > B.c_off[k] ? "," : "");
-                json_str(f, d->item_ids[B.c_items[i]]);
+                fr_cli_json_string(f, d->item_ids[B.c_items[i]]);
                 fprintf(f, ",%g]", B.c_grades[i]);
             }
             fprintf(f, "]}\n");

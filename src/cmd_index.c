@@ -277,7 +277,7 @@ int fr_cmd_index(int argc, char **argv) {
     size_t *tcaps = calloc((size_t)batch, sizeof *tcaps), *tlens = calloc((size_t)batch, sizeof *tlens), *ilens = calloc((size_t)batch, sizeof *ilens);
     uint64_t *rows = calloc((size_t)batch, sizeof *rows);
     float *vecs = malloc(sizeof(float) * (size_t)batch * dim);
-    long long row = -1, bad = 0, skipped_done = 0, missing_fields = 0, done = j.records;
+    long long row = -1, bad = 0, missing_fields = 0, done = j.records;
     if (!texts || !ids || !tcaps || !tlens || !ilens || !rows || !vecs) { fprintf(stderr, "feedrank index: out of memory\n"); rc = 1; goto finish; }
     for (int eof = 0; !eof && !g_interrupted;) {
         int n = 0;
@@ -293,7 +293,7 @@ int fr_cmd_index(int argc, char **argv) {
                 continue;
             }
             if (row % shard_n != shard_i) continue;
-            if (row < j.next_row) { skipped_done++; continue; }
+            if (row < j.next_row) continue; /* embedded before the interruption */
             size_t il;
             const char *id = fr_catalog_field(cat, id_field, &il);
             if (!id || il == 0 || il > FR_STORE_MAX_ID) {
@@ -381,6 +381,5 @@ finish:
     fr_encoder_free(enc);
     fr_catalog_close(cat);
     fr_template_free(tmpl);
-    (void)skipped_done;
     return rc;
 }

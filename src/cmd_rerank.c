@@ -39,15 +39,6 @@ typedef struct {
     char err[512];
 } slot;
 
-static void json_escape(FILE *f, const char *s) {
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') fprintf(f, "\\%c", c);
-        else if (c < 0x20) fprintf(f, "\\u%04x", c);
-        else fputc(c, f);
-    }
-}
-
 int fr_cmd_rerank(int argc, char **argv) {
     const char *store_path = NULL, *input = "-", *output = "-", *errors = NULL, *model = NULL, *device = "cpu";
     const char *shard_s = NULL, *batch_s = "32", *maxc_s = "100000";
@@ -162,11 +153,11 @@ int fr_cmd_rerank(int argc, char **argv) {
                 char rid[256];
                 if (s->req.root) snprintf(rid, sizeof rid, "%s", s->req.request_id);
                 else fr_request_id_of(s->text, strlen(s->text), rid, sizeof rid);
-                fprintf(errf, "{\"line\":%ld,\"request_id\":\"", s->line);
-                json_escape(errf, rid);
-                fprintf(errf, "\",\"error\":\"");
-                json_escape(errf, s->err);
-                fprintf(errf, "\"}\n");
+                fprintf(errf, "{\"line\":%ld,\"request_id\":", s->line);
+                fr_cli_json_string(errf, rid);
+                fprintf(errf, ",\"error\":");
+                fr_cli_json_string(errf, s->err);
+                fprintf(errf, "}\n");
                 n_bad++;
             }
             fr_parsed_request_free(&s->req);

@@ -46,10 +46,12 @@ int fr_cmd_store(int argc, char **argv) {
         time_t t = (time_t)in->created_unix;
         char when[64];
         strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime(&t));
-        printf("{\"path\":\"%s\",\"items\":%" PRIu64 ",\"dim\":%d,\"dtype\":\"%s\",\"model\":\"%s\",\"model_fingerprint\":\"%016" PRIx64
-               "\",\"store_version\":\"%016" PRIx64 "\",\"texts\":%s,\"created\":\"%s\"}\n",
-               argv[2], in->count, in->dim, in->dtype == FR_STORE_F32 ? "f32" : "f16", in->model_name, in->model_fingerprint,
-               in->content_hash, in->has_texts ? "true" : "false", when);
+        printf("{\"path\":");
+        fr_cli_json_string(stdout, argv[2]);
+        printf(",\"items\":%" PRIu64 ",\"dim\":%d,\"dtype\":\"%s\",\"model\":", in->count, in->dim, in->dtype == FR_STORE_F32 ? "f32" : "f16");
+        fr_cli_json_string(stdout, in->model_name);
+        printf(",\"model_fingerprint\":\"%016" PRIx64 "\",\"store_version\":\"%016" PRIx64 "\",\"texts\":%s,\"created\":\"%s\"}\n",
+               in->model_fingerprint, in->content_hash, in->has_texts ? "true" : "false", when);
         fr_store_close(s);
         return 0;
     }

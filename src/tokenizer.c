@@ -18,6 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "model_config.h" /* fr_read_small_file */
 #include "unicode_tables.h"
 
 #define FR_TOK_MAX_TOKEN_BYTES 512   /* a vocab entry longer than this is rejected */
@@ -376,23 +377,6 @@ static fr_status finish(fr_tokenizer *t, const char *label, char *err, size_t er
     return FR_OK;
 }
 
-static fr_status read_file(const char *path, char **buf, size_t *len, size_t max, char *err, size_t errcap) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return fr_fail(FR_ERR_IO, err, errcap, "%s: cannot open: %s", path, strerror(errno));
-    if (fseek(f, 0, SEEK_END) != 0) { fclose(f); return fr_fail(FR_ERR_IO, err, errcap, "%s: cannot seek", path); }
-    long n = ftell(f);
-    if (n < 0 || (size_t)n > max) { fclose(f); return fr_fail(FR_ERR_FORMAT, err, errcap, "%s: size %ld is outside 0..%zu bytes", path, n, max); }
-    rewind(f);
-    char *b = malloc((size_t)n + 1);
-    if (!b) { fclose(f); return fr_fail(FR_ERR_NOMEM, err, errcap, "%s: out of memory", path); }
-    if (fread(b, 1, (size_t)n, f) != (size_t)n) { free(b); fclose(f); return fr_fail(FR_ERR_IO, err, errcap, "%s: short read", path); }
-    fclose(f);
-    b[n] = 0;
-    *buf = b;
-    *len = (size_t)n;
-    return FR_OK;
-}
-
 static int json_bool(const cJSON *o, const char *key, int dflt) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
     if (cJSON_IsBool(v)) return cJSON_IsTrue(v);
@@ -518,7 +502,7 @@ static fr_status load_vocab_txt(const char *dir, fr_tokenizer **out, char *err, 
     snprintf(path, sizeof path, "%s/vocab.txt", dir);
     char *buf;
     size_t len;
-    fr_status rc = read_file(path, &buf, &len, 64u << 20, err, errcap);
+    fr_status rc = fr_read_small_file(path, 64u << 20, &buf, &len, err, errcap);
     if (rc) return rc;
     fr_tokenizer *t = tok_new();
     if (!t) { free(buf); return fr_fail(FR_ERR_NOMEM, err, errcap, "%s: out of memory", path); }
@@ -544,7 +528,7 @@ static fr_status load_vocab_txt(const char *dir, fr_tokenizer **out, char *err, 
     snprintf(path, sizeof path, "%s/tokenizer_config.json", dir);
     char *cfg;
     size_t cl;
-    if (read_file(path, &cfg, &cl, 1u << 20, NULL, 0) == FR_OK) {
+    if (fr_read_small_file(path, 1u << 20, &cfg, &cl, NULL, 0) == FR_OK) {
         cJSON *c = cJSON_ParseWithLength(cfg, cl);
         free(cfg);
         if (!cJSON_IsObject(c)) { cJSON_Delete(c); fr_tok_free(t); return fr_fail(FR_ERR_FORMAT, err, errcap, "%s: not a JSON object", path); }
@@ -574,7 +558,7 @@ fr_status fr_tok_load(const char *dir, fr_tokenizer **out, char *err, size_t err
     char *buf;
     size_t len;
     if (access(path, F_OK) != 0) return load_vocab_txt(dir, out, err, errcap);
-    fr_status rc = read_file(path, &buf, &len, 256u << 20, err, errcap);
+    fr_status rc = fr_read_small_file(path, 256u << 20, &buf, &len, err, errcap);
     if (rc) return rc;
     rc = fr_tok_from_json(buf, len, path, out, err, errcap);
     free(buf);
