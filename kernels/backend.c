@@ -11,30 +11,58 @@ int fr_backend_supports(const fr_backend *be, fr_op op) {
     case FR_OP_ATTENTION: return be->attention != NULL;
     case FR_OP_POOL: return be->pool != NULL;
     case FR_OP_SCORE: return be->score != NULL;
+    case FR_OP_TOPK: return be->topk != NULL;
     case FR_OP_COUNT: break;
     }
     return 0;
 }
 
 const char *fr_op_name(fr_op op) {
-    static const char *names[] = {"embed", "linear", "add_layernorm", "attention", "pool", "score"};
+    static const char *names[] = {"embed", "linear", "add_layernorm", "attention", "pool", "score", "topk"};
     return op < FR_OP_COUNT ? names[op] : "?";
 }
 
+const char *fr_precision_name(fr_precision p) {
+    switch (p) {
+    case FR_PREC_FP32: return "fp32";
+    case FR_PREC_FP16: return "fp16";
+    case FR_PREC_BF16: return "bf16";
+    case FR_PREC_DEFAULT: break;
+    }
+    return "default";
+}
+
+fr_status fr_precision_parse(const char *s, fr_precision *out, char *err, size_t errcap) {
+    if (!s || strcmp(s, "default") == 0) *out = FR_PREC_DEFAULT;
+    else if (strcmp(s, "fp32") == 0) *out = FR_PREC_FP32;
+    else if (strcmp(s, "fp16") == 0) *out = FR_PREC_FP16;
+    else if (strcmp(s, "bf16") == 0) *out = FR_PREC_BF16;
+    else return fr_fail(FR_ERR_ARG, err, errcap, "unknown precision '%s' (expected fp32, fp16, bf16 or default)", s);
+    return FR_OK;
+}
+
 #ifndef FEEDRANK_HAVE_CUDA
-fr_status fr_backend_cuda_create(int device, fr_backend **out, char *err, size_t errcap) {
+fr_status fr_backend_cuda_create(int device, fr_precision precision, fr_backend **out, char *err, size_t errcap) {
     (void)device;
+    (void)precision;
     *out = NULL;
     return fr_fail(FR_ERR_UNSUPPORTED, err, errcap, "this feedrank build has no CUDA backend (configure with -DFEEDRANK_CUDA=ON on a machine with nvcc)");
 }
 #endif
 
-fr_status fr_backend_open(const char *which, fr_backend **out, char *err, size_t errcap) {
+static fr_status open_cpu(fr_precision precision, fr_backend **out, char *err, size_t errcap) {
+    if (precision != FR_PREC_DEFAULT && precision != FR_PREC_FP32)
+        return fr_fail(FR_ERR_UNSUPPORTED, err, errcap, "the CPU backend computes in fp32 only (asked for %s)", fr_precision_name(precision));
+    return fr_backend_cpu_create(0, out, err, errcap);
+}
+
+fr_status fr_backend_open(const char *which, fr_precision precision, fr_backend **out, char *err, size_t errcap) {
     *out = NULL;
-    if (!which || strcmp(which, "cpu") == 0) return fr_backend_cpu_create(0, out, err, errcap);
-    if (strcmp(which, "cuda") == 0) return fr_backend_cuda_create(0, out, err, errcap);
+    if (!which || strcmp(which, "cpu") == 0) return open_cpu(precision, out, err, errcap);
+    if (strcmp(which, "cuda") == 0) return fr_backend_cuda_create(0, precision, out, err, errcap);
     if (strcmp(which, "auto") == 0) {
-        if (fr_backend_cuda_create(0, out, NULL, 0) == FR_OK) return FR_OK;
+        if (fr_backend_cuda_create(0, precision, out, NULL, 0) == FR_OK) return FR_OK;
+        /* no GPU: the CPU's exact mode stands in for any precision asked of "auto" */
         return fr_backend_cpu_create(0, out, err, errcap);
     }
     return fr_fail(FR_ERR_ARG, err, errcap, "unknown device '%s' (expected cpu, cuda or auto)", which);

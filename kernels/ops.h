@@ -20,9 +20,30 @@ typedef enum { FR_ACT_NONE = 0, FR_ACT_GELU = 1 } fr_activation;
 typedef enum { FR_POOL_MEAN = 0, FR_POOL_CLS = 1 } fr_pooling;
 
 typedef enum {
-    FR_OP_EMBED, FR_OP_LINEAR, FR_OP_ADD_LAYERNORM, FR_OP_ATTENTION, FR_OP_POOL, FR_OP_SCORE,
+    FR_OP_EMBED, FR_OP_LINEAR, FR_OP_ADD_LAYERNORM, FR_OP_ATTENTION, FR_OP_POOL, FR_OP_SCORE, FR_OP_TOPK,
     FR_OP_COUNT
 } fr_op;
+
+/* Operand precision of the matrix products (linear, attention). FP32 is the exact mode; FP16 and
+ * BF16 round the operands and accumulate in fp32 (tensor cores). Every op's inputs and outputs
+ * stay fp32 at this interface whatever the precision. DEFAULT = FP16 on CUDA, FP32 on the CPU. */
+typedef enum { FR_PREC_DEFAULT = -1, FR_PREC_FP32 = 0, FR_PREC_FP16 = 1, FR_PREC_BF16 = 2 } fr_precision;
+
+/* "fp32", "fp16", "bf16" (or "default"). */
+const char *fr_precision_name(fr_precision p);
+/* Parses "fp32" | "fp16" | "bf16" | "default" (NULL = default). */
+fr_status fr_precision_parse(const char *s, fr_precision *out, char *err, size_t errcap);
+
+/* The largest work an encoder will hand the backend: reserve() sizes scratch memory once from it
+ * so that no allocation happens while serving. */
+typedef struct {
+    int max_tokens, max_seqs, max_len;  /* per forward pass */
+    int hidden, heads, intermediate;
+    int max_candidates;                 /* largest N for topk (0 = none) */
+} fr_workload;
+
+/* A recorded sequence of ops: graph_run replays it (CUDA graphs). */
+typedef fr_status (*fr_record_fn)(void *ctx, char *err, size_t errcap);
 
 typedef struct fr_backend fr_backend;
 
@@ -32,6 +53,7 @@ typedef struct fr_weight fr_weight;
 
 struct fr_backend {
     const char *name;  /* "cpu", "cuda" */
+    fr_precision precision;
     void *ctx;
 
     /* memory */
@@ -74,6 +96,19 @@ struct fr_backend {
     fr_status (*score)(fr_backend *be, const float *q, int Q, const float *items, const int32_t *rows,
                        int N, int D, float *scores, char *err, size_t errcap);
 
+    /* idx[k], vals[k] = the k largest of scores[N], best first, ties by lower index (a full
+     * sort when k == N). scores must hold no NaN. All three in backend memory. */
+    fr_status (*topk)(fr_backend *be, const float *scores, int N, int k, int32_t *idx, float *vals,
+                      char *err, size_t errcap);
+
+    /* Optional (NULL = not needed). reserve: size scratch for the largest work (call once, before
+     * serving). graph_run: run record(ctx) as a replayable graph under key: the first call records
+     * it, later calls with the same key replay it; record must issue the same ops with the same
+     * arguments for the same key. */
+    fr_status (*reserve)(fr_backend *be, const fr_workload *w, char *err, size_t errcap);
+    fr_status (*graph_run)(fr_backend *be, uint64_t key, fr_record_fn record, void *ctx, char *err,
+                           size_t errcap);
+
     void (*destroy)(fr_backend *be);
 };
 
@@ -81,15 +116,20 @@ struct fr_backend {
 int fr_backend_supports(const fr_backend *be, fr_op op);
 const char *fr_op_name(fr_op op);
 
-/* CPU backend: BLAS for products, OpenMP across `threads` cores (0 = all). */
+/* CPU backend: packed AVX-512 / BLAS products, OpenMP across `threads` cores (0 = all); fp32 only. */
 fr_status fr_backend_cpu_create(int threads, fr_backend **out, char *err, size_t errcap);
 
-/* CUDA backend (only in builds with FEEDRANK_CUDA): FR_ERR_UNSUPPORTED when this build has no
- * CUDA, FR_ERR_DEVICE when no usable device is present. */
-fr_status fr_backend_cuda_create(int device, fr_backend **out, char *err, size_t errcap);
+/* CUDA backend (only in builds with FEEDRANK_CUDA): one stream, cuBLAS handles and scratch arena
+ * per backend (so one per worker). FR_ERR_UNSUPPORTED when this build has no CUDA, FR_ERR_DEVICE
+ * when no usable device is present. */
+fr_status fr_backend_cuda_create(int device, fr_precision precision, fr_backend **out, char *err,
+                                 size_t errcap);
 
-/* "cpu", "cuda" or "auto" (CUDA when a device is present, else CPU). *used names the choice. */
-fr_status fr_backend_open(const char *which, fr_backend **out, char *err, size_t errcap);
+/* "cpu", "cuda" or "auto" (CUDA when a device is present, else CPU); (*out)->name says which.
+ * Asking for "cuda" never falls back to the CPU: it fails with the reason. A precision other
+ * than FP32/DEFAULT on the CPU is an error. */
+fr_status fr_backend_open(const char *which, fr_precision precision, fr_backend **out, char *err,
+                          size_t errcap);
 
 void fr_backend_destroy(fr_backend *be);
 

@@ -18,7 +18,8 @@ static void embed_usage(FILE *f) {
             "  --document           embed as documents (applies the model's document prefix)\n"
             "  --query-prefix S     override the query prefix (e.g. \"query: \" for e5)\n"
             "  --document-prefix S  override the document prefix\n"
-            "  --device cpu|cuda|auto  compute backend (default: cpu)\n"
+            "  --device cpu|cuda|auto  compute backend (default: cpu); cuda never falls back silently\n"
+            "  --precision fp32|fp16|bf16  matrix-product operands on CUDA (default fp16; fp32 = exact)\n"
             "  --batch N            texts per encoder call (default: 64)\n"
             "  --too-long truncate|error  over-long texts: cut at the model's max_seq_length\n"
             "                       (default, counted on stderr) or stop with an error\n");
@@ -86,7 +87,7 @@ static int sink_finish(sink *s) {
 }
 
 int fr_cmd_embed(int argc, char **argv) {
-    const char *model = NULL, *input = "-", *output = "-", *format = "jsonl", *device = "cpu";
+    const char *model = NULL, *input = "-", *output = "-", *format = "jsonl", *device = "cpu", *precision = NULL;
     const char *qprefix = NULL, *dprefix = NULL, *too_long = "truncate", *batch_s = "64";
     fr_text_kind kind = FR_TEXT_PLAIN;
     for (int i = 1; i < argc; i++) {
@@ -96,6 +97,7 @@ int fr_cmd_embed(int argc, char **argv) {
             (r = fr_cli_value(argc, argv, &i, "--output", &output)) ||
             (r = fr_cli_value(argc, argv, &i, "--format", &format)) ||
             (r = fr_cli_value(argc, argv, &i, "--device", &device)) ||
+            (r = fr_cli_value(argc, argv, &i, "--precision", &precision)) ||
             (r = fr_cli_value(argc, argv, &i, "--query-prefix", &qprefix)) ||
             (r = fr_cli_value(argc, argv, &i, "--document-prefix", &dprefix)) ||
             (r = fr_cli_value(argc, argv, &i, "--too-long", &too_long)) ||
@@ -133,7 +135,7 @@ int fr_cmd_embed(int argc, char **argv) {
         fprintf(stderr, "feedrank embed: cannot read input '%s'\n", input);
         return 1;
     }
-    fr_encoder_options opt = {.backend = device, .query_prefix = qprefix, .document_prefix = dprefix};
+    fr_encoder_options opt = {.backend = device, .precision = precision, .query_prefix = qprefix, .document_prefix = dprefix};
     fr_encoder *enc;
     if (fr_encoder_load(model, &opt, &enc, err, sizeof err)) {
         fprintf(stderr, "feedrank embed: cannot load model: %s\n", err);
@@ -148,8 +150,9 @@ int fr_cmd_embed(int argc, char **argv) {
         return 1;
     }
     const int dim = fr_encoder_dim(enc);
-    fprintf(stderr, "feedrank embed: model %s, dim %d, max_seq_length %d, backend %s\n", model, dim,
-            fr_encoder_config(enc)->max_seq_length, fr_encoder_backend(enc)->name);
+    fprintf(stderr, "feedrank embed: model %s, dim %d, max_seq_length %d, backend %s (%s)\n", model, dim,
+            fr_encoder_config(enc)->max_seq_length, fr_encoder_backend(enc)->name,
+            fr_precision_name(fr_encoder_backend(enc)->precision));
     sink s = {.f = out, .npy = strcmp(format, "npy") == 0, .dim = dim};
     if (s.npy) {
         s.seekable = out != stdout && fseek(out, 0, SEEK_SET) == 0;

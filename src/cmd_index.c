@@ -36,7 +36,8 @@ static void index_usage(FILE *f) {
             "  --text TEMPLATE       item text, e.g. \"{title}. {brand}. {description}\" (default: {title})\n"
             "  --out STORE           item store to write\n"
             "  --model DIR           model folder (default: models/all-MiniLM-L6-v2)\n"
-            "  --device cpu|cuda|auto  compute backend (default: cpu)\n"
+            "  --device cpu|cuda|auto  compute backend (default: cpu); cuda never falls back silently\n"
+            "  --precision fp32|fp16|bf16  matrix-product operands on CUDA (default fp16; fp32 = exact)\n"
             "  --dtype f32|f16       stored vector precision (default: f32)\n"
             "  --no-text             do not keep item texts in the store\n"
             "  --shard I/N           embed only rows with row %% N == I (merge shards with 'feedrank store merge')\n"
@@ -200,14 +201,15 @@ static void progress(int tty, long long done, long long bytes, long long total_b
 
 int fr_cmd_index(int argc, char **argv) {
     const char *catalog = NULL, *out = NULL, *model = NULL, *format = NULL, *id_field = "id", *text_spec = "{title}";
-    const char *device = "cpu", *dtype_s = "f32", *shard_s = NULL, *batch_s = "64";
+    const char *device = "cpu", *precision = NULL, *dtype_s = "f32", *shard_s = NULL, *batch_s = "64";
     int latin1 = 0, keep_text = 1, strict = 0, restart = 0;
     for (int i = 1; i < argc; i++) {
         int r;
         if ((r = fr_cli_value(argc, argv, &i, "--catalog", &catalog)) || (r = fr_cli_value(argc, argv, &i, "--out", &out)) ||
             (r = fr_cli_value(argc, argv, &i, "--model", &model)) || (r = fr_cli_value(argc, argv, &i, "--format", &format)) ||
             (r = fr_cli_value(argc, argv, &i, "--id", &id_field)) || (r = fr_cli_value(argc, argv, &i, "--text", &text_spec)) ||
-            (r = fr_cli_value(argc, argv, &i, "--device", &device)) || (r = fr_cli_value(argc, argv, &i, "--dtype", &dtype_s)) ||
+            (r = fr_cli_value(argc, argv, &i, "--device", &device)) ||
+            (r = fr_cli_value(argc, argv, &i, "--precision", &precision)) || (r = fr_cli_value(argc, argv, &i, "--dtype", &dtype_s)) ||
             (r = fr_cli_value(argc, argv, &i, "--shard", &shard_s)) || (r = fr_cli_value(argc, argv, &i, "--batch", &batch_s))) {
             if (r < 0) return 2;
         } else if (strcmp(argv[i], "--latin1") == 0) latin1 = 1;
@@ -248,7 +250,7 @@ int fr_cmd_index(int argc, char **argv) {
         for (int k = 0; k < nc; k++) found |= strcmp(cols[k], id_field) == 0;
         if (!found) { fprintf(stderr, "feedrank index: --id: %s has no column '%s'\n", catalog, id_field); fr_catalog_close(cat); fr_template_free(tmpl); return 2; }
     }
-    fr_encoder_options opt = {.backend = device};
+    fr_encoder_options opt = {.backend = device, .precision = precision};
     fr_encoder *enc = NULL;
     if (fr_encoder_load(fr_cli_model_dir(model), &opt, &enc, err, sizeof err)) {
         fprintf(stderr, "feedrank index: cannot load model: %s\n", err);

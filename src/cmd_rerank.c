@@ -22,7 +22,8 @@ static void rerank_usage(FILE *f) {
             "  --errors FILE        where bad lines go, as {\"line\":N,\"request_id\":...,\"error\":...}\n"
             "                       (default: stderr)\n"
             "  --model DIR          model folder (default: models/all-MiniLM-L6-v2)\n"
-            "  --device cpu|cuda|auto  compute backend (default: cpu)\n"
+            "  --device cpu|cuda|auto  compute backend (default: cpu); cuda never falls back silently\n"
+            "  --precision fp32|fp16|bf16  matrix-product operands on CUDA (default fp16; fp32 = exact)\n"
             "  --shard I/N          handle only lines with (line - 1) %% N == I\n"
             "  --batch N            requests read and embedded together (default: 32)\n"
             "  --max-candidates N   per-request limit (default: 100000)\n"
@@ -40,7 +41,7 @@ typedef struct {
 } slot;
 
 int fr_cmd_rerank(int argc, char **argv) {
-    const char *store_path = NULL, *input = "-", *output = "-", *errors = NULL, *model = NULL, *device = "cpu";
+    const char *store_path = NULL, *input = "-", *output = "-", *errors = NULL, *model = NULL, *device = "cpu", *precision = NULL;
     const char *shard_s = NULL, *batch_s = "32", *maxc_s = "100000";
     int force = 0;
     for (int i = 1; i < argc; i++) {
@@ -48,6 +49,7 @@ int fr_cmd_rerank(int argc, char **argv) {
         if ((r = fr_cli_value(argc, argv, &i, "--store", &store_path)) || (r = fr_cli_value(argc, argv, &i, "--input", &input)) ||
             (r = fr_cli_value(argc, argv, &i, "--output", &output)) || (r = fr_cli_value(argc, argv, &i, "--errors", &errors)) ||
             (r = fr_cli_value(argc, argv, &i, "--model", &model)) || (r = fr_cli_value(argc, argv, &i, "--device", &device)) ||
+            (r = fr_cli_value(argc, argv, &i, "--precision", &precision)) ||
             (r = fr_cli_value(argc, argv, &i, "--shard", &shard_s)) || (r = fr_cli_value(argc, argv, &i, "--batch", &batch_s)) ||
             (r = fr_cli_value(argc, argv, &i, "--max-candidates", &maxc_s))) {
             if (r < 0) return 2;
@@ -62,7 +64,7 @@ int fr_cmd_rerank(int argc, char **argv) {
     if (fr_cli_int("--batch", batch_s, 1, 4096, &batch) || fr_cli_int("--max-candidates", maxc_s, 1, 10000000, &maxc)) return 2;
 
     char err[1024];
-    fr_encoder_options opt = {.backend = device};
+    fr_encoder_options opt = {.backend = device, .precision = precision};
     fr_encoder *enc = NULL;
     fr_store *store = NULL;
     fr_ranker *ranker = NULL;

@@ -4,7 +4,11 @@
  * layers never compute on padding, and attention runs per sequence over its own tokens.
  * Per layer:  qkv = x Wqkv^T + b;  a = attention(qkv);  x = LN(x + a Wo^T + bo);
  *             h = gelu(x Wi^T + bi);  x = LN(x + h Wo2^T + bo2).
- * Q, K and V weights are concatenated at load time so that one product computes all three. */
+ * Q, K and V weights are concatenated at load time so that one product computes all three.
+ *
+ * On a backend with graphs (CUDA), a pass is padded to a bucket of (tokens, sequences, longest
+ * sequence) and the whole forward is recorded once per bucket and replayed after: padding
+ * tokens belong to no sequence and padding sequences are empty, so they change no output. */
 #include "encoder.h"
 
 #include <stdio.h>
@@ -13,6 +17,9 @@
 #include <unistd.h>
 
 #include "hash.h"
+
+/* Passes up to this many tokens run as replayed graphs (above it launch overhead is noise). */
+#define FR_GRAPH_MAX_TOKENS 32768
 #include "safetensors.h"
 
 typedef struct {
@@ -209,6 +216,11 @@ static fr_status alloc_workspace(fr_encoder *e, char *err, size_t errcap) {
         (rc = be->alloc(be, T * 4, (void **)&e->d_pos, err, errcap)) ||
         (rc = be->alloc(be, (S + 1) * 4, (void **)&e->d_off, err, errcap)))
         return rc;
+    if (be->reserve) {
+        fr_workload w = {.max_tokens = e->max_tokens, .max_seqs = e->max_seqs, .max_len = e->cfg.max_seq_length,
+                         .hidden = e->cfg.hidden, .heads = e->cfg.heads, .intermediate = e->cfg.intermediate};
+        if ((rc = be->reserve(be, &w, err, errcap))) return rc;
+    }
     e->h_ids = malloc(T * 4);
     e->h_pos = malloc(T * 4);
     e->h_off = malloc((S + 1) * 4);
@@ -243,7 +255,9 @@ fr_status fr_encoder_load(const char *dir, const fr_encoder_options *opt, fr_enc
     snprintf(e->document_prefix, sizeof e->document_prefix, "%s", o.document_prefix ? o.document_prefix : e->cfg.document_prefix);
     e->max_tokens = o.max_batch_tokens > 0 ? o.max_batch_tokens : 4096;
     if (e->max_tokens < e->cfg.max_seq_length) e->max_tokens = e->cfg.max_seq_length;
-    if ((rc = fr_backend_open(o.backend ? o.backend : "cpu", &e->be, err, errcap))) goto fail;
+    fr_precision prec;
+    if ((rc = fr_precision_parse(o.precision, &prec, err, errcap))) goto fail;
+    if ((rc = fr_backend_open(o.backend ? o.backend : "cpu", prec, &e->be, err, errcap))) goto fail;
     char path[4096];
     if (o.weights) snprintf(path, sizeof path, "%s", o.weights);
     else snprintf(path, sizeof path, "%s/model.safetensors", dir);
@@ -265,23 +279,26 @@ fail:
     return rc;
 }
 
-/* Runs the model on the packed batch staged in h_ids/h_pos/h_off (T tokens, B sequences) and
- * downloads the pooled vectors into out[B, H]. */
-static fr_status forward(fr_encoder *e, int T, int B, int max_len, float *out, char *err, size_t errcap) {
+typedef struct {
+    fr_encoder *e;
+    int T, B, max_len;
+} pass;
+
+/* Every op of one forward pass over the ids/positions/offsets already on the backend. */
+static fr_status record_pass(void *ctx, char *err, size_t errcap) {
+    const pass *p = ctx;
+    fr_encoder *e = p->e;
     fr_backend *be = e->be;
     const fr_model_config *c = &e->cfg;
-    const int H = c->hidden, I = c->intermediate;
+    const int H = c->hidden, I = c->intermediate, T = p->T, B = p->B;
     fr_status rc;
-    if ((rc = be->upload(be, e->d_ids, e->h_ids, (size_t)T * 4, err, errcap)) ||
-        (rc = be->upload(be, e->d_pos, e->h_pos, (size_t)T * 4, err, errcap)) ||
-        (rc = be->upload(be, e->d_off, e->h_off, (size_t)(B + 1) * 4, err, errcap)) ||
-        (rc = be->embed(be, e->d_ids, e->d_pos, T, H, e->word, e->pos, e->type0, e->emb_g, e->emb_b,
+    if ((rc = be->embed(be, e->d_ids, e->d_pos, T, H, e->word, e->pos, e->type0, e->emb_g, e->emb_b,
                         c->layer_norm_eps, e->x, err, errcap)))
         return rc;
     for (int l = 0; l < c->layers; l++) {
         const layer_weights *w = &e->layer[l];
         if ((rc = be->linear(be, e->x, w->wqkv, w->bqkv, T, 3 * H, H, FR_ACT_NONE, e->qkv, err, errcap)) ||
-            (rc = be->attention(be, e->qkv, e->d_off, B, max_len, H, c->heads, e->ctx, err, errcap)) ||
+            (rc = be->attention(be, e->qkv, e->d_off, B, p->max_len, H, c->heads, e->ctx, err, errcap)) ||
             (rc = be->linear(be, e->ctx, w->wo, w->bo, T, H, H, FR_ACT_NONE, e->tmp, err, errcap)) ||
             (rc = be->add_layernorm(be, e->x, e->tmp, w->ln1_g, w->ln1_b, T, H, c->layer_norm_eps, err, errcap)) ||
             (rc = be->linear(be, e->x, w->wi, w->bi, T, I, H, FR_ACT_GELU, e->hid, err, errcap)) ||
@@ -289,8 +306,82 @@ static fr_status forward(fr_encoder *e, int T, int B, int max_len, float *out, c
             (rc = be->add_layernorm(be, e->x, e->tmp, w->ln2_g, w->ln2_b, T, H, c->layer_norm_eps, err, errcap)))
             return rc;
     }
-    if ((rc = be->pool(be, e->x, e->d_off, B, H, c->pooling, c->normalize, e->pooled, err, errcap))) return rc;
+    return be->pool(be, e->x, e->d_off, B, H, c->pooling, c->normalize, e->pooled, err, errcap);
+}
+
+/* Rounds n up to the next of 16, 20, 24, 28, 32, 40, 48, 56, 64, 80, ... (4 steps per
+ * doubling: at most 25% padding), capped at cap. */
+static int bucket(int n, int cap) {
+    int b = 16;
+    while (b < n) {
+        int octave = 16;
+        while (octave * 2 <= b) octave *= 2;
+        b += octave / 4;
+    }
+    return b < cap ? b : cap;
+}
+
+/* Runs the model on the packed batch staged in h_ids/h_pos/h_off (T tokens, B sequences) and
+ * downloads the pooled vectors into out[B, H]. */
+static fr_status forward(fr_encoder *e, int T, int B, int max_len, float *out, char *err, size_t errcap) {
+    fr_backend *be = e->be;
+    const int H = e->cfg.hidden;
+    pass p = {e, T, B, max_len};
+    int graph = be->graph_run && T <= FR_GRAPH_MAX_TOKENS;
+    if (graph) {
+        /* pad to the bucket: padding tokens are [PAD] at position 0 in no sequence */
+        p.T = bucket(T, e->max_tokens);
+        p.B = bucket(B, e->max_seqs);
+        p.max_len = (max_len + 63) / 64 * 64;
+        for (int t = T; t < p.T; t++) e->h_ids[t] = e->h_pos[t] = 0;
+        for (int b = B + 1; b <= p.B; b++) e->h_off[b] = T;
+    }
+    fr_status rc;
+    if ((rc = be->upload(be, e->d_ids, e->h_ids, (size_t)p.T * 4, err, errcap)) ||
+        (rc = be->upload(be, e->d_pos, e->h_pos, (size_t)p.T * 4, err, errcap)) ||
+        (rc = be->upload(be, e->d_off, e->h_off, (size_t)(p.B + 1) * 4, err, errcap)))
+        return rc;
+    if (graph) {
+        uint64_t key = (uint64_t)p.T | (uint64_t)p.B << 24 | (uint64_t)(p.max_len / 64) << 48;
+        rc = be->graph_run(be, key, record_pass, &p, err, errcap);
+    } else {
+        rc = record_pass(&p, err, errcap);
+    }
+    if (rc) return rc;
     return be->download(be, out, e->pooled, (size_t)B * H * sizeof(float), err, errcap);
+}
+
+fr_status fr_encoder_embed_tokens(fr_encoder *e, const int32_t *ids, const int32_t *off, int n, float *out,
+                                  char *err, size_t errcap) {
+    if (n < 0) return fr_fail(FR_ERR_ARG, err, errcap, "embed: negative sequence count");
+    const int H = e->cfg.hidden, maxlen = e->cfg.max_seq_length;
+    int T = 0, B = 0, first = 0, longest = 0;
+    e->h_off[0] = 0;
+    for (int i = 0; i <= n; i++) {
+        int len = i < n ? off[i + 1] - off[i] : 0;
+        if (i < n && (len < 1 || len > maxlen))
+            return fr_fail(FR_ERR_ARG, err, errcap, "embed: sequence %d has %d tokens (expected 1..%d)", i, len, maxlen);
+        if (i == n || T + len > e->max_tokens || B == e->max_seqs) {
+            if (B > 0) {
+                fr_status rc = forward(e, T, B, longest, out + (size_t)first * H, err, errcap);
+                if (rc) return rc;
+            }
+            if (i == n) break;
+            T = B = longest = 0;
+            first = i;
+        }
+        for (int p = 0; p < len; p++) {
+            int32_t id = ids[off[i] + p];
+            if (id < 0 || id >= e->cfg.vocab_size)
+                return fr_fail(FR_ERR_ARG, err, errcap, "embed: sequence %d token %d has id %d outside the vocabulary (%d)", i, p, (int)id, e->cfg.vocab_size);
+            e->h_ids[T + p] = id;
+            e->h_pos[T + p] = p;
+        }
+        T += len;
+        if (len > longest) longest = len;
+        e->h_off[++B] = T;
+    }
+    return FR_OK;
 }
 
 /* Points *text at prefix + texts[i] (built in text_buf when a prefix applies). */

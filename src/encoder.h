@@ -23,6 +23,7 @@ typedef enum {
 
 typedef struct {
     const char *backend;      /* NULL or "cpu" / "cuda" / "auto" */
+    const char *precision;    /* NULL/"default" or "fp32" / "fp16" / "bf16" (see fr_precision) */
     int max_batch_tokens;     /* workspace size in tokens per forward pass (0 = 4096) */
     const char *query_prefix; /* overrides the model's, when non-NULL */
     const char *document_prefix;
@@ -43,6 +44,12 @@ void fr_encoder_free(fr_encoder *enc);
  * out[n * dim]. info (n entries) is optional. */
 fr_status fr_encoder_embed(fr_encoder *enc, const char *const *texts, const size_t *lens, int n,
                            fr_text_kind kind, float *out, fr_embed_info *info, char *err, size_t errcap);
+
+/* Embeds n already-tokenized sequences: sequence i is ids[off[i] .. off[i+1]) (with [CLS] and
+ * [SEP]; at most max_seq_length ids, each < vocab_size) into out[n * dim]. For benchmarks and
+ * callers that tokenize elsewhere. */
+fr_status fr_encoder_embed_tokens(fr_encoder *enc, const int32_t *ids, const int32_t *off, int n, float *out,
+                                  char *err, size_t errcap);
 
 int fr_encoder_dim(const fr_encoder *enc);
 const fr_model_config *fr_encoder_config(const fr_encoder *enc);

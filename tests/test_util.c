@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 int fr_test_passed, fr_test_failed;
 
@@ -66,3 +67,37 @@ double fr_test_cosine(const float *a, const float *b, int n) {
     for (int i = 0; i < n; i++) { ab += (double)a[i] * b[i]; aa += (double)a[i] * a[i]; bb += (double)b[i] * b[i]; }
     return ab / (sqrt(aa) * sqrt(bb) + 1e-30);
 }
+
+
+int fr_test_load_golden(const char *prefix, int dim, fr_golden *g) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s.txt", prefix);
+    size_t len;
+    char *data = fr_test_read_file(path, &len);
+    if (!data) return -1;
+    g->n = 0;
+    for (size_t i = 0; i < len; i++) g->n += data[i] == '\n';
+    g->texts = calloc((size_t)g->n, sizeof *g->texts);
+    g->lens = calloc((size_t)g->n, sizeof *g->lens);
+    char *line = data;
+    for (int i = 0; i < g->n; i++) {
+        char *nl = strchr(line, '\n');
+        g->texts[i] = malloc((size_t)(nl - line) / 2 + 1);
+        g->lens[i] = (size_t)fr_test_unhex(line, (size_t)(nl - line), (uint8_t *)g->texts[i]);
+        line = nl + 1;
+    }
+    free(data);
+    snprintf(path, sizeof path, "%s.f32", prefix);
+    size_t vlen;
+    g->want = (float *)fr_test_read_file(path, &vlen);
+    if (!g->want || vlen != (size_t)g->n * dim * 4) return -1;
+    return 0;
+}
+
+void fr_test_free_golden(fr_golden *g) {
+    for (int i = 0; i < g->n; i++) free(g->texts[i]);
+    free(g->texts);
+    free(g->lens);
+    free(g->want);
+}
+

@@ -1,11 +1,10 @@
 /* attention.c - packed multi-head self-attention on the CPU.
  *
  * One task per (sequence, head), spread over the OpenMP threads. Within a task both products
- * are sgemm calls on strided views of the packed qkv matrix (no copies):
+ * are sgemm calls (fr_cpu_sgemm) on strided views of the packed qkv matrix (no copies):
  *   S = scale * Q_h K_h^T   [L, L]     softmax per row     O_h = P V_h   [L, DH]
  * OpenBLAS's OpenMP build runs a call made inside a parallel region on the calling thread, so
  * tasks do not oversubscribe the cores. */
-#include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 
@@ -45,10 +44,9 @@ int fr_cpu_attention(const float *qkv, const int32_t *off, int B, int max_len, i
             int s0 = off[b], L = off[b + 1] - off[b];
             if (!S || L <= 0) continue;
             const float *Q = qkv + (size_t)s0 * ld + (size_t)h * DH;
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, L, L, DH, scale, Q, ld, Q + H, ld, 0.0f, S, L);
+            fr_cpu_sgemm(1, L, L, DH, scale, Q, ld, Q + H, ld, 0.0f, S, L);
             for (int i = 0; i < L; i++) softmax(S + (size_t)i * L, L);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, L, DH, L, 1.0f, S, L, Q + 2 * H, ld, 0.0f,
-                        out + (size_t)s0 * H + (size_t)h * DH, H);
+            fr_cpu_sgemm(0, L, DH, L, 1.0f, S, L, Q + 2 * H, ld, 0.0f, out + (size_t)s0 * H + (size_t)h * DH, H);
         }
         free(S);
     }

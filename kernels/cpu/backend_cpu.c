@@ -1,4 +1,5 @@
 /* backend_cpu.c - the CPU backend table: host memory, optimized kernels, OpenMP threads. */
+#define _GNU_SOURCE /* qsort_r */
 #include <stdlib.h>
 #include <string.h>
 #ifdef _OPENMP
@@ -83,6 +84,31 @@ static fr_status cpu_score(fr_backend *be, const float *q, int Q, const float *i
     return FR_OK;
 }
 
+/* score descending, then index ascending */
+static int by_score_desc(const void *a, const void *b, void *ctx) {
+    const float *s = ctx;
+    int32_t i = *(const int32_t *)a, j = *(const int32_t *)b;
+    if (s[i] != s[j]) return s[i] > s[j] ? -1 : 1;
+    return (i > j) - (i < j);
+}
+
+static fr_status cpu_topk(fr_backend *be, const float *scores, int N, int k, int32_t *idx, float *vals, char *err,
+                          size_t errcap) {
+    (void)be;
+    if (N < 0 || k < 0 || k > N) return fr_fail(FR_ERR_ARG, err, errcap, "topk: k %d out of range for %d scores", k, N);
+    if (k == 0) return FR_OK;
+    int32_t *all = malloc(sizeof(int32_t) * (size_t)N);
+    if (!all) return fr_fail(FR_ERR_NOMEM, err, errcap, "topk: out of memory for %d indices", N);
+    for (int i = 0; i < N; i++) all[i] = i;
+    qsort_r(all, (size_t)N, sizeof *all, by_score_desc, (void *)scores);
+    for (int i = 0; i < k; i++) {
+        idx[i] = all[i];
+        vals[i] = scores[all[i]];
+    }
+    free(all);
+    return FR_OK;
+}
+
 static void cpu_destroy(fr_backend *be) { free(be); }
 
 fr_status fr_backend_cpu_create(int threads, fr_backend **out, char *err, size_t errcap) {
@@ -94,6 +120,7 @@ fr_status fr_backend_cpu_create(int threads, fr_backend **out, char *err, size_t
     (void)threads;
 #endif
     be->name = "cpu";
+    be->precision = FR_PREC_FP32;
     be->alloc = cpu_alloc;
     be->free = cpu_free;
     be->upload = cpu_copy;
@@ -107,6 +134,7 @@ fr_status fr_backend_cpu_create(int threads, fr_backend **out, char *err, size_t
     be->attention = cpu_attention;
     be->pool = cpu_pool;
     be->score = cpu_score;
+    be->topk = cpu_topk;
     be->destroy = cpu_destroy;
     *out = be;
     return FR_OK;

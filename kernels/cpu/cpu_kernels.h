@@ -8,6 +8,10 @@
 void fr_cpu_embed(const int32_t *ids, const int32_t *positions, int T, int H, const float *word,
                   const float *pos, const float *type0, const float *gamma, const float *beta,
                   float eps, float *out);
+/* Row-major C[M,N] = alpha * A[M,K] . op(B) + beta * C, op(B) = B[N,K]^T when trans_b else
+ * B[K,N]; leading dimensions as in BLAS. OpenBLAS when the build has it, else portable loops. */
+void fr_cpu_sgemm(int trans_b, int M, int N, int K, float alpha, const float *A, int lda, const float *B, int ldb,
+                  float beta, float *C, int ldc);
 void fr_cpu_linear(const float *x, const float *W, const float *bias, int M, int N, int K,
                    fr_activation act, float *y);
 /* A weight matrix W[N,K] packed for fr_cpu_linear_packed (see gemm_packed.c). */

@@ -1,6 +1,5 @@
 /* linear.c - matrix products on the CPU: nn.Linear (+ bias, + GELU) and similarity scoring,
- * through CBLAS sgemm. */
-#include <cblas.h>
+ * through CBLAS sgemm (or, in builds without BLAS, a portable loop that the compiler vectorises). */
 #include <string.h>
 #ifdef _OPENMP
 #include <omp.h>
@@ -8,6 +7,48 @@
 
 #include "cpu_kernels.h"
 #include "vmath.h"
+
+#ifdef FEEDRANK_HAVE_BLAS
+#include <cblas.h>
+void fr_cpu_sgemm(int trans_b, int M, int N, int K, float alpha, const float *A, int lda, const float *B, int ldb,
+                  float beta, float *C, int ldc) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda, B, ldb,
+                beta, C, ldc);
+}
+#else
+/* Portable fallback (builds configured with -DFEEDRANK_BLAS=OFF): loops the compiler vectorises. */
+void fr_cpu_sgemm(int trans_b, int M, int N, int K, float alpha, const float *A, int lda, const float *B, int ldb,
+                  float beta, float *C, int ldc) {
+    if (trans_b) {
+#pragma omp parallel for schedule(static) if ((long)M * N * K >= 1L << 20)
+        for (int m = 0; m < M; m++)
+            for (int n = 0; n < N; n++) {
+                const float *a = A + (size_t)m * lda, *b = B + (size_t)n * ldb;
+                float acc = 0;
+#pragma omp simd reduction(+ : acc)
+                for (int k = 0; k < K; k++) acc += a[k] * b[k];
+                float *o = C + (size_t)m * ldc + n;
+                *o = beta != 0.0f ? beta * *o + alpha * acc : alpha * acc;
+            }
+        return;
+    }
+#pragma omp parallel for schedule(static) if ((long)M * N * K >= 1L << 20)
+    for (int m = 0; m < M; m++) {
+        float *c = C + (size_t)m * ldc;
+        for (int n = 0; n < N; n++) c[n] = beta != 0.0f ? beta * c[n] : 0.0f;
+        for (int k = 0; k < K; k++) {
+            const float a = alpha * A[(size_t)m * lda + k], *b = B + (size_t)k * ldb;
+#pragma omp simd
+            for (int n = 0; n < N; n++) c[n] += a * b[n];
+        }
+    }
+}
+#endif
+
+/* y[M,N] (row stride ldy) = x[M,K] . W[N,K]^T + beta * y */
+static void sgemm_nt(int M, int N, int K, const float *x, const float *W, float beta, float *y, int ldy) {
+    fr_cpu_sgemm(1, M, N, K, 1.0f, x, K, W, K, beta, y, ldy);
+}
 
 /* Below this many rows OpenBLAS runs a product on one thread; we split N across threads. */
 #define FR_SMALL_M 96
@@ -24,8 +65,7 @@ static void linear_cols(const float *x, const float *W, const float *bias, int M
                         float *y, int n0, int n1) {
     if (bias)
         for (int m = 0; m < M; m++) memcpy(y + (size_t)m * N + n0, bias + n0, sizeof(float) * (size_t)(n1 - n0));
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, n1 - n0, K, 1.0f, x, K, W + (size_t)n0 * K, K,
-                bias ? 1.0f : 0.0f, y + n0, N);
+    sgemm_nt(M, n1 - n0, K, x, W + (size_t)n0 * K, bias ? 1.0f : 0.0f, y + n0, N);
     if (act == FR_ACT_GELU)
         for (int m = 0; m < M; m++) {
             float *r = y + (size_t)m * N;
@@ -66,7 +106,7 @@ void fr_cpu_linear(const float *x, const float *W, const float *bias, int M, int
 #pragma omp parallel for schedule(static)
         for (int m = 0; m < M; m++) memcpy(y + (size_t)m * N, bias, sizeof(float) * (size_t)N);
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f, x, K, W, K, beta, y, N);
+    sgemm_nt(M, N, K, x, W, beta, y, N);
     if (act == FR_ACT_GELU) {
         size_t total = (size_t)M * N;
 #pragma omp parallel for simd schedule(static)
@@ -78,7 +118,7 @@ void fr_cpu_score(const float *q, int Q, const float *items, const int32_t *rows
                   float *scores) {
     if (Q <= 0 || N <= 0) return;
     if (!rows) {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Q, N, D, 1.0f, q, D, items, D, 0.0f, scores, N);
+        sgemm_nt(Q, N, D, q, items, 0.0f, scores, N);
         return;
     }
 #pragma omp parallel for schedule(static) if (N >= 2048)
