@@ -14,6 +14,7 @@
 void fr_server_config_default(fr_server_config *c) {
     memset(c, 0, sizeof *c);
     snprintf(c->device, sizeof c->device, "cpu");
+    snprintf(c->precision, sizeof c->precision, "default");
     snprintf(c->listen, sizeof c->listen, "127.0.0.1:50051");
     c->metrics_port = 0;
     c->cq_threads = 2;
@@ -39,6 +40,7 @@ static const option OPTS[] = {
     S(model, "model folder (default: models/all-MiniLM-L6-v2)"),
     S(store, "item store from 'feedrank index' (required)"),
     S(device, "cpu | cuda | auto"),
+    S(precision, "CUDA matrix-product operands: fp16 (default), bf16, fp32 (exact)"),
     S(listen, "gRPC address host:port (default 127.0.0.1:50051)"),
     I(metrics_port, 0, 65535, "Prometheus /metrics HTTP port, 0 = off"),
     I(cq_threads, 1, 64, "completion-queue threads (default 2)"),

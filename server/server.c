@@ -545,7 +545,7 @@ int fr_server_run(const fr_server_config *cfg) {
     for (int a = 0; a < cfg->n_arms; a++) s->arm_cum[a] = (a ? s->arm_cum[a - 1] : 0) + cfg->arms[a].weight;
     /* load: one encoder per compute thread, one shared store */
     for (int i = 0; i < cfg->compute_threads; i++) {
-        fr_encoder_options opt = {.backend = cfg->device, .max_batch_tokens = cfg->max_batch_tokens};
+        fr_encoder_options opt = {.backend = cfg->device, .precision = cfg->precision, .max_batch_tokens = cfg->max_batch_tokens};
         if (fr_encoder_load(cfg->model, &opt, &encs[i], err, sizeof err)) { fr_log(0, "event=startup_failed what=model message=\"%s\"", err); goto out; }
     }
     snprintf(s->model_name, sizeof s->model_name, "%s", fr_encoder_name(encs[0]));
