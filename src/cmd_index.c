@@ -200,6 +200,8 @@ static void progress(int tty, long long done, long long bytes, long long total_b
 }
 
 int fr_cmd_index(int argc, char **argv) {
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--interactions") == 0) return fr_cmd_priors_index(argc, argv);
     const char *catalog = NULL, *out = NULL, *model = NULL, *format = NULL, *id_field = "id", *text_spec = "{title}";
     const char *device = "cpu", *precision = NULL, *dtype_s = "f32", *shard_s = NULL, *batch_s = "64";
     int latin1 = 0, keep_text = 1, strict = 0, restart = 0;

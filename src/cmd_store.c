@@ -6,11 +6,15 @@
 
 #include "cli.h"
 #include "item_store.h"
+#include "priors.h"
 
 static void store_usage(FILE *f) {
     fprintf(f,
             "usage: feedrank store merge --out STORE IN1 IN2 ...   join shards (same model; ids must be unique)\n"
-            "       feedrank store info STORE                      validate a store and print its header\n");
+            "       feedrank store info STORE                      validate a store and print its header\n"
+            "       feedrank store attach-priors --store STORE PART...  merge log-prior parts (index --interactions\n"
+            "                                                      --shard I/N --priors-out PART) into the store\n"
+            "  (merge keeps ids, vectors and texts; attach log priors to the merged store)\n");
 }
 
 int fr_cmd_store(int argc, char **argv) {
@@ -38,6 +42,7 @@ int fr_cmd_store(int argc, char **argv) {
         fr_store_close(s);
         return 0;
     }
+    if (strcmp(argv[1], "attach-priors") == 0) return fr_cmd_store_attach_priors(argc - 1, argv + 1);
     if (strcmp(argv[1], "info") == 0) {
         if (argc != 3) { store_usage(stderr); return 2; }
         fr_store *s;
@@ -50,8 +55,23 @@ int fr_cmd_store(int argc, char **argv) {
         fr_cli_json_string(stdout, argv[2]);
         printf(",\"items\":%" PRIu64 ",\"dim\":%d,\"dtype\":\"%s\",\"model\":", in->count, in->dim, in->dtype == FR_STORE_F32 ? "f32" : "f16");
         fr_cli_json_string(stdout, in->model_name);
-        printf(",\"model_fingerprint\":\"%016" PRIx64 "\",\"store_version\":\"%016" PRIx64 "\",\"texts\":%s,\"created\":\"%s\"}\n",
+        printf(",\"model_fingerprint\":\"%016" PRIx64 "\",\"store_version\":\"%016" PRIx64 "\",\"texts\":%s,\"created\":\"%s\"",
                in->model_fingerprint, in->content_hash, in->has_texts ? "true" : "false", when);
+        fr_priors pr;
+        fr_status prc = fr_priors_of_store(s, &pr, err, sizeof err);
+        if (prc == FR_OK) {
+            uint64_t with = 0;
+            for (uint64_t r = 0; r < pr.n_items; r++) with += pr.seen[r] > 0;
+            printf(",\"priors\":{\"events\":%" PRIu64 ",\"users\":%" PRIu64 ",\"unknown_item_events\":%" PRIu64
+                   ",\"items_seen\":%" PRIu64 ",\"neighbours\":%" PRIu64 ",\"window\":%d,\"capacity\":%d,\"half_life\":%g,\"t_end\":%.17g}",
+                   pr.events, pr.users, pr.unknown_items, with, pr.nb_off[pr.n_items], pr.window, pr.capacity, pr.half_life, pr.t_end);
+        } else if (prc != FR_ERR_NOT_FOUND) {
+            printf("}\n");
+            fprintf(stderr, "feedrank store info: %s\n", err);
+            fr_store_close(s);
+            return 1;
+        }
+        printf("}\n");
         fr_store_close(s);
         return 0;
     }

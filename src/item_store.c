@@ -45,7 +45,19 @@ struct fr_store {
     const uint8_t *vectors;
     uint32_t *slots; /* id hash: row + 1, 0 = empty */
     uint64_t mask;
+    struct { uint32_t kind; const uint8_t *data; uint64_t size; } extra[MAX_SECTIONS]; /* other kinds */
+    int n_extra;
 };
+
+int fr_store_section(const fr_store *s, uint32_t kind, const uint8_t **data, uint64_t *size) {
+    for (int i = 0; i < s->n_extra; i++)
+        if (s->extra[i].kind == kind) {
+            *data = s->extra[i].data;
+            *size = s->extra[i].size;
+            return 1;
+        }
+    return 0;
+}
 
 const fr_store_info *fr_store_info_of(const fr_store *s) { return &s->info; }
 const float *fr_store_vectors_f32(const fr_store *s) { return s->info.dtype == FR_STORE_F32 ? (const float *)s->vectors : NULL; }
@@ -191,6 +203,15 @@ fr_status fr_store_parse(const uint8_t *buf, size_t len, const char *label, fr_s
             if (have_vec++) rc = fr_fail(FR_ERR_FORMAT, err, errcap, "%s: two vector sections", label);
             else if (size != want) rc = fr_fail(FR_ERR_FORMAT, err, errcap, "%s: vector section has %llu bytes, %llu items x %u dims need %llu", label, (unsigned long long)size, (unsigned long long)count, dim, (unsigned long long)want);
             s->vectors = sec;
+        } else {
+            for (int x = 0; x < s->n_extra && !rc; x++)
+                if (s->extra[x].kind == kind) rc = fr_fail(FR_ERR_FORMAT, err, errcap, "%s: two sections of kind %u", label, kind);
+            if (!rc) {
+                s->extra[s->n_extra].kind = kind;
+                s->extra[s->n_extra].data = sec;
+                s->extra[s->n_extra].size = size;
+                s->n_extra++;
+            }
         }
     }
     if (!rc && (!have_ids || !have_vec)) rc = fr_fail(FR_ERR_FORMAT, err, errcap, "%s: missing %s section", label, have_ids ? "vector" : "id");
@@ -465,6 +486,69 @@ done:
     if (f) fclose(f);
     if (rc) unlink(w->tmp_path);
     writer_free(w);
+    return rc;
+}
+
+fr_status fr_store_attach(const char *path, uint32_t kind, const void *data, size_t size, char *err, size_t errcap) {
+    if (kind <= SEC_TEXTS) return fr_fail(FR_ERR_ARG, err, errcap, "attach: section kind %u is a core section", kind);
+    fr_store *st = NULL;
+    fr_status rc = fr_store_open(path, 0, 1, &st, err, errcap);
+    if (rc) return rc;
+    const uint8_t *buf = st->map;
+    uint32_t nsec_in = rd32(buf + H_NSEC), nsec = 0;
+    uint8_t header[HEADER_SIZE], table[MAX_SECTIONS * ENTRY_SIZE] = {0};
+    memcpy(header, buf, HEADER_SIZE);
+    const uint8_t *src[MAX_SECTIONS];
+    uint64_t src_size[MAX_SECTIONS];
+    uint32_t kinds[MAX_SECTIONS];
+    for (uint32_t i = 0; i < nsec_in; i++) {
+        const uint8_t *e = buf + HEADER_SIZE + (size_t)i * ENTRY_SIZE;
+        if (rd32(e) == kind) continue;
+        kinds[nsec] = rd32(e);
+        src[nsec] = buf + rd64(e + 8);
+        src_size[nsec] = rd64(e + 16);
+        nsec++;
+    }
+    if (nsec >= MAX_SECTIONS) { fr_store_close(st); return fr_fail(FR_ERR_FORMAT, err, errcap, "%s: too many sections", path); }
+    kinds[nsec] = kind;
+    src[nsec] = data;
+    src_size[nsec] = size;
+    nsec++;
+    size_t pl = strlen(path);
+    char *tmp = malloc(pl + 16);
+    if (!tmp) { fr_store_close(st); return fr_fail(FR_ERR_NOMEM, err, errcap, "attach: out of memory"); }
+    snprintf(tmp, pl + 16, "%s.attach.tmp", path);
+    FILE *f = fopen(tmp, "wb");
+    if (!f) { rc = fr_fail(FR_ERR_IO, err, errcap, "%s: cannot create: %s", tmp, strerror(errno)); goto done; }
+    uint64_t pos = HEADER_SIZE + (uint64_t)nsec * ENTRY_SIZE;
+    if (fseek(f, (long)pos, SEEK_SET) != 0) goto io;
+    for (uint32_t i = 0; i < nsec; i++) {
+        if (pad_to(f, &pos)) goto io;
+        uint8_t *e = table + i * ENTRY_SIZE;
+        wr32(e, kinds[i]);
+        wr64(e + 8, pos);
+        wr64(e + 16, src_size[i]);
+        wr64(e + 24, fr_hash64(src[i], (size_t)src_size[i], 0));
+        if (src_size[i] && fwrite(src[i], 1, (size_t)src_size[i], f) != src_size[i]) goto io;
+        pos += src_size[i];
+    }
+    wr32(header + H_NSEC, nsec);
+    wr64(header + H_TABLE_SUM, fr_hash64(table, (size_t)nsec * ENTRY_SIZE, 0));
+    wr64(header + H_HEADER_SUM, fr_hash64(header, H_HEADER_SUM, 0));
+    if (fseek(f, 0, SEEK_SET) != 0 || fwrite(header, 1, HEADER_SIZE, f) != HEADER_SIZE ||
+        fwrite(table, 1, (size_t)nsec * ENTRY_SIZE, f) != (size_t)nsec * ENTRY_SIZE || fflush(f) != 0 || fsync(fileno(f)) != 0)
+        goto io;
+    if (fclose(f) != 0) { f = NULL; goto io; }
+    f = NULL;
+    if (rename(tmp, path) != 0) rc = fr_fail(FR_ERR_IO, err, errcap, "%s: cannot rename into place: %s", path, strerror(errno));
+    goto done;
+io:
+    rc = fr_fail(FR_ERR_IO, err, errcap, "%s: write failed: %s", tmp, strerror(errno));
+done:
+    if (f) fclose(f);
+    if (rc) unlink(tmp);
+    free(tmp);
+    fr_store_close(st);
     return rc;
 }
 

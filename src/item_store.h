@@ -71,6 +71,16 @@ fr_status fr_store_writer_finish(fr_store_writer *w, char *err, size_t errcap);
 void fr_store_writer_abort(fr_store_writer *w);
 
 /* Joins stores (same model, dim, dtype; ids unique across them) into out_path. */
+/* Section kinds beyond the core ones (IDS 1, VECTORS 2, TEXTS 3). */
+#define FR_STORE_SECTION_PRIORS 4u /* log-derived priors (src/priors.h) */
+
+/* The checksum-verified bytes of the section of `kind`, if the store has one (1), else 0. */
+int fr_store_section(const fr_store *s, uint32_t kind, const uint8_t **data, uint64_t *size);
+
+/* Rewrites the store at path with section `kind` set to data[size] (replacing one of that kind),
+ * every other section kept; atomic (temporary file + rename). Not for the core kinds. */
+fr_status fr_store_attach(const char *path, uint32_t kind, const void *data, size_t size, char *err, size_t errcap);
+
 fr_status fr_store_merge(const char *const *inputs, int n, const char *out_path, char *err, size_t errcap);
 
 #endif

@@ -1,0 +1,172 @@
+/* cmd_priors.c - `feedrank index --interactions LOG --store STORE`: log priors (popularity,
+ * co-visitation) computed from an interaction log and attached to an item store; with
+ * --shard I/N --priors-out PART a shard of the log's users is built into a part file, and
+ * `feedrank store attach-priors --store STORE PART...` merges the parts into the store. */
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <unistd.h>
+
+#include "cli.h"
+#include "model_config.h"
+#include "priors.h"
+
+static void priors_usage(FILE *f) {
+    fprintf(f,
+            "usage: feedrank index --interactions LOG --store STORE [options]\n"
+            "  --interactions LOG     JSONL {\"user\",\"item\",\"ts\",\"weight\"?} lines, or a RecBole .inter file\n"
+            "                         (user_id item_id timestamp, or user_id item_id_list)\n"
+            "  --store STORE          the item store the log's item ids refer to; the priors are attached to it\n"
+            "  --log-format auto|jsonl|recbole   (default auto: RecBole for *.inter)\n"
+            "  --half-life T          time decay of every event, in the log's time units (default 0 = none)\n"
+            "  --window W             co-visitation distance in a user's sequence, 1..64 (default 10)\n"
+            "  --neighbors C          neighbours kept per item, 1..4096 (default 100)\n"
+            "  --max-bad-lines N      skip and count up to N malformed lines (default 0: the first one is an error)\n"
+            "  --shard I/N --priors-out PART   build only the users of shard I of N into PART (not the store);\n"
+            "                         then: feedrank store attach-priors --store STORE PART...\n");
+}
+
+static int write_file(const char *path, const uint8_t *data, size_t size, char *err, size_t errcap) {
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "wb");
+    if (!f) { fr_fail(FR_ERR_IO, err, errcap, "%s: cannot create: %s", tmp, strerror(errno)); return -1; }
+    int bad = fwrite(data, 1, size, f) != size;
+    bad |= fclose(f) != 0;
+    if (bad || rename(tmp, path) != 0) {
+        fr_fail(FR_ERR_IO, err, errcap, "%s: write failed: %s", path, strerror(errno));
+        unlink(tmp);
+        return -1;
+    }
+    return 0;
+}
+
+int fr_cmd_priors_index(int argc, char **argv) {
+    const char *log = NULL, *store_path = NULL, *fmt_s = "auto", *hl_s = "0", *win_s = "10", *cap_s = "100";
+    const char *shard_s = NULL, *part_out = NULL, *bad_s = "0";
+    for (int i = 1; i < argc; i++) {
+        int r;
+        if ((r = fr_cli_value(argc, argv, &i, "--interactions", &log)) || (r = fr_cli_value(argc, argv, &i, "--store", &store_path)) ||
+            (r = fr_cli_value(argc, argv, &i, "--log-format", &fmt_s)) || (r = fr_cli_value(argc, argv, &i, "--half-life", &hl_s)) ||
+            (r = fr_cli_value(argc, argv, &i, "--window", &win_s)) || (r = fr_cli_value(argc, argv, &i, "--neighbors", &cap_s)) ||
+            (r = fr_cli_value(argc, argv, &i, "--shard", &shard_s)) || (r = fr_cli_value(argc, argv, &i, "--priors-out", &part_out)) ||
+            (r = fr_cli_value(argc, argv, &i, "--max-bad-lines", &bad_s))) {
+            if (r < 0) return 2;
+        } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            priors_usage(stdout);
+            return 0;
+        } else {
+            fprintf(stderr, "feedrank index: unknown option '%s' with --interactions\n", argv[i]);
+            priors_usage(stderr);
+            return 2;
+        }
+    }
+    if (!log || !store_path) { fprintf(stderr, "feedrank index: --interactions needs --store\n"); priors_usage(stderr); return 2; }
+    fr_priors_params p;
+    fr_priors_params_default(&p);
+    long w, c, bad;
+    if (fr_cli_int("--window", win_s, 1, 64, &w) || fr_cli_int("--neighbors", cap_s, 1, 4096, &c) ||
+        fr_cli_int("--max-bad-lines", bad_s, 0, 1L << 40, &bad))
+        return 2;
+    char *end;
+    p.half_life = strtod(hl_s, &end);
+    if (*end || !isfinite(p.half_life) || p.half_life < 0) { fprintf(stderr, "feedrank index: --half-life must be a number >= 0, not '%s'\n", hl_s); return 2; }
+    p.window = (int)w;
+    p.capacity = (int)c;
+    fr_log_format fmt = strcmp(fmt_s, "jsonl") == 0 ? FR_LOG_JSONL : strcmp(fmt_s, "recbole") == 0 ? FR_LOG_RECBOLE : FR_LOG_AUTO;
+    if (fmt == FR_LOG_AUTO && strcmp(fmt_s, "auto") != 0) { fprintf(stderr, "feedrank index: --log-format must be auto, jsonl or recbole\n"); return 2; }
+    int si = 0, sn = 1;
+    if (shard_s && fr_cli_shard(shard_s, &si, &sn)) return 2;
+    if ((sn > 1) != (part_out != NULL)) { fprintf(stderr, "feedrank index: --shard and --priors-out go together\n"); return 2; }
+    char err[1024];
+    fr_store *store;
+    if (fr_store_open(store_path, 0, 1, &store, err, sizeof err)) { fprintf(stderr, "feedrank index: %s\n", err); return 1; }
+    FILE *f = strcmp(log, "-") == 0 ? stdin : fopen(log, "rb");
+    if (!f) { fprintf(stderr, "feedrank index: %s: cannot open: %s\n", log, strerror(errno)); fr_store_close(store); return 1; }
+    fr_priors_builder *b = NULL;
+    fr_priors_stats st = {0};
+    uint8_t *data = NULL;
+    size_t size = 0;
+    int rc = 1;
+    if (fr_priors_builder_create(fr_store_info_of(store)->count, &p, &b, err, sizeof err) ||
+        fr_priors_read_log(b, f, log, fmt, store, si, sn, (uint64_t)bad, &st, err, sizeof err) ||
+        fr_priors_finish(b, &data, &size, err, sizeof err)) {
+        fprintf(stderr, "feedrank index: %s\n", err);
+        goto done;
+    }
+    fr_store_close(store);
+    store = NULL;
+    if (part_out ? write_file(part_out, data, size, err, sizeof err)
+                 : (int)fr_store_attach(store_path, FR_STORE_SECTION_PRIORS, data, size, err, sizeof err)) {
+        fprintf(stderr, "feedrank index: %s\n", err);
+        goto done;
+    }
+    fprintf(stderr, "feedrank index: %" PRIu64 " events from %" PRIu64 " users%s; %" PRIu64 " with unknown item ids, %" PRIu64
+            " malformed lines skipped; priors %s %s\n",
+            st.events, st.users, sn > 1 ? " (this shard)" : "", st.unknown_items, st.bad_lines, part_out ? "written to" : "attached to",
+            part_out ? part_out : store_path);
+    rc = 0;
+done:
+    free(data);
+    fr_priors_builder_free(b);
+    if (f != stdin) fclose(f);
+    fr_store_close(store);
+    return rc;
+}
+
+/* feedrank store attach-priors --store STORE PART... */
+int fr_cmd_store_attach_priors(int argc, char **argv) {
+    const char *store_path = NULL;
+    const char *parts[1024];
+    int n = 0;
+    for (int i = 1; i < argc; i++) {
+        int r;
+        if ((r = fr_cli_value(argc, argv, &i, "--store", &store_path))) {
+            if (r < 0) return 2;
+        } else if (argv[i][0] == '-') {
+            fprintf(stderr, "feedrank store attach-priors: unknown option '%s'\n", argv[i]);
+            return 2;
+        } else if (n == 1024) {
+            fprintf(stderr, "feedrank store attach-priors: at most 1024 parts\n");
+            return 2;
+        } else {
+            parts[n++] = argv[i];
+        }
+    }
+    if (!store_path || n == 0) { fprintf(stderr, "usage: feedrank store attach-priors --store STORE PART...\n"); return 2; }
+    char err[1024];
+    uint8_t **bufs = calloc((size_t)n, sizeof *bufs), *data = NULL;
+    size_t *sizes = calloc((size_t)n, sizeof *sizes), size = 0;
+    int rc = 1;
+    if (!bufs || !sizes) { fprintf(stderr, "feedrank store attach-priors: out of memory\n"); goto done; }
+    for (int i = 0; i < n; i++) {
+        char *b;
+        if (fr_read_small_file(parts[i], (size_t)1 << 34, &b, &sizes[i], err, sizeof err)) { fprintf(stderr, "feedrank store attach-priors: %s\n", err); goto done; }
+        bufs[i] = (uint8_t *)b;
+    }
+    if (fr_priors_merge((const uint8_t *const *)bufs, sizes, n, &data, &size, err, sizeof err)) {
+        fprintf(stderr, "feedrank store attach-priors: %s\n", err);
+        goto done;
+    }
+    fr_store *s;
+    fr_priors view;
+    if (fr_store_open(store_path, 0, 1, &s, err, sizeof err)) { fprintf(stderr, "feedrank store attach-priors: %s\n", err); goto done; }
+    fr_status vr = fr_priors_view(data, size, fr_store_info_of(s)->count, parts[0], &view, err, sizeof err);
+    fr_store_close(s);
+    if (vr || fr_store_attach(store_path, FR_STORE_SECTION_PRIORS, data, size, err, sizeof err)) {
+        fprintf(stderr, "feedrank store attach-priors: %s\n", err);
+        goto done;
+    }
+    fprintf(stderr, "feedrank store attach-priors: %d parts, %" PRIu64 " events, attached to %s\n", n, view.events, store_path);
+    rc = 0;
+done:
+    for (int i = 0; bufs && i < n; i++) free(bufs[i]);
+    free(bufs);
+    free(sizes);
+    free(data);
+    return rc;
+}

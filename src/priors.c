@@ -1,0 +1,591 @@
+/* priors.c - popularity and co-visitation from an interaction log (see priors.h). */
+#define _GNU_SOURCE /* getline */
+#include "priors.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hash.h"
+
+#define MAGIC "FRPRIOR1"
+#define VERSION 1
+#define HEADER 96
+#define MAX_LINE (1u << 20)
+
+void fr_priors_params_default(fr_priors_params *p) {
+    p->window = 10;
+    p->half_life = 0;
+    p->capacity = 100;
+}
+
+/* ---------------------------------------------------------------- decayed values */
+
+/* A sum of decayed terms, expressed at time t: value(T) = v * 0.5^((T - t) / half_life). */
+typedef struct { double v, t; } decayed;
+
+static double at_time(decayed d, double T, double hl) { return hl > 0 && d.v != 0 ? d.v * exp2(-(T - d.t) / hl) : d.v; }
+
+static void decayed_add(decayed *d, double w, double ts, double hl) {
+    if (hl <= 0) { d->v += w; return; }
+    if (d->v == 0) { d->v = w; d->t = ts; return; }
+    if (ts >= d->t) {
+        d->v = d->v * exp2(-(ts - d->t) / hl) + w;
+        d->t = ts;
+    } else {
+        d->v += w * exp2(-(d->t - ts) / hl);
+    }
+}
+
+/* ---------------------------------------------------------------- builder */
+
+typedef struct { uint32_t row; decayed w; } neighbour;
+typedef struct { uint32_t n, cap; neighbour *e; } neighbours;
+
+typedef struct {
+    uint32_t key_off, key_len;
+    uint32_t head, count; /* ring of the last `window` rows */
+} user_state;
+
+struct fr_priors_builder {
+    fr_priors_params p;
+    uint64_t n_items;
+    decayed *pop;
+    uint32_t *seen;
+    neighbours *nb;
+    double t_max;
+    int have_t;
+    uint64_t events, unknown;
+    /* users: open-addressing table of indices into users[] (+1), keys in an arena */
+    user_state *users;
+    uint32_t *ring; /* users * window rows */
+    uint64_t n_users, users_cap;
+    uint32_t *slots;
+    uint64_t mask;
+    char *keys;
+    size_t keys_len, keys_cap;
+};
+
+fr_status fr_priors_builder_create(uint64_t n_items, const fr_priors_params *p, fr_priors_builder **out, char *err,
+                                   size_t errcap) {
+    *out = NULL;
+    fr_priors_params d;
+    fr_priors_params_default(&d);
+    if (!p) p = &d;
+    if (p->window < 1 || p->window > 64) return fr_fail(FR_ERR_ARG, err, errcap, "priors: window %d outside 1..64", p->window);
+    if (p->capacity < 1 || p->capacity > 4096) return fr_fail(FR_ERR_ARG, err, errcap, "priors: capacity %d outside 1..4096", p->capacity);
+    if (!isfinite(p->half_life)) return fr_fail(FR_ERR_ARG, err, errcap, "priors: half-life is not a number");
+    if (n_items > 0xFFFFFFF0u) return fr_fail(FR_ERR_ARG, err, errcap, "priors: %llu items is too many", (unsigned long long)n_items);
+    fr_priors_builder *b = calloc(1, sizeof *b);
+    if (!b) return fr_fail(FR_ERR_NOMEM, err, errcap, "priors: out of memory");
+    b->p = *p;
+    b->n_items = n_items;
+    b->pop = calloc(n_items ? n_items : 1, sizeof *b->pop);
+    b->seen = calloc(n_items ? n_items : 1, sizeof *b->seen);
+    b->nb = calloc(n_items ? n_items : 1, sizeof *b->nb);
+    b->mask = 1023;
+    b->slots = calloc(b->mask + 1, sizeof *b->slots);
+    if (!b->pop || !b->seen || !b->nb || !b->slots) {
+        fr_priors_builder_free(b);
+        return fr_fail(FR_ERR_NOMEM, err, errcap, "priors: out of memory for %llu items", (unsigned long long)n_items);
+    }
+    *out = b;
+    return FR_OK;
+}
+
+void fr_priors_builder_free(fr_priors_builder *b) {
+    if (!b) return;
+    if (b->nb)
+        for (uint64_t i = 0; i < b->n_items; i++) free(b->nb[i].e);
+    free(b->nb);
+    free(b->pop);
+    free(b->seen);
+    free(b->users);
+    free(b->ring);
+    free(b->slots);
+    free(b->keys);
+    free(b);
+}
+
+static user_state *user_of(fr_priors_builder *b, const char *key, size_t len) {
+    uint64_t h = fr_hash64(key, len, 0), i = h & b->mask;
+    for (;;) {
+        uint32_t v = b->slots[i];
+        if (!v) break;
+        user_state *u = &b->users[v - 1];
+        if (u->key_len == len && memcmp(b->keys + u->key_off, key, len) == 0) return u;
+        i = (i + 1) & b->mask;
+    }
+    if (b->n_users >= 0xFFFFFFF0u || b->keys_len + len > 0xFFFFFFF0u) return NULL;
+    if ((b->n_users + 1) * 2 > b->mask + 1) { /* grow the table */
+        uint64_t cap = (b->mask + 1) * 2;
+        uint32_t *s = calloc(cap, sizeof *s);
+        if (!s) return NULL;
+        for (uint64_t u = 0; u < b->n_users; u++) {
+            uint64_t j = fr_hash64(b->keys + b->users[u].key_off, b->users[u].key_len, 0) & (cap - 1);
+            while (s[j]) j = (j + 1) & (cap - 1);
+            s[j] = (uint32_t)u + 1;
+        }
+        free(b->slots);
+        b->slots = s;
+        b->mask = cap - 1;
+        i = h & b->mask;
+        while (b->slots[i]) i = (i + 1) & b->mask;
+    }
+    if (b->n_users == b->users_cap) {
+        uint64_t cap = b->users_cap ? b->users_cap * 2 : 1024;
+        user_state *u = realloc(b->users, cap * sizeof *u);
+        if (!u) return NULL;
+        b->users = u;
+        uint32_t *r = realloc(b->ring, cap * (size_t)b->p.window * sizeof *r);
+        if (!r) return NULL;
+        b->ring = r;
+        b->users_cap = cap;
+    }
+    if (b->keys_len + len > b->keys_cap) {
+        size_t cap = (b->keys_cap ? b->keys_cap * 2 : 4096) + len;
+        char *k = realloc(b->keys, cap);
+        if (!k) return NULL;
+        b->keys = k;
+        b->keys_cap = cap;
+    }
+    memcpy(b->keys + b->keys_len, key, len);
+    user_state *u = &b->users[b->n_users];
+    u->key_off = (uint32_t)b->keys_len;
+    u->key_len = (uint32_t)len;
+    u->head = u->count = 0;
+    b->keys_len += len;
+    b->slots[i] = (uint32_t)++b->n_users;
+    return u;
+}
+
+/* C[a][b] += w at ts, space-saving when a's list is full */
+static int covisit(fr_priors_builder *b, uint32_t a, uint32_t nb_row, double w, double ts) {
+    neighbours *l = &b->nb[a];
+    const double hl = b->p.half_life;
+    for (uint32_t k = 0; k < l->n; k++)
+        if (l->e[k].row == nb_row) { decayed_add(&l->e[k].w, w, ts, hl); return 0; }
+    if (l->n < (uint32_t)b->p.capacity) {
+        if (l->n == l->cap) {
+            uint32_t cap = l->cap ? l->cap * 2 : 4;
+            if (cap > (uint32_t)b->p.capacity) cap = (uint32_t)b->p.capacity;
+            neighbour *e = realloc(l->e, cap * sizeof *e);
+            if (!e) return -1;
+            l->e = e;
+            l->cap = cap;
+        }
+        l->e[l->n].row = nb_row;
+        l->e[l->n].w.v = 0;
+        l->e[l->n].w.t = ts;
+        decayed_add(&l->e[l->n].w, w, ts, hl);
+        l->n++;
+        return 0;
+    }
+    /* full: the weakest (at this event's time) gives its place and its weight */
+    uint32_t min = 0;
+    double mv = at_time(l->e[0].w, ts, hl);
+    for (uint32_t k = 1; k < l->n; k++) {
+        double v = at_time(l->e[k].w, ts, hl);
+        if (v < mv) { mv = v; min = k; }
+    }
+    l->e[min].row = nb_row;
+    l->e[min].w.v = mv + w;
+    l->e[min].w.t = ts;
+    return 0;
+}
+
+fr_status fr_priors_add(fr_priors_builder *b, const char *user, size_t user_len, uint32_t row, double ts, double weight,
+                        char *err, size_t errcap) {
+    if (row >= b->n_items) return fr_fail(FR_ERR_ARG, err, errcap, "priors: row %u outside the store's %llu items", row, (unsigned long long)b->n_items);
+    if (!isfinite(ts)) return fr_fail(FR_ERR_ARG, err, errcap, "priors: timestamp is not a finite number");
+    if (!isfinite(weight) || weight <= 0) return fr_fail(FR_ERR_ARG, err, errcap, "priors: weight %g must be a positive number", weight);
+    user_state *u = user_of(b, user, user_len);
+    if (!u) return fr_fail(FR_ERR_NOMEM, err, errcap, "priors: out of memory for users");
+    const double hl = b->p.half_life;
+    decayed_add(&b->pop[row], weight, ts, hl);
+    if (b->seen[row] < 0xFFFFFFFFu) b->seen[row]++;
+    if (!b->have_t || ts > b->t_max) { b->t_max = ts; b->have_t = 1; }
+    const int W = b->p.window;
+    uint32_t *ring = b->ring + (size_t)(u - b->users) * (size_t)W;
+    for (uint32_t d = 1; d <= u->count; d++) {
+        uint32_t prev = ring[(u->head + (uint32_t)W - d) % (uint32_t)W];
+        if (prev == row) continue; /* a repeat is not a co-visit with itself */
+        if (covisit(b, row, prev, weight / d, ts) || covisit(b, prev, row, weight / d, ts))
+            return fr_fail(FR_ERR_NOMEM, err, errcap, "priors: out of memory for neighbours");
+    }
+    ring[u->head] = row;
+    u->head = (u->head + 1) % (uint32_t)W;
+    if (u->count < (uint32_t)W) u->count++;
+    b->events++;
+    return FR_OK;
+}
+
+/* ---------------------------------------------------------------- serialising */
+
+static void wr32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
+static void wr64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
+static void wrf64(uint8_t *p, double v) { memcpy(p, &v, 8); }
+static uint32_t rd32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
+static uint64_t rd64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
+static double rdf64(const uint8_t *p) { double v; memcpy(&v, p, 8); return v; }
+
+typedef struct { uint32_t row; float w; } out_nb;
+
+static int by_weight_desc(const void *a, const void *b) {
+    const out_nb *x = a, *y = b;
+    if (x->w != y->w) return x->w > y->w ? -1 : 1;
+    return (x->row > y->row) - (x->row < y->row);
+}
+
+/* layout: header | popularity f64[n] | seen u32[n] (padded to 8) | nb_off u64[n+1] | rows u32[m] | weights f32[m] */
+static size_t layout(uint64_t n, uint64_t m, size_t *o_pop, size_t *o_seen, size_t *o_off, size_t *o_row, size_t *o_w) {
+    size_t at = HEADER;
+    *o_pop = at; at += 8 * n;
+    *o_seen = at; at += (4 * n + 7) / 8 * 8;
+    *o_off = at; at += 8 * (n + 1);
+    *o_row = at; at += 4 * m;
+    *o_w = at; at += 4 * m;
+    return at;
+}
+
+typedef struct {
+    uint64_t n, events, unknown, users;
+    double t_end, half_life;
+    int window, capacity;
+} header_info;
+
+static fr_status serialise(const header_info *h, const double *pop, const uint32_t *seen, const uint64_t *off,
+                           const out_nb *nb, uint8_t **data, size_t *size, char *err, size_t errcap) {
+    size_t o_pop, o_seen, o_off, o_row, o_w;
+    uint64_t m = off[h->n];
+    size_t total = layout(h->n, m, &o_pop, &o_seen, &o_off, &o_row, &o_w);
+    uint8_t *buf = calloc(1, total);
+    if (!buf) return fr_fail(FR_ERR_NOMEM, err, errcap, "priors: out of memory (%zu bytes)", total);
+    memcpy(buf, MAGIC, 8);
+    wr32(buf + 8, VERSION);
+    wr32(buf + 12, (uint32_t)h->window);
+    wr32(buf + 16, (uint32_t)h->capacity);
+    wr64(buf + 24, h->n);
+    wrf64(buf + 32, h->t_end);
+    wrf64(buf + 40, h->half_life);
+    wr64(buf + 48, h->events);
+    wr64(buf + 56, h->unknown);
+    wr64(buf + 64, h->users);
+    wr64(buf + 72, m);
+    memcpy(buf + o_pop, pop, 8 * h->n);
+    memcpy(buf + o_seen, seen, 4 * h->n);
+    memcpy(buf + o_off, off, 8 * (h->n + 1));
+    for (uint64_t k = 0; k < m; k++) {
+        memcpy(buf + o_row + 4 * k, &nb[k].row, 4);
+        memcpy(buf + o_w + 4 * k, &nb[k].w, 4);
+    }
+    *data = buf;
+    *size = total;
+    return FR_OK;
+}
+
+fr_status fr_priors_finish(fr_priors_builder *b, uint8_t **data, size_t *size, char *err, size_t errcap) {
+    const uint64_t n = b->n_items;
+    const double T = b->have_t ? b->t_max : 0, hl = b->p.half_life;
+    double *pop = malloc(8 * (n ? n : 1));
+    uint64_t *off = malloc(8 * (n + 1)), m = 0;
+    for (uint64_t i = 0; i < n; i++) m += b->nb[i].n;
+    out_nb *nb = malloc(sizeof *nb * (m ? m : 1));
+    fr_status rc = FR_OK;
+    if (!pop || !off || !nb) rc = fr_fail(FR_ERR_NOMEM, err, errcap, "priors: out of memory");
+    if (!rc) {
+        off[0] = 0;
+        for (uint64_t i = 0; i < n; i++) {
+            pop[i] = at_time(b->pop[i], T, hl);
+            out_nb *o = nb + off[i];
+            for (uint32_t k = 0; k < b->nb[i].n; k++) {
+                o[k].row = b->nb[i].e[k].row;
+                o[k].w = (float)at_time(b->nb[i].e[k].w, T, hl);
+            }
+            qsort(o, b->nb[i].n, sizeof *o, by_weight_desc);
+            off[i + 1] = off[i] + b->nb[i].n;
+        }
+        header_info h = {n, b->events, b->unknown, b->n_users, T, hl, b->p.window, b->p.capacity};
+        rc = serialise(&h, pop, b->seen, off, nb, data, size, err, errcap);
+    }
+    free(pop);
+    free(off);
+    free(nb);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- reading */
+
+fr_status fr_priors_view(const uint8_t *data, size_t size, uint64_t n_items, const char *label, fr_priors *out, char *err,
+                         size_t errcap) {
+    memset(out, 0, sizeof *out);
+    if (size < HEADER || memcmp(data, MAGIC, 8) != 0) return fr_fail(FR_ERR_FORMAT, err, errcap, "%s: priors section is not FRPRIOR1 data", label);
+    if (rd32(data + 8) != VERSION) return fr_fail(FR_ERR_UNSUPPORTED, err, errcap, "%s: priors version %u, this feedrank reads %d", label, rd32(data + 8), VERSION);
+    uint64_t n = rd64(data + 24), m = rd64(data + 72);
+    if (n != n_items) return fr_fail(FR_ERR_FORMAT, err, errcap, "%s: priors cover %llu items, the store has %llu", label, (unsigned long long)n, (unsigned long long)n_items);
+    if (m > (size_t)-1 / 16 || n > (size_t)-1 / 32) return fr_fail(FR_ERR_FORMAT, err, errcap, "%s: priors sizes overflow", label);
+    size_t o_pop, o_seen, o_off, o_row, o_w;
+    if (layout(n, m, &o_pop, &o_seen, &o_off, &o_row, &o_w) != size)
+        return fr_fail(FR_ERR_FORMAT, err, errcap, "%s: priors section is %zu bytes, its header implies %zu", label, size, layout(n, m, &o_pop, &o_seen, &o_off, &o_row, &o_w));
+    out->n_items = n;
+    out->window = (int)rd32(data + 12);
+    out->capacity = (int)rd32(data + 16);
+    out->t_end = rdf64(data + 32);
+    out->half_life = rdf64(data + 40);
+    out->events = rd64(data + 48);
+    out->unknown_items = rd64(data + 56);
+    out->users = rd64(data + 64);
+    if (out->window < 1 || out->window > 64 || out->capacity < 1 || out->capacity > 4096 || !isfinite(out->t_end) ||
+        !isfinite(out->half_life))
+        return fr_fail(FR_ERR_FORMAT, err, errcap, "%s: priors header has invalid parameters", label);
+    /* sections are 64-byte aligned in the store and every offset here is a multiple of 8 */
+    out->popularity = (const double *)(data + o_pop);
+    out->seen = (const uint32_t *)(data + o_seen);
+    out->nb_off = (const uint64_t *)(data + o_off);
+    out->nb_row = (const uint32_t *)(data + o_row);
+    out->nb_weight = (const float *)(data + o_w);
+    if (out->nb_off[0] != 0 || out->nb_off[n] != m) return fr_fail(FR_ERR_FORMAT, err, errcap, "%s: priors neighbour offsets do not span the list", label);
+    for (uint64_t i = 0; i < n; i++) {
+        if (!(out->popularity[i] >= 0) || !isfinite(out->popularity[i]))
+            return fr_fail(FR_ERR_FORMAT, err, errcap, "%s: priors popularity of row %llu is not a finite non-negative number", label, (unsigned long long)i);
+        uint64_t a = out->nb_off[i], b = out->nb_off[i + 1];
+        if (b < a || b > m || b - a > (uint64_t)out->capacity)
+            return fr_fail(FR_ERR_FORMAT, err, errcap, "%s: priors neighbour list of row %llu is malformed", label, (unsigned long long)i);
+    }
+    for (uint64_t k = 0; k < m; k++)
+        if (out->nb_row[k] >= n || !(out->nb_weight[k] >= 0) || !isfinite(out->nb_weight[k]))
+            return fr_fail(FR_ERR_FORMAT, err, errcap, "%s: priors neighbour %llu is invalid (row %u)", label, (unsigned long long)k, out->nb_row[k]);
+    return FR_OK;
+}
+
+fr_status fr_priors_of_store(const fr_store *store, fr_priors *out, char *err, size_t errcap) {
+    const uint8_t *data;
+    uint64_t size;
+    if (!fr_store_section(store, FR_STORE_SECTION_PRIORS, &data, &size))
+        return fr_fail(FR_ERR_NOT_FOUND, err, errcap, "the item store has no log priors (feedrank index --interactions)");
+    return fr_priors_view(data, (size_t)size, fr_store_info_of(store)->count, "item store", out, err, errcap);
+}
+
+/* ---------------------------------------------------------------- merging */
+
+typedef struct { uint32_t row; double w; } merge_nb;
+
+static int by_row(const void *a, const void *b) {
+    const merge_nb *x = a, *y = b;
+    return (x->row > y->row) - (x->row < y->row);
+}
+
+fr_status fr_priors_merge(const uint8_t *const *parts, const size_t *sizes, int n, uint8_t **data, size_t *size,
+                          char *err, size_t errcap) {
+    if (n < 1) return fr_fail(FR_ERR_ARG, err, errcap, "priors merge: nothing to merge");
+    fr_priors *v = calloc((size_t)n, sizeof *v);
+    if (!v) return fr_fail(FR_ERR_NOMEM, err, errcap, "priors merge: out of memory");
+    fr_status rc = FR_OK;
+    uint64_t items = sizes[0] >= HEADER ? rd64(parts[0] + 24) : 0;
+    char label[32];
+    for (int i = 0; i < n && !rc; i++) {
+        snprintf(label, sizeof label, "priors part %d", i + 1);
+        rc = fr_priors_view(parts[i], sizes[i], items, label, &v[i], err, errcap);
+        if (!rc && i && (v[i].half_life != v[0].half_life || v[i].window != v[0].window || v[i].capacity != v[0].capacity))
+            rc = fr_fail(FR_ERR_ARG, err, errcap, "priors merge: part %d was built with other parameters (half-life, window, capacity)", i + 1);
+    }
+    double *pop = NULL;
+    uint32_t *seen = NULL;
+    uint64_t *off = NULL;
+    out_nb *nb = NULL;
+    merge_nb *tmp = NULL;
+    if (!rc) {
+        double T = v[0].t_end, hl = v[0].half_life;
+        header_info h = {items, 0, 0, 0, 0, hl, v[0].window, v[0].capacity};
+        for (int i = 0; i < n; i++) {
+            if (v[i].t_end > T) T = v[i].t_end;
+            h.events += v[i].events;
+            h.unknown += v[i].unknown_items;
+            h.users += v[i].users;
+        }
+        h.t_end = T;
+        uint64_t total = 0;
+        for (int i = 0; i < n; i++) total += v[i].nb_off[items];
+        pop = calloc(items ? items : 1, 8);
+        seen = calloc(items ? items : 1, 4);
+        off = malloc(8 * (items + 1));
+        nb = malloc(sizeof *nb * (total ? total : 1));
+        tmp = malloc(sizeof *tmp * ((size_t)n * (size_t)v[0].capacity + 1));
+        if (!pop || !seen || !off || !nb || !tmp) rc = fr_fail(FR_ERR_NOMEM, err, errcap, "priors merge: out of memory");
+        off[0] = 0;
+        for (uint64_t r = 0; !rc && r < items; r++) {
+            size_t t = 0;
+            for (int i = 0; i < n; i++) {
+                double scale = hl > 0 ? exp2(-(T - v[i].t_end) / hl) : 1.0;
+                pop[r] += v[i].popularity[r] * scale;
+                uint64_t s = (uint64_t)seen[r] + v[i].seen[r];
+                seen[r] = s > 0xFFFFFFFFu ? 0xFFFFFFFFu : (uint32_t)s;
+                for (uint64_t k = v[i].nb_off[r]; k < v[i].nb_off[r + 1]; k++) {
+                    tmp[t].row = v[i].nb_row[k];
+                    tmp[t].w = v[i].nb_weight[k] * scale;
+                    t++;
+                }
+            }
+            qsort(tmp, t, sizeof *tmp, by_row);
+            size_t u = 0;
+            for (size_t k = 0; k < t; k++) {
+                if (u && tmp[u - 1].row == tmp[k].row) tmp[u - 1].w += tmp[k].w;
+                else tmp[u++] = tmp[k];
+            }
+            out_nb *o = nb + off[r];
+            for (size_t k = 0; k < u; k++) { o[k].row = tmp[k].row; o[k].w = (float)tmp[k].w; }
+            qsort(o, u, sizeof *o, by_weight_desc);
+            if (u > (size_t)h.capacity) u = (size_t)h.capacity;
+            off[r + 1] = off[r] + u;
+        }
+        if (!rc) rc = serialise(&h, pop, seen, off, nb, data, size, err, errcap);
+    }
+    free(pop);
+    free(seen);
+    free(off);
+    free(nb);
+    free(tmp);
+    free(v);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- log reading */
+
+/* A JSON string or integer as an id (into buf); 0 on success. */
+static int json_id(const cJSON *x, char *buf, size_t cap, const char **id, size_t *len) {
+    if (cJSON_IsString(x) && x->valuestring) {
+        *id = x->valuestring;
+        *len = strlen(x->valuestring);
+        return *len == 0 || *len > FR_STORE_MAX_ID ? -1 : 0;
+    }
+    if (cJSON_IsNumber(x) && isfinite(x->valuedouble) && x->valuedouble == floor(x->valuedouble) && fabs(x->valuedouble) < 9.007199254740992e15) {
+        int n = snprintf(buf, cap, "%.0f", x->valuedouble);
+        *id = buf;
+        *len = (size_t)n;
+        return 0;
+    }
+    return -1;
+}
+
+static int split_tabs(char *line, char **f, int cap) {
+    int n = 0;
+    f[n++] = line;
+    for (char *p = line; *p && n < cap; p++)
+        if (*p == '\t') { *p = 0; f[n++] = p + 1; }
+    return n;
+}
+
+static int col_of(char **f, int n, const char *name) {
+    size_t l = strlen(name);
+    for (int i = 0; i < n; i++)
+        if (strncmp(f[i], name, l) == 0 && (f[i][l] == ':' || f[i][l] == 0)) return i;
+    return -1;
+}
+
+static int in_shard(const char *user, size_t len, int shard_i, int shard_n) {
+    return shard_n <= 1 || fr_hash64(user, len, 0x5eed) % (uint64_t)shard_n == (uint64_t)shard_i;
+}
+
+fr_status fr_priors_read_log(fr_priors_builder *b, FILE *f, const char *label, fr_log_format fmt, const fr_store *store,
+                             int shard_i, int shard_n, uint64_t max_bad, fr_priors_stats *stats, char *err,
+                             size_t errcap) {
+    fr_priors_stats local = {0};
+    if (!stats) stats = &local;
+    if (shard_n < 1 || shard_i < 0 || shard_i >= shard_n) return fr_fail(FR_ERR_ARG, err, errcap, "priors: shard %d/%d is invalid", shard_i, shard_n);
+    if (fmt == FR_LOG_AUTO) {
+        size_t l = strlen(label);
+        fmt = l > 6 && strcmp(label + l - 6, ".inter") == 0 ? FR_LOG_RECBOLE : FR_LOG_JSONL;
+    }
+    char *line = NULL;
+    size_t lcap = 0;
+    ssize_t got;
+    uint64_t lineno = 0;
+    fr_status rc = FR_OK;
+    int c_user = -1, c_item = -1, c_ts = -1, c_list = -1;
+    char ubuf[32], ibuf[32];
+/* a malformed line: counted and skipped, or the error (not a do-while: it must leave the line loop's body) */
+#define BAD(...)                                                                                                   \
+    {                                                                                                              \
+        stats->bad_lines++;                                                                                        \
+        if (stats->bad_lines > max_bad) { rc = fr_fail(FR_ERR_FORMAT, err, errcap, __VA_ARGS__); goto done; }     \
+        goto next_line;                                                                                            \
+    }
+    while ((got = getline(&line, &lcap, f)) >= 0) {
+        lineno++;
+        if ((size_t)got > MAX_LINE) { rc = fr_fail(FR_ERR_FORMAT, err, errcap, "%s:%llu: line longer than %u bytes", label, (unsigned long long)lineno, MAX_LINE); goto done; }
+        while (got > 0 && (line[got - 1] == '\n' || line[got - 1] == '\r')) line[--got] = 0;
+        if (got == 0) continue;
+        if ((size_t)got != strlen(line)) BAD("%s:%llu: NUL byte in the line", label, (unsigned long long)lineno);
+        if (fmt == FR_LOG_RECBOLE) {
+            char *fl[16];
+            int nf = split_tabs(line, fl, 16);
+            if (lineno == 1) {
+                c_user = col_of(fl, nf, "user_id");
+                c_item = col_of(fl, nf, "item_id");
+                c_ts = col_of(fl, nf, "timestamp");
+                c_list = col_of(fl, nf, "item_id_list");
+                if (c_user < 0 || (c_item < 0 && c_list < 0)) {
+                    rc = fr_fail(FR_ERR_FORMAT, err, errcap, "%s:1: RecBole header needs user_id and item_id (+ timestamp) or item_id_list", label);
+                    goto done;
+                }
+                continue;
+            }
+            if (nf <= c_user || !*fl[c_user]) BAD("%s:%llu: missing user_id", label, (unsigned long long)lineno);
+            const char *user = fl[c_user];
+            size_t ul = strlen(user);
+            if (!in_shard(user, ul, shard_i, shard_n)) continue;
+            if (c_list >= 0) { /* sequential format: the history list is the user's events, in order (no times) */
+                if (nf <= c_list) BAD("%s:%llu: missing item_id_list", label, (unsigned long long)lineno);
+                double pos = 0;
+                for (char *tok = strtok(fl[c_list], " "); tok; tok = strtok(NULL, " ")) {
+                    int64_t row = fr_store_find(store, tok, strlen(tok));
+                    if (row < 0) { stats->unknown_items++; b->unknown++; continue; }
+                    if ((rc = fr_priors_add(b, user, ul, (uint32_t)row, pos++, 1.0, err, errcap))) goto done;
+                    stats->events++;
+                }
+                continue;
+            }
+            if (nf <= c_item || !*fl[c_item]) BAD("%s:%llu: missing item_id", label, (unsigned long long)lineno);
+            double ts = 0;
+            if (c_ts >= 0) {
+                char *end;
+                if (nf <= c_ts || !*fl[c_ts] || (ts = strtod(fl[c_ts], &end), *end) || !isfinite(ts))
+                    BAD("%s:%llu: timestamp is not a number", label, (unsigned long long)lineno);
+            }
+            int64_t row = fr_store_find(store, fl[c_item], strlen(fl[c_item]));
+            if (row < 0) { stats->unknown_items++; b->unknown++; continue; }
+            if ((rc = fr_priors_add(b, user, ul, (uint32_t)row, ts, 1.0, err, errcap))) goto done;
+            stats->events++;
+            continue;
+        }
+        cJSON *j = cJSON_ParseWithLength(line, (size_t)got);
+        if (!j || !cJSON_IsObject(j)) { cJSON_Delete(j); BAD("%s:%llu: not a JSON object", label, (unsigned long long)lineno); }
+        const char *user, *item;
+        size_t ul, il;
+        const cJSON *jt = cJSON_GetObjectItemCaseSensitive(j, "ts"), *jw = cJSON_GetObjectItemCaseSensitive(j, "weight");
+        const char *why = NULL;
+        if (json_id(cJSON_GetObjectItemCaseSensitive(j, "user"), ubuf, sizeof ubuf, &user, &ul)) why = "\"user\" must be a non-empty string or an integer";
+        else if (json_id(cJSON_GetObjectItemCaseSensitive(j, "item"), ibuf, sizeof ibuf, &item, &il)) why = "\"item\" must be an id of 1-128 bytes or an integer";
+        else if (!cJSON_IsNumber(jt) || !isfinite(jt->valuedouble)) why = "\"ts\" must be a number";
+        else if (jw && (!cJSON_IsNumber(jw) || !(jw->valuedouble > 0) || !isfinite(jw->valuedouble))) why = "\"weight\" must be a positive number";
+        if (why) { cJSON_Delete(j); BAD("%s:%llu: %s", label, (unsigned long long)lineno, why); }
+        if (in_shard(user, ul, shard_i, shard_n)) {
+            int64_t row = fr_store_find(store, item, il);
+            if (row < 0) { stats->unknown_items++; b->unknown++; }
+            else {
+                rc = fr_priors_add(b, user, ul, (uint32_t)row, jt->valuedouble, jw ? jw->valuedouble : 1.0, err, errcap);
+                if (!rc) stats->events++;
+            }
+        }
+        cJSON_Delete(j);
+        if (rc) goto done;
+    next_line:;
+    }
+    if (ferror(f)) rc = fr_fail(FR_ERR_IO, err, errcap, "%s: read error", label);
+#undef BAD
+done:
+    free(line);
+    stats->users = b->n_users;
+    return rc;
+}

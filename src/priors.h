@@ -1,0 +1,86 @@
+/* priors.h - item priors learned from an interaction log: time-decayed popularity and
+ * co-visitation neighbours, kept inside the item store as one checksummed section.
+ *
+ * Build (streamed, one pass): every event (user, item, ts, weight) adds
+ *   popularity[item] += weight, and, for each of the user's previous `window` events j at
+ *   distance d = 1..window:  C[item][j] += weight / d  and  C[j][item] += weight / d,
+ * every term decayed by 0.5^((T - ts) / half_life) where T is the newest timestamp in the log
+ * (half_life <= 0: no decay). Decay is exact in any event order: each value keeps the time it is
+ * expressed at and is rescaled on update. A user's window follows the log's order of that user's
+ * events (sort by user and time for exact windows).
+ * Memory: per item, popularity, its event count and at most `capacity` neighbours (space-saving:
+ * when full, the weakest neighbour is replaced and its weight inherited, so heavy pairs are never
+ * lost); per user, the last `window` events. Not proportional to the number of events.
+ * Shards of the log (users split by --shard) build separately and merge exactly: values are
+ * rescaled to the newest shard's T and summed. Unknown item ids are counted, not fatal. */
+#ifndef FR_PRIORS_H
+#define FR_PRIORS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "item_store.h"
+#include "status.h"
+
+typedef struct {
+    int window;         /* co-visitation distance, 1..64 (default 10) */
+    double half_life;   /* in the log's time units (seconds for Unix times); <= 0: no decay */
+    int capacity;       /* neighbours kept per item, 1..4096 (default 100) */
+} fr_priors_params;
+
+void fr_priors_params_default(fr_priors_params *p);
+
+typedef struct {
+    uint64_t events, unknown_items, bad_lines, users;
+} fr_priors_stats;
+
+/* ---- building ---- */
+typedef struct fr_priors_builder fr_priors_builder;
+
+fr_status fr_priors_builder_create(uint64_t n_items, const fr_priors_params *p, fr_priors_builder **out, char *err,
+                                   size_t errcap);
+void fr_priors_builder_free(fr_priors_builder *b);
+/* One event; row is the item's store row. */
+fr_status fr_priors_add(fr_priors_builder *b, const char *user, size_t user_len, uint32_t row, double ts, double weight,
+                        char *err, size_t errcap);
+
+typedef enum { FR_LOG_AUTO = 0, FR_LOG_JSONL = 1, FR_LOG_RECBOLE = 2 } fr_log_format;
+
+/* Streams a log into the builder: JSONL lines {"user": .., "item": .., "ts": .., "weight": ..}
+ * (user/item strings or integers; weight optional, default 1; ts required) or a RecBole .inter
+ * file (tab-separated, header "user_id:token item_id:token timestamp:float [rating:float]").
+ * Items are looked up in store; unknown ids are counted in stats. Malformed lines are errors
+ * naming the line, unless max_bad > 0: then up to max_bad are counted and skipped. Only users with
+ * hash % shard_n == shard_i are read (shard_n 1 = all). AUTO picks RecBole for a .inter name. */
+fr_status fr_priors_read_log(fr_priors_builder *b, FILE *f, const char *label, fr_log_format fmt,
+                             const fr_store *store, int shard_i, int shard_n, uint64_t max_bad,
+                             fr_priors_stats *stats, char *err, size_t errcap);
+
+/* The finished section (caller frees *data): serialised priors for fr_store_attach. */
+fr_status fr_priors_finish(fr_priors_builder *b, uint8_t **data, size_t *size, char *err, size_t errcap);
+
+/* Sums several serialised priors of the same store (shards of one log) into one. */
+fr_status fr_priors_merge(const uint8_t *const *parts, const size_t *sizes, int n, uint8_t **data, size_t *size,
+                          char *err, size_t errcap);
+
+/* ---- reading (a view over the store's section; valid while the store is open) ---- */
+typedef struct {
+    uint64_t n_items;
+    double t_end, half_life;
+    int window, capacity;
+    uint64_t events, unknown_items, users;
+    const double *popularity;   /* [n_items], decayed to t_end */
+    const uint32_t *seen;       /* [n_items] events per item (undecayed) */
+    const uint64_t *nb_off;     /* [n_items + 1] */
+    const uint32_t *nb_row;     /* neighbours, strongest first */
+    const float *nb_weight;     /* raw decayed co-visitation weight */
+} fr_priors;
+
+/* Validates a serialised section (sizes, offsets, rows < n_items, finite non-negative values). */
+fr_status fr_priors_view(const uint8_t *data, size_t size, uint64_t n_items, const char *label, fr_priors *out,
+                         char *err, size_t errcap);
+/* The priors attached to store, if any: FR_ERR_NOT_FOUND when it has none. */
+fr_status fr_priors_of_store(const fr_store *store, fr_priors *out, char *err, size_t errcap);
+
+#endif

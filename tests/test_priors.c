@@ -1,0 +1,271 @@
+/* test_priors.c - log priors: co-visitation counts on a hand-made log, time-decay maths (in any
+ * event order), space-saving capacity, unknown ids and malformed lines, both RecBole layouts,
+ * shard builds merged = one single-pass build, attaching to a store file, and rejection of
+ * corrupt sections. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "item_store.h"
+#include "priors.h"
+#include "test_util.h"
+
+static char store_path[256];
+
+/* a store with items i0..i{n-1}, dimension 2 */
+static fr_store *make_store(int n) {
+    char err[256];
+    snprintf(store_path, sizeof store_path, "/tmp/test_priors_%d.store", (int)getpid());
+    fr_store_writer *w;
+    CHECK(fr_store_writer_open(store_path, 2, FR_STORE_F32, "m", 1, 0, &w, err, sizeof err) == FR_OK, "%s", err);
+    for (int i = 0; i < n; i++) {
+        char id[16];
+        float v[2] = {(float)i, 1};
+        snprintf(id, sizeof id, "i%d", i);
+        fr_store_writer_add(w, id, strlen(id), v, NULL, 0, err, sizeof err);
+    }
+    CHECK(fr_store_writer_finish(w, err, sizeof err) == FR_OK, "%s", err);
+    fr_store *s = NULL;
+    CHECK(fr_store_open(store_path, 0, 1, &s, err, sizeof err) == FR_OK, "%s", err);
+    return s;
+}
+
+/* builds priors from log text; returns the section (caller frees) */
+static uint8_t *build(const fr_store *s, const char *log, const char *label, const fr_priors_params *p, int si, int sn,
+                      uint64_t max_bad, fr_priors_stats *st, size_t *size, fr_status *rc_out, char *err, size_t errcap) {
+    fr_priors_builder *b;
+    *rc_out = fr_priors_builder_create(fr_store_info_of(s)->count, p, &b, err, errcap);
+    if (*rc_out) return NULL;
+    FILE *f = fmemopen((void *)log, strlen(log), "rb");
+    uint8_t *data = NULL;
+    *rc_out = fr_priors_read_log(b, f, label, FR_LOG_AUTO, s, si, sn, max_bad, st, err, errcap);
+    if (!*rc_out) *rc_out = fr_priors_finish(b, &data, size, err, errcap);
+    fclose(f);
+    fr_priors_builder_free(b);
+    return data;
+}
+
+static double weight_of(const fr_priors *p, uint32_t a, uint32_t b) {
+    for (uint64_t k = p->nb_off[a]; k < p->nb_off[a + 1]; k++)
+        if (p->nb_row[k] == b) return p->nb_weight[k];
+    return 0;
+}
+
+static void test_hand_made(const fr_store *s) {
+    /* user a: i1 i2 i3; user b: i2 i3 i3; window 2, no decay */
+    const char *log = "{\"user\":\"a\",\"item\":\"i1\",\"ts\":1}\n"
+                      "{\"user\":\"b\",\"item\":\"i2\",\"ts\":2}\n"
+                      "{\"user\":\"a\",\"item\":\"i2\",\"ts\":3}\n"
+                      "\n"
+                      "{\"user\":\"a\",\"item\":\"i3\",\"ts\":4,\"weight\":1}\n"
+                      "{\"user\":\"b\",\"item\":\"i3\",\"ts\":5}\n"
+                      "{\"user\":\"b\",\"item\":\"i3\",\"ts\":6}\n"
+                      "{\"user\":\"b\",\"item\":\"nope\",\"ts\":7}\n";
+    fr_priors_params p = {.window = 2, .half_life = 0, .capacity = 10};
+    fr_priors_stats st = {0};
+    size_t size;
+    fr_status rc;
+    char err[256];
+    uint8_t *d = build(s, log, "hand.jsonl", &p, 0, 1, 0, &st, &size, &rc, err, sizeof err);
+    CHECK(rc == FR_OK, "hand-made build: %s", err);
+    if (rc) return;
+    fr_priors v;
+    if (fr_priors_view(d, size, fr_store_info_of(s)->count, "t", &v, err, sizeof err) != FR_OK) {
+        CHECK(0, "view: %s", err);
+        free(d);
+        return;
+    }
+    CHECK(st.events == 6 && st.unknown_items == 1 && st.users == 2, "stats %llu %llu %llu", (unsigned long long)st.events,
+          (unsigned long long)st.unknown_items, (unsigned long long)st.users);
+    CHECK(v.popularity[1] == 1 && v.popularity[2] == 2 && v.popularity[3] == 3 && v.popularity[0] == 0, "popularity");
+    CHECK(v.seen[3] == 3 && v.seen[0] == 0, "seen counts");
+    /* a: (i2,i1) d1 -> 1; (i3,i2) d1 -> 1; (i3,i1) d2 -> 0.5.  b: (i3,i2) d1 -> 1, then i3 after i3
+     * (d1) is no co-visit, and (i3,i2) at d2 -> 0.5 */
+    CHECK(weight_of(&v, 1, 2) == 1 && weight_of(&v, 2, 1) == 1, "C(i1,i2) = %g", weight_of(&v, 1, 2));
+    CHECK(weight_of(&v, 2, 3) == 2.5 && weight_of(&v, 3, 2) == 2.5, "C(i2,i3) = %g", weight_of(&v, 2, 3));
+    CHECK(weight_of(&v, 1, 3) == 0.5 && weight_of(&v, 3, 3) == 0, "C(i1,i3) = %g", weight_of(&v, 1, 3));
+    /* strongest first */
+    CHECK(v.nb_off[3] - v.nb_off[2] == 2 && v.nb_row[v.nb_off[2]] == 3, "i2's list: i3 first");
+    free(d);
+
+    /* malformed lines: an error naming the line, or counted with --max-bad-lines */
+    const char *bad = "{\"user\":\"a\",\"item\":\"i1\",\"ts\":1}\n{\"user\":\"a\",\"item\":\"i2\"}\nnot json\n"
+                      "{\"user\":\"a\",\"item\":\"i2\",\"ts\":2,\"weight\":-1}\n{\"user\":7,\"item\":2,\"ts\":3}\n";
+    d = build(s, bad, "bad.jsonl", &p, 0, 1, 0, &st, &size, &rc, err, sizeof err);
+    CHECK(rc == FR_ERR_FORMAT && strstr(err, "bad.jsonl:2") && strstr(err, "ts"), "bad line: %s", err);
+    free(d);
+    memset(&st, 0, sizeof st);
+    d = build(s, bad, "bad.jsonl", &p, 0, 1, 5, &st, &size, &rc, err, sizeof err);
+    CHECK(rc == FR_OK && st.bad_lines == 3 && st.events == 1 && st.unknown_items == 1, "skipped %llu bad, %llu events (%s)",
+          (unsigned long long)st.bad_lines, (unsigned long long)st.events, err);
+    free(d);
+}
+
+static void test_decay(const fr_store *s) {
+    /* half-life 10: events at 0 and 10, in both orders, give 0.5 + 1 at T = 10 */
+    const char *fwd = "{\"user\":\"u\",\"item\":\"i1\",\"ts\":0}\n{\"user\":\"u\",\"item\":\"i1\",\"ts\":10}\n"
+                      "{\"user\":\"v\",\"item\":\"i2\",\"ts\":10}\n{\"user\":\"v\",\"item\":\"i3\",\"ts\":0}\n";
+    const char *rev = "{\"user\":\"u\",\"item\":\"i1\",\"ts\":10}\n{\"user\":\"u\",\"item\":\"i1\",\"ts\":0}\n"
+                      "{\"user\":\"v\",\"item\":\"i2\",\"ts\":10}\n{\"user\":\"v\",\"item\":\"i3\",\"ts\":0}\n";
+    fr_priors_params p = {.window = 3, .half_life = 10, .capacity = 10};
+    char err[256];
+    fr_status rc;
+    size_t n1, n2;
+    uint8_t *a = build(s, fwd, "f", &p, 0, 1, 0, NULL, &n1, &rc, err, sizeof err), *b = build(s, rev, "r", &p, 0, 1, 0, NULL, &n2, &rc, err, sizeof err);
+    fr_priors va, vb;
+    int ok = a && b && fr_priors_view(a, n1, 6, "a", &va, err, sizeof err) == FR_OK && fr_priors_view(b, n2, 6, "b", &vb, err, sizeof err) == FR_OK;
+    CHECK(ok, "%s", err);
+    if (ok) {
+        CHECK(fabs(va.popularity[1] - 1.5) < 1e-12 && fabs(vb.popularity[1] - 1.5) < 1e-12, "decayed popularity %g %g", va.popularity[1], vb.popularity[1]);
+        CHECK(va.t_end == 10, "t_end %g", va.t_end);
+        /* the co-visit (i3 after i2) happens at ts 0: weight 1 * 0.5^(10/10) */
+        CHECK(fabs(weight_of(&va, 3, 2) - 0.5) < 1e-6, "decayed co-visit %g", weight_of(&va, 3, 2));
+        CHECK(fabs(va.popularity[3] - 0.5) < 1e-12 && fabs(va.popularity[2] - 1) < 1e-12, "popularity of i2/i3");
+    }
+    free(a);
+    free(b);
+}
+
+static void test_capacity(const fr_store *s) {
+    /* capacity 2: i0 co-occurs 5 times with i1, once each with i2..i5; i1 must survive */
+    char log[4096] = "";
+    int ts = 0;
+    for (int r = 0; r < 5; r++) {
+        char line[256];
+        snprintf(line, sizeof line, "{\"user\":\"h%d\",\"item\":\"i1\",\"ts\":%d}\n{\"user\":\"h%d\",\"item\":\"i0\",\"ts\":%d}\n", r, ts, r, ts + 1);
+        strcat(log, line);
+        ts += 2;
+        snprintf(line, sizeof line, "{\"user\":\"x%d\",\"item\":\"i%d\",\"ts\":%d}\n{\"user\":\"x%d\",\"item\":\"i0\",\"ts\":%d}\n", r, 2 + r % 4, ts, r, ts + 1);
+        strcat(log, line);
+        ts += 2;
+    }
+    fr_priors_params p = {.window = 1, .half_life = 0, .capacity = 2};
+    char err[256];
+    fr_status rc;
+    size_t n;
+    uint8_t *d = build(s, log, "cap", &p, 0, 1, 0, NULL, &n, &rc, err, sizeof err);
+    fr_priors v;
+    int ok = d && fr_priors_view(d, n, 6, "cap", &v, err, sizeof err) == FR_OK;
+    CHECK(ok, "%s", err);
+    if (ok) {
+            uint32_t top = v.nb_row[v.nb_off[0]];
+        float tw = v.nb_weight[v.nb_off[0]];
+        CHECK(v.nb_off[1] - v.nb_off[0] == 2 && top == 1 && tw >= 5, "heavy neighbour kept: row %u w %g", top, tw);
+    }
+    free(d);
+}
+
+static void test_shards_and_store(const fr_store *s) {
+    /* a random log of 300 users over 6 items; 3 user shards merged = one pass */
+    size_t cap = 1 << 20, len = 0;
+    char *log = malloc(cap);
+    uint64_t x = 12345;
+    for (int u = 0; u < 300; u++) {
+        x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+        int n = 1 + (int)(x >> 60);
+        for (int k = 0; k < n; k++) {
+            x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+            len += (size_t)snprintf(log + len, cap - len, "{\"user\":%d,\"item\":\"i%d\",\"ts\":%d,\"weight\":%g}\n", u,
+                                    (int)((x >> 33) % 6), (int)((x >> 40) % 1000), 0.5 + (double)((x >> 50) % 4));
+        }
+    }
+    fr_priors_params p = {.window = 4, .half_life = 300, .capacity = 16};
+    char err[256];
+    fr_status rc;
+    size_t whole_n, part_n[3], merged_n;
+    uint8_t *whole = build(s, log, "log", &p, 0, 1, 0, NULL, &whole_n, &rc, err, sizeof err), *parts[3], *merged = NULL;
+    CHECK(rc == FR_OK, "%s", err);
+    for (int i = 0; i < 3; i++) {
+        parts[i] = build(s, log, "log", &p, i, 3, 0, NULL, &part_n[i], &rc, err, sizeof err);
+        CHECK(rc == FR_OK, "%s", err);
+    }
+    CHECK(fr_priors_merge((const uint8_t *const *)parts, part_n, 3, &merged, &merged_n, err, sizeof err) == FR_OK, "merge: %s", err);
+    fr_priors a, b;
+    CHECK(fr_priors_view(whole, whole_n, 6, "whole", &a, err, sizeof err) == FR_OK && fr_priors_view(merged, merged_n, 6, "merged", &b, err, sizeof err) == FR_OK, "%s", err);
+    int same = a.events == b.events && a.users == b.users && a.t_end == b.t_end && a.nb_off[6] == b.nb_off[6];
+    for (int r = 0; r < 6 && same; r++) {
+        same &= fabs(a.popularity[r] - b.popularity[r]) <= 1e-9 * (1 + a.popularity[r]) && a.seen[r] == b.seen[r];
+        for (uint64_t k = a.nb_off[r]; k < a.nb_off[r + 1]; k++)
+            same &= fabs(a.nb_weight[k] - weight_of(&b, (uint32_t)r, a.nb_row[k])) <= 1e-5 * (1 + a.nb_weight[k]);
+    }
+    CHECK(same, "3 shards merged differ from the single-pass build");
+    /* attach to the store file; re-attaching replaces; the store validates and reads back */
+    CHECK(fr_store_attach(store_path, FR_STORE_SECTION_PRIORS, whole, whole_n, err, sizeof err) == FR_OK, "attach: %s", err);
+    CHECK(fr_store_attach(store_path, FR_STORE_SECTION_PRIORS, merged, merged_n, err, sizeof err) == FR_OK, "re-attach: %s", err);
+    fr_store *t = NULL;
+    CHECK(fr_store_open(store_path, 0, 1, &t, err, sizeof err) == FR_OK, "reopen: %s", err);
+    if (t) {
+        fr_priors c;
+        CHECK(fr_priors_of_store(t, &c, err, sizeof err) == FR_OK && c.events == b.events && fr_store_find(t, "i3", 2) == 3, "priors from the store: %s", err);
+        fr_store_close(t);
+    }
+    CHECK(fr_store_attach(store_path, 2, whole, whole_n, err, sizeof err) == FR_ERR_ARG, "a core section kind was replaced");
+    /* corrupt sections are rejected with a reason */
+    uint8_t *bad = malloc(whole_n);
+    struct { size_t at; uint8_t v; const char *why; } flips[] = {{0, 'X', "FRPRIOR1"}, {24, 7, "items"}, {8, 9, "version"}};
+    for (int i = 0; i < 3; i++) {
+        memcpy(bad, whole, whole_n);
+        bad[flips[i].at] = flips[i].v;
+        CHECK(fr_priors_view(bad, whole_n, 6, "bad", &b, err, sizeof err) != FR_OK && strstr(err, flips[i].why), "corruption %d: %s", i, err);
+    }
+    memcpy(bad, whole, whole_n);
+    double nan = NAN;
+    memcpy(bad + 96, &nan, 8); /* popularity[0] */
+    CHECK(fr_priors_view(bad, whole_n, 6, "bad", &a, err, sizeof err) == FR_ERR_FORMAT && strstr(err, "popularity"), "NaN popularity: %s", err);
+    CHECK(fr_priors_view(whole, whole_n - 4, 6, "bad", &a, err, sizeof err) == FR_ERR_FORMAT, "truncated section accepted");
+    memcpy(bad, whole, whole_n);
+    CHECK(fr_priors_view(whole, whole_n, 6, "whole", &a, err, sizeof err) == FR_OK, "%s", err);
+    uint64_t m = a.nb_off ? a.nb_off[6] : 0;
+    if (m) {
+        uint32_t big = 99;
+        size_t rows_at = whole_n - 8 * m; /* rows u32[m] then weights f32[m] */
+        memcpy(bad + rows_at, &big, 4);
+        CHECK(fr_priors_view(bad, whole_n, 6, "bad", &b, err, sizeof err) == FR_ERR_FORMAT && strstr(err, "neighbour"), "row out of range: %s", err);
+    }
+    free(bad);
+    free(log);
+    free(whole);
+    free(merged);
+    for (int i = 0; i < 3; i++) free(parts[i]);
+}
+
+static void test_recbole(const fr_store *s) {
+    const char *atomic = "user_id:token\titem_id:token\ttimestamp:float\nu1\ti1\t5\nu1\ti2\t6\nu2\tzz\t7\nu2\ti2\tx\n";
+    char err[256];
+    fr_status rc;
+    size_t n;
+    fr_priors_params p = {.window = 2, .half_life = 0, .capacity = 4};
+    fr_priors_stats st = {0};
+    uint8_t *d = build(s, atomic, "log.inter", &p, 0, 1, 1, &st, &n, &rc, err, sizeof err);
+    fr_priors v;
+    CHECK(rc == FR_OK && st.events == 2 && st.unknown_items == 1 && st.bad_lines == 1, "atomic .inter: %s", err);
+    int ok = d && fr_priors_view(d, n, 6, "a", &v, err, sizeof err) == FR_OK;
+    CHECK(ok && weight_of(&v, 2, 1) == 1 && v.t_end == 6, "atomic covis");
+    free(d);
+    const char *seq = "user_id:token\titem_id_list:token_seq\titem_id:token\n0\ti1 i2 i3\ti4\n1\ti3 q i2\ti5\n";
+    memset(&st, 0, sizeof st);
+    d = build(s, seq, "Games.dev.inter", &p, 0, 1, 0, &st, &n, &rc, err, sizeof err);
+    CHECK(rc == FR_OK && st.events == 5 && st.unknown_items == 1, "sequential .inter: %s (%llu events)", err, (unsigned long long)st.events);
+    int viewed = d && fr_priors_view(d, n, 6, "s", &v, err, sizeof err) == FR_OK;
+    double w32 = viewed ? weight_of(&v, 3, 2) : -1;
+    CHECK(viewed && v.seen[4] == 0 && v.seen[5] == 0 && w32 == 2, "targets are not events; C(i2,i3) = %g", w32);
+    free(d);
+    d = build(s, "user\titem\n", "x.inter", &p, 0, 1, 0, &st, &n, &rc, err, sizeof err);
+    CHECK(rc == FR_ERR_FORMAT && strstr(err, "x.inter:1"), "bad header: %s", err);
+    free(d);
+}
+
+int main(void) {
+    fr_store *s = make_store(6);
+    if (!s) return fr_test_finish("test_priors");
+    test_hand_made(s);
+    test_decay(s);
+    test_capacity(s);
+    test_recbole(s);
+    test_shards_and_store(s);
+    fr_store_close(s);
+    unlink(store_path);
+    return fr_test_finish("test_priors");
+}
