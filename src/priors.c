@@ -520,13 +520,13 @@ fr_status fr_priors_read_log(fr_priors_builder *b, FILE *f, const char *label, f
         if (fmt == FR_LOG_RECBOLE) {
             char *fl[16];
             int nf = split_tabs(line, fl, 16);
-            if (lineno == 1) {
+            if (c_user < 0) { /* the first non-empty line is the header */
                 c_user = col_of(fl, nf, "user_id");
                 c_item = col_of(fl, nf, "item_id");
                 c_ts = col_of(fl, nf, "timestamp");
                 c_list = col_of(fl, nf, "item_id_list");
                 if (c_user < 0 || (c_item < 0 && c_list < 0)) {
-                    rc = fr_fail(FR_ERR_FORMAT, err, errcap, "%s:1: RecBole header needs user_id and item_id (+ timestamp) or item_id_list", label);
+                    rc = fr_fail(FR_ERR_FORMAT, err, errcap, "%s:%llu: RecBole header needs user_id and item_id (+ timestamp) or item_id_list", label, (unsigned long long)lineno);
                     goto done;
                 }
                 continue;

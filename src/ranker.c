@@ -55,6 +55,9 @@ const char *fr_issue_name(fr_issue c) {
     return "?";
 }
 
+/* candidates the device buffers are sized for at creation */
+#define FR_RANK_DEVICE_RESERVE 10000
+
 struct fr_ranker {
     fr_encoder *enc;
     const fr_store *store;
@@ -78,6 +81,9 @@ struct fr_ranker {
     size_t d_cap;
 };
 
+static int grow(fr_ranker *r, size_t n);
+static fr_status ensure_device(fr_ranker *r, size_t n, char *err, size_t errcap);
+
 fr_status fr_ranker_create(fr_encoder *enc, const fr_store *store, fr_ranker **out, char *err, size_t errcap) {
     *out = NULL;
     if (!store) return fr_fail(FR_ERR_ARG, err, errcap, "ranker: an item store is required");
@@ -98,6 +104,13 @@ fr_status fr_ranker_create(fr_encoder *enc, const fr_store *store, fr_ranker **o
     r->ctx = malloc(sizeof(float) * (size_t)r->dim);
     r->tmp = malloc(sizeof(float) * (size_t)r->dim);
     if (!r->ctx || !r->tmp) { fr_ranker_free(r); return fr_fail(FR_ERR_NOMEM, err, errcap, "ranker: out of memory"); }
+    /* device memory (a GPU backend) is reserved up front for a typical request, so that serving
+     * allocates only for a request larger than any before it */
+    if (strcmp(r->be->name, "cpu") != 0) {
+        fr_status rc = grow(r, FR_RANK_DEVICE_RESERVE) ? fr_fail(FR_ERR_NOMEM, err, errcap, "ranker: out of memory")
+                                                        : ensure_device(r, FR_RANK_DEVICE_RESERVE, err, errcap);
+        if (rc) { fr_ranker_free(r); return rc; }
+    }
     *out = r;
     return FR_OK;
 }
@@ -314,23 +327,30 @@ static fr_status context_vector(fr_ranker *r, const fr_rank_request *q, fr_rank_
     return FR_OK;
 }
 
+/* Backend buffers for n candidates (allocated when larger than before). */
+static fr_status ensure_device(fr_ranker *r, size_t n, char *err, size_t errcap) {
+    fr_backend *be = r->be;
+    const size_t d = (size_t)r->dim;
+    fr_status rc;
+    if (!r->d_ctx && (rc = be->alloc(be, d * sizeof(float), (void **)&r->d_ctx, err, errcap))) return rc;
+    if (n <= r->d_cap) return FR_OK;
+    if (r->d_items) be->free(be, r->d_items);
+    if (r->d_scores) be->free(be, r->d_scores);
+    r->d_items = r->d_scores = NULL;
+    r->d_cap = 0;
+    if ((rc = be->alloc(be, n * d * sizeof(float), (void **)&r->d_items, err, errcap)) ||
+        (rc = be->alloc(be, n * sizeof(float), (void **)&r->d_scores, err, errcap)))
+        return rc;
+    r->d_cap = n;
+    return FR_OK;
+}
+
 /* semantic scores of the m gathered candidates via the backend's score op */
 static fr_status score(fr_ranker *r, int m, char *err, size_t errcap) {
     fr_backend *be = r->be;
     const size_t d = (size_t)r->dim;
-    if ((size_t)m > r->d_cap) {
-        if (r->d_items) be->free(be, r->d_items);
-        if (r->d_scores) be->free(be, r->d_scores);
-        r->d_items = r->d_scores = NULL;
-        size_t c = r->cap;
-        fr_status rc;
-        if ((rc = be->alloc(be, c * d * sizeof(float), (void **)&r->d_items, err, errcap)) ||
-            (rc = be->alloc(be, c * sizeof(float), (void **)&r->d_scores, err, errcap)))
-            return rc;
-        r->d_cap = c;
-    }
     fr_status rc;
-    if (!r->d_ctx && (rc = be->alloc(be, d * sizeof(float), (void **)&r->d_ctx, err, errcap))) return rc;
+    if ((rc = ensure_device(r, (size_t)m > r->cap ? (size_t)m : r->cap, err, errcap))) return rc;
     if ((rc = be->upload(be, r->d_items, r->cand_vecs, (size_t)m * d * sizeof(float), err, errcap)) ||
         (rc = be->upload(be, r->d_ctx, r->ctx, d * sizeof(float), err, errcap)) ||
         (rc = be->score(be, r->d_ctx, 1, r->d_items, NULL, m, r->dim, r->d_scores, err, errcap)) ||
