@@ -63,6 +63,10 @@ fr_status fr_codec_request(const Feedrank__V1__RerankRequest *m, const fr_rank_o
         if (o->has_mmr_depth) { if (o->mmr_depth > 1000000) return fr_fail(FR_ERR_ARG, err, errcap, "options.mmr_depth is too large"); d->mmr_depth = (int)o->mmr_depth; }
         if (o->has_top_k) { if (o->top_k > 100000000) return fr_fail(FR_ERR_ARG, err, errcap, "options.top_k is too large"); d->top_k = (int)o->top_k; }
         if (o->has_exclude_seen) d->exclude_seen = o->exclude_seen;
+        if (o->has_popularity_weight) d->popularity_weight = o->popularity_weight;
+        if (o->has_covisitation_weight) d->covisitation_weight = o->covisitation_weight;
+        if (o->has_lexical_weight) d->lexical_weight = o->lexical_weight;
+        if (o->has_log_gate) d->log_gate = o->log_gate;
     }
     return FR_OK;
 }

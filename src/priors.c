@@ -199,7 +199,7 @@ fr_status fr_priors_add(fr_priors_builder *b, const char *user, size_t user_len,
                         char *err, size_t errcap) {
     if (row >= b->n_items) return fr_fail(FR_ERR_ARG, err, errcap, "priors: row %u outside the store's %llu items", row, (unsigned long long)b->n_items);
     if (!isfinite(ts)) return fr_fail(FR_ERR_ARG, err, errcap, "priors: timestamp is not a finite number");
-    if (!isfinite(weight) || weight <= 0) return fr_fail(FR_ERR_ARG, err, errcap, "priors: weight %g must be a positive number", weight);
+    if (!isfinite(weight) || weight <= 0 || weight > 1e6) return fr_fail(FR_ERR_ARG, err, errcap, "priors: weight %g must be a number in (0, 1e6]", weight);
     user_state *u = user_of(b, user, user_len);
     if (!u) return fr_fail(FR_ERR_NOMEM, err, errcap, "priors: out of memory for users");
     const double hl = b->p.half_life;
@@ -305,9 +305,12 @@ fr_status fr_priors_finish(fr_priors_builder *b, uint8_t **data, size_t *size, c
             }
             qsort(o, b->nb[i].n, sizeof *o, by_weight_desc);
             off[i + 1] = off[i] + b->nb[i].n;
+            int overflow = !isfinite(pop[i]);
+            for (uint32_t k = 0; k < b->nb[i].n; k++) overflow |= !isfinite(o[k].w);
+            if (overflow) { rc = fr_fail(FR_ERR_ARG, err, errcap, "priors: the weights of row %llu overflow", (unsigned long long)i); break; }
         }
         header_info h = {n, b->events, b->unknown, b->n_users, T, hl, b->p.window, b->p.capacity};
-        rc = serialise(&h, pop, b->seen, off, nb, data, size, err, errcap);
+        if (!rc) rc = serialise(&h, pop, b->seen, off, nb, data, size, err, errcap);
     }
     free(pop);
     free(off);
@@ -435,6 +438,9 @@ fr_status fr_priors_merge(const uint8_t *const *parts, const size_t *sizes, int 
             }
             out_nb *o = nb + off[r];
             for (size_t k = 0; k < u; k++) { o[k].row = tmp[k].row; o[k].w = (float)tmp[k].w; }
+            int overflow = !isfinite(pop[r]);
+            for (size_t k = 0; k < u; k++) overflow |= !isfinite(o[k].w);
+            if (overflow) { rc = fr_fail(FR_ERR_FORMAT, err, errcap, "priors merge: the sums for row %llu overflow", (unsigned long long)r); break; }
             qsort(o, u, sizeof *o, by_weight_desc);
             if (u > (size_t)h.capacity) u = (size_t)h.capacity;
             off[r + 1] = off[r] + u;
@@ -568,7 +574,7 @@ fr_status fr_priors_read_log(fr_priors_builder *b, FILE *f, const char *label, f
         if (json_id(cJSON_GetObjectItemCaseSensitive(j, "user"), ubuf, sizeof ubuf, &user, &ul)) why = "\"user\" must be a non-empty string or an integer";
         else if (json_id(cJSON_GetObjectItemCaseSensitive(j, "item"), ibuf, sizeof ibuf, &item, &il)) why = "\"item\" must be an id of 1-128 bytes or an integer";
         else if (!cJSON_IsNumber(jt) || !isfinite(jt->valuedouble)) why = "\"ts\" must be a number";
-        else if (jw && (!cJSON_IsNumber(jw) || !(jw->valuedouble > 0) || !isfinite(jw->valuedouble))) why = "\"weight\" must be a positive number";
+        else if (jw && (!cJSON_IsNumber(jw) || !(jw->valuedouble > 0) || !(jw->valuedouble <= 1e6))) why = "\"weight\" must be a number in (0, 1e6]";
         if (why) { cJSON_Delete(j); BAD("%s:%llu: %s", label, (unsigned long long)lineno, why); }
         if (in_shard(user, ul, shard_i, shard_n)) {
             int64_t row = fr_store_find(store, item, il);

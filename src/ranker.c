@@ -4,6 +4,9 @@
 #define _GNU_SOURCE /* qsort_r */
 #include "ranker.h"
 
+#include "baselines.h"
+#include "priors.h"
+
 #include <ctype.h>
 #include <math.h>
 #include <stdio.h>
@@ -12,8 +15,10 @@
 #include <strings.h>
 
 void fr_rank_options_default(fr_rank_options *o) {
+    memset(o, 0, sizeof *o); /* every field not named here defaults to 0 */
     o->semantic_weight = 1.0f;
     o->upstream_weight = 0.5f;
+    o->log_gate = 5.0f;
     o->normalization = FR_NORM_ZSCORE;
     o->query_weight = 0.5f;
     o->history_half_life = 4.0f;
@@ -76,6 +81,17 @@ struct fr_ranker {
     size_t issue_cap;
     int64_t *hist_rows;
     size_t hist_cap;
+    /* log and lexical signals */
+    fr_priors priors;
+    int has_priors;
+    fr_bm25 *bm25;      /* built from the store's texts on first use */
+    int bm25_failed;
+    float *pop, *cov, *lex, *npop, *ncov, *nlex, *gate;
+    uint32_t *slot_row; /* open-addressing row -> candidate position (+1) */
+    int *slot_pos;
+    size_t slot_cap;
+    int *qterms;
+    int qterms_cap;
     /* backend buffers for the score op */
     float *d_items, *d_ctx, *d_scores;
     size_t d_cap;
@@ -94,6 +110,12 @@ fr_status fr_ranker_create(fr_encoder *enc, const fr_store *store, fr_ranker **o
     r->enc = enc;
     r->store = store;
     r->dim = fr_store_info_of(store)->dim;
+    {
+        char perr[256];
+        fr_status prc = fr_priors_of_store(store, &r->priors, perr, sizeof perr);
+        if (prc == FR_OK) r->has_priors = 1;
+        else if (prc != FR_ERR_NOT_FOUND) { free(r); return fr_fail(prc, err, errcap, "ranker: %s", perr); }
+    }
     if (enc) {
         r->be = fr_encoder_backend(enc);
     } else {
@@ -124,6 +146,9 @@ void fr_ranker_free(fr_ranker *r) {
     free(r->final); free(r->maxsim); free(r->rows); free(r->order); free(r->keep); free(r->ctx); free(r->tmp);
     free(r->pairs); free(r->upmask); free(r->pos); free(r->iscratch);
     free(r->items); free(r->issues); free(r->hist_rows);
+    free(r->pop); free(r->cov); free(r->lex); free(r->npop); free(r->ncov); free(r->nlex); free(r->gate);
+    free(r->slot_row); free(r->slot_pos); free(r->qterms);
+    fr_bm25_free(r->bm25);
     fr_backend_destroy(r->own_be);
     free(r);
 }
@@ -139,6 +164,8 @@ static int grow(fr_ranker *r, size_t n) {
     RE(r->rows, int64_t, c); RE(r->order, int, c); RE(r->keep, int, c);
     RE(r->pairs, int64_t, 2 * c); RE(r->upmask, int, c); RE(r->pos, int, c); RE(r->iscratch, int, c);
     RE(r->items, fr_ranked_item, c);
+    RE(r->pop, float, c); RE(r->cov, float, c); RE(r->lex, float, c); RE(r->npop, float, c); RE(r->ncov, float, c);
+    RE(r->nlex, float, c); RE(r->gate, float, c);
 #undef RE
     r->cap = c;
     return 0;
@@ -188,6 +215,8 @@ fr_status fr_rank_validate(const fr_rank_request *q, const fr_rank_limits *lim, 
         {"semantic_weight", o->semantic_weight, -1e6, 1e6}, {"upstream_weight", o->upstream_weight, -1e6, 1e6},
         {"query_weight", o->query_weight, 0, 1}, {"history_half_life", o->history_half_life, 1e-6, 1e9},
         {"history_half_life_seconds", o->history_half_life_s, 1e-3, 1e12}, {"mmr_lambda", o->mmr_lambda, 0, 1},
+        {"popularity_weight", o->popularity_weight, -1e6, 1e6}, {"covisitation_weight", o->covisitation_weight, -1e6, 1e6},
+        {"lexical_weight", o->lexical_weight, -1e6, 1e6}, {"log_gate", o->log_gate, 0, 1e9},
     };
     for (size_t i = 0; i < sizeof ranges / sizeof ranges[0]; i++)
         if (!is_finite(ranges[i].v) || ranges[i].v < ranges[i].lo || ranges[i].v > ranges[i].hi)
@@ -359,6 +388,100 @@ static fr_status score(fr_ranker *r, int m, char *err, size_t errcap) {
     return FR_OK;
 }
 
+/* BM25 over the store's texts, built once (O(catalogue)) on the first request that needs it */
+static fr_status lexical_index(fr_ranker *r, char *err, size_t errcap) {
+    if (r->bm25) return FR_OK;
+    if (r->bm25_failed) return fr_fail(FR_ERR_NOMEM, err, errcap, "ranker: the lexical index could not be built");
+    const uint64_t n = fr_store_info_of(r->store)->count;
+    if (n > 0x7FFFFFFF) return fr_fail(FR_ERR_UNSUPPORTED, err, errcap, "ranker: too many items for the lexical index");
+    char **docs = calloc(n ? n : 1, sizeof *docs);
+    fr_status rc = docs ? FR_OK : fr_fail(FR_ERR_NOMEM, err, errcap, "ranker: out of memory");
+    for (uint64_t i = 0; !rc && i < n; i++) {
+        size_t len = 0;
+        const char *t = fr_store_text(r->store, i, &len);
+        docs[i] = malloc(len + 1);
+        if (!docs[i]) { rc = fr_fail(FR_ERR_NOMEM, err, errcap, "ranker: out of memory"); break; }
+        if (len) memcpy(docs[i], t, len);
+        docs[i][len] = 0;
+    }
+    if (!rc) rc = fr_bm25_build((const char *const *)docs, (int)n, &r->bm25, err, errcap);
+    for (uint64_t i = 0; docs && i < n; i++) free(docs[i]);
+    free(docs);
+    if (rc) r->bm25_failed = 1;
+    return rc;
+}
+
+/* popularity, co-visitation with the history, lexical: raw values into pop/cov/lex, gate per candidate */
+static fr_status log_signals(fr_ranker *r, const fr_rank_request *q, int m, int *use_log, int *use_lex, char *err,
+                             size_t errcap) {
+    const fr_rank_options *o = &q->options;
+    *use_log = o->popularity_weight != 0 || o->covisitation_weight != 0;
+    *use_lex = o->lexical_weight != 0 && q->query && q->query_len > 0;
+    if (*use_log && !r->has_priors)
+        return fr_fail(FR_ERR_ARG, err, errcap, "options.popularity_weight / covisitation_weight need log priors in the item store (feedrank index --interactions)");
+    if (*use_lex && !fr_store_info_of(r->store)->has_texts)
+        return fr_fail(FR_ERR_ARG, err, errcap, "options.lexical_weight needs item texts in the item store (it was built with --no-text)");
+    if (*use_log) {
+        const fr_priors *p = &r->priors;
+        size_t cap = 16;
+        while (cap < (size_t)m * 2) cap <<= 1;
+        if (cap > r->slot_cap) {
+            uint32_t *a = realloc(r->slot_row, cap * sizeof *a);
+            if (a) r->slot_row = a;
+            int *b = realloc(r->slot_pos, cap * sizeof *b);
+            if (b) r->slot_pos = b;
+            if (!a || !b) return fr_fail(FR_ERR_NOMEM, err, errcap, "ranker: out of memory");
+            r->slot_cap = cap;
+        }
+        memset(r->slot_pos, 0, cap * sizeof *r->slot_pos);
+        for (int k = 0; k < m; k++) {
+            uint32_t row = (uint32_t)r->rows[r->order[k]];
+            r->pop[k] = (float)log1p(p->popularity[row]);
+            r->cov[k] = 0;
+            r->gate[k] = o->log_gate > 0 ? (float)(p->seen[row] / (p->seen[row] + (double)o->log_gate)) : 1.0f;
+            size_t h = ((size_t)row * 0x9E3779B1u) & (cap - 1);
+            while (r->slot_pos[h]) h = (h + 1) & (cap - 1);
+            r->slot_row[h] = row;
+            r->slot_pos[h] = k + 1;
+        }
+        if (o->covisitation_weight != 0) {
+            const int L = q->n_history;
+            for (int j = 0; j < L; j++) {
+                int64_t hrow = fr_store_find(r->store, q->history[j].id, q->history[j].id_len);
+                if (hrow < 0) continue;
+                double wj = pow(0.5, (L - 1 - j) / (double)o->history_half_life) * (q->history[j].has_weight ? q->history[j].weight : 1.0);
+                double ph = p->popularity[hrow];
+                for (uint64_t e = p->nb_off[hrow]; e < p->nb_off[hrow + 1]; e++) {
+                    uint32_t c = p->nb_row[e];
+                    size_t h = ((size_t)c * 0x9E3779B1u) & (cap - 1);
+                    while (r->slot_pos[h] && r->slot_row[h] != c) h = (h + 1) & (cap - 1);
+                    if (!r->slot_pos[h]) continue;
+                    int k = r->slot_pos[h] - 1;
+                    double pc = p->popularity[c];
+                    r->cov[k] += (float)(wj * p->nb_weight[e] / sqrt((ph > 0 ? ph : 1) * (pc > 0 ? pc : 1)));
+                }
+            }
+        }
+    }
+    if (*use_lex) {
+        fr_status rc = lexical_index(r, err, errcap);
+        if (rc) return rc;
+        int cap = (int)q->query_len + 1;
+        if (cap > r->qterms_cap) {
+            int *t = realloc(r->qterms, sizeof *t * (size_t)cap);
+            if (!t) return fr_fail(FR_ERR_NOMEM, err, errcap, "ranker: out of memory");
+            r->qterms = t;
+            r->qterms_cap = cap;
+        }
+        char *qs = strndup(q->query, q->query_len);
+        if (!qs) return fr_fail(FR_ERR_NOMEM, err, errcap, "ranker: out of memory");
+        int nt = fr_bm25_query(r->bm25, qs, r->qterms, cap);
+        free(qs);
+        for (int k = 0; k < m; k++) r->lex[k] = (float)fr_bm25_score(r->bm25, r->qterms, nt, (int)r->rows[r->order[k]], 1.2, 0.75);
+    }
+    return FR_OK;
+}
+
 fr_status fr_rank(fr_ranker *r, const fr_rank_request *q, fr_rank_result *res, char *err, size_t errcap) {
     memset(res, 0, sizeof *res);
     const fr_rank_options *o = &q->options;
@@ -439,6 +562,18 @@ fr_status fr_rank(fr_ranker *r, const fr_rank_request *q, fr_rank_result *res, c
     if (any_up) normalize(o->normalization, r->up, r->upmask, m, r->nup, r->iscratch);
     for (int k = 0; k < m; k++)
         r->final[k] = o->semantic_weight * r->nsem[k] + (any_up ? o->upstream_weight * r->nup[k] : 0.0f);
+    int use_log = 0, use_lex = 0;
+    if ((rc = log_signals(r, q, m, &use_log, &use_lex, err, errcap))) return rc;
+    if (use_log) {
+        normalize(o->normalization, r->pop, NULL, m, r->npop, r->iscratch);
+        normalize(o->normalization, r->cov, NULL, m, r->ncov, r->iscratch);
+        for (int k = 0; k < m; k++)
+            r->final[k] += r->gate[k] * (o->popularity_weight * r->npop[k] + o->covisitation_weight * r->ncov[k]);
+    }
+    if (use_lex) {
+        normalize(o->normalization, r->lex, NULL, m, r->nlex, r->iscratch);
+        for (int k = 0; k < m; k++) r->final[k] += o->lexical_weight * r->nlex[k];
+    }
 
     /* stable order by final score (ties: request order, since positions follow it) */
     int *pos = r->pos;
@@ -475,7 +610,8 @@ fr_status fr_rank(fr_ranker *r, const fr_rank_request *q, fr_rank_result *res, c
     }
     for (int a = 0; a < out_n; a++) {
         int k = pos[a], i = r->order[k];
-        r->items[a] = (fr_ranked_item){i, r->final[k], r->sem[k], q->candidates[i].upstream, q->candidates[i].has_upstream};
+        r->items[a] = (fr_ranked_item){i, r->final[k], r->sem[k], q->candidates[i].upstream, q->candidates[i].has_upstream,
+                                       use_log ? r->pop[k] : 0, use_log ? r->cov[k] : 0, use_lex ? r->lex[k] : 0};
     }
     res->items = r->items;
     res->n_items = out_n;

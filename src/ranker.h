@@ -4,7 +4,15 @@
  * mean of the history items' stored vectors, or a weighted mix of both. Each candidate gets a
  * semantic score (cosine to the context) and, when the request carries them, an upstream score;
  * each signal is normalised across the request's candidates (z-score by default, or min-max,
- * rank, none) and blended with per-request weights. Optional MMR re-orders the top positions for
+ * rank, none) and blended with per-request weights. With log priors in the store (priors.h)
+ * two more signals join: popularity (log of the decayed count) and co-visitation with the history
+ * items (sum over history items, recency-weighted, of their co-visitation weight with the
+ * candidate divided by the square root of both popularities, read from each history item's
+ * neighbour list: O(history x neighbours), never O(catalogue)). Both are multiplied per candidate
+ * by a gate seen / (seen + log_gate), seen = the candidate's event count in the log, so an item
+ * the log does not know is ranked by content alone (its log terms are 0, the average after
+ * normalisation) by construction. With a query and item texts in the store, a lexical signal
+ * (BM25, baselines.h) joins as well. Optional MMR re-orders the top positions for
  * diversity. Ties keep the request's candidate order. Unknown or duplicate candidate ids are
  * reported per item and left out; they never fail the request. */
 #ifndef FR_RANKER_H
@@ -30,6 +38,10 @@ typedef struct {
     int mmr_depth;               /* positions MMR orders (default: top_k, else min(candidates, 100)) */
     int top_k;                   /* items returned, 0 = all */
     int exclude_seen;            /* drop candidates that appear in the history */
+    float popularity_weight;     /* log popularity (needs priors in the store; default 0) */
+    float covisitation_weight;   /* co-visitation with the history (needs priors; default 0) */
+    float lexical_weight;        /* BM25 of the query against item texts (needs texts; default 0) */
+    float log_gate;              /* log signals x seen / (seen + log_gate); 0 = ungated (default 5) */
 } fr_rank_options;
 
 void fr_rank_options_default(fr_rank_options *o);
@@ -75,6 +87,7 @@ typedef struct {
     float semantic;       /* cosine similarity to the context */
     float upstream;       /* as given (valid when has_upstream) */
     int has_upstream;
+    float popularity, covisitation, lexical; /* raw log / lexical signals (0 when unused) */
 } fr_ranked_item;
 
 typedef enum { FR_ISSUE_UNKNOWN_ITEM = 1, FR_ISSUE_DUPLICATE = 2, FR_ISSUE_UNKNOWN_HISTORY = 3 } fr_issue;

@@ -68,7 +68,7 @@ fr_status fr_request_parse(const char *json, size_t len, fr_parsed_request *out,
     static const char *candk[] = {"item_id", "upstream_score", NULL};
     static const char *optk[] = {"semantic_weight", "upstream_weight", "normalization", "query_weight", "history_half_life",
                                  "history_half_life_seconds", "mmr_lambda", "mmr_depth", "top_k", "exclude_seen",
-                                 "return_scores", NULL};
+                                 "return_scores", "popularity_weight", "covisitation_weight", "lexical_weight", "log_gate", NULL};
     char where[64];
     if (!cJSON_IsObject(root)) { fr_fail(FR_ERR_ARG, err, errcap, "a request must be a JSON object"); goto fail; }
     if (!allowed(root, top, "", err, errcap)) goto fail;
@@ -142,6 +142,8 @@ fr_status fr_request_parse(const char *json, size_t len, fr_parsed_request *out,
             {"query_weight", &o->query_weight, NULL, NULL}, {"history_half_life", &o->history_half_life, NULL, NULL},
             {"history_half_life_seconds", NULL, &o->history_half_life_s, NULL}, {"mmr_lambda", &o->mmr_lambda, NULL, NULL},
             {"mmr_depth", NULL, NULL, &o->mmr_depth}, {"top_k", NULL, NULL, &o->top_k},
+            {"popularity_weight", &o->popularity_weight, NULL, NULL}, {"covisitation_weight", &o->covisitation_weight, NULL, NULL},
+            {"lexical_weight", &o->lexical_weight, NULL, NULL}, {"log_gate", &o->log_gate, NULL, NULL},
         };
         for (size_t k = 0; k < sizeof nums / sizeof nums[0]; k++) {
             double v;

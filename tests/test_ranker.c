@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "priors.h"
 #include "ranker.h"
 #include "request_json.h"
 #include "test_util.h"
@@ -278,6 +279,99 @@ static void test_json(fr_ranker *rk) {
     fr_parsed_request_free(&p);
 }
 
+/* Log and lexical signals: a store of 6 items with texts and priors from a hand-made log.
+ * Vectors are all equal, so only the signal under test orders the candidates. */
+static void test_log_signals(void) {
+    char path[512], err[512];
+    snprintf(path, sizeof path, "%s/log.store", tmpdir);
+    const char *ids[] = {"a", "b", "c", "d", "e", "new"};
+    const char *texts[] = {"red cordless drill", "blue garden hose", "drill bits set", "hose reel", "garden gloves", "cordless drill brand new"};
+    fr_store_writer *w;
+    CHECK(fr_store_writer_open(path, 2, FR_STORE_F32, "test", 1, 1, &w, err, sizeof err) == FR_OK, "%s", err);
+    for (int i = 0; i < 6; i++) {
+        float v[2] = {1, 0};
+        fr_store_writer_add(w, ids[i], strlen(ids[i]), v, texts[i], strlen(texts[i]), err, sizeof err);
+    }
+    CHECK(fr_store_writer_finish(w, err, sizeof err) == FR_OK, "%s", err);
+    /* log: b is the most popular (4 users); a then c co-occur for 2 users; d once; new never */
+    const char *log = "{\"user\":1,\"item\":\"a\",\"ts\":1}\n{\"user\":1,\"item\":\"c\",\"ts\":2}\n"
+                      "{\"user\":2,\"item\":\"a\",\"ts\":1}\n{\"user\":2,\"item\":\"c\",\"ts\":2}\n"
+                      "{\"user\":3,\"item\":\"b\",\"ts\":1}\n{\"user\":4,\"item\":\"b\",\"ts\":1}\n"
+                      "{\"user\":5,\"item\":\"b\",\"ts\":1}\n{\"user\":6,\"item\":\"b\",\"ts\":3}\n{\"user\":6,\"item\":\"d\",\"ts\":4}\n";
+    fr_store *plain = NULL, *s = NULL;
+    CHECK(fr_store_open(path, 0, 0, &plain, err, sizeof err) == FR_OK, "%s", err);
+    fr_priors_builder *b;
+    fr_priors_params p = {.window = 3, .half_life = 0, .capacity = 8};
+    uint8_t *sec = NULL;
+    size_t n;
+    FILE *f = fmemopen((void *)log, strlen(log), "rb");
+    CHECK(fr_priors_builder_create(6, &p, &b, err, sizeof err) == FR_OK &&
+          fr_priors_read_log(b, f, "log.jsonl", FR_LOG_JSONL, plain, 0, 1, 0, NULL, err, sizeof err) == FR_OK &&
+          fr_priors_finish(b, &sec, &n, err, sizeof err) == FR_OK, "priors: %s", err);
+    fclose(f);
+    fr_priors_builder_free(b);
+    /* without priors: asking for log signals is an error that says what is missing */
+    fr_ranker *rk = NULL;
+    fr_candidate c[6] = {cand("a"), cand("b"), cand("c"), cand("d"), cand("e"), cand("new")};
+    fr_rank_request q = query_req(c, 6);
+    q.options.popularity_weight = 1;
+    fr_rank_result r;
+    CHECK(fr_ranker_create(NULL, plain, &rk, err, sizeof err) == FR_OK, "%s", err);
+    CHECK(fr_rank(rk, &q, &r, err, sizeof err) == FR_ERR_ARG && strstr(err, "priors"), "log weights without priors: %s", err);
+    fr_ranker_free(rk);
+    fr_store_close(plain);
+    CHECK(fr_store_attach(path, FR_STORE_SECTION_PRIORS, sec, n, err, sizeof err) == FR_OK, "attach: %s", err);
+    free(sec);
+    CHECK(fr_store_open(path, 0, 0, &s, err, sizeof err) == FR_OK, "%s", err);
+    if (!s || fr_ranker_create(NULL, s, &rk, err, sizeof err) != FR_OK) { CHECK(0, "ranker: %s", err); fr_store_close(s); return; }
+    /* popularity alone, ungated, raw values: b (4) > a = c (2) > d (1) > e = new (0), ties in request order */
+    q.options.semantic_weight = 0;
+    q.options.normalization = FR_NORM_NONE;
+    q.options.log_gate = 0;
+    CHECK(fr_rank(rk, &q, &r, err, sizeof err) == FR_OK, "%s", err);
+    CHECK(strcmp(order_of(&q, &r), "b,a,c,d,e,new") == 0, "popularity order %s", order_of(&q, &r));
+    CHECK(fabsf(r.items[0].score - (float)log1p(4.0)) < 1e-6 && fabsf(r.items[0].popularity - (float)log1p(4.0)) < 1e-6, "popularity = log1p(count): %g", r.items[0].score);
+    /* gated: score x seen / (seen + 2): b 4/6 log1p(4), a 2/4 log1p(2) */
+    q.options.log_gate = 2;
+    CHECK(fr_rank(rk, &q, &r, err, sizeof err) == FR_OK, "%s", err);
+    CHECK(fabsf(r.items[0].score - (float)(4.0 / 6.0 * log1p(4.0))) < 1e-6, "gated score %g", r.items[0].score);
+    CHECK(fabsf(r.items[1].score - (float)(0.5 * log1p(2.0))) < 1e-6, "gated score of a %g", r.items[1].score);
+    /* a cold item with z-scores: its log terms are 0 (the average), it sits between the warm ones */
+    q.options.normalization = FR_NORM_ZSCORE;
+    q.options.log_gate = 0.001f;
+    CHECK(fr_rank(rk, &q, &r, err, sizeof err) == FR_OK, "%s", err);
+    int pos_new = -1;
+    for (int i = 0; i < r.n_items; i++) if (r.items[i].candidate == 5) pos_new = i;
+    CHECK(pos_new > 0 && pos_new < 5 && r.items[pos_new].score == 0, "cold item: position %d score %g", pos_new, pos_new >= 0 ? r.items[pos_new].score : -1);
+    /* co-visitation with a history of [a]: c (2 co-visits, /sqrt(2*2)) first; raw value 1 */
+    fr_rank_request h = {0};
+    fr_history_item hist[1] = {{"a", 1, 1, 0, 0, 0}};
+    h.history = hist;
+    h.n_history = 1;
+    h.candidates = c + 1;
+    h.n_candidates = 5;
+    fr_rank_options_default(&h.options);
+    h.options.semantic_weight = 0;
+    h.options.covisitation_weight = 1;
+    h.options.normalization = FR_NORM_NONE;
+    h.options.log_gate = 0;
+    CHECK(fr_rank(rk, &h, &r, err, sizeof err) == FR_OK, "%s", err);
+    CHECK(strcmp(order_of(&h, &r), "c,b,d,e,new") == 0 && fabsf(r.items[0].covisitation - 1.0f) < 1e-6, "co-visitation order %s (%g)",
+          order_of(&h, &r), r.items[0].covisitation);
+    /* lexical: "cordless drill" -> new and a (both words) before c (one word) */
+    fr_rank_request lq = query_req(c, 6);
+    lq.query = "cordless drill";
+    lq.query_len = strlen(lq.query);
+    lq.options.semantic_weight = 0;
+    lq.options.lexical_weight = 1;
+    lq.options.normalization = FR_NORM_NONE;
+    CHECK(fr_rank(rk, &lq, &r, err, sizeof err) == FR_OK, "%s", err);
+    const char *lo = order_of(&lq, &r);
+    CHECK((strncmp(lo, "a,new,c", 7) == 0 || strncmp(lo, "new,a,c", 7) == 0) && r.items[0].lexical > 0, "lexical order %s", lo);
+    fr_ranker_free(rk);
+    fr_store_close(s);
+}
+
 int main(void) {
     CHECK(mkdtemp(tmpdir) != NULL, "mkdtemp");
     const char *ids[] = {"A", "A2", "B", "C", "D", "X", "Y"};
@@ -305,6 +399,7 @@ int main(void) {
     fr_store_close(s);
     test_validation();
     test_many();
+    test_log_signals();
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
     CHECK(system(cmd) == 0, "cleanup");
