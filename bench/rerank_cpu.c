@@ -5,7 +5,10 @@
  *
  * The store holds random unit vectors: scoring speed does not depend on their values. Requests
  * run one at a time (latency) and as batches of 32 through the batch path `feedrank rerank`
- * uses (queries embedded together). Prints JSON lines with medians. */
+ * uses (queries embedded together). Prints JSON lines with medians.
+ * The store also carries log priors from a synthetic log (200,000 users x 10 events over a skewed
+ * item distribution, 100 neighbours per item); history requests run twice, without and with the
+ * popularity + co-visitation signals ("log": true), to price the log signals. */
 #define _GNU_SOURCE
 #include <math.h>
 #include <stdio.h>
@@ -16,13 +19,14 @@
 
 #include "bench_util.h"
 #include "item_store.h"
+#include "priors.h"
 #include "ranker.h"
 #include "request_json.h"
 
 static const char *WORDS[] = {"cord", "drill", "light", "water", "steel", "black", "white", "door", "garden", "hose",
                               "kitchen", "sink", "wall", "paint", "brush", "wood", "floor", "tile", "lamp", "table"};
 
-static char *make_request(int i, int n_items, int n_cand, int with_query) {
+static char *make_request(int i, int n_items, int n_cand, int with_query, int with_log) {
     size_t cap = (size_t)n_cand * 40 + 4096, len = 0;
     char *s = malloc(cap);
     unsigned x = (unsigned)i * 2654435761u + 7;
@@ -41,7 +45,7 @@ static char *make_request(int i, int n_items, int n_cand, int with_query) {
         x = x * 1103515245u + 12345u;
         len += (size_t)snprintf(s + len, cap - len, "%s{\"item_id\":\"i%u\",\"upstream_score\":%.3f}", c ? "," : "", (x >> 8) % n_items, (x & 0xff) / 255.0);
     }
-    snprintf(s + len, cap - len, "],\"options\":{\"top_k\":50}}");
+    snprintf(s + len, cap - len, "],\"options\":{\"top_k\":50%s}}", with_log ? ",\"popularity_weight\":0.2,\"covisitation_weight\":0.3" : "");
     return s;
 }
 
@@ -78,15 +82,39 @@ int main(int argc, char **argv) {
         if (fr_store_writer_add(w, id, (size_t)il, v, NULL, 0, err, sizeof err)) { fprintf(stderr, "%s\n", err); return 1; }
     }
     if (fr_store_writer_finish(w, err, sizeof err)) { fprintf(stderr, "%s\n", err); return 1; }
+    {
+        fr_priors_builder *pb;
+        fr_priors_params pp;
+        fr_priors_params_default(&pp);
+        uint8_t *sec = NULL;
+        size_t sec_n = 0;
+        if (fr_priors_builder_create((uint64_t)n_items, &pp, &pb, err, sizeof err)) { fprintf(stderr, "%s\n", err); return 1; }
+        unsigned x = 99;
+        for (int u = 0; u < 200000; u++) {
+            char uid[16];
+            int ul = snprintf(uid, sizeof uid, "u%d", u);
+            for (int e = 0; e < 10; e++) {
+                x = x * 1103515245u + 12345u;
+                double r = ((x >> 8) & 0xFFFF) / 65536.0;
+                uint32_t row = (uint32_t)((double)n_items * r * r * r); /* skewed: low rows popular */
+                if (fr_priors_add(pb, uid, (size_t)ul, row, e, 1.0, err, sizeof err)) { fprintf(stderr, "%s\n", err); return 1; }
+            }
+        }
+        if (fr_priors_finish(pb, &sec, &sec_n, err, sizeof err) ||
+            fr_store_attach(path, FR_STORE_SECTION_PRIORS, sec, sec_n, err, sizeof err)) { fprintf(stderr, "%s\n", err); return 1; }
+        fr_priors_builder_free(pb);
+        free(sec);
+    }
     fr_store *store;
     if (fr_store_open(path, fr_encoder_fingerprint(enc), 0, &store, err, sizeof err)) { fprintf(stderr, "%s\n", err); return 1; }
     unlink(path);
     fr_ranker *rk;
     if (fr_ranker_create(enc, store, &rk, err, sizeof err)) { fprintf(stderr, "%s\n", err); return 1; }
     enum { NREQ = 64 };
-    for (int with_query = 1; with_query >= 0; with_query--) {
+    for (int variant = 0; variant < 3; variant++) {
+        const int with_query = variant == 0, with_log = variant == 2;
         char *reqs[NREQ];
-        for (int i = 0; i < NREQ; i++) reqs[i] = make_request(i, n_items, n_cand, with_query);
+        for (int i = 0; i < NREQ; i++) reqs[i] = make_request(i, n_items, n_cand, with_query, with_log);
         double *lat = malloc(sizeof(double) * 200000), *rank_lat = malloc(sizeof(double) * 200000);
         int runs = 0;
         double start = fr_bench_now();
@@ -107,9 +135,9 @@ int main(int argc, char **argv) {
         }
         qsort(lat, (size_t)runs, sizeof *lat, fr_bench_cmp_double);
         qsort(rank_lat, (size_t)runs, sizeof *rank_lat, fr_bench_cmp_double);
-        printf("{\"bench\":\"rerank\",\"device\":\"%s\",\"context\":\"%s\",\"candidates\":%d,\"store_items\":%d,\"runs\":%d,"
+        printf("{\"bench\":\"rerank\",\"device\":\"%s\",\"context\":\"%s\",\"log\":%s,\"candidates\":%d,\"store_items\":%d,\"runs\":%d,"
                "\"median_ms\":%.3f,\"p99_ms\":%.3f,\"rank_median_ms\":%.3f,\"requests_per_s\":%.1f}\n",
-               fr_encoder_backend(enc)->name, with_query ? "query-16-tokens" : "history-10-items", n_cand, n_items, runs,
+               fr_encoder_backend(enc)->name, with_query ? "query-16-tokens" : "history-10-items", with_log ? "true" : "false", n_cand, n_items, runs,
                lat[runs / 2] * 1e3, lat[runs * 99 / 100] * 1e3, rank_lat[runs / 2] * 1e3, 1.0 / lat[runs / 2]);
         fflush(stdout);
         free(lat);

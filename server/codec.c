@@ -67,6 +67,7 @@ fr_status fr_codec_request(const Feedrank__V1__RerankRequest *m, const fr_rank_o
         if (o->has_covisitation_weight) d->covisitation_weight = o->covisitation_weight;
         if (o->has_lexical_weight) d->lexical_weight = o->lexical_weight;
         if (o->has_log_gate) d->log_gate = o->log_gate;
+        if (o->has_cold_content_boost) d->cold_content_boost = o->cold_content_boost;
     }
     return FR_OK;
 }

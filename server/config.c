@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "model_config.h"
+#include "profile.h"
 #include "request_json.h"
 #include "server.h"
 
@@ -41,6 +42,7 @@ static const option OPTS[] = {
     S(store, "item store from 'feedrank index' (required)"),
     S(device, "cpu | cuda | auto"),
     S(precision, "CUDA matrix-product operands: fp16 (default), bf16, fp32 (exact)"),
+    S(profile, "ranking profile (feedrank tune): the default options of every request"),
     S(listen, "gRPC address host:port (default 127.0.0.1:50051)"),
     I(metrics_port, 0, 65535, "Prometheus /metrics HTTP port, 0 = off"),
     I(cq_threads, 1, 64, "completion-queue threads (default 2)"),
@@ -113,8 +115,15 @@ static fr_status parse_arm(const cJSON *a, int index, fr_arm *arm, char *err, si
     fr_rank_options_default(&arm->options);
     const cJSON *it;
     cJSON_ArrayForEach(it, a) {
-        if (strcmp(it->string, "name") && strcmp(it->string, "weight") && strcmp(it->string, "options"))
+        if (strcmp(it->string, "name") && strcmp(it->string, "weight") && strcmp(it->string, "options") && strcmp(it->string, "profile"))
             return fr_fail(FR_ERR_ARG, err, errcap, "arms[%d]: unknown field '%s'", index, it->string);
+    }
+    const cJSON *prof = cJSON_GetObjectItemCaseSensitive(a, "profile");
+    if (prof) { /* the arm's options start from its ranking profile; "options" override it */
+        if (!cJSON_IsString(prof)) return fr_fail(FR_ERR_ARG, err, errcap, "arms[%d].profile must be a file path", index);
+        char e2[512];
+        if (fr_profile_load(prof->valuestring, &arm->options, NULL, 0, e2, sizeof e2))
+            return fr_fail(FR_ERR_ARG, err, errcap, "arms[%d] (%s): %s", index, arm->name, e2);
     }
     if (!o) return FR_OK;
     if (!cJSON_IsObject(o)) return fr_fail(FR_ERR_ARG, err, errcap, "arms[%d].options must be an object", index);

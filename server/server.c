@@ -18,6 +18,7 @@
 
 #include "hash.h"
 #include "model_config.h"
+#include "profile.h"
 #include "server_internal.h"
 
 const char *const fr_method_names[M_COUNT] = {"Rerank", "Embed", "RerankStream", "HealthCheck", "HealthWatch", "unknown"};
@@ -218,7 +219,7 @@ static int make_rerank_job(fr_server *s, call *c, const uint8_t *buf, size_t len
     j->arm = arm;
     fr_rank_options defaults;
     if (s->cfg.n_arms) defaults = s->cfg.arms[arm].options;
-    else fr_rank_options_default(&defaults);
+    else defaults = s->cfg.base_options;
     if (fr_codec_request(m, &defaults, j, err, errcap) || fr_rank_validate(&j->req, &s->cfg.limits, err, errcap)) {
         fr_job_free(j);
         return GRPC_STATUS_INVALID_ARGUMENT;
@@ -543,6 +544,15 @@ int fr_server_run(const fr_server_config *cfg) {
     pthread_rwlock_init(&s->store_lock, NULL);
     s->queue.max_depth = cfg->max_queue;
     for (int a = 0; a < cfg->n_arms; a++) s->arm_cum[a] = (a ? s->arm_cum[a - 1] : 0) + cfg->arms[a].weight;
+    fr_rank_options_default(&s->cfg.base_options);
+    if (cfg->profile[0]) {
+        char pname[64];
+        if (fr_profile_load(cfg->profile, &s->cfg.base_options, pname, sizeof pname, err, sizeof err)) {
+            fr_log(0, "event=startup_failed what=profile message=\"%s\"", err);
+            goto out;
+        }
+        fr_log(2, "event=profile name=%s path=%s", pname, cfg->profile);
+    }
     /* load: one encoder per compute thread, one shared store */
     for (int i = 0; i < cfg->compute_threads; i++) {
         fr_encoder_options opt = {.backend = cfg->device, .precision = cfg->precision, .max_batch_tokens = cfg->max_batch_tokens};

@@ -20,6 +20,8 @@ typedef struct {
 typedef struct {
     char model[1024], store[1024], device[16];
     char precision[16];     /* fp32 | fp16 | bf16 | default: CUDA matrix-product operands */
+    char profile[1024];     /* ranking profile: default options of requests without an arm */
+    fr_rank_options base_options; /* from profile, else the built-in defaults */
     char listen[256];       /* host:port for gRPC */
     int metrics_port;       /* 0 = no metrics endpoint */
     int cq_threads;         /* completion-queue threads (default 2) */

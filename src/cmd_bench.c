@@ -26,11 +26,12 @@
 #include "hash.h"
 #include "item_store.h"
 #include "metrics.h"
+#include "profile.h"
 
 #define MAX_PARTS 8
 #define MAX_RANKERS 16
 
-typedef enum { RK_RANDOM, RK_ORDER, RK_BM25, RK_EMBED, RK_POP, RK_COVIS, RK_BLEND, RK_RRF } rk_kind;
+typedef enum { RK_RANDOM, RK_ORDER, RK_BM25, RK_EMBED, RK_POP, RK_COVIS, RK_BLEND, RK_RRF, RK_GBLEND } rk_kind;
 
 typedef struct rk rk;
 struct rk {
@@ -45,6 +46,9 @@ struct rk {
     rk *parts[MAX_PARTS];
     double weights[MAX_PARTS];
     int weights_given;
+    double gate;             /* gblend: log parts x g, g = seen / (seen + gate) */
+    double cold_boost;       /* gblend: content parts + (1 - g) x cold_boost */
+    int gate_given;          /* gate and cold_boost fixed (a profile), not tuned */
     char tuned[200];         /* what tuning chose, for the report */
     /* results */
     float *scores;           /* per case, per candidate (case offsets) */
@@ -76,7 +80,38 @@ typedef struct {
 
 /* ---------- ranker specs ---------- */
 
+static rk *rk_parse(const char *spec, char *err, size_t errcap);
+
+/* profile:FILE - the profile's weights, log gate and cold boost as a gblend of the matching
+ * harness rankers (semantic = embed, popularity, covisitation = covis, lexical = bm25; the
+ * upstream signal has no counterpart in offline data). The parts' own parameters are tuned. */
+static rk *rk_profile(const char *spec, const char *path, char *err, size_t errcap) {
+    fr_rank_options o;
+    char name[64];
+    if (fr_profile_load(path, &o, name, sizeof name, err, errcap)) return NULL;
+    rk *r = calloc(1, sizeof *r);
+    if (!r) return NULL;
+    snprintf(r->name, sizeof r->name, "%s", spec);
+    r->kind = RK_GBLEND;
+    r->weights_given = 1;
+    r->gate_given = 1;
+    r->gate = o.log_gate;
+    r->cold_boost = o.cold_content_boost;
+    const char *parts[4] = {"embed", "popularity", "covis", "bm25"};
+    const float w[4] = {o.semantic_weight, o.popularity_weight, o.covisitation_weight, o.lexical_weight};
+    for (int i = 0; i < 4; i++) {
+        if (w[i] == 0) continue;
+        rk *p = rk_parse(parts[i], err, errcap);
+        if (!p) { for (int j = 0; j < r->n_parts; j++) free(r->parts[j]); free(r); return NULL; }
+        r->weights[r->n_parts] = w[i];
+        r->parts[r->n_parts++] = p;
+    }
+    if (r->n_parts == 0) { fr_fail(FR_ERR_ARG, err, errcap, "%s: every offline signal has weight 0", path); free(r); return NULL; }
+    return r;
+}
+
 static rk *rk_parse(const char *spec, char *err, size_t errcap) {
+    if (strncmp(spec, "profile:", 8) == 0) return rk_profile(spec, spec + 8, err, errcap);
     rk *r = calloc(1, sizeof *r);
     if (!r) return NULL;
     snprintf(r->name, sizeof r->name, "%s", spec);
@@ -87,12 +122,14 @@ static rk *rk_parse(const char *spec, char *err, size_t errcap) {
     const char *paren = strchr(spec, '(');
     size_t nl = paren ? (size_t)(paren - spec) : strlen(spec);
     struct { const char *n; rk_kind k; } names[] = {{"random", RK_RANDOM}, {"order", RK_ORDER}, {"bm25", RK_BM25}, {"embed", RK_EMBED},
-                                                    {"popularity", RK_POP}, {"covis", RK_COVIS}, {"blend", RK_BLEND}, {"rrf", RK_RRF}};
+                                                    {"popularity", RK_POP}, {"covis", RK_COVIS}, {"blend", RK_BLEND}, {"rrf", RK_RRF},
+                                                    {"gblend", RK_GBLEND}};
     int found = 0;
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (strlen(names[i].n) == nl && strncmp(spec, names[i].n, nl) == 0) { r->kind = names[i].k; found = 1; }
     if (!found) { fr_fail(FR_ERR_ARG, err, errcap, "unknown ranker '%s' (see --help)", spec); free(r); return NULL; }
-    if ((r->kind == RK_BLEND || r->kind == RK_RRF) != (paren != NULL)) {
+    const int combined = r->kind == RK_BLEND || r->kind == RK_RRF || r->kind == RK_GBLEND;
+    if (combined != (paren != NULL)) {
         fr_fail(FR_ERR_ARG, err, errcap, "ranker '%s': blend(...) and rrf(...) take a list of rankers; others take none", spec);
         free(r);
         return NULL;
@@ -110,7 +147,7 @@ static rk *rk_parse(const char *spec, char *err, size_t errcap) {
             if (r->n_parts == MAX_PARTS) { fr_fail(FR_ERR_ARG, err, errcap, "ranker '%s': at most %d parts", spec, MAX_PARTS); break; }
             rk *p = rk_parse(tok, err, errcap);
             if (!p) { for (int i = 0; i < r->n_parts; i++) free(r->parts[i]); free(r); return NULL; }
-            if (p->kind == RK_BLEND || p->kind == RK_RRF) { free(p); fr_fail(FR_ERR_ARG, err, errcap, "ranker '%s': blends do not nest", spec); for (int i = 0; i < r->n_parts; i++) free(r->parts[i]); free(r); return NULL; }
+            if (p->kind == RK_BLEND || p->kind == RK_RRF || p->kind == RK_GBLEND) { free(p); fr_fail(FR_ERR_ARG, err, errcap, "ranker '%s': blends do not nest", spec); for (int i = 0; i < r->n_parts; i++) free(r->parts[i]); free(r); return NULL; }
             char *e = NULL;
             r->weights[r->n_parts] = colon ? strtod(colon + 1, &e) : 1.0;
             if (colon && (e == colon + 1 || *e || !isfinite(r->weights[r->n_parts]))) {
@@ -216,6 +253,17 @@ static void score_combined(bench *B, rk *r, int k, const double *w, float *out) 
         if (r->kind == RK_BLEND) {
             zscore(tmp, n);
             for (int i = 0; i < n; i++) out[i] += (float)(w[p] * tmp[i]);
+        } else if (r->kind == RK_GBLEND) {
+            /* log parts count only as far as the log knows the candidate: x seen / (seen + gate) */
+            zscore(tmp, n);
+            const int logpart = r->parts[p]->kind == RK_POP || r->parts[p]->kind == RK_COVIS;
+            const int *items = B->c_items + off;
+            for (int i = 0; i < n; i++) {
+                double g = B->pop && r->gate > 0 ? B->pop[items[i]] / (B->pop[items[i]] + r->gate) : 1.0;
+                /* what the log cannot say about an item, its content says louder */
+                double coef = logpart ? w[p] * g : w[p] + (1.0 - g) * r->cold_boost;
+                out[i] += (float)(coef * tmp[i]);
+            }
         } else { /* reciprocal-rank fusion, k = 60; tied items share their average rank, so a
                   * tie carries no information (breaking it by position could leak the target) */
             for (int i = 0; i < n; i++) order[i] = i;
@@ -262,7 +310,7 @@ static double run_ranker(bench *B, rk *r, const double *w, int want_tune, int st
     for (int k = 0; k < B->n_cases; k++) {
         if (want_tune >= 0 && B->c_tune[k] != want_tune) continue;
         float *s = r->scores + B->c_off[k];
-        if (r->kind == RK_BLEND || r->kind == RK_RRF) score_combined(B, r, k, w, s);
+        if (r->kind == RK_BLEND || r->kind == RK_RRF || r->kind == RK_GBLEND) score_combined(B, r, k, w, s);
         else score_base(B, r, k, s);
         double m[5];
         case_metrics(B, k, s, m);
@@ -342,12 +390,23 @@ static int tune_and_run(bench *B, rk *r, char *err, size_t errcap) {
         r->half_life = bh;
         if (fr_covis_build(B->d->h_off, B->d->h_items, B->d->n_users, B->d->n_items, &bp, &r->covis, err, errcap)) return -1;
         snprintf(r->tuned, sizeof r->tuned, "window %d, pair normalisation power %.2f, history half-life %g", bp.window, bp.norm_power, bh);
-    } else if (r->kind == RK_BLEND || r->kind == RK_RRF) {
+    } else if (r->kind == RK_BLEND || r->kind == RK_RRF || r->kind == RK_GBLEND) {
         for (int p = 0; p < r->n_parts; p++)
             if (tune_and_run(B, r->parts[p], err, errcap)) return -1;
-        if (!r->weights_given) {
+        /* gblend: the gate is tuned jointly with the weights (a grid; weights given: gate only) */
+        const double gates[] = {0.5, 1, 3, 10}, boosts[] = {0, 0.5, 1, 2, 3};
+        const int n_gates = r->kind == RK_GBLEND ? 20 : 1;
+        double best = -1, bw[MAX_PARTS], bg = r->gate, bb = r->cold_boost;
+        memcpy(bw, r->weights, sizeof bw);
+        for (int gi = 0; gi < (r->gate_given ? 1 : n_gates); gi++) {
+            if (r->kind == RK_GBLEND && !r->gate_given) { r->gate = gates[gi / 5]; r->cold_boost = boosts[gi % 5]; }
+            if (r->weights_given) {
+                double v = run_ranker(B, r, r->weights, 1, 0);
+                if (v > best) { best = v; bg = r->gate; bb = r->cold_boost; }
+                continue;
+            }
             /* grid over the simplex in steps of 0.1 (the first weight fixed > 0) */
-            double best = -1, w[MAX_PARTS], bw[MAX_PARTS];
+            double w[MAX_PARTS];
             int np = r->n_parts, steps = 10, idx[MAX_PARTS] = {0};
             for (;;) {
                 int sum = 0;
@@ -356,14 +415,16 @@ static int tune_and_run(bench *B, rk *r, char *err, size_t errcap) {
                     idx[np - 1] = steps - sum;
                     for (int p = 0; p < np; p++) w[p] = idx[p] / (double)steps;
                     double v = run_ranker(B, r, w, 1, 0);
-                    if (v > best) { best = v; memcpy(bw, w, sizeof w); }
+                    if (v > best) { best = v; memcpy(bw, w, sizeof w); bg = r->gate; bb = r->cold_boost; }
                 }
                 int p = 0;
                 while (p < np - 1 && ++idx[p] > steps) idx[p++] = 0;
                 if (p == np - 1) break;
             }
-            memcpy(r->weights, bw, sizeof bw);
         }
+        memcpy(r->weights, bw, sizeof bw);
+        r->gate = bg;
+        r->cold_boost = bb;
         char *t = r->tuned;
         size_t left = sizeof r->tuned;
         int n = snprintf(t, left, "weights");
@@ -371,6 +432,7 @@ static int tune_and_run(bench *B, rk *r, char *err, size_t errcap) {
             t += n; left -= (size_t)n;
             n = snprintf(t, left, "%s %s %.1f", p ? "," : "", r->parts[p]->name, r->weights[p]);
         }
+        if (r->kind == RK_GBLEND) { size_t l = strlen(r->tuned); snprintf(r->tuned + l, sizeof r->tuned - l, "; log gate %g, cold content boost %g", r->gate, r->cold_boost); }
         if (!r->weights_given) { size_t l = strlen(r->tuned); snprintf(r->tuned + l, sizeof r->tuned - l, " (tuned)"); }
     }
     if (r->kind == RK_COVIS && !r->covis && fr_covis_build(B->d->h_off, B->d->h_items, B->d->n_users, B->d->n_items, &r->cp, &r->covis, err, errcap)) return -1;
@@ -718,6 +780,64 @@ static void report(bench *B, rk **rks, int nr, int rounds, const char *out_dir, 
     }
 }
 
+/* mean NDCG@10 of r over the report half (which = 0), all cases (1) or the cold slice (2) */
+static double mean_ndcg10(const bench *B, const rk *r, int which) {
+    double sum = 0;
+    int n = 0;
+    for (int k = 0; k < B->n_cases; k++) {
+        if (which == 0 && B->c_tune[k]) continue;
+        if (which == 2 && !(B->c_cold && B->c_cold[k])) continue;
+        sum += r->m[1][k];
+        n++;
+    }
+    return n ? sum / n : 0;
+}
+
+/* The first B blend / gblend as a ranking profile, with where and how it was tuned. */
+static int save_profile_of(bench *B, rk **rks, int nr, const char *path, const char *dataset, const char *data, int seed,
+                           char *err, size_t errcap) {
+    rk *r = NULL;
+    for (int i = 1; i < nr && !r; i++)
+        if (rks[i]->kind == RK_GBLEND || rks[i]->kind == RK_BLEND) r = rks[i];
+    if (!r) { fr_fail(FR_ERR_ARG, err, errcap, "--save-profile: no B ranker is a blend or gblend"); return 1; }
+    fr_rank_options o;
+    fr_rank_options_default(&o);
+    o.semantic_weight = o.upstream_weight = 0;
+    o.log_gate = r->kind == RK_GBLEND ? (float)r->gate : 0;
+    o.cold_content_boost = r->kind == RK_GBLEND ? (float)r->cold_boost : 0;
+    for (int p = 0; p < r->n_parts; p++) {
+        const rk *q = r->parts[p];
+        float w = (float)r->weights[p];
+        if (q->kind == RK_EMBED) { o.semantic_weight = w; if (B->mode == FR_DS_FEED) o.history_half_life = (float)(q->half_life > 1e6 ? 1e6 : q->half_life); }
+        else if (q->kind == RK_POP) o.popularity_weight = w;
+        else if (q->kind == RK_COVIS) o.covisitation_weight = w;
+        else if (q->kind == RK_BM25) o.lexical_weight = w;
+        else { fr_fail(FR_ERR_ARG, err, errcap, "--save-profile: part '%s' has no ranking-profile signal", q->name); return 1; }
+    }
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f) { fr_fail(FR_ERR_IO, err, errcap, "%s: cannot create: %s", tmp, strerror(errno)); return 1; }
+    char tuned[2048], base[256];
+    const char *slash = strrchr(data, '/');
+    snprintf(base, sizeof base, "%s", slash ? slash + 1 : data);
+    int n = snprintf(tuned, sizeof tuned,
+                     "{\"by\": \"feedrank tune (grid search on the tuning half; seed %d)\", \"dataset\": \"%s\", \"data\": \"%s\", "
+                     "\"ranker\": \"%s\", \"report_half_ndcg10\": %.4f, \"baseline\": \"%s\", \"baseline_report_half_ndcg10\": %.4f",
+                     seed, dataset, base, r->name, mean_ndcg10(B, r, 0), rks[0]->name, mean_ndcg10(B, rks[0], 0));
+    if (B->mode == FR_DS_FEED && B->c_cold && n > 0 && (size_t)n < sizeof tuned)
+        n += snprintf(tuned + n, sizeof tuned - (size_t)n, ", \"cold_slice_ndcg10\": %.4f", mean_ndcg10(B, r, 2));
+    if (n > 0 && (size_t)n < sizeof tuned) snprintf(tuned + n, sizeof tuned - (size_t)n, "}");
+    char name[64];
+    snprintf(name, sizeof name, "%.40s-tuned", dataset);
+    fr_status rc = fr_profile_write(f, name, &o, tuned, err, errcap);
+    if (fclose(f) != 0 && !rc) rc = fr_fail(FR_ERR_IO, err, errcap, "%s: write failed", tmp);
+    if (!rc && rename(tmp, path) != 0) rc = fr_fail(FR_ERR_IO, err, errcap, "%s: cannot rename into place: %s", path, strerror(errno));
+    if (rc) { unlink(tmp); return 1; }
+    fprintf(stderr, "feedrank bench ab: profile written to %s\n", path);
+    return 0;
+}
+
 static void bench_usage(FILE *f) {
     fprintf(f,
             "usage: feedrank bench ab --dataset NAME --data PATH --a RANKER --b RANKER [--b RANKER ...] [options]\n"
@@ -735,6 +855,10 @@ static void bench_usage(FILE *f) {
             "                         and history half-life tuned)\n"
             "      blend(R1,R2,...)   z-score blend, weights tuned on a 0.1 grid; blend(R1:0.7,R2:0.3) fixes them\n"
             "      rrf(R1,R2,...)     reciprocal-rank fusion (k = 60), optional weights R:w\n"
+            "      profile:FILE       a ranking profile (feedrank tune) as a gblend with its weights, gate and boost\n"
+            "      gblend(R1,R2,...)  blend whose log parts (popularity, covis) are scaled per candidate by\n"
+            "                         g = seen / (seen + G), seen = the candidate's count in the log, and its content\n"
+            "                         parts raised by (1 - g) x C; weights, G and C tuned together\n"
             "  --model DIR            embedding model (default: models/all-MiniLM-L6-v2)\n"
             "  --device cpu|cuda|auto\n"
             "  --distractors N        search: add N random catalogue items per query, counted irrelevant (slate mode)\n"
@@ -748,7 +872,8 @@ static void bench_usage(FILE *f) {
             "  --cache DIR            embedding cache (default: build/bench-cache)\n"
             "  --ties against|order   how tied scores are ordered: against the relevant item (default,\n"
             "                         pessimistic) or by candidate order (dataset order in search mode)\n"
-            "  --dump-cases FILE      write every case's candidates and grades as JSONL (what the rankers saw)\n");
+            "  --dump-cases FILE      write every case's candidates and grades as JSONL (what the rankers saw)\n"
+            "  --save-profile FILE    write the first B blend/gblend's tuned weights as a ranking profile\n");
 }
 
 int fr_cmd_bench(int argc, char **argv) {
@@ -760,6 +885,7 @@ int fr_cmd_bench(int argc, char **argv) {
     }
     const char *dataset = NULL, *data = NULL, *model = NULL, *device = "cpu", *out_dir = NULL, *cache = "build/bench-cache";
     const char *sampler = "uniform", *a_spec = NULL, *b_specs[MAX_RANKERS], *dump = NULL, *ties = "against";
+    const char *save_profile = NULL;
     int nb = 0;
     long distractors = 0, negatives = 99, seed = 42, cold_k = 5, rounds = 1000, limit = 0;
     for (int i = 2; i < argc; i++) {
@@ -769,7 +895,8 @@ int fr_cmd_bench(int argc, char **argv) {
             (r = fr_cli_value(argc, argv, &i, "--model", &model)) || (r = fr_cli_value(argc, argv, &i, "--device", &device)) ||
             (r = fr_cli_value(argc, argv, &i, "--out", &out_dir)) || (r = fr_cli_value(argc, argv, &i, "--cache", &cache)) ||
             (r = fr_cli_value(argc, argv, &i, "--sampler", &sampler)) || (r = fr_cli_value(argc, argv, &i, "--a", &a_spec)) ||
-            (r = fr_cli_value(argc, argv, &i, "--dump-cases", &dump)) || (r = fr_cli_value(argc, argv, &i, "--ties", &ties))) {
+            (r = fr_cli_value(argc, argv, &i, "--dump-cases", &dump)) || (r = fr_cli_value(argc, argv, &i, "--ties", &ties)) ||
+            (r = fr_cli_value(argc, argv, &i, "--save-profile", &save_profile))) {
             if (r < 0) return 2;
         } else if ((r = fr_cli_value(argc, argv, &i, "--b", &v))) {
             if (r < 0) return 2;
@@ -829,7 +956,7 @@ int fr_cmd_bench(int argc, char **argv) {
     for (int i = 0; i < nr; i++) {
         rk *list[MAX_PARTS + 1];
         int n = 0;
-        if (rks[i]->kind == RK_BLEND || rks[i]->kind == RK_RRF) for (int p = 0; p < rks[i]->n_parts; p++) list[n++] = rks[i]->parts[p];
+        if (rks[i]->kind == RK_BLEND || rks[i]->kind == RK_RRF || rks[i]->kind == RK_GBLEND) for (int p = 0; p < rks[i]->n_parts; p++) list[n++] = rks[i]->parts[p];
         else list[n++] = rks[i];
         for (int p = 0; p < n; p++) {
             rk_kind k = list[p]->kind;
@@ -893,6 +1020,8 @@ int fr_cmd_bench(int argc, char **argv) {
         if (tune_and_run(&B, rks[i], err, sizeof err)) { fprintf(stderr, "feedrank bench: %s\n", err); rc = 1; goto done; }
     }
     report(&B, rks, nr, (int)rounds, out_dir, cmdline, need_embed ? fr_encoder_name(enc) : NULL, summary, (int)distractors, (int)negatives, sampler, (int)cold_k);
+    if (save_profile && (rc = save_profile_of(&B, rks, nr, save_profile, dataset, data, (int)seed, err, sizeof err)))
+        fprintf(stderr, "feedrank bench ab: %s\n", err);
 done:
     for (int i = 0; i < nr; i++) rk_free(rks[i]);
     fr_encoder_free(enc);
@@ -900,5 +1029,48 @@ done:
     free(B.q_terms); free(B.q_term_off); free(B.pop); free(B.item_vecs); free(B.query_vecs);
     free(B.c_off); free(B.c_items); free(B.c_grades); free(B.c_src); free(B.c_tune); free(B.c_cold); free(B.c_pos);
     fr_dataset_free(B.d);
+    return rc;
+}
+
+/* feedrank tune: `bench ab` with the default blend for the dataset's mode, writing the profile. */
+int fr_cmd_tune(int argc, char **argv) {
+    const char *dataset = NULL, *out = NULL, *report = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--dataset") == 0 && i + 1 < argc) dataset = argv[i + 1];
+        if (strcmp(argv[i], "--out") == 0 && i + 1 < argc) out = argv[i + 1];
+        if (strcmp(argv[i], "--report") == 0 && i + 1 < argc) report = argv[i + 1];
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            printf("usage: feedrank tune --dataset NAME --data PATH --out PROFILE.json [--report DIR] [bench ab options]\n"
+                   "  Tunes a ranking profile on the tuning half of the dataset (grid search over the signal\n"
+                   "  weights, the log gate and the cold-item content boost, by NDCG@10) and reports it on the\n"
+                   "  other half against the baseline (popularity in feed mode, BM25 in search mode), with\n"
+                   "  bootstrap intervals, in DIR (default PROFILE.json.report/). Feed: gblend(embed,popularity,covis);\n"
+                   "  search: gblend(embed,bm25). Deterministic for a given --seed.\n");
+            return 0;
+        }
+    }
+    if (!dataset || !out) { fprintf(stderr, "feedrank tune: --dataset and --out PROFILE.json are required (see --help)\n"); return 2; }
+    int search = strcmp(dataset, "homedepot") == 0 || strcmp(dataset, "wands") == 0 || strcmp(dataset, "jsonl-search") == 0;
+    char rep[4096];
+    snprintf(rep, sizeof rep, "%s.report", out);
+    char **av = calloc((size_t)argc + 12, sizeof *av);
+    if (!av) return 1;
+    int n = 0;
+    av[n++] = "bench";
+    av[n++] = "ab";
+    av[n++] = "--a";
+    av[n++] = search ? "bm25" : "popularity";
+    av[n++] = "--b";
+    av[n++] = search ? "gblend(embed,bm25)" : "gblend(embed,popularity,covis)";
+    av[n++] = "--save-profile";
+    av[n++] = (char *)out;
+    av[n++] = "--out";
+    av[n++] = report ? (char *)report : rep;
+    for (int i = 1; i < argc; i++) {
+        if ((strcmp(argv[i], "--out") == 0 || strcmp(argv[i], "--report") == 0) && i + 1 < argc) { i++; continue; }
+        av[n++] = argv[i];
+    }
+    int rc = fr_cmd_bench(n, av);
+    free(av);
     return rc;
 }

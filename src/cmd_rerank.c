@@ -11,6 +11,7 @@
 #include "encoder.h"
 #include "item_store.h"
 #include "ranker.h"
+#include "profile.h"
 #include "request_json.h"
 
 static void rerank_usage(FILE *f) {
@@ -24,6 +25,8 @@ static void rerank_usage(FILE *f) {
             "  --model DIR          model folder (default: models/all-MiniLM-L6-v2)\n"
             "  --device cpu|cuda|auto  compute backend (default: cpu); cuda never falls back silently\n"
             "  --precision fp32|fp16|bf16  matrix-product operands on CUDA (default fp16; fp32 = exact)\n"
+            "  --profile FILE       ranking profile (feedrank tune) giving the default options; a request's\n"
+            "                       own options override it\n"
             "  --shard I/N          handle only lines with (line - 1) %% N == I\n"
             "  --batch N            requests read and embedded together (default: 32)\n"
             "  --max-candidates N   per-request limit (default: 100000)\n"
@@ -42,7 +45,7 @@ typedef struct {
 
 int fr_cmd_rerank(int argc, char **argv) {
     const char *store_path = NULL, *input = "-", *output = "-", *errors = NULL, *model = NULL, *device = "cpu", *precision = NULL;
-    const char *shard_s = NULL, *batch_s = "32", *maxc_s = "100000";
+    const char *shard_s = NULL, *batch_s = "32", *maxc_s = "100000", *profile = NULL;
     int force = 0;
     for (int i = 1; i < argc; i++) {
         int r;
@@ -51,7 +54,7 @@ int fr_cmd_rerank(int argc, char **argv) {
             (r = fr_cli_value(argc, argv, &i, "--model", &model)) || (r = fr_cli_value(argc, argv, &i, "--device", &device)) ||
             (r = fr_cli_value(argc, argv, &i, "--precision", &precision)) ||
             (r = fr_cli_value(argc, argv, &i, "--shard", &shard_s)) || (r = fr_cli_value(argc, argv, &i, "--batch", &batch_s)) ||
-            (r = fr_cli_value(argc, argv, &i, "--max-candidates", &maxc_s))) {
+            (r = fr_cli_value(argc, argv, &i, "--max-candidates", &maxc_s)) || (r = fr_cli_value(argc, argv, &i, "--profile", &profile))) {
             if (r < 0) return 2;
         } else if (strcmp(argv[i], "--force-store") == 0) force = 1;
         else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) { rerank_usage(stdout); return 0; }
@@ -64,6 +67,13 @@ int fr_cmd_rerank(int argc, char **argv) {
     if (fr_cli_int("--batch", batch_s, 1, 4096, &batch) || fr_cli_int("--max-candidates", maxc_s, 1, 10000000, &maxc)) return 2;
 
     char err[1024];
+    fr_rank_options base;
+    fr_rank_options_default(&base);
+    if (profile) {
+        char pname[64];
+        if (fr_profile_load(profile, &base, pname, sizeof pname, err, sizeof err)) { fprintf(stderr, "feedrank rerank: %s\n", err); return 1; }
+        fprintf(stderr, "feedrank rerank: ranking profile '%s' from %s (request options override it)\n", pname, profile);
+    }
     fr_encoder_options opt = {.backend = device, .precision = precision};
     fr_encoder *enc = NULL;
     fr_store *store = NULL;
@@ -114,7 +124,7 @@ int fr_cmd_rerank(int argc, char **argv) {
             while (k < (size_t)got && (s->text[k] == ' ' || s->text[k] == '\t')) k++;
             if (k == (size_t)got) continue; /* blank line */
             s->line = line;
-            s->ok = fr_request_parse(s->text, (size_t)got, &s->req, s->err, sizeof s->err) == FR_OK &&
+            s->ok = fr_request_parse_from(s->text, (size_t)got, &base, &s->req, s->err, sizeof s->err) == FR_OK &&
                     fr_rank_validate(&s->req.req, &lim, s->err, sizeof s->err) == FR_OK;
             n++;
         }

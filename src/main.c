@@ -23,6 +23,7 @@ static void usage(FILE *f) {
             "  serve     the gRPC re-ranking service ('feedrank serve --help')\n"
             "  client    call a running server: rerank, embed, health\n"
             "  bench     offline A/B comparison of rankers on labelled data ('feedrank bench ab --help')\n"
+            "  tune      learn a ranking profile from labelled data ('feedrank tune --help')\n"
             "  version   print the version\n"
             "\n"
             "Run 'feedrank COMMAND --help' for a command's options.\n");
@@ -39,6 +40,7 @@ int main(int argc, char **argv) {
     if (strcmp(cmd, "rerank") == 0) return fr_cmd_rerank(argc - 1, argv + 1);
     if (strcmp(cmd, "store") == 0) return fr_cmd_store(argc - 1, argv + 1);
     if (strcmp(cmd, "bench") == 0) return fr_cmd_bench(argc - 1, argv + 1);
+    if (strcmp(cmd, "tune") == 0) return fr_cmd_tune(argc - 1, argv + 1);
     if (strcmp(cmd, "serve") == 0 || strcmp(cmd, "client") == 0) {
 #ifdef FEEDRANK_HAVE_SERVER
         return cmd[0] == 's' ? fr_cmd_serve(argc - 1, argv + 1) : fr_cmd_client(argc - 1, argv + 1);

@@ -217,6 +217,7 @@ fr_status fr_rank_validate(const fr_rank_request *q, const fr_rank_limits *lim, 
         {"history_half_life_seconds", o->history_half_life_s, 1e-3, 1e12}, {"mmr_lambda", o->mmr_lambda, 0, 1},
         {"popularity_weight", o->popularity_weight, -1e6, 1e6}, {"covisitation_weight", o->covisitation_weight, -1e6, 1e6},
         {"lexical_weight", o->lexical_weight, -1e6, 1e6}, {"log_gate", o->log_gate, 0, 1e9},
+        {"cold_content_boost", o->cold_content_boost, -1e6, 1e6},
     };
     for (size_t i = 0; i < sizeof ranges / sizeof ranges[0]; i++)
         if (!is_finite(ranges[i].v) || ranges[i].v < ranges[i].lo || ranges[i].v > ranges[i].hi)
@@ -415,10 +416,10 @@ static fr_status lexical_index(fr_ranker *r, char *err, size_t errcap) {
 static fr_status log_signals(fr_ranker *r, const fr_rank_request *q, int m, int *use_log, int *use_lex, char *err,
                              size_t errcap) {
     const fr_rank_options *o = &q->options;
-    *use_log = o->popularity_weight != 0 || o->covisitation_weight != 0;
+    *use_log = o->popularity_weight != 0 || o->covisitation_weight != 0 || o->cold_content_boost != 0;
     *use_lex = o->lexical_weight != 0 && q->query && q->query_len > 0;
     if (*use_log && !r->has_priors)
-        return fr_fail(FR_ERR_ARG, err, errcap, "options.popularity_weight / covisitation_weight need log priors in the item store (feedrank index --interactions)");
+        return fr_fail(FR_ERR_ARG, err, errcap, "options.popularity_weight / covisitation_weight / cold_content_boost need log priors in the item store (feedrank index --interactions)");
     if (*use_lex && !fr_store_info_of(r->store)->has_texts)
         return fr_fail(FR_ERR_ARG, err, errcap, "options.lexical_weight needs item texts in the item store (it was built with --no-text)");
     if (*use_log) {
@@ -568,7 +569,8 @@ fr_status fr_rank(fr_ranker *r, const fr_rank_request *q, fr_rank_result *res, c
         normalize(o->normalization, r->pop, NULL, m, r->npop, r->iscratch);
         normalize(o->normalization, r->cov, NULL, m, r->ncov, r->iscratch);
         for (int k = 0; k < m; k++)
-            r->final[k] += r->gate[k] * (o->popularity_weight * r->npop[k] + o->covisitation_weight * r->ncov[k]);
+            r->final[k] += r->gate[k] * (o->popularity_weight * r->npop[k] + o->covisitation_weight * r->ncov[k]) +
+                           (1.0f - r->gate[k]) * o->cold_content_boost * r->nsem[k];
     }
     if (use_lex) {
         normalize(o->normalization, r->lex, NULL, m, r->nlex, r->iscratch);

@@ -55,20 +55,26 @@ void fr_request_id_of(const char *json, size_t len, char *out, size_t cap) {
 }
 
 fr_status fr_request_parse(const char *json, size_t len, fr_parsed_request *out, char *err, size_t errcap) {
+    return fr_request_parse_from(json, len, NULL, out, err, errcap);
+}
+
+fr_status fr_request_parse_from(const char *json, size_t len, const fr_rank_options *defaults, fr_parsed_request *out,
+                                char *err, size_t errcap) {
     memset(out, 0, sizeof *out);
     cJSON *root = cJSON_ParseWithLength(json, len);
     if (!root) return fr_fail(FR_ERR_ARG, err, errcap, "not valid JSON");
     out->root = root;
     out->request_id = "";
     out->return_scores = 1;
-    fr_rank_options_default(&out->req.options);
+    if (defaults) out->req.options = *defaults;
+    else fr_rank_options_default(&out->req.options);
     static const char *top[] = {"request_id", "context", "candidates", "options", NULL};
     static const char *ctxk[] = {"query", "history", NULL};
     static const char *histk[] = {"item_id", "weight", "timestamp", NULL};
     static const char *candk[] = {"item_id", "upstream_score", NULL};
     static const char *optk[] = {"semantic_weight", "upstream_weight", "normalization", "query_weight", "history_half_life",
                                  "history_half_life_seconds", "mmr_lambda", "mmr_depth", "top_k", "exclude_seen",
-                                 "return_scores", "popularity_weight", "covisitation_weight", "lexical_weight", "log_gate", NULL};
+                                 "return_scores", "popularity_weight", "covisitation_weight", "lexical_weight", "log_gate", "cold_content_boost", NULL};
     char where[64];
     if (!cJSON_IsObject(root)) { fr_fail(FR_ERR_ARG, err, errcap, "a request must be a JSON object"); goto fail; }
     if (!allowed(root, top, "", err, errcap)) goto fail;
@@ -144,6 +150,7 @@ fr_status fr_request_parse(const char *json, size_t len, fr_parsed_request *out,
             {"mmr_depth", NULL, NULL, &o->mmr_depth}, {"top_k", NULL, NULL, &o->top_k},
             {"popularity_weight", &o->popularity_weight, NULL, NULL}, {"covisitation_weight", &o->covisitation_weight, NULL, NULL},
             {"lexical_weight", &o->lexical_weight, NULL, NULL}, {"log_gate", &o->log_gate, NULL, NULL},
+            {"cold_content_boost", &o->cold_content_boost, NULL, NULL},
         };
         for (size_t k = 0; k < sizeof nums / sizeof nums[0]; k++) {
             double v;
@@ -230,7 +237,8 @@ char *fr_response_json(const fr_parsed_request *p, const fr_rank_result *res, co
 
 fr_status fr_request_parse_options(const char *json, size_t len, fr_rank_options *out, char *err, size_t errcap) {
     fr_parsed_request p;
-    fr_status rc = fr_request_parse(json, len, &p, err, errcap);
+    fr_rank_options base = *out;
+    fr_status rc = fr_request_parse_from(json, len, &base, &p, err, errcap);
     if (rc) return rc;
     rc = fr_rank_validate(&p.req, NULL, err, errcap);
     if (!rc) *out = p.req.options;

@@ -21,6 +21,10 @@ typedef struct {
 /* Parses one request from JSON text. On failure err names the field ("candidates[2].item_id must
  * be a string"), and *out holds nothing to free. */
 fr_status fr_request_parse(const char *json, size_t len, fr_parsed_request *out, char *err, size_t errcap);
+/* The same, with the request's options applied on top of *defaults (a ranking profile) instead
+ * of the built-in defaults; defaults NULL = built-in. */
+fr_status fr_request_parse_from(const char *json, size_t len, const fr_rank_options *defaults, fr_parsed_request *out,
+                                char *err, size_t errcap);
 void fr_parsed_request_free(fr_parsed_request *p);
 
 /* Best effort: the request_id of a request that failed to parse or validate, so that its error
@@ -28,7 +32,7 @@ void fr_parsed_request_free(fr_parsed_request *p);
 void fr_request_id_of(const char *json, size_t len, char *out, size_t cap);
 
 /* Parses just the "options" of a request-shaped JSON document (server A/B arms use the same
- * names and checks as requests). */
+ * names and checks as requests), applied on top of what *out holds (initialise it). */
 fr_status fr_request_parse_options(const char *json, size_t len, fr_rank_options *out, char *err, size_t errcap);
 
 /* The response as one line of JSON (malloc'd, no newline), or NULL when out of memory. */

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "priors.h"
+#include "profile.h"
 #include "ranker.h"
 #include "request_json.h"
 #include "test_util.h"
@@ -372,6 +373,37 @@ static void test_log_signals(void) {
     fr_store_close(s);
 }
 
+/* profiles: write -> parse gives the same options; bad profiles are rejected naming the key */
+static void test_profiles(void) {
+    fr_rank_options o, back;
+    fr_rank_options_default(&o);
+    o.semantic_weight = 0.4f; o.popularity_weight = 0.3f; o.covisitation_weight = 0.3f; o.lexical_weight = 0.125f;
+    o.upstream_weight = 0; o.log_gate = 3; o.cold_content_boost = 1; o.normalization = FR_NORM_RANK; o.history_half_life = 2;
+    char *buf = NULL, name[64], err[256];
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    CHECK(fr_profile_write(f, "t", &o, "{\"dataset\": \"x\"}", err, sizeof err) == FR_OK, "%s", err);
+    fclose(f);
+    CHECK(fr_profile_parse(buf, len, "mem", &back, name, sizeof name, err, sizeof err) == FR_OK, "round trip: %s", err);
+    CHECK(memcmp(&o, &back, sizeof o) == 0 && strcmp(name, "t") == 0, "profile round trip changed the options");
+    free(buf);
+    struct { const char *json, *why; } bad[] = {
+        {"{\"feedrank_profile\":1,\"weights\":{\"semantic\":1,\"upstream\":0,\"popularity\":0,\"covisitation\":0}}", "weights.lexical"},
+        {"{\"feedrank_profile\":1,\"weights\":{\"semantic\":1,\"upstream\":0,\"popularity\":0,\"covisitation\":0,\"lexical\":0,\"clicks\":1}}", "weights.clicks"},
+        {"{\"feedrank_profile\":1,\"weights\":{\"semantic\":1e999,\"upstream\":0,\"popularity\":0,\"covisitation\":0,\"lexical\":0}}", "weights.semantic"},
+        {"{\"feedrank_profile\":1,\"weight\":{}}", "weight"},
+        {"{\"weights\":{}}", "feedrank_profile"},
+        {"{\"feedrank_profile\":1,\"weights\":{\"semantic\":1,\"upstream\":0,\"popularity\":0,\"covisitation\":0,\"lexical\":0},\"log_gate\":-1}", "log_gate"},
+        {"{\"feedrank_profile\":1,\"weights\":{\"semantic\":1,\"upstream\":0,\"popularity\":0,\"covisitation\":0,\"lexical\":0},\"normalization\":\"l2\"}", "normalization"},
+        {"[1]", "JSON object"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        err[0] = 0;
+        CHECK(fr_profile_parse(bad[i].json, strlen(bad[i].json), "p.json", &back, NULL, 0, err, sizeof err) == FR_ERR_FORMAT &&
+              strstr(err, bad[i].why) && strstr(err, "p.json"), "bad profile %zu: %s", i, err);
+    }
+}
+
 int main(void) {
     CHECK(mkdtemp(tmpdir) != NULL, "mkdtemp");
     const char *ids[] = {"A", "A2", "B", "C", "D", "X", "Y"};
@@ -400,6 +432,7 @@ int main(void) {
     test_validation();
     test_many();
     test_log_signals();
+    test_profiles();
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
     CHECK(system(cmd) == 0, "cleanup");

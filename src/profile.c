@@ -1,0 +1,120 @@
+/* profile.c - ranking profiles as JSON (see profile.h). */
+#include "profile.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "model_config.h"
+
+static const char *SIGNALS[] = {"semantic", "upstream", "popularity", "covisitation", "lexical"};
+
+static float *signal_weight(fr_rank_options *o, int i) {
+    float *w[] = {&o->semantic_weight, &o->upstream_weight, &o->popularity_weight, &o->covisitation_weight, &o->lexical_weight};
+    return w[i];
+}
+
+static fr_status number(const cJSON *root, const char *key, const char *label, double lo, double hi, int required,
+                        double *out, int *present, char *err, size_t errcap) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
+    *present = v != NULL;
+    if (!v) return required ? fr_fail(FR_ERR_FORMAT, err, errcap, "%s: \"%s\" is missing", label, key) : FR_OK;
+    if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble) || v->valuedouble < lo || v->valuedouble > hi)
+        return fr_fail(FR_ERR_FORMAT, err, errcap, "%s: \"%s\" must be a number in [%g, %g]", label, key, lo, hi);
+    *out = v->valuedouble;
+    return FR_OK;
+}
+
+fr_status fr_profile_parse(const char *json, size_t len, const char *label, fr_rank_options *opt, char *name,
+                           size_t name_cap, char *err, size_t errcap) {
+    fr_rank_options_default(opt);
+    if (name && name_cap) name[0] = 0;
+    cJSON *root = cJSON_ParseWithLength(json, len);
+    if (!root || !cJSON_IsObject(root)) {
+        cJSON_Delete(root);
+        return fr_fail(FR_ERR_FORMAT, err, errcap, "%s: not a JSON object", label);
+    }
+    fr_status rc = FR_OK;
+    static const char *top[] = {"feedrank_profile", "name", "weights", "log_gate", "cold_content_boost", "normalization",
+                                "history_half_life", "mmr_lambda", "query_weight", "tuned", NULL};
+    const cJSON *it;
+    cJSON_ArrayForEach(it, root) {
+        int ok = 0;
+        for (int i = 0; top[i]; i++) ok |= strcmp(it->string, top[i]) == 0;
+        if (!ok) { rc = fr_fail(FR_ERR_FORMAT, err, errcap, "%s: unknown key \"%s\"", label, it->string); goto done; }
+    }
+    const cJSON *ver = cJSON_GetObjectItemCaseSensitive(root, "feedrank_profile");
+    if (!cJSON_IsNumber(ver) || ver->valuedouble != 1) { rc = fr_fail(FR_ERR_FORMAT, err, errcap, "%s: \"feedrank_profile\": 1 is required (format version)", label); goto done; }
+    const cJSON *nm = cJSON_GetObjectItemCaseSensitive(root, "name");
+    if (nm && (!cJSON_IsString(nm) || strlen(nm->valuestring) == 0 || strlen(nm->valuestring) >= 64)) { rc = fr_fail(FR_ERR_FORMAT, err, errcap, "%s: \"name\" must be a string of 1..63 bytes", label); goto done; }
+    if (nm && name && name_cap) snprintf(name, name_cap, "%s", nm->valuestring);
+    const cJSON *w = cJSON_GetObjectItemCaseSensitive(root, "weights");
+    if (!cJSON_IsObject(w)) { rc = fr_fail(FR_ERR_FORMAT, err, errcap, "%s: \"weights\" must be an object naming every signal (semantic, upstream, popularity, covisitation, lexical)", label); goto done; }
+    cJSON_ArrayForEach(it, w) {
+        int ok = 0;
+        for (int i = 0; i < 5; i++) ok |= strcmp(it->string, SIGNALS[i]) == 0;
+        if (!ok) { rc = fr_fail(FR_ERR_FORMAT, err, errcap, "%s: unknown signal \"weights.%s\"", label, it->string); goto done; }
+    }
+    char key[64];
+    for (int i = 0; i < 5; i++) {
+        double v;
+        snprintf(key, sizeof key, "weights.%s", SIGNALS[i]);
+        const cJSON *x = cJSON_GetObjectItemCaseSensitive(w, SIGNALS[i]);
+        if (!x) { rc = fr_fail(FR_ERR_FORMAT, err, errcap, "%s: \"%s\" is missing (every signal needs a weight, 0 to leave it out)", label, key); goto done; }
+        if (!cJSON_IsNumber(x) || !isfinite(x->valuedouble) || fabs(x->valuedouble) > 1e6) { rc = fr_fail(FR_ERR_FORMAT, err, errcap, "%s: \"%s\" must be a finite number in [-1e6, 1e6]", label, key); goto done; }
+        v = x->valuedouble;
+        *signal_weight(opt, i) = (float)v;
+    }
+    struct { const char *k; double lo, hi; float *f; } nums[] = {
+        {"log_gate", 0, 1e9, &opt->log_gate}, {"cold_content_boost", -1e6, 1e6, &opt->cold_content_boost},
+        {"history_half_life", 1e-6, 1e9, &opt->history_half_life}, {"mmr_lambda", 0, 1, &opt->mmr_lambda},
+        {"query_weight", 0, 1, &opt->query_weight},
+    };
+    for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++) {
+        double v = 0;
+        int present;
+        if ((rc = number(root, nums[i].k, label, nums[i].lo, nums[i].hi, 0, &v, &present, err, errcap))) goto done;
+        if (present) *nums[i].f = (float)v;
+    }
+    const cJSON *n = cJSON_GetObjectItemCaseSensitive(root, "normalization");
+    if (n) {
+        int v = cJSON_IsString(n) ? fr_norm_parse(n->valuestring) : -1;
+        if (v < 0) { rc = fr_fail(FR_ERR_FORMAT, err, errcap, "%s: \"normalization\" must be zscore, minmax, rank or none", label); goto done; }
+        opt->normalization = (fr_norm)v;
+    }
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(root, "tuned");
+    if (t && !cJSON_IsObject(t)) rc = fr_fail(FR_ERR_FORMAT, err, errcap, "%s: \"tuned\" must be an object", label);
+done:
+    cJSON_Delete(root);
+    if (rc) fr_rank_options_default(opt);
+    return rc;
+}
+
+fr_status fr_profile_load(const char *path, fr_rank_options *opt, char *name, size_t name_cap, char *err, size_t errcap) {
+    char *buf;
+    size_t len;
+    fr_status rc = fr_read_small_file(path, 1u << 20, &buf, &len, err, errcap);
+    if (rc) return rc;
+    rc = fr_profile_parse(buf, len, path, opt, name, name_cap, err, errcap);
+    free(buf);
+    return rc;
+}
+
+fr_status fr_profile_write(FILE *f, const char *name, const fr_rank_options *o, const char *tuned_json, char *err,
+                           size_t errcap) {
+    fprintf(f, "{\"feedrank_profile\": 1, \"name\": ");
+    fr_cli_json_string(f, name && *name ? name : "profile");
+    fprintf(f, ",\n \"weights\": {\"semantic\": %.9g, \"upstream\": %.9g, \"popularity\": %.9g, \"covisitation\": %.9g, \"lexical\": %.9g},\n",
+            (double)o->semantic_weight, (double)o->upstream_weight, (double)o->popularity_weight, (double)o->covisitation_weight,
+            (double)o->lexical_weight);
+    fprintf(f, " \"log_gate\": %.9g, \"cold_content_boost\": %.9g, \"normalization\": \"%s\", \"history_half_life\": %.9g,\n"
+               " \"mmr_lambda\": %.9g, \"query_weight\": %.9g",
+            (double)o->log_gate, (double)o->cold_content_boost, fr_norm_name(o->normalization), (double)o->history_half_life,
+            (double)o->mmr_lambda, (double)o->query_weight);
+    if (tuned_json && *tuned_json) fprintf(f, ",\n \"tuned\": %s", tuned_json);
+    fprintf(f, "}\n");
+    if (ferror(f)) return fr_fail(FR_ERR_IO, err, errcap, "profile: write failed");
+    return FR_OK;
+}
