@@ -259,7 +259,7 @@ static void score_combined(bench *B, rk *r, int k, const double *w, float *out) 
             const int logpart = r->parts[p]->kind == RK_POP || r->parts[p]->kind == RK_COVIS;
             const int *items = B->c_items + off;
             for (int i = 0; i < n; i++) {
-                double g = B->pop && r->gate > 0 ? B->pop[items[i]] / (B->pop[items[i]] + r->gate) : 1.0;
+                double g = B->mode == FR_DS_FEED && r->gate > 0 ? B->pop[items[i]] / (B->pop[items[i]] + r->gate) : 1.0;
                 /* what the log cannot say about an item, its content says louder */
                 double coef = logpart ? w[p] * g : w[p] + (1.0 - g) * r->cold_boost;
                 out[i] += (float)(coef * tmp[i]);
@@ -395,11 +395,13 @@ static int tune_and_run(bench *B, rk *r, char *err, size_t errcap) {
             if (tune_and_run(B, r->parts[p], err, errcap)) return -1;
         /* gblend: the gate is tuned jointly with the weights (a grid; weights given: gate only) */
         const double gates[] = {0.5, 1, 3, 10}, boosts[] = {0, 0.5, 1, 2, 3};
-        const int n_gates = r->kind == RK_GBLEND ? 20 : 1;
+        const int feed = B->mode == FR_DS_FEED;
+        const int n_gates = r->kind == RK_GBLEND && feed ? 20 : 1; /* no log (search): nothing to gate */
+        if (r->kind == RK_GBLEND && !feed && !r->gate_given) r->gate = r->cold_boost = 0;
         double best = -1, bw[MAX_PARTS], bg = r->gate, bb = r->cold_boost;
         memcpy(bw, r->weights, sizeof bw);
         for (int gi = 0; gi < (r->gate_given ? 1 : n_gates); gi++) {
-            if (r->kind == RK_GBLEND && !r->gate_given) { r->gate = gates[gi / 5]; r->cold_boost = boosts[gi % 5]; }
+            if (r->kind == RK_GBLEND && !r->gate_given && feed) { r->gate = gates[gi / 5]; r->cold_boost = boosts[gi % 5]; }
             if (r->weights_given) {
                 double v = run_ranker(B, r, r->weights, 1, 0);
                 if (v > best) { best = v; bg = r->gate; bb = r->cold_boost; }

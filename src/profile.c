@@ -102,17 +102,34 @@ fr_status fr_profile_load(const char *path, fr_rank_options *opt, char *name, si
     return rc;
 }
 
+/* the shortest decimal that reads back as the same float */
+static void put_float(FILE *f, float v) {
+    char buf[32];
+    for (int prec = 6; prec <= 9; prec++) {
+        snprintf(buf, sizeof buf, "%.*g", prec, (double)v);
+        if ((float)strtod(buf, NULL) == v) break;
+    }
+    fputs(buf, f);
+}
+
 fr_status fr_profile_write(FILE *f, const char *name, const fr_rank_options *o, const char *tuned_json, char *err,
                            size_t errcap) {
     fprintf(f, "{\"feedrank_profile\": 1, \"name\": ");
     fr_cli_json_string(f, name && *name ? name : "profile");
-    fprintf(f, ",\n \"weights\": {\"semantic\": %.9g, \"upstream\": %.9g, \"popularity\": %.9g, \"covisitation\": %.9g, \"lexical\": %.9g},\n",
-            (double)o->semantic_weight, (double)o->upstream_weight, (double)o->popularity_weight, (double)o->covisitation_weight,
-            (double)o->lexical_weight);
-    fprintf(f, " \"log_gate\": %.9g, \"cold_content_boost\": %.9g, \"normalization\": \"%s\", \"history_half_life\": %.9g,\n"
-               " \"mmr_lambda\": %.9g, \"query_weight\": %.9g",
-            (double)o->log_gate, (double)o->cold_content_boost, fr_norm_name(o->normalization), (double)o->history_half_life,
-            (double)o->mmr_lambda, (double)o->query_weight);
+    const char *wk[5] = {"semantic", "upstream", "popularity", "covisitation", "lexical"};
+    const float wv[5] = {o->semantic_weight, o->upstream_weight, o->popularity_weight, o->covisitation_weight, o->lexical_weight};
+    fprintf(f, ",\n \"weights\": {");
+    for (int i = 0; i < 5; i++) { fprintf(f, "%s\"%s\": ", i ? ", " : "", wk[i]); put_float(f, wv[i]); }
+    fprintf(f, "},\n \"log_gate\": ");
+    put_float(f, o->log_gate);
+    fprintf(f, ", \"cold_content_boost\": ");
+    put_float(f, o->cold_content_boost);
+    fprintf(f, ", \"normalization\": \"%s\", \"history_half_life\": ", fr_norm_name(o->normalization));
+    put_float(f, o->history_half_life);
+    fprintf(f, ",\n \"mmr_lambda\": ");
+    put_float(f, o->mmr_lambda);
+    fprintf(f, ", \"query_weight\": ");
+    put_float(f, o->query_weight);
     if (tuned_json && *tuned_json) fprintf(f, ",\n \"tuned\": %s", tuned_json);
     fprintf(f, "}\n");
     if (ferror(f)) return fr_fail(FR_ERR_IO, err, errcap, "profile: write failed");

@@ -250,8 +250,12 @@ check("healthy after an expired heavy request", len(stub.Rerank(req(cands=("b1",
 check("big-store server exit 0", srv.stop() == 0)
 
 # ---------------- token, queue bound, A/B arms ----------------
+prof = os.path.join(TMP, "diverse.profile.json")  # a ranking profile (feedrank tune's format) under the arm's options
+with open(prof, "w") as f:
+    json.dump({"feedrank_profile": 1, "name": "diverse", "weights": {"semantic": 1, "upstream": 0.5, "popularity": 0,
+               "covisitation": 0, "lexical": 0}, "mmr_lambda": 0.5}, f)
 cfg = {"max_queue": 2, "max_wait_us": 200000, "token": "s3cret",
-       "arms": [{"name": "control", "weight": 1}, {"name": "diverse", "weight": 1, "options": {"mmr_lambda": 0.5, "top_k": 2}}]}
+       "arms": [{"name": "control", "weight": 1}, {"name": "diverse", "weight": 1, "profile": prof, "options": {"top_k": 2}}]}
 srv = Server(config=cfg)
 ch = grpc.insecure_channel(f"127.0.0.1:{srv.port}")
 stub = pbg.RerankerStub(ch)
@@ -267,7 +271,7 @@ for u in range(40):
     check("arm assignment is deterministic", r2.arm == r.arm) if u < 3 else None
 check(f"user ids split across arms ({ {a: len(v) for a, v in arms.items()} })", set(arms) == {"control", "diverse"} and min(len(v) for v in arms.values()) >= 8)
 r = stub.Rerank(req(arm="diverse"), metadata=auth)
-check("named arm ranks with its options", r.arm == "diverse" and len(r.items) == 2)
+check("named arm ranks with its profile + options", r.arm == "diverse" and len(r.items) == 2)
 r = stub.Rerank(req(arm="diverse", options=pb.RerankOptions(top_k=3)), metadata=auth)
 check("request options override the arm's", len(r.items) == 3)
 m = srv.metrics()
@@ -362,7 +366,11 @@ check("feedrank client health", out.returncode == 0 and out.stdout.strip() == "S
 check("client server exit 0", srv.stop() == 0)
 
 # bad configurations fail at start-up with a message
-for args, needle in ((["--store", "/nonexistent.store"], "cannot open"), (["--max-batch", "0"], "max_batch"), (["--bogus", "1"], "unknown option")):
+badprof = os.path.join(TMP, "bad.profile.json")
+with open(badprof, "w") as f:
+    json.dump({"feedrank_profile": 1, "weights": {"semantic": "high", "upstream": 0, "popularity": 0, "covisitation": 0, "lexical": 0}}, f)
+for args, needle in ((["--store", "/nonexistent.store"], "cannot open"), (["--max-batch", "0"], "max_batch"), (["--bogus", "1"], "unknown option"),
+                     (["--profile", badprof], "weights.semantic")):
     p = subprocess.run([BIN, "serve", "--model", MODEL, "--listen", f"127.0.0.1:{free_port()}", *(["--store", STORE] if "--store" not in args else []), *args],
                        capture_output=True, text=True, timeout=60)
     check(f"bad config {args} fails clearly", p.returncode != 0 and needle in p.stderr)
