@@ -68,6 +68,8 @@ fr_status fr_codec_request(const Feedrank__V1__RerankRequest *m, const fr_rank_o
         if (o->has_lexical_weight) d->lexical_weight = o->lexical_weight;
         if (o->has_log_gate) d->log_gate = o->log_gate;
         if (o->has_cold_content_boost) d->cold_content_boost = o->cold_content_boost;
+        if (o->has_covisitation_half_life) d->covisitation_half_life = o->covisitation_half_life;
+        if (o->has_covisitation_norm) d->covisitation_norm = o->covisitation_norm;
     }
     return FR_OK;
 }

@@ -26,12 +26,13 @@
 #include "hash.h"
 #include "item_store.h"
 #include "metrics.h"
+#include "priors.h"
 #include "profile.h"
 
 #define MAX_PARTS 8
 #define MAX_RANKERS 16
 
-typedef enum { RK_RANDOM, RK_ORDER, RK_BM25, RK_EMBED, RK_POP, RK_COVIS, RK_BLEND, RK_RRF, RK_GBLEND } rk_kind;
+typedef enum { RK_RANDOM, RK_ORDER, RK_BM25, RK_EMBED, RK_POP, RK_COVIS, RK_BLEND, RK_RRF, RK_GBLEND, RK_LCOVIS } rk_kind;
 
 typedef struct rk rk;
 struct rk {
@@ -42,6 +43,10 @@ struct rk {
     double half_life;        /* embed (feed context) and covis (history weights) */
     fr_covis_params cp;      /* covis */
     fr_covis *covis;         /* covis: built with cp */
+    int window;              /* logcovis: priors window */
+    uint8_t *priors_buf;     /* logcovis: priors built from the histories (the ranker's function) */
+    fr_priors priors;
+    fr_priors_scratch scratch;
     int n_parts;
     rk *parts[MAX_PARTS];
     double weights[MAX_PARTS];
@@ -97,7 +102,7 @@ static rk *rk_profile(const char *spec, const char *path, char *err, size_t errc
     r->gate_given = 1;
     r->gate = o.log_gate;
     r->cold_boost = o.cold_content_boost;
-    const char *parts[4] = {"embed", "popularity", "covis", "bm25"};
+    const char *parts[4] = {"embed", "popularity", "logcovis", "bm25"};
     const float w[4] = {o.semantic_weight, o.popularity_weight, o.covisitation_weight, o.lexical_weight};
     for (int i = 0; i < 4; i++) {
         if (w[i] == 0) continue;
@@ -123,7 +128,7 @@ static rk *rk_parse(const char *spec, char *err, size_t errcap) {
     size_t nl = paren ? (size_t)(paren - spec) : strlen(spec);
     struct { const char *n; rk_kind k; } names[] = {{"random", RK_RANDOM}, {"order", RK_ORDER}, {"bm25", RK_BM25}, {"embed", RK_EMBED},
                                                     {"popularity", RK_POP}, {"covis", RK_COVIS}, {"blend", RK_BLEND}, {"rrf", RK_RRF},
-                                                    {"gblend", RK_GBLEND}};
+                                                    {"gblend", RK_GBLEND}, {"logcovis", RK_LCOVIS}};
     int found = 0;
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (strlen(names[i].n) == nl && strncmp(spec, names[i].n, nl) == 0) { r->kind = names[i].k; found = 1; }
@@ -174,6 +179,8 @@ static void rk_free(rk *r) {
     if (!r) return;
     for (int i = 0; i < r->n_parts; i++) rk_free(r->parts[i]);
     fr_covis_free(r->covis);
+    free(r->priors_buf);
+    fr_priors_scratch_free(&r->scratch);
     free(r->scores);
     for (int i = 0; i < 5; i++) free(r->m[i]);
     free(r);
@@ -228,6 +235,13 @@ static void score_base(bench *B, rk *r, int k, float *out) {
         fr_covis_score(r->covis, d->h_items + h0, L, r->half_life, items, n, out);
         break;
     }
+    case RK_LCOVIS: { /* item indices are the priors' rows */
+        const int h0 = d->h_off[src], L = d->h_off[src + 1] - h0;
+        if (fr_priors_covis(&r->priors, (const uint32_t *)(d->h_items + h0), NULL, L, r->half_life, r->cp.norm_power, (const uint32_t *)items, n,
+                            &r->scratch, out))
+            for (int i = 0; i < n; i++) out[i] = 0;
+        break;
+    }
     default:
         break;
     }
@@ -256,7 +270,7 @@ static void score_combined(bench *B, rk *r, int k, const double *w, float *out) 
         } else if (r->kind == RK_GBLEND) {
             /* log parts count only as far as the log knows the candidate: x seen / (seen + gate) */
             zscore(tmp, n);
-            const int logpart = r->parts[p]->kind == RK_POP || r->parts[p]->kind == RK_COVIS;
+            const int logpart = r->parts[p]->kind == RK_POP || r->parts[p]->kind == RK_COVIS || r->parts[p]->kind == RK_LCOVIS;
             const int *items = B->c_items + off;
             for (int i = 0; i < n; i++) {
                 double g = B->mode == FR_DS_FEED && r->gate > 0 ? B->pop[items[i]] / (B->pop[items[i]] + r->gate) : 1.0;
@@ -342,6 +356,31 @@ static int reuse(bench *B, rk *r) {
 }
 
 /* Chooses r's parameters on the tuning half, then scores all cases. */
+/* logcovis: priors from the evaluated file's histories (each user's items in order, one event each;
+ * targets never enter), built exactly as `feedrank index --interactions` builds them */
+static int build_log_priors(bench *B, rk *r, int window, char *err, size_t errcap) {
+    const fr_dataset *d = B->d;
+    fr_priors_params pp;
+    fr_priors_params_default(&pp);
+    pp.window = window;
+    fr_priors_builder *b;
+    if (fr_priors_builder_create((uint64_t)d->n_items, &pp, &b, err, errcap)) return -1;
+    for (int u = 0; u < d->n_users; u++) {
+        char key[16];
+        int kl = snprintf(key, sizeof key, "%d", u);
+        for (int j = d->h_off[u]; j < d->h_off[u + 1]; j++)
+            if (fr_priors_add(b, key, (size_t)kl, (uint32_t)d->h_items[j], j - d->h_off[u], 1.0, err, errcap)) { fr_priors_builder_free(b); return -1; }
+    }
+    free(r->priors_buf);
+    r->priors_buf = NULL;
+    size_t size;
+    int rc = fr_priors_finish(b, &r->priors_buf, &size, err, errcap) ||
+             fr_priors_view(r->priors_buf, size, (uint64_t)d->n_items, "bench priors", &r->priors, err, errcap);
+    fr_priors_builder_free(b);
+    r->window = window;
+    return rc ? -1 : 0;
+}
+
 static int tune_and_run(bench *B, rk *r, char *err, size_t errcap) {
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -390,6 +429,23 @@ static int tune_and_run(bench *B, rk *r, char *err, size_t errcap) {
         r->half_life = bh;
         if (fr_covis_build(B->d->h_off, B->d->h_items, B->d->n_users, B->d->n_items, &bp, &r->covis, err, errcap)) return -1;
         snprintf(r->tuned, sizeof r->tuned, "window %d, pair normalisation power %.2f, history half-life %g", bp.window, bp.norm_power, bh);
+    } else if (r->kind == RK_LCOVIS) {
+        int wins[] = {3, 5, 10}, bwin = 10;
+        double hls[] = {1, 2, 4, 8, 1e9}, norms[] = {0, 0.25, 0.5}, best = -1, bh = 4, bn = 0.5;
+        for (int i = 0; i < 3; i++) {
+            if (build_log_priors(B, r, wins[i], err, errcap)) return -1;
+            for (int h = 0; h < 5; h++)
+                for (int q = 0; q < 3; q++) {
+                    r->half_life = hls[h];
+                    r->cp.norm_power = norms[q];
+                    double v = run_ranker(B, r, NULL, 1, 0);
+                    if (v > best) { best = v; bwin = wins[i]; bh = hls[h]; bn = norms[q]; }
+                }
+        }
+        if (build_log_priors(B, r, bwin, err, errcap)) return -1;
+        r->half_life = bh;
+        r->cp.norm_power = bn;
+        snprintf(r->tuned, sizeof r->tuned, "priors window %d, history half-life %g, normalisation power %.2f", bwin, bh, bn);
     } else if (r->kind == RK_BLEND || r->kind == RK_RRF || r->kind == RK_GBLEND) {
         for (int p = 0; p < r->n_parts; p++)
             if (tune_and_run(B, r->parts[p], err, errcap)) return -1;
@@ -812,7 +868,11 @@ static int save_profile_of(bench *B, rk **rks, int nr, const char *path, const c
         float w = (float)r->weights[p];
         if (q->kind == RK_EMBED) { o.semantic_weight = w; if (B->mode == FR_DS_FEED) o.history_half_life = (float)(q->half_life > 1e6 ? 1e6 : q->half_life); }
         else if (q->kind == RK_POP) o.popularity_weight = w;
-        else if (q->kind == RK_COVIS) o.covisitation_weight = w;
+        else if (q->kind == RK_COVIS || q->kind == RK_LCOVIS) {
+            o.covisitation_weight = w;
+            o.covisitation_half_life = (float)(q->half_life > 1e6 ? 1e6 : q->half_life);
+            if (q->kind == RK_LCOVIS) o.covisitation_norm = (float)q->cp.norm_power;
+        }
         else if (q->kind == RK_BM25) o.lexical_weight = w;
         else { fr_fail(FR_ERR_ARG, err, errcap, "--save-profile: part '%s' has no ranking-profile signal", q->name); return 1; }
     }
@@ -829,6 +889,10 @@ static int save_profile_of(bench *B, rk **rks, int nr, const char *path, const c
                      seed, dataset, base, r->name, mean_ndcg10(B, r, 0), rks[0]->name, mean_ndcg10(B, rks[0], 0));
     if (B->mode == FR_DS_FEED && B->c_cold && n > 0 && (size_t)n < sizeof tuned)
         n += snprintf(tuned + n, sizeof tuned - (size_t)n, ", \"cold_slice_ndcg10\": %.4f", mean_ndcg10(B, r, 2));
+    for (int p = 0; p < r->n_parts; p++)
+        if (r->parts[p]->kind == RK_LCOVIS && n > 0 && (size_t)n < sizeof tuned)
+            n += snprintf(tuned + n, sizeof tuned - (size_t)n, ", \"priors_window\": %d, \"priors_neighbors\": %d", r->parts[p]->window,
+                          r->parts[p]->priors.capacity);
     if (n > 0 && (size_t)n < sizeof tuned) snprintf(tuned + n, sizeof tuned - (size_t)n, "}");
     char name[64];
     snprintf(name, sizeof name, "%.40s-tuned", dataset);
@@ -853,6 +917,8 @@ static void bench_usage(FILE *f) {
             "      embed              cosine of the query (search) or of the recency-weighted mean of the\n"
             "                         history items (feed, half-life tuned) to each item, by --model\n"
             "      popularity         interactions in the file's histories (feed)\n"
+            "      logcovis           co-visitation exactly as the ranker computes it from log priors (feed; priors\n"
+            "                         window and history half-life tuned); what tune and profiles use\n"
             "      covis              item-to-item co-visitation with the history (feed; window, normalisation\n"
             "                         and history half-life tuned)\n"
             "      blend(R1,R2,...)   z-score blend, weights tuned on a 0.1 grid; blend(R1:0.7,R2:0.3) fixes them\n"
@@ -963,7 +1029,7 @@ int fr_cmd_bench(int argc, char **argv) {
         for (int p = 0; p < n; p++) {
             rk_kind k = list[p]->kind;
             if ((k == RK_BM25 || k == RK_ORDER) && d->mode != FR_DS_SEARCH) { fprintf(stderr, "feedrank bench ab: ranker '%s' needs a search dataset\n", list[p]->name); rc = 2; goto done; }
-            if ((k == RK_POP || k == RK_COVIS) && d->mode != FR_DS_FEED) { fprintf(stderr, "feedrank bench ab: ranker '%s' needs a feed dataset (interaction histories)\n", list[p]->name); rc = 2; goto done; }
+            if ((k == RK_POP || k == RK_COVIS || k == RK_LCOVIS) && d->mode != FR_DS_FEED) { fprintf(stderr, "feedrank bench ab: ranker '%s' needs a feed dataset (interaction histories)\n", list[p]->name); rc = 2; goto done; }
             need_embed |= k == RK_EMBED;
         }
     }
@@ -1063,7 +1129,7 @@ int fr_cmd_tune(int argc, char **argv) {
     av[n++] = "--a";
     av[n++] = search ? "bm25" : "popularity";
     av[n++] = "--b";
-    av[n++] = search ? "gblend(embed,bm25)" : "gblend(embed,popularity,covis)";
+    av[n++] = search ? "gblend(embed,bm25)" : "gblend(embed,popularity,logcovis)";
     av[n++] = "--save-profile";
     av[n++] = (char *)out;
     av[n++] = "--out";

@@ -24,7 +24,7 @@ static void priors_usage(FILE *f) {
             "  --log-format auto|jsonl|recbole   (default auto: RecBole for *.inter)\n"
             "  --half-life T          time decay of every event, in the log's time units (default 0 = none)\n"
             "  --window W             co-visitation distance in a user's sequence, 1..64 (default 10)\n"
-            "  --neighbors C          neighbours kept per item, 1..4096 (default 100)\n"
+            "  --neighbors C          neighbours kept per item, 1..4096 (default 1000)\n"
             "  --max-bad-lines N      skip and count up to N malformed lines (default 0: the first one is an error)\n"
             "  --shard I/N --priors-out PART   build only the users of shard I of N into PART (not the store);\n"
             "                         then: feedrank store attach-priors --store STORE PART...\n");
@@ -46,7 +46,7 @@ static int write_file(const char *path, const uint8_t *data, size_t size, char *
 }
 
 int fr_cmd_priors_index(int argc, char **argv) {
-    const char *log = NULL, *store_path = NULL, *fmt_s = "auto", *hl_s = "0", *win_s = "10", *cap_s = "100";
+    const char *log = NULL, *store_path = NULL, *fmt_s = "auto", *hl_s = "0", *win_s = "10", *cap_s = "1000";
     const char *shard_s = NULL, *part_out = NULL, *bad_s = "0";
     for (int i = 1; i < argc; i++) {
         int r;

@@ -17,7 +17,7 @@
 void fr_priors_params_default(fr_priors_params *p) {
     p->window = 10;
     p->half_life = 0;
-    p->capacity = 100;
+    p->capacity = 1000; /* measured: 100 lost a fifth of co-visitation's NDCG on Games (bench/RESULTS.md) */
 }
 
 /* ---------------------------------------------------------------- decayed values */
@@ -368,6 +368,52 @@ fr_status fr_priors_of_store(const fr_store *store, fr_priors *out, char *err, s
     if (!fr_store_section(store, FR_STORE_SECTION_PRIORS, &data, &size))
         return fr_fail(FR_ERR_NOT_FOUND, err, errcap, "the item store has no log priors (feedrank index --interactions)");
     return fr_priors_view(data, (size_t)size, fr_store_info_of(store)->count, "item store", out, err, errcap);
+}
+
+/* ---------------------------------------------------------------- scoring */
+
+void fr_priors_scratch_free(fr_priors_scratch *s) {
+    free(s->row);
+    free(s->pos);
+    memset(s, 0, sizeof *s);
+}
+
+int fr_priors_covis(const fr_priors *p, const uint32_t *hist, const float *hist_w, int L, double half_life,
+                    double norm, const uint32_t *cands, int m, fr_priors_scratch *s, float *out) {
+    size_t cap = 16;
+    while (cap < (size_t)m * 2) cap <<= 1;
+    if (cap > s->cap) {
+        uint32_t *a = realloc(s->row, cap * sizeof *a);
+        if (a) s->row = a;
+        int *b = realloc(s->pos, cap * sizeof *b);
+        if (b) s->pos = b;
+        if (!a || !b) return -1;
+        s->cap = cap;
+    }
+    memset(s->pos, 0, cap * sizeof *s->pos);
+    for (int k = 0; k < m; k++) {
+        out[k] = 0;
+        size_t h = ((size_t)cands[k] * 0x9E3779B1u) & (cap - 1);
+        while (s->pos[h]) h = (h + 1) & (cap - 1);
+        s->row[h] = cands[k];
+        s->pos[h] = k + 1;
+    }
+    for (int j = 0; j < L; j++) {
+        const uint32_t hr = hist[j];
+        if (hr >= p->n_items) continue;
+        const double wj = pow(0.5, (L - 1 - j) / half_life) * (hist_w ? hist_w[j] : 1.0);
+        const double ph = p->popularity[hr] > 1 ? p->popularity[hr] : 1;
+        for (uint64_t e = p->nb_off[hr]; e < p->nb_off[hr + 1]; e++) {
+            const uint32_t c = p->nb_row[e];
+            size_t h = ((size_t)c * 0x9E3779B1u) & (cap - 1);
+            while (s->pos[h] && s->row[h] != c) h = (h + 1) & (cap - 1);
+            if (!s->pos[h]) continue;
+            const double pc = p->popularity[c] > 1 ? p->popularity[c] : 1;
+            const double den = norm == 0 ? 1.0 : norm == 0.5 ? sqrt(ph * pc) : pow(ph * pc, norm);
+            out[s->pos[h] - 1] += (float)(wj * p->nb_weight[e] / den);
+        }
+    }
+    return 0;
 }
 
 /* ---------------------------------------------------------------- merging */

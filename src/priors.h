@@ -26,7 +26,7 @@
 typedef struct {
     int window;         /* co-visitation distance, 1..64 (default 10) */
     double half_life;   /* in the log's time units (seconds for Unix times); <= 0: no decay */
-    int capacity;       /* neighbours kept per item, 1..4096 (default 100) */
+    int capacity;       /* neighbours kept per item, 1..4096 (default 1000) */
 } fr_priors_params;
 
 void fr_priors_params_default(fr_priors_params *p);
@@ -76,6 +76,23 @@ typedef struct {
     const uint32_t *nb_row;     /* neighbours, strongest first */
     const float *nb_weight;     /* raw decayed co-visitation weight */
 } fr_priors;
+
+/* Scratch for fr_priors_covis (one per thread; zero-initialise, free with fr_priors_scratch_free). */
+typedef struct {
+    uint32_t *row;
+    int *pos;
+    size_t cap;
+} fr_priors_scratch;
+void fr_priors_scratch_free(fr_priors_scratch *s);
+
+/* The co-visitation signal the ranker uses, for m candidate rows given a history of L rows
+ * (oldest first) with per-item weights hist_w (NULL = 1):
+ *   out[k] = sum_j w_j C(h_j, c_k) / (pop(h_j) pop(c_k))^norm,  w_j = hist_w[j] 0.5^((L-1-j)/half_life)
+ * (popularities below 1 count as 1; norm 0 = raw weights, 0.5 = cosine-like, so that very popular
+ * items do not dominate). Walks each history item's neighbour list against a hash of
+ * the candidates: O(L x capacity + m). Candidate rows must be distinct. -1 when out of memory. */
+int fr_priors_covis(const fr_priors *p, const uint32_t *hist, const float *hist_w, int L, double half_life,
+                    double norm, const uint32_t *cands, int m, fr_priors_scratch *s, float *out);
 
 /* Validates a serialised section (sizes, offsets, rows < n_items, finite non-negative values). */
 fr_status fr_priors_view(const uint8_t *data, size_t size, uint64_t n_items, const char *label, fr_priors *out,

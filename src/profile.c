@@ -38,7 +38,7 @@ fr_status fr_profile_parse(const char *json, size_t len, const char *label, fr_r
     }
     fr_status rc = FR_OK;
     static const char *top[] = {"feedrank_profile", "name", "weights", "log_gate", "cold_content_boost", "normalization",
-                                "history_half_life", "mmr_lambda", "query_weight", "tuned", NULL};
+                                "history_half_life", "covisitation_half_life", "covisitation_norm", "mmr_lambda", "query_weight", "tuned", NULL};
     const cJSON *it;
     cJSON_ArrayForEach(it, root) {
         int ok = 0;
@@ -69,7 +69,9 @@ fr_status fr_profile_parse(const char *json, size_t len, const char *label, fr_r
     }
     struct { const char *k; double lo, hi; float *f; } nums[] = {
         {"log_gate", 0, 1e9, &opt->log_gate}, {"cold_content_boost", -1e6, 1e6, &opt->cold_content_boost},
-        {"history_half_life", 1e-6, 1e9, &opt->history_half_life}, {"mmr_lambda", 0, 1, &opt->mmr_lambda},
+        {"history_half_life", 1e-6, 1e9, &opt->history_half_life}, {"covisitation_half_life", 0, 1e9, &opt->covisitation_half_life},
+        {"covisitation_norm", 0, 2, &opt->covisitation_norm},
+        {"mmr_lambda", 0, 1, &opt->mmr_lambda},
         {"query_weight", 0, 1, &opt->query_weight},
     };
     for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++) {
@@ -126,6 +128,10 @@ fr_status fr_profile_write(FILE *f, const char *name, const fr_rank_options *o, 
     put_float(f, o->cold_content_boost);
     fprintf(f, ", \"normalization\": \"%s\", \"history_half_life\": ", fr_norm_name(o->normalization));
     put_float(f, o->history_half_life);
+    fprintf(f, ", \"covisitation_half_life\": ");
+    put_float(f, o->covisitation_half_life);
+    fprintf(f, ", \"covisitation_norm\": ");
+    put_float(f, o->covisitation_norm);
     fprintf(f, ",\n \"mmr_lambda\": ");
     put_float(f, o->mmr_lambda);
     fprintf(f, ", \"query_weight\": ");

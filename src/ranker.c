@@ -19,6 +19,7 @@ void fr_rank_options_default(fr_rank_options *o) {
     o->semantic_weight = 1.0f;
     o->upstream_weight = 0.5f;
     o->log_gate = 5.0f;
+    o->covisitation_norm = 0.5f;
     o->normalization = FR_NORM_ZSCORE;
     o->query_weight = 0.5f;
     o->history_half_life = 4.0f;
@@ -87,9 +88,10 @@ struct fr_ranker {
     fr_bm25 *bm25;      /* built from the store's texts on first use */
     int bm25_failed;
     float *pop, *cov, *lex, *npop, *ncov, *nlex, *gate;
-    uint32_t *slot_row; /* open-addressing row -> candidate position (+1) */
-    int *slot_pos;
-    size_t slot_cap;
+    fr_priors_scratch covis_scratch;
+    uint32_t *cand_rows, *hist_rows32;
+    float *hist_w;
+    size_t hist32_cap;
     int *qterms;
     int qterms_cap;
     /* backend buffers for the score op */
@@ -147,7 +149,7 @@ void fr_ranker_free(fr_ranker *r) {
     free(r->pairs); free(r->upmask); free(r->pos); free(r->iscratch);
     free(r->items); free(r->issues); free(r->hist_rows);
     free(r->pop); free(r->cov); free(r->lex); free(r->npop); free(r->ncov); free(r->nlex); free(r->gate);
-    free(r->slot_row); free(r->slot_pos); free(r->qterms);
+    fr_priors_scratch_free(&r->covis_scratch); free(r->cand_rows); free(r->hist_rows32); free(r->hist_w); free(r->qterms);
     fr_bm25_free(r->bm25);
     fr_backend_destroy(r->own_be);
     free(r);
@@ -165,7 +167,7 @@ static int grow(fr_ranker *r, size_t n) {
     RE(r->pairs, int64_t, 2 * c); RE(r->upmask, int, c); RE(r->pos, int, c); RE(r->iscratch, int, c);
     RE(r->items, fr_ranked_item, c);
     RE(r->pop, float, c); RE(r->cov, float, c); RE(r->lex, float, c); RE(r->npop, float, c); RE(r->ncov, float, c);
-    RE(r->nlex, float, c); RE(r->gate, float, c);
+    RE(r->nlex, float, c); RE(r->gate, float, c); RE(r->cand_rows, uint32_t, c);
 #undef RE
     r->cap = c;
     return 0;
@@ -217,7 +219,8 @@ fr_status fr_rank_validate(const fr_rank_request *q, const fr_rank_limits *lim, 
         {"history_half_life_seconds", o->history_half_life_s, 1e-3, 1e12}, {"mmr_lambda", o->mmr_lambda, 0, 1},
         {"popularity_weight", o->popularity_weight, -1e6, 1e6}, {"covisitation_weight", o->covisitation_weight, -1e6, 1e6},
         {"lexical_weight", o->lexical_weight, -1e6, 1e6}, {"log_gate", o->log_gate, 0, 1e9},
-        {"cold_content_boost", o->cold_content_boost, -1e6, 1e6},
+        {"cold_content_boost", o->cold_content_boost, -1e6, 1e6}, {"covisitation_half_life", o->covisitation_half_life, 0, 1e9},
+        {"covisitation_norm", o->covisitation_norm, 0, 2},
     };
     for (size_t i = 0; i < sizeof ranges / sizeof ranges[0]; i++)
         if (!is_finite(ranges[i].v) || ranges[i].v < ranges[i].lo || ranges[i].v > ranges[i].hi)
@@ -424,44 +427,31 @@ static fr_status log_signals(fr_ranker *r, const fr_rank_request *q, int m, int 
         return fr_fail(FR_ERR_ARG, err, errcap, "options.lexical_weight needs item texts in the item store (it was built with --no-text)");
     if (*use_log) {
         const fr_priors *p = &r->priors;
-        size_t cap = 16;
-        while (cap < (size_t)m * 2) cap <<= 1;
-        if (cap > r->slot_cap) {
-            uint32_t *a = realloc(r->slot_row, cap * sizeof *a);
-            if (a) r->slot_row = a;
-            int *b = realloc(r->slot_pos, cap * sizeof *b);
-            if (b) r->slot_pos = b;
-            if (!a || !b) return fr_fail(FR_ERR_NOMEM, err, errcap, "ranker: out of memory");
-            r->slot_cap = cap;
-        }
-        memset(r->slot_pos, 0, cap * sizeof *r->slot_pos);
         for (int k = 0; k < m; k++) {
             uint32_t row = (uint32_t)r->rows[r->order[k]];
+            r->cand_rows[k] = row;
             r->pop[k] = (float)log1p(p->popularity[row]);
-            r->cov[k] = 0;
             r->gate[k] = o->log_gate > 0 ? (float)(p->seen[row] / (p->seen[row] + (double)o->log_gate)) : 1.0f;
-            size_t h = ((size_t)row * 0x9E3779B1u) & (cap - 1);
-            while (r->slot_pos[h]) h = (h + 1) & (cap - 1);
-            r->slot_row[h] = row;
-            r->slot_pos[h] = k + 1;
+            r->cov[k] = 0;
         }
-        if (o->covisitation_weight != 0) {
+        if (o->covisitation_weight != 0 && q->n_history > 0) {
             const int L = q->n_history;
-            for (int j = 0; j < L; j++) {
-                int64_t hrow = fr_store_find(r->store, q->history[j].id, q->history[j].id_len);
-                if (hrow < 0) continue;
-                double wj = pow(0.5, (L - 1 - j) / (double)o->history_half_life) * (q->history[j].has_weight ? q->history[j].weight : 1.0);
-                double ph = p->popularity[hrow];
-                for (uint64_t e = p->nb_off[hrow]; e < p->nb_off[hrow + 1]; e++) {
-                    uint32_t c = p->nb_row[e];
-                    size_t h = ((size_t)c * 0x9E3779B1u) & (cap - 1);
-                    while (r->slot_pos[h] && r->slot_row[h] != c) h = (h + 1) & (cap - 1);
-                    if (!r->slot_pos[h]) continue;
-                    int k = r->slot_pos[h] - 1;
-                    double pc = p->popularity[c];
-                    r->cov[k] += (float)(wj * p->nb_weight[e] / sqrt((ph > 0 ? ph : 1) * (pc > 0 ? pc : 1)));
-                }
+            if ((size_t)L > r->hist32_cap) {
+                uint32_t *a = realloc(r->hist_rows32, sizeof *a * (size_t)L);
+                if (a) r->hist_rows32 = a;
+                float *b = realloc(r->hist_w, sizeof *b * (size_t)L);
+                if (b) r->hist_w = b;
+                if (!a || !b) return fr_fail(FR_ERR_NOMEM, err, errcap, "ranker: out of memory");
+                r->hist32_cap = (size_t)L;
             }
+            for (int j = 0; j < L; j++) { /* unknown history ids get an out-of-range row: skipped */
+                int64_t hrow = fr_store_find(r->store, q->history[j].id, q->history[j].id_len);
+                r->hist_rows32[j] = hrow < 0 ? UINT32_MAX : (uint32_t)hrow;
+                r->hist_w[j] = q->history[j].has_weight ? q->history[j].weight : 1.0f;
+            }
+            double hl = o->covisitation_half_life > 0 ? o->covisitation_half_life : o->history_half_life;
+            if (fr_priors_covis(p, r->hist_rows32, r->hist_w, L, hl, o->covisitation_norm, r->cand_rows, m, &r->covis_scratch, r->cov))
+                return fr_fail(FR_ERR_NOMEM, err, errcap, "ranker: out of memory");
         }
     }
     if (*use_lex) {

@@ -42,6 +42,9 @@ typedef struct {
     float covisitation_weight;   /* co-visitation with the history (needs priors; default 0) */
     float lexical_weight;        /* BM25 of the query against item texts (needs texts; default 0) */
     float log_gate;              /* log signals x seen / (seen + log_gate); 0 = ungated (default 5) */
+    float covisitation_norm;     /* co-visitation / (pop pop)^this: 0 raw, 0.5 cosine-like (default 0.5) */
+    float covisitation_half_life; /* recency half-life of the history in co-visitation, positions
+                                    (0 = history_half_life; default 0) */
     float cold_content_boost;    /* the semantic weight + (1 - gate) x this: content speaks louder
                                     for items the log knows little (needs priors; default 0) */
 } fr_rank_options;

@@ -93,13 +93,14 @@ check "jsonl-feed run" '[ $? -eq 0 ]'
 # tune: a ranking profile from the tuning half, deterministic with a seed, loadable by bench ab
 tune() { "$bin" tune --model "$model" --cache "$tmp/cache" --bootstrap 100 "$@"; }
 tune --dataset recbole --data "$fx/Tiny.test.inter" --negatives 20 --seed 3 --out "$tmp/p1.json" > /dev/null 2> "$tmp/err"
-check "tune exit 0 and a report" '[ $? -eq 0 ] && [ -s "$tmp/p1.json" ] && grep -q "gblend(embed,popularity,covis)" "$tmp/p1.json.report/report.md"'
+check "tune exit 0 and a report" '[ $? -eq 0 ] && [ -s "$tmp/p1.json" ] && grep -q "gblend(embed,popularity,logcovis)" "$tmp/p1.json.report/report.md"'
 tune --dataset recbole --data "$fx/Tiny.test.inter" --negatives 20 --seed 3 --out "$tmp/p2.json" --report "$tmp/r2" > /dev/null 2>&1
 check "tune is deterministic for a seed" 'cmp -s "$tmp/p1.json" "$tmp/p2.json"'
 check "profile names every signal and its provenance" 'python3 -c "
 import json; p = json.load(open(\"$tmp/p1.json\"))
 assert p[\"feedrank_profile\"] == 1 and set(p[\"weights\"]) == {\"semantic\", \"upstream\", \"popularity\", \"covisitation\", \"lexical\"}
-assert p[\"tuned\"][\"dataset\"] == \"recbole\" and \"report_half_ndcg10\" in p[\"tuned\"] and \"cold_slice_ndcg10\" in p[\"tuned\"]"'
+assert p[\"tuned\"][\"dataset\"] == \"recbole\" and \"report_half_ndcg10\" in p[\"tuned\"] and \"cold_slice_ndcg10\" in p[\"tuned\"]
+assert p[\"tuned\"][\"priors_window\"] in (3, 5, 10) and p[\"covisitation_half_life\"] > 0"'
 ab --dataset recbole --data "$fx/Tiny.test.inter" --a popularity --b "profile:$tmp/p1.json" --negatives 20 --seed 3 > "$tmp/prof.md" 2> "$tmp/err"
 check "bench ab --b profile:FILE" '[ $? -eq 0 ] && grep -qF "| B: profile:$tmp/p1.json |" "$tmp/prof.md"'
 echo '{"feedrank_profile": 1, "weights": {"semantic": 1}}' > "$tmp/bad.json"
