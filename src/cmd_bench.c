@@ -79,6 +79,8 @@ typedef struct {
     double *pop;
     uint64_t seed;
     int ties_order;          /* 1: break score ties by candidate order instead of against relevance */
+    double min_cold;         /* gblend tuning: only settings whose cold-slice NDCG@10 (tuning half) reaches this */
+    double last_cold;        /* cold-slice NDCG@10 of the last run_ranker pass */
     rk *done[MAX_RANKERS * (MAX_PARTS + 1)]; /* rankers already tuned and scored, reused by name */
     int n_done;
 } bench;
@@ -319,8 +321,8 @@ static double run_ranker(bench *B, rk *r, const double *w, int want_tune, int st
         r->scores = malloc(sizeof(float) * (size_t)B->c_off[B->n_cases]);
         for (int i = 0; i < 5; i++) r->m[i] = malloc(sizeof(double) * (size_t)B->n_cases);
     }
-    double sum = 0;
-    int cnt = 0;
+    double sum = 0, cold = 0;
+    int cnt = 0, ncold = 0;
     for (int k = 0; k < B->n_cases; k++) {
         if (want_tune >= 0 && B->c_tune[k] != want_tune) continue;
         float *s = r->scores + B->c_off[k];
@@ -331,7 +333,9 @@ static double run_ranker(bench *B, rk *r, const double *w, int want_tune, int st
         if (store) for (int i = 0; i < 5; i++) r->m[i][k] = m[i];
         sum += m[1];
         cnt++;
+        if (B->c_cold && B->c_cold[k]) { cold += m[1]; ncold++; }
     }
+    B->last_cold = ncold ? cold / ncold : 0;
     return cnt ? sum / cnt : 0;
 }
 
@@ -455,12 +459,16 @@ static int tune_and_run(bench *B, rk *r, char *err, size_t errcap) {
         const int n_gates = r->kind == RK_GBLEND && feed ? 20 : 1; /* no log (search): nothing to gate */
         if (r->kind == RK_GBLEND && !feed && !r->gate_given) r->gate = r->cold_boost = 0;
         double best = -1, bw[MAX_PARTS], bg = r->gate, bb = r->cold_boost;
+        double best_cold = -1, cw[MAX_PARTS], cg = r->gate, cb = r->cold_boost; /* fallback: the coldest-best setting */
+        const double need = r->kind == RK_GBLEND && feed ? B->min_cold : 0;
         memcpy(bw, r->weights, sizeof bw);
+        memcpy(cw, r->weights, sizeof cw);
         for (int gi = 0; gi < (r->gate_given ? 1 : n_gates); gi++) {
             if (r->kind == RK_GBLEND && !r->gate_given && feed) { r->gate = gates[gi / 5]; r->cold_boost = boosts[gi % 5]; }
             if (r->weights_given) {
                 double v = run_ranker(B, r, r->weights, 1, 0);
-                if (v > best) { best = v; bg = r->gate; bb = r->cold_boost; }
+                if (B->last_cold > best_cold) { best_cold = B->last_cold; cg = r->gate; cb = r->cold_boost; }
+                if (v > best && B->last_cold >= need) { best = v; bg = r->gate; bb = r->cold_boost; }
                 continue;
             }
             /* grid over the simplex in steps of 0.1 (the first weight fixed > 0) */
@@ -473,12 +481,20 @@ static int tune_and_run(bench *B, rk *r, char *err, size_t errcap) {
                     idx[np - 1] = steps - sum;
                     for (int p = 0; p < np; p++) w[p] = idx[p] / (double)steps;
                     double v = run_ranker(B, r, w, 1, 0);
-                    if (v > best) { best = v; memcpy(bw, w, sizeof w); bg = r->gate; bb = r->cold_boost; }
+                    if (B->last_cold > best_cold) { best_cold = B->last_cold; memcpy(cw, w, sizeof w); cg = r->gate; cb = r->cold_boost; }
+                    if (v > best && B->last_cold >= need) { best = v; memcpy(bw, w, sizeof w); bg = r->gate; bb = r->cold_boost; }
                 }
                 int p = 0;
                 while (p < np - 1 && ++idx[p] > steps) idx[p++] = 0;
                 if (p == np - 1) break;
             }
+        }
+        if (best < 0) { /* no setting met --min-cold: the one closest to it */
+            fprintf(stderr, "feedrank bench: %s: no setting reaches --min-cold %g on the tuning half; using the best cold slice (%.4f)\n",
+                    r->name, need, best_cold);
+            memcpy(bw, cw, sizeof bw);
+            bg = cg;
+            bb = cb;
         }
         memcpy(r->weights, bw, sizeof bw);
         r->gate = bg;
@@ -838,13 +854,15 @@ static void report(bench *B, rk **rks, int nr, int rounds, const char *out_dir, 
     }
 }
 
-/* mean NDCG@10 of r over the report half (which = 0), all cases (1) or the cold slice (2) */
+/* mean NDCG@10 of r over the report half (which = 0), all cases (1), the cold slice (2) or the
+ * cold slice's report half (3) */
 static double mean_ndcg10(const bench *B, const rk *r, int which) {
     double sum = 0;
     int n = 0;
     for (int k = 0; k < B->n_cases; k++) {
         if (which == 0 && B->c_tune[k]) continue;
-        if (which == 2 && !(B->c_cold && B->c_cold[k])) continue;
+        if ((which == 2 || which == 3) && !(B->c_cold && B->c_cold[k])) continue;
+        if (which == 3 && B->c_tune[k]) continue;
         sum += r->m[1][k];
         n++;
     }
@@ -888,7 +906,8 @@ static int save_profile_of(bench *B, rk **rks, int nr, const char *path, const c
                      "\"ranker\": \"%s\", \"report_half_ndcg10\": %.4f, \"baseline\": \"%s\", \"baseline_report_half_ndcg10\": %.4f",
                      seed, dataset, base, r->name, mean_ndcg10(B, r, 0), rks[0]->name, mean_ndcg10(B, rks[0], 0));
     if (B->mode == FR_DS_FEED && B->c_cold && n > 0 && (size_t)n < sizeof tuned)
-        n += snprintf(tuned + n, sizeof tuned - (size_t)n, ", \"cold_slice_ndcg10\": %.4f", mean_ndcg10(B, r, 2));
+        n += snprintf(tuned + n, sizeof tuned - (size_t)n, ", \"cold_slice_ndcg10\": %.4f, \"cold_slice_report_half_ndcg10\": %.4f, "
+                      "\"min_cold\": %g", mean_ndcg10(B, r, 2), mean_ndcg10(B, r, 3), B->min_cold);
     for (int p = 0; p < r->n_parts; p++)
         if (r->parts[p]->kind == RK_LCOVIS && n > 0 && (size_t)n < sizeof tuned)
             n += snprintf(tuned + n, sizeof tuned - (size_t)n, ", \"priors_window\": %d, \"priors_neighbors\": %d", r->parts[p]->window,
@@ -941,7 +960,9 @@ static void bench_usage(FILE *f) {
             "  --ties against|order   how tied scores are ordered: against the relevant item (default,\n"
             "                         pessimistic) or by candidate order (dataset order in search mode)\n"
             "  --dump-cases FILE      write every case's candidates and grades as JSONL (what the rankers saw)\n"
-            "  --save-profile FILE    write the first B blend/gblend's tuned weights as a ranking profile\n");
+            "  --save-profile FILE    write the first B blend/gblend's tuned weights as a ranking profile\n"
+            "  --min-cold V           gblend tuning (feed): choose the best setting whose cold-slice NDCG@10 on the\n"
+            "                         tuning half is >= V (a floor for items the log barely knows)\n");
 }
 
 int fr_cmd_bench(int argc, char **argv) {
@@ -953,7 +974,7 @@ int fr_cmd_bench(int argc, char **argv) {
     }
     const char *dataset = NULL, *data = NULL, *model = NULL, *device = "cpu", *out_dir = NULL, *cache = "build/bench-cache";
     const char *sampler = "uniform", *a_spec = NULL, *b_specs[MAX_RANKERS], *dump = NULL, *ties = "against";
-    const char *save_profile = NULL;
+    const char *save_profile = NULL, *min_cold_s = NULL;
     int nb = 0;
     long distractors = 0, negatives = 99, seed = 42, cold_k = 5, rounds = 1000, limit = 0;
     for (int i = 2; i < argc; i++) {
@@ -964,7 +985,7 @@ int fr_cmd_bench(int argc, char **argv) {
             (r = fr_cli_value(argc, argv, &i, "--out", &out_dir)) || (r = fr_cli_value(argc, argv, &i, "--cache", &cache)) ||
             (r = fr_cli_value(argc, argv, &i, "--sampler", &sampler)) || (r = fr_cli_value(argc, argv, &i, "--a", &a_spec)) ||
             (r = fr_cli_value(argc, argv, &i, "--dump-cases", &dump)) || (r = fr_cli_value(argc, argv, &i, "--ties", &ties)) ||
-            (r = fr_cli_value(argc, argv, &i, "--save-profile", &save_profile))) {
+            (r = fr_cli_value(argc, argv, &i, "--save-profile", &save_profile)) || (r = fr_cli_value(argc, argv, &i, "--min-cold", &min_cold_s))) {
             if (r < 0) return 2;
         } else if ((r = fr_cli_value(argc, argv, &i, "--b", &v))) {
             if (r < 0) return 2;
@@ -1008,6 +1029,11 @@ int fr_cmd_bench(int argc, char **argv) {
     }
     bench B = {0};
     B.seed = (uint64_t)seed;
+    if (min_cold_s) {
+        char *e;
+        B.min_cold = strtod(min_cold_s, &e);
+        if (*e || !(B.min_cold >= 0 && B.min_cold <= 1)) { fprintf(stderr, "feedrank bench ab: --min-cold must be a number in [0, 1]\n"); for (int j = 0; j < nr; j++) rk_free(rks[j]); return 2; }
+    }
     B.ties_order = strcmp(ties, "order") == 0;
     fr_encoder *enc = NULL;
     if (fr_dataset_load(dataset, data, &B.d, err, sizeof err)) { fprintf(stderr, "feedrank bench ab: %s\n", err); rc = 1; goto done; }
