@@ -96,6 +96,8 @@ tune --dataset recbole --data "$fx/Tiny.test.inter" --negatives 20 --seed 3 --ou
 check "tune exit 0 and a report" '[ $? -eq 0 ] && [ -s "$tmp/p1.json" ] && grep -q "gblend(embed,popularity,logcovis)" "$tmp/p1.json.report/report.md"'
 tune --dataset recbole --data "$fx/Tiny.test.inter" --negatives 20 --seed 3 --out "$tmp/p2.json" --report "$tmp/r2" > /dev/null 2>&1
 check "tune is deterministic for a seed" 'cmp -s "$tmp/p1.json" "$tmp/p2.json"'
+tune --dataset recbole --data "$fx/Tiny.test.inter" --negatives 20 --seed 3 --min-cold 1 --out "$tmp/p3.json" > /dev/null 2> "$tmp/err3"
+check "an unreachable --min-cold warns and keeps the best cold setting" '[ $? -eq 0 ] && grep -q "no setting reaches --min-cold 1" "$tmp/err3" && grep -q "\"min_cold\": 1" "$tmp/p3.json"'
 check "profile names every signal and its provenance" 'python3 -c "
 import json; p = json.load(open(\"$tmp/p1.json\"))
 assert p[\"feedrank_profile\"] == 1 and set(p[\"weights\"]) == {\"semantic\", \"upstream\", \"popularity\", \"covisitation\", \"lexical\"}
