@@ -64,3 +64,24 @@ void fr_cli_json_string(FILE *f, const char *s) {
     }
     fputc('"', f);
 }
+
+fr_status fr_cli_write_file(const char *path, const void *data, size_t size, char *err, size_t errcap) {
+    size_t pl = strlen(path);
+    char *tmp = malloc(pl + 5);
+    if (!tmp) return fr_fail(FR_ERR_NOMEM, err, errcap, "%s: out of memory", path);
+    memcpy(tmp, path, pl);
+    memcpy(tmp + pl, ".tmp", 5);
+    fr_status rc = FR_OK;
+    FILE *f = fopen(tmp, "wb");
+    if (!f) {
+        rc = fr_fail(FR_ERR_IO, err, errcap, "%s: cannot create: %s", tmp, strerror(errno));
+    } else {
+        int bad = size && fwrite(data, 1, size, f) != size;
+        bad |= fclose(f) != 0;
+        if (bad) rc = fr_fail(FR_ERR_IO, err, errcap, "%s: write failed: %s", tmp, strerror(errno));
+        else if (rename(tmp, path) != 0) rc = fr_fail(FR_ERR_IO, err, errcap, "%s: cannot rename into place: %s", path, strerror(errno));
+        if (rc) unlink(tmp);
+    }
+    free(tmp);
+    return rc;
+}

@@ -4,6 +4,8 @@
 
 #include <stdio.h>
 
+#include "status.h"
+
 /* Each subcommand: returns the process exit status (0 ok, 1 runtime error, 2 usage error). */
 int fr_cmd_embed(int argc, char **argv);
 int fr_cmd_index(int argc, char **argv);
@@ -28,6 +30,10 @@ int fr_cli_int(const char *flag, const char *s, long lo, long hi, long *out);
 
 /* Writes s as a quoted JSON string (quotes, backslashes and control characters escaped). */
 void fr_cli_json_string(FILE *f, const char *s);
+
+/* Writes data[size] to path atomically (path.tmp, then rename); on failure removes the temporary
+ * file and returns an error naming the path. */
+fr_status fr_cli_write_file(const char *path, const void *data, size_t size, char *err, size_t errcap);
 
 /* The model folder: --model, else $FEEDRANK_MODEL, else ./models/all-MiniLM-L6-v2, else the
  * source tree's models/all-MiniLM-L6-v2. */

@@ -894,10 +894,10 @@ static int save_profile_of(bench *B, rk **rks, int nr, const char *path, const c
         else if (q->kind == RK_BM25) o.lexical_weight = w;
         else { fr_fail(FR_ERR_ARG, err, errcap, "--save-profile: part '%s' has no ranking-profile signal", q->name); return 1; }
     }
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f) { fr_fail(FR_ERR_IO, err, errcap, "%s: cannot create: %s", tmp, strerror(errno)); return 1; }
+    char *text = NULL;
+    size_t text_len = 0;
+    FILE *f = open_memstream(&text, &text_len);
+    if (!f) { fr_fail(FR_ERR_NOMEM, err, errcap, "--save-profile: out of memory"); return 1; }
     char tuned[2048], base[256];
     const char *slash = strrchr(data, '/');
     snprintf(base, sizeof base, "%s", slash ? slash + 1 : data);
@@ -916,9 +916,10 @@ static int save_profile_of(bench *B, rk **rks, int nr, const char *path, const c
     char name[64];
     snprintf(name, sizeof name, "%.40s-tuned", dataset);
     fr_status rc = fr_profile_write(f, name, &o, tuned, err, errcap);
-    if (fclose(f) != 0 && !rc) rc = fr_fail(FR_ERR_IO, err, errcap, "%s: write failed", tmp);
-    if (!rc && rename(tmp, path) != 0) rc = fr_fail(FR_ERR_IO, err, errcap, "%s: cannot rename into place: %s", path, strerror(errno));
-    if (rc) { unlink(tmp); return 1; }
+    if (fclose(f) != 0 && !rc) rc = fr_fail(FR_ERR_NOMEM, err, errcap, "--save-profile: out of memory");
+    if (!rc) rc = fr_cli_write_file(path, text, text_len, err, errcap);
+    free(text);
+    if (rc) return 1;
     fprintf(stderr, "feedrank bench ab: profile written to %s\n", path);
     return 0;
 }

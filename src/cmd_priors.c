@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <unistd.h>
 
 #include "cli.h"
 #include "model_config.h"
@@ -28,21 +27,6 @@ static void priors_usage(FILE *f) {
             "  --max-bad-lines N      skip and count up to N malformed lines (default 0: the first one is an error)\n"
             "  --shard I/N --priors-out PART   build only the users of shard I of N into PART (not the store);\n"
             "                         then: feedrank store attach-priors --store STORE PART...\n");
-}
-
-static int write_file(const char *path, const uint8_t *data, size_t size, char *err, size_t errcap) {
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "wb");
-    if (!f) { fr_fail(FR_ERR_IO, err, errcap, "%s: cannot create: %s", tmp, strerror(errno)); return -1; }
-    int bad = fwrite(data, 1, size, f) != size;
-    bad |= fclose(f) != 0;
-    if (bad || rename(tmp, path) != 0) {
-        fr_fail(FR_ERR_IO, err, errcap, "%s: write failed: %s", path, strerror(errno));
-        unlink(tmp);
-        return -1;
-    }
-    return 0;
 }
 
 int fr_cmd_priors_index(int argc, char **argv) {
@@ -100,7 +84,7 @@ int fr_cmd_priors_index(int argc, char **argv) {
     }
     fr_store_close(store);
     store = NULL;
-    if (part_out ? write_file(part_out, data, size, err, sizeof err)
+    if (part_out ? (int)fr_cli_write_file(part_out, data, size, err, sizeof err)
                  : (int)fr_store_attach(store_path, FR_STORE_SECTION_PRIORS, data, size, err, sizeof err)) {
         fprintf(stderr, "feedrank index: %s\n", err);
         goto done;

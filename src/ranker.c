@@ -64,6 +64,9 @@ const char *fr_issue_name(fr_issue c) {
 /* candidates the device buffers are sized for at creation */
 #define FR_RANK_DEVICE_RESERVE 10000
 
+/* a history id the store does not have */
+#define FR_NO_ROW UINT32_MAX
+
 struct fr_ranker {
     fr_encoder *enc;
     const fr_store *store;
@@ -80,7 +83,11 @@ struct fr_ranker {
     fr_ranked_item *items;
     fr_item_issue *issues;
     size_t issue_cap;
-    int64_t *hist_rows;
+    /* the request's history, resolved once: store rows (FR_NO_ROW when unknown), weights, and
+     * the known rows sorted (exclude_seen) */
+    uint32_t *hist_row;
+    float *hist_w;
+    int64_t *hist_sorted;
     size_t hist_cap;
     /* log and lexical signals */
     fr_priors priors;
@@ -89,9 +96,7 @@ struct fr_ranker {
     int bm25_failed;
     float *pop, *cov, *lex, *npop, *ncov, *nlex, *gate;
     fr_priors_scratch covis_scratch;
-    uint32_t *cand_rows, *hist_rows32;
-    float *hist_w;
-    size_t hist32_cap;
+    uint32_t *cand_rows;
     int *qterms;
     int qterms_cap;
     /* backend buffers for the score op */
@@ -147,9 +152,9 @@ void fr_ranker_free(fr_ranker *r) {
     free(r->cand_vecs); free(r->norms); free(r->sem); free(r->up); free(r->nsem); free(r->nup);
     free(r->final); free(r->maxsim); free(r->rows); free(r->order); free(r->keep); free(r->ctx); free(r->tmp);
     free(r->pairs); free(r->upmask); free(r->pos); free(r->iscratch);
-    free(r->items); free(r->issues); free(r->hist_rows);
+    free(r->items); free(r->issues); free(r->hist_row); free(r->hist_w); free(r->hist_sorted);
     free(r->pop); free(r->cov); free(r->lex); free(r->npop); free(r->ncov); free(r->nlex); free(r->gate);
-    fr_priors_scratch_free(&r->covis_scratch); free(r->cand_rows); free(r->hist_rows32); free(r->hist_w); free(r->qterms);
+    fr_priors_scratch_free(&r->covis_scratch); free(r->cand_rows); free(r->qterms);
     fr_bm25_free(r->bm25);
     fr_backend_destroy(r->own_be);
     free(r);
@@ -303,6 +308,27 @@ static float dot(const float *restrict a, const float *restrict b, int n) {
 }
 
 /* ctx = normalised context vector. Returns 0, or -1 with err set. */
+/* Looks every history id up once: hist_row[i] (FR_NO_ROW when unknown) and hist_w[i]. */
+static fr_status resolve_history(fr_ranker *r, const fr_rank_request *q, char *err, size_t errcap) {
+    const int L = q->n_history;
+    if ((size_t)L > r->hist_cap) {
+        uint32_t *a = realloc(r->hist_row, sizeof *a * (size_t)L);
+        if (a) r->hist_row = a;
+        float *b = realloc(r->hist_w, sizeof *b * (size_t)L);
+        if (b) r->hist_w = b;
+        int64_t *c = realloc(r->hist_sorted, sizeof *c * (size_t)L);
+        if (c) r->hist_sorted = c;
+        if (!a || !b || !c) return fr_fail(FR_ERR_NOMEM, err, errcap, "ranker: out of memory for %d history items", L);
+        r->hist_cap = (size_t)L;
+    }
+    for (int i = 0; i < L; i++) {
+        int64_t row = fr_store_find(r->store, q->history[i].id, q->history[i].id_len);
+        r->hist_row[i] = row < 0 ? FR_NO_ROW : (uint32_t)row;
+        r->hist_w[i] = q->history[i].has_weight ? q->history[i].weight : 1.0f;
+    }
+    return FR_OK;
+}
+
 static fr_status context_vector(fr_ranker *r, const fr_rank_request *q, fr_rank_result *res, int *n_issues,
                                 char *err, size_t errcap) {
     const int d = r->dim;
@@ -319,15 +345,14 @@ static fr_status context_vector(fr_ranker *r, const fr_rank_request *q, fr_rank_
     memset(h, 0, sizeof(float) * (size_t)d);
     for (int i = 0; i < q->n_history; i++) {
         const fr_history_item *it = &q->history[i];
-        int64_t row = fr_store_find(r->store, it->id, it->id_len);
-        if (row < 0) {
+        if (r->hist_row[i] == FR_NO_ROW) {
             if (add_issue(r, n_issues, i, FR_ISSUE_UNKNOWN_HISTORY)) return fr_fail(FR_ERR_NOMEM, err, errcap, "out of memory");
             continue;
         }
         double age = all_ts ? (double)(t_max - it->timestamp) / o->history_half_life_s
                             : (double)(q->n_history - 1 - i) / o->history_half_life;
-        float w = (float)((it->has_weight ? it->weight : 1.0) * pow(0.5, age));
-        fr_store_vector(r->store, (uint64_t)row, r->ctx);
+        float w = (float)(r->hist_w[i] * pow(0.5, age));
+        fr_store_vector(r->store, r->hist_row[i], r->ctx);
         float nv = sqrtf(dot(r->ctx, r->ctx, d));
         if (nv <= 0) continue;
         for (int k = 0; k < d; k++) h[k] += w * r->ctx[k] / nv;
@@ -435,22 +460,9 @@ static fr_status log_signals(fr_ranker *r, const fr_rank_request *q, int m, int 
             r->cov[k] = 0;
         }
         if (o->covisitation_weight != 0 && q->n_history > 0) {
-            const int L = q->n_history;
-            if ((size_t)L > r->hist32_cap) {
-                uint32_t *a = realloc(r->hist_rows32, sizeof *a * (size_t)L);
-                if (a) r->hist_rows32 = a;
-                float *b = realloc(r->hist_w, sizeof *b * (size_t)L);
-                if (b) r->hist_w = b;
-                if (!a || !b) return fr_fail(FR_ERR_NOMEM, err, errcap, "ranker: out of memory");
-                r->hist32_cap = (size_t)L;
-            }
-            for (int j = 0; j < L; j++) { /* unknown history ids get an out-of-range row: skipped */
-                int64_t hrow = fr_store_find(r->store, q->history[j].id, q->history[j].id_len);
-                r->hist_rows32[j] = hrow < 0 ? UINT32_MAX : (uint32_t)hrow;
-                r->hist_w[j] = q->history[j].has_weight ? q->history[j].weight : 1.0f;
-            }
+            const int L = q->n_history; /* unknown history rows (FR_NO_ROW) are out of range: skipped */
             double hl = o->covisitation_half_life > 0 ? o->covisitation_half_life : o->history_half_life;
-            if (fr_priors_covis(p, r->hist_rows32, r->hist_w, L, hl, o->covisitation_norm, r->cand_rows, m, &r->covis_scratch, r->cov))
+            if (fr_priors_covis(p, r->hist_row, r->hist_w, L, hl, o->covisitation_norm, r->cand_rows, m, &r->covis_scratch, r->cov))
                 return fr_fail(FR_ERR_NOMEM, err, errcap, "ranker: out of memory");
         }
     }
@@ -480,23 +492,15 @@ fr_status fr_rank(fr_ranker *r, const fr_rank_request *q, fr_rank_result *res, c
     if (n < 0) return fr_fail(FR_ERR_ARG, err, errcap, "negative candidate count");
     if (grow(r, (size_t)(n > 0 ? n : 1))) return fr_fail(FR_ERR_NOMEM, err, errcap, "ranker: out of memory for %d candidates", n);
     int n_issues = 0;
-    fr_status rc = context_vector(r, q, res, &n_issues, err, errcap);
-    if (rc) return rc;
+    fr_status rc = resolve_history(r, q, err, errcap);
+    if (rc || (rc = context_vector(r, q, res, &n_issues, err, errcap))) return rc;
 
     /* history rows (sorted) for exclude_seen */
     int n_hist_rows = 0;
     if (o->exclude_seen && q->n_history > 0) {
-        if ((size_t)q->n_history > r->hist_cap) {
-            int64_t *p = realloc(r->hist_rows, sizeof *p * (size_t)q->n_history);
-            if (!p) return fr_fail(FR_ERR_NOMEM, err, errcap, "out of memory");
-            r->hist_rows = p;
-            r->hist_cap = (size_t)q->n_history;
-        }
-        for (int i = 0; i < q->n_history; i++) {
-            int64_t row = fr_store_find(r->store, q->history[i].id, q->history[i].id_len);
-            if (row >= 0) r->hist_rows[n_hist_rows++] = row;
-        }
-        qsort(r->hist_rows, (size_t)n_hist_rows, sizeof *r->hist_rows, cmp_i64);
+        for (int i = 0; i < q->n_history; i++)
+            if (r->hist_row[i] != FR_NO_ROW) r->hist_sorted[n_hist_rows++] = r->hist_row[i];
+        qsort(r->hist_sorted, (size_t)n_hist_rows, sizeof *r->hist_sorted, cmp_i64);
     }
 
     /* resolve candidates: unknown and duplicate ids become issues; seen ones are dropped */
@@ -510,7 +514,7 @@ fr_status fr_rank(fr_ranker *r, const fr_rank_request *q, fr_rank_result *res, c
         }
         r->rows[i] = row;
         r->keep[i] = 1;
-        if (n_hist_rows && bsearch(&row, r->hist_rows, (size_t)n_hist_rows, sizeof row, cmp_i64)) {
+        if (n_hist_rows && bsearch(&row, r->hist_sorted, (size_t)n_hist_rows, sizeof row, cmp_i64)) {
             res->n_excluded_seen++;
             r->keep[i] = 0;
             continue;
