@@ -57,6 +57,7 @@ struct rk {
     char tuned[200];         /* what tuning chose, for the report */
     /* results */
     float *scores;           /* per case, per candidate (case offsets) */
+    float *z;                /* scores z-scored per case (a blend part's input; built on first use) */
     double *m[5];            /* per case: ndcg5, ndcg10, hr1, hr10, mrr */
     double seconds;          /* scoring time */
 };
@@ -81,6 +82,9 @@ typedef struct {
     int ties_order;          /* 1: break score ties by candidate order instead of against relevance */
     double min_cold;         /* gblend tuning: only settings whose cold-slice NDCG@10 (tuning half) reaches this */
     double last_cold;        /* cold-slice NDCG@10 of the last run_ranker pass */
+    double h_all[2], h_cold[2]; /* last pass: NDCG@10 per half (index = c_tune), all and cold cases */
+    FILE *frontier;          /* --frontier: every grid setting's results (NULL: not asked) */
+    const char *frontier_header_for;
     rk *done[MAX_RANKERS * (MAX_PARTS + 1)]; /* rankers already tuned and scored, reused by name */
     int n_done;
 } bench;
@@ -184,6 +188,7 @@ static void rk_free(rk *r) {
     free(r->priors_buf);
     fr_priors_scratch_free(&r->scratch);
     free(r->scores);
+    free(r->z);
     for (int i = 0; i < 5; i++) free(r->m[i]);
     free(r);
 }
@@ -258,6 +263,19 @@ static void zscore(float *x, int n) {
     for (int i = 0; i < n; i++) x[i] = sd > 1e-12 ? (float)((x[i] - m) / sd) : 0.0f;
 }
 
+/* A part's final scores, z-scored within each case (computed once; blends reuse them for every
+ * setting of their grid). */
+static const float *part_z(bench *B, rk *p) {
+    if (!p->z) {
+        const size_t total = (size_t)B->c_off[B->n_cases];
+        p->z = malloc(sizeof(float) * (total ? total : 1));
+        if (!p->z) { fprintf(stderr, "feedrank bench: out of memory\n"); abort(); }
+        memcpy(p->z, p->scores, sizeof(float) * total);
+        for (int k = 0; k < B->n_cases; k++) zscore(p->z + B->c_off[k], B->c_off[k + 1] - B->c_off[k]);
+    }
+    return p->z;
+}
+
 /* Combines the parts' stored scores for case k into out. */
 static void score_combined(bench *B, rk *r, int k, const double *w, float *out) {
     const int n = B->c_off[k + 1] - B->c_off[k], off = B->c_off[k];
@@ -265,13 +283,12 @@ static void score_combined(bench *B, rk *r, int k, const double *w, float *out) 
     int order[8192];
     for (int i = 0; i < n; i++) out[i] = 0;
     for (int p = 0; p < r->n_parts; p++) {
-        memcpy(tmp, r->parts[p]->scores + off, sizeof(float) * n);
+        if (r->kind == RK_BLEND || r->kind == RK_GBLEND) memcpy(tmp, part_z(B, r->parts[p]) + off, sizeof(float) * n);
+        else memcpy(tmp, r->parts[p]->scores + off, sizeof(float) * n);
         if (r->kind == RK_BLEND) {
-            zscore(tmp, n);
             for (int i = 0; i < n; i++) out[i] += (float)(w[p] * tmp[i]);
         } else if (r->kind == RK_GBLEND) {
             /* log parts count only as far as the log knows the candidate: x seen / (seen + gate) */
-            zscore(tmp, n);
             const int logpart = r->parts[p]->kind == RK_POP || r->parts[p]->kind == RK_COVIS || r->parts[p]->kind == RK_LCOVIS;
             const int *items = B->c_items + off;
             for (int i = 0; i < n; i++) {
@@ -314,6 +331,19 @@ static void case_metrics(const bench *B, int k, const float *s, double m[5]) {
     m[4] = fr_mrr(order, g, n, gmin);
 }
 
+/* NDCG@10 of a feed case (one relevant candidate) without sorting: its rank is the number of
+ * candidates scoring above it, ties counted against it - the same as case_metrics. */
+static double feed_ndcg10(const bench *B, int k, const float *s) {
+    const int n = B->c_off[k + 1] - B->c_off[k];
+    const float *g = B->c_grades + B->c_off[k];
+    int t = 0;
+    while (t < n && !(g[t] > 0)) t++;
+    if (t == n) return 0;
+    int rank = 0;
+    for (int i = 0; i < n; i++) rank += i != t && s[i] >= s[t];
+    return rank < 10 ? 1.0 / log2(rank + 2.0) : 0;
+}
+
 /* Scores every case with r's current parameters (blends: from their parts' scores, weights w).
  * Returns mean NDCG@10 over the cases with c_tune == want_tune (-1: all). */
 static double run_ranker(bench *B, rk *r, const double *w, int want_tune, int store) {
@@ -321,21 +351,27 @@ static double run_ranker(bench *B, rk *r, const double *w, int want_tune, int st
         r->scores = malloc(sizeof(float) * (size_t)B->c_off[B->n_cases]);
         for (int i = 0; i < 5; i++) r->m[i] = malloc(sizeof(double) * (size_t)B->n_cases);
     }
-    double sum = 0, cold = 0;
-    int cnt = 0, ncold = 0;
+    if (!(r->kind == RK_BLEND || r->kind == RK_RRF || r->kind == RK_GBLEND)) { free(r->z); r->z = NULL; } /* scores change */
+    double sum = 0, cold = 0, hs[2] = {0, 0}, hc[2] = {0, 0};
+    int cnt = 0, ncold = 0, hn[2] = {0, 0}, hnc[2] = {0, 0};
     for (int k = 0; k < B->n_cases; k++) {
         if (want_tune >= 0 && B->c_tune[k] != want_tune) continue;
         float *s = r->scores + B->c_off[k];
         if (r->kind == RK_BLEND || r->kind == RK_RRF || r->kind == RK_GBLEND) score_combined(B, r, k, w, s);
         else score_base(B, r, k, s);
         double m[5];
-        case_metrics(B, k, s, m);
+        if (!store && B->mode == FR_DS_FEED && !B->ties_order) m[1] = feed_ndcg10(B, k, s);
+        else case_metrics(B, k, s, m);
         if (store) for (int i = 0; i < 5; i++) r->m[i][k] = m[i];
         sum += m[1];
         cnt++;
         if (B->c_cold && B->c_cold[k]) { cold += m[1]; ncold++; }
+        const int t = B->c_tune[k] != 0;
+        hs[t] += m[1]; hn[t]++;
+        if (B->c_cold && B->c_cold[k]) { hc[t] += m[1]; hnc[t]++; }
     }
     B->last_cold = ncold ? cold / ncold : 0;
+    for (int t = 0; t < 2; t++) { B->h_all[t] = hn[t] ? hs[t] / hn[t] : 0; B->h_cold[t] = hnc[t] ? hc[t] / hnc[t] : 0; }
     return cnt ? sum / cnt : 0;
 }
 
@@ -383,6 +419,20 @@ static int build_log_priors(bench *B, rk *r, int window, char *err, size_t errca
     fr_priors_builder_free(b);
     r->window = window;
     return rc ? -1 : 0;
+}
+
+/* --frontier: one row per grid setting of a blend, its tuning-half and report-half NDCG@10 (all
+ * cases and cold-start slice) - the trade-off curve between the overall metric and new items. */
+static void frontier_row(bench *B, const rk *r, const double *w) {
+    if (!B->frontier_header_for || strcmp(B->frontier_header_for, r->name) != 0) {
+        fprintf(B->frontier, "# %s\ngate\tcold_boost", r->name);
+        for (int p = 0; p < r->n_parts; p++) fprintf(B->frontier, "\tw_%s", r->parts[p]->name);
+        fprintf(B->frontier, "\ttune_ndcg10\ttune_cold_ndcg10\treport_ndcg10\treport_cold_ndcg10\n");
+        B->frontier_header_for = r->name;
+    }
+    fprintf(B->frontier, "%g\t%g", r->kind == RK_GBLEND ? r->gate : 0, r->kind == RK_GBLEND ? r->cold_boost : 0);
+    for (int p = 0; p < r->n_parts; p++) fprintf(B->frontier, "\t%g", w[p]);
+    fprintf(B->frontier, "\t%.4f\t%.4f\t%.4f\t%.4f\n", B->h_all[1], B->h_cold[1], B->h_all[0], B->h_cold[0]);
 }
 
 static int tune_and_run(bench *B, rk *r, char *err, size_t errcap) {
@@ -454,9 +504,10 @@ static int tune_and_run(bench *B, rk *r, char *err, size_t errcap) {
         for (int p = 0; p < r->n_parts; p++)
             if (tune_and_run(B, r->parts[p], err, errcap)) return -1;
         /* gblend: the gate is tuned jointly with the weights (a grid; weights given: gate only) */
-        const double gates[] = {0.5, 1, 3, 10}, boosts[] = {0, 0.5, 1, 2, 3};
+        const double gates[] = {0.5, 0.75, 1, 1.5, 2, 3, 5, 10}, boosts[] = {0, 0.25, 0.5, 0.75, 1, 1.25, 1.5, 2, 3};
+        const int NG = sizeof gates / sizeof gates[0], NB = sizeof boosts / sizeof boosts[0];
         const int feed = B->mode == FR_DS_FEED;
-        const int n_gates = r->kind == RK_GBLEND && feed ? 20 : 1; /* no log (search): nothing to gate */
+        const int n_gates = r->kind == RK_GBLEND && feed ? NG * NB : 1; /* no log (search): nothing to gate */
         if (r->kind == RK_GBLEND && !feed && !r->gate_given) r->gate = r->cold_boost = 0;
         double best = -1, bw[MAX_PARTS], bg = r->gate, bb = r->cold_boost;
         double best_cold = -1, cw[MAX_PARTS], cg = r->gate, cb = r->cold_boost; /* fallback: the coldest-best setting */
@@ -464,7 +515,7 @@ static int tune_and_run(bench *B, rk *r, char *err, size_t errcap) {
         memcpy(bw, r->weights, sizeof bw);
         memcpy(cw, r->weights, sizeof cw);
         for (int gi = 0; gi < (r->gate_given ? 1 : n_gates); gi++) {
-            if (r->kind == RK_GBLEND && !r->gate_given && feed) { r->gate = gates[gi / 5]; r->cold_boost = boosts[gi % 5]; }
+            if (r->kind == RK_GBLEND && !r->gate_given && feed) { r->gate = gates[gi / NB]; r->cold_boost = boosts[gi % NB]; }
             if (r->weights_given) {
                 double v = run_ranker(B, r, r->weights, 1, 0);
                 if (B->last_cold > best_cold) { best_cold = B->last_cold; cg = r->gate; cb = r->cold_boost; }
@@ -480,7 +531,12 @@ static int tune_and_run(bench *B, rk *r, char *err, size_t errcap) {
                 if (sum <= steps) {
                     idx[np - 1] = steps - sum;
                     for (int p = 0; p < np; p++) w[p] = idx[p] / (double)steps;
-                    double v = run_ranker(B, r, w, 1, 0);
+                    double v = run_ranker(B, r, w, B->frontier ? -1 : 1, 0);
+                    if (B->frontier) { /* scored both halves; the choice still sees the tuning half only */
+                        v = B->h_all[1];
+                        B->last_cold = B->h_cold[1];
+                        frontier_row(B, r, w);
+                    }
                     if (B->last_cold > best_cold) { best_cold = B->last_cold; memcpy(cw, w, sizeof w); cg = r->gate; cb = r->cold_boost; }
                     if (v > best && B->last_cold >= need) { best = v; memcpy(bw, w, sizeof w); bg = r->gate; bb = r->cold_boost; }
                 }
@@ -673,13 +729,27 @@ static const char *METRIC[5] = {"NDCG@5", "NDCG@10", "HR@1", "HR@10", "MRR"};
 
 typedef struct { double *x; int n; } sel;
 
-static sel select_cases(const bench *B, const double *m, int which /* 0 report half, 1 all, 2 cold */) {
-    sel s = {malloc(sizeof(double) * (size_t)(B->n_cases ? B->n_cases : 1)), 0};
-    for (int k = 0; s.x && k < B->n_cases; k++) {
-        if (which == 0 && B->c_tune[k]) continue;
-        if (which == 2 && !B->c_cold[k]) continue;
-        s.x[s.n++] = m[k];
+/* Report slices. Feed adds the slices the log-signal goals are stated on: cold-start targets (all,
+ * and the report half's alone - the cases no tuning saw) and warm targets. */
+enum { SL_REPORT, SL_ALL, SL_COLD, SL_COLD_REPORT, SL_WARM, SL_COUNT };
+static const char *SLICE_NAME[SL_COUNT] = {"report half", "all cases", "cold-start slice", "cold-start slice, report half",
+                                           "warm targets"};
+
+static int in_slice(const bench *B, int k, int which) {
+    const int cold = B->c_cold && B->c_cold[k];
+    switch (which) {
+    case SL_REPORT: return !B->c_tune[k];
+    case SL_COLD: return cold;
+    case SL_COLD_REPORT: return cold && !B->c_tune[k];
+    case SL_WARM: return !cold;
+    default: return 1;
     }
+}
+
+static sel select_cases(const bench *B, const double *m, int which) {
+    sel s = {malloc(sizeof(double) * (size_t)(B->n_cases ? B->n_cases : 1)), 0};
+    for (int k = 0; s.x && k < B->n_cases; k++)
+        if (in_slice(B, k, which)) s.x[s.n++] = m[k];
     return s;
 }
 
@@ -712,9 +782,8 @@ static void report(bench *B, rk **rks, int nr, int rounds, const char *out_dir, 
     fprintf(md, "- cases: %d (tuning half %d, report half %d); parameters tuned on the tuning half only; %d bootstrap rounds for 95%% intervals\n", B->n_cases, n_tune, B->n_cases - n_tune, rounds);
     if (feed) fprintf(md, "- cold-start slice: target seen < %d times in the log: %d cases\n", cold_k, n_cold);
     if (js) { fprintf(js, "{\"command\":"); fr_cli_json_string(js, cmdline); fprintf(js, ",\"data\":"); fr_cli_json_string(js, summary); fprintf(js, ",\"cases\":%d,\"tuning_cases\":%d,\"rankers\":[", B->n_cases, n_tune); }
-    const char *slice_name[3] = {"report half", "all cases", "cold-start slice"};
-    for (int slice = 0; slice < (feed ? 3 : 2); slice++) {
-        fprintf(md, "\n## %s\n\n| ranker | tuned | ", slice_name[slice]);
+    for (int slice = 0; slice < (feed ? SL_COUNT : SL_COLD); slice++) {
+        fprintf(md, "\n## %s\n\n| ranker | tuned | ", SLICE_NAME[slice]);
         for (int j = 0; j < nm; j++) fprintf(md, "%s (95%% CI) | ", METRIC[mi[j]]);
         fprintf(md, "\n|---|---|");
         for (int j = 0; j < nm; j++) fprintf(md, "---|");
@@ -726,7 +795,7 @@ static void report(bench *B, rk **rks, int nr, int rounds, const char *out_dir, 
                 fr_interval ci = fr_bootstrap(s.x, s.n, rounds, B->seed + (uint64_t)j);
                 fprintf(md, " %.4f (%.4f-%.4f) |", ci.mean, ci.lo, ci.hi);
                 if (js) {
-                    fprintf(js, "%s{\"slice\":\"%s\",\"ranker\":", (slice || r || j) ? "," : "", slice_name[slice]);
+                    fprintf(js, "%s{\"slice\":\"%s\",\"ranker\":", (slice || r || j) ? "," : "", SLICE_NAME[slice]);
                     fr_cli_json_string(js, rks[r]->name);
                     fprintf(js, ",\"metric\":\"%s\",\"mean\":%.6f,\"lo\":%.6f,\"hi\":%.6f,\"n\":%d}", METRIC[mi[j]], ci.mean, ci.lo, ci.hi, s.n);
                 }
@@ -810,7 +879,7 @@ static void report(bench *B, rk **rks, int nr, int rounds, const char *out_dir, 
         snprintf(path, sizeof path, "%s/ndcg10.dat", out_dir);
         FILE *f = fopen(path, "w");
         for (int r = 0; f && r < nr; r++) {
-            sel s = select_cases(B, rks[r]->m[1], 1);
+            sel s = select_cases(B, rks[r]->m[1], SL_ALL);
             fr_interval ci = fr_bootstrap(s.x, s.n, rounds, B->seed + 1);
             fprintf(f, "%d \"%s\" %.6f %.6f %.6f\n", r, rks[r]->name, ci.mean, ci.lo, ci.hi);
             free(s.x);
@@ -854,18 +923,12 @@ static void report(bench *B, rk **rks, int nr, int rounds, const char *out_dir, 
     }
 }
 
-/* mean NDCG@10 of r over the report half (which = 0), all cases (1), the cold slice (2) or the
- * cold slice's report half (3) */
+/* mean NDCG@10 of r over a report slice (SL_*) */
 static double mean_ndcg10(const bench *B, const rk *r, int which) {
     double sum = 0;
     int n = 0;
-    for (int k = 0; k < B->n_cases; k++) {
-        if (which == 0 && B->c_tune[k]) continue;
-        if ((which == 2 || which == 3) && !(B->c_cold && B->c_cold[k])) continue;
-        if (which == 3 && B->c_tune[k]) continue;
-        sum += r->m[1][k];
-        n++;
-    }
+    for (int k = 0; k < B->n_cases; k++)
+        if (in_slice(B, k, which)) { sum += r->m[1][k]; n++; }
     return n ? sum / n : 0;
 }
 
@@ -904,10 +967,12 @@ static int save_profile_of(bench *B, rk **rks, int nr, const char *path, const c
     int n = snprintf(tuned, sizeof tuned,
                      "{\"by\": \"feedrank tune (grid search on the tuning half; seed %d)\", \"dataset\": \"%s\", \"data\": \"%s\", "
                      "\"ranker\": \"%s\", \"report_half_ndcg10\": %.4f, \"baseline\": \"%s\", \"baseline_report_half_ndcg10\": %.4f",
-                     seed, dataset, base, r->name, mean_ndcg10(B, r, 0), rks[0]->name, mean_ndcg10(B, rks[0], 0));
+                     seed, dataset, base, r->name, mean_ndcg10(B, r, SL_REPORT), rks[0]->name, mean_ndcg10(B, rks[0], SL_REPORT));
     if (B->mode == FR_DS_FEED && B->c_cold && n > 0 && (size_t)n < sizeof tuned)
-        n += snprintf(tuned + n, sizeof tuned - (size_t)n, ", \"cold_slice_ndcg10\": %.4f, \"cold_slice_report_half_ndcg10\": %.4f, "
-                      "\"min_cold\": %g", mean_ndcg10(B, r, 2), mean_ndcg10(B, r, 3), B->min_cold);
+        n += snprintf(tuned + n, sizeof tuned - (size_t)n, ", \"all_ndcg10\": %.4f, \"baseline_all_ndcg10\": %.4f, \"warm_ndcg10\": %.4f, "
+                      "\"cold_slice_ndcg10\": %.4f, \"cold_slice_report_half_ndcg10\": %.4f, \"min_cold\": %g",
+                      mean_ndcg10(B, r, SL_ALL), mean_ndcg10(B, rks[0], SL_ALL), mean_ndcg10(B, r, SL_WARM), mean_ndcg10(B, r, SL_COLD),
+                      mean_ndcg10(B, r, SL_COLD_REPORT), B->min_cold);
     for (int p = 0; p < r->n_parts; p++)
         if (r->parts[p]->kind == RK_LCOVIS && n > 0 && (size_t)n < sizeof tuned)
             n += snprintf(tuned + n, sizeof tuned - (size_t)n, ", \"priors_window\": %d, \"priors_neighbors\": %d", r->parts[p]->window,
@@ -963,7 +1028,11 @@ static void bench_usage(FILE *f) {
             "  --dump-cases FILE      write every case's candidates and grades as JSONL (what the rankers saw)\n"
             "  --save-profile FILE    write the first B blend/gblend's tuned weights as a ranking profile\n"
             "  --min-cold V           gblend tuning (feed): choose the best setting whose cold-slice NDCG@10 on the\n"
-            "                         tuning half is >= V (a floor for items the log barely knows)\n");
+            "                         tuning half is >= V (a floor for items the log barely knows)\n"
+            "  --frontier FILE        write every blend grid setting with its NDCG@10 (all / cold-start) on the tuning\n"
+            "                         half and on the report half, tab-separated: the trade-off curve between the\n"
+            "                         overall metric and new items (scores the report half too: about 2x the tuning time;\n"
+            "                         the choice still sees the tuning half only)\n");
 }
 
 int fr_cmd_bench(int argc, char **argv) {
@@ -975,7 +1044,7 @@ int fr_cmd_bench(int argc, char **argv) {
     }
     const char *dataset = NULL, *data = NULL, *model = NULL, *device = "cpu", *out_dir = NULL, *cache = "build/bench-cache";
     const char *sampler = "uniform", *a_spec = NULL, *b_specs[MAX_RANKERS], *dump = NULL, *ties = "against";
-    const char *save_profile = NULL, *min_cold_s = NULL;
+    const char *save_profile = NULL, *min_cold_s = NULL, *frontier = NULL;
     int nb = 0;
     long distractors = 0, negatives = 99, seed = 42, cold_k = 5, rounds = 1000, limit = 0;
     for (int i = 2; i < argc; i++) {
@@ -986,7 +1055,8 @@ int fr_cmd_bench(int argc, char **argv) {
             (r = fr_cli_value(argc, argv, &i, "--out", &out_dir)) || (r = fr_cli_value(argc, argv, &i, "--cache", &cache)) ||
             (r = fr_cli_value(argc, argv, &i, "--sampler", &sampler)) || (r = fr_cli_value(argc, argv, &i, "--a", &a_spec)) ||
             (r = fr_cli_value(argc, argv, &i, "--dump-cases", &dump)) || (r = fr_cli_value(argc, argv, &i, "--ties", &ties)) ||
-            (r = fr_cli_value(argc, argv, &i, "--save-profile", &save_profile)) || (r = fr_cli_value(argc, argv, &i, "--min-cold", &min_cold_s))) {
+            (r = fr_cli_value(argc, argv, &i, "--save-profile", &save_profile)) || (r = fr_cli_value(argc, argv, &i, "--min-cold", &min_cold_s)) ||
+            (r = fr_cli_value(argc, argv, &i, "--frontier", &frontier))) {
             if (r < 0) return 2;
         } else if ((r = fr_cli_value(argc, argv, &i, "--b", &v))) {
             if (r < 0) return 2;
@@ -1036,6 +1106,11 @@ int fr_cmd_bench(int argc, char **argv) {
         if (*e || !(B.min_cold >= 0 && B.min_cold <= 1)) { fprintf(stderr, "feedrank bench ab: --min-cold must be a number in [0, 1]\n"); for (int j = 0; j < nr; j++) rk_free(rks[j]); return 2; }
     }
     B.ties_order = strcmp(ties, "order") == 0;
+    if (frontier && !(B.frontier = fopen(frontier, "w"))) {
+        fprintf(stderr, "feedrank bench ab: --frontier %s: %s\n", frontier, strerror(errno));
+        for (int j = 0; j < nr; j++) rk_free(rks[j]);
+        return 1;
+    }
     fr_encoder *enc = NULL;
     if (fr_dataset_load(dataset, data, &B.d, err, sizeof err)) { fprintf(stderr, "feedrank bench ab: %s\n", err); rc = 1; goto done; }
     fr_dataset *d = B.d;
@@ -1118,6 +1193,7 @@ int fr_cmd_bench(int argc, char **argv) {
     if (save_profile && (rc = save_profile_of(&B, rks, nr, save_profile, dataset, data, (int)seed, err, sizeof err)))
         fprintf(stderr, "feedrank bench ab: %s\n", err);
 done:
+    if (B.frontier && fclose(B.frontier) != 0 && rc == 0) { fprintf(stderr, "feedrank bench ab: --frontier %s: write failed\n", frontier); rc = 1; }
     for (int i = 0; i < nr; i++) rk_free(rks[i]);
     fr_encoder_free(enc);
     fr_bm25_free(B.bm25);

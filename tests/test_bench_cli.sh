@@ -96,6 +96,27 @@ tune --dataset recbole --data "$fx/Tiny.test.inter" --negatives 20 --seed 3 --ou
 check "tune exit 0 and a report" '[ $? -eq 0 ] && [ -s "$tmp/p1.json" ] && grep -q "gblend(embed,popularity,logcovis)" "$tmp/p1.json.report/report.md"'
 tune --dataset recbole --data "$fx/Tiny.test.inter" --negatives 20 --seed 3 --out "$tmp/p2.json" --report "$tmp/r2" > /dev/null 2>&1
 check "tune is deterministic for a seed" 'cmp -s "$tmp/p1.json" "$tmp/p2.json"'
+check "report slices: warm targets and the held-out cold-start cases" 'grep -q "^## warm targets" "$tmp/r2/report.md" && grep -q "^## cold-start slice, report half" "$tmp/r2/report.md"'
+tune --dataset recbole --data "$fx/Tiny.test.inter" --negatives 20 --seed 3 --out "$tmp/p4.json" --frontier "$tmp/front.tsv" > /dev/null 2>&1
+check "--frontier does not change the choice" '[ $? -eq 0 ] && cmp -s "$tmp/p1.json" "$tmp/p4.json"'
+check "--frontier: every grid setting; the chosen one is the tuning-half best and its report half matches the report" 'python3 -c "
+import json
+p = json.load(open(\"$tmp/p1.json\"))
+lines = open(\"$tmp/front.tsv\").read().splitlines()
+assert lines[0] == \"# gblend(embed,popularity,logcovis)\", lines[0]
+head = lines[1].split(chr(9))
+rows = [dict(zip(head, map(float, l.split(chr(9))))) for l in lines[2:]]
+assert len(rows) == 8 * 9 * 66, len(rows)  # gates x boosts x 0.1-simplex of 3 weights
+best = max(r[\"tune_ndcg10\"] for r in rows)
+w = p[\"weights\"]
+row = [r for r in rows if r[\"gate\"] == p[\"log_gate\"] and r[\"cold_boost\"] == p[\"cold_content_boost\"] and
+       abs(r[\"w_embed\"] - w[\"semantic\"]) < 1e-6 and abs(r[\"w_popularity\"] - w[\"popularity\"]) < 1e-6 and
+       abs(r[\"w_logcovis\"] - w[\"covisitation\"]) < 1e-6]
+assert len(row) == 1, row
+assert row[0][\"tune_ndcg10\"] == best, (row, best)
+assert abs(row[0][\"report_ndcg10\"] - p[\"tuned\"][\"report_half_ndcg10\"]) < 1e-9, (row, p[\"tuned\"])
+assert abs(row[0][\"report_cold_ndcg10\"] - p[\"tuned\"][\"cold_slice_report_half_ndcg10\"]) < 1e-9, (row, p[\"tuned\"])
+"'
 tune --dataset recbole --data "$fx/Tiny.test.inter" --negatives 20 --seed 3 --min-cold 1 --out "$tmp/p3.json" > /dev/null 2> "$tmp/err3"
 check "an unreachable --min-cold warns and keeps the best cold setting" '[ $? -eq 0 ] && grep -q "no setting reaches --min-cold 1" "$tmp/err3" && grep -q "\"min_cold\": 1" "$tmp/p3.json"'
 check "profile names every signal and its provenance" 'python3 -c "
