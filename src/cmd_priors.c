@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
+#include <unistd.h>
 
 #include "cli.h"
 #include "model_config.h"
@@ -26,20 +26,40 @@ static void priors_usage(FILE *f) {
             "  --neighbors C          neighbours kept per item, 1..4096 (default 1000)\n"
             "  --max-bad-lines N      skip and count up to N malformed lines (default 0: the first one is an error)\n"
             "  --shard I/N --priors-out PART   build only the users of shard I of N into PART (not the store);\n"
-            "                         then: feedrank store attach-priors --store STORE PART...\n");
+            "                         then: feedrank store attach-priors --store STORE PART...\n"
+            "  --checkpoint FILE      resumable build: the builder's state is saved here every --checkpoint-every\n"
+            "                         lines (default OUT.priors-checkpoint, OUT = PART or STORE); a rerun of the same\n"
+            "                         command continues from it after checking the log's prefix is unchanged\n"
+            "  --checkpoint-every N   lines between checkpoints (default 1000000; 0 = no checkpoints)\n"
+            "  --restart              discard an existing checkpoint and start from the beginning\n");
+}
+
+/* Saves a checkpoint atomically (temp file + rename): a crash leaves the previous one whole. */
+static fr_status save_checkpoint(const fr_priors_builder *b, const fr_priors_position *pos, void *ctx, char *err, size_t errcap) {
+    uint8_t *data;
+    size_t size;
+    fr_status rc = fr_priors_checkpoint_save(b, pos, &data, &size, err, errcap);
+    if (rc) return rc;
+    rc = fr_cli_write_file((const char *)ctx, data, size, err, errcap);
+    free(data);
+    return rc;
 }
 
 int fr_cmd_priors_index(int argc, char **argv) {
     const char *log = NULL, *store_path = NULL, *fmt_s = "auto", *hl_s = "0", *win_s = "10", *cap_s = "1000";
-    const char *shard_s = NULL, *part_out = NULL, *bad_s = "0";
+    const char *shard_s = NULL, *part_out = NULL, *bad_s = "0", *ckpt_s = NULL, *every_s = "1000000";
+    int restart = 0;
     for (int i = 1; i < argc; i++) {
         int r;
         if ((r = fr_cli_value(argc, argv, &i, "--interactions", &log)) || (r = fr_cli_value(argc, argv, &i, "--store", &store_path)) ||
             (r = fr_cli_value(argc, argv, &i, "--log-format", &fmt_s)) || (r = fr_cli_value(argc, argv, &i, "--half-life", &hl_s)) ||
             (r = fr_cli_value(argc, argv, &i, "--window", &win_s)) || (r = fr_cli_value(argc, argv, &i, "--neighbors", &cap_s)) ||
             (r = fr_cli_value(argc, argv, &i, "--shard", &shard_s)) || (r = fr_cli_value(argc, argv, &i, "--priors-out", &part_out)) ||
-            (r = fr_cli_value(argc, argv, &i, "--max-bad-lines", &bad_s))) {
+            (r = fr_cli_value(argc, argv, &i, "--max-bad-lines", &bad_s)) || (r = fr_cli_value(argc, argv, &i, "--checkpoint", &ckpt_s)) ||
+            (r = fr_cli_value(argc, argv, &i, "--checkpoint-every", &every_s))) {
             if (r < 0) return 2;
+        } else if (strcmp(argv[i], "--restart") == 0) {
+            restart = 1;
         } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             priors_usage(stdout);
             return 0;
@@ -52,9 +72,9 @@ int fr_cmd_priors_index(int argc, char **argv) {
     if (!log || !store_path) { fprintf(stderr, "feedrank index: --interactions needs --store\n"); priors_usage(stderr); return 2; }
     fr_priors_params p;
     fr_priors_params_default(&p);
-    long w, c, bad;
+    long w, c, bad, every;
     if (fr_cli_int("--window", win_s, 1, 64, &w) || fr_cli_int("--neighbors", cap_s, 1, 4096, &c) ||
-        fr_cli_int("--max-bad-lines", bad_s, 0, 1L << 40, &bad))
+        fr_cli_int("--max-bad-lines", bad_s, 0, 1L << 40, &bad) || fr_cli_int("--checkpoint-every", every_s, 0, 1L << 40, &every))
         return 2;
     char *end;
     p.half_life = strtod(hl_s, &end);
@@ -76,10 +96,32 @@ int fr_cmd_priors_index(int argc, char **argv) {
     uint8_t *data = NULL;
     size_t size = 0;
     int rc = 1;
-    if (fr_priors_builder_create(fr_store_info_of(store)->count, &p, &b, err, sizeof err) ||
-        fr_priors_read_log(b, f, log, fmt, store, si, sn, (uint64_t)bad, &st, err, sizeof err) ||
+    /* checkpoints: not for standard input (its prefix cannot be read again) */
+    char ckpt[4096] = "";
+    if (ckpt_s && f == stdin) { fprintf(stderr, "feedrank index: --checkpoint needs a log file, not standard input\n"); goto done; }
+    if (f != stdin && every > 0) snprintf(ckpt, sizeof ckpt, "%s", ckpt_s ? ckpt_s : "");
+    if (f != stdin && every > 0 && !ckpt_s) snprintf(ckpt, sizeof ckpt, "%s.priors-checkpoint", part_out ? part_out : store_path);
+    fr_priors_resume resume = {.every_lines = (uint64_t)every, .checkpoint = save_checkpoint, .ctx = ckpt};
+    const uint64_t n_items = fr_store_info_of(store)->count;
+    if (*ckpt && restart) unlink(ckpt);
+    char *saved = NULL;
+    size_t saved_size = 0;
+    if (*ckpt && access(ckpt, F_OK) == 0) {
+        if (fr_read_small_file(ckpt, (size_t)1 << 40, &saved, &saved_size, err, sizeof err) ||
+            fr_priors_checkpoint_load((const uint8_t *)saved, saved_size, &p, n_items, &b, &resume.start, err, sizeof err)) {
+            fprintf(stderr, "feedrank index: %s: %s; remove it or pass --restart\n", ckpt, err);
+            free(saved);
+            goto done;
+        }
+        free(saved);
+        fprintf(stderr, "feedrank index: resuming from %s: %" PRIu64 " lines (%" PRIu64 " events) already read\n", ckpt,
+                resume.start.line, resume.start.stats.events);
+    }
+    if ((!b && fr_priors_builder_create(n_items, &p, &b, err, sizeof err)) ||
+        fr_priors_read_log_from(b, f, log, fmt, store, si, sn, (uint64_t)bad, *ckpt ? &resume : NULL, &st, err, sizeof err) ||
         fr_priors_finish(b, &data, &size, err, sizeof err)) {
         fprintf(stderr, "feedrank index: %s\n", err);
+        if (*ckpt && access(ckpt, F_OK) == 0) fprintf(stderr, "feedrank index: the work up to the last checkpoint is kept in %s: fix the cause and rerun to resume\n", ckpt);
         goto done;
     }
     fr_store_close(store);
@@ -89,6 +131,7 @@ int fr_cmd_priors_index(int argc, char **argv) {
         fprintf(stderr, "feedrank index: %s\n", err);
         goto done;
     }
+    if (*ckpt) unlink(ckpt); /* done: nothing to resume */
     fprintf(stderr, "feedrank index: %" PRIu64 " events from %" PRIu64 " users%s; %" PRIu64 " with unknown item ids, %" PRIu64
             " malformed lines skipped; priors %s %s\n",
             st.events, st.users, sn > 1 ? " (this shard)" : "", st.unknown_items, st.bad_lines, part_out ? "written to" : "attached to",

@@ -221,6 +221,192 @@ fr_status fr_priors_add(fr_priors_builder *b, const char *user, size_t user_len,
     return FR_OK;
 }
 
+/* ---------------------------------------------------------------- checkpoints */
+
+#define CKPT_MAGIC "FRPRCKP1"
+#define CKPT_VERSION 1
+
+typedef struct { uint8_t *p; size_t n, cap; int oom; } buf;
+
+static void put(buf *o, const void *x, size_t n) {
+    if (o->oom) return;
+    if (o->n + n > o->cap) {
+        size_t cap = o->cap ? o->cap * 2 : 1 << 16;
+        while (cap < o->n + n) cap *= 2;
+        uint8_t *q = realloc(o->p, cap);
+        if (!q) { o->oom = 1; return; }
+        o->p = q;
+        o->cap = cap;
+    }
+    memcpy(o->p + o->n, x, n);
+    o->n += n;
+}
+static void put32(buf *o, uint32_t v) { put(o, &v, 4); }
+static void put64(buf *o, uint64_t v) { put(o, &v, 8); }
+static void putf(buf *o, double v) { put(o, &v, 8); }
+
+fr_status fr_priors_checkpoint_save(const fr_priors_builder *b, const fr_priors_position *pos, uint8_t **data,
+                                    size_t *size, char *err, size_t errcap) {
+    buf o = {0};
+    put(&o, CKPT_MAGIC, 8);
+    put32(&o, CKPT_VERSION);
+    put32(&o, (uint32_t)b->p.window);
+    put32(&o, (uint32_t)b->p.capacity);
+    put32(&o, 0);
+    putf(&o, b->p.half_life);
+    put64(&o, b->n_items);
+    putf(&o, b->t_max);
+    put64(&o, (uint64_t)b->have_t);
+    put64(&o, b->events);
+    put64(&o, b->unknown);
+    put64(&o, b->n_users);
+    put64(&o, b->keys_len);
+    put64(&o, pos->offset);
+    put64(&o, pos->line);
+    put64(&o, pos->prefix_hash);
+    put64(&o, pos->stats.events);
+    put64(&o, pos->stats.unknown_items);
+    put64(&o, pos->stats.bad_lines);
+    put64(&o, pos->stats.users);
+    for (uint64_t i = 0; i < b->n_items; i++) { putf(&o, b->pop[i].v); putf(&o, b->pop[i].t); }
+    for (uint64_t i = 0; i < b->n_items; i++) put32(&o, b->seen[i]);
+    for (uint64_t i = 0; i < b->n_items; i++) {
+        put32(&o, b->nb[i].n);
+        for (uint32_t k = 0; k < b->nb[i].n; k++) { put32(&o, b->nb[i].e[k].row); putf(&o, b->nb[i].e[k].w.v); putf(&o, b->nb[i].e[k].w.t); }
+    }
+    const uint32_t W = (uint32_t)b->p.window;
+    for (uint64_t u = 0; u < b->n_users; u++) {
+        const user_state *us = &b->users[u];
+        put32(&o, us->key_off);
+        put32(&o, us->key_len);
+        put32(&o, us->count);
+        const uint32_t *ring = b->ring + u * W;
+        for (uint32_t d = us->count; d >= 1; d--) put32(&o, ring[(us->head + W - d) % W]); /* oldest first */
+    }
+    put(&o, b->keys ? b->keys : "", b->keys_len);
+    if (!o.oom) put64(&o, fr_hash64(o.p, o.n, 0x636b7074));
+    if (o.oom) { free(o.p); return fr_fail(FR_ERR_NOMEM, err, errcap, "priors checkpoint: out of memory"); }
+    *data = o.p;
+    *size = o.n;
+    return FR_OK;
+}
+
+typedef struct { const uint8_t *p; size_t n, at; int short_read; } cursor;
+
+static void get(cursor *c, void *x, size_t n) {
+    if (c->short_read || c->n - c->at < n) { c->short_read = 1; memset(x, 0, n); return; }
+    memcpy(x, c->p + c->at, n);
+    c->at += n;
+}
+static uint32_t get32(cursor *c) { uint32_t v; get(c, &v, 4); return v; }
+static uint64_t get64(cursor *c) { uint64_t v; get(c, &v, 8); return v; }
+static double getf(cursor *c) { double v; get(c, &v, 8); return v; }
+
+fr_status fr_priors_checkpoint_load(const uint8_t *data, size_t size, const fr_priors_params *p, uint64_t n_items,
+                                    fr_priors_builder **out, fr_priors_position *pos, char *err, size_t errcap) {
+    *out = NULL;
+    if (size < 8 + 8 || memcmp(data, CKPT_MAGIC, 8) != 0) return fr_fail(FR_ERR_FORMAT, err, errcap, "priors checkpoint: not a checkpoint (bad magic)");
+    uint64_t sum;
+    memcpy(&sum, data + size - 8, 8);
+    if (fr_hash64(data, size - 8, 0x636b7074) != sum) return fr_fail(FR_ERR_FORMAT, err, errcap, "priors checkpoint: checksum mismatch (torn or corrupted file)");
+    cursor c = {data, size - 8, 8, 0};
+    if (get32(&c) != CKPT_VERSION) return fr_fail(FR_ERR_FORMAT, err, errcap, "priors checkpoint: unsupported version");
+    uint32_t w = get32(&c), cap = get32(&c);
+    get32(&c);
+    double hl = getf(&c);
+    uint64_t items = get64(&c);
+    if (w != (uint32_t)p->window || cap != (uint32_t)p->capacity || memcmp(&hl, &p->half_life, 8) != 0)
+        return fr_fail(FR_ERR_ARG, err, errcap, "priors checkpoint: made with other parameters (window %u, neighbours %u, half-life %g)", w, cap, hl);
+    if (items != n_items) return fr_fail(FR_ERR_ARG, err, errcap, "priors checkpoint: made for a store of %llu items, this one has %llu", (unsigned long long)items, (unsigned long long)n_items);
+    fr_priors_builder *b;
+    fr_status rc = fr_priors_builder_create(n_items, p, &b, err, errcap);
+    if (rc) return rc;
+    b->t_max = getf(&c);
+    b->have_t = get64(&c) != 0;
+    b->events = get64(&c);
+    b->unknown = get64(&c);
+    const uint64_t n_users = get64(&c), keys_len = get64(&c);
+    pos->offset = get64(&c);
+    pos->line = get64(&c);
+    pos->prefix_hash = get64(&c);
+    pos->stats.events = get64(&c);
+    pos->stats.unknown_items = get64(&c);
+    pos->stats.bad_lines = get64(&c);
+    pos->stats.users = get64(&c);
+#define BAD_CKPT(...) do { rc = fr_fail(FR_ERR_FORMAT, err, errcap, __VA_ARGS__); goto fail; } while (0)
+    if (!isfinite(b->t_max)) BAD_CKPT("priors checkpoint: newest time is not finite");
+    for (uint64_t i = 0; i < n_items && !c.short_read; i++) {
+        b->pop[i].v = getf(&c);
+        b->pop[i].t = getf(&c);
+        if (!isfinite(b->pop[i].v) || b->pop[i].v < 0 || !isfinite(b->pop[i].t)) BAD_CKPT("priors checkpoint: popularity of row %llu is not a finite value >= 0", (unsigned long long)i);
+    }
+    for (uint64_t i = 0; i < n_items && !c.short_read; i++) b->seen[i] = get32(&c);
+    for (uint64_t i = 0; i < n_items && !c.short_read; i++) {
+        uint32_t n = get32(&c);
+        if (n > cap) BAD_CKPT("priors checkpoint: row %llu has %u neighbours, more than %u", (unsigned long long)i, n, cap);
+        if (n > (c.n - c.at) / 20) BAD_CKPT("priors checkpoint: truncated");
+        if (n) {
+            b->nb[i].e = malloc(n * sizeof *b->nb[i].e);
+            if (!b->nb[i].e) { rc = fr_fail(FR_ERR_NOMEM, err, errcap, "priors checkpoint: out of memory"); goto fail; }
+            b->nb[i].n = b->nb[i].cap = n;
+        }
+        for (uint32_t k = 0; k < n; k++) {
+            neighbour *e = &b->nb[i].e[k];
+            e->row = get32(&c);
+            e->w.v = getf(&c);
+            e->w.t = getf(&c);
+            if (e->row >= n_items || !isfinite(e->w.v) || e->w.v < 0 || !isfinite(e->w.t))
+                BAD_CKPT("priors checkpoint: neighbour %u of row %llu is invalid", k, (unsigned long long)i);
+        }
+    }
+    if (n_users > 0xFFFFFFF0u || keys_len > 0xFFFFFFF0u || n_users > (c.n - c.at) / 12 || keys_len > c.n - c.at)
+        BAD_CKPT("priors checkpoint: %llu users / %llu key bytes do not fit the file", (unsigned long long)n_users, (unsigned long long)keys_len);
+    if (n_users) {
+        b->users = malloc(n_users * sizeof *b->users);
+        b->ring = malloc(n_users * (size_t)w * sizeof *b->ring);
+        if (!b->users || !b->ring) { rc = fr_fail(FR_ERR_NOMEM, err, errcap, "priors checkpoint: out of memory for %llu users", (unsigned long long)n_users); goto fail; }
+        b->users_cap = n_users;
+    }
+    uint64_t mask = 1023;
+    while ((n_users + 1) * 2 > mask + 1) mask = mask * 2 + 1;
+    free(b->slots);
+    b->slots = calloc(mask + 1, sizeof *b->slots);
+    b->mask = mask;
+    if (!b->slots) { rc = fr_fail(FR_ERR_NOMEM, err, errcap, "priors checkpoint: out of memory"); goto fail; }
+    for (uint64_t u = 0; u < n_users && !c.short_read; u++) {
+        user_state *us = &b->users[u];
+        us->key_off = get32(&c);
+        us->key_len = get32(&c);
+        us->count = get32(&c);
+        if ((uint64_t)us->key_off + us->key_len > keys_len || us->count > w) BAD_CKPT("priors checkpoint: user %llu is invalid", (unsigned long long)u);
+        for (uint32_t k = 0; k < us->count; k++) {
+            uint32_t row = get32(&c);
+            if (row >= n_items) BAD_CKPT("priors checkpoint: user %llu's history holds row %u outside the store", (unsigned long long)u, row);
+            b->ring[u * w + k] = row;
+        }
+        us->head = us->count % w;
+    }
+    if (keys_len) {
+        b->keys = malloc(keys_len);
+        if (!b->keys) { rc = fr_fail(FR_ERR_NOMEM, err, errcap, "priors checkpoint: out of memory"); goto fail; }
+        get(&c, b->keys, keys_len);
+        b->keys_cap = b->keys_len = keys_len;
+    }
+    if (c.short_read || c.at != c.n) BAD_CKPT("priors checkpoint: %s", c.short_read ? "truncated" : "trailing bytes");
+    for (uint64_t u = 0; u < n_users; u++) { /* the user table, rebuilt */
+        uint64_t j = fr_hash64(b->keys + b->users[u].key_off, b->users[u].key_len, 0) & mask;
+        while (b->slots[j]) j = (j + 1) & mask;
+        b->slots[j] = (uint32_t)u + 1;
+    }
+    b->n_users = n_users;
+#undef BAD_CKPT
+    *out = b;
+    return FR_OK;
+fail:
+    fr_priors_builder_free(b);
+    return rc;
+}
+
 /* ---------------------------------------------------------------- serialising */
 
 static void wr32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
@@ -542,8 +728,17 @@ static int in_shard(const char *user, size_t len, int shard_i, int shard_n) {
 fr_status fr_priors_read_log(fr_priors_builder *b, FILE *f, const char *label, fr_log_format fmt, const fr_store *store,
                              int shard_i, int shard_n, uint64_t max_bad, fr_priors_stats *stats, char *err,
                              size_t errcap) {
+    return fr_priors_read_log_from(b, f, label, fmt, store, shard_i, shard_n, max_bad, NULL, stats, err, errcap);
+}
+
+fr_status fr_priors_read_log_from(fr_priors_builder *b, FILE *f, const char *label, fr_log_format fmt,
+                                  const fr_store *store, int shard_i, int shard_n, uint64_t max_bad,
+                                  const fr_priors_resume *resume, fr_priors_stats *stats, char *err, size_t errcap) {
     fr_priors_stats local = {0};
     if (!stats) stats = &local;
+    const fr_priors_position start = resume ? resume->start : (fr_priors_position){0};
+    *stats = start.stats;
+    uint64_t consumed = 0, hash = 0, last_ckpt = start.line;
     if (shard_n < 1 || shard_i < 0 || shard_i >= shard_n) return fr_fail(FR_ERR_ARG, err, errcap, "priors: shard %d/%d is invalid", shard_i, shard_n);
     if (fmt == FR_LOG_AUTO) {
         size_t l = strlen(label);
@@ -563,8 +758,35 @@ fr_status fr_priors_read_log(fr_priors_builder *b, FILE *f, const char *label, f
         if (stats->bad_lines > max_bad) { rc = fr_fail(FR_ERR_FORMAT, err, errcap, __VA_ARGS__); goto done; }     \
         goto next_line;                                                                                            \
     }
-    while ((got = getline(&line, &lcap, f)) >= 0) {
+    for (;;) {
+        if (resume && resume->every_lines && resume->checkpoint && lineno >= start.line && lineno - last_ckpt >= resume->every_lines) {
+            fr_priors_position pos = {consumed, lineno, hash, *stats};
+            pos.stats.users = b->n_users;
+            if ((rc = resume->checkpoint(b, &pos, resume->ctx, err, errcap))) goto done;
+            last_ckpt = lineno;
+        }
+        if ((got = getline(&line, &lcap, f)) < 0) break;
         lineno++;
+        consumed += (uint64_t)got;
+        hash = fr_hash64(line, (size_t)got, hash);
+        if (lineno <= start.line) { /* resuming: the prefix was read before; check it is the same */
+            if (consumed > start.offset || (lineno == start.line && (consumed != start.offset || hash != start.prefix_hash))) {
+                rc = fr_fail(FR_ERR_ARG, err, errcap, "%s: the log changed since the checkpoint (its first %llu lines differ); rerun with --restart",
+                             label, (unsigned long long)start.line);
+                goto done;
+            }
+            if (fmt == FR_LOG_RECBOLE && c_user < 0) { /* the header is still needed */
+                while (got > 0 && (line[got - 1] == '\n' || line[got - 1] == '\r')) line[--got] = 0;
+                if (got == 0) continue;
+                char *fl[16];
+                int nf = split_tabs(line, fl, 16);
+                c_user = col_of(fl, nf, "user_id");
+                c_item = col_of(fl, nf, "item_id");
+                c_ts = col_of(fl, nf, "timestamp");
+                c_list = col_of(fl, nf, "item_id_list");
+            }
+            continue;
+        }
         if ((size_t)got > MAX_LINE) { rc = fr_fail(FR_ERR_FORMAT, err, errcap, "%s:%llu: line longer than %u bytes", label, (unsigned long long)lineno, MAX_LINE); goto done; }
         while (got > 0 && (line[got - 1] == '\n' || line[got - 1] == '\r')) line[--got] = 0;
         if (got == 0) continue;
@@ -635,6 +857,7 @@ fr_status fr_priors_read_log(fr_priors_builder *b, FILE *f, const char *label, f
     next_line:;
     }
     if (ferror(f)) rc = fr_fail(FR_ERR_IO, err, errcap, "%s: read error", label);
+    else if (lineno < start.line) rc = fr_fail(FR_ERR_ARG, err, errcap, "%s: the log is shorter than at the checkpoint (%llu lines); rerun with --restart", label, (unsigned long long)start.line);
 #undef BAD
 done:
     free(line);

@@ -12,7 +12,9 @@
  * when full, the weakest neighbour is replaced and its weight inherited, so heavy pairs are never
  * lost); per user, the last `window` events. Not proportional to the number of events.
  * Shards of the log (users split by --shard) build separately and merge exactly: values are
- * rescaled to the newest shard's T and summed. Unknown item ids are counted, not fatal. */
+ * rescaled to the newest shard's T and summed. Unknown item ids are counted, not fatal.
+ * Resumable: a checkpoint holds the builder's state and the log position (offset, line, hash of
+ * the prefix); a build resumed from it is identical to one pass over the whole log. */
 #ifndef FR_PRIORS_H
 #define FR_PRIORS_H
 
@@ -56,6 +58,39 @@ typedef enum { FR_LOG_AUTO = 0, FR_LOG_JSONL = 1, FR_LOG_RECBOLE = 2 } fr_log_fo
 fr_status fr_priors_read_log(fr_priors_builder *b, FILE *f, const char *label, fr_log_format fmt,
                              const fr_store *store, int shard_i, int shard_n, uint64_t max_bad,
                              fr_priors_stats *stats, char *err, size_t errcap);
+
+/* ---- resumable builds: checkpoints of the builder and of where in the log it stands ---- */
+typedef struct {
+    uint64_t offset;      /* bytes of the log consumed (always a line boundary) */
+    uint64_t line;        /* lines consumed */
+    uint64_t prefix_hash; /* fr_hash64 chained over those lines as read: a changed log is refused */
+    fr_priors_stats stats;
+} fr_priors_position;
+
+/* Called by fr_priors_read_log_from after every `every_lines` lines; a non-zero status stops the
+ * read with that status. */
+typedef fr_status (*fr_priors_checkpoint_fn)(const fr_priors_builder *b, const fr_priors_position *pos, void *ctx,
+                                             char *err, size_t errcap);
+typedef struct {
+    fr_priors_position start;  /* where a resumed read continues (all zero: the beginning) */
+    uint64_t every_lines;      /* 0: no checkpoints */
+    fr_priors_checkpoint_fn checkpoint;
+    void *ctx;
+} fr_priors_resume;
+
+/* fr_priors_read_log, resumable: with resume->start from a checkpoint (and the builder it was
+ * saved with) the prefix is re-read only to check it is unchanged (hash), then reading goes on. */
+fr_status fr_priors_read_log_from(fr_priors_builder *b, FILE *f, const char *label, fr_log_format fmt,
+                                  const fr_store *store, int shard_i, int shard_n, uint64_t max_bad,
+                                  const fr_priors_resume *resume, fr_priors_stats *stats, char *err, size_t errcap);
+
+/* A checkpoint (caller frees *data): the builder's whole state and pos, checksummed. */
+fr_status fr_priors_checkpoint_save(const fr_priors_builder *b, const fr_priors_position *pos, uint8_t **data,
+                                    size_t *size, char *err, size_t errcap);
+/* Rebuilds a builder from a checkpoint, validating every size, offset and value; the checkpoint
+ * must have been made with the same parameters and item count. */
+fr_status fr_priors_checkpoint_load(const uint8_t *data, size_t size, const fr_priors_params *p, uint64_t n_items,
+                                    fr_priors_builder **out, fr_priors_position *pos, char *err, size_t errcap);
 
 /* The finished section (caller frees *data): serialised priors for fr_store_attach. */
 fr_status fr_priors_finish(fr_priors_builder *b, uint8_t **data, size_t *size, char *err, size_t errcap);

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test_index_cli.sh FEEDRANK MODEL_DIR SOURCE_DIR - `feedrank index`, `store` and `rerank` end to
 # end: resumption after SIGINT and a torn journal (same store as an uninterrupted run), shards +
-# merge, bad catalogue rows, and batch re-ranking with per-line errors.
+# merge, bad catalogue rows, batch re-ranking with per-line errors, and log priors (index
+# --interactions): shards, a build stopped by a bad line and resumed from its checkpoint = one pass.
 set -u
 bin=$1; model=$2; src=$3
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
@@ -108,5 +109,43 @@ check "missing store exit 1" '[ $? -eq 1 ] && grep -q "nope.store: cannot open" 
 head -c 1000 "$tmp/ex.store" > "$tmp/trunc.store"
 "$bin" rerank --model "$model" --store "$tmp/trunc.store" < /dev/null > /dev/null 2> "$tmp/err"
 check "truncated store exit 1" '[ $? -eq 1 ] && grep -q "trunc.store" "$tmp/err"'
+
+# --- log priors: a build stopped after checkpoints resumes to the same priors as one clean pass
+python3 -c "
+import csv, random
+ids = [r['id'] for r in csv.DictReader(open('$src/examples/catalog.csv'))]
+r = random.Random(9)
+with open('$tmp/log.jsonl', 'w') as f:
+    for k in range(400):
+        f.write('{\"user\": \"u%d\", \"item\": \"%s\", \"ts\": %d}\n' % (r.randrange(40), r.choice(ids + ['unknown-id']), 1000 + k))
+"
+cp "$tmp/ex.store" "$tmp/pr.store"
+"$bin" index --interactions "$tmp/log.jsonl" --store "$tmp/pr.store" --shard 0/2 --priors-out "$tmp/clean.part" --checkpoint-every 25 2> "$tmp/err"
+check "priors shard build exit 0, no checkpoint left" '[ $? -eq 0 ] && [ -s "$tmp/clean.part" ] && [ ! -e "$tmp/clean.part.priors-checkpoint" ]'
+python3 -c "
+lines = open('$tmp/log.jsonl').readlines(); lines[300] = 'not json\n'
+open('$tmp/broken.jsonl', 'w').writelines(lines)"
+"$bin" index --interactions "$tmp/broken.jsonl" --store "$tmp/pr.store" --shard 0/2 --priors-out "$tmp/res.part" --checkpoint-every 25 2> "$tmp/err"
+check "a bad line stops the build, naming it, and keeps the checkpoint" '[ $? -eq 1 ] && grep -q "broken.jsonl:301" "$tmp/err" && grep -q "kept in" "$tmp/err" && [ -s "$tmp/res.part.priors-checkpoint" ] && [ ! -e "$tmp/res.part" ]'
+cp "$tmp/log.jsonl" "$tmp/broken.jsonl"   # the line fixed; the prefix is unchanged
+"$bin" index --interactions "$tmp/broken.jsonl" --store "$tmp/pr.store" --shard 0/2 --priors-out "$tmp/res.part" --checkpoint-every 25 2> "$tmp/err"
+check "rerun resumes from the checkpoint" '[ $? -eq 0 ] && grep -q "resuming from .*: 300 lines" "$tmp/err" && [ ! -e "$tmp/res.part.priors-checkpoint" ]'
+check "resumed priors = one clean pass (byte for byte)" 'cmp -s "$tmp/clean.part" "$tmp/res.part"'
+python3 -c "
+lines = open('$tmp/log.jsonl').readlines(); lines[350] = 'not json\n'
+open('$tmp/broken.jsonl', 'w').writelines(lines)"
+"$bin" index --interactions "$tmp/broken.jsonl" --store "$tmp/pr.store" --shard 0/2 --priors-out "$tmp/res2.part" --checkpoint-every 25 2> /dev/null
+sed -i '1s/u/v/' "$tmp/broken.jsonl"
+"$bin" index --interactions "$tmp/broken.jsonl" --store "$tmp/pr.store" --shard 0/2 --priors-out "$tmp/res2.part" --checkpoint-every 25 2> "$tmp/err"
+check "a log changed under a checkpoint is refused" '[ $? -eq 1 ] && grep -q "the log changed since the checkpoint" "$tmp/err" && grep -q -- "--restart" "$tmp/err"'
+"$bin" index --interactions "$tmp/broken.jsonl" --store "$tmp/pr.store" --shard 0/2 --priors-out "$tmp/res2.part" --checkpoint-every 25 --restart --max-bad-lines 5 2> "$tmp/err"
+check "--restart starts over" '[ $? -eq 0 ] && ! grep -q "resuming" "$tmp/err" && [ -s "$tmp/res2.part" ]'
+head -c 300 "$tmp/clean.part" > "$tmp/res3.part.priors-checkpoint"
+"$bin" index --interactions "$tmp/log.jsonl" --store "$tmp/pr.store" --shard 0/2 --priors-out "$tmp/res3.part" 2> "$tmp/err"
+check "a corrupt checkpoint is refused with its name" '[ $? -eq 1 ] && grep -q "res3.part.priors-checkpoint: priors checkpoint" "$tmp/err"'
+"$bin" index --interactions - --store "$tmp/pr.store" --checkpoint "$tmp/x.ckpt" < "$tmp/log.jsonl" 2> "$tmp/err"
+check "no checkpoints from standard input" '[ $? -eq 1 ] && grep -q "needs a log file" "$tmp/err"'
+"$bin" index --interactions "$tmp/log.jsonl" --store "$tmp/pr.store" 2> "$tmp/err"
+check "priors attached to the store" '[ $? -eq 0 ] && "$bin" store info "$tmp/pr.store" 2>/dev/null | grep -q priors'
 echo "test_index_cli: $pass passed, $fail failed"
 [ $fail -eq 0 ]

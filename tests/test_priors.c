@@ -1,7 +1,8 @@
 /* test_priors.c - log priors: co-visitation counts on a hand-made log, time-decay maths (in any
  * event order), space-saving capacity, unknown ids and malformed lines, both RecBole layouts,
- * shard builds merged = one single-pass build, attaching to a store file, and rejection of
- * corrupt sections. */
+ * shard builds merged = one single-pass build, attaching to a store file, rejection of corrupt
+ * sections, and resumable builds (a build interrupted after a checkpoint and resumed equals one
+ * pass, byte for byte; corrupt checkpoints and changed logs are refused). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -257,6 +258,103 @@ static void test_recbole(const fr_store *s) {
     free(d);
 }
 
+
+/* ---- checkpoints ---- */
+typedef struct { uint8_t *saved; size_t size; int calls, stop_at; } ckpt_ctx;
+
+static fr_status keep_checkpoint(const fr_priors_builder *b, const fr_priors_position *pos, void *ctx, char *err, size_t errcap) {
+    ckpt_ctx *c = ctx;
+    if (++c->calls == c->stop_at) return fr_fail(FR_ERR_IO, err, errcap, "simulated crash");
+    free(c->saved);
+    c->saved = NULL;
+    return fr_priors_checkpoint_save(b, pos, &c->saved, &c->size, err, errcap);
+}
+
+static void test_checkpoint_resume(const fr_store *s, const char *log, const char *label, const fr_priors_params *p) {
+    char err[256];
+    fr_status rc;
+    size_t whole_n;
+    fr_priors_stats st1 = {0}, st2 = {0};
+    uint8_t *whole = build(s, log, label, p, 0, 1, 1, &st1, &whole_n, &rc, err, sizeof err);
+    CHECK(rc == FR_OK, "%s: %s", label, err);
+    /* interrupted: a crash after the third checkpoint, with lines read past it */
+    fr_priors_builder *b;
+    CHECK(fr_priors_builder_create(6, p, &b, err, sizeof err) == FR_OK, "%s", err);
+    ckpt_ctx c = {.stop_at = 4};
+    fr_priors_resume r = {.every_lines = 7, .checkpoint = keep_checkpoint, .ctx = &c};
+    FILE *f = fmemopen((void *)log, strlen(log), "rb");
+    rc = fr_priors_read_log_from(b, f, label, FR_LOG_AUTO, s, 0, 1, 1, &r, NULL, err, sizeof err);
+    fclose(f);
+    fr_priors_builder_free(b);
+    CHECK(rc == FR_ERR_IO && c.saved && c.calls == 4, "%s: the simulated crash did not happen (%d calls)", label, c.calls);
+    if (!c.saved) { free(whole); return; }
+    /* resumed from the last checkpoint = one pass */
+    fr_priors_resume r2 = {.every_lines = 7, .checkpoint = keep_checkpoint, .ctx = &(ckpt_ctx){0}};
+    CHECK(fr_priors_checkpoint_load(c.saved, c.size, p, 6, &b, &r2.start, err, sizeof err) == FR_OK, "%s: load: %s", label, err);
+    CHECK(r2.start.line == 21 && r2.start.offset > 0, "%s: checkpoint at line %llu", label, (unsigned long long)r2.start.line);
+    uint8_t *resumed = NULL;
+    size_t resumed_n = 0;
+    f = fmemopen((void *)log, strlen(log), "rb");
+    rc = fr_priors_read_log_from(b, f, label, FR_LOG_AUTO, s, 0, 1, 1, &r2, &st2, err, sizeof err);
+    fclose(f);
+    if (!rc) rc = fr_priors_finish(b, &resumed, &resumed_n, err, sizeof err);
+    fr_priors_builder_free(b);
+    free(((ckpt_ctx *)r2.ctx)->saved);
+    CHECK(rc == FR_OK && resumed_n == whole_n && memcmp(resumed, whole, whole_n) == 0, "%s: resumed build differs from one pass: %s", label, err);
+    CHECK(st2.events == st1.events && st2.users == st1.users && st2.unknown_items == st1.unknown_items && st2.bad_lines == st1.bad_lines,
+          "%s: resumed stats %llu events / %llu bad, one pass %llu / %llu", label, (unsigned long long)st2.events,
+          (unsigned long long)st2.bad_lines, (unsigned long long)st1.events, (unsigned long long)st1.bad_lines);
+    /* refused: corruption, truncation, other parameters, another store, a changed or shorter log */
+    fr_priors_position pos;
+    uint8_t *bad = malloc(c.size);
+    memcpy(bad, c.saved, c.size);
+    bad[c.size / 2] ^= 1;
+    CHECK(fr_priors_checkpoint_load(bad, c.size, p, 6, &b, &pos, err, sizeof err) == FR_ERR_FORMAT && strstr(err, "checksum"), "%s: flipped bit: %s", label, err);
+    CHECK(fr_priors_checkpoint_load(c.saved, c.size - 9, p, 6, &b, &pos, err, sizeof err) == FR_ERR_FORMAT, "%s: truncated checkpoint accepted", label);
+    fr_priors_params q = *p;
+    q.window = p->window + 1;
+    CHECK(fr_priors_checkpoint_load(c.saved, c.size, &q, 6, &b, &pos, err, sizeof err) == FR_ERR_ARG && strstr(err, "parameters"), "%s: other window: %s", label, err);
+    CHECK(fr_priors_checkpoint_load(c.saved, c.size, p, 7, &b, &pos, err, sizeof err) == FR_ERR_ARG && strstr(err, "items"), "%s: other store: %s", label, err);
+    char *changed = strdup(log);
+    char *digit = strpbrk(changed + 40, "0123456789");
+    *digit = *digit == '1' ? '2' : '1';
+    for (int variant = 0; variant < 2; variant++) {
+        CHECK(fr_priors_checkpoint_load(c.saved, c.size, p, 6, &b, &pos, err, sizeof err) == FR_OK, "%s", err);
+        fr_priors_resume r3 = {.start = pos};
+        const size_t len = variant == 0 ? strlen(changed) : (size_t)(pos.offset / 2);
+        f = fmemopen(variant == 0 ? changed : (char *)log, len, "rb");
+        rc = fr_priors_read_log_from(b, f, label, FR_LOG_AUTO, s, 0, 1, 1, &r3, NULL, err, sizeof err);
+        fclose(f);
+        fr_priors_builder_free(b);
+        CHECK(rc == FR_ERR_ARG && strstr(err, variant == 0 ? "changed" : "shorter"), "%s: %s log accepted on resume: %s", label,
+              variant == 0 ? "a changed" : "a shorter", err);
+    }
+    free(changed);
+    free(bad);
+    free(c.saved);
+    free(resumed);
+    free(whole);
+}
+
+static void test_checkpoints(const fr_store *s) {
+    size_t cap = 1 << 16, lj = 0, lr = 0;
+    char *jsonl = malloc(cap), *inter = malloc(cap);
+    lr += (size_t)snprintf(inter, cap, "user_id:token\titem_id:token\ttimestamp:float\n");
+    uint64_t x = 777;
+    for (int k = 0; k < 120; k++) {
+        x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+        int u = (int)((x >> 20) % 17), item = (int)((x >> 33) % 7), ts = (int)((x >> 40) % 500); /* i6: unknown id */
+        if (k == 50) { lj += (size_t)snprintf(jsonl + lj, cap - lj, "not json\n"); lr += (size_t)snprintf(inter + lr, cap - lr, "u1\ti1\tnan?\n"); }
+        lj += (size_t)snprintf(jsonl + lj, cap - lj, "{\"user\":\"u%d\",\"item\":\"i%d\",\"ts\":%d,\"weight\":%g}\n", u, item, ts, 0.5 + (double)((x >> 50) % 4));
+        lr += (size_t)snprintf(inter + lr, cap - lr, "u%d\ti%d\t%d\n", u, item, ts);
+    }
+    fr_priors_params p = {.window = 3, .half_life = 200, .capacity = 4};
+    test_checkpoint_resume(s, jsonl, "log.jsonl", &p);
+    test_checkpoint_resume(s, inter, "log.inter", &p);
+    free(jsonl);
+    free(inter);
+}
+
 int main(void) {
     fr_store *s = make_store(6);
     if (!s) return fr_test_finish("test_priors");
@@ -265,6 +363,7 @@ int main(void) {
     test_capacity(s);
     test_recbole(s);
     test_shards_and_store(s);
+    test_checkpoints(s);
     fr_store_close(s);
     unlink(store_path);
     return fr_test_finish("test_priors");
