@@ -65,7 +65,7 @@ void fr_cli_json_string(FILE *f, const char *s) {
     fputc('"', f);
 }
 
-fr_status fr_cli_write_file(const char *path, const void *data, size_t size, char *err, size_t errcap) {
+fr_status fr_cli_write_file_with(const char *path, fr_cli_writer write, void *ctx, char *err, size_t errcap) {
     size_t pl = strlen(path);
     char *tmp = malloc(pl + 5);
     if (!tmp) return fr_fail(FR_ERR_NOMEM, err, errcap, "%s: out of memory", path);
@@ -76,12 +76,25 @@ fr_status fr_cli_write_file(const char *path, const void *data, size_t size, cha
     if (!f) {
         rc = fr_fail(FR_ERR_IO, err, errcap, "%s: cannot create: %s", tmp, strerror(errno));
     } else {
-        int bad = size && fwrite(data, 1, size, f) != size;
+        rc = write(f, ctx, err, errcap);
+        int bad = fflush(f) != 0 || fsync(fileno(f)) != 0;
         bad |= fclose(f) != 0;
-        if (bad) rc = fr_fail(FR_ERR_IO, err, errcap, "%s: write failed: %s", tmp, strerror(errno));
-        else if (rename(tmp, path) != 0) rc = fr_fail(FR_ERR_IO, err, errcap, "%s: cannot rename into place: %s", path, strerror(errno));
+        if (!rc && bad) rc = fr_fail(FR_ERR_IO, err, errcap, "%s: write failed: %s", tmp, strerror(errno));
+        else if (!rc && rename(tmp, path) != 0) rc = fr_fail(FR_ERR_IO, err, errcap, "%s: cannot rename into place: %s", path, strerror(errno));
         if (rc) unlink(tmp);
     }
     free(tmp);
     return rc;
+}
+
+typedef struct { const void *data; size_t size; } bytes;
+
+static fr_status write_bytes(FILE *f, void *ctx, char *err, size_t errcap) {
+    const bytes *b = ctx;
+    return b->size && fwrite(b->data, 1, b->size, f) != b->size ? fr_fail(FR_ERR_IO, err, errcap, "write failed: %s", strerror(errno)) : FR_OK;
+}
+
+fr_status fr_cli_write_file(const char *path, const void *data, size_t size, char *err, size_t errcap) {
+    bytes b = {data, size};
+    return fr_cli_write_file_with(path, write_bytes, &b, err, errcap);
 }

@@ -34,6 +34,9 @@ void fr_cli_json_string(FILE *f, const char *s);
 /* Writes data[size] to path atomically (path.tmp, then rename); on failure removes the temporary
  * file and returns an error naming the path. */
 fr_status fr_cli_write_file(const char *path, const void *data, size_t size, char *err, size_t errcap);
+/* The same, streamed: write(f, ctx) fills the temporary file (fsync'd before the rename). */
+typedef fr_status (*fr_cli_writer)(FILE *f, void *ctx, char *err, size_t errcap);
+fr_status fr_cli_write_file_with(const char *path, fr_cli_writer write, void *ctx, char *err, size_t errcap);
 
 /* The model folder: --model, else $FEEDRANK_MODEL, else ./models/all-MiniLM-L6-v2, else the
  * source tree's models/all-MiniLM-L6-v2. */

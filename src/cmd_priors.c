@@ -8,6 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -34,14 +37,39 @@ static void priors_usage(FILE *f) {
             "  --restart              discard an existing checkpoint and start from the beginning\n");
 }
 
-/* Saves a checkpoint atomically (temp file + rename): a crash leaves the previous one whole. */
+typedef struct { const fr_priors_builder *b; const fr_priors_position *pos; } checkpoint_job;
+
+static fr_status write_checkpoint(FILE *f, void *ctx, char *err, size_t errcap) {
+    const checkpoint_job *j = ctx;
+    return fr_priors_checkpoint_write(j->b, j->pos, f, err, errcap);
+}
+
+/* Saves a checkpoint atomically and durably (temp file, fsync, rename), streamed: a crash leaves the
+ * previous one whole. */
 static fr_status save_checkpoint(const fr_priors_builder *b, const fr_priors_position *pos, void *ctx, char *err, size_t errcap) {
-    uint8_t *data;
-    size_t size;
-    fr_status rc = fr_priors_checkpoint_save(b, pos, &data, &size, err, errcap);
-    if (rc) return rc;
-    rc = fr_cli_write_file((const char *)ctx, data, size, err, errcap);
-    free(data);
+    checkpoint_job j = {b, pos};
+    return fr_cli_write_file_with((const char *)ctx, write_checkpoint, &j, err, errcap);
+}
+
+/* Loads a checkpoint file (mapped, not copied) into a builder. */
+static fr_status load_checkpoint(const char *path, const fr_priors_params *p, uint64_t n_items, fr_priors_builder **b,
+                                 fr_priors_position *pos, char *err, size_t errcap) {
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) return fr_fail(FR_ERR_IO, err, errcap, "cannot open: %s", strerror(errno));
+    struct stat st;
+    fr_status rc;
+    if (fstat(fd, &st) != 0 || st.st_size <= 0) {
+        rc = fr_fail(FR_ERR_FORMAT, err, errcap, "priors checkpoint: empty or unreadable");
+    } else {
+        void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (m == MAP_FAILED) {
+            rc = fr_fail(FR_ERR_IO, err, errcap, "cannot map: %s", strerror(errno));
+        } else {
+            rc = fr_priors_checkpoint_load(m, (size_t)st.st_size, p, n_items, b, pos, err, errcap);
+            munmap(m, (size_t)st.st_size);
+        }
+    }
+    close(fd);
     return rc;
 }
 
@@ -104,16 +132,11 @@ int fr_cmd_priors_index(int argc, char **argv) {
     fr_priors_resume resume = {.every_lines = (uint64_t)every, .checkpoint = save_checkpoint, .ctx = ckpt};
     const uint64_t n_items = fr_store_info_of(store)->count;
     if (*ckpt && restart) unlink(ckpt);
-    char *saved = NULL;
-    size_t saved_size = 0;
     if (*ckpt && access(ckpt, F_OK) == 0) {
-        if (fr_read_small_file(ckpt, (size_t)1 << 40, &saved, &saved_size, err, sizeof err) ||
-            fr_priors_checkpoint_load((const uint8_t *)saved, saved_size, &p, n_items, &b, &resume.start, err, sizeof err)) {
+        if (load_checkpoint(ckpt, &p, n_items, &b, &resume.start, err, sizeof err)) {
             fprintf(stderr, "feedrank index: %s: %s; remove it or pass --restart\n", ckpt, err);
-            free(saved);
             goto done;
         }
-        free(saved);
         fprintf(stderr, "feedrank index: resuming from %s: %" PRIu64 " lines (%" PRIu64 " events) already read\n", ckpt,
                 resume.start.line, resume.start.stats.events);
     }

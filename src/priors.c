@@ -27,6 +27,9 @@ typedef struct { double v, t; } decayed;
 
 static double at_time(decayed d, double T, double hl) { return hl > 0 && d.v != 0 ? d.v * exp2(-(T - d.t) / hl) : d.v; }
 
+/* Orders decayed values as their values at any one common time would be ordered. */
+static double decayed_key(decayed d, double hl) { return hl > 0 ? (d.v > 0 ? log2(d.v) + d.t / hl : -INFINITY) : d.v; }
+
 static void decayed_add(decayed *d, double w, double ts, double hl) {
     if (hl <= 0) { d->v += w; return; }
     if (d->v == 0) { d->v = w; d->t = ts; return; }
@@ -182,16 +185,17 @@ static int covisit(fr_priors_builder *b, uint32_t a, uint32_t nb_row, double w, 
         l->n++;
         return 0;
     }
-    /* full: the weakest (at this event's time) gives its place and its weight */
+    /* full: the weakest gives its place and its weight. Decayed values are compared at one common
+     * time through log2(v) + t / half_life (never rescaled: with events out of time order, scaling
+     * a value back to an earlier event overflows) */
     uint32_t min = 0;
-    double mv = at_time(l->e[0].w, ts, hl);
+    double mv = decayed_key(l->e[0].w, hl);
     for (uint32_t k = 1; k < l->n; k++) {
-        double v = at_time(l->e[k].w, ts, hl);
+        double v = decayed_key(l->e[k].w, hl);
         if (v < mv) { mv = v; min = k; }
     }
     l->e[min].row = nb_row;
-    l->e[min].w.v = mv + w;
-    l->e[min].w.t = ts;
+    decayed_add(&l->e[min].w, w, ts, hl);
     return 0;
 }
 
@@ -226,68 +230,102 @@ fr_status fr_priors_add(fr_priors_builder *b, const char *user, size_t user_len,
 #define CKPT_MAGIC "FRPRCKP1"
 #define CKPT_VERSION 1
 
-typedef struct { uint8_t *p; size_t n, cap; int oom; } buf;
+/* Checkpoints are streamed (never a second copy of the builder in memory), checksummed as a
+ * chain of fr_hash64 over 64 KiB blocks. */
+#define CKPT_BLOCK 65536
 
-static void put(buf *o, const void *x, size_t n) {
-    if (o->oom) return;
-    if (o->n + n > o->cap) {
-        size_t cap = o->cap ? o->cap * 2 : 1 << 16;
-        while (cap < o->n + n) cap *= 2;
-        uint8_t *q = realloc(o->p, cap);
-        if (!q) { o->oom = 1; return; }
-        o->p = q;
-        o->cap = cap;
+typedef struct { FILE *f; uint8_t blk[CKPT_BLOCK]; size_t n; uint64_t h; int bad; } sink;
+
+static void put(sink *o, const void *x, size_t n) {
+    const uint8_t *p = x;
+    while (n && !o->bad) {
+        size_t k = CKPT_BLOCK - o->n < n ? CKPT_BLOCK - o->n : n;
+        memcpy(o->blk + o->n, p, k);
+        o->n += k;
+        p += k;
+        n -= k;
+        if (o->n == CKPT_BLOCK) {
+            o->h = fr_hash64(o->blk, CKPT_BLOCK, o->h);
+            o->bad = fwrite(o->blk, 1, CKPT_BLOCK, o->f) != CKPT_BLOCK;
+            o->n = 0;
+        }
     }
-    memcpy(o->p + o->n, x, n);
-    o->n += n;
 }
-static void put32(buf *o, uint32_t v) { put(o, &v, 4); }
-static void put64(buf *o, uint64_t v) { put(o, &v, 8); }
-static void putf(buf *o, double v) { put(o, &v, 8); }
+static void put32(sink *o, uint32_t v) { put(o, &v, 4); }
+static void put64(sink *o, uint64_t v) { put(o, &v, 8); }
+static void putf(sink *o, double v) { put(o, &v, 8); }
 
-fr_status fr_priors_checkpoint_save(const fr_priors_builder *b, const fr_priors_position *pos, uint8_t **data,
-                                    size_t *size, char *err, size_t errcap) {
-    buf o = {0};
-    put(&o, CKPT_MAGIC, 8);
-    put32(&o, CKPT_VERSION);
-    put32(&o, (uint32_t)b->p.window);
-    put32(&o, (uint32_t)b->p.capacity);
-    put32(&o, 0);
-    putf(&o, b->p.half_life);
-    put64(&o, b->n_items);
-    putf(&o, b->t_max);
-    put64(&o, (uint64_t)b->have_t);
-    put64(&o, b->events);
-    put64(&o, b->unknown);
-    put64(&o, b->n_users);
-    put64(&o, b->keys_len);
-    put64(&o, pos->offset);
-    put64(&o, pos->line);
-    put64(&o, pos->prefix_hash);
-    put64(&o, pos->stats.events);
-    put64(&o, pos->stats.unknown_items);
-    put64(&o, pos->stats.bad_lines);
-    put64(&o, pos->stats.users);
-    for (uint64_t i = 0; i < b->n_items; i++) { putf(&o, b->pop[i].v); putf(&o, b->pop[i].t); }
-    for (uint64_t i = 0; i < b->n_items; i++) put32(&o, b->seen[i]);
+static uint64_t checkpoint_sum(const uint8_t *data, size_t n) {
+    uint64_t h = FR_PRIORS_CHECKPOINT_SEED;
+    for (size_t at = 0; at < n; at += CKPT_BLOCK) h = fr_hash64(data + at, n - at < CKPT_BLOCK ? n - at : CKPT_BLOCK, h);
+    return h;
+}
+
+fr_status fr_priors_checkpoint_write(const fr_priors_builder *b, const fr_priors_position *pos, FILE *f, char *err,
+                                     size_t errcap) {
+    sink *o = malloc(sizeof *o);
+    if (!o) return fr_fail(FR_ERR_NOMEM, err, errcap, "priors checkpoint: out of memory");
+    o->f = f;
+    o->n = 0;
+    o->h = FR_PRIORS_CHECKPOINT_SEED;
+    o->bad = 0;
+    put(o, CKPT_MAGIC, 8);
+    put32(o, CKPT_VERSION);
+    put32(o, (uint32_t)b->p.window);
+    put32(o, (uint32_t)b->p.capacity);
+    put32(o, 0);
+    putf(o, b->p.half_life);
+    put64(o, b->n_items);
+    putf(o, b->t_max);
+    put64(o, (uint64_t)b->have_t);
+    put64(o, b->events);
+    put64(o, b->unknown);
+    put64(o, b->n_users);
+    put64(o, b->keys_len);
+    put64(o, pos->offset);
+    put64(o, pos->line);
+    put64(o, pos->prefix_hash);
+    put64(o, pos->stats.events);
+    put64(o, pos->stats.unknown_items);
+    put64(o, pos->stats.bad_lines);
+    put64(o, pos->stats.users);
+    for (uint64_t i = 0; i < b->n_items; i++) { putf(o, b->pop[i].v); putf(o, b->pop[i].t); }
+    for (uint64_t i = 0; i < b->n_items; i++) put32(o, b->seen[i]);
     for (uint64_t i = 0; i < b->n_items; i++) {
-        put32(&o, b->nb[i].n);
-        for (uint32_t k = 0; k < b->nb[i].n; k++) { put32(&o, b->nb[i].e[k].row); putf(&o, b->nb[i].e[k].w.v); putf(&o, b->nb[i].e[k].w.t); }
+        put32(o, b->nb[i].n);
+        for (uint32_t k = 0; k < b->nb[i].n; k++) { put32(o, b->nb[i].e[k].row); putf(o, b->nb[i].e[k].w.v); putf(o, b->nb[i].e[k].w.t); }
     }
     const uint32_t W = (uint32_t)b->p.window;
     for (uint64_t u = 0; u < b->n_users; u++) {
         const user_state *us = &b->users[u];
-        put32(&o, us->key_off);
-        put32(&o, us->key_len);
-        put32(&o, us->count);
+        put32(o, us->key_off);
+        put32(o, us->key_len);
+        put32(o, us->count);
         const uint32_t *ring = b->ring + u * W;
-        for (uint32_t d = us->count; d >= 1; d--) put32(&o, ring[(us->head + W - d) % W]); /* oldest first */
+        for (uint32_t d = us->count; d >= 1; d--) put32(o, ring[(us->head + W - d) % W]); /* oldest first */
     }
-    put(&o, b->keys ? b->keys : "", b->keys_len);
-    if (!o.oom) put64(&o, fr_hash64(o.p, o.n, 0x636b7074));
-    if (o.oom) { free(o.p); return fr_fail(FR_ERR_NOMEM, err, errcap, "priors checkpoint: out of memory"); }
-    *data = o.p;
-    *size = o.n;
+    put(o, b->keys ? b->keys : "", b->keys_len);
+    if (!o->bad && o->n) {
+        o->h = fr_hash64(o->blk, o->n, o->h);
+        o->bad = fwrite(o->blk, 1, o->n, f) != o->n;
+    }
+    if (!o->bad) o->bad = fwrite(&o->h, 8, 1, f) != 1;
+    const int bad = o->bad;
+    free(o);
+    return bad ? fr_fail(FR_ERR_IO, err, errcap, "priors checkpoint: write failed") : FR_OK;
+}
+
+fr_status fr_priors_checkpoint_save(const fr_priors_builder *b, const fr_priors_position *pos, uint8_t **data,
+                                    size_t *size, char *err, size_t errcap) {
+    char *p = NULL;
+    size_t n = 0;
+    FILE *f = open_memstream(&p, &n);
+    if (!f) return fr_fail(FR_ERR_NOMEM, err, errcap, "priors checkpoint: out of memory");
+    fr_status rc = fr_priors_checkpoint_write(b, pos, f, err, errcap);
+    if (fclose(f) != 0 && !rc) rc = fr_fail(FR_ERR_NOMEM, err, errcap, "priors checkpoint: out of memory");
+    if (rc) { free(p); return rc; }
+    *data = (uint8_t *)p;
+    *size = n;
     return FR_OK;
 }
 
@@ -308,7 +346,7 @@ fr_status fr_priors_checkpoint_load(const uint8_t *data, size_t size, const fr_p
     if (size < 8 + 8 || memcmp(data, CKPT_MAGIC, 8) != 0) return fr_fail(FR_ERR_FORMAT, err, errcap, "priors checkpoint: not a checkpoint (bad magic)");
     uint64_t sum;
     memcpy(&sum, data + size - 8, 8);
-    if (fr_hash64(data, size - 8, 0x636b7074) != sum) return fr_fail(FR_ERR_FORMAT, err, errcap, "priors checkpoint: checksum mismatch (torn or corrupted file)");
+    if (checkpoint_sum(data, size - 8) != sum) return fr_fail(FR_ERR_FORMAT, err, errcap, "priors checkpoint: checksum mismatch (torn or corrupted file)");
     cursor c = {data, size - 8, 8, 0};
     if (get32(&c) != CKPT_VERSION) return fr_fail(FR_ERR_FORMAT, err, errcap, "priors checkpoint: unsupported version");
     uint32_t w = get32(&c), cap = get32(&c);

@@ -259,6 +259,23 @@ static void test_recbole(const fr_store *s) {
 }
 
 
+/* events far out of time order against a short half-life, with full neighbour lists: values must
+ * stay finite (comparing by rescaling to an older event's time overflowed; found by fuzzing) */
+static void test_out_of_order_capacity(const fr_store *s) {
+    const char *log = "{\"user\":\"a\",\"item\":\"i1\",\"ts\":1000000}\n{\"user\":\"a\",\"item\":\"i2\",\"ts\":1000000}\n"
+                      "{\"user\":\"b\",\"item\":\"i1\",\"ts\":0}\n{\"user\":\"b\",\"item\":\"i3\",\"ts\":0}\n";
+    fr_priors_params p = {.window = 2, .half_life = 1, .capacity = 1};
+    char err[256];
+    fr_status rc;
+    size_t n;
+    uint8_t *d = build(s, log, "log", &p, 0, 1, 0, NULL, &n, &rc, err, sizeof err);
+    fr_priors v;
+    CHECK(rc == FR_OK && d && fr_priors_view(d, n, 6, "ooo", &v, err, sizeof err) == FR_OK, "out-of-order build: %s", err);
+    /* space-saving: i3 takes the full list's only place and inherits i2's weight (1 at the end time) */
+    if (d && rc == FR_OK) CHECK(v.nb_off[2] - v.nb_off[1] == 1 && weight_of(&v, 1, 3) == 1, "i1's neighbour: C(i1,i3) = %g", weight_of(&v, 1, 3));
+    free(d);
+}
+
 /* ---- checkpoints ---- */
 typedef struct { uint8_t *saved; size_t size; int calls, stop_at; } ckpt_ctx;
 
@@ -349,6 +366,32 @@ static void test_checkpoints(const fr_store *s) {
         lr += (size_t)snprintf(inter + lr, cap - lr, "u%d\ti%d\t%d\n", u, item, ts);
     }
     fr_priors_params p = {.window = 3, .half_life = 200, .capacity = 4};
+    /* a checkpoint of several 64 KiB checksum blocks round-trips byte for byte */
+    fr_priors_builder *b, *b2;
+    char err[256];
+    CHECK(fr_priors_builder_create(6, &p, &b, err, sizeof err) == FR_OK, "%s", err);
+    for (int u = 0; u < 4000; u++) {
+        char key[64];
+        int kl = snprintf(key, sizeof key, "user-%05d-with-a-long-enough-id", u);
+        fr_priors_add(b, key, (size_t)kl, (uint32_t)(u % 6), u, 1.0, err, sizeof err);
+        fr_priors_add(b, key, (size_t)kl, (uint32_t)((u + 1) % 6), u + 1, 1.0, err, sizeof err);
+    }
+    fr_priors_position pos = {.offset = 123, .line = 4, .prefix_hash = 99}, pos2;
+    uint8_t *c1 = NULL, *c2 = NULL;
+    size_t n1 = 0, n2 = 0;
+    CHECK(fr_priors_checkpoint_save(b, &pos, &c1, &n1, err, sizeof err) == FR_OK && n1 > 3 * 65536, "big checkpoint: %s (%zu bytes)", err, n1);
+    CHECK(c1 && fr_priors_checkpoint_load(c1, n1, &p, 6, &b2, &pos2, err, sizeof err) == FR_OK, "big checkpoint load: %s", err);
+    if (c1 && b2) {
+        CHECK(pos2.offset == 123 && pos2.line == 4 && pos2.prefix_hash == 99, "position round trip");
+        CHECK(fr_priors_checkpoint_save(b2, &pos2, &c2, &n2, err, sizeof err) == FR_OK && n2 == n1 && memcmp(c1, c2, n1) == 0, "big checkpoint round trip differs");
+        c1[70000] ^= 4; /* in the second block */
+        fr_priors_builder *b3 = NULL;
+        CHECK(fr_priors_checkpoint_load(c1, n1, &p, 6, &b3, &pos2, err, sizeof err) == FR_ERR_FORMAT && strstr(err, "checksum"), "second-block corruption: %s", err);
+        fr_priors_builder_free(b2);
+    }
+    fr_priors_builder_free(b);
+    free(c1);
+    free(c2);
     test_checkpoint_resume(s, jsonl, "log.jsonl", &p);
     test_checkpoint_resume(s, inter, "log.inter", &p);
     free(jsonl);
@@ -364,6 +407,7 @@ int main(void) {
     test_recbole(s);
     test_shards_and_store(s);
     test_checkpoints(s);
+    test_out_of_order_capacity(s);
     fr_store_close(s);
     unlink(store_path);
     return fr_test_finish("test_priors");
