@@ -110,12 +110,21 @@ static int jnum(const cJSON *o, const char *k, double *out) {
 }
 
 /* JSON request -> packed RerankRequest (only fields present in the JSON are set). */
+static Feedrank__V1__Normalization norm_to_proto(const char *nm) {
+    return strcasecmp(nm, "minmax") == 0 ? FEEDRANK__V1__NORMALIZATION__MINMAX
+           : strcasecmp(nm, "rank") == 0 ? FEEDRANK__V1__NORMALIZATION__RANK
+           : strcasecmp(nm, "none") == 0 ? FEEDRANK__V1__NORMALIZATION__NONE
+                                         : FEEDRANK__V1__NORMALIZATION__ZSCORE;
+}
+
 static uint8_t *pack_rerank_json(const cJSON *j, size_t *len) {
     Feedrank__V1__RerankRequest r;
     feedrank__v1__rerank_request__init(&r);
     Feedrank__V1__Context ctx;
     feedrank__v1__context__init(&ctx);
     Feedrank__V1__RerankOptions opt;
+    Feedrank__V1__SignalNormalization sig[8], *sigp[8];
+    size_t n_sig = 0;
     feedrank__v1__rerank_options__init(&opt);
     r.request_id = (char *)jstr(j, "request_id");
     r.user_id = (char *)jstr(j, "user_id");
@@ -170,13 +179,27 @@ static uint8_t *pack_rerank_json(const cJSON *j, size_t *len) {
         if (cJSON_IsBool(b)) { opt.has_exclude_seen = 1; opt.exclude_seen = cJSON_IsTrue(b); }
         b = cJSON_GetObjectItemCaseSensitive(o, "return_scores");
         if (cJSON_IsBool(b)) { opt.has_return_scores = 1; opt.return_scores = cJSON_IsTrue(b); }
-        const char *nm = jstr(o, "normalization");
-        if (nm) {
+        const cJSON *nm = cJSON_GetObjectItemCaseSensitive(o, "normalization");
+        if (cJSON_IsString(nm)) {
             opt.has_normalization = 1;
-            opt.normalization = strcasecmp(nm, "minmax") == 0 ? FEEDRANK__V1__NORMALIZATION__MINMAX
-                                : strcasecmp(nm, "rank") == 0 ? FEEDRANK__V1__NORMALIZATION__RANK
-                                : strcasecmp(nm, "none") == 0 ? FEEDRANK__V1__NORMALIZATION__NONE
-                                                              : FEEDRANK__V1__NORMALIZATION__ZSCORE;
+            opt.normalization = norm_to_proto(nm->valuestring);
+        } else if (cJSON_IsObject(nm)) { /* {"default": .., "popularity": .., ...}: per-signal overrides */
+            for (const cJSON *e = nm->child; e; e = e->next) {
+                if (!cJSON_IsString(e) || !e->string) continue;
+                if (strcmp(e->string, "default") == 0) {
+                    opt.has_normalization = 1;
+                    opt.normalization = norm_to_proto(e->valuestring);
+                } else if (n_sig < sizeof sig / sizeof sig[0]) {
+                    feedrank__v1__signal_normalization__init(&sig[n_sig]);
+                    sig[n_sig].signal = e->string;
+                    sig[n_sig].has_normalization = 1;
+                    sig[n_sig].normalization = norm_to_proto(e->valuestring);
+                    sigp[n_sig] = &sig[n_sig];
+                    n_sig++;
+                }
+            }
+            opt.n_signal_normalization = n_sig;
+            opt.signal_normalization = sigp;
         }
         r.options = &opt;
     }

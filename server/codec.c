@@ -5,6 +5,19 @@
 
 #include "server_internal.h"
 
+
+/* fr_norm of a proto Normalization, -1 when unknown */
+static int norm_of_proto(Feedrank__V1__Normalization n) {
+    switch (n) {
+    case FEEDRANK__V1__NORMALIZATION__NORMALIZATION_UNSPECIFIED:
+    case FEEDRANK__V1__NORMALIZATION__ZSCORE: return FR_NORM_ZSCORE;
+    case FEEDRANK__V1__NORMALIZATION__MINMAX: return FR_NORM_MINMAX;
+    case FEEDRANK__V1__NORMALIZATION__RANK: return FR_NORM_RANK;
+    case FEEDRANK__V1__NORMALIZATION__NONE: return FR_NORM_NONE;
+    default: return -1;
+    }
+}
+
 fr_status fr_codec_request(const Feedrank__V1__RerankRequest *m, const fr_rank_options *arm_defaults, job *j,
                            char *err, size_t errcap) {
     fr_rank_request *q = &j->req;
@@ -47,14 +60,19 @@ fr_status fr_codec_request(const Feedrank__V1__RerankRequest *m, const fr_rank_o
         if (o->has_semantic_weight) d->semantic_weight = o->semantic_weight;
         if (o->has_upstream_weight) d->upstream_weight = o->upstream_weight;
         if (o->has_normalization) {
-            switch (o->normalization) {
-            case FEEDRANK__V1__NORMALIZATION__NORMALIZATION_UNSPECIFIED:
-            case FEEDRANK__V1__NORMALIZATION__ZSCORE: d->normalization = FR_NORM_ZSCORE; break;
-            case FEEDRANK__V1__NORMALIZATION__MINMAX: d->normalization = FR_NORM_MINMAX; break;
-            case FEEDRANK__V1__NORMALIZATION__RANK: d->normalization = FR_NORM_RANK; break;
-            case FEEDRANK__V1__NORMALIZATION__NONE: d->normalization = FR_NORM_NONE; break;
-            default: return fr_fail(FR_ERR_ARG, err, errcap, "options.normalization %d is not a known value", (int)o->normalization);
-            }
+            int n = norm_of_proto(o->normalization);
+            if (n < 0) return fr_fail(FR_ERR_ARG, err, errcap, "options.normalization %d is not a known value", (int)o->normalization);
+            d->normalization = (fr_norm)n;
+            memset(d->signal_norm, 0, sizeof d->signal_norm);
+        }
+        for (size_t i = 0; i < o->n_signal_normalization; i++) {
+            const Feedrank__V1__SignalNormalization *sn = o->signal_normalization[i];
+            int n = sn->has_normalization ? norm_of_proto(sn->normalization) : (int)FR_NORM_ZSCORE;
+            if (n < 0) return fr_fail(FR_ERR_ARG, err, errcap, "options.signal_normalization[%zu].normalization %d is not a known value", i, (int)sn->normalization);
+            char nerr[200];
+            if (!sn->signal || fr_rank_set_normalization(d, sn->signal, fr_norm_name((fr_norm)n), nerr, sizeof nerr) || !strcmp(sn->signal, "default"))
+                return fr_fail(FR_ERR_ARG, err, errcap, "options.signal_normalization[%zu].signal '%.40s' is not one of semantic, upstream, popularity, covisitation, lexical",
+                               i, sn->signal ? sn->signal : "");
         }
         if (o->has_query_weight) d->query_weight = o->query_weight;
         if (o->has_history_half_life) d->history_half_life = o->history_half_life;

@@ -1,6 +1,8 @@
 /* profile.c - ranking profiles as JSON (see profile.h). */
 #include "profile.h"
 
+#include "request_json.h"
+
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdlib.h>
@@ -80,11 +82,10 @@ fr_status fr_profile_parse(const char *json, size_t len, const char *label, fr_r
         if ((rc = number(root, nums[i].k, label, nums[i].lo, nums[i].hi, 0, &v, &present, err, errcap))) goto done;
         if (present) *nums[i].f = (float)v;
     }
-    const cJSON *n = cJSON_GetObjectItemCaseSensitive(root, "normalization");
-    if (n) {
-        int v = cJSON_IsString(n) ? fr_norm_parse(n->valuestring) : -1;
-        if (v < 0) { rc = fr_fail(FR_ERR_FORMAT, err, errcap, "%s: \"normalization\" must be zscore, minmax, rank or none", label); goto done; }
-        opt->normalization = (fr_norm)v;
+    char nerr[200];
+    if (fr_normalization_from_json(cJSON_GetObjectItemCaseSensitive(root, "normalization"), opt, nerr, sizeof nerr)) {
+        rc = fr_fail(FR_ERR_FORMAT, err, errcap, "%s: %s", label, nerr);
+        goto done;
     }
     const cJSON *t = cJSON_GetObjectItemCaseSensitive(root, "tuned");
     if (t && !cJSON_IsObject(t)) rc = fr_fail(FR_ERR_FORMAT, err, errcap, "%s: \"tuned\" must be an object", label);
@@ -126,7 +127,17 @@ fr_status fr_profile_write(FILE *f, const char *name, const fr_rank_options *o, 
     put_float(f, o->log_gate);
     fprintf(f, ", \"cold_content_boost\": ");
     put_float(f, o->cold_content_boost);
-    fprintf(f, ", \"normalization\": \"%s\", \"history_half_life\": ", fr_norm_name(o->normalization));
+    int per_signal = 0;
+    for (int i = 0; i < FR_SIG_COUNT; i++) per_signal |= o->signal_norm[i] != 0;
+    if (!per_signal) {
+        fprintf(f, ", \"normalization\": \"%s\"", fr_norm_name(o->normalization));
+    } else {
+        fprintf(f, ", \"normalization\": {\"default\": \"%s\"", fr_norm_name(o->normalization));
+        for (int i = 0; i < FR_SIG_COUNT; i++)
+            if (o->signal_norm[i]) fprintf(f, ", \"%s\": \"%s\"", fr_signal_name((fr_signal)i), fr_norm_name(fr_rank_norm_of(o, (fr_signal)i)));
+        fprintf(f, "}");
+    }
+    fprintf(f, ", \"history_half_life\": ");
     put_float(f, o->history_half_life);
     fprintf(f, ", \"covisitation_half_life\": ");
     put_float(f, o->covisitation_half_life);

@@ -52,6 +52,28 @@ int fr_norm_parse(const char *s) {
     return -1;
 }
 
+const char *fr_signal_name(fr_signal s) {
+    static const char *names[FR_SIG_COUNT] = {"semantic", "upstream", "popularity", "covisitation", "lexical"};
+    return (unsigned)s < FR_SIG_COUNT ? names[s] : "?";
+}
+
+fr_status fr_rank_set_normalization(fr_rank_options *o, const char *signal, const char *method, char *err, size_t errcap) {
+    int sig = -1;
+    for (int i = 0; i < FR_SIG_COUNT; i++)
+        if (strcmp(signal, fr_signal_name((fr_signal)i)) == 0) sig = i;
+    if (sig < 0 && strcmp(signal, "default") != 0)
+        return fr_fail(FR_ERR_ARG, err, errcap, "normalization.%s: not a signal (default, semantic, upstream, popularity, covisitation, lexical)", signal);
+    const int n = fr_norm_parse(method);
+    if (n < 0) return fr_fail(FR_ERR_ARG, err, errcap, "normalization.%s must be one of \"zscore\", \"minmax\", \"rank\", \"none\"", signal);
+    if (sig < 0) o->normalization = (fr_norm)n;
+    else o->signal_norm[sig] = (uint8_t)(n + 1);
+    return FR_OK;
+}
+
+fr_norm fr_rank_norm_of(const fr_rank_options *o, fr_signal s) {
+    return o->signal_norm[s] ? (fr_norm)(o->signal_norm[s] - 1) : o->normalization;
+}
+
 const char *fr_issue_name(fr_issue c) {
     switch (c) {
     case FR_ISSUE_UNKNOWN_ITEM: return "UNKNOWN_ITEM";
@@ -231,6 +253,8 @@ fr_status fr_rank_validate(const fr_rank_request *q, const fr_rank_limits *lim, 
         if (!is_finite(ranges[i].v) || ranges[i].v < ranges[i].lo || ranges[i].v > ranges[i].hi)
             return fr_fail(FR_ERR_ARG, err, errcap, "options.%s must be a number in [%g, %g]", ranges[i].name, ranges[i].lo, ranges[i].hi);
     if ((unsigned)o->normalization > FR_NORM_NONE) return fr_fail(FR_ERR_ARG, err, errcap, "options.normalization is not one of zscore, minmax, rank, none");
+    for (int i = 0; i < FR_SIG_COUNT; i++)
+        if (o->signal_norm[i] > FR_NORM_NONE + 1) return fr_fail(FR_ERR_ARG, err, errcap, "options.normalization.%s is not one of zscore, minmax, rank, none", fr_signal_name((fr_signal)i));
     if (o->top_k < 0) return fr_fail(FR_ERR_ARG, err, errcap, "options.top_k must be >= 0");
     if (o->mmr_depth < 0) return fr_fail(FR_ERR_ARG, err, errcap, "options.mmr_depth must be >= 0");
     return FR_OK;
@@ -553,21 +577,21 @@ fr_status fr_rank(fr_ranker *r, const fr_rank_request *q, fr_rank_result *res, c
     if (m > 0 && (rc = score(r, m, err, errcap))) return rc;
 
     /* normalise and blend */
-    normalize(o->normalization, r->sem, NULL, m, r->nsem, r->iscratch);
-    if (any_up) normalize(o->normalization, r->up, r->upmask, m, r->nup, r->iscratch);
+    normalize(fr_rank_norm_of(o, FR_SIG_SEMANTIC), r->sem, NULL, m, r->nsem, r->iscratch);
+    if (any_up) normalize(fr_rank_norm_of(o, FR_SIG_UPSTREAM), r->up, r->upmask, m, r->nup, r->iscratch);
     for (int k = 0; k < m; k++)
         r->final[k] = o->semantic_weight * r->nsem[k] + (any_up ? o->upstream_weight * r->nup[k] : 0.0f);
     int use_log = 0, use_lex = 0;
     if ((rc = log_signals(r, q, m, &use_log, &use_lex, err, errcap))) return rc;
     if (use_log) {
-        normalize(o->normalization, r->pop, NULL, m, r->npop, r->iscratch);
-        normalize(o->normalization, r->cov, NULL, m, r->ncov, r->iscratch);
+        normalize(fr_rank_norm_of(o, FR_SIG_POPULARITY), r->pop, NULL, m, r->npop, r->iscratch);
+        normalize(fr_rank_norm_of(o, FR_SIG_COVISITATION), r->cov, NULL, m, r->ncov, r->iscratch);
         for (int k = 0; k < m; k++)
             r->final[k] += r->gate[k] * (o->popularity_weight * r->npop[k] + o->covisitation_weight * r->ncov[k]) +
                            (1.0f - r->gate[k]) * o->cold_content_boost * r->nsem[k];
     }
     if (use_lex) {
-        normalize(o->normalization, r->lex, NULL, m, r->nlex, r->iscratch);
+        normalize(fr_rank_norm_of(o, FR_SIG_LEXICAL), r->lex, NULL, m, r->nlex, r->iscratch);
         for (int k = 0; k < m; k++) r->final[k] += o->lexical_weight * r->nlex[k];
     }
 

@@ -26,11 +26,13 @@
 #include "status.h"
 
 typedef enum { FR_NORM_ZSCORE = 0, FR_NORM_MINMAX = 1, FR_NORM_RANK = 2, FR_NORM_NONE = 3 } fr_norm;
+typedef enum { FR_SIG_SEMANTIC, FR_SIG_UPSTREAM, FR_SIG_POPULARITY, FR_SIG_COVISITATION, FR_SIG_LEXICAL, FR_SIG_COUNT } fr_signal;
 
 typedef struct {
     float semantic_weight;       /* weight of the normalised semantic score (default 1) */
     float upstream_weight;       /* weight of the normalised upstream score when present (default 0.5) */
     fr_norm normalization;       /* applied to each signal across candidates (default z-score) */
+    uint8_t signal_norm[FR_SIG_COUNT]; /* per-signal override of normalization: 0 none, else fr_norm + 1 */
     float query_weight;          /* share of the query in a query + history context (default 0.5) */
     float history_half_life;     /* recency decay in positions, most recent last (default 4) */
     double history_half_life_s;  /* decay in seconds, used when every history item has a timestamp (default 3 days) */
@@ -128,6 +130,13 @@ fr_status fr_rank(fr_ranker *r, const fr_rank_request *req, fr_rank_result *res,
 const char *fr_norm_name(fr_norm n);
 /* "zscore", "minmax", "rank", "none" (case-insensitive, also "Z_SCORE" style); -1 if unknown. */
 int fr_norm_parse(const char *s);
+/* "semantic", "upstream", "popularity", "covisitation", "lexical" */
+const char *fr_signal_name(fr_signal s);
+/* Sets how one signal is normalised: signal is a name above, or "default" (o->normalization, for
+ * every signal without an override); method is a fr_norm name. Errors name the bad key or value. */
+fr_status fr_rank_set_normalization(fr_rank_options *o, const char *signal, const char *method, char *err, size_t errcap);
+/* The normalisation signal s gets under o. */
+fr_norm fr_rank_norm_of(const fr_rank_options *o, fr_signal s);
 const char *fr_issue_name(fr_issue c);
 
 #endif

@@ -58,6 +58,25 @@ fr_status fr_request_parse(const char *json, size_t len, fr_parsed_request *out,
     return fr_request_parse_from(json, len, NULL, out, err, errcap);
 }
 
+fr_status fr_normalization_from_json(const cJSON *n, fr_rank_options *o, char *err, size_t errcap) {
+    if (!n || cJSON_IsNull(n)) return FR_OK;
+    if (cJSON_IsString(n)) { /* one method for every signal: replaces any per-signal choice */
+        const int v = fr_norm_parse(n->valuestring);
+        if (v < 0) return fr_fail(FR_ERR_ARG, err, errcap, "normalization must be one of \"zscore\", \"minmax\", \"rank\", \"none\"");
+        memset(o->signal_norm, 0, sizeof o->signal_norm);
+        o->normalization = (fr_norm)v;
+        return FR_OK;
+    }
+    if (!cJSON_IsObject(n))
+        return fr_fail(FR_ERR_ARG, err, errcap, "normalization must be one of \"zscore\", \"minmax\", \"rank\", \"none\", or an object of them by signal");
+    for (const cJSON *e = n->child; e; e = e->next) {
+        if (!cJSON_IsString(e)) return fr_fail(FR_ERR_ARG, err, errcap, "normalization.%.40s must be one of \"zscore\", \"minmax\", \"rank\", \"none\"", e->string);
+        fr_status rc = fr_rank_set_normalization(o, e->string, e->valuestring, err, errcap);
+        if (rc) return rc;
+    }
+    return FR_OK;
+}
+
 fr_status fr_request_parse_from(const char *json, size_t len, const fr_rank_options *defaults, fr_parsed_request *out,
                                 char *err, size_t errcap) {
     memset(out, 0, sizeof *out);
@@ -165,11 +184,10 @@ fr_status fr_request_parse_from(const char *json, size_t len, const fr_rank_opti
                 *nums[k].i = (int)v;
             }
         }
-        const cJSON *nm = cJSON_GetObjectItemCaseSensitive(opt, "normalization");
-        if (nm && !cJSON_IsNull(nm)) {
-            int v = cJSON_IsString(nm) ? fr_norm_parse(nm->valuestring) : -1;
-            if (v < 0) { fr_fail(FR_ERR_ARG, err, errcap, "options.normalization must be one of \"zscore\", \"minmax\", \"rank\", \"none\""); goto fail; }
-            o->normalization = (fr_norm)v;
+        char nerr[200];
+        if (fr_normalization_from_json(cJSON_GetObjectItemCaseSensitive(opt, "normalization"), o, nerr, sizeof nerr)) {
+            fr_fail(FR_ERR_ARG, err, errcap, "options.%s", nerr);
+            goto fail;
         }
         const char *bools[2] = {"exclude_seen", "return_scores"};
         int *bdst[2] = {&o->exclude_seen, &out->return_scores};

@@ -27,6 +27,12 @@ fr_status fr_request_parse_from(const char *json, size_t len, const fr_rank_opti
                                 char *err, size_t errcap);
 void fr_parsed_request_free(fr_parsed_request *p);
 
+/* "normalization" as JSON (a cJSON node; NULL or null: unchanged): a method name for every signal
+ * ("zscore", "minmax", "rank", "none"; clears per-signal choices), or an object of them by signal
+ * ({"default": "zscore", "popularity": "rank"}). Errors start with "normalization". */
+struct cJSON;
+fr_status fr_normalization_from_json(const struct cJSON *n, fr_rank_options *o, char *err, size_t errcap);
+
 /* Best effort: the request_id of a request that failed to parse or validate, so that its error
  * can name it. Writes "" when there is none. */
 void fr_request_id_of(const char *json, size_t len, char *out, size_t cap);

@@ -78,6 +78,15 @@ static void test_blend(fr_ranker *rk) {
     q.options.normalization = FR_NORM_NONE;
     fr_rank(rk, &q, &r, err, sizeof err);
     CHECK(strcmp(order_of(&q, &r), "B,C,A") == 0 && fabsf(r.items[0].score - 5.6f) < 1e-5f, "none");
+    /* per signal: semantic raw, upstream z-scored: A 1 - .6124, B .6 + .6124, C 0 */
+    char nerr[128];
+    CHECK(fr_rank_set_normalization(&q.options, "upstream", "zscore", nerr, sizeof nerr) == FR_OK, "%s", nerr);
+    fr_rank(rk, &q, &r, err, sizeof err);
+    CHECK(strcmp(order_of(&q, &r), "B,A,C") == 0 && fabsf(r.items[0].score - 1.2124f) < 1e-3f && fabsf(r.items[1].score - 0.3876f) < 1e-3f,
+          "per-signal normalisation: %s %f %f", order_of(&q, &r), r.items[0].score, r.items[1].score);
+    CHECK(fr_rank_set_normalization(&q.options, "popularty", "rank", nerr, sizeof nerr) == FR_ERR_ARG && strstr(nerr, "normalization.popularty"), "%s", nerr);
+    CHECK(fr_rank_set_normalization(&q.options, "lexical", "l2", nerr, sizeof nerr) == FR_ERR_ARG && strstr(nerr, "normalization.lexical must be"), "%s", nerr);
+    memset(q.options.signal_norm, 0, sizeof q.options.signal_norm);
     /* upstream weight 0: semantic only */
     q.options.normalization = FR_NORM_ZSCORE;
     q.options.upstream_weight = 0;
@@ -248,6 +257,21 @@ static void test_json(fr_ranker *rk) {
     CHECK(strcmp(p.request_id, "r1") == 0 && p.req.n_candidates == 2 && p.req.n_history == 1 && p.history[0].weight == 2 &&
           p.history[0].timestamp == 1700000000 && p.candidates[0].has_upstream && !p.candidates[1].has_upstream &&
           p.req.options.top_k == 5 && p.req.options.normalization == FR_NORM_MINMAX && p.req.options.exclude_seen, "parsed fields");
+    {   /* per-signal normalisation over a profile's: a string replaces every choice, an object adds to them */
+        fr_rank_options prof;
+        fr_rank_options_default(&prof);
+        prof.signal_norm[FR_SIG_LEXICAL] = FR_NORM_RANK + 1;
+        fr_parsed_request p2;
+        const char *obj = "{\"candidates\":[{\"item_id\":\"A\"}],\"options\":{\"normalization\":{\"default\":\"none\",\"upstream\":\"minmax\"}}}";
+        CHECK(fr_request_parse_from(obj, strlen(obj), &prof, &p2, err, sizeof err) == FR_OK && p2.req.options.normalization == FR_NORM_NONE &&
+              fr_rank_norm_of(&p2.req.options, FR_SIG_UPSTREAM) == FR_NORM_MINMAX && fr_rank_norm_of(&p2.req.options, FR_SIG_LEXICAL) == FR_NORM_RANK &&
+              fr_rank_norm_of(&p2.req.options, FR_SIG_SEMANTIC) == FR_NORM_NONE, "normalization object: %s", err);
+        fr_parsed_request_free(&p2);
+        const char *str = "{\"candidates\":[{\"item_id\":\"A\"}],\"options\":{\"normalization\":\"minmax\"}}";
+        CHECK(fr_request_parse_from(str, strlen(str), &prof, &p2, err, sizeof err) == FR_OK &&
+              fr_rank_norm_of(&p2.req.options, FR_SIG_LEXICAL) == FR_NORM_MINMAX, "normalization string over a per-signal profile: %s", err);
+        fr_parsed_request_free(&p2);
+    }
     p.req.query_vector = QX;
     fr_rank_result r;
     CHECK(fr_rank(rk, &p.req, &r, err, sizeof err) == FR_OK, "rank parsed: %s", err);
@@ -264,6 +288,9 @@ static void test_json(fr_ranker *rk) {
         {"{\"context\":{\"query\":3}}", "context.query must be a string"},
         {"{\"context\":{\"history\":[{\"item_id\":\"x\",\"timestamp\":1.5}]}}", "timestamp must be whole"},
         {"{\"options\":{\"normalization\":\"l2\"}}", "normalization must be one of"},
+        {"{\"options\":{\"normalization\":{\"popularty\":\"rank\"}}}", "options.normalization.popularty: not a signal"},
+        {"{\"options\":{\"normalization\":{\"semantic\":3}}}", "options.normalization.semantic must be one of"},
+        {"{\"options\":{\"normalization\":[\"rank\"]}}", "or an object of them by signal"},
         {"{\"options\":{\"exclude_seen\":1}}", "exclude_seen must be true or false"},
         {"{\"options\":{\"top_k\":-1}}", "top_k must be a whole number"},
         {"{\"bogus\":1}", "unknown field bogus"},
@@ -379,6 +406,7 @@ static void test_profiles(void) {
     fr_rank_options_default(&o);
     o.semantic_weight = 0.4f; o.popularity_weight = 0.3f; o.covisitation_weight = 0.3f; o.lexical_weight = 0.125f;
     o.upstream_weight = 0; o.log_gate = 3; o.cold_content_boost = 1; o.normalization = FR_NORM_RANK; o.history_half_life = 2;
+    o.signal_norm[FR_SIG_POPULARITY] = FR_NORM_NONE + 1; o.signal_norm[FR_SIG_SEMANTIC] = FR_NORM_ZSCORE + 1;
     char *buf = NULL, name[64], err[256];
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
@@ -386,6 +414,8 @@ static void test_profiles(void) {
     fclose(f);
     CHECK(fr_profile_parse(buf, len, "mem", &back, name, sizeof name, err, sizeof err) == FR_OK, "round trip: %s", err);
     CHECK(memcmp(&o, &back, sizeof o) == 0 && strcmp(name, "t") == 0, "profile round trip changed the options");
+    CHECK(strstr(buf, "\"normalization\": {\"default\": \"rank\", \"semantic\": \"zscore\", \"popularity\": \"none\"}") != NULL,
+          "per-signal normalisation written: %s", buf);
     free(buf);
     struct { const char *json, *why; } bad[] = {
         {"{\"feedrank_profile\":1,\"weights\":{\"semantic\":1,\"upstream\":0,\"popularity\":0,\"covisitation\":0}}", "weights.lexical"},

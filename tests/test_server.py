@@ -135,6 +135,12 @@ h = pb.RerankRequest(context=pb.Context(history=[pb.HistoryItem(item_id="p019"),
 for c in ("p010", "p021", "p022"):
     h.candidates.add(item_id=c, upstream_score=0.5)
 check("history context", stub.Rerank(h).items[0].item_id == "p021")
+sn = stub.Rerank(pb.RerankRequest(context=pb.Context(query="drill"),
+                                  candidates=[pb.Candidate(item_id=c, upstream_score=u) for c, u in (("p001", 5), ("p002", 50), ("p003", 7))],
+                                  options=pb.RerankOptions(semantic_weight=0, upstream_weight=1, normalization=pb.NONE,
+                                                           signal_normalization=[pb.SignalNormalization(signal="upstream", normalization=pb.RANK)])))
+check("per-signal normalisation (upstream by rank, the rest raw)",
+      [i.item_id for i in sn.items] == ["p002", "p003", "p001"] and [round(i.score, 4) for i in sn.items] == [1.0, 0.5, 0.0])
 e = stub.Embed(pb.EmbedRequest(texts=["red drill", "lamp"], kind=pb.QUERY))
 check("embed", len(e.embeddings) == 2 and e.dimension == 384 and abs(math.sqrt(sum(v * v for v in e.embeddings[0].values)) - 1) < 1e-4)
 
@@ -144,6 +150,8 @@ bad = [
     ("too many candidates", lambda: stub.Rerank(req(cands=[f"p{i:03d}" for i in range(101)])), "limit is 100"),
     ("oversized query", lambda: stub.Rerank(req(query="x" * 300)), "limit is 200"),
     ("bad option", lambda: stub.Rerank(req(options=pb.RerankOptions(mmr_lambda=2))), "mmr_lambda"),
+    ("unknown signal", lambda: stub.Rerank(req(options=pb.RerankOptions(signal_normalization=[pb.SignalNormalization(signal="clicks")]))),
+     "signal_normalization[0].signal 'clicks'"),
     ("unknown arm", lambda: stub.Rerank(req(arm="nope")), "arm 'nope' is not configured"),
     ("empty embed", lambda: stub.Embed(pb.EmbedRequest()), "texts is empty"),
 ]
