@@ -110,8 +110,16 @@ static rk *rk_profile(const char *spec, const char *path, char *err, size_t errc
     r->cold_boost = o.cold_content_boost;
     const char *parts[4] = {"embed", "popularity", "logcovis", "bm25"};
     const float w[4] = {o.semantic_weight, o.popularity_weight, o.covisitation_weight, o.lexical_weight};
+    const fr_signal sig[4] = {FR_SIG_SEMANTIC, FR_SIG_POPULARITY, FR_SIG_COVISITATION, FR_SIG_LEXICAL};
     for (int i = 0; i < 4; i++) {
         if (w[i] == 0) continue;
+        if (fr_rank_norm_of(&o, sig[i]) != FR_NORM_ZSCORE) { /* the harness blends z-scores: measuring anything else would mislead */
+            fr_fail(FR_ERR_ARG, err, errcap, "%s: bench ab blends z-scored signals; this profile normalises %s by %s", path,
+                    fr_signal_name(sig[i]), fr_norm_name(fr_rank_norm_of(&o, sig[i])));
+            for (int j = 0; j < r->n_parts; j++) free(r->parts[j]);
+            free(r);
+            return NULL;
+        }
         rk *p = rk_parse(parts[i], err, errcap);
         if (!p) { for (int j = 0; j < r->n_parts; j++) free(r->parts[j]); free(r); return NULL; }
         r->weights[r->n_parts] = w[i];

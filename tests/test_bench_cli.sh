@@ -126,6 +126,11 @@ assert p[\"tuned\"][\"dataset\"] == \"recbole\" and \"report_half_ndcg10\" in p[
 assert p[\"tuned\"][\"priors_window\"] in (3, 5, 10) and p[\"covisitation_half_life\"] > 0"'
 ab --dataset recbole --data "$fx/Tiny.test.inter" --a popularity --b "profile:$tmp/p1.json" --negatives 20 --seed 3 > "$tmp/prof.md" 2> "$tmp/err"
 check "bench ab --b profile:FILE" '[ $? -eq 0 ] && grep -qF "| B: profile:$tmp/p1.json |" "$tmp/prof.md"'
+python3 -c "
+import json; p = json.load(open('$tmp/p1.json')); p['normalization'] = {'default': 'zscore', 'popularity': 'rank'}
+json.dump(p, open('$tmp/rankpop.json', 'w'))"
+ab --dataset recbole --data "$fx/Tiny.test.inter" --a popularity --b "profile:$tmp/rankpop.json" --negatives 20 --seed 3 > /dev/null 2> "$tmp/err"
+check "a profile normalising a signal other than by z-score is refused by the z-score harness" '[ $? -eq 2 ] && grep -q "normalises popularity by rank" "$tmp/err"'
 echo '{"feedrank_profile": 1, "weights": {"semantic": 1}}' > "$tmp/bad.json"
 ab --dataset recbole --data "$fx/Tiny.test.inter" --a popularity --b "profile:$tmp/bad.json" > /dev/null 2> "$tmp/err"
 check "a bad profile is refused, naming the key" '[ $? -eq 2 ] && grep -q "weights.upstream" "$tmp/err"'
