@@ -360,8 +360,8 @@ static double run_ranker(bench *B, rk *r, const double *w, int want_tune, int st
         for (int i = 0; i < 5; i++) r->m[i] = malloc(sizeof(double) * (size_t)B->n_cases);
     }
     if (!(r->kind == RK_BLEND || r->kind == RK_RRF || r->kind == RK_GBLEND)) { free(r->z); r->z = NULL; } /* scores change */
-    double sum = 0, cold = 0, hs[2] = {0, 0}, hc[2] = {0, 0};
-    int cnt = 0, ncold = 0, hn[2] = {0, 0}, hnc[2] = {0, 0};
+    double hs[2] = {0, 0}, hc[2] = {0, 0}; /* NDCG@10 sums per half (index = c_tune): all cases, cold cases */
+    int hn[2] = {0, 0}, hnc[2] = {0, 0};
     for (int k = 0; k < B->n_cases; k++) {
         if (want_tune >= 0 && B->c_tune[k] != want_tune) continue;
         float *s = r->scores + B->c_off[k];
@@ -371,16 +371,13 @@ static double run_ranker(bench *B, rk *r, const double *w, int want_tune, int st
         if (!store && B->mode == FR_DS_FEED && !B->ties_order) m[1] = feed_ndcg10(B, k, s);
         else case_metrics(B, k, s, m);
         if (store) for (int i = 0; i < 5; i++) r->m[i][k] = m[i];
-        sum += m[1];
-        cnt++;
-        if (B->c_cold && B->c_cold[k]) { cold += m[1]; ncold++; }
         const int t = B->c_tune[k] != 0;
         hs[t] += m[1]; hn[t]++;
         if (B->c_cold && B->c_cold[k]) { hc[t] += m[1]; hnc[t]++; }
     }
-    B->last_cold = ncold ? cold / ncold : 0;
     for (int t = 0; t < 2; t++) { B->h_all[t] = hn[t] ? hs[t] / hn[t] : 0; B->h_cold[t] = hnc[t] ? hc[t] / hnc[t] : 0; }
-    return cnt ? sum / cnt : 0;
+    B->last_cold = hnc[0] + hnc[1] ? (hc[0] + hc[1]) / (hnc[0] + hnc[1]) : 0;
+    return hn[0] + hn[1] ? (hs[0] + hs[1]) / (hn[0] + hn[1]) : 0;
 }
 
 /* Copies the tuned parameters and scores of an identical ranker run earlier (same spec). */
