@@ -251,8 +251,7 @@ fail:
 }
 
 /* ---- RecBole atomic files ---- */
-/* Splits line on tabs into at most max fields (in place). */
-static int split_tabs(char *line, char **f, int max) {
+int fr_recbole_split(char *line, char **f, int max) {
     int n = 0;
     f[n++] = line;
     for (char *p = line; *p && n < max; p++)
@@ -260,10 +259,10 @@ static int split_tabs(char *line, char **f, int max) {
     return n;
 }
 
-/* Column index of a RecBole typed header field "name:type", or -1. */
-static int header_col(char **f, int n, const char *name) {
+int fr_recbole_column(char **f, int n, const char *name, int untyped_ok) {
     size_t l = strlen(name);
-    for (int i = 0; i < n; i++) if (strncmp(f[i], name, l) == 0 && f[i][l] == ':') return i;
+    for (int i = 0; i < n; i++)
+        if (strncmp(f[i], name, l) == 0 && (f[i][l] == ':' || (untyped_ok && f[i][l] == 0))) return i;
     return -1;
 }
 
@@ -289,14 +288,14 @@ static fr_status load_recbole(const char *path, fr_dataset **out, char *err, siz
     ssize_t got = getline(&line, &lcap, f);
     if (got <= 0) { rc = fr_fail(FR_ERR_FORMAT, err, errcap, "%s: empty file", item_path); goto fail; }
     while (got > 0 && (line[got - 1] == '\n' || line[got - 1] == '\r')) line[--got] = 0;
-    int nf = split_tabs(line, fl, 8), c_id = header_col(fl, nf, "item_id"), c_title = header_col(fl, nf, "title");
+    int nf = fr_recbole_split(line, fl, 8), c_id = fr_recbole_column(fl, nf, "item_id", 0), c_title = fr_recbole_column(fl, nf, "title", 0);
     if (c_id < 0 || c_title < 0) { rc = fr_fail(FR_ERR_FORMAT, err, errcap, "%s: header needs item_id:token and title:token_seq", item_path); goto fail; }
     long lineno = 1;
     while ((got = getline(&line, &lcap, f)) >= 0) {
         lineno++;
         while (got > 0 && (line[got - 1] == '\n' || line[got - 1] == '\r')) line[--got] = 0;
         if (got == 0) continue;
-        nf = split_tabs(line, fl, 8);
+        nf = fr_recbole_split(line, fl, 8);
         if (nf <= c_id || nf <= c_title || !*fl[c_id]) { d->bad_rows++; continue; }
         size_t tl = strlen(fl[c_title]);
         if (tl * 2 + 16 > tcap) { tcap = tl * 2 + 16; char *p = realloc(text, tcap); if (!p) goto oom; text = p; }
@@ -309,8 +308,8 @@ static fr_status load_recbole(const char *path, fr_dataset **out, char *err, siz
     got = getline(&line, &lcap, f);
     if (got <= 0) { rc = fr_fail(FR_ERR_FORMAT, err, errcap, "%s: empty file", path); goto fail; }
     while (got > 0 && (line[got - 1] == '\n' || line[got - 1] == '\r')) line[--got] = 0;
-    nf = split_tabs(line, fl, 8);
-    int c_user = header_col(fl, nf, "user_id"), c_hist = header_col(fl, nf, "item_id_list"), c_target = header_col(fl, nf, "item_id");
+    nf = fr_recbole_split(line, fl, 8);
+    int c_user = fr_recbole_column(fl, nf, "user_id", 0), c_hist = fr_recbole_column(fl, nf, "item_id_list", 0), c_target = fr_recbole_column(fl, nf, "item_id", 0);
     if (c_user < 0 || c_hist < 0 || c_target < 0) { rc = fr_fail(FR_ERR_FORMAT, err, errcap, "%s: header needs user_id:token, item_id_list:token_seq and item_id:token", path); goto fail; }
     d->h_off = malloc(sizeof(int));
     if (!d->h_off) goto oom;
@@ -319,7 +318,7 @@ static fr_status load_recbole(const char *path, fr_dataset **out, char *err, siz
         while (got > 0 && (line[got - 1] == '\n' || line[got - 1] == '\r')) line[--got] = 0;
         if (got == 0) continue;
         d->rows++;
-        nf = split_tabs(line, fl, 8);
+        nf = fr_recbole_split(line, fl, 8);
         if (nf <= c_user || nf <= c_hist || nf <= c_target || !*fl[c_user]) { d->bad_rows++; continue; }
         int t = item_of(&b, fl[c_target], NULL, 0);
         if (t < 0) { d->unknown_ids++; d->bad_rows++; continue; }

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dataset.h"
 #include "hash.h"
 
 #define MAGIC "FRPRIOR1"
@@ -233,8 +234,17 @@ fr_status fr_priors_add(fr_priors_builder *b, const char *user, size_t user_len,
 /* Checkpoints are streamed (never a second copy of the builder in memory), checksummed as a
  * chain of fr_hash64 over 64 KiB blocks. */
 #define CKPT_BLOCK 65536
+#define CKPT_SEED 0x636b7074u
 
 typedef struct { FILE *f; uint8_t blk[CKPT_BLOCK]; size_t n; uint64_t h; int bad; } sink;
+
+/* Hashes and writes the buffered block (full, or the last one). */
+static void flush_block(sink *o) {
+    if (o->bad || !o->n) return;
+    o->h = fr_hash64(o->blk, o->n, o->h);
+    o->bad = fwrite(o->blk, 1, o->n, o->f) != o->n;
+    o->n = 0;
+}
 
 static void put(sink *o, const void *x, size_t n) {
     const uint8_t *p = x;
@@ -244,19 +254,15 @@ static void put(sink *o, const void *x, size_t n) {
         o->n += k;
         p += k;
         n -= k;
-        if (o->n == CKPT_BLOCK) {
-            o->h = fr_hash64(o->blk, CKPT_BLOCK, o->h);
-            o->bad = fwrite(o->blk, 1, CKPT_BLOCK, o->f) != CKPT_BLOCK;
-            o->n = 0;
-        }
+        if (o->n == CKPT_BLOCK) flush_block(o);
     }
 }
 static void put32(sink *o, uint32_t v) { put(o, &v, 4); }
 static void put64(sink *o, uint64_t v) { put(o, &v, 8); }
 static void putf(sink *o, double v) { put(o, &v, 8); }
 
-static uint64_t checkpoint_sum(const uint8_t *data, size_t n) {
-    uint64_t h = FR_PRIORS_CHECKPOINT_SEED;
+uint64_t fr_priors_checkpoint_sum(const uint8_t *data, size_t n) {
+    uint64_t h = CKPT_SEED;
     for (size_t at = 0; at < n; at += CKPT_BLOCK) h = fr_hash64(data + at, n - at < CKPT_BLOCK ? n - at : CKPT_BLOCK, h);
     return h;
 }
@@ -267,7 +273,7 @@ fr_status fr_priors_checkpoint_write(const fr_priors_builder *b, const fr_priors
     if (!o) return fr_fail(FR_ERR_NOMEM, err, errcap, "priors checkpoint: out of memory");
     o->f = f;
     o->n = 0;
-    o->h = FR_PRIORS_CHECKPOINT_SEED;
+    o->h = CKPT_SEED;
     o->bad = 0;
     put(o, CKPT_MAGIC, 8);
     put32(o, CKPT_VERSION);
@@ -305,10 +311,7 @@ fr_status fr_priors_checkpoint_write(const fr_priors_builder *b, const fr_priors
         for (uint32_t d = us->count; d >= 1; d--) put32(o, ring[(us->head + W - d) % W]); /* oldest first */
     }
     put(o, b->keys ? b->keys : "", b->keys_len);
-    if (!o->bad && o->n) {
-        o->h = fr_hash64(o->blk, o->n, o->h);
-        o->bad = fwrite(o->blk, 1, o->n, f) != o->n;
-    }
+    flush_block(o);
     if (!o->bad) o->bad = fwrite(&o->h, 8, 1, f) != 1;
     const int bad = o->bad;
     free(o);
@@ -346,7 +349,7 @@ fr_status fr_priors_checkpoint_load(const uint8_t *data, size_t size, const fr_p
     if (size < 8 + 8 || memcmp(data, CKPT_MAGIC, 8) != 0) return fr_fail(FR_ERR_FORMAT, err, errcap, "priors checkpoint: not a checkpoint (bad magic)");
     uint64_t sum;
     memcpy(&sum, data + size - 8, 8);
-    if (checkpoint_sum(data, size - 8) != sum) return fr_fail(FR_ERR_FORMAT, err, errcap, "priors checkpoint: checksum mismatch (torn or corrupted file)");
+    if (fr_priors_checkpoint_sum(data, size - 8) != sum) return fr_fail(FR_ERR_FORMAT, err, errcap, "priors checkpoint: checksum mismatch (torn or corrupted file)");
     cursor c = {data, size - 8, 8, 0};
     if (get32(&c) != CKPT_VERSION) return fr_fail(FR_ERR_FORMAT, err, errcap, "priors checkpoint: unsupported version");
     uint32_t w = get32(&c), cap = get32(&c);
@@ -744,19 +747,12 @@ static int json_id(const cJSON *x, char *buf, size_t cap, const char **id, size_
     return -1;
 }
 
-static int split_tabs(char *line, char **f, int cap) {
-    int n = 0;
-    f[n++] = line;
-    for (char *p = line; *p && n < cap; p++)
-        if (*p == '\t') { *p = 0; f[n++] = p + 1; }
-    return n;
-}
-
-static int col_of(char **f, int n, const char *name) {
-    size_t l = strlen(name);
-    for (int i = 0; i < n; i++)
-        if (strncmp(f[i], name, l) == 0 && (f[i][l] == ':' || f[i][l] == 0)) return i;
-    return -1;
+/* The log's columns from a RecBole header (typed "name:type" or bare names); -1 when absent. */
+static void recbole_columns(char **fl, int nf, int *user, int *item, int *ts, int *list) {
+    *user = fr_recbole_column(fl, nf, "user_id", 1);
+    *item = fr_recbole_column(fl, nf, "item_id", 1);
+    *ts = fr_recbole_column(fl, nf, "timestamp", 1);
+    *list = fr_recbole_column(fl, nf, "item_id_list", 1);
 }
 
 static int in_shard(const char *user, size_t len, int shard_i, int shard_n) {
@@ -817,11 +813,7 @@ fr_status fr_priors_read_log_from(fr_priors_builder *b, FILE *f, const char *lab
                 while (got > 0 && (line[got - 1] == '\n' || line[got - 1] == '\r')) line[--got] = 0;
                 if (got == 0) continue;
                 char *fl[16];
-                int nf = split_tabs(line, fl, 16);
-                c_user = col_of(fl, nf, "user_id");
-                c_item = col_of(fl, nf, "item_id");
-                c_ts = col_of(fl, nf, "timestamp");
-                c_list = col_of(fl, nf, "item_id_list");
+                recbole_columns(fl, fr_recbole_split(line, fl, 16), &c_user, &c_item, &c_ts, &c_list);
             }
             continue;
         }
@@ -831,12 +823,9 @@ fr_status fr_priors_read_log_from(fr_priors_builder *b, FILE *f, const char *lab
         if ((size_t)got != strlen(line)) BAD("%s:%llu: NUL byte in the line", label, (unsigned long long)lineno);
         if (fmt == FR_LOG_RECBOLE) {
             char *fl[16];
-            int nf = split_tabs(line, fl, 16);
+            int nf = fr_recbole_split(line, fl, 16);
             if (c_user < 0) { /* the first non-empty line is the header */
-                c_user = col_of(fl, nf, "user_id");
-                c_item = col_of(fl, nf, "item_id");
-                c_ts = col_of(fl, nf, "timestamp");
-                c_list = col_of(fl, nf, "item_id_list");
+                recbole_columns(fl, nf, &c_user, &c_item, &c_ts, &c_list);
                 if (c_user < 0 || (c_item < 0 && c_list < 0)) {
                     rc = fr_fail(FR_ERR_FORMAT, err, errcap, "%s:%llu: RecBole header needs user_id and item_id (+ timestamp) or item_id_list", label, (unsigned long long)lineno);
                     goto done;

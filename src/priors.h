@@ -85,9 +85,10 @@ fr_status fr_priors_read_log_from(fr_priors_builder *b, FILE *f, const char *lab
                                   const fr_priors_resume *resume, fr_priors_stats *stats, char *err, size_t errcap);
 
 /* A checkpoint: the builder's whole state and pos, streamed to f (no copy in memory); its last 8
- * bytes are fr_hash64 chained over the bytes before them in 64 KiB blocks, from
- * FR_PRIORS_CHECKPOINT_SEED. _save: the same into memory (caller frees *data). */
-#define FR_PRIORS_CHECKPOINT_SEED 0x636b7074u
+ * bytes are fr_priors_checkpoint_sum of the bytes before them. _save: the same into memory
+ * (caller frees *data). */
+/* The checkpoint checksum: fr_hash64 chained over data[0..n) in 64 KiB blocks. */
+uint64_t fr_priors_checkpoint_sum(const uint8_t *data, size_t n);
 fr_status fr_priors_checkpoint_write(const fr_priors_builder *b, const fr_priors_position *pos, FILE *f, char *err,
                                      size_t errcap);
 fr_status fr_priors_checkpoint_save(const fr_priors_builder *b, const fr_priors_position *pos, uint8_t **data,
