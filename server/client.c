@@ -109,7 +109,6 @@ static int jnum(const cJSON *o, const char *k, double *out) {
     return 1;
 }
 
-/* JSON request -> packed RerankRequest (only fields present in the JSON are set). */
 static Feedrank__V1__Normalization norm_to_proto(const char *nm) {
     return strcasecmp(nm, "minmax") == 0 ? FEEDRANK__V1__NORMALIZATION__MINMAX
            : strcasecmp(nm, "rank") == 0 ? FEEDRANK__V1__NORMALIZATION__RANK
@@ -117,6 +116,7 @@ static Feedrank__V1__Normalization norm_to_proto(const char *nm) {
                                          : FEEDRANK__V1__NORMALIZATION__ZSCORE;
 }
 
+/* JSON request -> packed RerankRequest (only fields present in the JSON are set). */
 static uint8_t *pack_rerank_json(const cJSON *j, size_t *len) {
     Feedrank__V1__RerankRequest r;
     feedrank__v1__rerank_request__init(&r);

@@ -5,7 +5,6 @@
 
 #include "server_internal.h"
 
-
 /* fr_norm of a proto Normalization, -1 when unknown */
 static int norm_of_proto(Feedrank__V1__Normalization n) {
     switch (n) {
@@ -69,8 +68,8 @@ fr_status fr_codec_request(const Feedrank__V1__RerankRequest *m, const fr_rank_o
             const Feedrank__V1__SignalNormalization *sn = o->signal_normalization[i];
             int n = sn->has_normalization ? norm_of_proto(sn->normalization) : (int)FR_NORM_ZSCORE;
             if (n < 0) return fr_fail(FR_ERR_ARG, err, errcap, "options.signal_normalization[%zu].normalization %d is not a known value", i, (int)sn->normalization);
-            char nerr[200];
-            if (!sn->signal || fr_rank_set_normalization(d, sn->signal, fr_norm_name((fr_norm)n), nerr, sizeof nerr) || !strcmp(sn->signal, "default"))
+            char nerr[200]; /* "default" is the normalization field's, not a signal */
+            if (!sn->signal || !strcmp(sn->signal, "default") || fr_rank_set_normalization(d, sn->signal, fr_norm_name((fr_norm)n), nerr, sizeof nerr))
                 return fr_fail(FR_ERR_ARG, err, errcap, "options.signal_normalization[%zu].signal '%.40s' is not one of semantic, upstream, popularity, covisitation, lexical",
                                i, sn->signal ? sn->signal : "");
         }

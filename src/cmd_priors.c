@@ -127,8 +127,10 @@ int fr_cmd_priors_index(int argc, char **argv) {
     /* checkpoints: not for standard input (its prefix cannot be read again) */
     char ckpt[4096] = "";
     if (ckpt_s && f == stdin) { fprintf(stderr, "feedrank index: --checkpoint needs a log file, not standard input\n"); goto done; }
-    if (f != stdin && every > 0) snprintf(ckpt, sizeof ckpt, "%s", ckpt_s ? ckpt_s : "");
-    if (f != stdin && every > 0 && !ckpt_s) snprintf(ckpt, sizeof ckpt, "%s.priors-checkpoint", part_out ? part_out : store_path);
+    if (f != stdin && every > 0) {
+        if (ckpt_s) snprintf(ckpt, sizeof ckpt, "%s", ckpt_s);
+        else snprintf(ckpt, sizeof ckpt, "%s.priors-checkpoint", part_out ? part_out : store_path);
+    }
     fr_priors_resume resume = {.every_lines = (uint64_t)every, .checkpoint = save_checkpoint, .ctx = ckpt};
     const uint64_t n_items = fr_store_info_of(store)->count;
     if (*ckpt && restart) unlink(ckpt);
