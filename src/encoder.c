@@ -351,35 +351,50 @@ static fr_status forward(fr_encoder *e, int T, int B, int max_len, float *out, c
     return be->download(be, out, e->pooled, (size_t)B * H * sizeof(float), err, errcap);
 }
 
+/* Sequences packed into e->h_ids / h_pos / h_off for one forward pass: T tokens in B sequences,
+ * the first being sequence `first` of the call. */
+typedef struct { int T, B, first, longest; } packed_batch;
+
+/* Runs the packed sequences (if any) into their rows of out, then starts an empty batch at `next`. */
+static fr_status batch_flush(fr_encoder *e, packed_batch *pb, int next, float *out, char *err, size_t errcap) {
+    if (pb->B > 0) {
+        fr_status rc = forward(e, pb->T, pb->B, pb->longest, out + (size_t)pb->first * e->cfg.hidden, err, errcap);
+        if (rc) return rc;
+    }
+    *pb = (packed_batch){.first = next};
+    return FR_OK;
+}
+
+/* Closes the sequence of len tokens just written at h_ids/h_pos + T. */
+static void batch_add(fr_encoder *e, packed_batch *pb, int len) {
+    pb->T += len;
+    if (len > pb->longest) pb->longest = len;
+    e->h_off[++pb->B] = pb->T;
+}
+
 fr_status fr_encoder_embed_tokens(fr_encoder *e, const int32_t *ids, const int32_t *off, int n, float *out,
                                   char *err, size_t errcap) {
     if (n < 0) return fr_fail(FR_ERR_ARG, err, errcap, "embed: negative sequence count");
-    const int H = e->cfg.hidden, maxlen = e->cfg.max_seq_length;
-    int T = 0, B = 0, first = 0, longest = 0;
+    const int maxlen = e->cfg.max_seq_length;
+    packed_batch pb = {0};
     e->h_off[0] = 0;
     for (int i = 0; i <= n; i++) {
         int len = i < n ? off[i + 1] - off[i] : 0;
         if (i < n && (len < 1 || len > maxlen))
             return fr_fail(FR_ERR_ARG, err, errcap, "embed: sequence %d has %d tokens (expected 1..%d)", i, len, maxlen);
-        if (i == n || T + len > e->max_tokens || B == e->max_seqs) {
-            if (B > 0) {
-                fr_status rc = forward(e, T, B, longest, out + (size_t)first * H, err, errcap);
-                if (rc) return rc;
-            }
+        if (i == n || pb.T + len > e->max_tokens || pb.B == e->max_seqs) {
+            fr_status rc = batch_flush(e, &pb, i, out, err, errcap);
+            if (rc) return rc;
             if (i == n) break;
-            T = B = longest = 0;
-            first = i;
         }
         for (int p = 0; p < len; p++) {
             int32_t id = ids[off[i] + p];
             if (id < 0 || id >= e->cfg.vocab_size)
                 return fr_fail(FR_ERR_ARG, err, errcap, "embed: sequence %d token %d has id %d outside the vocabulary (%d)", i, p, (int)id, e->cfg.vocab_size);
-            e->h_ids[T + p] = id;
-            e->h_pos[T + p] = p;
+            e->h_ids[pb.T + p] = id;
+            e->h_pos[pb.T + p] = p;
         }
-        T += len;
-        if (len > longest) longest = len;
-        e->h_off[++B] = T;
+        batch_add(e, &pb, len);
     }
     return FR_OK;
 }
@@ -405,20 +420,16 @@ static fr_status prefixed(fr_encoder *e, const char *prefix, const char *s, size
 fr_status fr_encoder_embed(fr_encoder *e, const char *const *texts, const size_t *lens, int n,
                            fr_text_kind kind, float *out, fr_embed_info *info, char *err, size_t errcap) {
     if (n < 0) return fr_fail(FR_ERR_ARG, err, errcap, "embed: negative text count");
-    const int H = e->cfg.hidden, maxlen = e->cfg.max_seq_length;
+    const int maxlen = e->cfg.max_seq_length;
     const char *prefix = fr_encoder_prefix(e, kind);
-    int T = 0, B = 0, first = 0, longest = 0;
+    packed_batch pb = {0};
     e->h_off[0] = 0;
     for (int i = 0; i <= n; i++) {
         /* flush when the next text might not fit, or at the end */
-        if (i == n || T + maxlen > e->max_tokens || B == e->max_seqs) {
-            if (B > 0) {
-                fr_status rc = forward(e, T, B, longest, out + (size_t)first * H, err, errcap);
-                if (rc) return rc;
-            }
+        if (i == n || pb.T + maxlen > e->max_tokens || pb.B == e->max_seqs) {
+            fr_status rc = batch_flush(e, &pb, i, out, err, errcap);
+            if (rc) return rc;
             if (i == n) break;
-            T = B = longest = 0;
-            first = i;
         }
         if (!texts[i]) return fr_fail(FR_ERR_ARG, err, errcap, "embed: text %d is NULL", i);
         const char *t = NULL;
@@ -426,13 +437,11 @@ fr_status fr_encoder_embed(fr_encoder *e, const char *const *texts, const size_t
         fr_status rc = prefixed(e, prefix, texts[i], lens ? lens[i] : strlen(texts[i]), &t, &tl, err, errcap);
         if (rc) return rc;
         int trunc = 0;
-        int k = fr_tok_encode(e->tok, t, tl, e->h_ids + T, maxlen, &trunc);
+        int k = fr_tok_encode(e->tok, t, tl, e->h_ids + pb.T, maxlen, &trunc);
         if (k < 0) return fr_fail(FR_ERR_NOMEM, err, errcap, "embed: out of memory tokenizing text %d", i);
-        for (int p = 0; p < k; p++) e->h_pos[T + p] = p;
+        for (int p = 0; p < k; p++) e->h_pos[pb.T + p] = p;
         if (info) { info[i].tokens = k; info[i].truncated = trunc; }
-        T += k;
-        if (k > longest) longest = k;
-        e->h_off[++B] = T;
+        batch_add(e, &pb, k);
     }
     return FR_OK;
 }

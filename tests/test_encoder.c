@@ -63,6 +63,35 @@ static void test_minilm(void) {
         fr_encoder_embed(enc, (const char *const *)&g.texts[i], &g.lens[i], 1, FR_TEXT_PLAIN, one, NULL, err, sizeof err);
         CHECK(fr_test_cosine(one, all + i * 384, 384) > 0.99999, "batch invariance, text %d", i);
     }
+    /* a small workspace (the minimum, 256 tokens) splits 60 texts into many passes, through both
+     * entry points (texts and pre-tokenized ids): the vectors do not change */
+    {
+        enum { N = 60 };
+        fr_encoder_options small = {.max_batch_tokens = 256};
+        fr_encoder *se;
+        CHECK(fr_encoder_load(FEEDRANK_TEST_MODEL, &small, &se, err, sizeof err) == FR_OK, "small workspace: %s", err);
+        int32_t *ids = malloc(sizeof(int32_t) * N * 256), off[N + 1] = {0};
+        float *ref = malloc(sizeof(float) * 384 * N), *many = malloc(sizeof(float) * 384 * N), *tok = malloc(sizeof(float) * 384 * N);
+        for (int i = 0; i < N; i++) {
+            int trunc = 0, k = fr_tok_encode((fr_tokenizer *)fr_encoder_tokenizer(enc), g.texts[i], g.lens[i], ids + off[i], 256, &trunc);
+            off[i + 1] = off[i] + (k > 0 ? k : 0);
+        }
+        CHECK(fr_encoder_embed(enc, (const char *const *)g.texts, g.lens, N, FR_TEXT_PLAIN, ref, NULL, err, sizeof err) == FR_OK, "%s", err);
+        fr_backend *sb = se ? fr_encoder_backend(se) : NULL;
+        if (sb) sb->graph_run = replay_directly; /* counts the passes */
+        graph_calls = 0;
+        CHECK(se && fr_encoder_embed(se, (const char *const *)g.texts, g.lens, N, FR_TEXT_PLAIN, many, NULL, err, sizeof err) == FR_OK, "%s", err);
+        const int text_passes = graph_calls;
+        CHECK(se && fr_encoder_embed_tokens(se, ids, off, N, tok, err, sizeof err) == FR_OK, "small workspace embed_tokens: %s", err);
+        CHECK(text_passes >= 3 && graph_calls - text_passes >= 3, "passes: %d for texts, %d for ids (%d tokens)", text_passes,
+              graph_calls - text_passes, off[N]);
+        if (sb) sb->graph_run = NULL;
+        for (int i = 0; i < N; i++)
+            CHECK(fr_test_cosine(many + i * 384, ref + i * 384, 384) > 0.99999 && fr_test_cosine(tok + i * 384, ref + i * 384, 384) > 0.99999,
+                  "many passes changed text %d", i);
+        free(ids); free(ref); free(many); free(tok);
+        fr_encoder_free(se);
+    }
     /* Graph buckets: a backend with graph_run gets each pass padded to a bucket (padding tokens in
      * no sequence, empty padding sequences). A stand-in graph_run on the CPU backend that just runs
      * the recording checks that the padding changes no vector (the CUDA test repeats this on a GPU). */
