@@ -119,6 +119,8 @@ Feedrank__V1__RerankResponse *fr_codec_response(const job *j, const fr_rank_resu
     r->excluded_seen = (uint32_t)res->n_excluded_seen;
     r->has_query_truncated = res->query_truncated;
     r->query_truncated = res->query_truncated;
+    r->has_no_context_vector = res->no_context_vector;
+    r->no_context_vector = res->no_context_vector;
     int scores = !(j->rr->options && j->rr->options->has_return_scores && !j->rr->options->return_scores);
     r->items = calloc((size_t)(res->n_items ? res->n_items : 1), sizeof *r->items);
     r->item_errors = calloc((size_t)(res->n_issues ? res->n_issues : 1), sizeof *r->item_errors);

@@ -34,6 +34,13 @@ void fr_rank_limits_default(fr_rank_limits *l) {
     l->max_candidates = 100000;
     l->max_history = 1000;
     l->max_query_bytes = 16384;
+    l->max_mmr_depth = 1000;
+    l->max_mmr_work = 1000000;
+}
+
+int fr_rank_mmr_depth(const fr_rank_options *o, int n_candidates) {
+    int depth = o->mmr_depth > 0 ? o->mmr_depth : (o->top_k > 0 ? o->top_k : 100);
+    return depth < n_candidates ? depth : n_candidates;
 }
 
 const char *fr_norm_name(fr_norm n) {
@@ -239,6 +246,10 @@ fr_status fr_rank_validate(const fr_rank_request *q, const fr_rank_limits *lim, 
         if (h->id_len > FR_STORE_MAX_ID) return fr_fail(FR_ERR_ARG, err, errcap, "history[%d].item_id is %zu bytes, the limit is %d", i, h->id_len, FR_STORE_MAX_ID);
         if (h->has_weight && (!is_finite(h->weight) || h->weight < 0 || h->weight > 1e6))
             return fr_fail(FR_ERR_ARG, err, errcap, "history[%d].weight must be a finite number in [0, 1e6]", i);
+        /* recency subtracts timestamps: bounding them keeps every difference far from int64 overflow */
+        if (h->has_timestamp && (h->timestamp > FR_MAX_ABS_TIMESTAMP || h->timestamp < -FR_MAX_ABS_TIMESTAMP))
+            return fr_fail(FR_ERR_ARG, err, errcap, "history[%d].timestamp %lld is out of range (|unix seconds| <= %lld)", i,
+                           (long long)h->timestamp, (long long)FR_MAX_ABS_TIMESTAMP);
     }
     struct { const char *name; double v, lo, hi; } ranges[] = {
         {"semantic_weight", o->semantic_weight, -1e6, 1e6}, {"upstream_weight", o->upstream_weight, -1e6, 1e6},
@@ -257,6 +268,16 @@ fr_status fr_rank_validate(const fr_rank_request *q, const fr_rank_limits *lim, 
         if (o->signal_norm[i] > FR_NORM_NONE + 1) return fr_fail(FR_ERR_ARG, err, errcap, "options.normalization.%s is not one of zscore, minmax, rank, none", fr_signal_name((fr_signal)i));
     if (o->top_k < 0) return fr_fail(FR_ERR_ARG, err, errcap, "options.top_k must be >= 0");
     if (o->mmr_depth < 0) return fr_fail(FR_ERR_ARG, err, errcap, "options.mmr_depth must be >= 0");
+    if (o->mmr_depth > lim->max_mmr_depth)
+        return fr_fail(FR_ERR_ARG, err, errcap, "options.mmr_depth %d is over the limit of %d", o->mmr_depth, lim->max_mmr_depth);
+    /* MMR costs depth x candidates vector products: bound it so one request cannot hold a compute
+     * thread for seconds (10,000 x 10,000 took 7 s) */
+    if (o->mmr_lambda < 1.0f) {
+        long long work = (long long)fr_rank_mmr_depth(o, q->n_candidates) * q->n_candidates;
+        if (work > lim->max_mmr_work)
+            return fr_fail(FR_ERR_ARG, err, errcap, "options.mmr_depth: MMR over %d positions x %d candidates is %lld products, the limit is %lld; lower mmr_depth or send fewer candidates",
+                           fr_rank_mmr_depth(o, q->n_candidates), q->n_candidates, work, lim->max_mmr_work);
+    }
     return FR_OK;
 }
 
@@ -384,9 +405,16 @@ static fr_status context_vector(fr_ranker *r, const fr_rank_request *q, fr_rank_
     }
     float hn = sqrtf(dot(h, h, d));
     int has_hist = known > 0 && hn > 1e-20f;
-    if (!has_query && !has_hist)
-        return fr_fail(FR_ERR_ARG, err, errcap, "empty context: none of the %d history items is in the item store and there is no query", q->n_history);
     float *ctx = r->ctx;
+    if (!has_query && !has_hist) {
+        /* No vector to compare with (every history id unknown, or every known one weighted 0):
+         * the request is still ranked, by what it has (upstream scores, log signals), with a
+         * semantic score of 0 for every candidate; the response says so (no_context_vector)
+         * and lists the unknown history ids per item. */
+        memset(ctx, 0, sizeof(float) * (size_t)d);
+        res->no_context_vector = 1;
+        return FR_OK;
+    }
     if (has_query) {
         if (q->query_vector) {
             memcpy(ctx, q->query_vector, sizeof(float) * (size_t)d);
@@ -603,8 +631,7 @@ fr_status fr_rank(fr_ranker *r, const fr_rank_request *q, fr_rank_result *res, c
     /* MMR over the first positions */
     int out_n = o->top_k > 0 && o->top_k < m ? o->top_k : m;
     if (o->mmr_lambda < 1.0f && m > 1) {
-        int depth = o->mmr_depth > 0 ? o->mmr_depth : (o->top_k > 0 ? o->top_k : 100);
-        if (depth > m) depth = m;
+        int depth = fr_rank_mmr_depth(o, m);
         float fmin = r->final[pos[m - 1]], fmax = r->final[pos[0]], span = fmax - fmin > 1e-12f ? fmax - fmin : 1.0f;
         for (int k = 0; k < m; k++) r->maxsim[k] = -INFINITY;
         for (int sel = 0; sel < depth; sel++) {

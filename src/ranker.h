@@ -14,7 +14,9 @@
  * normalisation) by construction. With a query and item texts in the store, a lexical signal
  * (BM25, baselines.h) joins as well. Optional MMR re-orders the top positions for
  * diversity. Ties keep the request's candidate order. Unknown or duplicate candidate ids are
- * reported per item and left out; they never fail the request. */
+ * reported per item and left out; they never fail the request. A history whose ids are all unknown
+ * (or all weighted 0) without a query leaves no context vector: the request is ranked by its other
+ * signals, every semantic score 0, and the result says so (no_context_vector). */
 #ifndef FR_RANKER_H
 #define FR_RANKER_H
 
@@ -84,9 +86,17 @@ typedef struct {
     int max_candidates;   /* default 100000 */
     int max_history;      /* default 1000 */
     size_t max_query_bytes; /* default 16384 */
+    int max_mmr_depth;    /* default 1000 */
+    long long max_mmr_work; /* MMR depth x candidates, default 1,000,000 (tens of ms on one core) */
 } fr_rank_limits;
 
+/* History timestamps are bounded (about 285 million years either side of 1970) so that recency
+ * arithmetic on any two of them cannot overflow. */
+#define FR_MAX_ABS_TIMESTAMP 9000000000000000LL
+
 void fr_rank_limits_default(fr_rank_limits *l);
+/* The positions MMR orders for n candidates under o (mmr_depth, else top_k, else 100; at most n). */
+int fr_rank_mmr_depth(const fr_rank_options *o, int n_candidates);
 
 typedef struct {
     int candidate;        /* index into the request's candidates */
@@ -111,6 +121,7 @@ typedef struct {
     int n_issues;
     int n_excluded_seen;
     int query_truncated;  /* the query was cut at the model's max_seq_length */
+    int no_context_vector; /* no query and no usable history vector: semantic scores are all 0 */
 } fr_rank_result;
 
 typedef struct fr_ranker fr_ranker;

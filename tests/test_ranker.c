@@ -155,11 +155,30 @@ static void test_history(fr_ranker *rk) {
     fr_rank(rk, &q, &r, err, sizeof err);
     CHECK(r.n_excluded_seen == 1 && strcmp(order_of(&q, &r), "A,D") == 0, "exclude_seen: %s", order_of(&q, &r));
     CHECK(r.n_issues == 1 && r.issues[0].code == FR_ISSUE_UNKNOWN_HISTORY && r.issues[0].index == 1, "unknown history reported");
-    /* only unknown history and no query: a request-level error */
+    /* only unknown history and no query: still ranked (by the other signals: here upstream
+     * scores), semantic scores 0, the unknown id reported per item (was a request-level error) */
     fr_history_item h3[1] = {{"nope", 4, 1, 0, 0, 0}};
+    fr_candidate c3[3] = {cand_up("A", 1), cand_up("C", 3), cand_up("D", 2)};
     q.history = h3;
     q.n_history = 1;
-    CHECK(fr_rank(rk, &q, &r, err, sizeof err) == FR_ERR_ARG && strstr(err, "empty context"), "unknown-only history: %s", err);
+    q.candidates = c3;
+    q.n_candidates = 3;
+    q.options.exclude_seen = 0;
+    CHECK(fr_rank(rk, &q, &r, err, sizeof err) == FR_OK, "unknown-only history ranks: %s", err);
+    CHECK(r.no_context_vector && strcmp(order_of(&q, &r), "C,D,A") == 0, "unknown-only history: by upstream: %s", order_of(&q, &r));
+    CHECK(r.n_items == 3 && r.items[0].semantic == 0 && r.items[2].semantic == 0, "unknown-only history: semantic 0");
+    CHECK(r.n_issues == 1 && r.issues[0].code == FR_ISSUE_UNKNOWN_HISTORY && r.issues[0].index == 0, "unknown-only history reported per item");
+    /* a known id weighted 0 gives no vector either: ranked the same way, no false "not in the store" */
+    fr_history_item h4[1] = {{"X", 1, 0, 0, 1, 0}};
+    q.history = h4;
+    CHECK(fr_rank(rk, &q, &r, err, sizeof err) == FR_OK && r.no_context_vector && r.n_issues == 0, "zero-weight history: %s", err);
+    /* no signal at all: request order */
+    fr_candidate c4[3] = {cand("D"), cand("A"), cand("C")};
+    q.candidates = c4;
+    CHECK(fr_rank(rk, &q, &r, err, sizeof err) == FR_OK && strcmp(order_of(&q, &r), "D,A,C") == 0, "no signal: request order: %s", order_of(&q, &r));
+    fr_history_item h5[1] = {{"X", 1, 1, 0, 0, 0}};
+    q.history = h5;
+    CHECK(fr_rank(rk, &q, &r, err, sizeof err) == FR_OK && !r.no_context_vector, "known history has a context vector");
 }
 
 static void test_issues(fr_ranker *rk) {
@@ -201,6 +220,31 @@ static void test_validation(void) {
     CHECK(fr_rank_validate(&q, &lim, err, sizeof err) == FR_ERR_ARG && strstr(err, "limit is 1"), "too many: %s", err);
     c[0].id_len = 0;
     CHECK(fr_rank_validate(&q, NULL, err, sizeof err) == FR_ERR_ARG && strstr(err, "candidates[0].item_id is empty"), "empty id: %s", err);
+    c[0].id_len = 1;
+    /* timestamps of +-2^62 overflowed the recency arithmetic (UBSan aborted the server) */
+    fr_history_item h[2] = {{"A", 1, 1, (int64_t)1 << 62, 0, 1}, {"B", 1, 1, -((int64_t)1 << 62), 0, 1}};
+    q.history = h;
+    q.n_history = 2;
+    CHECK(fr_rank_validate(&q, NULL, err, sizeof err) == FR_ERR_ARG && strstr(err, "history[0].timestamp") && strstr(err, "out of range"), "ts 2^62: %s", err);
+    h[0].timestamp = 1700000000;
+    CHECK(fr_rank_validate(&q, NULL, err, sizeof err) == FR_ERR_ARG && strstr(err, "history[1].timestamp"), "ts -2^62: %s", err);
+    h[1].timestamp = -FR_MAX_ABS_TIMESTAMP;
+    h[0].timestamp = FR_MAX_ABS_TIMESTAMP;
+    CHECK(fr_rank_validate(&q, NULL, err, sizeof err) == FR_OK, "ts at the bound: %s", err);
+    q.n_history = 0;
+    /* MMR work is bounded: depth over the limit, and depth x candidates over the budget */
+    q.options.mmr_lambda = 0.5f;
+    q.options.mmr_depth = 1001;
+    CHECK(fr_rank_validate(&q, NULL, err, sizeof err) == FR_ERR_ARG && strstr(err, "options.mmr_depth 1001"), "mmr depth: %s", err);
+    q.options.mmr_depth = 2;
+    lim.max_candidates = 100;
+    lim.max_mmr_work = 3;
+    CHECK(fr_rank_validate(&q, &lim, err, sizeof err) == FR_ERR_ARG && strstr(err, "options.mmr_depth: MMR over 2 positions x 2 candidates"), "mmr work: %s", err);
+    lim.max_mmr_work = 4;
+    CHECK(fr_rank_validate(&q, &lim, err, sizeof err) == FR_OK, "mmr work at the budget: %s", err);
+    q.options.mmr_lambda = 1;
+    lim.max_mmr_work = 0; /* MMR off: no budget applies */
+    CHECK(fr_rank_validate(&q, &lim, err, sizeof err) == FR_OK, "no mmr: %s", err);
 }
 
 static void test_many(void) {
