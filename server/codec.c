@@ -4,6 +4,20 @@
 #include <string.h>
 
 #include "server_internal.h"
+#include "wire_check.h"
+
+/* Repeated fields other than the ones limited below (signal_normalization) stay small. */
+#define OTHER_REPEATED_CAP 64
+
+fr_status fr_codec_check_rerank_wire(const uint8_t *buf, size_t len, const fr_rank_limits *lim, char *err, size_t errcap) {
+    const fr_wire_cap caps[] = {{"candidates", (size_t)lim->max_candidates}, {"history", (size_t)lim->max_history}};
+    return fr_wire_check(&feedrank__v1__rerank_request__descriptor, buf, len, caps, 2, OTHER_REPEATED_CAP, err, errcap);
+}
+
+fr_status fr_codec_check_embed_wire(const uint8_t *buf, size_t len, int max_texts, char *err, size_t errcap) {
+    const fr_wire_cap caps[] = {{"texts", (size_t)max_texts}};
+    return fr_wire_check(&feedrank__v1__embed_request__descriptor, buf, len, caps, 1, OTHER_REPEATED_CAP, err, errcap);
+}
 
 /* fr_norm of a proto Normalization, -1 when unknown */
 static int norm_of_proto(Feedrank__V1__Normalization n) {

@@ -19,7 +19,7 @@ void fr_server_config_default(fr_server_config *c) {
     snprintf(c->listen, sizeof c->listen, "127.0.0.1:50051");
     c->metrics_port = 0;
     c->cq_threads = 2;
-    c->compute_threads = 1;
+    c->compute_threads = 2; /* one stays free for light requests while the other runs a heavy one */
     c->max_batch = 32;
     c->max_wait_us = 0;
     c->omp_threads = 1;
@@ -30,6 +30,7 @@ void fr_server_config_default(fr_server_config *c) {
     fr_rank_limits_default(&c->limits);
     c->limits.max_candidates = 10000;
     c->log_level = 2;
+    c->store_check_ms = 1000;
 }
 
 typedef enum { K_STR, K_INT } kind;
@@ -46,7 +47,7 @@ static const option OPTS[] = {
     S(listen, "gRPC address host:port (default 127.0.0.1:50051)"),
     I(metrics_port, 0, 65535, "Prometheus /metrics HTTP port, 0 = off"),
     I(cq_threads, 1, 64, "completion-queue threads (default 2)"),
-    I(compute_threads, 1, 64, "encoder threads, each with its own encoder (default 1)"),
+    I(compute_threads, 1, 64, "encoder threads, each with its own encoder (default 2: heavy requests never take the last one, so small ones keep their latency)"),
     I(max_batch, 1, 4096, "requests per encoder pass (default 32)"),
     I(omp_threads, 0, 1024, "CPU threads per encoder pass (default 1; 0 = all cores)"),
     I(max_wait_us, 0, 1000000, "how long a batch waits to fill, in microseconds (default 0)"),
@@ -54,6 +55,7 @@ static const option OPTS[] = {
     I(max_queue, 1, 1 << 20, "waiting requests before RESOURCE_EXHAUSTED (default 1024)"),
     I(max_message_bytes, 1024, 1 << 30, "largest request message (default 8 MiB)"),
     I(max_embed_texts, 1, 1 << 20, "texts per Embed call (default 256)"),
+    I(store_check_ms, 0, 3600000, "check the store file for changes every N ms and reload it, validated (default 1000; 0 = only on SIGHUP)"),
     S(token, "bearer token clients must send (authorization: Bearer TOKEN)"),
     S(tls_cert, "TLS certificate chain (PEM)"),
     S(tls_key, "TLS private key (PEM)"),
@@ -68,6 +70,8 @@ static int set_limit(fr_server_config *c, const char *name, long v) {
     if (strcmp(name, "max_candidates") == 0) c->limits.max_candidates = (int)v;
     else if (strcmp(name, "max_history") == 0) c->limits.max_history = (int)v;
     else if (strcmp(name, "max_query_bytes") == 0) c->limits.max_query_bytes = (size_t)v;
+    else if (strcmp(name, "max_mmr_depth") == 0) c->limits.max_mmr_depth = (int)v;
+    else if (strcmp(name, "max_mmr_work") == 0) c->limits.max_mmr_work = v;
     else return 0;
     return 1;
 }
@@ -89,8 +93,9 @@ static int set_option(fr_server_config *c, const char *name, const char *value, 
         memcpy(dst, &(int){(int)v}, sizeof(int));
         return 1;
     }
-    struct { const char *n; long lo, hi; } lims[] = {{"max_candidates", 1, 10000000}, {"max_history", 0, 1000000}, {"max_query_bytes", 1, 1 << 24}};
-    for (size_t i = 0; i < 3; i++)
+    struct { const char *n; long lo, hi; } lims[] = {{"max_candidates", 1, 10000000}, {"max_history", 0, 1000000}, {"max_query_bytes", 1, 1 << 24},
+                                                     {"max_mmr_depth", 0, 1000000}, {"max_mmr_work", 0, 1000000000000L}};
+    for (size_t i = 0; i < sizeof lims / sizeof lims[0]; i++)
         if (strcmp(name, lims[i].n) == 0) {
             char *end;
             long v = strtol(value, &end, 10);
@@ -199,6 +204,8 @@ static void usage(FILE *f) {
     }
     fprintf(f, "  %-22s %s\n  %-22s %s\n  %-22s %s\n", "--max-candidates", "candidates per request (default 10000)", "--max-history",
             "history items per request (default 1000)", "--max-query-bytes", "query bytes (default 16384)");
+    fprintf(f, "  %-22s %s\n  %-22s %s\n", "--max-mmr-depth", "largest options.mmr_depth (default 1000)", "--max-mmr-work",
+            "MMR depth x candidates per request (default 1000000)");
 }
 
 int fr_server_config_flags(int argc, char **argv, fr_server_config *c, char *err, size_t errcap) {

@@ -206,6 +206,7 @@ static int make_rerank_job(fr_server *s, call *c, const uint8_t *buf, size_t len
                            char *err, size_t errcap) {
     *out = NULL;
     if (rid && ridcap) rid[0] = 0;
+    if (fr_codec_check_rerank_wire(buf, len, &s->cfg.limits, err, errcap)) return GRPC_STATUS_INVALID_ARGUMENT;
     Feedrank__V1__RerankRequest *m = feedrank__v1__rerank_request__unpack(NULL, len, buf);
     if (!m) { fr_fail(FR_ERR_ARG, err, errcap, "malformed RerankRequest (not valid protobuf)"); return GRPC_STATUS_INVALID_ARGUMENT; }
     if (rid && ridcap && m->request_id) snprintf(rid, ridcap, "%s", m->request_id);
@@ -245,8 +246,9 @@ static void handle_unary(fr_server *s, call *c) {
     if (c->method == M_RERANK) {
         code = make_rerank_job(s, c, buf, len, &j, NULL, 0, err, sizeof err);
     } else { /* M_EMBED */
-        Feedrank__V1__EmbedRequest *m = feedrank__v1__embed_request__unpack(NULL, len, buf);
-        if (!m) { code = GRPC_STATUS_INVALID_ARGUMENT; snprintf(err, sizeof err, "malformed EmbedRequest (not valid protobuf)"); }
+        Feedrank__V1__EmbedRequest *m = NULL;
+        if (fr_codec_check_embed_wire(buf, len, s->cfg.max_embed_texts, err, sizeof err)) code = GRPC_STATUS_INVALID_ARGUMENT;
+        else if (!(m = feedrank__v1__embed_request__unpack(NULL, len, buf))) { code = GRPC_STATUS_INVALID_ARGUMENT; snprintf(err, sizeof err, "malformed EmbedRequest (not valid protobuf)"); }
         else if (m->n_texts == 0) { code = GRPC_STATUS_INVALID_ARGUMENT; snprintf(err, sizeof err, "texts is empty"); }
         else if (m->n_texts > (size_t)s->cfg.max_embed_texts) { code = GRPC_STATUS_INVALID_ARGUMENT; snprintf(err, sizeof err, "%zu texts, the limit is %d", m->n_texts, s->cfg.max_embed_texts); }
         else if (m->has_kind && (m->kind < 0 || m->kind > 2)) { code = GRPC_STATUS_INVALID_ARGUMENT; snprintf(err, sizeof err, "kind %d is not PLAIN, QUERY or DOCUMENT", (int)m->kind); }
@@ -405,6 +407,9 @@ static void on_new_call(fr_server *s, call *c, int ok) {
     if (!ok) { call_free(c); return; } /* the server is shutting down */
     fr_request_next_call(s, c->method, c->cq_index);
     c->start = fr_now();
+    char *peer = grpc_call_get_peer(c->call);
+    c->caller = peer ? fr_hash64(peer, strlen(peer), 0x5EED) : 0;
+    gpr_free(peer);
     /* one ref for RECV_CLOSE, one for the handler's final send */
     atomic_store(&c->refs, 2);
     grpc_op op;
@@ -497,7 +502,9 @@ void fr_server_reload_store(fr_server *s) {
     char err[1024];
     fr_store *fresh = NULL;
     double t0 = fr_now();
-    if (fr_store_open(s->cfg.store, s->model_fp, s->cfg.force_store, &fresh, err, sizeof err)) {
+    /* remembered before reading: a failed attempt is not retried until the file changes again */
+    if (fr_file_id_get(s->cfg.store, &s->store_attempted, err, sizeof err) == FR_OK) s->store_attempted_set = 1;
+    if (fr_store_load(s->cfg.store, s->model_fp, s->cfg.force_store, &fresh, err, sizeof err)) {
         atomic_fetch_add(&s->reloads_failed, 1);
         fr_log(0, "event=store_reload_failed store=%s message=\"%s\" action=keep_serving_old_store", s->cfg.store, err);
         return;
@@ -520,6 +527,20 @@ void fr_server_reload_store(fr_server *s) {
            (unsigned long long)fr_store_info_of(fresh)->count, s->store_version, 1e3 * (fr_now() - t0));
 }
 
+/* Called every store_check_ms: the served store is a private copy (fr_store_load), so a file
+ * truncated or copied over in place cannot hurt requests; a file that changed is reloaded through
+ * the validated path, and one that fails validation (say, half copied) is tried again only once
+ * it changes again, so the old store keeps serving meanwhile. */
+static void check_store_file(fr_server *s) {
+    fr_file_id now;
+    char err[512];
+    if (fr_file_id_get(s->cfg.store, &now, err, sizeof err)) return; /* moved away for now: keep serving */
+    if (fr_file_id_equal(&now, fr_store_file_id(s->store))) return;
+    if (s->store_attempted_set && fr_file_id_equal(&now, &s->store_attempted)) return;
+    fr_log(2, "event=store_file_changed store=%s action=reload", s->cfg.store);
+    fr_server_reload_store(s);
+}
+
 /* ---------------- run ---------------- */
 
 static char *read_pem(const char *path) {
@@ -538,11 +559,9 @@ int fr_server_run(const fr_server_config *cfg) {
     char err[1024];
     int rc = 1;
     fr_encoder **encs = calloc((size_t)cfg->compute_threads, sizeof *encs);
-    pthread_mutex_init(&s->queue.mu, NULL);
-    pthread_cond_init(&s->queue.cv, NULL);
+    fr_queue_init(&s->queue, cfg->max_queue, cfg->compute_threads);
     pthread_mutex_init(&s->watch_mu, NULL);
     pthread_rwlock_init(&s->store_lock, NULL);
-    s->queue.max_depth = cfg->max_queue;
     for (int a = 0; a < cfg->n_arms; a++) s->arm_cum[a] = (a ? s->arm_cum[a - 1] : 0) + cfg->arms[a].weight;
     fr_rank_options_default(&s->cfg.base_options);
     if (cfg->profile[0]) {
@@ -562,7 +581,7 @@ int fr_server_run(const fr_server_config *cfg) {
     snprintf(s->backend, sizeof s->backend, "%s", fr_encoder_backend(encs[0])->name);
     s->model_fp = fr_encoder_fingerprint(encs[0]);
     s->dim = fr_encoder_dim(encs[0]);
-    if (fr_store_open(cfg->store, s->model_fp, cfg->force_store, &s->store, err, sizeof err)) { fr_log(0, "event=startup_failed what=store message=\"%s\"", err); goto out; }
+    if (fr_store_load(cfg->store, s->model_fp, cfg->force_store, &s->store, err, sizeof err)) { fr_log(0, "event=startup_failed what=store message=\"%s\"", err); goto out; }
     snprintf(s->store_version, sizeof s->store_version, "%016llx", (unsigned long long)fr_store_info_of(s->store)->content_hash);
 
     grpc_init();
@@ -640,7 +659,13 @@ int fr_server_run(const fr_server_config *cfg) {
     fflush(stdout);
     int sig = 0;
     for (;;) {
-        sigwait(&sigs, &sig);
+        if (cfg->store_check_ms > 0) {
+            struct timespec wait = {cfg->store_check_ms / 1000, (long)(cfg->store_check_ms % 1000) * 1000000L};
+            sig = sigtimedwait(&sigs, NULL, &wait);
+            if (sig < 0) { check_store_file(s); continue; } /* timeout (or EINTR) */
+        } else if (sigwait(&sigs, &sig) != 0) {
+            continue;
+        }
         if (sig != SIGHUP) break;
         fr_log(2, "event=store_reload_requested signal=SIGHUP");
         fr_server_reload_store(s);
@@ -658,10 +683,7 @@ int fr_server_run(const fr_server_config *cfg) {
         grpc_completion_queue_pluck(s->shutdown_cq, &stag, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
     }
     /* 2. stop compute, then the queues */
-    pthread_mutex_lock(&s->queue.mu);
-    s->queue.stopping = 1;
-    pthread_cond_broadcast(&s->queue.cv);
-    pthread_mutex_unlock(&s->queue.mu);
+    fr_queue_stop(&s->queue);
     for (int i = 0; i < cfg->compute_threads; i++) pthread_join(s->compute_threads[i], NULL);
     for (int i = 0; i < cfg->cq_threads; i++) grpc_completion_queue_shutdown(s->cqs[i]);
     for (int i = 0; i < cfg->cq_threads; i++) pthread_join(s->cq_threads[i], NULL);
@@ -691,6 +713,7 @@ out:
     free(encs);
     fr_store_close(s->store);
     free(s->cqs); free(s->cq_threads); free(s->compute_threads);
+    fr_queue_destroy(&s->queue);
     free(s);
     return rc;
 }

@@ -25,7 +25,7 @@ typedef struct {
     char listen[256];       /* host:port for gRPC */
     int metrics_port;       /* 0 = no metrics endpoint */
     int cq_threads;         /* completion-queue threads (default 2) */
-    int compute_threads;    /* encoders running batches (default 1) */
+    int compute_threads;    /* encoders running batches (default 2; heavy requests never take the last one) */
     int omp_threads;        /* CPU threads per encoder pass (default 1, so the gRPC threads keep a core on
                                small machines; 0 = all cores, for throughput over latency) */
     int max_batch;          /* requests per encoder pass (default 32) */
@@ -40,6 +40,7 @@ typedef struct {
     char tls_cert[1024], tls_key[1024], tls_client_ca[1024]; /* TLS when cert+key; mTLS when client CA too */
     int log_level;          /* 0 error, 1 warn, 2 info, 3 debug */
     int force_store;
+    int store_check_ms;     /* how often the store file is checked for changes, then reloaded (default 1000; 0 = only on SIGHUP) */
     fr_arm arms[FR_MAX_ARMS];
     int n_arms;             /* 0: one implicit arm "default" with default options */
 } fr_server_config;

@@ -55,6 +55,7 @@ struct call {
     int cq_index;
     tag t_new, t_close, t_done, t_recv, t_send;
     grpc_call *call;
+    uint64_t caller;                 /* hash of the peer address: the compute queue's fairness key */
     grpc_call_details details;       /* generic (unknown-method) calls only */
     gpr_timespec deadline;
     grpc_metadata_array md;
@@ -88,16 +89,36 @@ typedef struct job {
     int arm;
     size_t tokens;                   /* token-budget estimate */
     long seq;                        /* stream: response order */
+    int heavy;                       /* set by fr_queue_push: runs alone, never on the reserved thread */
+    /* Embed: done in slices, the job going back to its caller's lane between them */
+    size_t next_text;
+    float *out;
+    fr_embed_info *out_info;
     struct job *next;
 } job;
 
+/* One caller's (one peer's) waiting jobs. */
+typedef struct lane {
+    uint64_t caller;
+    job *head, *tail;
+    struct lane *next;               /* ring of non-empty lanes */
+} lane;
+
+/* The compute queue: a lane per caller, served round-robin, so one caller's burst (or one long
+ * Embed, which comes back in slices) waits its turn behind everybody else's next request. Heavy
+ * jobs may occupy at most heavy_limit compute threads, so with two or more threads one is always
+ * free for light requests. */
 typedef struct {
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    job *head, *tail;
+    lane *cursor;                    /* the next lane to serve; NULL when empty */
     int depth, max_depth, stopping;
+    int heavy_running, heavy_limit;
 } job_queue;
 
+void fr_queue_init(job_queue *q, int max_depth, int compute_threads);
+void fr_queue_stop(job_queue *q);    /* wakes every compute thread; later pushes fail */
+void fr_queue_destroy(job_queue *q);
 int fr_queue_push(job_queue *q, job *j);   /* -1 when full or stopping */
 void fr_job_free(job *j);
 
@@ -117,6 +138,8 @@ struct fr_server {
     pthread_rwlock_t store_lock;     /* compute threads read-lock a batch; a reload write-locks the swap */
     atomic_int store_gen;            /* bumped by every successful reload */
     atomic_long reloads_ok, reloads_failed;
+    fr_file_id store_attempted;      /* the store file as the last reload found it (main thread only) */
+    int store_attempted_set;
     char model_name[128], store_version[32], backend[16];
     uint64_t model_fp;
     int dim;
@@ -148,6 +171,10 @@ uint8_t *fr_unpack_bytes(grpc_byte_buffer *bb, size_t max, size_t *len);
 double fr_now(void);
 
 /* ---- codec (codec.c) ---- */
+/* Before unpacking: repeated-field counts within the limits, no NUL byte in any string field
+ * (wire_check.h). The message names the field. */
+fr_status fr_codec_check_rerank_wire(const uint8_t *buf, size_t len, const fr_rank_limits *lim, char *err, size_t errcap);
+fr_status fr_codec_check_embed_wire(const uint8_t *buf, size_t len, int max_texts, char *err, size_t errcap);
 /* Converts a protobuf request into a ranker request (pointers into the message). */
 fr_status fr_codec_request(const Feedrank__V1__RerankRequest *m, const fr_rank_options *arm_defaults, job *j,
                            char *err, size_t errcap);

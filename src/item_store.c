@@ -1,4 +1,12 @@
-/* item_store.c - reading (mmap + validation + id hash) and writing of item stores. */
+/* item_store.c - reading (mmap or a private copy, validation, id hash) and writing of item stores.
+ *
+ * Two ways to read a store. fr_store_open maps the file: cheap, for short-lived commands. A
+ * long-running server uses fr_store_load, which copies the file into anonymous memory before
+ * validating it: an operator who truncates or copies over the live file (`cp new.store
+ * live.store` rewrites the same inode) would otherwise make every later access to the mapping
+ * raise SIGBUS, or make the server serve bytes its validated header does not describe. The copy
+ * remembers the file's identity (device, inode, size, times), so the server can see the file
+ * change and reload it, validated, through the usual path. */
 #include "item_store.h"
 
 #include <errno.h>
@@ -40,6 +48,7 @@ typedef struct { const uint64_t *off; const char *bytes; } blob;
 struct fr_store {
     void *map;
     size_t map_len;
+    fr_file_id file;   /* what the file was when read */
     fr_store_info info;
     blob ids, texts;
     const uint8_t *vectors;
@@ -243,23 +252,83 @@ fr_status fr_store_parse(const uint8_t *buf, size_t len, const char *label, fr_s
     return FR_OK;
 }
 
-fr_status fr_store_open(const char *path, uint64_t expected_fingerprint, int force, fr_store **out, char *err,
-                        size_t errcap) {
+static void file_id_of(const struct stat *sb, fr_file_id *id) {
+    id->dev = (uint64_t)sb->st_dev;
+    id->ino = (uint64_t)sb->st_ino;
+    id->size = (uint64_t)sb->st_size;
+    id->mtime_ns = (int64_t)sb->st_mtim.tv_sec * 1000000000 + sb->st_mtim.tv_nsec;
+    id->ctime_ns = (int64_t)sb->st_ctim.tv_sec * 1000000000 + sb->st_ctim.tv_nsec;
+}
+
+fr_status fr_file_id_get(const char *path, fr_file_id *id, char *err, size_t errcap) {
+    struct stat sb;
+    if (stat(path, &sb) != 0) return fr_fail(FR_ERR_IO, err, errcap, "%s: %s", path, strerror(errno));
+    file_id_of(&sb, id);
+    return FR_OK;
+}
+
+int fr_file_id_equal(const fr_file_id *a, const fr_file_id *b) {
+    return a->dev == b->dev && a->ino == b->ino && a->size == b->size && a->mtime_ns == b->mtime_ns && a->ctime_ns == b->ctime_ns;
+}
+
+const fr_file_id *fr_store_file_id(const fr_store *s) { return &s->file; }
+
+/* The whole file in anonymous memory, read while its identity holds still. */
+static fr_status read_private(int fd, const char *path, size_t len, const fr_file_id *before, void **out, char *err,
+                              size_t errcap) {
+    void *mem = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (mem == MAP_FAILED) return fr_fail(FR_ERR_NOMEM, err, errcap, "%s: cannot allocate %zu bytes for the store: %s", path, len, strerror(errno));
+    size_t got = 0;
+    while (got < len) {
+        ssize_t n = pread(fd, (char *)mem + got, len - got, (off_t)got);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+            int e = errno;
+            munmap(mem, len);
+            return n == 0 ? fr_fail(FR_ERR_IO, err, errcap, "%s: the file shrank while it was read (%zu of %zu bytes); is it being rewritten?", path, got, len)
+                          : fr_fail(FR_ERR_IO, err, errcap, "%s: read failed: %s", path, strerror(e));
+        }
+        got += (size_t)n;
+    }
+    struct stat sb;
+    fr_file_id after = {0};
+    if (fstat(fd, &sb) == 0) file_id_of(&sb, &after);
+    if (!fr_file_id_equal(before, &after)) {
+        munmap(mem, len);
+        return fr_fail(FR_ERR_IO, err, errcap, "%s: the file changed while it was read; is it being rewritten?", path);
+    }
+    mprotect(mem, len, PROT_READ); /* served bytes are never written */
+    *out = mem;
+    return FR_OK;
+}
+
+static fr_status open_store(const char *path, uint64_t expected_fingerprint, int force, int private_copy, fr_store **out,
+                            char *err, size_t errcap) {
     *out = NULL;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return fr_fail(FR_ERR_IO, err, errcap, "%s: cannot open: %s", path, strerror(errno));
     struct stat sb;
     if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) { close(fd); return fr_fail(FR_ERR_IO, err, errcap, "%s: not a regular file", path); }
+    fr_file_id id;
+    file_id_of(&sb, &id);
     size_t len = (size_t)sb.st_size;
     if (len < HEADER_SIZE) { close(fd); return fr_fail(FR_ERR_FORMAT, err, errcap, "%s: %zu bytes is too short for an item store", path, len); }
-    void *map = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
+    void *map = NULL;
+    fr_status rc = FR_OK;
+    if (private_copy) {
+        rc = read_private(fd, path, len, &id, &map, err, errcap);
+    } else {
+        map = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (map == MAP_FAILED) rc = fr_fail(FR_ERR_IO, err, errcap, "%s: mmap failed: %s", path, strerror(errno));
+    }
     close(fd);
-    if (map == MAP_FAILED) return fr_fail(FR_ERR_IO, err, errcap, "%s: mmap failed: %s", path, strerror(errno));
+    if (rc) return rc;
     fr_store *s;
-    fr_status rc = fr_store_parse(map, len, path, &s, err, errcap);
+    rc = fr_store_parse(map, len, path, &s, err, errcap);
     if (rc) { munmap(map, len); return rc; }
     s->map = map;
     s->map_len = len;
+    s->file = id;
     if (expected_fingerprint && s->info.model_fingerprint != expected_fingerprint && !force) {
         rc = fr_fail(FR_ERR_VERIFY, err, errcap, "%s: built by model '%s' (fingerprint %016llx), not the loaded model (%016llx); rebuild it or force",
                      path, s->info.model_name, (unsigned long long)s->info.model_fingerprint, (unsigned long long)expected_fingerprint);
@@ -268,6 +337,16 @@ fr_status fr_store_open(const char *path, uint64_t expected_fingerprint, int for
     }
     *out = s;
     return FR_OK;
+}
+
+fr_status fr_store_open(const char *path, uint64_t expected_fingerprint, int force, fr_store **out, char *err,
+                        size_t errcap) {
+    return open_store(path, expected_fingerprint, force, 0, out, err, errcap);
+}
+
+fr_status fr_store_load(const char *path, uint64_t expected_fingerprint, int force, fr_store **out, char *err,
+                        size_t errcap) {
+    return open_store(path, expected_fingerprint, force, 1, out, err, errcap);
 }
 
 /* ---------------- writer ---------------- */

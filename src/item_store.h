@@ -38,6 +38,22 @@ typedef struct {
  * model (FR_ERR_VERIFY) unless force. */
 fr_status fr_store_open(const char *path, uint64_t expected_fingerprint, int force, fr_store **out,
                         char *err, size_t errcap);
+/* Like fr_store_open, but reads the file into private memory first: the store then never
+ * depends on the file again, so truncating or overwriting the file in place cannot crash a
+ * long-running reader or change what it serves (the server's way; see fr_store_file_id). */
+fr_status fr_store_load(const char *path, uint64_t expected_fingerprint, int force, fr_store **out,
+                        char *err, size_t errcap);
+
+/* A file's identity: when any field differs, the file was replaced or rewritten. */
+typedef struct {
+    uint64_t dev, ino, size;
+    int64_t mtime_ns, ctime_ns;
+} fr_file_id;
+fr_status fr_file_id_get(const char *path, fr_file_id *id, char *err, size_t errcap);
+int fr_file_id_equal(const fr_file_id *a, const fr_file_id *b);
+/* The identity of the file s was read from, as it was when read. */
+const fr_file_id *fr_store_file_id(const fr_store *s);
+
 /* Validates an in-memory image (used by fr_store_open and the fuzz target). buf must outlive *out. */
 fr_status fr_store_parse(const uint8_t *buf, size_t len, const char *label, fr_store **out, char *err,
                          size_t errcap);

@@ -244,7 +244,7 @@ with open(big_cat, "w") as f:
         f.write(f"b{i},item {i} {'drill lamp hose sink paint'.split()[i % 5]} model {i * 7919 % 10007}\n")
 big = os.path.join(TMP, "big.store")
 subprocess.run([BIN, "index", "--model", MODEL, "--catalog", big_cat, "--out", big, "--dtype", "f16"], check=True, capture_output=True)
-srv = Server("--store", big)
+srv = Server("--store", big, "--max-mmr-depth", "3000", "--max-mmr-work", "9000000")  # above the default MMR budget, on purpose
 stub = pbg.RerankerStub(grpc.insecure_channel(f"127.0.0.1:{srv.port}"))
 heavy = req(query="cordless drill", cands=[f"b{i}" for i in range(3000)], options=pb.RerankOptions(mmr_lambda=0.5, mmr_depth=3000))
 t0 = time.time()
