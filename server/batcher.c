@@ -116,18 +116,21 @@ void fr_job_free(job *j) {
 
 typedef int (*job_filter)(const job *j, const void *ctx);
 
-/* Takes the head job of the first lane, from the cursor on, that `ok` accepts; the cursor moves
- * past that lane, so the next pick starts with the next caller (round-robin). */
+/* Takes the first job that `ok` accepts, looking through the lanes from the cursor on (each lane
+ * oldest first: a light job does not wait behind its caller's heavy ones); the cursor moves past
+ * that lane, so the next pick starts with the next caller (round-robin). */
 static job *pop_locked(job_queue *q, job_filter ok, const void *ctx) {
     if (!q->cursor) return NULL;
     lane *prev = q->cursor;
     while (prev->next != q->cursor) prev = prev->next;
     lane *l = q->cursor;
     do {
-        job *j = l->head;
-        if (ok(j, ctx)) {
-            l->head = j->next;
-            if (!l->head) l->tail = NULL;
+        job *before = NULL;
+        for (job *j = l->head; j; before = j, j = j->next) {
+            if (!ok(j, ctx)) continue;
+            if (before) before->next = j->next;
+            else l->head = j->next;
+            if (l->tail == j) l->tail = before;
             q->depth--;
             if (l->head) {
                 q->cursor = l->next;
@@ -237,6 +240,55 @@ static int embed_slice(fr_server *s, fr_encoder *enc, job *j, int max_tokens, ch
     return 0;
 }
 
+/* Embeds, for every job of the batch, the texts of candidates the store does not know, in one
+ * encoder pass; each job gets its own copy of its vectors (j->out), and those candidates point
+ * at them. */
+static fr_status embed_candidate_texts(fr_server *s, fr_encoder *enc, job **batch, int n, char *err, size_t errcap) {
+    const size_t D = (size_t)fr_encoder_dim(enc);
+    size_t cap = 0;
+    for (int b = 0; b < n; b++)
+        for (int i = 0; i < batch[b]->req.n_candidates; i++) {
+            batch[b]->cands[i].vector = NULL;
+            cap += batch[b]->cands[i].text != NULL;
+        }
+    if (!cap) return FR_OK;
+    const char **texts = malloc(sizeof *texts * cap);
+    size_t *lens = malloc(sizeof *lens * cap);
+    int *owner = malloc(sizeof *owner * cap * 2); /* (job, candidate) of each text */
+    float *vecs = NULL;
+    fr_status rc = texts && lens && owner ? FR_OK : fr_fail(FR_ERR_NOMEM, err, errcap, "out of memory");
+    size_t total = 0;
+    for (int b = 0; !rc && b < n; b++)
+        for (int i = 0; i < batch[b]->req.n_candidates; i++) {
+            const fr_candidate *c = &batch[b]->cands[i];
+            if (!c->text || fr_store_find(s->store, c->id, c->id_len) >= 0) continue;
+            texts[total] = c->text;
+            lens[total] = c->text_len;
+            owner[2 * total] = b;
+            owner[2 * total++ + 1] = i;
+        }
+    if (!rc && total) {
+        vecs = malloc(sizeof *vecs * D * total);
+        rc = vecs ? fr_encoder_embed(enc, texts, lens, (int)total, FR_TEXT_DOCUMENT, vecs, NULL, err, errcap)
+                  : fr_fail(FR_ERR_NOMEM, err, errcap, "out of memory");
+    }
+    for (size_t t = 0; !rc && t < total;) { /* owners are grouped by job, in batch order */
+        job *j = batch[owner[2 * t]];
+        size_t end = t;
+        while (end < total && owner[2 * end] == owner[2 * t]) end++;
+        free(j->out);
+        if (!(j->out = malloc(sizeof(float) * D * (end - t)))) { rc = fr_fail(FR_ERR_NOMEM, err, errcap, "out of memory"); break; }
+        memcpy(j->out, vecs + t * D, sizeof(float) * D * (end - t));
+        for (size_t u = t; u < end; u++) j->cands[owner[2 * u + 1]].vector = j->out + (u - t) * D;
+        t = end;
+    }
+    free(texts);
+    free(lens);
+    free(owner);
+    free(vecs);
+    return rc;
+}
+
 void *fr_compute_main(void *arg) {
     fr_server *s = ((void **)arg)[0];
     fr_encoder *enc = ((void **)arg)[1];
@@ -334,6 +386,14 @@ void *fr_compute_main(void *arg) {
                 fail_job(j, GRPC_STATUS_INTERNAL, "out of memory");
                 fr_job_free(j);
             }
+            if (heavy) release_heavy(q);
+            continue;
+        }
+        /* candidates the store does not know but whose text came with the request: embedded
+         * (as documents, like `feedrank index` does) in one pass for the whole batch */
+        if (embed_candidate_texts(s, enc, batch, n, err, sizeof err)) {
+            for (int i = 0; i < n; i++) { fail_job(batch[i], GRPC_STATUS_INTERNAL, err); fr_job_free(batch[i]); }
+            pthread_rwlock_unlock(&s->store_lock);
             if (heavy) release_heavy(q);
             continue;
         }

@@ -64,6 +64,7 @@ fr_status fr_codec_request(const Feedrank__V1__RerankRequest *m, const fr_rank_o
         j->cands[i].id_len = strlen(j->cands[i].id);
         j->cands[i].has_upstream = c->has_upstream_score;
         j->cands[i].upstream = c->upstream_score;
+        if (c->text) { j->cands[i].text = c->text; j->cands[i].text_len = strlen(c->text); }
     }
     q->candidates = j->cands;
     q->n_candidates = (int)m->n_candidates;
@@ -155,6 +156,7 @@ Feedrank__V1__RerankResponse *fr_codec_response(const job *j, const fr_rank_resu
             e->has_upstream_score = it->has_upstream;
             e->upstream_score = it->upstream;
         }
+        e->has_from_text = e->from_text = it->from_text;
     }
     for (int i = 0; i < res->n_issues; i++) {
         const fr_item_issue *is = &res->issues[i];

@@ -226,6 +226,8 @@ static int make_rerank_job(fr_server *s, call *c, const uint8_t *buf, size_t len
         return GRPC_STATUS_INVALID_ARGUMENT;
     }
     j->tokens = j->req.query ? j->req.query_len / 3 + 2 : 0;
+    for (int i = 0; i < j->req.n_candidates; i++) /* an upper bound: only texts of unknown ids are embedded */
+        if (j->req.candidates[i].text) j->tokens += j->req.candidates[i].text_len / 3 + 2;
     *out = j;
     return 0;
 }

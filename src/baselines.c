@@ -181,6 +181,13 @@ int fr_bm25_query(const fr_bm25 *m, const char *text, int *terms, int cap) {
     return k;
 }
 
+/* One query term's BM25 contribution: tf occurrences in a document whose length gives norm. */
+static double term_score(const fr_bm25 *m, int term, double tf, double norm, double k1) {
+    double df = m->df[term];
+    double idf = log(1 + (m->n_docs - df + 0.5) / (df + 0.5));
+    return idf * tf * (k1 + 1) / (tf + norm);
+}
+
 double fr_bm25_score(const fr_bm25 *m, const int *terms, int nterms, int doc, double k1, double b) {
     double s = 0, norm = k1 * (1 - b + b * m->doc_len[doc] / m->avgdl);
     const int *dt = m->doc_terms + m->doc_off[doc], nd = m->doc_off[doc + 1] - m->doc_off[doc];
@@ -188,10 +195,28 @@ double fr_bm25_score(const fr_bm25 *m, const int *terms, int nterms, int doc, do
         int lo = 0, hi = nd;
         while (lo < hi) { int mid = (lo + hi) / 2; if (dt[mid] < terms[q]) lo = mid + 1; else hi = mid; }
         if (lo == nd || dt[lo] != terms[q]) continue;
-        double tf = m->doc_tf[m->doc_off[doc] + lo], df = m->df[terms[q]];
-        double idf = log(1 + (m->n_docs - df + 0.5) / (df + 0.5));
-        s += idf * tf * (k1 + 1) / (tf + norm);
+        s += term_score(m, terms[q], m->doc_tf[m->doc_off[doc] + lo], norm, k1);
     }
+    return s;
+}
+
+double fr_bm25_score_text(const fr_bm25 *m, const int *terms, int nterms, const char *text, size_t len, double k1, double b) {
+    char *t = strndup(text, len);
+    double *tf = calloc(nterms > 0 ? (size_t)nterms : 1, sizeof *tf);
+    if (!t || !tf) { free(t); free(tf); return -1; }
+    /* tf of each query term, counted in one pass over the text's tokens */
+    int nq = nterms, dl = 0;
+    char tok[256];
+    size_t pos = 0, tl;
+    while ((tl = next_token(t, &pos, tok, sizeof tok))) {
+        dl++;
+        int id = term_find(m, tok, tl);
+        for (int q = 0; id >= 0 && q < nq; q++) if (terms[q] == id) tf[q]++;
+    }
+    free(t);
+    double s = 0, norm = k1 * (1 - b + b * dl / m->avgdl);
+    for (int q = 0; q < nq; q++) if (tf[q] > 0) s += term_score(m, terms[q], tf[q], norm, k1);
+    free(tf);
     return s;
 }
 

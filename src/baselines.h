@@ -16,6 +16,9 @@ void fr_bm25_free(fr_bm25 *m);
 /* Term ids of text (unknown terms dropped; repeats kept); returns the count written (<= cap). */
 int fr_bm25_query(const fr_bm25 *m, const char *text, int *terms, int cap);
 double fr_bm25_score(const fr_bm25 *m, const int *terms, int nterms, int doc, double k1, double b);
+/* The same score for a text outside the corpus (its own length; the corpus's idf and mean length);
+ * -1 when out of memory. */
+double fr_bm25_score_text(const fr_bm25 *m, const int *terms, int nterms, const char *text, size_t len, double k1, double b);
 
 /* ---- log signals ---- */
 typedef struct fr_covis fr_covis;

@@ -5,6 +5,7 @@
 #include "ranker.h"
 
 #include "baselines.h"
+#include "hash.h"
 #include "priors.h"
 
 #include <ctype.h>
@@ -35,6 +36,7 @@ void fr_rank_limits_default(fr_rank_limits *l) {
     l->max_history = 1000;
     l->max_query_bytes = 16384;
     l->max_mmr_depth = 1000;
+    l->max_candidate_texts = 256;
     l->max_mmr_work = 1000000;
 }
 
@@ -233,12 +235,17 @@ fr_status fr_rank_validate(const fr_rank_request *q, const fr_rank_limits *lim, 
         return fr_fail(FR_ERR_ARG, err, errcap, "query is %zu bytes, the limit is %zu", q->query_len, lim->max_query_bytes);
     int has_query = q->query && q->query_len > 0;
     if (!has_query && q->n_history == 0) return fr_fail(FR_ERR_ARG, err, errcap, "empty context: give a query, history items, or both");
+    int n_texts = 0;
     for (int i = 0; i < q->n_candidates; i++) {
         const fr_candidate *c = &q->candidates[i];
         if (!c->id || c->id_len == 0) return fr_fail(FR_ERR_ARG, err, errcap, "candidates[%d].item_id is empty", i);
         if (c->id_len > FR_STORE_MAX_ID) return fr_fail(FR_ERR_ARG, err, errcap, "candidates[%d].item_id is %zu bytes, the limit is %d", i, c->id_len, FR_STORE_MAX_ID);
         if (c->has_upstream && !is_finite(c->upstream))
             return fr_fail(FR_ERR_ARG, err, errcap, "candidates[%d].upstream_score is %s", i, isnan(c->upstream) ? "NaN" : "infinite");
+        if (c->text && c->text_len > lim->max_query_bytes)
+            return fr_fail(FR_ERR_ARG, err, errcap, "candidates[%d].text is %zu bytes, the limit is %zu", i, c->text_len, lim->max_query_bytes);
+        if (c->text && ++n_texts > lim->max_candidate_texts)
+            return fr_fail(FR_ERR_ARG, err, errcap, "more than %d candidates carry a text, the limit is %d", lim->max_candidate_texts, lim->max_candidate_texts);
     }
     for (int i = 0; i < q->n_history; i++) {
         const fr_history_item *h = &q->history[i];
@@ -505,10 +512,11 @@ static fr_status log_signals(fr_ranker *r, const fr_rank_request *q, int m, int 
     if (*use_log) {
         const fr_priors *p = &r->priors;
         for (int k = 0; k < m; k++) {
-            uint32_t row = (uint32_t)r->rows[r->order[k]];
-            r->cand_rows[k] = row;
-            r->pop[k] = (float)log1p(p->popularity[row]);
-            r->gate[k] = o->log_gate > 0 ? (float)(p->seen[row] / (p->seen[row] + (double)o->log_gate)) : 1.0f;
+            int64_t row = r->rows[r->order[k]];
+            double seen = row < 0 ? 0 : p->seen[row]; /* a text candidate: the log never saw it */
+            r->cand_rows[k] = row < 0 ? FR_NO_ROW : (uint32_t)row;
+            r->pop[k] = row < 0 ? 0.0f : (float)log1p(p->popularity[row]);
+            r->gate[k] = o->log_gate > 0 ? (float)(seen / (seen + (double)o->log_gate)) : 1.0f;
             r->cov[k] = 0;
         }
         if (o->covisitation_weight != 0 && q->n_history > 0) {
@@ -532,7 +540,13 @@ static fr_status log_signals(fr_ranker *r, const fr_rank_request *q, int m, int 
         if (!qs) return fr_fail(FR_ERR_NOMEM, err, errcap, "ranker: out of memory");
         int nt = fr_bm25_query(r->bm25, qs, r->qterms, cap);
         free(qs);
-        for (int k = 0; k < m; k++) r->lex[k] = (float)fr_bm25_score(r->bm25, r->qterms, nt, (int)r->rows[r->order[k]], 1.2, 0.75);
+        for (int k = 0; k < m; k++) {
+            const fr_candidate *c = &q->candidates[r->order[k]];
+            double v = r->rows[r->order[k]] >= 0 ? fr_bm25_score(r->bm25, r->qterms, nt, (int)r->rows[r->order[k]], 1.2, 0.75)
+                       : c->text ? fr_bm25_score_text(r->bm25, r->qterms, nt, c->text, c->text_len, 1.2, 0.75) : 0;
+            if (v < 0) return fr_fail(FR_ERR_NOMEM, err, errcap, "ranker: out of memory");
+            r->lex[k] = (float)v;
+        }
     }
     return FR_OK;
 }
@@ -560,6 +574,14 @@ fr_status fr_rank(fr_ranker *r, const fr_rank_request *q, fr_rank_result *res, c
     for (int i = 0; i < n; i++) {
         const fr_candidate *c = &q->candidates[i];
         int64_t row = fr_store_find(r->store, c->id, c->id_len);
+        if (row < 0 && c->vector) {
+            /* ranked by the request's own text: a negative key from the id, so that repeats of
+             * the same unknown id still meet as duplicates below (ids compared there too) */
+            r->rows[i] = -1 - (int64_t)(fr_hash64(c->id, c->id_len, 0x7E47) >> 2);
+            r->keep[i] = 1;
+            r->order[m++] = i;
+            continue;
+        }
         if (row < 0) {
             if (add_issue(r, &n_issues, i, FR_ISSUE_UNKNOWN_ITEM)) return fr_fail(FR_ERR_NOMEM, err, errcap, "out of memory");
             continue;
@@ -582,6 +604,10 @@ fr_status fr_rank(fr_ranker *r, const fr_rank_request *q, fr_rank_result *res, c
         for (int k = 1; k < m; k++)
             if (pairs[2 * k] == pairs[2 * k - 2]) {
                 int dup = (int)pairs[2 * k + 1];
+                if (pairs[2 * k] < 0) { /* two text candidates: the same id, or only the same hash? */
+                    const fr_candidate *a = &q->candidates[pairs[2 * k - 1]], *b = &q->candidates[dup];
+                    if (a->id_len != b->id_len || memcmp(a->id, b->id, a->id_len) != 0) continue;
+                }
                 r->keep[dup] = 0;
                 if (add_issue(r, &n_issues, dup, FR_ISSUE_DUPLICATE)) return fr_fail(FR_ERR_NOMEM, err, errcap, "out of memory");
             }
@@ -595,7 +621,8 @@ fr_status fr_rank(fr_ranker *r, const fr_rank_request *q, fr_rank_result *res, c
     for (int k = 0; k < m; k++) {
         int i = r->order[k];
         float *v = r->cand_vecs + (size_t)k * d;
-        fr_store_vector(r->store, (uint64_t)r->rows[i], v);
+        if (r->rows[i] < 0) memcpy(v, q->candidates[i].vector, sizeof(float) * (size_t)d);
+        else fr_store_vector(r->store, (uint64_t)r->rows[i], v);
         float nv = sqrtf(dot(v, v, d));
         if (nv > 0) for (int j = 0; j < d; j++) v[j] /= nv;
         r->upmask[k] = q->candidates[i].has_upstream;
@@ -658,7 +685,8 @@ fr_status fr_rank(fr_ranker *r, const fr_rank_request *q, fr_rank_result *res, c
     for (int a = 0; a < out_n; a++) {
         int k = pos[a], i = r->order[k];
         r->items[a] = (fr_ranked_item){i, r->final[k], r->sem[k], q->candidates[i].upstream, q->candidates[i].has_upstream,
-                                       use_log ? r->pop[k] : 0, use_log ? r->cov[k] : 0, use_lex ? r->lex[k] : 0};
+                                       use_log ? r->pop[k] : 0, use_log ? r->cov[k] : 0, use_lex ? r->lex[k] : 0,
+                                       r->rows[i] < 0};
     }
     res->items = r->items;
     res->n_items = out_n;

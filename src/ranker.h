@@ -68,6 +68,13 @@ typedef struct {
     size_t id_len;
     float upstream;
     int has_upstream;
+    /* A candidate the store does not know is still ranked when the caller embedded its text:
+     * vector (dim floats, from the request's text) stands in for the stored vector, and text
+     * (text_len bytes) for the stored text in the lexical signal. Both are ignored when the
+     * store knows the id. Such an item has no log signals (the log has never seen it). */
+    const float *vector;
+    const char *text;
+    size_t text_len;
 } fr_candidate;
 
 typedef struct {
@@ -87,6 +94,7 @@ typedef struct {
     int max_history;      /* default 1000 */
     size_t max_query_bytes; /* default 16384 */
     int max_mmr_depth;    /* default 1000 */
+    int max_candidate_texts; /* candidates that carry a text (embedded when the store lacks them), default 256 */
     long long max_mmr_work; /* MMR depth x candidates, default 1,000,000 (tens of ms on one core) */
 } fr_rank_limits;
 
@@ -105,6 +113,7 @@ typedef struct {
     float upstream;       /* as given (valid when has_upstream) */
     int has_upstream;
     float popularity, covisitation, lexical; /* raw log / lexical signals (0 when unused) */
+    int from_text;        /* ranked by the text the request gave (the store does not know the id) */
 } fr_ranked_item;
 
 typedef enum { FR_ISSUE_UNKNOWN_ITEM = 1, FR_ISSUE_DUPLICATE = 2, FR_ISSUE_UNKNOWN_HISTORY = 3 } fr_issue;

@@ -30,8 +30,8 @@ static fr_store *make_store(const char *name, int n, int dim, const char *const 
     return fr_store_open(path, 0, 0, &s, err, sizeof err) ? NULL : s;
 }
 
-static fr_candidate cand(const char *id) { return (fr_candidate){id, strlen(id), 0, 0}; }
-static fr_candidate cand_up(const char *id, float u) { return (fr_candidate){id, strlen(id), u, 1}; }
+static fr_candidate cand(const char *id) { return (fr_candidate){.id = id, .id_len = strlen(id)}; }
+static fr_candidate cand_up(const char *id, float u) { return (fr_candidate){.id = id, .id_len = strlen(id), .upstream = u, .has_upstream = 1}; }
 
 static const char *order_of(const fr_rank_request *q, const fr_rank_result *r) {
     static char buf[256];
@@ -113,6 +113,37 @@ static void test_mmr(fr_ranker *rk) {
     q.options.mmr_lambda = 0.6f; /* A2: .594 - .396 = .198 > D: 0 */
     fr_rank(rk, &q, &r, err, sizeof err);
     CHECK(strcmp(order_of(&q, &r), "A,A2,D") == 0, "MMR 0.6: %s", order_of(&q, &r));
+}
+
+/* A candidate the store does not know, sent with its text (embedded by the caller), is ranked like
+ * a stored one and marked; without a vector it stays an UNKNOWN_ITEM; repeats are duplicates. */
+static void test_text_candidates(fr_ranker *rk) {
+    static const float near_q[2] = {0.9f, 0.1f}, far_q[2] = {0, 1};
+    fr_candidate c[5] = {cand("A2"), cand("new1"), cand("D"), cand("new2"), cand("new1")};
+    c[1].vector = near_q;
+    c[1].text = "new drill";
+    c[1].text_len = 9;
+    c[3].vector = far_q;
+    c[4].vector = near_q;
+    fr_rank_request q = query_req(c, 5);
+    fr_rank_result r;
+    char err[256];
+    CHECK(fr_rank(rk, &q, &r, err, sizeof err) == FR_OK, "text candidates: %s", err);
+    /* cosine to (1,0): A2 .99, new1 .994, D 0, new2 0 (ties keep request order) */
+    CHECK(strcmp(order_of(&q, &r), "new1,A2,D,new2") == 0, "text candidates ranked with stored ones: %s", order_of(&q, &r));
+    CHECK(r.items[0].from_text && !r.items[1].from_text && !r.items[2].from_text && r.items[3].from_text, "from_text marks");
+    CHECK(fabsf(r.items[0].semantic - 0.9939f) < 1e-3f, "text candidate's own vector scored: %f", r.items[0].semantic);
+    CHECK(r.n_issues == 1 && r.issues[0].code == FR_ISSUE_DUPLICATE && r.issues[0].index == 4, "a repeated text candidate is a duplicate");
+    c[1].vector = NULL; /* no text: an unknown item as before */
+    CHECK(fr_rank(rk, &q, &r, err, sizeof err) == FR_OK && r.n_items == 4, "rank: %s", err);
+    int unknown = 0;
+    for (int i = 0; i < r.n_issues; i++) unknown += r.issues[i].code == FR_ISSUE_UNKNOWN_ITEM && r.issues[i].index == 1;
+    CHECK(unknown == 1, "a candidate without a vector is an unknown item");
+    /* a known id: the stored vector wins over a given one */
+    fr_candidate k[2] = {cand("A"), cand("D")};
+    k[1].vector = near_q;
+    q = query_req(k, 2);
+    CHECK(fr_rank(rk, &q, &r, err, sizeof err) == FR_OK && strcmp(order_of(&q, &r), "A,D") == 0 && !r.items[1].from_text, "stored vector wins");
 }
 
 static void test_history(fr_ranker *rk) {
@@ -440,6 +471,26 @@ static void test_log_signals(void) {
     CHECK(fr_rank(rk, &lq, &r, err, sizeof err) == FR_OK, "%s", err);
     const char *lo = order_of(&lq, &r);
     CHECK((strncmp(lo, "a,new,c", 7) == 0 || strncmp(lo, "new,a,c", 7) == 0) && r.items[0].lexical > 0, "lexical order %s", lo);
+    /* a candidate the store lacks, with its text: scored by BM25 on that text (the same value as
+     * the stored item "new" of the same text), no log signals, gated off like any cold item */
+    static const float v2[2] = {1, 0};
+    fr_candidate t[2] = {cand("new"), cand("unstored")};
+    size_t nl = 0;
+    const char *new_text = fr_store_text(s, (uint64_t)fr_store_find(s, "new", 3), &nl);
+    t[1].vector = v2;
+    t[1].text = new_text;
+    t[1].text_len = nl;
+    lq.candidates = t;
+    lq.n_candidates = 2;
+    CHECK(fr_rank(rk, &lq, &r, err, sizeof err) == FR_OK && r.n_items == 2, "%s", err);
+    CHECK(r.items[0].lexical > 0 && r.items[0].lexical == r.items[1].lexical && r.items[r.items[0].from_text ? 0 : 1].from_text,
+          "BM25 of a request's text = of the same stored text: %g %g", r.items[0].lexical, r.items[1].lexical);
+    lq.options.popularity_weight = 1;
+    lq.options.covisitation_weight = 1;
+    lq.options.lexical_weight = 0;
+    CHECK(fr_rank(rk, &lq, &r, err, sizeof err) == FR_OK, "%s", err);
+    int u = r.items[0].from_text ? 0 : 1;
+    CHECK(r.items[u].popularity == 0 && r.items[u].covisitation == 0, "text candidate: no log signals");
     fr_ranker_free(rk);
     fr_store_close(s);
 }
@@ -491,6 +542,7 @@ int main(void) {
         test_mmr(rk);
         test_history(rk);
         test_issues(rk);
+        test_text_candidates(rk);
         test_json(rk);
         /* a query without a model and without a precomputed vector */
         fr_candidate c[1] = {cand("A")};

@@ -218,6 +218,26 @@ try:
     check("weighted-0 history: no item errors", resp is not None and resp.no_context_vector and not resp.item_errors)
     check("a normal history still has a context vector", not stub.Rerank(req(query=None, history=[{"item_id": "p001"}])).no_context_vector)
 
+    # a candidate the store does not know, sent with its text, is ranked (issue "live catalogue", part 1)
+    p001_text = "20V MAX Cordless Drill/Driver Kit with 2 Batteries. Acme Tools. Power Tools"  # as indexed
+    r = req(cands=("p001", "fresh", "p006", "gone"))
+    r.candidates[1].text = p001_text
+    r.candidates[0].text = "ignored: the store knows p001"
+    resp = stub.Rerank(r)
+    got = {i.item_id: i for i in resp.items}
+    check("text candidate ranked and marked", "fresh" in got and got["fresh"].from_text and not got["p001"].from_text)
+    check("its vector is the indexed one's (same text)", "fresh" in got and abs(got["fresh"].semantic_score - got["p001"].semantic_score) < 1e-4)
+    check("a candidate without text is still UNKNOWN_ITEM", [e.item_id for e in resp.item_errors if e.code == pb.UNKNOWN_ITEM] == ["gone"])
+    r = req(cands=[f"n{i}" for i in range(257)])
+    for c in r.candidates:
+        c.text = "a new item"
+    c, d = code_of(lambda: stub.Rerank(r))
+    check(f"more than 256 text candidates -> INVALID_ARGUMENT ({d})", c == grpc.StatusCode.INVALID_ARGUMENT and "carry a text" in d)
+    r = req(cands=("fresh",))
+    r.candidates[0].text = "x\0y"
+    c, d = code_of(lambda: stub.Rerank(r))
+    check(f"NUL in a candidate text -> INVALID_ARGUMENT ({d})", c == grpc.StatusCode.INVALID_ARGUMENT and "candidates[0].text" in d)
+
     # 5. MMR work is bounded with a message naming the option
     c, d = code_of(lambda: stub.Rerank(req(options=pb.RerankOptions(mmr_lambda=0.5, mmr_depth=10000))))
     check(f"mmr_depth 10000 -> INVALID_ARGUMENT ({d})", c == grpc.StatusCode.INVALID_ARGUMENT and "options.mmr_depth" in d)
@@ -233,12 +253,17 @@ try:
     stop = threading.Event()
     results = {"embed": None, "heavy": 0, "heavy_err": []}
 
+    # the worst-case clients on connections of their own (other callers); the small requests'
+    # channel shares grpcio's default connection, so light jobs are also queued behind heavy ones
+    # of the same caller
+    own = [("grpc.use_local_subchannel_pool", 1)]
+
     def run_embed():
-        ch = grpc.insecure_channel(f"127.0.0.1:{srv.port}")
+        ch = grpc.insecure_channel(f"127.0.0.1:{srv.port}", options=own)
         results["embed"] = code_of(lambda: pbg.RerankerStub(ch).Embed(worst_embed, timeout=6))[0]
 
     def run_heavy():
-        stub = pbg.RerankerStub(grpc.insecure_channel(f"127.0.0.1:{srv.port}"))
+        stub = pbg.RerankerStub(grpc.insecure_channel(f"127.0.0.1:{srv.port}", options=own))
         for _ in range(1000):
             if stop.is_set():
                 return
