@@ -306,10 +306,11 @@ void *fr_compute_main(void *arg) {
     if (rrc) { fr_log(0, "event=ranker_failed message=\"%s\"", err); return NULL; }
     const int D = fr_encoder_dim(enc);
     job **batch = calloc((size_t)cfg->max_batch, sizeof *batch);
-    char **texts = malloc(sizeof(char *) * (size_t)(cfg->max_batch > cfg->max_embed_texts ? cfg->max_batch : cfg->max_embed_texts) * 2);
-    size_t *lens = malloc(sizeof(size_t) * (size_t)(cfg->max_batch + cfg->max_embed_texts) * 2);
-    float *vecs = malloc(sizeof(float) * (size_t)D * (size_t)(cfg->max_batch + cfg->max_embed_texts));
-    fr_embed_info *info = calloc((size_t)(cfg->max_batch + cfg->max_embed_texts), sizeof *info);
+    /* one query per request of a batch (an Embed keeps its own buffers in the job) */
+    char **texts = malloc(sizeof(char *) * (size_t)cfg->max_batch);
+    size_t *lens = malloc(sizeof(size_t) * (size_t)cfg->max_batch);
+    float *vecs = malloc(sizeof(float) * (size_t)D * (size_t)cfg->max_batch);
+    fr_embed_info *info = calloc((size_t)cfg->max_batch, sizeof *info);
     job_queue *q = &s->queue;
     const int max_tokens = fr_encoder_config(enc)->max_seq_length;
     while (batch && texts && lens && vecs && info) {
@@ -391,17 +392,13 @@ void *fr_compute_main(void *arg) {
         }
         /* candidates the store does not know but whose text came with the request: embedded
          * (as documents, like `feedrank index` does) in one pass for the whole batch */
-        if (embed_candidate_texts(s, enc, batch, n, err, sizeof err)) {
-            for (int i = 0; i < n; i++) { fail_job(batch[i], GRPC_STATUS_INTERNAL, err); fr_job_free(batch[i]); }
-            pthread_rwlock_unlock(&s->store_lock);
-            if (heavy) release_heavy(q);
-            continue;
-        }
+        fr_status erc = embed_candidate_texts(s, enc, batch, n, err, sizeof err);
         /* one encoder pass for every query of the batch */
         int nq = 0;
         for (int i = 0; i < n; i++)
             if (batch[i]->req.query && batch[i]->req.query_len) { texts[nq] = (char *)batch[i]->req.query; lens[nq++] = batch[i]->req.query_len; }
-        if (nq && fr_encoder_embed(enc, (const char *const *)texts, lens, nq, FR_TEXT_QUERY, vecs, info, err, sizeof err)) {
+        if (!erc && nq) erc = fr_encoder_embed(enc, (const char *const *)texts, lens, nq, FR_TEXT_QUERY, vecs, info, err, sizeof err);
+        if (erc) {
             for (int i = 0; i < n; i++) { fail_job(batch[i], GRPC_STATUS_INTERNAL, err); fr_job_free(batch[i]); }
             pthread_rwlock_unlock(&s->store_lock);
             if (heavy) release_heavy(q);
