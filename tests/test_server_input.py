@@ -40,6 +40,9 @@ assert protoc.main(["protoc", f"-I{SRC}/proto", f"--python_out={TMP}", f"--grpc_
 sys.path.insert(0, TMP)
 from feedrank.v1 import reranker_pb2 as pb, reranker_pb2_grpc as pbg  # noqa: E402
 
+# a sanitizer build runs several times slower and holds freed memory back: time bounds scale with
+# measured latencies, and RSS bounds are not checked there
+SANITIZED = b"libasan" in subprocess.run(["ldd", BIN], capture_output=True).stdout
 CAT = f"{SRC}/examples/catalog.csv"
 STORE = os.path.join(TMP, "base.store")
 subprocess.run([BIN, "index", "--model", MODEL, "--catalog", CAT, "--text", "{title}. {brand}. {category}", "--out", STORE],
@@ -198,7 +201,9 @@ try:
     rss1 = int(open(f"/proc/{srv.p.pid}/status").read().split("VmRSS:")[1].split()[0])
     check(f"4M empty candidates -> INVALID_ARGUMENT naming the limit ({d})", c == grpc.StatusCode.INVALID_ARGUMENT and "candidates" in d and "limit is 10000" in d)
     # was 2.4 s and +210 MB; the wire pass stops at the limit (receiving 8 MB over loopback remains)
-    check(f"refused without unpacking: worst {worst * 1e3:.0f} ms, RSS +{(rss1 - rss0) // 1024} MB", worst < 1.0 and rss1 - rss0 < 100_000)
+    # (an AddressSanitizer build keeps freed memory in quarantine, so its RSS says nothing here)
+    check(f"refused without unpacking: worst {worst * 1e3:.0f} ms, RSS +{(rss1 - rss0) // 1024} MB",
+          worst < 1.0 and (SANITIZED or rss1 - rss0 < 100_000))
 
     # 12. a history the store does not know, and known ids weighted 0: ranked by what there is
     r = req(query=None, history=[{"item_id": "nope1"}, {"item_id": "nope2"}], cands=("p001", "p004", "p006"))
@@ -282,9 +287,9 @@ try:
         sstub.Rerank(small, timeout=10)
         solo.append(time.time() - t0)
     solo.sort()
-    # 100 ms, the issue's bound; a sanitizer build (or a loaded machine) runs everything several
-    # times slower, so the bound grows with the small request's own latency measured alone
-    limit = max(0.1, 6 * solo[len(solo) // 2])
+    # 100 ms, the issue's bound; a sanitizer build runs everything several times slower, so there
+    # (and on a loaded machine) the bound grows with the small request's own latency measured alone
+    limit = max(0.1, (10 if SANITIZED else 6) * solo[len(solo) // 2])
     with cf.ThreadPoolExecutor(3) as ex:
         fe = ex.submit(run_embed)
         fh = ex.submit(run_heavy)
