@@ -11,14 +11,16 @@
  *    the result does not depend on a hash) and projects each once into V; inputs and candidates
  *    point at rows of V. The backward sums every use into dV, then into E, Wp and bp once.
  *  - Parameter gradients are sums over rows; each output element is owned by one loop iteration
- *    and summed in row order, so the bits do not depend on how the work is split (the
- *    determinism test relies on it).
+ *    and summed in row order, so the bits do not depend on how the work is split. Loops run on
+ *    OpenMP threads over rows, output columns or candidates, never with a reduction across
+ *    threads, so 1 and 16 threads give the same bits (test_seqmodel checks 1 against several).
  * fp32 throughout, with double accumulators for LayerNorm statistics, softmax normalisers, the
  * loss mean, bias gradients and the gradient norm (sums over many rows or of many exponentials).
  */
 #include "seqmodel.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -41,6 +43,12 @@ fr_seq_adamw fr_seq_default_adamw(float lr) {
  * over one dimension never overflow. */
 #define SEQ_MAX_DIM (1 << 16)
 #define SEQ_MAX_ITEMS (1 << 30)
+/* Loops with less work than this (multiply-adds, roughly) run on one thread: a parallel region
+ * costs microseconds, and much more on a busy machine, which a tiny batch or a one-history
+ * forward would pay dozens of times per step. Which loops split never changes a result. */
+#define SEQ_PAR_WORK 32768
+/* loss positions per chunk of the sampled softmax (see loss_forward) */
+#define LOSS_CHUNK 64
 
 fr_status fr_seq_layout(const fr_seq_config *c, fr_seq_tensor layout[FR_SEQ_NTENSORS], size_t *total,
                         char *err, size_t errcap) {
@@ -100,13 +108,16 @@ typedef struct {
     float *lnf, *lnf_mean, *lnf_rstd; /* (BT, C) user states, (BT), (BT) */
     float *lse;               /* (BT) log-sum-exp of each loss position's logits */
     float *branch;            /* (BT, C) forward scratch: a residual branch's output */
-    float *logits;            /* (BT + K) loss scratch: one position's logits */
+    float *Vt;                /* (C, BT + K) candidate vectors, transposed */
+    float *G;                 /* (LOSS_CHUNK, BT + K) loss scratch: a chunk's logits or their gradients */
+    float *rowloss;           /* (BT) loss scratch: each loss position's cross-entropy */
     /* backward scratch */
     float *dstream, *dbranch, *dln, *datty; /* (BT, C) */
     float *dqkv;              /* (BT, 3C) */
     float *dfch;              /* (BT, F) */
     float *dV;                /* (U, C) */
-    float *datt;              /* (T) */
+    float *dVt;               /* (C, BT + K) */
+    float *datt;              /* (B, NH, T) */
 } seq_acts;
 
 struct fr_seq_model {
@@ -163,9 +174,10 @@ static size_t carve(fr_seq_model *m, char *base) {
     TAKE(a->ln2, L * BT * C); TAKE(a->ln2_mean, L * BT); TAKE(a->ln2_rstd, L * BT);
     TAKE(a->fch, L * BT * F); TAKE(a->fch_gelu, L * BT * F);
     TAKE(a->lnf, BT * C); TAKE(a->lnf_mean, BT); TAKE(a->lnf_rstd, BT);
-    TAKE(a->lse, BT); TAKE(a->branch, BT * C); TAKE(a->logits, BT + K);
+    TAKE(a->lse, BT); TAKE(a->branch, BT * C); TAKE(a->Vt, C * (BT + K));
+    TAKE(a->G, LOSS_CHUNK * (BT + K)); TAKE(a->rowloss, BT);
     TAKE(a->dstream, BT * C); TAKE(a->dbranch, BT * C); TAKE(a->dln, BT * C); TAKE(a->datty, BT * C);
-    TAKE(a->dqkv, BT * 3 * C); TAKE(a->dfch, BT * F); TAKE(a->dV, U * C); TAKE(a->datt, T);
+    TAKE(a->dqkv, BT * 3 * C); TAKE(a->dfch, BT * F); TAKE(a->dV, U * C); TAKE(a->dVt, C * (BT + K)); TAKE(a->datt, B * NH * T);
 #undef TAKE
     return off;
 }
@@ -255,18 +267,28 @@ void fr_seq_zero_grad(fr_seq_model *m) { memset(m->grads, 0, m->nparams * sizeof
  * touched. Backward functions overwrite their input gradient (dinp) unless they say "adds", and
  * always add into parameter gradients. */
 
+/* The one dot product every layer uses. The simd reduction lets the compiler split the sum into
+ * vector lanes (a plain float loop may not be reordered, and runs one multiply-add at a time);
+ * the split is fixed at compile time, so the result is still the same whatever the threads, and
+ * the loss backward's recomputed logits equal the forward's. */
+static inline float dot(const float *restrict a, const float *restrict b, int n) {
+    float s = 0.0f;
+#pragma omp simd reduction(+ : s)
+    for (int i = 0; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
 /* Item vectors. V (U, C) = E[uniq] + text[uniq] Wp^T + bp; E (N, C), text (N, Dt), Wp (C, Dt),
  * bp (C), uniq (U). */
 static void item_vectors_forward(float *V, const int32_t *uniq, int U, const float *E, const float *text,
                                  const float *Wp, const float *bp, int C, int Dt) {
+#pragma omp parallel for schedule(static) if ((size_t)U * C * Dt >= SEQ_PAR_WORK)
     for (int u = 0; u < U; u++) {
         const float *e = E + (size_t)uniq[u] * C, *t = text + (size_t)uniq[u] * Dt;
         float *v = V + (size_t)u * C;
         for (int o = 0; o < C; o++) {
             const float *w = Wp + (size_t)o * Dt;
-            float s = 0.0f;
-            for (int i = 0; i < Dt; i++) s += w[i] * t[i];
-            v[o] = e[o] + s + bp[o];
+            v[o] = e[o] + dot(w, t, Dt) + bp[o];
         }
     }
 }
@@ -279,6 +301,7 @@ static void item_vectors_backward(float *dE, float *dWp, float *dbp, const float
         float *de = dE + (size_t)uniq[u] * C;
         for (int o = 0; o < C; o++) de[o] += dv[o];
     }
+#pragma omp parallel for schedule(static) if ((size_t)U * C * Dt >= SEQ_PAR_WORK)
     for (int o = 0; o < C; o++) {
         float *dw = dWp + (size_t)o * Dt;
         double db = 0.0;
@@ -297,6 +320,7 @@ static void item_vectors_backward(float *dE, float *dWp, float *dbp, const float
  * pos (T, C). */
 static void embed_forward(float *x, const float *V, const int32_t *row_slot, const float *pos, const int32_t *rows,
                           int nrows, int T, int C) {
+#pragma omp parallel for schedule(static) if ((size_t)nrows * C >= SEQ_PAR_WORK)
     for (int k = 0; k < nrows; k++) {
         const int r = rows[k];
         const float *v = V + (size_t)row_slot[r] * C, *p = pos + (size_t)(r % T) * C;
@@ -326,6 +350,7 @@ static void dropout_apply(float *x, const int32_t *rows, int nrows, int C, float
     if (p <= 0.0f) return;
     const uint64_t thresh = (uint64_t)((double)p * 16777216.0); /* p in 24-bit fixed point */
     const float scale = 1.0f / (1.0f - p);
+#pragma omp parallel for schedule(static) if ((size_t)nrows * C * 8 >= SEQ_PAR_WORK)
     for (int k = 0; k < nrows; k++) {
         const size_t r = (size_t)rows[k];
         float *o = x + r * C;
@@ -340,6 +365,7 @@ static void dropout_apply(float *x, const int32_t *rows, int nrows, int C, float
  * the backward; w, b (C). */
 static void layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *w,
                               const float *b, const int32_t *rows, int nrows, int C) {
+#pragma omp parallel for schedule(static) if ((size_t)nrows * C * 4 >= SEQ_PAR_WORK)
     for (int k = 0; k < nrows; k++) {
         const int r = rows[k];
         const float *x = inp + (size_t)r * C;
@@ -361,6 +387,7 @@ static void layernorm_forward(float *out, float *mean, float *rstd, const float 
 static void layernorm_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
                                const float *w, const float *mean, const float *rstd, const int32_t *rows,
                                int nrows, int C) {
+#pragma omp parallel for schedule(static) if ((size_t)nrows * C * 4 >= SEQ_PAR_WORK)
     for (int k = 0; k < nrows; k++) {
         const int r = rows[k];
         const float *g = dout + (size_t)r * C, *x = inp + (size_t)r * C;
@@ -379,6 +406,7 @@ static void layernorm_backward(float *dinp, float *dw, float *db, const float *d
         }
     }
     /* parameter sums column by column, rows in order (see the file comment) */
+#pragma omp parallel for schedule(static) if ((size_t)nrows * C * 2 >= SEQ_PAR_WORK)
     for (int c = 0; c < C; c++) {
         double sw = 0.0, sb = 0.0;
         for (int k = 0; k < nrows; k++) {
@@ -395,15 +423,14 @@ static void layernorm_backward(float *dinp, float *dw, float *db, const float *d
 /* Linear. out (BT, OC) = inp (BT, IC) W^T + bias on the listed rows; W (OC, IC), bias (OC). */
 static void matmul_forward(float *out, const float *inp, const float *W, const float *bias, const int32_t *rows,
                            int nrows, int IC, int OC) {
+#pragma omp parallel for schedule(static) if ((size_t)nrows * IC * OC >= SEQ_PAR_WORK)
     for (int k = 0; k < nrows; k++) {
         const size_t r = (size_t)rows[k];
         const float *x = inp + r * IC;
         float *o = out + r * OC;
         for (int j = 0; j < OC; j++) {
             const float *w = W + (size_t)j * IC;
-            float s = 0.0f;
-            for (int i = 0; i < IC; i++) s += w[i] * x[i];
-            o[j] = s + bias[j];
+            o[j] = dot(w, x, IC) + bias[j];
         }
     }
 }
@@ -411,6 +438,7 @@ static void matmul_forward(float *out, const float *inp, const float *W, const f
 /* dout (BT, OC) -> dinp (BT, IC) (overwritten), adds dW (OC, IC), dbias (OC). */
 static void matmul_backward(float *dinp, float *dW, float *dbias, const float *dout, const float *inp,
                             const float *W, const int32_t *rows, int nrows, int IC, int OC) {
+#pragma omp parallel for schedule(static) if ((size_t)nrows * IC * OC >= SEQ_PAR_WORK)
     for (int k = 0; k < nrows; k++) {
         const size_t r = (size_t)rows[k];
         const float *g = dout + r * OC;
@@ -422,6 +450,7 @@ static void matmul_backward(float *dinp, float *dW, float *dbias, const float *d
             for (int i = 0; i < IC; i++) di[i] += gj * w[i];
         }
     }
+#pragma omp parallel for schedule(static) if ((size_t)nrows * IC * OC >= SEQ_PAR_WORK)
     for (int j = 0; j < OC; j++) {
         float *dw = dW + (size_t)j * IC;
         double sb = 0.0;
@@ -443,6 +472,7 @@ static void attention_forward(float *out, float *att, const float *qkv, const in
                               int NH) {
     const int hs = C / NH;
     const float scale = 1.0f / sqrtf((float)hs);
+#pragma omp parallel for collapse(2) schedule(static) if ((size_t)B * T * T * C >= SEQ_PAR_WORK)
     for (int b = 0; b < B; b++)
         for (int t = 0; t < T; t++) {
             const size_t rq = (size_t)b * T + t;
@@ -455,9 +485,7 @@ static void attention_forward(float *out, float *att, const float *qkv, const in
                     a[s] = 0.0f;
                     if (s > t || items[(size_t)b * T + s] < 0) continue;
                     const float *kk = qkv + ((size_t)b * T + s) * 3 * C + C + (size_t)h * hs;
-                    float d = 0.0f;
-                    for (int i = 0; i < hs; i++) d += q[i] * kk[i];
-                    a[s] = d * scale;
+                    a[s] = dot(q, kk, hs) * scale;
                     if (a[s] > mx) mx = a[s];
                 }
                 double z = 0.0;
@@ -480,24 +508,28 @@ static void attention_forward(float *out, float *att, const float *qkv, const in
 }
 
 /* dout (BT, C) -> dqkv (BT, 3C) (overwritten on non-padded rows); qkv, att, items as in the
- * forward; datt (T) scratch. */
-static void attention_backward(float *dqkv, float *datt, const float *dout, const float *qkv, const float *att,
+ * forward; datt (B, NH, T) scratch. Parallel over (sequence, head): a query's gradient reaches
+ * the keys and values of its own sequence and head only. */
+static void attention_backward(float *dqkv, float *datt_all, const float *dout, const float *qkv, const float *att,
                                const int32_t *items, int B, int T, int C, int NH) {
     const int hs = C / NH;
     const float scale = 1.0f / sqrtf((float)hs);
-    for (size_t r = 0; r < (size_t)B * T; r++)
-        if (items[r] >= 0) memset(dqkv + r * 3 * C, 0, 3 * (size_t)C * sizeof(float));
+#pragma omp parallel for schedule(static) if ((size_t)B * T * C >= SEQ_PAR_WORK)
+    for (int r = 0; r < B * T; r++)
+        if (items[r] >= 0) memset(dqkv + (size_t)r * 3 * C, 0, 3 * (size_t)C * sizeof(float));
+#pragma omp parallel for collapse(2) schedule(static) if ((size_t)B * T * T * C >= SEQ_PAR_WORK)
     for (int b = 0; b < B; b++)
-        for (int t = 0; t < T; t++) {
-            const size_t rq = (size_t)b * T + t;
-            if (items[rq] < 0) continue;
-            for (int h = 0; h < NH; h++) {
+        for (int h = 0; h < NH; h++) {
+            float *datt = datt_all + ((size_t)b * NH + h) * T;
+            for (int t = 0; t < T; t++) {
+                const size_t rq = (size_t)b * T + t;
+                if (items[rq] < 0) continue;
                 const float *a = att + (((size_t)b * NH + h) * T + t) * T;
                 const float *g = dout + rq * C + (size_t)h * hs;
                 const float *q = qkv + rq * 3 * C + (size_t)h * hs;
                 float *dq = dqkv + rq * 3 * C + (size_t)h * hs;
                 /* through the weighted sum: d att and d V */
-                double dot = 0.0; /* sum_s a_s datt_s, the softmax backward's shift */
+                double shift = 0.0; /* sum_s a_s datt_s, the softmax backward's shift */
                 for (int s = 0; s <= t; s++) {
                     datt[s] = 0.0f;
                     if (a[s] == 0.0f) continue; /* masked (or underflowed: its gradient is 0 too) */
@@ -510,12 +542,12 @@ static void attention_backward(float *dqkv, float *datt, const float *dout, cons
                         dv[i] += a[s] * g[i];
                     }
                     datt[s] = d;
-                    dot += (double)a[s] * d;
+                    shift += (double)a[s] * d;
                 }
                 /* through the softmax and the scaled dot products: d Q and d K */
                 for (int s = 0; s <= t; s++) {
                     if (a[s] == 0.0f) continue;
-                    const float ds = a[s] * (datt[s] - (float)dot) * scale;
+                    const float ds = a[s] * (datt[s] - (float)shift) * scale;
                     const size_t rk = (size_t)b * T + s;
                     const float *kk = qkv + rk * 3 * C + C + (size_t)h * hs;
                     float *dk = dqkv + rk * 3 * C + C + (size_t)h * hs;
@@ -530,6 +562,7 @@ static void attention_backward(float *dqkv, float *datt, const float *dout, cons
 
 /* Exact GELU: out = x * Phi(x), Phi the standard normal CDF; inp, out (BT, F), listed rows. */
 static void gelu_forward(float *out, const float *inp, const int32_t *rows, int nrows, int F) {
+#pragma omp parallel for schedule(static) if ((size_t)nrows * F * 8 >= SEQ_PAR_WORK)
     for (int k = 0; k < nrows; k++) {
         const size_t r = (size_t)rows[k];
         const float *x = inp + r * F;
@@ -541,6 +574,7 @@ static void gelu_forward(float *out, const float *inp, const int32_t *rows, int 
 /* dout (BT, F) -> dinp (BT, F) (may be the same buffer): d/dx x Phi(x) = Phi(x) + x phi(x). */
 static void gelu_backward(float *dinp, const float *dout, const float *inp, const int32_t *rows, int nrows, int F) {
     const float inv_sqrt_2pi = 0.3989422804014327f;
+#pragma omp parallel for schedule(static) if ((size_t)nrows * F * 8 >= SEQ_PAR_WORK)
     for (int k = 0; k < nrows; k++) {
         const size_t r = (size_t)rows[k];
         const float *x = inp + r * F, *g = dout + r * F;
@@ -555,6 +589,7 @@ static void gelu_backward(float *dinp, const float *dout, const float *inp, cons
 
 /* Residual. out (BT, C) = a + b on the listed rows (its backward is the identity on both). */
 static void residual_forward(float *out, const float *a, const float *b, const int32_t *rows, int nrows, int C) {
+#pragma omp parallel for schedule(static) if ((size_t)nrows * C >= SEQ_PAR_WORK)
     for (int k = 0; k < nrows; k++) {
         const size_t r = (size_t)rows[k] * C;
         for (int c = 0; c < C; c++) out[r + c] = a[r + c] + b[r + c];
@@ -569,66 +604,105 @@ static void copy_rows(float *dst, const float *src, const int32_t *rows, int nro
     }
 }
 
-/* Whether candidate j is scored for loss position i (see the loss rule in seqmodel.h). */
-static inline int cand_live(const int32_t *cand_item, int i, int j, int32_t target) {
-    return j == i || cand_item[j] != target;
+/* Sampled softmax, in chunks of LOSS_CHUNK loss positions. The candidates' vectors are first
+ * gathered transposed, Vt (C, ncand), so that one position's logits are C vector passes over a
+ * contiguous row (no per-candidate horizontal sum, no indirection). A chunk's logits (or, in the
+ * backward, its logit gradients) live in G (LOSS_CHUNK, ncand): positions of a chunk run in
+ * parallel, and the backward then adds the chunk into dVt in parallel over candidates, positions
+ * in order, so the sums do not depend on the thread count and no (positions x candidates) matrix
+ * is ever held (6,400 x 7,400 floats at the default training size). */
+
+/* Vt (C, ncand) = V[cand_slot]^T; V (U, C). */
+static void gather_candidates_t(float *Vt, const float *V, const int32_t *cand_slot, int ncand, int C) {
+#pragma omp parallel for schedule(static) if ((size_t)ncand * C >= SEQ_PAR_WORK)
+    for (int c = 0; c < C; c++)
+        for (int j = 0; j < ncand; j++) Vt[(size_t)c * ncand + j] = V[(size_t)cand_slot[j] * C + c];
 }
 
-/* Sampled softmax. u (BT, C) states, V (U, C), the n loss rows loss_rows (n) whose candidate i is
- * their target, ncand candidates cand_slot/cand_item (ncand); lse (BT) kept for the backward;
- * logits (ncand) scratch. Returns the mean cross-entropy. */
-static double loss_forward(float *lse, float *logits, const float *u, const float *V, const int32_t *loss_rows, int n,
-                           const int32_t *cand_slot, const int32_t *cand_item, int ncand, int C) {
-    double total = 0.0;
-    for (int i = 0; i < n; i++) {
-        const size_t r = (size_t)loss_rows[i];
-        const float *ur = u + r * C;
-        const int32_t y = cand_item[i];
-        float mx = -INFINITY;
-        for (int j = 0; j < ncand; j++) {
-            if (!cand_live(cand_item, i, j, y)) continue;
-            const float *v = V + (size_t)cand_slot[j] * C;
-            float d = 0.0f;
-            for (int c = 0; c < C; c++) d += ur[c] * v[c];
-            logits[j] = d;
-            if (d > mx) mx = d;
-        }
-        double z = 0.0;
-        for (int j = 0; j < ncand; j++)
-            if (cand_live(cand_item, i, j, y)) z += exp((double)logits[j] - mx);
-        const double l = mx + log(z);
-        lse[r] = (float)l;
-        total += l - logits[i];
+/* One position's logits l (ncand) = u (C) . Vt (C, ncand), with the candidates that repeat its
+ * target y at j != i masked to -inf (the rule in seqmodel.h). The forward and the backward both
+ * call this, so the backward's recomputed logits are the forward's to the bit. */
+static void position_logits(float *restrict l, const float *restrict u, const float *restrict Vt, int ncand, int C,
+                            const int32_t *cand_item, int i, int32_t y) {
+    for (int j = 0; j < ncand; j++) l[j] = 0.0f;
+    for (int c = 0; c < C; c++) {
+        const float uc = u[c];
+        const float *restrict v = Vt + (size_t)c * ncand;
+#pragma omp simd
+        for (int j = 0; j < ncand; j++) l[j] += uc * v[j];
     }
+    for (int j = 0; j < ncand; j++)
+        if (cand_item[j] == y && j != i) l[j] = -INFINITY;
+}
+
+/* u (BT, C) states; the n loss rows loss_rows (n), whose candidate i is their target; Vt (C, ncand)
+ * from gather_candidates_t; cand_item (ncand). Keeps lse (BT), the log-sum-exp per loss row;
+ * G (LOSS_CHUNK, ncand) and rowloss (n) are scratch. Returns the mean cross-entropy. */
+static double loss_forward(float *lse, float *G, float *rowloss, const float *u, const float *Vt,
+                           const int32_t *loss_rows, int n, const int32_t *cand_item, int ncand, int C) {
+    for (int c0 = 0; c0 < n; c0 += LOSS_CHUNK) {
+        const int c1 = c0 + LOSS_CHUNK < n ? c0 + LOSS_CHUNK : n;
+#pragma omp parallel for schedule(static) if ((size_t)(c1 - c0) * ncand * C >= SEQ_PAR_WORK)
+        for (int i = c0; i < c1; i++) {
+            const size_t r = (size_t)loss_rows[i];
+            float *l = G + (size_t)(i - c0) * ncand;
+            position_logits(l, u + r * C, Vt, ncand, C, cand_item, i, cand_item[i]);
+            float mx = -INFINITY;
+            for (int j = 0; j < ncand; j++) mx = l[j] > mx ? l[j] : mx;
+            double z = 0.0;
+            for (int j = 0; j < ncand; j++) z += expf(l[j] - mx);
+            const double lz = mx + log(z);
+            lse[r] = (float)lz;
+            rowloss[i] = (float)(lz - l[i]);
+        }
+    }
+    double total = 0.0;
+    for (int i = 0; i < n; i++) total += rowloss[i];
     return n ? total / n : 0.0;
 }
 
-/* d loss (1) -> du (BT, C) (overwritten on the loss rows), adds dV (U, C). Recomputes the logits
- * from u and V instead of keeping a (positions x candidates) matrix, which at training size
- * (6,400 positions x 7,000 candidates) would be larger than every other activation together. */
-static void loss_backward(float *du, float *dV, const float *u, const float *V, const float *lse,
-                          const int32_t *loss_rows, int n, const int32_t *cand_slot, const int32_t *cand_item,
-                          int ncand, int C) {
+/* d loss (1) -> du (BT, C) (overwritten on the loss rows) and dVt (C, ncand) (overwritten);
+ * u, Vt, lse, loss_rows, cand_item as in the forward; G (LOSS_CHUNK, ncand) scratch. */
+static void loss_backward(float *du, float *dVt, float *G, const float *u, const float *Vt, const float *lse,
+                          const int32_t *loss_rows, int n, const int32_t *cand_item, int ncand, int C) {
     const float inv_n = 1.0f / (float)n;
-    for (int i = 0; i < n; i++) {
-        const size_t r = (size_t)loss_rows[i];
-        const float *ur = u + r * C;
-        float *dur = du + r * C;
-        const int32_t y = cand_item[i];
-        for (int c = 0; c < C; c++) dur[c] = 0.0f;
-        for (int j = 0; j < ncand; j++) {
-            if (!cand_live(cand_item, i, j, y)) continue;
-            const float *v = V + (size_t)cand_slot[j] * C;
-            float d = 0.0f;
-            for (int c = 0; c < C; c++) d += ur[c] * v[c];
-            const float g = ((float)exp((double)d - lse[r]) - (j == i ? 1.0f : 0.0f)) * inv_n;
-            if (g == 0.0f) continue;
-            float *dv = dV + (size_t)cand_slot[j] * C;
-            for (int c = 0; c < C; c++) {
-                dur[c] += g * v[c];
-                dv[c] += g * ur[c];
+    memset(dVt, 0, (size_t)C * ncand * sizeof(float));
+    for (int c0 = 0; c0 < n; c0 += LOSS_CHUNK) {
+        const int c1 = c0 + LOSS_CHUNK < n ? c0 + LOSS_CHUNK : n;
+#pragma omp parallel for schedule(static) if ((size_t)(c1 - c0) * ncand * C >= SEQ_PAR_WORK)
+        for (int i = c0; i < c1; i++) {
+            const size_t r = (size_t)loss_rows[i];
+            float *g = G + (size_t)(i - c0) * ncand;
+            position_logits(g, u + r * C, Vt, ncand, C, cand_item, i, cand_item[i]);
+            const float lz = lse[r];
+#pragma omp simd
+            for (int j = 0; j < ncand; j++) g[j] = expf(g[j] - lz) * inv_n; /* masked: exp(-inf) = 0 */
+            g[i] -= inv_n;
+            float *dur = du + r * C;
+            for (int c = 0; c < C; c++) dur[c] = dot(Vt + (size_t)c * ncand, g, ncand);
+        }
+        /* dVt[c][j] += sum over the chunk's positions, in order, of g_i[j] u_i[c] */
+#pragma omp parallel for schedule(static) if ((size_t)(c1 - c0) * ncand * C >= SEQ_PAR_WORK)
+        for (int j0 = 0; j0 < ncand; j0 += 256) {
+            const int j1 = j0 + 256 < ncand ? j0 + 256 : ncand;
+            for (int i = c0; i < c1; i++) {
+                const float *g = G + (size_t)(i - c0) * ncand, *ui = u + (size_t)loss_rows[i] * C;
+                for (int c = 0; c < C; c++) {
+                    const float uc = ui[c];
+                    float *restrict dv = dVt + (size_t)c * ncand;
+#pragma omp simd
+                    for (int j = j0; j < j1; j++) dv[j] += g[j] * uc;
+                }
             }
         }
+    }
+}
+
+/* dVt (C, ncand) -> adds dV[cand_slot] (U, C); candidates in order (several may share a slot). */
+static void scatter_candidates_t(float *dV, const float *dVt, const int32_t *cand_slot, int ncand, int C) {
+    for (int j = 0; j < ncand; j++) {
+        float *dv = dV + (size_t)cand_slot[j] * C;
+        for (int c = 0; c < C; c++) dv[c] += dVt[(size_t)c * ncand + j];
     }
 }
 
@@ -752,8 +826,8 @@ fr_status fr_seq_forward(fr_seq_model *m, const fr_seq_batch *b, float *loss, ch
     layernorm_forward(a->lnf, a->lnf_mean, a->lnf_rstd, a->resid + (size_t)L * BTC, P + lay[FR_SEQ_LNFW].offset,
                       P + lay[FR_SEQ_LNFB].offset, a->rows, nrows, C);
     if (!b->targets) return FR_OK;
-    *loss = (float)loss_forward(a->lse, a->logits, a->lnf, a->V, a->loss_rows, nloss, a->cand_slot, a->cand_item,
-                                m->ncand, C);
+    gather_candidates_t(a->Vt, a->V, a->cand_slot, m->ncand, C);
+    *loss = (float)loss_forward(a->lse, a->G, a->rowloss, a->lnf, a->Vt, a->loss_rows, nloss, a->cand_item, m->ncand, C);
     m->have_step = 1;
     return FR_OK;
 }
@@ -773,8 +847,8 @@ fr_status fr_seq_backward(fr_seq_model *m, char *err, size_t errcap) {
 
     memset(a->dV, 0, (size_t)m->nuniq * C * sizeof(float));
     memset(a->dln, 0, BTC * sizeof(float)); /* rows without a loss get no state gradient */
-    loss_backward(a->dln, a->dV, a->lnf, a->V, a->lse, a->loss_rows, m->nloss, a->cand_slot, a->cand_item,
-                  m->ncand, C);
+    loss_backward(a->dln, a->dVt, a->G, a->lnf, a->Vt, a->lse, a->loss_rows, m->nloss, a->cand_item, m->ncand, C);
+    scatter_candidates_t(a->dV, a->dVt, a->cand_slot, m->ncand, C);
     memset(a->dstream, 0, BTC * sizeof(float));
     layernorm_backward(a->dstream, G + lay[FR_SEQ_LNFW].offset, G + lay[FR_SEQ_LNFB].offset, a->dln,
                        a->resid + (size_t)L * BTC, P + lay[FR_SEQ_LNFW].offset, a->lnf_mean, a->lnf_rstd, a->rows,
@@ -838,6 +912,7 @@ fr_status fr_seq_adamw_step(fr_seq_model *m, const fr_seq_adamw *o, float *grad_
     const float bc2 = 1.0f - (float)pow(o->beta2, (double)m->adam_t);
     const float decay = 1.0f - o->lr * o->weight_decay;
     float *p = m->params, *mm = m->adam_m, *vv = m->adam_v;
+#pragma omp parallel for schedule(static) if (n >= SEQ_PAR_WORK)
     for (size_t i = 0; i < n; i++) {
         const float gi = g[i] * clip;
         mm[i] = o->beta1 * mm[i] + (1.0f - o->beta1) * gi;
@@ -845,4 +920,74 @@ fr_status fr_seq_adamw_step(fr_seq_model *m, const fr_seq_adamw *o, float *grad_
         p[i] = p[i] * decay - o->lr * (mm[i] / bc1) / (sqrtf(vv[i] / bc2) + o->eps);
     }
     return FR_OK;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * One training epoch */
+
+fr_status fr_seq_train_epoch(fr_seq_model *m, const fr_seq_data *d, const float *text, const fr_seq_train_opts *o,
+                             int epoch, fr_seq_epoch_stats *st, char *err, size_t errcap) {
+    memset(st, 0, sizeof *st);
+    const int T = m->cfg.max_len, N = m->cfg.n_items;
+    if (o->batch < 1 || o->batch > m->max_batch || o->n_neg < 0 || o->n_neg > m->max_neg)
+        return fr_fail(FR_ERR_ARG, err, errcap, "seqmodel: batch %d (1..%d) / negatives %d (0..%d)", o->batch,
+                       m->max_batch, o->n_neg, m->max_neg);
+    if (d->n_seq < 0 || !d->off || (d->n_seq && !d->items))
+        return fr_fail(FR_ERR_ARG, err, errcap, "seqmodel: no training sequences");
+    /* the epoch's order and one batch of inputs: allocated per epoch, never per step */
+    int32_t *order = malloc(((size_t)d->n_seq + 1) * sizeof *order);
+    int32_t *buf = malloc((2 * (size_t)o->batch * T + (size_t)o->n_neg + 1) * sizeof *buf);
+    if (!order || !buf) {
+        free(order);
+        free(buf);
+        return fr_fail(FR_ERR_NOMEM, err, errcap, "seqmodel: out of memory for an epoch of %d sequences", d->n_seq);
+    }
+    int n = 0;
+    for (int s = 0; s < d->n_seq; s++)
+        if (d->off[s + 1] - d->off[s] >= 2) order[n++] = s;
+    for (int i = n - 1; i > 0; i--) { /* Fisher-Yates from the counter hash */
+        const int j = (int)(hash3(o->seed, 0x5eed0000ULL + (uint64_t)epoch, (uint64_t)i) % (uint64_t)(i + 1));
+        const int32_t t = order[i];
+        order[i] = order[j];
+        order[j] = t;
+    }
+    int32_t *items = buf, *targets = buf + (size_t)o->batch * T, *negs = targets + (size_t)o->batch * T;
+    fr_status rc = FR_OK;
+    double total = 0.0;
+    for (int first = 0; first < n && !rc; first += o->batch) {
+        const int B = n - first < o->batch ? n - first : o->batch;
+        const uint64_t step = (uint64_t)st->steps, stream = ((uint64_t)epoch << 32) | step;
+        for (int k = 0; k < B; k++) {
+            const int s = order[first + k];
+            const int64_t end = d->off[s + 1], len = end - d->off[s] - 1 < T ? end - d->off[s] - 1 : T;
+            int32_t *in = items + (size_t)k * T, *tg = targets + (size_t)k * T;
+            for (int t = 0; t < T - len; t++) in[t] = tg[t] = FR_SEQ_PAD;
+            for (int64_t t = 0; t < len; t++) {
+                in[T - len + t] = d->items[end - 1 - len + t];
+                tg[T - len + t] = d->items[end - len + t];
+            }
+            st->positions += len;
+        }
+        for (int j = 0; j < o->n_neg; j++) negs[j] = (int32_t)(hash3(o->seed, stream, (uint64_t)j) % (uint64_t)N);
+        const fr_seq_batch b = {.B = B, .items = items, .targets = targets, .negatives = negs, .n_neg = o->n_neg,
+                                .text = text, .train = 1, .dropout_seed = hash3(o->seed, stream, 0xd00dULL)};
+        float loss = 0.0f;
+        fr_seq_zero_grad(m);
+        rc = fr_seq_forward(m, &b, &loss, err, errcap);
+        if (!rc) rc = fr_seq_backward(m, err, errcap);
+        if (!rc) rc = fr_seq_adamw_step(m, &o->opt, NULL, err, errcap);
+        if (rc) {
+            char why[200];
+            snprintf(why, sizeof why, "%s", err ? err : "");
+            fr_fail(rc, err, errcap, "epoch %d step %ld: %s", epoch, st->steps, why);
+            break;
+        }
+        total += loss;
+        st->steps++;
+        st->sequences += B;
+    }
+    st->mean_loss = st->steps ? total / st->steps : 0.0;
+    free(order);
+    free(buf);
+    return rc;
 }

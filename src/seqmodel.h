@@ -45,6 +45,7 @@
  * ---- Use ----------------------------------------------------------------------------------------
  *   fr_seq_create(cfg, max_batch, max_neg) -> fr_seq_init_params(seed) or copy into fr_seq_params
  *   per step: fr_seq_zero_grad; fr_seq_forward(batch, &loss); fr_seq_backward; fr_seq_adamw_step
+ *   or a whole epoch over sequences: fr_seq_train_epoch (bench/seq_train_cpu.c runs it on a log)
  * Everything is allocated by fr_seq_create; a step allocates nothing. A model is not thread-safe
  * (one trainer per model); nothing is global. */
 #ifndef FR_SEQMODEL_H
@@ -163,5 +164,34 @@ fr_seq_adamw fr_seq_default_adamw(float lr);
  * the model). *grad_norm (may be NULL) gets the global gradient norm before clipping. */
 fr_status fr_seq_adamw_step(fr_seq_model *m, const fr_seq_adamw *opt, float *grad_norm, char *err,
                             size_t errcap);
+
+/* ---- Training over a set of sequences ----
+ * Sequence s is items[off[s] .. off[s+1]-1], oldest first, ids in [0, N). One epoch visits every
+ * sequence of length >= 2 once, in an order shuffled from (seed, epoch); a sequence trains on its
+ * newest T+1 items (inputs = all but the newest, targets = all but the oldest, left-padded), as
+ * SASRec does. Each batch draws n_neg uniform negatives from (seed, epoch, step), and its dropout
+ * seed from the same, so an epoch is a function of (parameters, AdamW state, data, seed, epoch). */
+typedef struct {
+    int n_seq;
+    const int64_t *off; /* (n_seq + 1) */
+    const int32_t *items;
+} fr_seq_data;
+
+typedef struct {
+    int batch;   /* sequences per step (<= the model's max_batch) */
+    int n_neg;   /* uniform negatives per step (<= max_neg; default 1024) */
+    uint64_t seed;
+    fr_seq_adamw opt;
+} fr_seq_train_opts;
+
+typedef struct {
+    double mean_loss; /* over the epoch's steps */
+    long steps, sequences, positions;
+} fr_seq_epoch_stats;
+
+/* One epoch of AdamW steps. text: (N, Dt) frozen text vectors. Stops at the first refused step
+ * (e.g. a non-finite gradient) with a message naming the epoch and step. */
+fr_status fr_seq_train_epoch(fr_seq_model *m, const fr_seq_data *d, const float *text, const fr_seq_train_opts *o,
+                             int epoch, fr_seq_epoch_stats *st, char *err, size_t errcap);
 
 #endif

@@ -2,9 +2,11 @@
  * pattern): the loss and every parameter gradient of a tiny model, then AdamW steps compared loss
  * by loss, from tests/fixtures/seqmodel_golden.bin (scripts/golden/make_seqmodel_golden.py).
  * Then checks that need no PyTorch: central finite differences on the largest and a random
- * gradient element of every tensor (dropout on), bit-identical runs from one seed, a fully padded
+ * gradient element of every tensor (dropout on), bit-identical runs from one seed (on 1 and on
+ * several threads), a fully padded
  * sequence that changes nothing, refused bad inputs and fixtures, and a NaN that stops AdamW. */
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -240,15 +242,30 @@ static void test_finite_differences(const golden *g) {
 }
 
 /* ---- the same seed gives the same bits; dropout is on and does something ---- */
+/* A batch large enough (48 sequences, 64 negatives) that the layers' loops run in parallel. */
+#define DET_B 48
+#define DET_K 64
 static void run_steps(const golden *g, uint64_t seed, int steps, float *params_out, float *loss_out) {
     char err[256];
+    const int T = g->cfg.max_len, N = g->cfg.n_items;
+    int32_t items[DET_B * 16], targets[DET_B * 16], negs[DET_K];
+    if (T > 16) { CHECK(0, "fixture window above 16"); return; }
+    uint64_t x = 99;
+    for (int s = 0; s < DET_B; s++)
+        for (int t = 0; t < T; t++) {
+            x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+            const int pad = t < s % T; /* left padding of 0..T-1 positions */
+            items[s * T + t] = pad ? FR_SEQ_PAD : (int32_t)((x >> 33) % (uint64_t)N);
+            targets[s * T + t] = pad ? -1 : (int32_t)((x >> 13) % (uint64_t)N);
+        }
+    for (int j = 0; j < DET_K; j++) negs[j] = (j * 5) % N;
     fr_seq_config c = g->cfg;
     c.dropout = 0.2f;
     fr_seq_model *m = NULL;
-    if (fr_seq_create(&c, g->B, g->K, &m, err, sizeof err) != FR_OK) { CHECK(0, "%s", err); return; }
+    if (fr_seq_create(&c, DET_B, DET_K, &m, err, sizeof err) != FR_OK) { CHECK(0, "%s", err); return; }
     fr_seq_init_params(m, seed);
-    fr_seq_batch b = batch_of(g);
-    b.train = 1;
+    fr_seq_batch b = {.B = DET_B, .items = items, .targets = targets, .negatives = negs, .n_neg = DET_K,
+                      .text = g->text, .train = 1};
     fr_seq_adamw o = fr_seq_default_adamw(1e-2f);
     o.max_grad_norm = 1.0f;
     for (int s = 0; s < steps; s++) {
@@ -264,10 +281,16 @@ static void test_determinism(const golden *g) {
     const size_t n = (size_t)g->n_params;
     float *a = malloc(n * sizeof(float)), *b = malloc(n * sizeof(float)), *c = malloc(n * sizeof(float));
     float la[4], lb[4], lc[4];
+    /* one thread, then two: the work split must not change a bit */
+    const int threads = omp_get_max_threads();
+    omp_set_num_threads(1);
     run_steps(g, 5, 4, a, la);
+    omp_set_num_threads(threads > 1 ? threads : 2);
     run_steps(g, 5, 4, b, lb);
+    omp_set_num_threads(threads);
     run_steps(g, 6, 4, c, lc);
-    CHECK(!memcmp(a, b, n * sizeof(float)) && !memcmp(la, lb, sizeof la), "two runs from seed 5 differ");
+    CHECK(!memcmp(a, b, n * sizeof(float)) && !memcmp(la, lb, sizeof la), "two runs from seed 5 (1 and %d threads) differ",
+          threads > 1 ? threads : 2);
     CHECK(memcmp(a, c, n * sizeof(float)) != 0, "seeds 5 and 6 gave the same parameters");
     /* with the same parameters, dropout on and off (and two dropout seeds) give different losses */
     fr_seq_model *m = model_of(g, 0.2f, g->B);
@@ -345,6 +368,57 @@ static void test_padding(const golden *g) {
     free(grad);
     free(states);
     fr_seq_free(m);
+}
+
+/* ---- the epoch loop: learns a pattern, reproducible, refuses what it cannot do ---- */
+static void test_train_epoch(const golden *g) {
+    char err[256];
+    const int N = g->cfg.n_items, n_seq = 40;
+    int64_t off[41];
+    int32_t items[40 * 12];
+    size_t k = 0;
+    for (int s = 0; s < n_seq; s++) { /* item i is always followed by i + 1 (mod N); lengths 1..12 */
+        off[s] = (int64_t)k;
+        const int len = 1 + s % 12;
+        for (int t = 0; t < len; t++) items[k++] = (s * 7 + t) % N;
+    }
+    off[n_seq] = (int64_t)k;
+    const fr_seq_data d = {.n_seq = n_seq, .off = off, .items = items};
+    fr_seq_train_opts o = {.batch = 8, .n_neg = 4, .seed = 3, .opt = fr_seq_default_adamw(1e-2f)};
+    float first[2] = {0}, last[2] = {0};
+    float *params[2] = {NULL, NULL};
+    for (int run = 0; run < 2; run++) {
+        fr_seq_config c = g->cfg;
+        c.dropout = 0.1f;
+        fr_seq_model *m = NULL;
+        if (fr_seq_create(&c, 8, 4, &m, err, sizeof err) != FR_OK) { CHECK(0, "%s", err); return; }
+        fr_seq_init_params(m, 11);
+        for (int e = 0; e < 30; e++) {
+            fr_seq_epoch_stats st;
+            CHECK(fr_seq_train_epoch(m, &d, g->text, &o, e, &st, err, sizeof err) == FR_OK, "epoch %d: %s", e, err);
+            if (e == 0) {
+                first[run] = (float)st.mean_loss;
+                int trainable = 0;
+                for (int s = 0; s < n_seq; s++) trainable += off[s + 1] - off[s] >= 2;
+                CHECK(st.sequences == trainable, "an epoch trains the %d sequences of length >= 2, not %ld", trainable,
+                      st.sequences);
+            }
+            last[run] = (float)st.mean_loss;
+        }
+        params[run] = malloc(fr_seq_num_params(m) * sizeof(float));
+        memcpy(params[run], fr_seq_params(m), fr_seq_num_params(m) * sizeof(float));
+        if (run == 1) {
+            CHECK(!memcmp(params[0], params[1], fr_seq_num_params(m) * sizeof(float)), "two trainings from one seed differ");
+            o.batch = 9;
+            fr_seq_epoch_stats st;
+            CHECK(fr_seq_train_epoch(m, &d, g->text, &o, 0, &st, err, sizeof err) == FR_ERR_ARG, "batch above max_batch");
+        }
+        fr_seq_free(m);
+    }
+    printf("train epochs: mean loss %.4f (epoch 0) -> %.4f (epoch 29)\n", first[0], last[0]);
+    CHECK(last[0] < 0.5f * first[0], "training did not learn the pattern: %.4f -> %.4f", first[0], last[0]);
+    free(params[0]);
+    free(params[1]);
 }
 
 /* ---- refused inputs, fixtures, configs, and a NaN that AdamW will not apply ---- */
@@ -429,6 +503,7 @@ int main(void) {
     test_finite_differences(&g);
     test_determinism(&g);
     test_padding(&g);
+    test_train_epoch(&g);
     test_refusals(&g);
     golden_free(&g);
     return fr_test_finish("test_seqmodel");
