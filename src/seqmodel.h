@@ -1,0 +1,197 @@
+/* seqmodel.h - the sequential ranking model (issue #17): its definition, parameter layout and the
+ * plain-C reference forward, backward and AdamW step. The CUDA twin and the trainer implement
+ * exactly this definition; tests/test_seqmodel.c holds it to PyTorch
+ * (scripts/golden/make_seqmodel_golden.py writes the same model with torch.nn ops).
+ *
+ * ---- The model ----------------------------------------------------------------------------------
+ * Sizes: N items (ids 0..N-1 = the item store's row numbers), width C (d), window T, L blocks,
+ * NH heads (NH divides C, head size hs = C/NH), FFN hidden F, frozen text dimension Dt.
+ * Padding is the id FR_SEQ_PAD (-1), not a reserved item, so model ids and store rows are the same
+ * numbers and the store's text matrix is used as it is.
+ *
+ *   item vector     v_i   = E[i] + Wp t_i + bp          t_i: item i's frozen text vector (Dt)
+ *   input           x_t   = drop(v_{item_t} + P[t])     0 at a padded position
+ *   each block      h     = x + drop(Wo Attn(LN1(x)) + bo)
+ *                   x'    = h + drop(W2 GELU(W1 LN2(h) + b1) + b2)       GELU: exact (erf)
+ *   user state      u_t   = LNf(x_t) after the last block                  0 at a padded position
+ *
+ * - The window is always T columns, left-padded: the newest item sits in column T-1, so P[t]
+ *   encodes "T-1-t steps before the newest" whatever the history length.
+ * - LayerNorms are pre-norm, eps 1e-5, with a gain and a bias. Attn is causal multi-head
+ *   self-attention: Q, K, V = rows 0..C-1, C..2C-1, 2C..3C-1 of one (3C, C) weight + bias;
+ *   scores scaled by 1/sqrt(hs); a query attends the keys s <= t that are not padded. A padded
+ *   position neither attends nor is attended, its state is 0 and it gives no loss, so padding
+ *   never changes a valid position's numbers (any padded position, not only a left prefix).
+ * - Dropout (inverted: kept values scaled by 1/(1-p)) acts on the embedding sum and on the output
+ *   of each residual branch, in training only. A kept/dropped decision is a hash of (batch seed,
+ *   site, element), not a stream, so a run is reproducible whatever the thread count, and the
+ *   backward recomputes the mask instead of storing it.
+ *
+ * ---- The loss: sampled softmax next-item ---------------------------------------------------------
+ * A loss position is a non-padded position with targets[t] >= 0 (targets -1 = no loss there).
+ * With n loss positions in batch order and K shared uniform negatives, the batch's candidate list
+ * is S = [target of loss position 0, ..., target of loss position n-1, neg 0, ..., neg K-1].
+ * Loss position i scores every candidate j with u_i . v_{S_j}; its positive is j = i; any other
+ * candidate j that is the same item as its target (S_j == y_i, whether an in-batch target or a
+ * uniform negative) is masked out (logit -inf). Duplicated negatives that are not the target each
+ * count. No logQ correction. loss = mean over loss positions of the cross-entropy; 0 when there
+ * is none.
+ *
+ * ---- Parameters ---------------------------------------------------------------------------------
+ * One flat fp32 array (and one gradient array of the same layout), tensors in the order of
+ * fr_seq_tensor_id; per-block tensors are stacked over L (block l's slice follows block l-1's).
+ * Weights are (out, in) row-major, as torch.nn.Linear keeps them.
+ *
+ * ---- Use ----------------------------------------------------------------------------------------
+ *   fr_seq_create(cfg, max_batch, max_neg) -> fr_seq_init_params(seed) or copy into fr_seq_params
+ *   per step: fr_seq_zero_grad; fr_seq_forward(batch, &loss); fr_seq_backward; fr_seq_adamw_step
+ *   or a whole epoch over sequences: fr_seq_train_epoch (bench/seq_train_cpu.c runs it on a log)
+ * Everything is allocated by fr_seq_create; a step allocates nothing. A model is not thread-safe
+ * (one trainer per model); nothing is global. */
+#ifndef FR_SEQMODEL_H
+#define FR_SEQMODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "status.h"
+
+#define FR_SEQ_PAD (-1)
+#define FR_SEQ_LN_EPS 1e-5f
+
+typedef struct {
+    int n_items;  /* N */
+    int d;        /* C, width (default 64) */
+    int max_len;  /* T, window (default 50) */
+    int n_layers; /* L (default 2) */
+    int n_heads;  /* NH, divides d (default 1) */
+    int d_text;   /* Dt, frozen text vector dimension (384 for MiniLM) */
+    int d_ff;     /* F, FFN hidden width (default 4d) */
+    float dropout; /* p in [0, 1), training only */
+} fr_seq_config;
+
+/* Defaults above for n_items items with text vectors of dimension d_text. */
+fr_seq_config fr_seq_default_config(int n_items, int d_text);
+
+typedef enum {
+    FR_SEQ_E,        /* (N, C)  item id embedding */
+    FR_SEQ_WP,       /* (C, Dt) text projection */
+    FR_SEQ_BP,       /* (C) */
+    FR_SEQ_POS,      /* (T, C)  position embedding */
+    FR_SEQ_LN1W,     /* (L, C) */
+    FR_SEQ_LN1B,     /* (L, C) */
+    FR_SEQ_QKVW,     /* (L, 3C, C) */
+    FR_SEQ_QKVB,     /* (L, 3C) */
+    FR_SEQ_ATTPROJW, /* (L, C, C)  Wo */
+    FR_SEQ_ATTPROJB, /* (L, C) */
+    FR_SEQ_LN2W,     /* (L, C) */
+    FR_SEQ_LN2B,     /* (L, C) */
+    FR_SEQ_FCW,      /* (L, F, C)  W1 */
+    FR_SEQ_FCB,      /* (L, F) */
+    FR_SEQ_FCPROJW,  /* (L, C, F)  W2 */
+    FR_SEQ_FCPROJB,  /* (L, C) */
+    FR_SEQ_LNFW,     /* (C) */
+    FR_SEQ_LNFB,     /* (C) */
+    FR_SEQ_NTENSORS
+} fr_seq_tensor_id;
+
+typedef struct {
+    const char *name; /* "E", "Wp", ... "lnf_b" */
+    size_t offset;    /* in floats, into the flat parameter (or gradient) array */
+    size_t count;
+} fr_seq_tensor;
+
+/* Checks cfg (positive sizes, heads divide d, dropout in [0,1), sizes that fit) and fills the
+ * layout of every tensor and the total parameter count. */
+fr_status fr_seq_layout(const fr_seq_config *cfg, fr_seq_tensor layout[FR_SEQ_NTENSORS], size_t *total,
+                        char *err, size_t errcap);
+
+/* One batch of B sequences of exactly cfg.max_len columns. */
+typedef struct {
+    int B;
+    const int32_t *items;     /* (B, T) item ids in [0, N), FR_SEQ_PAD for padding */
+    const int32_t *targets;   /* (B, T) next item ids, -1 = no loss here; NULL = forward only */
+    const int32_t *negatives; /* (n_neg) shared uniform negatives in [0, N) */
+    int n_neg;
+    const float *text;        /* (N, Dt) frozen text vectors, row i = item i; borrowed and read
+                                 again by fr_seq_backward, so it must outlive the step */
+    int train;                /* 1: dropout on (cfg.dropout > 0) */
+    uint64_t dropout_seed;    /* the masks are a function of this seed only (give each step its own) */
+} fr_seq_batch;
+
+typedef struct fr_seq_model fr_seq_model;
+
+/* Allocates parameters, gradients, AdamW state and the activations of a batch of up to max_batch
+ * sequences with up to max_neg negatives. Parameters start at 0: call fr_seq_init_params or fill
+ * fr_seq_params(). */
+fr_status fr_seq_create(const fr_seq_config *cfg, int max_batch, int max_neg, fr_seq_model **out, char *err,
+                        size_t errcap);
+void fr_seq_free(fr_seq_model *m);
+
+const fr_seq_config *fr_seq_config_of(const fr_seq_model *m);
+const fr_seq_tensor *fr_seq_layout_of(const fr_seq_model *m); /* FR_SEQ_NTENSORS entries */
+size_t fr_seq_num_params(const fr_seq_model *m);
+float *fr_seq_params(fr_seq_model *m);
+float *fr_seq_grads(fr_seq_model *m);
+
+/* Deterministic initialisation from seed: weights and embeddings N(0, 0.02^2), LayerNorm gains 1,
+ * biases 0. Also resets the AdamW state. */
+void fr_seq_init_params(fr_seq_model *m, uint64_t seed);
+
+/* Runs the model on b. With targets, *loss gets the sampled-softmax loss (see above) and the step
+ * is kept for fr_seq_backward; without, *loss = 0 and only the states are computed. */
+fr_status fr_seq_forward(fr_seq_model *m, const fr_seq_batch *b, float *loss, char *err, size_t errcap);
+
+/* (B, T, C) user states of the last forward; rows of padded positions are 0. */
+const float *fr_seq_states(const fr_seq_model *m);
+
+/* Adds d loss / d parameter of the last forward (which must have had targets) into the gradient
+ * array, so several batches can be accumulated; fr_seq_zero_grad clears it. */
+fr_status fr_seq_backward(fr_seq_model *m, char *err, size_t errcap);
+void fr_seq_zero_grad(fr_seq_model *m);
+
+typedef struct {
+    float lr;
+    float beta1, beta2, eps; /* 0.9, 0.999, 1e-8 */
+    float weight_decay;      /* decoupled (AdamW), applied to every tensor; default 0 */
+    float max_grad_norm;     /* > 0: scale the gradients so that their global L2 norm is at most
+                                this first (as torch.nn.utils.clip_grad_norm_); 0: off */
+} fr_seq_adamw;
+
+fr_seq_adamw fr_seq_default_adamw(float lr);
+
+/* One AdamW update of every parameter from the gradient array (bias-corrected, step count kept in
+ * the model). *grad_norm (may be NULL) gets the global gradient norm before clipping. */
+fr_status fr_seq_adamw_step(fr_seq_model *m, const fr_seq_adamw *opt, float *grad_norm, char *err,
+                            size_t errcap);
+
+/* ---- Training over a set of sequences ----
+ * Sequence s is items[off[s] .. off[s+1]-1], oldest first, ids in [0, N). One epoch visits every
+ * sequence of length >= 2 once, in an order shuffled from (seed, epoch); a sequence trains on its
+ * newest T+1 items (inputs = all but the newest, targets = all but the oldest, left-padded), as
+ * SASRec does. Each batch draws n_neg uniform negatives from (seed, epoch, step), and its dropout
+ * seed from the same, so an epoch is a function of (parameters, AdamW state, data, seed, epoch). */
+typedef struct {
+    int n_seq;
+    const int64_t *off; /* (n_seq + 1) */
+    const int32_t *items;
+} fr_seq_data;
+
+typedef struct {
+    int batch;   /* sequences per step (<= the model's max_batch) */
+    int n_neg;   /* uniform negatives per step (<= max_neg; default 1024) */
+    uint64_t seed;
+    fr_seq_adamw opt;
+} fr_seq_train_opts;
+
+typedef struct {
+    double mean_loss; /* over the epoch's steps */
+    long steps, sequences, positions;
+} fr_seq_epoch_stats;
+
+/* One epoch of AdamW steps. text: (N, Dt) frozen text vectors. Stops at the first refused step
+ * (e.g. a non-finite gradient) with a message naming the epoch and step. */
+fr_status fr_seq_train_epoch(fr_seq_model *m, const fr_seq_data *d, const float *text, const fr_seq_train_opts *o,
+                             int epoch, fr_seq_epoch_stats *st, char *err, size_t errcap);
+
+#endif
