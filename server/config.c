@@ -47,7 +47,7 @@ typedef struct { const char *name; kind k; size_t off, size; long lo, hi; const 
 #define S(f, h) {#f, K_STR, offsetof(fr_server_config, f), sizeof(((fr_server_config *)0)->f), 0, 0, h}
 #define I(f, lo, hi, h) {#f, K_INT, offsetof(fr_server_config, f), sizeof(int), lo, hi, h}
 static const option OPTS[] = {
-    S(model, "model folder (default: models/all-MiniLM-L6-v2)"),
+    S(model, "model folder (default: $FEEDRANK_MODEL, else ./models/all-MiniLM-L6-v2)"),
     S(store, "item store from 'feedrank index' (required)"),
     S(device, "cpu | cuda | auto"),
     S(precision, "CUDA matrix-product operands: fp16 (default), bf16, fp32 (exact)"),
@@ -222,10 +222,10 @@ static void usage(FILE *f) {
         char flag[64];
         snprintf(flag, sizeof flag, "--%s", OPTS[i].name);
         for (char *p = flag + 2; *p; p++) if (*p == '_') *p = '-';
-        fprintf(f, "  %-22s %s\n", flag, OPTS[i].help);
+        fprintf(f, "  %-30s %s\n", flag, OPTS[i].help);
     }
-    fprintf(f, "  %-22s %s\n", "FEEDRANK_TOKEN", "environment: the bearer token (config file < FEEDRANK_TOKEN < flags)");
-    fprintf(f, "  %-22s %s\n  %-22s %s\n  %-22s %s\n", "--max-candidates", "candidates per request (default 10000)", "--max-history",
+    fprintf(f, "  %-30s %s\n", "FEEDRANK_TOKEN", "environment: the bearer token (config file < FEEDRANK_TOKEN < flags)");
+    fprintf(f, "  %-30s %s\n  %-30s %s\n  %-30s %s\n", "--max-candidates", "candidates per request (default 10000)", "--max-history",
             "history items per request (default 1000)", "--max-query-bytes", "query bytes (default 16384)");
 }
 
