@@ -31,6 +31,15 @@ void fr_server_config_default(fr_server_config *c) {
     c->limits.max_candidates = 10000;
     c->log_level = 2;
     c->store_check_ms = 1000;
+    c->parse_threads = 2;
+    c->stream_window = 8;
+    c->max_metadata_bytes = 8 << 10;
+    c->max_concurrent_streams = 256;
+    c->max_connection_idle_ms = 300000;
+    c->max_connection_age_ms = 0;
+    c->max_connection_age_grace_ms = 30000;
+    c->keepalive_time_ms = 120000;
+    c->keepalive_timeout_ms = 20000;
 }
 
 typedef enum { K_STR, K_INT } kind;
@@ -39,14 +48,18 @@ typedef struct { const char *name; kind k; size_t off, size; long lo, hi; const 
 #define S(f, h) {#f, K_STR, offsetof(fr_server_config, f), sizeof(((fr_server_config *)0)->f), 0, 0, h}
 #define I(f, lo, hi, h) {#f, K_INT, offsetof(fr_server_config, f), sizeof(int), lo, hi, h}
 static const option OPTS[] = {
-    S(model, "model folder (default: models/all-MiniLM-L6-v2)"),
+    S(model, "model folder (default: $FEEDRANK_MODEL, else ./models/all-MiniLM-L6-v2)"),
     S(store, "item store from 'feedrank index' (required)"),
     S(device, "cpu | cuda | auto"),
     S(precision, "CUDA matrix-product operands: fp16 (default), bf16, fp32 (exact)"),
     S(profile, "ranking profile (feedrank tune): the default options of every request"),
-    S(listen, "gRPC address host:port (default 127.0.0.1:50051)"),
+    S(listen, "gRPC address host:port (default 127.0.0.1:50051; port 0 = any free port, printed)"),
     I(metrics_port, 0, 65535, "Prometheus /metrics HTTP port, 0 = off"),
-    I(cq_threads, 1, 64, "completion-queue threads (default 2)"),
+    S(metrics_listen, "host the metrics port binds (default: the --listen host; 0.0.0.0 = every address)"),
+    S(metrics_token_file, "file with a bearer token that /metrics requires (default: none)"),
+    I(cq_threads, 1, 64, "completion-queue threads (default 2; health checks have their own)"),
+    I(parse_threads, 1, 64, "threads unpacking request messages (default 2)"),
+    I(stream_window, 1, 4096, "RerankStream: requests in flight + responses unsent per stream (default 8)"),
     I(compute_threads, 1, 64, "encoder threads, each with its own encoder (default 2: heavy requests never take the last one, so small ones keep their latency)"),
     I(max_batch, 1, 4096, "requests per encoder pass (default 32)"),
     I(omp_threads, 0, 1024, "CPU threads per encoder pass (default 1; 0 = all cores)"),
@@ -56,7 +69,15 @@ static const option OPTS[] = {
     I(max_message_bytes, 1024, 1 << 30, "largest request message (default 8 MiB)"),
     I(max_embed_texts, 1, 1 << 20, "texts per Embed call (default 256)"),
     I(store_check_ms, 0, 3600000, "check the store file for changes every N ms and reload it, validated (default 1000; 0 = only on SIGHUP)"),
-    S(token, "bearer token clients must send (authorization: Bearer TOKEN)"),
+    I(max_metadata_bytes, 1024, 1 << 20, "request metadata per call; more fails that call only (default 8192)"),
+    I(max_concurrent_streams, 1, 1 << 20, "calls at once on one connection (default 256)"),
+    I(max_connection_idle_ms, 0, 1 << 30, "close a connection without calls after this long (default 300000; 0 = never)"),
+    I(max_connection_age_ms, 0, 1 << 30, "close connections this old, e.g. to rebalance (default 0 = never)"),
+    I(max_connection_age_grace_ms, 0, 1 << 30, "time calls get to finish at max age (default 30000)"),
+    I(keepalive_time_ms, 1000, 1 << 30, "ping a quiet connection this often (default 120000)"),
+    I(keepalive_timeout_ms, 1000, 1 << 30, "close it if the ping is unanswered this long (default 20000)"),
+    S(token_file, "file holding the bearer token clients must send (authorization: Bearer TOKEN)"),
+    S(token, "the token itself: visible to every local user in ps and /proc; prefer --token-file or FEEDRANK_TOKEN"),
     S(tls_cert, "TLS certificate chain (PEM)"),
     S(tls_key, "TLS private key (PEM)"),
     S(tls_client_ca, "CA (PEM) for client certificates: enables mutual TLS"),
@@ -84,6 +105,10 @@ static int set_option(fr_server_config *c, const char *name, const char *value, 
         if (o->k == K_STR) {
             if (strlen(value) >= o->size) { fr_fail(FR_ERR_ARG, err, errcap, "%s: value longer than %zu bytes", name, o->size - 1); return -1; }
             snprintf(dst, o->size, "%s", value);
+            /* the token and its file replace each other, so the later source (flags over the
+             * environment over the config file) decides, whichever form each one used */
+            if (strcmp(name, "token") == 0) c->token_file[0] = 0;
+            if (strcmp(name, "token_file") == 0) c->token[0] = 0;
             return 1;
         }
         char *end;
@@ -182,9 +207,11 @@ fr_status fr_server_config_file(const char *path, fr_server_config *c, char *err
         else { cJSON_Delete(root); return fr_fail(FR_ERR_ARG, err, errcap, "%s: \"%s\" must be a string, integer or boolean", path, it->string); }
         int r = set_option(c, it->string, value, e2, sizeof e2);
         if (r <= 0) {
+            /* the message is formatted before cJSON_Delete: the key name lives in the tree */
+            if (r == 0) fr_fail(FR_ERR_ARG, err, errcap, "%s: unknown key \"%s\"", path, it->string);
+            else fr_fail(FR_ERR_ARG, err, errcap, "%s: %s", path, e2);
             cJSON_Delete(root);
-            if (r == 0) return fr_fail(FR_ERR_ARG, err, errcap, "%s: unknown key \"%s\"", path, it->string);
-            return fr_fail(FR_ERR_ARG, err, errcap, "%s: %s", path, e2);
+            return FR_ERR_ARG;
         }
     }
     cJSON_Delete(root);
@@ -200,9 +227,10 @@ static void usage(FILE *f) {
         char flag[64];
         snprintf(flag, sizeof flag, "--%s", OPTS[i].name);
         for (char *p = flag + 2; *p; p++) if (*p == '_') *p = '-';
-        fprintf(f, "  %-22s %s\n", flag, OPTS[i].help);
+        fprintf(f, "  %-30s %s\n", flag, OPTS[i].help);
     }
-    fprintf(f, "  %-22s %s\n  %-22s %s\n  %-22s %s\n", "--max-candidates", "candidates per request (default 10000)", "--max-history",
+    fprintf(f, "  %-30s %s\n", "FEEDRANK_TOKEN", "environment: the bearer token (config file < FEEDRANK_TOKEN < flags)");
+    fprintf(f, "  %-30s %s\n  %-30s %s\n  %-30s %s\n", "--max-candidates", "candidates per request (default 10000)", "--max-history",
             "history items per request (default 1000)", "--max-query-bytes", "query bytes (default 16384)");
     fprintf(f, "  %-22s %s\n  %-22s %s\n", "--max-mmr-depth", "largest options.mmr_depth (default 1000)", "--max-mmr-work",
             "MMR depth x candidates per request (default 1000000)");
@@ -222,4 +250,77 @@ int fr_server_config_flags(int argc, char **argv, fr_server_config *c, char *err
         i++;
     }
     return 0;
+}
+
+void fr_server_config_env(fr_server_config *c) {
+    const char *t = getenv("FEEDRANK_TOKEN");
+    if (t && *t && strlen(t) < sizeof c->token) {
+        snprintf(c->token, sizeof c->token, "%s", t);
+        c->token_file[0] = 0;
+    }
+}
+
+fr_status fr_server_split_hostport(const char *flag, const char *addr, char *host, size_t hostcap, int *port, char *err,
+                                   size_t errcap) {
+    const char *colon, *h = addr;
+    size_t hl;
+    if (addr[0] == '[') { /* [v6]:port */
+        const char *close = strchr(addr, ']');
+        if (!close || close[1] != ':') return fr_fail(FR_ERR_ARG, err, errcap, "%s '%s': expected [IPv6]:PORT", flag, addr);
+        h = addr + 1;
+        hl = (size_t)(close - h);
+        colon = close + 1;
+    } else {
+        colon = strrchr(addr, ':');
+        if (!colon) return fr_fail(FR_ERR_ARG, err, errcap, "%s '%s': expected HOST:PORT", flag, addr);
+        hl = (size_t)(colon - addr);
+        if (memchr(addr, ':', hl)) return fr_fail(FR_ERR_ARG, err, errcap, "%s '%s': an IPv6 host goes in brackets, [::1]:PORT", flag, addr);
+    }
+    if (hl == 0 || hl >= hostcap) return fr_fail(FR_ERR_ARG, err, errcap, "%s '%s': the host is empty or too long", flag, addr);
+    /* strtol would take "+5", " 5" or "0x10"; a port is plain digits, and gRPC itself would wrap
+     * 99999 modulo 65536 and listen somewhere nobody asked for */
+    const char *p = colon + 1;
+    long v = 0;
+    size_t nd = 0;
+    for (; p[nd] >= '0' && p[nd] <= '9' && nd < 6; nd++) v = v * 10 + (p[nd] - '0');
+    if (nd == 0 || p[nd] || v > 65535)
+        return fr_fail(FR_ERR_ARG, err, errcap, "%s '%s': the port must be a number in 1..65535 (or 0 for any free port)", flag, addr);
+    memcpy(host, h, hl);
+    host[hl] = 0;
+    *port = (int)v;
+    return FR_OK;
+}
+
+/* Reads a token file: one line; surrounding whitespace (the trailing newline of `echo`) is not part of it. */
+static fr_status read_token(const char *flag, const char *path, char *out, size_t cap, char *err, size_t errcap) {
+    char *buf, e2[512];
+    size_t len;
+    if (fr_read_small_file(path, 4096, &buf, &len, e2, sizeof e2)) return fr_fail(FR_ERR_ARG, err, errcap, "%s: %s", flag, e2);
+    size_t a = 0, b = len;
+    while (a < b && (buf[a] == ' ' || buf[a] == '\t' || buf[a] == '\r' || buf[a] == '\n')) a++;
+    while (b > a && (buf[b - 1] == ' ' || buf[b - 1] == '\t' || buf[b - 1] == '\r' || buf[b - 1] == '\n')) b--;
+    fr_status rc = FR_OK;
+    if (b == a) rc = fr_fail(FR_ERR_ARG, err, errcap, "%s %s: the file is empty", flag, path);
+    else if (b - a >= cap) rc = fr_fail(FR_ERR_ARG, err, errcap, "%s %s: the token is longer than %zu bytes", flag, path, cap - 1);
+    else if (memchr(buf + a, '\n', b - a)) rc = fr_fail(FR_ERR_ARG, err, errcap, "%s %s: the token must be one line", flag, path);
+    else { memcpy(out, buf + a, b - a); out[b - a] = 0; }
+    free(buf);
+    return rc;
+}
+
+fr_status fr_server_config_finish(fr_server_config *c, char *err, size_t errcap) {
+    char host[256];
+    int port;
+    fr_status rc;
+    if ((rc = fr_server_split_hostport("--listen", c->listen, host, sizeof host, &port, err, errcap))) return rc;
+    if (!c->metrics_listen[0]) snprintf(c->metrics_listen, sizeof c->metrics_listen, "%s", host);
+    else if (strchr(c->metrics_listen, ':') && c->metrics_listen[0] != '[' && !strchr(strchr(c->metrics_listen, ':') + 1, ':'))
+        return fr_fail(FR_ERR_ARG, err, errcap, "--metrics-listen '%s': a host only; the port is --metrics-port", c->metrics_listen);
+    if (c->token_file[0] && (rc = read_token("--token-file", c->token_file, c->token, sizeof c->token, err, errcap))) return rc;
+    if (c->metrics_token_file[0] &&
+        (rc = read_token("--metrics-token-file", c->metrics_token_file, c->metrics_token, sizeof c->metrics_token, err, errcap)))
+        return rc;
+    if (c->metrics_token_file[0] && !c->metrics_port)
+        return fr_fail(FR_ERR_ARG, err, errcap, "--metrics-token-file needs --metrics-port");
+    return FR_OK;
 }

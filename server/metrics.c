@@ -1,7 +1,12 @@
 /* metrics.c - Prometheus text exposition on GET /metrics (libmicrohttpd), from atomic counters
  * the server updates: requests by method and status, latency histograms, batch sizes, queue
- * depth, dropped requests, A/B arm traffic, and an info series with backend, model and store. */
+ * depth, dropped requests, A/B arm traffic, and an info series with backend, model and store.
+ * The endpoint binds the gRPC listen host unless told otherwise (metrics reveal traffic, models
+ * and arms, so they are not published on every interface by default) and can require a bearer
+ * token. */
 #include <microhttpd.h>
+#include <netdb.h>
+#include <sys/socket.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -106,7 +111,12 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
     fr_server *s = cls;
     struct MHD_Response *r;
     int code = MHD_HTTP_OK;
-    if (strcmp(method, "GET") != 0) {
+    const char *auth = s->cfg.metrics_token[0] ? MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION) : NULL;
+    if (s->cfg.metrics_token[0] && !(auth && fr_bearer_matches(s->cfg.metrics_token, (const uint8_t *)auth, strlen(auth)))) {
+        r = MHD_create_response_from_buffer(13, (void *)"unauthorized\n", MHD_RESPMEM_PERSISTENT);
+        MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+        code = MHD_HTTP_UNAUTHORIZED;
+    } else if (strcmp(method, "GET") != 0) {
         r = MHD_create_response_from_buffer(19, (void *)"method not allowed\n", MHD_RESPMEM_PERSISTENT);
         code = MHD_HTTP_METHOD_NOT_ALLOWED;
     } else if (strcmp(url, "/metrics") == 0) {
@@ -124,10 +134,27 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
     return ret;
 }
 
-struct MHD_Daemon *fr_metrics_start(fr_server *s, int port, char *err, size_t errcap) {
-    struct MHD_Daemon *d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, (uint16_t)port, NULL, NULL, handler, s,
-                                            MHD_OPTION_CONNECTION_LIMIT, 64, MHD_OPTION_CONNECTION_TIMEOUT, 10, MHD_OPTION_END);
-    if (!d) fr_fail(FR_ERR_IO, err, errcap, "cannot listen for metrics on port %d", port);
+struct MHD_Daemon *fr_metrics_start(fr_server *s, const char *host, int port, char *err, size_t errcap) {
+    char h[256], ps[8];
+    size_t hl = strlen(host);
+    if (host[0] == '[' && hl > 2 && host[hl - 1] == ']') snprintf(h, sizeof h, "%.*s", (int)(hl - 2), host + 1);
+    else snprintf(h, sizeof h, "%s", host);
+    snprintf(ps, sizeof ps, "%d", port);
+    struct addrinfo hints, *res = NULL;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE;
+    int g = getaddrinfo(h, ps, &hints, &res);
+    if (g) { fr_fail(FR_ERR_ARG, err, errcap, "--metrics-listen %s: %s", host, gai_strerror(g)); return NULL; }
+    /* Limits, chosen: a scraper needs one or two connections, so 256 leaves room for many idle or
+     * slow clients before a scrape is refused, and a connection silent for 5 s is closed, so
+     * idle sockets cannot hold the slots (64 idle connections used to lock scrapes out).
+     * MHD_USE_AUTO picks epoll/poll: select() would cap descriptors at FD_SETSIZE. */
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG | (res->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0);
+    struct MHD_Daemon *d = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, handler, s, MHD_OPTION_SOCK_ADDR, res->ai_addr,
+                                            MHD_OPTION_CONNECTION_LIMIT, 256, MHD_OPTION_CONNECTION_TIMEOUT, 5, MHD_OPTION_END);
+    freeaddrinfo(res);
+    if (!d) fr_fail(FR_ERR_IO, err, errcap, "cannot listen for metrics on %s port %d", host, port);
     return d;
 }
 

@@ -2,9 +2,28 @@
  * the known RPCs and a generic catch-all answering UNIMPLEMENTED; a call is requested again before
  * its handler runs, so the server is never deaf. Every call gets RECV_CLOSE_ON_SERVER, which is how
  * cancellations and disconnects are seen. Compute runs on the batcher's threads (batcher.c), which
- * send responses themselves; completions come back here. */
+ * send responses themselves; completions come back here.
+ *
+ * Threads and why:
+ * - cq threads only move events: nothing slow runs on them, because a thread inside
+ *   grpc_completion_queue_next also does the transport's reading and writing.
+ * - grpc.health.v1 has a completion queue and thread of its own (its calls are requested on that
+ *   queue only), so a probe is answered even while every other thread is busy.
+ * - the parse pool unpacks request messages (an 8 MiB message of millions of empty candidates
+ *   takes seconds). A pool rather than the compute threads: an encoder pass must not wait behind
+ *   a parse, and batcher.c stays a consumer of ready jobs.
+ * - RerankStream reads its next message only while the stream has fewer than stream_window
+ *   requests in flight plus responses unsent, so a fast client slows down (HTTP/2 flow control
+ *   pushes back to it) instead of filling the shared queue or the server's memory. */
 #include <errno.h>
 #include <grpc/byte_buffer_reader.h>
+#include <limits.h>
+#include <netdb.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <strings.h>
+#include <sys/socket.h>
 #include <grpc/grpc_security.h>
 #include <grpc/support/alloc.h>
 #include <grpc/support/time.h>
@@ -161,23 +180,36 @@ void fr_call_finish(call *c, grpc_byte_buffer *msg, int code, const char *detail
 
 /* ---------------- auth ---------------- */
 
+int fr_bearer_matches(const char *token, const uint8_t *v, size_t vl) {
+    /* credentials = auth-scheme 1*SP token68, and the scheme is case-insensitive (RFC 7235 2.1):
+     * "bearer T" and "BEARER T" are the same credentials as "Bearer T" */
+    if (vl < 7 || strncasecmp((const char *)v, "bearer", 6) != 0 || v[6] != ' ') return 0;
+    size_t k = 6;
+    while (k < vl && v[k] == ' ') k++;
+    v += k;
+    vl -= k;
+    size_t tl = strlen(token);
+    /* constant time in the token's length */
+    unsigned diff = vl != tl;
+    for (size_t i = 0; i < tl; i++) diff |= (unsigned)(i < vl ? v[i] : 0) ^ (unsigned char)token[i];
+    return diff == 0;
+}
+
 static int authorized(const fr_server *s, const call *c) {
     if (!s->cfg.token[0]) return 1;
-    char want[300];
-    snprintf(want, sizeof want, "Bearer %s", s->cfg.token);
-    size_t wl = strlen(want);
     for (size_t i = 0; i < c->md.count; i++) {
         const grpc_metadata *m = &c->md.metadata[i];
-        if (GRPC_SLICE_LENGTH(m->key) == 13 && memcmp(GRPC_SLICE_START_PTR(m->key), "authorization", 13) == 0) {
-            size_t vl = GRPC_SLICE_LENGTH(m->value);
-            const uint8_t *v = GRPC_SLICE_START_PTR(m->value);
-            /* constant time in the token's length */
-            unsigned diff = vl != wl;
-            for (size_t k = 0; k < wl; k++) diff |= (unsigned)(k < vl ? v[k] : 0) ^ (unsigned char)want[k];
-            return diff == 0;
-        }
+        if (GRPC_SLICE_LENGTH(m->key) == 13 && memcmp(GRPC_SLICE_START_PTR(m->key), "authorization", 13) == 0)
+            return fr_bearer_matches(s->cfg.token, GRPC_SLICE_START_PTR(m->value), GRPC_SLICE_LENGTH(m->value));
     }
     return 0;
+}
+
+/* Request metadata as HTTP/2 counts it (RFC 7541: name + value + 32 per entry). */
+static size_t metadata_bytes(const grpc_metadata_array *md) {
+    size_t n = 0;
+    for (size_t i = 0; i < md->count; i++) n += GRPC_SLICE_LENGTH(md->metadata[i].key) + GRPC_SLICE_LENGTH(md->metadata[i].value) + 32;
+    return n;
 }
 
 /* ---------------- handlers ---------------- */
@@ -232,6 +264,7 @@ static int make_rerank_job(fr_server *s, call *c, const uint8_t *buf, size_t len
     return 0;
 }
 
+/* Parse pool: the unary request in c->payload into a job for the compute queue, or an error status. */
 static void handle_unary(fr_server *s, call *c) {
     char err[512];
     size_t len = 0;
@@ -274,7 +307,30 @@ static void handle_unary(fr_server *s, call *c) {
     }
 }
 
-/* ---- RerankStream: one outstanding receive, responses sent in order, one send at a time ---- */
+/* ---------------- the parse pool ---------------- */
+
+/* Hands a message to the parse pool (bb NULL: the unary request in c->payload). -1 when the pool's
+ * queue (bounded like the compute queue, by max_queue) is full or stopping. */
+static int parse_submit(fr_server *s, call *c, grpc_byte_buffer *bb, long seq) {
+    parse_task *t = malloc(sizeof *t);
+    if (!t) return -1;
+    *t = (parse_task){c, bb, seq, NULL};
+    pthread_mutex_lock(&s->parse_mu);
+    if (s->parse_stopping || s->parse_depth >= s->cfg.max_queue) {
+        pthread_mutex_unlock(&s->parse_mu);
+        free(t);
+        return -1;
+    }
+    if (s->parse_tail) s->parse_tail->next = t;
+    else s->parse_head = t;
+    s->parse_tail = t;
+    s->parse_depth++;
+    pthread_cond_signal(&s->parse_cv);
+    pthread_mutex_unlock(&s->parse_mu);
+    return 0;
+}
+
+/* ---- RerankStream: at most one outstanding receive, responses sent in order, one send at a time ---- */
 static void stream_recv(call *c) {
     grpc_op op;
     memset(&op, 0, sizeof op);
@@ -285,12 +341,46 @@ static void stream_recv(call *c) {
     if (grpc_call_start_batch(c->call, &op, 1, &c->t_recv, NULL) != GRPC_CALL_OK) { c->recv_pending = 0; fr_call_unref(c); }
 }
 
+/* With c->mu held: the final status (once; its completion releases the handler's ref). */
+static void stream_finish(call *c, int code) {
+    c->finished = 1;
+    grpc_op ops[2];
+    memset(ops, 0, sizeof ops);
+    int n = 0;
+    if (c->send_seq == 0) ops[n++].op = GRPC_OP_SEND_INITIAL_METADATA;
+    grpc_slice_unref(c->status_details);
+    c->status_details = grpc_slice_from_copied_string(code ? "stream cancelled" : "");
+    ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
+    ops[n].data.send_status_from_server.status = (grpc_status_code)code;
+    ops[n++].data.send_status_from_server.status_details = &c->status_details;
+    fr_metrics_request(&c->srv->metrics, c->method, code, fr_now() - c->start);
+    if (grpc_call_start_batch(c->call, ops, (size_t)n, &c->t_done, NULL) != GRPC_CALL_OK) fr_call_unref(c);
+}
+
+/* With c->mu held: starts the next receive when the stream has room. What counts is everything
+ * the stream holds in the server (requests parsing, queued or computing, responses waiting or
+ * being sent): a client that sends faster than it is served, or does not read, stops being read,
+ * and HTTP/2 flow control then stops it, instead of its requests failing on a full queue or its
+ * unread responses growing without bound. */
+static void stream_maybe_recv(call *c) {
+    if (c->recv_pending || c->half_closed || c->finished || c->dead || atomic_load(&c->cancelled)) return;
+    if (c->in_flight + c->n_out + c->send_pending >= c->srv->cfg.stream_window) return;
+    stream_recv(c);
+}
+
 /* With c->mu held: sends the next in-order response, or the final status once all are out. */
 static void stream_pump(call *c) {
     if (c->send_pending || c->finished) return;
+    if (c->dead) { /* nobody will read them: drop, and end once the last request comes back */
+        while (c->out_head) { outmsg *o = c->out_head; c->out_head = o->next; if (o->bb) grpc_byte_buffer_destroy(o->bb); free(o); }
+        c->n_out = 0;
+        if (c->in_flight == 0) stream_finish(c, GRPC_STATUS_CANCELLED);
+        return;
+    }
     outmsg *o = c->out_head;
     if (o && o->seq == c->send_seq) {
         c->out_head = o->next;
+        c->n_out--;
         grpc_op ops[2];
         memset(ops, 0, sizeof ops);
         int n = 0;
@@ -306,27 +396,15 @@ static void stream_pump(call *c) {
         if (grpc_call_start_batch(c->call, ops, (size_t)n, &c->t_send, NULL) != GRPC_CALL_OK) { c->send_pending = 0; fr_call_unref(c); }
         return;
     }
-    if (c->half_closed && c->in_flight == 0 && !c->out_head) {
-        c->finished = 1;
-        grpc_op ops[2];
-        memset(ops, 0, sizeof ops);
-        int n = 0;
-        if (c->send_seq == 0) ops[n++].op = GRPC_OP_SEND_INITIAL_METADATA;
-        grpc_slice_unref(c->status_details);
-        c->status_details = grpc_slice_from_copied_string("");
-        ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
-        ops[n].data.send_status_from_server.status = GRPC_STATUS_OK;
-        ops[n++].data.send_status_from_server.status_details = &c->status_details;
-        fr_metrics_request(&c->srv->metrics, c->method, 0, fr_now() - c->start);
-        if (grpc_call_start_batch(c->call, ops, (size_t)n, &c->t_done, NULL) != GRPC_CALL_OK) fr_call_unref(c);
-    }
+    if (c->half_closed && c->in_flight == 0 && !c->out_head) stream_finish(c, GRPC_STATUS_OK);
 }
 
 void fr_stream_respond(call *c, long seq, grpc_byte_buffer *msg, int code, const char *details) {
     (void)code; (void)details;
     pthread_mutex_lock(&c->mu);
-    outmsg *o = calloc(1, sizeof *o);
+    outmsg *o = c->dead ? NULL : calloc(1, sizeof *o);
     if (o) {
+        c->n_out++;
         o->seq = seq;
         o->bb = msg;
         /* insert sorted by seq (responses can finish out of order across batches) */
@@ -339,37 +417,49 @@ void fr_stream_respond(call *c, long seq, grpc_byte_buffer *msg, int code, const
     }
     c->in_flight--;
     stream_pump(c);
+    stream_maybe_recv(c);
     pthread_mutex_unlock(&c->mu);
-    fr_call_unref(c); /* the job's ref */
+    fr_call_unref(c); /* the request's ref, taken when it was received */
 }
 
+/* Answers stream request seq with an error response; consumes the request's ref and in-flight count. */
 static void stream_error_response(call *c, long seq, const char *request_id, const char *msg) {
     Feedrank__V1__RerankResponse r;
     feedrank__v1__rerank_response__init(&r);
     r.request_id = (char *)(request_id ? request_id : "");
     r.error = (char *)msg;
     r.model = c->srv->model_name;
-    atomic_fetch_add(&c->refs, 1);
-    pthread_mutex_lock(&c->mu);
-    c->in_flight++;
-    pthread_mutex_unlock(&c->mu);
     fr_stream_respond(c, seq, fr_pack(&r.base), 0, NULL);
 }
 
+/* cq thread: takes the received message, hands it to the parse pool, reads on if there is room. */
 static void on_stream_message(fr_server *s, call *c, int ok) {
     pthread_mutex_lock(&c->mu);
     c->recv_pending = 0;
     grpc_byte_buffer *bb = c->payload;
     c->payload = NULL;
-    if (!ok || !bb) { /* the client half-closed (or the call died) */
-        c->half_closed = 1;
+    if (!ok || !bb || c->dead) { /* the client half-closed (or the call died) */
+        if (!ok || !bb) c->half_closed = 1;
         stream_pump(c);
         pthread_mutex_unlock(&c->mu);
         if (bb) grpc_byte_buffer_destroy(bb);
         return;
     }
     long seq = c->next_seq++;
+    c->in_flight++;
+    atomic_fetch_add(&c->refs, 1); /* the request's ref: released by fr_stream_respond */
     pthread_mutex_unlock(&c->mu);
+    if (parse_submit(s, c, bb, seq)) {
+        grpc_byte_buffer_destroy(bb);
+        stream_error_response(c, seq, NULL, atomic_load(&s->shutting_down) ? "server is shutting down" : "request queue is full; retry with backoff");
+    }
+    pthread_mutex_lock(&c->mu);
+    stream_maybe_recv(c);
+    pthread_mutex_unlock(&c->mu);
+}
+
+/* Parse pool: stream message seq of c into a job (the request's ref and in-flight count go with it). */
+static void parse_stream_message(fr_server *s, call *c, grpc_byte_buffer *bb, long seq) {
     char err[512];
     size_t len;
     uint8_t *buf = fr_unpack_bytes(bb, (size_t)s->cfg.max_message_bytes, &len);
@@ -383,26 +473,33 @@ static void on_stream_message(fr_server *s, call *c, int ok) {
         stream_error_response(c, seq, rid, err);
     } else {
         j->seq = seq;
-        atomic_fetch_add(&c->refs, 1);
-        pthread_mutex_lock(&c->mu);
-        c->in_flight++;
-        pthread_mutex_unlock(&c->mu);
         if (fr_queue_push(&s->queue, j)) {
             Feedrank__V1__RerankRequest *m = j->rr;
             j->rr = NULL;
             fr_job_free(j);
-            pthread_mutex_lock(&c->mu);
-            c->in_flight--;
-            pthread_mutex_unlock(&c->mu);
-            fr_call_unref(c);
-            stream_error_response(c, seq, m->request_id, "request queue is full; retry with backoff");
+            stream_error_response(c, seq, m->request_id, atomic_load(&s->shutting_down) ? "server is shutting down" : "request queue is full; retry with backoff");
             feedrank__v1__rerank_request__free_unpacked(m, NULL);
         }
     }
     free(buf);
-    pthread_mutex_lock(&c->mu);
-    if (!c->half_closed && !atomic_load(&c->cancelled)) stream_recv(c);
-    pthread_mutex_unlock(&c->mu);
+}
+
+static void *parse_main(void *arg) {
+    fr_server *s = arg;
+    for (;;) {
+        pthread_mutex_lock(&s->parse_mu);
+        while (!s->parse_head && !s->parse_stopping) pthread_cond_wait(&s->parse_cv, &s->parse_mu);
+        parse_task *t = s->parse_head;
+        if (!t) { pthread_mutex_unlock(&s->parse_mu); break; } /* stopping, and drained */
+        s->parse_head = t->next;
+        if (!s->parse_head) s->parse_tail = NULL;
+        s->parse_depth--;
+        pthread_mutex_unlock(&s->parse_mu);
+        if (t->c->method == M_STREAM) parse_stream_message(s, t->c, t->bb, t->seq);
+        else handle_unary(s, t->c);
+        free(t);
+    }
+    return NULL;
 }
 
 static void on_new_call(fr_server *s, call *c, int ok) {
@@ -427,14 +524,26 @@ static void on_new_call(fr_server *s, call *c, int ok) {
         fr_call_finish(c, NULL, GRPC_STATUS_UNIMPLEMENTED, msg);
         return;
     }
+    /* gRPC's own limit is set far above this one (see fr_server_run): there, 1.51 drops the whole
+     * connection with every call on it; here only this call fails */
+    size_t mdb = metadata_bytes(&c->md);
+    if (mdb > (size_t)s->cfg.max_metadata_bytes) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "request metadata is %zu bytes, the limit is %d", mdb, s->cfg.max_metadata_bytes);
+        fr_call_finish(c, NULL, GRPC_STATUS_RESOURCE_EXHAUSTED, msg);
+        return;
+    }
     int health = c->method == M_HEALTH_CHECK || c->method == M_HEALTH_WATCH;
     if (!health && !authorized(s, c)) { fr_call_finish(c, NULL, GRPC_STATUS_UNAUTHENTICATED, "missing or wrong bearer token (metadata 'authorization: Bearer ...')"); return; }
     switch (c->method) {
     case M_RERANK:
-    case M_EMBED: handle_unary(s, c); break;
+    case M_EMBED:
+        if (parse_submit(s, c, NULL, -1))
+            fr_call_finish(c, NULL, GRPC_STATUS_RESOURCE_EXHAUSTED, atomic_load(&s->shutting_down) ? "server is shutting down" : "request queue is full; retry with backoff");
+        break;
     case M_STREAM:
         pthread_mutex_lock(&c->mu);
-        stream_recv(c);
+        stream_maybe_recv(c);
         pthread_mutex_unlock(&c->mu);
         /* the handler's ref is released when the final status completes (T_DONE) */
         break;
@@ -483,6 +592,12 @@ static void *cq_main(void *arg) {
                 fr_log(3, "event=cancelled method=%s", fr_method_names[c->method]);
             }
             if (c->method == M_HEALTH_WATCH) fr_health_watch_remove(s, c);
+            if (c->method == M_STREAM && c->close_cancelled) { /* stop reading and sending; end once the work is back */
+                pthread_mutex_lock(&c->mu);
+                c->dead = 1;
+                stream_pump(c);
+                pthread_mutex_unlock(&c->mu);
+            }
             fr_call_unref(c);
             break;
         case T_DONE: fr_call_unref(c); break;
@@ -491,7 +606,12 @@ static void *cq_main(void *arg) {
             pthread_mutex_lock(&c->mu);
             c->send_pending = 0;
             if (c->method == M_HEALTH_WATCH) { pthread_mutex_unlock(&c->mu); fr_health_watch_sent(s, c, ev.success); }
-            else { if (ev.success) stream_pump(c); pthread_mutex_unlock(&c->mu); }
+            else {
+                if (!ev.success) c->dead = 1; /* the client is gone: what is still queued has no reader */
+                stream_pump(c);
+                stream_maybe_recv(c);
+                pthread_mutex_unlock(&c->mu);
+            }
             fr_call_unref(c);
             break;
         default: break;
@@ -545,12 +665,79 @@ static void check_store_file(fr_server *s) {
 
 /* ---------------- run ---------------- */
 
-static char *read_pem(const char *path) {
+static char *read_pem(const char *flag, const char *path) {
     char *buf;
     size_t len;
     char err[256];
-    if (fr_read_small_file(path, 1u << 20, &buf, &len, err, sizeof err)) { fr_log(0, "event=tls_error message=\"%s\"", err); return NULL; }
+    if (fr_read_small_file(path, 1u << 20, &buf, &len, err, sizeof err)) {
+        fr_log(0, "event=startup_failed what=tls message=\"%s: %s\"", flag, err);
+        return NULL;
+    }
     return buf;
+}
+
+/* An encrypted key would otherwise make OpenSSL prompt on the terminal: a server has none. */
+static int no_passphrase(char *buf, int size, int rwflag, void *u) {
+    (void)buf; (void)size; (void)rwflag; (void)u;
+    return -1;
+}
+
+/* gRPC 1.51 accepts any bytes as a certificate or key and only fails when the port is added, with
+ * no reason given; OpenSSL (which gRPC itself uses here) says what is wrong before that. */
+static fr_status check_tls_pair(const fr_server_config *cfg, const char *cert, const char *key, char *err, size_t errcap) {
+    BIO *cb = BIO_new_mem_buf(cert, -1), *kb = BIO_new_mem_buf(key, -1);
+    X509 *x = cb ? PEM_read_bio_X509(cb, NULL, no_passphrase, NULL) : NULL;
+    EVP_PKEY *k = kb ? PEM_read_bio_PrivateKey(kb, NULL, no_passphrase, NULL) : NULL;
+    fr_status rc = FR_OK;
+    if (!x) rc = fr_fail(FR_ERR_FORMAT, err, errcap, "--tls-cert %s: no PEM certificate in the file", cfg->tls_cert);
+    else if (!k) rc = fr_fail(FR_ERR_FORMAT, err, errcap, "--tls-key %s: no PEM private key in the file (or it is encrypted)", cfg->tls_key);
+    else if (X509_check_private_key(x, k) != 1)
+        rc = fr_fail(FR_ERR_ARG, err, errcap, "--tls-key %s is not the key of the certificate in --tls-cert %s", cfg->tls_key, cfg->tls_cert);
+    X509_free(x);
+    EVP_PKEY_free(k);
+    BIO_free(cb);
+    BIO_free(kb);
+    ERR_clear_error();
+    return rc;
+}
+
+/* Why grpc_server_add_http2_port failed (it says only that it did): binds the address the way
+ * gRPC does (SO_REUSEADDR, no SO_REUSEPORT) and reports the first error. */
+static void listen_failure(const char *addr, char *msg, size_t cap) {
+    char host[256], e2[256];
+    int port;
+    if (fr_server_split_hostport("--listen", addr, host, sizeof host, &port, e2, sizeof e2)) { snprintf(msg, cap, "%s", e2); return; }
+    struct addrinfo hints, *res = NULL;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE;
+    char ps[8];
+    snprintf(ps, sizeof ps, "%d", port);
+    int g = getaddrinfo(host, ps, &hints, &res);
+    if (g) { snprintf(msg, cap, "cannot resolve %s: %s", host, gai_strerror(g)); return; }
+    snprintf(msg, cap, "gRPC could not listen on %s", addr);
+    for (struct addrinfo *a = res; a; a = a->ai_next) {
+        int fd = socket(a->ai_family, a->ai_socktype, a->ai_protocol);
+        if (fd < 0) continue;
+        int one = 1;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        int b = bind(fd, a->ai_addr, a->ai_addrlen);
+        int e = errno;
+        close(fd);
+        if (b == 0) continue;
+        if (e == EADDRINUSE) snprintf(msg, cap, "address %s is already in use", addr);
+        else snprintf(msg, cap, "cannot listen on %s: %s", addr, strerror(e));
+        break;
+    }
+    freeaddrinfo(res);
+}
+
+static grpc_arg int_arg(const char *key, int value) {
+    grpc_arg a;
+    a.type = GRPC_ARG_INTEGER;
+    a.key = (char *)key;
+    a.value.integer = value;
+    return a;
 }
 
 int fr_server_run(const fr_server_config *cfg) {
@@ -564,6 +751,8 @@ int fr_server_run(const fr_server_config *cfg) {
     fr_queue_init(&s->queue, cfg->max_queue, cfg->compute_threads);
     pthread_mutex_init(&s->watch_mu, NULL);
     pthread_rwlock_init(&s->store_lock, NULL);
+    pthread_mutex_init(&s->parse_mu, NULL);
+    pthread_cond_init(&s->parse_cv, NULL);
     for (int a = 0; a < cfg->n_arms; a++) s->arm_cum[a] = (a ? s->arm_cum[a - 1] : 0) + cfg->arms[a].weight;
     fr_rank_options_default(&s->cfg.base_options);
     if (cfg->profile[0]) {
@@ -586,22 +775,50 @@ int fr_server_run(const fr_server_config *cfg) {
     if (fr_store_load(cfg->store, s->model_fp, cfg->force_store, &s->store, err, sizeof err)) { fr_log(0, "event=startup_failed what=store message=\"%s\"", err); goto out; }
     snprintf(s->store_version, sizeof s->store_version, "%016llx", (unsigned long long)fr_store_info_of(s->store)->content_hash);
 
+    if (cfg->tls_cert[0] || cfg->tls_key[0]) { /* a bad certificate or key is reported before anything listens */
+        char *cert = read_pem("--tls-cert", cfg->tls_cert), *key = cert ? read_pem("--tls-key", cfg->tls_key) : NULL;
+        fr_status trc = cert && key ? check_tls_pair(cfg, cert, key, err, sizeof err) : FR_ERR_IO;
+        if (cert && key && trc) fr_log(0, "event=startup_failed what=tls message=\"%s\"", err);
+        free(cert);
+        free(key);
+        if (trc) goto out;
+    }
+
     grpc_init();
-    grpc_arg args[2];
-    args[0].type = GRPC_ARG_INTEGER;
-    args[0].key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
-    args[0].value.integer = cfg->max_message_bytes;
-    args[1].type = GRPC_ARG_INTEGER;
-    args[1].key = GRPC_ARG_MAX_SEND_MESSAGE_LENGTH;
-    args[1].value.integer = 64 << 20;
-    grpc_channel_args chargs = {2, args};
+    /* The transport's limits, set on purpose rather than left to gRPC 1.51's defaults:
+     * - metadata: 1.51 has one limit (GRPC_ARG_MAX_METADATA_SIZE; the soft/absolute pair,
+     *   GRPC_ARG_ABSOLUTE_MAX_METADATA_SIZE, came later), and a header block over it aborts the
+     *   HPACK parse mid-block, which loses the connection's header table and so the connection,
+     *   with every other call on it (measured with an 8 KiB default and a 16 KiB header). So the
+     *   transport's limit is 16 times ours and on_new_call refuses a call over ours by itself.
+     * - no SO_REUSEPORT: a second server on a taken port must fail, not share it silently.
+     * - idle connections are closed (GOAWAY), quiet ones pinged so dead peers are found, and the
+     *   calls of one connection are capped. gRPC 1.51 has no server-wide connection cap (no
+     *   grpc.max_allowed_incoming_connections in this version); a connection costs memory only
+     *   once it carries calls, which the stream cap and these limits bound. */
+    int hard_md = cfg->max_metadata_bytes > (1 << 20) / 16 ? 1 << 20 : cfg->max_metadata_bytes * 16;
+    grpc_arg args[] = {
+        int_arg(GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, cfg->max_message_bytes),
+        int_arg(GRPC_ARG_MAX_SEND_MESSAGE_LENGTH, 64 << 20),
+        int_arg(GRPC_ARG_MAX_METADATA_SIZE, hard_md),
+        int_arg(GRPC_ARG_ALLOW_REUSEPORT, 0),
+        int_arg(GRPC_ARG_MAX_CONCURRENT_STREAMS, cfg->max_concurrent_streams),
+        int_arg(GRPC_ARG_MAX_CONNECTION_IDLE_MS, cfg->max_connection_idle_ms ? cfg->max_connection_idle_ms : INT_MAX),
+        int_arg(GRPC_ARG_MAX_CONNECTION_AGE_MS, cfg->max_connection_age_ms ? cfg->max_connection_age_ms : INT_MAX),
+        int_arg(GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS, cfg->max_connection_age_grace_ms),
+        int_arg(GRPC_ARG_KEEPALIVE_TIME_MS, cfg->keepalive_time_ms),
+        int_arg(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, cfg->keepalive_timeout_ms),
+    };
+    grpc_channel_args chargs = {sizeof args / sizeof args[0], args};
     s->server = grpc_server_create(&chargs, NULL);
     for (int m = 0; m < M_UNKNOWN; m++)
         s->method_handles[m] = grpc_server_register_method(s->server, method_paths[m], NULL,
                                                            m == M_STREAM ? GRPC_SRM_PAYLOAD_NONE : GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER,
                                                            0);
-    s->cqs = calloc((size_t)cfg->cq_threads, sizeof *s->cqs);
-    for (int i = 0; i < cfg->cq_threads; i++) {
+    const int ncq = cfg->cq_threads + 1; /* the last one is health's */
+    s->health_cq = cfg->cq_threads;
+    s->cqs = calloc((size_t)ncq, sizeof *s->cqs);
+    for (int i = 0; i < ncq; i++) {
         s->cqs[i] = grpc_completion_queue_create_for_next(NULL);
         grpc_server_register_completion_queue(s->server, s->cqs[i], NULL);
     }
@@ -610,9 +827,9 @@ int fr_server_run(const fr_server_config *cfg) {
     grpc_server_credentials *creds;
     char *cert = NULL, *key = NULL, *ca = NULL;
     if (cfg->tls_cert[0] || cfg->tls_key[0]) {
-        cert = read_pem(cfg->tls_cert);
-        key = read_pem(cfg->tls_key);
-        ca = cfg->tls_client_ca[0] ? read_pem(cfg->tls_client_ca) : NULL;
+        cert = read_pem("--tls-cert", cfg->tls_cert);
+        key = read_pem("--tls-key", cfg->tls_key);
+        ca = cfg->tls_client_ca[0] ? read_pem("--tls-client-ca", cfg->tls_client_ca) : NULL;
         if (!cert || !key || (cfg->tls_client_ca[0] && !ca)) { free(cert); free(key); free(ca); fr_log(0, "event=startup_failed what=tls"); goto out_grpc; }
         grpc_ssl_pem_key_cert_pair pair = {key, cert};
         creds = grpc_ssl_server_credentials_create_ex(ca, &pair, 1, ca ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY : GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE, NULL);
@@ -622,10 +839,14 @@ int fr_server_run(const fr_server_config *cfg) {
     int port = grpc_server_add_http2_port(s->server, cfg->listen, creds);
     grpc_server_credentials_release(creds);
     free(cert); free(key); free(ca);
-    if (port == 0) { fr_log(0, "event=startup_failed what=listen address=%s", cfg->listen); goto out_grpc; }
+    if (port == 0) {
+        listen_failure(cfg->listen, err, sizeof err);
+        fr_log(0, "event=startup_failed what=listen address=%s message=\"%s\"", cfg->listen, err);
+        goto out_grpc;
+    }
     struct MHD_Daemon *mhd = NULL;
     if (cfg->metrics_port) {
-        mhd = fr_metrics_start(s, cfg->metrics_port, err, sizeof err);
+        mhd = fr_metrics_start(s, cfg->metrics_listen, cfg->metrics_port, err, sizeof err);
         if (!mhd) { fr_log(0, "event=startup_failed what=metrics message=\"%s\"", err); goto out_grpc; }
     }
     /* signals: blocked in every thread, taken by sigwait here */
@@ -644,19 +865,24 @@ int fr_server_run(const fr_server_config *cfg) {
         a[1] = encs[i];
         pthread_create(&s->compute_threads[i], NULL, fr_compute_main, a);
     }
-    s->cq_threads = calloc((size_t)cfg->cq_threads, sizeof *s->cq_threads);
-    for (int i = 0; i < cfg->cq_threads; i++) {
-        for (int m = 0; m < M_COUNT; m++)
+    s->parse_threads = calloc((size_t)cfg->parse_threads, sizeof *s->parse_threads);
+    for (int i = 0; i < cfg->parse_threads; i++) pthread_create(&s->parse_threads[i], NULL, parse_main, s);
+    s->cq_threads = calloc((size_t)ncq, sizeof *s->cq_threads);
+    for (int i = 0; i < ncq; i++) {
+        for (int m = 0; m < M_COUNT; m++) {
+            /* health calls are requested on health's queue only, everything else never there */
+            if ((m == M_HEALTH_CHECK || m == M_HEALTH_WATCH) != (i == s->health_cq)) continue;
             for (int k = 0; k < 4; k++) fr_request_next_call(s, m, i);
+        }
         void **a = malloc(2 * sizeof *a);
         a[0] = s;
         a[1] = (void *)(intptr_t)i;
         pthread_create(&s->cq_threads[i], NULL, cq_main, a);
     }
-    fr_log(2, "event=serving address=%s port=%d tls=%s mtls=%s token=%s model=%s backend=%s store=%s items=%llu store_version=%s arms=%d metrics_port=%d",
+    fr_log(2, "event=serving address=%s port=%d tls=%s mtls=%s token=%s model=%s backend=%s store=%s items=%llu store_version=%s arms=%d metrics=%s:%d metrics_token=%s",
            cfg->listen, port, cfg->tls_cert[0] ? "on" : "off", cfg->tls_client_ca[0] ? "on" : "off", cfg->token[0] ? "required" : "off",
            s->model_name, s->backend, cfg->store, (unsigned long long)fr_store_info_of(s->store)->count, s->store_version,
-           cfg->n_arms, cfg->metrics_port);
+           cfg->n_arms, cfg->metrics_listen, cfg->metrics_port, cfg->metrics_token[0] ? "required" : "off");
     printf("feedrank serve: listening on %s (port %d)\n", cfg->listen, port);
     fflush(stdout);
     int sig = 0;
@@ -684,17 +910,22 @@ int fr_server_run(const fr_server_config *cfg) {
         grpc_server_cancel_all_calls(s->server);
         grpc_completion_queue_pluck(s->shutdown_cq, &stag, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
     }
-    /* 2. stop compute, then the queues */
+    /* 2. parse what was received (the pool drains before it stops), stop compute, then the queues */
+    pthread_mutex_lock(&s->parse_mu);
+    s->parse_stopping = 1;
+    pthread_cond_broadcast(&s->parse_cv);
+    pthread_mutex_unlock(&s->parse_mu);
+    for (int i = 0; i < cfg->parse_threads; i++) pthread_join(s->parse_threads[i], NULL);
     fr_queue_stop(&s->queue);
     for (int i = 0; i < cfg->compute_threads; i++) pthread_join(s->compute_threads[i], NULL);
-    for (int i = 0; i < cfg->cq_threads; i++) grpc_completion_queue_shutdown(s->cqs[i]);
-    for (int i = 0; i < cfg->cq_threads; i++) pthread_join(s->cq_threads[i], NULL);
+    for (int i = 0; i < ncq; i++) grpc_completion_queue_shutdown(s->cqs[i]);
+    for (int i = 0; i < ncq; i++) pthread_join(s->cq_threads[i], NULL);
     grpc_completion_queue_shutdown(s->shutdown_cq);
     while (grpc_completion_queue_pluck(s->shutdown_cq, NULL, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL).type != GRPC_QUEUE_SHUTDOWN) {}
     if (mhd) fr_metrics_stop(mhd);
     fr_log(2, "event=shutdown_complete");
     rc = 0;
-    for (int i = 0; i < cfg->cq_threads; i++) grpc_completion_queue_destroy(s->cqs[i]);
+    for (int i = 0; i < ncq; i++) grpc_completion_queue_destroy(s->cqs[i]);
     grpc_completion_queue_destroy(s->shutdown_cq);
     grpc_server_destroy(s->server);
     grpc_shutdown();
@@ -703,7 +934,7 @@ out_grpc:
     if (s->server) {
         grpc_server_shutdown_and_notify(s->server, s->shutdown_cq, &rc);
         grpc_completion_queue_pluck(s->shutdown_cq, &rc, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
-        for (int i = 0; i < cfg->cq_threads; i++) { grpc_completion_queue_shutdown(s->cqs[i]); while (grpc_completion_queue_next(s->cqs[i], gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL).type != GRPC_QUEUE_SHUTDOWN) {} grpc_completion_queue_destroy(s->cqs[i]); }
+        for (int i = 0; i < cfg->cq_threads + 1; i++) { grpc_completion_queue_shutdown(s->cqs[i]); while (grpc_completion_queue_next(s->cqs[i], gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL).type != GRPC_QUEUE_SHUTDOWN) {} grpc_completion_queue_destroy(s->cqs[i]); }
         grpc_completion_queue_shutdown(s->shutdown_cq);
         while (grpc_completion_queue_pluck(s->shutdown_cq, NULL, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL).type != GRPC_QUEUE_SHUTDOWN) {}
         grpc_completion_queue_destroy(s->shutdown_cq);
@@ -714,7 +945,7 @@ out:
     for (int i = 0; i < cfg->compute_threads; i++) fr_encoder_free(encs[i]);
     free(encs);
     fr_store_close(s->store);
-    free(s->cqs); free(s->cq_threads); free(s->compute_threads);
+    free(s->cqs); free(s->cq_threads); free(s->compute_threads); free(s->parse_threads);
     fr_queue_destroy(&s->queue);
     free(s);
     return rc;

@@ -22,8 +22,20 @@ typedef struct {
     char precision[16];     /* fp32 | fp16 | bf16 | default: CUDA matrix-product operands */
     char profile[1024];     /* ranking profile: default options of requests without an arm */
     fr_rank_options base_options; /* from profile, else the built-in defaults */
-    char listen[256];       /* host:port for gRPC */
+    char listen[256];       /* host:port for gRPC (port 0: any free port, the real one is printed) */
     int metrics_port;       /* 0 = no metrics endpoint */
+    char metrics_listen[256]; /* host the metrics endpoint binds; empty = the gRPC listen host */
+    char metrics_token_file[1024]; /* file holding the bearer token /metrics requires (empty = none) */
+    char metrics_token[256];       /* read from metrics_token_file at start-up */
+    int parse_threads;      /* threads unpacking request messages, off the completion-queue threads (default 2) */
+    int stream_window;      /* RerankStream: requests queued/computing + responses not yet sent, per stream (default 8) */
+    int max_metadata_bytes; /* request metadata larger than this fails that call alone (default 8 KiB) */
+    int max_concurrent_streams;      /* calls at once on one HTTP/2 connection (default 256) */
+    int max_connection_idle_ms;      /* GOAWAY a connection with no calls for this long (default 300000; 0 = never) */
+    int max_connection_age_ms;       /* GOAWAY a connection this old (default 0 = never) */
+    int max_connection_age_grace_ms; /* calls still running at max age get this long (default 30000) */
+    int keepalive_time_ms;           /* server pings an idle connection this often (default 120000) */
+    int keepalive_timeout_ms;        /* and closes it when a ping is not answered in time (default 20000) */
     int cq_threads;         /* completion-queue threads (default 2) */
     int compute_threads;    /* encoders running batches (default 2; heavy requests never take the last one) */
     int omp_threads;        /* CPU threads per encoder pass (default 1, so the gRPC threads keep a core on
@@ -37,6 +49,7 @@ typedef struct {
     int max_embed_texts;    /* texts per Embed call (default 256) */
     fr_rank_limits limits;
     char token[256];        /* bearer token required when non-empty */
+    char token_file[1024];  /* file holding the token (read at start-up; keeps it off the command line) */
     char tls_cert[1024], tls_key[1024], tls_client_ca[1024]; /* TLS when cert+key; mTLS when client CA too */
     int log_level;          /* 0 error, 1 warn, 2 info, 3 debug */
     int force_store;
@@ -50,6 +63,15 @@ void fr_server_config_default(fr_server_config *c);
 fr_status fr_server_config_file(const char *path, fr_server_config *c, char *err, size_t errcap);
 /* Applies command-line flags (after the config file). Returns 0, 1 for --help, -1 on error. */
 int fr_server_config_flags(int argc, char **argv, fr_server_config *c, char *err, size_t errcap);
+/* Applies FEEDRANK_TOKEN from the environment (call between the config file and the flags, so that
+ * flags win over the environment and the environment over the file). */
+void fr_server_config_env(fr_server_config *c);
+/* After all sources: reads the token files and checks what no single option can (host:port shapes,
+ * option pairs). The message names the flag at fault. */
+fr_status fr_server_config_finish(fr_server_config *c, char *err, size_t errcap);
+/* Splits "host:port" / "[v6]:port" into host (brackets removed) and port 0..65535. */
+fr_status fr_server_split_hostport(const char *flag, const char *addr, char *host, size_t hostcap, int *port, char *err,
+                                   size_t errcap);
 
 /* Runs until SIGTERM/SIGINT, then drains: returns the process exit status. */
 int fr_server_run(const fr_server_config *c);

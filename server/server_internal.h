@@ -41,7 +41,8 @@ void fr_metrics_request(fr_metrics *m, int method, int code, double seconds);
 void fr_metrics_batch(fr_metrics *m, int n);
 struct MHD_Daemon;
 typedef struct fr_server fr_server;
-struct MHD_Daemon *fr_metrics_start(fr_server *s, int port, char *err, size_t errcap);
+/* Binds host:port (a numeric address or a name; the first address it resolves to). */
+struct MHD_Daemon *fr_metrics_start(fr_server *s, const char *host, int port, char *err, size_t errcap);
 void fr_metrics_stop(struct MHD_Daemon *d);
 
 /* ---- calls ---- */
@@ -71,7 +72,9 @@ struct call {
     pthread_mutex_t mu;
     int recv_pending, send_pending, half_closed, finished, watch_last;
     struct outmsg *out_head;         /* stream responses waiting to be sent, by seq */
-    int in_flight;                      /* stream requests queued or computing */
+    int in_flight;                   /* stream requests being parsed, queued or computing */
+    int n_out;                       /* stream responses in out_head (ready, not yet handed to gRPC) */
+    int dead;                        /* stream cancelled or a send failed: drop responses, finish */
     long next_seq, send_seq;
 };
 
@@ -122,12 +125,22 @@ void fr_queue_destroy(job_queue *q);
 int fr_queue_push(job_queue *q, job *j);   /* -1 when full or stopping */
 void fr_job_free(job *j);
 
+/* A message waiting for the parse pool: the unary request of c, or stream message seq of c. */
+typedef struct parse_task { call *c; grpc_byte_buffer *bb; long seq; struct parse_task *next; } parse_task;
+
 /* ---- the server ---- */
 struct fr_server {
     fr_server_config cfg;
     grpc_server *server;
-    grpc_completion_queue **cqs;
+    grpc_completion_queue **cqs;     /* cq_threads for the Reranker calls, then one for health */
+    int health_cq;                   /* index of the health checks' own queue in cqs */
     grpc_completion_queue *shutdown_cq;
+    /* the parse pool: request messages are unpacked here, never on a completion-queue thread */
+    pthread_mutex_t parse_mu;
+    pthread_cond_t parse_cv;
+    parse_task *parse_head, *parse_tail;
+    int parse_depth, parse_stopping;
+    pthread_t *parse_threads;
     void *method_handles[M_COUNT];
     pthread_t *cq_threads, *compute_threads;
     job_queue queue;
@@ -149,6 +162,10 @@ struct fr_server {
     int n_watchers;
     double arm_cum[FR_MAX_ARMS];     /* cumulative traffic shares */
 };
+
+/* 1 when an `authorization` value is "Bearer TOKEN" (scheme case-insensitive, RFC 7235), in time
+ * independent of where a wrong token differs. */
+int fr_bearer_matches(const char *token, const uint8_t *value, size_t len);
 
 void fr_request_next_call(fr_server *s, int method, int cq_index);
 /* Re-opens the item store path (SIGHUP): the new store is validated completely before it replaces

@@ -7,10 +7,6 @@
 
 #include "cli.h"
 
-#ifndef FEEDRANK_SOURCE_DIR
-#define FEEDRANK_SOURCE_DIR "."
-#endif
-
 int fr_cli_value(int argc, char **argv, int *i, const char *name, const char **val) {
     if (strcmp(argv[*i], name) != 0) return 0;
     if (*i + 1 >= argc) {
@@ -50,7 +46,12 @@ const char *fr_cli_model_dir(const char *flag_value) {
     const char *env = getenv("FEEDRANK_MODEL");
     if (env && *env) return env;
     if (access("models/all-MiniLM-L6-v2/config.json", F_OK) == 0) return "models/all-MiniLM-L6-v2";
-    return FEEDRANK_SOURCE_DIR "/models/all-MiniLM-L6-v2";
+    /* Never the build's source tree: a binary copied or installed elsewhere would silently load
+     * another checkout's model. Only a data folder an install defines on purpose is a fallback. */
+#ifdef FEEDRANK_DATA_DIR
+    if (access(FEEDRANK_DATA_DIR "/models/all-MiniLM-L6-v2/config.json", F_OK) == 0) return FEEDRANK_DATA_DIR "/models/all-MiniLM-L6-v2";
+#endif
+    return "models/all-MiniLM-L6-v2"; /* missing: the load error names the path it looked at */
 }
 
 

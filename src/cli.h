@@ -38,8 +38,9 @@ fr_status fr_cli_write_file(const char *path, const void *data, size_t size, cha
 typedef fr_status (*fr_cli_writer)(FILE *f, void *ctx, char *err, size_t errcap);
 fr_status fr_cli_write_file_with(const char *path, fr_cli_writer write, void *ctx, char *err, size_t errcap);
 
-/* The model folder: --model, else $FEEDRANK_MODEL, else ./models/all-MiniLM-L6-v2, else the
- * source tree's models/all-MiniLM-L6-v2. */
+/* The model folder: --model, else $FEEDRANK_MODEL, else ./models/all-MiniLM-L6-v2, else
+ * FEEDRANK_DATA_DIR/models/all-MiniLM-L6-v2 when the build defines an installed data folder; never
+ * the build's source tree. When none exists, the relative path (its load error names it). */
 const char *fr_cli_model_dir(const char *flag_value);
 
 #endif
