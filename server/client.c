@@ -18,6 +18,7 @@
 #include "feedrank/v1/reranker.pb-c.h"
 #include "grpc/health/v1/health.pb-c.h"
 #include "model_config.h"
+#include "server.h"
 
 typedef struct {
     grpc_channel *ch;
@@ -254,7 +255,8 @@ static void print_rerank(const Feedrank__V1__RerankResponse *r) {
 static void client_usage(FILE *f) {
     fprintf(f, "usage: feedrank client rerank|embed|health [options]\n"
                "  --addr HOST:PORT     server (default 127.0.0.1:50051)\n"
-               "  --token TOKEN        bearer token\n"
+               "  --token-file FILE    bearer token read from FILE (default: $FEEDRANK_TOKEN)\n"
+               "  --token TOKEN        the token itself (visible in ps; prefer the two above)\n"
                "  --tls-ca FILE        verify the server with this CA (enables TLS)\n"
                "  --tls-cert FILE --tls-key FILE  client certificate for mutual TLS\n"
                "  --timeout SECONDS    deadline per call (default 10)\n"
@@ -266,13 +268,14 @@ static void client_usage(FILE *f) {
 
 int fr_cmd_client(int argc, char **argv) {
     if (argc < 2 || argv[1][0] == '-') { client_usage(argc < 2 ? stderr : stdout); return argc < 2 ? 2 : 0; }
-    const char *what = argv[1], *addr = "127.0.0.1:50051", *token = NULL, *ca = NULL, *cert = NULL, *key = NULL, *input = "-", *kind = "plain", *service = "", *timeout_s = "10";
+    const char *what = argv[1], *addr = "127.0.0.1:50051", *token = getenv("FEEDRANK_TOKEN"), *token_file = NULL, *ca = NULL, *cert = NULL, *key = NULL, *input = "-", *kind = "plain", *service = "", *timeout_s = "10";
     const char *texts[256];
     int nt = 0;
     for (int i = 2; i < argc; i++) {
         const char *v;
         int r;
         if ((r = fr_cli_value(argc, argv, &i, "--addr", &addr)) || (r = fr_cli_value(argc, argv, &i, "--token", &token)) ||
+            (r = fr_cli_value(argc, argv, &i, "--token-file", &token_file)) ||
             (r = fr_cli_value(argc, argv, &i, "--tls-ca", &ca)) || (r = fr_cli_value(argc, argv, &i, "--tls-cert", &cert)) ||
             (r = fr_cli_value(argc, argv, &i, "--tls-key", &key)) || (r = fr_cli_value(argc, argv, &i, "--input", &input)) ||
             (r = fr_cli_value(argc, argv, &i, "--kind", &kind)) || (r = fr_cli_value(argc, argv, &i, "--service", &service)) ||
@@ -283,7 +286,11 @@ int fr_cmd_client(int argc, char **argv) {
             texts[nt++] = v;
         } else { fprintf(stderr, "feedrank client: unknown option '%s'\n", argv[i]); client_usage(stderr); return 2; }
     }
-    char err[512];
+    char err[512], token_buf[256];
+    if (token_file) {
+        if (fr_read_token_file("--token-file", token_file, token_buf, sizeof token_buf, err, sizeof err)) { fprintf(stderr, "feedrank client: %s\n", err); return 2; }
+        token = token_buf;
+    }
     grpc_init();
     grpc_channel_credentials *creds;
     char *ca_pem = NULL, *cert_pem = NULL, *key_pem = NULL;

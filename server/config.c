@@ -291,8 +291,7 @@ fr_status fr_server_split_hostport(const char *flag, const char *addr, char *hos
     return FR_OK;
 }
 
-/* Reads a token file: one line; surrounding whitespace (the trailing newline of `echo`) is not part of it. */
-static fr_status read_token(const char *flag, const char *path, char *out, size_t cap, char *err, size_t errcap) {
+fr_status fr_read_token_file(const char *flag, const char *path, char *out, size_t cap, char *err, size_t errcap) {
     char *buf, e2[512];
     size_t len;
     if (fr_read_small_file(path, 4096, &buf, &len, e2, sizeof e2)) return fr_fail(FR_ERR_ARG, err, errcap, "%s: %s", flag, e2);
@@ -316,9 +315,9 @@ fr_status fr_server_config_finish(fr_server_config *c, char *err, size_t errcap)
     if (!c->metrics_listen[0]) snprintf(c->metrics_listen, sizeof c->metrics_listen, "%s", host);
     else if (strchr(c->metrics_listen, ':') && c->metrics_listen[0] != '[' && !strchr(strchr(c->metrics_listen, ':') + 1, ':'))
         return fr_fail(FR_ERR_ARG, err, errcap, "--metrics-listen '%s': a host only; the port is --metrics-port", c->metrics_listen);
-    if (c->token_file[0] && (rc = read_token("--token-file", c->token_file, c->token, sizeof c->token, err, errcap))) return rc;
+    if (c->token_file[0] && (rc = fr_read_token_file("--token-file", c->token_file, c->token, sizeof c->token, err, errcap))) return rc;
     if (c->metrics_token_file[0] &&
-        (rc = read_token("--metrics-token-file", c->metrics_token_file, c->metrics_token, sizeof c->metrics_token, err, errcap)))
+        (rc = fr_read_token_file("--metrics-token-file", c->metrics_token_file, c->metrics_token, sizeof c->metrics_token, err, errcap)))
         return rc;
     if (c->metrics_token_file[0] && !c->metrics_port)
         return fr_fail(FR_ERR_ARG, err, errcap, "--metrics-token-file needs --metrics-port");

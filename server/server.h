@@ -73,6 +73,10 @@ fr_status fr_server_config_finish(fr_server_config *c, char *err, size_t errcap)
 fr_status fr_server_split_hostport(const char *flag, const char *addr, char *host, size_t hostcap, int *port, char *err,
                                    size_t errcap);
 
+/* Reads a token file (server and client): one line; surrounding whitespace (the trailing newline
+ * of `echo`) is not part of it. Errors name flag and path. */
+fr_status fr_read_token_file(const char *flag, const char *path, char *out, size_t cap, char *err, size_t errcap);
+
 /* Runs until SIGTERM/SIGINT, then drains: returns the process exit status. */
 int fr_server_run(const fr_server_config *c);
 

@@ -7,10 +7,6 @@
 
 #include "cli.h"
 
-#ifndef FEEDRANK_SOURCE_DIR
-#define FEEDRANK_SOURCE_DIR "."
-#endif
-
 static void usage(FILE *f) {
     fprintf(f,
             "usage: feedrank COMMAND [options]\n"

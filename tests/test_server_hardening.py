@@ -228,6 +228,15 @@ def tokens_and_bearer():
               code_of(lambda: stub.Rerank(req(), metadata=[("authorization", f"{scheme} file-s3cret-4711")], timeout=30))[0] == grpc.StatusCode.OK)
     check("16: 'Bearerfile-s3cret-4711' (no space) is refused",
           code_of(lambda: stub.Rerank(req(), metadata=[("authorization", "Bearerfile-s3cret-4711")], timeout=30))[0] == grpc.StatusCode.UNAUTHENTICATED)
+    # feedrank client: the same two ways, so a token never needs the command line there either
+    cl = subprocess.run([BIN, "client", "health", "--addr", f"127.0.0.1:{srv.port}", "--token-file", tokfile], capture_output=True, text=True, timeout=60, env=ENV)
+    cr = subprocess.run([BIN, "client", "embed", "--addr", f"127.0.0.1:{srv.port}", "--token-file", tokfile, "--text", "drill"],
+                        capture_output=True, text=True, timeout=60, env=ENV)
+    ce = subprocess.run([BIN, "client", "embed", "--addr", f"127.0.0.1:{srv.port}", "--text", "drill"], capture_output=True, text=True,
+                        timeout=60, env=dict(ENV, FEEDRANK_TOKEN="file-s3cret-4711"))
+    cn = subprocess.run([BIN, "client", "embed", "--addr", f"127.0.0.1:{srv.port}", "--text", "drill"], capture_output=True, text=True, timeout=60, env=ENV)
+    check(f"13: feedrank client --token-file and FEEDRANK_TOKEN authenticate ({cl.returncode} {cr.returncode} {ce.returncode} {cn.returncode})",
+          cl.returncode == 0 and cr.returncode == 0 and ce.returncode == 0 and cn.returncode != 0)
     srv.stop()
     check("13: the token file's token is not logged", "file-s3cret-4711" not in srv.log())
     srv = Server(env=dict(ENV, FEEDRANK_TOKEN="env-s3cret-0815"))
