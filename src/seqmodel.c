@@ -140,6 +140,7 @@ struct fr_seq_model {
 const fr_seq_config *fr_seq_config_of(const fr_seq_model *m) { return &m->cfg; }
 const fr_seq_tensor *fr_seq_layout_of(const fr_seq_model *m) { return m->layout; }
 size_t fr_seq_num_params(const fr_seq_model *m) { return m->nparams; }
+int fr_seq_max_batch(const fr_seq_model *m) { return m->max_batch; }
 float *fr_seq_params(fr_seq_model *m) { return m->params; }
 float *fr_seq_grads(fr_seq_model *m) { return m->grads; }
 const float *fr_seq_states(const fr_seq_model *m) { return m->a.lnf; }
@@ -981,7 +982,7 @@ fr_status fr_seq_train_epoch(fr_seq_model *m, const fr_seq_data *d, const float 
         if (rc) {
             char why[200];
             snprintf(why, sizeof why, "%s", err ? err : "");
-            fr_fail(rc, err, errcap, "epoch %d step %ld: %s", epoch, st->steps, why);
+            fr_fail(rc, err, errcap, "epoch %d step %ld (counted from 1): %s", epoch + 1, st->steps + 1, why);
             break;
         }
         total += loss;

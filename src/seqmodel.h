@@ -131,6 +131,7 @@ void fr_seq_free(fr_seq_model *m);
 const fr_seq_config *fr_seq_config_of(const fr_seq_model *m);
 const fr_seq_tensor *fr_seq_layout_of(const fr_seq_model *m); /* FR_SEQ_NTENSORS entries */
 size_t fr_seq_num_params(const fr_seq_model *m);
+int fr_seq_max_batch(const fr_seq_model *m);
 float *fr_seq_params(fr_seq_model *m);
 float *fr_seq_grads(fr_seq_model *m);
 
@@ -194,7 +195,8 @@ typedef struct {
 } fr_seq_epoch_stats;
 
 /* One epoch of AdamW steps. text: (N, Dt) frozen text vectors. Stops at the first refused step
- * (e.g. a non-finite gradient) with a message naming the epoch and step. */
+ * (e.g. a non-finite gradient) with a message naming the epoch and step, both counted from 1
+ * (epoch + 1: `epoch` itself is an index). */
 fr_status fr_seq_train_epoch(fr_seq_model *m, const fr_seq_data *d, const float *text, const fr_seq_train_opts *o,
                              int epoch, fr_seq_epoch_stats *st, char *err, size_t errcap);
 

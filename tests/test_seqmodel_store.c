@@ -134,6 +134,20 @@ int main(void) {
     fr_store_close(o);
     unlink(other);
 
+    /* a non-finite gradient stops training with a message naming the epoch and step */
+    {
+        float *hot = malloc((size_t)NI * DT * sizeof *hot);
+        for (int i = 0; i < NI * DT; i++) hot[i] = 3e38f;
+        int64_t off[3] = {0, 4, 8};
+        int32_t seqs[8] = {0, 1, 2, 3, 4, 5, 6, 7};
+        const fr_seq_data d = {.n_seq = 2, .off = off, .items = seqs};
+        const fr_seq_train_opts o = {.batch = 2, .n_neg = 4, .seed = 1, .opt = fr_seq_default_adamw(1e-3f)};
+        fr_seq_epoch_stats st;
+        fr_status rc = fr_seq_train_epoch(m, &d, hot, &o, 4, &st, err, sizeof err);
+        CHECK(rc != FR_OK && strstr(err, "epoch 5 step 1") && strstr(err, "gradient norm"), "non-finite step named: %s", err);
+        free(hot);
+    }
+
     /* write the fuzz seed corpus when asked (the first byte is the target's mode) */
     const char *corpus = getenv("FR_WRITE_SEQ_CORPUS");
     if (corpus) {
