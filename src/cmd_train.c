@@ -228,8 +228,8 @@ int fr_cmd_train(int argc, char **argv) {
         ck = NULL;
         fprintf(stderr, "feedrank train: resuming from %s after epoch %d (best so far: epoch %d)\n", ckpt, run.epochs_done, run.best_epoch);
     }
-    fprintf(stderr, "feedrank train: %s: %" PRIu64 " events from %" PRIu64 " users (%" PRIu64 " with unknown item ids, %" PRIu64
-            " malformed lines skipped); %ld training sequences, %d validation users; %zu parameters, %d threads\n",
+    fprintf(stderr, "feedrank train: %s: %" PRIu64 " events from %" PRIu64 " users (skipped: %" PRIu64 " events with unknown item ids, %" PRIu64
+            " malformed lines); %ld training sequences, %d validation users; %zu parameters, %d threads\n",
             log, ls->events, ls->users, ls->unknown_items, ls->bad_lines, sp.trainable, sp.n_val, np, omp_get_max_threads());
     progress_state ps = {.tty = isatty(2), .epochs = (int)epochs};
     const fr_seq_train_opts o = {.batch = (int)batch, .n_neg = (int)neg, .seed = seed,

@@ -47,7 +47,7 @@ cp "$tmp/ex.store" "$tmp/a.store"
 "$bin" train --store "$tmp/a.store" --interactions "$tmp/log.jsonl" --epochs 6 $small 2> "$tmp/err"
 check "train exit 0" '[ $? -eq 0 ]'
 check "a line per epoch" '[ "$(grep -c "epoch [0-9]/6  loss" "$tmp/err")" = 6 ]'
-check "unknown item ids counted" 'grep -q "1 with unknown item ids" "$tmp/err"'
+check "unknown item ids counted" 'grep -q "skipped: 1 events with unknown item ids" "$tmp/err"'
 check "model attached and valid" '[ "$(seqinfo "$tmp/a.store" d)" = 16 ] && [ "$(seqinfo "$tmp/a.store" epochs)" = 6 ]'
 check "it learned the walk (val NDCG@10 > 0.5)" 'python3 -c "import sys; sys.exit(not float(sys.argv[1]) > 0.5)" "$(seqinfo "$tmp/a.store" val_ndcg10)"'
 check "checkpoint removed after success" '[ ! -e "$tmp/a.store.train-checkpoint" ]'
