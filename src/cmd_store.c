@@ -7,6 +7,7 @@
 #include "cli.h"
 #include "item_store.h"
 #include "priors.h"
+#include "seqmodel_store.h"
 
 static void store_usage(FILE *f) {
     fprintf(f,
@@ -66,6 +67,26 @@ int fr_cmd_store(int argc, char **argv) {
                    ",\"items_seen\":%" PRIu64 ",\"neighbours\":%" PRIu64 ",\"window\":%d,\"capacity\":%d,\"half_life\":%g,\"t_end\":%.17g}",
                    pr.events, pr.users, pr.unknown_items, with, pr.nb_off[pr.n_items], pr.window, pr.capacity, pr.half_life, pr.t_end);
         } else if (prc != FR_ERR_NOT_FOUND) {
+            printf("}\n");
+            fprintf(stderr, "feedrank store info: %s\n", err);
+            fr_store_close(s);
+            return 1;
+        }
+        fr_seq_model *sm;
+        fr_seq_meta mm;
+        fr_status src = fr_seq_of_store(s, argv[2], &sm, &mm, err, sizeof err);
+        if (src == FR_OK) {
+            t = (time_t)mm.created_unix;
+            strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime(&t));
+            printf(",\"seqmodel\":{\"d\":%d,\"blocks\":%d,\"heads\":%d,\"max_len\":%d,\"dropout\":%g,\"params\":%zu,\"epochs\":%d,"
+                   "\"best_epoch\":%d,\"val_ndcg10\":%.6f,\"val_hr10\":%.6f,\"val_users\":%" PRIu64 ",\"events\":%" PRIu64
+                   ",\"seed\":%" PRIu64 ",\"lr\":%g,\"batch\":%d,\"negatives\":%d,\"log\":",
+                   mm.cfg.d, mm.cfg.n_layers, mm.cfg.n_heads, mm.cfg.max_len, (double)mm.cfg.dropout, fr_seq_num_params(sm), mm.epochs_run,
+                   mm.best_epoch, mm.best_ndcg, mm.best_hr, mm.val_users, mm.events, mm.seed, (double)mm.lr, mm.batch, mm.n_neg);
+            fr_cli_json_string(stdout, mm.log_path);
+            printf(",\"log_hash\":\"%016" PRIx64 "\",\"trained\":\"%s\"}", mm.log_hash, when);
+            fr_seq_free(sm);
+        } else if (src != FR_ERR_NOT_FOUND) {
             printf("}\n");
             fprintf(stderr, "feedrank store info: %s\n", err);
             fr_store_close(s);

@@ -89,6 +89,7 @@ void fr_store_writer_abort(fr_store_writer *w);
 /* Joins stores (same model, dim, dtype; ids unique across them) into out_path. */
 /* Section kinds beyond the core ones (IDS 1, VECTORS 2, TEXTS 3). */
 #define FR_STORE_SECTION_PRIORS 4u /* log-derived priors (src/priors.h) */
+#define FR_STORE_SECTION_SEQMODEL 5u /* a trained sequential model (src/seqmodel_store.h) */
 
 /* The checksum-verified bytes of the section of `kind`, if the store has one (1), else 0. */
 int fr_store_section(const fr_store *s, uint32_t kind, const uint8_t **data, uint64_t *size);

@@ -19,6 +19,7 @@ static void usage(FILE *f) {
             "  serve     the gRPC re-ranking service ('feedrank serve --help')\n"
             "  client    call a running server: rerank, embed, health\n"
             "  bench     offline A/B comparison of rankers on labelled data ('feedrank bench ab --help')\n"
+            "  train     train the sequential model on an interaction log ('feedrank train --help')\n"
             "  tune      learn a ranking profile from labelled data ('feedrank tune --help')\n"
             "  version   print the version\n"
             "\n"
@@ -36,6 +37,7 @@ int main(int argc, char **argv) {
     if (strcmp(cmd, "rerank") == 0) return fr_cmd_rerank(argc - 1, argv + 1);
     if (strcmp(cmd, "store") == 0) return fr_cmd_store(argc - 1, argv + 1);
     if (strcmp(cmd, "bench") == 0) return fr_cmd_bench(argc - 1, argv + 1);
+    if (strcmp(cmd, "train") == 0) return fr_cmd_train(argc - 1, argv + 1);
     if (strcmp(cmd, "tune") == 0) return fr_cmd_tune(argc - 1, argv + 1);
     if (strcmp(cmd, "serve") == 0 || strcmp(cmd, "client") == 0) {
 #ifdef FEEDRANK_HAVE_SERVER

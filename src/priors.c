@@ -765,9 +765,38 @@ fr_status fr_priors_read_log(fr_priors_builder *b, FILE *f, const char *label, f
     return fr_priors_read_log_from(b, f, label, fmt, store, shard_i, shard_n, max_bad, NULL, stats, err, errcap);
 }
 
+/* Where a log's events go: into a priors builder (b), or to a caller's function (fn). */
+typedef struct {
+    fr_priors_builder *b;
+    fr_log_event_fn fn;
+    void *ctx;
+} log_sink;
+
+static fr_status emit(const log_sink *k, const char *user, size_t ul, uint32_t row, double ts, double w, char *err, size_t errcap) {
+    return k->b ? fr_priors_add(k->b, user, ul, row, ts, w, err, errcap) : k->fn(k->ctx, user, ul, row, ts, w, err, errcap);
+}
+
+static fr_status read_log(const log_sink *k, FILE *f, const char *label, fr_log_format fmt, const fr_store *store,
+                          int shard_i, int shard_n, uint64_t max_bad, const fr_priors_resume *resume,
+                          fr_priors_stats *stats, char *err, size_t errcap);
+
 fr_status fr_priors_read_log_from(fr_priors_builder *b, FILE *f, const char *label, fr_log_format fmt,
                                   const fr_store *store, int shard_i, int shard_n, uint64_t max_bad,
                                   const fr_priors_resume *resume, fr_priors_stats *stats, char *err, size_t errcap) {
+    const log_sink k = {b, NULL, NULL};
+    return read_log(&k, f, label, fmt, store, shard_i, shard_n, max_bad, resume, stats, err, errcap);
+}
+
+fr_status fr_log_read(FILE *f, const char *label, fr_log_format fmt, const fr_store *store, uint64_t max_bad,
+                      fr_log_event_fn fn, void *ctx, fr_priors_stats *stats, char *err, size_t errcap) {
+    const log_sink k = {NULL, fn, ctx};
+    return read_log(&k, f, label, fmt, store, 0, 1, max_bad, NULL, stats, err, errcap);
+}
+
+static fr_status read_log(const log_sink *k, FILE *f, const char *label, fr_log_format fmt, const fr_store *store,
+                          int shard_i, int shard_n, uint64_t max_bad, const fr_priors_resume *resume,
+                          fr_priors_stats *stats, char *err, size_t errcap) {
+    fr_priors_builder *b = k->b; /* NULL when the events go to k->fn: no builder state to keep */
     fr_priors_stats local = {0};
     if (!stats) stats = &local;
     const fr_priors_position start = resume ? resume->start : (fr_priors_position){0};
@@ -795,8 +824,8 @@ fr_status fr_priors_read_log_from(fr_priors_builder *b, FILE *f, const char *lab
     for (;;) {
         if (resume && resume->every_lines && resume->checkpoint && lineno >= start.line && lineno - last_ckpt >= resume->every_lines) {
             fr_priors_position pos = {consumed, lineno, hash, *stats};
-            pos.stats.users = b->n_users;
-            if ((rc = resume->checkpoint(b, &pos, resume->ctx, err, errcap))) goto done;
+            pos.stats.users = b ? b->n_users : 0;
+            if (b && (rc = resume->checkpoint(b, &pos, resume->ctx, err, errcap))) goto done;
             last_ckpt = lineno;
         }
         if ((got = getline(&line, &lcap, f)) < 0) break;
@@ -841,8 +870,8 @@ fr_status fr_priors_read_log_from(fr_priors_builder *b, FILE *f, const char *lab
                 double pos = 0;
                 for (char *tok = strtok(fl[c_list], " "); tok; tok = strtok(NULL, " ")) {
                     int64_t row = fr_store_find(store, tok, strlen(tok));
-                    if (row < 0) { stats->unknown_items++; b->unknown++; continue; }
-                    if ((rc = fr_priors_add(b, user, ul, (uint32_t)row, pos++, 1.0, err, errcap))) goto done;
+                    if (row < 0) { stats->unknown_items++; if (b) b->unknown++; continue; }
+                    if ((rc = emit(k, user, ul, (uint32_t)row, pos++, 1.0, err, errcap))) goto done;
                     stats->events++;
                 }
                 continue;
@@ -855,8 +884,8 @@ fr_status fr_priors_read_log_from(fr_priors_builder *b, FILE *f, const char *lab
                     BAD("%s:%llu: timestamp is not a number", label, (unsigned long long)lineno);
             }
             int64_t row = fr_store_find(store, fl[c_item], strlen(fl[c_item]));
-            if (row < 0) { stats->unknown_items++; b->unknown++; continue; }
-            if ((rc = fr_priors_add(b, user, ul, (uint32_t)row, ts, 1.0, err, errcap))) goto done;
+            if (row < 0) { stats->unknown_items++; if (b) b->unknown++; continue; }
+            if ((rc = emit(k, user, ul, (uint32_t)row, ts, 1.0, err, errcap))) goto done;
             stats->events++;
             continue;
         }
@@ -873,9 +902,9 @@ fr_status fr_priors_read_log_from(fr_priors_builder *b, FILE *f, const char *lab
         if (why) { cJSON_Delete(j); BAD("%s:%llu: %s", label, (unsigned long long)lineno, why); }
         if (in_shard(user, ul, shard_i, shard_n)) {
             int64_t row = fr_store_find(store, item, il);
-            if (row < 0) { stats->unknown_items++; b->unknown++; }
+            if (row < 0) { stats->unknown_items++; if (b) b->unknown++; }
             else {
-                rc = fr_priors_add(b, user, ul, (uint32_t)row, jt->valuedouble, jw ? jw->valuedouble : 1.0, err, errcap);
+                rc = emit(k, user, ul, (uint32_t)row, jt->valuedouble, jw ? jw->valuedouble : 1.0, err, errcap);
                 if (!rc) stats->events++;
             }
         }
@@ -888,6 +917,6 @@ fr_status fr_priors_read_log_from(fr_priors_builder *b, FILE *f, const char *lab
 #undef BAD
 done:
     free(line);
-    stats->users = b->n_users;
+    if (b) stats->users = b->n_users;
     return rc;
 }

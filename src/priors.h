@@ -59,6 +59,14 @@ fr_status fr_priors_read_log(fr_priors_builder *b, FILE *f, const char *label, f
                              const fr_store *store, int shard_i, int shard_n, uint64_t max_bad,
                              fr_priors_stats *stats, char *err, size_t errcap);
 
+/* The same reader for other consumers of a log (e.g. `feedrank train`): each event with a known
+ * item goes to fn, in the log's order (sequential RecBole lines: the list's items, ts = 0, 1, ...);
+ * a non-zero status from fn stops the read with it. stats->users is not counted (0). */
+typedef fr_status (*fr_log_event_fn)(void *ctx, const char *user, size_t user_len, uint32_t row, double ts, double weight,
+                                     char *err, size_t errcap);
+fr_status fr_log_read(FILE *f, const char *label, fr_log_format fmt, const fr_store *store, uint64_t max_bad,
+                      fr_log_event_fn fn, void *ctx, fr_priors_stats *stats, char *err, size_t errcap);
+
 /* ---- resumable builds: checkpoints of the builder and of where in the log it stands ---- */
 typedef struct {
     uint64_t offset;      /* bytes of the log consumed (always a line boundary) */

@@ -118,6 +118,7 @@ typedef struct {
     float *dV;                /* (U, C) */
     float *dVt;               /* (C, BT + K) */
     float *datt;              /* (B, NH, T) */
+    int32_t *window;          /* (T) fr_seq_user_state's padded history */
 } seq_acts;
 
 struct fr_seq_model {
@@ -139,6 +140,7 @@ struct fr_seq_model {
 const fr_seq_config *fr_seq_config_of(const fr_seq_model *m) { return &m->cfg; }
 const fr_seq_tensor *fr_seq_layout_of(const fr_seq_model *m) { return m->layout; }
 size_t fr_seq_num_params(const fr_seq_model *m) { return m->nparams; }
+int fr_seq_max_batch(const fr_seq_model *m) { return m->max_batch; }
 float *fr_seq_params(fr_seq_model *m) { return m->params; }
 float *fr_seq_grads(fr_seq_model *m) { return m->grads; }
 const float *fr_seq_states(const fr_seq_model *m) { return m->a.lnf; }
@@ -178,6 +180,7 @@ static size_t carve(fr_seq_model *m, char *base) {
     TAKE(a->G, LOSS_CHUNK * (BT + K)); TAKE(a->rowloss, BT);
     TAKE(a->dstream, BT * C); TAKE(a->dbranch, BT * C); TAKE(a->dln, BT * C); TAKE(a->datty, BT * C);
     TAKE(a->dqkv, BT * 3 * C); TAKE(a->dfch, BT * F); TAKE(a->dV, U * C); TAKE(a->dVt, C * (BT + K)); TAKE(a->datt, B * NH * T);
+    TAKE(a->window, T);
 #undef TAKE
     return off;
 }
@@ -979,15 +982,48 @@ fr_status fr_seq_train_epoch(fr_seq_model *m, const fr_seq_data *d, const float 
         if (rc) {
             char why[200];
             snprintf(why, sizeof why, "%s", err ? err : "");
-            fr_fail(rc, err, errcap, "epoch %d step %ld: %s", epoch, st->steps, why);
+            fr_fail(rc, err, errcap, "epoch %d step %ld (counted from 1): %s", epoch + 1, st->steps + 1, why);
             break;
         }
         total += loss;
         st->steps++;
         st->sequences += B;
+        if (o->progress) o->progress(o->progress_ctx, st->steps, (n + o->batch - 1) / o->batch, loss);
     }
     st->mean_loss = st->steps ? total / st->steps : 0.0;
     free(order);
     free(buf);
     return rc;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Optimiser state and serving */
+
+float *fr_seq_adam_moments(fr_seq_model *m, int which) { return which ? m->adam_v : m->adam_m; }
+long fr_seq_adam_steps(const fr_seq_model *m) { return m->adam_t; }
+void fr_seq_set_adam_steps(fr_seq_model *m, long steps) { m->adam_t = steps; }
+
+void fr_seq_item_vector(const fr_seq_model *m, int64_t row, const float *text_vec, float *out) {
+    const int C = m->cfg.d, Dt = m->cfg.d_text;
+    const float *P = m->params, *Wp = P + m->layout[FR_SEQ_WP].offset, *bp = P + m->layout[FR_SEQ_BP].offset;
+    const float *e = row >= 0 && row < m->cfg.n_items ? P + m->layout[FR_SEQ_E].offset + (size_t)row * C : NULL;
+    /* the same sum order as item_vectors_forward, so served and trained vectors agree bit for bit */
+    for (int c = 0; c < C; c++) out[c] = (e ? e[c] : 0.0f) + dot(Wp + (size_t)c * Dt, text_vec, Dt) + bp[c];
+}
+
+fr_status fr_seq_user_state(fr_seq_model *m, const int32_t *hist, int n, const float *text, float *out, char *err,
+                            size_t errcap) {
+    const int T = m->cfg.max_len, C = m->cfg.d, N = m->cfg.n_items;
+    int32_t *w = m->a.window;
+    int k = T;
+    for (int i = n - 1; i >= 0 && k > 0; i--) /* newest first, into the right end of the window */
+        if (hist[i] >= 0 && hist[i] < N) w[--k] = hist[i];
+    if (k == T) return fr_fail(FR_ERR_NOT_FOUND, err, errcap, "seqmodel: no history item is known to the model");
+    for (int t = 0; t < k; t++) w[t] = FR_SEQ_PAD;
+    const fr_seq_batch b = {.B = 1, .items = w, .text = text};
+    float loss;
+    fr_status rc = fr_seq_forward(m, &b, &loss, err, errcap);
+    if (rc) return rc;
+    memcpy(out, m->a.lnf + (size_t)(T - 1) * C, (size_t)C * sizeof(float));
+    return FR_OK;
 }

@@ -131,6 +131,7 @@ void fr_seq_free(fr_seq_model *m);
 const fr_seq_config *fr_seq_config_of(const fr_seq_model *m);
 const fr_seq_tensor *fr_seq_layout_of(const fr_seq_model *m); /* FR_SEQ_NTENSORS entries */
 size_t fr_seq_num_params(const fr_seq_model *m);
+int fr_seq_max_batch(const fr_seq_model *m);
 float *fr_seq_params(fr_seq_model *m);
 float *fr_seq_grads(fr_seq_model *m);
 
@@ -182,6 +183,10 @@ typedef struct {
     int n_neg;   /* uniform negatives per step (<= max_neg; default 1024) */
     uint64_t seed;
     fr_seq_adamw opt;
+    /* (optional) called after every step with the steps done, the epoch's step count and the
+     * step's loss, so a caller can show progress; it must not touch the model */
+    void (*progress)(void *ctx, long step, long steps, float loss);
+    void *progress_ctx;
 } fr_seq_train_opts;
 
 typedef struct {
@@ -190,8 +195,29 @@ typedef struct {
 } fr_seq_epoch_stats;
 
 /* One epoch of AdamW steps. text: (N, Dt) frozen text vectors. Stops at the first refused step
- * (e.g. a non-finite gradient) with a message naming the epoch and step. */
+ * (e.g. a non-finite gradient) with a message naming the epoch and step, both counted from 1
+ * (epoch + 1: `epoch` itself is an index). */
 fr_status fr_seq_train_epoch(fr_seq_model *m, const fr_seq_data *d, const float *text, const fr_seq_train_opts *o,
                              int epoch, fr_seq_epoch_stats *st, char *err, size_t errcap);
+
+/* ---- Optimiser state (for checkpoints: a resumed run must continue with the same moments) ----
+ * The AdamW moments are two arrays of fr_seq_num_params floats (first, then second moment). */
+float *fr_seq_adam_moments(fr_seq_model *m, int which); /* which: 0 = first, 1 = second */
+long fr_seq_adam_steps(const fr_seq_model *m);
+void fr_seq_set_adam_steps(fr_seq_model *m, long steps);
+
+/* ---- Serving (forward only; nothing is allocated per call) ----
+ * Item vector of store row `row` (its id embedding plus the projection of text_vec, its frozen
+ * text vector of d_text floats) into out[d]. A row outside 0..n_items-1 (an item the model never
+ * saw, e.g. added to the catalogue after training) gets the text projection alone. */
+void fr_seq_item_vector(const fr_seq_model *m, int64_t row, const float *text_vec, float *out);
+
+/* The user state after a history of n item rows (oldest first; only the newest max_len are
+ * used; entries outside 0..n_items-1 are skipped, as unknown to the model) into out[d]: the
+ * state that scores the next item by a dot product with its item vector. text: (N, Dt), the
+ * store's vectors. Uses the model's buffers (needs max_batch >= 1), so one caller at a time.
+ * A history with no known item gives FR_ERR_NOT_FOUND (no state: fall back to other signals). */
+fr_status fr_seq_user_state(fr_seq_model *m, const int32_t *hist, int n, const float *text, float *out, char *err,
+                            size_t errcap);
 
 #endif

@@ -1,0 +1,253 @@
+/* seqmodel_store.c - the trained model's bytes (see seqmodel_store.h).
+ *
+ * The header is fixed-size with every field at a fixed offset (the table below), so a reader
+ * never trusts a length from the file to find the next field; the one variable part, the
+ * parameters, has its size computed from the validated configuration, not read. */
+#include "seqmodel_store.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hash.h"
+
+#define MAGIC "FRSEQM01"
+#define VERSION 1u
+#define IDS_SEED 0x5e9d0c5ULL
+
+/* header offsets */
+enum {
+    O_MAGIC = 0, O_VERSION = 8, O_HSIZE = 12, O_NPARAMS = 16,
+    O_CFG = 24,         /* 7 x i32 (n_items, d, max_len, n_layers, n_heads, d_text, d_ff), f32 dropout */
+    O_STORE = 56,       /* u64 n_items, u32 dim, u32 0, u64 ids_hash, char name[64] */
+    O_HYPER = 144,      /* f32 lr, f32 wd, i32 batch, n_neg, patience, max_epochs, val_percent, val_negatives, u64 seed */
+    O_PROV = 184,       /* u64 log_hash, log_bytes, users, events, unknown, train_sequences, val_users */
+    O_EPOCHS = 240,     /* i32 epochs_run, best_epoch */
+    O_METRICS = 248,    /* f64 best_ndcg, best_hr, best_loss */
+    O_CREATED = 272,    /* u64 */
+    O_LOGPATH = 280,    /* char[256] */
+    O_END = 536         /* [O_END, FR_SEQ_HEADER_SIZE) reserved, zero */
+};
+
+static void wr32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
+static void wr64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
+static void wrf(uint8_t *p, float v) { memcpy(p, &v, 4); }
+static void wrd(uint8_t *p, double v) { memcpy(p, &v, 8); }
+static uint32_t rd32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
+static int32_t rdi(const uint8_t *p) { int32_t v; memcpy(&v, p, 4); return v; }
+static uint64_t rd64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
+static float rdf(const uint8_t *p) { float v; memcpy(&v, p, 4); return v; }
+static double rdd(const uint8_t *p) { double v; memcpy(&v, p, 8); return v; }
+
+void fr_seq_store_key_of(const fr_store *s, const char *label, fr_seq_store_key *k) {
+    const fr_store_info *in = fr_store_info_of(s);
+    memset(k, 0, sizeof *k);
+    k->n_items = in->count;
+    k->dim = (uint32_t)in->dim;
+    uint64_t h = IDS_SEED;
+    for (uint64_t r = 0; r < in->count; r++) {
+        size_t len;
+        const char *id = fr_store_id(s, r, &len);
+        const uint32_t l32 = (uint32_t)len;
+        h = fr_hash64(&l32, 4, h); /* the length keeps ("ab","c") apart from ("a","bc") */
+        h = fr_hash64(id, len, h);
+    }
+    k->ids_hash = h;
+    const char *base = label ? strrchr(label, '/') : NULL;
+    snprintf(k->name, sizeof k->name, "%s", base ? base + 1 : label ? label : "");
+}
+
+/* The parameter count of cfg within the loadable limits, or a message why not. */
+static fr_status check_config(const fr_seq_config *c, size_t *n_params, const char *label, char *err, size_t errcap) {
+    char why[256];
+    fr_seq_tensor lay[FR_SEQ_NTENSORS];
+    if (fr_seq_layout(c, lay, n_params, why, sizeof why))
+        return fr_fail(FR_ERR_FORMAT, err, errcap, "%s: model configuration is invalid (%s)", label, why);
+    if (c->max_len > FR_SEQ_LOAD_MAX_LEN || c->n_layers > FR_SEQ_LOAD_MAX_LAYERS || c->n_heads > FR_SEQ_LOAD_MAX_HEADS ||
+        c->d > FR_SEQ_LOAD_MAX_WIDTH || c->d_ff > 4 * FR_SEQ_LOAD_MAX_WIDTH || c->d_text > 2 * FR_SEQ_LOAD_MAX_WIDTH)
+        return fr_fail(FR_ERR_FORMAT, err, errcap,
+                       "%s: model sizes beyond what can be loaded (window %d <= %d, blocks %d <= %d, heads %d <= %d, width %d <= %d)",
+                       label, c->max_len, FR_SEQ_LOAD_MAX_LEN, c->n_layers, FR_SEQ_LOAD_MAX_LAYERS, c->n_heads,
+                       FR_SEQ_LOAD_MAX_HEADS, c->d, FR_SEQ_LOAD_MAX_WIDTH);
+    return FR_OK;
+}
+
+fr_status fr_seq_section_build(const fr_seq_meta *meta, const float *params, size_t n_params, uint8_t **data,
+                               size_t *size, char *err, size_t errcap) {
+    *data = NULL;
+    *size = 0;
+    size_t want;
+    fr_status rc = check_config(&meta->cfg, &want, "seqmodel", err, errcap);
+    if (rc) return rc;
+    if (want != n_params)
+        return fr_fail(FR_ERR_ARG, err, errcap, "seqmodel: %zu parameters given, the configuration has %zu", n_params, want);
+    if ((uint64_t)meta->cfg.n_items != meta->store.n_items || (uint32_t)meta->cfg.d_text != meta->store.dim)
+        return fr_fail(FR_ERR_ARG, err, errcap, "seqmodel: configuration (%d items, text dim %d) does not match its store (%llu items, dim %u)",
+                       meta->cfg.n_items, meta->cfg.d_text, (unsigned long long)meta->store.n_items, meta->store.dim);
+    const size_t total = FR_SEQ_HEADER_SIZE + n_params * sizeof(float) + 8;
+    uint8_t *b = calloc(1, total);
+    if (!b) return fr_fail(FR_ERR_NOMEM, err, errcap, "seqmodel: out of memory for a %zu-byte model", total);
+    const fr_seq_config *c = &meta->cfg;
+    memcpy(b + O_MAGIC, MAGIC, 8);
+    wr32(b + O_VERSION, VERSION);
+    wr32(b + O_HSIZE, FR_SEQ_HEADER_SIZE);
+    wr64(b + O_NPARAMS, n_params);
+    const int32_t dims[7] = {c->n_items, c->d, c->max_len, c->n_layers, c->n_heads, c->d_text, c->d_ff};
+    for (int i = 0; i < 7; i++) wr32(b + O_CFG + 4 * i, (uint32_t)dims[i]);
+    wrf(b + O_CFG + 28, c->dropout);
+    wr64(b + O_STORE, meta->store.n_items);
+    wr32(b + O_STORE + 8, meta->store.dim);
+    wr64(b + O_STORE + 16, meta->store.ids_hash);
+    memcpy(b + O_STORE + 24, meta->store.name, strnlen(meta->store.name, 63));
+    wrf(b + O_HYPER, meta->lr);
+    wrf(b + O_HYPER + 4, meta->weight_decay);
+    const int32_t hp[6] = {meta->batch, meta->n_neg, meta->patience, meta->max_epochs, meta->val_percent, meta->val_negatives};
+    for (int i = 0; i < 6; i++) wr32(b + O_HYPER + 8 + 4 * i, (uint32_t)hp[i]);
+    wr64(b + O_HYPER + 32, meta->seed);
+    const uint64_t pv[7] = {meta->log_hash, meta->log_bytes, meta->users, meta->events, meta->unknown_items,
+                            meta->train_sequences, meta->val_users};
+    for (int i = 0; i < 7; i++) wr64(b + O_PROV + 8 * i, pv[i]);
+    wr32(b + O_EPOCHS, (uint32_t)meta->epochs_run);
+    wr32(b + O_EPOCHS + 4, (uint32_t)meta->best_epoch);
+    wrd(b + O_METRICS, meta->best_ndcg);
+    wrd(b + O_METRICS + 8, meta->best_hr);
+    wrd(b + O_METRICS + 16, meta->best_loss);
+    wr64(b + O_CREATED, meta->created_unix);
+    memcpy(b + O_LOGPATH, meta->log_path, strnlen(meta->log_path, 255));
+    memcpy(b + FR_SEQ_HEADER_SIZE, params, n_params * sizeof(float));
+    wr64(b + total - 8, fr_hash64(b, total - 8, 0));
+    *data = b;
+    *size = total;
+    return FR_OK;
+}
+
+/* A fixed-size text field: NUL-terminated inside its bytes, and 0 after the NUL. */
+static int text_ok(const uint8_t *p, size_t cap) {
+    const uint8_t *nul = memchr(p, 0, cap);
+    if (!nul) return 0;
+    for (const uint8_t *q = nul; q < p + cap; q++)
+        if (*q) return 0;
+    return 1;
+}
+
+fr_status fr_seq_section_parse(const uint8_t *data, size_t size, const char *label, fr_seq_meta *meta,
+                               const uint8_t **params, char *err, size_t errcap) {
+    memset(meta, 0, sizeof *meta);
+    *params = NULL;
+    if (size < FR_SEQ_HEADER_SIZE + 8)
+        return fr_fail(FR_ERR_FORMAT, err, errcap, "%s: model section is truncated (%zu bytes, the header alone is %d)", label, size,
+                       FR_SEQ_HEADER_SIZE + 8);
+    if (memcmp(data + O_MAGIC, MAGIC, 8) != 0) return fr_fail(FR_ERR_FORMAT, err, errcap, "%s: not a feedrank sequential model (bad magic)", label);
+    if (rd32(data + O_VERSION) != VERSION)
+        return fr_fail(FR_ERR_UNSUPPORTED, err, errcap, "%s: model format version %u (this build reads %u)", label, rd32(data + O_VERSION), VERSION);
+    if (rd32(data + O_HSIZE) != FR_SEQ_HEADER_SIZE) return fr_fail(FR_ERR_FORMAT, err, errcap, "%s: model header size %u is not %d", label, rd32(data + O_HSIZE), FR_SEQ_HEADER_SIZE);
+    /* the size first, so that a truncated model is named as such rather than as a bad checksum */
+    const uint64_t np = rd64(data + O_NPARAMS);
+    if (np > (size - FR_SEQ_HEADER_SIZE - 8) / sizeof(float) || FR_SEQ_HEADER_SIZE + np * sizeof(float) + 8 != size)
+        return fr_fail(FR_ERR_FORMAT, err, errcap, "%s: model section is truncated or has trailing bytes (%zu bytes; %llu parameters need %llu)", label,
+                       size, (unsigned long long)np,
+                       np < ((uint64_t)1 << 60) ? (unsigned long long)(FR_SEQ_HEADER_SIZE + np * 4 + 8) : 0ULL);
+    if (fr_hash64(data, size - 8, 0) != rd64(data + size - 8))
+        return fr_fail(FR_ERR_VERIFY, err, errcap, "%s: model checksum mismatch (corrupt)", label);
+    fr_seq_config *c = &meta->cfg;
+    c->n_items = rdi(data + O_CFG);
+    c->d = rdi(data + O_CFG + 4);
+    c->max_len = rdi(data + O_CFG + 8);
+    c->n_layers = rdi(data + O_CFG + 12);
+    c->n_heads = rdi(data + O_CFG + 16);
+    c->d_text = rdi(data + O_CFG + 20);
+    c->d_ff = rdi(data + O_CFG + 24);
+    c->dropout = rdf(data + O_CFG + 28);
+    size_t want;
+    fr_status rc = check_config(c, &want, label, err, errcap);
+    if (rc) return rc;
+    if (want != np) return fr_fail(FR_ERR_FORMAT, err, errcap, "%s: %llu parameters, the configuration has %zu", label, (unsigned long long)np, want);
+    meta->store.n_items = rd64(data + O_STORE);
+    meta->store.dim = rd32(data + O_STORE + 8);
+    meta->store.ids_hash = rd64(data + O_STORE + 16);
+    if (rd32(data + O_STORE + 12) || !text_ok(data + O_STORE + 24, 64) || !text_ok(data + O_LOGPATH, 256))
+        return fr_fail(FR_ERR_FORMAT, err, errcap, "%s: model header has malformed text or reserved fields", label);
+    memcpy(meta->store.name, data + O_STORE + 24, 64);
+    memcpy(meta->log_path, data + O_LOGPATH, 256);
+    for (size_t i = O_END; i < FR_SEQ_HEADER_SIZE; i++)
+        if (data[i]) return fr_fail(FR_ERR_FORMAT, err, errcap, "%s: model header byte %zu is reserved and not 0", label, i);
+    if (meta->store.n_items != (uint64_t)c->n_items || meta->store.dim != (uint32_t)c->d_text)
+        return fr_fail(FR_ERR_FORMAT, err, errcap, "%s: model has %d items of text dim %d but says its store has %llu of dim %u", label,
+                       c->n_items, c->d_text, (unsigned long long)meta->store.n_items, meta->store.dim);
+    meta->lr = rdf(data + O_HYPER);
+    meta->weight_decay = rdf(data + O_HYPER + 4);
+    int32_t *hp[6] = {&meta->batch, &meta->n_neg, &meta->patience, &meta->max_epochs, &meta->val_percent, &meta->val_negatives};
+    for (int i = 0; i < 6; i++) *hp[i] = rdi(data + O_HYPER + 8 + 4 * i);
+    meta->seed = rd64(data + O_HYPER + 32);
+    uint64_t *pv[7] = {&meta->log_hash, &meta->log_bytes, &meta->users, &meta->events, &meta->unknown_items,
+                       &meta->train_sequences, &meta->val_users};
+    for (int i = 0; i < 7; i++) *pv[i] = rd64(data + O_PROV + 8 * i);
+    meta->epochs_run = rdi(data + O_EPOCHS);
+    meta->best_epoch = rdi(data + O_EPOCHS + 4);
+    meta->best_ndcg = rdd(data + O_METRICS);
+    meta->best_hr = rdd(data + O_METRICS + 8);
+    meta->best_loss = rdd(data + O_METRICS + 16);
+    meta->created_unix = rd64(data + O_CREATED);
+    if (!(meta->lr >= 0 && meta->lr < 1e30f) || !(meta->weight_decay >= 0 && meta->weight_decay < 1e30f) || meta->batch < 0 ||
+        meta->n_neg < 0 || meta->patience < 0 || meta->max_epochs < 0 || meta->val_percent < 0 || meta->val_percent > 100 ||
+        meta->val_negatives < 0 || meta->epochs_run < 0 || meta->best_epoch < 0 || meta->best_epoch > meta->epochs_run ||
+        !(meta->best_ndcg >= 0 && meta->best_ndcg <= 1) || !(meta->best_hr >= 0 && meta->best_hr <= 1) || !isfinite(meta->best_loss))
+        return fr_fail(FR_ERR_FORMAT, err, errcap, "%s: model hyper-parameters or metrics out of range", label);
+    const uint8_t *p = data + FR_SEQ_HEADER_SIZE;
+    for (uint64_t i = 0; i < np; i++) /* a NaN would silently poison every score it reaches */
+        if (!isfinite(rdf(p + 4 * i))) return fr_fail(FR_ERR_FORMAT, err, errcap, "%s: parameter %llu is not finite", label, (unsigned long long)i);
+    *params = p;
+    return FR_OK;
+}
+
+fr_status fr_seq_section_load(const uint8_t *data, size_t size, const char *label, const fr_seq_store_key *want,
+                              fr_seq_model **out, fr_seq_meta *meta, char *err, size_t errcap) {
+    *out = NULL;
+    const uint8_t *params;
+    fr_status rc = fr_seq_section_parse(data, size, label, meta, &params, err, errcap);
+    if (rc) return rc;
+    const fr_seq_store_key *k = &meta->store;
+    if (want && (k->n_items != want->n_items || k->dim != want->dim || k->ids_hash != want->ids_hash))
+        return fr_fail(FR_ERR_VERIFY, err, errcap,
+                       "%s: the model was made for another store: '%s' (%llu items, dim %u, ids %016llx), not '%s' (%llu items, dim %u, ids %016llx); retrain it on this store",
+                       label, k->name, (unsigned long long)k->n_items, k->dim, (unsigned long long)k->ids_hash, want->name,
+                       (unsigned long long)want->n_items, want->dim, (unsigned long long)want->ids_hash);
+    fr_seq_model *m;
+    if ((rc = fr_seq_create(&meta->cfg, 1, 0, &m, err, errcap))) return rc;
+    memcpy(fr_seq_params(m), params, fr_seq_num_params(m) * sizeof(float));
+    *out = m;
+    return FR_OK;
+}
+
+fr_status fr_seq_of_store(const fr_store *store, const char *label, fr_seq_model **out, fr_seq_meta *meta, char *err,
+                          size_t errcap) {
+    *out = NULL;
+    const uint8_t *data;
+    uint64_t size;
+    if (!fr_store_section(store, FR_STORE_SECTION_SEQMODEL, &data, &size))
+        return fr_fail(FR_ERR_NOT_FOUND, err, errcap, "%s: the store has no sequential model (train one with feedrank train)", label);
+    fr_seq_store_key k;
+    fr_seq_store_key_of(store, label, &k);
+    return fr_seq_section_load(data, (size_t)size, label, &k, out, meta, err, errcap);
+}
+
+fr_status fr_seq_file_hash(const char *path, uint64_t *hash, uint64_t *bytes, char *err, size_t errcap) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return fr_fail(FR_ERR_IO, err, errcap, "%s: cannot open: %s", path, strerror(errno));
+    uint8_t *buf = malloc(1 << 16);
+    if (!buf) { fclose(f); return fr_fail(FR_ERR_NOMEM, err, errcap, "%s: out of memory", path); }
+    uint64_t h = 0, n = 0;
+    size_t got;
+    while ((got = fread(buf, 1, 1 << 16, f)) > 0) {
+        h = fr_hash64(buf, got, h);
+        n += got;
+    }
+    fr_status rc = ferror(f) ? fr_fail(FR_ERR_IO, err, errcap, "%s: read error", path) : FR_OK;
+    free(buf);
+    fclose(f);
+    *hash = h;
+    *bytes = n;
+    return rc;
+}
