@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# test_outputs.sh FEEDRANK MODEL_DIR SOURCE_DIR - what the CLI writes when things go wrong (issue #22):
+#  - output files on a full disk: exit 1, a message naming the file and the reason, no partial file,
+#    a previous file left as it was; stdout and stderr on /dev/full: a non-zero exit;
+#  - `embed --format npy` files that numpy itself loads, equal to the JSONL vectors;
+#  - request lines with NUL bytes (\u0000), text after the object, duplicate keys: rejected by name;
+#  - `index`: a header-only catalogue, --out a folder or an unwritable path (refused before the model
+#    loads), and a second run on the same output (refused at once while the first holds its lock).
+# The full disk is a 64 KiB tmpfs filled up (mount, or unshare -rm + mount); where neither is
+# allowed, a 0-byte file-size limit (ulimit -f 0, SIGXFSZ ignored) makes the same writes fail (EFBIG).
+set -u
+bin=$1; model=$2; src=$3
+
+probe=$(mktemp -d)
+if mount -t tmpfs -o size=64k tmpfs "$probe" 2>/dev/null; then umount "$probe"; can_mount=1; else can_mount=0; fi
+rmdir "$probe"
+if [ $can_mount = 0 ] && [ -z "${FR_TEST_UNSHARED:-}" ] && unshare -rm true 2>/dev/null; then
+  FR_TEST_UNSHARED=1 exec unshare -rm bash "$0" "$@"
+fi
+
+tmp=$(mktemp -d)
+full=$tmp/full
+mkdir "$full"
+mode=ulimit
+if [ "${FR_TEST_FULL:-}" = ulimit ]; then : # force the fallback (to test the test)
+elif [ $can_mount = 1 ] || [ -n "${FR_TEST_UNSHARED:-}" ]; then
+  mount -t tmpfs -o size=64k tmpfs "$full" 2>/dev/null && mode=tmpfs
+fi
+trap '[ $mode = tmpfs ] && umount "$full" 2>/dev/null; rm -rf "$tmp"' EXIT
+echo "test_outputs: full disk by $mode"
+pass=0; fail=0
+check() { if eval "$2"; then pass=$((pass+1)); else fail=$((fail+1)); echo "FAIL: $1" >&2; fi; }
+nospace() { grep -q "$1.*\(No space left on device\|File too large\)" "$tmp/err"; }
+# Files in $full other than the filler and the ones named: temporary files left behind.
+leftovers() { ls -A "$full" | grep -v -x -e filler "$@"; }
+
+# on_full CMD...: runs CMD where writing a file under $full fails; CMD's stdout is discarded, its
+# stderr goes to $tmp/err, and the status is CMD's.
+on_full() {
+  if [ $mode = tmpfs ]; then
+    dd if=/dev/zero of="$full/filler" bs=4096 2>/dev/null # until the disk is full
+    "$@" > /dev/null 2> "$tmp/err"
+    local rc=$?
+    rm -f "$full/filler"
+    return $rc
+  fi
+  # the limit must not reach the error file itself: stderr goes through a pipe
+  ( trap '' XFSZ; ulimit -f 0; "$@" ) 2>&1 > /dev/null | cat > "$tmp/err"
+  return "${PIPESTATUS[0]}"
+}
+
+"$bin" index --model "$model" --catalog "$src/examples/catalog.csv" --text "{title}. {brand}. {category}" \
+  --out "$tmp/ex.store" 2> "$tmp/err"
+check "index the example catalogue" '[ $? -eq 0 ]'
+rr() { "$bin" rerank --model "$model" --store "$tmp/ex.store" "$@"; }
+reqs=$src/examples/requests.jsonl
+printf '{"request_id":"good","candidates":[{"item_id":"p001"}]}\nnot json\n{"request_id":"bad","candidates":7}\n' > "$tmp/mixed.jsonl"
+
+# --- finding 8: rerank --output / --errors and embed --output on a full disk
+printf 'old\n' > "$full/out.jsonl"
+on_full rr --input "$reqs" --output "$full/out.jsonl"
+check "rerank --output on a full disk: exit 1" '[ $? -eq 1 ]'
+check "rerank --output on a full disk: message names the file and why" 'nospace "out.jsonl"'
+check "rerank --output on a full disk: the old file is untouched" '[ "$(cat "$full/out.jsonl")" = old ]'
+check "rerank --output on a full disk: no temporary file left" '[ -z "$(leftovers -e out.jsonl)" ]'
+rm -f "$full/out.jsonl"
+on_full rr --input "$tmp/mixed.jsonl" --output "$tmp/mixed.out" --errors "$full/errs.jsonl"
+check "rerank --errors on a full disk: exit 1 (error reports lost)" '[ $? -eq 1 ]'
+check "rerank --errors on a full disk: message names the file and why" 'nospace "errs.jsonl"'
+check "rerank --errors on a full disk: no partial file" '[ -z "$(leftovers)" ]'
+on_full "$bin" embed --model "$model" --input "$src/examples/queries.txt" --format npy --output "$full/v.npy"
+check "embed --format npy on a full disk: exit 1" '[ $? -eq 1 ]'
+check "embed --format npy on a full disk: message names the file and why" 'nospace "v.npy"'
+check "embed --format npy on a full disk: no header-only file" '[ -z "$(leftovers)" ]'
+on_full "$bin" embed --model "$model" --input "$src/examples/queries.txt" --output "$full/v.jsonl"
+check "embed jsonl on a full disk: exit 1, no file" '[ $? -eq 1 ] && nospace "v.jsonl" && [ -z "$(leftovers)" ]'
+# the same commands on a disk with room write whole files
+rr --input "$reqs" --output "$tmp/out.jsonl" --errors "$tmp/errs.jsonl" 2> "$tmp/err"
+check "rerank with room: exit 0, one response per request" '[ $? -eq 0 ] && [ $(wc -l < "$tmp/out.jsonl") -eq $(grep -c . "$reqs") ]'
+check "rerank with room: no temporary files" '[ -z "$(ls -A "$tmp" | grep -e "\.tmp")" ]'
+# stdout and stderr that cannot be written
+rr --input "$reqs" > /dev/full 2> "$tmp/err"
+check "rerank to a full stdout: exit 1 with the reason" '[ $? -eq 1 ] && grep -q "stdout.*No space left on device" "$tmp/err"'
+"$bin" embed --model "$model" --input "$src/examples/queries.txt" > /dev/full 2> "$tmp/err"
+check "embed to a full stdout: exit 1 with the reason" '[ $? -eq 1 ] && grep -q "stdout.*No space left on device" "$tmp/err"'
+rr --input "$tmp/mixed.jsonl" --output "$tmp/m.jsonl" 2> /dev/full
+check "rerank error reports to a full stderr: non-zero exit" '[ $? -ne 0 ]'
+rr --input "$reqs" --output /dev/null --errors /dev/null 2> "$tmp/err"
+check "rerank to /dev/null: written in place, exit 0" '[ $? -eq 0 ] && [ -c /dev/null ]'
+ln -s "$tmp/target.jsonl" "$tmp/link.jsonl"
+rr --input "$reqs" --output "$tmp/link.jsonl" 2> "$tmp/err"
+check "rerank --output through a symlink: the link is kept, its target written" '[ $? -eq 0 ] && [ -L "$tmp/link.jsonl" ] && [ -s "$tmp/target.jsonl" ]'
+
+# --- issue #19: embed --format npy loads in numpy and equals the JSONL output
+"$bin" embed --model "$model" --input "$src/examples/queries.txt" --output "$tmp/q.jsonl" 2> /dev/null
+"$bin" embed --model "$model" --input "$src/examples/queries.txt" --format npy --output "$tmp/q.npy" 2> /dev/null
+check "embed npy to a file: exit 0" '[ $? -eq 0 ]'
+"$bin" embed --model "$model" --format npy < "$src/examples/queries.txt" 2> /dev/null | cat > "$tmp/pipe.npy"
+: | "$bin" embed --model "$model" --format npy --output "$tmp/empty.npy" 2> /dev/null
+/usr/bin/python3 - "$tmp/q.npy" "$tmp/pipe.npy" "$tmp/q.jsonl" "$tmp/empty.npy" <<'PY' && pass=$((pass+1)) || { fail=$((fail+1)); echo "FAIL: numpy loads the .npy files, equal to the JSONL" >&2; }
+import json, sys
+import numpy
+rows = numpy.array([json.loads(l) for l in open(sys.argv[3])], dtype=numpy.float64)
+for path in sys.argv[1:3]:
+    a = numpy.load(path)
+    assert a.dtype == numpy.float32 and a.shape == rows.shape, (path, a.dtype, a.shape)
+    assert numpy.abs(a - rows).max() < 1e-6, path
+    raw = open(path, "rb").read()
+    hlen = int.from_bytes(raw[8:10], "little")
+    assert raw[:8] == b"\x93NUMPY\x01\x00" and (10 + hlen) % 64 == 0 and raw[10 + hlen - 1:10 + hlen] == b"\n", raw[:16]
+e = numpy.load(sys.argv[4])
+assert e.shape == (0, rows.shape[1]), e.shape
+PY
+
+echo "test_outputs: $pass passed, $fail failed"
+[ $fail -eq 0 ]
