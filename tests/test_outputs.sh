@@ -112,5 +112,39 @@ e = numpy.load(sys.argv[4])
 assert e.shape == (0, rows.shape[1]), e.shape
 PY
 
+# --- finding 4 (JSON) and 16: NUL bytes, text after the object, duplicate keys in request lines
+cat > "$tmp/hostile.jsonl" <<'EOF'
+{"request_id":"n1","candidates":[{"item_id":"p001"},{"item_id":"p002"},{"item_id":"p001\u0000x"}]}
+{"request_id":"n2","context":{"query":"drill\u0000 bulb"},"candidates":[{"item_id":"p001"}]}
+{"request_id":"n3\u0000","candidates":[{"item_id":"p001"}]}
+{"request_id":"n4","context":{"history":[{"item_id":"p\u0000"}]},"candidates":[{"item_id":"p001"}]}
+{"request_id":"ok-escaped-backslash","context":{"query":"drill"},"candidates":[{"item_id":"p001"},{"item_id":"p001\\u0000"}]}
+{"request_id":"t1","candidates":[{"item_id":"p001"}]} trailing
+{"request_id":"t2","candidates":[{"item_id":"p001"}]}{"request_id":"t3"}
+{"request_id":"d1","request_id":"d2","candidates":[{"item_id":"p001"}]}
+{"request_id":"d3","candidates":[{"item_id":"p001","item_id":"p002"}]}
+{"request_id":"k1","candidates":[{"item_id":"p001"}],"options":{"top_k\u0000":1}}
+{"request_id":"ok-plain","context":{"query":"drill"},"candidates":[{"item_id":"p001"}]}   
+{"request_id":"d4","context":{"query":"drill"},"candidates":[{"item_id":"p001"}],"options":{"semantic_weight":0.5,"upstream_weight":0.5,"query_weight":0.5,"history_half_life":0.5,"mmr_lambda":0.5,"mmr_depth":0,"top_k":3,"popularity_weight":0.5,"covisitation_weight":0.5,"lexical_weight":0.5,"log_gate":0.5,"cold_content_boost":0.5,"covisitation_half_life":0.5,"covisitation_norm":0.5,"history_half_life_seconds":0.5,"exclude_seen":false,"return_scores":true,"top_k":5}}
+EOF
+rr --input "$tmp/hostile.jsonl" --output "$tmp/h.out" --errors "$tmp/h.err" 2> "$tmp/err"
+check "hostile lines: exit 0, the two good lines answered" '[ $? -eq 0 ] && [ "$(python3 -c "import json; print(\",\".join(json.loads(l)[\"request_id\"] for l in open(\"$tmp/h.out\")))")" = "ok-escaped-backslash,ok-plain" ]'
+herr() { python3 -c "
+import json, sys
+for l in open('$tmp/h.err'):
+    e = json.loads(l)
+    if e['line'] == $1: print(e['error'])"; }
+check "NUL in candidates[2].item_id named, line 1" 'herr 1 | grep -qx "candidates\[2\].item_id contains a NUL byte"'
+check "NUL in context.query named, line 2" 'herr 2 | grep -qx "context.query contains a NUL byte"'
+check "NUL in request_id named, line 3" 'herr 3 | grep -qx "request_id contains a NUL byte"'
+check "NUL in context.history[0].item_id named, line 4" 'herr 4 | grep -qx "context.history\[0\].item_id contains a NUL byte"'
+check "text after the object rejected, line 6" 'herr 6 | grep -q "text after the JSON object"'
+check "a second object on the line rejected, line 7" 'herr 7 | grep -q "text after the JSON object"'
+check "duplicate top-level key named, line 8" 'herr 8 | grep -qx "duplicate key \"request_id\""'
+check "duplicate key in candidates[0] named, line 9" 'herr 9 | grep -qx "duplicate key \"item_id\" in candidates\[0\]"'
+check "NUL in a key named, line 10" 'herr 10 | grep -q "a key in options contains a NUL byte"'
+check "duplicate key among 18 (sorted, not pairwise) named, line 12" 'herr 12 | grep -qx "duplicate key \"top_k\" in options"'
+check "ten bad lines, no more" '[ $(wc -l < "$tmp/h.err") -eq 10 ]'
+
 echo "test_outputs: $pass passed, $fail failed"
 [ $fail -eq 0 ]
