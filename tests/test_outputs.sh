@@ -146,5 +146,29 @@ check "NUL in a key named, line 10" 'herr 10 | grep -q "a key in options contain
 check "duplicate key among 18 (sorted, not pairwise) named, line 12" 'herr 12 | grep -qx "duplicate key \"top_k\" in options"'
 check "ten bad lines, no more" '[ $(wc -l < "$tmp/h.err") -eq 10 ]'
 
+# --- finding 16: index's early checks
+printf 'id,title\n' > "$tmp/header-only.csv"
+"$bin" index --model "$model" --catalog "$tmp/header-only.csv" --out "$tmp/empty.store" 2> "$tmp/err"
+check "header-only catalogue: exit 1, no store" '[ $? -eq 1 ] && grep -q "header-only.csv: catalog has no items" "$tmp/err" && [ ! -e "$tmp/empty.store" ]'
+check "header-only catalogue: no journal or lock left" '[ -z "$(ls -A "$tmp" | grep "^empty\.store")" ]'
+mkdir "$tmp/adir"
+"$bin" index --model /nonexistent --catalog "$src/examples/catalog.csv" --out "$tmp/adir" 2> "$tmp/err"
+check "--out a folder: refused before the model loads" '[ $? -eq 1 ] && grep -q "adir.*is a directory" "$tmp/err" && ! grep -q "cannot load model" "$tmp/err"'
+"$bin" index --model /nonexistent --catalog "$src/examples/catalog.csv" --out /nonexistent-dir/x.store 2> "$tmp/err"
+check "--out in a missing folder: refused before the model loads" '[ $? -eq 1 ] && grep -q "/nonexistent-dir/x.store.*No such file or directory" "$tmp/err" && ! grep -q "cannot load model" "$tmp/err"'
+# a second run on the same output while the first holds it (blocked reading a FIFO catalogue)
+mkfifo "$tmp/cat.fifo"
+"$bin" index --model "$model" --format csv --catalog "$tmp/cat.fifo" --out "$tmp/l.store" 2> "$tmp/err1" &
+first=$!
+for _ in $(seq 200); do [ -e "$tmp/l.store.lock" ] && break; sleep 0.05; done
+sleep 0.3
+timeout 60 "$bin" index --model "$model" --catalog "$src/examples/catalog.csv" --out "$tmp/l.store" 2> "$tmp/err"
+check "a second index run on one output fails at once" '[ $? -eq 1 ] && grep -q "another index run is writing .*l.store" "$tmp/err"'
+timeout 10 sh -c "printf 'id,title\nk1,one\n' > '$tmp/cat.fifo'"
+timeout 120 tail --pid=$first -f /dev/null
+wait $first
+check "the first run finishes" '[ $? -eq 0 ] && grep -q "l.store: 1 items" "$tmp/err1"'
+check "the lock is removed after the run" '[ ! -e "$tmp/l.store.lock" ]'
+
 echo "test_outputs: $pass passed, $fail failed"
 [ $fail -eq 0 ]
