@@ -127,7 +127,11 @@ cat > "$tmp/hostile.jsonl" <<'EOF'
 {"request_id":"ok-plain","context":{"query":"drill"},"candidates":[{"item_id":"p001"}]}   
 {"request_id":"d4","context":{"query":"drill"},"candidates":[{"item_id":"p001"}],"options":{"semantic_weight":0.5,"upstream_weight":0.5,"query_weight":0.5,"history_half_life":0.5,"mmr_lambda":0.5,"mmr_depth":0,"top_k":3,"popularity_weight":0.5,"covisitation_weight":0.5,"lexical_weight":0.5,"log_gate":0.5,"cold_content_boost":0.5,"covisitation_half_life":0.5,"covisitation_norm":0.5,"history_half_life_seconds":0.5,"exclude_seen":false,"return_scores":true,"top_k":5}}
 EOF
-rr --input "$tmp/hostile.jsonl" --output "$tmp/h.out" --errors "$tmp/h.err" 2> "$tmp/err"
+# line 13: a NUL byte between values (cJSON skips it as white space; it once hung the field walk),
+# line 14: a byte-order mark before an id with \u0000 (cJSON skips the BOM; the walk must too)
+printf '{"request_id":"z1","context":{"query":"drill"},"candidates":[{"item_id":"p001"}\0]}\n' >> "$tmp/hostile.jsonl"
+printf '\xef\xbb\xbf{"request_id":"b1","context":{"query":"drill"},"candidates":[{"item_id":"p001\\u0000"}]}\n' >> "$tmp/hostile.jsonl"
+timeout 120 "$bin" rerank --model "$model" --store "$tmp/ex.store" --input "$tmp/hostile.jsonl" --output "$tmp/h.out" --errors "$tmp/h.err" 2> "$tmp/err"
 check "hostile lines: exit 0, the two good lines answered" '[ $? -eq 0 ] && [ "$(python3 -c "import json; print(\",\".join(json.loads(l)[\"request_id\"] for l in open(\"$tmp/h.out\")))")" = "ok-escaped-backslash,ok-plain" ]'
 herr() { python3 -c "
 import json, sys
@@ -144,7 +148,9 @@ check "duplicate top-level key named, line 8" 'herr 8 | grep -qx "duplicate key 
 check "duplicate key in candidates[0] named, line 9" 'herr 9 | grep -qx "duplicate key \"item_id\" in candidates\[0\]"'
 check "NUL in a key named, line 10" 'herr 10 | grep -q "a key in options contains a NUL byte"'
 check "duplicate key among 18 (sorted, not pairwise) named, line 12" 'herr 12 | grep -qx "duplicate key \"top_k\" in options"'
-check "ten bad lines, no more" '[ $(wc -l < "$tmp/h.err") -eq 10 ]'
+check "a NUL byte between values rejected, line 13" 'herr 13 | grep -q "not valid JSON: control byte 0x00 at byte"'
+check "a BOM does not hide a NUL in candidates[0].item_id, line 14" 'herr 14 | grep -qx "candidates\[0\].item_id contains a NUL byte"'
+check "twelve bad lines, no more" '[ $(wc -l < "$tmp/h.err") -eq 12 ]'
 
 # --- finding 16: index's early checks
 printf 'id,title\n' > "$tmp/header-only.csv"
@@ -156,6 +162,14 @@ mkdir "$tmp/adir"
 check "--out a folder: refused before the model loads" '[ $? -eq 1 ] && grep -q "adir.*is a directory" "$tmp/err" && ! grep -q "cannot load model" "$tmp/err"'
 "$bin" index --model /nonexistent --catalog "$src/examples/catalog.csv" --out /nonexistent-dir/x.store 2> "$tmp/err"
 check "--out in a missing folder: refused before the model loads" '[ $? -eq 1 ] && grep -q "/nonexistent-dir/x.store.*No such file or directory" "$tmp/err" && ! grep -q "cannot load model" "$tmp/err"'
+# NUL bytes in catalogue rows would cut an id short; JSONL rows are parsed as strictly as requests
+info_items() { "$bin" store info "$1" 2>/dev/null | python3 -c "import json,sys; print(json.load(sys.stdin)['items'])"; }
+printf '{"id":"a\\u0000b","title":"x"}\n{"id":"a\\u0000c","title":"y"}\n{"id":"k","title":"z"} junk\n{"id":"k2","id":"k3","title":"w"}\n{"id":"ok","title":"fine"}\n' > "$tmp/nul.jsonl"
+"$bin" index --model "$model" --catalog "$tmp/nul.jsonl" --out "$tmp/nul.store" 2> "$tmp/err"
+check "JSONL catalogue: NUL in an id, text after the object, a key twice: rows named and skipped" '[ $? -eq 0 ] && grep -q "nul.jsonl:1: id contains a NUL byte" "$tmp/err" && grep -q "nul.jsonl:2: id contains a NUL byte" "$tmp/err" && grep -q "nul.jsonl:3: text after the JSON object" "$tmp/err" && grep -q "nul.jsonl:4: duplicate key .id." "$tmp/err" && [ "$(info_items "$tmp/nul.store")" = 1 ]'
+printf 'id,title\nk1\0x,one\n"k2",tw\0o\nk3,three\n' > "$tmp/nul.csv"
+"$bin" index --model "$model" --catalog "$tmp/nul.csv" --out "$tmp/nulc.store" 2> "$tmp/err"
+check "CSV catalogue: a NUL byte in a field: row named and skipped" '[ $? -eq 0 ] && grep -q "nul.csv:2: NUL byte in field 1" "$tmp/err" && grep -q "nul.csv:3: NUL byte in field 2" "$tmp/err" && [ "$(info_items "$tmp/nulc.store")" = 1 ]'
 # a second run on the same output while the first holds it (blocked reading a FIFO catalogue)
 mkfifo "$tmp/cat.fifo"
 "$bin" index --model "$model" --format csv --catalog "$tmp/cat.fifo" --out "$tmp/l.store" 2> "$tmp/err1" &
