@@ -154,7 +154,7 @@ fr_status fr_cli_out_open(fr_cli_out *o, const char *path, char *err, size_t err
     int e;
     if (strcmp(path, "-") == 0) {
         o->name = "stdout";
-        o->is_stdout = 1;
+        o->is_stdout = o->in_place = 1;
         fflush(stdout); /* whatever stdio already holds goes out before our bytes */
         if ((e = out_stream(o, STDOUT_FILENO, 0)) != 0) return fr_fail(FR_ERR_NOMEM, err, errcap, "stdout: %s", strerror(e));
         return FR_OK;
@@ -164,10 +164,14 @@ fr_status fr_cli_out_open(fr_cli_out *o, const char *path, char *err, size_t err
     int exists = stat(path, &st) == 0;
     if (!exists && errno != ENOENT) return fr_fail(FR_ERR_IO, err, errcap, "%s: cannot write: %s", path, strerror(errno));
     if (exists && S_ISDIR(st.st_mode)) return fr_fail(FR_ERR_IO, err, errcap, "%s: is a directory", path);
-    if (exists && !S_ISREG(st.st_mode)) {
-        int fd = open(path, O_WRONLY | O_CLOEXEC);
+    /* /dev/stdout, /dev/fd/N, /proc/self/fd/N name a descriptor the caller opened (perhaps in append
+     * mode): replacing the file behind it would drop what it held, so they are written in place */
+    const int descriptor = strncmp(path, "/dev/", 5) == 0 || strncmp(path, "/proc/", 6) == 0;
+    if (exists && (!S_ISREG(st.st_mode) || descriptor)) {
+        int fd = open(path, O_WRONLY | O_CLOEXEC | (S_ISREG(st.st_mode) ? O_APPEND : 0));
         if (fd < 0) return fr_fail(FR_ERR_IO, err, errcap, "%s: cannot open for writing: %s", path, strerror(errno));
         if ((e = out_stream(o, fd, 1)) != 0) { close(fd); return fr_fail(FR_ERR_IO, err, errcap, "%s: %s", path, strerror(e)); }
+        o->in_place = 1;
         return FR_OK;
     }
     o->dest = exists ? realpath(path, NULL) : dangling_target(path);

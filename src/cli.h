@@ -42,8 +42,9 @@ void fr_cli_json_string(FILE *f, const char *s);
  *   or fr_cli_out_abort(&o)                              close and remove the temporary file
  *
  * path "-" is stdout (written directly; commit flushes it and reports a failed write). An existing
- * path that is not a regular file (/dev/null, a FIFO, a terminal) is written in place: renaming
- * over it would replace the device. A symlink to a file is followed: its target is replaced. Commit
+ * path that is not a regular file (/dev/null, a FIFO, a terminal), or any path under /dev/ or
+ * /proc/ (/dev/stdout redirected to a file), is written in place: renaming over it would replace
+ * the device, or the file a shell opened for appending. A symlink to a file is followed: its target is replaced. Commit
  * and abort both release everything; abort on a zeroed or already finished fr_cli_out does nothing.
  * f is a stdio stream without a file descriptor (fileno(f) is -1); it can seek (an .npy header). */
 typedef struct {
@@ -53,6 +54,8 @@ typedef struct {
     char *tmp;        /* private: the temporary file beside dest */
     void *cookie;     /* private: keeps the reason of a failed write (see cli.c) */
     int is_stdout;
+    int in_place;     /* stdout, or a device/descriptor written in place: write forward only (a
+                         seek back to rewrite a header may land at the end) */
 } fr_cli_out;
 fr_status fr_cli_out_open(fr_cli_out *o, const char *path, char *err, size_t errcap);
 /* Flushes what was written so far; an error names the file and the reason (e.g. "No space left on

@@ -164,7 +164,7 @@ int fr_cmd_embed(int argc, char **argv) {
             fr_precision_name(fr_encoder_backend(enc)->precision));
     if (s.npy) {
         /* a file gets its header now and the row count at the end; a pipe gets everything at the end */
-        s.seekable = !out.is_stdout && fseek(out.f, 0, SEEK_SET) == 0;
+        s.seekable = !out.in_place && fseek(out.f, 0, SEEK_SET) == 0;
         if (s.seekable && write_npy_header(out.f, 0, dim)) { fprintf(stderr, "feedrank embed: %s: cannot write the header\n", out.name); rc = 1; goto done; }
     }
     lines = calloc((size_t)batch, sizeof *lines);

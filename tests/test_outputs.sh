@@ -91,24 +91,30 @@ ln -s "$tmp/target.jsonl" "$tmp/link.jsonl"
 rr --input "$reqs" --output "$tmp/link.jsonl" 2> "$tmp/err"
 check "rerank --output through a symlink: the link is kept, its target written" '[ $? -eq 0 ] && [ -L "$tmp/link.jsonl" ] && [ -s "$tmp/target.jsonl" ]'
 
+# /dev/stdout names the caller's descriptor (here opened for appending): written in place, not replaced
+printf 'keep\n' > "$tmp/app.txt"
+"$bin" embed --model "$model" --input "$src/examples/queries.txt" --output /dev/stdout >> "$tmp/app.txt" 2> "$tmp/err"
+check "embed --output /dev/stdout appended to a file: nothing dropped" '[ $? -eq 0 ] && [ "$(head -1 "$tmp/app.txt")" = keep ] && [ $(wc -l < "$tmp/app.txt") -eq $(( $(wc -l < "$src/examples/queries.txt") + 1 )) ]'
+
 # --- issue #19: embed --format npy loads in numpy and equals the JSONL output
 "$bin" embed --model "$model" --input "$src/examples/queries.txt" --output "$tmp/q.jsonl" 2> /dev/null
 "$bin" embed --model "$model" --input "$src/examples/queries.txt" --format npy --output "$tmp/q.npy" 2> /dev/null
 check "embed npy to a file: exit 0" '[ $? -eq 0 ]'
 "$bin" embed --model "$model" --format npy < "$src/examples/queries.txt" 2> /dev/null | cat > "$tmp/pipe.npy"
+"$bin" embed --model "$model" --input "$src/examples/queries.txt" --format npy --output /dev/stdout 2> /dev/null > "$tmp/dev.npy"
 : | "$bin" embed --model "$model" --format npy --output "$tmp/empty.npy" 2> /dev/null
-/usr/bin/python3 - "$tmp/q.npy" "$tmp/pipe.npy" "$tmp/q.jsonl" "$tmp/empty.npy" <<'PY' && pass=$((pass+1)) || { fail=$((fail+1)); echo "FAIL: numpy loads the .npy files, equal to the JSONL" >&2; }
+/usr/bin/python3 - "$tmp/q.jsonl" "$tmp/empty.npy" "$tmp/q.npy" "$tmp/pipe.npy" "$tmp/dev.npy" <<'PY' && pass=$((pass+1)) || { fail=$((fail+1)); echo "FAIL: numpy loads the .npy files, equal to the JSONL" >&2; }
 import json, sys
 import numpy
-rows = numpy.array([json.loads(l) for l in open(sys.argv[3])], dtype=numpy.float64)
-for path in sys.argv[1:3]:
+rows = numpy.array([json.loads(l) for l in open(sys.argv[1])], dtype=numpy.float64)
+for path in sys.argv[3:]:
     a = numpy.load(path)
     assert a.dtype == numpy.float32 and a.shape == rows.shape, (path, a.dtype, a.shape)
     assert numpy.abs(a - rows).max() < 1e-6, path
     raw = open(path, "rb").read()
     hlen = int.from_bytes(raw[8:10], "little")
     assert raw[:8] == b"\x93NUMPY\x01\x00" and (10 + hlen) % 64 == 0 and raw[10 + hlen - 1:10 + hlen] == b"\n", raw[:16]
-e = numpy.load(sys.argv[4])
+e = numpy.load(sys.argv[2])
 assert e.shape == (0, rows.shape[1]), e.shape
 PY
 
