@@ -73,8 +73,9 @@ void fr_cli_json_string(FILE *f, const char *s) {
  * Output files. A result file is written to a temporary file in the same folder (so that the
  * rename cannot cross file systems), flushed, fsync'd and renamed over the destination, and the
  * folder is fsync'd so that the rename itself survives a crash. Until the rename, a reader sees the
- * previous file or none: never a truncated one. The temporary name carries the process id, so two
- * runs writing one destination do not write into each other's file (the last rename wins whole).
+ * previous file or none: never a truncated one. The temporary name carries the process id and a
+ * counter, so two runs (or two outputs of one run) writing one destination do not write into each
+ * other's file: the last rename wins, whole.
  *
  * The FILE handed out is a stdio stream over our own write function (fopencookie), because stdio
  * does not keep the reason of a failed write: a large fwrite that fails goes straight to write(2),
@@ -179,7 +180,8 @@ fr_status fr_cli_out_open(fr_cli_out *o, const char *path, char *err, size_t err
     size_t n = strlen(o->dest) + 32;
     o->tmp = malloc(n);
     if (!o->tmp) { out_release(o); return fr_fail(FR_ERR_NOMEM, err, errcap, "%s: out of memory", path); }
-    snprintf(o->tmp, n, "%s.%ld.tmp", o->dest, (long)getpid());
+    static unsigned seq; /* two outputs of one process to one path must not share a temporary file */
+    snprintf(o->tmp, n, "%s.%ld.%u.tmp", o->dest, (long)getpid(), __atomic_fetch_add(&seq, 1, __ATOMIC_RELAXED));
     int fd = open(o->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
     if (fd < 0) {
         fr_status rc = fr_fail(FR_ERR_IO, err, errcap, "%s: cannot create: %s", path, strerror(errno));

@@ -61,6 +61,11 @@ int fr_cmd_rerank(int argc, char **argv) {
         else { fprintf(stderr, "feedrank rerank: unknown option '%s'\n", argv[i]); rerank_usage(stderr); return 2; }
     }
     if (!store_path) { fprintf(stderr, "feedrank rerank: --store is required\n"); rerank_usage(stderr); return 2; }
+    /* one file for both would be two temporary files renamed over each other (a device is fine) */
+    if (errors && strcmp(errors, output) == 0 && strcmp(output, "-") != 0 && strncmp(output, "/dev/", 5) != 0) {
+        fprintf(stderr, "feedrank rerank: --output and --errors are the same file '%s'\n", output);
+        return 2;
+    }
     int shard_i = 0, shard_n = 1;
     if (shard_s && fr_cli_shard(shard_s, &shard_i, &shard_n)) return 2;
     long batch, maxc;

@@ -87,6 +87,8 @@ rr --input "$tmp/mixed.jsonl" --output "$tmp/m.jsonl" 2> /dev/full
 check "rerank error reports to a full stderr: non-zero exit" '[ $? -ne 0 ]'
 rr --input "$reqs" --output /dev/null --errors /dev/null 2> "$tmp/err"
 check "rerank to /dev/null: written in place, exit 0" '[ $? -eq 0 ] && [ -c /dev/null ]'
+rr --input "$reqs" --output "$tmp/same.jsonl" --errors "$tmp/same.jsonl" 2> "$tmp/err"
+check "rerank --output and --errors one file: usage error" '[ $? -eq 2 ] && grep -q "same file" "$tmp/err" && [ ! -e "$tmp/same.jsonl" ]'
 ln -s "$tmp/target.jsonl" "$tmp/link.jsonl"
 rr --input "$reqs" --output "$tmp/link.jsonl" 2> "$tmp/err"
 check "rerank --output through a symlink: the link is kept, its target written" '[ $? -eq 0 ] && [ -L "$tmp/link.jsonl" ] && [ -s "$tmp/target.jsonl" ]'
