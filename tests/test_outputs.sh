@@ -26,7 +26,8 @@ if [ "${FR_TEST_FULL:-}" = ulimit ]; then : # force the fallback (to test the te
 elif [ $can_mount = 1 ] || [ -n "${FR_TEST_UNSHARED:-}" ]; then
   mount -t tmpfs -o size=64k tmpfs "$full" 2>/dev/null && mode=tmpfs
 fi
-trap '[ $mode = tmpfs ] && umount "$full" 2>/dev/null; rm -rf "$tmp"' EXIT
+first=
+trap '[ -n "$first" ] && kill $first 2>/dev/null; [ $mode = tmpfs ] && umount "$full" 2>/dev/null; rm -rf "$tmp"' EXIT
 echo "test_outputs: full disk by $mode"
 pass=0; fail=0
 check() { if eval "$2"; then pass=$((pass+1)); else fail=$((fail+1)); echo "FAIL: $1" >&2; fi; }
@@ -190,6 +191,7 @@ timeout 10 sh -c "printf 'id,title\nk1,one\n' > '$tmp/cat.fifo'"
 timeout 120 tail --pid=$first -f /dev/null
 wait $first
 check "the first run finishes" '[ $? -eq 0 ] && grep -q "l.store: 1 items" "$tmp/err1"'
+first=
 check "the lock is removed after the run" '[ ! -e "$tmp/l.store.lock" ]'
 
 echo "test_outputs: $pass passed, $fail failed"
