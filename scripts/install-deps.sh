@@ -12,6 +12,7 @@ pkgs=(
   libmicrohttpd-dev    # Prometheus metrics endpoint
   clang libclang-rt-14-dev  # libFuzzer + sanitizers
   gnuplot-nox          # benchmark plots
+  python3-numpy        # tests/test_outputs.sh loads `embed --format npy` files with numpy itself
   valgrind
   python3-grpcio python3-grpc-tools python3-protobuf openssl  # the server's interoperability test
   curl

@@ -1,5 +1,6 @@
 /* catalog.c - CSV/TSV/JSONL catalogue readers and text templates. */
 #include "catalog.h"
+#include "json_strict.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -74,6 +75,13 @@ static int read_record(fr_catalog *c, char *err, size_t errcap, int *nfields, si
             ch = '\n';
         }
         any = 1;
+        if (ch == 0) {
+            /* fields are kept NUL-separated: a NUL byte would silently cut the field (an id) short */
+            fr_fail(FR_ERR_FORMAT, err, errcap, "%s:%ld: NUL byte in field %d", c->label, c->row_line, at_start ? n + 1 : n);
+            while (ch != '\n' && ch != EOF) ch = getbyte(c);
+            c->line++;
+            return -1;
+        }
         if (c->rec.n > FR_CAT_MAX_RECORD) { fr_fail(FR_ERR_FORMAT, err, errcap, "%s:%ld: record larger than %u bytes", c->label, c->row_line, FR_CAT_MAX_RECORD); return -1; }
         if (at_start) {
             if (n >= *cap) {
@@ -227,7 +235,13 @@ int fr_catalog_next(fr_catalog *c, char *err, size_t errcap) {
         size_t i = 0;
         while (i < (size_t)got && (c->line_buf[i] == ' ' || c->line_buf[i] == '\t')) i++;
         if (i == (size_t)got) continue; /* blank line */
-        c->obj = cJSON_ParseWithLength(c->line_buf, (size_t)got);
+        /* strict: an id "a\u0000b" would otherwise silently be "a", a key given twice one of them */
+        char why[200];
+        c->obj = fr_json_parse_strict(c->line_buf, (size_t)got, why, sizeof why);
+        if (!c->obj) {
+            fr_fail(FR_ERR_FORMAT, err, errcap, "%s:%ld: %s", c->label, c->row_line, why);
+            return -1;
+        }
         if (!cJSON_IsObject(c->obj)) {
             fr_fail(FR_ERR_FORMAT, err, errcap, "%s:%ld: not a JSON object", c->label, c->row_line);
             return -1;

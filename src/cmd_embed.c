@@ -35,18 +35,20 @@ typedef struct {
     size_t held_cap;
 } sink;
 
-/* A .npy v1.0 header padded to 128 bytes, so that it can be rewritten in place with the final
- * row count once all rows are written. */
+/* A .npy v1.0 header: the magic "\x93NUMPY", version 1.0, the header length as a little-endian
+ * uint16, then a Python dict literal padded with spaces and ended by '\n'. It is 128 bytes in
+ * all: a multiple of 64, so that the data that follows is aligned as numpy requires, and a fixed
+ * size, so that it can be rewritten in place with the final row count once all rows are written. */
+#define NPY_HEADER 128
 static int write_npy_header(FILE *f, long rows, int dim) {
-    char h[128];
-    int n = snprintf(h, sizeof h, "\x93NUMPY\x01%c%c{'descr': '<f4', 'fortran_order': False, 'shape': (%ld, %d), }",
-                     0, 0, rows, dim);
-    if (n < 0 || n >= (int)sizeof h - 1) return -1;
-    memset(h + n, ' ', sizeof h - (size_t)n);
-    h[127] = '\n';
-    uint16_t hl = 128 - 10;
-    h[8] = (char)(hl & 0xff);
-    h[9] = (char)(hl >> 8);
+    char h[NPY_HEADER];
+    memcpy(h, "\x93NUMPY\x01\x00", 8);
+    h[8] = (char)((NPY_HEADER - 10) & 0xff);
+    h[9] = (char)((NPY_HEADER - 10) >> 8);
+    int n = snprintf(h + 10, sizeof h - 10, "{'descr': '<f4', 'fortran_order': False, 'shape': (%ld, %d), }", rows, dim);
+    if (n < 0 || n > NPY_HEADER - 11) return -1;
+    memset(h + 10 + n, ' ', (size_t)(NPY_HEADER - 11 - n));
+    h[NPY_HEADER - 1] = '\n';
     return fwrite(h, 1, sizeof h, f) == sizeof h ? 0 : -1;
 }
 
@@ -75,15 +77,13 @@ static int sink_rows(sink *s, const float *v, int n) {
     return ferror(s->f) ? -1 : 0;
 }
 
+/* Completes an .npy (the header's row count, or everything held); flushing is the output's commit. */
 static int sink_finish(sink *s) {
-    if (!s->npy) return fflush(s->f);
-    if (s->seekable) {
-        if (fseek(s->f, 0, SEEK_SET) != 0 || write_npy_header(s->f, s->rows, s->dim)) return -1;
-        return fflush(s->f);
-    }
+    if (!s->npy) return 0;
+    if (s->seekable) return fseek(s->f, 0, SEEK_SET) != 0 || write_npy_header(s->f, s->rows, s->dim) ? -1 : 0;
     if (write_npy_header(s->f, s->rows, s->dim)) return -1;
     if (s->rows && fwrite(s->held, sizeof(float) * (size_t)s->dim, (size_t)s->rows, s->f) != (size_t)s->rows) return -1;
-    return fflush(s->f);
+    return 0;
 }
 
 int fr_cmd_embed(int argc, char **argv) {
@@ -135,35 +135,43 @@ int fr_cmd_embed(int argc, char **argv) {
         fprintf(stderr, "feedrank embed: cannot read input '%s'\n", input);
         return 1;
     }
+    /* the output before the model: an unwritable path fails at once, and nothing is left behind
+     * unless the run succeeds (the vectors go to a temporary file renamed into place) */
+    fr_cli_out out;
+    if (fr_cli_out_open(&out, output, err, sizeof err)) {
+        fprintf(stderr, "feedrank embed: %s\n", err);
+        if (in != stdin) fclose(in);
+        return 1;
+    }
     fr_encoder_options opt = {.backend = device, .precision = precision, .query_prefix = qprefix, .document_prefix = dprefix};
-    fr_encoder *enc;
+    fr_encoder *enc = NULL;
+    char **lines = NULL;
+    size_t *caps = NULL, *lens = NULL;
+    float *vecs = NULL;
+    fr_embed_info *info = NULL;
+    int rc = 0;
+    long line_no = 0, truncated = 0;
+    sink s = {.f = out.f, .npy = strcmp(format, "npy") == 0};
     if (fr_encoder_load(model, &opt, &enc, err, sizeof err)) {
         fprintf(stderr, "feedrank embed: cannot load model: %s\n", err);
-        if (in != stdin) fclose(in);
-        return 1;
-    }
-    FILE *out = strcmp(output, "-") == 0 ? stdout : fopen(output, "wb");
-    if (!out) {
-        perror(output);
-        fr_encoder_free(enc);
-        if (in != stdin) fclose(in);
-        return 1;
+        rc = 1;
+        goto done;
     }
     const int dim = fr_encoder_dim(enc);
+    s.dim = dim;
     fprintf(stderr, "feedrank embed: model %s, dim %d, max_seq_length %d, backend %s (%s)\n", model, dim,
             fr_encoder_config(enc)->max_seq_length, fr_encoder_backend(enc)->name,
             fr_precision_name(fr_encoder_backend(enc)->precision));
-    sink s = {.f = out, .npy = strcmp(format, "npy") == 0, .dim = dim};
     if (s.npy) {
-        s.seekable = out != stdout && fseek(out, 0, SEEK_SET) == 0;
-        if (s.seekable && write_npy_header(out, 0, dim)) { fprintf(stderr, "feedrank embed: write error on %s\n", output); goto fail_io; }
+        /* a file gets its header now and the row count at the end; a pipe gets everything at the end */
+        s.seekable = !out.in_place && fseek(out.f, 0, SEEK_SET) == 0;
+        if (s.seekable && write_npy_header(out.f, 0, dim)) { fprintf(stderr, "feedrank embed: %s: cannot write the header\n", out.name); rc = 1; goto done; }
     }
-    char **lines = calloc((size_t)batch, sizeof *lines);
-    size_t *caps = calloc((size_t)batch, sizeof *caps), *lens = calloc((size_t)batch, sizeof *lens);
-    float *vecs = malloc(sizeof(float) * (size_t)batch * dim);
-    fr_embed_info *info = calloc((size_t)batch, sizeof *info);
-    int rc = 0;
-    long line_no = 0, truncated = 0;
+    lines = calloc((size_t)batch, sizeof *lines);
+    caps = calloc((size_t)batch, sizeof *caps);
+    lens = calloc((size_t)batch, sizeof *lens);
+    vecs = malloc(sizeof(float) * (size_t)batch * dim);
+    info = calloc((size_t)batch, sizeof *info);
     if (!lines || !caps || !lens || !vecs || !info) { fprintf(stderr, "feedrank embed: out of memory\n"); rc = 1; goto done; }
     for (int eof = 0; !eof;) {
         int n = 0;
@@ -191,10 +199,18 @@ int fr_cmd_embed(int argc, char **argv) {
             }
             truncated++;
         }
-        if (sink_rows(&s, vecs, n)) { fprintf(stderr, "feedrank embed: write error on %s\n", output); rc = 1; break; }
+        int bad = sink_rows(&s, vecs, n);
+        /* checked every batch: a full disk stops the run where it happened */
+        if (fr_cli_out_check(&out, err, sizeof err)) { fprintf(stderr, "feedrank embed: %s\n", err); rc = 1; break; }
+        if (bad) { fprintf(stderr, "feedrank embed: out of memory holding %ld rows for %s\n", s.rows + n, out.name); rc = 1; break; }
         line_no += n;
     }
-    if (rc == 0 && sink_finish(&s)) { fprintf(stderr, "feedrank embed: write error on %s\n", output); rc = 1; }
+    if (rc == 0 && sink_finish(&s) != 0) {
+        if (!fr_cli_out_check(&out, err, sizeof err)) snprintf(err, sizeof err, "%s: cannot complete the .npy file", out.name);
+        fprintf(stderr, "feedrank embed: %s\n", err);
+        rc = 1;
+    }
+    if (rc == 0 && fr_cli_out_commit(&out, err, sizeof err)) { fprintf(stderr, "feedrank embed: %s\n", err); rc = 1; }
     if (rc == 0)
         fprintf(stderr, "feedrank embed: %ld texts embedded, %ld truncated to %d tokens\n", line_no, truncated,
                 fr_encoder_config(enc)->max_seq_length);
@@ -202,12 +218,7 @@ done:
     for (long i = 0; lines && i < batch; i++) free(lines[i]);
     free(lines); free(caps); free(lens); free(vecs); free(info); free(s.held);
     if (in != stdin) fclose(in);
-    if (out != stdout && fclose(out) != 0 && rc == 0) { fprintf(stderr, "feedrank embed: cannot close %s\n", output); rc = 1; }
+    fr_cli_out_abort(&out); /* a no-op once committed: otherwise no partial file is left */
     fr_encoder_free(enc);
     return rc;
-fail_io:
-    if (in != stdin) fclose(in);
-    if (out != stdout) fclose(out);
-    fr_encoder_free(enc);
-    return 1;
 }

@@ -5,11 +5,13 @@
  * command after a crash or Ctrl-C validates the journal, drops a torn last record, skips the
  * rows already embedded and carries on; the store is assembled from the journal at the end. */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -180,6 +182,38 @@ static uint64_t settings_hash(const char *catalog, uint64_t model_fp, const char
     return fr_hash64(v, sizeof v, h);
 }
 
+/* Takes OUT.lock (flock: exclusive, not waiting) for the whole run: two runs on one output would
+ * append to one journal and interleave their records. Creating the lock file is also the run's
+ * first write into OUT's folder, so an unwritable --out fails at once, not after the model has
+ * loaded and the whole catalogue has been embedded. The file is removed at the end while still
+ * held; a run that locked a file which, by then, is no longer the one at the path (removed by a run
+ * finishing meanwhile) locks again. Returns the descriptor, or -1 with a message printed. */
+static int output_lock(const char *out, char *path, size_t cap) {
+    snprintf(path, cap, "%s.lock", out);
+    for (int tries = 0; tries < 100; tries++) {
+        int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+        if (fd < 0) { fprintf(stderr, "feedrank index: cannot create %s: %s\n", path, strerror(errno)); return -1; }
+        if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+            int e = errno;
+            close(fd);
+            if (e == EWOULDBLOCK) fprintf(stderr, "feedrank index: another index run is writing %s (it holds %s)\n", out, path);
+            else fprintf(stderr, "feedrank index: cannot lock %s: %s\n", path, strerror(e));
+            return -1;
+        }
+        struct stat held, now;
+        if (fstat(fd, &held) == 0 && stat(path, &now) == 0 && held.st_dev == now.st_dev && held.st_ino == now.st_ino) return fd;
+        close(fd);
+    }
+    fprintf(stderr, "feedrank index: cannot lock %s: it keeps being replaced\n", path);
+    return -1;
+}
+
+static void output_unlock(int fd, const char *path) {
+    if (fd < 0) return;
+    unlink(path); /* before closing: nobody can lock this file and believe it is the current one */
+    close(fd);
+}
+
 static void progress(int tty, long long done, long long bytes, long long total_bytes, double start, double *last, int final) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -243,28 +277,41 @@ int fr_cmd_index(int argc, char **argv) {
     char err[1024];
     fr_template *tmpl = NULL;
     if (fr_template_compile(text_spec, &tmpl, err, sizeof err)) { fprintf(stderr, "feedrank index: --text: %s\n", err); return 2; }
+    /* the output first: a folder, an unwritable path or a run already writing it fails now */
+    struct stat ost;
+    if (stat(out, &ost) == 0 && !S_ISREG(ost.st_mode)) {
+        fprintf(stderr, "feedrank index: --out %s %s\n", out, S_ISDIR(ost.st_mode) ? "is a directory" : "is not a regular file");
+        fr_template_free(tmpl);
+        return 1;
+    }
+    char lock_path[4200];
+    int lock_fd = output_lock(out, lock_path, sizeof lock_path);
+    if (lock_fd < 0) { fr_template_free(tmpl); return 1; }
     fr_catalog *cat = NULL;
-    if (fr_catalog_open(catalog, fmt, latin1, &cat, err, sizeof err)) { fprintf(stderr, "feedrank index: %s\n", err); fr_template_free(tmpl); return 1; }
-    if (fr_template_check(tmpl, cat, err, sizeof err)) { fprintf(stderr, "feedrank index: --text: %s\n", err); fr_catalog_close(cat); fr_template_free(tmpl); return 2; }
+    fr_encoder *enc = NULL;
+    journal j = {0};
+    int rc = 0;
+    char **texts = NULL, **ids = NULL;
+    size_t *tcaps = NULL, *tlens = NULL, *ilens = NULL;
+    uint64_t *rows = NULL;
+    float *vecs = NULL;
+    if (fr_catalog_open(catalog, fmt, latin1, &cat, err, sizeof err)) { fprintf(stderr, "feedrank index: %s\n", err); rc = 1; goto finish; }
+    if (fr_template_check(tmpl, cat, err, sizeof err)) { fprintf(stderr, "feedrank index: --text: %s\n", err); rc = 2; goto finish; }
     if (fmt != FR_CAT_JSONL) {
         const char *const *cols;
         int nc = fr_catalog_columns(cat, &cols), found = 0;
         for (int k = 0; k < nc; k++) found |= strcmp(cols[k], id_field) == 0;
-        if (!found) { fprintf(stderr, "feedrank index: --id: %s has no column '%s'\n", catalog, id_field); fr_catalog_close(cat); fr_template_free(tmpl); return 2; }
+        if (!found) { fprintf(stderr, "feedrank index: --id: %s has no column '%s'\n", catalog, id_field); rc = 2; goto finish; }
     }
     fr_encoder_options opt = {.backend = device, .precision = precision};
-    fr_encoder *enc = NULL;
     if (fr_encoder_load(fr_cli_model_dir(model), &opt, &enc, err, sizeof err)) {
         fprintf(stderr, "feedrank index: cannot load model: %s\n", err);
-        fr_catalog_close(cat);
-        fr_template_free(tmpl);
-        return 1;
+        rc = 1;
+        goto finish;
     }
     const int dim = fr_encoder_dim(enc);
-    journal j = {0};
-    int rc = 0;
     uint64_t settings = settings_hash(catalog, fr_encoder_fingerprint(enc), id_field, text_spec, shard_i, shard_n, latin1, fmt, keep_text);
-    if (journal_open(&j, out, settings, dim, restart)) { fr_encoder_free(enc); fr_catalog_close(cat); fr_template_free(tmpl); return 1; }
+    if (journal_open(&j, out, settings, dim, restart)) { rc = 1; goto finish; }
 
     struct sigaction sa = {0};
     sa.sa_handler = on_signal;
@@ -277,10 +324,13 @@ int fr_cmd_index(int argc, char **argv) {
     clock_gettime(CLOCK_MONOTONIC, &ts);
     double start = ts.tv_sec + ts.tv_nsec * 1e-9, last = 0;
 
-    char **texts = calloc((size_t)batch, sizeof *texts), **ids = calloc((size_t)batch, sizeof *ids);
-    size_t *tcaps = calloc((size_t)batch, sizeof *tcaps), *tlens = calloc((size_t)batch, sizeof *tlens), *ilens = calloc((size_t)batch, sizeof *ilens);
-    uint64_t *rows = calloc((size_t)batch, sizeof *rows);
-    float *vecs = malloc(sizeof(float) * (size_t)batch * dim);
+    texts = calloc((size_t)batch, sizeof *texts);
+    ids = calloc((size_t)batch, sizeof *ids);
+    tcaps = calloc((size_t)batch, sizeof *tcaps);
+    tlens = calloc((size_t)batch, sizeof *tlens);
+    ilens = calloc((size_t)batch, sizeof *ilens);
+    rows = calloc((size_t)batch, sizeof *rows);
+    vecs = malloc(sizeof(float) * (size_t)batch * dim);
     long long row = -1, bad = 0, missing_fields = 0, done = j.records;
     if (!texts || !ids || !tcaps || !tlens || !ilens || !rows || !vecs) { fprintf(stderr, "feedrank index: out of memory\n"); rc = 1; goto finish; }
     for (int eof = 0; !eof && !g_interrupted;) {
@@ -340,6 +390,15 @@ int fr_cmd_index(int argc, char **argv) {
         rc = 130;
         goto finish;
     }
+    /* a store of nothing is not a result: a header-only catalogue is a mistake (a wrong file, an
+     * export cut short) that a 0-item store would carry silently into serving */
+    if (row < 0 || (done == 0 && shard_n == 1)) {
+        if (row < 0) fprintf(stderr, "feedrank index: %s: catalog has no items\n", catalog);
+        else fprintf(stderr, "feedrank index: %s: catalog has no usable items (%lld bad rows skipped)\n", catalog, bad);
+        if (j.records == 0) { fclose(j.f); j.f = NULL; unlink(j.path); } /* only its header: nothing to resume */
+        rc = 1;
+        goto finish;
+    }
     /* assemble the store from the journal */
     {
         fr_store_writer *w;
@@ -380,6 +439,7 @@ int fr_cmd_index(int argc, char **argv) {
     }
 finish:
     if (j.f) fclose(j.f);
+    output_unlock(lock_fd, lock_path);
     for (long k = 0; k < batch; k++) { if (texts) free(texts[k]); if (ids) free(ids[k]); }
     free(texts); free(ids); free(tcaps); free(tlens); free(ilens); free(rows); free(vecs);
     fr_encoder_free(enc);

@@ -61,6 +61,11 @@ int fr_cmd_rerank(int argc, char **argv) {
         else { fprintf(stderr, "feedrank rerank: unknown option '%s'\n", argv[i]); rerank_usage(stderr); return 2; }
     }
     if (!store_path) { fprintf(stderr, "feedrank rerank: --store is required\n"); rerank_usage(stderr); return 2; }
+    /* one file for both would be two temporary files renamed over each other (a device is fine) */
+    if (errors && strcmp(errors, output) == 0 && strcmp(output, "-") != 0 && strncmp(output, "/dev/", 5) != 0) {
+        fprintf(stderr, "feedrank rerank: --output and --errors are the same file '%s'\n", output);
+        return 2;
+    }
     int shard_i = 0, shard_n = 1;
     if (shard_s && fr_cli_shard(shard_s, &shard_i, &shard_n)) return 2;
     long batch, maxc;
@@ -78,22 +83,26 @@ int fr_cmd_rerank(int argc, char **argv) {
     fr_encoder *enc = NULL;
     fr_store *store = NULL;
     fr_ranker *ranker = NULL;
-    FILE *in = NULL, *out = NULL, *errf = NULL;
+    FILE *in = NULL, *errf = stderr;
+    fr_cli_out out = {0}, errs = {0}; /* committed only when the whole run succeeded */
     slot *slots = NULL;
     char **qtexts = NULL;
     size_t *qlens = NULL;
     float *qvecs = NULL;
     int *qslot = NULL;
     int rc = 0;
-    if (fr_encoder_load(fr_cli_model_dir(model), &opt, &enc, err, sizeof err)) { fprintf(stderr, "feedrank rerank: cannot load model: %s\n", err); return 1; }
-    if (fr_store_open(store_path, fr_encoder_fingerprint(enc), force, &store, err, sizeof err)) { fprintf(stderr, "feedrank rerank: %s\n", err); rc = 1; goto done; }
-    if (fr_ranker_create(enc, store, &ranker, err, sizeof err)) { fprintf(stderr, "feedrank rerank: %s\n", err); rc = 1; goto done; }
+    /* input and outputs first: a typo in a path fails before the model loads */
     in = strcmp(input, "-") == 0 ? stdin : fopen(input, "rb");
     if (!in) { perror(input); fprintf(stderr, "feedrank rerank: cannot read input '%s'\n", input); rc = 1; goto done; }
-    out = strcmp(output, "-") == 0 ? stdout : fopen(output, "wb");
-    if (!out) { perror(output); fprintf(stderr, "feedrank rerank: cannot write '%s'\n", output); rc = 1; goto done; }
-    errf = errors ? fopen(errors, "wb") : stderr;
-    if (!errf) { perror(errors); fprintf(stderr, "feedrank rerank: cannot write '%s'\n", errors); rc = 1; goto done; }
+    if (fr_cli_out_open(&out, output, err, sizeof err) || (errors && fr_cli_out_open(&errs, errors, err, sizeof err))) {
+        fprintf(stderr, "feedrank rerank: %s\n", err);
+        rc = 1;
+        goto done;
+    }
+    if (errors) errf = errs.f;
+    if (fr_encoder_load(fr_cli_model_dir(model), &opt, &enc, err, sizeof err)) { fprintf(stderr, "feedrank rerank: cannot load model: %s\n", err); rc = 1; goto done; }
+    if (fr_store_open(store_path, fr_encoder_fingerprint(enc), force, &store, err, sizeof err)) { fprintf(stderr, "feedrank rerank: %s\n", err); rc = 1; goto done; }
+    if (fr_ranker_create(enc, store, &ranker, err, sizeof err)) { fprintf(stderr, "feedrank rerank: %s\n", err); rc = 1; goto done; }
     const int dim = fr_encoder_dim(enc);
     slots = calloc((size_t)batch, sizeof *slots);
     qtexts = calloc((size_t)batch, sizeof *qtexts);
@@ -157,8 +166,8 @@ int fr_cmd_rerank(int argc, char **argv) {
                 res.query_truncated = truncated;
                 char *json = fr_response_json(&s->req, &res, model_name, store_version);
                 if (!json) { fprintf(stderr, "feedrank rerank: out of memory\n"); free(qinfo); rc = 1; goto done; }
-                fputs(json, out);
-                fputc('\n', out);
+                fputs(json, out.f);
+                fputc('\n', out.f);
                 free(json);
                 n_ok++;
             } else {
@@ -175,7 +184,12 @@ int fr_cmd_rerank(int argc, char **argv) {
             fr_parsed_request_free(&s->req);
         }
         free(qinfo);
-        if (ferror(out)) { fprintf(stderr, "feedrank rerank: write error on %s\n", output); rc = 1; goto done; }
+        /* a full disk stops the run at the batch it happened in, not after the whole input */
+        if (fr_cli_out_check(&out, err, sizeof err) || (errors && fr_cli_out_check(&errs, err, sizeof err))) {
+            fprintf(stderr, "feedrank rerank: %s\n", err);
+            rc = 1;
+            goto done;
+        }
         clock_gettime(CLOCK_MONOTONIC, &t1);
         double el = t1.tv_sec - t0.tv_sec + (t1.tv_nsec - t0.tv_nsec) * 1e-9;
         if (tty && el - last > 0.2) {
@@ -187,13 +201,19 @@ int fr_cmd_rerank(int argc, char **argv) {
     double el = t1.tv_sec - t0.tv_sec + (t1.tv_nsec - t0.tv_nsec) * 1e-9;
     fprintf(stderr, "%sfeedrank rerank: %ld lines read, %ld requests ranked, %ld bad lines%s, %.1f s\n", tty ? "\r" : "", line, n_ok,
             n_bad, n_bad ? (errors ? " (see the errors file)" : " (above)") : "", el);
-    if (fflush(out) != 0) { fprintf(stderr, "feedrank rerank: write error on %s\n", output); rc = 1; }
+    /* the errors file first: when it cannot be written, the run failed and neither file is kept */
+    if ((errors && fr_cli_out_commit(&errs, err, sizeof err)) || fr_cli_out_commit(&out, err, sizeof err)) {
+        fprintf(stderr, "feedrank rerank: %s\n", err);
+        rc = 1;
+    }
+    /* error reports on stderr that could not be written: nothing left to tell, but the exit says so */
+    if (!errors && n_bad && (fflush(stderr) != 0 || ferror(stderr))) rc = 1;
 done:
     for (long k = 0; slots && k < batch; k++) { free(slots[k].text); fr_parsed_request_free(&slots[k].req); }
     free(slots); free(qtexts); free(qlens); free(qslot); free(qvecs);
     if (in && in != stdin) fclose(in);
-    if (out && out != stdout && fclose(out) != 0 && rc == 0) { fprintf(stderr, "feedrank rerank: cannot close %s\n", output); rc = 1; }
-    if (errf && errf != stderr) fclose(errf);
+    fr_cli_out_abort(&out); /* no-ops once committed */
+    fr_cli_out_abort(&errs);
     fr_ranker_free(ranker);
     fr_store_close(store);
     fr_encoder_free(enc);

@@ -1,4 +1,5 @@
 #include "request_json.h"
+#include "json_strict.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -80,8 +81,8 @@ fr_status fr_normalization_from_json(const cJSON *n, fr_rank_options *o, char *e
 fr_status fr_request_parse_from(const char *json, size_t len, const fr_rank_options *defaults, fr_parsed_request *out,
                                 char *err, size_t errcap) {
     memset(out, 0, sizeof *out);
-    cJSON *root = cJSON_ParseWithLength(json, len);
-    if (!root) return fr_fail(FR_ERR_ARG, err, errcap, "not valid JSON");
+    cJSON *root = fr_json_parse_strict(json, len, err, errcap);
+    if (!root) return FR_ERR_ARG;
     out->root = root;
     out->request_id = "";
     out->return_scores = 1;
