@@ -17,6 +17,7 @@
 #include <omp.h>
 #endif
 
+#include "rank_batch.h"
 #include "server_internal.h"
 
 /* What makes a job heavy: more than a short query to embed, many candidates, or much MMR work.
@@ -240,55 +241,6 @@ static int embed_slice(fr_server *s, fr_encoder *enc, job *j, int max_tokens, ch
     return 0;
 }
 
-/* Embeds, for every job of the batch, the texts of candidates the store does not know, in one
- * encoder pass; each job gets its own copy of its vectors (j->out), and those candidates point
- * at them. */
-static fr_status embed_candidate_texts(fr_server *s, fr_encoder *enc, job **batch, int n, char *err, size_t errcap) {
-    const size_t D = (size_t)fr_encoder_dim(enc);
-    size_t cap = 0;
-    for (int b = 0; b < n; b++)
-        for (int i = 0; i < batch[b]->req.n_candidates; i++) {
-            batch[b]->cands[i].vector = NULL;
-            cap += batch[b]->cands[i].text != NULL;
-        }
-    if (!cap) return FR_OK;
-    const char **texts = malloc(sizeof *texts * cap);
-    size_t *lens = malloc(sizeof *lens * cap);
-    int *owner = malloc(sizeof *owner * cap * 2); /* (job, candidate) of each text */
-    float *vecs = NULL;
-    fr_status rc = texts && lens && owner ? FR_OK : fr_fail(FR_ERR_NOMEM, err, errcap, "out of memory");
-    size_t total = 0;
-    for (int b = 0; !rc && b < n; b++)
-        for (int i = 0; i < batch[b]->req.n_candidates; i++) {
-            const fr_candidate *c = &batch[b]->cands[i];
-            if (!c->text || fr_store_find(s->store, c->id, c->id_len) >= 0) continue;
-            texts[total] = c->text;
-            lens[total] = c->text_len;
-            owner[2 * total] = b;
-            owner[2 * total++ + 1] = i;
-        }
-    if (!rc && total) {
-        vecs = malloc(sizeof *vecs * D * total);
-        rc = vecs ? fr_encoder_embed(enc, texts, lens, (int)total, FR_TEXT_DOCUMENT, vecs, NULL, err, errcap)
-                  : fr_fail(FR_ERR_NOMEM, err, errcap, "out of memory");
-    }
-    for (size_t t = 0; !rc && t < total;) { /* owners are grouped by job, in batch order */
-        job *j = batch[owner[2 * t]];
-        size_t end = t;
-        while (end < total && owner[2 * end] == owner[2 * t]) end++;
-        free(j->out);
-        if (!(j->out = malloc(sizeof(float) * D * (end - t)))) { rc = fr_fail(FR_ERR_NOMEM, err, errcap, "out of memory"); break; }
-        memcpy(j->out, vecs + t * D, sizeof(float) * D * (end - t));
-        for (size_t u = t; u < end; u++) j->cands[owner[2 * u + 1]].vector = j->out + (u - t) * D;
-        t = end;
-    }
-    free(texts);
-    free(lens);
-    free(owner);
-    free(vecs);
-    return rc;
-}
-
 void *fr_compute_main(void *arg) {
     fr_server *s = ((void **)arg)[0];
     fr_encoder *enc = ((void **)arg)[1];
@@ -304,16 +256,15 @@ void *fr_compute_main(void *arg) {
     fr_status rrc = fr_ranker_create(enc, s->store, &rk, err, sizeof err);
     pthread_rwlock_unlock(&s->store_lock);
     if (rrc) { fr_log(0, "event=ranker_failed message=\"%s\"", err); return NULL; }
-    const int D = fr_encoder_dim(enc);
     job **batch = calloc((size_t)cfg->max_batch, sizeof *batch);
-    /* one query per request of a batch (an Embed keeps its own buffers in the job) */
-    char **texts = malloc(sizeof(char *) * (size_t)cfg->max_batch);
-    size_t *lens = malloc(sizeof(size_t) * (size_t)cfg->max_batch);
-    float *vecs = malloc(sizeof(float) * (size_t)D * (size_t)cfg->max_batch);
-    fr_embed_info *info = calloc((size_t)cfg->max_batch, sizeof *info);
+    fr_rank_request **reqs = calloc((size_t)cfg->max_batch, sizeof *reqs);
+    fr_candidate **cands = calloc((size_t)cfg->max_batch, sizeof *cands);
+    int *truncated = calloc((size_t)cfg->max_batch, sizeof *truncated);
+    fr_batch_embed *be = NULL; /* an Embed keeps its own buffers in the job */
+    if (fr_batch_embed_create(&be, err, sizeof err)) fr_log(0, "event=oom what=compute_thread");
     job_queue *q = &s->queue;
     const int max_tokens = fr_encoder_config(enc)->max_seq_length;
-    while (batch && texts && lens && vecs && info) {
+    while (batch && reqs && cands && truncated && be) {
         int n = 0;
         size_t tokens = 0;
         pthread_mutex_lock(&q->mu);
@@ -392,27 +343,22 @@ void *fr_compute_main(void *arg) {
         }
         /* candidates the store does not know but whose text came with the request: embedded
          * (as documents, like `feedrank index` does) in one pass for the whole batch */
-        fr_status erc = embed_candidate_texts(s, enc, batch, n, err, sizeof err);
-        /* one encoder pass for every query of the batch */
-        int nq = 0;
-        for (int i = 0; i < n; i++)
-            if (batch[i]->req.query && batch[i]->req.query_len) { texts[nq] = (char *)batch[i]->req.query; lens[nq++] = batch[i]->req.query_len; }
-        if (!erc && nq) erc = fr_encoder_embed(enc, (const char *const *)texts, lens, nq, FR_TEXT_QUERY, vecs, info, err, sizeof err);
-        if (erc) {
+        /* the batch's queries, and the texts of candidates the store does not know, embedded
+         * together (rank_batch.h: the same step as `feedrank rerank`) */
+        for (int i = 0; i < n; i++) { reqs[i] = &batch[i]->req; cands[i] = batch[i]->cands; }
+        if (fr_batch_embed_run(be, enc, s->store, reqs, cands, n, truncated, err, sizeof err)) {
             for (int i = 0; i < n; i++) { fail_job(batch[i], GRPC_STATUS_INTERNAL, err); fr_job_free(batch[i]); }
             pthread_rwlock_unlock(&s->store_lock);
             if (heavy) release_heavy(q);
             continue;
         }
-        for (int i = 0, qi = 0; i < n; i++) {
+        for (int i = 0; i < n; i++) {
             job *j = batch[i];
-            int truncated = 0;
-            if (j->req.query && j->req.query_len) { j->req.query_vector = vecs + (size_t)qi * D; truncated = info[qi++].truncated; }
             fr_rank_result res;
             if (fr_rank(rk, &j->req, &res, err, sizeof err)) {
                 fail_job(j, GRPC_STATUS_INVALID_ARGUMENT, err);
             } else {
-                res.query_truncated = truncated;
+                res.query_truncated = truncated[i];
                 const char *arm = cfg->n_arms ? cfg->arms[j->arm].name : "default";
                 if (cfg->n_arms) {
                     atomic_fetch_add(&s->metrics.arm_requests[j->arm], 1);
@@ -430,7 +376,8 @@ void *fr_compute_main(void *arg) {
         pthread_rwlock_unlock(&s->store_lock);
         if (heavy) release_heavy(q);
     }
-    free(batch); free(texts); free(lens); free(vecs); free(info);
+    free(batch); free(reqs); free(cands); free(truncated);
+    fr_batch_embed_free(be);
     fr_ranker_free(rk);
     return NULL;
 }

@@ -95,7 +95,7 @@ typedef struct job {
     int heavy;                       /* set by fr_queue_push: runs alone, never on the reserved thread */
     /* Embed: done in slices, the job going back to its caller's lane between them */
     size_t next_text;
-    float *out;                      /* Embed: the vectors; Rerank: those of candidates ranked by their text */
+    float *out;
     fr_embed_info *out_info;
     struct job *next;
 } job;

@@ -12,6 +12,7 @@
 #include "item_store.h"
 #include "ranker.h"
 #include "profile.h"
+#include "rank_batch.h"
 #include "request_json.h"
 
 static void rerank_usage(FILE *f) {
@@ -86,10 +87,10 @@ int fr_cmd_rerank(int argc, char **argv) {
     FILE *in = NULL, *errf = stderr;
     fr_cli_out out = {0}, errs = {0}; /* committed only when the whole run succeeded */
     slot *slots = NULL;
-    char **qtexts = NULL;
-    size_t *qlens = NULL;
-    float *qvecs = NULL;
-    int *qslot = NULL;
+    fr_rank_request **reqs = NULL; /* the batch's valid requests, for the shared embedding step */
+    fr_candidate **cands = NULL;
+    int *rslot = NULL, *truncated = NULL;
+    fr_batch_embed *be = NULL;
     int rc = 0;
     /* input and outputs first: a typo in a path fails before the model loads */
     in = strcmp(input, "-") == 0 ? stdin : fopen(input, "rb");
@@ -103,13 +104,12 @@ int fr_cmd_rerank(int argc, char **argv) {
     if (fr_encoder_load(fr_cli_model_dir(model), &opt, &enc, err, sizeof err)) { fprintf(stderr, "feedrank rerank: cannot load model: %s\n", err); rc = 1; goto done; }
     if (fr_store_open(store_path, fr_encoder_fingerprint(enc), force, &store, err, sizeof err)) { fprintf(stderr, "feedrank rerank: %s\n", err); rc = 1; goto done; }
     if (fr_ranker_create(enc, store, &ranker, err, sizeof err)) { fprintf(stderr, "feedrank rerank: %s\n", err); rc = 1; goto done; }
-    const int dim = fr_encoder_dim(enc);
     slots = calloc((size_t)batch, sizeof *slots);
-    qtexts = calloc((size_t)batch, sizeof *qtexts);
-    qlens = calloc((size_t)batch, sizeof *qlens);
-    qslot = calloc((size_t)batch, sizeof *qslot);
-    qvecs = malloc(sizeof(float) * (size_t)batch * dim);
-    if (!slots || !qtexts || !qlens || !qslot || !qvecs) { fprintf(stderr, "feedrank rerank: out of memory\n"); rc = 1; goto done; }
+    reqs = calloc((size_t)batch, sizeof *reqs);
+    cands = calloc((size_t)batch, sizeof *cands);
+    rslot = calloc((size_t)batch, sizeof *rslot);
+    truncated = calloc((size_t)batch, sizeof *truncated);
+    if (!slots || !reqs || !cands || !rslot || !truncated || fr_batch_embed_create(&be, err, sizeof err)) { fprintf(stderr, "feedrank rerank: out of memory\n"); rc = 1; goto done; }
     fr_rank_limits lim;
     fr_rank_limits_default(&lim);
     lim.max_candidates = (int)maxc;
@@ -138,34 +138,24 @@ int fr_cmd_rerank(int argc, char **argv) {
             n++;
         }
         if (ferror(in)) { fprintf(stderr, "feedrank rerank: read error on %s after line %ld\n", input, line); rc = 1; goto done; }
-        /* embed the batch's queries in one encoder call */
-        int nq = 0;
+        /* the batch's queries, and the texts of candidates the store does not know, embedded
+         * together (rank_batch.h: the same step as the server's) */
+        int nr = 0;
         for (int k = 0; k < n; k++)
-            if (slots[k].ok && slots[k].req.req.query && slots[k].req.req.query_len) {
-                qtexts[nq] = (char *)slots[k].req.req.query;
-                qlens[nq] = slots[k].req.req.query_len;
-                qslot[nq++] = k;
-            }
-        fr_embed_info *qinfo = NULL;
-        if (nq) {
-            qinfo = calloc((size_t)nq, sizeof *qinfo);
-            if (!qinfo || fr_encoder_embed(enc, (const char *const *)qtexts, qlens, nq, FR_TEXT_QUERY, qvecs, qinfo, err, sizeof err)) {
-                fprintf(stderr, "feedrank rerank: %s\n", qinfo ? err : "out of memory");
-                free(qinfo);
-                rc = 1;
-                goto done;
-            }
-            for (int k = 0; k < nq; k++) slots[qslot[k]].req.req.query_vector = qvecs + (size_t)k * dim;
+            if (slots[k].ok) { reqs[nr] = &slots[k].req.req; cands[nr] = slots[k].req.candidates; rslot[nr++] = k; }
+        if (nr && fr_batch_embed_run(be, enc, store, reqs, cands, nr, truncated, err, sizeof err)) {
+            fprintf(stderr, "feedrank rerank: %s\n", err);
+            rc = 1;
+            goto done;
         }
-        for (int k = 0, q = 0; k < n; k++) {
+        for (int k = 0, r = 0; k < n; k++) {
             slot *s = &slots[k];
             fr_rank_result res;
-            int truncated = 0;
-            if (q < nq && qslot[q] == k) truncated = qinfo[q++].truncated;
+            int trunc = r < nr && rslot[r] == k ? truncated[r++] : 0;
             if (s->ok && fr_rank(ranker, &s->req.req, &res, s->err, sizeof s->err) == FR_OK) {
-                res.query_truncated = truncated;
+                res.query_truncated = trunc;
                 char *json = fr_response_json(&s->req, &res, model_name, store_version);
-                if (!json) { fprintf(stderr, "feedrank rerank: out of memory\n"); free(qinfo); rc = 1; goto done; }
+                if (!json) { fprintf(stderr, "feedrank rerank: out of memory\n"); rc = 1; goto done; }
                 fputs(json, out.f);
                 fputc('\n', out.f);
                 free(json);
@@ -183,7 +173,6 @@ int fr_cmd_rerank(int argc, char **argv) {
             }
             fr_parsed_request_free(&s->req);
         }
-        free(qinfo);
         /* a full disk stops the run at the batch it happened in, not after the whole input */
         if (fr_cli_out_check(&out, err, sizeof err) || (errors && fr_cli_out_check(&errs, err, sizeof err))) {
             fprintf(stderr, "feedrank rerank: %s\n", err);
@@ -210,7 +199,8 @@ int fr_cmd_rerank(int argc, char **argv) {
     if (!errors && n_bad && (fflush(stderr) != 0 || ferror(stderr))) rc = 1;
 done:
     for (long k = 0; slots && k < batch; k++) { free(slots[k].text); fr_parsed_request_free(&slots[k].req); }
-    free(slots); free(qtexts); free(qlens); free(qslot); free(qvecs);
+    free(slots); free(reqs); free(cands); free(rslot); free(truncated);
+    fr_batch_embed_free(be);
     if (in && in != stdin) fclose(in);
     fr_cli_out_abort(&out); /* no-ops once committed */
     fr_cli_out_abort(&errs);

@@ -91,7 +91,7 @@ fr_status fr_request_parse_from(const char *json, size_t len, const fr_rank_opti
     static const char *top[] = {"request_id", "context", "candidates", "options", NULL};
     static const char *ctxk[] = {"query", "history", NULL};
     static const char *histk[] = {"item_id", "weight", "timestamp", NULL};
-    static const char *candk[] = {"item_id", "upstream_score", NULL};
+    static const char *candk[] = {"item_id", "upstream_score", "text", NULL};
     static const char *optk[] = {"semantic_weight", "upstream_weight", "normalization", "query_weight", "history_half_life",
                                  "history_half_life_seconds", "mmr_lambda", "mmr_depth", "top_k", "exclude_seen",
                                  "return_scores", "popularity_weight", "covisitation_weight", "lexical_weight", "log_gate", "cold_content_boost", "covisitation_half_life", "covisitation_norm", NULL};
@@ -145,6 +145,7 @@ fr_status fr_request_parse_from(const char *json, size_t len, const fr_rank_opti
         fr_candidate *cd = &out->candidates[i];
         if (!str(c, "item_id", where, &cd->id, &cd->id_len, err, errcap)) goto fail;
         if (!cd->id) { fr_fail(FR_ERR_ARG, err, errcap, "%sitem_id is required", where); goto fail; }
+        if (!str(c, "text", where, &cd->text, &cd->text_len, err, errcap)) goto fail; /* used when the store lacks the id */
         /* upstream_score: a JSON number; NaN/inf cannot be written in JSON, but 1e999 parses
          * to inf, which fr_rank_validate rejects with the candidate's index */
         const cJSON *u = cJSON_GetObjectItemCaseSensitive(c, "upstream_score");
@@ -229,6 +230,7 @@ char *fr_response_json(const fr_parsed_request *p, const fr_rank_result *res, co
             cJSON_AddNumberToObject(e, "semantic_score", it->semantic);
             if (it->has_upstream) cJSON_AddNumberToObject(e, "upstream_score", it->upstream);
         }
+        if (it->from_text) cJSON_AddBoolToObject(e, "from_text", 1);
     }
     if (res->n_issues) {
         cJSON *iss = cJSON_AddArrayToObject(o, "item_errors");

@@ -102,6 +102,17 @@ assert len(r[\"items\"]) == 4 and r[\"model\"] == \"all-MiniLM-L6-v2\"
 check "unknown candidate reported" 'grep -q "\"code\":\"UNKNOWN_ITEM\"" "$tmp/out.jsonl"'
 "$bin" rerank --model "$model" --store "$tmp/ex.store" --input "$tmp/req.jsonl" --shard 1/2 --errors /dev/null 2>/dev/null > "$tmp/sh.jsonl"
 check "rerank --shard 1/2 takes even lines" '[ "$(python3 -c "import json; print(\",\".join(json.loads(l)[\"request_id\"] for l in open(\"$tmp/sh.jsonl\")))")" = "feed-1" ]'
+# a candidate the store does not know, sent with its text, is ranked and marked (issue "live catalogue", part 1)
+cat > "$tmp/text.jsonl" <<'J'
+{"request_id":"t1","context":{"query":"cordless drill"},"candidates":[{"item_id":"p003"},{"item_id":"fresh","text":"Cordless Drill Driver Kit, 20V, 2 batteries"},{"item_id":"gone"}]}
+J
+"$bin" rerank --model "$model" --store "$tmp/ex.store" --input "$tmp/text.jsonl" > "$tmp/text.out" 2>/dev/null
+check "text candidate ranked first and marked from_text; one without text stays unknown" 'python3 -c "
+import json
+r = json.loads(open(\"$tmp/text.out\").readline())
+assert [i[\"item_id\"] for i in r[\"items\"]] == [\"fresh\", \"p003\"] and r[\"items\"][0].get(\"from_text\") is True, r
+assert \"from_text\" not in r[\"items\"][1] and [e[\"item_id\"] for e in r[\"item_errors\"]] == [\"gone\"], r
+"'
 "$bin" rerank --model "$src/tests/fixtures/tiny-bge" --store "$tmp/ex.store" < /dev/null > /dev/null 2> "$tmp/err"
 check "store from another model refused" '[ $? -eq 1 ] && grep -q "built by model .all-MiniLM-L6-v2." "$tmp/err"'
 "$bin" rerank --model "$model" --store "$tmp/nope.store" < /dev/null > /dev/null 2> "$tmp/err"
