@@ -8,7 +8,6 @@ Same client as test_server.py (Python grpcio, stubs generated from proto/). Loop
 is bounded in count and in time."""
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -19,91 +18,23 @@ import urllib.error
 import urllib.request
 
 import grpc
-from grpc_tools import protoc
 
-BIN, MODEL, SRC = (os.path.abspath(a) for a in sys.argv[1:4])  # absolute: some runs change directory
-TMP = tempfile.mkdtemp(prefix="fr_hard_")
-passed = failed = 0
+import server_harness as h
+from server_harness import code_of, free_port, track
 
-
-def check(name, cond):
-    global passed, failed
-    if cond:
-        passed += 1
-        print("ok:", name)
-    else:
-        failed += 1
-        print("FAIL:", name, file=sys.stderr)
-    sys.stdout.flush()
-
-
-# stubs from the repository's own protos (health generated from a copy: see test_server.py)
-assert protoc.main(["protoc", f"-I{SRC}/proto", f"--python_out={TMP}", f"--grpc_python_out={TMP}",
-                    f"{SRC}/proto/feedrank/v1/reranker.proto"]) == 0
-os.makedirs(os.path.join(TMP, "frhealth"))
-open(os.path.join(TMP, "frhealth", "health.proto"), "w").write(open(f"{SRC}/proto/grpc/health/v1/health.proto").read())
-assert protoc.main(["protoc", f"-I{TMP}", f"--python_out={TMP}", f"--grpc_python_out={TMP}", f"{TMP}/frhealth/health.proto"]) == 0
-sys.path.insert(0, TMP)
-from feedrank.v1 import reranker_pb2 as pb, reranker_pb2_grpc as pbg  # noqa: E402
-from frhealth import health_pb2 as hpb, health_pb2_grpc as hpbg  # noqa: E402
-
+BIN, MODEL, SRC, TMP = h.args("fr_hard_")  # absolute: some runs change directory
+check = h.Checks(verbose=True)
+pb, pbg, hpb, hpbg = h.stubs(SRC, TMP)
 STORE = os.path.join(TMP, "ex.store")
-subprocess.run([BIN, "index", "--model", MODEL, "--catalog", f"{SRC}/examples/catalog.csv",
-                "--text", "{title}. {brand}. {category}", "--out", STORE], check=True, capture_output=True)
-SANITIZED = b"AddressSanitizer" in open(BIN, "rb").read()
+h.index_example(BIN, MODEL, SRC, STORE)
+SANITIZED = h.sanitized(BIN)
 ENV = {k: v for k, v in os.environ.items() if k not in ("FEEDRANK_TOKEN", "FEEDRANK_MODEL")}
+_kill_servers = h._kill_servers
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
-_started = []
-
-
-def _kill_servers():
-    for p in _started:
-        if p.poll() is None:
-            p.kill()
-
-
-import atexit  # noqa: E402
-atexit.register(_kill_servers)
-
-
-class Server:
+class Server(h.Server):
     def __init__(self, *extra, env=None, metrics=True):
-        self.port, self.mport = free_port(), free_port()
-        args = [BIN, "serve", "--model", MODEL, "--store", STORE, "--listen", f"127.0.0.1:{self.port}", "--log-level", "1"]
-        if metrics:
-            args += ["--metrics-port", str(self.mport)]
-        args += list(extra)
-        self.errpath = os.path.join(TMP, f"srv{self.port}.log")  # a file: a full pipe would stall the server
-        self.p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=open(self.errpath, "w"), text=True, env=env or ENV)
-        _started.append(self.p)
-        self.line = self.p.stdout.readline()
-        assert "listening" in self.line, (self.line, open(self.errpath).read())
-
-    def log(self):
-        return open(self.errpath).read()
-
-    def rss_kb(self):
-        for line in open(f"/proc/{self.p.pid}/status"):
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-        return 0
-
-    def stop(self):
-        self.p.send_signal(signal.SIGTERM)
-        try:
-            return self.p.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            self.p.kill()
-            return -9
+        super().__init__(BIN, MODEL, STORE, TMP, *extra, env=env or ENV, metrics=metrics)
 
 
 def run_serve(args, timeout=60, cwd=None, env=None):
@@ -111,7 +42,7 @@ def run_serve(args, timeout=60, cwd=None, env=None):
     instead is stopped after `timeout` seconds and reported with exit code None."""
     p = subprocess.Popen([BIN, "serve", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace",
                          cwd=cwd, env=env or ENV)
-    _started.append(p)
+    track(p)
     try:
         out, err = p.communicate(timeout=timeout)
         return p.returncode, err, out
@@ -126,14 +57,6 @@ def req(rid="r", query="cordless drill", cands=("p001", "p003", "p004", "p006"))
     for c in cands:
         r.candidates.add(item_id=c)
     return r
-
-
-def code_of(fn):
-    try:
-        fn()
-        return grpc.StatusCode.OK, ""
-    except grpc.RpcError as e:
-        return e.code(), e.details()
 
 
 def cmdline(pid):
@@ -479,7 +402,8 @@ with grpc.insecure_channel("127.0.0.1:" + port, options=[("grpc.max_send_message
 print(n)
 """
     floods = [subprocess.Popen([sys.executable, "-c", flooder, str(srv.port), "11"], stdout=subprocess.PIPE, text=True) for _ in range(4)]
-    _started.extend(floods)
+    for f in floods:
+        track(f)
     time.sleep(1.5)  # the first big messages are being parsed
     hch = grpc.insecure_channel(f"127.0.0.1:{srv.port}")
     hs = hpbg.HealthStub(hch)
@@ -510,5 +434,4 @@ for fn in SECTIONS:
         check(f"{fn.__name__}: ran to the end ({type(e).__name__}: {str(e)[:300]})", False)
     _kill_servers()
 
-print(f"test_server_hardening: {passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+sys.exit(check.summary("test_server_hardening"))

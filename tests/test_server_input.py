@@ -11,102 +11,48 @@ Loopback only; every loop is bounded in count and time."""
 import concurrent.futures as cf
 import os
 import shutil
-import socket
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 
 import grpc
-from grpc_tools import protoc
 
-BIN, MODEL, SRC = sys.argv[1:4]
-TMP = tempfile.mkdtemp(prefix="fr_input_")
-passed = failed = 0
+import server_harness as h
+from server_harness import code_of
 
-
-def check(name, cond):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL:", name, file=sys.stderr)
-
-
-assert protoc.main(["protoc", f"-I{SRC}/proto", f"--python_out={TMP}", f"--grpc_python_out={TMP}",
-                    f"{SRC}/proto/feedrank/v1/reranker.proto"]) == 0
-sys.path.insert(0, TMP)
-from feedrank.v1 import reranker_pb2 as pb, reranker_pb2_grpc as pbg  # noqa: E402
-
+BIN, MODEL, SRC, TMP = h.args("fr_input_")
+check = h.Checks()
+pb, pbg, _, _ = h.stubs(SRC, TMP)
 # a sanitizer build runs several times slower and holds freed memory back: time bounds scale with
 # measured latencies, and RSS bounds are not checked there
-SANITIZED = b"libasan" in subprocess.run(["ldd", BIN], capture_output=True).stdout
-CAT = f"{SRC}/examples/catalog.csv"
+SANITIZED = h.sanitized(BIN)
 STORE = os.path.join(TMP, "base.store")
-subprocess.run([BIN, "index", "--model", MODEL, "--catalog", CAT, "--text", "{title}. {brand}. {category}", "--out", STORE],
-               check=True, capture_output=True)
+h.index_example(BIN, MODEL, SRC, STORE)
 # a second store: the same catalogue plus one new item
 CAT2 = os.path.join(TMP, "catalog2.csv")
 with open(CAT2, "w") as f:
-    f.write(open(CAT).read().rstrip("\n") + "\npnew,\"Brushless Cordless Drill Driver, 20V\",Acme Tools,Power Tools\n")
+    f.write(open(f"{SRC}/examples/catalog.csv").read().rstrip("\n") + "\npnew,\"Brushless Cordless Drill Driver, 20V\",Acme Tools,Power Tools\n")
 STORE2 = os.path.join(TMP, "new.store")
-subprocess.run([BIN, "index", "--model", MODEL, "--catalog", CAT2, "--text", "{title}. {brand}. {category}", "--out", STORE2],
-               check=True, capture_output=True)
-
-_started = []
+h.index_example(BIN, MODEL, SRC, STORE2, catalog=CAT2)
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
-class Server:
+class Server(h.Server):
     def __init__(self, store, *extra):
-        self.port = free_port()
-        self.errpath = os.path.join(TMP, f"srv{self.port}.log")
-        self.p = subprocess.Popen([BIN, "serve", "--model", MODEL, "--store", store, "--listen", f"127.0.0.1:{self.port}",
-                                   "--log-level", "2", *extra], stdout=subprocess.PIPE, stderr=open(self.errpath, "w"), text=True)
-        _started.append(self.p)
-        line = self.p.stdout.readline()
-        assert "listening" in line, (line, open(self.errpath).read())
+        super().__init__(BIN, MODEL, store, TMP, *extra, metrics=False, log_level="2")
         self.stub = pbg.RerankerStub(grpc.insecure_channel(f"127.0.0.1:{self.port}"))
-
-    def log(self):
-        return open(self.errpath).read()
-
-    def alive(self):
-        return self.p.poll() is None
-
-    def stop(self):
-        self.p.terminate()
-        return self.p.wait(timeout=60)
 
 
 def req(query="cordless drill", cands=("p001", "p003", "p004", "p006"), history=(), **kw):
     r = pb.RerankRequest(request_id=kw.pop("request_id", "r"))
     if query is not None:
         r.context.query = query
-    for h in history:
-        r.context.history.add(**h)
+    for hi in history:
+        r.context.history.add(**hi)
     for c in cands:
         r.candidates.add(item_id=c)
     if "options" in kw:
         r.options.CopyFrom(kw.pop("options"))
     return r
-
-
-def code_of(fn):
-    try:
-        fn()
-        return grpc.StatusCode.OK, ""
-    except grpc.RpcError as e:
-        return e.code(), e.details()
 
 
 try:
@@ -314,10 +260,7 @@ try:
     check("serving after the worst case", len(sstub.Rerank(small, timeout=10).items) == 3)
     check("fairness server exit 0", srv.stop() == 0)
 finally:
-    for p in _started:
-        if p.poll() is None:
-            p.kill()
+    h._kill_servers()
     shutil.rmtree(TMP, ignore_errors=True)
 
-print(f"test_server_input: {passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+sys.exit(check.summary("test_server_input"))
