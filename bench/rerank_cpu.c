@@ -8,7 +8,10 @@
  * uses (queries embedded together). Prints JSON lines with medians.
  * The store also carries log priors from a synthetic log (200,000 users x 10 events over a skewed
  * item distribution, 100 neighbours per item); history requests run twice, without and with the
- * popularity + co-visitation signals ("log": true), to price the log signals. */
+ * popularity + co-visitation signals ("log": true), to price the log signals, and a randomly
+ * initialised sequential model (seqmodel.h, default size: width 64, window 50, 2 blocks): history
+ * requests of 10 and of 50 items run without and with the sequential signal ("seq": true), to
+ * price it (its cost does not depend on the parameters' values). */
 #define _GNU_SOURCE
 #include <math.h>
 #include <stdio.h>
@@ -22,11 +25,12 @@
 #include "priors.h"
 #include "ranker.h"
 #include "request_json.h"
+#include "seqmodel_store.h"
 
 static const char *WORDS[] = {"cord", "drill", "light", "water", "steel", "black", "white", "door", "garden", "hose",
                               "kitchen", "sink", "wall", "paint", "brush", "wood", "floor", "tile", "lamp", "table"};
 
-static char *make_request(int i, int n_items, int n_cand, int with_query, int with_log) {
+static char *make_request(int i, int n_items, int n_cand, int with_query, int with_log, int n_hist, int with_seq) {
     size_t cap = (size_t)n_cand * 40 + 4096, len = 0;
     char *s = malloc(cap);
     unsigned x = (unsigned)i * 2654435761u + 7;
@@ -37,7 +41,7 @@ static char *make_request(int i, int n_items, int n_cand, int with_query, int wi
         len += (size_t)snprintf(s + len, cap - len, "\"");
     } else {
         len += (size_t)snprintf(s + len, cap - len, "\"history\":[");
-        for (int h = 0; h < 10; h++) { x = x * 1103515245u + 12345u; len += (size_t)snprintf(s + len, cap - len, "%s{\"item_id\":\"i%u\"}", h ? "," : "", (x >> 8) % n_items); }
+        for (int h = 0; h < n_hist; h++) { x = x * 1103515245u + 12345u; len += (size_t)snprintf(s + len, cap - len, "%s{\"item_id\":\"i%u\"}", h ? "," : "", (x >> 8) % n_items); }
         len += (size_t)snprintf(s + len, cap - len, "]");
     }
     len += (size_t)snprintf(s + len, cap - len, "},\"candidates\":[");
@@ -45,7 +49,8 @@ static char *make_request(int i, int n_items, int n_cand, int with_query, int wi
         x = x * 1103515245u + 12345u;
         len += (size_t)snprintf(s + len, cap - len, "%s{\"item_id\":\"i%u\",\"upstream_score\":%.3f}", c ? "," : "", (x >> 8) % n_items, (x & 0xff) / 255.0);
     }
-    snprintf(s + len, cap - len, "],\"options\":{\"top_k\":50%s}}", with_log ? ",\"popularity_weight\":0.2,\"covisitation_weight\":0.3" : "");
+    snprintf(s + len, cap - len, "],\"options\":{\"top_k\":50%s%s}}", with_log ? ",\"popularity_weight\":0.2,\"covisitation_weight\":0.3" : "",
+             with_seq ? ",\"sequential_weight\":0.5" : "");
     return s;
 }
 
@@ -105,16 +110,36 @@ int main(int argc, char **argv) {
         fr_priors_builder_free(pb);
         free(sec);
     }
+    {   /* a sequential model of the default size, randomly initialised, as the store's section */
+        fr_store *plain;
+        if (fr_store_open(path, 0, 0, &plain, err, sizeof err)) { fprintf(stderr, "%s\n", err); return 1; }
+        fr_seq_config cfg = fr_seq_default_config(n_items, dim);
+        fr_seq_model *m;
+        if (fr_seq_create(&cfg, 1, 0, &m, err, sizeof err)) { fprintf(stderr, "%s\n", err); return 1; }
+        fr_seq_init_params(m, 5);
+        fr_seq_meta meta = {.cfg = cfg, .lr = 1e-3f, .batch = 1, .n_neg = 1, .patience = 1, .max_epochs = 1, .val_percent = 10,
+                            .val_negatives = 10, .seed = 5, .epochs_run = 1, .best_epoch = 1};
+        fr_seq_store_key_of(plain, path, &meta.store);
+        fr_store_close(plain);
+        uint8_t *sec = NULL;
+        size_t sec_n = 0;
+        if (fr_seq_section_build(&meta, fr_seq_params(m), fr_seq_num_params(m), &sec, &sec_n, err, sizeof err) ||
+            fr_store_attach(path, FR_STORE_SECTION_SEQMODEL, sec, sec_n, err, sizeof err)) { fprintf(stderr, "%s\n", err); return 1; }
+        free(sec);
+        fr_seq_free(m);
+    }
     fr_store *store;
     if (fr_store_open(path, fr_encoder_fingerprint(enc), 0, &store, err, sizeof err)) { fprintf(stderr, "%s\n", err); return 1; }
     unlink(path);
     fr_ranker *rk;
     if (fr_ranker_create(enc, store, &rk, err, sizeof err)) { fprintf(stderr, "%s\n", err); return 1; }
     enum { NREQ = 64 };
-    for (int variant = 0; variant < 3; variant++) {
-        const int with_query = variant == 0, with_log = variant == 2;
+    /* query; history 10; + log; + seq; history 50; + seq */
+    for (int variant = 0; variant < 6; variant++) {
+        const int with_query = variant == 0, with_log = variant == 2, with_seq = variant == 3 || variant == 5;
+        const int n_hist = variant >= 4 ? 50 : 10;
         char *reqs[NREQ];
-        for (int i = 0; i < NREQ; i++) reqs[i] = make_request(i, n_items, n_cand, with_query, with_log);
+        for (int i = 0; i < NREQ; i++) reqs[i] = make_request(i, n_items, n_cand, with_query, with_log, n_hist, with_seq);
         double *lat = malloc(sizeof(double) * 200000), *rank_lat = malloc(sizeof(double) * 200000);
         int runs = 0;
         double start = fr_bench_now();
@@ -135,9 +160,11 @@ int main(int argc, char **argv) {
         }
         qsort(lat, (size_t)runs, sizeof *lat, fr_bench_cmp_double);
         qsort(rank_lat, (size_t)runs, sizeof *rank_lat, fr_bench_cmp_double);
-        printf("{\"bench\":\"rerank\",\"device\":\"%s\",\"context\":\"%s\",\"log\":%s,\"candidates\":%d,\"store_items\":%d,\"runs\":%d,"
+        char ctx[32];
+        snprintf(ctx, sizeof ctx, with_query ? "query-16-tokens" : "history-%d-items", n_hist);
+        printf("{\"bench\":\"rerank\",\"device\":\"%s\",\"context\":\"%s\",\"log\":%s,\"seq\":%s,\"candidates\":%d,\"store_items\":%d,\"runs\":%d,"
                "\"median_ms\":%.3f,\"p99_ms\":%.3f,\"rank_median_ms\":%.3f,\"requests_per_s\":%.1f}\n",
-               fr_encoder_backend(enc)->name, with_query ? "query-16-tokens" : "history-10-items", with_log ? "true" : "false", n_cand, n_items, runs,
+               fr_encoder_backend(enc)->name, ctx, with_log ? "true" : "false", with_seq ? "true" : "false", n_cand, n_items, runs,
                lat[runs / 2] * 1e3, lat[runs * 99 / 100] * 1e3, rank_lat[runs / 2] * 1e3, 1.0 / lat[runs / 2]);
         fflush(stdout);
         free(lat);

@@ -172,6 +172,7 @@ static uint8_t *pack_rerank_json(const cJSON *j, size_t *len) {
 #define F(name) if (jnum(o, #name, &v)) { opt.has_##name = 1; opt.name = (float)v; }
         F(semantic_weight) F(upstream_weight) F(query_weight) F(history_half_life) F(mmr_lambda)
         F(popularity_weight) F(covisitation_weight) F(lexical_weight) F(log_gate) F(cold_content_boost) F(covisitation_half_life) F(covisitation_norm)
+        F(sequential_weight)
 #undef F
         if (jnum(o, "history_half_life_seconds", &v)) { opt.has_history_half_life_seconds = 1; opt.history_half_life_seconds = v; }
         if (jnum(o, "top_k", &v)) { opt.has_top_k = 1; opt.top_k = (uint32_t)v; }

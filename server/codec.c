@@ -85,7 +85,7 @@ fr_status fr_codec_request(const Feedrank__V1__RerankRequest *m, const fr_rank_o
             if (n < 0) return fr_fail(FR_ERR_ARG, err, errcap, "options.signal_normalization[%zu].normalization %d is not a known value", i, (int)sn->normalization);
             char nerr[200]; /* "default" is the normalization field's, not a signal */
             if (!sn->signal || !strcmp(sn->signal, "default") || fr_rank_set_normalization(d, sn->signal, fr_norm_name((fr_norm)n), nerr, sizeof nerr))
-                return fr_fail(FR_ERR_ARG, err, errcap, "options.signal_normalization[%zu].signal '%.40s' is not one of semantic, upstream, popularity, covisitation, lexical",
+                return fr_fail(FR_ERR_ARG, err, errcap, "options.signal_normalization[%zu].signal '%.40s' is not one of semantic, upstream, popularity, covisitation, lexical, sequential",
                                i, sn->signal ? sn->signal : "");
         }
         if (o->has_query_weight) d->query_weight = o->query_weight;
@@ -102,6 +102,7 @@ fr_status fr_codec_request(const Feedrank__V1__RerankRequest *m, const fr_rank_o
         if (o->has_cold_content_boost) d->cold_content_boost = o->cold_content_boost;
         if (o->has_covisitation_half_life) d->covisitation_half_life = o->covisitation_half_life;
         if (o->has_covisitation_norm) d->covisitation_norm = o->covisitation_norm;
+        if (o->has_sequential_weight) d->sequential_weight = o->sequential_weight;
     }
     return FR_OK;
 }
@@ -136,6 +137,8 @@ Feedrank__V1__RerankResponse *fr_codec_response(const job *j, const fr_rank_resu
     r->query_truncated = res->query_truncated;
     r->has_no_context_vector = res->no_context_vector;
     r->no_context_vector = res->no_context_vector;
+    r->has_no_sequential_state = res->no_sequential_state;
+    r->no_sequential_state = res->no_sequential_state;
     int scores = !(j->rr->options && j->rr->options->has_return_scores && !j->rr->options->return_scores);
     r->items = calloc((size_t)(res->n_items ? res->n_items : 1), sizeof *r->items);
     r->item_errors = calloc((size_t)(res->n_issues ? res->n_issues : 1), sizeof *r->item_errors);

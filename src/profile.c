@@ -11,10 +11,16 @@
 #include "cli.h"
 #include "model_config.h"
 
-static const char *SIGNALS[] = {"semantic", "upstream", "popularity", "covisitation", "lexical"};
+/* The first N_REQUIRED signals must be named in "weights"; the later ones are optional (default
+ * 0) and written only when not 0, so profiles written before they existed still load and
+ * profiles that do not use them stay readable by older builds. */
+static const char *SIGNALS[] = {"semantic", "upstream", "popularity", "covisitation", "lexical", "sequential"};
+#define N_SIGNALS 6
+#define N_REQUIRED 5
 
 static float *signal_weight(fr_rank_options *o, int i) {
-    float *w[] = {&o->semantic_weight, &o->upstream_weight, &o->popularity_weight, &o->covisitation_weight, &o->lexical_weight};
+    float *w[N_SIGNALS] = {&o->semantic_weight, &o->upstream_weight, &o->popularity_weight, &o->covisitation_weight,
+                           &o->lexical_weight, &o->sequential_weight};
     return w[i];
 }
 
@@ -56,14 +62,15 @@ fr_status fr_profile_parse(const char *json, size_t len, const char *label, fr_r
     if (!cJSON_IsObject(w)) { rc = fr_fail(FR_ERR_FORMAT, err, errcap, "%s: \"weights\" must be an object naming every signal (semantic, upstream, popularity, covisitation, lexical)", label); goto done; }
     cJSON_ArrayForEach(it, w) {
         int ok = 0;
-        for (int i = 0; i < 5; i++) ok |= strcmp(it->string, SIGNALS[i]) == 0;
+        for (int i = 0; i < N_SIGNALS; i++) ok |= strcmp(it->string, SIGNALS[i]) == 0;
         if (!ok) { rc = fr_fail(FR_ERR_FORMAT, err, errcap, "%s: unknown signal \"weights.%s\"", label, it->string); goto done; }
     }
     char key[64];
-    for (int i = 0; i < 5; i++) {
+    for (int i = 0; i < N_SIGNALS; i++) {
         double v;
         snprintf(key, sizeof key, "weights.%s", SIGNALS[i]);
         const cJSON *x = cJSON_GetObjectItemCaseSensitive(w, SIGNALS[i]);
+        if (!x && i >= N_REQUIRED) continue;
         if (!x) { rc = fr_fail(FR_ERR_FORMAT, err, errcap, "%s: \"%s\" is missing (every signal needs a weight, 0 to leave it out)", label, key); goto done; }
         if (!cJSON_IsNumber(x) || !isfinite(x->valuedouble) || fabs(x->valuedouble) > 1e6) { rc = fr_fail(FR_ERR_FORMAT, err, errcap, "%s: \"%s\" must be a finite number in [-1e6, 1e6]", label, key); goto done; }
         v = x->valuedouble;
@@ -119,10 +126,14 @@ fr_status fr_profile_write(FILE *f, const char *name, const fr_rank_options *o, 
                            size_t errcap) {
     fprintf(f, "{\"feedrank_profile\": 1, \"name\": ");
     fr_cli_json_string(f, name && *name ? name : "profile");
-    const char *wk[5] = {"semantic", "upstream", "popularity", "covisitation", "lexical"};
-    const float wv[5] = {o->semantic_weight, o->upstream_weight, o->popularity_weight, o->covisitation_weight, o->lexical_weight};
+    fr_rank_options c = *o; /* signal_weight() takes a mutable view */
     fprintf(f, ",\n \"weights\": {");
-    for (int i = 0; i < 5; i++) { fprintf(f, "%s\"%s\": ", i ? ", " : "", wk[i]); put_float(f, wv[i]); }
+    for (int i = 0; i < N_SIGNALS; i++) {
+        const float v = *signal_weight(&c, i);
+        if (i >= N_REQUIRED && v == 0) continue;
+        fprintf(f, "%s\"%s\": ", i ? ", " : "", SIGNALS[i]);
+        put_float(f, v);
+    }
     fprintf(f, "},\n \"log_gate\": ");
     put_float(f, o->log_gate);
     fprintf(f, ", \"cold_content_boost\": ");

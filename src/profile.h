@@ -4,11 +4,13 @@
  * --b profile:FILE`.
  *
  *   {"feedrank_profile": 1, "name": "games",
- *    "weights": {"semantic": 0.4, "upstream": 0, "popularity": 0.3, "covisitation": 0.3, "lexical": 0},
+ *    "weights": {"semantic": 0.4, "upstream": 0, "popularity": 0.3, "covisitation": 0.3, "lexical": 0,
+ *                "sequential": 0.5},
  *    "log_gate": 1, "cold_content_boost": 1, "normalization": "zscore",
  *    "history_half_life": 4, "mmr_lambda": 1, "tuned": {...}}
  *
- * Every signal must be named in "weights"; unknown keys, non-finite or out-of-range numbers are
+ * Every signal must be named in "weights" except "sequential" (added later: default 0, written
+ * only when not 0, so older profiles load and older builds read new ones that do not use it); unknown keys, non-finite or out-of-range numbers are
  * errors naming the key. "tuned" is free-form provenance (dataset, split, metric) and is kept
  * as written. */
 #ifndef FR_PROFILE_H

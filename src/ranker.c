@@ -7,9 +7,12 @@
 #include "baselines.h"
 #include "hash.h"
 #include "priors.h"
+#include "seqmodel.h"
+#include "seqmodel_store.h"
 
 #include <ctype.h>
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,7 +65,7 @@ int fr_norm_parse(const char *s) {
 }
 
 const char *fr_signal_name(fr_signal s) {
-    static const char *names[FR_SIG_COUNT] = {"semantic", "upstream", "popularity", "covisitation", "lexical"};
+    static const char *names[FR_SIG_COUNT] = {"semantic", "upstream", "popularity", "covisitation", "lexical", "sequential"};
     return (unsigned)s < FR_SIG_COUNT ? names[s] : "?";
 }
 
@@ -71,7 +74,7 @@ fr_status fr_rank_set_normalization(fr_rank_options *o, const char *signal, cons
     for (int i = 0; i < FR_SIG_COUNT; i++)
         if (strcmp(signal, fr_signal_name((fr_signal)i)) == 0) sig = i;
     if (sig < 0 && strcmp(signal, "default") != 0)
-        return fr_fail(FR_ERR_ARG, err, errcap, "normalization.%s: not a signal (default, semantic, upstream, popularity, covisitation, lexical)", signal);
+        return fr_fail(FR_ERR_ARG, err, errcap, "normalization.%s: not a signal (default, semantic, upstream, popularity, covisitation, lexical, sequential)", signal);
     const int n = fr_norm_parse(method);
     if (n < 0) return fr_fail(FR_ERR_ARG, err, errcap, "normalization.%s must be one of \"zscore\", \"minmax\", \"rank\", \"none\"", signal);
     if (sig < 0) o->normalization = (fr_norm)n;
@@ -127,6 +130,14 @@ struct fr_ranker {
     int bm25_failed;
     float *pop, *cov, *lex, *npop, *ncov, *nlex, *gate;
     fr_priors_scratch covis_scratch;
+    /* the sequential model (seqmodel.h), loaded once at creation; NULL when the store has none */
+    fr_seq_model *seq;
+    const float *seq_text;  /* (count, dim) the store's vectors as fp32: its mapping, or seq_own_text */
+    float *seq_own_text;    /* an f16 store's vectors, converted once (the model reads fp32 rows) */
+    int32_t *seq_hist;      /* [max_len] the newest history rows known to the model */
+    float *seq_user;        /* [d] user state */
+    float *seq_wt;          /* [dim] Wp^T user state: scores a text vector without projecting it */
+    float *seq_raw, *seq_norm; /* per candidate: raw and normalised */
     uint32_t *cand_rows;
     int *qterms;
     int qterms_cap;
@@ -137,6 +148,31 @@ struct fr_ranker {
 
 static int grow(fr_ranker *r, size_t n);
 static fr_status ensure_device(fr_ranker *r, size_t n, char *err, size_t errcap);
+
+/* The store's sequential model, once per ranker: a model is stateful while it runs (its forward
+ * writes its own buffers), so rankers that serve concurrently cannot share one. Everything a
+ * request needs is sized here, so the signal allocates nothing per request. */
+static fr_status seq_load(fr_ranker *r, char *err, size_t errcap) {
+    char serr[512];
+    fr_seq_meta meta;
+    fr_status rc = fr_seq_of_store(r->store, "item store", &r->seq, &meta, serr, sizeof serr);
+    if (rc == FR_ERR_NOT_FOUND) return FR_OK; /* no model: only requests that ask for the signal fail */
+    if (rc) return fr_fail(rc, err, errcap, "ranker: sequential model: %s", serr);
+    const fr_seq_config *cfg = fr_seq_config_of(r->seq);
+    const fr_store_info *in = fr_store_info_of(r->store);
+    r->seq_text = fr_store_vectors_f32(r->store);
+    if (!r->seq_text) {
+        r->seq_own_text = malloc(sizeof(float) * (size_t)in->count * (size_t)in->dim);
+        if (!r->seq_own_text) return fr_fail(FR_ERR_NOMEM, err, errcap, "ranker: out of memory for the sequential model's text vectors");
+        for (uint64_t i = 0; i < in->count; i++) fr_store_vector(r->store, i, r->seq_own_text + i * (size_t)in->dim);
+        r->seq_text = r->seq_own_text;
+    }
+    r->seq_hist = malloc(sizeof *r->seq_hist * (size_t)cfg->max_len);
+    r->seq_user = malloc(sizeof(float) * (size_t)cfg->d);
+    r->seq_wt = malloc(sizeof(float) * (size_t)cfg->d_text);
+    if (!r->seq_hist || !r->seq_user || !r->seq_wt) return fr_fail(FR_ERR_NOMEM, err, errcap, "ranker: out of memory");
+    return FR_OK;
+}
 
 fr_status fr_ranker_create(fr_encoder *enc, const fr_store *store, fr_ranker **out, char *err, size_t errcap) {
     *out = NULL;
@@ -153,6 +189,10 @@ fr_status fr_ranker_create(fr_encoder *enc, const fr_store *store, fr_ranker **o
         fr_status prc = fr_priors_of_store(store, &r->priors, perr, sizeof perr);
         if (prc == FR_OK) r->has_priors = 1;
         else if (prc != FR_ERR_NOT_FOUND) { free(r); return fr_fail(prc, err, errcap, "ranker: %s", perr); }
+    }
+    {
+        fr_status src = seq_load(r, err, errcap);
+        if (src) { fr_ranker_free(r); return src; }
     }
     if (enc) {
         r->be = fr_encoder_backend(enc);
@@ -187,6 +227,8 @@ void fr_ranker_free(fr_ranker *r) {
     free(r->pop); free(r->cov); free(r->lex); free(r->npop); free(r->ncov); free(r->nlex); free(r->gate);
     fr_priors_scratch_free(&r->covis_scratch); free(r->cand_rows); free(r->qterms);
     fr_bm25_free(r->bm25);
+    fr_seq_free(r->seq); free(r->seq_own_text); free(r->seq_hist); free(r->seq_user); free(r->seq_wt);
+    free(r->seq_raw); free(r->seq_norm);
     fr_backend_destroy(r->own_be);
     free(r);
 }
@@ -204,6 +246,7 @@ static int grow(fr_ranker *r, size_t n) {
     RE(r->items, fr_ranked_item, c);
     RE(r->pop, float, c); RE(r->cov, float, c); RE(r->lex, float, c); RE(r->npop, float, c); RE(r->ncov, float, c);
     RE(r->nlex, float, c); RE(r->gate, float, c); RE(r->cand_rows, uint32_t, c);
+    RE(r->seq_raw, float, c); RE(r->seq_norm, float, c);
 #undef RE
     r->cap = c;
     return 0;
@@ -265,7 +308,7 @@ fr_status fr_rank_validate(const fr_rank_request *q, const fr_rank_limits *lim, 
         {"popularity_weight", o->popularity_weight, -1e6, 1e6}, {"covisitation_weight", o->covisitation_weight, -1e6, 1e6},
         {"lexical_weight", o->lexical_weight, -1e6, 1e6}, {"log_gate", o->log_gate, 0, 1e9},
         {"cold_content_boost", o->cold_content_boost, -1e6, 1e6}, {"covisitation_half_life", o->covisitation_half_life, 0, 1e9},
-        {"covisitation_norm", o->covisitation_norm, 0, 2},
+        {"covisitation_norm", o->covisitation_norm, 0, 2}, {"sequential_weight", o->sequential_weight, -1e6, 1e6},
     };
     for (size_t i = 0; i < sizeof ranges / sizeof ranges[0]; i++)
         if (!is_finite(ranges[i].v) || ranges[i].v < ranges[i].lo || ranges[i].v > ranges[i].hi)
@@ -499,6 +542,71 @@ static fr_status lexical_index(fr_ranker *r, char *err, size_t errcap) {
     return rc;
 }
 
+/* gate[k] = seen / (seen + log_gate) and cand_rows[k] for the m kept candidates (needs priors) */
+static void log_gates(fr_ranker *r, const fr_rank_options *o, int m) {
+    const fr_priors *p = &r->priors;
+    for (int k = 0; k < m; k++) {
+        int64_t row = r->rows[r->order[k]];
+        double seen = row < 0 ? 0 : p->seen[row]; /* a text candidate: the log never saw it */
+        r->cand_rows[k] = row < 0 ? FR_NO_ROW : (uint32_t)row;
+        r->gate[k] = o->log_gate > 0 ? (float)(seen / (seen + (double)o->log_gate)) : 1.0f;
+    }
+}
+
+/* The sequential signal's raw values into seq[0..m). dot(u, E[i] + Wp t_i + bp) is computed as
+ * u.E[i] + (Wp^T u).t_i + u.bp: Wp^T u costs one projection per request instead of one per
+ * candidate (d x dim each: 24,576 products at 64 x 384), so 500 candidates cost ~450 products each.
+ * *use_seq is 0 when the signal is off or the history gives no state (raw values 0 then). */
+static fr_status sequential_signal(fr_ranker *r, const fr_rank_request *q, int m, int *use_seq, fr_rank_result *res,
+                                   char *err, size_t errcap) {
+    const fr_rank_options *o = &q->options;
+    *use_seq = 0;
+    if (o->sequential_weight == 0) return FR_OK;
+    if (!r->seq)
+        return fr_fail(FR_ERR_ARG, err, errcap, "options.sequential_weight needs a sequential model in the item store (feedrank train --store STORE --interactions LOG)");
+    const fr_seq_config *cfg = fr_seq_config_of(r->seq);
+    const int T = cfg->max_len, C = cfg->d, Dt = cfg->d_text;
+    int k = T;
+    for (int i = q->n_history - 1; i >= 0 && k > 0; i--) /* newest last in the request: fill from the right */
+        if (r->hist_row[i] < (uint32_t)cfg->n_items) r->seq_hist[--k] = (int32_t)r->hist_row[i];
+    for (int j = 0; j < m; j++) r->seq_raw[j] = 0;
+    if (k == T) { res->no_sequential_state = 1; return FR_OK; }
+    char serr[256];
+    /* One request's forward is a few million products: waking an OpenMP team for each of its ~15
+     * layers costs more than it saves, and on a shared or busy machine every region waits for a
+     * second core (measured: 84 ms per request instead of 0.5 ms under load). Run it on this
+     * thread; nthreads is a per-thread setting, restored for the encoder's next call. */
+    const int omp_threads = omp_get_max_threads();
+    omp_set_num_threads(1);
+    fr_status rc = fr_seq_user_state(r->seq, r->seq_hist + k, T - k, r->seq_text, r->seq_user, serr, sizeof serr);
+    omp_set_num_threads(omp_threads);
+    if (rc) return fr_fail(rc, err, errcap, "ranker: sequential model: %s", serr);
+    const fr_seq_tensor *lay = fr_seq_layout_of(r->seq);
+    const float *P = fr_seq_params(r->seq), *E = P + lay[FR_SEQ_E].offset, *Wp = P + lay[FR_SEQ_WP].offset,
+                *bp = P + lay[FR_SEQ_BP].offset;
+    const float *u = r->seq_user;
+    float *wt = r->seq_wt;
+    for (int t = 0; t < Dt; t++) wt[t] = 0;
+    for (int c = 0; c < C; c++) { /* row-major Wp (C, Dt): accumulate rows so the inner loop is contiguous */
+        const float *row = Wp + (size_t)c * Dt;
+        const float uc = u[c];
+        for (int t = 0; t < Dt; t++) wt[t] += uc * row[t];
+    }
+    const float ub = dot(u, bp, C);
+    for (int j = 0; j < m; j++) {
+        const int i = r->order[j];
+        const int64_t row = r->rows[i];
+        if (row < 0) { /* the request's own vector: projection only, the model has no id for it */
+            r->seq_raw[j] = dot(wt, q->candidates[i].vector, Dt) + ub;
+        } else {
+            const float *e = row < cfg->n_items ? E + (size_t)row * C : NULL;
+            r->seq_raw[j] = (e ? dot(u, e, C) : 0.0f) + dot(wt, r->seq_text + (size_t)row * Dt, Dt) + ub;
+        }
+    }
+    *use_seq = 1;
+    return FR_OK;
+}
+
 /* popularity, co-visitation with the history, lexical: raw values into pop/cov/lex, gate per candidate */
 static fr_status log_signals(fr_ranker *r, const fr_rank_request *q, int m, int *use_log, int *use_lex, char *err,
                              size_t errcap) {
@@ -511,12 +619,10 @@ static fr_status log_signals(fr_ranker *r, const fr_rank_request *q, int m, int 
         return fr_fail(FR_ERR_ARG, err, errcap, "options.lexical_weight needs item texts in the item store (it was built with --no-text)");
     if (*use_log) {
         const fr_priors *p = &r->priors;
+        log_gates(r, o, m);
         for (int k = 0; k < m; k++) {
             int64_t row = r->rows[r->order[k]];
-            double seen = row < 0 ? 0 : p->seen[row]; /* a text candidate: the log never saw it */
-            r->cand_rows[k] = row < 0 ? FR_NO_ROW : (uint32_t)row;
             r->pop[k] = row < 0 ? 0.0f : (float)log1p(p->popularity[row]);
-            r->gate[k] = o->log_gate > 0 ? (float)(seen / (seen + (double)o->log_gate)) : 1.0f;
             r->cov[k] = 0;
         }
         if (o->covisitation_weight != 0 && q->n_history > 0) {
@@ -649,6 +755,14 @@ fr_status fr_rank(fr_ranker *r, const fr_rank_request *q, fr_rank_result *res, c
         normalize(fr_rank_norm_of(o, FR_SIG_LEXICAL), r->lex, NULL, m, r->nlex, r->iscratch);
         for (int k = 0; k < m; k++) r->final[k] += o->lexical_weight * r->nlex[k];
     }
+    int use_seq = 0;
+    if ((rc = sequential_signal(r, q, m, &use_seq, res, err, errcap))) return rc;
+    if (use_seq) {
+        /* gated like the log signals when the store has priors (see ranker.h for why) */
+        if (r->has_priors && !use_log) log_gates(r, o, m);
+        normalize(fr_rank_norm_of(o, FR_SIG_SEQUENTIAL), r->seq_raw, NULL, m, r->seq_norm, r->iscratch);
+        for (int k = 0; k < m; k++) r->final[k] += (r->has_priors ? r->gate[k] : 1.0f) * o->sequential_weight * r->seq_norm[k];
+    }
 
     /* stable order by final score (ties: request order, since positions follow it) */
     int *pos = r->pos;
@@ -686,7 +800,7 @@ fr_status fr_rank(fr_ranker *r, const fr_rank_request *q, fr_rank_result *res, c
         int k = pos[a], i = r->order[k];
         r->items[a] = (fr_ranked_item){i, r->final[k], r->sem[k], q->candidates[i].upstream, q->candidates[i].has_upstream,
                                        use_log ? r->pop[k] : 0, use_log ? r->cov[k] : 0, use_lex ? r->lex[k] : 0,
-                                       r->rows[i] < 0};
+                                       use_seq ? r->seq_raw[k] : 0, r->rows[i] < 0};
     }
     res->items = r->items;
     res->n_items = out_n;

@@ -94,7 +94,7 @@ fr_status fr_request_parse_from(const char *json, size_t len, const fr_rank_opti
     static const char *candk[] = {"item_id", "upstream_score", "text", NULL};
     static const char *optk[] = {"semantic_weight", "upstream_weight", "normalization", "query_weight", "history_half_life",
                                  "history_half_life_seconds", "mmr_lambda", "mmr_depth", "top_k", "exclude_seen",
-                                 "return_scores", "popularity_weight", "covisitation_weight", "lexical_weight", "log_gate", "cold_content_boost", "covisitation_half_life", "covisitation_norm", NULL};
+                                 "return_scores", "popularity_weight", "covisitation_weight", "lexical_weight", "log_gate", "cold_content_boost", "covisitation_half_life", "covisitation_norm", "sequential_weight", NULL};
     char where[64];
     if (!cJSON_IsObject(root)) { fr_fail(FR_ERR_ARG, err, errcap, "a request must be a JSON object"); goto fail; }
     if (!allowed(root, top, "", err, errcap)) goto fail;
@@ -172,7 +172,7 @@ fr_status fr_request_parse_from(const char *json, size_t len, const fr_rank_opti
             {"popularity_weight", &o->popularity_weight, NULL, NULL}, {"covisitation_weight", &o->covisitation_weight, NULL, NULL},
             {"lexical_weight", &o->lexical_weight, NULL, NULL}, {"log_gate", &o->log_gate, NULL, NULL},
             {"cold_content_boost", &o->cold_content_boost, NULL, NULL}, {"covisitation_half_life", &o->covisitation_half_life, NULL, NULL},
-            {"covisitation_norm", &o->covisitation_norm, NULL, NULL},
+            {"covisitation_norm", &o->covisitation_norm, NULL, NULL}, {"sequential_weight", &o->sequential_weight, NULL, NULL},
         };
         for (size_t k = 0; k < sizeof nums / sizeof nums[0]; k++) {
             double v;

@@ -1,6 +1,7 @@
 /* test_ranker.c - ranking maths against hand-computed cases on a tiny 2-d store (blend under
  * each normalisation, MMR, recency by position and by timestamp, stable ties), per-item issues
- * (unknown, duplicate, seen), 10,000 candidates, request validation, and the JSON codec. */
+ * (unknown, duplicate, seen), 10,000 candidates, request validation, the JSON codec, and the
+ * sequential signal against the model's own functions (seqmodel.h). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,7 @@
 #include "profile.h"
 #include "ranker.h"
 #include "request_json.h"
+#include "seqmodel_store.h"
 #include "test_util.h"
 
 static char tmpdir[] = "/tmp/fr_rank_XXXXXX";
@@ -355,6 +357,17 @@ static void test_json(fr_ranker *rk) {
           strstr(json, "\"store_version\":\"0000000000000abc\""), "response json: %s", json ? json : "(null)");
     free(json);
     fr_parsed_request_free(&p);
+    {
+        const char *sq = "{\"context\":{\"history\":[{\"item_id\":\"A\"}]},\"candidates\":[{\"item_id\":\"A\"}],"
+                         "\"options\":{\"sequential_weight\":0.5,\"normalization\":{\"sequential\":\"rank\"}}}";
+        CHECK(fr_request_parse(sq, strlen(sq), &p, err, sizeof err) == FR_OK && p.req.options.sequential_weight == 0.5f &&
+              fr_rank_norm_of(&p.req.options, FR_SIG_SEQUENTIAL) == FR_NORM_RANK, "sequential_weight parsed: %s", err);
+        p.req.options.sequential_weight = 1e7f;
+        CHECK(fr_rank_validate(&p.req, NULL, err, sizeof err) == FR_ERR_ARG && strstr(err, "options.sequential_weight"), "range: %s", err);
+        p.req.options.sequential_weight = 1;
+        CHECK(fr_rank(rk, &p.req, &r, err, sizeof err) == FR_ERR_ARG && strstr(err, "sequential_weight"), "no model: %s", err);
+        fr_parsed_request_free(&p);
+    }
     struct { const char *json, *needle; } bad[] = {
         {"[1]", "must be a JSON object"},
         {"{\"candidates\":[{\"item_id\":\"A\"}],\"options\":{\"topk\":3}}", "unknown field options.topk"},
@@ -495,6 +508,178 @@ static void test_log_signals(void) {
     fr_store_close(s);
 }
 
+/* Sequential signal: a store of 8 random items with a randomly initialised model attached. The
+ * ranker's raw values must be dot(fr_seq_user_state, fr_seq_item_vector) of the same model, with
+ * unknown history ids skipped and the newest max_len known items used; then normalisation, the
+ * error without a model, a history unknown to the model, and the log gate once priors join. */
+#define SQ_N 8
+#define SQ_D 8
+static void test_sequential(void) {
+    char path[512], err[512];
+    snprintf(path, sizeof path, "%s/seq.store", tmpdir);
+    const char *ids[SQ_N] = {"s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7"};
+    float vecs[SQ_N * SQ_D];
+    uint64_t seed = 99;
+    fr_test_fill(vecs, SQ_N * SQ_D, &seed, 1.0f);
+    fr_store *s = make_store("seq.store", SQ_N, SQ_D, ids, vecs);
+    CHECK(s != NULL, "seq store");
+    if (!s) return;
+    /* the request: 5 known history items (one unknown id between them), 8 stored candidates and
+     * one ranked by a request-given vector */
+    fr_history_item hist[6] = {{"s1", 2, 1, 0, 0, 0}, {"nope", 4, 1, 0, 0, 0}, {"s3", 2, 1, 0, 0, 0},
+                               {"s5", 2, 1, 0, 0, 0}, {"s2", 2, 1, 0, 0, 0}, {"s6", 2, 1, 0, 0, 0}};
+    float tv[SQ_D];
+    fr_test_fill(tv, SQ_D, &seed, 1.0f);
+    fr_candidate c[SQ_N + 1];
+    for (int i = 0; i < SQ_N; i++) c[i] = cand(ids[i]);
+    c[SQ_N] = cand("fresh");
+    c[SQ_N].vector = tv;
+    fr_rank_request q = {0};
+    q.history = hist;
+    q.n_history = 6;
+    q.candidates = c;
+    q.n_candidates = SQ_N + 1;
+    fr_rank_options_default(&q.options);
+    q.options.semantic_weight = 0;
+    q.options.sequential_weight = 1;
+    q.options.normalization = FR_NORM_NONE;
+    fr_rank_result r;
+
+    /* no model in the store: a clear error naming the option; the signal off ranks as before */
+    fr_ranker *rk = NULL;
+    CHECK(fr_ranker_create(NULL, s, &rk, err, sizeof err) == FR_OK, "%s", err);
+    err[0] = 0;
+    CHECK(rk && fr_rank(rk, &q, &r, err, sizeof err) == FR_ERR_ARG && strstr(err, "sequential_weight") && strstr(err, "feedrank train"),
+          "sequential without a model: %s", err);
+    fr_ranker_free(rk);
+    rk = NULL;
+
+    fr_seq_config cfg = fr_seq_default_config(SQ_N, SQ_D);
+    cfg.d = 8; cfg.d_ff = 16; cfg.max_len = 4; cfg.n_heads = 2;
+    fr_seq_model *m = NULL;
+    CHECK(fr_seq_create(&cfg, 1, 0, &m, err, sizeof err) == FR_OK, "%s", err);
+    if (!m) { fr_store_close(s); return; }
+    fr_seq_init_params(m, 7);
+    /* a larger spread than N(0, 0.02) so that the candidates' scores differ clearly */
+    for (size_t i = 0; i < fr_seq_num_params(m); i++) fr_seq_params(m)[i] *= 20.0f;
+    fr_seq_meta meta = {.cfg = cfg, .lr = 1e-3f, .batch = 1, .n_neg = 1, .patience = 1, .max_epochs = 1, .val_percent = 10,
+                        .val_negatives = 10, .seed = 1, .epochs_run = 1, .best_epoch = 1};
+    fr_seq_store_key_of(s, path, &meta.store);
+    uint8_t *sec = NULL;
+    size_t size = 0;
+    CHECK(fr_seq_section_build(&meta, fr_seq_params(m), fr_seq_num_params(m), &sec, &size, err, sizeof err) == FR_OK, "%s", err);
+    fr_store_close(s);
+    CHECK(fr_store_attach(path, FR_STORE_SECTION_SEQMODEL, sec, size, err, sizeof err) == FR_OK, "attach: %s", err);
+    free(sec);
+    CHECK(fr_store_open(path, 0, 0, &s, err, sizeof err) == FR_OK, "%s", err);
+    if (!s || fr_ranker_create(NULL, s, &rk, err, sizeof err) != FR_OK) { CHECK(0, "ranker with a model: %s", err); fr_store_close(s); fr_seq_free(m); return; }
+
+    /* the reference: user state of the known rows (the model keeps the newest 4: 3, 5, 2, 6) */
+    const float *text = fr_store_vectors_f32(s);
+    const int32_t rows[5] = {1, 3, 5, 2, 6};
+    float u[8], v[8], want[SQ_N + 1];
+    CHECK(fr_seq_user_state(m, rows, 5, text, u, err, sizeof err) == FR_OK, "%s", err);
+    for (int i = 0; i <= SQ_N; i++) {
+        fr_seq_item_vector(m, i < SQ_N ? i : -1, i < SQ_N ? text + (size_t)i * SQ_D : tv, v);
+        want[i] = 0;
+        for (int k = 0; k < 8; k++) want[i] += u[k] * v[k];
+    }
+    CHECK(fr_rank(rk, &q, &r, err, sizeof err) == FR_OK && r.n_items == SQ_N + 1, "rank: %s", err);
+    int ok = !r.no_sequential_state, sorted = 1, from_text_ok = 0;
+    for (int i = 0; i < r.n_items; i++) {
+        const fr_ranked_item *it = &r.items[i];
+        float w = want[it->candidate];
+        if (fabsf(it->sequential - w) > 1e-4f * (1 + fabsf(w)) || it->score != it->sequential) {
+            ok = 0;
+            fprintf(stderr, "  candidate %d: sequential %.7g score %.7g, want %.7g\n", it->candidate, it->sequential, it->score, w);
+        }
+        if (i > 0 && it->score > r.items[i - 1].score) sorted = 0;
+        if (it->candidate == SQ_N) from_text_ok = it->from_text;
+    }
+    CHECK(ok, "raw sequential = dot(user state, item vector) for every candidate, text projection for the request's vector");
+    CHECK(sorted && from_text_ok, "ordered by the signal; the vector candidate ranked from its text");
+    /* a different history gives a different state: the model reads the order, not a bag */
+    {
+        fr_history_item rev[5] = {hist[5], hist[4], hist[3], hist[2], hist[0]};
+        fr_rank_request q2 = q;
+        q2.history = rev;
+        q2.n_history = 5;
+        float first = r.items[0].sequential;
+        int cand0 = r.items[0].candidate;
+        CHECK(fr_rank(rk, &q2, &r, err, sizeof err) == FR_OK, "%s", err);
+        int same = 1;
+        for (int i = 0; i < r.n_items; i++) if (r.items[i].candidate == cand0 && r.items[i].sequential != first) same = 0;
+        CHECK(!same, "reversed history changes the state");
+        CHECK(fr_rank(rk, &q, &r, err, sizeof err) == FR_OK, "%s", err);
+    }
+    /* per-signal normalisation: z-scores of the reference values */
+    CHECK(fr_rank_set_normalization(&q.options, "sequential", "zscore", err, sizeof err) == FR_OK, "%s", err);
+    q.options.sequential_weight = 2;
+    CHECK(fr_rank(rk, &q, &r, err, sizeof err) == FR_OK, "%s", err);
+    {
+        double mean = 0, sd = 0;
+        for (int i = 0; i <= SQ_N; i++) mean += want[i];
+        mean /= SQ_N + 1;
+        for (int i = 0; i <= SQ_N; i++) sd += (want[i] - mean) * (want[i] - mean);
+        sd = sqrt(sd / (SQ_N + 1));
+        int zok = 1;
+        for (int i = 0; i < r.n_items; i++)
+            if (fabs(r.items[i].score - 2 * (want[r.items[i].candidate] - mean) / sd) > 1e-3) zok = 0;
+        CHECK(zok, "sequential z-scored and weighted");
+    }
+    /* a history with no id known to the model: 0 for every candidate, said in the result */
+    fr_history_item unk[1] = {{"nope", 4, 1, 0, 0, 0}};
+    q.history = unk;
+    q.n_history = 1;
+    CHECK(fr_rank(rk, &q, &r, err, sizeof err) == FR_OK && r.no_sequential_state && r.n_items == SQ_N + 1, "unknown history: %s", err);
+    int zero = 1;
+    for (int i = 0; i < r.n_items; i++) zero &= r.items[i].sequential == 0 && r.items[i].score == 0 && r.items[i].candidate == i;
+    CHECK(zero, "no state: sequential 0 everywhere, request order kept");
+    q.history = hist;
+    q.n_history = 6;
+    q.options.sequential_weight = 0;
+    CHECK(fr_rank(rk, &q, &r, err, sizeof err) == FR_OK && !r.no_sequential_state && r.items[0].sequential == 0, "signal off");
+    fr_ranker_free(rk);
+    fr_store_close(s);
+
+    /* with log priors too: the term is gated like the log signals (s7 never in the log: 0) */
+    const char *log = "{\"user\":1,\"item\":\"s1\",\"ts\":1}\n{\"user\":1,\"item\":\"s2\",\"ts\":2}\n"
+                      "{\"user\":2,\"item\":\"s1\",\"ts\":1}\n{\"user\":2,\"item\":\"s3\",\"ts\":2}\n";
+    fr_store *plain = NULL;
+    CHECK(fr_store_open(path, 0, 0, &plain, err, sizeof err) == FR_OK, "%s", err);
+    fr_priors_builder *b = NULL;
+    fr_priors_params pp = {.window = 3, .half_life = 0, .capacity = 8};
+    uint8_t *psec = NULL;
+    size_t pn = 0;
+    FILE *f = fmemopen((void *)log, strlen(log), "rb");
+    CHECK(plain && fr_priors_builder_create(SQ_N, &pp, &b, err, sizeof err) == FR_OK &&
+          fr_priors_read_log(b, f, "log.jsonl", FR_LOG_JSONL, plain, 0, 1, 0, NULL, err, sizeof err) == FR_OK &&
+          fr_priors_finish(b, &psec, &pn, err, sizeof err) == FR_OK, "priors: %s", err);
+    fclose(f);
+    fr_priors_builder_free(b);
+    fr_store_close(plain);
+    CHECK(fr_store_attach(path, FR_STORE_SECTION_PRIORS, psec, pn, err, sizeof err) == FR_OK, "attach priors: %s", err);
+    free(psec);
+    CHECK(fr_store_open(path, 0, 0, &s, err, sizeof err) == FR_OK && fr_ranker_create(NULL, s, &rk, err, sizeof err) == FR_OK, "%s", err);
+    q.options.sequential_weight = 1;
+    q.options.normalization = FR_NORM_NONE;
+    memset(q.options.signal_norm, 0, sizeof q.options.signal_norm);
+    q.options.log_gate = 2;
+    CHECK(rk && fr_rank(rk, &q, &r, err, sizeof err) == FR_OK, "%s", err);
+    int gok = rk != NULL;
+    for (int i = 0; rk && i < r.n_items; i++) {
+        const fr_ranked_item *it = &r.items[i];
+        double seen = it->candidate == 1 ? 2 : (it->candidate == 2 || it->candidate == 3) ? 1 : 0;
+        if (fabsf(it->sequential - want[it->candidate]) > 1e-4f * (1 + fabsf(want[it->candidate])) ||
+            fabs(it->score - seen / (seen + 2) * want[it->candidate]) > 1e-4 * (1 + fabs(want[it->candidate])))
+            gok = 0;
+    }
+    CHECK(gok, "with priors: score = seen / (seen + log_gate) x sequential (0 for s7, s0 and the vector candidate)");
+    fr_ranker_free(rk);
+    fr_store_close(s);
+    fr_seq_free(m);
+}
+
 /* profiles: write -> parse gives the same options; bad profiles are rejected naming the key */
 static void test_profiles(void) {
     fr_rank_options o, back;
@@ -502,6 +687,7 @@ static void test_profiles(void) {
     o.semantic_weight = 0.4f; o.popularity_weight = 0.3f; o.covisitation_weight = 0.3f; o.lexical_weight = 0.125f;
     o.upstream_weight = 0; o.log_gate = 3; o.cold_content_boost = 1; o.normalization = FR_NORM_RANK; o.history_half_life = 2;
     o.signal_norm[FR_SIG_POPULARITY] = FR_NORM_NONE + 1; o.signal_norm[FR_SIG_SEMANTIC] = FR_NORM_ZSCORE + 1;
+    o.sequential_weight = 0.75f; o.signal_norm[FR_SIG_SEQUENTIAL] = FR_NORM_RANK + 1;
     char *buf = NULL, name[64], err[256];
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
@@ -509,8 +695,18 @@ static void test_profiles(void) {
     fclose(f);
     CHECK(fr_profile_parse(buf, len, "mem", &back, name, sizeof name, err, sizeof err) == FR_OK, "round trip: %s", err);
     CHECK(memcmp(&o, &back, sizeof o) == 0 && strcmp(name, "t") == 0, "profile round trip changed the options");
-    CHECK(strstr(buf, "\"normalization\": {\"default\": \"rank\", \"semantic\": \"zscore\", \"popularity\": \"none\"}") != NULL,
+    CHECK(strstr(buf, "\"normalization\": {\"default\": \"rank\", \"semantic\": \"zscore\", \"popularity\": \"none\", \"sequential\": \"rank\"}") != NULL,
           "per-signal normalisation written: %s", buf);
+    CHECK(strstr(buf, "\"lexical\": 0.125, \"sequential\": 0.75}") != NULL, "sequential weight written: %s", buf);
+    free(buf);
+    /* sequential is optional (profiles written before it load, with 0) and not written when 0 */
+    o.sequential_weight = 0;
+    buf = NULL;
+    f = open_memstream(&buf, &len);
+    CHECK(fr_profile_write(f, "t", &o, NULL, err, sizeof err) == FR_OK, "%s", err);
+    fclose(f);
+    CHECK(!strstr(buf, "\"sequential\": 0") && fr_profile_parse(buf, len, "mem", &back, NULL, 0, err, sizeof err) == FR_OK &&
+          back.sequential_weight == 0, "sequential 0 left out and read back: %s", buf);
     free(buf);
     struct { const char *json, *why; } bad[] = {
         {"{\"feedrank_profile\":1,\"weights\":{\"semantic\":1,\"upstream\":0,\"popularity\":0,\"covisitation\":0}}", "weights.lexical"},
@@ -558,6 +754,7 @@ int main(void) {
     test_validation();
     test_many();
     test_log_signals();
+    test_sequential();
     test_profiles();
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);

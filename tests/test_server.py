@@ -152,6 +152,8 @@ bad = [
     ("bad option", lambda: stub.Rerank(req(options=pb.RerankOptions(mmr_lambda=2))), "mmr_lambda"),
     ("unknown signal", lambda: stub.Rerank(req(options=pb.RerankOptions(signal_normalization=[pb.SignalNormalization(signal="clicks")]))),
      "signal_normalization[0].signal 'clicks'"),
+    ("sequential without a model", lambda: stub.Rerank(req(options=pb.RerankOptions(sequential_weight=1))),
+     "options.sequential_weight needs a sequential model"),
     ("unknown arm", lambda: stub.Rerank(req(arm="nope")), "arm 'nope' is not configured"),
     ("empty embed", lambda: stub.Embed(pb.EmbedRequest()), "texts is empty"),
 ]
