@@ -251,6 +251,7 @@ char *fr_response_json(const fr_parsed_request *p, const fr_rank_result *res, co
     if (res->n_excluded_seen) cJSON_AddNumberToObject(o, "excluded_seen", res->n_excluded_seen);
     if (res->query_truncated) cJSON_AddBoolToObject(o, "query_truncated", 1);
     if (res->no_context_vector) cJSON_AddBoolToObject(o, "no_context_vector", 1);
+    if (res->no_sequential_state) cJSON_AddBoolToObject(o, "no_sequential_state", 1);
     cJSON_AddStringToObject(o, "model", model ? model : "");
     cJSON_AddStringToObject(o, "store_version", ver);
     char *s = cJSON_PrintUnformatted(o);
