@@ -264,7 +264,9 @@ prof = os.path.join(TMP, "diverse.profile.json")  # a ranking profile (feedrank 
 with open(prof, "w") as f:
     json.dump({"feedrank_profile": 1, "name": "diverse", "weights": {"semantic": 1, "upstream": 0.5, "popularity": 0,
                "covisitation": 0, "lexical": 0}, "mmr_lambda": 0.5}, f)
-cfg = {"max_queue": 2, "max_wait_us": 200000, "token": "s3cret",
+# one compute thread: with two, one gathers a batch of 32 while the other computes, and 40 requests
+# may never fill the queue of 2 that this flood checks
+cfg = {"max_queue": 2, "max_wait_us": 200000, "token": "s3cret", "compute_threads": 1,
        "arms": [{"name": "control", "weight": 1}, {"name": "diverse", "weight": 1, "profile": prof, "options": {"top_k": 2}}]}
 srv = Server(config=cfg)
 ch = grpc.insecure_channel(f"127.0.0.1:{srv.port}")
