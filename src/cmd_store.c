@@ -1,11 +1,14 @@
-/* cmd_store.c - `feedrank store merge|info`: join sharded stores, describe a store. */
+/* cmd_store.c - `feedrank store merge|info|attach-priors|attach-model`: join sharded stores, describe a
+ * store, attach log priors or a trained model to one. */
 #include <inttypes.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
 #include "cli.h"
 #include "item_store.h"
+#include "model_config.h" /* fr_read_small_file */
 #include "priors.h"
 #include "seqmodel_store.h"
 
@@ -15,7 +18,52 @@ static void store_usage(FILE *f) {
             "       feedrank store info STORE                      validate a store and print its header\n"
             "       feedrank store attach-priors --store STORE PART...  merge log-prior parts (index --interactions\n"
             "                                                      --shard I/N --priors-out PART) into the store\n"
+            "       feedrank store attach-model --store STORE MODEL  attach a model section (feedrank train\n"
+            "                                                      --model-out MODEL), checked against the store\n"
             "  (merge keeps ids, vectors and texts; attach log priors to the merged store)\n");
+}
+
+/* `store attach-model --store STORE MODEL`: a model trained with --model-out joins the store it was
+ * made for (validated against it first: another store's model is refused by name). */
+static int attach_model(int argc, char **argv) {
+    const char *store_path = NULL, *model_path = NULL;
+    char err[1024];
+    for (int i = 1; i < argc; i++) {
+        int r = fr_cli_value(argc, argv, &i, "--store", &store_path);
+        if (r < 0) return 2;
+        if (r) continue;
+        if (strcmp(argv[i], "--help") == 0) { store_usage(stdout); return 0; }
+        if (argv[i][0] == '-' || model_path) { fprintf(stderr, "feedrank store attach-model: unexpected argument '%s'\n", argv[i]); return 2; }
+        model_path = argv[i];
+    }
+    if (!store_path || !model_path) { store_usage(stderr); return 2; }
+    char *data = NULL;
+    size_t size = 0;
+    fr_store *s = NULL;
+    fr_seq_model *m = NULL;
+    fr_seq_meta meta;
+    fr_seq_store_key key;
+    int rc = 1;
+    if (fr_read_small_file(model_path, (size_t)1 << 31, &data, &size, err, sizeof err) || fr_store_open(store_path, 0, 1, &s, err, sizeof err)) {
+        fprintf(stderr, "feedrank store attach-model: %s\n", err);
+        goto done;
+    }
+    fr_seq_store_key_of(s, store_path, &key);
+    if (fr_seq_section_load((const uint8_t *)data, size, model_path, &key, &m, &meta, err, sizeof err)) {
+        fprintf(stderr, "feedrank store attach-model: %s\n", err);
+        goto done;
+    }
+    fr_store_close(s);
+    s = NULL;
+    if (fr_store_attach(store_path, FR_STORE_SECTION_SEQMODEL, data, size, err, sizeof err)) { fprintf(stderr, "feedrank store attach-model: %s\n", err); goto done; }
+    fprintf(stderr, "feedrank store attach-model: %s attached to %s (best epoch %d, validation NDCG@10 %.4f)\n", model_path, store_path,
+            meta.best_epoch, meta.best_ndcg);
+    rc = 0;
+done:
+    fr_seq_free(m);
+    fr_store_close(s);
+    free(data);
+    return rc;
 }
 
 int fr_cmd_store(int argc, char **argv) {
@@ -44,6 +92,7 @@ int fr_cmd_store(int argc, char **argv) {
         return 0;
     }
     if (strcmp(argv[1], "attach-priors") == 0) return fr_cmd_store_attach_priors(argc - 1, argv + 1);
+    if (strcmp(argv[1], "attach-model") == 0) return attach_model(argc - 1, argv + 1);
     if (strcmp(argv[1], "info") == 0) {
         if (argc != 3) { store_usage(stderr); return 2; }
         fr_store *s;

@@ -72,6 +72,18 @@ check "resumed = single run, byte for byte" 'cmp -s "$tmp/one.bin" "$tmp/two.bin
 "$bin" train --store "$tmp/ex.store" --interactions "$tmp/log.jsonl" --model-out "$tmp/t2.bin" --epochs 2 --threads 2 $small 2>/dev/null
 check "1 thread = 2 threads" 'cmp -s "$tmp/t1.bin" "$tmp/t2.bin"'
 
+# --- store attach-model: a --model-out file joins its store; another store's model or a non-model is refused
+cp "$tmp/ex.store" "$tmp/am.store"
+"$bin" store attach-model --store "$tmp/am.store" "$tmp/one.bin" 2> "$tmp/err"
+check "attach-model exit 0, the store has the model" '[ $? -eq 0 ] && [ "$(seqinfo "$tmp/am.store" epochs)" = 5 ]'
+printf 'id,title\nq1,garden hose\nq2,ceiling fan\n' > "$tmp/other.csv"
+"$bin" index --model "$model" --catalog "$tmp/other.csv" --out "$tmp/other.store" 2>/dev/null
+cp "$tmp/other.store" "$tmp/other0.store"
+"$bin" store attach-model --store "$tmp/other.store" "$tmp/one.bin" 2> "$tmp/err"
+check "another store's model refused by name, the store untouched" '[ $? -eq 1 ] && grep -q "one.bin" "$tmp/err" && cmp -s "$tmp/other.store" "$tmp/other0.store"'
+"$bin" store attach-model --store "$tmp/am.store" "$tmp/log.jsonl" 2> "$tmp/err"
+check "a file that is no model refused" '[ $? -eq 1 ] && grep -q "attach-model: .*log.jsonl" "$tmp/err"'
+
 # --- a checkpoint of another run is refused; --restart discards it
 "$bin" train --store "$tmp/ex.store" --interactions "$tmp/log.jsonl" --model-out "$tmp/r.bin" --epochs 3 --epochs-per-run 1 $small 2>/dev/null
 "$bin" train --store "$tmp/ex.store" --interactions "$tmp/log.jsonl" --model-out "$tmp/r.bin" --epochs 3 $small --lr 0.01 2> "$tmp/err"
