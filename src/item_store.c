@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bytes.h"
 #include "hash.h"
 #include "safetensors.h" /* fr_f16_to_f32 / fr_f32_to_f16 */
 
@@ -37,10 +38,6 @@ enum {
     H_CREATED = 40, H_NAME = 48 /* 128 bytes */, H_TABLE_SUM = 176, H_HEADER_SUM = 184 /* hash of [0,184) */
 };
 
-static uint32_t rd32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
-static uint64_t rd64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
-static void wr32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
-static void wr64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
 
 /* A blob section: u64 offsets[count+1] then the bytes. */
 typedef struct { const uint64_t *off; const char *bytes; } blob;
@@ -118,10 +115,10 @@ static fr_status check_blob(const uint8_t *sec, uint64_t size, uint64_t count, s
     if (size / 8 < count + 1) return fr_fail(FR_ERR_FORMAT, err, errcap, "%s: %s section of %llu bytes is too small for %llu offsets", label, what, (unsigned long long)size, (unsigned long long)count + 1);
     const uint8_t *off = sec;
     uint64_t bytes = size - (count + 1) * 8;
-    uint64_t prev = rd64(off);
+    uint64_t prev = fr_rd64(off);
     if (prev != 0) return fr_fail(FR_ERR_FORMAT, err, errcap, "%s: %s offsets must start at 0", label, what);
     for (uint64_t i = 1; i <= count; i++) {
-        uint64_t o = rd64(off + 8 * i);
+        uint64_t o = fr_rd64(off + 8 * i);
         if (o < prev || o > bytes || (max && (o == prev || o - prev > max)))
             return fr_fail(FR_ERR_FORMAT, err, errcap, "%s: %s entry %llu has an invalid offset or length", label, what, (unsigned long long)i - 1);
         prev = o;
@@ -136,10 +133,10 @@ fr_status fr_store_parse(const uint8_t *buf, size_t len, const char *label, fr_s
     *out = NULL;
     if (len < HEADER_SIZE) return fr_fail(FR_ERR_FORMAT, err, errcap, "%s: %zu bytes is too short for an item store", label, len);
     if (memcmp(buf, MAGIC, 8) != 0) return fr_fail(FR_ERR_FORMAT, err, errcap, "%s: not a feedrank item store (bad magic)", label);
-    if (rd32(buf + H_VERSION) != VERSION) return fr_fail(FR_ERR_UNSUPPORTED, err, errcap, "%s: item store version %u, this feedrank reads version %d", label, rd32(buf + H_VERSION), VERSION);
-    if (fr_hash64(buf, H_HEADER_SUM, 0) != rd64(buf + H_HEADER_SUM)) return fr_fail(FR_ERR_VERIFY, err, errcap, "%s: header checksum mismatch (corrupt file)", label);
-    uint32_t dim = rd32(buf + H_DIM), dtype = rd32(buf + H_DTYPE), nsec = rd32(buf + H_NSEC);
-    uint64_t count = rd64(buf + H_COUNT);
+    if (fr_rd32(buf + H_VERSION) != VERSION) return fr_fail(FR_ERR_UNSUPPORTED, err, errcap, "%s: item store version %u, this feedrank reads version %d", label, fr_rd32(buf + H_VERSION), VERSION);
+    if (fr_hash64(buf, H_HEADER_SUM, 0) != fr_rd64(buf + H_HEADER_SUM)) return fr_fail(FR_ERR_VERIFY, err, errcap, "%s: header checksum mismatch (corrupt file)", label);
+    uint32_t dim = fr_rd32(buf + H_DIM), dtype = fr_rd32(buf + H_DTYPE), nsec = fr_rd32(buf + H_NSEC);
+    uint64_t count = fr_rd64(buf + H_COUNT);
     if (dim < 1 || dim > 65536) return fr_fail(FR_ERR_FORMAT, err, errcap, "%s: dimension %u outside 1..65536", label, dim);
     if (dtype > FR_STORE_F16) return fr_fail(FR_ERR_FORMAT, err, errcap, "%s: unknown vector dtype %u", label, dtype);
     if (nsec > MAX_SECTIONS) return fr_fail(FR_ERR_FORMAT, err, errcap, "%s: %u sections (max %d)", label, nsec, MAX_SECTIONS);
@@ -147,14 +144,14 @@ fr_status fr_store_parse(const uint8_t *buf, size_t len, const char *label, fr_s
     if (buf[H_NAME + 127] != 0) return fr_fail(FR_ERR_FORMAT, err, errcap, "%s: model name is not terminated", label);
     size_t table_end = HEADER_SIZE + (size_t)nsec * ENTRY_SIZE;
     if (table_end > len) return fr_fail(FR_ERR_FORMAT, err, errcap, "%s: section table runs past the end of the file (truncated?)", label);
-    if (fr_hash64(buf + HEADER_SIZE, (size_t)nsec * ENTRY_SIZE, 0) != rd64(buf + H_TABLE_SUM)) return fr_fail(FR_ERR_VERIFY, err, errcap, "%s: section table checksum mismatch (corrupt file)", label);
+    if (fr_hash64(buf + HEADER_SIZE, (size_t)nsec * ENTRY_SIZE, 0) != fr_rd64(buf + H_TABLE_SUM)) return fr_fail(FR_ERR_VERIFY, err, errcap, "%s: section table checksum mismatch (corrupt file)", label);
     fr_store *s = calloc(1, sizeof *s);
     if (!s) return fr_fail(FR_ERR_NOMEM, err, errcap, "%s: out of memory", label);
     s->info.dim = (int)dim;
     s->info.dtype = (fr_store_dtype)dtype;
     s->info.count = count;
-    s->info.model_fingerprint = rd64(buf + H_FP);
-    s->info.created_unix = rd64(buf + H_CREATED);
+    s->info.model_fingerprint = fr_rd64(buf + H_FP);
+    s->info.created_unix = fr_rd64(buf + H_CREATED);
     memcpy(s->info.model_name, buf + H_NAME, 128);
     uint64_t content = 0;
     int have_ids = 0, have_vec = 0;
@@ -167,9 +164,9 @@ fr_status fr_store_parse(const uint8_t *buf, size_t len, const char *label, fr_s
         uint64_t spans[MAX_SECTIONS][2];
         for (uint32_t i = 0; i < nsec; i++) {
             const uint8_t *e = buf + HEADER_SIZE + (size_t)i * ENTRY_SIZE;
-            spans[i][0] = rd64(e + 8);
-            spans[i][1] = rd64(e + 16);
-            if (rd32(e + 4) != 0) rc = fr_fail(FR_ERR_FORMAT, err, errcap, "%s: section %u has reserved bits set", label, i);
+            spans[i][0] = fr_rd64(e + 8);
+            spans[i][1] = fr_rd64(e + 16);
+            if (fr_rd32(e + 4) != 0) rc = fr_fail(FR_ERR_FORMAT, err, errcap, "%s: section %u has reserved bits set", label, i);
         }
         for (uint32_t a = 1; a < nsec; a++) /* insertion sort by offset; at most 64 entries */
             for (uint32_t b = a; b > 0 && spans[b][0] < spans[b - 1][0]; b--) {
@@ -191,9 +188,9 @@ fr_status fr_store_parse(const uint8_t *buf, size_t len, const char *label, fr_s
     }
     for (uint32_t i = 0; i < nsec && !rc; i++) {
         const uint8_t *e = buf + HEADER_SIZE + (size_t)i * ENTRY_SIZE;
-        uint32_t kind = rd32(e);
+        uint32_t kind = fr_rd32(e);
         if (rc) break;
-        uint64_t off = rd64(e + 8), size = rd64(e + 16), sum = rd64(e + 24);
+        uint64_t off = fr_rd64(e + 8), size = fr_rd64(e + 16), sum = fr_rd64(e + 24);
         if (off < table_end || off % ALIGN || off > len || size > len - off) {
             rc = fr_fail(FR_ERR_FORMAT, err, errcap, "%s: section %u (kind %u) lies outside the file (truncated?)", label, i, kind);
             break;
@@ -536,22 +533,22 @@ fr_status fr_store_writer_finish(fr_store_writer *w, char *err, size_t errcap) {
         }
         pos += size;
         uint8_t *e = table + s * ENTRY_SIZE;
-        wr32(e, kinds[s]);
-        wr64(e + 8, start);
-        wr64(e + 16, size);
-        wr64(e + 24, h);
+        fr_wr32(e, kinds[s]);
+        fr_wr64(e + 8, start);
+        fr_wr64(e + 16, size);
+        fr_wr64(e + 24, h);
     }
     memcpy(header, MAGIC, 8);
-    wr32(header + H_VERSION, VERSION);
-    wr32(header + H_DIM, (uint32_t)w->dim);
-    wr32(header + H_DTYPE, (uint32_t)w->dtype);
-    wr32(header + H_NSEC, nsec);
-    wr64(header + H_COUNT, w->count);
-    wr64(header + H_FP, w->fingerprint);
-    wr64(header + H_CREATED, (uint64_t)time(NULL));
+    fr_wr32(header + H_VERSION, VERSION);
+    fr_wr32(header + H_DIM, (uint32_t)w->dim);
+    fr_wr32(header + H_DTYPE, (uint32_t)w->dtype);
+    fr_wr32(header + H_NSEC, nsec);
+    fr_wr64(header + H_COUNT, w->count);
+    fr_wr64(header + H_FP, w->fingerprint);
+    fr_wr64(header + H_CREATED, (uint64_t)time(NULL));
     memcpy(header + H_NAME, w->model_name, strlen(w->model_name));
-    wr64(header + H_TABLE_SUM, fr_hash64(table, nsec * ENTRY_SIZE, 0));
-    wr64(header + H_HEADER_SUM, fr_hash64(header, H_HEADER_SUM, 0));
+    fr_wr64(header + H_TABLE_SUM, fr_hash64(table, nsec * ENTRY_SIZE, 0));
+    fr_wr64(header + H_HEADER_SUM, fr_hash64(header, H_HEADER_SUM, 0));
     if (fseek(f, 0, SEEK_SET) != 0 || fwrite(header, 1, HEADER_SIZE, f) != HEADER_SIZE ||
         fwrite(table, 1, nsec * ENTRY_SIZE, f) != nsec * ENTRY_SIZE || fflush(f) != 0 || fsync(fileno(f)) != 0)
         goto io;
@@ -574,7 +571,7 @@ fr_status fr_store_attach(const char *path, uint32_t kind, const void *data, siz
     fr_status rc = fr_store_open(path, 0, 1, &st, err, errcap);
     if (rc) return rc;
     const uint8_t *buf = st->map;
-    uint32_t nsec_in = rd32(buf + H_NSEC), nsec = 0;
+    uint32_t nsec_in = fr_rd32(buf + H_NSEC), nsec = 0;
     uint8_t header[HEADER_SIZE], table[MAX_SECTIONS * ENTRY_SIZE] = {0};
     memcpy(header, buf, HEADER_SIZE);
     const uint8_t *src[MAX_SECTIONS];
@@ -582,10 +579,10 @@ fr_status fr_store_attach(const char *path, uint32_t kind, const void *data, siz
     uint32_t kinds[MAX_SECTIONS];
     for (uint32_t i = 0; i < nsec_in; i++) {
         const uint8_t *e = buf + HEADER_SIZE + (size_t)i * ENTRY_SIZE;
-        if (rd32(e) == kind) continue;
-        kinds[nsec] = rd32(e);
-        src[nsec] = buf + rd64(e + 8);
-        src_size[nsec] = rd64(e + 16);
+        if (fr_rd32(e) == kind) continue;
+        kinds[nsec] = fr_rd32(e);
+        src[nsec] = buf + fr_rd64(e + 8);
+        src_size[nsec] = fr_rd64(e + 16);
         nsec++;
     }
     if (nsec >= MAX_SECTIONS) { fr_store_close(st); return fr_fail(FR_ERR_FORMAT, err, errcap, "%s: too many sections", path); }
@@ -604,16 +601,16 @@ fr_status fr_store_attach(const char *path, uint32_t kind, const void *data, siz
     for (uint32_t i = 0; i < nsec; i++) {
         if (pad_to(f, &pos)) goto io;
         uint8_t *e = table + i * ENTRY_SIZE;
-        wr32(e, kinds[i]);
-        wr64(e + 8, pos);
-        wr64(e + 16, src_size[i]);
-        wr64(e + 24, fr_hash64(src[i], (size_t)src_size[i], 0));
+        fr_wr32(e, kinds[i]);
+        fr_wr64(e + 8, pos);
+        fr_wr64(e + 16, src_size[i]);
+        fr_wr64(e + 24, fr_hash64(src[i], (size_t)src_size[i], 0));
         if (src_size[i] && fwrite(src[i], 1, (size_t)src_size[i], f) != src_size[i]) goto io;
         pos += src_size[i];
     }
-    wr32(header + H_NSEC, nsec);
-    wr64(header + H_TABLE_SUM, fr_hash64(table, (size_t)nsec * ENTRY_SIZE, 0));
-    wr64(header + H_HEADER_SUM, fr_hash64(header, H_HEADER_SUM, 0));
+    fr_wr32(header + H_NSEC, nsec);
+    fr_wr64(header + H_TABLE_SUM, fr_hash64(table, (size_t)nsec * ENTRY_SIZE, 0));
+    fr_wr64(header + H_HEADER_SUM, fr_hash64(header, H_HEADER_SUM, 0));
     if (fseek(f, 0, SEEK_SET) != 0 || fwrite(header, 1, HEADER_SIZE, f) != HEADER_SIZE ||
         fwrite(table, 1, (size_t)nsec * ENTRY_SIZE, f) != (size_t)nsec * ENTRY_SIZE || fflush(f) != 0 || fsync(fileno(f)) != 0)
         goto io;

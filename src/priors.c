@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bytes.h"
 #include "dataset.h"
 #include "hash.h"
 
@@ -450,12 +451,6 @@ fail:
 
 /* ---------------------------------------------------------------- serialising */
 
-static void wr32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
-static void wr64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
-static void wrf64(uint8_t *p, double v) { memcpy(p, &v, 8); }
-static uint32_t rd32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
-static uint64_t rd64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
-static double rdf64(const uint8_t *p) { double v; memcpy(&v, p, 8); return v; }
 
 typedef struct { uint32_t row; float w; } out_nb;
 
@@ -490,16 +485,16 @@ static fr_status serialise(const header_info *h, const double *pop, const uint32
     uint8_t *buf = calloc(1, total);
     if (!buf) return fr_fail(FR_ERR_NOMEM, err, errcap, "priors: out of memory (%zu bytes)", total);
     memcpy(buf, MAGIC, 8);
-    wr32(buf + 8, VERSION);
-    wr32(buf + 12, (uint32_t)h->window);
-    wr32(buf + 16, (uint32_t)h->capacity);
-    wr64(buf + 24, h->n);
-    wrf64(buf + 32, h->t_end);
-    wrf64(buf + 40, h->half_life);
-    wr64(buf + 48, h->events);
-    wr64(buf + 56, h->unknown);
-    wr64(buf + 64, h->users);
-    wr64(buf + 72, m);
+    fr_wr32(buf + 8, VERSION);
+    fr_wr32(buf + 12, (uint32_t)h->window);
+    fr_wr32(buf + 16, (uint32_t)h->capacity);
+    fr_wr64(buf + 24, h->n);
+    fr_wrf64(buf + 32, h->t_end);
+    fr_wrf64(buf + 40, h->half_life);
+    fr_wr64(buf + 48, h->events);
+    fr_wr64(buf + 56, h->unknown);
+    fr_wr64(buf + 64, h->users);
+    fr_wr64(buf + 72, m);
     memcpy(buf + o_pop, pop, 8 * h->n);
     memcpy(buf + o_seen, seen, 4 * h->n);
     memcpy(buf + o_off, off, 8 * (h->n + 1));
@@ -551,21 +546,21 @@ fr_status fr_priors_view(const uint8_t *data, size_t size, uint64_t n_items, con
                          size_t errcap) {
     memset(out, 0, sizeof *out);
     if (size < HEADER || memcmp(data, MAGIC, 8) != 0) return fr_fail(FR_ERR_FORMAT, err, errcap, "%s: priors section is not FRPRIOR1 data", label);
-    if (rd32(data + 8) != VERSION) return fr_fail(FR_ERR_UNSUPPORTED, err, errcap, "%s: priors version %u, this feedrank reads %d", label, rd32(data + 8), VERSION);
-    uint64_t n = rd64(data + 24), m = rd64(data + 72);
+    if (fr_rd32(data + 8) != VERSION) return fr_fail(FR_ERR_UNSUPPORTED, err, errcap, "%s: priors version %u, this feedrank reads %d", label, fr_rd32(data + 8), VERSION);
+    uint64_t n = fr_rd64(data + 24), m = fr_rd64(data + 72);
     if (n != n_items) return fr_fail(FR_ERR_FORMAT, err, errcap, "%s: priors cover %llu items, the store has %llu", label, (unsigned long long)n, (unsigned long long)n_items);
     if (m > (size_t)-1 / 16 || n > (size_t)-1 / 32) return fr_fail(FR_ERR_FORMAT, err, errcap, "%s: priors sizes overflow", label);
     size_t o_pop, o_seen, o_off, o_row, o_w;
     if (layout(n, m, &o_pop, &o_seen, &o_off, &o_row, &o_w) != size)
         return fr_fail(FR_ERR_FORMAT, err, errcap, "%s: priors section is %zu bytes, its header implies %zu", label, size, layout(n, m, &o_pop, &o_seen, &o_off, &o_row, &o_w));
     out->n_items = n;
-    out->window = (int)rd32(data + 12);
-    out->capacity = (int)rd32(data + 16);
-    out->t_end = rdf64(data + 32);
-    out->half_life = rdf64(data + 40);
-    out->events = rd64(data + 48);
-    out->unknown_items = rd64(data + 56);
-    out->users = rd64(data + 64);
+    out->window = (int)fr_rd32(data + 12);
+    out->capacity = (int)fr_rd32(data + 16);
+    out->t_end = fr_rdf64(data + 32);
+    out->half_life = fr_rdf64(data + 40);
+    out->events = fr_rd64(data + 48);
+    out->unknown_items = fr_rd64(data + 56);
+    out->users = fr_rd64(data + 64);
     if (out->window < 1 || out->window > 64 || out->capacity < 1 || out->capacity > 4096 || !isfinite(out->t_end) ||
         !isfinite(out->half_life))
         return fr_fail(FR_ERR_FORMAT, err, errcap, "%s: priors header has invalid parameters", label);
@@ -658,7 +653,7 @@ fr_status fr_priors_merge(const uint8_t *const *parts, const size_t *sizes, int 
     fr_priors *v = calloc((size_t)n, sizeof *v);
     if (!v) return fr_fail(FR_ERR_NOMEM, err, errcap, "priors merge: out of memory");
     fr_status rc = FR_OK;
-    uint64_t items = sizes[0] >= HEADER ? rd64(parts[0] + 24) : 0;
+    uint64_t items = sizes[0] >= HEADER ? fr_rd64(parts[0] + 24) : 0;
     char label[32];
     for (int i = 0; i < n && !rc; i++) {
         snprintf(label, sizeof label, "priors part %d", i + 1);

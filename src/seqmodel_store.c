@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bytes.h"
 #include "hash.h"
 
 #define MAGIC "FRSEQM01"
@@ -31,15 +32,6 @@ enum {
     O_END = 536         /* [O_END, FR_SEQ_HEADER_SIZE) reserved, zero */
 };
 
-static void wr32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
-static void wr64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
-static void wrf(uint8_t *p, float v) { memcpy(p, &v, 4); }
-static void wrd(uint8_t *p, double v) { memcpy(p, &v, 8); }
-static uint32_t rd32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
-static int32_t rdi(const uint8_t *p) { int32_t v; memcpy(&v, p, 4); return v; }
-static uint64_t rd64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
-static float rdf(const uint8_t *p) { float v; memcpy(&v, p, 4); return v; }
-static double rdd(const uint8_t *p) { double v; memcpy(&v, p, 8); return v; }
 
 void fr_seq_store_key_of(const fr_store *s, const char *label, fr_seq_store_key *k) {
     const fr_store_info *in = fr_store_info_of(s);
@@ -91,33 +83,33 @@ fr_status fr_seq_section_build(const fr_seq_meta *meta, const float *params, siz
     if (!b) return fr_fail(FR_ERR_NOMEM, err, errcap, "seqmodel: out of memory for a %zu-byte model", total);
     const fr_seq_config *c = &meta->cfg;
     memcpy(b + O_MAGIC, MAGIC, 8);
-    wr32(b + O_VERSION, VERSION);
-    wr32(b + O_HSIZE, FR_SEQ_HEADER_SIZE);
-    wr64(b + O_NPARAMS, n_params);
+    fr_wr32(b + O_VERSION, VERSION);
+    fr_wr32(b + O_HSIZE, FR_SEQ_HEADER_SIZE);
+    fr_wr64(b + O_NPARAMS, n_params);
     const int32_t dims[7] = {c->n_items, c->d, c->max_len, c->n_layers, c->n_heads, c->d_text, c->d_ff};
-    for (int i = 0; i < 7; i++) wr32(b + O_CFG + 4 * i, (uint32_t)dims[i]);
-    wrf(b + O_CFG + 28, c->dropout);
-    wr64(b + O_STORE, meta->store.n_items);
-    wr32(b + O_STORE + 8, meta->store.dim);
-    wr64(b + O_STORE + 16, meta->store.ids_hash);
+    for (int i = 0; i < 7; i++) fr_wr32(b + O_CFG + 4 * i, (uint32_t)dims[i]);
+    fr_wrf32(b + O_CFG + 28, c->dropout);
+    fr_wr64(b + O_STORE, meta->store.n_items);
+    fr_wr32(b + O_STORE + 8, meta->store.dim);
+    fr_wr64(b + O_STORE + 16, meta->store.ids_hash);
     memcpy(b + O_STORE + 24, meta->store.name, strnlen(meta->store.name, 63));
-    wrf(b + O_HYPER, meta->lr);
-    wrf(b + O_HYPER + 4, meta->weight_decay);
+    fr_wrf32(b + O_HYPER, meta->lr);
+    fr_wrf32(b + O_HYPER + 4, meta->weight_decay);
     const int32_t hp[6] = {meta->batch, meta->n_neg, meta->patience, meta->max_epochs, meta->val_percent, meta->val_negatives};
-    for (int i = 0; i < 6; i++) wr32(b + O_HYPER + 8 + 4 * i, (uint32_t)hp[i]);
-    wr64(b + O_HYPER + 32, meta->seed);
+    for (int i = 0; i < 6; i++) fr_wr32(b + O_HYPER + 8 + 4 * i, (uint32_t)hp[i]);
+    fr_wr64(b + O_HYPER + 32, meta->seed);
     const uint64_t pv[7] = {meta->log_hash, meta->log_bytes, meta->users, meta->events, meta->unknown_items,
                             meta->train_sequences, meta->val_users};
-    for (int i = 0; i < 7; i++) wr64(b + O_PROV + 8 * i, pv[i]);
-    wr32(b + O_EPOCHS, (uint32_t)meta->epochs_run);
-    wr32(b + O_EPOCHS + 4, (uint32_t)meta->best_epoch);
-    wrd(b + O_METRICS, meta->best_ndcg);
-    wrd(b + O_METRICS + 8, meta->best_hr);
-    wrd(b + O_METRICS + 16, meta->best_loss);
-    wr64(b + O_CREATED, meta->created_unix);
+    for (int i = 0; i < 7; i++) fr_wr64(b + O_PROV + 8 * i, pv[i]);
+    fr_wr32(b + O_EPOCHS, (uint32_t)meta->epochs_run);
+    fr_wr32(b + O_EPOCHS + 4, (uint32_t)meta->best_epoch);
+    fr_wrf64(b + O_METRICS, meta->best_ndcg);
+    fr_wrf64(b + O_METRICS + 8, meta->best_hr);
+    fr_wrf64(b + O_METRICS + 16, meta->best_loss);
+    fr_wr64(b + O_CREATED, meta->created_unix);
     memcpy(b + O_LOGPATH, meta->log_path, strnlen(meta->log_path, 255));
     memcpy(b + FR_SEQ_HEADER_SIZE, params, n_params * sizeof(float));
-    wr64(b + total - 8, fr_hash64(b, total - 8, 0));
+    fr_wr64(b + total - 8, fr_hash64(b, total - 8, 0));
     *data = b;
     *size = total;
     return FR_OK;
@@ -140,34 +132,34 @@ fr_status fr_seq_section_parse(const uint8_t *data, size_t size, const char *lab
         return fr_fail(FR_ERR_FORMAT, err, errcap, "%s: model section is truncated (%zu bytes, the header alone is %d)", label, size,
                        FR_SEQ_HEADER_SIZE + 8);
     if (memcmp(data + O_MAGIC, MAGIC, 8) != 0) return fr_fail(FR_ERR_FORMAT, err, errcap, "%s: not a feedrank sequential model (bad magic)", label);
-    if (rd32(data + O_VERSION) != VERSION)
-        return fr_fail(FR_ERR_UNSUPPORTED, err, errcap, "%s: model format version %u (this build reads %u)", label, rd32(data + O_VERSION), VERSION);
-    if (rd32(data + O_HSIZE) != FR_SEQ_HEADER_SIZE) return fr_fail(FR_ERR_FORMAT, err, errcap, "%s: model header size %u is not %d", label, rd32(data + O_HSIZE), FR_SEQ_HEADER_SIZE);
+    if (fr_rd32(data + O_VERSION) != VERSION)
+        return fr_fail(FR_ERR_UNSUPPORTED, err, errcap, "%s: model format version %u (this build reads %u)", label, fr_rd32(data + O_VERSION), VERSION);
+    if (fr_rd32(data + O_HSIZE) != FR_SEQ_HEADER_SIZE) return fr_fail(FR_ERR_FORMAT, err, errcap, "%s: model header size %u is not %d", label, fr_rd32(data + O_HSIZE), FR_SEQ_HEADER_SIZE);
     /* the size first, so that a truncated model is named as such rather than as a bad checksum */
-    const uint64_t np = rd64(data + O_NPARAMS);
+    const uint64_t np = fr_rd64(data + O_NPARAMS);
     if (np > (size - FR_SEQ_HEADER_SIZE - 8) / sizeof(float) || FR_SEQ_HEADER_SIZE + np * sizeof(float) + 8 != size)
         return fr_fail(FR_ERR_FORMAT, err, errcap, "%s: model section is truncated or has trailing bytes (%zu bytes; %llu parameters need %llu)", label,
                        size, (unsigned long long)np,
                        np < ((uint64_t)1 << 60) ? (unsigned long long)(FR_SEQ_HEADER_SIZE + np * 4 + 8) : 0ULL);
-    if (fr_hash64(data, size - 8, 0) != rd64(data + size - 8))
+    if (fr_hash64(data, size - 8, 0) != fr_rd64(data + size - 8))
         return fr_fail(FR_ERR_VERIFY, err, errcap, "%s: model checksum mismatch (corrupt)", label);
     fr_seq_config *c = &meta->cfg;
-    c->n_items = rdi(data + O_CFG);
-    c->d = rdi(data + O_CFG + 4);
-    c->max_len = rdi(data + O_CFG + 8);
-    c->n_layers = rdi(data + O_CFG + 12);
-    c->n_heads = rdi(data + O_CFG + 16);
-    c->d_text = rdi(data + O_CFG + 20);
-    c->d_ff = rdi(data + O_CFG + 24);
-    c->dropout = rdf(data + O_CFG + 28);
+    c->n_items = fr_rdi32(data + O_CFG);
+    c->d = fr_rdi32(data + O_CFG + 4);
+    c->max_len = fr_rdi32(data + O_CFG + 8);
+    c->n_layers = fr_rdi32(data + O_CFG + 12);
+    c->n_heads = fr_rdi32(data + O_CFG + 16);
+    c->d_text = fr_rdi32(data + O_CFG + 20);
+    c->d_ff = fr_rdi32(data + O_CFG + 24);
+    c->dropout = fr_rdf32(data + O_CFG + 28);
     size_t want;
     fr_status rc = check_config(c, &want, label, err, errcap);
     if (rc) return rc;
     if (want != np) return fr_fail(FR_ERR_FORMAT, err, errcap, "%s: %llu parameters, the configuration has %zu", label, (unsigned long long)np, want);
-    meta->store.n_items = rd64(data + O_STORE);
-    meta->store.dim = rd32(data + O_STORE + 8);
-    meta->store.ids_hash = rd64(data + O_STORE + 16);
-    if (rd32(data + O_STORE + 12) || !text_ok(data + O_STORE + 24, 64) || !text_ok(data + O_LOGPATH, 256))
+    meta->store.n_items = fr_rd64(data + O_STORE);
+    meta->store.dim = fr_rd32(data + O_STORE + 8);
+    meta->store.ids_hash = fr_rd64(data + O_STORE + 16);
+    if (fr_rd32(data + O_STORE + 12) || !text_ok(data + O_STORE + 24, 64) || !text_ok(data + O_LOGPATH, 256))
         return fr_fail(FR_ERR_FORMAT, err, errcap, "%s: model header has malformed text or reserved fields", label);
     memcpy(meta->store.name, data + O_STORE + 24, 64);
     memcpy(meta->log_path, data + O_LOGPATH, 256);
@@ -176,20 +168,20 @@ fr_status fr_seq_section_parse(const uint8_t *data, size_t size, const char *lab
     if (meta->store.n_items != (uint64_t)c->n_items || meta->store.dim != (uint32_t)c->d_text)
         return fr_fail(FR_ERR_FORMAT, err, errcap, "%s: model has %d items of text dim %d but says its store has %llu of dim %u", label,
                        c->n_items, c->d_text, (unsigned long long)meta->store.n_items, meta->store.dim);
-    meta->lr = rdf(data + O_HYPER);
-    meta->weight_decay = rdf(data + O_HYPER + 4);
+    meta->lr = fr_rdf32(data + O_HYPER);
+    meta->weight_decay = fr_rdf32(data + O_HYPER + 4);
     int32_t *hp[6] = {&meta->batch, &meta->n_neg, &meta->patience, &meta->max_epochs, &meta->val_percent, &meta->val_negatives};
-    for (int i = 0; i < 6; i++) *hp[i] = rdi(data + O_HYPER + 8 + 4 * i);
-    meta->seed = rd64(data + O_HYPER + 32);
+    for (int i = 0; i < 6; i++) *hp[i] = fr_rdi32(data + O_HYPER + 8 + 4 * i);
+    meta->seed = fr_rd64(data + O_HYPER + 32);
     uint64_t *pv[7] = {&meta->log_hash, &meta->log_bytes, &meta->users, &meta->events, &meta->unknown_items,
                        &meta->train_sequences, &meta->val_users};
-    for (int i = 0; i < 7; i++) *pv[i] = rd64(data + O_PROV + 8 * i);
-    meta->epochs_run = rdi(data + O_EPOCHS);
-    meta->best_epoch = rdi(data + O_EPOCHS + 4);
-    meta->best_ndcg = rdd(data + O_METRICS);
-    meta->best_hr = rdd(data + O_METRICS + 8);
-    meta->best_loss = rdd(data + O_METRICS + 16);
-    meta->created_unix = rd64(data + O_CREATED);
+    for (int i = 0; i < 7; i++) *pv[i] = fr_rd64(data + O_PROV + 8 * i);
+    meta->epochs_run = fr_rdi32(data + O_EPOCHS);
+    meta->best_epoch = fr_rdi32(data + O_EPOCHS + 4);
+    meta->best_ndcg = fr_rdf64(data + O_METRICS);
+    meta->best_hr = fr_rdf64(data + O_METRICS + 8);
+    meta->best_loss = fr_rdf64(data + O_METRICS + 16);
+    meta->created_unix = fr_rd64(data + O_CREATED);
     if (!(meta->lr >= 0 && meta->lr < 1e30f) || !(meta->weight_decay >= 0 && meta->weight_decay < 1e30f) || meta->batch < 0 ||
         meta->n_neg < 0 || meta->patience < 0 || meta->max_epochs < 0 || meta->val_percent < 0 || meta->val_percent > 100 ||
         meta->val_negatives < 0 || meta->epochs_run < 0 || meta->best_epoch < 0 || meta->best_epoch > meta->epochs_run ||
@@ -197,7 +189,7 @@ fr_status fr_seq_section_parse(const uint8_t *data, size_t size, const char *lab
         return fr_fail(FR_ERR_FORMAT, err, errcap, "%s: model hyper-parameters or metrics out of range", label);
     const uint8_t *p = data + FR_SEQ_HEADER_SIZE;
     for (uint64_t i = 0; i < np; i++) /* a NaN would silently poison every score it reaches */
-        if (!isfinite(rdf(p + 4 * i))) return fr_fail(FR_ERR_FORMAT, err, errcap, "%s: parameter %llu is not finite", label, (unsigned long long)i);
+        if (!isfinite(fr_rdf32(p + 4 * i))) return fr_fail(FR_ERR_FORMAT, err, errcap, "%s: parameter %llu is not finite", label, (unsigned long long)i);
     *params = p;
     return FR_OK;
 }

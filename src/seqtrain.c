@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bytes.h"
 #include "hash.h"
 #include "metrics.h"
 
@@ -192,10 +193,6 @@ fr_status fr_seq_validate(fr_seq_model *m, const fr_seq_split *s, const float *t
 
 /* ---------------------------------------------------------------- checkpoints */
 
-static void wr32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
-static void wr64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
-static uint32_t rd32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
-static uint64_t rd64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
 
 /* layout: magic | u32 version, 0 | u64 settings | u64 n_params | u32 epochs_done, best_epoch,
  * bad_epochs, AdamW steps | records f64[4 x epochs_done] | params, moment 1, moment 2, best
@@ -206,19 +203,19 @@ fr_status fr_seq_run_save(const fr_seq_run *r, fr_seq_model *m, uint8_t **data, 
     uint8_t *b = calloc(1, total);
     if (!b) return fr_fail(FR_ERR_NOMEM, err, errcap, "train: out of memory for a %zu-byte checkpoint", total);
     memcpy(b, CKPT_MAGIC, 8);
-    wr32(b + 8, CKPT_VERSION);
-    wr64(b + 16, r->settings);
-    wr64(b + 24, n);
-    wr32(b + 32, (uint32_t)r->epochs_done);
-    wr32(b + 36, (uint32_t)r->best_epoch);
-    wr32(b + 40, (uint32_t)r->bad_epochs);
-    wr32(b + 44, (uint32_t)fr_seq_adam_steps(m));
+    fr_wr32(b + 8, CKPT_VERSION);
+    fr_wr64(b + 16, r->settings);
+    fr_wr64(b + 24, n);
+    fr_wr32(b + 32, (uint32_t)r->epochs_done);
+    fr_wr32(b + 36, (uint32_t)r->best_epoch);
+    fr_wr32(b + 40, (uint32_t)r->bad_epochs);
+    fr_wr32(b + 44, (uint32_t)fr_seq_adam_steps(m));
     uint8_t *p = b + CKPT_HEADER;
     if (rec) memcpy(p, r->record, rec);
     p += rec;
     const float *arrays[4] = {fr_seq_params(m), fr_seq_adam_moments(m, 0), fr_seq_adam_moments(m, 1), r->best};
     for (int a = 0; a < 4; a++, p += n * sizeof(float)) memcpy(p, arrays[a], n * sizeof(float));
-    wr64(p, fr_hash64(b, total - 8, 0));
+    fr_wr64(p, fr_hash64(b, total - 8, 0));
     *data = b;
     *size = total;
     return FR_OK;
@@ -229,15 +226,15 @@ fr_status fr_seq_run_load(const uint8_t *data, size_t size, const char *label, u
     const size_t n = fr_seq_num_params(m);
     if (size < CKPT_HEADER + 8 || memcmp(data, CKPT_MAGIC, 8) != 0)
         return fr_fail(FR_ERR_FORMAT, err, errcap, "%s: not a feedrank train checkpoint (or truncated)", label);
-    if (rd32(data + 8) != CKPT_VERSION) return fr_fail(FR_ERR_UNSUPPORTED, err, errcap, "%s: checkpoint version %u", label, rd32(data + 8));
-    const uint32_t done = rd32(data + 32), best = rd32(data + 36), bad = rd32(data + 40);
-    if (done > MAX_EPOCHS || best > done || bad > done || rd64(data + 24) != n)
+    if (fr_rd32(data + 8) != CKPT_VERSION) return fr_fail(FR_ERR_UNSUPPORTED, err, errcap, "%s: checkpoint version %u", label, fr_rd32(data + 8));
+    const uint32_t done = fr_rd32(data + 32), best = fr_rd32(data + 36), bad = fr_rd32(data + 40);
+    if (done > MAX_EPOCHS || best > done || bad > done || fr_rd64(data + 24) != n)
         return fr_fail(FR_ERR_FORMAT, err, errcap, "%s: checkpoint header is inconsistent (%u epochs, best %u, %llu parameters; this model has %zu)",
-                       label, done, best, (unsigned long long)rd64(data + 24), n);
+                       label, done, best, (unsigned long long)fr_rd64(data + 24), n);
     const size_t rec = (size_t)done * sizeof(fr_seq_epoch_record), total = CKPT_HEADER + rec + 4 * n * sizeof(float) + 8;
     if (size != total) return fr_fail(FR_ERR_FORMAT, err, errcap, "%s: checkpoint is truncated or has trailing bytes (%zu bytes, %zu expected)", label, size, total);
-    if (fr_hash64(data, size - 8, 0) != rd64(data + size - 8)) return fr_fail(FR_ERR_VERIFY, err, errcap, "%s: checkpoint checksum mismatch (corrupt)", label);
-    if (rd64(data + 16) != settings)
+    if (fr_hash64(data, size - 8, 0) != fr_rd64(data + size - 8)) return fr_fail(FR_ERR_VERIFY, err, errcap, "%s: checkpoint checksum mismatch (corrupt)", label);
+    if (fr_rd64(data + 16) != settings)
         return fr_fail(FR_ERR_ARG, err, errcap, "%s: the checkpoint is of another run (other settings, log or store)", label);
     float *best_p = malloc(n * sizeof(float) + 1);
     fr_seq_epoch_record *recs = malloc(rec + 1);
@@ -247,7 +244,7 @@ fr_status fr_seq_run_load(const uint8_t *data, size_t size, const char *label, u
     p += rec;
     float *arrays[4] = {fr_seq_params(m), fr_seq_adam_moments(m, 0), fr_seq_adam_moments(m, 1), best_p};
     for (int a = 0; a < 4; a++, p += n * sizeof(float)) memcpy(arrays[a], p, n * sizeof(float));
-    fr_seq_set_adam_steps(m, (long)rd32(data + 44));
+    fr_seq_set_adam_steps(m, (long)fr_rd32(data + 44));
     fr_seq_run_free(r);
     r->settings = settings;
     r->epochs_done = (int)done;
