@@ -9,89 +9,33 @@ import json
 import math
 import os
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.request
 
 import grpc
-from grpc_tools import protoc
 
-BIN, MODEL, SRC = sys.argv[1:4]
-TMP = tempfile.mkdtemp(prefix="fr_srv_")
-passed = failed = 0
+import server_harness as h
+from server_harness import code_of, free_port
 
-
-def check(name, cond):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL:", name, file=sys.stderr)
-
-
-# stubs from the repository's own protos
-assert protoc.main(["protoc", f"-I{SRC}/proto", f"--python_out={TMP}", f"--grpc_python_out={TMP}",
-                    f"{SRC}/proto/feedrank/v1/reranker.proto"]) == 0
-# health.proto's Python module path would be grpc/health/v1, which the grpc package shadows: generate
-# it from a copy under another folder (the wire names come from the proto package, not the path)
-os.makedirs(os.path.join(TMP, "frhealth"))
-open(os.path.join(TMP, "frhealth", "health.proto"), "w").write(open(f"{SRC}/proto/grpc/health/v1/health.proto").read())
-assert protoc.main(["protoc", f"-I{TMP}", f"--python_out={TMP}", f"--grpc_python_out={TMP}", f"{TMP}/frhealth/health.proto"]) == 0
-sys.path.insert(0, TMP)
-from feedrank.v1 import reranker_pb2 as pb, reranker_pb2_grpc as pbg  # noqa: E402
-from frhealth import health_pb2 as hpb, health_pb2_grpc as hpbg  # noqa: E402
-
+BIN, MODEL, SRC, TMP = h.args("fr_srv_")
+check = h.Checks()
+pb, pbg, hpb, hpbg = h.stubs(SRC, TMP)
 STORE = os.path.join(TMP, "ex.store")
-subprocess.run([BIN, "index", "--model", MODEL, "--catalog", f"{SRC}/examples/catalog.csv",
-                "--text", "{title}. {brand}. {category}", "--out", STORE], check=True, capture_output=True)
+h.index_example(BIN, MODEL, SRC, STORE)
+_configs = [0]
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
-import atexit
-_started = []
-
-
-@atexit.register
-def _kill_servers():
-    """A failing test must not leave servers behind."""
-    for p in _started:
-        if p.poll() is None:
-            p.kill()
-
-
-class Server:
+class Server(h.Server):
     def __init__(self, *extra, config=None):
-        self.port, self.mport = free_port(), free_port()
-        args = [BIN, "serve", "--model", MODEL, "--store", STORE, "--listen", f"127.0.0.1:{self.port}",
-                "--metrics-port", str(self.mport), "--log-level", "1", *extra]
         if config:
-            path = os.path.join(TMP, f"cfg{self.port}.json")
+            _configs[0] += 1
+            path = os.path.join(TMP, f"cfg{_configs[0]}.json")
             json.dump(config, open(path, "w"))
-            args += ["--config", path]
-        self.errpath = os.path.join(TMP, f"srv{self.port}.log")  # a file: a full pipe would stall the server
-        self.p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=open(self.errpath, "w"), text=True)
-        _started.append(self.p)
-        line = self.p.stdout.readline()
-        assert "listening" in line, (line, open(self.errpath).read())
-
-    def log(self):
-        return open(self.errpath).read()
-
-    def stop(self, sig=signal.SIGTERM):
-        self.p.send_signal(sig)
-        return self.p.wait(timeout=60)
+            extra = (*extra, "--config", path)
+        super().__init__(BIN, MODEL, STORE, TMP, *extra)
 
     def metrics(self):
         return urllib.request.urlopen(f"http://127.0.0.1:{self.mport}/metrics", timeout=5).read().decode()
@@ -107,14 +51,6 @@ def req(query="cordless drill", cands=("p001", "p003", "p004", "p006"), **kw):
         else:
             setattr(r, k, v)
     return r
-
-
-def code_of(fn):
-    try:
-        fn()
-        return grpc.StatusCode.OK, ""
-    except grpc.RpcError as e:
-        return e.code(), e.details()
 
 
 # ---------------- plain server ----------------
@@ -387,5 +323,4 @@ for args, needle in ((["--store", "/nonexistent.store"], "cannot open"), (["--ma
                        capture_output=True, text=True, timeout=60)
     check(f"bad config {args} fails clearly", p.returncode != 0 and needle in p.stderr)
 
-print(f"test_server: {passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+sys.exit(check.summary("test_server"))
