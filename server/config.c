@@ -32,6 +32,8 @@ void fr_server_config_default(fr_server_config *c) {
     c->log_level = 2;
     c->store_check_ms = 1000;
     c->parse_threads = 2;
+    c->http_max_connections = 256;
+    c->http_timeout_s = 30;
     c->stream_window = 8;
     c->max_metadata_bytes = 8 << 10;
     c->max_concurrent_streams = 256;
@@ -57,6 +59,9 @@ static const option OPTS[] = {
     I(metrics_port, 0, 65535, "Prometheus /metrics HTTP port, 0 = off"),
     S(metrics_listen, "host the metrics port binds (default: the --listen host; 0.0.0.0 = every address)"),
     S(metrics_token_file, "file with a bearer token that /metrics requires (default: none)"),
+    S(http_listen, "HTTP/JSON listener host:port: POST /v1/rerank, POST /v1/embeddings (OpenAI-compatible), GET /health, /ready (default: off)"),
+    I(http_max_connections, 1, 65536, "HTTP connections at once (default 256)"),
+    I(http_timeout_s, 1, 3600, "close an HTTP connection idle this many seconds (default 30)"),
     I(cq_threads, 1, 64, "completion-queue threads (default 2; health checks have their own)"),
     I(parse_threads, 1, 64, "threads unpacking request messages (default 2)"),
     I(stream_window, 1, 4096, "RerankStream: requests in flight + responses unsent per stream (default 8)"),
@@ -321,5 +326,10 @@ fr_status fr_server_config_finish(fr_server_config *c, char *err, size_t errcap)
         return rc;
     if (c->metrics_token_file[0] && !c->metrics_port)
         return fr_fail(FR_ERR_ARG, err, errcap, "--metrics-token-file needs --metrics-port");
+    if (c->http_listen[0]) {
+        if ((rc = fr_server_split_hostport("--http-listen", c->http_listen, host, sizeof host, &port, err, errcap))) return rc;
+        if (c->tls_client_ca[0])
+            return fr_fail(FR_ERR_ARG, err, errcap, "--http-listen does not support mutual TLS (--tls-client-ca): the HTTP listener would not check client certificates");
+    }
     return FR_OK;
 }

@@ -98,7 +98,7 @@ uint8_t *fr_unpack_bytes(grpc_byte_buffer *bb, size_t max, size_t *len) {
 
 /* ---------------- call lifetime ---------------- */
 
-static call *call_new(fr_server *s, int method, int cq_index) {
+call *fr_call_new(fr_server *s, int method, int cq_index) {
     call *c = calloc(1, sizeof *c);
     if (!c) return NULL;
     c->srv = s;
@@ -135,7 +135,7 @@ void fr_call_unref(call *c) {
 
 void fr_request_next_call(fr_server *s, int method, int cq_index) {
     if (atomic_load(&s->shutting_down)) return;
-    call *c = call_new(s, method, cq_index);
+    call *c = fr_call_new(s, method, cq_index);
     if (!c) { fr_log(0, "event=oom what=call"); return; }
     grpc_completion_queue *cq = s->cqs[cq_index];
     grpc_call_error e;
@@ -151,6 +151,7 @@ void fr_request_next_call(fr_server *s, int method, int cq_index) {
 
 /* Status + (optional) message + initial metadata in one batch; completion drops the handler's ref. */
 void fr_call_finish(call *c, grpc_byte_buffer *msg, int code, const char *details) {
+    if (c->http) { fr_http_finish(c, msg, code, details); return; }
     grpc_op ops[3];
     memset(ops, 0, sizeof ops);
     int n = 0;
@@ -214,19 +215,19 @@ static size_t metadata_bytes(const grpc_metadata_array *md) {
 
 /* ---------------- handlers ---------------- */
 
-static int pick_arm(fr_server *s, const Feedrank__V1__RerankRequest *m, char *err, size_t errcap) {
+int fr_server_pick_arm(fr_server *s, const char *arm, const char *user_id, char *err, size_t errcap) {
     const fr_server_config *cfg = &s->cfg;
     if (cfg->n_arms == 0) {
-        if (m->arm && *m->arm && strcmp(m->arm, "default") != 0) { fr_fail(FR_ERR_ARG, err, errcap, "arm '%.64s' is not configured (this server has only 'default')", m->arm); return -1; }
+        if (arm && *arm && strcmp(arm, "default") != 0) { fr_fail(FR_ERR_ARG, err, errcap, "arm '%.64s' is not configured (this server has only 'default')", arm); return -1; }
         return 0;
     }
-    if (m->arm && *m->arm) {
-        for (int a = 0; a < cfg->n_arms; a++) if (strcmp(cfg->arms[a].name, m->arm) == 0) return a;
-        fr_fail(FR_ERR_ARG, err, errcap, "arm '%.64s' is not configured", m->arm);
+    if (arm && *arm) {
+        for (int a = 0; a < cfg->n_arms; a++) if (strcmp(cfg->arms[a].name, arm) == 0) return a;
+        fr_fail(FR_ERR_ARG, err, errcap, "arm '%.64s' is not configured", arm);
         return -1;
     }
-    if (m->user_id && *m->user_id) {
-        double u = (double)(fr_hash64(m->user_id, strlen(m->user_id), 0xA4B5) >> 11) / 9007199254740992.0 * s->arm_cum[cfg->n_arms - 1];
+    if (user_id && *user_id) {
+        double u = (double)(fr_hash64(user_id, strlen(user_id), 0xA4B5) >> 11) / 9007199254740992.0 * s->arm_cum[cfg->n_arms - 1];
         for (int a = 0; a < cfg->n_arms; a++) if (u < s->arm_cum[a]) return a;
         return cfg->n_arms - 1;
     }
@@ -247,21 +248,56 @@ static int make_rerank_job(fr_server *s, call *c, const uint8_t *buf, size_t len
     j->c = c;
     j->rr = m;
     j->method = c->method;
-    int arm = pick_arm(s, m, err, errcap);
+    int arm = fr_server_pick_arm(s, m->arm, m->user_id, err, errcap);
     if (arm < 0) { fr_job_free(j); return GRPC_STATUS_INVALID_ARGUMENT; }
     j->arm = arm;
     fr_rank_options defaults;
     if (s->cfg.n_arms) defaults = s->cfg.arms[arm].options;
     else defaults = s->cfg.base_options;
-    if (fr_codec_request(m, &defaults, j, err, errcap) || fr_rank_validate(&j->req, &s->cfg.limits, err, errcap)) {
+    if (fr_codec_request(m, &defaults, j, err, errcap) || fr_rerank_job_admit(s, j, err, errcap)) {
         fr_job_free(j);
         return GRPC_STATUS_INVALID_ARGUMENT;
     }
+    *out = j;
+    return 0;
+}
+
+fr_status fr_rerank_job_admit(fr_server *s, job *j, char *err, size_t errcap) {
+    fr_status rc = fr_rank_validate(&j->req, &s->cfg.limits, err, errcap);
+    if (rc) return rc;
     j->tokens = j->req.query ? j->req.query_len / 3 + 2 : 0;
     for (int i = 0; i < j->req.n_candidates; i++) /* an upper bound: only texts of unknown ids are embedded */
         if (j->req.candidates[i].text) j->tokens += j->req.candidates[i].text_len / 3 + 2;
+    return FR_OK;
+}
+
+int fr_embed_job(fr_server *s, call *c, const uint8_t *buf, size_t len, job **out, char *err, size_t errcap) {
+    Feedrank__V1__EmbedRequest *m = NULL;
+    job *j = NULL;
+    int code = 0;
+    *out = NULL;
+    if (fr_codec_check_embed_wire(buf, len, s->cfg.max_embed_texts, err, errcap)) code = GRPC_STATUS_INVALID_ARGUMENT;
+    else if (!(m = feedrank__v1__embed_request__unpack(NULL, len, buf))) { code = GRPC_STATUS_INVALID_ARGUMENT; snprintf(err, errcap, "malformed EmbedRequest (not valid protobuf)"); }
+    else if (m->n_texts == 0) { code = GRPC_STATUS_INVALID_ARGUMENT; snprintf(err, errcap, "texts is empty"); }
+    else if (m->n_texts > (size_t)s->cfg.max_embed_texts) { code = GRPC_STATUS_INVALID_ARGUMENT; snprintf(err, errcap, "%zu texts, the limit is %d", m->n_texts, s->cfg.max_embed_texts); }
+    else if (m->has_kind && (m->kind < 0 || m->kind > 2)) { code = GRPC_STATUS_INVALID_ARGUMENT; snprintf(err, errcap, "kind %d is not PLAIN, QUERY or DOCUMENT", (int)m->kind); }
+    else {
+        size_t tok = 0;
+        for (size_t i = 0; i < m->n_texts && !code; i++) {
+            size_t l = strlen(m->texts[i]);
+            if (l > s->cfg.limits.max_query_bytes) { code = GRPC_STATUS_INVALID_ARGUMENT; snprintf(err, errcap, "texts[%zu] is %zu bytes, the limit is %zu", i, l, s->cfg.limits.max_query_bytes); }
+            tok += l / 3 + 2;
+        }
+        if (!code && !(j = calloc(1, sizeof *j))) { code = GRPC_STATUS_RESOURCE_EXHAUSTED; snprintf(err, errcap, "out of memory"); }
+        if (!code) { j->c = c; j->method = M_EMBED; j->er = m; m = NULL; j->tokens = tok; }
+    }
+    if (m) feedrank__v1__embed_request__free_unpacked(m, NULL);
     *out = j;
-    return 0;
+    return code;
+}
+
+const char *fr_queue_refusal(fr_server *s) {
+    return atomic_load(&s->shutting_down) ? "server is shutting down" : "request queue is full; retry with backoff";
 }
 
 /* Parse pool: the unary request in c->payload into a job for the compute queue, or an error status. */
@@ -281,29 +317,13 @@ static void handle_unary(fr_server *s, call *c) {
     if (c->method == M_RERANK) {
         code = make_rerank_job(s, c, buf, len, &j, NULL, 0, err, sizeof err);
     } else { /* M_EMBED */
-        Feedrank__V1__EmbedRequest *m = NULL;
-        if (fr_codec_check_embed_wire(buf, len, s->cfg.max_embed_texts, err, sizeof err)) code = GRPC_STATUS_INVALID_ARGUMENT;
-        else if (!(m = feedrank__v1__embed_request__unpack(NULL, len, buf))) { code = GRPC_STATUS_INVALID_ARGUMENT; snprintf(err, sizeof err, "malformed EmbedRequest (not valid protobuf)"); }
-        else if (m->n_texts == 0) { code = GRPC_STATUS_INVALID_ARGUMENT; snprintf(err, sizeof err, "texts is empty"); }
-        else if (m->n_texts > (size_t)s->cfg.max_embed_texts) { code = GRPC_STATUS_INVALID_ARGUMENT; snprintf(err, sizeof err, "%zu texts, the limit is %d", m->n_texts, s->cfg.max_embed_texts); }
-        else if (m->has_kind && (m->kind < 0 || m->kind > 2)) { code = GRPC_STATUS_INVALID_ARGUMENT; snprintf(err, sizeof err, "kind %d is not PLAIN, QUERY or DOCUMENT", (int)m->kind); }
-        else {
-            size_t tok = 0;
-            for (size_t i = 0; i < m->n_texts && !code; i++) {
-                size_t l = strlen(m->texts[i]);
-                if (l > s->cfg.limits.max_query_bytes) { code = GRPC_STATUS_INVALID_ARGUMENT; snprintf(err, sizeof err, "texts[%zu] is %zu bytes, the limit is %zu", i, l, s->cfg.limits.max_query_bytes); }
-                tok += l / 3 + 2;
-            }
-            if (!code && !(j = calloc(1, sizeof *j))) { code = GRPC_STATUS_RESOURCE_EXHAUSTED; snprintf(err, sizeof err, "out of memory"); }
-            if (!code) { j->c = c; j->method = M_EMBED; j->er = m; m = NULL; j->tokens = tok; }
-        }
-        if (m) feedrank__v1__embed_request__free_unpacked(m, NULL);
+        code = fr_embed_job(s, c, buf, len, &j, err, sizeof err);
     }
     free(buf);
     if (code) { fr_call_finish(c, NULL, code, err); return; }
     if (fr_queue_push(&s->queue, j)) {
         fr_job_free(j);
-        fr_call_finish(c, NULL, GRPC_STATUS_RESOURCE_EXHAUSTED, atomic_load(&s->shutting_down) ? "server is shutting down" : "request queue is full; retry with backoff");
+        fr_call_finish(c, NULL, GRPC_STATUS_RESOURCE_EXHAUSTED, fr_queue_refusal(s));
     }
 }
 
@@ -849,6 +869,13 @@ int fr_server_run(const fr_server_config *cfg) {
         mhd = fr_metrics_start(s, cfg->metrics_listen, cfg->metrics_port, err, sizeof err);
         if (!mhd) { fr_log(0, "event=startup_failed what=metrics message=\"%s\"", err); goto out_grpc; }
     }
+    struct MHD_Daemon *http = NULL;
+    int http_port = 0;
+    if (cfg->http_listen[0] && !(http = fr_http_start(s, &http_port, err, sizeof err))) {
+        fr_log(0, "event=startup_failed what=http message=\"%s\"", err);
+        if (mhd) fr_metrics_stop(mhd);
+        goto out_grpc;
+    }
     /* signals: blocked in every thread, taken by sigwait here */
     sigset_t sigs;
     sigemptyset(&sigs);
@@ -879,11 +906,12 @@ int fr_server_run(const fr_server_config *cfg) {
         a[1] = (void *)(intptr_t)i;
         pthread_create(&s->cq_threads[i], NULL, cq_main, a);
     }
-    fr_log(2, "event=serving address=%s port=%d tls=%s mtls=%s token=%s model=%s backend=%s store=%s items=%llu store_version=%s arms=%d metrics=%s:%d metrics_token=%s",
+    fr_log(2, "event=serving address=%s port=%d tls=%s mtls=%s token=%s model=%s backend=%s store=%s items=%llu store_version=%s arms=%d metrics=%s:%d metrics_token=%s http=%s",
            cfg->listen, port, cfg->tls_cert[0] ? "on" : "off", cfg->tls_client_ca[0] ? "on" : "off", cfg->token[0] ? "required" : "off",
            s->model_name, s->backend, cfg->store, (unsigned long long)fr_store_info_of(s->store)->count, s->store_version,
-           cfg->n_arms, cfg->metrics_listen, cfg->metrics_port, cfg->metrics_token[0] ? "required" : "off");
+           cfg->n_arms, cfg->metrics_listen, cfg->metrics_port, cfg->metrics_token[0] ? "required" : "off", cfg->http_listen[0] ? cfg->http_listen : "off");
     printf("feedrank serve: listening on %s (port %d)\n", cfg->listen, port);
+    if (http) printf("feedrank serve: HTTP on %s (port %d)\n", cfg->http_listen, http_port);
     fflush(stdout);
     int sig = 0;
     for (;;) {
@@ -902,6 +930,7 @@ int fr_server_run(const fr_server_config *cfg) {
     /* 1. report NOT_SERVING, stop accepting; in-flight calls finish */
     atomic_store(&s->shutting_down, 1);
     fr_health_set(s, 0);
+    fr_http_quiesce(http);
     int stag = 0;
     grpc_server_shutdown_and_notify(s->server, s->shutdown_cq, &stag);
     grpc_event ev = grpc_completion_queue_pluck(s->shutdown_cq, &stag, gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_seconds(30, GPR_TIMESPAN)), NULL);
@@ -910,6 +939,7 @@ int fr_server_run(const fr_server_config *cfg) {
         grpc_server_cancel_all_calls(s->server);
         grpc_completion_queue_pluck(s->shutdown_cq, &stag, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
     }
+    fr_http_stop(http); /* its requests in flight are answered: compute still runs */
     /* 2. parse what was received (the pool drains before it stops), stop compute, then the queues */
     pthread_mutex_lock(&s->parse_mu);
     s->parse_stopping = 1;

@@ -27,6 +27,9 @@ typedef struct {
     char metrics_listen[256]; /* host the metrics endpoint binds; empty = the gRPC listen host */
     char metrics_token_file[1024]; /* file holding the bearer token /metrics requires (empty = none) */
     char metrics_token[256];       /* read from metrics_token_file at start-up */
+    char http_listen[256];  /* HTTP/JSON listener host:port (empty = off): /v1/rerank, /v1/embeddings, /health, /ready */
+    int http_max_connections; /* HTTP connections at once (default 256) */
+    int http_timeout_s;     /* an HTTP connection idle (or a request body stalled) this long is closed (default 30) */
     int parse_threads;      /* threads unpacking request messages, off the completion-queue threads (default 2) */
     int stream_window;      /* RerankStream: requests queued/computing + responses not yet sent, per stream (default 8) */
     int max_metadata_bytes; /* request metadata larger than this fails that call alone (default 8 KiB) */

@@ -76,6 +76,7 @@ struct call {
     int n_out;                       /* stream responses in out_head (ready, not yet handed to gRPC) */
     int dead;                        /* stream cancelled or a send failed: drop responses, finish */
     long next_seq, send_seq;
+    struct fr_http_exchange *http;   /* an HTTP/JSON request (http.c): no grpc_call; answered there */
 };
 
 typedef struct outmsg { long seq; grpc_byte_buffer *bb; struct outmsg *next; } outmsg;
@@ -168,6 +169,15 @@ struct fr_server {
 int fr_bearer_matches(const char *token, const uint8_t *value, size_t len);
 
 void fr_request_next_call(fr_server *s, int method, int cq_index);
+call *fr_call_new(fr_server *s, int method, int cq_index);
+/* Shared by every transport: the arm of a request (-1 with err when the named arm is not
+ * configured); a ranker request checked against the server's limits, with its token estimate
+ * (fr_rank_validate); an EmbedRequest message into a job (0, or a grpc status with err); the
+ * message of a refused push. */
+int fr_server_pick_arm(fr_server *s, const char *arm, const char *user_id, char *err, size_t errcap);
+fr_status fr_rerank_job_admit(fr_server *s, job *j, char *err, size_t errcap);
+int fr_embed_job(fr_server *s, call *c, const uint8_t *buf, size_t len, job **out, char *err, size_t errcap);
+const char *fr_queue_refusal(fr_server *s);
 /* Re-opens the item store path (SIGHUP): the new store is validated completely before it replaces
  * the old one, so no request sees a half-loaded store; on failure the old store keeps serving. */
 void fr_server_reload_store(fr_server *s);
@@ -198,5 +208,13 @@ fr_status fr_codec_request(const Feedrank__V1__RerankRequest *m, const fr_rank_o
 Feedrank__V1__RerankResponse *fr_codec_response(const job *j, const fr_rank_result *res, const char *model,
                                                 const char *store_version, const char *arm);
 void fr_codec_response_free(Feedrank__V1__RerankResponse *r);
+
+/* ---- HTTP/JSON (http.c) ---- */
+/* Listens on cfg.http_listen (TLS with the gRPC certificate when configured). NULL with err on failure. */
+struct MHD_Daemon *fr_http_start(fr_server *s, int *port, char *err, size_t errcap);
+void fr_http_quiesce(struct MHD_Daemon *d);  /* stops accepting; requests in flight go on */
+void fr_http_stop(struct MHD_Daemon *d);     /* waits for the requests in flight */
+/* fr_call_finish of an HTTP request: hands the response (or error) to the waiting connection. */
+void fr_http_finish(call *c, grpc_byte_buffer *msg, int code, const char *details);
 
 #endif
