@@ -18,12 +18,21 @@ pkgs=(
   curl
   nginx-light          # the scale-out test's gRPC load balancer (grpc_pass)
 )
+# Python packages Debian 12 does not ship, from PyPI: the real `openai` client that
+# tests/test_server_http.py points at the HTTP listener (/usr/bin/python3 runs the tests).
+pip_step() {
+  /usr/bin/python3 -c 'import openai' 2>/dev/null && return 0
+  echo "install-deps.sh: pip installing openai"
+  if [ "$(id -u)" -eq 0 ]; then /usr/bin/python3 -m pip install -q --break-system-packages 'openai>=1.0,<3'
+  else /usr/bin/python3 -m pip install -q --user --break-system-packages 'openai>=1.0,<3'; fi
+}
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps.sh: all packages present"
+  pip_step
   exit 0
 fi
 echo "install-deps.sh: installing ${missing[*]}"
@@ -32,4 +41,5 @@ SUDO=""
 $SUDO apt-get update -qq
 DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" > /tmp/feedrank-apt.log 2>&1 ||
   { tail -30 /tmp/feedrank-apt.log >&2; echo "install-deps.sh: apt-get install failed" >&2; exit 1; }
+pip_step
 echo "install-deps.sh: done"

@@ -52,8 +52,8 @@ static const char *const CODE_NAMES[17] = {"OK", "CANCELLED", "UNKNOWN", "INVALI
 static struct {
     fr_server *s;
     char *cert, *key;
-    MHD_socket quiesced;
-} g_http = {NULL, NULL, NULL, MHD_INVALID_SOCKET};
+    atomic_int in_flight;   /* requests between their headers and their response's last byte */
+} g_http;
 
 void fr_http_finish(call *c, grpc_byte_buffer *msg, int code, const char *details) {
     struct fr_http_exchange *x = c->http;
@@ -349,6 +349,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
         upload *u = calloc(1, sizeof *u);
         if (!u) return MHD_NO;
         *con_cls = u;
+        atomic_fetch_add(&g_http.in_flight, 1); /* until completed() */
         return MHD_YES;
     }
     upload *u = *con_cls;
@@ -398,7 +399,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 static void completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe) {
     (void)cls; (void)conn; (void)toe;
     upload *u = *con_cls;
-    if (u) { free(u->p); free(u); }
+    if (u) { free(u->p); free(u); atomic_fetch_sub(&g_http.in_flight, 1); }
     *con_cls = NULL;
 }
 
@@ -458,14 +459,18 @@ struct MHD_Daemon *fr_http_start(fr_server *s, int *port_out, char *err, size_t 
 }
 
 void fr_http_quiesce(struct MHD_Daemon *d) {
-    if (d) g_http.quiesced = MHD_quiesce_daemon(d);
+    if (!d) return;
+    MHD_socket fd = MHD_quiesce_daemon(d);
+    if (fd != MHD_INVALID_SOCKET) close(fd); /* new connections are refused, not left in the backlog */
 }
 
 void fr_http_stop(struct MHD_Daemon *d) {
     if (!d) return;
+    /* MHD_stop_daemon shuts every connection down: first let the requests in flight be answered
+     * (compute still runs), as gRPC's shutdown does, for at most 30 s */
+    for (int i = 0; i < 3000 && atomic_load(&g_http.in_flight) > 0; i++) nanosleep(&(struct timespec){0, 10000000L}, NULL);
+    if (atomic_load(&g_http.in_flight) > 0) fr_log(1, "event=shutdown_timeout transport=http requests=%d", atomic_load(&g_http.in_flight));
     MHD_stop_daemon(d);
-    if (g_http.quiesced != MHD_INVALID_SOCKET) close(g_http.quiesced);
-    g_http.quiesced = MHD_INVALID_SOCKET;
     free(g_http.cert); free(g_http.key);
     g_http.cert = g_http.key = NULL;
 }
