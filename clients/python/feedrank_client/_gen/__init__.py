@@ -1,0 +1,1 @@
+"""feedrank.v1 stubs, generated from proto/ when the package is built (setup.py)."""
