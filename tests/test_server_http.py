@@ -285,7 +285,30 @@ check("TLS server exit 0", srv.stop() == 0)
 r = subprocess.run([BIN, "serve", "--model", MODEL, "--store", STORE, "--listen", f"127.0.0.1:{h.free_port()}", "--http-listen", "127.0.0.1:99999"],
                    capture_output=True, text=True, timeout=60)
 check("--http-listen with a bad port: exit 2 naming the flag", r.returncode == 2 and "--http-listen" in r.stderr)
-busy = Server()
+busy = Server("--http-max-connections", "2", "--http-timeout-s", "2")
+import socket  # noqa: E402
+
+idle = [socket.create_connection(("127.0.0.1", busy.hport)) for _ in range(2)]
+time.sleep(0.3)
+third = socket.create_connection(("127.0.0.1", busy.hport))
+third.settimeout(5)
+third.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+try:
+    over = third.recv(100)
+except OSError:
+    over = b""
+check(f"--http-max-connections 2: a third connection is closed unanswered ({over[:20]})", over == b"")
+t0 = time.time()
+idle[0].settimeout(10)
+try:
+    closed = idle[0].recv(10) == b""
+except OSError:
+    closed = True
+check(f"--http-timeout-s 2: an idle connection is closed ({time.time() - t0:.1f} s)", closed and time.time() - t0 < 8)
+for c in idle + [third]:
+    c.close()
+time.sleep(0.5)
+check("... and then a new connection is served", http(busy.hport, "/health")[0] == 200)
 r = subprocess.run([BIN, "serve", "--model", MODEL, "--store", STORE, "--listen", f"127.0.0.1:{h.free_port()}", "--http-listen", f"127.0.0.1:{busy.hport}"],
                    capture_output=True, text=True, timeout=60)
 check("--http-listen on a port in use: refuses to start", r.returncode != 0 and "HTTP" in r.stderr)
