@@ -215,19 +215,19 @@ static size_t metadata_bytes(const grpc_metadata_array *md) {
 
 /* ---------------- handlers ---------------- */
 
-int fr_server_pick_arm(fr_server *s, const char *arm, const char *user_id, char *err, size_t errcap) {
+static int pick_arm(fr_server *s, const Feedrank__V1__RerankRequest *m, char *err, size_t errcap) {
     const fr_server_config *cfg = &s->cfg;
     if (cfg->n_arms == 0) {
-        if (arm && *arm && strcmp(arm, "default") != 0) { fr_fail(FR_ERR_ARG, err, errcap, "arm '%.64s' is not configured (this server has only 'default')", arm); return -1; }
+        if (m->arm && *m->arm && strcmp(m->arm, "default") != 0) { fr_fail(FR_ERR_ARG, err, errcap, "arm '%.64s' is not configured (this server has only 'default')", m->arm); return -1; }
         return 0;
     }
-    if (arm && *arm) {
-        for (int a = 0; a < cfg->n_arms; a++) if (strcmp(cfg->arms[a].name, arm) == 0) return a;
-        fr_fail(FR_ERR_ARG, err, errcap, "arm '%.64s' is not configured", arm);
+    if (m->arm && *m->arm) {
+        for (int a = 0; a < cfg->n_arms; a++) if (strcmp(cfg->arms[a].name, m->arm) == 0) return a;
+        fr_fail(FR_ERR_ARG, err, errcap, "arm '%.64s' is not configured", m->arm);
         return -1;
     }
-    if (user_id && *user_id) {
-        double u = (double)(fr_hash64(user_id, strlen(user_id), 0xA4B5) >> 11) / 9007199254740992.0 * s->arm_cum[cfg->n_arms - 1];
+    if (m->user_id && *m->user_id) {
+        double u = (double)(fr_hash64(m->user_id, strlen(m->user_id), 0xA4B5) >> 11) / 9007199254740992.0 * s->arm_cum[cfg->n_arms - 1];
         for (int a = 0; a < cfg->n_arms; a++) if (u < s->arm_cum[a]) return a;
         return cfg->n_arms - 1;
     }
@@ -248,7 +248,7 @@ static int make_rerank_job(fr_server *s, call *c, const uint8_t *buf, size_t len
     j->c = c;
     j->rr = m;
     j->method = c->method;
-    int arm = fr_server_pick_arm(s, m->arm, m->user_id, err, errcap);
+    int arm = pick_arm(s, m, err, errcap);
     if (arm < 0) { fr_job_free(j); return GRPC_STATUS_INVALID_ARGUMENT; }
     j->arm = arm;
     fr_rank_options defaults;
@@ -260,6 +260,14 @@ static int make_rerank_job(fr_server *s, call *c, const uint8_t *buf, size_t len
     }
     *out = j;
     return 0;
+}
+
+int fr_server_pick_arm(fr_server *s, const char *arm, const char *user_id, char *err, size_t errcap) {
+    Feedrank__V1__RerankRequest m;
+    feedrank__v1__rerank_request__init(&m);
+    m.arm = (char *)arm;
+    m.user_id = (char *)user_id;
+    return pick_arm(s, &m, err, errcap);
 }
 
 fr_status fr_rerank_job_admit(fr_server *s, job *j, char *err, size_t errcap) {
