@@ -230,6 +230,20 @@ check("metrics count HTTP requests (Embed OK, Rerank UNAUTHENTICATED)",
       'feedrank_requests_total{method="Embed",code="OK"}' in m and 'feedrank_requests_total{method="Rerank",code="UNAUTHENTICATED"}' in m)
 check("server exit 0", srv.stop() == 0)
 
+# ---------------- A/B arms: the arm's options are the defaults under the request's ----------------
+cfg = os.path.join(TMP, "arms.json")
+json.dump({"arms": [{"name": "short", "weight": 1, "options": {"top_k": 2, "mmr_lambda": 0.5}}, {"name": "control", "weight": 1}]}, open(cfg, "w"))
+srv = Server("--config", cfg)
+astub = pbg.RerankerStub(grpc.insecure_channel(f"127.0.0.1:{srv.port}"))
+for name, n, req in (("arm 0's options apply", 2, {"context": {"query": "drill"}, "candidates": [{"item_id": i} for i in ("p001", "p003", "p004", "p005")]}),
+                  ("the request's options win over the arm's", 3, {"context": {"query": "drill"}, "candidates": [{"item_id": i} for i in ("p001", "p003", "p004", "p005")],
+                                                              "options": {"top_k": 3}})):
+    want = astub.Rerank(json_format.Parse(json.dumps(req), pb.RerankRequest()), timeout=60)
+    st, _, body = http(srv.hport, "/v1/rerank", json.dumps(req))
+    got = json_format.Parse(body, pb.RerankResponse()) if st == 200 else None
+    check(f"arms: {name}, equal to gRPC ({len(want.items)} items, arm {want.arm})", got == want and want.arm == "short" and len(got.items) == n)
+check("arms server exit 0", srv.stop() == 0)
+
 # ---------------- drain: /ready goes 503 while requests in flight finish ----------------
 srv = Server("--compute-threads", "1")
 HP = srv.hport
