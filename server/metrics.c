@@ -39,6 +39,8 @@ static const char *CODES[17] = {"OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT"
                                 "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE",
                                 "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED"};
 
+const char *fr_grpc_status_name(int code) { return code >= 0 && code <= 16 ? CODES[code] : "UNKNOWN"; }
+
 typedef struct { char *p; size_t n, cap; } buf;
 static void put(buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void put(buf *b, const char *fmt, ...) {

@@ -40,10 +40,15 @@
 #include "profile.h"
 #include "server_internal.h"
 
-const char *const fr_method_names[M_COUNT] = {"Rerank", "Embed", "RerankStream", "HealthCheck", "HealthWatch", "unknown"};
+const char *const fr_method_names[M_COUNT] = {"Rerank", "Embed", "RerankStream", "HealthCheck", "HealthWatch",
+                                              "ReflectionV1", "ReflectionV1alpha", "unknown"};
 static const char *const method_paths[M_COUNT] = {"/feedrank.v1.Reranker/Rerank", "/feedrank.v1.Reranker/Embed",
                                                   "/feedrank.v1.Reranker/RerankStream", "/grpc.health.v1.Health/Check",
-                                                  "/grpc.health.v1.Health/Watch", NULL};
+                                                  "/grpc.health.v1.Health/Watch",
+                                                  "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+                                                  "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", NULL};
+/* Client-streaming methods: their messages are read with RECV_MESSAGE, not with the call. */
+static int streaming(int m) { return m == M_STREAM || m == M_REFLECT || m == M_REFLECT_ALPHA; }
 
 static int g_log_level = 2; /* process-wide server config: set once before threads start */
 void fr_log_set_level(int level) { g_log_level = level; }
@@ -142,7 +147,7 @@ void fr_request_next_call(fr_server *s, int method, int cq_index) {
     if (method == M_UNKNOWN) {
         e = grpc_server_request_call(s->server, &c->call, &c->details, &c->md, cq, cq, &c->t_new);
     } else {
-        int read_payload = method != M_STREAM;
+        int read_payload = !streaming(method);
         e = grpc_server_request_registered_call(s->server, s->method_handles[method], &c->call, &c->deadline, &c->md,
                                                 read_payload ? &c->payload : NULL, cq, cq, &c->t_new);
     }
@@ -547,6 +552,8 @@ static void on_new_call(fr_server *s, call *c, int ok) {
         pthread_mutex_unlock(&c->mu);
         /* the handler's ref is released when the final status completes (T_DONE) */
         break;
+    case M_REFLECT:
+    case M_REFLECT_ALPHA: fr_reflection_start(s, c); break;
     case M_HEALTH_CHECK:
     case M_HEALTH_WATCH: {
         size_t len = 0;
@@ -601,8 +608,13 @@ static void *cq_main(void *arg) {
             fr_call_unref(c);
             break;
         case T_DONE: fr_call_unref(c); break;
-        case T_RECV: on_stream_message(s, c, ev.success); fr_call_unref(c); break;
+        case T_RECV:
+            if (c->method == M_REFLECT || c->method == M_REFLECT_ALPHA) fr_reflection_on_recv(s, c, ev.success);
+            else on_stream_message(s, c, ev.success);
+            fr_call_unref(c);
+            break;
         case T_SEND:
+            if (c->method == M_REFLECT || c->method == M_REFLECT_ALPHA) { fr_reflection_on_sent(s, c, ev.success); fr_call_unref(c); break; }
             pthread_mutex_lock(&c->mu);
             c->send_pending = 0;
             if (c->method == M_HEALTH_WATCH) { pthread_mutex_unlock(&c->mu); fr_health_watch_sent(s, c, ev.success); }
@@ -773,6 +785,7 @@ int fr_server_run(const fr_server_config *cfg) {
     s->model_fp = fr_encoder_fingerprint(encs[0]);
     s->dim = fr_encoder_dim(encs[0]);
     if (fr_store_load(cfg->store, s->model_fp, cfg->force_store, &s->store, err, sizeof err)) { fr_log(0, "event=startup_failed what=store message=\"%s\"", err); goto out; }
+    if (fr_descset_parse(fr_descriptor_set, fr_descriptor_set_size, &s->descset, err, sizeof err)) { fr_log(0, "event=startup_failed what=reflection message=\"%s\"", err); goto out; }
     snprintf(s->store_version, sizeof s->store_version, "%016llx", (unsigned long long)fr_store_info_of(s->store)->content_hash);
 
     if (cfg->tls_cert[0] || cfg->tls_key[0]) { /* a bad certificate or key is reported before anything listens */
@@ -813,7 +826,7 @@ int fr_server_run(const fr_server_config *cfg) {
     s->server = grpc_server_create(&chargs, NULL);
     for (int m = 0; m < M_UNKNOWN; m++)
         s->method_handles[m] = grpc_server_register_method(s->server, method_paths[m], NULL,
-                                                           m == M_STREAM ? GRPC_SRM_PAYLOAD_NONE : GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER,
+                                                           streaming(m) ? GRPC_SRM_PAYLOAD_NONE : GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER,
                                                            0);
     const int ncq = cfg->cq_threads + 1; /* the last one is health's */
     s->health_cq = cfg->cq_threads;
@@ -945,6 +958,7 @@ out:
     for (int i = 0; i < cfg->compute_threads; i++) fr_encoder_free(encs[i]);
     free(encs);
     fr_store_close(s->store);
+    fr_descset_free(s->descset);
     free(s->cqs); free(s->cq_threads); free(s->compute_threads); free(s->parse_threads);
     fr_queue_destroy(&s->queue);
     free(s);

@@ -10,16 +10,20 @@
 #include "encoder.h"
 #include "feedrank/v1/reranker.pb-c.h"
 #include "grpc/health/v1/health.pb-c.h"
+#include "grpc/reflection/v1/reflection.pb-c.h"
+#include "descset.h"
 #include "item_store.h"
 #include "ranker.h"
 #include "server.h"
 
-enum { M_RERANK, M_EMBED, M_STREAM, M_HEALTH_CHECK, M_HEALTH_WATCH, M_UNKNOWN, M_COUNT };
+enum { M_RERANK, M_EMBED, M_STREAM, M_HEALTH_CHECK, M_HEALTH_WATCH, M_REFLECT, M_REFLECT_ALPHA, M_UNKNOWN, M_COUNT };
 extern const char *const fr_method_names[M_COUNT];
 
 /* ---- logging ---- */
 void fr_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void fr_log_set_level(int level);
+/* "OK", "NOT_FOUND", ... for a gRPC status code ("UNKNOWN" outside 0..16). */
+const char *fr_grpc_status_name(int code);
 
 /* ---- metrics (metrics.c) ---- */
 #define LAT_BUCKETS 14
@@ -161,6 +165,7 @@ struct fr_server {
     call *watchers[256];
     int n_watchers;
     double arm_cum[FR_MAX_ARMS];     /* cumulative traffic shares */
+    fr_descset *descset;             /* reflection: the compiled-in descriptor set, read at start-up */
 };
 
 /* 1 when an `authorization` value is "Bearer TOKEN" (scheme case-insensitive, RFC 7235), in time
@@ -186,6 +191,20 @@ grpc_byte_buffer *fr_pack(const ProtobufCMessage *m);
 /* Reads a grpc byte buffer (at most max bytes) into malloc'd memory. */
 uint8_t *fr_unpack_bytes(grpc_byte_buffer *bb, size_t max, size_t *len);
 double fr_now(void);
+
+/* ---- reflection (reflection.c) ---- */
+/* The FileDescriptorSet of every served .proto, written by protoc at build time (CMake). */
+extern const uint8_t fr_descriptor_set[];
+extern const size_t fr_descriptor_set_size;
+#define FR_REFLECTION_MAX_REQUEST 65536
+/* One reflection request (serialized ServerReflectionRequest, v1 or v1alpha: the same bytes) to
+ * its serialized response (malloc'd). Unknown names are answered in-band (error_response
+ * NOT_FOUND); FR_ERR_ARG only for a request that is not a valid message or too large. */
+fr_status fr_reflection_answer(const fr_descset *d, const uint8_t *req, size_t len, uint8_t **out, size_t *out_len, char *err,
+                               size_t errcap);
+void fr_reflection_start(fr_server *s, call *c);            /* a new ServerReflectionInfo call, authorised */
+void fr_reflection_on_recv(fr_server *s, call *c, int ok);  /* T_RECV */
+void fr_reflection_on_sent(fr_server *s, call *c, int ok);  /* T_SEND */
 
 /* ---- codec (codec.c) ---- */
 /* Before unpacking: repeated-field counts within the limits, no NUL byte in any string field
