@@ -163,7 +163,7 @@ static void refl_finish(call *c, int code, const char *details) {
     ops[n++].data.send_status_from_server.status_details = &c->status_details;
     c->status = code;
     fr_metrics_request(&c->srv->metrics, c->method, code, fr_now() - c->start);
-    if (code) fr_log(2, "event=request method=%s status=%s message=\"%s\"", fr_method_names[c->method], fr_grpc_status_name(code), details);
+    fr_log_request(c->method, c->request_id, NULL, code, details, fr_now() - c->start);
     if (grpc_call_start_batch(c->call, ops, (size_t)n, &c->t_done, NULL) != GRPC_CALL_OK) fr_call_unref(c);
 }
 

@@ -22,6 +22,14 @@ extern const char *const fr_method_names[M_COUNT];
 /* ---- logging ---- */
 void fr_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void fr_log_set_level(int level);
+void fr_log_set_json(int json); /* 1: every line one JSON object (--log-format json) */
+/* The line of one finished request (a unary call, one RerankStream message, a stream's end):
+ * request id, arm (NULL: none), method, gRPC status by name, duration; errors say why. OK lines
+ * are debug (level 3), INTERNAL errors level 0, other errors level 2. */
+void fr_log_request(int method, const char *request_id, const char *arm, int code, const char *details, double seconds);
+/* The request's own id (given, at most 64 bytes kept) or, when it has none, a server-made one
+ * ("fr-PID-N"), so that every request line can be found. */
+void fr_request_id(const char *given, char *out, size_t cap);
 /* "OK", "NOT_FOUND", ... for a gRPC status code ("UNKNOWN" outside 0..16). */
 const char *fr_grpc_status_name(int code);
 
@@ -38,11 +46,14 @@ typedef struct {
     atomic_long queue_depth;
     atomic_long arm_requests[FR_MAX_ARMS];
     atomic_llong arm_seconds_us[FR_MAX_ARMS];   /* latency of the requests each arm ranked */
+    atomic_long arm_lat_bucket[FR_MAX_ARMS][LAT_BUCKETS + 1];
     atomic_long dropped_expired, dropped_cancelled;
 } fr_metrics;
 
 void fr_metrics_request(fr_metrics *m, int method, int code, double seconds);
 void fr_metrics_batch(fr_metrics *m, int n);
+/* A re-rank request ranked by arm `arm`, seconds after it arrived. */
+void fr_metrics_arm(fr_metrics *m, int arm, double seconds);
 struct MHD_Daemon;
 typedef struct fr_server fr_server;
 /* Binds host:port (a numeric address or a name; the first address it resolves to). */
@@ -71,6 +82,8 @@ struct call {
     grpc_byte_buffer *response;
     grpc_slice status_details;
     double start;                    /* monotonic seconds */
+    char request_id[72];             /* for log lines: RerankRequest.request_id, else fr_request_id's */
+    const char *arm;                 /* unary Rerank: the arm's name (config-owned), else NULL */
     int status;                      /* grpc status sent */
     /* streams (RerankStream, Health/Watch) */
     pthread_mutex_t mu;
@@ -96,6 +109,8 @@ typedef struct job {
     int arm;
     size_t tokens;                   /* token-budget estimate */
     long seq;                        /* stream: response order */
+    double start;                    /* stream: when this message arrived (monotonic seconds) */
+    char request_id[72];             /* fr_request_id of the message's request_id */
     int heavy;                       /* set by fr_queue_push: runs alone, never on the reserved thread */
     /* Embed: done in slices, the job going back to its caller's lane between them */
     size_t next_text;
@@ -130,7 +145,7 @@ int fr_queue_push(job_queue *q, job *j);   /* -1 when full or stopping */
 void fr_job_free(job *j);
 
 /* A message waiting for the parse pool: the unary request of c, or stream message seq of c. */
-typedef struct parse_task { call *c; grpc_byte_buffer *bb; long seq; struct parse_task *next; } parse_task;
+typedef struct parse_task { call *c; grpc_byte_buffer *bb; long seq; double t; struct parse_task *next; } parse_task;
 
 /* ---- the server ---- */
 struct fr_server {
