@@ -168,10 +168,29 @@ static void refl_finish(call *c, int code, const char *details) {
 }
 
 void fr_reflection_start(fr_server *s, call *c) {
-    (void)s;
+    pthread_mutex_lock(&s->refl_mu);
+    int room = s->n_refl < (int)(sizeof s->refl_calls / sizeof s->refl_calls[0]), down = atomic_load(&s->shutting_down);
+    if (room && !down) s->refl_calls[s->n_refl++] = c;
+    pthread_mutex_unlock(&s->refl_mu);
     pthread_mutex_lock(&c->mu);
-    refl_recv(c);
+    if (down) refl_finish(c, GRPC_STATUS_UNAVAILABLE, "server shutting down");
+    else if (!room) refl_finish(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "too many reflection streams; retry later");
+    else refl_recv(c);
     pthread_mutex_unlock(&c->mu);
+}
+
+void fr_reflection_closed(fr_server *s, call *c) {
+    pthread_mutex_lock(&s->refl_mu);
+    for (int i = 0; i < s->n_refl; i++)
+        if (s->refl_calls[i] == c) { s->refl_calls[i] = s->refl_calls[--s->n_refl]; break; }
+    pthread_mutex_unlock(&s->refl_mu);
+}
+
+void fr_reflection_shutdown(fr_server *s) {
+    /* a registered call is not freed meanwhile: it leaves the table at T_CLOSE, before its last ref */
+    pthread_mutex_lock(&s->refl_mu);
+    for (int i = 0; i < s->n_refl; i++) grpc_call_cancel_with_status(s->refl_calls[i]->call, GRPC_STATUS_UNAVAILABLE, "server shutting down", NULL);
+    pthread_mutex_unlock(&s->refl_mu);
 }
 
 void fr_reflection_on_recv(fr_server *s, call *c, int ok) {

@@ -741,6 +741,7 @@ static void *cq_main(void *arg) {
                 fr_log(3, "event=cancelled request_id=%s method=%s", rid, fr_method_names[c->method]);
             }
             if (c->method == M_HEALTH_WATCH) fr_health_watch_remove(s, c);
+            if (c->method == M_REFLECT || c->method == M_REFLECT_ALPHA) fr_reflection_closed(s, c);
             if (c->method == M_STREAM && c->close_cancelled) { /* stop reading and sending; end once the work is back */
                 pthread_mutex_lock(&c->mu);
                 c->dead = 1;
@@ -905,6 +906,7 @@ int fr_server_run(const fr_server_config *cfg) {
     fr_encoder **encs = calloc((size_t)cfg->compute_threads, sizeof *encs);
     fr_queue_init(&s->queue, cfg->max_queue, cfg->compute_threads);
     pthread_mutex_init(&s->watch_mu, NULL);
+    pthread_mutex_init(&s->refl_mu, NULL);
     pthread_rwlock_init(&s->store_lock, NULL);
     pthread_mutex_init(&s->parse_mu, NULL);
     pthread_cond_init(&s->parse_cv, NULL);
@@ -1060,6 +1062,7 @@ int fr_server_run(const fr_server_config *cfg) {
     fr_health_set(s, 0);
     int stag = 0;
     grpc_server_shutdown_and_notify(s->server, s->shutdown_cq, &stag);
+    fr_reflection_shutdown(s);
     grpc_event ev = grpc_completion_queue_pluck(s->shutdown_cq, &stag, gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_seconds(30, GPR_TIMESPAN)), NULL);
     if (ev.type == GRPC_QUEUE_TIMEOUT) {
         fr_log(1, "event=shutdown_timeout action=cancel_all_calls");

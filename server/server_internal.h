@@ -181,6 +181,9 @@ struct fr_server {
     int n_watchers;
     double arm_cum[FR_MAX_ARMS];     /* cumulative traffic shares */
     fr_descset *descset;             /* reflection: the compiled-in descriptor set, read at start-up */
+    pthread_mutex_t refl_mu;         /* reflection streams open now: ended at shutdown */
+    call *refl_calls[256];
+    int n_refl;
 };
 
 /* 1 when an `authorization` value is "Bearer TOKEN" (scheme case-insensitive, RFC 7235), in time
@@ -220,6 +223,10 @@ fr_status fr_reflection_answer(const fr_descset *d, const uint8_t *req, size_t l
 void fr_reflection_start(fr_server *s, call *c);            /* a new ServerReflectionInfo call, authorised */
 void fr_reflection_on_recv(fr_server *s, call *c, int ok);  /* T_RECV */
 void fr_reflection_on_sent(fr_server *s, call *c, int ok);  /* T_SEND */
+void fr_reflection_closed(fr_server *s, call *c);           /* T_CLOSE: the stream is over */
+/* Shutdown: ends every open reflection stream (UNAVAILABLE), so an idle one (a browsing client
+ * keeps it open) does not hold the drain for its 30 s. */
+void fr_reflection_shutdown(fr_server *s);
 
 /* ---- codec (codec.c) ---- */
 /* Before unpacking: repeated-field counts within the limits, no NUL byte in any string field

@@ -225,6 +225,29 @@ check("still serving after the reflection tests", pbg.RerankerStub(ch).Rerank(re
 ch.close()
 check("server exits cleanly", srv.stop() == 0)
 
+# SIGTERM while a client keeps a reflection stream open (idle, as a browsing client does): the
+# stream ends UNAVAILABLE and the server exits at once, not after the 30 s drain limit
+srv = h.Server(BIN, MODEL, STORE, TMP)
+ch = grpc.insecure_channel(f"127.0.0.1:{srv.port}")
+idle = threading.Event()
+
+
+def one_then_wait():
+    yield rpb.ServerReflectionRequest(list_services="")
+    idle.wait(60)
+
+
+it = PathStub(ch, PATHS["v1"]).ServerReflectionInfo(one_then_wait(), timeout=60)
+first = next(it)
+t0 = time.time()
+rc = srv.stop()
+dt = time.time() - t0
+c, d = code_of(lambda: list(it))
+idle.set()
+check(f"SIGTERM with an idle reflection stream: exits in {dt:.1f} s, the stream ends {c}",
+      first.list_services_response.service and rc == 0 and dt < 15 and c == grpc.StatusCode.UNAVAILABLE)
+ch.close()
+
 # with a bearer token, reflection asks for it like Reranker does (health does not)
 srv = h.Server(BIN, MODEL, STORE, TMP, "--token", "refl-token")
 ch = grpc.insecure_channel(f"127.0.0.1:{srv.port}")
