@@ -312,7 +312,7 @@ fr_status fr_descset_parse(const uint8_t *buf, size_t len, fr_descset **out, cha
         rc = read_file(&c, &f);
     }
     if (!rc) {
-        qsort(d->syms, (size_t)d->n_syms, sizeof *d->syms, by_name);
+        if (d->n_syms > 1) qsort(d->syms, (size_t)d->n_syms, sizeof *d->syms, by_name);
         for (int i = 1; i < d->n_syms && !rc; i++)
             if (strcmp(d->syms[i - 1].name, d->syms[i].name) == 0)
                 rc = fr_fail(FR_ERR_FORMAT, err, errcap, "descriptor set: symbol %s is defined twice", d->syms[i].name);
@@ -340,6 +340,7 @@ int fr_descset_find_file(const fr_descset *d, const char *name) {
 
 static const sym *lookup(const fr_descset *d, const char *name) {
     sym key = {.name = (char *)name};
+    if (d->n_syms == 0) return NULL; /* bsearch's base must not be NULL, even for 0 elements */
     return bsearch(&key, d->syms, (size_t)d->n_syms, sizeof *d->syms, by_name);
 }
 
