@@ -17,6 +17,7 @@ pkgs=(
   python3-grpcio python3-grpc-tools python3-protobuf openssl  # the server's interoperability test
   curl
   nginx-light          # the scale-out test's gRPC load balancer (grpc_pass)
+  prometheus           # promtool: the server test checks /metrics with `promtool check metrics`
 )
 # Python packages Debian 12 does not ship, from PyPI: the real `openai` client that
 # tests/test_server_http.py points at the HTTP listener (/usr/bin/python3 runs the tests).
@@ -30,7 +31,18 @@ missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# From PyPI (Debian ships no grpcio-reflection): the reflection test's client, pinned to Debian's
+# python3-grpcio (1.51.1) and installed without dependencies, so Debian's grpcio/protobuf stay.
+pip_pkgs=()
+/usr/bin/python3 -c "import grpc_reflection" 2>/dev/null || pip_pkgs+=("grpcio-reflection==1.51.1")
+pip_install() {
+  [ ${#pip_pkgs[@]} -eq 0 ] && return 0
+  echo "install-deps.sh: pip installing ${pip_pkgs[*]}"
+  /usr/bin/python3 -m pip install -q --no-deps --break-system-packages "${pip_pkgs[@]}" ||
+    { echo "install-deps.sh: pip install failed" >&2; exit 1; }
+}
 if [ ${#missing[@]} -eq 0 ]; then
+  pip_install
   echo "install-deps.sh: all packages present"
   pip_step
   exit 0
@@ -41,5 +53,6 @@ SUDO=""
 $SUDO apt-get update -qq
 DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" > /tmp/feedrank-apt.log 2>&1 ||
   { tail -30 /tmp/feedrank-apt.log >&2; echo "install-deps.sh: apt-get install failed" >&2; exit 1; }
+pip_install
 pip_step
 echo "install-deps.sh: done"

@@ -164,6 +164,8 @@ static void fail_job(job *j, int code, const char *msg) {
         feedrank__v1__rerank_response__init(&r);
         r.request_id = j->rr && j->rr->request_id ? j->rr->request_id : "";
         r.error = (char *)msg;
+        const fr_server_config *cfg = &j->c->srv->cfg;
+        fr_log_request(M_STREAM, j->request_id, cfg->n_arms ? cfg->arms[j->arm].name : "default", code, msg, fr_now() - j->start);
         fr_stream_respond(j->c, j->seq, fr_pack(&r.base), 0, NULL);
     } else {
         fr_call_finish(j->c, NULL, code, msg);
@@ -360,15 +362,15 @@ void *fr_compute_main(void *arg) {
             } else {
                 res.query_truncated = truncated[i];
                 const char *arm = cfg->n_arms ? cfg->arms[j->arm].name : "default";
-                if (cfg->n_arms) {
-                    atomic_fetch_add(&s->metrics.arm_requests[j->arm], 1);
-                    atomic_fetch_add(&s->metrics.arm_seconds_us[j->arm], (long long)(1e6 * (fr_now() - j->c->start)));
-                }
+                if (cfg->n_arms) fr_metrics_arm(&s->metrics, j->arm, fr_now() - j->start);
                 Feedrank__V1__RerankResponse *r = fr_codec_response(j, &res, s->model_name, s->store_version, arm);
                 grpc_byte_buffer *bb = r ? fr_pack(&r->base) : NULL;
                 fr_codec_response_free(r);
                 if (!bb) fail_job(j, GRPC_STATUS_INTERNAL, "out of memory");
-                else if (j->method == M_STREAM) fr_stream_respond(j->c, j->seq, bb, 0, NULL);
+                else if (j->method == M_STREAM) {
+                    fr_log_request(M_STREAM, j->request_id, arm, GRPC_STATUS_OK, NULL, fr_now() - j->start);
+                    fr_stream_respond(j->c, j->seq, bb, 0, NULL);
+                }
                 else fr_call_finish(j->c, bb, GRPC_STATUS_OK, NULL);
             }
             fr_job_free(j);

@@ -30,6 +30,7 @@ void fr_server_config_default(fr_server_config *c) {
     fr_rank_limits_default(&c->limits);
     c->limits.max_candidates = 10000;
     c->log_level = 2;
+    snprintf(c->log_format, sizeof c->log_format, "text");
     c->store_check_ms = 1000;
     c->parse_threads = 2;
     c->http_max_connections = 256;
@@ -86,7 +87,8 @@ static const option OPTS[] = {
     S(tls_cert, "TLS certificate chain (PEM)"),
     S(tls_key, "TLS private key (PEM)"),
     S(tls_client_ca, "CA (PEM) for client certificates: enables mutual TLS"),
-    I(log_level, 0, 3, "0 error, 1 warn, 2 info (default), 3 debug"),
+    I(log_level, 0, 3, "0 error, 1 warn, 2 info (default), 3 debug (also a line per successful request)"),
+    S(log_format, "log lines: text (key=value, default) or json (one JSON object per line)"),
     I(force_store, 0, 1, "accept a store built by another model"),
 };
 #undef S
@@ -324,6 +326,8 @@ fr_status fr_server_config_finish(fr_server_config *c, char *err, size_t errcap)
     if (c->metrics_token_file[0] &&
         (rc = fr_read_token_file("--metrics-token-file", c->metrics_token_file, c->metrics_token, sizeof c->metrics_token, err, errcap)))
         return rc;
+    if (strcmp(c->log_format, "text") != 0 && strcmp(c->log_format, "json") != 0)
+        return fr_fail(FR_ERR_ARG, err, errcap, "--log-format '%s': expected text or json", c->log_format);
     if (c->metrics_token_file[0] && !c->metrics_port)
         return fr_fail(FR_ERR_ARG, err, errcap, "--metrics-token-file needs --metrics-port");
     if (c->http_listen[0]) {

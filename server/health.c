@@ -27,6 +27,7 @@ static void watch_pump(fr_server *s, call *c) {
             op.data.send_status_from_server.status = GRPC_STATUS_OK;
             op.data.send_status_from_server.status_details = &c->status_details;
             fr_metrics_request(&s->metrics, c->method, 0, fr_now() - c->start);
+            fr_log_request(c->method, c->request_id, NULL, 0, NULL, fr_now() - c->start);
             if (grpc_call_start_batch(c->call, &op, 1, &c->t_done, NULL) != GRPC_CALL_OK) fr_call_unref(c);
         }
         return;

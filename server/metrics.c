@@ -1,30 +1,47 @@
 /* metrics.c - Prometheus text exposition on GET /metrics (libmicrohttpd), from atomic counters
  * the server updates: requests by method and status, latency histograms, batch sizes, queue
- * depth, dropped requests, A/B arm traffic, and an info series with backend, model and store.
+ * depth, dropped requests, A/B arm traffic and latency, an info series with backend, model and
+ * store, a build-info series (version, git revision, compiled-in backends), and the standard
+ * process_* series read from /proc at each scrape. Every family is a valid counter, gauge or
+ * histogram as `promtool check metrics` reads them.
  * The endpoint binds the gRPC listen host unless told otherwise (metrics reveal traffic, models
  * and arms, so they are not published on every interface by default) and can require a bearer
  * token. */
+#include <dirent.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "revision.h"
 #include "server_internal.h"
 
 static const double LAT_BOUNDS[LAT_BUCKETS] = {0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10};
 static const int BATCH_BOUNDS[BATCH_BUCKETS] = {1, 2, 4, 8, 16, 32, 64, 128};
 
+static int lat_bucket(double seconds) {
+    int b = 0;
+    while (b < LAT_BUCKETS && seconds > LAT_BOUNDS[b]) b++;
+    return b;
+}
+
 void fr_metrics_request(fr_metrics *m, int method, int code, double seconds) {
     if (code < 0 || code > 16) code = 2;
     atomic_fetch_add(&m->requests[method][code], 1);
-    int b = 0;
-    while (b < LAT_BUCKETS && seconds > LAT_BOUNDS[b]) b++;
-    atomic_fetch_add(&m->lat_bucket[method][b], 1);
+    atomic_fetch_add(&m->lat_bucket[method][lat_bucket(seconds)], 1);
     atomic_fetch_add(&m->lat_count[method], 1);
     atomic_fetch_add(&m->lat_sum_us[method], (long long)(seconds * 1e6));
+}
+
+void fr_metrics_arm(fr_metrics *m, int arm, double seconds) {
+    atomic_fetch_add(&m->arm_requests[arm], 1);
+    atomic_fetch_add(&m->arm_seconds_us[arm], (long long)(seconds * 1e6));
+    atomic_fetch_add(&m->arm_lat_bucket[arm][lat_bucket(seconds)], 1);
 }
 
 void fr_metrics_batch(fr_metrics *m, int n) {
@@ -38,6 +55,8 @@ void fr_metrics_batch(fr_metrics *m, int n) {
 static const char *CODES[17] = {"OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND", "ALREADY_EXISTS",
                                 "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE",
                                 "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED"};
+
+const char *fr_grpc_status_name(int code) { return code >= 0 && code <= 16 ? CODES[code] : "UNKNOWN"; }
 
 typedef struct { char *p; size_t n, cap; } buf;
 static void put(buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -56,6 +75,53 @@ static void put(buf *b, const char *fmt, ...) {
     }
 }
 
+/* The process_* series every Prometheus client library exports, from /proc/self (Linux). A value
+ * that cannot be read is left out rather than reported as 0. */
+static void process_metrics(buf *b) {
+    long tick = sysconf(_SC_CLK_TCK), page = sysconf(_SC_PAGESIZE);
+    char line[1024];
+    FILE *f = fopen("/proc/self/stat", "r");
+    size_t n = f ? fread(line, 1, sizeof line - 1, f) : 0;
+    if (f) fclose(f);
+    line[n] = 0;
+    /* fields after the command name (which may hold spaces and parentheses): from the last ')' */
+    char *p = strrchr(line, ')');
+    unsigned long long utime = 0, stime = 0, start = 0, vsize = 0;
+    long long rss = 0;
+    if (p && tick > 0 &&
+        sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d %*d %*d %*d %*d %llu %llu %lld", &utime, &stime,
+               &start, &vsize, &rss) == 5) {
+        put(b, "# HELP process_cpu_seconds_total Total user and system CPU time spent in seconds.\n# TYPE process_cpu_seconds_total counter\n"
+               "process_cpu_seconds_total %.2f\n", (double)(utime + stime) / (double)tick);
+        put(b, "# HELP process_virtual_memory_bytes Virtual memory size in bytes.\n# TYPE process_virtual_memory_bytes gauge\n"
+               "process_virtual_memory_bytes %llu\n", vsize);
+        put(b, "# HELP process_resident_memory_bytes Resident memory size in bytes.\n# TYPE process_resident_memory_bytes gauge\n"
+               "process_resident_memory_bytes %lld\n", rss * (long long)page);
+        /* start time: the boot time (/proc/stat btime) plus the start in clock ticks since boot */
+        unsigned long long btime = 0;
+        FILE *st = fopen("/proc/stat", "r");
+        while (st && fgets(line, sizeof line, st))
+            if (sscanf(line, "btime %llu", &btime) == 1) break;
+        if (st) fclose(st);
+        if (btime)
+            put(b, "# HELP process_start_time_seconds Start time of the process since unix epoch in seconds.\n"
+                   "# TYPE process_start_time_seconds gauge\nprocess_start_time_seconds %.2f\n", (double)btime + (double)start / (double)tick);
+    }
+    DIR *d = opendir("/proc/self/fd");
+    if (d) {
+        long fds = 0;
+        struct dirent *e;
+        while ((e = readdir(d))) fds += e->d_name[0] != '.';
+        closedir(d);
+        /* less the descriptor opendir itself holds */
+        put(b, "# HELP process_open_fds Number of open file descriptors.\n# TYPE process_open_fds gauge\nprocess_open_fds %ld\n", fds - 1);
+    }
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+        put(b, "# HELP process_max_fds Maximum number of open file descriptors.\n# TYPE process_max_fds gauge\nprocess_max_fds %llu\n",
+            (unsigned long long)rl.rlim_cur);
+}
+
 static char *render(fr_server *s, size_t *len) {
     fr_metrics *m = &s->metrics;
     buf b = {malloc(16384), 0, 16384};
@@ -66,6 +132,8 @@ static char *render(fr_server *s, size_t *len) {
     snprintf(version, sizeof version, "%s", s->store_version);
     pthread_rwlock_unlock(&s->store_lock);
     put(&b, "feedrank_info{model=\"%s\",store_version=\"%s\",backend=\"%s\",dim=\"%d\"} 1\n", s->model_name, version, s->backend, s->dim);
+    put(&b, "# HELP feedrank_build_info Version, git revision and compiled-in backends of this binary.\n# TYPE feedrank_build_info gauge\n"
+            "feedrank_build_info{version=\"%s\",revision=\"%s\",backend=\"%s\"} 1\n", FEEDRANK_VERSION, FEEDRANK_REVISION, FEEDRANK_BACKENDS);
     put(&b, "# HELP feedrank_store_reloads_total Item store reloads (SIGHUP) by outcome.\n# TYPE feedrank_store_reloads_total counter\n");
     put(&b, "feedrank_store_reloads_total{result=\"ok\"} %ld\nfeedrank_store_reloads_total{result=\"failed\"} %ld\n", atomic_load(&s->reloads_ok), atomic_load(&s->reloads_failed));
     put(&b, "# HELP feedrank_up 1 while serving, 0 while draining.\n# TYPE feedrank_up gauge\nfeedrank_up %d\n", atomic_load(&s->serving));
@@ -98,9 +166,21 @@ static char *render(fr_server *s, size_t *len) {
     if (s->cfg.n_arms) {
         put(&b, "# HELP feedrank_arm_requests_total Re-rank requests ranked by each A/B arm.\n# TYPE feedrank_arm_requests_total counter\n");
         for (int a = 0; a < s->cfg.n_arms; a++) put(&b, "feedrank_arm_requests_total{arm=\"%s\"} %ld\n", s->cfg.arms[a].name, atomic_load(&m->arm_requests[a]));
-        put(&b, "# HELP feedrank_arm_request_seconds_sum Time from arrival to ranked response, per A/B arm.\n# TYPE feedrank_arm_request_seconds_sum counter\n");
-        for (int a = 0; a < s->cfg.n_arms; a++) put(&b, "feedrank_arm_request_seconds_sum{arm=\"%s\"} %.6f\n", s->cfg.arms[a].name, atomic_load(&m->arm_seconds_us[a]) / 1e6);
+        put(&b, "# HELP feedrank_arm_request_seconds Time from arrival to ranked response, per A/B arm.\n# TYPE feedrank_arm_request_seconds histogram\n");
+        for (int a = 0; a < s->cfg.n_arms; a++) {
+            const char *name = s->cfg.arms[a].name;
+            long acc = 0;
+            for (int k = 0; k < LAT_BUCKETS; k++) {
+                acc += atomic_load(&m->arm_lat_bucket[a][k]);
+                put(&b, "feedrank_arm_request_seconds_bucket{arm=\"%s\",le=\"%g\"} %ld\n", name, LAT_BOUNDS[k], acc);
+            }
+            acc += atomic_load(&m->arm_lat_bucket[a][LAT_BUCKETS]);
+            put(&b, "feedrank_arm_request_seconds_bucket{arm=\"%s\",le=\"+Inf\"} %ld\n", name, acc);
+            put(&b, "feedrank_arm_request_seconds_sum{arm=\"%s\"} %.6f\nfeedrank_arm_request_seconds_count{arm=\"%s\"} %ld\n", name,
+                atomic_load(&m->arm_seconds_us[a]) / 1e6, name, acc);
+        }
     }
+    process_metrics(&b);
     *len = b.n;
     return b.p;
 }

@@ -40,28 +40,152 @@
 #include "profile.h"
 #include "server_internal.h"
 
-const char *const fr_method_names[M_COUNT] = {"Rerank", "Embed", "RerankStream", "HealthCheck", "HealthWatch", "unknown"};
+const char *const fr_method_names[M_COUNT] = {"Rerank", "Embed", "RerankStream", "HealthCheck", "HealthWatch",
+                                              "ReflectionV1", "ReflectionV1alpha", "unknown"};
 static const char *const method_paths[M_COUNT] = {"/feedrank.v1.Reranker/Rerank", "/feedrank.v1.Reranker/Embed",
                                                   "/feedrank.v1.Reranker/RerankStream", "/grpc.health.v1.Health/Check",
-                                                  "/grpc.health.v1.Health/Watch", NULL};
+                                                  "/grpc.health.v1.Health/Watch",
+                                                  "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+                                                  "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", NULL};
+/* Client-streaming methods: their messages are read with RECV_MESSAGE, not with the call. */
+static int streaming(int m) { return m == M_STREAM || m == M_REFLECT || m == M_REFLECT_ALPHA; }
 
 static int g_log_level = 2; /* process-wide server config: set once before threads start */
+static int g_log_json;
 void fr_log_set_level(int level) { g_log_level = level; }
-void fr_log(int level, const char *fmt, ...) {
-    if (level > g_log_level) return;
+void fr_log_set_json(int json) { g_log_json = json; }
+
+typedef struct { char *p; size_t n, cap; } logbuf; /* appends, truncating at cap - 1 */
+
+static void lb_putc(logbuf *b, char c) {
+    if (b->n + 1 < b->cap) b->p[b->n++] = c;
+    b->p[b->n] = 0;
+}
+
+static void lb_puts(logbuf *b, const char *s) { while (*s) lb_putc(b, *s++); }
+
+static void lb_printf(logbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void lb_printf(logbuf *b, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    int k = vsnprintf(b->p + b->n, b->cap - b->n, fmt, ap);
+    va_end(ap);
+    if (k > 0) b->n += (size_t)k < b->cap - b->n ? (size_t)k : b->cap - b->n - 1;
+}
+
+/* s[0..len) as a JSON string (quotes included), or as a logfmt value (quoted and escaped when it
+ * holds anything but plain characters): client-sent text can never break a line or fake a field. */
+static void lb_value(logbuf *b, const char *s, size_t len, int json) {
+    int quote = json || len == 0;
+    for (size_t i = 0; i < len && !quote; i++) quote = (unsigned char)s[i] <= ' ' || s[i] == '"' || s[i] == '=' || s[i] == '\\' || s[i] == 0x7f;
+    if (quote) lb_putc(b, '"');
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\') { lb_putc(b, '\\'); lb_putc(b, (char)c); }
+        else if (c == '\n') lb_puts(b, "\\n");
+        else if (c == '\t') lb_puts(b, "\\t");
+        else if (c < 0x20 || c == 0x7f) lb_printf(b, "\\u%04x", c);
+        else lb_putc(b, (char)c);
+    }
+    if (quote) lb_putc(b, '"');
+}
+
+/* Client text for a logfmt line (quoted and escaped when needed). */
+static void logfmt_value(const char *in, char *out, size_t cap) {
+    logbuf b = {out, 0, cap};
+    out[0] = 0;
+    lb_value(&b, in, strlen(in), 0);
+}
+
+/* The line's head: time and level. */
+static void lb_head(logbuf *b, int level) {
     static const char *names[] = {"error", "warn", "info", "debug"};
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     struct tm tm;
     gmtime_r(&ts.tv_sec, &tm);
-    char line[2048];
-    int n = snprintf(line, sizeof line, "ts=%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ level=%s ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-                     tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000, names[level < 0 ? 0 : level > 3 ? 3 : level]);
+    const char *lv = names[level < 0 ? 0 : level > 3 ? 3 : level];
+    lb_printf(b, g_log_json ? "{\"time\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ\",\"level\":\"%s\"" : "ts=%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ level=%s",
+              tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000, lv);
+}
+
+/* One field: ` key=value` or `,"key":"value"`. */
+static void lb_field(logbuf *b, const char *key, const char *value) {
+    lb_puts(b, g_log_json ? ",\"" : " ");
+    lb_puts(b, key);
+    lb_puts(b, g_log_json ? "\":" : "=");
+    lb_value(b, value, strlen(value), g_log_json);
+}
+
+/* The server's own lines are written as logfmt (`event=x key=value key="quoted value"`); in JSON
+ * mode each pair becomes a field. A quoted value ends at a quote followed by a space or the end,
+ * so a message quoting something still comes through whole. */
+static void logfmt_to_json(logbuf *b, const char *s) {
+    while (*s) {
+        while (*s == ' ') s++;
+        const char *eq = s;
+        while (*eq && *eq != '=' && *eq != ' ') eq++;
+        if (*eq != '=' || eq == s) { lb_puts(b, ",\"text\":"); lb_value(b, s, strlen(s), 1); return; }
+        const char *v = eq + 1, *end;
+        size_t vlen;
+        if (*v == '"') {
+            end = v + 1;
+            while (*end && !(*end == '"' && (end[1] == ' ' || end[1] == 0))) end++;
+            vlen = (size_t)(end - v - 1);
+            v++;
+            if (*end) end++;
+        } else {
+            end = v;
+            while (*end && *end != ' ') end++;
+            vlen = (size_t)(end - v);
+        }
+        lb_puts(b, ",");
+        lb_value(b, s, (size_t)(eq - s), 1);
+        lb_puts(b, ":");
+        lb_value(b, v, vlen, 1);
+        s = end;
+    }
+}
+
+void fr_log(int level, const char *fmt, ...) {
+    if (level > g_log_level) return;
+    char line[4096], text[2048];
+    logbuf b = {line, 0, sizeof line};
+    line[0] = 0;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);
+    vsnprintf(text, sizeof text, fmt, ap);
     va_end(ap);
+    lb_head(&b, level);
+    if (g_log_json) { logfmt_to_json(&b, text); lb_putc(&b, '}'); }
+    else { lb_putc(&b, ' '); lb_puts(&b, text); }
     fprintf(stderr, "%s\n", line);
+}
+
+void fr_log_request(int method, const char *request_id, const char *arm, int code, const char *details, double seconds) {
+    int level = code == GRPC_STATUS_OK ? 3 : code == GRPC_STATUS_INTERNAL ? 0 : 2;
+    if (level > g_log_level) return;
+    char line[4096], dur[32];
+    logbuf b = {line, 0, sizeof line};
+    line[0] = 0;
+    lb_head(&b, level);
+    lb_field(&b, "event", "request");
+    lb_field(&b, "request_id", request_id && *request_id ? request_id : "-");
+    lb_field(&b, "arm", arm ? arm : "-");
+    lb_field(&b, "method", fr_method_names[method]);
+    lb_field(&b, "status", fr_grpc_status_name(code));
+    snprintf(dur, sizeof dur, "%.6f", seconds);
+    if (g_log_json) lb_printf(&b, ",\"duration\":%s", dur);
+    else lb_field(&b, "duration", dur);
+    if (details && *details) lb_field(&b, "message", details);
+    if (g_log_json) lb_putc(&b, '}');
+    fprintf(stderr, "%s\n", line);
+}
+
+void fr_request_id(const char *given, char *out, size_t cap) {
+    static atomic_ulong next;
+    if (given && *given) snprintf(out, cap, "%.64s", given);
+    else snprintf(out, cap, "fr-%x-%lu", (unsigned)getpid(), (unsigned long)atomic_fetch_add(&next, 1) + 1);
 }
 
 double fr_now(void) {
@@ -142,7 +266,7 @@ void fr_request_next_call(fr_server *s, int method, int cq_index) {
     if (method == M_UNKNOWN) {
         e = grpc_server_request_call(s->server, &c->call, &c->details, &c->md, cq, cq, &c->t_new);
     } else {
-        int read_payload = method != M_STREAM;
+        int read_payload = !streaming(method);
         e = grpc_server_request_registered_call(s->server, s->method_handles[method], &c->call, &c->deadline, &c->md,
                                                 read_payload ? &c->payload : NULL, cq, cq, &c->t_new);
     }
@@ -171,10 +295,11 @@ void fr_call_finish(call *c, grpc_byte_buffer *msg, int code, const char *detail
     n++;
     c->status = code;
     fr_metrics_request(&c->srv->metrics, c->method, code, fr_now() - c->start);
-    if (code != GRPC_STATUS_OK) fr_log(code == GRPC_STATUS_INTERNAL ? 0 : 2, "event=request method=%s status=%d message=\"%s\"", fr_method_names[c->method], code, details ? details : "");
-    else fr_log(3, "event=request method=%s status=0 ms=%.3f", fr_method_names[c->method], 1e3 * (fr_now() - c->start));
+    fr_log_request(c->method, c->request_id, c->arm, code, details, fr_now() - c->start);
     if (grpc_call_start_batch(c->call, ops, (size_t)n, &c->t_done, NULL) != GRPC_CALL_OK) {
-        fr_log(0, "event=send_failed method=%s", fr_method_names[c->method]);
+        char rid[160];
+        logfmt_value(c->request_id, rid, sizeof rid);
+        fr_log(0, "event=send_failed request_id=%s method=%s", rid, fr_method_names[c->method]);
         fr_call_unref(c);
     }
 }
@@ -243,14 +368,22 @@ static int make_rerank_job(fr_server *s, call *c, const uint8_t *buf, size_t len
     Feedrank__V1__RerankRequest *m = feedrank__v1__rerank_request__unpack(NULL, len, buf);
     if (!m) { fr_fail(FR_ERR_ARG, err, errcap, "malformed RerankRequest (not valid protobuf)"); return GRPC_STATUS_INVALID_ARGUMENT; }
     if (rid && ridcap && m->request_id) snprintf(rid, ridcap, "%s", m->request_id);
+    if (c->method == M_RERANK) { /* under mu: a cancellation's log line may read it meanwhile */
+        pthread_mutex_lock(&c->mu);
+        fr_request_id(m->request_id, c->request_id, sizeof c->request_id);
+        pthread_mutex_unlock(&c->mu);
+    }
     job *j = calloc(1, sizeof *j);
     if (!j) { feedrank__v1__rerank_request__free_unpacked(m, NULL); fr_fail(FR_ERR_NOMEM, err, errcap, "out of memory"); return GRPC_STATUS_RESOURCE_EXHAUSTED; }
     j->c = c;
     j->rr = m;
     j->method = c->method;
+    j->start = c->start;
+    fr_request_id(m->request_id, j->request_id, sizeof j->request_id);
     int arm = pick_arm(s, m, err, errcap);
     if (arm < 0) { fr_job_free(j); return GRPC_STATUS_INVALID_ARGUMENT; }
     j->arm = arm;
+    if (c->method == M_RERANK) c->arm = s->cfg.n_arms ? s->cfg.arms[arm].name : "default";
     fr_rank_options defaults;
     if (s->cfg.n_arms) defaults = s->cfg.arms[arm].options;
     else defaults = s->cfg.base_options;
@@ -342,7 +475,7 @@ static void handle_unary(fr_server *s, call *c) {
 static int parse_submit(fr_server *s, call *c, grpc_byte_buffer *bb, long seq) {
     parse_task *t = malloc(sizeof *t);
     if (!t) return -1;
-    *t = (parse_task){c, bb, seq, NULL};
+    *t = (parse_task){c, bb, seq, fr_now(), NULL};
     pthread_mutex_lock(&s->parse_mu);
     if (s->parse_stopping || s->parse_depth >= s->cfg.max_queue) {
         pthread_mutex_unlock(&s->parse_mu);
@@ -382,6 +515,7 @@ static void stream_finish(call *c, int code) {
     ops[n].data.send_status_from_server.status = (grpc_status_code)code;
     ops[n++].data.send_status_from_server.status_details = &c->status_details;
     fr_metrics_request(&c->srv->metrics, c->method, code, fr_now() - c->start);
+    fr_log_request(c->method, c->request_id, NULL, code, code ? "stream cancelled" : NULL, fr_now() - c->start);
     if (grpc_call_start_batch(c->call, ops, (size_t)n, &c->t_done, NULL) != GRPC_CALL_OK) fr_call_unref(c);
 }
 
@@ -450,8 +584,12 @@ void fr_stream_respond(call *c, long seq, grpc_byte_buffer *msg, int code, const
     fr_call_unref(c); /* the request's ref, taken when it was received */
 }
 
-/* Answers stream request seq with an error response; consumes the request's ref and in-flight count. */
-static void stream_error_response(call *c, long seq, const char *request_id, const char *msg) {
+/* Answers stream request seq with an error response (logged with the status a unary call would
+ * have got); consumes the request's ref and in-flight count. */
+static void stream_error_response(call *c, long seq, const char *request_id, int code, double t0, const char *msg) {
+    char rid[72];
+    fr_request_id(request_id, rid, sizeof rid);
+    fr_log_request(M_STREAM, rid, NULL, code, msg, fr_now() - t0);
     Feedrank__V1__RerankResponse r;
     feedrank__v1__rerank_response__init(&r);
     r.request_id = (char *)(request_id ? request_id : "");
@@ -479,7 +617,8 @@ static void on_stream_message(fr_server *s, call *c, int ok) {
     pthread_mutex_unlock(&c->mu);
     if (parse_submit(s, c, bb, seq)) {
         grpc_byte_buffer_destroy(bb);
-        stream_error_response(c, seq, NULL, atomic_load(&s->shutting_down) ? "server is shutting down" : "request queue is full; retry with backoff");
+        stream_error_response(c, seq, NULL, GRPC_STATUS_RESOURCE_EXHAUSTED, fr_now(),
+                              atomic_load(&s->shutting_down) ? "server is shutting down" : "request queue is full; retry with backoff");
     }
     pthread_mutex_lock(&c->mu);
     stream_maybe_recv(c);
@@ -487,25 +626,28 @@ static void on_stream_message(fr_server *s, call *c, int ok) {
 }
 
 /* Parse pool: stream message seq of c into a job (the request's ref and in-flight count go with it). */
-static void parse_stream_message(fr_server *s, call *c, grpc_byte_buffer *bb, long seq) {
+static void parse_stream_message(fr_server *s, call *c, grpc_byte_buffer *bb, long seq, double t0) {
     char err[512];
     size_t len;
     uint8_t *buf = fr_unpack_bytes(bb, (size_t)s->cfg.max_message_bytes, &len);
     grpc_byte_buffer_destroy(bb);
     job *j = NULL;
     char rid[256];
+    int code;
     if (!buf) {
         snprintf(err, sizeof err, "request %ld is larger than the %d-byte limit", seq, s->cfg.max_message_bytes);
-        stream_error_response(c, seq, NULL, err);
-    } else if (make_rerank_job(s, c, buf, len, &j, rid, sizeof rid, err, sizeof err)) {
-        stream_error_response(c, seq, rid, err);
+        stream_error_response(c, seq, NULL, GRPC_STATUS_INVALID_ARGUMENT, t0, err);
+    } else if ((code = make_rerank_job(s, c, buf, len, &j, rid, sizeof rid, err, sizeof err))) {
+        stream_error_response(c, seq, rid, code, t0, err);
     } else {
         j->seq = seq;
+        j->start = t0;
         if (fr_queue_push(&s->queue, j)) {
             Feedrank__V1__RerankRequest *m = j->rr;
             j->rr = NULL;
             fr_job_free(j);
-            stream_error_response(c, seq, m->request_id, atomic_load(&s->shutting_down) ? "server is shutting down" : "request queue is full; retry with backoff");
+            stream_error_response(c, seq, m->request_id, GRPC_STATUS_RESOURCE_EXHAUSTED, t0,
+                                  atomic_load(&s->shutting_down) ? "server is shutting down" : "request queue is full; retry with backoff");
             feedrank__v1__rerank_request__free_unpacked(m, NULL);
         }
     }
@@ -523,7 +665,7 @@ static void *parse_main(void *arg) {
         if (!s->parse_head) s->parse_tail = NULL;
         s->parse_depth--;
         pthread_mutex_unlock(&s->parse_mu);
-        if (t->c->method == M_STREAM) parse_stream_message(s, t->c, t->bb, t->seq);
+        if (t->c->method == M_STREAM) parse_stream_message(s, t->c, t->bb, t->seq, t->t);
         else handle_unary(s, t->c);
         free(t);
     }
@@ -534,6 +676,7 @@ static void on_new_call(fr_server *s, call *c, int ok) {
     if (!ok) { call_free(c); return; } /* the server is shutting down */
     fr_request_next_call(s, c->method, c->cq_index);
     c->start = fr_now();
+    fr_request_id(NULL, c->request_id, sizeof c->request_id);
     char *peer = grpc_call_get_peer(c->call);
     c->caller = peer ? fr_hash64(peer, strlen(peer), 0x5EED) : 0;
     gpr_free(peer);
@@ -575,6 +718,8 @@ static void on_new_call(fr_server *s, call *c, int ok) {
         pthread_mutex_unlock(&c->mu);
         /* the handler's ref is released when the final status completes (T_DONE) */
         break;
+    case M_REFLECT:
+    case M_REFLECT_ALPHA: fr_reflection_start(s, c); break;
     case M_HEALTH_CHECK:
     case M_HEALTH_WATCH: {
         size_t len = 0;
@@ -617,9 +762,14 @@ static void *cq_main(void *arg) {
         case T_CLOSE:
             if (c->close_cancelled) {
                 atomic_store(&c->cancelled, 1);
-                fr_log(3, "event=cancelled method=%s", fr_method_names[c->method]);
+                char rid[160];
+                pthread_mutex_lock(&c->mu);
+                logfmt_value(c->request_id, rid, sizeof rid);
+                pthread_mutex_unlock(&c->mu);
+                fr_log(3, "event=cancelled request_id=%s method=%s", rid, fr_method_names[c->method]);
             }
             if (c->method == M_HEALTH_WATCH) fr_health_watch_remove(s, c);
+            if (c->method == M_REFLECT || c->method == M_REFLECT_ALPHA) fr_reflection_closed(s, c);
             if (c->method == M_STREAM && c->close_cancelled) { /* stop reading and sending; end once the work is back */
                 pthread_mutex_lock(&c->mu);
                 c->dead = 1;
@@ -629,8 +779,13 @@ static void *cq_main(void *arg) {
             fr_call_unref(c);
             break;
         case T_DONE: fr_call_unref(c); break;
-        case T_RECV: on_stream_message(s, c, ev.success); fr_call_unref(c); break;
+        case T_RECV:
+            if (c->method == M_REFLECT || c->method == M_REFLECT_ALPHA) fr_reflection_on_recv(s, c, ev.success);
+            else on_stream_message(s, c, ev.success);
+            fr_call_unref(c);
+            break;
         case T_SEND:
+            if (c->method == M_REFLECT || c->method == M_REFLECT_ALPHA) { fr_reflection_on_sent(s, c, ev.success); fr_call_unref(c); break; }
             pthread_mutex_lock(&c->mu);
             c->send_pending = 0;
             if (c->method == M_HEALTH_WATCH) { pthread_mutex_unlock(&c->mu); fr_health_watch_sent(s, c, ev.success); }
@@ -773,11 +928,13 @@ int fr_server_run(const fr_server_config *cfg) {
     if (!s) return 1;
     s->cfg = *cfg;
     fr_log_set_level(cfg->log_level);
+    fr_log_set_json(strcmp(cfg->log_format, "json") == 0);
     char err[1024];
     int rc = 1;
     fr_encoder **encs = calloc((size_t)cfg->compute_threads, sizeof *encs);
     fr_queue_init(&s->queue, cfg->max_queue, cfg->compute_threads);
     pthread_mutex_init(&s->watch_mu, NULL);
+    pthread_mutex_init(&s->refl_mu, NULL);
     pthread_rwlock_init(&s->store_lock, NULL);
     pthread_mutex_init(&s->parse_mu, NULL);
     pthread_cond_init(&s->parse_cv, NULL);
@@ -801,6 +958,7 @@ int fr_server_run(const fr_server_config *cfg) {
     s->model_fp = fr_encoder_fingerprint(encs[0]);
     s->dim = fr_encoder_dim(encs[0]);
     if (fr_store_load(cfg->store, s->model_fp, cfg->force_store, &s->store, err, sizeof err)) { fr_log(0, "event=startup_failed what=store message=\"%s\"", err); goto out; }
+    if (fr_descset_parse(fr_descriptor_set, fr_descriptor_set_size, &s->descset, err, sizeof err)) { fr_log(0, "event=startup_failed what=reflection message=\"%s\"", err); goto out; }
     snprintf(s->store_version, sizeof s->store_version, "%016llx", (unsigned long long)fr_store_info_of(s->store)->content_hash);
 
     if (cfg->tls_cert[0] || cfg->tls_key[0]) { /* a bad certificate or key is reported before anything listens */
@@ -841,7 +999,7 @@ int fr_server_run(const fr_server_config *cfg) {
     s->server = grpc_server_create(&chargs, NULL);
     for (int m = 0; m < M_UNKNOWN; m++)
         s->method_handles[m] = grpc_server_register_method(s->server, method_paths[m], NULL,
-                                                           m == M_STREAM ? GRPC_SRM_PAYLOAD_NONE : GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER,
+                                                           streaming(m) ? GRPC_SRM_PAYLOAD_NONE : GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER,
                                                            0);
     const int ncq = cfg->cq_threads + 1; /* the last one is health's */
     s->health_cq = cfg->cq_threads;
@@ -941,6 +1099,7 @@ int fr_server_run(const fr_server_config *cfg) {
     fr_http_quiesce(http);
     int stag = 0;
     grpc_server_shutdown_and_notify(s->server, s->shutdown_cq, &stag);
+    fr_reflection_shutdown(s);
     grpc_event ev = grpc_completion_queue_pluck(s->shutdown_cq, &stag, gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_seconds(30, GPR_TIMESPAN)), NULL);
     if (ev.type == GRPC_QUEUE_TIMEOUT) {
         fr_log(1, "event=shutdown_timeout action=cancel_all_calls");
@@ -983,6 +1142,7 @@ out:
     for (int i = 0; i < cfg->compute_threads; i++) fr_encoder_free(encs[i]);
     free(encs);
     fr_store_close(s->store);
+    fr_descset_free(s->descset);
     free(s->cqs); free(s->cq_threads); free(s->compute_threads); free(s->parse_threads);
     fr_queue_destroy(&s->queue);
     free(s);

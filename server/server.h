@@ -55,6 +55,7 @@ typedef struct {
     char token_file[1024];  /* file holding the token (read at start-up; keeps it off the command line) */
     char tls_cert[1024], tls_key[1024], tls_client_ca[1024]; /* TLS when cert+key; mTLS when client CA too */
     int log_level;          /* 0 error, 1 warn, 2 info, 3 debug */
+    char log_format[8];     /* "text" (key=value, default) or "json" (one JSON object per line) */
     int force_store;
     int store_check_ms;     /* how often the store file is checked for changes, then reloaded (default 1000; 0 = only on SIGHUP) */
     fr_arm arms[FR_MAX_ARMS];

@@ -10,16 +10,28 @@
 #include "encoder.h"
 #include "feedrank/v1/reranker.pb-c.h"
 #include "grpc/health/v1/health.pb-c.h"
+#include "grpc/reflection/v1/reflection.pb-c.h"
+#include "descset.h"
 #include "item_store.h"
 #include "ranker.h"
 #include "server.h"
 
-enum { M_RERANK, M_EMBED, M_STREAM, M_HEALTH_CHECK, M_HEALTH_WATCH, M_UNKNOWN, M_COUNT };
+enum { M_RERANK, M_EMBED, M_STREAM, M_HEALTH_CHECK, M_HEALTH_WATCH, M_REFLECT, M_REFLECT_ALPHA, M_UNKNOWN, M_COUNT };
 extern const char *const fr_method_names[M_COUNT];
 
 /* ---- logging ---- */
 void fr_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void fr_log_set_level(int level);
+void fr_log_set_json(int json); /* 1: every line one JSON object (--log-format json) */
+/* The line of one finished request (a unary call, one RerankStream message, a stream's end):
+ * request id, arm (NULL: none), method, gRPC status by name, duration; errors say why. OK lines
+ * are debug (level 3), INTERNAL errors level 0, other errors level 2. */
+void fr_log_request(int method, const char *request_id, const char *arm, int code, const char *details, double seconds);
+/* The request's own id (given, at most 64 bytes kept) or, when it has none, a server-made one
+ * ("fr-PID-N"), so that every request line can be found. */
+void fr_request_id(const char *given, char *out, size_t cap);
+/* "OK", "NOT_FOUND", ... for a gRPC status code ("UNKNOWN" outside 0..16). */
+const char *fr_grpc_status_name(int code);
 
 /* ---- metrics (metrics.c) ---- */
 #define LAT_BUCKETS 14
@@ -34,11 +46,14 @@ typedef struct {
     atomic_long queue_depth;
     atomic_long arm_requests[FR_MAX_ARMS];
     atomic_llong arm_seconds_us[FR_MAX_ARMS];   /* latency of the requests each arm ranked */
+    atomic_long arm_lat_bucket[FR_MAX_ARMS][LAT_BUCKETS + 1];
     atomic_long dropped_expired, dropped_cancelled;
 } fr_metrics;
 
 void fr_metrics_request(fr_metrics *m, int method, int code, double seconds);
 void fr_metrics_batch(fr_metrics *m, int n);
+/* A re-rank request ranked by arm `arm`, seconds after it arrived. */
+void fr_metrics_arm(fr_metrics *m, int arm, double seconds);
 struct MHD_Daemon;
 typedef struct fr_server fr_server;
 /* Binds host:port (a numeric address or a name; the first address it resolves to). */
@@ -67,6 +82,8 @@ struct call {
     grpc_byte_buffer *response;
     grpc_slice status_details;
     double start;                    /* monotonic seconds */
+    char request_id[72];             /* for log lines: RerankRequest.request_id, else fr_request_id's */
+    const char *arm;                 /* unary Rerank: the arm's name (config-owned), else NULL */
     int status;                      /* grpc status sent */
     /* streams (RerankStream, Health/Watch) */
     pthread_mutex_t mu;
@@ -93,6 +110,8 @@ typedef struct job {
     int arm;
     size_t tokens;                   /* token-budget estimate */
     long seq;                        /* stream: response order */
+    double start;                    /* stream: when this message arrived (monotonic seconds) */
+    char request_id[72];             /* fr_request_id of the message's request_id */
     int heavy;                       /* set by fr_queue_push: runs alone, never on the reserved thread */
     /* Embed: done in slices, the job going back to its caller's lane between them */
     size_t next_text;
@@ -127,7 +146,7 @@ int fr_queue_push(job_queue *q, job *j);   /* -1 when full or stopping */
 void fr_job_free(job *j);
 
 /* A message waiting for the parse pool: the unary request of c, or stream message seq of c. */
-typedef struct parse_task { call *c; grpc_byte_buffer *bb; long seq; struct parse_task *next; } parse_task;
+typedef struct parse_task { call *c; grpc_byte_buffer *bb; long seq; double t; struct parse_task *next; } parse_task;
 
 /* ---- the server ---- */
 struct fr_server {
@@ -162,6 +181,10 @@ struct fr_server {
     call *watchers[256];
     int n_watchers;
     double arm_cum[FR_MAX_ARMS];     /* cumulative traffic shares */
+    fr_descset *descset;             /* reflection: the compiled-in descriptor set, read at start-up */
+    pthread_mutex_t refl_mu;         /* reflection streams open now: ended at shutdown */
+    call *refl_calls[256];
+    int n_refl;
 };
 
 /* 1 when an `authorization` value is "Bearer TOKEN" (scheme case-insensitive, RFC 7235), in time
@@ -196,6 +219,24 @@ grpc_byte_buffer *fr_pack(const ProtobufCMessage *m);
 /* Reads a grpc byte buffer (at most max bytes) into malloc'd memory. */
 uint8_t *fr_unpack_bytes(grpc_byte_buffer *bb, size_t max, size_t *len);
 double fr_now(void);
+
+/* ---- reflection (reflection.c) ---- */
+/* The FileDescriptorSet of every served .proto, written by protoc at build time (CMake). */
+extern const uint8_t fr_descriptor_set[];
+extern const size_t fr_descriptor_set_size;
+#define FR_REFLECTION_MAX_REQUEST 65536
+/* One reflection request (serialized ServerReflectionRequest, v1 or v1alpha: the same bytes) to
+ * its serialized response (malloc'd). Unknown names are answered in-band (error_response
+ * NOT_FOUND); FR_ERR_ARG only for a request that is not a valid message or too large. */
+fr_status fr_reflection_answer(const fr_descset *d, const uint8_t *req, size_t len, uint8_t **out, size_t *out_len, char *err,
+                               size_t errcap);
+void fr_reflection_start(fr_server *s, call *c);            /* a new ServerReflectionInfo call, authorised */
+void fr_reflection_on_recv(fr_server *s, call *c, int ok);  /* T_RECV */
+void fr_reflection_on_sent(fr_server *s, call *c, int ok);  /* T_SEND */
+void fr_reflection_closed(fr_server *s, call *c);           /* T_CLOSE: the stream is over */
+/* Shutdown: ends every open reflection stream (UNAVAILABLE), so an idle one (a browsing client
+ * keeps it open) does not hold the drain for its 30 s. */
+void fr_reflection_shutdown(fr_server *s);
 
 /* ---- codec (codec.c) ---- */
 /* Before unpacking: repeated-field counts within the limits, no NUL byte in any string field
