@@ -40,10 +40,11 @@
 #include "profile.h"
 #include "server_internal.h"
 
-const char *const fr_method_names[M_COUNT] = {"Rerank", "Embed", "RerankStream", "HealthCheck", "HealthWatch", "unknown"};
+const char *const fr_method_names[M_COUNT] = {"Rerank", "Embed", "RerankStream", "HealthCheck", "HealthWatch", "UpsertItems", "DeleteItems", "unknown"};
 static const char *const method_paths[M_COUNT] = {"/feedrank.v1.Reranker/Rerank", "/feedrank.v1.Reranker/Embed",
                                                   "/feedrank.v1.Reranker/RerankStream", "/grpc.health.v1.Health/Check",
-                                                  "/grpc.health.v1.Health/Watch", NULL};
+                                                  "/grpc.health.v1.Health/Watch", "/feedrank.v1.Reranker/UpsertItems",
+                                                  "/feedrank.v1.Reranker/DeleteItems", NULL};
 
 static int g_log_level = 2; /* process-wide server config: set once before threads start */
 void fr_log_set_level(int level) { g_log_level = level; }
@@ -278,6 +279,11 @@ static void handle_unary(fr_server *s, call *c) {
     }
     job *j = NULL;
     int code = 0;
+    if (c->method == M_UPSERT || c->method == M_DELETE) { /* answered or queued by live.c */
+        fr_live_handle(s, c, buf, len);
+        free(buf);
+        return;
+    }
     if (c->method == M_RERANK) {
         code = make_rerank_job(s, c, buf, len, &j, NULL, 0, err, sizeof err);
     } else { /* M_EMBED */
@@ -538,6 +544,8 @@ static void on_new_call(fr_server *s, call *c, int ok) {
     switch (c->method) {
     case M_RERANK:
     case M_EMBED:
+    case M_UPSERT:
+    case M_DELETE:
         if (parse_submit(s, c, NULL, -1))
             fr_call_finish(c, NULL, GRPC_STATUS_RESOURCE_EXHAUSTED, atomic_load(&s->shutting_down) ? "server is shutting down" : "request queue is full; retry with backoff");
         break;
@@ -774,6 +782,7 @@ int fr_server_run(const fr_server_config *cfg) {
     s->dim = fr_encoder_dim(encs[0]);
     if (fr_store_load(cfg->store, s->model_fp, cfg->force_store, &s->store, err, sizeof err)) { fr_log(0, "event=startup_failed what=store message=\"%s\"", err); goto out; }
     snprintf(s->store_version, sizeof s->store_version, "%016llx", (unsigned long long)fr_store_info_of(s->store)->content_hash);
+    if (fr_live_open(s, err, sizeof err)) { fr_log(0, "event=startup_failed what=wal message=\"%s\"", err); goto out; }
 
     if (cfg->tls_cert[0] || cfg->tls_key[0]) { /* a bad certificate or key is reported before anything listens */
         char *cert = read_pem("--tls-cert", cfg->tls_cert), *key = cert ? read_pem("--tls-key", cfg->tls_key) : NULL;
@@ -887,10 +896,11 @@ int fr_server_run(const fr_server_config *cfg) {
     fflush(stdout);
     int sig = 0;
     for (;;) {
-        if (cfg->store_check_ms > 0) {
-            struct timespec wait = {cfg->store_check_ms / 1000, (long)(cfg->store_check_ms % 1000) * 1000000L};
+        if (cfg->store_check_ms > 0 || s->live) { /* live updates: compaction is checked here too */
+            int ms = cfg->store_check_ms > 0 ? cfg->store_check_ms : 1000;
+            struct timespec wait = {ms / 1000, (long)(ms % 1000) * 1000000L};
             sig = sigtimedwait(&sigs, NULL, &wait);
-            if (sig < 0) { check_store_file(s); continue; } /* timeout (or EINTR) */
+            if (sig < 0) { if (cfg->store_check_ms > 0) check_store_file(s); fr_live_tick(s); continue; } /* timeout (or EINTR) */
         } else if (sigwait(&sigs, &sig) != 0) {
             continue;
         }
@@ -944,6 +954,7 @@ out_grpc:
 out:
     for (int i = 0; i < cfg->compute_threads; i++) fr_encoder_free(encs[i]);
     free(encs);
+    fr_live_close(s);
     fr_store_close(s->store);
     free(s->cqs); free(s->cq_threads); free(s->compute_threads); free(s->parse_threads);
     fr_queue_destroy(&s->queue);

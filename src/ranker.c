@@ -679,7 +679,7 @@ fr_status fr_rank(fr_ranker *r, const fr_rank_request *q, fr_rank_result *res, c
     int m = 0;
     for (int i = 0; i < n; i++) {
         const fr_candidate *c = &q->candidates[i];
-        int64_t row = fr_store_find(r->store, c->id, c->id_len);
+        int64_t row = c->live ? -1 : fr_store_find(r->store, c->id, c->id_len);
         if (row < 0 && c->vector) {
             /* ranked by the request's own text: a negative key from the id, so that repeats of
              * the same unknown id still meet as duplicates below (ids compared there too) */

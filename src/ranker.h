@@ -90,6 +90,10 @@ typedef struct {
     const float *vector;
     const char *text;
     size_t text_len;
+    /* Set by the server when its live delta (store_delta.h) holds this id: the store's row is then
+     * not used, the item is ranked by vector (upserted since the last compaction: no log signals
+     * until then) or, with no vector, is unknown (deleted). */
+    int live;
 } fr_candidate;
 
 typedef struct {

@@ -1,0 +1,129 @@
+"""test_live.py - live catalogue updates (issue #20) through the real server and a real gRPC
+client: UpsertItems (text embedded by the server, or a vector with the model fingerprint) and
+DeleteItems reach the next Rerank; errors name the field; updates survive a restart (the log is
+replayed); a background compaction folds them into the store file and trims the log; a torn final
+record is dropped with a message, a corrupt one in the middle stops start-up naming its offset;
+without --wal the RPCs are refused.
+
+    test_live.py FEEDRANK_BIN MODEL_DIR SOURCE_DIR"""
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+
+import grpc
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import server_harness as h  # noqa: E402
+
+BIN, MODEL, SRC, TMP = h.args("fr_live_")
+pb, pbg, hpb, hpbg = h.stubs(SRC, TMP)
+check = h.Checks()
+STORE = os.path.join(TMP, "items.store")
+WAL = os.path.join(TMP, "items.wal")
+h.index_example(BIN, MODEL, SRC, STORE)
+BASE_ID = open(f"{SRC}/examples/catalog.csv").read().splitlines()[1].split(",")[0]
+
+
+def stub(srv):
+    return pbg.RerankerStub(grpc.insecure_channel(f"127.0.0.1:{srv.port}"))
+
+
+def rerank(st, ids, query="a cordless drill for wood"):
+    r = st.Rerank(pb.RerankRequest(context=pb.Context(query=query), candidates=[pb.Candidate(item_id=i) for i in ids]), timeout=30)
+    ranked = {it.item_id for it in r.items}
+    unknown = {e.item_id for e in r.item_errors}
+    return ranked, unknown, r.store_version
+
+
+srv = h.Server(BIN, MODEL, STORE, TMP, "--wal", WAL, "--compact-items", "1000")
+st = stub(srv)
+ranked, unknown, v0 = rerank(st, [BASE_ID, "new-1"])
+check("before: new-1 is unknown", "new-1" in unknown and BASE_ID in ranked)
+check("store_version names the log position (.0)", v0.endswith(".0"))
+r = st.UpsertItems(pb.UpsertItemsRequest(items=[pb.ItemUpdate(item_id="new-1", text="Cordless drill driver 18V with two batteries")]), timeout=30)
+check("upsert by text: log position 1", r.log_position == 1 and r.items == 1 and r.store_version.endswith(".1"))
+ranked, unknown, v1 = rerank(st, [BASE_ID, "new-1"])
+check("after: new-1 is ranked in the next request", "new-1" in ranked and not unknown)
+check("the response names the snapshot", v1.endswith(".1") and v1.split(".")[0] == v0.split(".")[0])
+# errors name the field
+code, msg = h.code_of(lambda: st.UpsertItems(pb.UpsertItemsRequest(items=[pb.ItemUpdate(item_id="x", vector=[0.5] * 3, model_fingerprint=1)]), timeout=30))
+check(f"a vector of the wrong dimension names items[0].vector ({msg})", code == grpc.StatusCode.INVALID_ARGUMENT and "items[0].vector" in msg)
+code, msg = h.code_of(lambda: st.UpsertItems(pb.UpsertItemsRequest(items=[pb.ItemUpdate(item_id="x", vector=[0.5] * 384, model_fingerprint=1)]), timeout=30))
+check(f"a foreign model fingerprint is refused by name ({msg})", code == grpc.StatusCode.INVALID_ARGUMENT and "items[0].model_fingerprint" in msg)
+FP = int(re.search(r"this server's model \(([0-9a-f]+)\)", msg).group(1), 16)
+code, msg = h.code_of(lambda: st.UpsertItems(pb.UpsertItemsRequest(items=[pb.ItemUpdate(item_id="x")]), timeout=30))
+check(f"an item without text or vector is refused ({msg})", code == grpc.StatusCode.INVALID_ARGUMENT and "items[0]" in msg)
+code, msg = h.code_of(lambda: st.UpsertItems(pb.UpsertItemsRequest(items=[pb.ItemUpdate(item_id="a", text="t"), pb.ItemUpdate(item_id="a", text="u")]), timeout=30))
+check(f"a repeated id is refused ({msg})", code == grpc.StatusCode.INVALID_ARGUMENT and "items[1].item_id" in msg)
+code, msg = h.code_of(lambda: st.DeleteItems(pb.DeleteItemsRequest(), timeout=30))
+check(f"an empty delete is refused ({msg})", code == grpc.StatusCode.INVALID_ARGUMENT and "item_ids" in msg)
+# by vector: the new item takes the vector of the base item (same score)
+vec = [0.0] * 384
+vec[0] = 1.0
+r = st.UpsertItems(pb.UpsertItemsRequest(items=[pb.ItemUpdate(item_id="vec-1", vector=vec, model_fingerprint=FP)]), timeout=30)
+check("upsert by vector", r.log_position == 2)
+r = st.DeleteItems(pb.DeleteItemsRequest(item_ids=[BASE_ID]), timeout=30)
+check("delete of a stored item", r.log_position == 3 and r.items == 1)
+ranked, unknown, v = rerank(st, [BASE_ID, "new-1", "vec-1"])
+check("the deleted item is unknown, the upserted ones ranked", BASE_ID in unknown and {"new-1", "vec-1"} <= ranked and v.endswith(".3"))
+met = __import__("urllib.request").request.urlopen(f"http://127.0.0.1:{srv.mport}/metrics", timeout=10).read().decode()
+check("metrics: updates, log bytes, delta items", 'feedrank_live_updates_total{op="upsert"} 2' in met and "feedrank_live_delta_items 3" in met and "feedrank_live_log_bytes" in met)
+srv.stop()
+
+# restart: the log is replayed
+srv = h.Server(BIN, MODEL, STORE, TMP, "--wal", WAL, "--compact-items", "4", log_level="2")
+st = stub(srv)
+ranked, unknown, v = rerank(st, [BASE_ID, "new-1", "vec-1"])
+check("after a restart: the same state", BASE_ID in unknown and {"new-1", "vec-1"} <= ranked and v.endswith(".3"))
+# compaction: 4 ids in the delta -> folded into the store, the log trimmed
+st.UpsertItems(pb.UpsertItemsRequest(items=[pb.ItemUpdate(item_id="new-2", text="Garden hose 30 m")]), timeout=30)
+deadline = time.time() + 20
+while "event=compacted" not in srv.log() and time.time() < deadline:
+    time.sleep(0.2)
+check("a background compaction ran", "event=compacted" in srv.log())
+ranked, unknown, v = rerank(st, [BASE_ID, "new-1", "vec-1", "new-2"])
+check("after compaction: the same answers", BASE_ID in unknown and {"new-1", "vec-1", "new-2"} <= ranked and v.endswith(".4"))
+check("the log was trimmed to its header", os.path.getsize(WAL) == 32)
+info = subprocess.run([BIN, "store", "info", STORE], capture_output=True, text=True)
+check(f"the compacted store validates ({info.stderr.strip()})", info.returncode == 0)
+srv.stop()
+srv = h.Server(BIN, MODEL, STORE, TMP, "--wal", WAL)
+st = stub(srv)
+ranked, unknown, v = rerank(st, [BASE_ID, "new-1", "vec-1", "new-2"])
+check("after compaction and a restart: the same answers", BASE_ID in unknown and {"new-1", "vec-1", "new-2"} <= ranked and v.endswith(".4"))
+st.UpsertItems(pb.UpsertItemsRequest(items=[pb.ItemUpdate(item_id="new-3", text="Table lamp")]), timeout=30)
+st.UpsertItems(pb.UpsertItemsRequest(items=[pb.ItemUpdate(item_id="new-4", text="Floor tile")]), timeout=30)
+srv.stop()
+
+# a torn final record: dropped with a message
+data = open(WAL, "rb").read()
+open(WAL, "wb").write(data[:-5])
+srv = h.Server(BIN, MODEL, STORE, TMP, "--wal", WAL)
+ranked, unknown, v = rerank(stub(srv), ["new-3", "new-4"])
+check("torn tail: the last record dropped, the one before kept", "new-3" in ranked and "new-4" in unknown)
+check("torn tail: reported", "event=wal_torn_tail" in srv.log())
+srv.stop()
+# a flipped bit in the middle: start-up refused naming the offset; --wal-skip-corrupt starts
+st = stub(h.Server(BIN, MODEL, STORE, TMP, "--wal", WAL))
+st.UpsertItems(pb.UpsertItemsRequest(items=[pb.ItemUpdate(item_id="new-5", text="Paint brush")]), timeout=30)
+h._started[-1].kill()
+data = bytearray(open(WAL, "rb").read())
+data[32 + 20] ^= 0x40
+open(WAL, "wb").write(bytes(data))
+p = subprocess.run([BIN, "serve", "--model", MODEL, "--store", STORE, "--wal", WAL, "--listen", "127.0.0.1:0"], capture_output=True, text=True, timeout=60)
+check(f"corrupt middle record: start-up refused naming offset 32 ({p.stderr.strip()[-200:]})", p.returncode != 0 and "offset 32" in p.stderr)
+srv = h.Server(BIN, MODEL, STORE, TMP, "--wal", WAL, "--wal-skip-corrupt", "1")
+ranked, unknown, v = rerank(stub(srv), ["new-3", "new-5"])
+check("--wal-skip-corrupt: the corrupt record dropped, the next kept", "new-3" in unknown and "new-5" in ranked)
+srv.stop()
+
+# without --wal
+srv = h.Server(BIN, MODEL, STORE, TMP)
+code, msg = h.code_of(lambda: stub(srv).DeleteItems(pb.DeleteItemsRequest(item_ids=["a"]), timeout=30))
+check(f"without --wal: FAILED_PRECONDITION ({msg})", code == grpc.StatusCode.FAILED_PRECONDITION and "--wal" in msg)
+srv.stop()
+shutil.rmtree(TMP, ignore_errors=True)
+sys.exit(check.summary("test_live"))
