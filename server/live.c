@@ -14,6 +14,7 @@
  * A crash at any point leaves a store and a log that replay to the same state: records the store
  * already holds are skipped on start-up. Applying an upsert or delete twice is harmless, so the
  * moment between the reload and the delta's trim (new base + old delta) ranks the same. */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,6 +86,8 @@ fr_status fr_live_open(fr_server *s, char *err, size_t errcap) {
     pthread_mutex_init(&l->swap_mu, NULL);
     pthread_cond_init(&l->sync_cv, NULL);
     s->live = l;
+    /* a full disk or a file-size limit must fail the log's write (EFBIG), not kill the process */
+    signal(SIGXFSZ, SIG_IGN);
     replay_ctx r = {NULL, fr_store_live_seq(s->store)};
     fr_status rc = fr_delta_empty(s->model_fp, s->dim, r.base_seq, &r.cur, err, errcap);
     if (rc) return rc;

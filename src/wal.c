@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -148,8 +149,9 @@ static int pwrite_all(int fd, const uint8_t *buf, size_t n, uint64_t off) {
     return 0;
 }
 
-/* A new log file at path (through path.tmp + rename) holding header(first_seq) + tail[n]. */
-static fr_status write_new(const char *path, uint64_t first_seq, const uint8_t *tail, size_t n, char *err, size_t errcap) {
+/* A new log file at path (through path.tmp + rename) holding header(first_seq) + tail[n]. With
+ * fd_out, the new file stays open for writing (and locked) in *fd_out. */
+static fr_status write_new(const char *path, uint64_t first_seq, const uint8_t *tail, size_t n, int *fd_out, char *err, size_t errcap) {
     size_t pl = strlen(path);
     char *tmp = malloc(pl + 5);
     if (!tmp) return fr_fail(FR_ERR_NOMEM, err, errcap, "out of memory");
@@ -158,12 +160,12 @@ static fr_status write_new(const char *path, uint64_t first_seq, const uint8_t *
     uint8_t h[FR_WAL_HEADER];
     make_header(h, first_seq);
     fr_status rc = FR_OK;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     int e = fd < 0 ? errno : 0;
+    if (!e && fd_out && flock(fd, LOCK_EX | LOCK_NB) != 0) e = errno; /* locked before it has its name */
     if (!e) e = pwrite_all(fd, h, FR_WAL_HEADER, 0);
     if (!e && n) e = pwrite_all(fd, tail, n, FR_WAL_HEADER);
     if (!e && fsync(fd) != 0) e = errno;
-    if (fd >= 0 && close(fd) != 0 && !e) e = errno;
     if (!e && rename(tmp, path) != 0) e = errno;
     if (e) {
         rc = fr_fail(FR_ERR_IO, err, errcap, "%s: cannot write the log: %s", tmp, strerror(e));
@@ -171,6 +173,8 @@ static fr_status write_new(const char *path, uint64_t first_seq, const uint8_t *
     } else {
         rc = sync_dir(path, err, errcap);
     }
+    if (fd >= 0 && (rc || !fd_out)) close(fd);
+    else if (fd_out) *fd_out = fd;
     free(tmp);
     return rc;
 }
@@ -206,21 +210,29 @@ fr_status fr_wal_open(const char *path, uint64_t create_first_seq, int skip_corr
     if (create_first_seq == 0) create_first_seq = 1;
     uint8_t *buf;
     size_t len;
-    fr_status rc = read_file(path, &buf, &len, err, errcap);
-    if (rc == FR_ERR_NOT_FOUND) {
-        if ((rc = write_new(path, create_first_seq, NULL, 0, err, errcap))) return rc;
-        rc = read_file(path, &buf, &len, err, errcap);
+    if (access(path, F_OK) != 0 && errno == ENOENT) {
+        fr_status rc = write_new(path, create_first_seq, NULL, 0, NULL, err, errcap);
+        if (rc) return rc;
     }
-    if (rc) return rc;
+    /* one writer per log: a second server, or `feedrank store compact` while a server runs,
+     * would append records the other never sees */
+    int lfd = open(path, O_RDWR | O_CLOEXEC);
+    if (lfd < 0) return fr_fail(FR_ERR_IO, err, errcap, "%s: cannot open for writing: %s", path, strerror(errno));
+    if (flock(lfd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        close(lfd);
+        return fr_fail(FR_ERR_IO, err, errcap, "%s: %s", path, e == EWOULDBLOCK ? "in use by another process (a running server?)" : strerror(e));
+    }
+    fr_status rc = read_file(path, &buf, &len, err, errcap);
+    if (rc) { close(lfd); return rc; }
     uint64_t valid_end;
     char perr[512];
     rc = fr_wal_parse(buf, len, skip_corrupt, fn, ctx, info, &valid_end, perr, sizeof perr);
     free(buf);
-    if (rc) return fr_fail(rc, err, errcap, "%s: %s", path, perr);
+    if (rc) { close(lfd); return fr_fail(rc, err, errcap, "%s: %s", path, perr); }
     fr_wal *w = calloc(1, sizeof *w);
-    if (!w || !(w->path = strdup(path))) { free(w); return fr_fail(FR_ERR_NOMEM, err, errcap, "out of memory"); }
-    w->fd = open(path, O_RDWR | O_CLOEXEC);
-    if (w->fd < 0) { rc = fr_fail(FR_ERR_IO, err, errcap, "%s: cannot open for writing: %s", path, strerror(errno)); fr_wal_close(w); return rc; }
+    if (!w || !(w->path = strdup(path))) { free(w); close(lfd); return fr_fail(FR_ERR_NOMEM, err, errcap, "out of memory"); }
+    w->fd = lfd;
     if (info->torn_bytes && (ftruncate(w->fd, (off_t)valid_end) != 0 || fsync(w->fd) != 0)) {
         rc = fr_fail(FR_ERR_IO, err, errcap, "%s: cannot drop the torn final record: %s", path, strerror(errno));
         fr_wal_close(w);
@@ -284,11 +296,10 @@ fr_status fr_wal_rewrite(fr_wal *w, uint64_t keep_from, char *err, size_t errcap
     uint8_t *tail = malloc(n ? n : 1);
     if (!tail) return fr_fail(FR_ERR_NOMEM, err, errcap, "out of memory for %zu log bytes", n);
     if (n && pread(w->fd, tail, n, (off_t)off) != (ssize_t)n) { free(tail); return fr_fail(FR_ERR_IO, err, errcap, "%s: cannot read the log's tail", w->path); }
-    fr_status rc = write_new(w->path, keep_from, tail, n, err, errcap);
+    int fd = -1;
+    fr_status rc = write_new(w->path, keep_from, tail, n, &fd, err, errcap);
     free(tail);
     if (rc) return rc;
-    int fd = open(w->path, O_RDWR | O_CLOEXEC);
-    if (fd < 0) { w->broken = 1; return fr_fail(FR_ERR_IO, err, errcap, "%s: cannot reopen the rewritten log: %s", w->path, strerror(errno)); }
     close(w->fd);
     w->fd = fd;
     w->first_seq = keep_from;

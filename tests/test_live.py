@@ -120,6 +120,65 @@ ranked, unknown, v = rerank(stub(srv), ["new-3", "new-5"])
 check("--wal-skip-corrupt: the corrupt record dropped, the next kept", "new-3" in unknown and "new-5" in ranked)
 srv.stop()
 
+# a long run: 3,000 ids through a delta that compacts at 100: the delta stays bounded
+WAL2, STORE2 = os.path.join(TMP, "long.wal"), os.path.join(TMP, "long.store")
+shutil.copy(STORE, STORE2)
+srv = h.Server(BIN, MODEL, STORE2, TMP, "--wal", WAL2, "--compact-items", "100", "--store-check-ms", "100", log_level="2")
+st = stub(srv)
+rng = __import__("random").Random(5)
+most = 0
+for k in range(300):
+    items = [pb.ItemUpdate(item_id=f"long-{k}-{j}", vector=[rng.uniform(-1, 1) for _ in range(384)], model_fingerprint=FP) for j in range(10)]
+    for attempt in range(100):  # RESOURCE_EXHAUSTED while compaction catches up: back off
+        code, msg = h.code_of(lambda: st.UpsertItems(pb.UpsertItemsRequest(items=items), timeout=30))
+        if code != grpc.StatusCode.RESOURCE_EXHAUSTED:
+            break
+        time.sleep(0.1)
+    if code != grpc.StatusCode.OK:
+        break
+    if k % 20 == 0:
+        met = __import__("urllib.request").request.urlopen(f"http://127.0.0.1:{srv.mport}/metrics", timeout=10).read().decode()
+        most = max(most, int(re.search(r"feedrank_live_delta_items (\d+)", met).group(1)))
+check(f"long run: 3,000 ids accepted ({code} {msg})", code == grpc.StatusCode.OK)
+check(f"long run: the delta stayed within 4 x --compact-items (at most {most} seen)", most <= 400)
+check("long run: compactions ran", srv.log().count("event=compacted") >= 5)
+ranked, unknown, v = rerank(st, ["long-0-0", "long-150-5", "long-299-9"])
+check("long run: early and late ids ranked", len(ranked) == 3)
+srv.stop()
+info = __import__("json").loads(subprocess.run([BIN, "store", "info", STORE2], capture_output=True, text=True).stdout or "{}")
+check(f"long run: the store file holds all but the last delta's ({info.get('items')})", info.get("items", 0) >= 30 + 3000 - 400)
+srv = h.Server(BIN, MODEL, STORE2, TMP, "--wal", WAL2, "--compact-items", "100")
+ranked, unknown, v = rerank(stub(srv), [f"long-{k}-{j}" for k in range(0, 300, 7) for j in (0, 9)] + ["long-299-9"])
+check("long run: after a restart, early and late ids ranked (store + log)", not unknown)
+srv.stop()
+
+# a full disk (the kernel's file-size limit, inherited by the server): writes refused, reads go on
+import resource  # noqa: E402
+WAL3 = os.path.join(TMP, "full.wal")
+old = resource.getrlimit(resource.RLIMIT_FSIZE)
+resource.setrlimit(resource.RLIMIT_FSIZE, (48 << 10, old[1]))
+try:
+    srv = h.Server(BIN, MODEL, STORE, TMP, "--wal", WAL3, metrics=False)
+finally:
+    resource.setrlimit(resource.RLIMIT_FSIZE, old)
+st = stub(srv)
+acked, code = [], grpc.StatusCode.OK
+for k in range(60):
+    code, msg = h.code_of(lambda: st.UpsertItems(pb.UpsertItemsRequest(items=[pb.ItemUpdate(item_id=f"full-{k}", vector=[0.01] * 384, model_fingerprint=FP)]), timeout=30))
+    if code != grpc.StatusCode.OK:
+        break
+    acked.append(f"full-{k}")
+check(f"disk full: the write is refused with an error status ({code} {msg})", code == grpc.StatusCode.UNAVAILABLE and "cannot append" in msg and 10 < len(acked) < 60)
+ranked, unknown, v = rerank(st, acked[:3] + [f"full-{len(acked)}"])
+check("disk full: reads go on, with every acknowledged item", set(acked[:3]) <= ranked and f"full-{len(acked)}" in unknown)
+srv.stop()
+srv = h.Server(BIN, MODEL, STORE, TMP, "--wal", WAL3, metrics=False)
+ranked, unknown, v = rerank(stub(srv), acked + [f"full-{len(acked)}"])
+check("disk full: after a restart with room, every acknowledged item and not the refused one", set(acked) <= ranked and f"full-{len(acked)}" in unknown)
+code, msg = h.code_of(lambda: stub(srv).UpsertItems(pb.UpsertItemsRequest(items=[pb.ItemUpdate(item_id="after-full", text="x")]), timeout=30))
+check("disk full: writes work again once there is room", code == grpc.StatusCode.OK)
+srv.stop()
+
 # without --wal
 srv = h.Server(BIN, MODEL, STORE, TMP)
 code, msg = h.code_of(lambda: stub(srv).DeleteItems(pb.DeleteItemsRequest(item_ids=["a"]), timeout=30))

@@ -63,6 +63,8 @@ static void test_round_trip(void) {
     fr_wal_open_info info;
     CHECK(fr_wal_open(path, 1, 0, collect, &s, &w, &info, err, sizeof err) == FR_OK, "reopen: %s", err);
     CHECK(s.n == 5 && info.records == 5 && info.next_seq == 6 && info.torn_bytes == 0, "5 records replayed (%d)", s.n);
+    fr_wal *second;
+    CHECK(fr_wal_open(path, 1, 0, NULL, NULL, &second, NULL, err, sizeof err) == FR_ERR_IO && strstr(err, "in use"), "a second writer is refused: %s", err);
     CHECK(strcmp(s.payloads[0], "record-0") == 0 && strcmp(s.payloads[4], "record-4") == 0 && s.seqs[4] == 5, "payloads and seqs kept");
     uint64_t seq;
     CHECK(fr_wal_append(w, "", 0, &seq, err, sizeof err) == FR_OK && seq == 6, "an empty payload is a record (seq %llu)", (unsigned long long)seq);
@@ -75,6 +77,7 @@ static void test_round_trip(void) {
     CHECK(fr_wal_first_seq(w) == 4 && fr_wal_next_seq(w) == 7, "first 4, next 7");
     CHECK(fr_wal_append(w, "after", 5, &seq, err, sizeof err) == FR_OK && seq == 7 && fr_wal_sync(w, err, sizeof err) == FR_OK, "append after rewrite");
     CHECK(fr_wal_rewrite(w, 99, err, sizeof err) == FR_ERR_ARG, "a rewrite past the end is refused");
+    CHECK(fr_wal_open(path, 1, 0, NULL, NULL, &second, NULL, err, sizeof err) == FR_ERR_IO, "the rewritten log is still locked: %s", err);
     fr_wal_close(w);
     memset(&s, 0, sizeof s);
     CHECK(fr_wal_open(path, 1, 0, collect, &s, &w, &info, err, sizeof err) == FR_OK, "reopen after rewrite: %s", err);
