@@ -118,6 +118,17 @@ check(f"corrupt middle record: start-up refused naming offset 32 ({p.stderr.stri
 srv = h.Server(BIN, MODEL, STORE, TMP, "--wal", WAL, "--wal-skip-corrupt", "1")
 ranked, unknown, v = rerank(stub(srv), ["new-3", "new-5"])
 check("--wal-skip-corrupt: the corrupt record dropped, the next kept", "new-3" in unknown and "new-5" in ranked)
+p = subprocess.run([BIN, "store", "compact", "--store", STORE, "--wal", WAL], capture_output=True, text=True)
+check(f"store compact is refused while a server holds the log ({p.stderr.strip()})", p.returncode == 1 and "in use" in p.stderr)
+srv.stop()
+# offline compaction
+p = subprocess.run([BIN, "store", "compact", "--store", STORE, "--wal", WAL], capture_output=True, text=True)
+check(f"store compact refuses the corrupt log by default ({p.stderr.strip()[-120:]})", p.returncode == 1 and "offset 32" in p.stderr)
+p = subprocess.run([BIN, "store", "compact", "--store", STORE, "--wal", WAL, "--wal-skip-corrupt"], capture_output=True, text=True)
+check(f"store compact folds the log into the store ({p.stderr.strip()})", p.returncode == 0 and "folded" in p.stderr and os.path.getsize(WAL) == 32)
+srv = h.Server(BIN, MODEL, STORE, TMP)  # no log at all: the store file alone holds the updates
+ranked, unknown, v = rerank(stub(srv), [BASE_ID, "new-1", "new-5"])
+check("after store compact: the store alone answers like the log did", {"new-1", "new-5"} <= ranked and BASE_ID in unknown)
 srv.stop()
 
 # a long run: 3,000 ids through a delta that compacts at 100: the delta stays bounded
