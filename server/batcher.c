@@ -364,7 +364,10 @@ void *fr_compute_main(void *arg) {
         struct fr_delta *dv = fr_live_acquire(s);
         char version[64];
         snprintf(version, sizeof version, "%s", s->store_version);
-        if (dv) for (int i = 0; i < n; i++) fr_live_mark(s, dv, batch[i]->cands, batch[i]->req.n_candidates, version, sizeof version);
+        for (int i = 0; dv && i < n; i++) {
+            fr_live_mark(s, dv, batch[i]->cands, batch[i]->req.n_candidates, version, sizeof version);
+            if (batch[i]->hist) fr_live_mark_history(dv, batch[i]->hist, batch[i]->req.n_history);
+        }
         for (int i = 0; i < n; i++) {
             job *j = batch[i];
             fr_rank_result res;

@@ -165,6 +165,16 @@ void fr_live_mark(const fr_server *s, const fr_delta *d, fr_candidate *c, int n,
     }
 }
 
+void fr_live_mark_history(const fr_delta *d, fr_history_item *h, int n) {
+    if (fr_delta_count(d) == 0) return;
+    for (int i = 0; i < n; i++) {
+        fr_delta_item it;
+        if (!fr_delta_find(d, h[i].id, h[i].id_len, &it)) continue;
+        h[i].live = 1;
+        h[i].vector = it.deleted ? NULL : it.vector;
+    }
+}
+
 /* ---------------- writes ---------------- */
 
 /* Appends rec, syncs per policy, swaps in the new version. Returns a grpc status (0 = ok). */

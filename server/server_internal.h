@@ -204,6 +204,8 @@ void fr_live_release(struct fr_delta *d);
 /* Marks the candidates the delta holds (after fr_batch_embed_run) and writes the snapshot's
  * store_version ("BASEHASH.SEQ") into ver. */
 void fr_live_mark(const fr_server *s, const struct fr_delta *d, fr_candidate *c, int n, char *ver, size_t vercap);
+/* The same for a request's history items. */
+void fr_live_mark_history(const struct fr_delta *d, fr_history_item *h, int n);
 /* Main thread, between signals: compaction when the delta is over its threshold. */
 void fr_live_tick(fr_server *s);
 /* Prometheus lines for the live state (empty without --wal). */

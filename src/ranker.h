@@ -76,6 +76,11 @@ typedef struct {
     float weight;         /* used when has_weight (default 1) */
     int64_t timestamp;    /* unix seconds, used when has_timestamp */
     int has_weight, has_timestamp;
+    /* Set by the server when its live delta (store_delta.h) holds this id: the store's row is not
+     * used; vector (upserted) stands in for the stored vector in the context, and with no vector
+     * (deleted) the item is unknown. An upserted history item has no log or sequential terms. */
+    int live;
+    const float *vector;
 } fr_history_item;
 
 typedef struct {

@@ -69,6 +69,11 @@ r = st.DeleteItems(pb.DeleteItemsRequest(item_ids=[BASE_ID]), timeout=30)
 check("delete of a stored item", r.log_position == 3 and r.items == 1)
 ranked, unknown, v = rerank(st, [BASE_ID, "new-1", "vec-1"])
 check("the deleted item is unknown, the upserted ones ranked", BASE_ID in unknown and {"new-1", "vec-1"} <= ranked and v.endswith(".3"))
+r = st.Rerank(pb.RerankRequest(context=pb.Context(history=[pb.HistoryItem(item_id="new-1"), pb.HistoryItem(item_id=BASE_ID)]),
+                               candidates=[pb.Candidate(item_id="vec-1"), pb.Candidate(item_id="new-1")]), timeout=30)
+errs = {(e.item_id, e.code) for e in r.item_errors}
+check(f"history: an upserted id is context, a deleted one an unknown history item ({errs})",
+      len(r.items) == 2 and not r.no_context_vector and (BASE_ID, pb.UNKNOWN_HISTORY_ITEM) in errs and not any(i == "new-1" for i, _ in errs))
 met = __import__("urllib.request").request.urlopen(f"http://127.0.0.1:{srv.mport}/metrics", timeout=10).read().decode()
 check("metrics: updates, log bytes, delta items", 'feedrank_live_updates_total{op="upsert"} 2' in met and "feedrank_live_delta_items 3" in met and "feedrank_live_log_bytes" in met)
 srv.stop()
