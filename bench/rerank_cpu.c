@@ -11,7 +11,12 @@
  * popularity + co-visitation signals ("log": true), to price the log signals, and a randomly
  * initialised sequential model (seqmodel.h, default size: width 64, window 50, 2 blocks): history
  * requests of 10 and of 50 items run without and with the sequential signal ("seq": true), to
- * price it (its cost does not depend on the parameters' values). */
+ * price it (its cost does not depend on the parameters' values).
+ * Last, candidates the store does not know, ranked by the text the request gives (issue #20 part 1):
+ * a 16-token query and 500 candidates of which 10 or 100 are unknown ids with a 12-word title,
+ * through the batch path (rank_batch.h: query and titles embedded before ranking), against the same
+ * request with those candidates stored (no text), the two alternating in the same run, on one
+ * OpenMP thread (the server's default). */
 #define _GNU_SOURCE
 #include <math.h>
 #include <stdio.h>
@@ -19,9 +24,11 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <omp.h>
 
 #include "bench_util.h"
 #include "item_store.h"
+#include "rank_batch.h"
 #include "priors.h"
 #include "ranker.h"
 #include "request_json.h"
@@ -51,6 +58,31 @@ static char *make_request(int i, int n_items, int n_cand, int with_query, int wi
     }
     snprintf(s + len, cap - len, "],\"options\":{\"top_k\":50%s%s}}", with_log ? ",\"popularity_weight\":0.2,\"covisitation_weight\":0.3" : "",
              with_seq ? ",\"sequential_weight\":0.5" : "");
+    return s;
+}
+
+/* A 16-token query and n_cand candidates; with_text: the first n_unknown are ids the store lacks
+ * with a 12-word title; else (the baseline) all are stored ids, without text. */
+static char *make_unknown_request(int i, int n_items, int n_cand, int n_unknown, int with_text) {
+    size_t cap = (size_t)n_cand * 160 + 4096, len = 0;
+    char *s = malloc(cap);
+    unsigned x = (unsigned)i * 2654435761u + 7;
+    len += (size_t)snprintf(s + len, cap - len, "{\"request_id\":\"u%d\",\"context\":{\"query\":\"", i);
+    for (int w = 0; w < 14; w++) { x = x * 1103515245u + 12345u; len += (size_t)snprintf(s + len, cap - len, "%s%s", w ? " " : "", WORDS[(x >> 16) % 20]); }
+    len += (size_t)snprintf(s + len, cap - len, "\"},\"candidates\":[");
+    for (int c = 0; c < n_cand; c++) {
+        x = x * 1103515245u + 12345u;
+        if (c < n_unknown && with_text) {
+            len += (size_t)snprintf(s + len, cap - len, "%s{\"item_id\":\"new%d-%d\",\"text\":\"", c ? "," : "", i, c);
+            for (int w = 0; w < 12; w++) { x = x * 1103515245u + 12345u; len += (size_t)snprintf(s + len, cap - len, "%s%s", w ? " " : "", WORDS[(x >> 16) % 20]); }
+            len += (size_t)snprintf(s + len, cap - len, "\"}");
+        } else {
+            /* distinct stored ids (104729 is prime, so c -> row is one-to-one for n_cand < n_items) */
+            len += (size_t)snprintf(s + len, cap - len, "%s{\"item_id\":\"i%llu\"}", c ? "," : "",
+                                    ((unsigned long long)i * 7919 + (unsigned long long)c * 104729) % (unsigned long long)n_items);
+        }
+    }
+    snprintf(s + len, cap - len, "],\"options\":{\"top_k\":50}}");
     return s;
 }
 
@@ -170,6 +202,55 @@ int main(int argc, char **argv) {
         free(lat);
         free(rank_lat);
         for (int i = 0; i < NREQ; i++) free(reqs[i]);
+    }
+    /* unknown candidates with text, against the same request with stored ids, alternating */
+    {
+        /* one OpenMP thread, as the server's compute threads run by default (--omp-threads 1): on a
+         * shared machine a two-thread team waits for the busy second core in every layer */
+        omp_set_num_threads(1);
+        fr_batch_embed *be;
+        if (fr_batch_embed_create(&be, err, sizeof err)) { fprintf(stderr, "%s\n", err); return 1; }
+        const int counts[2] = {10, 100};
+        for (int ci = 0; ci < 2; ci++) {
+            /* the two requests alternate, so both see the same machine load */
+            const int n_unknown = counts[ci];
+            char *reqs[2][NREQ];
+            for (int i = 0; i < NREQ; i++)
+                for (int t = 0; t < 2; t++) reqs[t][i] = make_unknown_request(i, n_items, n_cand, n_unknown, t);
+            double *lat[2] = {malloc(sizeof(double) * 200000), malloc(sizeof(double) * 200000)};
+            int runs = 0;
+            double start = fr_bench_now();
+            while ((runs < 40 || fr_bench_now() - start < 2 * seconds) && runs < 400000) {
+                const int with_text = runs & 1;
+                const char *s = reqs[with_text][(runs / 2) % NREQ];
+                double t0 = fr_bench_now();
+                fr_parsed_request p;
+                fr_rank_result r;
+                if (fr_request_parse(s, strlen(s), &p, err, sizeof err) || fr_rank_validate(&p.req, NULL, err, sizeof err)) { fprintf(stderr, "%s\n", err); return 1; }
+                fr_rank_request *rq = &p.req;
+                fr_candidate *cs = (fr_candidate *)p.req.candidates;
+                if (fr_batch_embed_run(be, enc, store, &rq, &cs, 1, NULL, err, sizeof err) || fr_rank(rk, &p.req, &r, err, sizeof err)) { fprintf(stderr, "%s\n", err); return 1; }
+                if (r.n_issues) { fprintf(stderr, "rerank_cpu: %d candidates were not ranked\n", r.n_issues); return 1; }
+                char *json = fr_response_json(&p, &r, "m", 0);
+                free(json);
+                fr_parsed_request_free(&p);
+                lat[with_text][runs / 2] = fr_bench_now() - t0;
+                runs++;
+            }
+            const int per = runs / 2;
+            for (int t = 0; t < 2; t++) qsort(lat[t], (size_t)per, sizeof(double), fr_bench_cmp_double);
+            for (int t = 0; t < 2; t++)
+                printf("{\"bench\":\"rerank\",\"device\":\"%s\",\"context\":\"query-16-tokens\",\"candidates\":%d,\"unknown_candidates\":%d,"
+                       "\"unknown_with_text\":%d,\"store_items\":%d,\"runs\":%d,\"median_ms\":%.3f,\"p99_ms\":%.3f}\n",
+                       fr_encoder_backend(enc)->name, n_cand, t ? n_unknown : 0, t, n_items, per, lat[t][per / 2] * 1e3, lat[t][per * 99 / 100] * 1e3);
+            printf("{\"bench\":\"rerank_unknown_text_cost\",\"unknown_candidates\":%d,\"added_median_ms\":%.3f,\"added_ms_per_candidate\":%.3f}\n",
+                   n_unknown, (lat[1][per / 2] - lat[0][per / 2]) * 1e3, (lat[1][per / 2] - lat[0][per / 2]) * 1e3 / n_unknown);
+            fflush(stdout);
+            free(lat[0]);
+            free(lat[1]);
+            for (int i = 0; i < NREQ; i++) { free(reqs[0][i]); free(reqs[1][i]); }
+        }
+        fr_batch_embed_free(be);
     }
     fr_ranker_free(rk);
     fr_store_close(store);

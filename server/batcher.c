@@ -10,6 +10,7 @@
  * slices of EMBED_SLICE_TOKENS and goes back to its lane between slices; it also stops at the
  * next slice when its caller gives up. */
 #include <grpc/support/time.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -108,6 +109,7 @@ void fr_job_free(job *j) {
     if (!j) return;
     if (j->rr) feedrank__v1__rerank_request__free_unpacked(j->rr, NULL);
     if (j->er) feedrank__v1__embed_request__free_unpacked(j->er, NULL);
+    if (j->ur) feedrank__v1__upsert_items_request__free_unpacked(j->ur, NULL);
     free(j->hist);
     free(j->cands);
     free(j->out);
@@ -154,7 +156,7 @@ static int first_ok(const job *j, const void *ctx) { return !j->heavy || *(const
 typedef struct { size_t tokens, max_tokens; } fill_ctx;
 static int fill_ok(const job *j, const void *ctx) {
     const fill_ctx *f = ctx;
-    return !j->heavy && j->method != M_EMBED && f->tokens + j->tokens <= f->max_tokens;
+    return !j->heavy && j->method != M_EMBED && j->method != M_UPSERT && f->tokens + j->tokens <= f->max_tokens;
 }
 
 /* Answers job j with an error (unary: status; stream: an error response). */
@@ -281,7 +283,7 @@ void *fr_compute_main(void *arg) {
         tokens = first->tokens;
         int heavy = first->heavy;
         if (heavy) q->heavy_running++;
-        if (!heavy && first->method != M_EMBED) { /* light re-ranks: gather company, round-robin over callers */
+        if (!heavy && first->method != M_EMBED && first->method != M_UPSERT) { /* light re-ranks: gather company, round-robin over callers */
             struct timespec until;
             clock_gettime(CLOCK_REALTIME, &until);
             until.tv_nsec += (long)cfg->max_wait_us * 1000;
@@ -333,6 +335,12 @@ void *fr_compute_main(void *arg) {
                 fr_log(0, "event=ranker_failed message=\"%s\"", err);
             }
         }
+        if (batch[0]->method == M_UPSERT) { /* texts embedded, then committed (live.c) */
+            pthread_rwlock_unlock(&s->store_lock);
+            fr_live_run_job(s, enc, batch[0]);
+            if (heavy) release_heavy(q);
+            continue;
+        }
         if (batch[0]->method == M_EMBED) {
             pthread_rwlock_unlock(&s->store_lock); /* an Embed does not read the store */
             job *j = batch[0];
@@ -354,6 +362,14 @@ void *fr_compute_main(void *arg) {
             if (heavy) release_heavy(q);
             continue;
         }
+        /* one snapshot of the live updates for the whole batch (base + delta at one log position) */
+        struct fr_delta *dv = fr_live_acquire(s);
+        char version[64];
+        snprintf(version, sizeof version, "%s", s->store_version);
+        for (int i = 0; dv && i < n; i++) {
+            fr_live_mark(s, dv, batch[i]->cands, batch[i]->req.n_candidates, version, sizeof version);
+            if (batch[i]->hist) fr_live_mark_history(dv, batch[i]->hist, batch[i]->req.n_history);
+        }
         for (int i = 0; i < n; i++) {
             job *j = batch[i];
             fr_rank_result res;
@@ -363,7 +379,7 @@ void *fr_compute_main(void *arg) {
                 res.query_truncated = truncated[i];
                 const char *arm = cfg->n_arms ? cfg->arms[j->arm].name : "default";
                 if (cfg->n_arms) fr_metrics_arm(&s->metrics, j->arm, fr_now() - j->start);
-                Feedrank__V1__RerankResponse *r = fr_codec_response(j, &res, s->model_name, s->store_version, arm);
+                Feedrank__V1__RerankResponse *r = fr_codec_response(j, &res, s->model_name, version, arm);
                 grpc_byte_buffer *bb = r ? fr_pack(&r->base) : NULL;
                 fr_codec_response_free(r);
                 if (!bb) fail_job(j, GRPC_STATUS_INTERNAL, "out of memory");
@@ -375,6 +391,7 @@ void *fr_compute_main(void *arg) {
             }
             fr_job_free(j);
         }
+        fr_live_release(dv);
         pthread_rwlock_unlock(&s->store_lock);
         if (heavy) release_heavy(q);
     }

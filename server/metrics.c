@@ -136,6 +136,11 @@ static char *render(fr_server *s, size_t *len) {
             "feedrank_build_info{version=\"%s\",revision=\"%s\",backend=\"%s\"} 1\n", FEEDRANK_VERSION, FEEDRANK_REVISION, FEEDRANK_BACKENDS);
     put(&b, "# HELP feedrank_store_reloads_total Item store reloads (SIGHUP) by outcome.\n# TYPE feedrank_store_reloads_total counter\n");
     put(&b, "feedrank_store_reloads_total{result=\"ok\"} %ld\nfeedrank_store_reloads_total{result=\"failed\"} %ld\n", atomic_load(&s->reloads_ok), atomic_load(&s->reloads_failed));
+    {
+        char live[2048];
+        fr_live_metrics(s, live, sizeof live);
+        if (live[0]) put(&b, "%s", live);
+    }
     put(&b, "# HELP feedrank_up 1 while serving, 0 while draining.\n# TYPE feedrank_up gauge\nfeedrank_up %d\n", atomic_load(&s->serving));
     put(&b, "# HELP feedrank_requests_total Finished RPCs by method and gRPC status.\n# TYPE feedrank_requests_total counter\n");
     for (int i = 0; i < M_COUNT; i++)

@@ -41,12 +41,13 @@
 #include "server_internal.h"
 
 const char *const fr_method_names[M_COUNT] = {"Rerank", "Embed", "RerankStream", "HealthCheck", "HealthWatch",
-                                              "ReflectionV1", "ReflectionV1alpha", "unknown"};
+                                              "ReflectionV1", "ReflectionV1alpha", "UpsertItems", "DeleteItems", "unknown"};
 static const char *const method_paths[M_COUNT] = {"/feedrank.v1.Reranker/Rerank", "/feedrank.v1.Reranker/Embed",
                                                   "/feedrank.v1.Reranker/RerankStream", "/grpc.health.v1.Health/Check",
                                                   "/grpc.health.v1.Health/Watch",
                                                   "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
-                                                  "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", NULL};
+                                                  "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+                                                  "/feedrank.v1.Reranker/UpsertItems", "/feedrank.v1.Reranker/DeleteItems", NULL};
 /* Client-streaming methods: their messages are read with RECV_MESSAGE, not with the call. */
 static int streaming(int m) { return m == M_STREAM || m == M_REFLECT || m == M_REFLECT_ALPHA; }
 
@@ -455,6 +456,11 @@ static void handle_unary(fr_server *s, call *c) {
     }
     job *j = NULL;
     int code = 0;
+    if (c->method == M_UPSERT || c->method == M_DELETE) { /* answered or queued by live.c */
+        fr_live_handle(s, c, buf, len);
+        free(buf);
+        return;
+    }
     if (c->method == M_RERANK) {
         code = make_rerank_job(s, c, buf, len, &j, NULL, 0, err, sizeof err);
     } else { /* M_EMBED */
@@ -709,6 +715,8 @@ static void on_new_call(fr_server *s, call *c, int ok) {
     switch (c->method) {
     case M_RERANK:
     case M_EMBED:
+    case M_UPSERT:
+    case M_DELETE:
         if (parse_submit(s, c, NULL, -1))
             fr_call_finish(c, NULL, GRPC_STATUS_RESOURCE_EXHAUSTED, atomic_load(&s->shutting_down) ? "server is shutting down" : "request queue is full; retry with backoff");
         break;
@@ -960,6 +968,7 @@ int fr_server_run(const fr_server_config *cfg) {
     if (fr_store_load(cfg->store, s->model_fp, cfg->force_store, &s->store, err, sizeof err)) { fr_log(0, "event=startup_failed what=store message=\"%s\"", err); goto out; }
     if (fr_descset_parse(fr_descriptor_set, fr_descriptor_set_size, &s->descset, err, sizeof err)) { fr_log(0, "event=startup_failed what=reflection message=\"%s\"", err); goto out; }
     snprintf(s->store_version, sizeof s->store_version, "%016llx", (unsigned long long)fr_store_info_of(s->store)->content_hash);
+    if (fr_live_open(s, err, sizeof err)) { fr_log(0, "event=startup_failed what=wal message=\"%s\"", err); goto out; }
 
     if (cfg->tls_cert[0] || cfg->tls_key[0]) { /* a bad certificate or key is reported before anything listens */
         char *cert = read_pem("--tls-cert", cfg->tls_cert), *key = cert ? read_pem("--tls-key", cfg->tls_key) : NULL;
@@ -1081,10 +1090,11 @@ int fr_server_run(const fr_server_config *cfg) {
     fflush(stdout);
     int sig = 0;
     for (;;) {
-        if (cfg->store_check_ms > 0) {
-            struct timespec wait = {cfg->store_check_ms / 1000, (long)(cfg->store_check_ms % 1000) * 1000000L};
+        if (cfg->store_check_ms > 0 || s->live) { /* live updates: compaction is checked here too */
+            int ms = cfg->store_check_ms > 0 ? cfg->store_check_ms : 1000;
+            struct timespec wait = {ms / 1000, (long)(ms % 1000) * 1000000L};
             sig = sigtimedwait(&sigs, NULL, &wait);
-            if (sig < 0) { check_store_file(s); continue; } /* timeout (or EINTR) */
+            if (sig < 0) { if (cfg->store_check_ms > 0) check_store_file(s); fr_live_tick(s); continue; } /* timeout (or EINTR) */
         } else if (sigwait(&sigs, &sig) != 0) {
             continue;
         }
@@ -1141,6 +1151,7 @@ out_grpc:
 out:
     for (int i = 0; i < cfg->compute_threads; i++) fr_encoder_free(encs[i]);
     free(encs);
+    fr_live_close(s);
     fr_store_close(s->store);
     fr_descset_free(s->descset);
     free(s->cqs); free(s->cq_threads); free(s->compute_threads); free(s->parse_threads);

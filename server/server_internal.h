@@ -16,7 +16,7 @@
 #include "ranker.h"
 #include "server.h"
 
-enum { M_RERANK, M_EMBED, M_STREAM, M_HEALTH_CHECK, M_HEALTH_WATCH, M_REFLECT, M_REFLECT_ALPHA, M_UNKNOWN, M_COUNT };
+enum { M_RERANK, M_EMBED, M_STREAM, M_HEALTH_CHECK, M_HEALTH_WATCH, M_REFLECT, M_REFLECT_ALPHA, M_UPSERT, M_DELETE, M_UNKNOWN, M_COUNT };
 extern const char *const fr_method_names[M_COUNT];
 
 /* ---- logging ---- */
@@ -104,6 +104,7 @@ typedef struct job {
     int method;                      /* M_RERANK / M_EMBED / M_STREAM */
     Feedrank__V1__RerankRequest *rr;
     Feedrank__V1__EmbedRequest *er;
+    Feedrank__V1__UpsertItemsRequest *ur; /* UpsertItems with texts to embed (live.c) */
     fr_rank_request req;
     fr_history_item *hist;
     fr_candidate *cands;
@@ -168,6 +169,7 @@ struct fr_server {
     atomic_int shutting_down;
     atomic_int serving;              /* health: 1 SERVING, 0 NOT_SERVING */
     fr_store *store;
+    struct fr_live *live;            /* live updates (live.c); NULL without --wal */
     pthread_rwlock_t store_lock;     /* compute threads read-lock a batch; a reload write-locks the swap */
     atomic_int store_gen;            /* bumped by every successful reload */
     atomic_long reloads_ok, reloads_failed;
@@ -237,6 +239,28 @@ void fr_reflection_closed(fr_server *s, call *c);           /* T_CLOSE: the stre
 /* Shutdown: ends every open reflection stream (UNAVAILABLE), so an idle one (a browsing client
  * keeps it open) does not hold the drain for its 30 s. */
 void fr_reflection_shutdown(fr_server *s);
+
+/* ---- live updates (live.c): UpsertItems / DeleteItems through a write-ahead log ---- */
+struct fr_delta;
+/* After the store is loaded: opens and replays --wal (nothing when it is unset). */
+fr_status fr_live_open(fr_server *s, char *err, size_t errcap);
+void fr_live_close(fr_server *s);
+/* Parse pool: an UpsertItems / DeleteItems message. Answers the call, or queues a job (texts). */
+void fr_live_handle(fr_server *s, call *c, const uint8_t *buf, size_t len);
+/* Compute thread: embeds an UpsertItems job's texts, commits it and answers (frees j). */
+void fr_live_run_job(fr_server *s, fr_encoder *enc, job *j);
+/* A batch's view of the live delta (NULL without --wal); call with store_lock read-held. */
+struct fr_delta *fr_live_acquire(fr_server *s);
+void fr_live_release(struct fr_delta *d);
+/* Marks the candidates the delta holds (after fr_batch_embed_run) and writes the snapshot's
+ * store_version ("BASEHASH.SEQ") into ver. */
+void fr_live_mark(const fr_server *s, const struct fr_delta *d, fr_candidate *c, int n, char *ver, size_t vercap);
+/* The same for a request's history items. */
+void fr_live_mark_history(const struct fr_delta *d, fr_history_item *h, int n);
+/* Main thread, between signals: compaction when the delta is over its threshold. */
+void fr_live_tick(fr_server *s);
+/* Prometheus lines for the live state (empty without --wal). */
+void fr_live_metrics(fr_server *s, char *out, size_t cap);
 
 /* ---- codec (codec.c) ---- */
 /* Before unpacking: repeated-field counts within the limits, no NUL byte in any string field

@@ -1,5 +1,5 @@
-/* cmd_store.c - `feedrank store merge|info|attach-priors|attach-model`: join sharded stores, describe a
- * store, attach log priors or a trained model to one. */
+/* cmd_store.c - `feedrank store merge|info|attach-priors|attach-model|compact`: join sharded stores,
+ * describe a store, attach log priors or a trained model to one, fold live updates into it. */
 #include <inttypes.h>
 #include <stdlib.h>
 #include <stdio.h>
@@ -11,6 +11,8 @@
 #include "model_config.h" /* fr_read_small_file */
 #include "priors.h"
 #include "seqmodel_store.h"
+#include "store_delta.h"
+#include "wal.h"
 
 static void store_usage(FILE *f) {
     fprintf(f,
@@ -20,7 +22,76 @@ static void store_usage(FILE *f) {
             "                                                      --shard I/N --priors-out PART) into the store\n"
             "       feedrank store attach-model --store STORE MODEL  attach a model section (feedrank train\n"
             "                                                      --model-out MODEL), checked against the store\n"
+            "       feedrank store compact --store STORE --wal LOG [--wal-skip-corrupt]  fold the live updates of a\n"
+            "                                                      server's log into the store (offline: refused while a\n"
+            "                                                      server holds the log)\n"
             "  (merge keeps ids, vectors and texts; attach log priors to the merged store)\n");
+}
+
+typedef struct { fr_delta *cur; uint64_t base_seq; } compact_ctx;
+
+static fr_status compact_replay(void *ctx, uint64_t seq, const uint8_t *rec, size_t len, char *err, size_t errcap) {
+    compact_ctx *c = ctx;
+    if (seq <= c->base_seq) return FR_OK; /* the store holds it already */
+    fr_delta *n;
+    char e2[512];
+    fr_status rc = fr_delta_apply(c->cur, rec, len, seq, &n, e2, sizeof e2);
+    if (rc) return fr_fail(rc, err, errcap, "log record %" PRIu64 ": %s", seq, e2);
+    fr_delta_unref(c->cur);
+    c->cur = n;
+    return FR_OK;
+}
+
+/* `store compact --store STORE --wal LOG`: what `feedrank serve --wal` does in the background, for a
+ * stopped server: the log's updates folded into STORE (atomic), then the log trimmed. */
+static int compact(int argc, char **argv) {
+    const char *store_path = NULL, *wal_path = NULL;
+    char err[1024];
+    int skip = 0;
+    for (int i = 1; i < argc; i++) {
+        int r = fr_cli_value(argc, argv, &i, "--store", &store_path);
+        if (!r) r = fr_cli_value(argc, argv, &i, "--wal", &wal_path);
+        if (r < 0) return 2;
+        if (r) continue;
+        if (strcmp(argv[i], "--help") == 0) { store_usage(stdout); return 0; }
+        if (strcmp(argv[i], "--wal-skip-corrupt") == 0) { skip = 1; continue; }
+        fprintf(stderr, "feedrank store compact: unexpected argument '%s'\n", argv[i]);
+        return 2;
+    }
+    if (!store_path || !wal_path) { store_usage(stderr); return 2; }
+    fr_store *s = NULL;
+    fr_wal *w = NULL;
+    compact_ctx c = {NULL, 0};
+    fr_wal_open_info info;
+    int rc = 1;
+    if (fr_store_load(store_path, 0, 1, &s, err, sizeof err)) goto fail;
+    const fr_store_info *in = fr_store_info_of(s);
+    c.base_seq = fr_store_live_seq(s);
+    if (fr_delta_empty(in->model_fingerprint, in->dim, c.base_seq, &c.cur, err, sizeof err)) goto fail;
+    if (fr_wal_open(wal_path, c.base_seq + 1, skip, compact_replay, &c, &w, &info, err, sizeof err)) goto fail;
+    if (info.first_seq > c.base_seq + 1) {
+        snprintf(err, sizeof err, "%s starts at log position %" PRIu64 " but %s holds updates only up to %" PRIu64 ": records are missing",
+                 wal_path, info.first_seq, store_path, c.base_seq);
+        goto fail;
+    }
+    if (info.torn_bytes) fprintf(stderr, "feedrank store compact: %s: a torn final record (%" PRIu64 " bytes at offset %" PRIu64 ") was dropped\n", wal_path, info.torn_bytes, info.torn_offset);
+    if (fr_delta_count(c.cur) == 0) {
+        fprintf(stderr, "feedrank store compact: nothing to fold (%s holds log position %" PRIu64 ")\n", store_path, c.base_seq);
+    } else {
+        if (fr_delta_compact(s, c.cur, store_path, err, sizeof err)) goto fail;
+        fprintf(stderr, "feedrank store compact: folded %" PRIu64 " updated ids (log position %" PRIu64 ") into %s\n", fr_delta_count(c.cur),
+                fr_delta_seq(c.cur), store_path);
+    }
+    if (fr_wal_rewrite(w, fr_delta_seq(c.cur) + 1 > info.first_seq ? fr_delta_seq(c.cur) + 1 : info.first_seq, err, sizeof err)) goto fail;
+    rc = 0;
+    goto done;
+fail:
+    fprintf(stderr, "feedrank store compact: %s\n", err);
+done:
+    fr_wal_close(w);
+    fr_delta_unref(c.cur);
+    fr_store_close(s);
+    return rc;
 }
 
 /* `store attach-model --store STORE MODEL`: a model trained with --model-out joins the store it was
@@ -93,6 +164,7 @@ int fr_cmd_store(int argc, char **argv) {
     }
     if (strcmp(argv[1], "attach-priors") == 0) return fr_cmd_store_attach_priors(argc - 1, argv + 1);
     if (strcmp(argv[1], "attach-model") == 0) return attach_model(argc - 1, argv + 1);
+    if (strcmp(argv[1], "compact") == 0) return compact(argc - 1, argv + 1);
     if (strcmp(argv[1], "info") == 0) {
         if (argc != 3) { store_usage(stderr); return 2; }
         fr_store *s;

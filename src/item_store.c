@@ -379,7 +379,7 @@ static int blob_push(growing_blob *b, const char *s, size_t n) {
         b->bytes = p;
         b->bcap = nc;
     }
-    memcpy(b->bytes + b->len, s, n);
+    if (n) memcpy(b->bytes + b->len, s, n); /* an empty first entry leaves bytes NULL */
     b->len += n;
     b->off[++b->n] = b->len;
     return 0;

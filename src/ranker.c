@@ -417,7 +417,7 @@ static fr_status resolve_history(fr_ranker *r, const fr_rank_request *q, char *e
         r->hist_cap = (size_t)L;
     }
     for (int i = 0; i < L; i++) {
-        int64_t row = fr_store_find(r->store, q->history[i].id, q->history[i].id_len);
+        int64_t row = q->history[i].live ? -1 : fr_store_find(r->store, q->history[i].id, q->history[i].id_len);
         r->hist_row[i] = row < 0 ? FR_NO_ROW : (uint32_t)row;
         r->hist_w[i] = q->history[i].has_weight ? q->history[i].weight : 1.0f;
     }
@@ -440,14 +440,15 @@ static fr_status context_vector(fr_ranker *r, const fr_rank_request *q, fr_rank_
     memset(h, 0, sizeof(float) * (size_t)d);
     for (int i = 0; i < q->n_history; i++) {
         const fr_history_item *it = &q->history[i];
-        if (r->hist_row[i] == FR_NO_ROW) {
+        if (r->hist_row[i] == FR_NO_ROW && !(it->live && it->vector)) {
             if (add_issue(r, n_issues, i, FR_ISSUE_UNKNOWN_HISTORY)) return fr_fail(FR_ERR_NOMEM, err, errcap, "out of memory");
             continue;
         }
         double age = all_ts ? (double)(t_max - it->timestamp) / o->history_half_life_s
                             : (double)(q->n_history - 1 - i) / o->history_half_life;
         float w = (float)(r->hist_w[i] * pow(0.5, age));
-        fr_store_vector(r->store, r->hist_row[i], r->ctx);
+        if (r->hist_row[i] == FR_NO_ROW) memcpy(r->ctx, it->vector, sizeof(float) * (size_t)d); /* a live upsert */
+        else fr_store_vector(r->store, r->hist_row[i], r->ctx);
         float nv = sqrtf(dot(r->ctx, r->ctx, d));
         if (nv <= 0) continue;
         for (int k = 0; k < d; k++) h[k] += w * r->ctx[k] / nv;
@@ -679,7 +680,7 @@ fr_status fr_rank(fr_ranker *r, const fr_rank_request *q, fr_rank_result *res, c
     int m = 0;
     for (int i = 0; i < n; i++) {
         const fr_candidate *c = &q->candidates[i];
-        int64_t row = fr_store_find(r->store, c->id, c->id_len);
+        int64_t row = c->live ? -1 : fr_store_find(r->store, c->id, c->id_len);
         if (row < 0 && c->vector) {
             /* ranked by the request's own text: a negative key from the id, so that repeats of
              * the same unknown id still meet as duplicates below (ids compared there too) */

@@ -76,6 +76,11 @@ typedef struct {
     float weight;         /* used when has_weight (default 1) */
     int64_t timestamp;    /* unix seconds, used when has_timestamp */
     int has_weight, has_timestamp;
+    /* Set by the server when its live delta (store_delta.h) holds this id: the store's row is not
+     * used; vector (upserted) stands in for the stored vector in the context, and with no vector
+     * (deleted) the item is unknown. An upserted history item has no log or sequential terms. */
+    int live;
+    const float *vector;
 } fr_history_item;
 
 typedef struct {
@@ -90,6 +95,10 @@ typedef struct {
     const float *vector;
     const char *text;
     size_t text_len;
+    /* Set by the server when its live delta (store_delta.h) holds this id: the store's row is then
+     * not used, the item is ranked by vector (upserted since the last compaction: no log signals
+     * until then) or, with no vector, is unknown (deleted). */
+    int live;
 } fr_candidate;
 
 typedef struct {

@@ -1,0 +1,432 @@
+/* live.c - UpsertItems / DeleteItems: each accepted call becomes one write-ahead log record
+ * (wal.h), synced per --sync-interval-ms (0, the default: before the answer), then a new delta
+ * version (store_delta.h) swapped in for the batches that start after it. A batch takes one
+ * reference to the version current when it starts, so it ranks against one log position.
+ *
+ * Two locks. commit_mu serialises what changes the log: appends, syncs, the rewrite after a
+ * compaction, and building the next version from the current one. swap_mu guards only the
+ * current-version pointer, so a batch never waits behind an fsync.
+ *
+ * Compaction runs on the server's main thread (between its signal waits, where it also reloads
+ * the store file): the current version is folded into a new store file at --store (atomic rename;
+ * the file's LIVE section records the log position it holds), the server reloads it like any
+ * changed store, and only then are the folded records dropped from the log and from the delta.
+ * A crash at any point leaves a store and a log that replay to the same state: records the store
+ * already holds are skipped on start-up. Applying an upsert or delete twice is harmless, so the
+ * moment between the reload and the delta's trim (new base + old delta) ranks the same. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "rank_batch.h"
+#include "server_internal.h"
+#include "store_delta.h"
+#include "wal.h"
+#include "wire_check.h"
+
+#define MAX_ITEMS 1024           /* per call */
+#define MAX_TEXT_BYTES 16384
+
+struct fr_live {
+    fr_wal *wal;
+    pthread_mutex_t commit_mu, swap_mu;
+    pthread_cond_t sync_cv;
+    fr_delta *cur;
+    int dirty, stopping;
+    pthread_t syncer;
+    int have_syncer;
+    double next_compact_try;     /* after a failed compaction, wait before trying again */
+    atomic_long upserts, deletes, calls_failed, compactions, compactions_failed;
+};
+
+/* ---------------- start-up and shutdown ---------------- */
+
+typedef struct { fr_delta *cur; uint64_t base_seq; } replay_ctx;
+
+static fr_status replay_one(void *ctx, uint64_t seq, const uint8_t *rec, size_t len, char *err, size_t errcap) {
+    replay_ctx *r = ctx;
+    if (seq <= r->base_seq) return FR_OK; /* already folded into the store */
+    fr_delta *n;
+    char e2[512];
+    fr_status rc = fr_delta_apply(r->cur, rec, len, seq, &n, e2, sizeof e2);
+    if (rc) return fr_fail(rc, err, errcap, "log record %llu: %s", (unsigned long long)seq, e2);
+    fr_delta_unref(r->cur);
+    r->cur = n;
+    return FR_OK;
+}
+
+static void *syncer_main(void *arg) {
+    fr_server *s = arg;
+    struct fr_live *l = s->live;
+    char err[512];
+    pthread_mutex_lock(&l->commit_mu);
+    while (!l->stopping) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        long ns = until.tv_nsec + (long)(s->cfg.sync_interval_ms % 1000) * 1000000L;
+        until.tv_sec += s->cfg.sync_interval_ms / 1000 + ns / 1000000000L;
+        until.tv_nsec = ns % 1000000000L;
+        pthread_cond_timedwait(&l->sync_cv, &l->commit_mu, &until);
+        if (l->dirty && !fr_wal_broken(l->wal)) {
+            if (fr_wal_sync(l->wal, err, sizeof err)) fr_log(0, "event=wal_sync_failed message=\"%s\" action=refuse_writes", err);
+            l->dirty = 0;
+        }
+    }
+    pthread_mutex_unlock(&l->commit_mu);
+    return NULL;
+}
+
+fr_status fr_live_open(fr_server *s, char *err, size_t errcap) {
+    if (!s->cfg.wal[0]) return FR_OK;
+    struct fr_live *l = calloc(1, sizeof *l);
+    if (!l) return fr_fail(FR_ERR_NOMEM, err, errcap, "out of memory");
+    pthread_mutex_init(&l->commit_mu, NULL);
+    pthread_mutex_init(&l->swap_mu, NULL);
+    pthread_cond_init(&l->sync_cv, NULL);
+    s->live = l;
+    /* a full disk or a file-size limit must fail the log's write (EFBIG), not kill the process */
+    signal(SIGXFSZ, SIG_IGN);
+    replay_ctx r = {NULL, fr_store_live_seq(s->store)};
+    fr_status rc = fr_delta_empty(s->model_fp, s->dim, r.base_seq, &r.cur, err, errcap);
+    if (rc) return rc;
+    fr_wal_open_info info;
+    double t0 = fr_now();
+    rc = fr_wal_open(s->cfg.wal, r.base_seq + 1, s->cfg.wal_skip_corrupt, replay_one, &r, &l->wal, &info, err, errcap);
+    if (!rc && info.first_seq > r.base_seq + 1)
+        rc = fr_fail(FR_ERR_VERIFY, err, errcap, "%s starts at log position %llu but the store holds updates only up to %llu: records are missing "
+                     "(was the store replaced by an older one?)", s->cfg.wal, (unsigned long long)info.first_seq, (unsigned long long)r.base_seq);
+    if (rc) { fr_delta_unref(r.cur); return rc; }
+    if (info.torn_bytes)
+        fr_log(1, "event=wal_torn_tail wal=%s offset=%llu bytes=%llu action=dropped message=\"a final record was cut short (a crash while it was written); it was never acknowledged\"",
+               s->cfg.wal, (unsigned long long)info.torn_offset, (unsigned long long)info.torn_bytes);
+    if (info.skipped_bytes)
+        fr_log(0, "event=wal_corrupt_skipped wal=%s offset=%llu bytes=%llu message=\"--wal-skip-corrupt: corrupt records dropped\"", s->cfg.wal,
+               (unsigned long long)info.skipped_offset, (unsigned long long)info.skipped_bytes);
+    l->cur = r.cur;
+    fr_log(2, "event=wal_replayed wal=%s records=%llu store_holds=%llu log_position=%llu delta_items=%llu ms=%.1f sync=%s", s->cfg.wal,
+           (unsigned long long)info.records, (unsigned long long)r.base_seq, (unsigned long long)fr_delta_seq(l->cur),
+           (unsigned long long)fr_delta_count(l->cur), 1e3 * (fr_now() - t0), s->cfg.sync_interval_ms ? "interval" : "always");
+    if (s->cfg.sync_interval_ms > 0) {
+        if (pthread_create(&l->syncer, NULL, syncer_main, s) != 0) return fr_fail(FR_ERR_IO, err, errcap, "cannot start the log's sync thread");
+        l->have_syncer = 1;
+    }
+    return FR_OK;
+}
+
+void fr_live_close(fr_server *s) {
+    struct fr_live *l = s->live;
+    if (!l) return;
+    pthread_mutex_lock(&l->commit_mu);
+    l->stopping = 1;
+    pthread_cond_broadcast(&l->sync_cv);
+    pthread_mutex_unlock(&l->commit_mu);
+    if (l->have_syncer) pthread_join(l->syncer, NULL);
+    char err[512];
+    if (l->wal && l->dirty && fr_wal_sync(l->wal, err, sizeof err)) fr_log(0, "event=wal_sync_failed message=\"%s\"", err);
+    fr_wal_close(l->wal);
+    fr_delta_unref(l->cur);
+    pthread_mutex_destroy(&l->commit_mu);
+    pthread_mutex_destroy(&l->swap_mu);
+    pthread_cond_destroy(&l->sync_cv);
+    free(l);
+    s->live = NULL;
+}
+
+/* ---------------- readers ---------------- */
+
+fr_delta *fr_live_acquire(fr_server *s) {
+    struct fr_live *l = s->live;
+    if (!l) return NULL;
+    pthread_mutex_lock(&l->swap_mu);
+    fr_delta *d = l->cur;
+    fr_delta_ref(d);
+    pthread_mutex_unlock(&l->swap_mu);
+    return d;
+}
+
+void fr_live_release(fr_delta *d) { fr_delta_unref(d); }
+
+void fr_live_mark(const fr_server *s, const fr_delta *d, fr_candidate *c, int n, char *ver, size_t vercap) {
+    snprintf(ver, vercap, "%s.%llu", s->store_version, (unsigned long long)fr_delta_seq(d));
+    if (fr_delta_count(d) == 0) return;
+    for (int i = 0; i < n; i++) {
+        fr_delta_item it;
+        if (!fr_delta_find(d, c[i].id, c[i].id_len, &it)) continue;
+        c[i].live = 1;
+        if (!it.deleted) { /* upserted: its own vector and text (the request's text, if any, is not used) */
+            c[i].vector = it.vector;
+            c[i].text = it.text;
+            c[i].text_len = it.text ? it.text_len : 0;
+        } else if (fr_store_find(s->store, c[i].id, c[i].id_len) >= 0) {
+            c[i].vector = NULL; /* deleted: unknown (a request's text for it was not embedded: the store knew it) */
+        }
+    }
+}
+
+void fr_live_mark_history(const fr_delta *d, fr_history_item *h, int n) {
+    if (fr_delta_count(d) == 0) return;
+    for (int i = 0; i < n; i++) {
+        fr_delta_item it;
+        if (!fr_delta_find(d, h[i].id, h[i].id_len, &it)) continue;
+        h[i].live = 1;
+        h[i].vector = it.deleted ? NULL : it.vector;
+    }
+}
+
+/* ---------------- writes ---------------- */
+
+/* Appends rec, syncs per policy, swaps in the new version. Returns a grpc status (0 = ok). */
+static int commit(fr_server *s, const uint8_t *rec, size_t len, uint32_t n_items, uint64_t *seq, char *ver, size_t vercap,
+                  char *err, size_t errcap) {
+    struct fr_live *l = s->live;
+    pthread_mutex_lock(&l->commit_mu);
+    int code = 0;
+    fr_delta *nv = NULL;
+    const uint64_t cap = 4ull * (uint64_t)s->cfg.compact_items;
+    if (fr_delta_count(l->cur) + n_items > cap) {
+        code = GRPC_STATUS_RESOURCE_EXHAUSTED;
+        fr_fail(FR_ERR_ARG, err, errcap, "the live delta holds %llu items, the bound is %llu (4 x --compact-items) and compaction has not caught up; retry later",
+                (unsigned long long)fr_delta_count(l->cur), (unsigned long long)cap);
+    } else if (fr_delta_apply(l->cur, rec, len, fr_wal_next_seq(l->wal), &nv, err, errcap)) {
+        code = GRPC_STATUS_INVALID_ARGUMENT;
+    } else if (fr_wal_append(l->wal, rec, len, seq, err, errcap) ||
+               (s->cfg.sync_interval_ms == 0 && fr_wal_sync(l->wal, err, errcap))) {
+        /* a full disk or a failed sync: refused; reads go on with the current version */
+        code = GRPC_STATUS_UNAVAILABLE;
+        fr_log(0, "event=wal_write_failed message=\"%s\" broken=%d", err, fr_wal_broken(l->wal));
+    }
+    if (code) {
+        fr_delta_unref(nv);
+        pthread_mutex_unlock(&l->commit_mu);
+        atomic_fetch_add(&l->calls_failed, 1);
+        return code;
+    }
+    l->dirty = s->cfg.sync_interval_ms > 0;
+    pthread_mutex_lock(&l->swap_mu);
+    fr_delta *old = l->cur;
+    l->cur = nv;
+    pthread_mutex_unlock(&l->swap_mu);
+    pthread_mutex_unlock(&l->commit_mu);
+    fr_delta_unref(old);
+    pthread_rwlock_rdlock(&s->store_lock);
+    snprintf(ver, vercap, "%s.%llu", s->store_version, (unsigned long long)*seq);
+    pthread_rwlock_unlock(&s->store_lock);
+    return 0;
+}
+
+static void answer(call *c, uint64_t seq, const char *ver, uint32_t items) {
+    Feedrank__V1__UpdateResponse r;
+    feedrank__v1__update_response__init(&r);
+    r.has_log_position = r.has_items = 1;
+    r.log_position = seq;
+    r.items = items;
+    r.store_version = (char *)ver;
+    grpc_byte_buffer *bb = fr_pack(&r.base);
+    fr_call_finish(c, bb, bb ? GRPC_STATUS_OK : GRPC_STATUS_INTERNAL, bb ? NULL : "out of memory");
+}
+
+static int commit_and_answer(fr_server *s, call *c, fr_delta_batch *b, uint32_t n_items, char *err, size_t errcap) {
+    size_t len;
+    const uint8_t *rec = fr_delta_batch_bytes(b, &len);
+    uint64_t seq = 0;
+    char ver[64];
+    int code = commit(s, rec, len, n_items, &seq, ver, sizeof ver, err, errcap);
+    if (code) { fr_call_finish(c, NULL, code, err); return code; }
+    atomic_fetch_add(c->method == M_DELETE ? &s->live->deletes : &s->live->upserts, n_items);
+    answer(c, seq, ver, n_items);
+    return 0;
+}
+
+/* Checks an UpsertItems message; *needs_text = 1 when some item has no vector (its text is embedded). */
+static int check_upserts(fr_server *s, const Feedrank__V1__UpsertItemsRequest *m, int *needs_text, char *err, size_t errcap) {
+    *needs_text = 0;
+    if (m->n_items == 0) { fr_fail(FR_ERR_ARG, err, errcap, "items is empty"); return GRPC_STATUS_INVALID_ARGUMENT; }
+    if (m->n_items > MAX_ITEMS) { fr_fail(FR_ERR_ARG, err, errcap, "items holds %zu entries; the limit is %d", m->n_items, MAX_ITEMS); return GRPC_STATUS_INVALID_ARGUMENT; }
+    for (size_t i = 0; i < m->n_items; i++) {
+        const Feedrank__V1__ItemUpdate *it = m->items[i];
+        size_t il = it->item_id ? strlen(it->item_id) : 0;
+        if (il == 0 || il > FR_STORE_MAX_ID) { fr_fail(FR_ERR_ARG, err, errcap, "items[%zu].item_id must be 1..%d bytes", i, FR_STORE_MAX_ID); return GRPC_STATUS_INVALID_ARGUMENT; }
+        for (size_t k = 0; k < i; k++)
+            if (strcmp(m->items[k]->item_id, it->item_id) == 0) { fr_fail(FR_ERR_ARG, err, errcap, "items[%zu].item_id '%s' repeats items[%zu]", i, it->item_id, k); return GRPC_STATUS_INVALID_ARGUMENT; }
+        if (it->text && strlen(it->text) > MAX_TEXT_BYTES) { fr_fail(FR_ERR_ARG, err, errcap, "items[%zu].text is %zu bytes, the limit is %d", i, strlen(it->text), MAX_TEXT_BYTES); return GRPC_STATUS_INVALID_ARGUMENT; }
+        if (it->n_vector) {
+            if (it->n_vector != (size_t)s->dim) { fr_fail(FR_ERR_ARG, err, errcap, "items[%zu].vector has %zu values, the store's dimension is %d", i, it->n_vector, s->dim); return GRPC_STATUS_INVALID_ARGUMENT; }
+            if (!it->has_model_fingerprint) { fr_fail(FR_ERR_ARG, err, errcap, "items[%zu].model_fingerprint is required with a vector (this server's is %016llx)", i, (unsigned long long)s->model_fp); return GRPC_STATUS_INVALID_ARGUMENT; }
+            if (it->model_fingerprint != s->model_fp) { fr_fail(FR_ERR_ARG, err, errcap, "items[%zu].model_fingerprint %016llx is not this server's model (%016llx)", i, (unsigned long long)it->model_fingerprint, (unsigned long long)s->model_fp); return GRPC_STATUS_INVALID_ARGUMENT; }
+            for (size_t d = 0; d < it->n_vector; d++)
+                if (!(it->vector[d] == it->vector[d]) || it->vector[d] > 3.4e38f || it->vector[d] < -3.4e38f) { fr_fail(FR_ERR_ARG, err, errcap, "items[%zu].vector[%zu] is not finite", i, d); return GRPC_STATUS_INVALID_ARGUMENT; }
+        } else if (it->has_model_fingerprint) {
+            fr_fail(FR_ERR_ARG, err, errcap, "items[%zu].model_fingerprint is set without a vector", i);
+            return GRPC_STATUS_INVALID_ARGUMENT;
+        } else if (!it->text || !*it->text) {
+            fr_fail(FR_ERR_ARG, err, errcap, "items[%zu] needs a text (embedded by the server) or a vector", i);
+            return GRPC_STATUS_INVALID_ARGUMENT;
+        } else {
+            *needs_text = 1;
+        }
+    }
+    return 0;
+}
+
+/* Builds the record of m with vecs[i] for items without their own vector; commits; answers. */
+static void upsert(fr_server *s, call *c, const Feedrank__V1__UpsertItemsRequest *m, const float *vecs) {
+    char err[512];
+    fr_delta_batch *b;
+    if (fr_delta_batch_new(s->model_fp, s->dim, &b, err, sizeof err)) { fr_call_finish(c, NULL, GRPC_STATUS_RESOURCE_EXHAUSTED, err); return; }
+    for (size_t i = 0; i < m->n_items; i++) {
+        const Feedrank__V1__ItemUpdate *it = m->items[i];
+        const float *v = it->n_vector ? it->vector : vecs + i * (size_t)s->dim;
+        if (fr_delta_batch_upsert(b, it->item_id, strlen(it->item_id), v, it->text, it->text ? strlen(it->text) : 0, err, sizeof err)) {
+            char msg[600];
+            snprintf(msg, sizeof msg, "items[%zu]: %s", i, err);
+            fr_call_finish(c, NULL, GRPC_STATUS_INVALID_ARGUMENT, msg);
+            fr_delta_batch_free(b);
+            return;
+        }
+    }
+    commit_and_answer(s, c, b, (uint32_t)m->n_items, err, sizeof err);
+    fr_delta_batch_free(b);
+}
+
+void fr_live_handle(fr_server *s, call *c, const uint8_t *buf, size_t len) {
+    char err[512];
+    if (!s->live) { fr_call_finish(c, NULL, GRPC_STATUS_FAILED_PRECONDITION, "live updates are off: start the server with --wal PATH"); return; }
+    if (c->method == M_DELETE) {
+        const fr_wire_cap caps[] = {{"item_ids", MAX_ITEMS}};
+        if (fr_wire_check(&feedrank__v1__delete_items_request__descriptor, buf, len, caps, 1, 64, err, sizeof err)) { fr_call_finish(c, NULL, GRPC_STATUS_INVALID_ARGUMENT, err); return; }
+        Feedrank__V1__DeleteItemsRequest *m = feedrank__v1__delete_items_request__unpack(NULL, len, buf);
+        if (!m) { fr_call_finish(c, NULL, GRPC_STATUS_INVALID_ARGUMENT, "malformed DeleteItemsRequest (not valid protobuf)"); return; }
+        fr_delta_batch *b = NULL;
+        int code = 0;
+        if (m->n_item_ids == 0) { code = GRPC_STATUS_INVALID_ARGUMENT; snprintf(err, sizeof err, "item_ids is empty"); }
+        else if (fr_delta_batch_new(s->model_fp, s->dim, &b, err, sizeof err)) code = GRPC_STATUS_RESOURCE_EXHAUSTED;
+        for (size_t i = 0; i < m->n_item_ids && !code; i++) {
+            char e2[400];
+            if (fr_delta_batch_delete(b, m->item_ids[i], strlen(m->item_ids[i]), e2, sizeof e2)) { code = GRPC_STATUS_INVALID_ARGUMENT; snprintf(err, sizeof err, "item_ids[%zu]: %s", i, e2); }
+        }
+        if (code) fr_call_finish(c, NULL, code, err);
+        else commit_and_answer(s, c, b, (uint32_t)m->n_item_ids, err, sizeof err);
+        fr_delta_batch_free(b);
+        feedrank__v1__delete_items_request__free_unpacked(m, NULL);
+        return;
+    }
+    const fr_wire_cap caps[] = {{"items", MAX_ITEMS}};
+    if (fr_wire_check(&feedrank__v1__upsert_items_request__descriptor, buf, len, caps, 1, 64, err, sizeof err)) { fr_call_finish(c, NULL, GRPC_STATUS_INVALID_ARGUMENT, err); return; }
+    Feedrank__V1__UpsertItemsRequest *m = feedrank__v1__upsert_items_request__unpack(NULL, len, buf);
+    if (!m) { fr_call_finish(c, NULL, GRPC_STATUS_INVALID_ARGUMENT, "malformed UpsertItemsRequest (not valid protobuf)"); return; }
+    int needs_text;
+    int code = check_upserts(s, m, &needs_text, err, sizeof err);
+    if (code) { fr_call_finish(c, NULL, code, err); feedrank__v1__upsert_items_request__free_unpacked(m, NULL); return; }
+    if (!needs_text) { upsert(s, c, m, NULL); feedrank__v1__upsert_items_request__free_unpacked(m, NULL); return; }
+    /* texts: embedded on a compute thread, in the queue with everybody else's requests */
+    job *j = calloc(1, sizeof *j);
+    if (!j) { fr_call_finish(c, NULL, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory"); feedrank__v1__upsert_items_request__free_unpacked(m, NULL); return; }
+    j->c = c;
+    j->method = M_UPSERT;
+    j->ur = m;
+    for (size_t i = 0; i < m->n_items; i++) if (!m->items[i]->n_vector) j->tokens += strlen(m->items[i]->text) / 3 + 2;
+    if (fr_queue_push(&s->queue, j)) {
+        fr_job_free(j);
+        fr_call_finish(c, NULL, GRPC_STATUS_RESOURCE_EXHAUSTED, "request queue is full; retry with backoff");
+    }
+}
+
+void fr_live_run_job(fr_server *s, fr_encoder *enc, job *j) {
+    char err[512];
+    const Feedrank__V1__UpsertItemsRequest *m = j->ur;
+    const size_t D = (size_t)s->dim;
+    float *vecs = malloc(sizeof(float) * D * m->n_items);
+    const char **texts = malloc(sizeof *texts * m->n_items);
+    int *which = malloc(sizeof *which * m->n_items);
+    if (!vecs || !texts || !which) {
+        fr_call_finish(j->c, NULL, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+    } else {
+        int n = 0;
+        for (size_t i = 0; i < m->n_items; i++) if (!m->items[i]->n_vector) { texts[n] = m->items[i]->text; which[n++] = (int)i; }
+        /* as documents, like `feedrank index` embeds a catalogue */
+        float *tmp = malloc(sizeof(float) * D * (size_t)n);
+        if (!tmp || fr_encoder_embed(enc, texts, NULL, n, FR_TEXT_DOCUMENT, tmp, NULL, err, sizeof err)) {
+            fr_call_finish(j->c, NULL, GRPC_STATUS_INTERNAL, tmp ? err : "out of memory");
+        } else {
+            for (int k = 0; k < n; k++) memcpy(vecs + (size_t)which[k] * D, tmp + (size_t)k * D, sizeof(float) * D);
+            upsert(s, j->c, m, vecs);
+        }
+        free(tmp);
+    }
+    free(vecs);
+    free(texts);
+    free(which);
+    fr_job_free(j);
+}
+
+/* ---------------- compaction (main thread) ---------------- */
+
+void fr_live_tick(fr_server *s) {
+    struct fr_live *l = s->live;
+    if (!l || fr_now() < l->next_compact_try) return;
+    fr_delta *d = fr_live_acquire(s);
+    if (fr_delta_count(d) < (uint64_t)s->cfg.compact_items) { fr_delta_unref(d); return; }
+    char err[1024];
+    double t0 = fr_now();
+    /* the main thread is the only one that replaces s->store, so it may read it unlocked */
+    fr_status rc = fr_delta_compact(s->store, d, s->cfg.store, err, sizeof err);
+    if (!rc) {
+        fr_server_reload_store(s);
+        if (fr_store_live_seq(s->store) != fr_delta_seq(d)) rc = fr_fail(FR_ERR_IO, err, sizeof err, "the compacted store did not load (see store_reload_failed)");
+    }
+    if (rc) {
+        atomic_fetch_add(&l->compactions_failed, 1);
+        l->next_compact_try = fr_now() + 30;
+        fr_log(0, "event=compaction_failed message=\"%s\" action=retry_in_30s", err);
+        fr_delta_unref(d);
+        return;
+    }
+    /* the store holds d: drop d's entries from the delta (entries replaced since are newer and
+     * stay) and d's records from the log */
+    pthread_mutex_lock(&l->commit_mu);
+    fr_delta *trimmed = NULL;
+    rc = fr_delta_without(l->cur, d, &trimmed, err, sizeof err);
+    if (!rc && fr_wal_rewrite(l->wal, fr_delta_seq(d) + 1, err, sizeof err))
+        fr_log(0, "event=wal_rewrite_failed message=\"%s\" action=keep_records (start-up skips what the store holds)", err);
+    if (!rc) {
+        pthread_mutex_lock(&l->swap_mu);
+        fr_delta *old = l->cur;
+        l->cur = trimmed;
+        pthread_mutex_unlock(&l->swap_mu);
+        fr_delta_unref(old);
+    }
+    uint64_t left = fr_delta_count(l->cur), log_bytes = fr_wal_bytes(l->wal);
+    pthread_mutex_unlock(&l->commit_mu);
+    atomic_fetch_add(&l->compactions, 1);
+    fr_log(2, "event=compacted store=%s log_position=%llu items=%llu delta_items_left=%llu log_bytes=%llu ms=%.1f%s%s", s->cfg.store,
+           (unsigned long long)fr_delta_seq(d), (unsigned long long)fr_store_info_of(s->store)->count, (unsigned long long)left,
+           (unsigned long long)log_bytes, 1e3 * (fr_now() - t0), rc ? " trim_failed=" : "", rc ? err : "");
+    fr_delta_unref(d);
+}
+
+void fr_live_metrics(fr_server *s, char *out, size_t cap) {
+    struct fr_live *l = s->live;
+    out[0] = 0;
+    if (!l) return;
+    fr_delta *d = fr_live_acquire(s);
+    pthread_mutex_lock(&l->commit_mu);
+    unsigned long long log_bytes = fr_wal_bytes(l->wal), pos = fr_wal_next_seq(l->wal) - 1;
+    pthread_mutex_unlock(&l->commit_mu);
+    snprintf(out, cap,
+             "# HELP feedrank_live_updates_total Items upserted or deleted through the log.\n# TYPE feedrank_live_updates_total counter\n"
+             "feedrank_live_updates_total{op=\"upsert\"} %ld\nfeedrank_live_updates_total{op=\"delete\"} %ld\n"
+             "# HELP feedrank_live_update_failures_total Update calls refused after validation (full delta, disk full, failed sync).\n"
+             "# TYPE feedrank_live_update_failures_total counter\nfeedrank_live_update_failures_total %ld\n"
+             "# HELP feedrank_live_log_bytes Size of the write-ahead log.\n# TYPE feedrank_live_log_bytes gauge\nfeedrank_live_log_bytes %llu\n"
+             "# HELP feedrank_live_log_position Last record in the log.\n# TYPE feedrank_live_log_position gauge\nfeedrank_live_log_position %llu\n"
+             "# HELP feedrank_live_delta_items Ids in the in-memory delta.\n# TYPE feedrank_live_delta_items gauge\nfeedrank_live_delta_items %llu\n"
+             "# HELP feedrank_live_delta_bytes Memory of the delta's entries.\n# TYPE feedrank_live_delta_bytes gauge\nfeedrank_live_delta_bytes %llu\n"
+             "# HELP feedrank_live_compactions_total Compactions by outcome.\n# TYPE feedrank_live_compactions_total counter\n"
+             "feedrank_live_compactions_total{result=\"ok\"} %ld\nfeedrank_live_compactions_total{result=\"failed\"} %ld\n",
+             atomic_load(&l->upserts), atomic_load(&l->deletes), atomic_load(&l->calls_failed), log_bytes, pos,
+             (unsigned long long)fr_delta_count(d), (unsigned long long)fr_delta_bytes(d), atomic_load(&l->compactions),
+             atomic_load(&l->compactions_failed));
+    fr_delta_unref(d);
+}

@@ -1,0 +1,403 @@
+/* store_delta.c - batch records, immutable delta versions (entries shared between versions by
+ * reference count, the id table copied per batch: O(delta) per batch, bounded by compaction) and
+ * compaction into a new store file. */
+#include "store_delta.h"
+
+#include <fcntl.h>
+#include <libgen.h>
+#include <math.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bytes.h"
+#include "hash.h"
+
+enum { OP_UPSERT = 1, OP_DELETE = 2, REC_VERSION = 1, REC_HEAD = 17 };
+
+/* ---------------- batch records ---------------- */
+
+struct fr_delta_batch {
+    uint8_t *buf;
+    size_t len, cap;
+    uint32_t n;
+    int dim;
+};
+
+static int put(fr_delta_batch *b, const void *p, size_t n) {
+    if (b->len + n > b->cap) {
+        size_t nc = b->cap ? b->cap * 2 : 4096;
+        while (nc < b->len + n) nc *= 2;
+        uint8_t *q = realloc(b->buf, nc);
+        if (!q) return -1;
+        b->buf = q;
+        b->cap = nc;
+    }
+    memcpy(b->buf + b->len, p, n);
+    b->len += n;
+    return 0;
+}
+
+fr_status fr_delta_batch_new(uint64_t fingerprint, int dim, fr_delta_batch **out, char *err, size_t errcap) {
+    *out = NULL;
+    if (dim < 1 || dim > 65536) return fr_fail(FR_ERR_ARG, err, errcap, "delta: dimension %d outside 1..65536", dim);
+    fr_delta_batch *b = calloc(1, sizeof *b);
+    uint8_t h[REC_HEAD] = {REC_VERSION};
+    fr_wr64(h + 1, fingerprint);
+    fr_wr32(h + 9, (uint32_t)dim);
+    if (!b || put(b, h, sizeof h)) { fr_delta_batch_free(b); return fr_fail(FR_ERR_NOMEM, err, errcap, "out of memory"); }
+    b->dim = dim;
+    *out = b;
+    return FR_OK;
+}
+
+static fr_status check_id(const char *id, size_t len, char *err, size_t errcap) {
+    if (len == 0 || len > FR_STORE_MAX_ID) return fr_fail(FR_ERR_ARG, err, errcap, "id must be 1..%d bytes (got %zu)", FR_STORE_MAX_ID, len);
+    if (memchr(id, 0, len)) return fr_fail(FR_ERR_ARG, err, errcap, "id contains a NUL byte");
+    return FR_OK;
+}
+
+fr_status fr_delta_batch_upsert(fr_delta_batch *b, const char *id, size_t id_len, const float *vec, const char *text,
+                                size_t text_len, char *err, size_t errcap) {
+    fr_status rc = check_id(id, id_len, err, errcap);
+    if (rc) return rc;
+    if (!text) text_len = 0;
+    if (text_len > (1u << 20)) return fr_fail(FR_ERR_ARG, err, errcap, "text of %zu bytes (max 1 MiB)", text_len);
+    for (int i = 0; i < b->dim; i++)
+        if (!isfinite(vec[i])) return fr_fail(FR_ERR_ARG, err, errcap, "vector[%d] is not finite", i);
+    uint8_t h[3] = {OP_UPSERT, (uint8_t)(id_len & 0xFF), (uint8_t)(id_len >> 8)}, tl[4];
+    fr_wr32(tl, (uint32_t)text_len);
+    if (put(b, h, 3) || put(b, id, id_len) || put(b, tl, 4) || (text_len && put(b, text, text_len)) ||
+        put(b, vec, sizeof(float) * (size_t)b->dim))
+        return fr_fail(FR_ERR_NOMEM, err, errcap, "out of memory");
+    fr_wr32(b->buf + 13, ++b->n);
+    return FR_OK;
+}
+
+fr_status fr_delta_batch_delete(fr_delta_batch *b, const char *id, size_t id_len, char *err, size_t errcap) {
+    fr_status rc = check_id(id, id_len, err, errcap);
+    if (rc) return rc;
+    uint8_t h[3] = {OP_DELETE, (uint8_t)(id_len & 0xFF), (uint8_t)(id_len >> 8)};
+    if (put(b, h, 3) || put(b, id, id_len)) return fr_fail(FR_ERR_NOMEM, err, errcap, "out of memory");
+    fr_wr32(b->buf + 13, ++b->n);
+    return FR_OK;
+}
+
+const uint8_t *fr_delta_batch_bytes(const fr_delta_batch *b, size_t *len) { *len = b->len; return b->buf; }
+
+void fr_delta_batch_free(fr_delta_batch *b) {
+    if (!b) return;
+    free(b->buf);
+    free(b);
+}
+
+/* Walks a record: calls visit per op (NULL: checks only). */
+typedef struct { const char *id; size_t id_len; int deleted; const char *text; size_t text_len; const uint8_t *vec; } op_view;
+typedef int (*op_fn)(void *ctx, const op_view *op);
+
+static fr_status walk(const uint8_t *rec, size_t len, uint64_t fingerprint, int dim, op_fn visit, void *ctx, char *err, size_t errcap) {
+    if (len < REC_HEAD) return fr_fail(FR_ERR_FORMAT, err, errcap, "update record of %zu bytes is too short", len);
+    if (rec[0] != REC_VERSION) return fr_fail(FR_ERR_UNSUPPORTED, err, errcap, "update record version %u", rec[0]);
+    if (fr_rd64(rec + 1) != fingerprint) return fr_fail(FR_ERR_VERIFY, err, errcap, "update record made for model fingerprint %016llx, the store's is %016llx", (unsigned long long)fr_rd64(rec + 1), (unsigned long long)fingerprint);
+    if (fr_rd32(rec + 9) != (uint32_t)dim) return fr_fail(FR_ERR_FORMAT, err, errcap, "update record of dimension %u, the store's is %d", fr_rd32(rec + 9), dim);
+    uint32_t n = fr_rd32(rec + 13);
+    size_t off = REC_HEAD, vbytes = sizeof(float) * (size_t)dim;
+    for (uint32_t i = 0; i < n; i++) {
+        op_view op = {0};
+        if (len - off < 3) return fr_fail(FR_ERR_FORMAT, err, errcap, "update record: op %u is truncated", i);
+        uint8_t kind = rec[off];
+        size_t il = rec[off + 1] | (size_t)rec[off + 2] << 8;
+        off += 3;
+        if (kind != OP_UPSERT && kind != OP_DELETE) return fr_fail(FR_ERR_FORMAT, err, errcap, "update record: op %u has unknown kind %u", i, kind);
+        if (il == 0 || il > FR_STORE_MAX_ID || il > len - off) return fr_fail(FR_ERR_FORMAT, err, errcap, "update record: op %u has an invalid id length", i);
+        op.id = (const char *)rec + off;
+        op.id_len = il;
+        if (memchr(op.id, 0, il)) return fr_fail(FR_ERR_FORMAT, err, errcap, "update record: op %u id has a NUL byte", i);
+        off += il;
+        op.deleted = kind == OP_DELETE;
+        if (kind == OP_UPSERT) {
+            if (len - off < 4) return fr_fail(FR_ERR_FORMAT, err, errcap, "update record: op %u is truncated", i);
+            size_t tl = fr_rd32(rec + off);
+            off += 4;
+            if (tl > len - off) return fr_fail(FR_ERR_FORMAT, err, errcap, "update record: op %u text runs past the end", i);
+            op.text = tl ? (const char *)rec + off : NULL;
+            op.text_len = tl;
+            off += tl;
+            if (vbytes > len - off) return fr_fail(FR_ERR_FORMAT, err, errcap, "update record: op %u vector runs past the end", i);
+            op.vec = rec + off;
+            for (int d = 0; d < dim; d++)
+                if (!isfinite(fr_rdf32(op.vec + 4 * (size_t)d))) return fr_fail(FR_ERR_FORMAT, err, errcap, "update record: op %u vector[%d] is not finite", i, d);
+            off += vbytes;
+        }
+        if (visit && visit(ctx, &op)) return fr_fail(FR_ERR_NOMEM, err, errcap, "out of memory");
+    }
+    if (off != len) return fr_fail(FR_ERR_FORMAT, err, errcap, "update record: %zu bytes after the last op", len - off);
+    return FR_OK;
+}
+
+fr_status fr_delta_check_record(const uint8_t *rec, size_t len, uint64_t fingerprint, int dim, char *err, size_t errcap) {
+    return walk(rec, len, fingerprint, dim, NULL, NULL, err, errcap);
+}
+
+/* ---------------- versions ---------------- */
+
+typedef struct entry {
+    atomic_long refs;
+    uint32_t id_len, text_len;
+    int deleted, has_text;
+    size_t bytes;
+    char *id, *text;
+    float *vec;
+} entry;
+
+struct fr_delta {
+    atomic_long refs;
+    uint64_t fp, seq, count, cap, bytes;
+    int dim;
+    entry **items;      /* count entries, in order of each id's first appearance */
+    uint32_t *slots;    /* index + 1 into items, 0 empty; mask + 1 slots */
+    uint64_t mask;
+};
+
+static void entry_unref(entry *e) {
+    if (e && atomic_fetch_sub(&e->refs, 1) == 1) free(e);
+}
+
+static void delta_free(fr_delta *d) {
+    for (uint64_t i = 0; i < d->count; i++) entry_unref(d->items[i]);
+    free(d->items);
+    free(d->slots);
+    free(d);
+}
+
+void fr_delta_ref(fr_delta *d) { atomic_fetch_add(&d->refs, 1); }
+void fr_delta_unref(fr_delta *d) {
+    if (d && atomic_fetch_sub(&d->refs, 1) == 1) delta_free(d);
+}
+
+static fr_delta *delta_alloc(uint64_t fp, int dim, uint64_t cap) {
+    fr_delta *d = calloc(1, sizeof *d);
+    if (!d) return NULL;
+    atomic_init(&d->refs, 1);
+    d->fp = fp;
+    d->dim = dim;
+    uint64_t slots = 16;
+    while (slots < cap * 2) slots *= 2;
+    d->cap = cap ? cap : 1;
+    d->items = calloc(d->cap, sizeof *d->items);
+    d->slots = calloc(slots, sizeof *d->slots);
+    d->mask = slots - 1;
+    if (!d->items || !d->slots) { free(d->items); free(d->slots); free(d); return NULL; }
+    return d;
+}
+
+fr_status fr_delta_empty(uint64_t fingerprint, int dim, uint64_t seq, fr_delta **out, char *err, size_t errcap) {
+    *out = delta_alloc(fingerprint, dim, 16);
+    if (!*out) return fr_fail(FR_ERR_NOMEM, err, errcap, "out of memory");
+    (*out)->seq = seq;
+    return FR_OK;
+}
+
+static int64_t slot_of(const fr_delta *d, const char *id, size_t len, int *found) {
+    uint64_t i = fr_hash64(id, len, 0x11) & d->mask;
+    for (;;) {
+        uint32_t v = d->slots[i];
+        if (!v) { *found = 0; return (int64_t)i; }
+        const entry *e = d->items[v - 1];
+        if (e->id_len == len && memcmp(e->id, id, len) == 0) { *found = 1; return (int64_t)i; }
+        i = (i + 1) & d->mask;
+    }
+}
+
+static int apply_op(void *ctx, const op_view *op) {
+    fr_delta *d = ctx;
+    size_t vb = op->deleted ? 0 : sizeof(float) * (size_t)d->dim;
+    size_t sz = sizeof(entry) + vb + op->id_len + 1 + op->text_len + 1;
+    entry *e = malloc(sz);
+    if (!e) return -1;
+    memset(e, 0, sizeof *e);
+    atomic_init(&e->refs, 1);
+    e->bytes = sz;
+    e->vec = op->deleted ? NULL : (float *)(e + 1);
+    e->id = (char *)(e + 1) + vb;
+    e->text = e->id + op->id_len + 1;
+    if (vb) memcpy(e->vec, op->vec, vb);
+    memcpy(e->id, op->id, op->id_len);
+    e->id[op->id_len] = 0;
+    e->id_len = (uint32_t)op->id_len;
+    if (op->text_len) memcpy(e->text, op->text, op->text_len);
+    e->text[op->text_len] = 0;
+    e->text_len = (uint32_t)op->text_len;
+    e->has_text = op->text != NULL;
+    e->deleted = op->deleted;
+    int found;
+    int64_t s = slot_of(d, op->id, op->id_len, &found);
+    if (found) {
+        uint32_t k = d->slots[s] - 1;
+        d->bytes -= d->items[k]->bytes;
+        entry_unref(d->items[k]);
+        d->items[k] = e;
+    } else {
+        if (d->count >= d->cap || (d->count + 1) * 2 > d->mask + 1) { free(e); return -1; } /* sized by the caller */
+        d->items[d->count] = e;
+        d->slots[s] = (uint32_t)++d->count;
+    }
+    d->bytes += sz;
+    return 0;
+}
+
+typedef struct { uint32_t n; } count_ctx;
+static int count_op(void *ctx, const op_view *op) { (void)op; ((count_ctx *)ctx)->n++; return 0; }
+
+fr_status fr_delta_apply(const fr_delta *d, const uint8_t *rec, size_t len, uint64_t seq, fr_delta **out, char *err, size_t errcap) {
+    *out = NULL;
+    count_ctx cc = {0};
+    fr_status rc = walk(rec, len, d->fp, d->dim, count_op, &cc, err, errcap); /* whole record valid first */
+    if (rc) return rc;
+    if (d->count + cc.n > 0xFFFFFFF0u) return fr_fail(FR_ERR_ARG, err, errcap, "delta: too many items");
+    fr_delta *n = delta_alloc(d->fp, d->dim, d->count + cc.n);
+    if (!n) return fr_fail(FR_ERR_NOMEM, err, errcap, "out of memory");
+    for (uint64_t i = 0; i < d->count; i++) {
+        entry *e = d->items[i];
+        atomic_fetch_add(&e->refs, 1);
+        n->items[i] = e;
+        int found;
+        int64_t s = slot_of(n, e->id, e->id_len, &found);
+        n->count = i + 1;
+        n->slots[s] = (uint32_t)(i + 1);
+    }
+    n->count = d->count;
+    n->bytes = d->bytes;
+    n->seq = seq;
+    rc = walk(rec, len, d->fp, d->dim, apply_op, n, err, errcap);
+    if (rc) { delta_free(n); return rc; }
+    *out = n;
+    return FR_OK;
+}
+
+fr_status fr_delta_without(const fr_delta *cur, const fr_delta *folded, fr_delta **out, char *err, size_t errcap) {
+    *out = NULL;
+    fr_delta *n = delta_alloc(cur->fp, cur->dim, cur->count);
+    if (!n) return fr_fail(FR_ERR_NOMEM, err, errcap, "out of memory");
+    n->seq = cur->seq;
+    for (uint64_t i = 0; i < cur->count; i++) {
+        entry *e = cur->items[i];
+        int found;
+        int64_t s = slot_of(folded, e->id, e->id_len, &found);
+        if (found && folded->items[folded->slots[s] - 1] == e) continue;
+        atomic_fetch_add(&e->refs, 1);
+        s = slot_of(n, e->id, e->id_len, &found);
+        n->items[n->count] = e;
+        n->slots[s] = (uint32_t)++n->count;
+        n->bytes += e->bytes;
+    }
+    *out = n;
+    return FR_OK;
+}
+
+static void item_of(const entry *e, fr_delta_item *out) {
+    out->id = e->id;
+    out->id_len = e->id_len;
+    out->deleted = e->deleted;
+    out->vector = e->vec;
+    out->text = e->has_text ? e->text : NULL;
+    out->text_len = e->text_len;
+}
+
+int fr_delta_find(const fr_delta *d, const char *id, size_t id_len, fr_delta_item *out) {
+    if (!d || d->count == 0) return 0;
+    int found;
+    int64_t s = slot_of(d, id, id_len, &found);
+    if (!found) return 0;
+    if (out) item_of(d->items[d->slots[s] - 1], out);
+    return 1;
+}
+
+uint64_t fr_delta_seq(const fr_delta *d) { return d->seq; }
+uint64_t fr_delta_count(const fr_delta *d) { return d->count; }
+uint64_t fr_delta_bytes(const fr_delta *d) { return d->bytes; }
+void fr_delta_item_at(const fr_delta *d, uint64_t i, fr_delta_item *out) { item_of(d->items[i], out); }
+
+uint64_t fr_store_live_seq(const fr_store *s) {
+    const uint8_t *p;
+    uint64_t n;
+    if (!fr_store_section(s, FR_STORE_SECTION_LIVE, &p, &n) || n != 8) return 0;
+    return fr_rd64(p);
+}
+
+/* ---------------- compaction ---------------- */
+
+fr_status fr_delta_compact(const fr_store *base, const fr_delta *d, const char *out_path, char *err, size_t errcap) {
+    const fr_store_info *in = fr_store_info_of(base);
+    if (d->dim != in->dim || d->fp != in->model_fingerprint) return fr_fail(FR_ERR_ARG, err, errcap, "compact: the delta was made for another model or dimension");
+    int rows_move = 0;
+    for (uint64_t i = 0; i < d->count && !rows_move; i++) {
+        const entry *e = d->items[i];
+        int64_t row = fr_store_find(base, e->id, e->id_len);
+        if (row < 0 ? !e->deleted : e->deleted) rows_move = 1; /* a new id, or a stored one deleted */
+    }
+    static const uint32_t derived[2] = {FR_STORE_SECTION_PRIORS, FR_STORE_SECTION_SEQMODEL};
+    const uint8_t *sec[2] = {NULL, NULL};
+    uint64_t sec_n[2] = {0, 0};
+    for (int k = 0; k < 2; k++)
+        if (fr_store_section(base, derived[k], &sec[k], &sec_n[k]) && rows_move)
+            return fr_fail(FR_ERR_UNSUPPORTED, err, errcap,
+                           "compact: the store has %s indexed by row and the delta adds or deletes items; rebuild it with feedrank index "
+                           "(and --interactions / train) instead", k ? "a sequential model" : "log priors");
+    /* the new store is assembled at out_path.compact.tmp, its sections attached, then validated
+     * and renamed over out_path, so that out_path never holds a store without its LIVE section */
+    size_t pl = strlen(out_path);
+    char *tmp = malloc(pl + 16);
+    if (!tmp) return fr_fail(FR_ERR_NOMEM, err, errcap, "out of memory");
+    snprintf(tmp, pl + 16, "%s.compact.tmp", out_path);
+    fr_store_writer *w;
+    float *v = NULL;
+    fr_status rc = fr_store_writer_open(tmp, in->dim, in->dtype, in->model_name, in->model_fingerprint, in->has_texts, &w, err, errcap);
+    if (rc) { free(tmp); return rc; }
+    v = malloc(sizeof(float) * (size_t)in->dim);
+    if (!v) rc = fr_fail(FR_ERR_NOMEM, err, errcap, "out of memory");
+    for (uint64_t r = 0; r < in->count && !rc; r++) {
+        size_t il, tl = 0;
+        const char *id = fr_store_id(base, r, &il);
+        const char *text = fr_store_text(base, r, &tl);
+        fr_delta_item it;
+        if (fr_delta_find(d, id, il, &it)) {
+            if (it.deleted) continue;
+            rc = fr_store_writer_add(w, id, il, it.vector, it.text ? it.text : "", it.text_len, err, errcap);
+        } else {
+            fr_store_vector(base, r, v);
+            rc = fr_store_writer_add(w, id, il, v, text, tl, err, errcap);
+        }
+    }
+    for (uint64_t i = 0; i < d->count && !rc; i++) {
+        const entry *e = d->items[i];
+        if (e->deleted || fr_store_find(base, e->id, e->id_len) >= 0) continue;
+        rc = fr_store_writer_add(w, e->id, e->id_len, e->vec, e->text, e->text_len, err, errcap);
+    }
+    free(v);
+    if (rc) fr_store_writer_abort(w);
+    else rc = fr_store_writer_finish(w, err, errcap);
+    uint8_t seqb[8];
+    fr_wr64(seqb, d->seq);
+    if (!rc) rc = fr_store_attach(tmp, FR_STORE_SECTION_LIVE, seqb, 8, err, errcap);
+    for (int k = 0; k < 2 && !rc; k++)
+        if (sec[k]) rc = fr_store_attach(tmp, derived[k], sec[k], (size_t)sec_n[k], err, errcap);
+    fr_store *check = NULL;
+    if (!rc) rc = fr_store_open(tmp, in->model_fingerprint, 0, &check, err, errcap);
+    if (!rc && (fr_store_live_seq(check) != d->seq))
+        rc = fr_fail(FR_ERR_VERIFY, err, errcap, "compact: %s does not read back as written", tmp);
+    fr_store_close(check);
+    if (!rc && rename(tmp, out_path) != 0) rc = fr_fail(FR_ERR_IO, err, errcap, "%s: cannot rename into place", out_path);
+    if (!rc) { /* the rename must be on disk before the caller truncates the log */
+        char *dir = strdup(out_path);
+        int fd = dir ? open(dirname(dir), O_RDONLY | O_DIRECTORY) : -1;
+        if (fd < 0 || fsync(fd) != 0) rc = fr_fail(FR_ERR_IO, err, errcap, "%s: cannot sync its directory", out_path);
+        if (fd >= 0) close(fd);
+        free(dir);
+    }
+    if (rc) remove(tmp);
+    free(tmp);
+    return rc;
+}

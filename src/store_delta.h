@@ -1,0 +1,75 @@
+/* store_delta.h - live catalogue updates over an item store: upserts (id, vector, optional text)
+ * and deletes, carried as write-ahead log records (wal.h) and applied in memory as immutable
+ * versions. A version is never changed once built: applying a batch makes a new version (the
+ * id table is copied, the entries are shared), so a reader holding a version (fr_delta_ref) sees
+ * one log position, never a half-applied batch. Memory is bounded by the caller: compaction
+ * (fr_delta_compact) folds a version into a new store file and starts an empty delta.
+ *
+ * A batch record (little-endian): u8 version 1, u64 model fingerprint, u32 dim, u32 n_ops, then
+ * per op: u8 kind (1 upsert, 2 delete), u16 id length, id; an upsert adds u32 text length, text,
+ * dim x f32 vector. The record is checked whole before anything is applied. */
+#ifndef FR_STORE_DELTA_H
+#define FR_STORE_DELTA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "item_store.h"
+#include "status.h"
+
+#define FR_STORE_SECTION_LIVE 6u /* u64: the log position a compacted store already holds */
+
+typedef struct fr_delta fr_delta;
+
+typedef struct {
+    const char *id;
+    size_t id_len;
+    int deleted;
+    const float *vector;  /* dim floats (upserts) */
+    const char *text;     /* NULL when the upsert gave none */
+    size_t text_len;
+} fr_delta_item;
+
+/* ---- building batch records ---- */
+typedef struct fr_delta_batch fr_delta_batch;
+fr_status fr_delta_batch_new(uint64_t fingerprint, int dim, fr_delta_batch **out, char *err, size_t errcap);
+fr_status fr_delta_batch_upsert(fr_delta_batch *b, const char *id, size_t id_len, const float *vec, const char *text,
+                                size_t text_len, char *err, size_t errcap);
+fr_status fr_delta_batch_delete(fr_delta_batch *b, const char *id, size_t id_len, char *err, size_t errcap);
+const uint8_t *fr_delta_batch_bytes(const fr_delta_batch *b, size_t *len);
+void fr_delta_batch_free(fr_delta_batch *b);
+
+/* ---- versions ---- */
+/* An empty delta over a store of (fingerprint, dim), at log position seq. */
+fr_status fr_delta_empty(uint64_t fingerprint, int dim, uint64_t seq, fr_delta **out, char *err, size_t errcap);
+/* A new version: d plus the batch record rec (log position seq). d is unchanged. A record made
+ * for another model or dimension, or malformed, fails naming what. */
+fr_status fr_delta_apply(const fr_delta *d, const uint8_t *rec, size_t len, uint64_t seq, fr_delta **out, char *err,
+                         size_t errcap);
+/* Validates a batch record without applying it (the fuzz target and the server's checks). */
+fr_status fr_delta_check_record(const uint8_t *rec, size_t len, uint64_t fingerprint, int dim, char *err, size_t errcap);
+/* What cur holds beyond folded (an earlier version of the same line, now compacted into a
+ * store): cur's entries that are not the very entries of folded. Log position: cur's. */
+fr_status fr_delta_without(const fr_delta *cur, const fr_delta *folded, fr_delta **out, char *err, size_t errcap);
+void fr_delta_ref(fr_delta *d);
+void fr_delta_unref(fr_delta *d);
+
+/* The delta's entry for id (the latest), or 0. */
+int fr_delta_find(const fr_delta *d, const char *id, size_t id_len, fr_delta_item *out);
+uint64_t fr_delta_seq(const fr_delta *d);     /* the log position this version includes */
+uint64_t fr_delta_count(const fr_delta *d);   /* ids in the delta (upserted or deleted) */
+uint64_t fr_delta_bytes(const fr_delta *d);   /* memory held by entries reachable from this version */
+/* Entry i (0 <= i < fr_delta_count), in no particular order. */
+void fr_delta_item_at(const fr_delta *d, uint64_t i, fr_delta_item *out);
+
+/* The log position a store already holds (its LIVE section), 0 when it has none. */
+uint64_t fr_store_live_seq(const fr_store *s);
+
+/* Writes base + d into out_path (atomic: temporary file + rename; validated by reopening it):
+ * base rows first (updated ones with their new vector and text, deleted ones left out), then new
+ * ids in the delta's order, and a LIVE section holding fr_delta_seq(d). Log-derived sections
+ * (priors, sequential model) are indexed by row: they are kept when no row moved (updates only),
+ * and otherwise the compaction is refused (FR_ERR_UNSUPPORTED, saying so). */
+fr_status fr_delta_compact(const fr_store *base, const fr_delta *d, const char *out_path, char *err, size_t errcap);
+
+#endif
