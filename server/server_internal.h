@@ -160,7 +160,6 @@ struct fr_server {
     pthread_mutex_t watch_mu;
     call *watchers[256];
     int n_watchers;
-    double arm_cum[FR_MAX_ARMS];     /* cumulative traffic shares */
 };
 
 /* 1 when an `authorization` value is "Bearer TOKEN" (scheme case-insensitive, RFC 7235), in time
@@ -193,6 +192,8 @@ double fr_now(void);
 fr_status fr_codec_check_rerank_wire(const uint8_t *buf, size_t len, const fr_rank_limits *lim, char *err, size_t errcap);
 fr_status fr_codec_check_embed_wire(const uint8_t *buf, size_t len, int max_texts, char *err, size_t errcap);
 /* Converts a protobuf request into a ranker request (pointers into the message). */
+/* The options a RerankOptions message sets, on top of *d (rank_options.def, field by field). */
+fr_status fr_codec_options(const Feedrank__V1__RerankOptions *o, fr_rank_options *d, char *err, size_t errcap);
 fr_status fr_codec_request(const Feedrank__V1__RerankRequest *m, const fr_rank_options *arm_defaults, job *j,
                            char *err, size_t errcap);
 Feedrank__V1__RerankResponse *fr_codec_response(const job *j, const fr_rank_result *res, const char *model,
