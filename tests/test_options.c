@@ -215,7 +215,38 @@ static void test_docs(void) {
     free(gen);
 }
 
+/* json_canon.h's scalars at their edges, as protobuf's JSON mapping has them */
+static void test_canon_scalars(void) {
+    struct { const char *json; int ok; double want; } dbl[] = {
+        {"1.5", 1, 1.5}, {"\"1.5\"", 1, 1.5}, {"\"-2e3\"", 1, -2000}, {"\"Infinity\"", 1, INFINITY}, {"\"-Infinity\"", 1, -INFINITY},
+        {"\"NaN\"", 1, NAN}, {"\"nan\"", 0, 0}, {"\"inf\"", 0, 0}, {"\" 1\"", 0, 0}, {"\"0x10\"", 0, 0}, {"\"1.\"", 0, 0},
+        {"\"\"", 0, 0}, {"true", 0, 0}, {"[1]", 0, 0},
+    };
+    for (size_t i = 0; i < sizeof dbl / sizeof dbl[0]; i++) {
+        cJSON *v = cJSON_Parse(dbl[i].json);
+        double x = 0;
+        const int ok = fr_jc_double(v, &x);
+        CHECK(ok == dbl[i].ok && (!ok || (isnan(dbl[i].want) ? isnan(x) : x == dbl[i].want)), "double %s: %d %g", dbl[i].json, ok, x);
+        cJSON_Delete(v);
+    }
+    struct { const char *json; int ok; int64_t want; } ints[] = {
+        {"7", 1, 7}, {"\"7\"", 1, 7}, {"\"-9000000000000000\"", 1, -9000000000000000LL}, {"\"9223372036854775807\"", 1, INT64_MAX},
+        {"\"9223372036854775808\"", 0, 0}, {"\"007\"", 0, 0}, {"\"7.0\"", 0, 0}, {"\"1e3\"", 0, 0}, {"7.5", 0, 0},
+        {"1e3", 1, 1000}, {"\"+7\"", 0, 0}, {"\"-\"", 0, 0}, {"1e300", 0, 0},
+    };
+    for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
+        cJSON *v = cJSON_Parse(ints[i].json);
+        int64_t x = 0;
+        const int ok = fr_jc_int(v, INT64_MIN, INT64_MAX, &x);
+        CHECK(ok == ints[i].ok && (!ok || x == ints[i].want), "int %s: %d %lld", ints[i].json, ok, (long long)x);
+        cJSON_Delete(v);
+    }
+    CHECK(fr_jc_name_is("bm25K1", "bm25_k1") && fr_jc_name_is("topK", "top_k") && fr_jc_name_is("top_k", "top_k") && !fr_jc_name_is("topk", "top_k") &&
+          !fr_jc_name_is("top_K", "top_k") && !fr_jc_name_is("topKx", "top_k") && !fr_jc_name_is("to", "top_k"), "JSON names");
+}
+
 int main(void) {
+    test_canon_scalars();
     test_round_trips();
 #ifdef FEEDRANK_HAVE_SERVER
     test_proto();
