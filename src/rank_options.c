@@ -145,7 +145,7 @@ static fr_status signal_list_from_json(const cJSON *a, const char *where, fr_ran
 fr_status fr_rank_options_from_json(const cJSON *obj, const char *where, const char *const *extra, fr_rank_options *o,
                                     uint64_t *set, char *err, size_t errcap) {
     if (set) *set = 0;
-    if (!cJSON_IsObject(obj)) return fr_fail(FR_ERR_ARG, err, errcap, "%.*s must be an object", (int)(strlen(where) ? strlen(where) - 1 : 7), strlen(where) ? where : "options");
+    if (!cJSON_IsObject(obj)) return fr_fail(FR_ERR_ARG, err, errcap, "options must be an object");
     const char *fields[FR_N_RANK_OPTIONS + 16];
     int nf = 0;
     for (int i = 0; i < FR_N_RANK_OPTIONS; i++) fields[nf++] = fr_rank_option_table[i].name;
