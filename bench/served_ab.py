@@ -51,7 +51,7 @@ def run(args, cases, hist, counts, options, tmp):
                  "candidates": [{"item_id": i} for i in cands], "options": options}
             f.write(json.dumps(r) + "\n")
     out = os.path.join(tmp, "out.jsonl")
-    cmd = [args.bin, "rerank", "--model", args.model, "--store", args.store, "--input", req, "--output", out, "--errors", os.path.join(tmp, "err.jsonl")]
+    cmd = [args.bin, "rerank", "--model", args.model, "--store", args.store, "--input", req, "--output", out, "--errors", os.path.join(tmp, "err.jsonl"), "--json-names", "proto"]
     if args.profile:
         cmd += ["--profile", args.profile]
     p = subprocess.run(cmd, capture_output=True, text=True)

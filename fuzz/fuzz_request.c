@@ -45,6 +45,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     char rid[64];
     fr_request_id_of((const char *)data, size, rid, sizeof rid);
+    /* the same line with A/B arms: the arm is picked (by name or user_id) before the options apply */
+    static fr_arm arms[2] = {{.name = "a", .weight = 1}, {.name = "b", .weight = 2}};
+    if (!arms[0].options.semantic_weight) {
+        fr_rank_options_default(&arms[0].options);
+        fr_rank_options_default(&arms[1].options);
+        arms[1].options.top_k = 1;
+    }
+    fr_parsed_request pa;
+    if (fr_request_parse_arms((const char *)data, size, NULL, arms, 2, &pa, err, sizeof err) == FR_OK) {
+        if (pa.arm_index < 0 || pa.arm_index > 1) abort();
+        free(fr_response_json_ex(&pa, &(fr_rank_result){0}, "m", 1, arms[pa.arm_index].name, FR_JSON_PROTO_NAMES));
+        fr_parsed_request_free(&pa);
+    }
     fr_parsed_request_free(&p);
     return 0;
 }

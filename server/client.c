@@ -17,7 +17,10 @@
 #include "client.h"
 #include "feedrank/v1/reranker.pb-c.h"
 #include "grpc/health/v1/health.pb-c.h"
+#include "json_canon.h"
 #include "model_config.h"
+#include "rank_options.h"
+#include "request_json.h"
 #include "server.h"
 
 typedef struct {
@@ -98,113 +101,83 @@ int fr_client_unary(grpc_channel *ch, grpc_completion_queue *cq, const char *tok
     return (int)status;
 }
 
-static const char *jstr(const cJSON *o, const char *k) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsString(v) ? v->valuestring : NULL;
-}
+/*---------------------------------------------------------------------------------------------
+ * A request line -> RerankRequest: the line is read by the same parser as `feedrank rerank`'s
+ * (canonical JSON, request_json.h), the arm left to the server; the message carries the fields
+ * the line gave and, of the options (rank_options.def), those the line or a command-line flag set.
+ *-------------------------------------------------------------------------------------------*/
 
-static int jnum(const cJSON *o, const char *k, double *out) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    if (!cJSON_IsNumber(v)) return 0;
-    *out = v->valuedouble;
-    return 1;
-}
+#define PACK_NUM(name, member) opt.name = o->member;
+#define PACK_KIND_FLOAT PACK_NUM
+#define PACK_KIND_DOUBLE PACK_NUM
+#define PACK_KIND_COUNT(name, member) opt.name = (uint32_t)o->member;
+#define PACK_KIND_BOOL(name, member) opt.name = o->member != 0;
+/* fr_norm + 1 is the proto's number (ZSCORE = 1 ... NONE = 4) */
+#define PACK_KIND_NORM(name, member) opt.name = (Feedrank__V1__Normalization)(o->member + 1);
 
-static Feedrank__V1__Normalization norm_to_proto(const char *nm) {
-    return strcasecmp(nm, "minmax") == 0 ? FEEDRANK__V1__NORMALIZATION__MINMAX
-           : strcasecmp(nm, "rank") == 0 ? FEEDRANK__V1__NORMALIZATION__RANK
-           : strcasecmp(nm, "none") == 0 ? FEEDRANK__V1__NORMALIZATION__NONE
-                                         : FEEDRANK__V1__NORMALIZATION__ZSCORE;
-}
-
-/* JSON request -> packed RerankRequest (only fields present in the JSON are set). */
-static uint8_t *pack_rerank_json(const cJSON *j, size_t *len) {
+static uint8_t *pack_parsed(const fr_parsed_request *p, uint64_t set, size_t *len) {
     Feedrank__V1__RerankRequest r;
     feedrank__v1__rerank_request__init(&r);
     Feedrank__V1__Context ctx;
     feedrank__v1__context__init(&ctx);
     Feedrank__V1__RerankOptions opt;
-    Feedrank__V1__SignalNormalization sig[8], *sigp[8];
-    size_t n_sig = 0;
     feedrank__v1__rerank_options__init(&opt);
-    r.request_id = (char *)jstr(j, "request_id");
-    r.user_id = (char *)jstr(j, "user_id");
-    r.arm = (char *)jstr(j, "arm");
-    const cJSON *c = cJSON_GetObjectItemCaseSensitive(j, "context");
-    const cJSON *hist = cJSON_GetObjectItemCaseSensitive(c, "history");
-    int nh = cJSON_GetArraySize(hist), nc = cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(j, "candidates"));
+    Feedrank__V1__SignalNormalization sig[FR_SIG_COUNT], *sigp[FR_SIG_COUNT];
+    const fr_rank_request *q = &p->req;
+    if (*p->request_id) r.request_id = (char *)p->request_id;
+    if (*p->user_id) r.user_id = (char *)p->user_id;
+    if (*p->arm) r.arm = (char *)p->arm;
+    const int nh = q->n_history, nc = q->n_candidates;
     Feedrank__V1__HistoryItem *hs = calloc((size_t)nh + 1, sizeof *hs), **hp = calloc((size_t)nh + 1, sizeof *hp);
     Feedrank__V1__Candidate *cs = calloc((size_t)nc + 1, sizeof *cs), **cp = calloc((size_t)nc + 1, sizeof *cp);
     uint8_t *out = NULL;
     if (!hs || !hp || !cs || !cp) goto done;
-    if (c) {
-        ctx.query = (char *)jstr(c, "query");
-        const cJSON *h;
-        int i = 0;
-        cJSON_ArrayForEach(h, hist) {
+    if (q->query || nh) {
+        ctx.query = (char *)q->query; /* strings of the parsed tree: NUL-terminated */
+        for (int i = 0; i < nh; i++) {
+            const fr_history_item *h = &q->history[i];
             feedrank__v1__history_item__init(&hs[i]);
-            hs[i].item_id = (char *)jstr(h, "item_id");
-            double v;
-            if (jnum(h, "weight", &v)) { hs[i].has_weight = 1; hs[i].weight = (float)v; }
-            if (jnum(h, "timestamp", &v)) { hs[i].has_timestamp = 1; hs[i].timestamp = (int64_t)v; }
+            hs[i].item_id = (char *)h->id;
+            hs[i].has_weight = h->has_weight;
+            hs[i].weight = h->weight;
+            hs[i].has_timestamp = h->has_timestamp;
+            hs[i].timestamp = h->timestamp;
             hp[i] = &hs[i];
-            i++;
         }
-        ctx.n_history = (size_t)i;
+        ctx.n_history = (size_t)nh;
         ctx.history = hp;
         r.context = &ctx;
     }
-    const cJSON *cd;
-    int i = 0;
-    cJSON_ArrayForEach(cd, cJSON_GetObjectItemCaseSensitive(j, "candidates")) {
+    for (int i = 0; i < nc; i++) {
+        const fr_candidate *c = &q->candidates[i];
         feedrank__v1__candidate__init(&cs[i]);
-        cs[i].item_id = (char *)jstr(cd, "item_id");
-        double v;
-        if (jnum(cd, "upstream_score", &v)) { cs[i].has_upstream_score = 1; cs[i].upstream_score = (float)v; }
+        cs[i].item_id = (char *)c->id;
+        cs[i].has_upstream_score = c->has_upstream;
+        cs[i].upstream_score = c->upstream;
+        cs[i].text = (char *)c->text;
         cp[i] = &cs[i];
-        i++;
     }
-    r.n_candidates = (size_t)i;
+    r.n_candidates = (size_t)nc;
     r.candidates = cp;
-    const cJSON *o = cJSON_GetObjectItemCaseSensitive(j, "options");
-    if (o) {
-        double v;
-#define F(name) if (jnum(o, #name, &v)) { opt.has_##name = 1; opt.name = (float)v; }
-        F(semantic_weight) F(upstream_weight) F(query_weight) F(history_half_life) F(mmr_lambda)
-        F(popularity_weight) F(covisitation_weight) F(lexical_weight) F(log_gate) F(cold_content_boost) F(covisitation_half_life) F(covisitation_norm)
-        F(sequential_weight)
-#undef F
-        if (jnum(o, "history_half_life_seconds", &v)) { opt.has_history_half_life_seconds = 1; opt.history_half_life_seconds = v; }
-        if (jnum(o, "top_k", &v)) { opt.has_top_k = 1; opt.top_k = (uint32_t)v; }
-        if (jnum(o, "mmr_depth", &v)) { opt.has_mmr_depth = 1; opt.mmr_depth = (uint32_t)v; }
-        const cJSON *b = cJSON_GetObjectItemCaseSensitive(o, "exclude_seen");
-        if (cJSON_IsBool(b)) { opt.has_exclude_seen = 1; opt.exclude_seen = cJSON_IsTrue(b); }
-        b = cJSON_GetObjectItemCaseSensitive(o, "return_scores");
-        if (cJSON_IsBool(b)) { opt.has_return_scores = 1; opt.return_scores = cJSON_IsTrue(b); }
-        const cJSON *nm = cJSON_GetObjectItemCaseSensitive(o, "normalization");
-        if (cJSON_IsString(nm)) {
-            opt.has_normalization = 1;
-            opt.normalization = norm_to_proto(nm->valuestring);
-        } else if (cJSON_IsObject(nm)) { /* {"default": .., "popularity": .., ...}: per-signal overrides */
-            for (const cJSON *e = nm->child; e; e = e->next) {
-                if (!cJSON_IsString(e) || !e->string) continue;
-                if (strcmp(e->string, "default") == 0) {
-                    opt.has_normalization = 1;
-                    opt.normalization = norm_to_proto(e->valuestring);
-                } else if (n_sig < sizeof sig / sizeof sig[0]) {
-                    feedrank__v1__signal_normalization__init(&sig[n_sig]);
-                    sig[n_sig].signal = e->string;
-                    sig[n_sig].has_normalization = 1;
-                    sig[n_sig].normalization = norm_to_proto(e->valuestring);
-                    sigp[n_sig] = &sig[n_sig];
-                    n_sig++;
-                }
-            }
-            opt.n_signal_normalization = n_sig;
-            opt.signal_normalization = sigp;
-        }
-        r.options = &opt;
+    const fr_rank_options *o = &q->options;
+#define FR_RANK_OPTION(name, member, kind, def, lo, hi, field, profile, doc) \
+    if (set & (1ull << FR_OPTION_##name)) { opt.has_##name = 1; PACK_KIND_##kind(name, member) }
+#include "rank_options.def"
+#undef FR_RANK_OPTION
+    size_t n_sig = 0;
+    for (int s = 0; s < FR_SIG_COUNT; s++) {
+        if (!o->signal_norm[s]) continue;
+        feedrank__v1__signal_normalization__init(&sig[n_sig]);
+        sig[n_sig].signal = (char *)fr_signal_name((fr_signal)s);
+        sig[n_sig].has_normalization = 1;
+        sig[n_sig].normalization = (Feedrank__V1__Normalization)o->signal_norm[s];
+        sigp[n_sig] = &sig[n_sig];
+        n_sig++;
     }
+    opt.n_signal_normalization = n_sig;
+    opt.signal_normalization = sigp;
+    if (!p->return_scores) { opt.has_return_scores = 1; opt.return_scores = 0; }
+    if (set || n_sig || opt.has_return_scores) r.options = &opt;
     *len = feedrank__v1__rerank_request__get_packed_size(&r);
     out = malloc(*len + 1);
     if (out) feedrank__v1__rerank_request__pack(&r, out);
@@ -213,40 +186,59 @@ done:
     return out;
 }
 
-uint8_t *fr_client_pack_rerank(const char *json_line, size_t *len) {
-    cJSON *j = cJSON_Parse(json_line);
-    if (!cJSON_IsObject(j)) { cJSON_Delete(j); return NULL; }
-    uint8_t *out = pack_rerank_json(j, len);
-    cJSON_Delete(j);
+/* A line over base (the defaults with the command line's options, base_set saying which). */
+static uint8_t *pack_line(const char *line, size_t n, const fr_rank_options *base, uint64_t base_set, size_t *len, char *err,
+                          size_t errcap) {
+    fr_parsed_request p;
+    if (fr_request_parse_arms(line, n, base, NULL, -1, &p, err, errcap)) return NULL;
+    uint8_t *out = pack_parsed(&p, p.options_set | base_set, len);
+    if (!out) fr_fail(FR_ERR_NOMEM, err, errcap, "out of memory");
+    fr_parsed_request_free(&p);
     return out;
 }
 
-static void print_rerank(const Feedrank__V1__RerankResponse *r) {
+uint8_t *fr_client_pack_rerank(const char *json_line, size_t *len) {
+    fr_rank_options base;
+    fr_rank_options_default(&base);
+    char err[256];
+    return pack_line(json_line, strlen(json_line), &base, 0, len, err, sizeof err);
+}
+
+/* The response as canonical JSON (lowerCamelCase unless snake: request_json.h's form). */
+static void print_rerank(const Feedrank__V1__RerankResponse *r, int snake) {
+    char k[32];
+#define K(name) (snake ? (name) : (fr_jc_camel((name), k, sizeof k), k))
     cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "request_id", r->request_id ? r->request_id : "");
+    cJSON_AddStringToObject(o, K("request_id"), r->request_id ? r->request_id : "");
     cJSON *items = cJSON_AddArrayToObject(o, "items");
     for (size_t i = 0; i < r->n_items; i++) {
         cJSON *e = cJSON_CreateObject();
-        cJSON_AddStringToObject(e, "item_id", r->items[i]->item_id);
-        if (r->items[i]->has_score) cJSON_AddNumberToObject(e, "score", r->items[i]->score);
-        if (r->items[i]->has_semantic_score) cJSON_AddNumberToObject(e, "semantic_score", r->items[i]->semantic_score);
-        if (r->items[i]->has_upstream_score) cJSON_AddNumberToObject(e, "upstream_score", r->items[i]->upstream_score);
+        cJSON_AddStringToObject(e, K("item_id"), r->items[i]->item_id);
+        if (r->items[i]->has_score) cJSON_AddItemToObject(e, "score", fr_jc_number(r->items[i]->score));
+        if (r->items[i]->has_semantic_score) cJSON_AddItemToObject(e, K("semantic_score"), fr_jc_number(r->items[i]->semantic_score));
+        if (r->items[i]->has_upstream_score) cJSON_AddItemToObject(e, K("upstream_score"), fr_jc_number(r->items[i]->upstream_score));
+        if (r->items[i]->from_text) cJSON_AddBoolToObject(e, K("from_text"), 1);
         cJSON_AddItemToArray(items, e);
     }
     if (r->n_item_errors) {
-        cJSON *errs = cJSON_AddArrayToObject(o, "item_errors");
-        static const char *codes[] = {"UNSPECIFIED", "UNKNOWN_ITEM", "DUPLICATE_CANDIDATE", "UNKNOWN_HISTORY_ITEM"};
+        cJSON *errs = cJSON_AddArrayToObject(o, K("item_errors"));
+        static const char *codes[] = {"ITEM_ERROR_CODE_UNSPECIFIED", "UNKNOWN_ITEM", "DUPLICATE_CANDIDATE", "UNKNOWN_HISTORY_ITEM"};
         for (size_t i = 0; i < r->n_item_errors; i++) {
             cJSON *e = cJSON_CreateObject();
-            cJSON_AddStringToObject(e, "item_id", r->item_errors[i]->item_id);
+            cJSON_AddStringToObject(e, K("item_id"), r->item_errors[i]->item_id);
             cJSON_AddNumberToObject(e, "index", r->item_errors[i]->index);
             cJSON_AddStringToObject(e, "code", codes[r->item_errors[i]->code & 3]);
             cJSON_AddItemToArray(errs, e);
         }
     }
+    if (r->has_excluded_seen) cJSON_AddNumberToObject(o, K("excluded_seen"), r->excluded_seen);
+    if (r->query_truncated) cJSON_AddBoolToObject(o, K("query_truncated"), 1);
+    if (r->no_context_vector) cJSON_AddBoolToObject(o, K("no_context_vector"), 1);
+    if (r->no_sequential_state) cJSON_AddBoolToObject(o, K("no_sequential_state"), 1);
     if (r->model) cJSON_AddStringToObject(o, "model", r->model);
-    if (r->store_version) cJSON_AddStringToObject(o, "store_version", r->store_version);
+    if (r->store_version) cJSON_AddStringToObject(o, K("store_version"), r->store_version);
     if (r->arm) cJSON_AddStringToObject(o, "arm", r->arm);
+#undef K
     char *s = cJSON_PrintUnformatted(o);
     if (s) puts(s);
     free(s);
@@ -262,32 +254,44 @@ static void client_usage(FILE *f) {
                "  --tls-cert FILE --tls-key FILE  client certificate for mutual TLS\n"
                "  --timeout SECONDS    deadline per call (default 10)\n"
                "  rerank: --input FILE|-  JSON requests, one per line (as for 'feedrank rerank')\n"
+               "          --json-names camel|proto  response field names: lowerCamelCase (default, as\n"
+               "                       protobuf's MessageToJson) or the proto's snake_case\n"
+               "          --OPTION VALUE  a ranking option for every request (a request's own wins):\n"
                "  embed:  --text TEXT (repeatable) [--kind plain|query|document]\n"
                "  health: [--service NAME]\n"
                "Exit status: 0 when every call returned OK, 1 otherwise (the status is printed to stderr).\n");
+    fr_rank_options_reference(f, 0);
 }
 
 int fr_cmd_client(int argc, char **argv) {
     if (argc < 2 || argv[1][0] == '-') { client_usage(argc < 2 ? stderr : stdout); return argc < 2 ? 2 : 0; }
     const char *what = argv[1], *addr = "127.0.0.1:50051", *token = getenv("FEEDRANK_TOKEN"), *token_file = NULL, *ca = NULL, *cert = NULL, *key = NULL, *input = "-", *kind = "plain", *service = "", *timeout_s = "10";
-    const char *texts[256];
+    const char *texts[256], *json_names = "camel";
     int nt = 0;
+    fr_rank_options base; /* the command line's options, under each request's own */
+    uint64_t base_set = 0;
+    fr_rank_options_default(&base);
+    char err[512], token_buf[256];
     for (int i = 2; i < argc; i++) {
         const char *v;
-        int r;
+        int r, oi;
         if ((r = fr_cli_value(argc, argv, &i, "--addr", &addr)) || (r = fr_cli_value(argc, argv, &i, "--token", &token)) ||
             (r = fr_cli_value(argc, argv, &i, "--token-file", &token_file)) ||
             (r = fr_cli_value(argc, argv, &i, "--tls-ca", &ca)) || (r = fr_cli_value(argc, argv, &i, "--tls-cert", &cert)) ||
             (r = fr_cli_value(argc, argv, &i, "--tls-key", &key)) || (r = fr_cli_value(argc, argv, &i, "--input", &input)) ||
             (r = fr_cli_value(argc, argv, &i, "--kind", &kind)) || (r = fr_cli_value(argc, argv, &i, "--service", &service)) ||
-            (r = fr_cli_value(argc, argv, &i, "--timeout", &timeout_s))) {
+            (r = fr_cli_value(argc, argv, &i, "--timeout", &timeout_s)) || (r = fr_cli_value(argc, argv, &i, "--json-names", &json_names))) {
             if (r < 0) return 2;
         } else if ((r = fr_cli_value(argc, argv, &i, "--text", &v))) {
             if (r < 0 || nt == 256) return 2;
             texts[nt++] = v;
+        } else if ((oi = fr_rank_option_by_flag(argv[i])) >= 0) {
+            if (i + 1 >= argc) { fprintf(stderr, "feedrank client: %s needs a value\n", argv[i]); return 2; }
+            if (fr_rank_option_from_text(&base, oi, argv[++i], err, sizeof err)) { fprintf(stderr, "feedrank client: %s\n", err); return 2; }
+            base_set |= 1ull << oi;
         } else { fprintf(stderr, "feedrank client: unknown option '%s'\n", argv[i]); client_usage(stderr); return 2; }
     }
-    char err[512], token_buf[256];
+    if (strcmp(json_names, "camel") && strcmp(json_names, "proto")) { fprintf(stderr, "feedrank client: --json-names is camel or proto\n"); return 2; }
     if (token_file) {
         if (fr_read_token_file("--token-file", token_file, token_buf, sizeof token_buf, err, sizeof err)) { fprintf(stderr, "feedrank client: %s\n", err); return 2; }
         token = token_buf;
@@ -361,18 +365,17 @@ int fr_cmd_client(int argc, char **argv) {
         long ln = 0;
         while (getline(&line, &cap, in) >= 0) {
             ln++;
-            cJSON *j = cJSON_Parse(line);
-            if (!cJSON_IsObject(j)) { fprintf(stderr, "feedrank client: %s:%ld: not a JSON object\n", input, ln); cJSON_Delete(j); rc = 1; continue; }
-            size_t n;
-            uint8_t *buf = pack_rerank_json(j, &n);
-            cJSON_Delete(j);
-            if (!buf) { rc = 1; continue; }
+            size_t n, ll = strlen(line);
+            while (ll && (line[ll - 1] == '\n' || line[ll - 1] == '\r')) ll--;
+            if (ll == 0) continue;
+            uint8_t *buf = pack_line(line, ll, &base, base_set, &n, err, sizeof err);
+            if (!buf) { fprintf(stderr, "feedrank client: %s:%ld: %s\n", input, ln, err); rc = 1; continue; }
             int st = unary(&c, "/feedrank.v1.Reranker/Rerank", buf, n, &resp, &rl, details, sizeof details);
             free(buf);
             if (st) { fprintf(stderr, "feedrank client: %s:%ld: status %d: %s\n", input, ln, st, details); rc = 1; }
             else {
                 Feedrank__V1__RerankResponse *r = feedrank__v1__rerank_response__unpack(NULL, rl, resp);
-                if (r) { print_rerank(r); feedrank__v1__rerank_response__free_unpacked(r, NULL); }
+                if (r) { print_rerank(r, strcmp(json_names, "proto") == 0); feedrank__v1__rerank_response__free_unpacked(r, NULL); }
                 else rc = 1;
             }
             free(resp);

@@ -1,5 +1,6 @@
 /* codec.c - feedrank.v1 protobuf messages <-> the ranker's request/result structs. The
  * protobuf request is kept alive by the job, so ids and the query point into it. */
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,6 +30,41 @@ static int norm_of_proto(Feedrank__V1__Normalization n) {
     case FEEDRANK__V1__NORMALIZATION__NONE: return FR_NORM_NONE;
     default: return -1;
     }
+}
+
+/* Every option of the table (rank_options.def) that the message sets, by its proto field: the
+ * field's name is the option's, so protobuf-c's has_<name> / <name> members are named here by token
+ * pasting; an option without its field in the .proto does not compile. Counts above int's range
+ * are clamped, for validation to refuse by name. */
+#define CODEC_NUM(name, member) d->member = o->name;
+#define CODEC_COUNT(name, member) d->member = o->name > INT_MAX ? INT_MAX : (int)o->name;
+#define CODEC_KIND_FLOAT CODEC_NUM
+#define CODEC_KIND_DOUBLE CODEC_NUM
+#define CODEC_KIND_COUNT CODEC_COUNT
+#define CODEC_KIND_BOOL CODEC_NUM
+#define CODEC_KIND_NORM(name, member)                                                                                          \
+    {                                                                                                                          \
+        const int n = norm_of_proto(o->name);                                                                                  \
+        if (n < 0) return fr_fail(FR_ERR_ARG, err, errcap, "options." #name " %d is not a known value", (int)o->name);       \
+        d->member = (fr_norm)n;                                                                                                \
+        memset(d->signal_norm, 0, sizeof d->signal_norm);                                                                      \
+    }
+
+fr_status fr_codec_options(const Feedrank__V1__RerankOptions *o, fr_rank_options *d, char *err, size_t errcap) {
+#define FR_RANK_OPTION(name, member, kind, def, lo, hi, field, profile, doc) \
+    if (o->has_##name) CODEC_KIND_##kind(name, member)
+#include "rank_options.def"
+#undef FR_RANK_OPTION
+    for (size_t i = 0; i < o->n_signal_normalization; i++) {
+        const Feedrank__V1__SignalNormalization *sn = o->signal_normalization[i];
+        int n = sn->has_normalization ? norm_of_proto(sn->normalization) : (int)FR_NORM_ZSCORE;
+        if (n < 0) return fr_fail(FR_ERR_ARG, err, errcap, "options.signal_normalization[%zu].normalization %d is not a known value", i, (int)sn->normalization);
+        char nerr[200]; /* "default" is the normalization field's, not a signal */
+        if (!sn->signal || !strcmp(sn->signal, "default") || fr_rank_set_normalization(d, sn->signal, fr_norm_name((fr_norm)n), nerr, sizeof nerr))
+            return fr_fail(FR_ERR_ARG, err, errcap, "options.signal_normalization[%zu].signal '%.40s' is not one of semantic, upstream, popularity, covisitation, lexical, sequential",
+                           i, sn->signal ? sn->signal : "");
+    }
+    return FR_OK;
 }
 
 fr_status fr_codec_request(const Feedrank__V1__RerankRequest *m, const fr_rank_options *arm_defaults, job *j,
@@ -68,42 +104,7 @@ fr_status fr_codec_request(const Feedrank__V1__RerankRequest *m, const fr_rank_o
     }
     q->candidates = j->cands;
     q->n_candidates = (int)m->n_candidates;
-    const Feedrank__V1__RerankOptions *o = m->options;
-    if (o) {
-        fr_rank_options *d = &q->options;
-        if (o->has_semantic_weight) d->semantic_weight = o->semantic_weight;
-        if (o->has_upstream_weight) d->upstream_weight = o->upstream_weight;
-        if (o->has_normalization) {
-            int n = norm_of_proto(o->normalization);
-            if (n < 0) return fr_fail(FR_ERR_ARG, err, errcap, "options.normalization %d is not a known value", (int)o->normalization);
-            d->normalization = (fr_norm)n;
-            memset(d->signal_norm, 0, sizeof d->signal_norm);
-        }
-        for (size_t i = 0; i < o->n_signal_normalization; i++) {
-            const Feedrank__V1__SignalNormalization *sn = o->signal_normalization[i];
-            int n = sn->has_normalization ? norm_of_proto(sn->normalization) : (int)FR_NORM_ZSCORE;
-            if (n < 0) return fr_fail(FR_ERR_ARG, err, errcap, "options.signal_normalization[%zu].normalization %d is not a known value", i, (int)sn->normalization);
-            char nerr[200]; /* "default" is the normalization field's, not a signal */
-            if (!sn->signal || !strcmp(sn->signal, "default") || fr_rank_set_normalization(d, sn->signal, fr_norm_name((fr_norm)n), nerr, sizeof nerr))
-                return fr_fail(FR_ERR_ARG, err, errcap, "options.signal_normalization[%zu].signal '%.40s' is not one of semantic, upstream, popularity, covisitation, lexical, sequential",
-                               i, sn->signal ? sn->signal : "");
-        }
-        if (o->has_query_weight) d->query_weight = o->query_weight;
-        if (o->has_history_half_life) d->history_half_life = o->history_half_life;
-        if (o->has_history_half_life_seconds) d->history_half_life_s = o->history_half_life_seconds;
-        if (o->has_mmr_lambda) d->mmr_lambda = o->mmr_lambda;
-        if (o->has_mmr_depth) { if (o->mmr_depth > 1000000) return fr_fail(FR_ERR_ARG, err, errcap, "options.mmr_depth is too large"); d->mmr_depth = (int)o->mmr_depth; }
-        if (o->has_top_k) { if (o->top_k > 100000000) return fr_fail(FR_ERR_ARG, err, errcap, "options.top_k is too large"); d->top_k = (int)o->top_k; }
-        if (o->has_exclude_seen) d->exclude_seen = o->exclude_seen;
-        if (o->has_popularity_weight) d->popularity_weight = o->popularity_weight;
-        if (o->has_covisitation_weight) d->covisitation_weight = o->covisitation_weight;
-        if (o->has_lexical_weight) d->lexical_weight = o->lexical_weight;
-        if (o->has_log_gate) d->log_gate = o->log_gate;
-        if (o->has_cold_content_boost) d->cold_content_boost = o->cold_content_boost;
-        if (o->has_covisitation_half_life) d->covisitation_half_life = o->covisitation_half_life;
-        if (o->has_covisitation_norm) d->covisitation_norm = o->covisitation_norm;
-        if (o->has_sequential_weight) d->sequential_weight = o->sequential_weight;
-    }
+    if (m->options) return fr_codec_options(m->options, &q->options, err, errcap);
     return FR_OK;
 }
 

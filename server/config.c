@@ -142,48 +142,6 @@ static int set_option(fr_server_config *c, const char *name, const char *value, 
     return 0;
 }
 
-/* Arm options: the same names and rules as a request's options. */
-static fr_status parse_arm(const cJSON *a, int index, fr_arm *arm, char *err, size_t errcap) {
-    const cJSON *name = cJSON_GetObjectItemCaseSensitive(a, "name"), *w = cJSON_GetObjectItemCaseSensitive(a, "weight");
-    const cJSON *o = cJSON_GetObjectItemCaseSensitive(a, "options");
-    if (!cJSON_IsObject(a) || !cJSON_IsString(name) || !*name->valuestring || strlen(name->valuestring) >= sizeof arm->name)
-        return fr_fail(FR_ERR_ARG, err, errcap, "arms[%d]: needs a \"name\" (1..63 bytes)", index);
-    snprintf(arm->name, sizeof arm->name, "%s", name->valuestring);
-    arm->weight = 1;
-    if (w) {
-        if (!cJSON_IsNumber(w) || !(w->valuedouble >= 0) || !isfinite(w->valuedouble)) return fr_fail(FR_ERR_ARG, err, errcap, "arms[%d].weight must be a number >= 0", index);
-        arm->weight = w->valuedouble;
-    }
-    fr_rank_options_default(&arm->options);
-    const cJSON *it;
-    cJSON_ArrayForEach(it, a) {
-        if (strcmp(it->string, "name") && strcmp(it->string, "weight") && strcmp(it->string, "options") && strcmp(it->string, "profile"))
-            return fr_fail(FR_ERR_ARG, err, errcap, "arms[%d]: unknown field '%s'", index, it->string);
-    }
-    const cJSON *prof = cJSON_GetObjectItemCaseSensitive(a, "profile");
-    if (prof) { /* the arm's options start from its ranking profile; "options" override it */
-        if (!cJSON_IsString(prof)) return fr_fail(FR_ERR_ARG, err, errcap, "arms[%d].profile must be a file path", index);
-        char e2[512];
-        if (fr_profile_load(prof->valuestring, &arm->options, NULL, 0, e2, sizeof e2))
-            return fr_fail(FR_ERR_ARG, err, errcap, "arms[%d] (%s): %s", index, arm->name, e2);
-    }
-    if (!o) return FR_OK;
-    if (!cJSON_IsObject(o)) return fr_fail(FR_ERR_ARG, err, errcap, "arms[%d].options must be an object", index);
-    /* reuse the request parser: an arm's options are a request's options */
-    cJSON *req = cJSON_CreateObject();
-    cJSON *ctx = cJSON_AddObjectToObject(req, "context");
-    cJSON_AddStringToObject(ctx, "query", "x");
-    cJSON_AddItemToObject(req, "options", cJSON_Duplicate(o, 1));
-    char *text = cJSON_PrintUnformatted(req);
-    cJSON_Delete(req);
-    if (!text) return fr_fail(FR_ERR_NOMEM, err, errcap, "out of memory");
-    char e2[256];
-    fr_status rc = fr_request_parse_options(text, strlen(text), &arm->options, e2, sizeof e2);
-    free(text);
-    if (rc) return fr_fail(rc, err, errcap, "arms[%d] (%s): %s", index, arm->name, e2);
-    return FR_OK;
-}
-
 fr_status fr_server_config_file(const char *path, fr_server_config *c, char *err, size_t errcap) {
     char *buf;
     size_t len;
@@ -196,20 +154,7 @@ fr_status fr_server_config_file(const char *path, fr_server_config *c, char *err
     char e2[512];
     cJSON_ArrayForEach(it, root) {
         if (strcmp(it->string, "arms") == 0) {
-            if (!cJSON_IsArray(it) || cJSON_GetArraySize(it) > FR_MAX_ARMS || cJSON_GetArraySize(it) < 1) {
-                cJSON_Delete(root);
-                return fr_fail(FR_ERR_ARG, err, errcap, "%s: \"arms\" must be an array of 1..%d arms", path, FR_MAX_ARMS);
-            }
-            c->n_arms = 0;
-            const cJSON *a;
-            double total = 0;
-            cJSON_ArrayForEach(a, it) {
-                if ((rc = parse_arm(a, c->n_arms, &c->arms[c->n_arms], e2, sizeof e2))) { cJSON_Delete(root); return fr_fail(rc, err, errcap, "%s: %s", path, e2); }
-                for (int k = 0; k < c->n_arms; k++)
-                    if (strcmp(c->arms[k].name, c->arms[c->n_arms].name) == 0) { cJSON_Delete(root); return fr_fail(FR_ERR_ARG, err, errcap, "%s: arm name '%s' repeats", path, c->arms[k].name); }
-                total += c->arms[c->n_arms++].weight;
-            }
-            if (!(total > 0)) { cJSON_Delete(root); return fr_fail(FR_ERR_ARG, err, errcap, "%s: the arms' weights sum to 0", path); }
+            if ((rc = fr_arms_from_json(it, c->arms, &c->n_arms, e2, sizeof e2))) { cJSON_Delete(root); return fr_fail(rc, err, errcap, "%s: %s", path, e2); }
             continue;
         }
         char value[1100];

@@ -5,7 +5,7 @@
  *   GET  /health         200 while the process runs (liveness)
  *   GET  /ready          200 SERVING, or 503 NOT_SERVING while loading or draining (as grpc.health)
  * A request becomes a job on the gRPC calls' compute queue, checked by the same functions
- * (fr_server_pick_arm, fr_rerank_job_admit: fr_rank_validate with the server's limits; an Embed
+ * (fr_request_parse_arms, fr_rerank_job_admit: fr_rank_validate with the server's limits; an Embed
  * request is packed and goes through fr_embed_job, the Embed RPC's own checks), ranked by the same
  * batcher, and answered with the message the RPC would send (fr_call_finish hands it here).
  *
@@ -171,27 +171,14 @@ static void http_call_done(call *c, struct fr_http_exchange *x) {
 
 /* ---------------- routes ---------------- */
 
-/* The arm a request names or its user id hashes to. The request parser reads the same fields
- * (user_id / userId, arm); they are needed first, to parse the options over the arm's defaults. */
-static int arm_of(fr_server *s, const char *body, size_t len, char *err, size_t errcap) {
-    cJSON *root = cJSON_ParseWithLength(body, len);
-    const cJSON *arm = cJSON_GetObjectItemCaseSensitive(root, "arm");
-    const cJSON *user = cJSON_GetObjectItemCaseSensitive(root, "user_id");
-    if (!user) user = cJSON_GetObjectItemCaseSensitive(root, "userId");
-    int a = fr_server_pick_arm(s, cJSON_IsString(arm) ? arm->valuestring : NULL, cJSON_IsString(user) ? user->valuestring : NULL, err, errcap);
-    cJSON_Delete(root);
-    return a;
-}
-
 static enum MHD_Result route_rerank(fr_server *s, struct MHD_Connection *conn, const char *body, size_t len, int *code) {
     char err[512];
-    int arm = arm_of(s, body, len, err, sizeof err);
-    if (arm < 0) { *code = GRPC_STATUS_INVALID_ARGUMENT; return send_error(conn, 400, *code, "arm", err); }
-    fr_parsed_request p;
-    if (fr_request_parse_from(body, len, s->cfg.n_arms ? &s->cfg.arms[arm].options : &s->cfg.base_options, &p, err, sizeof err)) {
+    fr_parsed_request p; /* the arm (its "arm", else its user_id's hash) picked as the gRPC path picks it */
+    if (fr_request_parse_arms(body, len, &s->cfg.base_options, s->cfg.arms, s->cfg.n_arms, &p, err, sizeof err)) {
         *code = GRPC_STATUS_INVALID_ARGUMENT;
         return send_error(conn, 400, *code, NULL, err);
     }
+    int arm = p.arm_index;
     struct fr_http_exchange x;
     call *c = http_call(s, conn, M_RERANK, &x);
     job *j = c ? calloc(1, sizeof *j) : NULL;

@@ -342,22 +342,7 @@ static size_t metadata_bytes(const grpc_metadata_array *md) {
 /* ---------------- handlers ---------------- */
 
 static int pick_arm(fr_server *s, const Feedrank__V1__RerankRequest *m, char *err, size_t errcap) {
-    const fr_server_config *cfg = &s->cfg;
-    if (cfg->n_arms == 0) {
-        if (m->arm && *m->arm && strcmp(m->arm, "default") != 0) { fr_fail(FR_ERR_ARG, err, errcap, "arm '%.64s' is not configured (this server has only 'default')", m->arm); return -1; }
-        return 0;
-    }
-    if (m->arm && *m->arm) {
-        for (int a = 0; a < cfg->n_arms; a++) if (strcmp(cfg->arms[a].name, m->arm) == 0) return a;
-        fr_fail(FR_ERR_ARG, err, errcap, "arm '%.64s' is not configured", m->arm);
-        return -1;
-    }
-    if (m->user_id && *m->user_id) {
-        double u = (double)(fr_hash64(m->user_id, strlen(m->user_id), 0xA4B5) >> 11) / 9007199254740992.0 * s->arm_cum[cfg->n_arms - 1];
-        for (int a = 0; a < cfg->n_arms; a++) if (u < s->arm_cum[a]) return a;
-        return cfg->n_arms - 1;
-    }
-    return 0;
+    return fr_arm_pick(s->cfg.arms, s->cfg.n_arms, m->arm, m->user_id, err, errcap);
 }
 
 /* Parses a RerankRequest into a job (rr owned by the job). Returns 0, or a grpc status with err. */
@@ -394,14 +379,6 @@ static int make_rerank_job(fr_server *s, call *c, const uint8_t *buf, size_t len
     }
     *out = j;
     return 0;
-}
-
-int fr_server_pick_arm(fr_server *s, const char *arm, const char *user_id, char *err, size_t errcap) {
-    Feedrank__V1__RerankRequest m;
-    feedrank__v1__rerank_request__init(&m);
-    m.arm = (char *)arm;
-    m.user_id = (char *)user_id;
-    return pick_arm(s, &m, err, errcap);
 }
 
 fr_status fr_rerank_job_admit(fr_server *s, job *j, char *err, size_t errcap) {
@@ -946,7 +923,6 @@ int fr_server_run(const fr_server_config *cfg) {
     pthread_rwlock_init(&s->store_lock, NULL);
     pthread_mutex_init(&s->parse_mu, NULL);
     pthread_cond_init(&s->parse_cv, NULL);
-    for (int a = 0; a < cfg->n_arms; a++) s->arm_cum[a] = (a ? s->arm_cum[a - 1] : 0) + cfg->arms[a].weight;
     fr_rank_options_default(&s->cfg.base_options);
     if (cfg->profile[0]) {
         char pname[64];

@@ -8,14 +8,7 @@
 #include "ranker.h"
 #include "status.h"
 
-#define FR_MAX_ARMS 16
-
-/* A named ranking variant of an online A/B test. */
-typedef struct {
-    char name[64];
-    double weight;          /* share of traffic (relative) */
-    fr_rank_options options;
-} fr_arm;
+#include "arms.h" /* fr_arm, FR_MAX_ARMS */
 
 typedef struct {
     char model[1024], store[1024], device[16];

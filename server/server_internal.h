@@ -182,7 +182,6 @@ struct fr_server {
     pthread_mutex_t watch_mu;
     call *watchers[256];
     int n_watchers;
-    double arm_cum[FR_MAX_ARMS];     /* cumulative traffic shares */
     fr_descset *descset;             /* reflection: the compiled-in descriptor set, read at start-up */
     pthread_mutex_t refl_mu;         /* reflection streams open now: ended at shutdown */
     call *refl_calls[256];
@@ -195,11 +194,9 @@ int fr_bearer_matches(const char *token, const uint8_t *value, size_t len);
 
 void fr_request_next_call(fr_server *s, int method, int cq_index);
 call *fr_call_new(fr_server *s, int method, int cq_index);
-/* Shared by every transport: the arm of a request (-1 with err when the named arm is not
- * configured); a ranker request checked against the server's limits, with its token estimate
- * (fr_rank_validate); an EmbedRequest message into a job (0, or a grpc status with err); the
+/* Shared by every transport: a ranker request checked against the server's limits, with its token
+ * estimate (fr_rank_validate); an EmbedRequest message into a job (0, or a grpc status with err); the
  * message of a refused push. */
-int fr_server_pick_arm(fr_server *s, const char *arm, const char *user_id, char *err, size_t errcap);
 fr_status fr_rerank_job_admit(fr_server *s, job *j, char *err, size_t errcap);
 int fr_embed_job(fr_server *s, call *c, const uint8_t *buf, size_t len, job **out, char *err, size_t errcap);
 const char *fr_queue_refusal(fr_server *s);
@@ -268,6 +265,8 @@ void fr_live_metrics(fr_server *s, char *out, size_t cap);
 fr_status fr_codec_check_rerank_wire(const uint8_t *buf, size_t len, const fr_rank_limits *lim, char *err, size_t errcap);
 fr_status fr_codec_check_embed_wire(const uint8_t *buf, size_t len, int max_texts, char *err, size_t errcap);
 /* Converts a protobuf request into a ranker request (pointers into the message). */
+/* The options a RerankOptions message sets, on top of *d (rank_options.def, field by field). */
+fr_status fr_codec_options(const Feedrank__V1__RerankOptions *o, fr_rank_options *d, char *err, size_t errcap);
 fr_status fr_codec_request(const Feedrank__V1__RerankRequest *m, const fr_rank_options *arm_defaults, job *j,
                            char *err, size_t errcap);
 Feedrank__V1__RerankResponse *fr_codec_response(const job *j, const fr_rank_result *res, const char *model,

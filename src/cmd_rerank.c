@@ -1,12 +1,15 @@
 /* cmd_rerank.c - `feedrank rerank`: offline batch re-ranking, JSONL requests in, JSONL responses
  * out, in input order. Streaming: memory is bounded by --batch, not by the file. A bad line is
- * written to the error file with its line number and the run goes on. */
+ * written to the error file with its line number and the run goes on, up to --max-bad-lines; the
+ * run fails when no request line was ranked. Requests and responses are protobuf's canonical
+ * JSON (request_json.h); A/B arms come from a `feedrank serve` config file (arms.h). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "arms.h"
 #include "cli.h"
 #include "encoder.h"
 #include "item_store.h"
@@ -28,11 +31,22 @@ static void rerank_usage(FILE *f) {
             "  --precision fp32|fp16|bf16  matrix-product operands on CUDA (default fp16; fp32 = exact)\n"
             "  --profile FILE       ranking profile (feedrank tune) giving the default options; a request's\n"
             "                       own options override it\n"
+            "  --config FILE        a 'feedrank serve' config file: its A/B \"arms\" (and \"profile\") apply as\n"
+            "                       in serve: a request's \"arm\", else its \"user_id\" (hashed into the\n"
+            "                       split), else the first arm gives the options under the request's own;\n"
+            "                       responses name the arm; an arm not configured fails that line\n"
+            "  --max-bad-lines N    stop, and exit 1, once more than N lines were bad (default: no limit)\n"
+            "  --json-names camel|proto  response field names: lowerCamelCase as protobuf's JSON mapping\n"
+            "                       writes them (default), or the proto's snake_case names\n"
             "  --shard I/N          handle only lines with (line - 1) %% N == I\n"
             "  --batch N            requests read and embedded together (default: 32)\n"
             "  --max-candidates N   per-request limit (default: 100000)\n"
             "  --force-store        accept a store built by a different model\n"
-            "Request fields: see proto/feedrank/v1/reranker.proto (JSON names as in the proto).\n");
+            "Request fields: proto/feedrank/v1/reranker.proto, in protobuf's JSON mapping (snake_case or\n"
+            "lowerCamelCase names, enums by name or number, int64 as numbers or strings); options in\n"
+            "docs/options.md. Exit status: 0 when every line was ranked or the bad ones stayed within\n"
+            "--max-bad-lines, 1 when no request line was ranked, bad lines exceeded the limit, or a\n"
+            "file, model or store failed, 2 for a usage error.\n");
 }
 
 typedef struct {
@@ -46,7 +60,8 @@ typedef struct {
 
 int fr_cmd_rerank(int argc, char **argv) {
     const char *store_path = NULL, *input = "-", *output = "-", *errors = NULL, *model = NULL, *device = "cpu", *precision = NULL;
-    const char *shard_s = NULL, *batch_s = "32", *maxc_s = "100000", *profile = NULL;
+    const char *shard_s = NULL, *batch_s = "32", *maxc_s = "100000", *profile = NULL, *config = NULL, *maxbad_s = NULL;
+    const char *json_names = "camel";
     int force = 0;
     for (int i = 1; i < argc; i++) {
         int r;
@@ -55,7 +70,9 @@ int fr_cmd_rerank(int argc, char **argv) {
             (r = fr_cli_value(argc, argv, &i, "--model", &model)) || (r = fr_cli_value(argc, argv, &i, "--device", &device)) ||
             (r = fr_cli_value(argc, argv, &i, "--precision", &precision)) ||
             (r = fr_cli_value(argc, argv, &i, "--shard", &shard_s)) || (r = fr_cli_value(argc, argv, &i, "--batch", &batch_s)) ||
-            (r = fr_cli_value(argc, argv, &i, "--max-candidates", &maxc_s)) || (r = fr_cli_value(argc, argv, &i, "--profile", &profile))) {
+            (r = fr_cli_value(argc, argv, &i, "--max-candidates", &maxc_s)) || (r = fr_cli_value(argc, argv, &i, "--profile", &profile)) ||
+            (r = fr_cli_value(argc, argv, &i, "--config", &config)) || (r = fr_cli_value(argc, argv, &i, "--max-bad-lines", &maxbad_s)) ||
+            (r = fr_cli_value(argc, argv, &i, "--json-names", &json_names))) {
             if (r < 0) return 2;
         } else if (strcmp(argv[i], "--force-store") == 0) force = 1;
         else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) { rerank_usage(stdout); return 0; }
@@ -69,13 +86,29 @@ int fr_cmd_rerank(int argc, char **argv) {
     }
     int shard_i = 0, shard_n = 1;
     if (shard_s && fr_cli_shard(shard_s, &shard_i, &shard_n)) return 2;
-    long batch, maxc;
+    long batch, maxc, max_bad = -1;
     if (fr_cli_int("--batch", batch_s, 1, 4096, &batch) || fr_cli_int("--max-candidates", maxc_s, 1, 10000000, &maxc)) return 2;
+    if (maxbad_s && fr_cli_int("--max-bad-lines", maxbad_s, 0, 1L << 62, &max_bad)) return 2;
+    if (strcmp(json_names, "camel") != 0 && strcmp(json_names, "proto") != 0) {
+        fprintf(stderr, "feedrank rerank: --json-names is camel or proto, not '%s'\n", json_names);
+        return 2;
+    }
+    const int json_flags = strcmp(json_names, "proto") == 0 ? FR_JSON_PROTO_NAMES : 0;
 
     char err[1024];
     fr_rank_options base;
     fr_rank_options_default(&base);
-    if (profile) {
+    static fr_arm arms[FR_MAX_ARMS];
+    int n_arms = 0;
+    char cfg_profile[1024] = "";
+    if (config) {
+        if (fr_arms_load_config(config, arms, &n_arms, cfg_profile, sizeof cfg_profile, err, sizeof err)) { fprintf(stderr, "feedrank rerank: %s\n", err); return 1; }
+        if (!profile && cfg_profile[0]) profile = cfg_profile;
+        if (n_arms) fprintf(stderr, "feedrank rerank: %d A/B arms from %s\n", n_arms, config);
+    }
+    if (profile && n_arms) {
+        fprintf(stderr, "feedrank rerank: with arms, each arm's options start from its own \"profile\" (as in serve): %s applies to none\n", profile);
+    } else if (profile) {
         char pname[64];
         if (fr_profile_load(profile, &base, pname, sizeof pname, err, sizeof err)) { fprintf(stderr, "feedrank rerank: %s\n", err); return 1; }
         fprintf(stderr, "feedrank rerank: ranking profile '%s' from %s (request options override it)\n", pname, profile);
@@ -116,6 +149,7 @@ int fr_cmd_rerank(int argc, char **argv) {
     const char *model_name = fr_encoder_name(enc);
     uint64_t store_version = fr_store_info_of(store)->content_hash;
     long line = 0, n_ok = 0, n_bad = 0;
+    int too_many_bad = 0;
     int tty = isatty(2);
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -133,7 +167,7 @@ int fr_cmd_rerank(int argc, char **argv) {
             while (k < (size_t)got && (s->text[k] == ' ' || s->text[k] == '\t')) k++;
             if (k == (size_t)got) continue; /* blank line */
             s->line = line;
-            s->ok = fr_request_parse_from(s->text, (size_t)got, &base, &s->req, s->err, sizeof s->err) == FR_OK &&
+            s->ok = fr_request_parse_arms(s->text, (size_t)got, &base, arms, n_arms, &s->req, s->err, sizeof s->err) == FR_OK &&
                     fr_rank_validate(&s->req.req, &lim, s->err, sizeof s->err) == FR_OK;
             n++;
         }
@@ -154,7 +188,7 @@ int fr_cmd_rerank(int argc, char **argv) {
             int trunc = r < nr && rslot[r] == k ? truncated[r++] : 0;
             if (s->ok && fr_rank(ranker, &s->req.req, &res, s->err, sizeof s->err) == FR_OK) {
                 res.query_truncated = trunc;
-                char *json = fr_response_json(&s->req, &res, model_name, store_version);
+                char *json = fr_response_json_ex(&s->req, &res, model_name, store_version, n_arms ? arms[s->req.arm_index].name : NULL, json_flags);
                 if (!json) { fprintf(stderr, "feedrank rerank: out of memory\n"); rc = 1; goto done; }
                 fputs(json, out.f);
                 fputc('\n', out.f);
@@ -179,6 +213,11 @@ int fr_cmd_rerank(int argc, char **argv) {
             rc = 1;
             goto done;
         }
+        if (max_bad >= 0 && n_bad > max_bad) {
+            fprintf(stderr, "%sfeedrank rerank: more than %ld bad lines (--max-bad-lines), stopping after line %ld\n", tty ? "\n" : "", max_bad, line);
+            too_many_bad = 1;
+            break;
+        }
         clock_gettime(CLOCK_MONOTONIC, &t1);
         double el = t1.tv_sec - t0.tv_sec + (t1.tv_nsec - t0.tv_nsec) * 1e-9;
         if (tty && el - last > 0.2) {
@@ -193,6 +232,13 @@ int fr_cmd_rerank(int argc, char **argv) {
     /* the errors file first: when it cannot be written, the run failed and neither file is kept */
     if ((errors && fr_cli_out_commit(&errs, err, sizeof err)) || fr_cli_out_commit(&out, err, sizeof err)) {
         fprintf(stderr, "feedrank rerank: %s\n", err);
+        rc = 1;
+    }
+    /* a run that ranked nothing, or more bad lines than allowed, failed (both files are still
+     * written: the error reports say why) */
+    if (too_many_bad) rc = 1;
+    if (n_bad && !n_ok) {
+        fprintf(stderr, "feedrank rerank: no request line was ranked\n");
         rc = 1;
     }
     /* error reports on stderr that could not be written: nothing left to tell, but the exit says so */

@@ -6,13 +6,18 @@
  *   {"feedrank_profile": 1, "name": "games",
  *    "weights": {"semantic": 0.4, "upstream": 0, "popularity": 0.3, "covisitation": 0.3, "lexical": 0,
  *                "sequential": 0.5},
- *    "log_gate": 1, "cold_content_boost": 1, "normalization": "zscore",
- *    "history_half_life": 4, "mmr_lambda": 1, "tuned": {...}}
+ *    "normalization": "zscore", "query_weight": 0.5, "history_half_life": 4, "mmr_lambda": 1,
+ *    "log_gate": 1, "cold_content_boost": 1, ..., "bm25_k1": 0.9, "tuned": {...}}
  *
- * Every signal must be named in "weights" except "sequential" (added later: default 0, written
- * only when not 0, so older profiles load and older builds read new ones that do not use it); unknown keys, non-finite or out-of-range numbers are
- * errors naming the key. "tuned" is free-form provenance (dataset, split, metric) and is kept
- * as written. */
+ * Every ranking option (rank_options.def) can be held: the signal weights under "weights" by
+ * signal name, every other option as a top-level key under its option name (snake_case, or the
+ * lowerCamelCase JSON name; values as in requests' canonical JSON). The five weights of the
+ * first version are required; the options the first version had are always written; options
+ * added since (sequential, history_half_life_seconds, mmr_depth, top_k, exclude_seen, bm25_k1,
+ * bm25_b, ...) are optional (default when absent) and written only when not the default, so
+ * older profiles load and older builds read new ones that do not use them. Unknown keys,
+ * duplicate keys, non-finite or out-of-range values are errors naming the key. "tuned" is
+ * free-form provenance (dataset, split, metric) and is kept as written. */
 #ifndef FR_PROFILE_H
 #define FR_PROFILE_H
 

@@ -7,6 +7,7 @@
 #include "baselines.h"
 #include "hash.h"
 #include "priors.h"
+#include "rank_options.h"
 #include "seqmodel.h"
 #include "seqmodel_store.h"
 
@@ -17,22 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-
-void fr_rank_options_default(fr_rank_options *o) {
-    memset(o, 0, sizeof *o); /* every field not named here defaults to 0 */
-    o->semantic_weight = 1.0f;
-    o->upstream_weight = 0.5f;
-    o->log_gate = 5.0f;
-    o->covisitation_norm = 0.5f;
-    o->normalization = FR_NORM_ZSCORE;
-    o->query_weight = 0.5f;
-    o->history_half_life = 4.0f;
-    o->history_half_life_s = 3.0 * 86400.0;
-    o->mmr_lambda = 1.0f;
-    o->mmr_depth = 0;
-    o->top_k = 0;
-    o->exclude_seen = 0;
-}
 
 void fr_rank_limits_default(fr_rank_limits *l) {
     l->max_candidates = 100000;
@@ -301,23 +286,8 @@ fr_status fr_rank_validate(const fr_rank_request *q, const fr_rank_limits *lim, 
             return fr_fail(FR_ERR_ARG, err, errcap, "history[%d].timestamp %lld is out of range (|unix seconds| <= %lld)", i,
                            (long long)h->timestamp, (long long)FR_MAX_ABS_TIMESTAMP);
     }
-    struct { const char *name; double v, lo, hi; } ranges[] = {
-        {"semantic_weight", o->semantic_weight, -1e6, 1e6}, {"upstream_weight", o->upstream_weight, -1e6, 1e6},
-        {"query_weight", o->query_weight, 0, 1}, {"history_half_life", o->history_half_life, 1e-6, 1e9},
-        {"history_half_life_seconds", o->history_half_life_s, 1e-3, 1e12}, {"mmr_lambda", o->mmr_lambda, 0, 1},
-        {"popularity_weight", o->popularity_weight, -1e6, 1e6}, {"covisitation_weight", o->covisitation_weight, -1e6, 1e6},
-        {"lexical_weight", o->lexical_weight, -1e6, 1e6}, {"log_gate", o->log_gate, 0, 1e9},
-        {"cold_content_boost", o->cold_content_boost, -1e6, 1e6}, {"covisitation_half_life", o->covisitation_half_life, 0, 1e9},
-        {"covisitation_norm", o->covisitation_norm, 0, 2}, {"sequential_weight", o->sequential_weight, -1e6, 1e6},
-    };
-    for (size_t i = 0; i < sizeof ranges / sizeof ranges[0]; i++)
-        if (!is_finite(ranges[i].v) || ranges[i].v < ranges[i].lo || ranges[i].v > ranges[i].hi)
-            return fr_fail(FR_ERR_ARG, err, errcap, "options.%s must be a number in [%g, %g]", ranges[i].name, ranges[i].lo, ranges[i].hi);
-    if ((unsigned)o->normalization > FR_NORM_NONE) return fr_fail(FR_ERR_ARG, err, errcap, "options.normalization is not one of zscore, minmax, rank, none");
-    for (int i = 0; i < FR_SIG_COUNT; i++)
-        if (o->signal_norm[i] > FR_NORM_NONE + 1) return fr_fail(FR_ERR_ARG, err, errcap, "options.normalization.%s is not one of zscore, minmax, rank, none", fr_signal_name((fr_signal)i));
-    if (o->top_k < 0) return fr_fail(FR_ERR_ARG, err, errcap, "options.top_k must be >= 0");
-    if (o->mmr_depth < 0) return fr_fail(FR_ERR_ARG, err, errcap, "options.mmr_depth must be >= 0");
+    fr_status orc = fr_rank_options_check(o, err, errcap); /* every option's range (rank_options.def) */
+    if (orc) return orc;
     if (o->mmr_depth > lim->max_mmr_depth)
         return fr_fail(FR_ERR_ARG, err, errcap, "options.mmr_depth %d is over the limit of %d", o->mmr_depth, lim->max_mmr_depth);
     /* MMR costs depth x candidates vector products: bound it so one request cannot hold a compute

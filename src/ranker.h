@@ -28,7 +28,12 @@
  * diversity. Ties keep the request's candidate order. Unknown or duplicate candidate ids are
  * reported per item and left out; they never fail the request. A history whose ids are all unknown
  * (or all weighted 0) without a query leaves no context vector: the request is ranked by its other
- * signals, every semantic score 0, and the result says so (no_context_vector). */
+ * signals, every semantic score 0, and the result says so (no_context_vector).
+ *
+ * Adding a ranking option: a row in rank_options.def (name, type, default, range, proto field,
+ * doc) and the same field in RerankOptions of proto/feedrank/v1/reranker.proto; the member of
+ * fr_rank_options, its default, range check, JSON, profile, gRPC codec and client flag follow from
+ * the row (see rank_options.def). Then use o->member here. */
 #ifndef FR_RANKER_H
 #define FR_RANKER_H
 
@@ -43,31 +48,22 @@ typedef enum { FR_NORM_ZSCORE = 0, FR_NORM_MINMAX = 1, FR_NORM_RANK = 2, FR_NORM
 typedef enum { FR_SIG_SEMANTIC, FR_SIG_UPSTREAM, FR_SIG_POPULARITY, FR_SIG_COVISITATION, FR_SIG_LEXICAL, FR_SIG_SEQUENTIAL,
                FR_SIG_COUNT } fr_signal;
 
+/* Ranking options: one member per entry of rank_options.def (name, type, default, range and doc
+ * of each are there, and defaults, validation, JSON, profiles, the gRPC codec and the client are
+ * generated from it), plus the per-signal normalisation overrides. */
+#define FR_OPT_CTYPE_FLOAT float
+#define FR_OPT_CTYPE_DOUBLE double
+#define FR_OPT_CTYPE_COUNT int
+#define FR_OPT_CTYPE_BOOL int
+#define FR_OPT_CTYPE_NORM fr_norm
 typedef struct {
-    float semantic_weight;       /* weight of the normalised semantic score (default 1) */
-    float upstream_weight;       /* weight of the normalised upstream score when present (default 0.5) */
-    fr_norm normalization;       /* applied to each signal across candidates (default z-score) */
+#define FR_RANK_OPTION(name, member, kind, def, lo, hi, field, profile, doc) FR_OPT_CTYPE_##kind member;
+#include "rank_options.def"
+#undef FR_RANK_OPTION
     uint8_t signal_norm[FR_SIG_COUNT]; /* per-signal override of normalization: 0 none, else fr_norm + 1 */
-    float query_weight;          /* share of the query in a query + history context (default 0.5) */
-    float history_half_life;     /* recency decay in positions, most recent last (default 4) */
-    double history_half_life_s;  /* decay in seconds, used when every history item has a timestamp (default 3 days) */
-    float mmr_lambda;            /* 1 = no diversification (default); lower trades relevance for diversity */
-    int mmr_depth;               /* positions MMR orders (default: top_k, else min(candidates, 100)) */
-    int top_k;                   /* items returned, 0 = all */
-    int exclude_seen;            /* drop candidates that appear in the history */
-    float popularity_weight;     /* log popularity (needs priors in the store; default 0) */
-    float covisitation_weight;   /* co-visitation with the history (needs priors; default 0) */
-    float lexical_weight;        /* BM25 of the query against item texts (needs texts; default 0) */
-    float log_gate;              /* log signals x seen / (seen + log_gate); 0 = ungated (default 5) */
-    float covisitation_norm;     /* co-visitation / (pop pop)^this: 0 raw, 0.5 cosine-like (default 0.5) */
-    float covisitation_half_life; /* recency half-life of the history in co-visitation, positions
-                                    (0 = history_half_life; default 0) */
-    float cold_content_boost;    /* the semantic weight + (1 - gate) x this: content speaks louder
-                                    for items the log knows little (needs priors; default 0) */
-    float sequential_weight;     /* the sequential model's score (needs a model in the store,
-                                    `feedrank train`; default 0) */
 } fr_rank_options;
 
+/* Every option at its default (rank_options.def), no per-signal normalisation. */
 void fr_rank_options_default(fr_rank_options *o);
 
 typedef struct {

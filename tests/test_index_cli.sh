@@ -82,7 +82,7 @@ cat >> "$tmp/req.jsonl" <<'J'
 J
 "$bin" rerank --model "$model" --store "$tmp/ex.store" --input "$tmp/req.jsonl" --output "$tmp/out.jsonl" --errors "$tmp/errs.jsonl" 2> "$tmp/err"
 check "rerank exit 0 despite bad lines" '[ $? -eq 0 ]'
-check "4 responses in input order" '[ "$(python3 -c "import json; print(\",\".join(json.loads(l)[\"request_id\"] for l in open(\"$tmp/out.jsonl\")))")" = "search-1,feed-1,mixed-1,empty" ]'
+check "4 responses in input order" '[ "$(python3 -c "import json; print(\",\".join(json.loads(l)[\"requestId\"] for l in open(\"$tmp/out.jsonl\")))")" = "search-1,feed-1,mixed-1,empty" ]'
 check "4 error lines" '[ $(wc -l < "$tmp/errs.jsonl") -eq 4 ]'
 check "error line numbers" 'python3 -c "
 import json
@@ -96,12 +96,12 @@ assert \"empty context\" in e[8][\"error\"]
 check "search ranks drills first" 'python3 -c "
 import json
 r = json.loads(open(\"$tmp/out.jsonl\").readline())
-assert sorted(i[\"item_id\"] for i in r[\"items\"][:2]) == [\"p001\", \"p004\"], r
+assert sorted(i[\"itemId\"] for i in r[\"items\"][:2]) == [\"p001\", \"p004\"], r
 assert len(r[\"items\"]) == 4 and r[\"model\"] == \"all-MiniLM-L6-v2\"
 "'
 check "unknown candidate reported" 'grep -q "\"code\":\"UNKNOWN_ITEM\"" "$tmp/out.jsonl"'
 "$bin" rerank --model "$model" --store "$tmp/ex.store" --input "$tmp/req.jsonl" --shard 1/2 --errors /dev/null 2>/dev/null > "$tmp/sh.jsonl"
-check "rerank --shard 1/2 takes even lines" '[ "$(python3 -c "import json; print(\",\".join(json.loads(l)[\"request_id\"] for l in open(\"$tmp/sh.jsonl\")))")" = "feed-1" ]'
+check "rerank --shard 1/2 takes even lines" '[ "$(python3 -c "import json; print(\",\".join(json.loads(l)[\"requestId\"] for l in open(\"$tmp/sh.jsonl\")))")" = "feed-1" ]'
 # a candidate the store does not know, sent with its text, is ranked and marked (issue "live catalogue", part 1)
 cat > "$tmp/text.jsonl" <<'J'
 {"request_id":"t1","context":{"query":"cordless drill"},"candidates":[{"item_id":"p003"},{"item_id":"fresh","text":"Cordless Drill Driver Kit, 20V, 2 batteries"},{"item_id":"gone"}]}
@@ -110,8 +110,8 @@ J
 check "text candidate ranked first and marked from_text; one without text stays unknown" 'python3 -c "
 import json
 r = json.loads(open(\"$tmp/text.out\").readline())
-assert [i[\"item_id\"] for i in r[\"items\"]] == [\"fresh\", \"p003\"] and r[\"items\"][0].get(\"from_text\") is True, r
-assert \"from_text\" not in r[\"items\"][1] and [e[\"item_id\"] for e in r[\"item_errors\"]] == [\"gone\"], r
+assert [i[\"itemId\"] for i in r[\"items\"]] == [\"fresh\", \"p003\"] and r[\"items\"][0].get(\"fromText\") is True, r
+assert \"fromText\" not in r[\"items\"][1] and [e[\"itemId\"] for e in r[\"itemErrors\"]] == [\"gone\"], r
 "'
 "$bin" rerank --model "$src/tests/fixtures/tiny-bge" --store "$tmp/ex.store" < /dev/null > /dev/null 2> "$tmp/err"
 check "store from another model refused" '[ $? -eq 1 ] && grep -q "built by model .all-MiniLM-L6-v2." "$tmp/err"'

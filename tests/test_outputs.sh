@@ -141,7 +141,7 @@ EOF
 printf '{"request_id":"z1","context":{"query":"drill"},"candidates":[{"item_id":"p001"}\0]}\n' >> "$tmp/hostile.jsonl"
 printf '\xef\xbb\xbf{"request_id":"b1","context":{"query":"drill"},"candidates":[{"item_id":"p001\\u0000"}]}\n' >> "$tmp/hostile.jsonl"
 timeout 120 "$bin" rerank --model "$model" --store "$tmp/ex.store" --input "$tmp/hostile.jsonl" --output "$tmp/h.out" --errors "$tmp/h.err" 2> "$tmp/err"
-check "hostile lines: exit 0, the two good lines answered" '[ $? -eq 0 ] && [ "$(python3 -c "import json; print(\",\".join(json.loads(l)[\"request_id\"] for l in open(\"$tmp/h.out\")))")" = "ok-escaped-backslash,ok-plain" ]'
+check "hostile lines: exit 0, the two good lines answered" '[ $? -eq 0 ] && [ "$(python3 -c "import json; print(\",\".join(json.loads(l)[\"requestId\"] for l in open(\"$tmp/h.out\")))")" = "ok-escaped-backslash,ok-plain" ]'
 herr() { python3 -c "
 import json, sys
 for l in open('$tmp/h.err'):

@@ -353,8 +353,12 @@ static void test_json(fr_ranker *rk) {
     fr_rank_result r;
     CHECK(fr_rank(rk, &p.req, &r, err, sizeof err) == FR_OK, "rank parsed: %s", err);
     char *json = fr_response_json(&p, &r, "m", 0xabc);
-    CHECK(json && strstr(json, "\"request_id\":\"r1\"") && strstr(json, "\"item_id\":\"A\"") && strstr(json, "\"code\":\"UNKNOWN_ITEM\"") &&
-          strstr(json, "\"store_version\":\"0000000000000abc\""), "response json: %s", json ? json : "(null)");
+    CHECK(json && strstr(json, "\"requestId\":\"r1\"") && strstr(json, "\"itemId\":\"A\"") && strstr(json, "\"code\":\"UNKNOWN_ITEM\"") &&
+          strstr(json, "\"storeVersion\":\"0000000000000abc\"") && !strstr(json, "\"arm\""), "response json (canonical names): %s", json ? json : "(null)");
+    free(json);
+    json = fr_response_json_ex(&p, &r, "m", 0xabc, "b", FR_JSON_PROTO_NAMES);
+    CHECK(json && strstr(json, "\"request_id\":\"r1\"") && strstr(json, "\"item_id\":\"A\"") && strstr(json, "\"store_version\":\"0000000000000abc\"") &&
+          strstr(json, "\"arm\":\"b\""), "response json (proto names): %s", json ? json : "(null)");
     free(json);
     fr_parsed_request_free(&p);
     {
@@ -377,7 +381,8 @@ static void test_json(fr_ranker *rk) {
         {"{\"context\":{\"history\":[{\"item_id\":\"x\",\"timestamp\":1.5}]}}", "timestamp must be whole"},
         {"{\"options\":{\"normalization\":\"l2\"}}", "normalization must be one of"},
         {"{\"options\":{\"normalization\":{\"popularty\":\"rank\"}}}", "options.normalization.popularty: not a signal"},
-        {"{\"options\":{\"normalization\":{\"semantic\":3}}}", "options.normalization.semantic must be one of"},
+        {"{\"options\":{\"normalization\":{\"semantic\":7}}}", "options.normalization.semantic must be one of"},
+        {"{\"options\":{\"normalization\":{\"semantic\":true}}}", "options.normalization.semantic must be one of"},
         {"{\"options\":{\"normalization\":[\"rank\"]}}", "or an object of them by signal"},
         {"{\"options\":{\"exclude_seen\":1}}", "exclude_seen must be true or false"},
         {"{\"options\":{\"top_k\":-1}}", "top_k must be a whole number"},

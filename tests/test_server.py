@@ -306,7 +306,13 @@ check("the bearer token never appears in the logs", "sup3rsecret" not in log and
 srv = Server("--token", "t0k")
 out = subprocess.run([BIN, "client", "rerank", "--addr", f"127.0.0.1:{srv.port}", "--token", "t0k", "--input", f"{SRC}/examples/requests.jsonl"], capture_output=True, text=True)
 lines = [json.loads(l) for l in out.stdout.splitlines()]
-check("feedrank client rerank", out.returncode == 0 and [l["request_id"] for l in lines] == ["search-1", "feed-1", "mixed-1"])
+check("feedrank client rerank", out.returncode == 0 and [l["requestId"] for l in lines] == ["search-1", "feed-1", "mixed-1"])
+# an option flag (generated from src/rank_options.def) goes to every request that does not set it; snake_case names on request
+out = subprocess.run([BIN, "client", "rerank", "--addr", f"127.0.0.1:{srv.port}", "--token", "t0k", "--input", f"{SRC}/examples/requests.jsonl",
+                      "--top-k", "1", "--json-names", "proto"], capture_output=True, text=True)
+lines = [json.loads(l) for l in out.stdout.splitlines()]
+check("feedrank client rerank --top-k 1: the requests without top_k get 1 item, search-1 keeps its own 4",
+      out.returncode == 0 and [len(l["items"]) for l in lines] == [4, 1, 1] and "request_id" in lines[0])
 out = subprocess.run([BIN, "client", "rerank", "--addr", f"127.0.0.1:{srv.port}", "--input", f"{SRC}/examples/requests.jsonl"], capture_output=True, text=True)
 check("feedrank client without token fails with the status", out.returncode == 1 and "status 16" in out.stderr)
 out = subprocess.run([BIN, "client", "health", "--addr", f"127.0.0.1:{srv.port}"], capture_output=True, text=True)
