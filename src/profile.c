@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
+#include "json_strict.h"
 #include "model_config.h"
 
 /* The first N_REQUIRED signals must be named in "weights"; the later ones are optional (default
@@ -125,7 +125,7 @@ static void put_float(FILE *f, float v) {
 fr_status fr_profile_write(FILE *f, const char *name, const fr_rank_options *o, const char *tuned_json, char *err,
                            size_t errcap) {
     fprintf(f, "{\"feedrank_profile\": 1, \"name\": ");
-    fr_cli_json_string(f, name && *name ? name : "profile");
+    fr_json_write_string(f, name && *name ? name : "profile");
     fr_rank_options c = *o; /* signal_weight() takes a mutable view */
     fprintf(f, ",\n \"weights\": {");
     for (int i = 0; i < N_SIGNALS; i++) {

@@ -1,4 +1,4 @@
-/* cli.c - small helpers shared by the command-line subcommands (src/cmd_*.c, server/). */
+/* cli.c - small helpers shared by the command-line subcommands (cli/cmd_*.c). */
 /* fopencookie (glibc): output streams that keep the reason of a failed write */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -59,16 +59,6 @@ const char *fr_cli_model_dir(const char *flag_value) {
 }
 
 
-void fr_cli_json_string(FILE *f, const char *s) {
-    fputc('"', f);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') fprintf(f, "\\%c", c);
-        else if (c < 0x20) fprintf(f, "\\u%04x", c);
-        else fputc(c, f);
-    }
-    fputc('"', f);
-}
 
 /*---------------------------------------------------------------------------------------------
  * Output files. A result file is written to a temporary file in the same folder (so that the

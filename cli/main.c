@@ -1,4 +1,4 @@
-/* main.c - the feedrank command-line tool: dispatches to one subcommand per src/cmd_*.c. */
+/* main.c - the feedrank command-line tool: dispatches to one subcommand per cli/cmd_*.c. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>

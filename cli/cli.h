@@ -1,9 +1,10 @@
-/* cli.h - shared pieces of the feedrank command-line tool (src/main.c, src/cmd_*.c). */
+/* cli.h - shared pieces of the feedrank command-line tool (cli/main.c, cli/cmd_*.c). */
 #ifndef FR_CLI_H
 #define FR_CLI_H
 
 #include <stdio.h>
 
+#include "json_strict.h"
 #include "status.h"
 
 /* Each subcommand: returns the process exit status (0 ok, 1 runtime error, 2 usage error). */
@@ -29,8 +30,8 @@ int fr_cli_value(int argc, char **argv, int *i, const char *name, const char **v
 /* Parses a whole decimal integer in [lo, hi]; prints "feedrank: FLAG: ..." and returns -1 when not. */
 int fr_cli_int(const char *flag, const char *s, long lo, long hi, long *out);
 
-/* Writes s as a quoted JSON string (quotes, backslashes and control characters escaped). */
-void fr_cli_json_string(FILE *f, const char *s);
+/* Writes s as a quoted JSON string (the core's fr_json_write_string, src/json_strict.h). */
+static inline void fr_cli_json_string(FILE *f, const char *s) { fr_json_write_string(f, s); }
 
 /* An output file written as a stream and put in place whole, or not at all. Every file the CLI
  * writes goes through it, so that a full disk or a failing device is an error naming the file
