@@ -11,8 +11,24 @@
 
 #include "cli.h"
 
+/* "--name" alone, or "--name=value" (returning the value's start), else NULL */
+static const char *match_flag(const char *arg, const char *name) {
+    size_t n = strlen(name);
+    if (strncmp(arg, name, n) != 0) return NULL;
+    return arg[n] == 0 ? arg + n : arg[n] == '=' ? arg + n + 1 : NULL;
+}
+
+int fr_cli_flag(const char *arg, const char *name) { return match_flag(arg, name) != NULL; }
+
+int fr_cli_help(const char *arg) { return strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0; }
+
 int fr_cli_value(int argc, char **argv, int *i, const char *name, const char **val) {
-    if (strcmp(argv[*i], name) != 0) return 0;
+    const char *rest = match_flag(argv[*i], name);
+    if (!rest) return 0;
+    if (*rest || rest[-1] == '=') { /* --name=value (an empty value is the command's to judge) */
+        *val = rest;
+        return 1;
+    }
     if (*i + 1 >= argc) {
         fprintf(stderr, "feedrank: %s needs a value\n", name);
         return -1;

@@ -23,9 +23,19 @@ int fr_cmd_client(int argc, char **argv);
 /* Parses "I/N" (0 <= I < N <= 65536); prints an error and returns -1 when malformed. */
 int fr_cli_shard(const char *s, int *i, int *n);
 
-/* When argv[*i] is `name`, stores the following argument in *val, advances *i and returns 1;
- * prints an error and returns -1 when the value is missing; returns 0 otherwise. */
+/* Every flag with a value is given as `--name VALUE` or `--name=VALUE`, in every subcommand: they
+ * all read their flags through fr_cli_value.
+ * When argv[*i] is `name`, stores the following argument in *val, advances *i and returns 1; when
+ * it is `name=VALUE`, stores VALUE and returns 1; prints an error and returns -1 when the value is
+ * missing; returns 0 otherwise. */
 int fr_cli_value(int argc, char **argv, int *i, const char *name, const char **val);
+/* 1 when arg is the flag `name`, alone or as `name=VALUE`. */
+int fr_cli_flag(const char *arg, const char *name);
+/* 1 when arg asks for help: --help or -h. Every subcommand answers it by printing every flag it
+ * takes to stdout and exiting 0, before it opens or checks anything. */
+int fr_cli_help(const char *arg);
+/* `feedrank index --interactions` usage (cli/cmd_priors.c), also printed by `index --help`. */
+void fr_cli_priors_usage(FILE *f);
 
 /* Parses a whole decimal integer in [lo, hi]; prints "feedrank: FLAG: ..." and returns -1 when not. */
 int fr_cli_int(const char *flag, const char *s, long lo, long hi, long *out);

@@ -44,7 +44,8 @@ static void index_usage(FILE *f) {
             "  --batch N             items per encoder call (default: 64)\n"
             "  --strict              stop at the first bad row instead of skipping it\n"
             "  --restart             discard an existing journal instead of resuming from it\n"
-            "Progress goes to stderr: a bar on a terminal, a line every 10 s otherwise.\n");
+            "Progress goes to stderr: a bar on a terminal, a line every 10 s otherwise.\n"
+            "With --interactions LOG, index builds log priors into an existing store instead (below).\n");
 }
 
 /* Settings that must match for a journal to be resumed. */
@@ -116,7 +117,7 @@ static void progress(int tty, long long done, long long bytes, long long total_b
 
 int fr_cmd_index(int argc, char **argv) {
     for (int i = 1; i < argc; i++)
-        if (strcmp(argv[i], "--interactions") == 0) return fr_cmd_priors_index(argc, argv);
+        if (fr_cli_flag(argv[i], "--interactions")) return fr_cmd_priors_index(argc, argv);
     const char *catalog = NULL, *out = NULL, *model = NULL, *format = NULL, *id_field = "id", *text_spec = "{title}";
     const char *device = "cpu", *precision = NULL, *dtype_s = "f32", *shard_s = NULL, *batch_s = "64";
     int latin1 = 0, keep_text = 1, strict = 0, restart = 0;
@@ -133,7 +134,7 @@ int fr_cmd_index(int argc, char **argv) {
         else if (strcmp(argv[i], "--no-text") == 0) keep_text = 0;
         else if (strcmp(argv[i], "--strict") == 0) strict = 1;
         else if (strcmp(argv[i], "--restart") == 0) restart = 1;
-        else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) { index_usage(stdout); return 0; }
+        else if (fr_cli_help(argv[i])) { index_usage(stdout); fputc('\n', stdout); fr_cli_priors_usage(stdout); return 0; }
         else { fprintf(stderr, "feedrank index: unknown option '%s'\n", argv[i]); index_usage(stderr); return 2; }
     }
     if (!catalog || !out) { fprintf(stderr, "feedrank index: --catalog and --out are required\n"); index_usage(stderr); return 2; }

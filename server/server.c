@@ -170,8 +170,8 @@ void fr_call_finish(call *c, grpc_byte_buffer *msg, int code, const char *detail
     n++;
     c->status = code;
     fr_metrics_request(&c->srv->metrics, c->method, code, fr_now() - c->start);
-    if (code != GRPC_STATUS_OK) fr_log(code == GRPC_STATUS_INTERNAL ? 0 : 2, "event=request method=%s status=%d message=\"%s\"", fr_method_names[c->method], code, details ? details : "");
-    else fr_log(3, "event=request method=%s status=0 ms=%.3f", fr_method_names[c->method], 1e3 * (fr_now() - c->start));
+    if (code != GRPC_STATUS_OK) fr_log(code == GRPC_STATUS_INTERNAL ? 0 : 2, "event=request method=%s status=%s message=\"%s\"", fr_method_names[c->method], fr_grpc_status_name(code), details ? details : "");
+    else fr_log(3, "event=request method=%s status=OK ms=%.3f", fr_method_names[c->method], 1e3 * (fr_now() - c->start));
     if (grpc_call_start_batch(c->call, ops, (size_t)n, &c->t_done, NULL) != GRPC_CALL_OK) {
         fr_log(0, "event=send_failed method=%s", fr_method_names[c->method]);
         fr_call_unref(c);
