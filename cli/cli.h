@@ -4,6 +4,7 @@
 
 #include <stdio.h>
 
+#include "atomic_file.h"
 #include "json_strict.h"
 #include "status.h"
 
@@ -43,45 +44,20 @@ int fr_cli_int(const char *flag, const char *s, long lo, long hi, long *out);
 /* Writes s as a quoted JSON string (the core's fr_json_write_string, src/json_strict.h). */
 static inline void fr_cli_json_string(FILE *f, const char *s) { fr_json_write_string(f, s); }
 
-/* An output file written as a stream and put in place whole, or not at all. Every file the CLI
- * writes goes through it, so that a full disk or a failing device is an error naming the file
- * instead of a silently truncated result:
- *
- *   fr_cli_out o;
- *   if (fr_cli_out_open(&o, path, err, errcap)) ...      creates a temporary file beside path
- *   fprintf(o.f, ...) as often as needed; fr_cli_out_check(&o, ...) between batches
- *   fr_cli_out_commit(&o, err, errcap)                   flush, fsync, close, rename, fsync folder
- *   or fr_cli_out_abort(&o)                              close and remove the temporary file
- *
- * path "-" is stdout (written directly; commit flushes it and reports a failed write). An existing
- * path that is not a regular file (/dev/null, a FIFO, a terminal), or any path under /dev/ or
- * /proc/ (/dev/stdout redirected to a file), is written in place: renaming over it would replace
- * the device, or the file a shell opened for appending. A symlink to a file is followed: its target is replaced. Commit
- * and abort both release everything; abort on a zeroed or already finished fr_cli_out does nothing.
- * f is a stdio stream without a file descriptor (fileno(f) is -1); it can seek (an .npy header). */
-typedef struct {
-    FILE *f;          /* write here */
-    const char *name; /* for messages: the path as given, or "stdout" */
-    char *dest;       /* private: the file renamed over (NULL: f is written in place) */
-    char *tmp;        /* private: the temporary file beside dest */
-    void *cookie;     /* private: keeps the reason of a failed write (see cli.c) */
-    int is_stdout;
-    int in_place;     /* stdout, or a device/descriptor written in place: write forward only (a
-                         seek back to rewrite a header may land at the end) */
-} fr_cli_out;
-fr_status fr_cli_out_open(fr_cli_out *o, const char *path, char *err, size_t errcap);
-/* Flushes what was written so far; an error names the file and the reason (e.g. "No space left on
- * device"). Cheap enough to call once per batch, so that a full disk stops a long run early. */
-fr_status fr_cli_out_check(fr_cli_out *o, char *err, size_t errcap);
-fr_status fr_cli_out_commit(fr_cli_out *o, char *err, size_t errcap);
-void fr_cli_out_abort(fr_cli_out *o);
-
-/* Writes data[size] to path atomically (through fr_cli_out); on failure the previous file, if
- * any, is unchanged and the error names the path. */
-fr_status fr_cli_write_file(const char *path, const void *data, size_t size, char *err, size_t errcap);
-/* The same, streamed: write(f, ctx) fills the temporary file. */
-typedef fr_status (*fr_cli_writer)(FILE *f, void *ctx, char *err, size_t errcap);
-fr_status fr_cli_write_file_with(const char *path, fr_cli_writer write, void *ctx, char *err, size_t errcap);
+/* Output files (src/atomic_file.h) under the CLI's older names, kept so that the commands read as
+ * before; one implementation. */
+typedef fr_atomic_file fr_cli_out;
+typedef fr_atomic_writer fr_cli_writer;
+static inline fr_status fr_cli_out_open(fr_cli_out *o, const char *path, char *err, size_t errcap) { return fr_atomic_open(o, path, err, errcap); }
+static inline fr_status fr_cli_out_check(fr_cli_out *o, char *err, size_t errcap) { return fr_atomic_check(o, err, errcap); }
+static inline fr_status fr_cli_out_commit(fr_cli_out *o, char *err, size_t errcap) { return fr_atomic_commit(o, err, errcap); }
+static inline void fr_cli_out_abort(fr_cli_out *o) { fr_atomic_abort(o); }
+static inline fr_status fr_cli_write_file(const char *path, const void *data, size_t size, char *err, size_t errcap) {
+    return fr_atomic_write_file(path, data, size, err, errcap);
+}
+static inline fr_status fr_cli_write_file_with(const char *path, fr_cli_writer write, void *ctx, char *err, size_t errcap) {
+    return fr_atomic_write_file_with(path, write, ctx, err, errcap);
+}
 
 /* The model folder: --model, else $FEEDRANK_MODEL, else ./models/all-MiniLM-L6-v2, else
  * FEEDRANK_DATA_DIR/models/all-MiniLM-L6-v2 when the build defines an installed data folder; never

@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "atomic_file.h"
 #include "bytes.h"
 #include "hash.h"
 #include "safetensors.h" /* fr_f16_to_f32 / fr_f32_to_f16 */
@@ -351,7 +352,7 @@ fr_status fr_store_load(const char *path, uint64_t expected_fingerprint, int for
 typedef struct { uint64_t *off; size_t n, cap; char *bytes; size_t len, bcap; } growing_blob;
 
 struct fr_store_writer {
-    char *path, *tmp_path, *vec_path;
+    char *path, *vec_path;
     FILE *vec;  /* vectors as they arrive */
     int dim, with_texts;
     fr_store_dtype dtype;
@@ -389,16 +390,13 @@ static void writer_free(fr_store_writer *w) {
     if (!w) return;
     if (w->vec) fclose(w->vec);
     if (w->vec_path) unlink(w->vec_path);
-    free(w->path); free(w->tmp_path); free(w->vec_path);
+    free(w->path); free(w->vec_path);
     free(w->ids.off); free(w->ids.bytes); free(w->texts.off); free(w->texts.bytes);
     free(w->slots);
     free(w);
 }
 
-void fr_store_writer_abort(fr_store_writer *w) {
-    if (w && w->tmp_path) unlink(w->tmp_path);
-    writer_free(w);
-}
+void fr_store_writer_abort(fr_store_writer *w) { writer_free(w); }
 
 static char *strcat3(const char *a, const char *b) {
     size_t la = strlen(a), lb = strlen(b);
@@ -419,11 +417,10 @@ fr_status fr_store_writer_open(const char *path, int dim, fr_store_dtype dtype, 
     w->fingerprint = fingerprint;
     snprintf(w->model_name, sizeof w->model_name, "%s", model_name ? model_name : "");
     w->path = strdup(path);
-    w->tmp_path = strcat3(path, ".tmp");
     w->vec_path = strcat3(path, ".vectors.tmp");
     w->slots = calloc(1024, sizeof *w->slots);
     w->mask = 1023;
-    if (!w->path || !w->tmp_path || !w->vec_path || !w->slots) { writer_free(w); return fr_fail(FR_ERR_NOMEM, err, errcap, "store: out of memory"); }
+    if (!w->path || !w->vec_path || !w->slots) { writer_free(w); return fr_fail(FR_ERR_NOMEM, err, errcap, "store: out of memory"); }
     w->vec = fopen(w->vec_path, "w+b");
     if (!w->vec) { fr_status rc = fr_fail(FR_ERR_IO, err, errcap, "%s: cannot create: %s", w->vec_path, strerror(errno)); free(w->vec_path); w->vec_path = NULL; writer_free(w); return rc; }
     *out = w;
@@ -494,11 +491,12 @@ static int pad_to(FILE *f, uint64_t *pos) {
 
 fr_status fr_store_writer_finish(fr_store_writer *w, char *err, size_t errcap) {
     fr_status rc = FR_OK;
+    fr_atomic_file out = {0};
     FILE *f = NULL;
     if (fflush(w->vec) != 0) { rc = fr_fail(FR_ERR_IO, err, errcap, "%s: write failed", w->vec_path); goto done; }
     if (w->count == 0) { w->ids.off = calloc(1, 8); w->texts.off = calloc(1, 8); if (!w->ids.off || !w->texts.off) { rc = fr_fail(FR_ERR_NOMEM, err, errcap, "store: out of memory"); goto done; } }
-    f = fopen(w->tmp_path, "wb");
-    if (!f) { rc = fr_fail(FR_ERR_IO, err, errcap, "%s: cannot create: %s", w->tmp_path, strerror(errno)); goto done; }
+    if ((rc = fr_atomic_open(&out, w->path, err, errcap))) goto done;
+    f = out.f;
     /* Sections are written first at their final offsets; the header and table last, once their
      * checksums are known: a crash leaves a file whose header does not validate. */
     uint32_t nsec = w->with_texts ? 3 : 2;
@@ -550,17 +548,15 @@ fr_status fr_store_writer_finish(fr_store_writer *w, char *err, size_t errcap) {
     fr_wr64(header + H_TABLE_SUM, fr_hash64(table, nsec * ENTRY_SIZE, 0));
     fr_wr64(header + H_HEADER_SUM, fr_hash64(header, H_HEADER_SUM, 0));
     if (fseek(f, 0, SEEK_SET) != 0 || fwrite(header, 1, HEADER_SIZE, f) != HEADER_SIZE ||
-        fwrite(table, 1, nsec * ENTRY_SIZE, f) != nsec * ENTRY_SIZE || fflush(f) != 0 || fsync(fileno(f)) != 0)
+        fwrite(table, 1, nsec * ENTRY_SIZE, f) != nsec * ENTRY_SIZE)
         goto io;
-    if (fclose(f) != 0) { f = NULL; goto io; }
-    f = NULL;
-    if (rename(w->tmp_path, w->path) != 0) { rc = fr_fail(FR_ERR_IO, err, errcap, "%s: cannot rename into place: %s", w->path, strerror(errno)); goto done; }
+    rc = fr_atomic_commit(&out, err, errcap); /* flush, fsync, rename into place, fsync the folder */
     goto done;
 io:
-    rc = fr_fail(FR_ERR_IO, err, errcap, "%s: write failed: %s", w->tmp_path, strerror(errno));
+    /* the stream keeps the reason of a failed write ("No space left on device") */
+    if (!(rc = fr_atomic_check(&out, err, errcap))) rc = fr_fail(FR_ERR_IO, err, errcap, "%s: write failed: %s", w->path, strerror(errno));
 done:
-    if (f) fclose(f);
-    if (rc) unlink(w->tmp_path);
+    fr_atomic_abort(&out); /* nothing after a commit */
     writer_free(w);
     return rc;
 }
@@ -590,12 +586,9 @@ fr_status fr_store_attach(const char *path, uint32_t kind, const void *data, siz
     src[nsec] = data;
     src_size[nsec] = size;
     nsec++;
-    size_t pl = strlen(path);
-    char *tmp = malloc(pl + 16);
-    if (!tmp) { fr_store_close(st); return fr_fail(FR_ERR_NOMEM, err, errcap, "attach: out of memory"); }
-    snprintf(tmp, pl + 16, "%s.attach.tmp", path);
-    FILE *f = fopen(tmp, "wb");
-    if (!f) { rc = fr_fail(FR_ERR_IO, err, errcap, "%s: cannot create: %s", tmp, strerror(errno)); goto done; }
+    fr_atomic_file out = {0};
+    if ((rc = fr_atomic_open(&out, path, err, errcap))) goto done;
+    FILE *f = out.f;
     uint64_t pos = HEADER_SIZE + (uint64_t)nsec * ENTRY_SIZE;
     if (fseek(f, (long)pos, SEEK_SET) != 0) goto io;
     for (uint32_t i = 0; i < nsec; i++) {
@@ -612,18 +605,14 @@ fr_status fr_store_attach(const char *path, uint32_t kind, const void *data, siz
     fr_wr64(header + H_TABLE_SUM, fr_hash64(table, (size_t)nsec * ENTRY_SIZE, 0));
     fr_wr64(header + H_HEADER_SUM, fr_hash64(header, H_HEADER_SUM, 0));
     if (fseek(f, 0, SEEK_SET) != 0 || fwrite(header, 1, HEADER_SIZE, f) != HEADER_SIZE ||
-        fwrite(table, 1, (size_t)nsec * ENTRY_SIZE, f) != (size_t)nsec * ENTRY_SIZE || fflush(f) != 0 || fsync(fileno(f)) != 0)
+        fwrite(table, 1, (size_t)nsec * ENTRY_SIZE, f) != (size_t)nsec * ENTRY_SIZE)
         goto io;
-    if (fclose(f) != 0) { f = NULL; goto io; }
-    f = NULL;
-    if (rename(tmp, path) != 0) rc = fr_fail(FR_ERR_IO, err, errcap, "%s: cannot rename into place: %s", path, strerror(errno));
+    rc = fr_atomic_commit(&out, err, errcap);
     goto done;
 io:
-    rc = fr_fail(FR_ERR_IO, err, errcap, "%s: write failed: %s", tmp, strerror(errno));
+    if (!(rc = fr_atomic_check(&out, err, errcap))) rc = fr_fail(FR_ERR_IO, err, errcap, "%s: write failed: %s", path, strerror(errno));
 done:
-    if (f) fclose(f);
-    if (rc) unlink(tmp);
-    free(tmp);
+    fr_atomic_abort(&out);
     fr_store_close(st);
     return rc;
 }
