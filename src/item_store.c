@@ -50,8 +50,7 @@ struct fr_store {
     fr_store_info info;
     blob ids, texts;
     const uint8_t *vectors;
-    uint32_t *slots; /* id hash: row + 1, 0 = empty */
-    uint64_t mask;
+    fr_hindex by_id; /* id -> row */
     struct { uint32_t kind; const uint8_t *data; uint64_t size; } extra[MAX_SECTIONS]; /* other kinds */
     int n_extra;
 };
@@ -90,23 +89,15 @@ void fr_store_vector(const fr_store *s, uint64_t row, float *out) {
     }
 }
 
-int64_t fr_store_find(const fr_store *s, const char *id, size_t len) {
-    if (!s->slots) return -1;
-    uint64_t i = fr_hash64(id, len, 0) & s->mask;
-    for (;;) {
-        uint32_t v = s->slots[i];
-        if (!v) return -1;
-        size_t l;
-        const char *p = fr_store_id(s, v - 1, &l);
-        if (l == len && memcmp(p, id, len) == 0) return (int64_t)(v - 1);
-        i = (i + 1) & s->mask;
-    }
-}
+/* the id index's view of a store's and a writer's ids */
+static const void *store_key(const void *ctx, uint32_t row, size_t *len) { return fr_store_id(ctx, row, len); }
+
+int64_t fr_store_find(const fr_store *s, const char *id, size_t len) { return fr_hindex_find(&s->by_id, id, len); }
 
 void fr_store_close(fr_store *s) {
     if (!s) return;
     if (s->map) munmap(s->map, s->map_len);
-    free(s->slots);
+    fr_hindex_free(&s->by_id);
     free(s);
 }
 
@@ -224,25 +215,14 @@ fr_status fr_store_parse(const uint8_t *buf, size_t len, const char *label, fr_s
     if (!rc && (!have_ids || !have_vec)) rc = fr_fail(FR_ERR_FORMAT, err, errcap, "%s: missing %s section", label, have_ids ? "vector" : "id");
     s->info.content_hash = content;
     if (!rc && count) {
-        uint64_t cap = 1;
-        while (cap < count * 2) cap <<= 1;
-        s->slots = calloc(cap, sizeof *s->slots);
-        if (!s->slots) rc = fr_fail(FR_ERR_NOMEM, err, errcap, "%s: out of memory for the id index of %llu items", label, (unsigned long long)count);
-        s->mask = cap - 1;
+        if (fr_hindex_init(&s->by_id, count, store_key, s))
+            rc = fr_fail(FR_ERR_NOMEM, err, errcap, "%s: out of memory for the id index of %llu items", label, (unsigned long long)count);
         for (uint64_t r = 0; !rc && r < count; r++) {
             size_t l;
             const char *id = fr_store_id(s, r, &l);
-            uint64_t i = fr_hash64(id, l, 0) & s->mask;
-            while (s->slots[i]) {
-                size_t l2;
-                const char *id2 = fr_store_id(s, s->slots[i] - 1, &l2);
-                if (l2 == l && memcmp(id, id2, l) == 0) {
-                    rc = fr_fail(FR_ERR_FORMAT, err, errcap, "%s: duplicate id '%.*s' (rows %u and %llu)", label, (int)l, id, s->slots[i] - 1, (unsigned long long)r);
-                    break;
-                }
-                i = (i + 1) & s->mask;
-            }
-            s->slots[i] = (uint32_t)r + 1;
+            const int64_t old = fr_hindex_put(&s->by_id, id, l, (uint32_t)r);
+            if (old == -2) rc = fr_fail(FR_ERR_NOMEM, err, errcap, "%s: out of memory for the id index of %llu items", label, (unsigned long long)count);
+            else if (old >= 0) rc = fr_fail(FR_ERR_FORMAT, err, errcap, "%s: duplicate id '%.*s' (rows %lld and %llu)", label, (int)l, id, (long long)old, (unsigned long long)r);
         }
     }
     if (rc) { fr_store_close(s); return rc; }
@@ -359,9 +339,14 @@ struct fr_store_writer {
     char model_name[128];
     uint64_t fingerprint, count;
     growing_blob ids, texts;
-    uint32_t *slots; /* duplicate detection */
-    uint64_t mask;
+    fr_hindex by_id; /* duplicate detection */
 };
+
+static const void *writer_key(const void *ctx, uint32_t r, size_t *len) {
+    const fr_store_writer *w = ctx;
+    *len = w->ids.off[r + 1] - w->ids.off[r];
+    return w->ids.bytes + w->ids.off[r];
+}
 
 static int blob_push(growing_blob *b, const char *s, size_t n) {
     if (b->n + 2 > b->cap) {
@@ -392,7 +377,7 @@ static void writer_free(fr_store_writer *w) {
     if (w->vec_path) unlink(w->vec_path);
     free(w->path); free(w->vec_path);
     free(w->ids.off); free(w->ids.bytes); free(w->texts.off); free(w->texts.bytes);
-    free(w->slots);
+    fr_hindex_free(&w->by_id);
     free(w);
 }
 
@@ -418,28 +403,11 @@ fr_status fr_store_writer_open(const char *path, int dim, fr_store_dtype dtype, 
     snprintf(w->model_name, sizeof w->model_name, "%s", model_name ? model_name : "");
     w->path = strdup(path);
     w->vec_path = strcat3(path, ".vectors.tmp");
-    w->slots = calloc(1024, sizeof *w->slots);
-    w->mask = 1023;
-    if (!w->path || !w->vec_path || !w->slots) { writer_free(w); return fr_fail(FR_ERR_NOMEM, err, errcap, "store: out of memory"); }
+    if (!w->path || !w->vec_path || fr_hindex_init(&w->by_id, 512, writer_key, w)) { writer_free(w); return fr_fail(FR_ERR_NOMEM, err, errcap, "store: out of memory"); }
     w->vec = fopen(w->vec_path, "w+b");
     if (!w->vec) { fr_status rc = fr_fail(FR_ERR_IO, err, errcap, "%s: cannot create: %s", w->vec_path, strerror(errno)); free(w->vec_path); w->vec_path = NULL; writer_free(w); return rc; }
     *out = w;
     return FR_OK;
-}
-
-static int writer_grow(fr_store_writer *w) {
-    uint64_t cap = (w->mask + 1) * 2;
-    uint32_t *s = calloc(cap, sizeof *s);
-    if (!s) return -1;
-    for (uint64_t r = 0; r < w->count; r++) {
-        uint64_t i = fr_hash64(w->ids.bytes + w->ids.off[r], w->ids.off[r + 1] - w->ids.off[r], 0) & (cap - 1);
-        while (s[i]) i = (i + 1) & (cap - 1);
-        s[i] = (uint32_t)r + 1;
-    }
-    free(w->slots);
-    w->slots = s;
-    w->mask = cap - 1;
-    return 0;
 }
 
 fr_status fr_store_writer_add(fr_store_writer *w, const char *id, size_t id_len, const float *vec, const char *text,
@@ -448,17 +416,11 @@ fr_status fr_store_writer_add(fr_store_writer *w, const char *id, size_t id_len,
     if (w->count >= 0xFFFFFFF0u) return fr_fail(FR_ERR_ARG, err, errcap, "store: too many items");
     for (int i = 0; i < w->dim; i++)
         if (!(vec[i] == vec[i]) || vec[i] > 3.4e38f || vec[i] < -3.4e38f) return fr_fail(FR_ERR_ARG, err, errcap, "store: item '%.*s' has a non-finite vector", (int)id_len, id);
-    if ((w->count + 1) * 2 > w->mask + 1 && writer_grow(w)) return fr_fail(FR_ERR_NOMEM, err, errcap, "store: out of memory");
-    uint64_t i = fr_hash64(id, id_len, 0) & w->mask;
-    while (w->slots[i]) {
-        uint64_t r = w->slots[i] - 1;
-        if (w->ids.off[r + 1] - w->ids.off[r] == id_len && memcmp(w->ids.bytes + w->ids.off[r], id, id_len) == 0)
-            return fr_fail(FR_ERR_ARG, err, errcap, "store: duplicate id '%.*s' (first seen as item %llu)", (int)id_len, id, (unsigned long long)r);
-        i = (i + 1) & w->mask;
-    }
-    if (blob_push(&w->ids, id, id_len) || (w->with_texts && blob_push(&w->texts, text ? text : "", text ? text_len : 0)))
+    const int64_t first = fr_hindex_find(&w->by_id, id, id_len);
+    if (first >= 0) return fr_fail(FR_ERR_ARG, err, errcap, "store: duplicate id '%.*s' (first seen as item %llu)", (int)id_len, id, (unsigned long long)first);
+    if (blob_push(&w->ids, id, id_len) || (w->with_texts && blob_push(&w->texts, text ? text : "", text ? text_len : 0)) ||
+        fr_hindex_put(&w->by_id, id, id_len, (uint32_t)w->count) != -1)
         return fr_fail(FR_ERR_NOMEM, err, errcap, "store: out of memory");
-    w->slots[i] = (uint32_t)w->count + 1;
     w->count++;
     size_t ok;
     if (w->dtype == FR_STORE_F32) {
