@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../src/status.h"
+#include "status.h"
 
 typedef enum { FR_ACT_NONE = 0, FR_ACT_GELU = 1 } fr_activation;
 typedef enum { FR_POOL_MEAN = 0, FR_POOL_CLS = 1 } fr_pooling;

@@ -177,7 +177,9 @@ fr_status fr_server_config_file(const char *path, fr_server_config *c, char *err
 
 static void usage(FILE *f) {
     fprintf(f, "usage: feedrank serve --store STORE [--config FILE] [--KEY VALUE ...]\n"
-               "Every key can be given as --key-with-dashes VALUE or in the JSON config file as \"key_with_underscores\".\n"
+               "Every key can be given as --key-with-dashes VALUE (or =VALUE), in the environment as FEEDRANK_KEY_WITH_UNDERSCORES\n"
+               "(FEEDRANK_LISTEN, FEEDRANK_TOKEN, FEEDRANK_MODEL, ...) or in the JSON config file as \"key_with_underscores\";\n"
+               "flags win over the environment, the environment over the file.\n"
                "The config file may also define A/B arms: \"arms\": [{\"name\": \"control\", \"weight\": 1,\n"
                "\"options\": {...request options...}}, ...]; flags override the file.\n\n");
     for (size_t i = 0; i < sizeof OPTS / sizeof OPTS[0]; i++) {
@@ -186,35 +188,60 @@ static void usage(FILE *f) {
         for (char *p = flag + 2; *p; p++) if (*p == '_') *p = '-';
         fprintf(f, "  %-30s %s\n", flag, OPTS[i].help);
     }
-    fprintf(f, "  %-30s %s\n", "FEEDRANK_TOKEN", "environment: the bearer token (config file < FEEDRANK_TOKEN < flags)");
+    fprintf(f, "  %-30s %s\n", "--config FILE", "JSON config file: every key below, and \"arms\"");
     fprintf(f, "  %-30s %s\n  %-30s %s\n  %-30s %s\n", "--max-candidates", "candidates per request (default 10000)", "--max-history",
             "history items per request (default 1000)", "--max-query-bytes", "query bytes (default 16384)");
-    fprintf(f, "  %-22s %s\n  %-22s %s\n", "--max-mmr-depth", "largest options.mmr_depth (default 1000)", "--max-mmr-work",
+    fprintf(f, "  %-30s %s\n  %-30s %s\n", "--max-mmr-depth", "largest options.mmr_depth (default 1000)", "--max-mmr-work",
             "MMR depth x candidates per request (default 1000000)");
 }
 
 int fr_server_config_flags(int argc, char **argv, fr_server_config *c, char *err, size_t errcap) {
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) { usage(stdout); return 1; }
+        /* --key VALUE or --key=VALUE */
+        const char *eq = strncmp(argv[i], "--", 2) == 0 ? strchr(argv[i], '=') : NULL;
         if (strcmp(argv[i], "--config") == 0) { i++; continue; } /* read before the flags */
-        if (strncmp(argv[i], "--", 2) != 0 || i + 1 >= argc) { fr_fail(FR_ERR_ARG, err, errcap, "unexpected argument '%s' (see --help)", argv[i]); return -1; }
+        if (strncmp(argv[i], "--config=", 9) == 0) continue;
+        if (strncmp(argv[i], "--", 2) != 0 || (!eq && i + 1 >= argc)) { fr_fail(FR_ERR_ARG, err, errcap, "unexpected argument '%s' (see --help)", argv[i]); return -1; }
         char name[64];
-        snprintf(name, sizeof name, "%s", argv[i] + 2);
+        snprintf(name, sizeof name, "%.*s", eq ? (int)(eq - argv[i] - 2) : (int)strlen(argv[i] + 2), argv[i] + 2);
         for (char *p = name; *p; p++) if (*p == '-') *p = '_';
-        int r = set_option(c, name, argv[i + 1], err, errcap);
+        int r = set_option(c, name, eq ? eq + 1 : argv[i + 1], err, errcap);
         if (r < 0) return -1;
-        if (r == 0) { fr_fail(FR_ERR_ARG, err, errcap, "unknown option '%s' (see --help)", argv[i]); return -1; }
-        i++;
+        if (r == 0) { fr_fail(FR_ERR_ARG, err, errcap, "unknown option '%.*s' (see --help)", eq ? (int)(eq - argv[i]) : (int)strlen(argv[i]), argv[i]); return -1; }
+        if (!eq) i++;
     }
     return 0;
 }
 
-void fr_server_config_env(fr_server_config *c) {
-    const char *t = getenv("FEEDRANK_TOKEN");
-    if (t && *t && strlen(t) < sizeof c->token) {
-        snprintf(c->token, sizeof c->token, "%s", t);
-        c->token_file[0] = 0;
+/* the limits that are settings without an OPTS entry (set_option knows them) */
+static const char *const LIMIT_NAMES[] = {"max_candidates", "max_history", "max_query_bytes", "max_mmr_depth", "max_mmr_work"};
+
+/* FEEDRANK_ + name in upper case: "max_batch" -> FEEDRANK_MAX_BATCH */
+static void env_name(const char *name, char *out, size_t cap) {
+    int n = snprintf(out, cap, "FEEDRANK_%s", name);
+    for (int k = 9; k < n && (size_t)k < cap; k++) out[k] = (char)(out[k] >= 'a' && out[k] <= 'z' ? out[k] - 32 : out[k]);
+}
+
+static fr_status env_one(fr_server_config *c, const char *name, char *err, size_t errcap) {
+    char var[96], e2[256];
+    env_name(name, var, sizeof var);
+    const char *v = getenv(var);
+    if (!v || !*v) return FR_OK;
+    if (set_option(c, name, v, e2, sizeof e2) != 1) return fr_fail(FR_ERR_ARG, err, errcap, "environment %s: %s", var, e2);
+    return FR_OK;
+}
+
+fr_status fr_server_config_env(fr_server_config *c, char *err, size_t errcap) {
+    fr_status rc;
+    for (size_t i = 0; i < sizeof OPTS / sizeof OPTS[0]; i++) {
+        /* the token after its file, so that FEEDRANK_TOKEN wins when both are set */
+        if (strcmp(OPTS[i].name, "token") != 0 && (rc = env_one(c, OPTS[i].name, err, errcap))) return rc;
     }
+    if ((rc = env_one(c, "token", err, errcap))) return rc;
+    for (size_t i = 0; i < sizeof LIMIT_NAMES / sizeof LIMIT_NAMES[0]; i++)
+        if ((rc = env_one(c, LIMIT_NAMES[i], err, errcap))) return rc;
+    return FR_OK;
 }
 
 fr_status fr_server_split_hostport(const char *flag, const char *addr, char *host, size_t hostcap, int *port, char *err,

@@ -52,11 +52,11 @@ void fr_metrics_batch(fr_metrics *m, int n) {
     atomic_fetch_add(&m->batch_requests, n);
 }
 
-static const char *CODES[17] = {"OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND", "ALREADY_EXISTS",
+static const char *const CODES[17] = {"OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND", "ALREADY_EXISTS",
                                 "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE",
                                 "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED"};
 
-const char *fr_grpc_status_name(int code) { return code >= 0 && code <= 16 ? CODES[code] : "UNKNOWN"; }
+const char *fr_grpc_status_name(int code) { return code >= 0 && code < 17 ? CODES[code] : "UNKNOWN_STATUS"; }
 
 typedef struct { char *p; size_t n, cap; } buf;
 static void put(buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -146,7 +146,7 @@ static char *render(fr_server *s, size_t *len) {
     for (int i = 0; i < M_COUNT; i++)
         for (int c = 0; c < 17; c++) {
             long v = atomic_load(&m->requests[i][c]);
-            if (v) put(&b, "feedrank_requests_total{method=\"%s\",code=\"%s\"} %ld\n", fr_method_names[i], CODES[c], v);
+            if (v) put(&b, "feedrank_requests_total{method=\"%s\",code=\"%s\"} %ld\n", fr_method_names[i], fr_grpc_status_name(c), v);
         }
     put(&b, "# HELP feedrank_request_seconds RPC latency from arrival to response.\n# TYPE feedrank_request_seconds histogram\n");
     for (int i = 0; i < M_COUNT; i++) {

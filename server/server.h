@@ -64,15 +64,22 @@ void fr_server_config_default(fr_server_config *c);
 fr_status fr_server_config_file(const char *path, fr_server_config *c, char *err, size_t errcap);
 /* Applies command-line flags (after the config file). Returns 0, 1 for --help, -1 on error. */
 int fr_server_config_flags(int argc, char **argv, fr_server_config *c, char *err, size_t errcap);
-/* Applies FEEDRANK_TOKEN from the environment (call between the config file and the flags, so that
- * flags win over the environment and the environment over the file). */
-void fr_server_config_env(fr_server_config *c);
+/* Applies the environment: every setting KEY (a flag --key-name, a config key "key_name") can be
+ * given as FEEDRANK_KEY_NAME (upper case, underscores: FEEDRANK_LISTEN, FEEDRANK_TOKEN,
+ * FEEDRANK_MAX_BATCH, FEEDRANK_MODEL). Call between the config file and the flags, so that flags
+ * win over the environment and the environment over the file. An empty variable is ignored; a bad
+ * value is an error naming the variable. */
+fr_status fr_server_config_env(fr_server_config *c, char *err, size_t errcap);
 /* After all sources: reads the token files and checks what no single option can (host:port shapes,
  * option pairs). The message names the flag at fault. */
 fr_status fr_server_config_finish(fr_server_config *c, char *err, size_t errcap);
 /* Splits "host:port" / "[v6]:port" into host (brackets removed) and port 0..65535. */
 fr_status fr_server_split_hostport(const char *flag, const char *addr, char *host, size_t hostcap, int *port, char *err,
                                    size_t errcap);
+
+/* The name of a gRPC status code ("UNAUTHENTICATED" for 16), as logs, metrics and the client print
+ * it; "UNKNOWN_STATUS" outside 0..16. */
+const char *fr_grpc_status_name(int code);
 
 /* Reads a token file (server and client): one line; surrounding whitespace (the trailing newline
  * of `echo`) is not part of it. Errors name flag and path. */

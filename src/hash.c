@@ -2,6 +2,7 @@
  * several GB/s), merged and finished with a murmur-style avalanche. */
 #include "hash.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #define P1 0x9E3779B185EBCA87ULL
@@ -39,4 +40,79 @@ uint64_t fr_hash64(const void *data, size_t n, uint64_t seed) {
     while (left--) h = rotl(h ^ (*p++ * P3), 11) * P1;
     h ^= h >> 33; h *= P2; h ^= h >> 29; h *= P3; h ^= h >> 32;
     return h;
+}
+
+/*---------------------------------------------------------------------------------------------
+ * The hash index: entries live with the caller; the table holds entry + 1 per slot.
+ *-------------------------------------------------------------------------------------------*/
+
+static uint64_t capacity_for(uint64_t n) {
+    uint64_t cap = 16;
+    while (cap < n * 2 + 2) cap <<= 1;
+    return cap;
+}
+
+int fr_hindex_init(fr_hindex *h, uint64_t expected, fr_hindex_key key, const void *ctx) {
+    const uint64_t cap = capacity_for(expected);
+    *h = (fr_hindex){calloc(cap, sizeof(uint32_t)), cap - 1, 0, key, ctx};
+    return h->slots ? 0 : -1;
+}
+
+void fr_hindex_free(fr_hindex *h) {
+    free(h->slots);
+    h->slots = NULL;
+    h->count = 0;
+}
+
+/* the slot holding key, or the empty slot where it would go */
+static uint64_t probe(const fr_hindex *h, const void *key, size_t len) {
+    uint64_t i = fr_hash64(key, len, 0) & h->mask;
+    for (uint32_t v; (v = h->slots[i]) != 0; i = (i + 1) & h->mask) {
+        size_t l;
+        const void *k = h->key(h->ctx, v - 1, &l);
+        if (l == len && memcmp(k, key, len) == 0) break;
+    }
+    return i;
+}
+
+int64_t fr_hindex_find(const fr_hindex *h, const void *key, size_t len) {
+    if (!h->slots) return -1;
+    const uint32_t v = h->slots[probe(h, key, len)];
+    return v ? (int64_t)v - 1 : -1;
+}
+
+static int grow(fr_hindex *h) {
+    const uint64_t cap = (h->mask + 1) * 2;
+    uint32_t *s = calloc(cap, sizeof *s);
+    if (!s) return -1;
+    for (uint64_t i = 0; i <= h->mask; i++) {
+        const uint32_t v = h->slots[i];
+        if (!v) continue;
+        size_t l;
+        const void *k = h->key(h->ctx, v - 1, &l);
+        uint64_t j = fr_hash64(k, l, 0) & (cap - 1);
+        while (s[j]) j = (j + 1) & (cap - 1);
+        s[j] = v;
+    }
+    free(h->slots);
+    h->slots = s;
+    h->mask = cap - 1;
+    return 0;
+}
+
+int64_t fr_hindex_put(fr_hindex *h, const void *key, size_t len, uint32_t entry) {
+    if (!h->slots || entry == UINT32_MAX) return -2;
+    uint64_t i = probe(h, key, len);
+    if (h->slots[i]) {
+        const int64_t old = (int64_t)h->slots[i] - 1;
+        h->slots[i] = entry + 1;
+        return old;
+    }
+    if ((h->count + 1) * 2 > h->mask + 1) {
+        if (grow(h)) return -2;
+        i = probe(h, key, len);
+    }
+    h->slots[i] = entry + 1;
+    h->count++;
+    return -1;
 }

@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "atomic_file.h"
 #include "bytes.h"
 #include "hash.h"
 #include "safetensors.h" /* fr_f16_to_f32 / fr_f32_to_f16 */
@@ -49,8 +50,7 @@ struct fr_store {
     fr_store_info info;
     blob ids, texts;
     const uint8_t *vectors;
-    uint32_t *slots; /* id hash: row + 1, 0 = empty */
-    uint64_t mask;
+    fr_hindex by_id; /* id -> row */
     struct { uint32_t kind; const uint8_t *data; uint64_t size; } extra[MAX_SECTIONS]; /* other kinds */
     int n_extra;
 };
@@ -89,23 +89,15 @@ void fr_store_vector(const fr_store *s, uint64_t row, float *out) {
     }
 }
 
-int64_t fr_store_find(const fr_store *s, const char *id, size_t len) {
-    if (!s->slots) return -1;
-    uint64_t i = fr_hash64(id, len, 0) & s->mask;
-    for (;;) {
-        uint32_t v = s->slots[i];
-        if (!v) return -1;
-        size_t l;
-        const char *p = fr_store_id(s, v - 1, &l);
-        if (l == len && memcmp(p, id, len) == 0) return (int64_t)(v - 1);
-        i = (i + 1) & s->mask;
-    }
-}
+/* the id index's view of a store's and a writer's ids */
+static const void *store_key(const void *ctx, uint32_t row, size_t *len) { return fr_store_id(ctx, row, len); }
+
+int64_t fr_store_find(const fr_store *s, const char *id, size_t len) { return fr_hindex_find(&s->by_id, id, len); }
 
 void fr_store_close(fr_store *s) {
     if (!s) return;
     if (s->map) munmap(s->map, s->map_len);
-    free(s->slots);
+    fr_hindex_free(&s->by_id);
     free(s);
 }
 
@@ -223,25 +215,14 @@ fr_status fr_store_parse(const uint8_t *buf, size_t len, const char *label, fr_s
     if (!rc && (!have_ids || !have_vec)) rc = fr_fail(FR_ERR_FORMAT, err, errcap, "%s: missing %s section", label, have_ids ? "vector" : "id");
     s->info.content_hash = content;
     if (!rc && count) {
-        uint64_t cap = 1;
-        while (cap < count * 2) cap <<= 1;
-        s->slots = calloc(cap, sizeof *s->slots);
-        if (!s->slots) rc = fr_fail(FR_ERR_NOMEM, err, errcap, "%s: out of memory for the id index of %llu items", label, (unsigned long long)count);
-        s->mask = cap - 1;
+        if (fr_hindex_init(&s->by_id, count, store_key, s))
+            rc = fr_fail(FR_ERR_NOMEM, err, errcap, "%s: out of memory for the id index of %llu items", label, (unsigned long long)count);
         for (uint64_t r = 0; !rc && r < count; r++) {
             size_t l;
             const char *id = fr_store_id(s, r, &l);
-            uint64_t i = fr_hash64(id, l, 0) & s->mask;
-            while (s->slots[i]) {
-                size_t l2;
-                const char *id2 = fr_store_id(s, s->slots[i] - 1, &l2);
-                if (l2 == l && memcmp(id, id2, l) == 0) {
-                    rc = fr_fail(FR_ERR_FORMAT, err, errcap, "%s: duplicate id '%.*s' (rows %u and %llu)", label, (int)l, id, s->slots[i] - 1, (unsigned long long)r);
-                    break;
-                }
-                i = (i + 1) & s->mask;
-            }
-            s->slots[i] = (uint32_t)r + 1;
+            const int64_t old = fr_hindex_put(&s->by_id, id, l, (uint32_t)r);
+            if (old == -2) rc = fr_fail(FR_ERR_NOMEM, err, errcap, "%s: out of memory for the id index of %llu items", label, (unsigned long long)count);
+            else if (old >= 0) rc = fr_fail(FR_ERR_FORMAT, err, errcap, "%s: duplicate id '%.*s' (rows %lld and %llu)", label, (int)l, id, (long long)old, (unsigned long long)r);
         }
     }
     if (rc) { fr_store_close(s); return rc; }
@@ -351,16 +332,21 @@ fr_status fr_store_load(const char *path, uint64_t expected_fingerprint, int for
 typedef struct { uint64_t *off; size_t n, cap; char *bytes; size_t len, bcap; } growing_blob;
 
 struct fr_store_writer {
-    char *path, *tmp_path, *vec_path;
+    char *path, *vec_path;
     FILE *vec;  /* vectors as they arrive */
     int dim, with_texts;
     fr_store_dtype dtype;
     char model_name[128];
     uint64_t fingerprint, count;
     growing_blob ids, texts;
-    uint32_t *slots; /* duplicate detection */
-    uint64_t mask;
+    fr_hindex by_id; /* duplicate detection */
 };
+
+static const void *writer_key(const void *ctx, uint32_t r, size_t *len) {
+    const fr_store_writer *w = ctx;
+    *len = w->ids.off[r + 1] - w->ids.off[r];
+    return w->ids.bytes + w->ids.off[r];
+}
 
 static int blob_push(growing_blob *b, const char *s, size_t n) {
     if (b->n + 2 > b->cap) {
@@ -389,16 +375,13 @@ static void writer_free(fr_store_writer *w) {
     if (!w) return;
     if (w->vec) fclose(w->vec);
     if (w->vec_path) unlink(w->vec_path);
-    free(w->path); free(w->tmp_path); free(w->vec_path);
+    free(w->path); free(w->vec_path);
     free(w->ids.off); free(w->ids.bytes); free(w->texts.off); free(w->texts.bytes);
-    free(w->slots);
+    fr_hindex_free(&w->by_id);
     free(w);
 }
 
-void fr_store_writer_abort(fr_store_writer *w) {
-    if (w && w->tmp_path) unlink(w->tmp_path);
-    writer_free(w);
-}
+void fr_store_writer_abort(fr_store_writer *w) { writer_free(w); }
 
 static char *strcat3(const char *a, const char *b) {
     size_t la = strlen(a), lb = strlen(b);
@@ -419,30 +402,12 @@ fr_status fr_store_writer_open(const char *path, int dim, fr_store_dtype dtype, 
     w->fingerprint = fingerprint;
     snprintf(w->model_name, sizeof w->model_name, "%s", model_name ? model_name : "");
     w->path = strdup(path);
-    w->tmp_path = strcat3(path, ".tmp");
     w->vec_path = strcat3(path, ".vectors.tmp");
-    w->slots = calloc(1024, sizeof *w->slots);
-    w->mask = 1023;
-    if (!w->path || !w->tmp_path || !w->vec_path || !w->slots) { writer_free(w); return fr_fail(FR_ERR_NOMEM, err, errcap, "store: out of memory"); }
+    if (!w->path || !w->vec_path || fr_hindex_init(&w->by_id, 512, writer_key, w)) { writer_free(w); return fr_fail(FR_ERR_NOMEM, err, errcap, "store: out of memory"); }
     w->vec = fopen(w->vec_path, "w+b");
     if (!w->vec) { fr_status rc = fr_fail(FR_ERR_IO, err, errcap, "%s: cannot create: %s", w->vec_path, strerror(errno)); free(w->vec_path); w->vec_path = NULL; writer_free(w); return rc; }
     *out = w;
     return FR_OK;
-}
-
-static int writer_grow(fr_store_writer *w) {
-    uint64_t cap = (w->mask + 1) * 2;
-    uint32_t *s = calloc(cap, sizeof *s);
-    if (!s) return -1;
-    for (uint64_t r = 0; r < w->count; r++) {
-        uint64_t i = fr_hash64(w->ids.bytes + w->ids.off[r], w->ids.off[r + 1] - w->ids.off[r], 0) & (cap - 1);
-        while (s[i]) i = (i + 1) & (cap - 1);
-        s[i] = (uint32_t)r + 1;
-    }
-    free(w->slots);
-    w->slots = s;
-    w->mask = cap - 1;
-    return 0;
 }
 
 fr_status fr_store_writer_add(fr_store_writer *w, const char *id, size_t id_len, const float *vec, const char *text,
@@ -451,17 +416,11 @@ fr_status fr_store_writer_add(fr_store_writer *w, const char *id, size_t id_len,
     if (w->count >= 0xFFFFFFF0u) return fr_fail(FR_ERR_ARG, err, errcap, "store: too many items");
     for (int i = 0; i < w->dim; i++)
         if (!(vec[i] == vec[i]) || vec[i] > 3.4e38f || vec[i] < -3.4e38f) return fr_fail(FR_ERR_ARG, err, errcap, "store: item '%.*s' has a non-finite vector", (int)id_len, id);
-    if ((w->count + 1) * 2 > w->mask + 1 && writer_grow(w)) return fr_fail(FR_ERR_NOMEM, err, errcap, "store: out of memory");
-    uint64_t i = fr_hash64(id, id_len, 0) & w->mask;
-    while (w->slots[i]) {
-        uint64_t r = w->slots[i] - 1;
-        if (w->ids.off[r + 1] - w->ids.off[r] == id_len && memcmp(w->ids.bytes + w->ids.off[r], id, id_len) == 0)
-            return fr_fail(FR_ERR_ARG, err, errcap, "store: duplicate id '%.*s' (first seen as item %llu)", (int)id_len, id, (unsigned long long)r);
-        i = (i + 1) & w->mask;
-    }
-    if (blob_push(&w->ids, id, id_len) || (w->with_texts && blob_push(&w->texts, text ? text : "", text ? text_len : 0)))
+    const int64_t first = fr_hindex_find(&w->by_id, id, id_len);
+    if (first >= 0) return fr_fail(FR_ERR_ARG, err, errcap, "store: duplicate id '%.*s' (first seen as item %llu)", (int)id_len, id, (unsigned long long)first);
+    if (blob_push(&w->ids, id, id_len) || (w->with_texts && blob_push(&w->texts, text ? text : "", text ? text_len : 0)) ||
+        fr_hindex_put(&w->by_id, id, id_len, (uint32_t)w->count) != -1)
         return fr_fail(FR_ERR_NOMEM, err, errcap, "store: out of memory");
-    w->slots[i] = (uint32_t)w->count + 1;
     w->count++;
     size_t ok;
     if (w->dtype == FR_STORE_F32) {
@@ -494,11 +453,12 @@ static int pad_to(FILE *f, uint64_t *pos) {
 
 fr_status fr_store_writer_finish(fr_store_writer *w, char *err, size_t errcap) {
     fr_status rc = FR_OK;
+    fr_atomic_file out = {0};
     FILE *f = NULL;
     if (fflush(w->vec) != 0) { rc = fr_fail(FR_ERR_IO, err, errcap, "%s: write failed", w->vec_path); goto done; }
     if (w->count == 0) { w->ids.off = calloc(1, 8); w->texts.off = calloc(1, 8); if (!w->ids.off || !w->texts.off) { rc = fr_fail(FR_ERR_NOMEM, err, errcap, "store: out of memory"); goto done; } }
-    f = fopen(w->tmp_path, "wb");
-    if (!f) { rc = fr_fail(FR_ERR_IO, err, errcap, "%s: cannot create: %s", w->tmp_path, strerror(errno)); goto done; }
+    if ((rc = fr_atomic_open(&out, w->path, err, errcap))) goto done;
+    f = out.f;
     /* Sections are written first at their final offsets; the header and table last, once their
      * checksums are known: a crash leaves a file whose header does not validate. */
     uint32_t nsec = w->with_texts ? 3 : 2;
@@ -550,17 +510,15 @@ fr_status fr_store_writer_finish(fr_store_writer *w, char *err, size_t errcap) {
     fr_wr64(header + H_TABLE_SUM, fr_hash64(table, nsec * ENTRY_SIZE, 0));
     fr_wr64(header + H_HEADER_SUM, fr_hash64(header, H_HEADER_SUM, 0));
     if (fseek(f, 0, SEEK_SET) != 0 || fwrite(header, 1, HEADER_SIZE, f) != HEADER_SIZE ||
-        fwrite(table, 1, nsec * ENTRY_SIZE, f) != nsec * ENTRY_SIZE || fflush(f) != 0 || fsync(fileno(f)) != 0)
+        fwrite(table, 1, nsec * ENTRY_SIZE, f) != nsec * ENTRY_SIZE)
         goto io;
-    if (fclose(f) != 0) { f = NULL; goto io; }
-    f = NULL;
-    if (rename(w->tmp_path, w->path) != 0) { rc = fr_fail(FR_ERR_IO, err, errcap, "%s: cannot rename into place: %s", w->path, strerror(errno)); goto done; }
+    rc = fr_atomic_commit(&out, err, errcap); /* flush, fsync, rename into place, fsync the folder */
     goto done;
 io:
-    rc = fr_fail(FR_ERR_IO, err, errcap, "%s: write failed: %s", w->tmp_path, strerror(errno));
+    /* the stream keeps the reason of a failed write ("No space left on device") */
+    if (!(rc = fr_atomic_check(&out, err, errcap))) rc = fr_fail(FR_ERR_IO, err, errcap, "%s: write failed: %s", w->path, strerror(errno));
 done:
-    if (f) fclose(f);
-    if (rc) unlink(w->tmp_path);
+    fr_atomic_abort(&out); /* nothing after a commit */
     writer_free(w);
     return rc;
 }
@@ -590,12 +548,9 @@ fr_status fr_store_attach(const char *path, uint32_t kind, const void *data, siz
     src[nsec] = data;
     src_size[nsec] = size;
     nsec++;
-    size_t pl = strlen(path);
-    char *tmp = malloc(pl + 16);
-    if (!tmp) { fr_store_close(st); return fr_fail(FR_ERR_NOMEM, err, errcap, "attach: out of memory"); }
-    snprintf(tmp, pl + 16, "%s.attach.tmp", path);
-    FILE *f = fopen(tmp, "wb");
-    if (!f) { rc = fr_fail(FR_ERR_IO, err, errcap, "%s: cannot create: %s", tmp, strerror(errno)); goto done; }
+    fr_atomic_file out = {0};
+    if ((rc = fr_atomic_open(&out, path, err, errcap))) goto done;
+    FILE *f = out.f;
     uint64_t pos = HEADER_SIZE + (uint64_t)nsec * ENTRY_SIZE;
     if (fseek(f, (long)pos, SEEK_SET) != 0) goto io;
     for (uint32_t i = 0; i < nsec; i++) {
@@ -612,18 +567,14 @@ fr_status fr_store_attach(const char *path, uint32_t kind, const void *data, siz
     fr_wr64(header + H_TABLE_SUM, fr_hash64(table, (size_t)nsec * ENTRY_SIZE, 0));
     fr_wr64(header + H_HEADER_SUM, fr_hash64(header, H_HEADER_SUM, 0));
     if (fseek(f, 0, SEEK_SET) != 0 || fwrite(header, 1, HEADER_SIZE, f) != HEADER_SIZE ||
-        fwrite(table, 1, (size_t)nsec * ENTRY_SIZE, f) != (size_t)nsec * ENTRY_SIZE || fflush(f) != 0 || fsync(fileno(f)) != 0)
+        fwrite(table, 1, (size_t)nsec * ENTRY_SIZE, f) != (size_t)nsec * ENTRY_SIZE)
         goto io;
-    if (fclose(f) != 0) { f = NULL; goto io; }
-    f = NULL;
-    if (rename(tmp, path) != 0) rc = fr_fail(FR_ERR_IO, err, errcap, "%s: cannot rename into place: %s", path, strerror(errno));
+    rc = fr_atomic_commit(&out, err, errcap);
     goto done;
 io:
-    rc = fr_fail(FR_ERR_IO, err, errcap, "%s: write failed: %s", tmp, strerror(errno));
+    if (!(rc = fr_atomic_check(&out, err, errcap))) rc = fr_fail(FR_ERR_IO, err, errcap, "%s: write failed: %s", path, strerror(errno));
 done:
-    if (f) fclose(f);
-    if (rc) unlink(tmp);
-    free(tmp);
+    fr_atomic_abort(&out);
     fr_store_close(st);
     return rc;
 }

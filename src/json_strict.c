@@ -152,3 +152,13 @@ cJSON *fr_json_parse_strict(const char *json, size_t len, char *err, size_t errc
     return root;
 }
 
+void fr_json_write_string(FILE *f, const char *s) {
+    fputc('"', f);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') fprintf(f, "\\%c", c);
+        else if (c < 0x20) fprintf(f, "\\u%04x", c);
+        else fputc(c, f);
+    }
+    fputc('"', f);
+}

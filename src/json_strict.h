@@ -8,6 +8,7 @@
 
 #include <cjson/cJSON.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include "status.h"
 
@@ -17,5 +18,8 @@
  * "candidates[2].item_id contains a NUL byte", "a key in options contains a NUL byte",
  * "duplicate key \"item_id\" in candidates[0]". */
 cJSON *fr_json_parse_strict(const char *json, size_t len, char *err, size_t errcap);
+
+/* Writes s as a quoted JSON string (quotes, backslashes and control characters escaped). */
+void fr_json_write_string(FILE *f, const char *s);
 
 #endif

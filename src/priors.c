@@ -62,15 +62,20 @@ struct fr_priors_builder {
     double t_max;
     int have_t;
     uint64_t events, unknown;
-    /* users: open-addressing table of indices into users[] (+1), keys in an arena */
+    /* users: users[] with their keys in an arena, found by the hash index by_user */
     user_state *users;
     uint32_t *ring; /* users * window rows */
     uint64_t n_users, users_cap;
-    uint32_t *slots;
-    uint64_t mask;
+    fr_hindex by_user;
     char *keys;
     size_t keys_len, keys_cap;
 };
+
+static const void *user_key(const void *ctx, uint32_t u, size_t *len) {
+    const fr_priors_builder *b = ctx;
+    *len = b->users[u].key_len;
+    return b->keys + b->users[u].key_off;
+}
 
 fr_status fr_priors_builder_create(uint64_t n_items, const fr_priors_params *p, fr_priors_builder **out, char *err,
                                    size_t errcap) {
@@ -89,9 +94,7 @@ fr_status fr_priors_builder_create(uint64_t n_items, const fr_priors_params *p, 
     b->pop = calloc(n_items ? n_items : 1, sizeof *b->pop);
     b->seen = calloc(n_items ? n_items : 1, sizeof *b->seen);
     b->nb = calloc(n_items ? n_items : 1, sizeof *b->nb);
-    b->mask = 1023;
-    b->slots = calloc(b->mask + 1, sizeof *b->slots);
-    if (!b->pop || !b->seen || !b->nb || !b->slots) {
+    if (!b->pop || !b->seen || !b->nb || fr_hindex_init(&b->by_user, 512, user_key, b)) {
         fr_priors_builder_free(b);
         return fr_fail(FR_ERR_NOMEM, err, errcap, "priors: out of memory for %llu items", (unsigned long long)n_items);
     }
@@ -108,36 +111,15 @@ void fr_priors_builder_free(fr_priors_builder *b) {
     free(b->seen);
     free(b->users);
     free(b->ring);
-    free(b->slots);
+    fr_hindex_free(&b->by_user);
     free(b->keys);
     free(b);
 }
 
 static user_state *user_of(fr_priors_builder *b, const char *key, size_t len) {
-    uint64_t h = fr_hash64(key, len, 0), i = h & b->mask;
-    for (;;) {
-        uint32_t v = b->slots[i];
-        if (!v) break;
-        user_state *u = &b->users[v - 1];
-        if (u->key_len == len && memcmp(b->keys + u->key_off, key, len) == 0) return u;
-        i = (i + 1) & b->mask;
-    }
+    const int64_t found = fr_hindex_find(&b->by_user, key, len);
+    if (found >= 0) return &b->users[found];
     if (b->n_users >= 0xFFFFFFF0u || b->keys_len + len > 0xFFFFFFF0u) return NULL;
-    if ((b->n_users + 1) * 2 > b->mask + 1) { /* grow the table */
-        uint64_t cap = (b->mask + 1) * 2;
-        uint32_t *s = calloc(cap, sizeof *s);
-        if (!s) return NULL;
-        for (uint64_t u = 0; u < b->n_users; u++) {
-            uint64_t j = fr_hash64(b->keys + b->users[u].key_off, b->users[u].key_len, 0) & (cap - 1);
-            while (s[j]) j = (j + 1) & (cap - 1);
-            s[j] = (uint32_t)u + 1;
-        }
-        free(b->slots);
-        b->slots = s;
-        b->mask = cap - 1;
-        i = h & b->mask;
-        while (b->slots[i]) i = (i + 1) & b->mask;
-    }
     if (b->n_users == b->users_cap) {
         uint64_t cap = b->users_cap ? b->users_cap * 2 : 1024;
         user_state *u = realloc(b->users, cap * sizeof *u);
@@ -161,7 +143,8 @@ static user_state *user_of(fr_priors_builder *b, const char *key, size_t len) {
     u->key_len = (uint32_t)len;
     u->head = u->count = 0;
     b->keys_len += len;
-    b->slots[i] = (uint32_t)++b->n_users;
+    if (fr_hindex_put(&b->by_user, key, len, (uint32_t)b->n_users) != -1) return NULL;
+    b->n_users++;
     return u;
 }
 
@@ -409,12 +392,8 @@ fr_status fr_priors_checkpoint_load(const uint8_t *data, size_t size, const fr_p
         if (!b->users || !b->ring) { rc = fr_fail(FR_ERR_NOMEM, err, errcap, "priors checkpoint: out of memory for %llu users", (unsigned long long)n_users); goto fail; }
         b->users_cap = n_users;
     }
-    uint64_t mask = 1023;
-    while ((n_users + 1) * 2 > mask + 1) mask = mask * 2 + 1;
-    free(b->slots);
-    b->slots = calloc(mask + 1, sizeof *b->slots);
-    b->mask = mask;
-    if (!b->slots) { rc = fr_fail(FR_ERR_NOMEM, err, errcap, "priors checkpoint: out of memory"); goto fail; }
+    fr_hindex_free(&b->by_user);
+    if (fr_hindex_init(&b->by_user, n_users, user_key, b)) { rc = fr_fail(FR_ERR_NOMEM, err, errcap, "priors checkpoint: out of memory"); goto fail; }
     for (uint64_t u = 0; u < n_users && !c.short_read; u++) {
         user_state *us = &b->users[u];
         us->key_off = get32(&c);
@@ -435,12 +414,10 @@ fr_status fr_priors_checkpoint_load(const uint8_t *data, size_t size, const fr_p
         b->keys_cap = b->keys_len = keys_len;
     }
     if (c.short_read || c.at != c.n) BAD_CKPT("priors checkpoint: %s", c.short_read ? "truncated" : "trailing bytes");
-    for (uint64_t u = 0; u < n_users; u++) { /* the user table, rebuilt */
-        uint64_t j = fr_hash64(b->keys + b->users[u].key_off, b->users[u].key_len, 0) & mask;
-        while (b->slots[j]) j = (j + 1) & mask;
-        b->slots[j] = (uint32_t)u + 1;
-    }
     b->n_users = n_users;
+    for (uint64_t u = 0; u < n_users; u++) /* the user index, rebuilt (a repeated key: a corrupt checkpoint) */
+        if (fr_hindex_put(&b->by_user, b->keys + b->users[u].key_off, b->users[u].key_len, (uint32_t)u) != -1)
+            BAD_CKPT("priors checkpoint: user %llu's key repeats or does not fit", (unsigned long long)u);
 #undef BAD_CKPT
     *out = b;
     return FR_OK;

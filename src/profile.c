@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
 #include "json_canon.h"
 #include "json_strict.h"
 #include "model_config.h"
@@ -148,7 +147,7 @@ static void put_normalization(FILE *f, const fr_rank_options *o) {
 fr_status fr_profile_write(FILE *f, const char *name, const fr_rank_options *o, const char *tuned_json, char *err,
                            size_t errcap) {
     fprintf(f, "{\"feedrank_profile\": 1, \"name\": ");
-    fr_cli_json_string(f, name && *name ? name : "profile");
+#include "json_canon.h"
     fprintf(f, ",\n \"weights\": {");
     int n = 0;
     for (int i = 0; i < FR_N_RANK_OPTIONS; i++) {

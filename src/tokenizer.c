@@ -18,6 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "hash.h"
 #include "model_config.h" /* fr_read_small_file */
 #include "unicode_tables.h"
 
@@ -31,8 +32,7 @@ struct fr_tokenizer {
     fr_tok_config cfg;
     char **id_to_tok;        /* [vocab_size], NULL for holes */
     char *arena;             /* token strings */
-    uint32_t *slots;         /* open-addressing hash: id+1, 0 = empty */
-    uint32_t slot_mask;
+    fr_hindex vocab;         /* token string -> id */
     added_token added[FR_TOK_MAX_ADDED];
     int n_added;
     uint8_t ascii_flags[128];
@@ -41,38 +41,21 @@ struct fr_tokenizer {
 
 /* ---------- vocabulary hash ---------- */
 
-static uint32_t hash_bytes(const char *s, size_t n) {
-    uint32_t h = 2166136261u;
-    for (size_t i = 0; i < n; i++) { h ^= (uint8_t)s[i]; h *= 16777619u; }
-    return h;
+static const void *token_key(const void *ctx, uint32_t id, size_t *len) {
+    const char *tok = ((const fr_tokenizer *)ctx)->id_to_tok[id];
+    *len = strlen(tok);
+    return tok;
 }
 
-static int32_t vocab_lookup(const fr_tokenizer *t, const char *s, size_t n) {
-    uint32_t i = hash_bytes(s, n) & t->slot_mask;
-    for (;;) {
-        uint32_t v = t->slots[i];
-        if (!v) return -1;
-        const char *tok = t->id_to_tok[v - 1];
-        if (strncmp(tok, s, n) == 0 && tok[n] == '\0') return (int32_t)(v - 1);
-        i = (i + 1) & t->slot_mask;
-    }
-}
+static int32_t vocab_lookup(const fr_tokenizer *t, const char *s, size_t n) { return (int32_t)fr_hindex_find(&t->vocab, s, n); }
 
 /* Builds the hash from id_to_tok. A token string listed twice maps to its later id, as the
  * dict that Hugging Face builds from vocab.txt does. */
 static fr_status build_hash(fr_tokenizer *t, const char *label, char *err, size_t errcap) {
-    uint32_t cap = 1;
-    while (cap < (uint32_t)t->cfg.vocab_size * 2u + 1u) cap <<= 1;
-    t->slots = calloc(cap, sizeof *t->slots);
-    if (!t->slots) return fr_fail(FR_ERR_NOMEM, err, errcap, "%s: out of memory for vocabulary", label);
-    t->slot_mask = cap - 1;
+    if (fr_hindex_init(&t->vocab, (uint64_t)t->cfg.vocab_size, token_key, t)) return fr_fail(FR_ERR_NOMEM, err, errcap, "%s: out of memory for vocabulary", label);
     for (int32_t id = 0; id < t->cfg.vocab_size; id++) {
         const char *s = t->id_to_tok[id];
-        if (!s) continue;
-        size_t n = strlen(s);
-        uint32_t i = hash_bytes(s, n) & t->slot_mask;
-        while (t->slots[i] && strcmp(t->id_to_tok[t->slots[i] - 1], s) != 0) i = (i + 1) & t->slot_mask;
-        t->slots[i] = (uint32_t)id + 1;
+        if (s && fr_hindex_put(&t->vocab, s, strlen(s), (uint32_t)id) == -2) return fr_fail(FR_ERR_NOMEM, err, errcap, "%s: out of memory for vocabulary", label);
     }
     return FR_OK;
 }
@@ -340,7 +323,7 @@ void fr_tok_free(fr_tokenizer *t) {
     if (!t) return;
     free(t->id_to_tok);
     free(t->arena);
-    free(t->slots);
+    fr_hindex_free(&t->vocab);
     for (int k = 0; k < t->n_added; k++) free((char *)t->added[k].text);
     free(t);
 }

@@ -17,7 +17,7 @@
 #include "model_config.h"
 #include "priors.h"
 
-static void priors_usage(FILE *f) {
+void fr_cli_priors_usage(FILE *f) {
     fprintf(f,
             "usage: feedrank index --interactions LOG --store STORE [options]\n"
             "  --interactions LOG     JSONL {\"user\",\"item\",\"ts\",\"weight\"?} lines, or a RecBole .inter file\n"
@@ -89,15 +89,15 @@ int fr_cmd_priors_index(int argc, char **argv) {
         } else if (strcmp(argv[i], "--restart") == 0) {
             restart = 1;
         } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            priors_usage(stdout);
+            fr_cli_priors_usage(stdout);
             return 0;
         } else {
             fprintf(stderr, "feedrank index: unknown option '%s' with --interactions\n", argv[i]);
-            priors_usage(stderr);
+            fr_cli_priors_usage(stderr);
             return 2;
         }
     }
-    if (!log || !store_path) { fprintf(stderr, "feedrank index: --interactions needs --store\n"); priors_usage(stderr); return 2; }
+    if (!log || !store_path) { fprintf(stderr, "feedrank index: --interactions needs --store\n"); fr_cli_priors_usage(stderr); return 2; }
     fr_priors_params p;
     fr_priors_params_default(&p);
     long w, c, bad, every;
@@ -170,6 +170,12 @@ done:
     return rc;
 }
 
+#define USAGE_ATTACH_PRIORS \
+    "usage: feedrank store attach-priors --store STORE PART...\n" \
+    "  sum log-prior parts (feedrank index --interactions LOG --store STORE --shard I/N --priors-out PART)\n" \
+    "  into one section, equal to a single-pass build, and attach it to the store (rewritten atomically)\n" \
+    "  --store STORE         the store the parts were built against\n"
+
 /* feedrank store attach-priors --store STORE PART... */
 int fr_cmd_store_attach_priors(int argc, char **argv) {
     const char *store_path = NULL;
@@ -179,6 +185,9 @@ int fr_cmd_store_attach_priors(int argc, char **argv) {
         int r;
         if ((r = fr_cli_value(argc, argv, &i, "--store", &store_path))) {
             if (r < 0) return 2;
+        } else if (fr_cli_help(argv[i])) {
+            fprintf(stdout, "%s", USAGE_ATTACH_PRIORS);
+            return 0;
         } else if (argv[i][0] == '-') {
             fprintf(stderr, "feedrank store attach-priors: unknown option '%s'\n", argv[i]);
             return 2;
@@ -189,7 +198,7 @@ int fr_cmd_store_attach_priors(int argc, char **argv) {
             parts[n++] = argv[i];
         }
     }
-    if (!store_path || n == 0) { fprintf(stderr, "usage: feedrank store attach-priors --store STORE PART...\n"); return 2; }
+    if (!store_path || n == 0) { fprintf(stderr, "%s", USAGE_ATTACH_PRIORS); return 2; }
     char err[1024];
     uint8_t **bufs = calloc((size_t)n, sizeof *bufs), *data = NULL;
     size_t *sizes = calloc((size_t)n, sizeof *sizes), size = 0;

@@ -245,26 +245,38 @@ static void print_rerank(const Feedrank__V1__RerankResponse *r, int snake) {
     cJSON_Delete(o);
 }
 
-static void client_usage(FILE *f) {
-    fprintf(f, "usage: feedrank client rerank|embed|health [options]\n"
-               "  --addr HOST:PORT     server (default 127.0.0.1:50051)\n"
+/* what is NULL (every call) or "rerank", "embed", "health" */
+static void client_usage(FILE *f, const char *what) {
+    fprintf(f, "usage: feedrank client %s [options]\n", what ? what : "rerank|embed|health");
+    fprintf(f, "  --addr HOST:PORT     server (default 127.0.0.1:50051)\n"
                "  --token-file FILE    bearer token read from FILE (default: $FEEDRANK_TOKEN)\n"
                "  --token TOKEN        the token itself (visible in ps; prefer the two above)\n"
                "  --tls-ca FILE        verify the server with this CA (enables TLS)\n"
                "  --tls-cert FILE --tls-key FILE  client certificate for mutual TLS\n"
-               "  --timeout SECONDS    deadline per call (default 10)\n"
-               "  rerank: --input FILE|-  JSON requests, one per line (as for 'feedrank rerank')\n"
-               "          --json-names camel|proto  response field names: lowerCamelCase (default, as\n"
-               "                       protobuf's MessageToJson) or the proto's snake_case\n"
-               "          --OPTION VALUE  a ranking option for every request (a request's own wins):\n"
-               "  embed:  --text TEXT (repeatable) [--kind plain|query|document]\n"
-               "  health: [--service NAME]\n"
-               "Exit status: 0 when every call returned OK, 1 otherwise (the status is printed to stderr).\n");
-    fr_rank_options_reference(f, 0);
+               "  --timeout SECONDS    deadline per call (default 10)\n");
+    if (!what || strcmp(what, "rerank") == 0) {
+        fprintf(f, "%s--input FILE|-       JSON requests, one per line (as for 'feedrank rerank'; default: stdin)\n", what ? "  " : "  rerank: ");
+        fprintf(f, "%s--json-names camel|proto  response field names: lowerCamelCase (default, as protobuf's\n"
+                   "%s                     MessageToJson) or the proto's snake_case\n"
+                   "%s--OPTION VALUE       a ranking option for every request (a request's own wins):\n",
+                what ? "  " : "          ", what ? "  " : "          ", what ? "  " : "          ");
+        fr_rank_options_reference(f, 0);
+    }
+    if (!what || strcmp(what, "embed") == 0)
+        fprintf(f, "%s--text TEXT          a text to embed (repeatable, at most 256)\n%s--kind plain|query|document  (default plain)\n",
+                what ? "  " : "  embed:  ", what ? "  " : "          ");
+    if (!what || strcmp(what, "health") == 0)
+        fprintf(f, "%s--service NAME       the service to check (default \"\": the server)\n", what ? "  " : "  health: ");
+    fprintf(f, "Exit status: 0 when every call returned OK, 1 otherwise (the gRPC status name is printed to stderr).\n");
 }
 
 int fr_cmd_client(int argc, char **argv) {
-    if (argc < 2 || argv[1][0] == '-') { client_usage(argc < 2 ? stderr : stdout); return argc < 2 ? 2 : 0; }
+    if (argc < 2 || argv[1][0] == '-') { client_usage(argc < 2 ? stderr : stdout, NULL); return argc < 2 ? 2 : 0; }
+    if (strcmp(argv[1], "rerank") && strcmp(argv[1], "embed") && strcmp(argv[1], "health")) {
+        fprintf(stderr, "feedrank client: unknown call '%s'\n", argv[1]);
+        client_usage(stderr, NULL);
+        return 2;
+    }
     const char *what = argv[1], *addr = "127.0.0.1:50051", *token = getenv("FEEDRANK_TOKEN"), *token_file = NULL, *ca = NULL, *cert = NULL, *key = NULL, *input = "-", *kind = "plain", *service = "", *timeout_s = "10";
     const char *texts[256], *json_names = "camel";
     int nt = 0;
@@ -289,7 +301,10 @@ int fr_cmd_client(int argc, char **argv) {
             if (i + 1 >= argc) { fprintf(stderr, "feedrank client: %s needs a value\n", argv[i]); return 2; }
             if (fr_rank_option_from_text(&base, oi, argv[++i], err, sizeof err)) { fprintf(stderr, "feedrank client: %s\n", err); return 2; }
             base_set |= 1ull << oi;
-        } else { fprintf(stderr, "feedrank client: unknown option '%s'\n", argv[i]); client_usage(stderr); return 2; }
+        } else if (fr_cli_help(argv[i])) {
+            client_usage(stdout, what);
+            return 0;
+        } else { fprintf(stderr, "feedrank client: unknown option '%s'\n", argv[i]); client_usage(stderr, what); return 2; }
     }
     if (strcmp(json_names, "camel") && strcmp(json_names, "proto")) { fprintf(stderr, "feedrank client: --json-names is camel or proto\n"); return 2; }
     if (token_file) {
@@ -323,7 +338,7 @@ int fr_cmd_client(int argc, char **argv) {
         uint8_t buf[512];
         size_t n = grpc__health__v1__health_check_request__pack(&req, buf);
         int st = unary(&c, "/grpc.health.v1.Health/Check", buf, n, &resp, &rl, details, sizeof details);
-        if (st) { fprintf(stderr, "feedrank client: health: status %d: %s\n", st, details); rc = 1; }
+        if (st) { fprintf(stderr, "feedrank client: health: %s: %s\n", fr_grpc_status_name(st), details); rc = 1; }
         else {
             Grpc__Health__V1__HealthCheckResponse *r = grpc__health__v1__health_check_response__unpack(NULL, rl, resp);
             static const char *names[] = {"UNKNOWN", "SERVING", "NOT_SERVING", "SERVICE_UNKNOWN"};
@@ -345,7 +360,7 @@ int fr_cmd_client(int argc, char **argv) {
         feedrank__v1__embed_request__pack(&req, buf);
         int st = unary(&c, "/feedrank.v1.Reranker/Embed", buf, n, &resp, &rl, details, sizeof details);
         free(buf);
-        if (st) { fprintf(stderr, "feedrank client: embed: status %d: %s\n", st, details); rc = 1; }
+        if (st) { fprintf(stderr, "feedrank client: embed: %s: %s\n", fr_grpc_status_name(st), details); rc = 1; }
         else {
             Feedrank__V1__EmbedResponse *r = feedrank__v1__embed_response__unpack(NULL, rl, resp);
             for (size_t i = 0; r && i < r->n_embeddings; i++) {
@@ -372,7 +387,7 @@ int fr_cmd_client(int argc, char **argv) {
             if (!buf) { fprintf(stderr, "feedrank client: %s:%ld: %s\n", input, ln, err); rc = 1; continue; }
             int st = unary(&c, "/feedrank.v1.Reranker/Rerank", buf, n, &resp, &rl, details, sizeof details);
             free(buf);
-            if (st) { fprintf(stderr, "feedrank client: %s:%ld: status %d: %s\n", input, ln, st, details); rc = 1; }
+            if (st) { fprintf(stderr, "feedrank client: %s:%ld: %s: %s\n", input, ln, fr_grpc_status_name(st), details); rc = 1; }
             else {
                 Feedrank__V1__RerankResponse *r = feedrank__v1__rerank_response__unpack(NULL, rl, resp);
                 if (r) { print_rerank(r, strcmp(json_names, "proto") == 0); feedrank__v1__rerank_response__free_unpacked(r, NULL); }

@@ -1,6 +1,8 @@
-/* cli.c - small helpers shared by the command-line subcommands (src/cmd_*.c, server/). */
+/* atomic_file.c - files written whole or not at all (see atomic_file.h). */
 /* fopencookie (glibc): output streams that keep the reason of a failed write */
 #define _GNU_SOURCE
+#include "atomic_file.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -8,67 +10,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include "cli.h"
-
-int fr_cli_value(int argc, char **argv, int *i, const char *name, const char **val) {
-    if (strcmp(argv[*i], name) != 0) return 0;
-    if (*i + 1 >= argc) {
-        fprintf(stderr, "feedrank: %s needs a value\n", name);
-        return -1;
-    }
-    *val = argv[++*i];
-    return 1;
-}
-
-int fr_cli_int(const char *flag, const char *s, long lo, long hi, long *out) {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi) {
-        fprintf(stderr, "feedrank: %s: '%s' is not an integer in %ld..%ld\n", flag, s, lo, hi);
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
-
-int fr_cli_shard(const char *s, int *i, int *n) {
-    char *slash = strchr(s, '/');
-    long a, b;
-    if (!slash) { fprintf(stderr, "feedrank: --shard '%s' must look like I/N, e.g. 0/4\n", s); return -1; }
-    char first[32];
-    snprintf(first, sizeof first, "%.*s", (int)(slash - s), s);
-    if (fr_cli_int("--shard N", slash + 1, 1, 65536, &b) || fr_cli_int("--shard I", first, 0, b - 1, &a)) return -1;
-    *i = (int)a;
-    *n = (int)b;
-    return 0;
-}
-
-const char *fr_cli_model_dir(const char *flag_value) {
-    if (flag_value) return flag_value;
-    const char *env = getenv("FEEDRANK_MODEL");
-    if (env && *env) return env;
-    if (access("models/all-MiniLM-L6-v2/config.json", F_OK) == 0) return "models/all-MiniLM-L6-v2";
-    /* Never the build's source tree: a binary copied or installed elsewhere would silently load
-     * another checkout's model. Only a data folder an install defines on purpose is a fallback. */
-#ifdef FEEDRANK_DATA_DIR
-    if (access(FEEDRANK_DATA_DIR "/models/all-MiniLM-L6-v2/config.json", F_OK) == 0) return FEEDRANK_DATA_DIR "/models/all-MiniLM-L6-v2";
-#endif
-    return "models/all-MiniLM-L6-v2"; /* missing: the load error names the path it looked at */
-}
-
-
-void fr_cli_json_string(FILE *f, const char *s) {
-    fputc('"', f);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') fprintf(f, "\\%c", c);
-        else if (c < 0x20) fprintf(f, "\\u%04x", c);
-        else fputc(c, f);
-    }
-    fputc('"', f);
-}
 
 /*---------------------------------------------------------------------------------------------
  * Output files. A result file is written to a temporary file in the same folder (so that the
@@ -116,7 +57,7 @@ static int cookie_close(void *c) {
     return r;
 }
 
-static void out_release(fr_cli_out *o) {
+static void out_release(fr_atomic_file *o) {
     free(o->dest);
     free(o->tmp);
     o->dest = o->tmp = NULL;
@@ -125,7 +66,7 @@ static void out_release(fr_cli_out *o) {
 }
 
 /* Wraps fd (owned when own) in o->f; 0 or an errno. */
-static int out_stream(fr_cli_out *o, int fd, int own) {
+static int out_stream(fr_atomic_file *o, int fd, int own) {
     out_cookie *k = calloc(1, sizeof *k);
     if (!k) return ENOMEM;
     *k = (out_cookie){fd, own, 0};
@@ -151,7 +92,7 @@ static char *dangling_target(const char *path) {
     return t;
 }
 
-fr_status fr_cli_out_open(fr_cli_out *o, const char *path, char *err, size_t errcap) {
+fr_status fr_atomic_open(fr_atomic_file *o, const char *path, char *err, size_t errcap) {
     memset(o, 0, sizeof *o);
     int e;
     if (strcmp(path, "-") == 0) {
@@ -200,13 +141,13 @@ fr_status fr_cli_out_open(fr_cli_out *o, const char *path, char *err, size_t err
 }
 
 /* Flushes o->f; 0, or the errno of the first write that failed. */
-static int out_flush(fr_cli_out *o) {
+static int out_flush(fr_atomic_file *o) {
     const out_cookie *k = o->cookie;
     if (fflush(o->f) == 0 && !ferror(o->f)) return 0;
     return k->err ? k->err : EIO;
 }
 
-fr_status fr_cli_out_check(fr_cli_out *o, char *err, size_t errcap) {
+fr_status fr_atomic_check(fr_atomic_file *o, char *err, size_t errcap) {
     int e = o->f ? out_flush(o) : 0;
     return e ? fr_fail(FR_ERR_IO, err, errcap, "%s: write failed: %s", o->name, strerror(e)) : FR_OK;
 }
@@ -224,7 +165,7 @@ static int sync_folder(const char *path) {
     return e;
 }
 
-fr_status fr_cli_out_commit(fr_cli_out *o, char *err, size_t errcap) {
+fr_status fr_atomic_commit(fr_atomic_file *o, char *err, size_t errcap) {
     if (!o->f) return fr_fail(FR_ERR_ARG, err, errcap, "%s: output already closed", o->name ? o->name : "?");
     int e = out_flush(o);
     /* only a file we renamed is fsync'd: a device or a pipe has nothing to make durable */
@@ -242,19 +183,19 @@ fr_status fr_cli_out_commit(fr_cli_out *o, char *err, size_t errcap) {
     return rc;
 }
 
-void fr_cli_out_abort(fr_cli_out *o) {
+void fr_atomic_abort(fr_atomic_file *o) {
     if (o->f) fclose(o->f);
     if (o->f && o->tmp) unlink(o->tmp);
     out_release(o);
 }
 
-fr_status fr_cli_write_file_with(const char *path, fr_cli_writer write, void *ctx, char *err, size_t errcap) {
-    fr_cli_out o;
-    fr_status rc = fr_cli_out_open(&o, path, err, errcap);
+fr_status fr_atomic_write_file_with(const char *path, fr_atomic_writer write, void *ctx, char *err, size_t errcap) {
+    fr_atomic_file o;
+    fr_status rc = fr_atomic_open(&o, path, err, errcap);
     if (rc) return rc;
     rc = write(o.f, ctx, err, errcap);
-    if (rc) { fr_cli_out_abort(&o); return rc; }
-    return fr_cli_out_commit(&o, err, errcap);
+    if (rc) { fr_atomic_abort(&o); return rc; }
+    return fr_atomic_commit(&o, err, errcap);
 }
 
 typedef struct { const char *path; const void *data; size_t size; } bytes;
@@ -264,7 +205,7 @@ static fr_status write_bytes(FILE *f, void *ctx, char *err, size_t errcap) {
     return b->size && fwrite(b->data, 1, b->size, f) != b->size ? fr_fail(FR_ERR_IO, err, errcap, "%s: write failed: %s", b->path, strerror(errno)) : FR_OK;
 }
 
-fr_status fr_cli_write_file(const char *path, const void *data, size_t size, char *err, size_t errcap) {
+fr_status fr_atomic_write_file(const char *path, const void *data, size_t size, char *err, size_t errcap) {
     bytes b = {path, data, size};
-    return fr_cli_write_file_with(path, write_bytes, &b, err, errcap);
+    return fr_atomic_write_file_with(path, write_bytes, &b, err, errcap);
 }

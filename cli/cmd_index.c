@@ -1,7 +1,7 @@
 /* cmd_index.c - `feedrank index`: embeds a catalogue into an item store.
  *
- * Resumable: every finished batch is appended to OUT.journal (id, text, vector, input row and
- * a checksum per record) and flushed to disk before the next batch starts. Rerunning the same
+ * Resumable: every finished batch is appended to OUT.journal (src/index_journal.h: id, text,
+ * vector, input row and a checksum per record) and flushed to disk before the next batch starts. Rerunning the same
  * command after a crash or Ctrl-C validates the journal, drops a torn last record, skips the
  * rows already embedded and carries on; the store is assembled from the journal at the end. */
 #include <errno.h>
@@ -20,10 +20,8 @@
 #include "cli.h"
 #include "encoder.h"
 #include "hash.h"
+#include "index_journal.h"
 #include "item_store.h"
-
-#define JOURNAL_MAGIC "FRJRNL01"
-#define RECORD_MAGIC 0x4A524652u
 
 static volatile sig_atomic_t g_interrupted; /* set by SIGINT/SIGTERM; checked between batches */
 static void on_signal(int sig) { (void)sig; g_interrupted = 1; }
@@ -46,125 +44,9 @@ static void index_usage(FILE *f) {
             "  --batch N             items per encoder call (default: 64)\n"
             "  --strict              stop at the first bad row instead of skipping it\n"
             "  --restart             discard an existing journal instead of resuming from it\n"
-            "Progress goes to stderr: a bar on a terminal, a line every 10 s otherwise.\n");
+            "Progress goes to stderr: a bar on a terminal, a line every 10 s otherwise.\n"
+            "With --interactions LOG, index builds log priors into an existing store instead (below).\n");
 }
-
-typedef struct {
-    FILE *f;
-    char path[4096];
-    uint64_t settings;
-    int dim;
-    long long next_row; /* first input row not yet in the journal */
-    long long records;
-} journal;
-
-static int put_u32(FILE *f, uint32_t v, uint64_t *h) { *h = fr_hash64(&v, 4, *h); return fwrite(&v, 4, 1, f) == 1 ? 0 : -1; }
-static int put_u64(FILE *f, uint64_t v, uint64_t *h) { *h = fr_hash64(&v, 8, *h); return fwrite(&v, 8, 1, f) == 1 ? 0 : -1; }
-static int put_bytes(FILE *f, const void *p, size_t n, uint64_t *h) { *h = fr_hash64(p, n, *h); return fwrite(p, 1, n, f) == n ? 0 : -1; }
-
-typedef struct { uint64_t row; char *id; uint32_t id_len; char *text; uint32_t text_len; float *vec; } record;
-
-/* Reads one record; 1 = ok, 0 = clean end, -1 = torn or corrupt (stop here). */
-static int read_record(FILE *f, int dim, record *r, char **idbuf, char **textbuf, size_t *textcap, float *vec) {
-    uint32_t magic;
-    size_t got = fread(&magic, 4, 1, f);
-    if (got == 0) return feof(f) ? 0 : -1;
-    if (magic != RECORD_MAGIC) return -1;
-    uint64_t h = fr_hash64(&magic, 4, 0);
-    if (fread(&r->row, 8, 1, f) != 1 || fread(&r->id_len, 4, 1, f) != 1 || fread(&r->text_len, 4, 1, f) != 1) return -1;
-    h = fr_hash64(&r->row, 8, h);
-    h = fr_hash64(&r->id_len, 4, h);
-    h = fr_hash64(&r->text_len, 4, h);
-    if (r->id_len == 0 || r->id_len > FR_STORE_MAX_ID || r->text_len > (64u << 20)) return -1;
-    if (fread(*idbuf, 1, r->id_len, f) != r->id_len) return -1;
-    if (r->text_len + 1 > *textcap) {
-        char *p = realloc(*textbuf, r->text_len + 1);
-        if (!p) return -1;
-        *textbuf = p;
-        *textcap = r->text_len + 1;
-    }
-    if (fread(*textbuf, 1, r->text_len, f) != r->text_len || fread(vec, sizeof(float), (size_t)dim, f) != (size_t)dim) return -1;
-    h = fr_hash64(*idbuf, r->id_len, h);
-    h = fr_hash64(*textbuf, r->text_len, h);
-    h = fr_hash64(vec, sizeof(float) * (size_t)dim, h);
-    uint64_t want;
-    if (fread(&want, 8, 1, f) != 1 || want != h) return -1;
-    r->id = *idbuf;
-    r->text = *textbuf;
-    r->vec = vec;
-    return 1;
-}
-
-/* Opens (creating or resuming) the journal. Returns 0, or 1 with a message printed. */
-static int journal_open(journal *j, const char *out, uint64_t settings, int dim, int restart) {
-    snprintf(j->path, sizeof j->path, "%s.journal", out);
-    j->settings = settings;
-    j->dim = dim;
-    j->next_row = 0;
-    j->records = 0;
-    if (restart) unlink(j->path);
-    FILE *f = fopen(j->path, "r+b");
-    if (!f) {
-        f = fopen(j->path, "w+b");
-        if (!f) { fprintf(stderr, "feedrank index: cannot create %s: %s\n", j->path, strerror(errno)); return 1; }
-        uint64_t h = 0;
-        if (fwrite(JOURNAL_MAGIC, 1, 8, f) != 8 || put_u64(f, settings, &h) || put_u32(f, (uint32_t)dim, &h) || fflush(f)) {
-            fprintf(stderr, "feedrank index: cannot write %s\n", j->path);
-            fclose(f);
-            return 1;
-        }
-        j->f = f;
-        return 0;
-    }
-    char magic[8];
-    uint64_t s;
-    uint32_t d;
-    if (fread(magic, 1, 8, f) != 8 || memcmp(magic, JOURNAL_MAGIC, 8) != 0 || fread(&s, 8, 1, f) != 1 || fread(&d, 4, 1, f) != 1) {
-        fprintf(stderr, "feedrank index: %s is not a feedrank journal; remove it or pass --restart\n", j->path);
-        fclose(f);
-        return 1;
-    }
-    if (s != settings || (int)d != dim) {
-        fprintf(stderr, "feedrank index: %s belongs to a run with another catalogue, model or options; pass --restart to discard it\n", j->path);
-        fclose(f);
-        return 1;
-    }
-    char idbuf[FR_STORE_MAX_ID], *idp = idbuf, *text = NULL;
-    size_t textcap = 0;
-    float *vec = malloc(sizeof(float) * (size_t)dim);
-    long good_end = ftell(f);
-    record r;
-    int st;
-    while (vec && (st = read_record(f, dim, &r, &idp, &text, &textcap, vec)) == 1) {
-        j->next_row = (long long)r.row + 1;
-        j->records++;
-        good_end = ftell(f);
-    }
-    free(vec);
-    free(text);
-    if (fseek(f, good_end, SEEK_SET) != 0 || ftruncate(fileno(f), good_end) != 0) {
-        fprintf(stderr, "feedrank index: cannot truncate %s: %s\n", j->path, strerror(errno));
-        fclose(f);
-        return 1;
-    }
-    if (j->records) fprintf(stderr, "feedrank index: resuming: %lld items already embedded (journal %s)\n", j->records, j->path);
-    j->f = f;
-    return 0;
-}
-
-static int journal_append(journal *j, uint64_t row, const char *id, size_t id_len, const char *text, size_t text_len, const float *vec) {
-    uint64_t h = 0;
-    if (put_u32(j->f, RECORD_MAGIC, &h) || put_u64(j->f, row, &h) || put_u32(j->f, (uint32_t)id_len, &h) ||
-        put_u32(j->f, (uint32_t)text_len, &h) || put_bytes(j->f, id, id_len, &h) || put_bytes(j->f, text, text_len, &h) ||
-        put_bytes(j->f, vec, sizeof(float) * (size_t)j->dim, &h))
-        return -1;
-    uint64_t sum = h;
-    if (fwrite(&sum, 8, 1, j->f) != 1) return -1;
-    j->records++;
-    return 0;
-}
-
-static int journal_sync(journal *j) { return fflush(j->f) != 0 || fdatasync(fileno(j->f)) != 0 ? -1 : 0; }
 
 /* Settings that must match for a journal to be resumed. */
 static uint64_t settings_hash(const char *catalog, uint64_t model_fp, const char *id_field, const char *text_spec,
@@ -235,7 +117,7 @@ static void progress(int tty, long long done, long long bytes, long long total_b
 
 int fr_cmd_index(int argc, char **argv) {
     for (int i = 1; i < argc; i++)
-        if (strcmp(argv[i], "--interactions") == 0) return fr_cmd_priors_index(argc, argv);
+        if (fr_cli_flag(argv[i], "--interactions")) return fr_cmd_priors_index(argc, argv);
     const char *catalog = NULL, *out = NULL, *model = NULL, *format = NULL, *id_field = "id", *text_spec = "{title}";
     const char *device = "cpu", *precision = NULL, *dtype_s = "f32", *shard_s = NULL, *batch_s = "64";
     int latin1 = 0, keep_text = 1, strict = 0, restart = 0;
@@ -252,7 +134,7 @@ int fr_cmd_index(int argc, char **argv) {
         else if (strcmp(argv[i], "--no-text") == 0) keep_text = 0;
         else if (strcmp(argv[i], "--strict") == 0) strict = 1;
         else if (strcmp(argv[i], "--restart") == 0) restart = 1;
-        else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) { index_usage(stdout); return 0; }
+        else if (fr_cli_help(argv[i])) { index_usage(stdout); fputc('\n', stdout); fr_cli_priors_usage(stdout); return 0; }
         else { fprintf(stderr, "feedrank index: unknown option '%s'\n", argv[i]); index_usage(stderr); return 2; }
     }
     if (!catalog || !out) { fprintf(stderr, "feedrank index: --catalog and --out are required\n"); index_usage(stderr); return 2; }
@@ -289,7 +171,7 @@ int fr_cmd_index(int argc, char **argv) {
     if (lock_fd < 0) { fr_template_free(tmpl); return 1; }
     fr_catalog *cat = NULL;
     fr_encoder *enc = NULL;
-    journal j = {0};
+    fr_journal *j = NULL;
     int rc = 0;
     char **texts = NULL, **ids = NULL;
     size_t *tcaps = NULL, *tlens = NULL, *ilens = NULL;
@@ -311,7 +193,11 @@ int fr_cmd_index(int argc, char **argv) {
     }
     const int dim = fr_encoder_dim(enc);
     uint64_t settings = settings_hash(catalog, fr_encoder_fingerprint(enc), id_field, text_spec, shard_i, shard_n, latin1, fmt, keep_text);
-    if (journal_open(&j, out, settings, dim, restart)) { rc = 1; goto finish; }
+    char jpath[4200];
+    snprintf(jpath, sizeof jpath, "%s.journal", out);
+    if (fr_journal_open(jpath, settings, dim, restart, &j, err, sizeof err)) { fprintf(stderr, "feedrank index: %s\n", err); rc = 1; goto finish; }
+    if (fr_journal_dropped_bytes(j)) fprintf(stderr, "feedrank index: %s: dropped a torn or corrupt tail of %lld bytes\n", jpath, fr_journal_dropped_bytes(j));
+    if (fr_journal_records(j)) fprintf(stderr, "feedrank index: resuming: %lld items already embedded (journal %s)\n", fr_journal_records(j), jpath);
 
     struct sigaction sa = {0};
     sa.sa_handler = on_signal;
@@ -331,7 +217,7 @@ int fr_cmd_index(int argc, char **argv) {
     ilens = calloc((size_t)batch, sizeof *ilens);
     rows = calloc((size_t)batch, sizeof *rows);
     vecs = malloc(sizeof(float) * (size_t)batch * dim);
-    long long row = -1, bad = 0, missing_fields = 0, done = j.records;
+    long long row = -1, bad = 0, missing_fields = 0, done = fr_journal_records(j);
     if (!texts || !ids || !tcaps || !tlens || !ilens || !rows || !vecs) { fprintf(stderr, "feedrank index: out of memory\n"); rc = 1; goto finish; }
     for (int eof = 0; !eof && !g_interrupted;) {
         int n = 0;
@@ -347,7 +233,7 @@ int fr_cmd_index(int argc, char **argv) {
                 continue;
             }
             if (row % shard_n != shard_i) continue;
-            if (row < j.next_row) continue; /* embedded before the interruption */
+            if (row < fr_journal_next_row(j)) continue; /* embedded before the interruption */
             size_t il;
             const char *id = fr_catalog_field(cat, id_field, &il);
             if (!id || il == 0 || il > FR_STORE_MAX_ID) {
@@ -375,18 +261,18 @@ int fr_cmd_index(int argc, char **argv) {
             goto finish;
         }
         for (int k = 0; k < n; k++)
-            if (journal_append(&j, rows[k], ids[k], ilens[k], texts[k], keep_text ? tlens[k] : 0, vecs + (size_t)k * dim)) {
-                fprintf(stderr, "feedrank index: write error on %s: %s\n", j.path, strerror(errno));
+            if (fr_journal_append(j, rows[k], ids[k], ilens[k], texts[k], keep_text ? tlens[k] : 0, vecs + (size_t)k * dim, err, sizeof err)) {
+                fprintf(stderr, "feedrank index: %s\n", err);
                 rc = 1;
                 goto finish;
             }
-        if (journal_sync(&j)) { fprintf(stderr, "feedrank index: cannot sync %s: %s\n", j.path, strerror(errno)); rc = 1; goto finish; }
+        if (fr_journal_sync(j, err, sizeof err)) { fprintf(stderr, "feedrank index: %s\n", err); rc = 1; goto finish; }
         done += n;
         progress(tty, done, fr_catalog_bytes(cat), total_bytes, start, &last, 0);
     }
     if (tty) progress(tty, done, fr_catalog_bytes(cat), total_bytes, start, &last, 1);
     if (g_interrupted) {
-        fprintf(stderr, "feedrank index: interrupted after %lld items; they are kept in %s: rerun the same command to resume\n", done, j.path);
+        fprintf(stderr, "feedrank index: interrupted after %lld items; they are kept in %s: rerun the same command to resume\n", done, jpath);
         rc = 130;
         goto finish;
     }
@@ -395,7 +281,7 @@ int fr_cmd_index(int argc, char **argv) {
     if (row < 0 || (done == 0 && shard_n == 1)) {
         if (row < 0) fprintf(stderr, "feedrank index: %s: catalog has no items\n", catalog);
         else fprintf(stderr, "feedrank index: %s: catalog has no usable items (%lld bad rows skipped)\n", catalog, bad);
-        if (j.records == 0) { fclose(j.f); j.f = NULL; unlink(j.path); } /* only its header: nothing to resume */
+        if (fr_journal_records(j) == 0) { fr_journal_close(j, 1); j = NULL; } /* only its header: nothing to resume */
         rc = 1;
         goto finish;
     }
@@ -407,38 +293,31 @@ int fr_cmd_index(int argc, char **argv) {
             rc = 1;
             goto finish;
         }
-        rewind(j.f);
-        char hdr[20];
-        if (fread(hdr, 1, 20, j.f) != 20) { fprintf(stderr, "feedrank index: cannot reread %s\n", j.path); fr_store_writer_abort(w); rc = 1; goto finish; }
-        char idbuf[FR_STORE_MAX_ID], *idp = idbuf, *text = NULL;
-        size_t textcap = 0;
-        record r;
+        if (fr_journal_rewind(j, err, sizeof err)) { fprintf(stderr, "feedrank index: %s\n", err); fr_store_writer_abort(w); rc = 1; goto finish; }
+        fr_journal_record r;
         int st;
         long long dups = 0;
-        while ((st = read_record(j.f, dim, &r, &idp, &text, &textcap, vecs)) == 1) {
+        while ((st = fr_journal_next(j, &r, err, sizeof err)) == 1) {
             if (fr_store_writer_add(w, r.id, r.id_len, r.vec, r.text, r.text_len, err, sizeof err)) {
                 if (strstr(err, "duplicate") && !strict) { dups++; fprintf(stderr, "feedrank index: %s (later row %llu skipped)\n", err, (unsigned long long)r.row); continue; }
-                fprintf(stderr, "feedrank index: %s\n", err);
                 st = -2;
                 break;
             }
         }
-        free(text);
         if (st != 0) {
-            if (st == -1) fprintf(stderr, "feedrank index: %s is corrupt\n", j.path);
+            fprintf(stderr, "feedrank index: %s\n", err);
             fr_store_writer_abort(w);
             rc = 1;
             goto finish;
         }
         if (fr_store_writer_finish(w, err, sizeof err)) { fprintf(stderr, "feedrank index: %s\n", err); rc = 1; goto finish; }
-        fclose(j.f);
-        j.f = NULL;
-        unlink(j.path);
+        fr_journal_close(j, 1);
+        j = NULL;
         fprintf(stderr, "feedrank index: wrote %s: %lld items (dim %d, %s), %lld bad rows skipped, %lld duplicate ids skipped, %lld empty template fields%s\n",
                 out, done - dups, dim, dtype_s, bad, dups, missing_fields, shard_n > 1 ? " (one shard)" : "");
     }
 finish:
-    if (j.f) fclose(j.f);
+    fr_journal_close(j, 0);
     output_unlock(lock_fd, lock_path);
     for (long k = 0; k < batch; k++) { if (texts) free(texts[k]); if (ids) free(ids[k]); }
     free(texts); free(ids); free(tcaps); free(tlens); free(ilens); free(rows); free(vecs);

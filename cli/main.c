@@ -1,4 +1,4 @@
-/* main.c - the feedrank command-line tool: dispatches to one subcommand per src/cmd_*.c. */
+/* main.c - the feedrank command-line tool: dispatches to one subcommand per cli/cmd_*.c. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,9 +21,31 @@ static void usage(FILE *f) {
             "  bench     offline A/B comparison of rankers on labelled data ('feedrank bench ab --help')\n"
             "  train     train the sequential model on an interaction log ('feedrank train --help')\n"
             "  tune      learn a ranking profile from labelled data ('feedrank tune --help')\n"
-            "  version   print the version\n"
+            "  version   print the version, the backends compiled in and the source revision (also --version)\n"
             "\n"
             "Run 'feedrank COMMAND --help' for a command's options.\n");
+}
+
+#ifndef FEEDRANK_VERSION
+#define FEEDRANK_VERSION "unknown"
+#endif
+#ifndef FEEDRANK_GIT_REVISION
+#define FEEDRANK_GIT_REVISION "unknown"
+#endif
+
+/* Version, the backends compiled in and the source revision (git, as of configure time). */
+static void print_version(void) {
+    printf("feedrank %s\nbackends: cpu", FEEDRANK_VERSION);
+#ifdef FEEDRANK_HAVE_CUDA
+    printf(" cuda");
+#endif
+#ifdef FEEDRANK_HAVE_BLAS
+    printf(" blas");
+#endif
+#ifdef FEEDRANK_HAVE_SERVER
+    printf(" server");
+#endif
+    printf("\nrevision: %s\n", FEEDRANK_GIT_REVISION);
 }
 
 int main(int argc, char **argv) {
@@ -48,7 +70,7 @@ int main(int argc, char **argv) {
 #endif
     }
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
-        printf("feedrank 0.1.0\n");
+        print_version();
         return 0;
     }
     if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {

@@ -10,12 +10,16 @@ int fr_cmd_serve(int argc, char **argv) {
     fr_server_config cfg;
     fr_server_config_default(&cfg);
     char err[1024];
-    for (int i = 1; i + 1 < argc; i++)
-        if (strcmp(argv[i], "--config") == 0 && fr_server_config_file(argv[i + 1], &cfg, err, sizeof err)) {
+    for (int i = 1; i < argc; i++) {
+        const char *file = NULL;
+        if (fr_cli_help(argv[i])) break; /* the flags print the help, whatever the file holds */
+        if (fr_cli_value(argc, argv, &i, "--config", &file) < 0) return 2;
+        if (file && fr_server_config_file(file, &cfg, err, sizeof err)) {
             fprintf(stderr, "feedrank serve: %s\n", err);
             return 2;
         }
-    fr_server_config_env(&cfg);
+    }
+    if (fr_server_config_env(&cfg, err, sizeof err)) { fprintf(stderr, "feedrank serve: %s\n", err); return 2; }
     int r = fr_server_config_flags(argc, argv, &cfg, err, sizeof err);
     if (r > 0) return 0;
     if (r < 0 || fr_server_config_finish(&cfg, err, sizeof err)) { fprintf(stderr, "feedrank serve: %s\n", err); return 2; }
