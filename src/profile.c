@@ -147,7 +147,7 @@ static void put_normalization(FILE *f, const fr_rank_options *o) {
 fr_status fr_profile_write(FILE *f, const char *name, const fr_rank_options *o, const char *tuned_json, char *err,
                            size_t errcap) {
     fprintf(f, "{\"feedrank_profile\": 1, \"name\": ");
-#include "json_canon.h"
+    fr_json_write_string(f, name && *name ? name : "profile");
     fprintf(f, ",\n \"weights\": {");
     int n = 0;
     for (int i = 0; i < FR_N_RANK_OPTIONS; i++) {

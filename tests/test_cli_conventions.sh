@@ -60,7 +60,7 @@ if [ -n "$bench_src" ]; then
     help_lists "bench ab + tune" "$tmp/h.bench.all" $(flags_of "$bench_src")
 fi
 help_of "$tmp/h.store" store --help
-for s in merge info attach-priors attach-model; do help_of "$tmp/h.store.$s" store "$s" --help; done
+for s in merge info attach-priors attach-model compact; do help_of "$tmp/h.store.$s" store "$s" --help; done
 cat "$tmp"/h.store.* > "$tmp/h.store.all"
 help_lists "store (subcommands)" "$tmp/h.store.all" $(flags_of "$src/cli/cmd_store.c") --store
 "$bin" store info --help > /dev/null 2> "$tmp/err"
@@ -123,7 +123,7 @@ if grep -q "^FEEDRANK_SERVER:BOOL=ON" "$build/CMakeCache.txt" && [ -s "$tmp/s.st
         check "client without the token: the status by name" '[ $? -eq 1 ] && grep -q "UNAUTHENTICATED" "$tmp/c.err" && ! grep -q "status 16" "$tmp/c.err"'
         FEEDRANK_TOKEN=s3cret "$bin" client health --addr "127.0.0.1:$port" --timeout 20 > "$tmp/c.out" 2> "$tmp/c.err"
         check "client with FEEDRANK_TOKEN (the server's from the environment too)" '[ $? -eq 0 ] && grep -q SERVING "$tmp/c.out"'
-        echo '{"request_id":"r1","context":{"query":"drill"},"candidates":[{"item_id":"x"}],"options":{"mmr_depth":-1}}' > "$tmp/bad.jsonl"
+        echo '{"request_id":"r1","arm":"no-such-arm","context":{"query":"drill"},"candidates":[{"item_id":"x"}]}' > "$tmp/bad.jsonl"
         FEEDRANK_TOKEN=s3cret "$bin" client rerank --addr "127.0.0.1:$port" --input="$tmp/bad.jsonl" --timeout 20 > /dev/null 2> "$tmp/c.err"
         check "client rerank: a rejected request prints INVALID_ARGUMENT" '[ $? -eq 1 ] && grep -q "INVALID_ARGUMENT" "$tmp/c.err"'
         sleep 0.3
