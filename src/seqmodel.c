@@ -126,6 +126,7 @@ struct fr_seq_model {
     fr_seq_tensor layout[FR_SEQ_NTENSORS];
     size_t nparams;
     int max_batch, max_neg;
+    int forward_only; /* fr_seq_create_forward: no gradients, AdamW state or backward buffers */
     size_t max_uniq;
     float *params, *grads, *adam_m, *adam_v;
     long adam_t;
@@ -178,15 +179,16 @@ static size_t carve(fr_seq_model *m, char *base) {
     TAKE(a->lnf, BT * C); TAKE(a->lnf_mean, BT); TAKE(a->lnf_rstd, BT);
     TAKE(a->lse, BT); TAKE(a->branch, BT * C); TAKE(a->Vt, C * (BT + K));
     TAKE(a->G, LOSS_CHUNK * (BT + K)); TAKE(a->rowloss, BT);
+    TAKE(a->window, T);
+    if (m->forward_only) return off;
     TAKE(a->dstream, BT * C); TAKE(a->dbranch, BT * C); TAKE(a->dln, BT * C); TAKE(a->datty, BT * C);
     TAKE(a->dqkv, BT * 3 * C); TAKE(a->dfch, BT * F); TAKE(a->dV, U * C); TAKE(a->dVt, C * (BT + K)); TAKE(a->datt, B * NH * T);
-    TAKE(a->window, T);
 #undef TAKE
     return off;
 }
 
-fr_status fr_seq_create(const fr_seq_config *cfg, int max_batch, int max_neg, fr_seq_model **out, char *err,
-                        size_t errcap) {
+static fr_status create(const fr_seq_config *cfg, int max_batch, int max_neg, int forward_only, fr_seq_model **out,
+                        char *err, size_t errcap) {
     *out = NULL;
     fr_seq_tensor layout[FR_SEQ_NTENSORS];
     size_t total;
@@ -201,11 +203,12 @@ fr_status fr_seq_create(const fr_seq_config *cfg, int max_batch, int max_neg, fr
     m->nparams = total;
     m->max_batch = max_batch;
     m->max_neg = max_neg;
+    m->forward_only = forward_only;
     /* distinct items of a batch: inputs + targets + negatives, and never more than N */
     const size_t BT = (size_t)max_batch * (size_t)cfg->max_len;
     m->max_uniq = 2 * BT + (size_t)max_neg;
     if (m->max_uniq > (size_t)cfg->n_items) m->max_uniq = (size_t)cfg->n_items;
-    m->params = calloc(4 * total, sizeof(float)); /* params, grads, Adam m, Adam v */
+    m->params = calloc(forward_only ? total : 4 * total, sizeof(float)); /* params, grads, Adam m, Adam v */
     const size_t bytes = carve(m, NULL);
     m->block = aligned_alloc(64, bytes);
     if (!m->params || !m->block) {
@@ -215,12 +218,23 @@ fr_status fr_seq_create(const fr_seq_config *cfg, int max_batch, int max_neg, fr
     }
     memset(m->block, 0, bytes);
     carve(m, m->block);
-    m->grads = m->params + total;
-    m->adam_m = m->grads + total;
-    m->adam_v = m->adam_m + total;
+    if (!forward_only) {
+        m->grads = m->params + total;
+        m->adam_m = m->grads + total;
+        m->adam_v = m->adam_m + total;
+    }
     for (int i = 0; i < cfg->n_items; i++) m->a.item_slot[i] = -1;
     *out = m;
     return FR_OK;
+}
+
+fr_status fr_seq_create(const fr_seq_config *cfg, int max_batch, int max_neg, fr_seq_model **out, char *err,
+                        size_t errcap) {
+    return create(cfg, max_batch, max_neg, 0, out, err, errcap);
+}
+
+fr_status fr_seq_create_forward(const fr_seq_config *cfg, int max_batch, fr_seq_model **out, char *err, size_t errcap) {
+    return create(cfg, max_batch, 0, 1, out, err, errcap);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -259,11 +273,13 @@ void fr_seq_init_params(fr_seq_model *m, uint64_t seed) {
             }
         }
     }
-    memset(m->grads, 0, 3 * m->nparams * sizeof(float)); /* grads and AdamW state */
+    if (m->grads) memset(m->grads, 0, 3 * m->nparams * sizeof(float)); /* grads and AdamW state */
     m->adam_t = 0;
 }
 
-void fr_seq_zero_grad(fr_seq_model *m) { memset(m->grads, 0, m->nparams * sizeof(float)); }
+void fr_seq_zero_grad(fr_seq_model *m) {
+    if (m->grads) memset(m->grads, 0, m->nparams * sizeof(float));
+}
 
 /* ---------------------------------------------------------------------------------------------
  * Layers. `rows` lists the nrows rows (of B*T) a row-wise layer runs on; other rows are not
@@ -836,6 +852,7 @@ fr_status fr_seq_forward(fr_seq_model *m, const fr_seq_batch *b, float *loss, ch
 }
 
 fr_status fr_seq_backward(fr_seq_model *m, char *err, size_t errcap) {
+    if (m->forward_only) return fr_fail(FR_ERR_ARG, err, errcap, "seqmodel: backward on a forward-only model");
     if (!m->have_step)
         return fr_fail(FR_ERR_ARG, err, errcap, "seqmodel: backward without a forward with targets");
     const fr_seq_config *cf = &m->cfg;
@@ -891,6 +908,7 @@ fr_status fr_seq_backward(fr_seq_model *m, char *err, size_t errcap) {
  * AdamW */
 
 fr_status fr_seq_adamw_step(fr_seq_model *m, const fr_seq_adamw *o, float *grad_norm, char *err, size_t errcap) {
+    if (m->forward_only) return fr_fail(FR_ERR_ARG, err, errcap, "seqmodel: AdamW step on a forward-only model");
     if (!(o->lr >= 0.0f) || !(o->beta1 >= 0.0f && o->beta1 < 1.0f) || !(o->beta2 >= 0.0f && o->beta2 < 1.0f) ||
         !(o->eps > 0.0f) || !(o->weight_decay >= 0.0f) || !(o->max_grad_norm >= 0.0f))
         return fr_fail(FR_ERR_ARG, err, errcap, "seqmodel: AdamW settings out of range");

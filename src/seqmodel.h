@@ -126,6 +126,10 @@ typedef struct fr_seq_model fr_seq_model;
  * fr_seq_params(). */
 fr_status fr_seq_create(const fr_seq_config *cfg, int max_batch, int max_neg, fr_seq_model **out, char *err,
                         size_t errcap);
+/* A forward-only model (evaluation, tools): parameters and forward activations only; no
+ * gradients, AdamW state or backward buffers (fr_seq_grads and fr_seq_adam_moments give NULL,
+ * backward and AdamW steps are refused). Serving uses seqmodel_serve.h instead. */
+fr_status fr_seq_create_forward(const fr_seq_config *cfg, int max_batch, fr_seq_model **out, char *err, size_t errcap);
 void fr_seq_free(fr_seq_model *m);
 
 const fr_seq_config *fr_seq_config_of(const fr_seq_model *m);
