@@ -946,13 +946,30 @@ fr_status fr_seq_adamw_step(fr_seq_model *m, const fr_seq_adamw *o, float *grad_
 /* ---------------------------------------------------------------------------------------------
  * One training epoch */
 
+/* the CPU model's step, as an fr_seq_step_fn */
+static fr_status cpu_step(void *ctx, const fr_seq_batch *b, const fr_seq_adamw *opt, float *loss, char *err,
+                          size_t errcap) {
+    fr_seq_model *m = ctx;
+    fr_seq_zero_grad(m);
+    fr_status rc = fr_seq_forward(m, b, loss, err, errcap);
+    if (!rc) rc = fr_seq_backward(m, err, errcap);
+    if (!rc) rc = fr_seq_adamw_step(m, opt, NULL, err, errcap);
+    return rc;
+}
+
 fr_status fr_seq_train_epoch(fr_seq_model *m, const fr_seq_data *d, const float *text, const fr_seq_train_opts *o,
                              int epoch, fr_seq_epoch_stats *st, char *err, size_t errcap) {
+    return fr_seq_train_epoch_with(cpu_step, m, &m->cfg, m->max_batch, m->max_neg, d, text, o, epoch, st, err, errcap);
+}
+
+fr_status fr_seq_train_epoch_with(fr_seq_step_fn step_fn, void *ctx, const fr_seq_config *cfg, int max_batch, int max_neg,
+                                  const fr_seq_data *d, const float *text, const fr_seq_train_opts *o, int epoch,
+                                  fr_seq_epoch_stats *st, char *err, size_t errcap) {
     memset(st, 0, sizeof *st);
-    const int T = m->cfg.max_len, N = m->cfg.n_items;
-    if (o->batch < 1 || o->batch > m->max_batch || o->n_neg < 0 || o->n_neg > m->max_neg)
+    const int T = cfg->max_len, N = cfg->n_items;
+    if (o->batch < 1 || o->batch > max_batch || o->n_neg < 0 || o->n_neg > max_neg)
         return fr_fail(FR_ERR_ARG, err, errcap, "seqmodel: batch %d (1..%d) / negatives %d (0..%d)", o->batch,
-                       m->max_batch, o->n_neg, m->max_neg);
+                       max_batch, o->n_neg, max_neg);
     if (d->n_seq < 0 || !d->off || (d->n_seq && !d->items))
         return fr_fail(FR_ERR_ARG, err, errcap, "seqmodel: no training sequences");
     /* the epoch's order and one batch of inputs: allocated per epoch, never per step */
@@ -993,10 +1010,7 @@ fr_status fr_seq_train_epoch(fr_seq_model *m, const fr_seq_data *d, const float 
         const fr_seq_batch b = {.B = B, .items = items, .targets = targets, .negatives = negs, .n_neg = o->n_neg,
                                 .text = text, .train = 1, .dropout_seed = hash3(o->seed, stream, 0xd00dULL)};
         float loss = 0.0f;
-        fr_seq_zero_grad(m);
-        rc = fr_seq_forward(m, &b, &loss, err, errcap);
-        if (!rc) rc = fr_seq_backward(m, err, errcap);
-        if (!rc) rc = fr_seq_adamw_step(m, &o->opt, NULL, err, errcap);
+        rc = step_fn(ctx, &b, &o->opt, &loss, err, errcap);
         if (rc) {
             char why[200];
             snprintf(why, sizeof why, "%s", err ? err : "");

@@ -204,6 +204,16 @@ typedef struct {
 fr_status fr_seq_train_epoch(fr_seq_model *m, const fr_seq_data *d, const float *text, const fr_seq_train_opts *o,
                              int epoch, fr_seq_epoch_stats *st, char *err, size_t errcap);
 
+/* The same epoch with another backend doing each step (the CUDA trainer, seqmodel_cuda.h): the
+ * batches, negatives and dropout seeds are those of fr_seq_train_epoch; step must run zero_grad,
+ * forward, backward and one AdamW step on b and give the step's loss. cfg, max_batch and max_neg
+ * are the stepping model's. */
+typedef fr_status (*fr_seq_step_fn)(void *ctx, const fr_seq_batch *b, const fr_seq_adamw *opt, float *loss, char *err,
+                                    size_t errcap);
+fr_status fr_seq_train_epoch_with(fr_seq_step_fn step, void *ctx, const fr_seq_config *cfg, int max_batch, int max_neg,
+                                  const fr_seq_data *d, const float *text, const fr_seq_train_opts *o, int epoch,
+                                  fr_seq_epoch_stats *st, char *err, size_t errcap);
+
 /* ---- Optimiser state (for checkpoints: a resumed run must continue with the same moments) ----
  * The AdamW moments are two arrays of fr_seq_num_params floats (first, then second moment). */
 float *fr_seq_adam_moments(fr_seq_model *m, int which); /* which: 0 = first, 1 = second */
