@@ -2,7 +2,10 @@
  * feed file: the users' histories are the training sequences (the file's targets never train).
  *
  *   seq_train_cpu --data DIR/NAME.SPLIT.inter [--epochs E] [--batch B] [--neg K] [--max-seq S]
- *                 [--d D] [--layers L] [--heads H] [--len T] [--text-dim DT] [--threads N]
+ *                 [--d D] [--layers L] [--heads H] [--len T] [--text-dim DT] [--threads N] [--device cpu|cuda]
+ *
+ * --device cuda runs the steps on the CUDA trainer (seqmodel_cuda.h; CUDA builds only, never a
+ * silent CPU fallback); bench/run_seq_gpu.sh runs it beside the PyTorch peer on the GPU.
  *
  * The PyTorch peer (bench/peers/seq_train_peer.py) runs the same model, data and batch; both run in
  * bench/run_seq_train.sh.
@@ -19,6 +22,9 @@
 #include "bench_util.h"
 #include "dataset.h"
 #include "seqmodel.h"
+#ifdef FEEDRANK_HAVE_CUDA
+#include "seqmodel_cuda.h"
+#endif
 
 static double cpu_seconds(void) {
     struct timespec ts;
@@ -42,6 +48,7 @@ static void on_step(void *ctx, long step, long steps, float loss) {
 
 int main(int argc, char **argv) {
     const char *path = NULL;
+    const char *device = "cpu";
     int epochs = 1, batch = 128, neg = 1024, max_seq = 0, d = 64, layers = 2, heads = 1, len = 50, dt = 384;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -58,6 +65,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--len")) len = atoi(v);
         else if (!strcmp(a, "--text-dim")) dt = atoi(v);
         else if (!strcmp(a, "--threads")) omp_set_num_threads(atoi(v));
+        else if (!strcmp(a, "--device")) device = v;
         else { fprintf(stderr, "seq_train_cpu: unknown option %s\n", a); return 2; }
     }
     if (!path) { fprintf(stderr, "usage: seq_train_cpu --data NAME.SPLIT.inter [options]\n"); return 2; }
@@ -72,6 +80,9 @@ int main(int argc, char **argv) {
     cfg.d = d; cfg.n_layers = layers; cfg.n_heads = heads; cfg.max_len = len; cfg.d_ff = 4 * d;
     fr_seq_model *m = NULL;
     step_clock clk = {0};
+#ifdef FEEDRANK_HAVE_CUDA
+    fr_seq_cuda *gpu = NULL;
+#endif
     int rc = 1;
     if (!off || !items || !text) { fprintf(stderr, "seq_train_cpu: out of memory\n"); goto done; }
     for (int s = 0; s <= n_seq; s++) off[s] = ds->h_off[s];
@@ -83,10 +94,21 @@ int main(int argc, char **argv) {
     }
     if (fr_seq_create(&cfg, batch, neg, &m, err, sizeof err) != FR_OK) { fprintf(stderr, "seq_train_cpu: %s\n", err); goto done; }
     fr_seq_init_params(m, 1);
+    const int on_cuda = strcmp(device, "cuda") == 0;
+    if (!on_cuda && strcmp(device, "cpu") != 0) { fprintf(stderr, "seq_train_cpu: --device cpu or cuda\n"); goto done; }
+#ifdef FEEDRANK_HAVE_CUDA
+    if (on_cuda && (fr_seq_cuda_create(&cfg, batch, neg, text, &gpu, err, sizeof err) ||
+                    fr_seq_cuda_upload(gpu, fr_seq_params(m), NULL, NULL, 0, err, sizeof err))) {
+        fprintf(stderr, "seq_train_cpu: --device cuda: %s\n", err);
+        goto done;
+    }
+#else
+    if (on_cuda) { fprintf(stderr, "seq_train_cpu: --device cuda: this build has no CUDA support\n"); goto done; }
+#endif
     printf("{\"config\":{\"items\":%d,\"d\":%d,\"len\":%d,\"layers\":%d,\"heads\":%d,\"d_text\":%d,\"d_ff\":%d,"
-           "\"dropout\":%.2f,\"batch\":%d,\"neg\":%d,\"sequences\":%d,\"params\":%zu,\"threads\":%d}}\n",
+           "\"dropout\":%.2f,\"batch\":%d,\"neg\":%d,\"sequences\":%d,\"params\":%zu,\"threads\":%d,\"device\":\"%s\"}}\n",
            cfg.n_items, cfg.d, cfg.max_len, cfg.n_layers, cfg.n_heads, cfg.d_text, cfg.d_ff, (double)cfg.dropout, batch,
-           neg, n_seq, fr_seq_num_params(m), omp_get_max_threads());
+           neg, n_seq, fr_seq_num_params(m), omp_get_max_threads(), device);
     const fr_seq_data data = {.n_seq = n_seq, .off = off, .items = items};
     clk.cap = n_seq / (batch > 0 ? batch : 1) + 2;
     clk.step_s = malloc((size_t)clk.cap * sizeof *clk.step_s);
@@ -98,7 +120,14 @@ int main(int argc, char **argv) {
         const double t0 = fr_bench_now(), c0 = cpu_seconds();
         clk.n = 0;
         clk.last = t0;
-        if (fr_seq_train_epoch(m, &data, text, &o, e, &st, err, sizeof err) != FR_OK) {
+        fr_status trc;
+#ifdef FEEDRANK_HAVE_CUDA
+        if (on_cuda)
+            trc = fr_seq_train_epoch_with(fr_seq_cuda_step, gpu, &cfg, batch, neg, &data, text, &o, e, &st, err, sizeof err);
+        else
+#endif
+            trc = fr_seq_train_epoch(m, &data, text, &o, e, &st, err, sizeof err);
+        if (trc != FR_OK) {
             fprintf(stderr, "seq_train_cpu: %s\n", err);
             goto done;
         }
@@ -111,6 +140,9 @@ int main(int argc, char **argv) {
     }
     rc = 0;
 done:
+#ifdef FEEDRANK_HAVE_CUDA
+    fr_seq_cuda_free(gpu);
+#endif
     free(clk.step_s);
     fr_seq_free(m);
     free(off);
