@@ -11,7 +11,9 @@
  * popularity + co-visitation signals ("log": true), to price the log signals, and a randomly
  * initialised sequential model (seqmodel.h, default size: width 64, window 50, 2 blocks): history
  * requests of 10 and of 50 items run without and with the sequential signal ("seq": true), to
- * price it (its cost does not depend on the parameters' values).
+ * price it (its cost does not depend on the parameters' values). Each priced variant runs
+ * interleaved with its baseline (one request of each in turn), so load on the machine falls on
+ * both medians alike; rank_cpu_median_ms is the ranking step's CPU time on its thread.
  * Last, candidates the store does not know, ranked by the text the request gives (issue #20 part 1):
  * a 16-token query and 500 candidates of which 10 or 100 are unknown ids with a 12-word title,
  * through the batch path (rank_batch.h: query and titles embedded before ranking), against the same
@@ -36,6 +38,13 @@
 
 static const char *WORDS[] = {"cord", "drill", "light", "water", "steel", "black", "white", "door", "garden", "hose",
                               "kitchen", "sink", "wall", "paint", "brush", "wood", "floor", "tile", "lamp", "table"};
+
+/* CPU time of the calling thread: what fr_rank costs, apart from time the machine gave others */
+static double thread_cpu_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
 
 static char *make_request(int i, int n_items, int n_cand, int with_query, int with_log, int n_hist, int with_seq) {
     size_t cap = (size_t)n_cand * 40 + 4096, len = 0;
@@ -165,43 +174,66 @@ int main(int argc, char **argv) {
     unlink(path);
     fr_ranker *rk;
     if (fr_ranker_create(enc, store, &rk, err, sizeof err)) { fprintf(stderr, "%s\n", err); return 1; }
-    enum { NREQ = 64 };
-    /* query; history 10; + log; + seq; history 50; + seq */
-    for (int variant = 0; variant < 6; variant++) {
-        const int with_query = variant == 0, with_log = variant == 2, with_seq = variant == 3 || variant == 5;
-        const int n_hist = variant >= 4 ? 50 : 10;
-        char *reqs[NREQ];
-        for (int i = 0; i < NREQ; i++) reqs[i] = make_request(i, n_items, n_cand, with_query, with_log, n_hist, with_seq);
-        double *lat = malloc(sizeof(double) * 200000), *rank_lat = malloc(sizeof(double) * 200000);
+    enum { NREQ = 64, MAXRUNS = 200000 };
+    /* query; history 10; + log; + seq; history 50; + seq. A variant and the one it is priced
+     * against run interleaved, one request each in turn (groups below), so that a busy machine
+     * slows both alike and their medians stay comparable. */
+    static const int groups[][3] = {{0, -1, -1}, {1, 2, 3}, {4, 5, -1}};
+    for (int g = 0; g < 3; g++) {
+        int vs[3], nv = 0;
+        for (int k = 0; k < 3; k++) if (groups[g][k] >= 0) vs[nv++] = groups[g][k];
+        char *reqs[3][NREQ];
+        double *lat[3], *rank_lat[3], *rank_cpu[3];
+        for (int k = 0; k < nv; k++) {
+            const int variant = vs[k];
+            const int with_query = variant == 0, with_log = variant == 2, with_seq = variant == 3 || variant == 5;
+            const int n_hist = variant >= 4 ? 50 : 10;
+            for (int i = 0; i < NREQ; i++) reqs[k][i] = make_request(i, n_items, n_cand, with_query, with_log, n_hist, with_seq);
+            lat[k] = malloc(sizeof(double) * MAXRUNS);
+            rank_lat[k] = malloc(sizeof(double) * MAXRUNS);
+            rank_cpu[k] = malloc(sizeof(double) * MAXRUNS);
+        }
         int runs = 0;
         double start = fr_bench_now();
-        while ((runs < 20 || fr_bench_now() - start < seconds) && runs < 200000) {
-            const char *s = reqs[runs % NREQ];
-            double t0 = fr_bench_now();
-            fr_parsed_request p;
-            fr_rank_result r;
-            if (fr_request_parse(s, strlen(s), &p, err, sizeof err) || fr_rank_validate(&p.req, NULL, err, sizeof err)) { fprintf(stderr, "%s\n", err); return 1; }
-            double t1 = fr_bench_now();
-            if (fr_rank(rk, &p.req, &r, err, sizeof err)) { fprintf(stderr, "%s\n", err); return 1; }
-            double t2 = fr_bench_now();
-            char *json = fr_response_json(&p, &r, "m", 0);
-            free(json);
-            fr_parsed_request_free(&p);
-            lat[runs] = fr_bench_now() - t0;
-            rank_lat[runs++] = t2 - t1;
+        while ((runs < 20 || fr_bench_now() - start < seconds * nv) && runs < MAXRUNS) {
+            for (int k = 0; k < nv; k++) {
+                const char *s = reqs[k][runs % NREQ];
+                double t0 = fr_bench_now();
+                fr_parsed_request p;
+                fr_rank_result r;
+                if (fr_request_parse(s, strlen(s), &p, err, sizeof err) || fr_rank_validate(&p.req, NULL, err, sizeof err)) { fprintf(stderr, "%s\n", err); return 1; }
+                double t1 = fr_bench_now(), c1 = thread_cpu_now();
+                if (fr_rank(rk, &p.req, &r, err, sizeof err)) { fprintf(stderr, "%s\n", err); return 1; }
+                double t2 = fr_bench_now();
+                rank_cpu[k][runs] = thread_cpu_now() - c1;
+                char *json = fr_response_json(&p, &r, "m", 0);
+                free(json);
+                fr_parsed_request_free(&p);
+                lat[k][runs] = fr_bench_now() - t0;
+                rank_lat[k][runs] = t2 - t1;
+            }
+            runs++;
         }
-        qsort(lat, (size_t)runs, sizeof *lat, fr_bench_cmp_double);
-        qsort(rank_lat, (size_t)runs, sizeof *rank_lat, fr_bench_cmp_double);
-        char ctx[32];
-        snprintf(ctx, sizeof ctx, with_query ? "query-16-tokens" : "history-%d-items", n_hist);
-        printf("{\"bench\":\"rerank\",\"device\":\"%s\",\"context\":\"%s\",\"log\":%s,\"seq\":%s,\"candidates\":%d,\"store_items\":%d,\"runs\":%d,"
-               "\"median_ms\":%.3f,\"p99_ms\":%.3f,\"rank_median_ms\":%.3f,\"requests_per_s\":%.1f}\n",
-               fr_encoder_backend(enc)->name, ctx, with_log ? "true" : "false", with_seq ? "true" : "false", n_cand, n_items, runs,
-               lat[runs / 2] * 1e3, lat[runs * 99 / 100] * 1e3, rank_lat[runs / 2] * 1e3, 1.0 / lat[runs / 2]);
+        for (int k = 0; k < nv; k++) {
+            const int variant = vs[k];
+            const int with_query = variant == 0, with_log = variant == 2, with_seq = variant == 3 || variant == 5;
+            const int n_hist = variant >= 4 ? 50 : 10;
+            qsort(lat[k], (size_t)runs, sizeof *lat[k], fr_bench_cmp_double);
+            qsort(rank_lat[k], (size_t)runs, sizeof *rank_lat[k], fr_bench_cmp_double);
+            qsort(rank_cpu[k], (size_t)runs, sizeof *rank_cpu[k], fr_bench_cmp_double);
+            char ctx[32];
+            snprintf(ctx, sizeof ctx, with_query ? "query-16-tokens" : "history-%d-items", n_hist);
+            printf("{\"bench\":\"rerank\",\"device\":\"%s\",\"context\":\"%s\",\"log\":%s,\"seq\":%s,\"candidates\":%d,\"store_items\":%d,\"runs\":%d,"
+                   "\"median_ms\":%.3f,\"p99_ms\":%.3f,\"rank_median_ms\":%.3f,\"rank_cpu_median_ms\":%.3f,\"requests_per_s\":%.1f}\n",
+                   fr_encoder_backend(enc)->name, ctx, with_log ? "true" : "false", with_seq ? "true" : "false", n_cand, n_items, runs,
+                   lat[k][runs / 2] * 1e3, lat[k][runs * 99 / 100] * 1e3, rank_lat[k][runs / 2] * 1e3, rank_cpu[k][runs / 2] * 1e3,
+                   1.0 / lat[k][runs / 2]);
+            free(lat[k]);
+            free(rank_lat[k]);
+            free(rank_cpu[k]);
+            for (int i = 0; i < NREQ; i++) free(reqs[k][i]);
+        }
         fflush(stdout);
-        free(lat);
-        free(rank_lat);
-        for (int i = 0; i < NREQ; i++) free(reqs[i]);
     }
     /* unknown candidates with text, against the same request with stored ids, alternating */
     {

@@ -18,6 +18,9 @@
 #include "model_config.h"
 #include "seqmodel_store.h"
 #include "seqtrain.h"
+#ifdef FEEDRANK_HAVE_CUDA
+#include "seqmodel_cuda.h"
+#endif
 
 static void train_usage(FILE *f) {
     fprintf(f,
@@ -44,6 +47,9 @@ static void train_usage(FILE *f) {
             "  --val-negatives K      negatives each validation target is ranked against (default 100)\n"
             "  --seed S               seed of the initialisation, order, negatives, dropout and split (default 1)\n"
             "  --threads T            CPU threads (default: all, or OMP_NUM_THREADS)\n"
+            "  --device cpu|cuda      where the training steps run (default cpu); cuda needs a CUDA build and device and\n"
+            "                         never falls back to the CPU; validation and checkpoints stay on the CPU. A cuda run\n"
+            "                         is not bit-reproducible (its sums run in another order), a cpu run is\n"
             "  --max-bad-lines N      skip and count up to N malformed log lines (default 0)\n"
             "  --checkpoint F         checkpoint after each epoch (default OUT.train-checkpoint, OUT = --model-out or\n"
             "                         the output store); rerunning the same command resumes from it, to the same result\n"
@@ -94,7 +100,7 @@ int fr_cmd_train(int argc, char **argv) {
     const char *store_path = NULL, *log = NULL, *fmt_s = "auto", *out = NULL, *model_out = NULL, *ckpt_s = NULL;
     const char *epochs_s = "20", *pat_s = "3", *batch_s = "128", *lr_s = "0.001", *wd_s = "0", *dim_s = "64", *blocks_s = "2";
     const char *heads_s = "1", *len_s = "50", *drop_s = "0.2", *neg_s = "1024", *vp_s = "10", *vn_s = "100", *seed_s = "1";
-    const char *threads_s = NULL, *bad_s = "0", *per_run_s = "0";
+    const char *threads_s = NULL, *bad_s = "0", *per_run_s = "0", *device = "cpu";
     int restart = 0;
     for (int i = 1; i < argc; i++) {
         int r;
@@ -109,7 +115,7 @@ int fr_cmd_train(int argc, char **argv) {
             (r = fr_cli_value(argc, argv, &i, "--val-percent", &vp_s)) || (r = fr_cli_value(argc, argv, &i, "--val-negatives", &vn_s)) ||
             (r = fr_cli_value(argc, argv, &i, "--seed", &seed_s)) || (r = fr_cli_value(argc, argv, &i, "--threads", &threads_s)) ||
             (r = fr_cli_value(argc, argv, &i, "--max-bad-lines", &bad_s)) || (r = fr_cli_value(argc, argv, &i, "--checkpoint", &ckpt_s)) ||
-            (r = fr_cli_value(argc, argv, &i, "--epochs-per-run", &per_run_s))) {
+            (r = fr_cli_value(argc, argv, &i, "--epochs-per-run", &per_run_s)) || (r = fr_cli_value(argc, argv, &i, "--device", &device))) {
             if (r < 0) return 2;
         } else if (strcmp(argv[i], "--restart") == 0) {
             restart = 1;
@@ -148,6 +154,14 @@ int fr_cmd_train(int argc, char **argv) {
     fr_log_format fmt = strcmp(fmt_s, "jsonl") == 0 ? FR_LOG_JSONL : strcmp(fmt_s, "recbole") == 0 ? FR_LOG_RECBOLE : FR_LOG_AUTO;
     if (fmt == FR_LOG_AUTO && strcmp(fmt_s, "auto") != 0) { fprintf(stderr, "feedrank train: --format must be auto, jsonl or recbole\n"); return 2; }
     if (threads) omp_set_num_threads((int)threads);
+    const int on_cuda = strcmp(device, "cuda") == 0;
+    if (!on_cuda && strcmp(device, "cpu") != 0) { fprintf(stderr, "feedrank train: --device must be cpu or cuda, not '%s'\n", device); return 2; }
+#ifndef FEEDRANK_HAVE_CUDA
+    if (on_cuda) {
+        fprintf(stderr, "feedrank train: --device cuda: this build has no CUDA support (configure with -DFEEDRANK_CUDA=ON on a machine with nvcc)\n");
+        return 1;
+    }
+#endif
 
     char err[1024];
     int rc = 1;
@@ -157,6 +171,9 @@ int fr_cmd_train(int argc, char **argv) {
     fr_seq_split sp = {0};
     fr_seq_model *m = NULL;
     fr_seq_run run = {0};
+#ifdef FEEDRANK_HAVE_CUDA
+    fr_seq_cuda *gpu = NULL;
+#endif
     float *own_text = NULL, *V = NULL;
     uint8_t *ck = NULL, *section = NULL, *copy = NULL;
     size_t ck_size = 0, section_size = 0, copy_size = 0;
@@ -228,9 +245,18 @@ int fr_cmd_train(int argc, char **argv) {
         ck = NULL;
         fprintf(stderr, "feedrank train: resuming from %s after epoch %d (best so far: epoch %d)\n", ckpt, run.epochs_done, run.best_epoch);
     }
+#ifdef FEEDRANK_HAVE_CUDA
+    if (on_cuda && (fr_seq_cuda_create(&cfg, (int)batch, (int)neg, text, &gpu, err, sizeof err) ||
+                    fr_seq_cuda_upload(gpu, fr_seq_params(m), fr_seq_adam_moments(m, 0), fr_seq_adam_moments(m, 1),
+                                       fr_seq_adam_steps(m), err, sizeof err))) {
+        fprintf(stderr, "feedrank train: --device cuda: %s\n", err);
+        goto done;
+    }
+#endif
     fprintf(stderr, "feedrank train: %s: %" PRIu64 " events from %" PRIu64 " users (skipped: %" PRIu64 " events with unknown item ids, %" PRIu64
-            " malformed lines); %ld training sequences, %d validation users; %zu parameters, %d threads\n",
-            log, ls->events, ls->users, ls->unknown_items, ls->bad_lines, sp.trainable, sp.n_val, np, omp_get_max_threads());
+            " malformed lines); %ld training sequences, %d validation users; %zu parameters, %d threads%s\n",
+            log, ls->events, ls->users, ls->unknown_items, ls->bad_lines, sp.trainable, sp.n_val, np, omp_get_max_threads(),
+            on_cuda ? ", training steps on CUDA" : "");
     progress_state ps = {.tty = isatty(2), .epochs = (int)epochs};
     const fr_seq_train_opts o = {.batch = (int)batch, .n_neg = (int)neg, .seed = seed,
                                  .opt = {.lr = (float)lr, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f, .weight_decay = (float)wd},
@@ -242,7 +268,18 @@ int fr_cmd_train(int argc, char **argv) {
         ps.last = 0;
         fr_seq_epoch_stats st;
         const double t0 = now_s();
-        if (fr_seq_train_epoch(m, &sp.train, text, &o, e, &st, err, sizeof err)) {
+        fr_status trc;
+#ifdef FEEDRANK_HAVE_CUDA
+        if (on_cuda) { /* the steps on the GPU; then parameters and moments back for validation and the checkpoint */
+            trc = fr_seq_train_epoch_with(fr_seq_cuda_step, gpu, &cfg, (int)batch, (int)neg, &sp.train, text, &o, e, &st, err, sizeof err);
+            long steps = 0;
+            if (!trc && !(trc = fr_seq_cuda_download(gpu, fr_seq_params(m), fr_seq_adam_moments(m, 0), fr_seq_adam_moments(m, 1),
+                                                     &steps, err, sizeof err)))
+                fr_seq_set_adam_steps(m, steps);
+        } else
+#endif
+            trc = fr_seq_train_epoch(m, &sp.train, text, &o, e, &st, err, sizeof err);
+        if (trc) {
             if (ps.tty) fputc('\n', stderr);
             fprintf(stderr, "feedrank train: %s; nothing was written%s\n", err, run.epochs_done ? " (the checkpoint holds the last good epoch)" : "");
             goto done;
@@ -324,6 +361,9 @@ done:
     fr_seq_histories_free(&h);
     fr_seq_split_free(&sp);
     fr_seq_free(m);
+#ifdef FEEDRANK_HAVE_CUDA
+    fr_seq_cuda_free(gpu);
+#endif
     fr_seq_run_free(&run);
     free(own_text);
     free(V);

@@ -9,6 +9,7 @@
 #include "priors.h"
 #include "rank_options.h"
 #include "seqmodel.h"
+#include "seqmodel_serve.h"
 #include "seqmodel_store.h"
 
 #include <ctype.h>
@@ -115,13 +116,14 @@ struct fr_ranker {
     int bm25_failed;
     float *pop, *cov, *lex, *npop, *ncov, *nlex, *gate;
     fr_priors_scratch covis_scratch;
-    /* the sequential model (seqmodel.h), loaded once at creation; NULL when the store has none */
-    fr_seq_model *seq;
-    const float *seq_text;  /* (count, dim) the store's vectors as fp32: its mapping, or seq_own_text */
-    float *seq_own_text;    /* an f16 store's vectors, converted once (the model reads fp32 rows) */
+    /* the sequential model prepared for serving (seqmodel_serve.h), loaded once at creation; NULL
+     * when the store has none */
+    fr_seq_server *seq;
+    fr_seq_scratch *seq_scratch; /* this ranker's forward buffers (a ranker serves one call at a time) */
     int32_t *seq_hist;      /* [max_len] the newest history rows known to the model */
     float *seq_user;        /* [d] user state */
     float *seq_wt;          /* [dim] Wp^T user state: scores a text vector without projecting it */
+    float *seq_tv;          /* [dim] one stored text vector (a row the model has no id for) */
     float *seq_raw, *seq_norm; /* per candidate: raw and normalised */
     uint32_t *cand_rows;
     int *qterms;
@@ -134,28 +136,23 @@ struct fr_ranker {
 static int grow(fr_ranker *r, size_t n);
 static fr_status ensure_device(fr_ranker *r, size_t n, char *err, size_t errcap);
 
-/* The store's sequential model, once per ranker: a model is stateful while it runs (its forward
- * writes its own buffers), so rankers that serve concurrently cannot share one. Everything a
- * request needs is sized here, so the signal allocates nothing per request. */
+/* The store's sequential model, once per ranker, prepared for serving: item vectors computed
+ * and weights packed here, and everything a request needs sized here, so the signal allocates
+ * nothing per request. */
 static fr_status seq_load(fr_ranker *r, char *err, size_t errcap) {
     char serr[512];
     fr_seq_meta meta;
-    fr_status rc = fr_seq_of_store(r->store, "item store", &r->seq, &meta, serr, sizeof serr);
+    fr_status rc = fr_seq_server_of_store(r->store, "item store", &r->seq, &meta, serr, sizeof serr);
     if (rc == FR_ERR_NOT_FOUND) return FR_OK; /* no model: only requests that ask for the signal fail */
     if (rc) return fr_fail(rc, err, errcap, "ranker: sequential model: %s", serr);
-    const fr_seq_config *cfg = fr_seq_config_of(r->seq);
-    const fr_store_info *in = fr_store_info_of(r->store);
-    r->seq_text = fr_store_vectors_f32(r->store);
-    if (!r->seq_text) {
-        r->seq_own_text = malloc(sizeof(float) * (size_t)in->count * (size_t)in->dim);
-        if (!r->seq_own_text) return fr_fail(FR_ERR_NOMEM, err, errcap, "ranker: out of memory for the sequential model's text vectors");
-        for (uint64_t i = 0; i < in->count; i++) fr_store_vector(r->store, i, r->seq_own_text + i * (size_t)in->dim);
-        r->seq_text = r->seq_own_text;
-    }
+    const fr_seq_config *cfg = fr_seq_server_config(r->seq);
+    if ((rc = fr_seq_scratch_create(r->seq, &r->seq_scratch, serr, sizeof serr)))
+        return fr_fail(rc, err, errcap, "ranker: sequential model: %s", serr);
     r->seq_hist = malloc(sizeof *r->seq_hist * (size_t)cfg->max_len);
     r->seq_user = malloc(sizeof(float) * (size_t)cfg->d);
     r->seq_wt = malloc(sizeof(float) * (size_t)cfg->d_text);
-    if (!r->seq_hist || !r->seq_user || !r->seq_wt) return fr_fail(FR_ERR_NOMEM, err, errcap, "ranker: out of memory");
+    r->seq_tv = malloc(sizeof(float) * (size_t)cfg->d_text);
+    if (!r->seq_hist || !r->seq_user || !r->seq_wt || !r->seq_tv) return fr_fail(FR_ERR_NOMEM, err, errcap, "ranker: out of memory");
     return FR_OK;
 }
 
@@ -212,7 +209,8 @@ void fr_ranker_free(fr_ranker *r) {
     free(r->pop); free(r->cov); free(r->lex); free(r->npop); free(r->ncov); free(r->nlex); free(r->gate);
     fr_priors_scratch_free(&r->covis_scratch); free(r->cand_rows); free(r->qterms);
     fr_bm25_free(r->bm25);
-    fr_seq_free(r->seq); free(r->seq_own_text); free(r->seq_hist); free(r->seq_user); free(r->seq_wt);
+    fr_seq_server_free(r->seq); fr_seq_scratch_free(r->seq_scratch); free(r->seq_hist); free(r->seq_user); free(r->seq_wt);
+    free(r->seq_tv);
     free(r->seq_raw); free(r->seq_norm);
     fr_backend_destroy(r->own_be);
     free(r);
@@ -524,10 +522,11 @@ static void log_gates(fr_ranker *r, const fr_rank_options *o, int m) {
     }
 }
 
-/* The sequential signal's raw values into seq[0..m). dot(u, E[i] + Wp t_i + bp) is computed as
- * u.E[i] + (Wp^T u).t_i + u.bp: Wp^T u costs one projection per request instead of one per
- * candidate (d x dim each: 24,576 products at 64 x 384), so 500 candidates cost ~450 products each.
- * *use_seq is 0 when the signal is off or the history gives no state (raw values 0 then). */
+/* The sequential signal's raw values into seq[0..m): u . v_i with the item vectors computed at
+ * load. A candidate the model has no id for (a store row added after training, or the request's
+ * own vector) has v = Wp t + bp, scored as (Wp^T u) . t + u . bp: Wp^T u is computed once, and only
+ * when such a candidate is present. *use_seq is 0 when the signal is off or the history gives no
+ * state (raw values 0 then). */
 static fr_status sequential_signal(fr_ranker *r, const fr_rank_request *q, int m, int *use_seq, fr_rank_result *res,
                                    char *err, size_t errcap) {
     const fr_rank_options *o = &q->options;
@@ -535,7 +534,7 @@ static fr_status sequential_signal(fr_ranker *r, const fr_rank_request *q, int m
     if (o->sequential_weight == 0) return FR_OK;
     if (!r->seq)
         return fr_fail(FR_ERR_ARG, err, errcap, "options.sequential_weight needs a sequential model in the item store (feedrank train --store STORE --interactions LOG)");
-    const fr_seq_config *cfg = fr_seq_config_of(r->seq);
+    const fr_seq_config *cfg = fr_seq_server_config(r->seq);
     const int T = cfg->max_len, C = cfg->d, Dt = cfg->d_text;
     int k = T;
     for (int i = q->n_history - 1; i >= 0 && k > 0; i--) /* newest last in the request: fill from the right */
@@ -543,36 +542,33 @@ static fr_status sequential_signal(fr_ranker *r, const fr_rank_request *q, int m
     for (int j = 0; j < m; j++) r->seq_raw[j] = 0;
     if (k == T) { res->no_sequential_state = 1; return FR_OK; }
     char serr[256];
-    /* One request's forward is a few million products: waking an OpenMP team for each of its ~15
-     * layers costs more than it saves, and on a shared or busy machine every region waits for a
+    /* One request's forward is a few million products: waking an OpenMP team for each of its
+     * products costs more than it saves, and on a shared or busy machine every region waits for a
      * second core (measured: 84 ms per request instead of 0.5 ms under load). Run it on this
      * thread; nthreads is a per-thread setting, restored for the encoder's next call. */
     const int omp_threads = omp_get_max_threads();
     omp_set_num_threads(1);
-    fr_status rc = fr_seq_user_state(r->seq, r->seq_hist + k, T - k, r->seq_text, r->seq_user, serr, sizeof serr);
+    fr_status rc = fr_seq_server_state(r->seq, r->seq_scratch, r->seq_hist + k, T - k, r->seq_user, serr, sizeof serr);
     omp_set_num_threads(omp_threads);
     if (rc) return fr_fail(rc, err, errcap, "ranker: sequential model: %s", serr);
-    const fr_seq_tensor *lay = fr_seq_layout_of(r->seq);
-    const float *P = fr_seq_params(r->seq), *E = P + lay[FR_SEQ_E].offset, *Wp = P + lay[FR_SEQ_WP].offset,
-                *bp = P + lay[FR_SEQ_BP].offset;
     const float *u = r->seq_user;
-    float *wt = r->seq_wt;
-    for (int t = 0; t < Dt; t++) wt[t] = 0;
-    for (int c = 0; c < C; c++) { /* row-major Wp (C, Dt): accumulate rows so the inner loop is contiguous */
-        const float *row = Wp + (size_t)c * Dt;
-        const float uc = u[c];
-        for (int t = 0; t < Dt; t++) wt[t] += uc * row[t];
-    }
-    const float ub = dot(u, bp, C);
+    int have_wt = 0;
+    float ub = 0.0f;
     for (int j = 0; j < m; j++) {
         const int i = r->order[j];
         const int64_t row = r->rows[i];
-        if (row < 0) { /* the request's own vector: projection only, the model has no id for it */
-            r->seq_raw[j] = dot(wt, q->candidates[i].vector, Dt) + ub;
-        } else {
-            const float *e = row < cfg->n_items ? E + (size_t)row * C : NULL;
-            r->seq_raw[j] = (e ? dot(u, e, C) : 0.0f) + dot(wt, r->seq_text + (size_t)row * Dt, Dt) + ub;
+        const float *v = row >= 0 ? fr_seq_server_item(r->seq, row) : NULL;
+        if (j + 8 < m) { /* candidates' rows are scattered over the (N, d) table: fetch ahead */
+            const int64_t ahead = r->rows[r->order[j + 8]];
+            const float *pv = ahead >= 0 ? fr_seq_server_item(r->seq, ahead) : NULL;
+            if (pv)
+                for (int c = 0; c < C; c += 16) __builtin_prefetch(pv + c);
         }
+        if (v) { r->seq_raw[j] = dot(u, v, C); continue; }
+        if (!have_wt) { fr_seq_server_text_scorer(r->seq, u, r->seq_wt, &ub); have_wt = 1; }
+        const float *t = q->candidates[i].vector;
+        if (row >= 0) { fr_store_vector(r->store, (uint64_t)row, r->seq_tv); t = r->seq_tv; }
+        r->seq_raw[j] = dot(r->seq_wt, t, Dt) + ub;
     }
     *use_seq = 1;
     return FR_OK;

@@ -126,6 +126,7 @@ struct fr_seq_model {
     fr_seq_tensor layout[FR_SEQ_NTENSORS];
     size_t nparams;
     int max_batch, max_neg;
+    int forward_only; /* fr_seq_create_forward: no gradients, AdamW state or backward buffers */
     size_t max_uniq;
     float *params, *grads, *adam_m, *adam_v;
     long adam_t;
@@ -178,15 +179,16 @@ static size_t carve(fr_seq_model *m, char *base) {
     TAKE(a->lnf, BT * C); TAKE(a->lnf_mean, BT); TAKE(a->lnf_rstd, BT);
     TAKE(a->lse, BT); TAKE(a->branch, BT * C); TAKE(a->Vt, C * (BT + K));
     TAKE(a->G, LOSS_CHUNK * (BT + K)); TAKE(a->rowloss, BT);
+    TAKE(a->window, T);
+    if (m->forward_only) return off;
     TAKE(a->dstream, BT * C); TAKE(a->dbranch, BT * C); TAKE(a->dln, BT * C); TAKE(a->datty, BT * C);
     TAKE(a->dqkv, BT * 3 * C); TAKE(a->dfch, BT * F); TAKE(a->dV, U * C); TAKE(a->dVt, C * (BT + K)); TAKE(a->datt, B * NH * T);
-    TAKE(a->window, T);
 #undef TAKE
     return off;
 }
 
-fr_status fr_seq_create(const fr_seq_config *cfg, int max_batch, int max_neg, fr_seq_model **out, char *err,
-                        size_t errcap) {
+static fr_status create(const fr_seq_config *cfg, int max_batch, int max_neg, int forward_only, fr_seq_model **out,
+                        char *err, size_t errcap) {
     *out = NULL;
     fr_seq_tensor layout[FR_SEQ_NTENSORS];
     size_t total;
@@ -201,11 +203,12 @@ fr_status fr_seq_create(const fr_seq_config *cfg, int max_batch, int max_neg, fr
     m->nparams = total;
     m->max_batch = max_batch;
     m->max_neg = max_neg;
+    m->forward_only = forward_only;
     /* distinct items of a batch: inputs + targets + negatives, and never more than N */
     const size_t BT = (size_t)max_batch * (size_t)cfg->max_len;
     m->max_uniq = 2 * BT + (size_t)max_neg;
     if (m->max_uniq > (size_t)cfg->n_items) m->max_uniq = (size_t)cfg->n_items;
-    m->params = calloc(4 * total, sizeof(float)); /* params, grads, Adam m, Adam v */
+    m->params = calloc(forward_only ? total : 4 * total, sizeof(float)); /* params, grads, Adam m, Adam v */
     const size_t bytes = carve(m, NULL);
     m->block = aligned_alloc(64, bytes);
     if (!m->params || !m->block) {
@@ -215,12 +218,23 @@ fr_status fr_seq_create(const fr_seq_config *cfg, int max_batch, int max_neg, fr
     }
     memset(m->block, 0, bytes);
     carve(m, m->block);
-    m->grads = m->params + total;
-    m->adam_m = m->grads + total;
-    m->adam_v = m->adam_m + total;
+    if (!forward_only) {
+        m->grads = m->params + total;
+        m->adam_m = m->grads + total;
+        m->adam_v = m->adam_m + total;
+    }
     for (int i = 0; i < cfg->n_items; i++) m->a.item_slot[i] = -1;
     *out = m;
     return FR_OK;
+}
+
+fr_status fr_seq_create(const fr_seq_config *cfg, int max_batch, int max_neg, fr_seq_model **out, char *err,
+                        size_t errcap) {
+    return create(cfg, max_batch, max_neg, 0, out, err, errcap);
+}
+
+fr_status fr_seq_create_forward(const fr_seq_config *cfg, int max_batch, fr_seq_model **out, char *err, size_t errcap) {
+    return create(cfg, max_batch, 0, 1, out, err, errcap);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -259,11 +273,13 @@ void fr_seq_init_params(fr_seq_model *m, uint64_t seed) {
             }
         }
     }
-    memset(m->grads, 0, 3 * m->nparams * sizeof(float)); /* grads and AdamW state */
+    if (m->grads) memset(m->grads, 0, 3 * m->nparams * sizeof(float)); /* grads and AdamW state */
     m->adam_t = 0;
 }
 
-void fr_seq_zero_grad(fr_seq_model *m) { memset(m->grads, 0, m->nparams * sizeof(float)); }
+void fr_seq_zero_grad(fr_seq_model *m) {
+    if (m->grads) memset(m->grads, 0, m->nparams * sizeof(float));
+}
 
 /* ---------------------------------------------------------------------------------------------
  * Layers. `rows` lists the nrows rows (of B*T) a row-wise layer runs on; other rows are not
@@ -836,6 +852,7 @@ fr_status fr_seq_forward(fr_seq_model *m, const fr_seq_batch *b, float *loss, ch
 }
 
 fr_status fr_seq_backward(fr_seq_model *m, char *err, size_t errcap) {
+    if (m->forward_only) return fr_fail(FR_ERR_ARG, err, errcap, "seqmodel: backward on a forward-only model");
     if (!m->have_step)
         return fr_fail(FR_ERR_ARG, err, errcap, "seqmodel: backward without a forward with targets");
     const fr_seq_config *cf = &m->cfg;
@@ -891,6 +908,7 @@ fr_status fr_seq_backward(fr_seq_model *m, char *err, size_t errcap) {
  * AdamW */
 
 fr_status fr_seq_adamw_step(fr_seq_model *m, const fr_seq_adamw *o, float *grad_norm, char *err, size_t errcap) {
+    if (m->forward_only) return fr_fail(FR_ERR_ARG, err, errcap, "seqmodel: AdamW step on a forward-only model");
     if (!(o->lr >= 0.0f) || !(o->beta1 >= 0.0f && o->beta1 < 1.0f) || !(o->beta2 >= 0.0f && o->beta2 < 1.0f) ||
         !(o->eps > 0.0f) || !(o->weight_decay >= 0.0f) || !(o->max_grad_norm >= 0.0f))
         return fr_fail(FR_ERR_ARG, err, errcap, "seqmodel: AdamW settings out of range");
@@ -928,13 +946,30 @@ fr_status fr_seq_adamw_step(fr_seq_model *m, const fr_seq_adamw *o, float *grad_
 /* ---------------------------------------------------------------------------------------------
  * One training epoch */
 
+/* the CPU model's step, as an fr_seq_step_fn */
+static fr_status cpu_step(void *ctx, const fr_seq_batch *b, const fr_seq_adamw *opt, float *loss, char *err,
+                          size_t errcap) {
+    fr_seq_model *m = ctx;
+    fr_seq_zero_grad(m);
+    fr_status rc = fr_seq_forward(m, b, loss, err, errcap);
+    if (!rc) rc = fr_seq_backward(m, err, errcap);
+    if (!rc) rc = fr_seq_adamw_step(m, opt, NULL, err, errcap);
+    return rc;
+}
+
 fr_status fr_seq_train_epoch(fr_seq_model *m, const fr_seq_data *d, const float *text, const fr_seq_train_opts *o,
                              int epoch, fr_seq_epoch_stats *st, char *err, size_t errcap) {
+    return fr_seq_train_epoch_with(cpu_step, m, &m->cfg, m->max_batch, m->max_neg, d, text, o, epoch, st, err, errcap);
+}
+
+fr_status fr_seq_train_epoch_with(fr_seq_step_fn step_fn, void *ctx, const fr_seq_config *cfg, int max_batch, int max_neg,
+                                  const fr_seq_data *d, const float *text, const fr_seq_train_opts *o, int epoch,
+                                  fr_seq_epoch_stats *st, char *err, size_t errcap) {
     memset(st, 0, sizeof *st);
-    const int T = m->cfg.max_len, N = m->cfg.n_items;
-    if (o->batch < 1 || o->batch > m->max_batch || o->n_neg < 0 || o->n_neg > m->max_neg)
+    const int T = cfg->max_len, N = cfg->n_items;
+    if (o->batch < 1 || o->batch > max_batch || o->n_neg < 0 || o->n_neg > max_neg)
         return fr_fail(FR_ERR_ARG, err, errcap, "seqmodel: batch %d (1..%d) / negatives %d (0..%d)", o->batch,
-                       m->max_batch, o->n_neg, m->max_neg);
+                       max_batch, o->n_neg, max_neg);
     if (d->n_seq < 0 || !d->off || (d->n_seq && !d->items))
         return fr_fail(FR_ERR_ARG, err, errcap, "seqmodel: no training sequences");
     /* the epoch's order and one batch of inputs: allocated per epoch, never per step */
@@ -975,10 +1010,7 @@ fr_status fr_seq_train_epoch(fr_seq_model *m, const fr_seq_data *d, const float 
         const fr_seq_batch b = {.B = B, .items = items, .targets = targets, .negatives = negs, .n_neg = o->n_neg,
                                 .text = text, .train = 1, .dropout_seed = hash3(o->seed, stream, 0xd00dULL)};
         float loss = 0.0f;
-        fr_seq_zero_grad(m);
-        rc = fr_seq_forward(m, &b, &loss, err, errcap);
-        if (!rc) rc = fr_seq_backward(m, err, errcap);
-        if (!rc) rc = fr_seq_adamw_step(m, &o->opt, NULL, err, errcap);
+        rc = step_fn(ctx, &b, &o->opt, &loss, err, errcap);
         if (rc) {
             char why[200];
             snprintf(why, sizeof why, "%s", err ? err : "");

@@ -126,6 +126,10 @@ typedef struct fr_seq_model fr_seq_model;
  * fr_seq_params(). */
 fr_status fr_seq_create(const fr_seq_config *cfg, int max_batch, int max_neg, fr_seq_model **out, char *err,
                         size_t errcap);
+/* A forward-only model (evaluation, tools): parameters and forward activations only; no
+ * gradients, AdamW state or backward buffers (fr_seq_grads and fr_seq_adam_moments give NULL,
+ * backward and AdamW steps are refused). Serving uses seqmodel_serve.h instead. */
+fr_status fr_seq_create_forward(const fr_seq_config *cfg, int max_batch, fr_seq_model **out, char *err, size_t errcap);
 void fr_seq_free(fr_seq_model *m);
 
 const fr_seq_config *fr_seq_config_of(const fr_seq_model *m);
@@ -199,6 +203,16 @@ typedef struct {
  * (epoch + 1: `epoch` itself is an index). */
 fr_status fr_seq_train_epoch(fr_seq_model *m, const fr_seq_data *d, const float *text, const fr_seq_train_opts *o,
                              int epoch, fr_seq_epoch_stats *st, char *err, size_t errcap);
+
+/* The same epoch with another backend doing each step (the CUDA trainer, seqmodel_cuda.h): the
+ * batches, negatives and dropout seeds are those of fr_seq_train_epoch; step must run zero_grad,
+ * forward, backward and one AdamW step on b and give the step's loss. cfg, max_batch and max_neg
+ * are the stepping model's. */
+typedef fr_status (*fr_seq_step_fn)(void *ctx, const fr_seq_batch *b, const fr_seq_adamw *opt, float *loss, char *err,
+                                    size_t errcap);
+fr_status fr_seq_train_epoch_with(fr_seq_step_fn step, void *ctx, const fr_seq_config *cfg, int max_batch, int max_neg,
+                                  const fr_seq_data *d, const float *text, const fr_seq_train_opts *o, int epoch,
+                                  fr_seq_epoch_stats *st, char *err, size_t errcap);
 
 /* ---- Optimiser state (for checkpoints: a resumed run must continue with the same moments) ----
  * The AdamW moments are two arrays of fr_seq_num_params floats (first, then second moment). */

@@ -207,7 +207,7 @@ fr_status fr_seq_section_load(const uint8_t *data, size_t size, const char *labe
                        label, k->name, (unsigned long long)k->n_items, k->dim, (unsigned long long)k->ids_hash, want->name,
                        (unsigned long long)want->n_items, want->dim, (unsigned long long)want->ids_hash);
     fr_seq_model *m;
-    if ((rc = fr_seq_create(&meta->cfg, 1, 0, &m, err, errcap))) return rc;
+    if ((rc = fr_seq_create_forward(&meta->cfg, 1, &m, err, errcap))) return rc;
     memcpy(fr_seq_params(m), params, fr_seq_num_params(m) * sizeof(float));
     *out = m;
     return FR_OK;
@@ -223,6 +223,43 @@ fr_status fr_seq_of_store(const fr_store *store, const char *label, fr_seq_model
     fr_seq_store_key k;
     fr_seq_store_key_of(store, label, &k);
     return fr_seq_section_load(data, (size_t)size, label, &k, out, meta, err, errcap);
+}
+
+/* fr_seq_text_rows over an item store: its fp32 rows, or any store's rows converted one by one */
+static void store_text_rows(void *ctx, int64_t first, int count, float *out) {
+    const fr_store *s = ctx;
+    const int dim = fr_store_info_of(s)->dim;
+    const float *f = fr_store_vectors_f32(s);
+    if (f) { memcpy(out, f + (size_t)first * dim, (size_t)count * dim * sizeof(float)); return; }
+    for (int i = 0; i < count; i++) fr_store_vector(s, (uint64_t)(first + i), out + (size_t)i * dim);
+}
+
+fr_status fr_seq_server_of_store(const fr_store *store, const char *label, fr_seq_server **out, fr_seq_meta *meta,
+                                 char *err, size_t errcap) {
+    *out = NULL;
+    const uint8_t *data, *params;
+    uint64_t size;
+    if (!fr_store_section(store, FR_STORE_SECTION_SEQMODEL, &data, &size))
+        return fr_fail(FR_ERR_NOT_FOUND, err, errcap, "%s: the store has no sequential model (train one with feedrank train)", label);
+    fr_seq_store_key k;
+    fr_seq_store_key_of(store, label, &k);
+    fr_status rc = fr_seq_section_parse(data, (size_t)size, label, meta, &params, err, errcap);
+    if (rc) return rc;
+    const fr_seq_store_key *m = &meta->store;
+    if (m->n_items != k.n_items || m->dim != k.dim || m->ids_hash != k.ids_hash)
+        return fr_fail(FR_ERR_VERIFY, err, errcap,
+                       "%s: the model was made for another store: '%s' (%llu items, dim %u, ids %016llx), not '%s' (%llu items, dim %u, ids %016llx); retrain it on this store",
+                       label, m->name, (unsigned long long)m->n_items, m->dim, (unsigned long long)m->ids_hash, k.name,
+                       (unsigned long long)k.n_items, k.dim, (unsigned long long)k.ids_hash);
+    size_t n;
+    fr_seq_tensor lay[FR_SEQ_NTENSORS];
+    if ((rc = fr_seq_layout(&meta->cfg, lay, &n, err, errcap))) return rc;
+    float *p = malloc(n * sizeof(float) + 1); /* the section's bytes are unaligned little-endian */
+    if (!p) return fr_fail(FR_ERR_NOMEM, err, errcap, "%s: out of memory for the model's parameters", label);
+    for (size_t i = 0; i < n; i++) p[i] = fr_rdf32(params + 4 * i);
+    rc = fr_seq_server_create(&meta->cfg, p, store_text_rows, (void *)store, out, err, errcap);
+    free(p);
+    return rc;
 }
 
 fr_status fr_seq_file_hash(const char *path, uint64_t *hash, uint64_t *bytes, char *err, size_t errcap) {

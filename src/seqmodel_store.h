@@ -20,6 +20,7 @@
 
 #include "item_store.h"
 #include "seqmodel.h"
+#include "seqmodel_serve.h"
 #include "status.h"
 
 #define FR_SEQ_HEADER_SIZE 1024
@@ -68,13 +69,19 @@ fr_status fr_seq_section_parse(const uint8_t *data, size_t size, const char *lab
                                const uint8_t **params, char *err, size_t errcap);
 
 /* Parses data and, when want is not NULL, refuses a model made for another store (FR_ERR_VERIFY,
- * naming both); then creates a serving model (batch 1, no negatives) holding the parameters. */
+ * naming both); then creates a forward-only model (fr_seq_create_forward, batch 1: no gradients
+ * or optimiser state) holding the parameters. */
 fr_status fr_seq_section_load(const uint8_t *data, size_t size, const char *label, const fr_seq_store_key *want,
                               fr_seq_model **out, fr_seq_meta *meta, char *err, size_t errcap);
 
 /* The model attached to store (label: its path): FR_ERR_NOT_FOUND when it has none. */
 fr_status fr_seq_of_store(const fr_store *store, const char *label, fr_seq_model **out, fr_seq_meta *meta, char *err,
                           size_t errcap);
+
+/* The model attached to store, prepared for serving (seqmodel_serve.h: item vectors from the
+ * store's text vectors, packed weights); FR_ERR_NOT_FOUND when it has none. */
+fr_status fr_seq_server_of_store(const fr_store *store, const char *label, fr_seq_server **out, fr_seq_meta *meta,
+                                 char *err, size_t errcap);
 
 /* fr_hash64 chained over a file's bytes in 64 KiB blocks, and its size: a log's identity. */
 fr_status fr_seq_file_hash(const char *path, uint64_t *hash, uint64_t *bytes, char *err, size_t errcap);

@@ -1,7 +1,8 @@
 /* test_seqmodel_store.c - the trained model as a store section (src/seqmodel_store.h): a round
  * trip through a store file keeps every parameter and field; served item vectors and user states
  * agree with the training forward; truncated, bit-flipped, trailing-byte and other-store models are
- * refused with a message naming why. */
+ * refused with a message naming why. The serving path (seqmodel_serve.h) agrees with the reference
+ * forward at the default size, and a forward-only model holds no gradients. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,7 +35,85 @@ static fr_store *make_store(const char *path, const char *prefix, int n) {
     return s;
 }
 
+/* text rows of a plain (N, SV_DT) array, for fr_seq_server_create */
+#define SV_DT 48
+static void array_rows(void *ctx, int64_t first, int count, float *out) {
+    memcpy(out, (const float *)ctx + (size_t)first * SV_DT, (size_t)count * SV_DT * sizeof(float));
+}
+
+/* The served state and item vectors against the reference forward (fr_seq_user_state,
+ * fr_seq_item_vector) at the default width, window and depth, for 1 and 4 heads, short, full and
+ * over-long histories with ids the model does not know; tolerance 1e-4 relative to the largest
+ * value. Parameters are scaled up from N(0, 0.02) so that every layer changes the state. */
+static void test_serving(int heads) {
+    char err[256];
+    const int N = 300;
+    fr_seq_config cfg = fr_seq_default_config(N, SV_DT);
+    cfg.n_heads = heads;
+    fr_seq_model *m = NULL;
+    CHECK(fr_seq_create_forward(&cfg, 1, &m, err, sizeof err) == FR_OK, "%s", err);
+    if (!m) return;
+    CHECK(fr_seq_grads(m) == NULL && fr_seq_adam_moments(m, 0) == NULL, "forward-only model: no gradients, no AdamW state");
+    CHECK(fr_seq_backward(m, err, sizeof err) == FR_ERR_ARG && strstr(err, "forward-only"), "backward refused: %s", err);
+    fr_seq_init_params(m, 3);
+    float *P = fr_seq_params(m);
+    for (size_t i = 0; i < fr_seq_num_params(m); i++) P[i] *= 15.0f;
+    float *text = malloc((size_t)N * SV_DT * sizeof *text);
+    uint64_t seed = 17;
+    fr_test_fill(text, (size_t)N * SV_DT, &seed, 1.0f);
+    fr_seq_server *sv = NULL;
+    fr_seq_scratch *w = NULL;
+    CHECK(fr_seq_server_create(&cfg, P, array_rows, text, &sv, err, sizeof err) == FR_OK, "%s", err);
+    CHECK(sv && fr_seq_scratch_create(sv, &w, err, sizeof err) == FR_OK, "%s", err);
+    if (!sv || !w) { fr_seq_server_free(sv); fr_seq_free(m); free(text); return; }
+    int32_t hist[80];
+    for (int i = 0; i < 80; i++) hist[i] = i % 9 == 4 ? N + i : (i * 37 + 11) % N; /* some unknown to the model */
+    const int lens[] = {1, 2, 7, 50, 56, 80};
+    for (int k = 0; k < 6; k++) {
+        float u[64], want[64];
+        CHECK(fr_seq_user_state(m, hist + 80 - lens[k], lens[k], text, want, err, sizeof err) == FR_OK, "%s", err);
+        CHECK(fr_seq_server_state(sv, w, hist + 80 - lens[k], lens[k], u, err, sizeof err) == FR_OK, "%s", err);
+        double md = 0, mx = 0;
+        for (int c = 0; c < 64; c++) {
+            md = fmax(md, fabs((double)u[c] - want[c]));
+            mx = fmax(mx, fabs((double)want[c]));
+        }
+        CHECK(md <= 1e-4 * mx && mx > 0.1, "%d heads, history %d: served state within 1e-4 of the reference (diff %.3g of %.3g)",
+              heads, lens[k], md, mx);
+    }
+    int32_t none[2] = {-1, N};
+    float u[64];
+    CHECK(fr_seq_server_state(sv, w, none, 2, u, err, sizeof err) == FR_ERR_NOT_FOUND, "no known item: %s", err);
+    /* item vectors, and the text scorer for items without an id */
+    double md = 0, mx = 0;
+    for (int i = 0; i < N; i += 7) {
+        float v[64];
+        fr_seq_item_vector(m, i, text + (size_t)i * SV_DT, v);
+        const float *sv_v = fr_seq_server_item(sv, i);
+        for (int c = 0; c < 64; c++) {
+            md = fmax(md, fabs((double)sv_v[c] - v[c]));
+            mx = fmax(mx, fabs((double)v[c]));
+        }
+    }
+    CHECK(md <= 1e-5 * mx && fr_seq_server_item(sv, N) == NULL && fr_seq_server_item(sv, -1) == NULL,
+          "item vectors within 1e-5 (diff %.3g of %.3g); none outside 0..N-1", md, mx);
+    float wt[SV_DT], ub, v[64];
+    fr_test_fill(u, 64, &seed, 1.0f);
+    fr_seq_server_text_scorer(sv, u, wt, &ub);
+    fr_seq_item_vector(m, -1, text, v);
+    double a = ub, b = 0;
+    for (int t = 0; t < SV_DT; t++) a += (double)wt[t] * text[t];
+    for (int c = 0; c < 64; c++) b += (double)u[c] * v[c];
+    CHECK(fabs(a - b) <= 1e-4 * (1 + fabs(b)), "text scorer: %.6g, u . (Wp t + bp) = %.6g", a, b);
+    fr_seq_scratch_free(w);
+    fr_seq_server_free(sv);
+    fr_seq_free(m);
+    free(text);
+}
+
 int main(void) {
+    test_serving(1);
+    test_serving(4);
     char err[512], path[256], other[256];
     snprintf(path, sizeof path, "/tmp/test_seqstore_%d.store", (int)getpid());
     snprintf(other, sizeof other, "/tmp/test_seqstore_other_%d.store", (int)getpid());

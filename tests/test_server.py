@@ -203,7 +203,10 @@ with open(prof, "w") as f:
 # one compute thread: with two, one gathers a batch of 32 while the other computes, and 40 requests
 # may never fill the queue of 2 that this flood checks
 cfg = {"max_queue": 2, "max_wait_us": 200000, "token": "s3cret", "compute_threads": 1,
-       "arms": [{"name": "control", "weight": 1}, {"name": "diverse", "weight": 1, "profile": prof, "options": {"top_k": 2}}]}
+       "arms": [{"name": "control", "weight": 1}, {"name": "diverse", "weight": 1, "profile": prof, "options": {"top_k": 2}},
+                # weight 0: chosen by name only. Its sequential_weight reaches the ranker, which (this
+                # store has no sequential model) refuses it by name: an arm can switch the signal on
+                {"name": "seq", "weight": 0, "options": {"sequential_weight": 1.5}}]}
 srv = Server(config=cfg)
 ch = grpc.insecure_channel(f"127.0.0.1:{srv.port}")
 stub = pbg.RerankerStub(ch)
@@ -220,6 +223,8 @@ for u in range(40):
 check(f"user ids split across arms ({ {a: len(v) for a, v in arms.items()} })", set(arms) == {"control", "diverse"} and min(len(v) for v in arms.values()) >= 8)
 r = stub.Rerank(req(arm="diverse"), metadata=auth)
 check("named arm ranks with its profile + options", r.arm == "diverse" and len(r.items) == 2)
+c, d = code_of(lambda: stub.Rerank(req(arm="seq"), metadata=auth))
+check(f"an arm sets sequential_weight ({c}: {d})", c == grpc.StatusCode.INVALID_ARGUMENT and "sequential_weight" in d)
 r = stub.Rerank(req(arm="diverse", options=pb.RerankOptions(top_k=3)), metadata=auth)
 check("request options override the arm's", len(r.items) == 3)
 m = srv.metrics()
