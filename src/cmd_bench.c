@@ -9,6 +9,7 @@
  * every tunable parameter (BM25 k1/b, embedding history half-life, co-visitation window /
  * normalisation / half-life, blend weights) is chosen by NDCG@10 on the tuning half only. The
  * report gives the other half and all cases. */
+#include <cjson/cJSON.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
@@ -26,41 +27,56 @@
 #include "hash.h"
 #include "item_store.h"
 #include "metrics.h"
+#include "model_config.h"
 #include "priors.h"
 #include "profile.h"
+#include "ranker.h"
 
 #define MAX_PARTS 8
 #define MAX_RANKERS 16
 
-typedef enum { RK_RANDOM, RK_ORDER, RK_BM25, RK_EMBED, RK_POP, RK_COVIS, RK_BLEND, RK_RRF, RK_GBLEND, RK_LCOVIS } rk_kind;
+typedef enum { RK_RANDOM, RK_ORDER, RK_BM25, RK_EMBED, RK_POP, RK_COVIS, RK_BLEND, RK_RRF, RK_GBLEND, RK_LCOVIS, RK_SEQ, RK_PROFILE } rk_kind;
+
+/* One parameter setting's signals for every case (case offsets, like c_items): raw, normalised
+ * (by o's normalisation), and the log's count per candidate; NULL = absent. */
+typedef struct {
+    fr_rank_options o;
+    int window;
+    float *raw[FR_SIG_COUNT], *norm[FR_SIG_COUNT];
+    uint32_t *seen;
+} sigset;
 
 typedef struct rk rk;
 struct rk {
     rk_kind kind;
     char name[160];
-    /* tuned or given parameters */
-    double k1, b;            /* bm25 */
-    double half_life;        /* embed (feed context) and covis (history weights) */
-    fr_covis_params cp;      /* covis */
-    fr_covis *covis;         /* covis: built with cp */
-    int window;              /* logcovis: priors window */
-    uint8_t *priors_buf;     /* logcovis: priors built from the histories (the ranker's function) */
-    fr_priors priors;
-    fr_priors_scratch scratch;
+    /* signal rankers, blends and profiles: the ranker's options (signal parameters, weights, gate,
+     * boost) and the priors window of the store they rank on */
+    fr_rank_options o;
+    int window;
+    sigset ss;               /* the signals the options were last computed for */
+    /* covis (the harness's own co-visitation, not a served signal) */
+    double half_life;
+    fr_covis_params cp;
+    fr_covis *covis;
     int n_parts;
     rk *parts[MAX_PARTS];
     double weights[MAX_PARTS];
     int weights_given;
-    double gate;             /* gblend: log parts x g, g = seen / (seen + gate) */
-    double cold_boost;       /* gblend: content parts + (1 - g) x cold_boost */
-    int gate_given;          /* gate and cold_boost fixed (a profile), not tuned */
-    char tuned[200];         /* what tuning chose, for the report */
+    int gate_given;          /* log gate and cold boost fixed (a profile), not tuned */
+    char tuned[400];         /* what tuning chose, for the report */
     /* results */
     float *scores;           /* per case, per candidate (case offsets) */
-    float *z;                /* scores z-scored per case (a blend part's input; built on first use) */
     double *m[5];            /* per case: ndcg5, ndcg10, hr1, hr10, mrr */
-    double seconds;          /* scoring time */
+    double seconds;          /* tuning and scoring time */
 };
+
+typedef struct {
+    int window;
+    char path[4200];
+    fr_store *store;
+    fr_ranker *ranker;
+} bench_store;
 
 typedef struct {
     fr_dataset *d;
@@ -75,8 +91,6 @@ typedef struct {
     float *c_pos;            /* search: position in the dataset (for "order") */
     float *item_vecs, *query_vecs;
     int dim;
-    fr_bm25 *bm25;
-    int *q_terms, *q_term_off;
     double *pop;
     uint64_t seed;
     int ties_order;          /* 1: break score ties by candidate order instead of against relevance */
@@ -87,45 +101,69 @@ typedef struct {
     const char *frontier_header_for;
     rk *done[MAX_RANKERS * (MAX_PARTS + 1)]; /* rankers already tuned and scored, reused by name */
     int n_done;
+    /* the served path: stores of the dataset's items with priors per window, and their rankers */
+    bench_store stores[8];
+    int n_stores;
+    const char *cache;
+    uint64_t data_hash, model_fp;
+    char model_name[128];
+    uint8_t *seq_model;      /* --seq-model: the model section attached to every store */
+    size_t seq_model_size;
+    float zero_query[1];
+    /* sized scratch (grows to the largest case) */
+    fr_candidate *req_cands;
+    fr_history_item *req_hist;
+    int req_cap;
+    int *iwork;
+    int work_cap;
+    /* progress */
+    int tty;
+    double last_progress;
 } bench;
+
+static int grow_scratch(bench *B, int n) {
+    if (n <= B->work_cap) return 0;
+    int *w = realloc(B->iwork, sizeof(int) * (size_t)n);
+    if (!w) return -1;
+    B->iwork = w;
+    B->work_cap = n;
+    return 0;
+}
 
 /* ---------- ranker specs ---------- */
 
 static rk *rk_parse(const char *spec, char *err, size_t errcap);
+static int rk_is_signal(rk_kind k);
 
-/* profile:FILE - the profile's weights, log gate and cold boost as a gblend of the matching
- * harness rankers (semantic = embed, popularity, covisitation = covis, lexical = bm25; the
- * upstream signal has no counterpart in offline data). The parts' own parameters are tuned. */
+/* profile:FILE - the profile as written, ranked by fr_rank itself (no re-tuning): its weights,
+ * normalisations, gate, boost, half-lives, BM25 parameters, MMR; the store's priors use the
+ * index defaults (`feedrank index --interactions`: window 10), as a store built without options. */
 static rk *rk_profile(const char *spec, const char *path, char *err, size_t errcap) {
-    fr_rank_options o;
-    char name[64];
-    if (fr_profile_load(path, &o, name, sizeof name, err, errcap)) return NULL;
     rk *r = calloc(1, sizeof *r);
-    if (!r) return NULL;
+    if (!r) { fr_fail(FR_ERR_NOMEM, err, errcap, "out of memory"); return NULL; }
+    char name[64];
+    if (fr_profile_load(path, &r->o, name, sizeof name, err, errcap)) { free(r); return NULL; }
     snprintf(r->name, sizeof r->name, "%s", spec);
-    r->kind = RK_GBLEND;
-    r->weights_given = 1;
-    r->gate_given = 1;
-    r->gate = o.log_gate;
-    r->cold_boost = o.cold_content_boost;
-    const char *parts[4] = {"embed", "popularity", "logcovis", "bm25"};
-    const float w[4] = {o.semantic_weight, o.popularity_weight, o.covisitation_weight, o.lexical_weight};
-    const fr_signal sig[4] = {FR_SIG_SEMANTIC, FR_SIG_POPULARITY, FR_SIG_COVISITATION, FR_SIG_LEXICAL};
-    for (int i = 0; i < 4; i++) {
-        if (w[i] == 0) continue;
-        if (fr_rank_norm_of(&o, sig[i]) != FR_NORM_ZSCORE) { /* the harness blends z-scores: measuring anything else would mislead */
-            fr_fail(FR_ERR_ARG, err, errcap, "%s: bench ab blends z-scored signals; this profile normalises %s by %s", path,
-                    fr_signal_name(sig[i]), fr_norm_name(fr_rank_norm_of(&o, sig[i])));
-            for (int j = 0; j < r->n_parts; j++) free(r->parts[j]);
-            free(r);
-            return NULL;
+    r->kind = RK_PROFILE;
+    fr_priors_params pp;
+    fr_priors_params_default(&pp);
+    r->window = pp.window;
+    { /* the priors window tuning chose (tuned.priors_window), for a store indexed with --window N */
+        char *text;
+        size_t len;
+        if (fr_read_small_file(path, 1u << 20, &text, &len, err, errcap) == FR_OK) {
+            cJSON *root = cJSON_ParseWithLength(text, len);
+            const cJSON *t = root ? cJSON_GetObjectItemCaseSensitive(root, "tuned") : NULL;
+            const cJSON *w = t ? cJSON_GetObjectItemCaseSensitive(t, "priors_window") : NULL;
+            if (cJSON_IsNumber(w) && w->valuedouble >= 1 && w->valuedouble <= 64) r->window = (int)w->valuedouble;
+            cJSON_Delete(root);
+            free(text);
         }
-        rk *p = rk_parse(parts[i], err, errcap);
-        if (!p) { for (int j = 0; j < r->n_parts; j++) free(r->parts[j]); free(r); return NULL; }
-        r->weights[r->n_parts] = w[i];
-        r->parts[r->n_parts++] = p;
     }
-    if (r->n_parts == 0) { fr_fail(FR_ERR_ARG, err, errcap, "%s: every offline signal has weight 0", path); free(r); return NULL; }
+    const fr_rank_options *o = &r->o;
+    snprintf(r->tuned, sizeof r->tuned, "as written, not re-tuned: semantic %g, popularity %g, covisitation %g, lexical %g, sequential %g; "
+             "gate %g, cold boost %g; priors window %d (index --interactions --window)", o->semantic_weight, o->popularity_weight, o->covisitation_weight, o->lexical_weight,
+             o->sequential_weight, o->log_gate, o->cold_content_boost, r->window);
     return r;
 }
 
@@ -135,14 +173,14 @@ static rk *rk_parse(const char *spec, char *err, size_t errcap) {
     if (!r) return NULL;
     snprintf(r->name, sizeof r->name, "%s", spec);
     r->half_life = 4;
-    r->k1 = 1.2;
-    r->b = 0.75;
     r->cp = (fr_covis_params){3, 1.0, 0.0};
+    fr_rank_options_default(&r->o);
+    r->window = 10;
     const char *paren = strchr(spec, '(');
     size_t nl = paren ? (size_t)(paren - spec) : strlen(spec);
     struct { const char *n; rk_kind k; } names[] = {{"random", RK_RANDOM}, {"order", RK_ORDER}, {"bm25", RK_BM25}, {"embed", RK_EMBED},
                                                     {"popularity", RK_POP}, {"covis", RK_COVIS}, {"blend", RK_BLEND}, {"rrf", RK_RRF},
-                                                    {"gblend", RK_GBLEND}, {"logcovis", RK_LCOVIS}};
+                                                    {"gblend", RK_GBLEND}, {"logcovis", RK_LCOVIS}, {"seq", RK_SEQ}};
     int found = 0;
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (strlen(names[i].n) == nl && strncmp(spec, names[i].n, nl) == 0) { r->kind = names[i].k; found = 1; }
@@ -166,6 +204,14 @@ static rk *rk_parse(const char *spec, char *err, size_t errcap) {
             if (r->n_parts == MAX_PARTS) { fr_fail(FR_ERR_ARG, err, errcap, "ranker '%s': at most %d parts", spec, MAX_PARTS); break; }
             rk *p = rk_parse(tok, err, errcap);
             if (!p) { for (int i = 0; i < r->n_parts; i++) free(r->parts[i]); free(r); return NULL; }
+            if ((r->kind != RK_RRF && !rk_is_signal(p->kind)) || p->kind == RK_RRF || p->kind == RK_PROFILE) {
+                fr_fail(FR_ERR_ARG, err, errcap, "ranker '%s': blend parts are ranker signals (embed, bm25, popularity, logcovis, seq); '%s' is not%s",
+                        spec, p->name, p->kind == RK_COVIS ? " (covis is the harness's own co-visitation; the served one is logcovis)" : "");
+                free(p);
+                for (int i = 0; i < r->n_parts; i++) free(r->parts[i]);
+                free(r);
+                return NULL;
+            }
             if (p->kind == RK_BLEND || p->kind == RK_RRF || p->kind == RK_GBLEND) { free(p); fr_fail(FR_ERR_ARG, err, errcap, "ranker '%s': blends do not nest", spec); for (int i = 0; i < r->n_parts; i++) free(r->parts[i]); free(r); return NULL; }
             char *e = NULL;
             r->weights[r->n_parts] = colon ? strtod(colon + 1, &e) : 1.0;
@@ -189,27 +235,179 @@ static rk *rk_parse(const char *spec, char *err, size_t errcap) {
     return r;
 }
 
+static void sigset_free(sigset *s);
+
 static void rk_free(rk *r) {
     if (!r) return;
     for (int i = 0; i < r->n_parts; i++) rk_free(r->parts[i]);
     fr_covis_free(r->covis);
-    free(r->priors_buf);
-    fr_priors_scratch_free(&r->scratch);
+    sigset_free(&r->ss);
     free(r->scores);
-    free(r->z);
     for (int i = 0; i < 5; i++) free(r->m[i]);
     free(r);
 }
 
-/* ---------- scoring ---------- */
+/* ---------- the ranker's store and signals ---------- */
 
-static float dotf(const float *a, const float *b, int n) {
-    float s = 0;
-    for (int i = 0; i < n; i++) s += a[i] * b[i];
-    return s;
+/* The harness ranks through the ranker that serves (ranker.h): an item store of the dataset's items
+ * (ids, the embeddings, the item texts) with log priors built from the evaluated file's histories
+ * exactly as `feedrank index --interactions` builds them (one store per priors window tried), and
+ * the sequential model when --seq-model gives one. Each case becomes a fr_rank_request: search, the
+ * query (text and vector); feed, the user's history in order (no timestamps: recency by position).
+ * fr_rank_signals_of computes the signals once per case and parameter setting; every weight / gate
+ * / boost setting is then fr_rank_normalize + fr_rank_combine, the ranker's own blend. */
+
+static fr_status write_bench_store(bench *B, const char *path, int window, char *err, size_t errcap) {
+    const fr_dataset *d = B->d;
+    const int D = B->dim ? B->dim : 1;
+    fr_store_writer *w;
+    fr_status rc = fr_store_writer_open(path, D, FR_STORE_F32, B->model_name[0] ? B->model_name : "none", B->model_fp, 1, &w, err, errcap);
+    if (rc) return rc;
+    float *zero = calloc((size_t)D, sizeof(float));
+    if (!zero) { fr_store_writer_abort(w); return fr_fail(FR_ERR_NOMEM, err, errcap, "bench: out of memory"); }
+    for (int i = 0; i < d->n_items && !rc; i++)
+        rc = fr_store_writer_add(w, d->item_ids[i], strlen(d->item_ids[i]), B->item_vecs ? B->item_vecs + (size_t)i * D : zero,
+                                 d->item_texts[i], strlen(d->item_texts[i]), err, errcap);
+    free(zero);
+    if (rc) { fr_store_writer_abort(w); return rc; }
+    if ((rc = fr_store_writer_finish(w, err, errcap))) return rc;
+    if (d->mode == FR_DS_FEED) { /* priors from the histories (targets never enter), one event per item in order */
+        fr_priors_params pp;
+        fr_priors_params_default(&pp);
+        pp.window = window;
+        fr_priors_builder *b;
+        if ((rc = fr_priors_builder_create((uint64_t)d->n_items, &pp, &b, err, errcap))) return rc;
+        for (int u = 0; u < d->n_users && !rc; u++) {
+            char key[16];
+            int kl = snprintf(key, sizeof key, "%d", u);
+            for (int j = d->h_off[u]; j < d->h_off[u + 1] && !rc; j++)
+                rc = fr_priors_add(b, key, (size_t)kl, (uint32_t)d->h_items[j], j - d->h_off[u], 1.0, err, errcap);
+        }
+        uint8_t *buf = NULL;
+        size_t size = 0;
+        if (!rc) rc = fr_priors_finish(b, &buf, &size, err, errcap);
+        fr_priors_builder_free(b);
+        if (!rc) rc = fr_store_attach(path, FR_STORE_SECTION_PRIORS, buf, size, err, errcap);
+        free(buf);
+        if (rc) return rc;
+    }
+    if (B->seq_model) rc = fr_store_attach(path, FR_STORE_SECTION_SEQMODEL, B->seq_model, B->seq_model_size, err, errcap);
+    return rc;
 }
 
-/* Raw scores of ranker r (not a blend) for case k into out. */
+/* The ranker over the store with priors of `window` (search: no priors, window ignored). */
+static fr_status ranker_for(bench *B, int window, fr_ranker **out, char *err, size_t errcap) {
+    if (B->mode != FR_DS_FEED) window = 0;
+    for (int i = 0; i < B->n_stores; i++)
+        if (B->stores[i].window == window) { *out = B->stores[i].ranker; return FR_OK; }
+    if (B->n_stores == (int)(sizeof B->stores / sizeof B->stores[0])) return fr_fail(FR_ERR_ARG, err, errcap, "bench: too many priors windows");
+    bench_store *s = &B->stores[B->n_stores];
+    snprintf(s->path, sizeof s->path, "%s/bench-%d-%016" PRIx64 "-w%d.store", B->cache, (int)getpid(), B->data_hash, window);
+    mkdir(B->cache, 0755);
+    fr_status rc = write_bench_store(B, s->path, window, err, errcap);
+    if (!rc) rc = fr_store_open(s->path, 0, 1, &s->store, err, errcap);
+    if (!rc) rc = fr_ranker_create(NULL, s->store, &s->ranker, err, errcap);
+    if (rc) { fr_store_close(s->store); s->store = NULL; unlink(s->path); return rc; }
+    s->window = window;
+    B->n_stores++;
+    *out = s->ranker;
+    return FR_OK;
+}
+
+/* Case k as the request the served path would get (history, or query text and vector). */
+static fr_status case_request(bench *B, int k, const fr_rank_options *o, fr_rank_request *q, char *err, size_t errcap) {
+    const fr_dataset *d = B->d;
+    const int n = B->c_off[k + 1] - B->c_off[k], src = B->c_src[k];
+    const int L = d->mode == FR_DS_FEED ? d->h_off[src + 1] - d->h_off[src] : 0;
+    if (n > B->req_cap || L > B->req_cap) {
+        int c = n > L ? n : L;
+        fr_candidate *cs = realloc(B->req_cands, sizeof *cs * (size_t)c);
+        if (cs) B->req_cands = cs;
+        fr_history_item *hs = realloc(B->req_hist, sizeof *hs * (size_t)c);
+        if (hs) B->req_hist = hs;
+        if (!cs || !hs) return fr_fail(FR_ERR_NOMEM, err, errcap, "bench: out of memory");
+        B->req_cap = c;
+    }
+    memset(q, 0, sizeof *q);
+    for (int i = 0; i < n; i++) {
+        const char *id = d->item_ids[B->c_items[B->c_off[k] + i]];
+        B->req_cands[i] = (fr_candidate){.id = id, .id_len = strlen(id)};
+    }
+    for (int j = 0; j < L; j++) {
+        const char *id = d->item_ids[d->h_items[d->h_off[src] + j]];
+        B->req_hist[j] = (fr_history_item){.id = id, .id_len = strlen(id), .weight = 1};
+    }
+    if (d->mode == FR_DS_SEARCH) {
+        q->query = d->query_texts[src];
+        q->query_len = strlen(q->query);
+        q->query_vector = B->query_vecs ? B->query_vecs + (size_t)src * B->dim : B->zero_query;
+    }
+    q->history = B->req_hist;
+    q->n_history = L;
+    q->candidates = B->req_cands;
+    q->n_candidates = n;
+    q->options = *o;
+    return FR_OK;
+}
+
+static void sigset_free(sigset *s) {
+    for (int g = 0; g < FR_SIG_COUNT; g++) { free(s->raw[g]); free(s->norm[g]); s->raw[g] = s->norm[g] = NULL; }
+    free(s->seen);
+    s->seen = NULL;
+}
+
+/* Signals of every case (want_tune -1) or one half through fr_rank_signals_of with o (its signal
+ * parameters and which signals it asks for) on the store of `window`, normalised as o says. */
+static fr_status sigset_compute(bench *B, sigset *s, const fr_rank_options *o, int window, int want_tune, char *err, size_t errcap) {
+    sigset_free(s);
+    s->o = *o;
+    s->window = window;
+    fr_ranker *rk_;
+    fr_status rc = ranker_for(B, window, &rk_, err, errcap);
+    if (rc) return rc;
+    const size_t total = (size_t)B->c_off[B->n_cases];
+    fr_rank_result res;
+    for (int k = 0; k < B->n_cases; k++) {
+        if (want_tune >= 0 && B->c_tune[k] != want_tune) continue;
+        fr_rank_request q;
+        fr_rank_signals sg;
+        if ((rc = case_request(B, k, o, &q, err, errcap)) || (rc = fr_rank_signals_of(rk_, &q, &res, &sg, err, errcap))) return rc;
+        const int n = B->c_off[k + 1] - B->c_off[k], off = B->c_off[k];
+        if (sg.n != n) return fr_fail(FR_ERR_ARG, err, errcap, "bench: case %d: the ranker kept %d of %d candidates", k, sg.n, n);
+        for (int g = 0; g < FR_SIG_COUNT; g++) {
+            if (!sg.sig[g]) continue;
+            if (!s->raw[g] && (!(s->raw[g] = calloc(total ? total : 1, sizeof(float))) || !(s->norm[g] = calloc(total ? total : 1, sizeof(float)))))
+                return fr_fail(FR_ERR_NOMEM, err, errcap, "bench: out of memory");
+            memcpy(s->raw[g] + off, sg.sig[g], sizeof(float) * (size_t)n);
+        }
+        if (sg.seen) {
+            if (!s->seen && !(s->seen = calloc(total ? total : 1, sizeof(uint32_t)))) return fr_fail(FR_ERR_NOMEM, err, errcap, "bench: out of memory");
+            memcpy(s->seen + off, sg.seen, sizeof(uint32_t) * (size_t)n);
+        }
+        /* normalised once: the grid only re-weights */
+        fr_rank_signals v = sg;
+        float *norm[FR_SIG_COUNT] = {0};
+        for (int g = 0; g < FR_SIG_COUNT; g++) if (sg.sig[g]) norm[g] = s->norm[g] + off;
+        if (grow_scratch(B, n)) return fr_fail(FR_ERR_NOMEM, err, errcap, "bench: out of memory");
+        fr_rank_normalize(o, &v, norm, B->iwork);
+    }
+    return FR_OK;
+}
+
+/* The ranker's blend of case k's normalised signals under o (weights, gate, boost) into out. */
+static void sigset_score(const bench *B, const sigset *s, int k, const fr_rank_options *o, float *out) {
+    const int n = B->c_off[k + 1] - B->c_off[k], off = B->c_off[k];
+    fr_rank_signals v = {.n = n};
+    const float *norm[FR_SIG_COUNT] = {0};
+    for (int g = 0; g < FR_SIG_COUNT; g++)
+        if (s->raw[g]) { v.sig[g] = s->raw[g] + off; norm[g] = s->norm[g] + off; }
+    v.seen = s->seen ? s->seen + off : NULL;
+    fr_rank_combine(o, &v, norm, out);
+}
+
+/* ---------- scoring ---------- */
+
+/* Raw scores of the harness-only rankers (random, order, covis) for case k into out. */
 static void score_base(bench *B, rk *r, int k, float *out) {
     const int n = B->c_off[k + 1] - B->c_off[k], *items = B->c_items + B->c_off[k], src = B->c_src[k];
     const fr_dataset *d = B->d;
@@ -220,41 +418,9 @@ static void score_base(bench *B, rk *r, int k, float *out) {
     case RK_ORDER:
         for (int i = 0; i < n; i++) out[i] = -B->c_pos[B->c_off[k] + i];
         break;
-    case RK_BM25: {
-        const int *t = B->q_terms + B->q_term_off[src], nt = B->q_term_off[src + 1] - B->q_term_off[src];
-        for (int i = 0; i < n; i++) out[i] = (float)fr_bm25_score(B->bm25, t, nt, items[i], r->k1, r->b);
-        break;
-    }
-    case RK_EMBED: {
-        float ctx[4096];
-        const int D = B->dim;
-        if (B->mode == FR_DS_SEARCH) {
-            memcpy(ctx, B->query_vecs + (size_t)src * D, sizeof(float) * D);
-        } else {
-            const int h0 = d->h_off[src], L = d->h_off[src + 1] - h0;
-            memset(ctx, 0, sizeof(float) * D);
-            for (int j = 0; j < L; j++) {
-                float w = (float)pow(0.5, (L - 1 - j) / r->half_life);
-                const float *v = B->item_vecs + (size_t)d->h_items[h0 + j] * D;
-                for (int x = 0; x < D; x++) ctx[x] += w * v[x];
-            }
-        }
-        for (int i = 0; i < n; i++) out[i] = dotf(ctx, B->item_vecs + (size_t)items[i] * D, D);
-        break;
-    }
-    case RK_POP:
-        for (int i = 0; i < n; i++) out[i] = (float)log1p(B->pop[items[i]]);
-        break;
     case RK_COVIS: {
         const int h0 = d->h_off[src], L = d->h_off[src + 1] - h0;
         fr_covis_score(r->covis, d->h_items + h0, L, r->half_life, items, n, out);
-        break;
-    }
-    case RK_LCOVIS: { /* item indices are the priors' rows */
-        const int h0 = d->h_off[src], L = d->h_off[src + 1] - h0;
-        if (fr_priors_covis(&r->priors, (const uint32_t *)(d->h_items + h0), NULL, L, r->half_life, r->cp.norm_power, (const uint32_t *)items, n,
-                            &r->scratch, out))
-            for (int i = 0; i < n; i++) out[i] = 0;
         break;
     }
     default:
@@ -262,73 +428,35 @@ static void score_base(bench *B, rk *r, int k, float *out) {
     }
 }
 
-static void zscore(float *x, int n) {
-    double m = 0, v = 0;
-    for (int i = 0; i < n; i++) m += x[i];
-    m /= n;
-    for (int i = 0; i < n; i++) v += (x[i] - m) * (x[i] - m);
-    double sd = sqrt(v / n);
-    for (int i = 0; i < n; i++) x[i] = sd > 1e-12 ? (float)((x[i] - m) / sd) : 0.0f;
-}
-
-/* A part's final scores, z-scored within each case (computed once; blends reuse them for every
- * setting of their grid). */
-static const float *part_z(bench *B, rk *p) {
-    if (!p->z) {
-        const size_t total = (size_t)B->c_off[B->n_cases];
-        p->z = malloc(sizeof(float) * (total ? total : 1));
-        if (!p->z) { fprintf(stderr, "feedrank bench: out of memory\n"); abort(); }
-        memcpy(p->z, p->scores, sizeof(float) * total);
-        for (int k = 0; k < B->n_cases; k++) zscore(p->z + B->c_off[k], B->c_off[k + 1] - B->c_off[k]);
-    }
-    return p->z;
-}
-
-/* Combines the parts' stored scores for case k into out. */
-static void score_combined(bench *B, rk *r, int k, const double *w, float *out) {
+/* Reciprocal-rank fusion of the parts' stored scores for case k (k = 60; tied items share their
+ * average rank, so a tie carries no information). A harness-only fusion: no profile serves it. */
+static void score_rrf(bench *B, rk *r, int k, const double *w, float *out) {
     const int n = B->c_off[k + 1] - B->c_off[k], off = B->c_off[k];
-    float tmp[8192];
-    int order[8192];
+    int *order = B->iwork;
     for (int i = 0; i < n; i++) out[i] = 0;
     for (int p = 0; p < r->n_parts; p++) {
-        if (r->kind == RK_BLEND || r->kind == RK_GBLEND) memcpy(tmp, part_z(B, r->parts[p]) + off, sizeof(float) * n);
-        else memcpy(tmp, r->parts[p]->scores + off, sizeof(float) * n);
-        if (r->kind == RK_BLEND) {
-            for (int i = 0; i < n; i++) out[i] += (float)(w[p] * tmp[i]);
-        } else if (r->kind == RK_GBLEND) {
-            /* log parts count only as far as the log knows the candidate: x seen / (seen + gate) */
-            const int logpart = r->parts[p]->kind == RK_POP || r->parts[p]->kind == RK_COVIS || r->parts[p]->kind == RK_LCOVIS;
-            const int *items = B->c_items + off;
-            for (int i = 0; i < n; i++) {
-                double g = B->mode == FR_DS_FEED && r->gate > 0 ? B->pop[items[i]] / (B->pop[items[i]] + r->gate) : 1.0;
-                /* what the log cannot say about an item, its content says louder */
-                double coef = logpart ? w[p] * g : w[p] + (1.0 - g) * r->cold_boost;
-                out[i] += (float)(coef * tmp[i]);
-            }
-        } else { /* reciprocal-rank fusion, k = 60; tied items share their average rank, so a
-                  * tie carries no information (breaking it by position could leak the target) */
-            for (int i = 0; i < n; i++) order[i] = i;
-            for (int a = 1; a < n; a++) {
-                int v = order[a], b = a;
-                while (b > 0 && tmp[order[b - 1]] < tmp[v]) { order[b] = order[b - 1]; b--; }
-                order[b] = v;
-            }
-            for (int a = 0; a < n;) {
-                int b = a;
-                while (b + 1 < n && tmp[order[b + 1]] == tmp[order[a]]) b++;
-                double rank = (a + b) / 2.0 + 1;
-                for (int c = a; c <= b; c++) out[order[c]] += (float)(w[p] / (60.0 + rank));
-                a = b + 1;
-            }
+        const float *tmp = r->parts[p]->scores + off;
+        for (int i = 0; i < n; i++) order[i] = i;
+        for (int a = 1; a < n; a++) {
+            int v = order[a], b = a;
+            while (b > 0 && tmp[order[b - 1]] < tmp[v]) { order[b] = order[b - 1]; b--; }
+            order[b] = v;
+        }
+        for (int a = 0; a < n;) {
+            int b = a;
+            while (b + 1 < n && tmp[order[b + 1]] == tmp[order[a]]) b++;
+            double rank = (a + b) / 2.0 + 1;
+            for (int c = a; c <= b; c++) out[order[c]] += (float)(w[p] / (60.0 + rank));
+            a = b + 1;
         }
     }
 }
 
 /* Metrics of case k from scores s. */
-static void case_metrics(const bench *B, int k, const float *s, double m[5]) {
+static void case_metrics(bench *B, int k, const float *s, double m[5]) {
     const int n = B->c_off[k + 1] - B->c_off[k];
     const float *g = B->c_grades + B->c_off[k];
-    int order[8192];
+    int *order = B->iwork;
     if (B->ties_order) fr_rank_by_score_stable(s, n, order);
     else fr_rank_by_score(s, g, n, order);
     float gmin = B->d->mode == FR_DS_SEARCH ? B->d->grade_min : 0;
@@ -352,20 +480,29 @@ static double feed_ndcg10(const bench *B, int k, const float *s) {
     return rank < 10 ? 1.0 / log2(rank + 2.0) : 0;
 }
 
-/* Scores every case with r's current parameters (blends: from their parts' scores, weights w).
- * Returns mean NDCG@10 over the cases with c_tune == want_tune (-1: all). */
-static double run_ranker(bench *B, rk *r, const double *w, int want_tune, int store) {
-    if (!r->scores) {
-        r->scores = malloc(sizeof(float) * (size_t)B->c_off[B->n_cases]);
-        for (int i = 0; i < 5; i++) r->m[i] = malloc(sizeof(double) * (size_t)B->n_cases);
-    }
-    if (!(r->kind == RK_BLEND || r->kind == RK_RRF || r->kind == RK_GBLEND)) { free(r->z); r->z = NULL; } /* scores change */
+static int rk_is_signal(rk_kind k) { return k == RK_EMBED || k == RK_BM25 || k == RK_POP || k == RK_LCOVIS || k == RK_SEQ; }
+static int rk_is_blend(rk_kind k) { return k == RK_BLEND || k == RK_GBLEND; }
+
+/* Scores every case of the half (want_tune; -1 all) with r: a signal ranker or blend through the
+ * ranker's blend of r->ss under o, rrf from its parts, a profile from the scores fr_rank gave (already
+ * in r->scores), the others by score_base. Returns mean NDCG@10 over those cases. */
+static void alloc_results(const bench *B, rk *r) {
+    if (r->scores) return;
+    r->scores = malloc(sizeof(float) * (size_t)(B->c_off[B->n_cases] ? B->c_off[B->n_cases] : 1));
+    for (int i = 0; i < 5; i++) r->m[i] = malloc(sizeof(double) * (size_t)(B->n_cases ? B->n_cases : 1));
+    if (!r->scores || !r->m[0] || !r->m[1] || !r->m[2] || !r->m[3] || !r->m[4]) { fprintf(stderr, "feedrank bench: out of memory\n"); abort(); }
+}
+
+static double run_ranker(bench *B, rk *r, const fr_rank_options *o, const double *w, int want_tune, int store) {
+    alloc_results(B, r);
     double hs[2] = {0, 0}, hc[2] = {0, 0}; /* NDCG@10 sums per half (index = c_tune): all cases, cold cases */
     int hn[2] = {0, 0}, hnc[2] = {0, 0};
     for (int k = 0; k < B->n_cases; k++) {
         if (want_tune >= 0 && B->c_tune[k] != want_tune) continue;
         float *s = r->scores + B->c_off[k];
-        if (r->kind == RK_BLEND || r->kind == RK_RRF || r->kind == RK_GBLEND) score_combined(B, r, k, w, s);
+        if (r->kind == RK_PROFILE) { /* scored by fr_rank already */ }
+        else if (r->kind == RK_RRF) score_rrf(B, r, k, w, s);
+        else if (r->ss.raw[FR_SIG_SEMANTIC]) sigset_score(B, &r->ss, k, o, s);
         else score_base(B, r, k, s);
         double m[5];
         if (!store && B->mode == FR_DS_FEED && !B->ties_order) m[1] = feed_ndcg10(B, k, s);
@@ -386,12 +523,12 @@ static int reuse(bench *B, rk *r) {
         rk *o = B->done[i];
         if (strcmp(o->name, r->name) != 0 || o == r || !o->scores) continue;
         size_t ns = (size_t)B->c_off[B->n_cases];
-        r->scores = malloc(sizeof(float) * ns);
-        for (int m = 0; m < 5; m++) r->m[m] = malloc(sizeof(double) * (size_t)B->n_cases);
+        r->scores = malloc(sizeof(float) * (ns ? ns : 1));
+        for (int m = 0; m < 5; m++) r->m[m] = malloc(sizeof(double) * (size_t)(B->n_cases ? B->n_cases : 1));
         if (!r->scores) return 0;
         memcpy(r->scores, o->scores, sizeof(float) * ns);
         for (int m = 0; m < 5; m++) { if (!r->m[m]) return 0; memcpy(r->m[m], o->m[m], sizeof(double) * (size_t)B->n_cases); }
-        r->k1 = o->k1; r->b = o->b; r->half_life = o->half_life; r->cp = o->cp;
+        r->o = o->o; r->window = o->window; r->half_life = o->half_life; r->cp = o->cp;
         memcpy(r->weights, o->weights, sizeof r->weights);
         memcpy(r->tuned, o->tuned, sizeof r->tuned);
         r->seconds = 0;
@@ -400,30 +537,48 @@ static int reuse(bench *B, rk *r) {
     return 0;
 }
 
-/* Chooses r's parameters on the tuning half, then scores all cases. */
-/* logcovis: priors from the evaluated file's histories (each user's items in order, one event each;
- * targets never enter), built exactly as `feedrank index --interactions` builds them */
-static int build_log_priors(bench *B, rk *r, int window, char *err, size_t errcap) {
-    const fr_dataset *d = B->d;
-    fr_priors_params pp;
-    fr_priors_params_default(&pp);
-    pp.window = window;
-    fr_priors_builder *b;
-    if (fr_priors_builder_create((uint64_t)d->n_items, &pp, &b, err, errcap)) return -1;
-    for (int u = 0; u < d->n_users; u++) {
-        char key[16];
-        int kl = snprintf(key, sizeof key, "%d", u);
-        for (int j = d->h_off[u]; j < d->h_off[u + 1]; j++)
-            if (fr_priors_add(b, key, (size_t)kl, (uint32_t)d->h_items[j], j - d->h_off[u], 1.0, err, errcap)) { fr_priors_builder_free(b); return -1; }
+/* The options a signal ranker ranks by alone: its own weight 1, every other 0, ungated. */
+static fr_rank_options alone(const rk *r) {
+    fr_rank_options o = r->o;
+    o.semantic_weight = o.upstream_weight = o.popularity_weight = o.covisitation_weight = o.lexical_weight = o.sequential_weight = 0;
+    o.log_gate = 0;
+    o.cold_content_boost = 0;
+    switch (r->kind) {
+    case RK_EMBED: o.semantic_weight = 1; break;
+    case RK_BM25: o.lexical_weight = 1; break;
+    case RK_POP: o.popularity_weight = 1; break;
+    case RK_LCOVIS: o.covisitation_weight = 1; break;
+    case RK_SEQ: o.sequential_weight = 1; break;
+    default: break;
     }
-    free(r->priors_buf);
-    r->priors_buf = NULL;
-    size_t size;
-    int rc = fr_priors_finish(b, &r->priors_buf, &size, err, errcap) ||
-             fr_priors_view(r->priors_buf, size, (uint64_t)d->n_items, "bench priors", &r->priors, err, errcap);
-    fr_priors_builder_free(b);
-    r->window = window;
-    return rc ? -1 : 0;
+    return o;
+}
+
+/* One signal setting of a signal ranker: signals of the half, then NDCG@10. */
+static int try_signal(bench *B, rk *r, int want_tune, double *v, char *err, size_t errcap) {
+    fr_rank_options o = alone(r);
+    if (sigset_compute(B, &r->ss, &o, r->window, want_tune, err, errcap)) return -1;
+    *v = run_ranker(B, r, &o, NULL, want_tune, 0);
+    return 0;
+}
+
+/* profile:FILE through fr_rank itself, every case: scores are the ranker's final scores (its
+ * order with MMR or top_k, which re-order or cut the list). */
+static int run_profile(bench *B, rk *r, char *err, size_t errcap) {
+    fr_ranker *rk_;
+    if (ranker_for(B, r->window, &rk_, err, errcap)) return -1;
+    alloc_results(B, r);
+    const int by_position = r->o.mmr_lambda < 1.0f || r->o.top_k > 0;
+    for (int k = 0; k < B->n_cases; k++) {
+        fr_rank_request q;
+        fr_rank_result res;
+        if (case_request(B, k, &r->o, &q, err, errcap) || fr_rank(rk_, &q, &res, err, errcap)) return -1;
+        float *s = r->scores + B->c_off[k];
+        const int n = B->c_off[k + 1] - B->c_off[k];
+        for (int i = 0; i < n; i++) s[i] = -INFINITY; /* cut by top_k: after every returned item */
+        for (int a = 0; a < res.n_items; a++) s[res.items[a].candidate] = by_position ? (float)(n - a) : res.items[a].score;
+    }
+    return 0;
 }
 
 /* --frontier: one row per grid setting of a blend, its tuning-half and report-half NDCG@10 (all
@@ -435,36 +590,77 @@ static void frontier_row(bench *B, const rk *r, const double *w) {
         fprintf(B->frontier, "\ttune_ndcg10\ttune_cold_ndcg10\treport_ndcg10\treport_cold_ndcg10\n");
         B->frontier_header_for = r->name;
     }
-    fprintf(B->frontier, "%g\t%g", r->kind == RK_GBLEND ? r->gate : 0, r->kind == RK_GBLEND ? r->cold_boost : 0);
+    fprintf(B->frontier, "%g\t%g", r->kind == RK_GBLEND ? r->o.log_gate : 0, r->kind == RK_GBLEND ? r->o.cold_content_boost : 0);
     for (int p = 0; p < r->n_parts; p++) fprintf(B->frontier, "\t%g", w[p]);
     fprintf(B->frontier, "\t%.4f\t%.4f\t%.4f\t%.4f\n", B->h_all[1], B->h_cold[1], B->h_all[0], B->h_cold[0]);
 }
 
+/* A blend's options for weights w over its parts (each part's signal gets its weight). */
+static void blend_options(rk *r, const double *w, fr_rank_options *o) {
+    o->semantic_weight = o->upstream_weight = o->popularity_weight = o->covisitation_weight = o->lexical_weight = o->sequential_weight = 0;
+    for (int p = 0; p < r->n_parts; p++) {
+        float x = (float)w[p];
+        switch (r->parts[p]->kind) {
+        case RK_EMBED: o->semantic_weight = x; break;
+        case RK_BM25: o->lexical_weight = x; break;
+        case RK_POP: o->popularity_weight = x; break;
+        case RK_LCOVIS: o->covisitation_weight = x; break;
+        case RK_SEQ: o->sequential_weight = x; break;
+        default: break;
+        }
+    }
+}
+
+static void progress(bench *B, const char *what, long done, long total);
+
+/* Chooses r's parameters on the tuning half, then scores all cases. */
 static int tune_and_run(bench *B, rk *r, char *err, size_t errcap) {
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     if (reuse(B, r)) return 0;
-    if (r->kind == RK_BM25) {
+    double v;
+    if (r->kind == RK_PROFILE) {
+        if (run_profile(B, r, err, errcap)) return -1;
+    } else if (r->kind == RK_BM25) {
         double k1s[] = {0.3, 0.6, 0.9, 1.2, 1.5, 2.0}, bs[] = {0, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0}, best = -1, bk1 = 1.2, bb = 0.75;
         for (int i = 0; i < 6; i++)
             for (int j = 0; j < 7; j++) {
-                r->k1 = k1s[i];
-                r->b = bs[j];
-                double v = run_ranker(B, r, NULL, 1, 0);
+                r->o.bm25_k1 = (float)k1s[i];
+                r->o.bm25_b = (float)bs[j];
+                if (try_signal(B, r, 1, &v, err, errcap)) return -1;
                 if (v > best) { best = v; bk1 = k1s[i]; bb = bs[j]; }
+                progress(B, r->name, i * 7 + j + 1, 42);
             }
-        r->k1 = bk1;
-        r->b = bb;
+        r->o.bm25_k1 = (float)bk1;
+        r->o.bm25_b = (float)bb;
         snprintf(r->tuned, sizeof r->tuned, "k1 %.1f, b %.2f", bk1, bb);
     } else if (r->kind == RK_EMBED && B->mode == FR_DS_FEED) {
-        double hls[] = {0.5, 1, 2, 4, 8, 16, 1e9}, best = -1, bh = 4;
+        double hls[] = {0.5, 1, 2, 4, 8, 16, 1e6}, best = -1, bh = 4;
         for (int i = 0; i < 7; i++) {
-            r->half_life = hls[i];
-            double v = run_ranker(B, r, NULL, 1, 0);
+            r->o.history_half_life = (float)hls[i];
+            if (try_signal(B, r, 1, &v, err, errcap)) return -1;
             if (v > best) { best = v; bh = hls[i]; }
+            progress(B, r->name, i + 1, 7);
         }
-        r->half_life = bh;
+        r->o.history_half_life = (float)bh;
         snprintf(r->tuned, sizeof r->tuned, "history half-life %g positions", bh);
+    } else if (r->kind == RK_LCOVIS) {
+        int wins[] = {3, 5, 10}, bwin = 10;
+        double hls[] = {1, 2, 4, 8, 1e6}, norms[] = {0, 0.25, 0.5}, best = -1, bh = 4, bn = 0.5;
+        for (int i = 0; i < 3; i++)
+            for (int h = 0; h < 5; h++)
+                for (int q = 0; q < 3; q++) {
+                    r->window = wins[i];
+                    r->o.covisitation_half_life = (float)hls[h];
+                    r->o.covisitation_norm = (float)norms[q];
+                    if (try_signal(B, r, 1, &v, err, errcap)) return -1;
+                    if (v > best) { best = v; bwin = wins[i]; bh = hls[h]; bn = norms[q]; }
+                    progress(B, r->name, (i * 5 + h) * 3 + q + 1, 45);
+                }
+        r->window = bwin;
+        r->o.covisitation_half_life = (float)bh;
+        r->o.covisitation_norm = (float)bn;
+        snprintf(r->tuned, sizeof r->tuned, "priors window %d, history half-life %g, normalisation power %.2f", bwin, bh, bn);
     } else if (r->kind == RK_COVIS) {
         int wins[] = {1, 2, 3, 5, 10};
         double norms[] = {0, 0.25, 0.5}, hls[] = {1, 2, 4, 8, 1e9}, best = -1;
@@ -478,7 +674,7 @@ static int tune_and_run(bench *B, rk *r, char *err, size_t errcap) {
                 if (fr_covis_build(B->d->h_off, B->d->h_items, B->d->n_users, B->d->n_items, &p, &r->covis, err, errcap)) return -1;
                 for (int h = 0; h < 5; h++) {
                     r->half_life = hls[h];
-                    double v = run_ranker(B, r, NULL, 1, 0);
+                    v = run_ranker(B, r, NULL, NULL, 1, 0);
                     if (v > best) { best = v; bp = p; bh = hls[h]; }
                 }
             }
@@ -488,46 +684,61 @@ static int tune_and_run(bench *B, rk *r, char *err, size_t errcap) {
         r->half_life = bh;
         if (fr_covis_build(B->d->h_off, B->d->h_items, B->d->n_users, B->d->n_items, &bp, &r->covis, err, errcap)) return -1;
         snprintf(r->tuned, sizeof r->tuned, "window %d, pair normalisation power %.2f, history half-life %g", bp.window, bp.norm_power, bh);
-    } else if (r->kind == RK_LCOVIS) {
-        int wins[] = {3, 5, 10}, bwin = 10;
-        double hls[] = {1, 2, 4, 8, 1e9}, norms[] = {0, 0.25, 0.5}, best = -1, bh = 4, bn = 0.5;
-        for (int i = 0; i < 3; i++) {
-            if (build_log_priors(B, r, wins[i], err, errcap)) return -1;
-            for (int h = 0; h < 5; h++)
-                for (int q = 0; q < 3; q++) {
-                    r->half_life = hls[h];
-                    r->cp.norm_power = norms[q];
-                    double v = run_ranker(B, r, NULL, 1, 0);
-                    if (v > best) { best = v; bwin = wins[i]; bh = hls[h]; bn = norms[q]; }
-                }
-        }
-        if (build_log_priors(B, r, bwin, err, errcap)) return -1;
-        r->half_life = bh;
-        r->cp.norm_power = bn;
-        snprintf(r->tuned, sizeof r->tuned, "priors window %d, history half-life %g, normalisation power %.2f", bwin, bh, bn);
-    } else if (r->kind == RK_BLEND || r->kind == RK_RRF || r->kind == RK_GBLEND) {
+    } else if (r->kind == RK_RRF || rk_is_blend(r->kind)) {
         for (int p = 0; p < r->n_parts; p++)
             if (tune_and_run(B, r->parts[p], err, errcap)) return -1;
-        /* gblend: the gate is tuned jointly with the weights (a grid; weights given: gate only) */
+        const int feed = B->mode == FR_DS_FEED;
+        if (rk_is_blend(r->kind)) {
+            /* one signal pass with every part's tuned parameters: what the saved profile serves */
+            for (int p = 0; p < r->n_parts; p++) {
+                const rk *q = r->parts[p];
+                if (q->kind == RK_EMBED) r->o.history_half_life = q->o.history_half_life;
+                if (q->kind == RK_BM25) { r->o.bm25_k1 = q->o.bm25_k1; r->o.bm25_b = q->o.bm25_b; }
+                if (q->kind == RK_LCOVIS) { r->window = q->window; r->o.covisitation_half_life = q->o.covisitation_half_life; r->o.covisitation_norm = q->o.covisitation_norm; }
+            }
+            fr_rank_options all = r->o;
+            double ones[MAX_PARTS];
+            for (int p = 0; p < MAX_PARTS; p++) ones[p] = 1;
+            blend_options(r, ones, &all);
+            all.cold_content_boost = feed ? 1 : 0; /* asks for the log signals even when a weight is 0 */
+            if (sigset_compute(B, &r->ss, &all, r->window, -1, err, errcap)) return -1;
+            if (r->kind == RK_BLEND || !feed) { if (!r->gate_given) { r->o.log_gate = 0; r->o.cold_content_boost = 0; } }
+        }
+        /* gblend: the gate and the boost are tuned jointly with the weights (a grid; weights given: gate only) */
         const double gates[] = {0.5, 0.75, 1, 1.5, 2, 3, 5, 10}, boosts[] = {0, 0.25, 0.5, 0.75, 1, 1.25, 1.5, 2, 3};
         const int NG = sizeof gates / sizeof gates[0], NB = sizeof boosts / sizeof boosts[0];
-        const int feed = B->mode == FR_DS_FEED;
-        const int n_gates = r->kind == RK_GBLEND && feed ? NG * NB : 1; /* no log (search): nothing to gate */
-        if (r->kind == RK_GBLEND && !feed && !r->gate_given) r->gate = r->cold_boost = 0;
-        double best = -1, bw[MAX_PARTS], bg = r->gate, bb = r->cold_boost;
-        double best_cold = -1, cw[MAX_PARTS], cg = r->gate, cb = r->cold_boost; /* fallback: the coldest-best setting */
+        const int n_gates = r->kind == RK_GBLEND && feed && !r->gate_given ? NG * NB : 1; /* no log (search): nothing to gate */
+        double best = -1, bw[MAX_PARTS], bg = r->o.log_gate, bb = r->o.cold_content_boost;
+        double best_cold = -1, cw[MAX_PARTS], cg = bg, cb = bb; /* fallback: the coldest-best setting */
         const double need = r->kind == RK_GBLEND && feed ? B->min_cold : 0;
         memcpy(bw, r->weights, sizeof bw);
         memcpy(cw, r->weights, sizeof cw);
-        for (int gi = 0; gi < (r->gate_given ? 1 : n_gates); gi++) {
-            if (r->kind == RK_GBLEND && !r->gate_given && feed) { r->gate = gates[gi / NB]; r->cold_boost = boosts[gi % NB]; }
+        int n_w = 1;
+        if (!r->weights_given) { /* settings on the simplex grid: C(10 + np - 1, np - 1) */
+            n_w = 0;
+            int idx[MAX_PARTS] = {0};
+            for (;;) {
+                int sum = 0;
+                for (int p = 0; p < r->n_parts - 1; p++) sum += idx[p];
+                n_w += sum <= 10;
+                int p = 0;
+                while (p < r->n_parts - 1 && ++idx[p] > 10) idx[p++] = 0;
+                if (p == r->n_parts - 1) break;
+            }
+        }
+        long done = 0, total = (long)n_gates * n_w;
+        for (int gi = 0; gi < n_gates; gi++) {
+            if (n_gates > 1) { r->o.log_gate = (float)gates[gi / NB]; r->o.cold_content_boost = (float)boosts[gi % NB]; }
+            fr_rank_options o = r->o;
             if (r->weights_given) {
-                double v = run_ranker(B, r, r->weights, 1, 0);
-                if (B->last_cold > best_cold) { best_cold = B->last_cold; cg = r->gate; cb = r->cold_boost; }
-                if (v > best && B->last_cold >= need) { best = v; bg = r->gate; bb = r->cold_boost; }
+                blend_options(r, r->weights, &o);
+                v = run_ranker(B, r, &o, r->weights, 1, 0);
+                if (B->last_cold > best_cold) { best_cold = B->last_cold; cg = o.log_gate; cb = o.cold_content_boost; }
+                if (v > best && B->last_cold >= need) { best = v; bg = o.log_gate; bb = o.cold_content_boost; }
+                progress(B, r->name, ++done, total);
                 continue;
             }
-            /* grid over the simplex in steps of 0.1 (the first weight fixed > 0) */
+            /* grid over the simplex in steps of 0.1 */
             double w[MAX_PARTS];
             int np = r->n_parts, steps = 10, idx[MAX_PARTS] = {0};
             for (;;) {
@@ -536,14 +747,16 @@ static int tune_and_run(bench *B, rk *r, char *err, size_t errcap) {
                 if (sum <= steps) {
                     idx[np - 1] = steps - sum;
                     for (int p = 0; p < np; p++) w[p] = idx[p] / (double)steps;
-                    double v = run_ranker(B, r, w, B->frontier ? -1 : 1, 0);
+                    blend_options(r, w, &o);
+                    v = run_ranker(B, r, &o, w, B->frontier ? -1 : 1, 0);
                     if (B->frontier) { /* scored both halves; the choice still sees the tuning half only */
                         v = B->h_all[1];
                         B->last_cold = B->h_cold[1];
                         frontier_row(B, r, w);
                     }
-                    if (B->last_cold > best_cold) { best_cold = B->last_cold; memcpy(cw, w, sizeof w); cg = r->gate; cb = r->cold_boost; }
-                    if (v > best && B->last_cold >= need) { best = v; memcpy(bw, w, sizeof w); bg = r->gate; bb = r->cold_boost; }
+                    if (B->last_cold > best_cold) { best_cold = B->last_cold; memcpy(cw, w, sizeof w); cg = o.log_gate; cb = o.cold_content_boost; }
+                    if (v > best && B->last_cold >= need) { best = v; memcpy(bw, w, sizeof w); bg = o.log_gate; bb = o.cold_content_boost; }
+                    progress(B, r->name, ++done, total);
                 }
                 int p = 0;
                 while (p < np - 1 && ++idx[p] > steps) idx[p++] = 0;
@@ -558,8 +771,9 @@ static int tune_and_run(bench *B, rk *r, char *err, size_t errcap) {
             bb = cb;
         }
         memcpy(r->weights, bw, sizeof bw);
-        r->gate = bg;
-        r->cold_boost = bb;
+        r->o.log_gate = (float)bg;
+        r->o.cold_content_boost = (float)bb;
+        blend_options(r, r->weights, &r->o);
         char *t = r->tuned;
         size_t left = sizeof r->tuned;
         int n = snprintf(t, left, "weights");
@@ -567,15 +781,40 @@ static int tune_and_run(bench *B, rk *r, char *err, size_t errcap) {
             t += n; left -= (size_t)n;
             n = snprintf(t, left, "%s %s %.1f", p ? "," : "", r->parts[p]->name, r->weights[p]);
         }
-        if (r->kind == RK_GBLEND) { size_t l = strlen(r->tuned); snprintf(r->tuned + l, sizeof r->tuned - l, "; log gate %g, cold content boost %g", r->gate, r->cold_boost); }
+        if (r->kind == RK_GBLEND) { size_t l = strlen(r->tuned); snprintf(r->tuned + l, sizeof r->tuned - l, "; log gate %g, cold content boost %g", r->o.log_gate, r->o.cold_content_boost); }
         if (!r->weights_given) { size_t l = strlen(r->tuned); snprintf(r->tuned + l, sizeof r->tuned - l, " (tuned)"); }
     }
-    if (r->kind == RK_COVIS && !r->covis && fr_covis_build(B->d->h_off, B->d->h_items, B->d->n_users, B->d->n_items, &r->cp, &r->covis, err, errcap)) return -1;
-    run_ranker(B, r, r->weights, -1, 1);
+    if (rk_is_signal(r->kind)) {
+        fr_rank_options o = alone(r);
+        if (sigset_compute(B, &r->ss, &o, r->window, -1, err, errcap)) return -1;
+        run_ranker(B, r, &o, NULL, -1, 1);
+    } else {
+        run_ranker(B, r, &r->o, r->weights, -1, 1);
+    }
+    if (r->kind != RK_PROFILE) sigset_free(&r->ss); /* scores kept; the signals are not needed again */
     clock_gettime(CLOCK_MONOTONIC, &t1);
     r->seconds = t1.tv_sec - t0.tv_sec + (t1.tv_nsec - t0.tv_nsec) * 1e-9;
     if (B->n_done < (int)(sizeof B->done / sizeof B->done[0])) B->done[B->n_done++] = r;
     return 0;
+}
+
+/* Progress of a long step on stderr: a bar redrawn in place on a terminal, else a line every 10 s. */
+static void progress(bench *B, const char *what, long done, long total) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    const double now = ts.tv_sec + ts.tv_nsec * 1e-9;
+    const int last = done >= total;
+    if (B->tty) {
+        if (!last && now - B->last_progress < 0.2) return;
+        const int width = 30, fill = total > 0 ? (int)(width * done / total) : width;
+        fprintf(stderr, "\r  %-40.40s [%.*s%*s] %ld/%ld%s", what, fill, "##############################", width - fill, "", done, total, last ? "\n" : "");
+    } else {
+        if (!last && now - B->last_progress < 10) return;
+        if (last && B->last_progress == 0) return; /* finished within 10 s: nothing to say */
+        fprintf(stderr, "feedrank bench: %s: %ld/%ld (%.0f%%)\n", what, done, total, total > 0 ? 100.0 * done / total : 100.0);
+    }
+    B->last_progress = last ? 0 : now;
+    fflush(stderr);
 }
 
 /* ---------- embeddings (cached as item stores) ---------- */
@@ -944,24 +1183,8 @@ static int save_profile_of(bench *B, rk **rks, int nr, const char *path, const c
     for (int i = 1; i < nr && !r; i++)
         if (rks[i]->kind == RK_GBLEND || rks[i]->kind == RK_BLEND) r = rks[i];
     if (!r) { fr_fail(FR_ERR_ARG, err, errcap, "--save-profile: no B ranker is a blend or gblend"); return 1; }
-    fr_rank_options o;
-    fr_rank_options_default(&o);
-    o.semantic_weight = o.upstream_weight = 0;
-    o.log_gate = r->kind == RK_GBLEND ? (float)r->gate : 0;
-    o.cold_content_boost = r->kind == RK_GBLEND ? (float)r->cold_boost : 0;
-    for (int p = 0; p < r->n_parts; p++) {
-        const rk *q = r->parts[p];
-        float w = (float)r->weights[p];
-        if (q->kind == RK_EMBED) { o.semantic_weight = w; if (B->mode == FR_DS_FEED) o.history_half_life = (float)(q->half_life > 1e6 ? 1e6 : q->half_life); }
-        else if (q->kind == RK_POP) o.popularity_weight = w;
-        else if (q->kind == RK_COVIS || q->kind == RK_LCOVIS) {
-            o.covisitation_weight = w;
-            o.covisitation_half_life = (float)(q->half_life > 1e6 ? 1e6 : q->half_life);
-            if (q->kind == RK_LCOVIS) o.covisitation_norm = (float)q->cp.norm_power;
-        }
-        else if (q->kind == RK_BM25) o.lexical_weight = w;
-        else { fr_fail(FR_ERR_ARG, err, errcap, "--save-profile: part '%s' has no ranking-profile signal", q->name); return 1; }
-    }
+    fr_rank_options o = r->o; /* everything tuning chose: weights, gate, boost, half-lives, BM25 k1/b, covis norm */
+    o.upstream_weight = 0;
     char *text = NULL;
     size_t text_len = 0;
     FILE *f = open_memstream(&text, &text_len);
@@ -978,10 +1201,11 @@ static int save_profile_of(bench *B, rk **rks, int nr, const char *path, const c
                       "\"cold_slice_ndcg10\": %.4f, \"cold_slice_report_half_ndcg10\": %.4f, \"min_cold\": %g",
                       mean_ndcg10(B, r, SL_ALL), mean_ndcg10(B, rks[0], SL_ALL), mean_ndcg10(B, r, SL_WARM), mean_ndcg10(B, r, SL_COLD),
                       mean_ndcg10(B, r, SL_COLD_REPORT), B->min_cold);
+    fr_priors_params pp;
+    fr_priors_params_default(&pp);
     for (int p = 0; p < r->n_parts; p++)
         if (r->parts[p]->kind == RK_LCOVIS && n > 0 && (size_t)n < sizeof tuned)
-            n += snprintf(tuned + n, sizeof tuned - (size_t)n, ", \"priors_window\": %d, \"priors_neighbors\": %d", r->parts[p]->window,
-                          r->parts[p]->priors.capacity);
+            n += snprintf(tuned + n, sizeof tuned - (size_t)n, ", \"priors_window\": %d, \"priors_neighbors\": %d", r->window, pp.capacity);
     if (n > 0 && (size_t)n < sizeof tuned) snprintf(tuned + n, sizeof tuned - (size_t)n, "}");
     char name[64];
     snprintf(name, sizeof name, "%.40s-tuned", dataset);
@@ -1049,7 +1273,7 @@ int fr_cmd_bench(int argc, char **argv) {
     }
     const char *dataset = NULL, *data = NULL, *model = NULL, *device = "cpu", *out_dir = NULL, *cache = "build/bench-cache";
     const char *sampler = "uniform", *a_spec = NULL, *b_specs[MAX_RANKERS], *dump = NULL, *ties = "against";
-    const char *save_profile = NULL, *min_cold_s = NULL, *frontier = NULL;
+    const char *save_profile = NULL, *min_cold_s = NULL, *frontier = NULL, *seq_model = NULL;
     int nb = 0;
     long distractors = 0, negatives = 99, seed = 42, cold_k = 5, rounds = 1000, limit = 0;
     for (int i = 2; i < argc; i++) {
@@ -1061,7 +1285,7 @@ int fr_cmd_bench(int argc, char **argv) {
             (r = fr_cli_value(argc, argv, &i, "--sampler", &sampler)) || (r = fr_cli_value(argc, argv, &i, "--a", &a_spec)) ||
             (r = fr_cli_value(argc, argv, &i, "--dump-cases", &dump)) || (r = fr_cli_value(argc, argv, &i, "--ties", &ties)) ||
             (r = fr_cli_value(argc, argv, &i, "--save-profile", &save_profile)) || (r = fr_cli_value(argc, argv, &i, "--min-cold", &min_cold_s)) ||
-            (r = fr_cli_value(argc, argv, &i, "--frontier", &frontier))) {
+            (r = fr_cli_value(argc, argv, &i, "--frontier", &frontier)) || (r = fr_cli_value(argc, argv, &i, "--seq-model", &seq_model))) {
             if (r < 0) return 2;
         } else if ((r = fr_cli_value(argc, argv, &i, "--b", &v))) {
             if (r < 0) return 2;
@@ -1105,6 +1329,14 @@ int fr_cmd_bench(int argc, char **argv) {
     }
     bench B = {0};
     B.seed = (uint64_t)seed;
+    B.cache = cache;
+    B.data_hash = fr_hash64(data, strlen(data), 0xBE4C);
+    B.tty = isatty(2);
+    if (seq_model && fr_read_small_file(seq_model, (size_t)1 << 31, (char **)&B.seq_model, &B.seq_model_size, err, sizeof err)) {
+        fprintf(stderr, "feedrank bench ab: --seq-model: %s\n", err);
+        for (int j = 0; j < nr; j++) rk_free(rks[j]);
+        return 1;
+    }
     if (min_cold_s) {
         char *e;
         B.min_cold = strtod(min_cold_s, &e);
@@ -1136,8 +1368,10 @@ int fr_cmd_bench(int argc, char **argv) {
         for (int p = 0; p < n; p++) {
             rk_kind k = list[p]->kind;
             if ((k == RK_BM25 || k == RK_ORDER) && d->mode != FR_DS_SEARCH) { fprintf(stderr, "feedrank bench ab: ranker '%s' needs a search dataset\n", list[p]->name); rc = 2; goto done; }
-            if ((k == RK_POP || k == RK_COVIS || k == RK_LCOVIS) && d->mode != FR_DS_FEED) { fprintf(stderr, "feedrank bench ab: ranker '%s' needs a feed dataset (interaction histories)\n", list[p]->name); rc = 2; goto done; }
-            need_embed |= k == RK_EMBED;
+            if ((k == RK_POP || k == RK_COVIS || k == RK_LCOVIS || k == RK_SEQ) && d->mode != FR_DS_FEED) { fprintf(stderr, "feedrank bench ab: ranker '%s' needs a feed dataset (interaction histories)\n", list[p]->name); rc = 2; goto done; }
+            if (k == RK_SEQ && !B.seq_model) { fprintf(stderr, "feedrank bench ab: ranker '%s' needs --seq-model FILE (feedrank train --model-out, trained on a store of this catalogue)\n", list[p]->name); rc = 2; goto done; }
+            if (k == RK_PROFILE && rks[i]->o.sequential_weight != 0 && !B.seq_model) { fprintf(stderr, "feedrank bench ab: %s has a sequential weight: give --seq-model FILE\n", list[p]->name); rc = 2; goto done; }
+            need_embed |= k == RK_EMBED || k == RK_SEQ || k == RK_PROFILE; /* seq reads the item vectors; a profile ranks by everything */
         }
     }
     B.pop = calloc((size_t)d->n_items, sizeof(double));
@@ -1147,6 +1381,11 @@ int fr_cmd_bench(int argc, char **argv) {
             for (int j = d->h_off[u]; j < d->h_off[u + 1]; j++) B.pop[d->h_items[j]] += 1;
     if (build_cases(&B, (int)distractors, (int)negatives, strcmp(sampler, "popularity") == 0, (int)cold_k, err, sizeof err)) { fprintf(stderr, "%s\n", err); rc = 1; goto done; }
     if (B.n_cases == 0) { fprintf(stderr, "feedrank bench ab: no usable cases in %s\n", data); rc = 1; goto done; }
+    { /* scratch sized to the largest case (--negatives / --distractors up to 100,000) */
+        int maxn = 1;
+        for (int k = 0; k < B.n_cases; k++) if (B.c_off[k + 1] - B.c_off[k] > maxn) maxn = B.c_off[k + 1] - B.c_off[k];
+        if (grow_scratch(&B, maxn)) { fprintf(stderr, "feedrank bench: out of memory\n"); rc = 1; goto done; }
+    }
     if (dump) {
         FILE *f = fopen(dump, "w");
         if (!f) { fprintf(stderr, "feedrank bench ab: cannot write %s: %s\n", dump, strerror(errno)); rc = 1; goto done; }
@@ -1163,24 +1402,12 @@ int fr_cmd_bench(int argc, char **argv) {
         }
         fclose(f);
     }
-    if (d->mode == FR_DS_SEARCH) {
-        if (fr_bm25_build((const char *const *)d->item_texts, d->n_items, &B.bm25, err, sizeof err)) { fprintf(stderr, "%s\n", err); rc = 1; goto done; }
-        B.q_term_off = malloc(sizeof(int) * ((size_t)d->n_queries + 1));
-        size_t cap = 1024, n = 0;
-        B.q_terms = malloc(sizeof(int) * cap);
-        if (!B.q_term_off || !B.q_terms) { rc = 1; goto done; }
-        B.q_term_off[0] = 0;
-        for (int q = 0; q < d->n_queries; q++) {
-            if (n + 256 > cap) { cap = (n + 256) * 2; int *t = realloc(B.q_terms, sizeof(int) * cap); if (!t) { rc = 1; goto done; } B.q_terms = t; }
-            n += (size_t)fr_bm25_query(B.bm25, d->query_texts[q], B.q_terms + n, 256);
-            B.q_term_off[q + 1] = (int)n;
-        }
-    }
     if (need_embed) {
         fr_encoder_options opt = {.backend = device};
         if (fr_encoder_load(fr_cli_model_dir(model), &opt, &enc, err, sizeof err)) { fprintf(stderr, "feedrank bench: cannot load model: %s\n", err); rc = 1; goto done; }
         B.dim = fr_encoder_dim(enc);
-        if (B.dim > 4096) { fprintf(stderr, "feedrank bench: dimension %d above 4096\n", B.dim); rc = 1; goto done; }
+        B.model_fp = fr_encoder_fingerprint(enc);
+        snprintf(B.model_name, sizeof B.model_name, "%s", fr_encoder_name(enc));
         B.item_vecs = malloc(sizeof(float) * (size_t)d->n_items * B.dim);
         if (!B.item_vecs) { rc = 1; goto done; }
         if (embed_cached(enc, d->item_texts, d->n_items, FR_TEXT_DOCUMENT, cache, "items", B.item_vecs, err, sizeof err)) { fprintf(stderr, "feedrank bench: %s\n", err); rc = 1; goto done; }
@@ -1201,8 +1428,9 @@ done:
     if (B.frontier && fclose(B.frontier) != 0 && rc == 0) { fprintf(stderr, "feedrank bench ab: --frontier %s: write failed\n", frontier); rc = 1; }
     for (int i = 0; i < nr; i++) rk_free(rks[i]);
     fr_encoder_free(enc);
-    fr_bm25_free(B.bm25);
-    free(B.q_terms); free(B.q_term_off); free(B.pop); free(B.item_vecs); free(B.query_vecs);
+    for (int i = 0; i < B.n_stores; i++) { fr_ranker_free(B.stores[i].ranker); fr_store_close(B.stores[i].store); unlink(B.stores[i].path); }
+    free(B.seq_model); free(B.req_cands); free(B.req_hist); free(B.iwork);
+    free(B.pop); free(B.item_vecs); free(B.query_vecs);
     free(B.c_off); free(B.c_items); free(B.c_grades); free(B.c_src); free(B.c_tune); free(B.c_cold); free(B.c_pos);
     fr_dataset_free(B.d);
     return rc;

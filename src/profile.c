@@ -46,7 +46,7 @@ fr_status fr_profile_parse(const char *json, size_t len, const char *label, fr_r
     }
     fr_status rc = FR_OK;
     static const char *top[] = {"feedrank_profile", "name", "weights", "log_gate", "cold_content_boost", "normalization",
-                                "history_half_life", "covisitation_half_life", "covisitation_norm", "mmr_lambda", "query_weight", "tuned", NULL};
+                                "history_half_life", "covisitation_half_life", "covisitation_norm", "mmr_lambda", "query_weight", "bm25_k1", "bm25_b", "tuned", NULL};
     const cJSON *it;
     cJSON_ArrayForEach(it, root) {
         int ok = 0;
@@ -82,6 +82,7 @@ fr_status fr_profile_parse(const char *json, size_t len, const char *label, fr_r
         {"covisitation_norm", 0, 2, &opt->covisitation_norm},
         {"mmr_lambda", 0, 1, &opt->mmr_lambda},
         {"query_weight", 0, 1, &opt->query_weight},
+        {"bm25_k1", 0, 1000, &opt->bm25_k1}, {"bm25_b", 0, 1, &opt->bm25_b},
     };
     for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++) {
         double v = 0;
@@ -158,6 +159,10 @@ fr_status fr_profile_write(FILE *f, const char *name, const fr_rank_options *o, 
     put_float(f, o->mmr_lambda);
     fprintf(f, ", \"query_weight\": ");
     put_float(f, o->query_weight);
+    fprintf(f, ", \"bm25_k1\": ");
+    put_float(f, o->bm25_k1);
+    fprintf(f, ", \"bm25_b\": ");
+    put_float(f, o->bm25_b);
     if (tuned_json && *tuned_json) fprintf(f, ",\n \"tuned\": %s", tuned_json);
     fprintf(f, "}\n");
     if (ferror(f)) return fr_fail(FR_ERR_IO, err, errcap, "profile: write failed");

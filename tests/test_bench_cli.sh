@@ -44,7 +44,7 @@ for line in open(\"$tmp/slate.jsonl\"):
 assert moved > 0, \"slates are not shuffled\""'
 
 # feed mode: RecBole format; negatives never in the history or the target
-ab --dataset recbole --data "$fx/Tiny.test.inter" --a popularity --b covis --b embed --b "blend(embed,popularity,covis)" \
+ab --dataset recbole --data "$fx/Tiny.test.inter" --a popularity --b covis --b embed --b "blend(embed,popularity,logcovis)" \
    --negatives 20 --seed 3 --dump-cases "$tmp/feed.jsonl" --out "$tmp/feed" > "$tmp/feed.md" 2> "$tmp/err"
 check "feed run exit 0" '[ $? -eq 0 ] && grep -q "## cold-start slice" "$tmp/feed.md" && grep -q "HR@10" "$tmp/feed.md"'
 check "negatives avoid history and target" 'python3 -c "
@@ -124,13 +124,25 @@ import json; p = json.load(open(\"$tmp/p1.json\"))
 assert p[\"feedrank_profile\"] == 1 and set(p[\"weights\"]) == {\"semantic\", \"upstream\", \"popularity\", \"covisitation\", \"lexical\"}
 assert p[\"tuned\"][\"dataset\"] == \"recbole\" and \"report_half_ndcg10\" in p[\"tuned\"] and \"cold_slice_ndcg10\" in p[\"tuned\"]
 assert p[\"tuned\"][\"priors_window\"] in (3, 5, 10) and p[\"covisitation_half_life\"] > 0"'
-ab --dataset recbole --data "$fx/Tiny.test.inter" --a popularity --b "profile:$tmp/p1.json" --negatives 20 --seed 3 > "$tmp/prof.md" 2> "$tmp/err"
-check "bench ab --b profile:FILE" '[ $? -eq 0 ] && grep -qF "| B: profile:$tmp/p1.json |" "$tmp/prof.md"'
+ab --dataset recbole --data "$fx/Tiny.test.inter" --a popularity --b "profile:$tmp/p1.json" --b "gblend(embed,popularity,logcovis)" \
+   --negatives 20 --seed 3 --out "$tmp/prof" > "$tmp/prof.md" 2> "$tmp/err"
+check "bench ab --b profile:FILE, measured as written" '[ $? -eq 0 ] && grep -qF "| B: profile:$tmp/p1.json | as written, not re-tuned" "$tmp/prof.md"'
+check "the saved profile scores what tuning reported (same options, same ranker)" 'python3 -c "
+import json; r = json.load(open(\"$tmp/prof/report.json\"))
+m = {x[\"ranker\"]: x[\"mean\"] for x in r[\"rankers\"] if x[\"slice\"] == \"all cases\" and x[\"metric\"] == \"NDCG@10\"}
+p = json.load(open(\"$tmp/p1.json\"))
+assert abs(m[\"profile:$tmp/p1.json\"] - p[\"tuned\"][\"all_ndcg10\"]) < 1e-4, (m, p[\"tuned\"])"'
+ab --dataset recbole --data "$fx/Tiny.test.inter" --a popularity --b "blend(embed,covis)" > /dev/null 2> "$tmp/err"
+check "a blend of the harness-only covis is refused, naming logcovis" '[ $? -eq 2 ] && grep -q "the served one is logcovis" "$tmp/err"'
 python3 -c "
 import json; p = json.load(open('$tmp/p1.json')); p['normalization'] = {'default': 'zscore', 'popularity': 'rank'}
 json.dump(p, open('$tmp/rankpop.json', 'w'))"
-ab --dataset recbole --data "$fx/Tiny.test.inter" --a popularity --b "profile:$tmp/rankpop.json" --negatives 20 --seed 3 > /dev/null 2> "$tmp/err"
-check "a profile normalising a signal other than by z-score is refused by the z-score harness" '[ $? -eq 2 ] && grep -q "normalises popularity by rank" "$tmp/err"'
+ab --dataset recbole --data "$fx/Tiny.test.inter" --a "profile:$tmp/p1.json" --b "profile:$tmp/rankpop.json" --negatives 20 --seed 3 \
+   --out "$tmp/rankpop" > /dev/null 2> "$tmp/err"
+check "a profile normalising a signal by rank is measured as written (the ranker's normalisation)" '[ $? -eq 0 ] && python3 -c "
+import json; r = json.load(open(\"$tmp/rankpop/report.json\"))
+m = {x[\"ranker\"]: x[\"mean\"] for x in r[\"rankers\"] if x[\"slice\"] == \"all cases\" and x[\"metric\"] == \"NDCG@10\"}
+assert len(m) == 2 and all(0 < v <= 1 for v in m.values()), m"'
 echo '{"feedrank_profile": 1, "weights": {"semantic": 1}}' > "$tmp/bad.json"
 ab --dataset recbole --data "$fx/Tiny.test.inter" --a popularity --b "profile:$tmp/bad.json" > /dev/null 2> "$tmp/err"
 check "a bad profile is refused, naming the key" '[ $? -eq 2 ] && grep -q "weights.upstream" "$tmp/err"'
