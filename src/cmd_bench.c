@@ -1218,6 +1218,31 @@ static int save_profile_of(bench *B, rk **rks, int nr, const char *path, const c
     return 0;
 }
 
+/* --dump-rankings: per case, each ranker's order (the metrics' order) and NDCG@10. */
+static int write_rankings(bench *B, rk **rks, int nr, const char *path, char *err, size_t errcap) {
+    FILE *f = fopen(path, "w");
+    if (!f) { fr_fail(FR_ERR_IO, err, errcap, "cannot write %s: %s", path, strerror(errno)); return -1; }
+    for (int k = 0; k < B->n_cases; k++) {
+        const int n = B->c_off[k + 1] - B->c_off[k], off = B->c_off[k];
+        fprintf(f, "{\"case\":");
+        fr_cli_json_string(f, case_label(B, k));
+        fprintf(f, ",\"grade_min\":%g,\"rankings\":{", B->d->mode == FR_DS_SEARCH ? B->d->grade_min : 0);
+        for (int r = 0; r < nr; r++) {
+            int *order = B->iwork;
+            if (B->ties_order) fr_rank_by_score_stable(rks[r]->scores + off, n, order);
+            else fr_rank_by_score(rks[r]->scores + off, B->c_grades + off, n, order);
+            fprintf(f, "%s", r ? "," : "");
+            fr_cli_json_string(f, rks[r]->name);
+            fprintf(f, ":{\"ndcg10\":%.9f,\"order\":[", rks[r]->m[1][k]);
+            for (int i = 0; i < n; i++) { fprintf(f, "%s", i ? "," : ""); fr_cli_json_string(f, B->d->item_ids[B->c_items[off + order[i]]]); }
+            fprintf(f, "]}");
+        }
+        fprintf(f, "}}\n");
+    }
+    if (fclose(f) != 0) { fr_fail(FR_ERR_IO, err, errcap, "write failed: %s", path); return -1; }
+    return 0;
+}
+
 static void bench_usage(FILE *f) {
     fprintf(f,
             "usage: feedrank bench ab --dataset NAME --data PATH --a RANKER --b RANKER [--b RANKER ...] [options]\n"
@@ -1255,6 +1280,11 @@ static void bench_usage(FILE *f) {
             "  --ties against|order   how tied scores are ordered: against the relevant item (default,\n"
             "                         pessimistic) or by candidate order (dataset order in search mode)\n"
             "  --dump-cases FILE      write every case's candidates and grades as JSONL (what the rankers saw)\n"
+            "  --dump-rankings FILE   write every case's ranking by each ranker (ids, best first, under --ties) and its\n"
+            "                         NDCG@10 as JSONL: what the served path must reproduce (tests/test_one_path.sh)\n"
+            "  --seq-model FILE       a sequential model (feedrank train --model-out) for the seq ranker and profiles\n"
+            "                         with a sequential weight; trained on a store of this catalogue in the loader's\n"
+            "                         order (feedrank index --format recbole of the NAME.item file)\n"
             "  --save-profile FILE    write the first B blend/gblend's tuned weights as a ranking profile\n"
             "  --min-cold V           gblend tuning (feed): choose the best setting whose cold-slice NDCG@10 on the\n"
             "                         tuning half is >= V (a floor for items the log barely knows)\n"
@@ -1273,7 +1303,7 @@ int fr_cmd_bench(int argc, char **argv) {
     }
     const char *dataset = NULL, *data = NULL, *model = NULL, *device = "cpu", *out_dir = NULL, *cache = "build/bench-cache";
     const char *sampler = "uniform", *a_spec = NULL, *b_specs[MAX_RANKERS], *dump = NULL, *ties = "against";
-    const char *save_profile = NULL, *min_cold_s = NULL, *frontier = NULL, *seq_model = NULL;
+    const char *save_profile = NULL, *min_cold_s = NULL, *frontier = NULL, *seq_model = NULL, *dump_rankings = NULL;
     int nb = 0;
     long distractors = 0, negatives = 99, seed = 42, cold_k = 5, rounds = 1000, limit = 0;
     for (int i = 2; i < argc; i++) {
@@ -1285,7 +1315,8 @@ int fr_cmd_bench(int argc, char **argv) {
             (r = fr_cli_value(argc, argv, &i, "--sampler", &sampler)) || (r = fr_cli_value(argc, argv, &i, "--a", &a_spec)) ||
             (r = fr_cli_value(argc, argv, &i, "--dump-cases", &dump)) || (r = fr_cli_value(argc, argv, &i, "--ties", &ties)) ||
             (r = fr_cli_value(argc, argv, &i, "--save-profile", &save_profile)) || (r = fr_cli_value(argc, argv, &i, "--min-cold", &min_cold_s)) ||
-            (r = fr_cli_value(argc, argv, &i, "--frontier", &frontier)) || (r = fr_cli_value(argc, argv, &i, "--seq-model", &seq_model))) {
+            (r = fr_cli_value(argc, argv, &i, "--frontier", &frontier)) || (r = fr_cli_value(argc, argv, &i, "--seq-model", &seq_model)) ||
+            (r = fr_cli_value(argc, argv, &i, "--dump-rankings", &dump_rankings))) {
             if (r < 0) return 2;
         } else if ((r = fr_cli_value(argc, argv, &i, "--b", &v))) {
             if (r < 0) return 2;
@@ -1421,6 +1452,7 @@ int fr_cmd_bench(int argc, char **argv) {
         fprintf(stderr, "feedrank bench: ranker %s ...\n", rks[i]->name);
         if (tune_and_run(&B, rks[i], err, sizeof err)) { fprintf(stderr, "feedrank bench: %s\n", err); rc = 1; goto done; }
     }
+    if (dump_rankings && write_rankings(&B, rks, nr, dump_rankings, err, sizeof err)) { fprintf(stderr, "feedrank bench ab: %s\n", err); rc = 1; goto done; }
     report(&B, rks, nr, (int)rounds, out_dir, cmdline, need_embed ? fr_encoder_name(enc) : NULL, summary, (int)distractors, (int)negatives, sampler, (int)cold_k);
     if (save_profile && (rc = save_profile_of(&B, rks, nr, save_profile, dataset, data, (int)seed, err, sizeof err)))
         fprintf(stderr, "feedrank bench ab: %s\n", err);

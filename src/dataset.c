@@ -297,9 +297,7 @@ static fr_status load_recbole(const char *path, fr_dataset **out, char *err, siz
         if (got == 0) continue;
         nf = fr_recbole_split(line, fl, 8);
         if (nf <= c_id || nf <= c_title || !*fl[c_id]) { d->bad_rows++; continue; }
-        size_t tl = strlen(fl[c_title]);
-        if (tl * 2 + 16 > tcap) { tcap = tl * 2 + 16; char *p = realloc(text, tcap); if (!p) goto oom; text = p; }
-        if (fr_html_unescape(fl[c_title], tl, text, tcap) < 0) { d->bad_rows++; continue; }
+        if (fr_item_text_decode(fl[c_title], strlen(fl[c_title]), &text, &tcap) < 0) goto oom; /* index --format recbole: the same */
         if (item_of(&b, fl[c_id], NULL, 0) >= 0) { d->duplicate_rows++; continue; }
         if (item_of(&b, fl[c_id], text, 1) < 0) goto oom;
     }
