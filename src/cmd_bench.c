@@ -99,6 +99,8 @@ typedef struct {
     double h_all[2], h_cold[2]; /* last pass: NDCG@10 per half (index = c_tune), all and cold cases */
     FILE *frontier;          /* --frontier: every grid setting's results (NULL: not asked) */
     const char *frontier_header_for;
+    const char *frontier_path;
+    int frontier_parts;      /* parts of the blend the frontier file describes (its column layout) */
     rk *done[MAX_RANKERS * (MAX_PARTS + 1)]; /* rankers already tuned and scored, reused by name */
     int n_done;
     /* the served path: stores of the dataset's items with priors per window, and their rankers */
@@ -589,6 +591,7 @@ static void frontier_row(bench *B, const rk *r, const double *w) {
         for (int p = 0; p < r->n_parts; p++) fprintf(B->frontier, "\tw_%s", r->parts[p]->name);
         fprintf(B->frontier, "\ttune_ndcg10\ttune_cold_ndcg10\treport_ndcg10\treport_cold_ndcg10\n");
         B->frontier_header_for = r->name;
+        B->frontier_parts = r->n_parts;
     }
     fprintf(B->frontier, "%g\t%g", r->kind == RK_GBLEND ? r->o.log_gate : 0, r->kind == RK_GBLEND ? r->o.cold_content_boost : 0);
     for (int p = 0; p < r->n_parts; p++) fprintf(B->frontier, "\t%g", w[p]);
@@ -819,7 +822,7 @@ static void progress(bench *B, const char *what, long done, long total) {
 
 /* ---------- embeddings (cached as item stores) ---------- */
 
-static int embed_cached(fr_encoder *enc, char **texts, int n, fr_text_kind kind, const char *cache_dir, const char *tag,
+static int embed_cached(bench *B, fr_encoder *enc, char **texts, int n, fr_text_kind kind, const char *cache_dir, const char *tag,
                         float *out, char *err, size_t errcap) {
     const int D = fr_encoder_dim(enc);
     uint64_t h = fr_encoder_fingerprint(enc) ^ (uint64_t)kind;
@@ -839,6 +842,9 @@ static int embed_cached(fr_encoder *enc, char **texts, int n, fr_text_kind kind,
     for (int i = 0; i < n; i += 256) {
         int m = n - i < 256 ? n - i : 256;
         if (fr_encoder_embed(enc, (const char *const *)texts + i, NULL, m, kind, out + (size_t)i * D, NULL, err, errcap)) return -1;
+        char what[64];
+        snprintf(what, sizeof what, "embedding %s", tag);
+        progress(B, what, i + m, n);
     }
     clock_gettime(CLOCK_MONOTONIC, &t1);
     fprintf(stderr, "feedrank bench: %d texts in %.1f s\n", n, t1.tv_sec - t0.tv_sec + (t1.tv_nsec - t0.tv_nsec) * 1e-9);
@@ -1001,6 +1007,53 @@ static const char *case_label(const bench *B, int k) {
     return B->d->mode == FR_DS_SEARCH ? B->d->query_texts[B->c_src[k]] : B->d->user_ids[B->c_src[k]];
 }
 
+/* The B-vs-A comparison on NDCG@10 over one slice. */
+typedef struct {
+    double gain, headroom, p;       /* gain (B-A)/A (NAN when A = 0); headroom closed (search; NAN in feed) */
+    fr_interval diff;
+    int win, tie, loss, n;
+} cmp_ab;
+
+static cmp_ab compare(const bench *B, const rk *A, const rk *Bk, int slice, int rounds) {
+    cmp_ab c = {NAN, NAN, 1, {0, 0, 0}, 0, 0, 0, 0};
+    sel a = select_cases(B, A->m[1], slice), b = select_cases(B, Bk->m[1], slice);
+    double *diff = malloc(sizeof(double) * (size_t)(a.n ? a.n : 1));
+    if (a.x && b.x && diff) {
+        double ma = 0, mb = 0;
+        for (int i = 0; i < a.n; i++) {
+            diff[i] = b.x[i] - a.x[i];
+            ma += a.x[i];
+            mb += b.x[i];
+            if (diff[i] > 1e-9) c.win++; else if (diff[i] < -1e-9) c.loss++; else c.tie++;
+        }
+        ma /= a.n ? a.n : 1;
+        mb /= a.n ? a.n : 1;
+        c.n = a.n;
+        c.diff = fr_bootstrap(diff, a.n, rounds, B->seed + 99);
+        c.p = fr_paired_p(a.x, b.x, a.n);
+        if (ma > 0) c.gain = (mb - ma) / ma;
+        if (B->d->mode == FR_DS_SEARCH && ma < 1) c.headroom = (mb - ma) / (1 - ma);
+    }
+    free(diff);
+    free(a.x);
+    free(b.x);
+    return c;
+}
+
+/* JSON number, or null when not finite. */
+static void json_num(FILE *f, double v) {
+    if (isfinite(v)) fprintf(f, "%.6g", v);
+    else fputs("null", f);
+}
+
+/* A plot label: at most 40 bytes (long ranker specs keep their start and end). */
+static void plot_label(char *out, size_t cap, const char *name) {
+    size_t n = strlen(name);
+    if (n <= 40) snprintf(out, cap, "%s", name);
+    else snprintf(out, cap, "%.24s...%s", name, name + n - 13);
+    for (char *p = out; *p; p++) if (*p == '\'' || *p == '"') *p = '`'; /* inside gnuplot quotes */
+}
+
 static void report(bench *B, rk **rks, int nr, int rounds, const char *out_dir, const char *cmdline, const char *model,
                    const char *summary, int distractors, int negatives, const char *sampler, int cold_k) {
     const int feed = B->d->mode == FR_DS_FEED, nm = feed ? 5 : 3; /* search: NDCG@5, NDCG@10, MRR */
@@ -1017,16 +1070,30 @@ static void report(bench *B, rk **rks, int nr, int rounds, const char *out_dir, 
     }
     int n_tune = 0, n_cold = 0;
     for (int k = 0; k < B->n_cases; k++) { n_tune += B->c_tune[k]; n_cold += B->c_cold[k]; }
+    char protocol[512], ties[160], cases_line[256];
+    if (feed) snprintf(protocol, sizeof protocol, "target + %d %s negatives per user (never history or target), seed %" PRIu64 "; popularity and co-visitation from the file's histories; target at a random position", negatives, sampler, B->seed);
+    else snprintf(protocol, sizeof protocol, "queries with >= 2 judged items and a grade above %g; candidates = judged items%s; gain 2^(grade - %g) - 1", B->d->grade_min, distractors ? " + random distractors (irrelevant)" : "", B->d->grade_min);
+    snprintf(ties, sizeof ties, "%s", B->ties_order ? "broken by candidate order (dataset order in search mode; random positions in feed mode)" : "broken against the relevant item (pessimistic)");
+    snprintf(cases_line, sizeof cases_line, "%d (tuning half %d, report half %d); parameters tuned on the tuning half only; %d bootstrap rounds for 95%% intervals", B->n_cases, n_tune, B->n_cases - n_tune, rounds);
     fprintf(md, "# feedrank A/B report\n\n");
     fprintf(md, "- command: `%s`\n- data: %s\n- model: %s\n", cmdline, summary, model ? model : "(none)");
-    if (feed) fprintf(md, "- protocol: target + %d %s negatives per user (never history or target), seed %" PRIu64 "; popularity and co-visitation from the file's histories; target at a random position\n", negatives, sampler, B->seed);
-    else fprintf(md, "- protocol: queries with >= 2 judged items and a grade above %g; candidates = judged items%s; gain 2^(grade - %g) - 1\n", B->d->grade_min, distractors ? " + random distractors (irrelevant)" : "", B->d->grade_min);
-    fprintf(md, "- ties: %s\n", B->ties_order ? "broken by candidate order (dataset order in search mode; random positions in feed mode)" : "broken against the relevant item (pessimistic)");
+    fprintf(md, "- scoring: every ranker through the served ranker (fr_rank_signals_of + fr_rank_combine; profiles by fr_rank as written)\n");
+    fprintf(md, "- protocol: %s\n- ties: %s\n", protocol, ties);
     if (distractors) fprintf(md, "- slate: %d random catalogue items added per query, seed %" PRIu64 "\n", distractors, B->seed);
-    fprintf(md, "- cases: %d (tuning half %d, report half %d); parameters tuned on the tuning half only; %d bootstrap rounds for 95%% intervals\n", B->n_cases, n_tune, B->n_cases - n_tune, rounds);
+    fprintf(md, "- cases: %s\n", cases_line);
     if (feed) fprintf(md, "- cold-start slice: target seen < %d times in the log: %d cases\n", cold_k, n_cold);
-    if (js) { fprintf(js, "{\"command\":"); fr_cli_json_string(js, cmdline); fprintf(js, ",\"data\":"); fr_cli_json_string(js, summary); fprintf(js, ",\"cases\":%d,\"tuning_cases\":%d,\"rankers\":[", B->n_cases, n_tune); }
-    for (int slice = 0; slice < (feed ? SL_COUNT : SL_COLD); slice++) {
+    if (js) {
+        fprintf(js, "{\"command\":"); fr_cli_json_string(js, cmdline);
+        fprintf(js, ",\"data\":"); fr_cli_json_string(js, summary);
+        fprintf(js, ",\"model\":"); fr_cli_json_string(js, model ? model : "");
+        fprintf(js, ",\"mode\":\"%s\",\"protocol\":", feed ? "feed" : "search"); fr_cli_json_string(js, protocol);
+        fprintf(js, ",\"ties\":\"%s\",\"seed\":%" PRIu64 ",\"negatives\":%d,\"sampler\":", B->ties_order ? "order" : "against", B->seed, negatives);
+        fr_cli_json_string(js, sampler);
+        fprintf(js, ",\"distractors\":%d,\"bootstrap_rounds\":%d,\"cold_k\":%d,\"cold_cases\":%d,\"cases\":%d,\"tuning_cases\":%d,\"rankers\":[",
+                distractors, rounds, cold_k, n_cold, B->n_cases, n_tune);
+    }
+    const int n_slices = feed ? SL_COUNT : SL_COLD;
+    for (int slice = 0; slice < n_slices; slice++) {
         fprintf(md, "\n## %s\n\n| ranker | tuned | ", SLICE_NAME[slice]);
         for (int j = 0; j < nm; j++) fprintf(md, "%s (95%% CI) | ", METRIC[mi[j]]);
         fprintf(md, "\n|---|---|");
@@ -1049,34 +1116,33 @@ static void report(bench *B, rk **rks, int nr, int rounds, const char *out_dir, 
         }
         /* B vs A on NDCG@10 */
         fprintf(md, "\n| B vs A (NDCG@10) | gain (B-A)/A | diff (95%% CI) | %s | paired p | win / tie / loss |\n|---|---|---|---|---|---|\n", feed ? "-" : "headroom closed (B-A)/(1-A)");
-        sel a = select_cases(B, rks[0]->m[1], slice);
         for (int r = 1; r < nr; r++) {
-            sel b = select_cases(B, rks[r]->m[1], slice);
-            double *diff = malloc(sizeof(double) * (size_t)(a.n ? a.n : 1));
-            int win = 0, tie = 0, loss = 0;
-            double ma = 0, mb = 0;
-            for (int i = 0; i < a.n; i++) {
-                diff[i] = b.x[i] - a.x[i];
-                ma += a.x[i];
-                mb += b.x[i];
-                if (diff[i] > 1e-9) win++; else if (diff[i] < -1e-9) loss++; else tie++;
-            }
-            ma /= a.n ? a.n : 1;
-            mb /= a.n ? a.n : 1;
-            fr_interval dci = fr_bootstrap(diff, a.n, rounds, B->seed + 99);
-            double p = fr_paired_p(a.x, b.x, a.n);
-            char head[32] = "-";
-            if (!feed && ma < 1) snprintf(head, sizeof head, "%+.1f%%", 100 * (mb - ma) / (1 - ma));
-            char gain[32] = "n/a (A = 0)";
-            if (ma > 0) snprintf(gain, sizeof gain, "%+.1f%%", 100 * (mb - ma) / ma);
-            fprintf(md, "| %s | %s | %+.4f (%+.4f..%+.4f) | %s | %.2g | %d / %d / %d |\n", rks[r]->name, gain,
-                    dci.mean, dci.lo, dci.hi, head, p, win, tie, loss);
-            free(diff);
-            free(b.x);
+            cmp_ab c = compare(B, rks[0], rks[r], slice, rounds);
+            char head[32] = "-", gain[32] = "n/a (A = 0)";
+            if (isfinite(c.headroom)) snprintf(head, sizeof head, "%+.1f%%", 100 * c.headroom);
+            if (isfinite(c.gain)) snprintf(gain, sizeof gain, "%+.1f%%", 100 * c.gain);
+            fprintf(md, "| %s | %s | %+.4f (%+.4f..%+.4f) | %s | %.2g | %d / %d / %d |\n", rks[r]->name, gain, c.diff.mean, c.diff.lo, c.diff.hi, head, c.p,
+                    c.win, c.tie, c.loss);
         }
-        free(a.x);
     }
-    /* cases helped and hurt most by the first B */
+    if (js) { /* the same comparisons, every slice */
+        fprintf(js, "],\"comparisons\":[");
+        int first = 1;
+        for (int slice = 0; slice < n_slices; slice++)
+            for (int r = 1; r < nr; r++) {
+                cmp_ab c = compare(B, rks[0], rks[r], slice, rounds);
+                fprintf(js, "%s{\"slice\":\"%s\",\"metric\":\"NDCG@10\",\"a\":", first ? "" : ",", SLICE_NAME[slice]);
+                first = 0;
+                fr_cli_json_string(js, rks[0]->name);
+                fprintf(js, ",\"b\":");
+                fr_cli_json_string(js, rks[r]->name);
+                fprintf(js, ",\"n\":%d,\"gain\":", c.n); json_num(js, c.gain);
+                fprintf(js, ",\"diff\":%.6f,\"diff_lo\":%.6f,\"diff_hi\":%.6f,\"headroom_closed\":", c.diff.mean, c.diff.lo, c.diff.hi); json_num(js, c.headroom);
+                fprintf(js, ",\"paired_p\":"); json_num(js, c.p);
+                fprintf(js, ",\"win\":%d,\"tie\":%d,\"loss\":%d}", c.win, c.tie, c.loss);
+            }
+    }
+    /* cases helped and hurt most by the best B */
     if (nr > 1) {
         rk *A = rks[0], *Bk = rks[1];
         double bestm = -1;
@@ -1085,12 +1151,14 @@ static void report(bench *B, rk **rks, int nr, int rounds, const char *out_dir, 
             for (int k = 0; k < B->n_cases; k++) m += rks[r]->m[1][k];
             if (m > bestm) { bestm = m; Bk = rks[r]; }
         }
-        int *idx = malloc(sizeof(int) * (size_t)B->n_cases);
+        int *idx = malloc(sizeof(int) * (size_t)(B->n_cases ? B->n_cases : 1));
         int n = 0;
         for (int k = 0; idx && k < B->n_cases; k++) idx[n++] = k;
+        if (js) { fprintf(js, "],\"cases_most\":{\"ranker\":"); fr_cli_json_string(js, Bk->name); }
         for (int pass = 0; idx && pass < 2; pass++) {
             fprintf(md, "\n## cases %s %s most (NDCG@10, all cases)\n\n", Bk->name, pass == 0 ? "hurts" : "helps");
             fprintf(md, "| %s | A | B |\n|---|---|---|\n", feed ? "user" : "query");
+            if (js) fprintf(js, ",\"%s\":[", pass == 0 ? "hurts" : "helps");
             for (int t = 0; t < 5 && t < n; t++) {
                 int best = -1;
                 double bv = 0;
@@ -1104,55 +1172,92 @@ static void report(bench *B, rk **rks, int nr, int rounds, const char *out_dir, 
                 if (best < 0 || bv <= 0) break;
                 int c = idx[best];
                 fprintf(md, "| %s | %.3f | %.3f |\n", case_label(B, c), A->m[1][c], Bk->m[1][c]);
+                if (js) { fprintf(js, "%s{\"case\":", t ? "," : ""); fr_cli_json_string(js, case_label(B, c)); fprintf(js, ",\"a\":%.6f,\"b\":%.6f}", A->m[1][c], Bk->m[1][c]); }
                 idx[best] = -1;
             }
+            if (js) fprintf(js, "]");
             for (int k = 0; k < n; k++) idx[k] = k;
         }
+        if (js) fprintf(js, "}");
         free(idx);
-    }
+    } else if (js) fprintf(js, "]");
     fprintf(md, "\n## timing\n\n| ranker | seconds (tuning + scoring all cases) | per case |\n|---|---|---|\n");
     for (int r = 0; r < nr; r++) fprintf(md, "| %s | %.2f | %.3f ms |\n", rks[r]->name, rks[r]->seconds, 1e3 * rks[r]->seconds / (B->n_cases ? B->n_cases : 1));
     if (js) {
-        fprintf(js, "],\"tuned\":{");
+        fprintf(js, ",\"tuned\":{");
         for (int r = 0; r < nr; r++) { fprintf(js, "%s", r ? "," : ""); fr_cli_json_string(js, rks[r]->name); fputc(':', js); fr_cli_json_string(js, rks[r]->tuned); }
+        fprintf(js, "},\"seconds\":{");
+        for (int r = 0; r < nr; r++) { fprintf(js, "%s", r ? "," : ""); fr_cli_json_string(js, rks[r]->name); fprintf(js, ":%.3f", rks[r]->seconds); }
         fprintf(js, "}}\n");
         fclose(js);
     }
-    /* plots (gnuplot): NDCG@10 with intervals per ranker, and per-case differences B - A */
+    /* plots (gnuplot, labels as plain text): NDCG@10 with intervals per ranker (all cases, and the
+     * cold-start slice in feed mode), a per-case difference histogram per B ranker, and the tuning
+     * frontier when --frontier wrote one */
     if (out_dir) {
-        snprintf(path, sizeof path, "%s/ndcg10.dat", out_dir);
-        FILE *f = fopen(path, "w");
-        for (int r = 0; f && r < nr; r++) {
-            sel s = select_cases(B, rks[r]->m[1], SL_ALL);
-            fr_interval ci = fr_bootstrap(s.x, s.n, rounds, B->seed + 1);
-            fprintf(f, "%d \"%s\" %.6f %.6f %.6f\n", r, rks[r]->name, ci.mean, ci.lo, ci.hi);
-            free(s.x);
+        const int W = 900 > 140 + 90 * nr ? 900 : 140 + 90 * nr;
+        const char *term[2][2] = {{"pngcairo noenhanced size %d,%d font ',10'", "png"}, {"svg noenhanced size %d,%d font ',10'", "svg"}};
+        const int slices[2] = {SL_ALL, SL_COLD};
+        for (int q = 0; q < (feed ? 2 : 1); q++) {
+            snprintf(path, sizeof path, "%s/ndcg10%s.dat", out_dir, q ? "_cold" : "");
+            FILE *f = fopen(path, "w");
+            for (int r = 0; f && r < nr; r++) {
+                sel s = select_cases(B, rks[r]->m[1], slices[q]);
+                fr_interval ci = fr_bootstrap(s.x, s.n, rounds, B->seed + 1);
+                char lab[64];
+                plot_label(lab, sizeof lab, rks[r]->name);
+                fprintf(f, "%d \"%s\" %.6f %.6f %.6f\n", r, lab, ci.mean, ci.lo, ci.hi);
+                free(s.x);
+            }
+            if (f) fclose(f);
         }
-        if (f) fclose(f);
-        snprintf(path, sizeof path, "%s/diff.dat", out_dir);
-        f = fopen(path, "w");
-        for (int k = 0; f && nr > 1 && k < B->n_cases; k++) fprintf(f, "%.6f\n", rks[1]->m[1][k] - rks[0]->m[1][k]);
-        if (f) fclose(f);
+        for (int r = 1; r < nr; r++) {
+            snprintf(path, sizeof path, "%s/diff%d.dat", out_dir, r);
+            FILE *f = fopen(path, "w");
+            for (int k = 0; f && k < B->n_cases; k++) fprintf(f, "%.6f\n", rks[r]->m[1][k] - rks[0]->m[1][k]);
+            if (f) fclose(f);
+        }
         snprintf(path, sizeof path, "%s/plots.gp", out_dir);
-        f = fopen(path, "w");
+        FILE *f = fopen(path, "w");
         if (f) {
-            const char *term[2][2] = {{"pngcairo size 900,500", "png"}, {"svg size 900,500", "svg"}};
+            char alab[64];
+            plot_label(alab, sizeof alab, rks[0]->name);
             for (int t = 0; t < 2; t++) {
-                fprintf(f, "set terminal %s\nset output '%s/ndcg10.%s'\nset title 'NDCG@10 (all cases, 95%% bootstrap CI)'\n"
-                           "set style fill solid 0.5\nset boxwidth 0.6\nset xtics rotate by -30\nset yrange [*:*]\nunset key\n"
-                           "plot '%s/ndcg10.dat' using 1:3:xtic(2) with boxes, '' using 1:3:4:5 with yerrorbars lc rgb 'black'\n",
-                        term[t][0], out_dir, term[t][1], out_dir);
-                if (nr > 1)
-                    fprintf(f, "set output '%s/diff.%s'\nset title 'per-case NDCG@10: %s minus %s'\nset xtics norotate\n"
-                               "binwidth = 0.05\nbin(x) = binwidth * floor(x / binwidth + 0.5)\n"
-                               "plot '%s/diff.dat' using (bin($1)):(1.0) smooth freq with boxes\n",
-                            out_dir, term[t][1], rks[1]->name, rks[0]->name, out_dir);
+                fprintf(f, "set terminal ");
+                fprintf(f, term[t][0], W, 640);
+                fprintf(f, "\nset bmargin 15\nset lmargin 10\nset rmargin 16\nset grid ytics\nset style fill solid 0.5\nset boxwidth 0.6\nunset key\nset xtics rotate by -30 left\n"
+                           "set xrange [-0.6:%d.6]\nset ylabel 'NDCG@10'\n", nr - 1);
+                for (int q = 0; q < (feed ? 2 : 1); q++)
+                    fprintf(f, "set output '%s/ndcg10%s.%s'\nset title 'NDCG@10, %s (%d cases; 95%% bootstrap CI)'\nset yrange [0:1]\n"
+                               "plot '%s/ndcg10%s.dat' using 1:3:xtic(2) with boxes lc rgb '#4477aa', '' using 1:3:4:5 with yerrorbars lc rgb 'black' pt 0,"
+                               " '' using 1:($5 + 0.03):(sprintf('%%.3f', $3)) with labels font ',9'\n",
+                            out_dir, q ? "_cold" : "", term[t][1], q ? "cold-start slice" : "all cases", q ? n_cold : B->n_cases, out_dir, q ? "_cold" : "");
+                /* per-case differences: NDCG@10 lies in [0, 1], so differences in [-1, 1]; 0.1-wide bins centred on multiples of 0.1, zero alone */
+                fprintf(f, "set terminal ");
+                fprintf(f, term[t][0], 900, 500);
+                fprintf(f, "\nset bmargin 4\nset rmargin 4\nset xtics norotate 0.2\nset xrange [-1.1:1.1]\nset yrange [0:*]\nset offsets 0, 0, graph 0.08, 0\nset ylabel 'cases'\nset xlabel 'NDCG@10 of B minus A, per case (0.1 bins)'\n"
+                           "set boxwidth 0.09\nbin(x) = 0.1 * floor(x / 0.1 + 0.5)\n");
+                for (int r = 1; r < nr; r++) {
+                    char blab[64];
+                    plot_label(blab, sizeof blab, rks[r]->name);
+                    fprintf(f, "set output '%s/diff%d.%s'\nset title 'per case NDCG@10: %s minus %s (%d cases)'\n"
+                               "plot '%s/diff%d.dat' using (bin($1)):(1.0) smooth freq with boxes lc rgb '#4477aa'\n",
+                            out_dir, r, term[t][1], blab, alab, B->n_cases, out_dir, r);
+                }
+                fprintf(f, "unset xlabel\nset offsets 0, 0, 0, 0\n");
+                if (B->frontier_path && B->frontier_parts > 0)
+                    fprintf(f, "set output '%s/frontier.%s'\nset title 'tuning frontier: every grid setting (report half)'\nset xlabel 'cold-start slice NDCG@10'\n"
+                               "set ylabel 'NDCG@10, all cases'\nset xrange [0:*]\nset yrange [0:*]\nset xtics auto\n"
+                               "plot '%s' using %d:%d every ::1 with points pt 7 ps 0.4 lc rgb '#4477aa'\n",
+                            out_dir, term[t][1], B->frontier_path, B->frontier_parts + 6, B->frontier_parts + 5);
             }
             fclose(f);
+            if (B->frontier) fflush(B->frontier);
             char cmd[8192];
             snprintf(cmd, sizeof cmd, "gnuplot '%s/plots.gp' 2>/dev/null", out_dir);
             int gp = access("/usr/bin/gnuplot", X_OK) == 0 ? system(cmd) : -1;
-            fprintf(md, "\n%s\n", gp == 0 ? "Plots: ndcg10.png/.svg, diff.png/.svg (gnuplot)." : "Plots: gnuplot not available; data in ndcg10.dat and diff.dat.");
+            fprintf(md, "\n%s\n", gp == 0 ? "Plots (gnuplot, PNG and SVG): ndcg10, ndcg10_cold (feed), diffN per B ranker N, frontier (with --frontier)."
+                                          : "Plots: gnuplot not available; data in ndcg10*.dat and diffN.dat, script plots.gp.");
         }
     }
     if (md != stdout) {
@@ -1345,8 +1450,20 @@ int fr_cmd_bench(int argc, char **argv) {
     if (!dataset || !data || !a_spec || nb == 0) { fprintf(stderr, "feedrank bench ab: --dataset, --data, --a and --b are required\n"); bench_usage(stderr); return 2; }
     if (strcmp(ties, "against") != 0 && strcmp(ties, "order") != 0) { fprintf(stderr, "feedrank bench ab: --ties must be against or order\n"); return 2; }
     if (strcmp(sampler, "uniform") != 0 && strcmp(sampler, "popularity") != 0) { fprintf(stderr, "feedrank bench ab: --sampler must be uniform or popularity\n"); return 2; }
-    char err[1024], cmdline[2048] = "feedrank bench";
-    for (int i = 1; i < argc; i++) snprintf(cmdline + strlen(cmdline), sizeof cmdline - strlen(cmdline), " %s", argv[i]);
+    char err[1024], cmdline[8192] = "feedrank bench";
+    for (int i = 1; i < argc; i++) { /* shell-quoted, so that it can be pasted: 'it'\''s' */
+        size_t l = strlen(cmdline);
+        int plain = argv[i][0] != 0;
+        for (const char *c = argv[i]; *c; c++) plain &= (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || strchr("-_./:=,@%+", *c);
+        if (plain) { snprintf(cmdline + l, sizeof cmdline - l, " %s", argv[i]); continue; }
+        if (l + 4 < sizeof cmdline) { cmdline[l++] = ' '; cmdline[l++] = '\''; cmdline[l] = 0; }
+        for (const char *c = argv[i]; *c && l + 6 < sizeof cmdline; c++) {
+            if (*c == '\'') { memcpy(cmdline + l, "'\\''", 4); l += 4; }
+            else cmdline[l++] = *c;
+            cmdline[l] = 0;
+        }
+        if (l + 2 < sizeof cmdline) { cmdline[l++] = '\''; cmdline[l] = 0; }
+    }
 
     rk *rks[MAX_RANKERS] = {0};
     int nr = 0, rc = 0, need_embed = 0;
@@ -1374,6 +1491,7 @@ int fr_cmd_bench(int argc, char **argv) {
         if (*e || !(B.min_cold >= 0 && B.min_cold <= 1)) { fprintf(stderr, "feedrank bench ab: --min-cold must be a number in [0, 1]\n"); for (int j = 0; j < nr; j++) rk_free(rks[j]); return 2; }
     }
     B.ties_order = strcmp(ties, "order") == 0;
+    B.frontier_path = frontier;
     if (frontier && !(B.frontier = fopen(frontier, "w"))) {
         fprintf(stderr, "feedrank bench ab: --frontier %s: %s\n", frontier, strerror(errno));
         for (int j = 0; j < nr; j++) rk_free(rks[j]);
@@ -1441,11 +1559,35 @@ int fr_cmd_bench(int argc, char **argv) {
         snprintf(B.model_name, sizeof B.model_name, "%s", fr_encoder_name(enc));
         B.item_vecs = malloc(sizeof(float) * (size_t)d->n_items * B.dim);
         if (!B.item_vecs) { rc = 1; goto done; }
-        if (embed_cached(enc, d->item_texts, d->n_items, FR_TEXT_DOCUMENT, cache, "items", B.item_vecs, err, sizeof err)) { fprintf(stderr, "feedrank bench: %s\n", err); rc = 1; goto done; }
+        if (!limit) {
+            if (embed_cached(&B, enc, d->item_texts, d->n_items, FR_TEXT_DOCUMENT, cache, "items", B.item_vecs, err, sizeof err)) { fprintf(stderr, "feedrank bench: %s\n", err); rc = 1; goto done; }
+        } else { /* --limit: only the items its cases use (candidates and histories); the others stay 0 */
+            char *used = calloc((size_t)d->n_items, 1);
+            int *rows = malloc(sizeof(int) * (size_t)(d->n_items ? d->n_items : 1));
+            char **sub = malloc(sizeof(char *) * (size_t)(d->n_items ? d->n_items : 1));
+            float *vecs = NULL;
+            int m = 0;
+            if (used && rows && sub) {
+                for (int i = 0; i < B.c_off[B.n_cases]; i++) used[B.c_items[i]] = 1;
+                for (int k = 0; d->mode == FR_DS_FEED && k < B.n_cases; k++)
+                    for (int j = d->h_off[B.c_src[k]]; j < d->h_off[B.c_src[k] + 1]; j++) used[d->h_items[j]] = 1;
+                for (int i = 0; i < d->n_items; i++) if (used[i]) { rows[m] = i; sub[m++] = d->item_texts[i]; }
+                vecs = malloc(sizeof(float) * (size_t)(m ? m : 1) * B.dim);
+            }
+            int bad = !vecs || embed_cached(&B, enc, sub, m, FR_TEXT_DOCUMENT, cache, "items", vecs, err, sizeof err);
+            if (!bad) {
+                memset(B.item_vecs, 0, sizeof(float) * (size_t)d->n_items * B.dim);
+                for (int i = 0; i < m; i++) memcpy(B.item_vecs + (size_t)rows[i] * B.dim, vecs + (size_t)i * B.dim, sizeof(float) * B.dim);
+                fprintf(stderr, "feedrank bench: --limit: %d of %d items embedded (those its cases use)\n", m, d->n_items);
+            }
+            const int oom = !vecs;
+            free(used); free(rows); free(sub); free(vecs);
+            if (bad) { fprintf(stderr, "feedrank bench: %s\n", oom ? "out of memory" : err); rc = 1; goto done; }
+        }
         if (d->mode == FR_DS_SEARCH) {
             B.query_vecs = malloc(sizeof(float) * (size_t)d->n_queries * B.dim);
             if (!B.query_vecs) { rc = 1; goto done; }
-            if (embed_cached(enc, d->query_texts, d->n_queries, FR_TEXT_QUERY, cache, "queries", B.query_vecs, err, sizeof err)) { fprintf(stderr, "feedrank bench: %s\n", err); rc = 1; goto done; }
+            if (embed_cached(&B, enc, d->query_texts, d->n_queries, FR_TEXT_QUERY, cache, "queries", B.query_vecs, err, sizeof err)) { fprintf(stderr, "feedrank bench: %s\n", err); rc = 1; goto done; }
         }
     }
     for (int i = 0; i < nr; i++) {
