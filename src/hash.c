@@ -40,3 +40,13 @@ uint64_t fr_hash64(const void *data, size_t n, uint64_t seed) {
     h ^= h >> 33; h *= P2; h ^= h >> 29; h *= P3; h ^= h >> 32;
     return h;
 }
+
+static uint64_t uniform_mix(uint64_t x) {
+    x ^= x >> 33; x *= 0xff51afd7ed558ccdULL; x ^= x >> 33; x *= 0xc4ceb9fe1a85ec53ULL; x ^= x >> 33;
+    return x;
+}
+
+double fr_uniform3(uint64_t seed, uint64_t a, uint64_t b) {
+    return (double)(uniform_mix(uniform_mix(seed ^ 0x9E3779B97F4A7C15ULL) + uniform_mix(a + 0x632BE59BD9B4E019ULL) * 31 + b) >> 11) / 9007199254740992.0;
+}
+

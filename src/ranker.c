@@ -4,7 +4,7 @@
 #define _GNU_SOURCE /* qsort_r */
 #include "ranker.h"
 
-#include "baselines.h"
+#include "bm25.h"
 #include "hash.h"
 #include "priors.h"
 #include "seqmodel.h"

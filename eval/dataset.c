@@ -12,6 +12,7 @@
 #include "catalog.h"
 #include "hash.h"
 #include "html.h"
+#include "recbole.h"
 
 /* ---- string -> index map (keys owned by the caller's arrays) ---- */
 typedef struct { char **keys; int *slots; size_t cap; int n; } strmap;
@@ -251,21 +252,6 @@ fail:
 }
 
 /* ---- RecBole atomic files ---- */
-int fr_recbole_split(char *line, char **f, int max) {
-    int n = 0;
-    f[n++] = line;
-    for (char *p = line; *p && n < max; p++)
-        if (*p == '\t') { *p = 0; f[n++] = p + 1; }
-    return n;
-}
-
-int fr_recbole_column(char **f, int n, const char *name, int untyped_ok) {
-    size_t l = strlen(name);
-    for (int i = 0; i < n; i++)
-        if (strncmp(f[i], name, l) == 0 && (f[i][l] == ':' || (untyped_ok && f[i][l] == 0))) return i;
-    return -1;
-}
-
 static fr_status load_recbole(const char *path, fr_dataset **out, char *err, size_t errcap) {
     builder b;
     fr_dataset *d = new_dataset("recbole", FR_DS_FEED, &b);
