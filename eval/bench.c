@@ -392,7 +392,7 @@ static double run_ranker(bench *B, rk *r, const fr_rank_options *o, const double
         float *s = r->scores + B->c_off[k];
         if (r->kind == RK_PROFILE) { /* scored by fr_rank already */ }
         else if (r->kind == RK_RRF) score_rrf(B, r, k, w, s);
-        else if (r->ss.raw[FR_SIG_SEMANTIC]) sigset_score(B, &r->ss, k, o, s);
+        else if (rk_is_signal(r->kind) || rk_is_blend(r->kind)) sigset_score(B, &r->ss, k, o, s);
         else score_base(B, r, k, s);
         double m[5];
         if (!store && B->mode == FR_DS_FEED && !B->ties_order) m[1] = feed_ndcg10(B, k, s);

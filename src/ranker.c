@@ -665,7 +665,7 @@ static fr_status log_signals(fr_ranker *r, const fr_rank_request *q, int m, int 
 
 /* Everything before the blend (see fr_rank_signals_of); *n_issues counts res's issues so far. */
 static fr_status signals(fr_ranker *r, const fr_rank_request *q, fr_rank_result *res, int *n_issues_out, fr_rank_signals *sg,
-                         char *err, size_t errcap) {
+                         int need_semantic, char *err, size_t errcap) {
     memset(res, 0, sizeof *res);
     const fr_rank_options *o = &q->options;
     const int d = r->dim, n = q->n_candidates;
@@ -674,7 +674,13 @@ static fr_status signals(fr_ranker *r, const fr_rank_request *q, fr_rank_result 
     int n_issues = 0;
     memset(sg, 0, sizeof *sg);
     fr_status rc = resolve_history(r, q, err, errcap);
-    if (rc || (rc = context_vector(r, q, res, &n_issues, err, errcap))) return rc;
+    if (rc) return rc;
+    if (need_semantic) {
+        if ((rc = context_vector(r, q, res, &n_issues, err, errcap))) return rc;
+    } else {
+        for (int i = 0; i < q->n_history; i++)
+            if (r->hist_row[i] == FR_NO_ROW && add_issue(r, &n_issues, i, FR_ISSUE_UNKNOWN_HISTORY)) return fr_fail(FR_ERR_NOMEM, err, errcap, "out of memory");
+    }
 
     /* history rows (sorted) for exclude_seen */
     int n_hist_rows = 0;
@@ -735,16 +741,18 @@ static fr_status signals(fr_ranker *r, const fr_rank_request *q, fr_rank_result 
     int any_up = 0;
     for (int k = 0; k < m; k++) {
         int i = r->order[k];
-        float *v = r->cand_vecs + (size_t)k * d;
-        if (r->rows[i] < 0) memcpy(v, q->candidates[i].vector, sizeof(float) * (size_t)d);
-        else fr_store_vector(r->store, (uint64_t)r->rows[i], v);
-        float nv = sqrtf(dot(v, v, d));
-        if (nv > 0) for (int j = 0; j < d; j++) v[j] /= nv;
+        if (need_semantic) {
+            float *v = r->cand_vecs + (size_t)k * d;
+            if (r->rows[i] < 0) memcpy(v, q->candidates[i].vector, sizeof(float) * (size_t)d);
+            else fr_store_vector(r->store, (uint64_t)r->rows[i], v);
+            float nv = sqrtf(dot(v, v, d));
+            if (nv > 0) for (int j = 0; j < d; j++) v[j] /= nv;
+        }
         r->upmask[k] = q->candidates[i].has_upstream;
         r->up[k] = q->candidates[i].has_upstream ? q->candidates[i].upstream : 0;
         any_up |= q->candidates[i].has_upstream;
     }
-    if (m > 0 && (rc = score(r, m, err, errcap))) return rc;
+    if (need_semantic && m > 0 && (rc = score(r, m, err, errcap))) return rc;
 
     if (r->has_priors) log_seen(r, m);
     int use_log = 0, use_lex = 0, use_seq = 0;
@@ -752,7 +760,7 @@ static fr_status signals(fr_ranker *r, const fr_rank_request *q, fr_rank_result 
     if ((rc = sequential_signal(r, q, m, &use_seq, res, err, errcap))) return rc;
     sg->n = m;
     sg->candidate = r->order;
-    sg->sig[FR_SIG_SEMANTIC] = r->sem;
+    sg->sig[FR_SIG_SEMANTIC] = need_semantic ? r->sem : NULL;
     if (any_up) { sg->sig[FR_SIG_UPSTREAM] = r->up; sg->upstream_mask = r->upmask; }
     if (use_log) { sg->sig[FR_SIG_POPULARITY] = r->pop; sg->sig[FR_SIG_COVISITATION] = r->cov; }
     if (use_lex) sg->sig[FR_SIG_LEXICAL] = r->lex;
@@ -767,7 +775,9 @@ static fr_status signals(fr_ranker *r, const fr_rank_request *q, fr_rank_result 
 fr_status fr_rank_signals_of(fr_ranker *r, const fr_rank_request *req, fr_rank_result *res, fr_rank_signals *out,
                              char *err, size_t errcap) {
     int n_issues;
-    return signals(r, req, res, &n_issues, out, err, errcap);
+    const fr_rank_options *o = &req->options;
+    const int need_semantic = o->semantic_weight != 0 || o->cold_content_boost != 0 || o->mmr_lambda < 1.0f;
+    return signals(r, req, res, &n_issues, out, need_semantic, err, errcap);
 }
 
 void fr_rank_normalize(const fr_rank_options *o, const fr_rank_signals *s, float *const norm[FR_SIG_COUNT], int *work) {
@@ -776,7 +786,7 @@ void fr_rank_normalize(const fr_rank_options *o, const fr_rank_signals *s, float
 }
 
 void fr_rank_combine(const fr_rank_options *o, const fr_rank_signals *s, const float *const norm[FR_SIG_COUNT], float *final) {
-    const float *nsem = norm[FR_SIG_SEMANTIC], *nup = s->sig[FR_SIG_UPSTREAM] ? norm[FR_SIG_UPSTREAM] : NULL;
+    const float *nsem = s->sig[FR_SIG_SEMANTIC] ? norm[FR_SIG_SEMANTIC] : NULL, *nup = s->sig[FR_SIG_UPSTREAM] ? norm[FR_SIG_UPSTREAM] : NULL;
     const int use_log = s->sig[FR_SIG_POPULARITY] && (o->popularity_weight != 0 || o->covisitation_weight != 0 || o->cold_content_boost != 0);
     const int use_lex = s->sig[FR_SIG_LEXICAL] && o->lexical_weight != 0;
     const int use_seq = s->sig[FR_SIG_SEQUENTIAL] && o->sequential_weight != 0;
@@ -784,8 +794,9 @@ void fr_rank_combine(const fr_rank_options *o, const fr_rank_signals *s, const f
                 *nseq = norm[FR_SIG_SEQUENTIAL];
     for (int k = 0; k < s->n; k++) {
         const float g = s->seen ? fr_rank_gate(s->seen[k], o->log_gate) : 1.0f;
-        float f = o->semantic_weight * nsem[k] + (nup ? o->upstream_weight * nup[k] : 0.0f);
-        if (use_log) f += g * (o->popularity_weight * npop[k] + o->covisitation_weight * ncov[k]) + (1.0f - g) * o->cold_content_boost * nsem[k];
+        const float sem = nsem ? nsem[k] : 0.0f; /* absent only when nothing weighs it (fr_rank_signals_of) */
+        float f = o->semantic_weight * sem + (nup ? o->upstream_weight * nup[k] : 0.0f);
+        if (use_log) f += g * (o->popularity_weight * npop[k] + o->covisitation_weight * ncov[k]) + (1.0f - g) * o->cold_content_boost * sem;
         if (use_lex) f += o->lexical_weight * nlex[k];
         /* the sequential term is gated like the log signals when the store has priors (ranker.h) */
         if (use_seq) f += g * o->sequential_weight * nseq[k];
@@ -799,7 +810,7 @@ fr_status fr_rank(fr_ranker *r, const fr_rank_request *q, fr_rank_result *res, c
     const int d = r->dim;
     int n_issues = 0;
     fr_rank_signals sg;
-    fr_status rc = signals(r, q, res, &n_issues, &sg, err, errcap);
+    fr_status rc = signals(r, q, res, &n_issues, &sg, 1, err, errcap);
     if (rc) return rc;
     const int m = sg.n;
     const int use_log = sg.sig[FR_SIG_POPULARITY] != NULL, use_lex = sg.sig[FR_SIG_LEXICAL] != NULL, use_seq = sg.sig[FR_SIG_SEQUENTIAL] != NULL;

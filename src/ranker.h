@@ -178,7 +178,9 @@ fr_status fr_rank(fr_ranker *r, const fr_rank_request *req, fr_rank_result *res,
 typedef struct {
     int n;                      /* kept candidates */
     const int *candidate;       /* [n] their request indices */
-    const float *sig[FR_SIG_COUNT]; /* [n] raw values per signal; semantic is always present; upstream
+    const float *sig[FR_SIG_COUNT]; /* [n] raw values per signal; semantic is present unless the options
+                                     give it no weight, no cold boost and no MMR (then nothing it
+                                     would add is computed: 0 in the blend); upstream
                                      only when some candidate has one; popularity and covisitation
                                      when a log weight or the cold boost is not 0; lexical when
                                      lexical_weight != 0 and a query; sequential when its weight is
