@@ -868,6 +868,7 @@ int fr_bench_ab(const fr_bench_options *o) {
     const char *const *specs = o->specs;
     const long distractors = o->distractors, negatives = o->negatives, seed = o->seed, cold_k = o->cold_k, rounds = o->rounds, limit = o->limit;
     const int nb = o->n_specs - 1;
+    int loaded_queries = 0, loaded_users = 0;
     char err[1024];
 rk *rks[MAX_RANKERS] = {0};
     int nr = 0, rc = 0, need_embed = 0;
@@ -898,6 +899,8 @@ rk *rks[MAX_RANKERS] = {0};
     if (fr_dataset_load(dataset, data, &B.d, err, sizeof err)) { fprintf(stderr, "feedrank bench ab: %s\n", err); rc = 1; goto done; }
     fr_dataset *d = B.d;
     B.mode = d->mode;
+    loaded_queries = d->n_queries; /* what fr_dataset_free must free */
+    loaded_users = d->n_users;
     if (limit) {
         if (d->mode == FR_DS_SEARCH && d->n_queries > limit) d->n_queries = (int)limit;
         if (d->mode == FR_DS_FEED && d->n_users > limit) d->n_users = (int)limit;
@@ -1003,6 +1006,7 @@ done:
     free(B.seq_model); free(B.req_cands); free(B.req_hist); free(B.iwork);
     free(B.pop); free(B.item_vecs); free(B.query_vecs);
     free(B.c_off); free(B.c_items); free(B.c_grades); free(B.c_src); free(B.c_tune); free(B.c_cold); free(B.c_pos);
+    if (B.d && loaded_users + loaded_queries) { B.d->n_queries = loaded_queries; B.d->n_users = loaded_users; }
     fr_dataset_free(B.d);
     return rc;
 }
