@@ -254,7 +254,7 @@ void fr_bench_report(bench *B, rk **rks, int nr, int rounds, const char *out_dir
             for (int t = 0; t < 2; t++) {
                 fprintf(f, "set terminal ");
                 fprintf(f, term[t][0], W, 640);
-                fprintf(f, "\nset bmargin 15\nset lmargin 10\nset rmargin 16\nset grid ytics\nset style fill solid 0.5\nset boxwidth 0.6\nunset key\nset xtics rotate by -30 left\n"
+                fprintf(f, "\nset bmargin 15\nset lmargin 10\nset rmargin 30\nset grid ytics\nset style fill solid 0.5\nset boxwidth 0.6\nunset key\nset xtics rotate by -30 left\n"
                            "set xrange [-0.6:%d.6]\nset ylabel 'NDCG@10'\n", nr - 1);
                 for (int q = 0; q < (feed ? 2 : 1); q++)
                     fprintf(f, "set output '%s/ndcg10%s.%s'\nset title 'NDCG@10, %s (%d cases; 95%% bootstrap CI)'\nset yrange [0:1]\n"
