@@ -13,7 +13,12 @@ Each --config is a name and the JSON of request options (merged over --profile w
 on the tuning half (among those whose tuning-half cold-start NDCG@10 is >= --min-cold, if any),
 and reports that setting: the report half never chooses anything. The cold-start slice is the
 cases whose target appears fewer than --cold times in the file's histories (the harness's rule).
-Evaluation tooling, not product code: the data never enters the repository."""
+Evaluation tooling, not product code: the data never enters the repository.
+
+Since issue #18, `bench ab` itself ranks through the served ranker (`--b seq --seq-model M`,
+`--b profile:P` as written) and tests/test_one_path.sh proves, case by case, that `rerank --profile`
+reproduces the harness's rankings. This script stays as an independent cross-check of a figure
+through the `rerank` command, with ties against the target (the harness's default)."""
 import argparse
 import json
 import math

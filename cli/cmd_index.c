@@ -14,6 +14,8 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
+
+#include "html.h"
 #include <unistd.h>
 
 #include "catalog.h"
@@ -30,7 +32,10 @@ static void index_usage(FILE *f) {
     fprintf(f,
             "usage: feedrank index --catalog FILE --out STORE [options]\n"
             "  --catalog FILE        catalogue: CSV/TSV with a header row, or JSONL (one object per line)\n"
-            "  --format csv|tsv|jsonl  default: from the file name (.csv, .tsv, .jsonl/.json), else csv\n"
+            "  --format csv|tsv|jsonl|recbole  default: from the file name (.csv, .tsv, .jsonl/.json, .item: recbole),\n"
+            "                        else csv; recbole: a RecBole .item file (tab-separated, typed header), id\n"
+            "                        item_id:token, text {title:token_seq}, HTML references decoded (&amp; -> &)\n"
+            "                        exactly as `bench ab --dataset recbole` reads it (README: feedrank index)\n"
             "  --latin1              the catalogue is ISO-8859-1 (converted to UTF-8)\n"
             "  --id FIELD            id column/key (default: id)\n"
             "  --text TEMPLATE       item text, e.g. \"{title}. {brand}. {description}\" (default: {title})\n"
@@ -120,7 +125,7 @@ int fr_cmd_index(int argc, char **argv) {
         if (fr_cli_flag(argv[i], "--interactions")) return fr_cmd_priors_index(argc, argv);
     const char *catalog = NULL, *out = NULL, *model = NULL, *format = NULL, *id_field = "id", *text_spec = "{title}";
     const char *device = "cpu", *precision = NULL, *dtype_s = "f32", *shard_s = NULL, *batch_s = "64";
-    int latin1 = 0, keep_text = 1, strict = 0, restart = 0;
+    int latin1 = 0, keep_text = 1, strict = 0, restart = 0, id_given = 0, text_given = 0, html = 0;
     for (int i = 1; i < argc; i++) {
         int r;
         if ((r = fr_cli_value(argc, argv, &i, "--catalog", &catalog)) || (r = fr_cli_value(argc, argv, &i, "--out", &out)) ||
@@ -130,6 +135,8 @@ int fr_cmd_index(int argc, char **argv) {
             (r = fr_cli_value(argc, argv, &i, "--precision", &precision)) || (r = fr_cli_value(argc, argv, &i, "--dtype", &dtype_s)) ||
             (r = fr_cli_value(argc, argv, &i, "--shard", &shard_s)) || (r = fr_cli_value(argc, argv, &i, "--batch", &batch_s))) {
             if (r < 0) return 2;
+            id_given |= strcmp(argv[i - 1], "--id") == 0;
+            text_given |= strcmp(argv[i - 1], "--text") == 0;
         } else if (strcmp(argv[i], "--latin1") == 0) latin1 = 1;
         else if (strcmp(argv[i], "--no-text") == 0) keep_text = 0;
         else if (strcmp(argv[i], "--strict") == 0) strict = 1;
@@ -152,10 +159,16 @@ int fr_cmd_index(int argc, char **argv) {
         if (strcmp(format, "csv") == 0) fmt = FR_CAT_CSV;
         else if (strcmp(format, "tsv") == 0) fmt = FR_CAT_TSV;
         else if (strcmp(format, "jsonl") == 0) fmt = FR_CAT_JSONL;
-        else { fprintf(stderr, "feedrank index: --format must be csv, tsv or jsonl\n"); return 2; }
-    } else if (ext && (strcmp(ext, ".jsonl") == 0 || strcmp(ext, ".json") == 0 || strcmp(ext, ".ndjson") == 0)) fmt = FR_CAT_JSONL;
+        else if (strcmp(format, "recbole") == 0) { fmt = FR_CAT_TSV; html = 1; }
+        else { fprintf(stderr, "feedrank index: --format must be csv, tsv, jsonl or recbole\n"); return 2; }
+    } else if (ext && strcmp(ext, ".item") == 0) { fmt = FR_CAT_TSV; html = 1; }
+    else if (ext && (strcmp(ext, ".jsonl") == 0 || strcmp(ext, ".json") == 0 || strcmp(ext, ".ndjson") == 0)) fmt = FR_CAT_JSONL;
     else if (ext && strcmp(ext, ".tsv") == 0) fmt = FR_CAT_TSV;
 
+    if (html) { /* RecBole .item: its columns, unless named */
+        if (!id_given) id_field = "item_id:token";
+        if (!text_given) text_spec = "{title:token_seq}";
+    }
     char err[1024];
     fr_template *tmpl = NULL;
     if (fr_template_compile(text_spec, &tmpl, err, sizeof err)) { fprintf(stderr, "feedrank index: --text: %s\n", err); return 2; }
@@ -173,7 +186,8 @@ int fr_cmd_index(int argc, char **argv) {
     fr_encoder *enc = NULL;
     fr_journal *j = NULL;
     int rc = 0;
-    char **texts = NULL, **ids = NULL;
+    char **texts = NULL, **ids = NULL, *html_buf = NULL;
+    size_t html_cap = 0;
     size_t *tcaps = NULL, *tlens = NULL, *ilens = NULL;
     uint64_t *rows = NULL;
     float *vecs = NULL;
@@ -192,7 +206,7 @@ int fr_cmd_index(int argc, char **argv) {
         goto finish;
     }
     const int dim = fr_encoder_dim(enc);
-    uint64_t settings = settings_hash(catalog, fr_encoder_fingerprint(enc), id_field, text_spec, shard_i, shard_n, latin1, fmt, keep_text);
+    uint64_t settings = settings_hash(catalog, fr_encoder_fingerprint(enc), id_field, text_spec, shard_i, shard_n, latin1, fmt + 8 * html, keep_text);
     char jpath[4200];
     snprintf(jpath, sizeof jpath, "%s.journal", out);
     if (fr_journal_open(jpath, settings, dim, restart, &j, err, sizeof err)) { fprintf(stderr, "feedrank index: %s\n", err); rc = 1; goto finish; }
@@ -248,6 +262,10 @@ int fr_cmd_index(int argc, char **argv) {
             ilens[n] = il;
             int missing;
             long tl = fr_template_render(tmpl, cat, &texts[n], &tcaps[n], &missing);
+            if (tl >= 0 && html) { /* the harness's RecBole text: one function (html.h) */
+                tl = fr_item_text_decode(texts[n], (size_t)tl, &html_buf, &html_cap);
+                if (tl >= 0) { char *t = texts[n]; size_t c = tcaps[n]; texts[n] = html_buf; tcaps[n] = html_cap; html_buf = t; html_cap = c; }
+            }
             if (tl < 0 || !ids[n]) { fprintf(stderr, "feedrank index: out of memory\n"); rc = 1; goto finish; }
             missing_fields += missing;
             tlens[n] = (size_t)tl;
@@ -320,7 +338,7 @@ finish:
     fr_journal_close(j, 0);
     output_unlock(lock_fd, lock_path);
     for (long k = 0; k < batch; k++) { if (texts) free(texts[k]); if (ids) free(ids[k]); }
-    free(texts); free(ids); free(tcaps); free(tlens); free(ilens); free(rows); free(vecs);
+    free(texts); free(ids); free(tcaps); free(tlens); free(ilens); free(rows); free(vecs); free(html_buf);
     fr_encoder_free(enc);
     fr_catalog_close(cat);
     fr_template_free(tmpl);

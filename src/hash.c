@@ -116,3 +116,13 @@ int64_t fr_hindex_put(fr_hindex *h, const void *key, size_t len, uint32_t entry)
     h->count++;
     return -1;
 }
+
+static uint64_t uniform_mix(uint64_t x) {
+    x ^= x >> 33; x *= 0xff51afd7ed558ccdULL; x ^= x >> 33; x *= 0xc4ceb9fe1a85ec53ULL; x ^= x >> 33;
+    return x;
+}
+
+double fr_uniform3(uint64_t seed, uint64_t a, uint64_t b) {
+    return (double)(uniform_mix(uniform_mix(seed ^ 0x9E3779B97F4A7C15ULL) + uniform_mix(a + 0x632BE59BD9B4E019ULL) * 31 + b) >> 11) / 9007199254740992.0;
+}
+

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "bytes.h"
-#include "dataset.h"
+#include "recbole.h"
 #include "hash.h"
 
 #define MAGIC "FRPRIOR1"

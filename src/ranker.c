@@ -4,7 +4,7 @@
 #define _GNU_SOURCE /* qsort_r */
 #include "ranker.h"
 
-#include "baselines.h"
+#include "bm25.h"
 #include "hash.h"
 #include "priors.h"
 #include "rank_options.h"
@@ -114,7 +114,8 @@ struct fr_ranker {
     int has_priors;
     fr_bm25 *bm25;      /* built from the store's texts on first use */
     int bm25_failed;
-    float *pop, *cov, *lex, *npop, *ncov, *nlex, *gate;
+    float *pop, *cov, *lex, *npop, *ncov, *nlex, *nseq;
+    uint32_t *seen;     /* per kept candidate: the log's event count (with priors) */
     fr_priors_scratch covis_scratch;
     /* the sequential model prepared for serving (seqmodel_serve.h), loaded once at creation; NULL
      * when the store has none */
@@ -206,7 +207,7 @@ void fr_ranker_free(fr_ranker *r) {
     free(r->final); free(r->maxsim); free(r->rows); free(r->order); free(r->keep); free(r->ctx); free(r->tmp);
     free(r->pairs); free(r->upmask); free(r->pos); free(r->iscratch);
     free(r->items); free(r->issues); free(r->hist_row); free(r->hist_w); free(r->hist_sorted);
-    free(r->pop); free(r->cov); free(r->lex); free(r->npop); free(r->ncov); free(r->nlex); free(r->gate);
+    free(r->pop); free(r->cov); free(r->lex); free(r->npop); free(r->ncov); free(r->nlex); free(r->nseq); free(r->seen);
     fr_priors_scratch_free(&r->covis_scratch); free(r->cand_rows); free(r->qterms);
     fr_bm25_free(r->bm25);
     fr_seq_server_free(r->seq); fr_seq_scratch_free(r->seq_scratch); free(r->seq_hist); free(r->seq_user); free(r->seq_wt);
@@ -228,7 +229,7 @@ static int grow(fr_ranker *r, size_t n) {
     RE(r->pairs, int64_t, 2 * c); RE(r->upmask, int, c); RE(r->pos, int, c); RE(r->iscratch, int, c);
     RE(r->items, fr_ranked_item, c);
     RE(r->pop, float, c); RE(r->cov, float, c); RE(r->lex, float, c); RE(r->npop, float, c); RE(r->ncov, float, c);
-    RE(r->nlex, float, c); RE(r->gate, float, c); RE(r->cand_rows, uint32_t, c);
+    RE(r->nlex, float, c); RE(r->nseq, float, c); RE(r->seen, uint32_t, c); RE(r->cand_rows, uint32_t, c);
     RE(r->seq_raw, float, c); RE(r->seq_norm, float, c);
 #undef RE
     r->cap = c;
@@ -511,14 +512,17 @@ static fr_status lexical_index(fr_ranker *r, char *err, size_t errcap) {
     return rc;
 }
 
-/* gate[k] = seen / (seen + log_gate) and cand_rows[k] for the m kept candidates (needs priors) */
-static void log_gates(fr_ranker *r, const fr_rank_options *o, int m) {
+float fr_rank_gate(uint32_t seen, float log_gate) {
+    return log_gate > 0 ? (float)((double)seen / ((double)seen + (double)log_gate)) : 1.0f;
+}
+
+/* seen[k] (the gate's input) and cand_rows[k] for the m kept candidates (needs priors) */
+static void log_seen(fr_ranker *r, int m) {
     const fr_priors *p = &r->priors;
     for (int k = 0; k < m; k++) {
         int64_t row = r->rows[r->order[k]];
-        double seen = row < 0 ? 0 : p->seen[row]; /* a text candidate: the log never saw it */
+        r->seen[k] = row < 0 ? 0 : p->seen[row]; /* a text candidate: the log never saw it */
         r->cand_rows[k] = row < 0 ? FR_NO_ROW : (uint32_t)row;
-        r->gate[k] = o->log_gate > 0 ? (float)(seen / (seen + (double)o->log_gate)) : 1.0f;
     }
 }
 
@@ -586,7 +590,6 @@ static fr_status log_signals(fr_ranker *r, const fr_rank_request *q, int m, int 
         return fr_fail(FR_ERR_ARG, err, errcap, "options.lexical_weight needs item texts in the item store (it was built with --no-text)");
     if (*use_log) {
         const fr_priors *p = &r->priors;
-        log_gates(r, o, m);
         for (int k = 0; k < m; k++) {
             int64_t row = r->rows[r->order[k]];
             r->pop[k] = row < 0 ? 0.0f : (float)log1p(p->popularity[row]);
@@ -615,8 +618,8 @@ static fr_status log_signals(fr_ranker *r, const fr_rank_request *q, int m, int 
         free(qs);
         for (int k = 0; k < m; k++) {
             const fr_candidate *c = &q->candidates[r->order[k]];
-            double v = r->rows[r->order[k]] >= 0 ? fr_bm25_score(r->bm25, r->qterms, nt, (int)r->rows[r->order[k]], 1.2, 0.75)
-                       : c->text ? fr_bm25_score_text(r->bm25, r->qterms, nt, c->text, c->text_len, 1.2, 0.75) : 0;
+            double v = r->rows[r->order[k]] >= 0 ? fr_bm25_score(r->bm25, r->qterms, nt, (int)r->rows[r->order[k]], o->bm25_k1, o->bm25_b)
+                       : c->text ? fr_bm25_score_text(r->bm25, r->qterms, nt, c->text, c->text_len, o->bm25_k1, o->bm25_b) : 0;
             if (v < 0) return fr_fail(FR_ERR_NOMEM, err, errcap, "ranker: out of memory");
             r->lex[k] = (float)v;
         }
@@ -624,15 +627,24 @@ static fr_status log_signals(fr_ranker *r, const fr_rank_request *q, int m, int 
     return FR_OK;
 }
 
-fr_status fr_rank(fr_ranker *r, const fr_rank_request *q, fr_rank_result *res, char *err, size_t errcap) {
+/* Everything before the blend (see fr_rank_signals_of); *n_issues counts res's issues so far. */
+static fr_status signals(fr_ranker *r, const fr_rank_request *q, fr_rank_result *res, int *n_issues_out, fr_rank_signals *sg,
+                         int need_semantic, char *err, size_t errcap) {
     memset(res, 0, sizeof *res);
     const fr_rank_options *o = &q->options;
     const int d = r->dim, n = q->n_candidates;
     if (n < 0) return fr_fail(FR_ERR_ARG, err, errcap, "negative candidate count");
     if (grow(r, (size_t)(n > 0 ? n : 1))) return fr_fail(FR_ERR_NOMEM, err, errcap, "ranker: out of memory for %d candidates", n);
     int n_issues = 0;
+    memset(sg, 0, sizeof *sg);
     fr_status rc = resolve_history(r, q, err, errcap);
-    if (rc || (rc = context_vector(r, q, res, &n_issues, err, errcap))) return rc;
+    if (rc) return rc;
+    if (need_semantic) {
+        if ((rc = context_vector(r, q, res, &n_issues, err, errcap))) return rc;
+    } else {
+        for (int i = 0; i < q->n_history; i++)
+            if (r->hist_row[i] == FR_NO_ROW && add_issue(r, &n_issues, i, FR_ISSUE_UNKNOWN_HISTORY)) return fr_fail(FR_ERR_NOMEM, err, errcap, "out of memory");
+    }
 
     /* history rows (sorted) for exclude_seen */
     int n_hist_rows = 0;
@@ -693,43 +705,82 @@ fr_status fr_rank(fr_ranker *r, const fr_rank_request *q, fr_rank_result *res, c
     int any_up = 0;
     for (int k = 0; k < m; k++) {
         int i = r->order[k];
-        float *v = r->cand_vecs + (size_t)k * d;
-        if (r->rows[i] < 0) memcpy(v, q->candidates[i].vector, sizeof(float) * (size_t)d);
-        else fr_store_vector(r->store, (uint64_t)r->rows[i], v);
-        float nv = sqrtf(dot(v, v, d));
-        if (nv > 0) for (int j = 0; j < d; j++) v[j] /= nv;
+        if (need_semantic) {
+            float *v = r->cand_vecs + (size_t)k * d;
+            if (r->rows[i] < 0) memcpy(v, q->candidates[i].vector, sizeof(float) * (size_t)d);
+            else fr_store_vector(r->store, (uint64_t)r->rows[i], v);
+            float nv = sqrtf(dot(v, v, d));
+            if (nv > 0) for (int j = 0; j < d; j++) v[j] /= nv;
+        }
         r->upmask[k] = q->candidates[i].has_upstream;
         r->up[k] = q->candidates[i].has_upstream ? q->candidates[i].upstream : 0;
         any_up |= q->candidates[i].has_upstream;
     }
-    if (m > 0 && (rc = score(r, m, err, errcap))) return rc;
+    if (need_semantic && m > 0 && (rc = score(r, m, err, errcap))) return rc;
 
-    /* normalise and blend */
-    normalize(fr_rank_norm_of(o, FR_SIG_SEMANTIC), r->sem, NULL, m, r->nsem, r->iscratch);
-    if (any_up) normalize(fr_rank_norm_of(o, FR_SIG_UPSTREAM), r->up, r->upmask, m, r->nup, r->iscratch);
-    for (int k = 0; k < m; k++)
-        r->final[k] = o->semantic_weight * r->nsem[k] + (any_up ? o->upstream_weight * r->nup[k] : 0.0f);
-    int use_log = 0, use_lex = 0;
+    if (r->has_priors) log_seen(r, m);
+    int use_log = 0, use_lex = 0, use_seq = 0;
     if ((rc = log_signals(r, q, m, &use_log, &use_lex, err, errcap))) return rc;
-    if (use_log) {
-        normalize(fr_rank_norm_of(o, FR_SIG_POPULARITY), r->pop, NULL, m, r->npop, r->iscratch);
-        normalize(fr_rank_norm_of(o, FR_SIG_COVISITATION), r->cov, NULL, m, r->ncov, r->iscratch);
-        for (int k = 0; k < m; k++)
-            r->final[k] += r->gate[k] * (o->popularity_weight * r->npop[k] + o->covisitation_weight * r->ncov[k]) +
-                           (1.0f - r->gate[k]) * o->cold_content_boost * r->nsem[k];
-    }
-    if (use_lex) {
-        normalize(fr_rank_norm_of(o, FR_SIG_LEXICAL), r->lex, NULL, m, r->nlex, r->iscratch);
-        for (int k = 0; k < m; k++) r->final[k] += o->lexical_weight * r->nlex[k];
-    }
-    int use_seq = 0;
     if ((rc = sequential_signal(r, q, m, &use_seq, res, err, errcap))) return rc;
-    if (use_seq) {
-        /* gated like the log signals when the store has priors (see ranker.h for why) */
-        if (r->has_priors && !use_log) log_gates(r, o, m);
-        normalize(fr_rank_norm_of(o, FR_SIG_SEQUENTIAL), r->seq_raw, NULL, m, r->seq_norm, r->iscratch);
-        for (int k = 0; k < m; k++) r->final[k] += (r->has_priors ? r->gate[k] : 1.0f) * o->sequential_weight * r->seq_norm[k];
+    sg->n = m;
+    sg->candidate = r->order;
+    sg->sig[FR_SIG_SEMANTIC] = need_semantic ? r->sem : NULL;
+    if (any_up) { sg->sig[FR_SIG_UPSTREAM] = r->up; sg->upstream_mask = r->upmask; }
+    if (use_log) { sg->sig[FR_SIG_POPULARITY] = r->pop; sg->sig[FR_SIG_COVISITATION] = r->cov; }
+    if (use_lex) sg->sig[FR_SIG_LEXICAL] = r->lex;
+    if (use_seq) sg->sig[FR_SIG_SEQUENTIAL] = r->seq_raw;
+    sg->seen = r->has_priors ? r->seen : NULL;
+    res->issues = r->issues;
+    res->n_issues = n_issues;
+    *n_issues_out = n_issues;
+    return FR_OK;
+}
+
+fr_status fr_rank_signals_of(fr_ranker *r, const fr_rank_request *req, fr_rank_result *res, fr_rank_signals *out,
+                             char *err, size_t errcap) {
+    int n_issues;
+    const fr_rank_options *o = &req->options;
+    const int need_semantic = o->semantic_weight != 0 || o->cold_content_boost != 0 || o->mmr_lambda < 1.0f;
+    return signals(r, req, res, &n_issues, out, need_semantic, err, errcap);
+}
+
+void fr_rank_normalize(const fr_rank_options *o, const fr_rank_signals *s, float *const norm[FR_SIG_COUNT], int *work) {
+    for (int g = 0; g < FR_SIG_COUNT; g++)
+        if (s->sig[g]) normalize(fr_rank_norm_of(o, (fr_signal)g), s->sig[g], g == FR_SIG_UPSTREAM ? s->upstream_mask : NULL, s->n, norm[g], work);
+}
+
+void fr_rank_combine(const fr_rank_options *o, const fr_rank_signals *s, const float *const norm[FR_SIG_COUNT], float *final) {
+    const float *nsem = s->sig[FR_SIG_SEMANTIC] ? norm[FR_SIG_SEMANTIC] : NULL, *nup = s->sig[FR_SIG_UPSTREAM] ? norm[FR_SIG_UPSTREAM] : NULL;
+    const int use_log = s->sig[FR_SIG_POPULARITY] && (o->popularity_weight != 0 || o->covisitation_weight != 0 || o->cold_content_boost != 0);
+    const int use_lex = s->sig[FR_SIG_LEXICAL] && o->lexical_weight != 0;
+    const int use_seq = s->sig[FR_SIG_SEQUENTIAL] && o->sequential_weight != 0;
+    const float *npop = norm[FR_SIG_POPULARITY], *ncov = norm[FR_SIG_COVISITATION], *nlex = norm[FR_SIG_LEXICAL],
+                *nseq = norm[FR_SIG_SEQUENTIAL];
+    for (int k = 0; k < s->n; k++) {
+        const float g = s->seen ? fr_rank_gate(s->seen[k], o->log_gate) : 1.0f;
+        const float sem = nsem ? nsem[k] : 0.0f; /* absent only when nothing weighs it (fr_rank_signals_of) */
+        float f = o->semantic_weight * sem + (nup ? o->upstream_weight * nup[k] : 0.0f);
+        if (use_log) f += g * (o->popularity_weight * npop[k] + o->covisitation_weight * ncov[k]) + (1.0f - g) * o->cold_content_boost * sem;
+        if (use_lex) f += o->lexical_weight * nlex[k];
+        /* the sequential term is gated like the log signals when the store has priors (ranker.h) */
+        if (use_seq) f += g * o->sequential_weight * nseq[k];
+        final[k] = f;
     }
+}
+
+fr_status fr_rank(fr_ranker *r, const fr_rank_request *q, fr_rank_result *res, char *err, size_t errcap) {
+    memset(res, 0, sizeof *res);
+    const fr_rank_options *o = &q->options;
+    const int d = r->dim;
+    int n_issues = 0;
+    fr_rank_signals sg;
+    fr_status rc = signals(r, q, res, &n_issues, &sg, 1, err, errcap);
+    if (rc) return rc;
+    const int m = sg.n;
+    const int use_log = sg.sig[FR_SIG_POPULARITY] != NULL, use_lex = sg.sig[FR_SIG_LEXICAL] != NULL, use_seq = sg.sig[FR_SIG_SEQUENTIAL] != NULL;
+    float *const norm[FR_SIG_COUNT] = {r->nsem, r->nup, r->npop, r->ncov, r->nlex, r->nseq};
+    fr_rank_normalize(o, &sg, norm, r->iscratch);
+    fr_rank_combine(o, &sg, (const float *const *)norm, r->final);
 
     /* stable order by final score (ties: request order, since positions follow it) */
     int *pos = r->pos;

@@ -172,6 +172,43 @@ fr_status fr_rank_validate(const fr_rank_request *req, const fr_rank_limits *lim
  * Validation is the caller's (fr_rank_validate); fr_rank re-checks only what it must to stay safe. */
 fr_status fr_rank(fr_ranker *r, const fr_rank_request *req, fr_rank_result *res, char *err, size_t errcap);
 
+/* One request's signals before normalisation, for its kept candidates in request order: what
+ * fr_rank normalises and blends. fr_rank_signals_of exposes them so that an offline harness
+ * (`bench ab`, `tune`) computes them once per case and ranks through fr_rank_normalize and
+ * fr_rank_combine, the ranker's own blend, for every weight setting it tries. A NULL array is a
+ * signal the request's options left out. Arrays point into the ranker's scratch: valid until its
+ * next call. */
+typedef struct {
+    int n;                      /* kept candidates */
+    const int *candidate;       /* [n] their request indices */
+    const float *sig[FR_SIG_COUNT]; /* [n] raw values per signal; semantic is present unless the options
+                                     give it no weight, no cold boost and no MMR (then nothing it
+                                     would add is computed: 0 in the blend); upstream
+                                     only when some candidate has one; popularity and covisitation
+                                     when a log weight or the cold boost is not 0; lexical when
+                                     lexical_weight != 0 and a query; sequential when its weight is
+                                     not 0 and the history gives a state */
+    const int *upstream_mask;   /* [n] which candidates have an upstream score (with sig[upstream]) */
+    const uint32_t *seen;       /* [n] the log's event count per candidate (the gate's input); NULL
+                                   without priors in the store */
+} fr_rank_signals;
+
+/* Everything fr_rank does before the blend: the context vector, the candidates' lookup (issues
+ * and no_context_vector / no_sequential_state go to res, whose items stay empty) and every signal
+ * req->options asks for. */
+fr_status fr_rank_signals_of(fr_ranker *r, const fr_rank_request *req, fr_rank_result *res, fr_rank_signals *out,
+                             char *err, size_t errcap);
+/* Normalises every present signal of s by o's normalisation for it into norm[sig] (s->n floats
+ * each, caller's; absent signals are skipped); work holds s->n ints. */
+void fr_rank_normalize(const fr_rank_options *o, const fr_rank_signals *s, float *const norm[FR_SIG_COUNT], int *work);
+/* The blend of the normalised signals into final[0..s->n): semantic and upstream by their weights;
+ * with popularity / covisitation present and a log weight or boost set, + g x (their weighted sum)
+ * + (1 - g) x cold_content_boost x semantic, g = seen / (seen + log_gate) (1 when log_gate is 0);
+ * lexical by its weight; sequential by its weight, x g when the store has priors. */
+void fr_rank_combine(const fr_rank_options *o, const fr_rank_signals *s, const float *const norm[FR_SIG_COUNT], float *final);
+/* The per-candidate gate seen / (seen + log_gate), 1 when log_gate is 0. */
+float fr_rank_gate(uint32_t seen, float log_gate);
+
 const char *fr_norm_name(fr_norm n);
 /* "zscore", "minmax", "rank", "none" (case-insensitive, also "Z_SCORE" style); -1 if unknown. */
 int fr_norm_parse(const char *s);

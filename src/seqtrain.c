@@ -7,7 +7,7 @@
 
 #include "bytes.h"
 #include "hash.h"
-#include "metrics.h"
+#include "hash.h"
 
 #define USER_SEED 0x75e25eedULL
 #define CKPT_MAGIC "FRSEQCK1"

@@ -7,7 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "baselines.h"
+#include "bm25.h"
+#include "covis.h"
 #include "dataset.h"
 #include "metrics.h"
 #include "test_util.h"

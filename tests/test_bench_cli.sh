@@ -23,8 +23,19 @@ import json; r = json.load(open(\"$tmp/hd/report.json\"))
 assert r[\"cases\"] > 0 and any(x[\"ranker\"] == \"embed\" and x[\"metric\"] == \"NDCG@10\" for x in r[\"rankers\"])
 assert all(x[\"lo\"] <= x[\"mean\"] <= x[\"hi\"] for x in r[\"rankers\"])"'
 if command -v gnuplot > /dev/null; then
-  check "plots written (png + svg)" '[ -s "$tmp/hd/ndcg10.png" ] && [ -s "$tmp/hd/ndcg10.svg" ] && [ -s "$tmp/hd/diff.png" ] && [ -s "$tmp/hd/diff.svg" ]'
+  check "plots written (png + svg), one difference plot per B ranker" 'for i in 1 2 3 4 5; do [ -s "$tmp/hd/diff$i.png" ] && [ -s "$tmp/hd/diff$i.svg" ] || exit 1; done; [ -s "$tmp/hd/ndcg10.png" ] && [ -s "$tmp/hd/ndcg10.svg" ]'
+  check "plot labels as plain text (noenhanced) and axes from 0" 'grep -q "noenhanced" "$tmp/hd/plots.gp" && grep -q "set yrange \[0:1\]" "$tmp/hd/plots.gp"'
 fi
+check "report.json: every B-vs-A comparison, per slice" 'python3 -c "
+import json; r = json.load(open(\"$tmp/hd/report.json\"))
+c = [x for x in r[\"comparisons\"] if x[\"slice\"] == \"all cases\"]
+assert [x[\"b\"] for x in c] == [\"bm25\", \"embed\", \"blend(embed,bm25)\", \"rrf(embed,bm25)\", \"order\"], c
+assert all(x[\"diff_lo\"] <= x[\"diff\"] <= x[\"diff_hi\"] and x[\"win\"] + x[\"tie\"] + x[\"loss\"] == r[\"cases\"] for x in c)
+assert r[\"cases_most\"][\"helps\"] and r[\"tuned\"][\"bm25\"] and \"seconds\" in r"'
+check "the recorded command is shell-quoted: it parses back to the arguments" 'python3 -c "
+import json, shlex; r = json.load(open(\"$tmp/hd/report.json\"))
+a = shlex.split(r[\"command\"])
+assert a[a.index(\"--b\", a.index(\"embed\")) + 1] == \"blend(embed,bm25)\", a"'
 check "embedding cache used on the second run" 'ab --dataset homedepot --data "$fx/homedepot.csv" --a random --b embed 2>&1 >/dev/null | grep -q "from cache"'
 
 # slate mode: judged + N distractors graded irrelevant, shuffled, never a judged item twice
@@ -44,7 +55,7 @@ for line in open(\"$tmp/slate.jsonl\"):
 assert moved > 0, \"slates are not shuffled\""'
 
 # feed mode: RecBole format; negatives never in the history or the target
-ab --dataset recbole --data "$fx/Tiny.test.inter" --a popularity --b covis --b embed --b "blend(embed,popularity,covis)" \
+ab --dataset recbole --data "$fx/Tiny.test.inter" --a popularity --b covis --b embed --b "blend(embed,popularity,logcovis)" \
    --negatives 20 --seed 3 --dump-cases "$tmp/feed.jsonl" --out "$tmp/feed" > "$tmp/feed.md" 2> "$tmp/err"
 check "feed run exit 0" '[ $? -eq 0 ] && grep -q "## cold-start slice" "$tmp/feed.md" && grep -q "HR@10" "$tmp/feed.md"'
 check "negatives avoid history and target" 'python3 -c "
@@ -75,7 +86,7 @@ ab --dataset recbole --data "$fx/Tiny.test.inter" --a popularity --b covis --neg
 same() { python3 -c "
 import json, sys
 a, b = (json.load(open(p)) for p in sys.argv[1:3])
-a.pop('command'); b.pop('command')
+a.pop('command'); b.pop('command'); a.pop('seconds'); b.pop('seconds')
 sys.exit(0 if a == b else 1)" "$1" "$2"; }
 check "same seed, same results" 'same "$tmp/feed2/report.json" "$tmp/feed3/report.json"'
 check "another seed, other samples" '! same "$tmp/feed2/report.json" "$tmp/feed4/report.json"'
@@ -124,16 +135,41 @@ import json; p = json.load(open(\"$tmp/p1.json\"))
 assert p[\"feedrank_profile\"] == 1 and set(p[\"weights\"]) == {\"semantic\", \"upstream\", \"popularity\", \"covisitation\", \"lexical\"}
 assert p[\"tuned\"][\"dataset\"] == \"recbole\" and \"report_half_ndcg10\" in p[\"tuned\"] and \"cold_slice_ndcg10\" in p[\"tuned\"]
 assert p[\"tuned\"][\"priors_window\"] in (3, 5, 10) and p[\"covisitation_half_life\"] > 0"'
-ab --dataset recbole --data "$fx/Tiny.test.inter" --a popularity --b "profile:$tmp/p1.json" --negatives 20 --seed 3 > "$tmp/prof.md" 2> "$tmp/err"
-check "bench ab --b profile:FILE" '[ $? -eq 0 ] && grep -qF "| B: profile:$tmp/p1.json |" "$tmp/prof.md"'
+ab --dataset recbole --data "$fx/Tiny.test.inter" --a popularity --b "profile:$tmp/p1.json" --b "gblend(embed,popularity,logcovis)" \
+   --negatives 20 --seed 3 --out "$tmp/prof" > "$tmp/prof.md" 2> "$tmp/err"
+check "bench ab --b profile:FILE, measured as written" '[ $? -eq 0 ] && grep -qF "| B: profile:$tmp/p1.json | as written, not re-tuned" "$tmp/prof.md"'
+check "the saved profile scores what tuning reported (same options, same ranker)" 'python3 -c "
+import json; r = json.load(open(\"$tmp/prof/report.json\"))
+m = {x[\"ranker\"]: x[\"mean\"] for x in r[\"rankers\"] if x[\"slice\"] == \"all cases\" and x[\"metric\"] == \"NDCG@10\"}
+p = json.load(open(\"$tmp/p1.json\"))
+assert abs(m[\"profile:$tmp/p1.json\"] - p[\"tuned\"][\"all_ndcg10\"]) < 1e-4, (m, p[\"tuned\"])"'
+ab --dataset recbole --data "$fx/Tiny.test.inter" --a popularity --b "blend(embed,covis)" > /dev/null 2> "$tmp/err"
+check "a blend of the harness-only covis is refused, naming logcovis" '[ $? -eq 2 ] && grep -q "the served one is logcovis" "$tmp/err"'
 python3 -c "
 import json; p = json.load(open('$tmp/p1.json')); p['normalization'] = {'default': 'zscore', 'popularity': 'rank'}
 json.dump(p, open('$tmp/rankpop.json', 'w'))"
-ab --dataset recbole --data "$fx/Tiny.test.inter" --a popularity --b "profile:$tmp/rankpop.json" --negatives 20 --seed 3 > /dev/null 2> "$tmp/err"
-check "a profile normalising a signal other than by z-score is refused by the z-score harness" '[ $? -eq 2 ] && grep -q "normalises popularity by rank" "$tmp/err"'
+ab --dataset recbole --data "$fx/Tiny.test.inter" --a "profile:$tmp/p1.json" --b "profile:$tmp/rankpop.json" --negatives 20 --seed 3 \
+   --out "$tmp/rankpop" > /dev/null 2> "$tmp/err"
+check "a profile normalising a signal by rank is measured as written (the ranker's normalisation)" '[ $? -eq 0 ] && python3 -c "
+import json; r = json.load(open(\"$tmp/rankpop/report.json\"))
+m = {x[\"ranker\"]: x[\"mean\"] for x in r[\"rankers\"] if x[\"slice\"] == \"all cases\" and x[\"metric\"] == \"NDCG@10\"}
+assert len(m) == 2 and all(0 < v <= 1 for v in m.values()), m"'
 echo '{"feedrank_profile": 1, "weights": {"semantic": 1}}' > "$tmp/bad.json"
 ab --dataset recbole --data "$fx/Tiny.test.inter" --a popularity --b "profile:$tmp/bad.json" > /dev/null 2> "$tmp/err"
 check "a bad profile is refused, naming the key" '[ $? -eq 2 ] && grep -q "weights.upstream" "$tmp/err"'
+
+# sized buffers: cases of 20,000 negatives (the harness once held 8,192 per case on the stack)
+python3 -c "
+import json
+with open('$tmp/big.jsonl', 'w') as f:
+    for i in range(20100): f.write(json.dumps({'item_id': 'i%d' % i, 'text': 'item %d' % i}) + '\n')
+    for u in range(6): f.write(json.dumps({'user_id': 'u%d' % u, 'history': ['i%d' % (u * 7 + j) for j in range(5)], 'target': 'i%d' % (100 + u)}) + '\n')"
+ab --dataset jsonl-feed --data "$tmp/big.jsonl" --a popularity --b random --negatives 20000 --dump-cases "$tmp/big.cases" > /dev/null 2> "$tmp/err"
+check "20,000 negatives per case" '[ $? -eq 0 ] && python3 -c "
+import json; n = [len(json.loads(l)[\"candidates\"]) for l in open(\"$tmp/big.cases\")]
+assert n == [20001] * 6, n"'
+ab --dataset jsonl-feed --data "$tmp/big.jsonl" --a popularity --b embed --negatives 20 --limit 2 > /dev/null 2> "$tmp/err"
+check "--limit embeds only the items its cases use" '[ $? -eq 0 ] && grep -q "limit: [0-9]* of 20100 items embedded" "$tmp/err" && ! grep -q "embedding 20100" "$tmp/err"'
 
 # errors
 ab --dataset homedepot --data "$fx/homedepot.csv" --a random --b magic > /dev/null 2> "$tmp/err"

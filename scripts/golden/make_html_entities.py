@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
-"""Generate src/html_entities.c from Python's html module: the HTML5 named character references
+"""Generate eval/html_entities.c from Python's html module: the HTML5 named character references
 and the numeric-reference rules that html.unescape applies, so that feedrank decodes item titles
 exactly as the reference pipelines did. Also writes tests/fixtures/html_unescape_golden.tsv
 (hex input TAB hex html.unescape(input)).
 
-Run: python3 scripts/golden/make_html_entities.py src/html_entities.c tests/fixtures/html_unescape_golden.tsv"""
+Run: python3 scripts/golden/make_html_entities.py eval/html_entities.c tests/fixtures/html_unescape_golden.tsv"""
 import html
 import html.entities as E
 import random

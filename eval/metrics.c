@@ -68,10 +68,6 @@ static uint64_t mix(uint64_t x) {
     return x;
 }
 
-double fr_uniform3(uint64_t seed, uint64_t a, uint64_t b) {
-    return (double)(mix(mix(seed ^ 0x9E3779B97F4A7C15ULL) + mix(a + 0x632BE59BD9B4E019ULL) * 31 + b) >> 11) / 9007199254740992.0;
-}
-
 static int cmp_d(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);

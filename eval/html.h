@@ -20,4 +20,11 @@ extern const unsigned fr_html_invalid_codepoint_count;
  * returns the decoded length, or -1 when outcap is too small. Output is NUL-terminated. */
 long fr_html_unescape(const char *s, size_t n, char *out, size_t outcap);
 
+/* The item text normalisation of catalogues that carry HTML character references (RecBole .item
+ * titles: `&amp;`, `&reg;`, `&#39;`...): fr_html_unescape of s[0..n) into *buf (grown as needed,
+ * *cap its size; the caller frees). `feedrank index --format recbole` and the A/B harness's RecBole
+ * loader both call it, so a profile is tuned on the text it is served on. Returns the length, or -1
+ * when out of memory. */
+long fr_item_text_decode(const char *s, size_t n, char **buf, size_t *cap);
+
 #endif

@@ -26,7 +26,6 @@ fr_interval fr_bootstrap(const double *x, int n, int rounds, uint64_t seed);
 /* Two-sided p-value of a paired test that mean(b - a) = 0 (paired t statistic, normal tail). */
 double fr_paired_p(const double *a, const double *b, int n);
 
-/* A deterministic uniform double in [0, 1) from (seed, a, b). */
-double fr_uniform3(uint64_t seed, uint64_t a, uint64_t b);
+#include "hash.h" /* fr_uniform3 */
 
 #endif

@@ -36,11 +36,6 @@ typedef struct {
  * beside it), "wands" (PATH = folder with product.csv, query.csv, label.csv), "jsonl-search",
  * "jsonl-feed" (see the README for the JSONL formats). */
 fr_status fr_dataset_load(const char *name, const char *path, fr_dataset **out, char *err, size_t errcap);
-/* RecBole atomic-file lines (shared with the priors' log reader): splits line on tabs in place into
- * at most max fields; the column of header field "name:type" (also a bare "name" when untyped_ok),
- * or -1. */
-int fr_recbole_split(char *line, char **f, int max);
-int fr_recbole_column(char **f, int n, const char *name, int untyped_ok);
 void fr_dataset_free(fr_dataset *d);
 /* One line: mode, counts, skipped rows. */
 void fr_dataset_summary(const fr_dataset *d, char *buf, size_t cap);

@@ -5,6 +5,8 @@
  * U+FFFD for surrogates and values above U+10FFFF, nothing for the "invalid" code points. */
 #include "html.h"
 
+#include <stdlib.h>
+
 #include <string.h>
 
 static const char *entity(const char *name, size_t n) {
@@ -109,4 +111,16 @@ long fr_html_unescape(const char *s, size_t n, char *out, size_t outcap) {
     out[o] = 0;
     return (long)o;
 #undef EMIT
+}
+
+long fr_item_text_decode(const char *s, size_t n, char **buf, size_t *cap) {
+    /* a reference never decodes to more bytes than 4 per input byte */
+    const size_t need = n * 4 + 1;
+    if (need > *cap) {
+        char *p = realloc(*buf, need);
+        if (!p) return -1;
+        *buf = p;
+        *cap = need;
+    }
+    return fr_html_unescape(s, n, *buf, *cap);
 }

@@ -12,6 +12,7 @@
 #include "catalog.h"
 #include "hash.h"
 #include "html.h"
+#include "recbole.h"
 
 /* ---- string -> index map (keys owned by the caller's arrays) ---- */
 typedef struct { char **keys; int *slots; size_t cap; int n; } strmap;
@@ -251,21 +252,6 @@ fail:
 }
 
 /* ---- RecBole atomic files ---- */
-int fr_recbole_split(char *line, char **f, int max) {
-    int n = 0;
-    f[n++] = line;
-    for (char *p = line; *p && n < max; p++)
-        if (*p == '\t') { *p = 0; f[n++] = p + 1; }
-    return n;
-}
-
-int fr_recbole_column(char **f, int n, const char *name, int untyped_ok) {
-    size_t l = strlen(name);
-    for (int i = 0; i < n; i++)
-        if (strncmp(f[i], name, l) == 0 && (f[i][l] == ':' || (untyped_ok && f[i][l] == 0))) return i;
-    return -1;
-}
-
 static fr_status load_recbole(const char *path, fr_dataset **out, char *err, size_t errcap) {
     builder b;
     fr_dataset *d = new_dataset("recbole", FR_DS_FEED, &b);
@@ -297,9 +283,7 @@ static fr_status load_recbole(const char *path, fr_dataset **out, char *err, siz
         if (got == 0) continue;
         nf = fr_recbole_split(line, fl, 8);
         if (nf <= c_id || nf <= c_title || !*fl[c_id]) { d->bad_rows++; continue; }
-        size_t tl = strlen(fl[c_title]);
-        if (tl * 2 + 16 > tcap) { tcap = tl * 2 + 16; char *p = realloc(text, tcap); if (!p) goto oom; text = p; }
-        if (fr_html_unescape(fl[c_title], tl, text, tcap) < 0) { d->bad_rows++; continue; }
+        if (fr_item_text_decode(fl[c_title], strlen(fl[c_title]), &text, &tcap) < 0) goto oom; /* index --format recbole: the same */
         if (item_of(&b, fl[c_id], NULL, 0) >= 0) { d->duplicate_rows++; continue; }
         if (item_of(&b, fl[c_id], text, 1) < 0) goto oom;
     }
