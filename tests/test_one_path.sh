@@ -27,7 +27,7 @@ for l in open(rank_p):
     r = json.loads(l); harness[r["case"]] = r["rankings"][ranker]; gmin = r["grade_min"]
 served = {}
 for l in open(out_p):
-    r = json.loads(l); served[r["request_id"]] = [i["item_id"] for i in r["items"]]
+    r = json.loads(l); served[r["requestId"]] = [i["itemId"] for i in r["items"]]
 assert set(served) == set(harness) == set(cases), (len(served), len(harness), len(cases))
 def ndcg10(order, grades):
     gain = lambda g: (2 ** (g - gmin) - 1) if mode == "search" else (1.0 if g > 0 else 0.0)
