@@ -60,9 +60,8 @@ fr_status fr_backend_open(const char *which, fr_precision precision, fr_backend 
     if (strcmp(which, "cuda") == 0) return fr_backend_cuda_create(0, cuda_prec, out, err, errcap);
     if (strcmp(which, "auto") == 0) {
         if (fr_backend_cuda_create(0, cuda_prec, out, NULL, 0) == FR_OK) return FR_OK;
-        /* no GPU: fp16 (a CUDA mode) becomes the CPU's fastest accurate mode; fp32, bf16, auto
-         * and default mean the same on the CPU */
-        return fr_backend_cpu_open(0, precision == FR_PREC_FP16 ? FR_PREC_AUTO : precision, out, err, errcap);
+        /* no GPU: the same precision on the CPU (refused there, with the reason, if it lacks it) */
+        return fr_backend_cpu_open(0, precision, out, err, errcap);
     }
     return fr_fail(FR_ERR_ARG, err, errcap, "unknown device '%s' (expected cpu, cuda or auto)", which);
 }

@@ -2,8 +2,8 @@
  *   - all-MiniLM-L6-v2, real weights: every vector's cosine to the reference >= 0.9999
  *   - a 12-layer, CLS-pooled model with bge-small-en-v1.5's structure and query instruction
  *     (random weights, made by upstream transformers), from F16 and BF16 weight files
- *   - the CPU's bf16 mode (where the CPU has AVX-512 BF16): every vector >= 0.999 cosine to the
- *     same references, for both models
+ *   - the CPU's bf16 / fp16 modes (where the CPU has AVX-512 BF16 / FP16): every vector >= 0.999
+ *     cosine to the same references, for both models
  *   - batch invariance, truncation reporting and loader errors. */
 #include <math.h>
 #include <stdio.h>
@@ -186,45 +186,56 @@ static void test_load_errors(void) {
     }
 }
 
-/* The CPU's bf16 mode (bf16 operands, fp32 accumulation and LayerNorm): >= 0.999 cosine to
- * upstream on the golden texts; auto picks it on such a CPU. Without AVX-512 BF16 it is refused. */
-static void test_cpu_bf16(void) {
-    char err[512];
+/* The CPU's reduced-precision modes (bf16: AVX-512 BF16 dot products, fp16: AVX-512 FP16 FMAs;
+ * fp32 totals, LayerNorm, softmax): >= 0.999 cosine to upstream on the golden texts, batch
+ * invariant; auto picks the fastest the CPU has. Without the CPU feature the mode is refused. */
+static void test_cpu_reduced(const char *precision, int available, const char *feature) {
+    char err[512], what[128];
     fr_encoder *enc = NULL;
-    fr_encoder_options opt = {.precision = "bf16"};
+    fr_encoder_options opt = {.precision = precision};
     fr_status rc = fr_encoder_load(FEEDRANK_TEST_MODEL, &opt, &enc, err, sizeof err);
-    if (!fr_cpu_bf16_available()) {
-        CHECK(rc == FR_ERR_UNSUPPORTED && strstr(err, "AVX-512 BF16"), "bf16 without AVX-512 BF16: %s", err);
-        printf("bf16: this CPU has no AVX-512 BF16 (refused: %s)\n", err);
+    if (!available) {
+        CHECK(rc == FR_ERR_UNSUPPORTED && strstr(err, feature), "%s without %s: %s", precision, feature, err);
+        printf("%s: this CPU has no %s (refused: %s)\n", precision, feature, err);
         return;
     }
-    CHECK(rc == FR_OK && fr_encoder_backend(enc)->precision == FR_PREC_BF16, "load MiniLM in bf16: %s", err);
+    CHECK(rc == FR_OK && strcmp(fr_precision_name(fr_encoder_backend(enc)->precision), precision) == 0, "load MiniLM in %s: %s",
+          precision, err);
     if (rc) return;
     fr_golden g;
     CHECK(fr_test_load_golden(FEEDRANK_SOURCE_DIR "/tests/fixtures/minilm_golden", 384, &g) == 0, "MiniLM golden fixture");
-    compare_at(enc, &g, FR_TEXT_PLAIN, "all-MiniLM-L6-v2 (F32), compute bf16", 0.999);
-    /* batch invariance holds in bf16 too: each row's products do not depend on the other rows */
+    snprintf(what, sizeof what, "all-MiniLM-L6-v2 (F32), compute %s", precision);
+    compare_at(enc, &g, FR_TEXT_PLAIN, what, 0.999);
+    /* batch invariance holds here too: each row's products do not depend on the other rows */
     float one[384], *all = malloc(sizeof(float) * 384 * 10);
     CHECK(fr_encoder_embed(enc, (const char *const *)g.texts, g.lens, 10, FR_TEXT_PLAIN, all, NULL, err, sizeof err) == FR_OK, "%s", err);
     for (int i = 0; i < 10; i++) {
         CHECK(fr_encoder_embed(enc, (const char *const *)&g.texts[i], &g.lens[i], 1, FR_TEXT_PLAIN, one, NULL, err, sizeof err) == FR_OK, "%s", err);
-        CHECK(memcmp(one, all + i * 384, sizeof one) == 0, "bf16 batch invariance, text %d", i);
+        CHECK(memcmp(one, all + i * 384, sizeof one) == 0, "%s batch invariance, text %d", precision, i);
     }
     free(all);
     fr_test_free_golden(&g);
     fr_encoder_free(enc);
-    opt.precision = "auto";
-    CHECK(fr_encoder_load(FEEDRANK_TEST_MODEL, &opt, &enc, err, sizeof err) == FR_OK &&
-          fr_encoder_backend(enc)->precision == FR_PREC_BF16, "auto on an AVX-512 BF16 CPU is not bf16: %s", err);
+    test_tiny_bge("model.safetensors", "f16", precision);
+}
+
+static void test_cpu_auto(void) {
+    char err[512];
+    fr_encoder *enc = NULL;
+    fr_encoder_options opt = {.precision = "auto"};
+    fr_precision want = fr_cpu_fp16_available() ? FR_PREC_FP16 : fr_cpu_bf16_available() ? FR_PREC_BF16 : FR_PREC_FP32;
+    CHECK(fr_encoder_load(FEEDRANK_TEST_MODEL, &opt, &enc, err, sizeof err) == FR_OK && fr_encoder_backend(enc)->precision == want,
+          "auto: %s", enc ? fr_precision_name(fr_encoder_backend(enc)->precision) : err);
     fr_encoder_free(enc);
-    test_tiny_bge("model.safetensors", "f16", "bf16");
 }
 
 int main(void) {
     test_minilm();
     test_tiny_bge("model.safetensors", "f16", NULL);
     test_tiny_bge("model.bf16.safetensors", "bf16", NULL);
-    test_cpu_bf16();
+    test_cpu_reduced("bf16", fr_cpu_bf16_available(), "AVX-512 BF16");
+    test_cpu_reduced("fp16", fr_cpu_fp16_available(), "AVX-512 FP16");
+    test_cpu_auto();
     test_load_errors();
     return fr_test_finish("test_encoder");
 }

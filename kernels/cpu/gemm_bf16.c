@@ -30,8 +30,13 @@
 #define FR_BF16_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,fma")))
 #endif
 
-#define FR_PANEL 32
+#ifndef FR_PANEL
+#define FR_PANEL 32 /* output columns per panel: FR_PANEL / 16 vectors per row */
+#endif
+#ifndef FR_MR
 #define FR_MR 8
+#endif
+#define FR_NV (FR_PANEL / 16)
 #define FR_ROW_BLOCK 128
 
 struct fr_cpu_weight_bf16 {
@@ -112,32 +117,34 @@ FR_BF16_TARGET static void round_row(const float *x, int K, uint16_t *xb, size_t
 FR_BF16_TARGET static inline __attribute__((always_inline)) void tile(int R, const uint32_t *xb, size_t pstride, int pairs,
                                                                       const uint16_t *panel, const float *bias, int cols,
                                                                       fr_activation act, float *y, int ldy) {
-    __m512 acc[FR_MR][2];
-    for (int r = 0; r < R; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+    __m512 acc[FR_MR][FR_NV];
+    for (int r = 0; r < R; r++)
+        for (int v = 0; v < FR_NV; v++) acc[r][v] = _mm512_setzero_ps();
     for (int kp = 0; kp < pairs; kp++) {
-        __m512bh b0 = (__m512bh)_mm512_load_si512((const void *)(panel + (size_t)kp * 2 * FR_PANEL));
-        __m512bh b1 = (__m512bh)_mm512_load_si512((const void *)(panel + (size_t)kp * 2 * FR_PANEL + FR_PANEL));
+        __m512bh b[FR_NV];
+        for (int v = 0; v < FR_NV; v++)
+            b[v] = (__m512bh)_mm512_load_si512((const void *)(panel + (size_t)kp * 2 * FR_PANEL + 32 * v));
         for (int r = 0; r < R; r++) {
             __m512bh a = (__m512bh)_mm512_set1_epi32((int)xb[(size_t)r * pstride + kp]);
-            acc[r][0] = _mm512_dpbf16_ps(acc[r][0], a, b0);
-            acc[r][1] = _mm512_dpbf16_ps(acc[r][1], a, b1);
+            for (int v = 0; v < FR_NV; v++) acc[r][v] = _mm512_dpbf16_ps(acc[r][v], a, b[v]);
         }
     }
-    __mmask16 m0 = cols >= 16 ? 0xFFFF : (__mmask16)((1u << cols) - 1);
-    __mmask16 m1 = cols >= 32 ? 0xFFFF : cols <= 16 ? 0 : (__mmask16)((1u << (cols - 16)) - 1);
-    __m512 bias0 = bias ? _mm512_maskz_loadu_ps(m0, bias) : _mm512_setzero_ps();
-    __m512 bias1 = bias ? _mm512_maskz_loadu_ps(m1, bias + 16) : _mm512_setzero_ps();
+    __mmask16 mask[FR_NV];
+    __m512 bv[FR_NV];
+    for (int v = 0; v < FR_NV; v++) {
+        int c = cols - 16 * v;
+        mask[v] = c >= 16 ? 0xFFFF : c <= 0 ? 0 : (__mmask16)((1u << c) - 1);
+        bv[v] = bias ? _mm512_maskz_loadu_ps(mask[v], bias + 16 * v) : _mm512_setzero_ps();
+    }
     for (int r = 0; r < R; r++) {
         float out[FR_PANEL] __attribute__((aligned(64)));
-        _mm512_store_ps(out, _mm512_add_ps(acc[r][0], bias0));
-        _mm512_store_ps(out + 16, _mm512_add_ps(acc[r][1], bias1));
+        for (int v = 0; v < FR_NV; v++) _mm512_store_ps(out + 16 * v, _mm512_add_ps(acc[r][v], bv[v]));
         if (act == FR_ACT_GELU) {
 #pragma omp simd
             for (int j = 0; j < FR_PANEL; j++) out[j] = fr_vgelu(out[j]);
         }
         float *dst = y + (size_t)r * ldy;
-        _mm512_mask_storeu_ps(dst, m0, _mm512_load_ps(out));
-        _mm512_mask_storeu_ps(dst + 16, m1, _mm512_load_ps(out + 16));
+        for (int v = 0; v < FR_NV; v++) _mm512_mask_storeu_ps(dst + 16 * v, mask[v], _mm512_load_ps(out + 16 * v));
     }
 }
 
@@ -150,8 +157,12 @@ FR_BF16_TARGET static void rows_panel(const uint16_t *xb, size_t stride, int m0,
         const uint32_t *xr = x32 + (size_t)m * ps;
         float *yr = y + (size_t)m * ldy;
         switch (m1 - m < FR_MR ? m1 - m : FR_MR) {
+#if FR_MR >= 8
         case 8: tile(8, xr, ps, pairs, panel, bias, cols, act, yr, ldy); break;
+#endif
+#if FR_MR >= 7
         case 7: tile(7, xr, ps, pairs, panel, bias, cols, act, yr, ldy); break;
+#endif
         case 6: tile(6, xr, ps, pairs, panel, bias, cols, act, yr, ldy); break;
         case 5: tile(5, xr, ps, pairs, panel, bias, cols, act, yr, ldy); break;
         case 4: tile(4, xr, ps, pairs, panel, bias, cols, act, yr, ldy); break;
