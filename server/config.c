@@ -15,7 +15,7 @@
 void fr_server_config_default(fr_server_config *c) {
     memset(c, 0, sizeof *c);
     snprintf(c->device, sizeof c->device, "cpu");
-    snprintf(c->precision, sizeof c->precision, "default");
+    snprintf(c->precision, sizeof c->precision, "auto");
     snprintf(c->listen, sizeof c->listen, "127.0.0.1:50051");
     c->metrics_port = 0;
     c->cq_threads = 2;
@@ -51,7 +51,7 @@ static const option OPTS[] = {
     S(model, "model folder (default: $FEEDRANK_MODEL, else ./models/all-MiniLM-L6-v2)"),
     S(store, "item store from 'feedrank index' (required)"),
     S(device, "cpu | cuda | auto"),
-    S(precision, "CUDA matrix-product operands: fp16 (default), bf16, fp32 (exact)"),
+    S(precision, "matrix-product operands: auto (default: fp16 on CUDA and on CPUs with AVX-512 FP16, bf16 with AVX-512 BF16, else fp32), fp16, bf16, fp32 (exact)"),
     S(profile, "ranking profile (feedrank tune): the default options of every request"),
     S(listen, "gRPC address host:port (default 127.0.0.1:50051; port 0 = any free port, printed)"),
     I(metrics_port, 0, 65535, "Prometheus /metrics HTTP port, 0 = off"),

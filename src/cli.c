@@ -58,6 +58,11 @@ const char *fr_cli_model_dir(const char *flag_value) {
     return "models/all-MiniLM-L6-v2"; /* missing: the load error names the path it looked at */
 }
 
+const char *fr_cli_precision(const char *flag_value) {
+    if (flag_value) return flag_value;
+    const char *env = getenv("FEEDRANK_PRECISION");
+    return env && *env ? env : "auto";
+}
 
 void fr_cli_json_string(FILE *f, const char *s) {
     fputc('"', f);

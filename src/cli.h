@@ -29,6 +29,11 @@ int fr_cli_value(int argc, char **argv, int *i, const char *name, const char **v
 /* Parses a whole decimal integer in [lo, hi]; prints "feedrank: FLAG: ..." and returns -1 when not. */
 int fr_cli_int(const char *flag, const char *s, long lo, long hi, long *out);
 
+/* The --precision to use: the flag's value when given, else $FEEDRANK_PRECISION when set, else
+ * "auto" (the fastest mode that holds 0.999 cosine: fp16 on CUDA, fp16/bf16 on CPUs with
+ * AVX-512 FP16/BF16, else fp32; "fp32" is the exact mode). */
+const char *fr_cli_precision(const char *flag_value);
+
 /* Writes s as a quoted JSON string (quotes, backslashes and control characters escaped). */
 void fr_cli_json_string(FILE *f, const char *s);
 
