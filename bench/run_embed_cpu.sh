@@ -33,7 +33,7 @@ for p in bf16 fp16; do
 done
 tag() { sed "s/^{/{\"run\":$1,/"; }
 { echo "# $(date -u +%FT%TZ) $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores; load: $(cut -d' ' -f1-3 /proc/loadavg)"
-  ./build/embed_cpu --model models/all-MiniLM-L6-v2 --dump-texts "$texts" --lens "$lens" --batches 1 --min-seconds 0 \
+  ./build/embed_cpu --model models/all-MiniLM-L6-v2 --dump-texts "$texts" --lens "$lens" --batches "$batches" --min-seconds 0 \
     ${FEEDRANK_TOK_CORPUS:+--tok-corpus "$FEEDRANK_TOK_CORPUS"} | grep '"tokenizer"'
   for r in $(seq 1 "$runs"); do
     for p in $precisions; do
