@@ -200,6 +200,6 @@ void fr_cpu_linear_bf16(const float *x, const fr_cpu_weight_bf16 *w, const float
     }
 #else
     /* not reached: the backend refuses bf16 when fr_cpu_bf16_available() is 0 */
-    (void)x; (void)bias; (void)act; (void)y; (void)scratch;
+    (void)x; (void)K; (void)bias; (void)act; (void)y; (void)scratch;
 #endif
 }

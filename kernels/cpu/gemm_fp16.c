@@ -16,14 +16,15 @@
  * accumulators in registers; per k it loads the two panel vectors, broadcasts each row's x[k]
  * and issues 8 vfmadd231ph; every FR_KC k the fp16 sums are widened and added to fp32. Tasks
  * (row block, panel) over OpenMP threads as in gemm_packed.c; bias, GELU and the store are fp32.
- * Compiled with target attributes; runs only where fr_cpu_fp16_available() (checked at run time). */
+ * Compiled with target attributes (GCC >= 12, clang >= 18; older compilers build without it); runs
+ * only where fr_cpu_fp16_available() (checked at run time). */
 #include <stdlib.h>
 #include <string.h>
 
 #include "cpu_kernels.h"
 #include "vmath.h"
 
-#if defined(__x86_64__) && (defined(__clang__) ? __clang_major__ >= 14 : (defined(__GNUC__) && __GNUC__ >= 12))
+#if defined(__x86_64__) && (defined(__clang__) ? __clang_major__ >= 18 : (defined(__GNUC__) && __GNUC__ >= 12))
 #define FR_FP16_KERNEL 1
 #include <immintrin.h>
 #define FR_FP16_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512fp16,fma,f16c")))
@@ -202,6 +203,6 @@ void fr_cpu_linear_fp16(const float *x, const fr_cpu_weight_fp16 *w, const float
     }
 #else
     /* not reached: the backend refuses fp16 when fr_cpu_fp16_available() is 0 */
-    (void)x; (void)bias; (void)act; (void)y; (void)scratch;
+    (void)x; (void)K; (void)bias; (void)act; (void)y; (void)scratch;
 #endif
 }
