@@ -224,8 +224,8 @@ static void test_cpu_auto(void) {
     fr_encoder *enc = NULL;
     fr_encoder_options opt = {.precision = "auto"};
     fr_precision want = fr_cpu_fp16_available() ? FR_PREC_FP16 : fr_cpu_bf16_available() ? FR_PREC_BF16 : FR_PREC_FP32;
-    CHECK(fr_encoder_load(FEEDRANK_TEST_MODEL, &opt, &enc, err, sizeof err) == FR_OK && fr_encoder_backend(enc)->precision == want,
-          "auto: %s", enc ? fr_precision_name(fr_encoder_backend(enc)->precision) : err);
+    fr_status rc = fr_encoder_load(FEEDRANK_TEST_MODEL, &opt, &enc, err, sizeof err); /* before CHECK's arguments read enc */
+    CHECK(rc == FR_OK && fr_encoder_backend(enc)->precision == want, "auto: %s", enc ? fr_precision_name(fr_encoder_backend(enc)->precision) : err);
     fr_encoder_free(enc);
 }
 

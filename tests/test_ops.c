@@ -395,8 +395,10 @@ int main(int argc, char **argv) {
           "cpu default is not fp32 (the exact mode)");
     fr_backend_destroy(x);
     fr_precision want_auto = fr_cpu_fp16_available() ? FR_PREC_FP16 : fr_cpu_bf16_available() ? FR_PREC_BF16 : FR_PREC_FP32;
-    CHECK(fr_backend_open("cpu", FR_PREC_AUTO, &x, err, sizeof err) == FR_OK && x->precision == want_auto,
-          "cpu auto chose %s, expected %s", x ? fr_precision_name(x->precision) : err, fr_precision_name(want_auto));
+    x = NULL;
+    fr_status arc = fr_backend_open("cpu", FR_PREC_AUTO, &x, err, sizeof err); /* before CHECK's arguments read x */
+    CHECK(arc == FR_OK && x->precision == want_auto, "cpu auto chose %s, expected %s", x ? fr_precision_name(x->precision) : err,
+          fr_precision_name(want_auto));
     fr_backend_destroy(x);
     fr_precision parsed;
     CHECK(fr_precision_parse("auto", &parsed, err, sizeof err) == FR_OK && parsed == FR_PREC_AUTO, "parse auto");
