@@ -1,7 +1,8 @@
 /* embed_cpu.c - encoder and tokenizer throughput of feedrank on this machine.
  *
- *   embed_cpu [--model DIR] [--device cpu|cuda] [--lens 16,128] [--batches 1,8,64]
- *             [--min-seconds S] [--dump-texts DIR] [--tok-corpus FILE]
+ *   embed_cpu [--model DIR] [--device cpu|cuda] [--precision fp32|bf16|auto|...] [--lens 16,128]
+ *             [--batches 1,8,64] [--min-seconds S] [--dump-texts DIR] [--tok-corpus FILE]
+ *             [--no-tokenizer]
  *
  * For each (sequence length, batch) it embeds batches of distinct texts that tokenize to exactly
  * that many tokens ([CLS] and [SEP] included), repeats for at least --min-seconds (and 5 runs),
@@ -102,12 +103,15 @@ static void bench_tokenizer(const fr_tokenizer *tok, const char *corpus_path, in
 }
 
 int main(int argc, char **argv) {
-    const char *model = "models/all-MiniLM-L6-v2", *device = "cpu", *lens_s = "16,128", *batches_s = "1,8,64";
+    const char *model = "models/all-MiniLM-L6-v2", *device = "cpu", *precision = NULL, *lens_s = "16,128", *batches_s = "1,8,64";
     const char *dump = NULL, *corpus = NULL;
     double min_seconds = 3.0;
+    int tokenizer = 1;
     for (int i = 1; i < argc; i++) {
         if (i + 1 < argc && strcmp(argv[i], "--model") == 0) model = argv[++i];
         else if (i + 1 < argc && strcmp(argv[i], "--device") == 0) device = argv[++i];
+        else if (i + 1 < argc && strcmp(argv[i], "--precision") == 0) precision = argv[++i];
+        else if (strcmp(argv[i], "--no-tokenizer") == 0) tokenizer = 0;
         else if (i + 1 < argc && strcmp(argv[i], "--lens") == 0) lens_s = argv[++i];
         else if (i + 1 < argc && strcmp(argv[i], "--batches") == 0) batches_s = argv[++i];
         else if (i + 1 < argc && strcmp(argv[i], "--min-seconds") == 0) min_seconds = atof(argv[++i]);
@@ -118,7 +122,7 @@ int main(int argc, char **argv) {
     int lens[16], batches[16];
     int nl = parse_list(lens_s, lens, 16), nb = parse_list(batches_s, batches, 16);
     char err[1024];
-    fr_encoder_options opt = {.backend = device, .max_batch_tokens = 16384};
+    fr_encoder_options opt = {.backend = device, .precision = precision, .max_batch_tokens = 16384};
     fr_encoder *enc;
     if (fr_encoder_load(model, &opt, &enc, err, sizeof err)) { fprintf(stderr, "embed_cpu: %s\n", err); return 1; }
     const fr_tokenizer *tok = fr_encoder_tokenizer(enc);
@@ -150,16 +154,16 @@ int main(int argc, char **argv) {
             }
             qsort(lat, (size_t)runs, sizeof lat[0], fr_bench_cmp_double);
             double med = lat[runs / 2];
-            printf("{\"bench\":\"embed\",\"impl\":\"feedrank\",\"device\":\"%s\",\"seq_len\":%d,\"batch\":%d,\"runs\":%d,"
+            printf("{\"bench\":\"embed\",\"impl\":\"feedrank\",\"precision\":\"%s\",\"device\":\"%s\",\"seq_len\":%d,\"batch\":%d,\"runs\":%d,"
                    "\"median_ms\":%.3f,\"texts_per_s\":%.1f,\"tokens_per_s\":%.0f}\n",
-                   fr_encoder_backend(enc)->name, lens[l], B, runs, med * 1e3, B / med, (double)B * lens[l] / med);
+                   fr_precision_name(fr_encoder_backend(enc)->precision), fr_encoder_backend(enc)->name, lens[l], B, runs, med * 1e3, B / med, (double)B * lens[l] / med);
             fflush(stdout);
             free(lat);
         }
         for (int i = 0; i < maxb * 4; i++) free(texts[i]);
         free(texts);
     }
-    bench_tokenizer(tok, corpus, fr_encoder_config(enc)->max_seq_length);
+    if (tokenizer) bench_tokenizer(tok, corpus, fr_encoder_config(enc)->max_seq_length);
     free(out);
     fr_encoder_free(enc);
     return 0;

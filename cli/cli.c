@@ -59,6 +59,12 @@ int fr_cli_shard(const char *s, int *i, int *n) {
     return 0;
 }
 
+const char *fr_cli_precision(const char *flag_value) {
+    if (flag_value) return flag_value;
+    const char *env = getenv("FEEDRANK_PRECISION");
+    return env && *env ? env : "default";
+}
+
 const char *fr_cli_model_dir(const char *flag_value) {
     if (flag_value) return flag_value;
     const char *env = getenv("FEEDRANK_MODEL");

@@ -41,6 +41,11 @@ void fr_cli_priors_usage(FILE *f);
 /* Parses a whole decimal integer in [lo, hi]; prints "feedrank: FLAG: ..." and returns -1 when not. */
 int fr_cli_int(const char *flag, const char *s, long lo, long hi, long *out);
 
+/* The --precision to use: the flag's value when given, else $FEEDRANK_PRECISION when set, else
+ * "default" (fp32, the exact mode, on the CPU; fp16 on CUDA). "auto" picks the fastest mode that
+ * holds 0.999 cosine to upstream (fp16 on CUDA; fp16/bf16 on CPUs with AVX-512 FP16/BF16, else fp32). */
+const char *fr_cli_precision(const char *flag_value);
+
 /* Writes s as a quoted JSON string (the core's fr_json_write_string, src/json_strict.h). */
 static inline void fr_cli_json_string(FILE *f, const char *s) { fr_json_write_string(f, s); }
 

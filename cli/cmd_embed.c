@@ -19,7 +19,9 @@ static void embed_usage(FILE *f) {
             "  --query-prefix S     override the query prefix (e.g. \"query: \" for e5)\n"
             "  --document-prefix S  override the document prefix\n"
             "  --device cpu|cuda|auto  compute backend (default: cpu); cuda never falls back silently\n"
-            "  --precision fp32|fp16|bf16  matrix-product operands on CUDA (default fp16; fp32 = exact)\n"
+            "  --precision default|auto|fp32|fp16|bf16  matrix-product operands (default: $FEEDRANK_PRECISION,\n"
+            "                       else default = fp32 (exact) on the CPU, fp16 on CUDA; auto = fp16 on CUDA\n"
+            "                       and on CPUs with AVX-512 FP16, bf16 with AVX-512 BF16, else fp32)\n"
             "  --batch N            texts per encoder call (default: 64)\n"
             "  --too-long truncate|error  over-long texts: cut at the model's max_seq_length\n"
             "                       (default, counted on stderr) or stop with an error\n");
@@ -143,7 +145,7 @@ int fr_cmd_embed(int argc, char **argv) {
         if (in != stdin) fclose(in);
         return 1;
     }
-    fr_encoder_options opt = {.backend = device, .precision = precision, .query_prefix = qprefix, .document_prefix = dprefix};
+    fr_encoder_options opt = {.backend = device, .precision = fr_cli_precision(precision), .query_prefix = qprefix, .document_prefix = dprefix};
     fr_encoder *enc = NULL;
     char **lines = NULL;
     size_t *caps = NULL, *lens = NULL;

@@ -42,7 +42,9 @@ static void index_usage(FILE *f) {
             "  --out STORE           item store to write\n"
             "  --model DIR           model folder (default: models/all-MiniLM-L6-v2)\n"
             "  --device cpu|cuda|auto  compute backend (default: cpu); cuda never falls back silently\n"
-            "  --precision fp32|fp16|bf16  matrix-product operands on CUDA (default fp16; fp32 = exact)\n"
+            "  --precision default|auto|fp32|fp16|bf16  matrix-product operands (default: $FEEDRANK_PRECISION,\n"
+            "                       else default = fp32 (exact) on the CPU, fp16 on CUDA; auto = fp16 on CUDA\n"
+            "                       and on CPUs with AVX-512 FP16, bf16 with AVX-512 BF16, else fp32)\n"
             "  --dtype f32|f16       stored vector precision (default: f32)\n"
             "  --no-text             do not keep item texts in the store\n"
             "  --shard I/N           embed only rows with row %% N == I (merge shards with 'feedrank store merge')\n"
@@ -199,7 +201,7 @@ int fr_cmd_index(int argc, char **argv) {
         for (int k = 0; k < nc; k++) found |= strcmp(cols[k], id_field) == 0;
         if (!found) { fprintf(stderr, "feedrank index: --id: %s has no column '%s'\n", catalog, id_field); rc = 2; goto finish; }
     }
-    fr_encoder_options opt = {.backend = device, .precision = precision};
+    fr_encoder_options opt = {.backend = device, .precision = fr_cli_precision(precision)};
     if (fr_encoder_load(fr_cli_model_dir(model), &opt, &enc, err, sizeof err)) {
         fprintf(stderr, "feedrank index: cannot load model: %s\n", err);
         rc = 1;

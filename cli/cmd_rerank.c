@@ -28,7 +28,9 @@ static void rerank_usage(FILE *f) {
             "                       (default: stderr)\n"
             "  --model DIR          model folder (default: models/all-MiniLM-L6-v2)\n"
             "  --device cpu|cuda|auto  compute backend (default: cpu); cuda never falls back silently\n"
-            "  --precision fp32|fp16|bf16  matrix-product operands on CUDA (default fp16; fp32 = exact)\n"
+            "  --precision default|auto|fp32|fp16|bf16  matrix-product operands (default: $FEEDRANK_PRECISION,\n"
+            "                       else default = fp32 (exact) on the CPU, fp16 on CUDA; auto = fp16 on CUDA\n"
+            "                       and on CPUs with AVX-512 FP16, bf16 with AVX-512 BF16, else fp32)\n"
             "  --profile FILE       ranking profile (feedrank tune) giving the default options; a request's\n"
             "                       own options override it\n"
             "  --config FILE        a 'feedrank serve' config file: its A/B \"arms\" (and \"profile\") apply as\n"
@@ -113,7 +115,7 @@ int fr_cmd_rerank(int argc, char **argv) {
         if (fr_profile_load(profile, &base, pname, sizeof pname, err, sizeof err)) { fprintf(stderr, "feedrank rerank: %s\n", err); return 1; }
         fprintf(stderr, "feedrank rerank: ranking profile '%s' from %s (request options override it)\n", pname, profile);
     }
-    fr_encoder_options opt = {.backend = device, .precision = precision};
+    fr_encoder_options opt = {.backend = device, .precision = fr_cli_precision(precision)};
     fr_encoder *enc = NULL;
     fr_store *store = NULL;
     fr_ranker *ranker = NULL;

@@ -27,6 +27,7 @@ const char *fr_precision_name(fr_precision p) {
     case FR_PREC_FP32: return "fp32";
     case FR_PREC_FP16: return "fp16";
     case FR_PREC_BF16: return "bf16";
+    case FR_PREC_AUTO: return "auto";
     case FR_PREC_DEFAULT: break;
     }
     return "default";
@@ -37,7 +38,8 @@ fr_status fr_precision_parse(const char *s, fr_precision *out, char *err, size_t
     else if (strcmp(s, "fp32") == 0) *out = FR_PREC_FP32;
     else if (strcmp(s, "fp16") == 0) *out = FR_PREC_FP16;
     else if (strcmp(s, "bf16") == 0) *out = FR_PREC_BF16;
-    else return fr_fail(FR_ERR_ARG, err, errcap, "unknown precision '%s' (expected fp32, fp16, bf16 or default)", s);
+    else if (strcmp(s, "auto") == 0) *out = FR_PREC_AUTO;
+    else return fr_fail(FR_ERR_ARG, err, errcap, "unknown precision '%s' (expected fp32, fp16, bf16, auto or default)", s);
     return FR_OK;
 }
 
@@ -50,20 +52,16 @@ fr_status fr_backend_cuda_create(int device, fr_precision precision, fr_backend 
 }
 #endif
 
-static fr_status open_cpu(fr_precision precision, fr_backend **out, char *err, size_t errcap) {
-    if (precision != FR_PREC_DEFAULT && precision != FR_PREC_FP32)
-        return fr_fail(FR_ERR_UNSUPPORTED, err, errcap, "the CPU backend computes in fp32 only (asked for %s)", fr_precision_name(precision));
-    return fr_backend_cpu_create(0, out, err, errcap);
-}
-
 fr_status fr_backend_open(const char *which, fr_precision precision, fr_backend **out, char *err, size_t errcap) {
     *out = NULL;
-    if (!which || strcmp(which, "cpu") == 0) return open_cpu(precision, out, err, errcap);
-    if (strcmp(which, "cuda") == 0) return fr_backend_cuda_create(0, precision, out, err, errcap);
+    /* CUDA's fastest precision that holds the accuracy bound is its default, fp16 */
+    fr_precision cuda_prec = precision == FR_PREC_AUTO ? FR_PREC_DEFAULT : precision;
+    if (!which || strcmp(which, "cpu") == 0) return fr_backend_cpu_open(0, precision, out, err, errcap);
+    if (strcmp(which, "cuda") == 0) return fr_backend_cuda_create(0, cuda_prec, out, err, errcap);
     if (strcmp(which, "auto") == 0) {
-        if (fr_backend_cuda_create(0, precision, out, NULL, 0) == FR_OK) return FR_OK;
-        /* no GPU: the CPU's exact mode stands in for any precision asked of "auto" */
-        return fr_backend_cpu_create(0, out, err, errcap);
+        if (fr_backend_cuda_create(0, cuda_prec, out, NULL, 0) == FR_OK) return FR_OK;
+        /* no GPU: the same precision on the CPU (refused there, with the reason, if it lacks it) */
+        return fr_backend_cpu_open(0, precision, out, err, errcap);
     }
     return fr_fail(FR_ERR_ARG, err, errcap, "unknown device '%s' (expected cpu, cuda or auto)", which);
 }

@@ -25,13 +25,24 @@ typedef enum {
 } fr_op;
 
 /* Operand precision of the matrix products (linear, attention). FP32 is the exact mode; FP16 and
- * BF16 round the operands and accumulate in fp32 (tensor cores). Every op's inputs and outputs
- * stay fp32 at this interface whatever the precision. DEFAULT = FP16 on CUDA, FP32 on the CPU. */
-typedef enum { FR_PREC_DEFAULT = -1, FR_PREC_FP32 = 0, FR_PREC_FP16 = 1, FR_PREC_BF16 = 2 } fr_precision;
+ * BF16 round the operands of linear (and on CUDA attention) and accumulate in fp32: tensor cores
+ * on CUDA; on the CPU, AVX-512 BF16 dot products (fp32 accumulation) or AVX-512 FP16 FMAs (fp16
+ * partial sums over 32 k values, added in fp32). Every op's inputs and outputs stay fp32 at this
+ * interface whatever the precision; LayerNorm statistics, softmax, GELU, pooling and scoring are
+ * fp32 in every mode.
+ *   DEFAULT  the backend's default: FP16 on CUDA, FP32 (exact) on the CPU.
+ *   AUTO     the fastest precision that keeps vectors >= 0.999 cosine to fp32: FP16 on CUDA; on
+ *            the CPU (checked at run time) FP16 with AVX-512 FP16, else BF16 with AVX-512 BF16,
+ *            else FP32.
+ * A backend refuses a precision its hardware lacks (FR_ERR_UNSUPPORTED naming the reason) and
+ * reports the one it runs in fr_backend.precision, never DEFAULT or AUTO. */
+typedef enum {
+    FR_PREC_AUTO = -2, FR_PREC_DEFAULT = -1, FR_PREC_FP32 = 0, FR_PREC_FP16 = 1, FR_PREC_BF16 = 2
+} fr_precision;
 
-/* "fp32", "fp16", "bf16" (or "default"). */
+/* "fp32", "fp16", "bf16", "auto" or "default". */
 const char *fr_precision_name(fr_precision p);
-/* Parses "fp32" | "fp16" | "bf16" | "default" (NULL = default). */
+/* Parses "fp32" | "fp16" | "bf16" | "auto" | "default" (NULL = default). */
 fr_status fr_precision_parse(const char *s, fr_precision *out, char *err, size_t errcap);
 
 /* The largest work an encoder will hand the backend: reserve() sizes scratch memory once from it
@@ -116,8 +127,15 @@ struct fr_backend {
 int fr_backend_supports(const fr_backend *be, fr_op op);
 const char *fr_op_name(fr_op op);
 
-/* CPU backend: packed AVX-512 / BLAS products, OpenMP across `threads` cores (0 = all); fp32 only. */
+/* CPU backend: packed AVX-512 / BLAS products, OpenMP across `threads` cores (0 = all); fp32. */
 fr_status fr_backend_cpu_create(int threads, fr_backend **out, char *err, size_t errcap);
+/* The same in a chosen precision: FP32, BF16 / FP16 (weights packed as bf16 / fp16 once at
+ * load; FR_ERR_UNSUPPORTED naming the reason when this CPU or build lacks AVX-512 BF16 / FP16),
+ * AUTO or DEFAULT (see fr_precision). */
+fr_status fr_backend_cpu_open(int threads, fr_precision precision, fr_backend **out, char *err, size_t errcap);
+/* 1 when this build has the CPU bf16 (fp16) kernels and this CPU runs them: AVX-512 BF16 (FP16). */
+int fr_cpu_bf16_available(void);
+int fr_cpu_fp16_available(void);
 
 /* CUDA backend (only in builds with FEEDRANK_CUDA): one stream, cuBLAS handles and scratch arena
  * per backend (so one per worker). FR_ERR_UNSUPPORTED when this build has no CUDA, FR_ERR_DEVICE
@@ -126,8 +144,8 @@ fr_status fr_backend_cuda_create(int device, fr_precision precision, fr_backend 
                                  size_t errcap);
 
 /* "cpu", "cuda" or "auto" (CUDA when a device is present, else CPU); (*out)->name says which.
- * Asking for "cuda" never falls back to the CPU: it fails with the reason. A precision other
- * than FP32/DEFAULT on the CPU is an error. */
+ * Asking for "cuda" never falls back to the CPU: it fails with the reason. The precision goes to
+ * the backend opened (fr_backend_cpu_open, fr_backend_cuda_create); AUTO on CUDA is FP16. */
 fr_status fr_backend_open(const char *which, fr_precision precision, fr_backend **out, char *err,
                           size_t errcap);
 

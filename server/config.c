@@ -55,7 +55,7 @@ static const option OPTS[] = {
     S(model, "model folder (default: $FEEDRANK_MODEL, else ./models/all-MiniLM-L6-v2)"),
     S(store, "item store from 'feedrank index' (required)"),
     S(device, "cpu | cuda | auto"),
-    S(precision, "CUDA matrix-product operands: fp16 (default), bf16, fp32 (exact)"),
+    S(precision, "matrix-product operands: default (fp32, exact, on the CPU; fp16 on CUDA), auto (fp16 on CUDA and on CPUs with AVX-512 FP16, bf16 with AVX-512 BF16, else fp32), fp16, bf16, fp32 (exact)"),
     S(profile, "ranking profile (feedrank tune): the default options of every request"),
     S(listen, "gRPC address host:port (default 127.0.0.1:50051; port 0 = any free port, printed)"),
     I(metrics_port, 0, 65535, "Prometheus /metrics HTTP port, 0 = off"),

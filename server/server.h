@@ -12,7 +12,7 @@
 
 typedef struct {
     char model[1024], store[1024], device[16];
-    char precision[16];     /* fp32 | fp16 | bf16 | default: CUDA matrix-product operands */
+    char precision[16];     /* auto | fp32 | fp16 | bf16 | default: matrix-product operands */
     char profile[1024];     /* ranking profile: default options of requests without an arm */
     fr_rank_options base_options; /* from profile, else the built-in defaults */
     char listen[256];       /* host:port for gRPC (port 0: any free port, the real one is printed) */

@@ -2,7 +2,12 @@
  * at several shapes (odd sizes, one token, one sequence, 512 tokens, empty sequences), with a
  * per-op bound on the relative L2 error. Outputs are poisoned with NaN before each op, so an
  * element the op fails to write fails the test.
- *   test_ops           the CPU backend (and its BLAS / portable product path)
+ *   test_ops           the CPU backend in fp32 (bound 1e-5; and its BLAS / portable product
+ *                      path) and, where the CPU has AVX-512 BF16 / FP16, in bf16 / fp16:
+ *                      products within 1e-2 (bf16) / 3e-3 (fp16) of the fp32 reference and (bf16) within 2e-5 of the
+ *                      reference on bf16-rounded operands (so a layout or tail error cannot hide
+ *                      in the rounding), every other op at 1e-5; elsewhere, that the precision
+ *                      is refused with a clear error
  *   test_ops cuda      the CUDA backend in fp32 (bound 1e-4), fp16 and bf16 (2e-2 for the
  *                      products, 1e-4 for the fp32 ops), plus chains that pass fp16/bf16 operands
  *                      from op to op; `test_ops cuda fp16` runs one precision. Exits 77 (ctest: "Skipped") when no CUDA device is usable. */
@@ -301,6 +306,47 @@ static void test_chains(const target *t, uint64_t *seed) {
     free(x); free(h); free(y); free(a); free(z); free(got);
 }
 
+/* x rounded to bf16 (nearest even), as the bf16 products round their operands */
+static float bf16_round(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    u += 0x7fffu + ((u >> 16) & 1u);
+    u &= 0xffff0000u;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+/* The bf16 products against the reference on bf16-rounded x and W: only the fp32 summation
+ * order differs, so any misplaced element (pair layout, padding of odd K, the last partial
+ * panel of N, row tails) shows far above the bound. Odd shapes and every tail. */
+static void test_linear_bf16_exactness(fr_backend *be, uint64_t *seed) {
+    int shapes[][3] = {{1, 1, 1}, {1, 33, 3}, {7, 31, 17}, {9, 65, 383}, {16, 384, 384}, {33, 1536, 384},
+                       {130, 384, 1536}, {257, 47, 64}};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+        for (int act = 0; act < 2; act++) {
+            int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
+            float *x = rnd((size_t)M * K, seed, 1), *W = rnd((size_t)N * K, seed, 0.1f), *b = rnd(N, seed, 1);
+            float *xr = malloc(sizeof(float) * M * K), *Wr = malloc(sizeof(float) * N * K);
+            for (int i = 0; i < M * K; i++) xr[i] = bf16_round(x[i]);
+            for (int i = 0; i < N * K; i++) Wr[i] = bf16_round(W[i]);
+            float *want = malloc(sizeof(float) * M * N), *got = malloc(sizeof(float) * M * N);
+            fr_ref_linear(xr, Wr, b, M, N, K, (fr_activation)act, want);
+            char err[256];
+            fr_weight *dW = NULL;
+            CHECK(be->weight_create(be, W, N, K, &dW, err, sizeof err) == FR_OK, "weight_create: %s", err);
+            float *dy = poisoned(be, (size_t)M * N);
+            CHECK(be->linear(be, x, dW, b, M, N, K, (fr_activation)act, dy, err, sizeof err) == FR_OK, "linear: %s", err);
+            down(be, got, dy, sizeof(float) * M * N);
+            double e = rel_err(got, want, (size_t)M * N);
+            printf("  cpu   linear bf16 vs rounded-operand ref %dx%dx%d%s rel err %.2e %s\n", M, N, K, act ? " gelu" : "", e,
+                   e <= 2e-5 ? "ok" : "FAIL");
+            CHECK(e <= 2e-5, "bf16 linear %dx%dx%d%s vs the reference on rounded operands: %.3e", M, N, K, act ? " gelu" : "", e);
+            be->free(be, dy);
+            be->weight_free(be, dW);
+            free(x); free(W); free(b); free(xr); free(Wr); free(want); free(got);
+        }
+}
+
 static void run_backend(target *t) {
     for (int op = 0; op < FR_OP_COUNT; op++)
         CHECK(fr_backend_supports(t->be, (fr_op)op), "%s lacks op %s", t->be->name, fr_op_name((fr_op)op));
@@ -342,9 +388,44 @@ int main(int argc, char **argv) {
     for (int op = 0; op < FR_OP_COUNT; op++) tc.bound[op] = 1e-5;
     run_backend(&tc);
     fr_backend_destroy(cpu);
+
+    /* precision selection on the CPU */
     fr_backend *x = NULL;
-    CHECK(fr_backend_open("cpu", FR_PREC_FP16, &x, err, sizeof err) == FR_ERR_UNSUPPORTED && strstr(err, "fp32"),
-          "cpu accepted fp16: %s", err);
+    CHECK(fr_backend_open("cpu", FR_PREC_DEFAULT, &x, err, sizeof err) == FR_OK && x->precision == FR_PREC_FP32,
+          "cpu default is not fp32 (the exact mode)");
+    fr_backend_destroy(x);
+    fr_precision want_auto = fr_cpu_fp16_available() ? FR_PREC_FP16 : fr_cpu_bf16_available() ? FR_PREC_BF16 : FR_PREC_FP32;
+    x = NULL;
+    fr_status arc = fr_backend_open("cpu", FR_PREC_AUTO, &x, err, sizeof err); /* before CHECK's arguments read x */
+    CHECK(arc == FR_OK && x->precision == want_auto, "cpu auto chose %s, expected %s", x ? fr_precision_name(x->precision) : err,
+          fr_precision_name(want_auto));
+    fr_backend_destroy(x);
+    fr_precision parsed;
+    CHECK(fr_precision_parse("auto", &parsed, err, sizeof err) == FR_OK && parsed == FR_PREC_AUTO, "parse auto");
+    CHECK(fr_precision_parse("fp8", &parsed, err, sizeof err) == FR_ERR_ARG && strstr(err, "fp8"), "parse fp8: %s", err);
     CHECK(fr_backend_open("gpu", FR_PREC_DEFAULT, &x, err, sizeof err) == FR_ERR_ARG, "unknown device accepted");
+
+    for (int hp = 0; hp < 2; hp++) {
+        fr_precision prec = hp ? FR_PREC_FP16 : FR_PREC_BF16;
+        int have = hp ? fr_cpu_fp16_available() : fr_cpu_bf16_available();
+        const char *feature = hp ? "AVX-512 FP16" : "AVX-512 BF16";
+        fr_status rc = fr_backend_cpu_open(0, prec, &x, err, sizeof err);
+        if (!have) {
+            CHECK(rc == FR_ERR_UNSUPPORTED && strstr(err, feature) && !x, "%s without %s: %s", fr_precision_name(prec), feature, err);
+            printf("cpu (%s): this CPU has no %s; refused as expected: %s\n", fr_precision_name(prec), feature, err);
+            continue;
+        }
+        CHECK(rc == FR_OK && x->precision == prec, "cpu %s: %s", fr_precision_name(prec), err);
+        if (rc != FR_OK) continue;
+        target tb = {x, {0}};
+        for (int op = 0; op < FR_OP_COUNT; op++) tb.bound[op] = 1e-5;
+        tb.bound[FR_OP_LINEAR] = prec == FR_PREC_FP16 ? 3e-3 : 1e-2; /* measured: ~1e-3 / ~2.5e-3 */
+        run_backend(&tb);
+        if (prec == FR_PREC_BF16) {
+            uint64_t bseed = 11;
+            test_linear_bf16_exactness(x, &bseed);
+        }
+        fr_backend_destroy(x);
+    }
     return fr_test_finish("test_ops");
 }

@@ -21,6 +21,23 @@ void fr_cpu_weight_free(fr_cpu_weight *w);
 /* y[M,N] = act(x[M,K] . W^T + bias[N]) with a packed W. */
 void fr_cpu_linear_packed(const float *x, const fr_cpu_weight *w, const float *bias, int M,
                           fr_activation act, float *y);
+/* bf16 operands, fp32 accumulation (gemm_bf16.c); only where fr_cpu_bf16_available(). */
+typedef struct fr_cpu_weight_bf16 fr_cpu_weight_bf16;
+fr_cpu_weight_bf16 *fr_cpu_weight_bf16_pack(const float *W, int N, int K);
+void fr_cpu_weight_bf16_free(fr_cpu_weight_bf16 *w);
+/* Values per row of the bf16 copy of x that fr_cpu_linear_bf16 makes: scratch holds M of them. */
+size_t fr_cpu_bf16_row_stride(int K);
+/* y[M,N] = act(x[M,K] . W^T + bias[N]); scratch: M * fr_cpu_bf16_row_stride(K) values, 64-byte
+ * aligned. */
+void fr_cpu_linear_bf16(const float *x, const fr_cpu_weight_bf16 *w, const float *bias, int M, fr_activation act,
+                        float *y, uint16_t *scratch);
+/* fp16 operands, fp16 partial sums over 32 k, fp32 totals (gemm_fp16.c); only where
+ * fr_cpu_fp16_available(). scratch as for bf16 (fr_cpu_bf16_row_stride values per row). */
+typedef struct fr_cpu_weight_fp16 fr_cpu_weight_fp16;
+fr_cpu_weight_fp16 *fr_cpu_weight_fp16_pack(const float *W, int N, int K);
+void fr_cpu_weight_fp16_free(fr_cpu_weight_fp16 *w);
+void fr_cpu_linear_fp16(const float *x, const fr_cpu_weight_fp16 *w, const float *bias, int M, fr_activation act,
+                        float *y, uint16_t *scratch);
 void fr_cpu_add_layernorm(float *x, const float *add, const float *gamma, const float *beta, int T,
                           int H, float eps);
 /* Returns -1 when out of memory for its per-thread scratch. */

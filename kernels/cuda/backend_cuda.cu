@@ -524,7 +524,7 @@ extern "C" fr_status fr_backend_cuda_create(int device, fr_precision precision, 
     }
     be->ctx = c;
     c->device = device;
-    c->prec = precision == FR_PREC_DEFAULT ? FR_PREC_FP16 : precision;
+    c->prec = precision == FR_PREC_DEFAULT || precision == FR_PREC_AUTO ? FR_PREC_FP16 : precision;
     const char *variant = getenv("FEEDRANK_CUDA_ATTENTION");
     c->attention_variant = variant && strcmp(variant, "wmma") == 0 ? FR_ATTN_WMMA : FR_ATTN_MMA;
     fr_status rc = FR_OK;
