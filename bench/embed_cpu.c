@@ -61,13 +61,20 @@ static void bench_tokenizer(const fr_tokenizer *tok, const char *corpus_path, in
     size_t *lens = NULL, n = 0, cap = 0, bytes = 0;
     if (corpus_path) {
         FILE *f = fopen(corpus_path, "rb");
-        if (!f) { perror(corpus_path); exit(1); }
+        if (!f) {
+            perror(corpus_path);
+            exit(1);
+        }
         char *line = NULL;
         size_t lc = 0;
         ssize_t got;
         while ((got = getline(&line, &lc, f)) >= 0) {
             if (got && line[got - 1] == '\n') line[--got] = 0;
-            if (n == cap) { cap = cap ? cap * 2 : 1024; texts = realloc(texts, cap * sizeof *texts); lens = realloc(lens, cap * sizeof *lens); }
+            if (n == cap) {
+                cap = cap ? cap * 2 : 1024;
+                texts = realloc(texts, cap * sizeof *texts);
+                lens = realloc(lens, cap * sizeof *lens);
+            }
             texts[n] = strndup(line, (size_t)got);
             lens[n++] = (size_t)got;
             bytes += (size_t)got;
@@ -99,7 +106,9 @@ static void bench_tokenizer(const fr_tokenizer *tok, const char *corpus_path, in
            "\"texts_per_s\":%.0f,\"mb_per_s\":%.2f,\"tokens_per_s\":%.0f}\n",
            corpus_path ? corpus_path : "synthetic", n, bytes, total_tokens, med, n / med, bytes / med / 1e6, total_tokens / med);
     for (size_t i = 0; i < n; i++) free(texts[i]);
-    free(texts); free(lens); free(ids);
+    free(texts);
+    free(lens);
+    free(ids);
 }
 
 int main(int argc, char **argv) {
@@ -117,17 +126,24 @@ int main(int argc, char **argv) {
         else if (i + 1 < argc && strcmp(argv[i], "--min-seconds") == 0) min_seconds = atof(argv[++i]);
         else if (i + 1 < argc && strcmp(argv[i], "--dump-texts") == 0) dump = argv[++i];
         else if (i + 1 < argc && strcmp(argv[i], "--tok-corpus") == 0) corpus = argv[++i];
-        else { fprintf(stderr, "embed_cpu: unknown or incomplete option '%s'\n", argv[i]); return 2; }
+        else {
+            fprintf(stderr, "embed_cpu: unknown or incomplete option '%s'\n", argv[i]);
+            return 2;
+        }
     }
     int lens[16], batches[16];
     int nl = parse_list(lens_s, lens, 16), nb = parse_list(batches_s, batches, 16);
     char err[1024];
     fr_encoder_options opt = {.backend = device, .precision = precision, .max_batch_tokens = 16384};
     fr_encoder *enc;
-    if (fr_encoder_load(model, &opt, &enc, err, sizeof err)) { fprintf(stderr, "embed_cpu: %s\n", err); return 1; }
+    if (fr_encoder_load(model, &opt, &enc, err, sizeof err)) {
+        fprintf(stderr, "embed_cpu: %s\n", err);
+        return 1;
+    }
     const fr_tokenizer *tok = fr_encoder_tokenizer(enc);
     int maxb = 0;
-    for (int b = 0; b < nb; b++) if (batches[b] > maxb) maxb = batches[b];
+    for (int b = 0; b < nb; b++)
+        if (batches[b] > maxb) maxb = batches[b];
     float *out = malloc(sizeof(float) * (size_t)maxb * fr_encoder_dim(enc));
     for (int l = 0; l < nl; l++) {
         char **texts = malloc(sizeof(char *) * (size_t)maxb * 4);
@@ -136,7 +152,10 @@ int main(int argc, char **argv) {
             char path[1024];
             snprintf(path, sizeof path, "%s/texts_%d.txt", dump, lens[l]);
             FILE *f = fopen(path, "w");
-            if (!f) { perror(path); return 1; }
+            if (!f) {
+                perror(path);
+                return 1;
+            }
             for (int i = 0; i < maxb * 4; i++) fprintf(f, "%s\n", texts[i]);
             fclose(f);
         }
@@ -149,7 +168,10 @@ int main(int argc, char **argv) {
             while ((runs < 5 || fr_bench_now() - start < min_seconds) && runs < 100000) {
                 const char *const *batch = (const char *const *)texts + (size_t)(runs % 4) * B;
                 double t0 = fr_bench_now();
-                if (fr_encoder_embed(enc, batch, NULL, B, FR_TEXT_PLAIN, out, NULL, err, sizeof err)) { fprintf(stderr, "embed_cpu: %s\n", err); return 1; }
+                if (fr_encoder_embed(enc, batch, NULL, B, FR_TEXT_PLAIN, out, NULL, err, sizeof err)) {
+                    fprintf(stderr, "embed_cpu: %s\n", err);
+                    return 1;
+                }
                 lat[runs++] = fr_bench_now() - t0;
             }
             qsort(lat, (size_t)runs, sizeof lat[0], fr_bench_cmp_double);

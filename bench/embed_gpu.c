@@ -78,8 +78,10 @@ static double gemm_rate(cudaDataType t, cublasComputeType_t ct) {
         x = x * 1103515245u + 12345u;
         h[i] = (unsigned char)(x >> 24);
     }
-    if (es == 2) for (size_t i = 1; i < es * n * n; i += 2) h[i] = (unsigned char)(0x38 + (h[i] & 0x3)); /* |v| ~ 0.5..4 */
-    else for (size_t i = 3; i < es * n * n; i += 4) h[i] = (unsigned char)(0x3e + (h[i] & 0x1));
+    if (es == 2)
+        for (size_t i = 1; i < es * n * n; i += 2) h[i] = (unsigned char)(0x38 + (h[i] & 0x3)); /* |v| ~ 0.5..4 */
+    else
+        for (size_t i = 3; i < es * n * n; i += 4) h[i] = (unsigned char)(0x3e + (h[i] & 0x1));
     cudaMemcpy(a, h, es * n * n, cudaMemcpyHostToDevice);
     cudaMemcpy(b, h, es * n * n, cudaMemcpyHostToDevice);
     free(h);
@@ -102,7 +104,9 @@ static double gemm_rate(cudaDataType t, cublasComputeType_t ct) {
         if (r >= 2 && rate > best) best = rate;
     }
     cublasDestroy(hb);
-    cudaFree(a); cudaFree(b); cudaFree(c);
+    cudaFree(a);
+    cudaFree(b);
+    cudaFree(c);
     return best;
 }
 
@@ -125,7 +129,8 @@ static double copy_rate(void) {
         double rate = 2.0 * bytes / (ms * 1e-3);
         if (r >= 1 && rate > best) best = rate;
     }
-    cudaFree(a); cudaFree(b);
+    cudaFree(a);
+    cudaFree(b);
     return best;
 }
 
@@ -187,9 +192,15 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--label") && i + 1 < argc) label = argv[++i];
         else if (!strcmp(argv[i], "--skip-score")) skip_score = 1;
         else if (!strcmp(argv[i], "--candidates") && i + 1 < argc) cands_s = argv[++i];
-        else { fprintf(stderr, "embed_gpu: unknown option '%s'\n", argv[i]); return 2; }
+        else {
+            fprintf(stderr, "embed_gpu: unknown option '%s'\n", argv[i]);
+            return 2;
+        }
     }
-    if (!model) { fprintf(stderr, "embed_gpu: --model DIR is required\n"); return 2; }
+    if (!model) {
+        fprintf(stderr, "embed_gpu: --model DIR is required\n");
+        return 2;
+    }
     int lens[16], batches[16];
     int nl = parse_list(lens_s, lens, 16), nb = parse_list(batches_s, batches, 16);
     int max_tokens = 0;
@@ -199,12 +210,16 @@ int main(int argc, char **argv) {
     char err[1024];
     fr_encoder_options o = {.backend = "cuda", .precision = prec, .max_batch_tokens = max_tokens};
     fr_encoder *enc;
-    if (fr_encoder_load(model, &o, &enc, err, sizeof err)) { fprintf(stderr, "embed_gpu: %s\n", err); return 1; }
+    if (fr_encoder_load(model, &o, &enc, err, sizeof err)) {
+        fprintf(stderr, "embed_gpu: %s\n", err);
+        return 1;
+    }
     const fr_model_config *cfg = fr_encoder_config(enc);
     if (!label) label = fr_encoder_name(enc);
     struct cudaDeviceProp prop;
     cudaGetDeviceProperties(&prop, 0);
-    cudaDataType gt = !strcmp(prec, "fp32") ? CUDA_R_32F : !strcmp(prec, "bf16") ? CUDA_R_16BF : CUDA_R_16F;
+    cudaDataType gt = !strcmp(prec, "fp32") ? CUDA_R_32F : !strcmp(prec, "bf16") ? CUDA_R_16BF
+                                                                                 : CUDA_R_16F;
     double rate = gemm_rate(gt, CUBLAS_COMPUTE_32F), bw = copy_rate();
     printf("{\"kind\":\"device\",\"gpu\":\"%s\",\"sms\":%d,\"precision\":\"%s\",\"gemm_8192_flops\":%.4g,\"copy_bytes_per_s\":%.4g}\n",
            prop.name, prop.multiProcessorCount, prec, rate, bw);
@@ -212,7 +227,10 @@ int main(int argc, char **argv) {
     const int H = cfg->hidden, I = cfg->intermediate, Lyr = cfg->layers;
     for (int a = 0; a < nl; a++) {
         int L = lens[a];
-        if (L > cfg->max_seq_length) { fprintf(stderr, "embed_gpu: length %d > max_seq_length %d, skipped\n", L, cfg->max_seq_length); continue; }
+        if (L > cfg->max_seq_length) {
+            fprintf(stderr, "embed_gpu: length %d > max_seq_length %d, skipped\n", L, cfg->max_seq_length);
+            continue;
+        }
         for (int b = 0; b < nb; b++) {
             int B = batches[b];
             embed_ctx c = {.enc = enc, .n = B};
@@ -224,10 +242,14 @@ int main(int argc, char **argv) {
             for (int s = 0; s < B; s++)
                 for (int t = 0; t < L; t++) {
                     x = x * 1103515245u + 12345u;
-                    c.ids[s * L + t] = t == 0 ? 101 : t == L - 1 ? 102 : 1996 + (int)((x >> 8) % 27000);
+                    c.ids[s * L + t] = t == 0 ? 101 : t == L - 1 ? 102
+                                                                 : 1996 + (int)((x >> 8) % 27000);
                 }
             double m = time_median(run_embed, &c, min_s, NULL);
-            if (m < 0) { fprintf(stderr, "embed_gpu: %s\n", c.err); return 1; }
+            if (m < 0) {
+                fprintf(stderr, "embed_gpu: %s\n", c.err);
+                return 1;
+            }
             double T = (double)B * L;
             double flops = Lyr * (2.0 * T * (4.0 * H * H + 2.0 * H * I) + 4.0 * B * (double)L * L * H);
             double floor_s = flops / rate;
@@ -235,7 +257,9 @@ int main(int argc, char **argv) {
                    "\"seqs_per_s\":%.6g,\"tokens_per_s\":%.6g,\"flops\":%.6g,\"floor_s\":%.6g,\"x_floor\":%.3f}\n",
                    label, prec, L, B, m, B / m, T / m, flops, floor_s, m / floor_s);
             fflush(stdout);
-            free(c.ids); free(c.off); free(c.out);
+            free(c.ids);
+            free(c.off);
+            free(c.out);
         }
     }
     /* one 16-token query, end to end */
@@ -255,15 +279,22 @@ int main(int argc, char **argv) {
         int Ns[8];
         const int D = H, nN = parse_list(cands_s, Ns, 8);
         int maxN = 0;
-        for (int k = 0; k < nN; k++) if (Ns[k] > maxN) maxN = Ns[k];
+        for (int k = 0; k < nN; k++)
+            if (Ns[k] > maxN) maxN = Ns[k];
         fr_workload w = {.max_candidates = maxN};
-        if (be->reserve && be->reserve(be, &w, err, sizeof err)) { fprintf(stderr, "embed_gpu: %s\n", err); return 1; }
+        if (be->reserve && be->reserve(be, &w, err, sizeof err)) {
+            fprintf(stderr, "embed_gpu: %s\n", err);
+            return 1;
+        }
         for (int k = 0; k < nN; k++) {
             int N = Ns[k];
             score_ctx s = {.be = be, .N = N, .D = D};
             float *h = malloc(sizeof(float) * (size_t)N * D);
             unsigned x = 99;
-            for (size_t i = 0; i < (size_t)N * D; i++) { x = x * 1103515245u + 12345u; h[i] = ((x >> 9) / 4194304.0f - 1.0f) * 0.1f; }
+            for (size_t i = 0; i < (size_t)N * D; i++) {
+                x = x * 1103515245u + 12345u;
+                h[i] = ((x >> 9) / 4194304.0f - 1.0f) * 0.1f;
+            }
             if (be->alloc(be, sizeof(float) * (size_t)N * D, (void **)&s.items, err, sizeof err) ||
                 be->alloc(be, sizeof(float) * D, (void **)&s.q, err, sizeof err) ||
                 be->alloc(be, sizeof(float) * N, (void **)&s.scores, err, sizeof err) ||
@@ -278,13 +309,20 @@ int main(int argc, char **argv) {
             double m_score = time_median(run_score, &s, min_s, NULL);
             s.topk = N < 100 ? N : 100;
             double m_topk = time_median(run_score, &s, min_s, NULL);
-            if (m_score < 0 || m_topk < 0) { fprintf(stderr, "embed_gpu: %s\n", s.err); return 1; }
+            if (m_score < 0 || m_topk < 0) {
+                fprintf(stderr, "embed_gpu: %s\n", s.err);
+                return 1;
+            }
             double floor_s = (double)N * D * 4 / bw; /* reading N*D floats once at the copy's (read + write) rate */
             printf("{\"kind\":\"score\",\"candidates\":%d,\"dim\":%d,\"score_median_s\":%.6g,\"score_top100_median_s\":%.6g,"
                    "\"candidates_per_s\":%.6g,\"memory_floor_s\":%.6g}\n",
                    N, D, m_score, m_topk, N / m_score, floor_s);
             fflush(stdout);
-            be->free(be, s.items); be->free(be, s.q); be->free(be, s.scores); be->free(be, s.vals); be->free(be, s.idx);
+            be->free(be, s.items);
+            be->free(be, s.q);
+            be->free(be, s.scores);
+            be->free(be, s.vals);
+            be->free(be, s.idx);
         }
     }
     fr_encoder_free(enc);

@@ -17,20 +17,27 @@ int main(int argc, char **argv) {
     int reps = 200;
     for (int i = 1; i < argc; i++) {
         if (i + 1 < argc && strcmp(argv[i], "--reps") == 0) reps = atoi(argv[++i]);
-        else { fprintf(stderr, "gemm_cpu: unknown option '%s'\n", argv[i]); return 2; }
+        else {
+            fprintf(stderr, "gemm_cpu: unknown option '%s'\n", argv[i]);
+            return 2;
+        }
     }
     /* MiniLM / bge-small: qkv, attention out, FFN up, FFN down at 16, 128 and 1024 rows */
-    const int shapes[][3] = {{16, 1152, 384}, {16, 384, 384}, {16, 1536, 384}, {16, 384, 1536},
-                             {128, 1152, 384}, {128, 384, 384}, {128, 1536, 384}, {128, 384, 1536},
-                             {1024, 1152, 384}, {1024, 1536, 384}, {1024, 384, 1536}};
+    const int shapes[][3] = {{16, 1152, 384}, {16, 384, 384}, {16, 1536, 384}, {16, 384, 1536}, {128, 1152, 384}, {128, 384, 384}, {128, 1536, 384}, {128, 384, 1536}, {1024, 1152, 384}, {1024, 1536, 384}, {1024, 384, 1536}};
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         const int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
         float *x = aligned_alloc(64, sizeof(float) * ((size_t)M * K + 16)), *W = malloc(sizeof(float) * N * K);
         float *b = malloc(sizeof(float) * N), *ref = malloc(sizeof(float) * M * N), *y = malloc(sizeof(float) * M * N);
         uint16_t *scratch = aligned_alloc(64, sizeof(uint16_t) * M * fr_cpu_bf16_row_stride(K) + 64);
         uint64_t st = 12345;
-        for (size_t i = 0; i < (size_t)M * K; i++) { st = st * 6364136223846793005ULL + 1; x[i] = (float)((st >> 40) % 2001) / 1000.0f - 1.0f; }
-        for (size_t i = 0; i < (size_t)N * K; i++) { st = st * 6364136223846793005ULL + 1; W[i] = ((float)((st >> 40) % 2001) / 1000.0f - 1.0f) * 0.1f; }
+        for (size_t i = 0; i < (size_t)M * K; i++) {
+            st = st * 6364136223846793005ULL + 1;
+            x[i] = (float)((st >> 40) % 2001) / 1000.0f - 1.0f;
+        }
+        for (size_t i = 0; i < (size_t)N * K; i++) {
+            st = st * 6364136223846793005ULL + 1;
+            W[i] = ((float)((st >> 40) % 2001) / 1000.0f - 1.0f) * 0.1f;
+        }
         for (int i = 0; i < N; i++) b[i] = 0.01f * (float)(i % 7);
         fr_cpu_weight *wf = fr_cpu_weight_pack(W, N, K);
         fr_cpu_weight_bf16 *wb = fr_cpu_bf16_available() ? fr_cpu_weight_bf16_pack(W, N, K) : NULL;
@@ -48,15 +55,25 @@ int main(int argc, char **argv) {
                 if (t < best) best = t;
             }
             double d = 0, n = 0;
-            for (size_t i = 0; i < (size_t)M * N; i++) { d += (double)(y[i] - ref[i]) * (y[i] - ref[i]); n += (double)ref[i] * ref[i]; }
+            for (size_t i = 0; i < (size_t)M * N; i++) {
+                d += (double)(y[i] - ref[i]) * (y[i] - ref[i]);
+                n += (double)ref[i] * ref[i];
+            }
             printf("{\"bench\":\"gemm\",\"precision\":\"%s\",\"M\":%d,\"N\":%d,\"K\":%d,\"best_ms\":%.4f,\"gflops\":%.1f,\"rel_err\":%.2e}\n",
-                   p == 0 ? "fp32" : p == 1 ? "bf16" : "fp16", M, N, K, best * 1e3, 2.0 * M * N * K / best / 1e9, sqrt(d / (n > 0 ? n : 1)));
+                   p == 0 ? "fp32" : p == 1 ? "bf16"
+                                            : "fp16",
+                   M, N, K, best * 1e3, 2.0 * M * N * K / best / 1e9, sqrt(d / (n > 0 ? n : 1)));
             fflush(stdout);
         }
         fr_cpu_weight_free(wf);
         fr_cpu_weight_bf16_free(wb);
         fr_cpu_weight_fp16_free(wh);
-        free(x); free(W); free(b); free(ref); free(y); free(scratch);
+        free(x);
+        free(W);
+        free(b);
+        free(ref);
+        free(y);
+        free(scratch);
     }
     return 0;
 }

@@ -47,7 +47,10 @@ static void *worker(void *arg) {
         if ((L->count && k >= L->count) || (!L->count && fr_bench_now() >= L->end)) break;
         if (L->rate_per_worker > 0) {
             double t = fr_bench_now();
-            if (next > t) { struct timespec d = {(time_t)(next - t), (long)((next - t - (time_t)(next - t)) * 1e9)}; nanosleep(&d, NULL); }
+            if (next > t) {
+                struct timespec d = {(time_t)(next - t), (long)((next - t - (time_t)(next - t)) * 1e9)};
+                nanosleep(&d, NULL);
+            }
             next += 1.0 / L->rate_per_worker;
         }
         int i = (int)(k % L->n_reqs);
@@ -61,7 +64,10 @@ static void *worker(void *arg) {
         atomic_fetch_add(&L->codes[st >= 0 && st <= 16 ? st : 2], 1);
         if (st == 0 && t0 >= L->warm_until) {
             pthread_mutex_lock(&L->mu);
-            if (L->n_lat == L->cap_lat) { L->cap_lat = L->cap_lat ? L->cap_lat * 2 : 4096; L->lat = realloc(L->lat, sizeof(double) * (size_t)L->cap_lat); }
+            if (L->n_lat == L->cap_lat) {
+                L->cap_lat = L->cap_lat ? L->cap_lat * 2 : 4096;
+                L->lat = realloc(L->lat, sizeof(double) * (size_t)L->cap_lat);
+            }
             if (L->lat) L->lat[L->n_lat++] = dt;
             pthread_mutex_unlock(&L->mu);
         }
@@ -90,11 +96,20 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--warmup")) warmup = atof(argv[i + 1]);
         else if (!strcmp(argv[i], "--token")) L.token = argv[i + 1];
         else if (!strcmp(argv[i], "--timeout")) L.timeout = atof(argv[i + 1]);
-        else { fprintf(stderr, "load: unknown option %s\n", argv[i]); return 2; }
+        else {
+            fprintf(stderr, "load: unknown option %s\n", argv[i]);
+            return 2;
+        }
     }
-    if (!file || conc < 1 || conc > 1024 || duration <= 0 || duration > 3600) { fprintf(stderr, "load: --requests FILE needed; concurrency 1..1024; duration (0, 3600]\n"); return 2; }
+    if (!file || conc < 1 || conc > 1024 || duration <= 0 || duration > 3600) {
+        fprintf(stderr, "load: --requests FILE needed; concurrency 1..1024; duration (0, 3600]\n");
+        return 2;
+    }
     FILE *f = fopen(file, "r");
-    if (!f) { perror(file); return 1; }
+    if (!f) {
+        perror(file);
+        return 1;
+    }
     char *line = NULL;
     size_t cap = 0;
     while (getline(&line, &cap, f) >= 0) {
@@ -108,7 +123,10 @@ int main(int argc, char **argv) {
     }
     free(line);
     fclose(f);
-    if (!L.n_reqs) { fprintf(stderr, "load: no requests in %s\n", file); return 1; }
+    if (!L.n_reqs) {
+        fprintf(stderr, "load: no requests in %s\n", file);
+        return 1;
+    }
     grpc_init();
     pthread_mutex_init(&L.mu, NULL);
     L.start = fr_bench_now();
@@ -124,10 +142,17 @@ int main(int argc, char **argv) {
     printf("{\"bench\":\"load\",\"concurrency\":%d,\"rate\":%.0f,\"requests\":%ld,\"qps\":%.1f,\"p50_ms\":%.2f,\"p90_ms\":%.2f,\"p99_ms\":%.2f,\"max_ms\":%.2f,\"codes\":{",
            conc, rate, L.n_lat, elapsed > 0 ? L.n_lat / elapsed : 0, P(0.5), P(0.9), P(0.99), L.n_lat ? L.lat[L.n_lat - 1] * 1e3 : 0);
     int first = 1;
-    for (int c = 0; c < 17; c++) if (atomic_load(&L.codes[c])) { printf("%s\"%d\":%ld", first ? "" : ",", c, atomic_load(&L.codes[c])); first = 0; }
+    for (int c = 0; c < 17; c++)
+        if (atomic_load(&L.codes[c])) {
+            printf("%s\"%d\":%ld", first ? "" : ",", c, atomic_load(&L.codes[c]));
+            first = 0;
+        }
     printf("}}\n");
     for (int i = 0; i < L.n_reqs; i++) free(L.reqs[i]);
-    free(L.reqs); free(L.lens); free(L.lat); free(t);
+    free(L.reqs);
+    free(L.lens);
+    free(L.lat);
+    free(t);
     grpc_shutdown();
     return 0;
 }

@@ -53,11 +53,17 @@ static char *make_request(int i, int n_items, int n_cand, int with_query, int wi
     len += (size_t)snprintf(s + len, cap - len, "{\"request_id\":\"r%d\",\"context\":{", i);
     if (with_query) {
         len += (size_t)snprintf(s + len, cap - len, "\"query\":\"");
-        for (int w = 0; w < 14; w++) { x = x * 1103515245u + 12345u; len += (size_t)snprintf(s + len, cap - len, "%s%s", w ? " " : "", WORDS[(x >> 16) % 20]); }
+        for (int w = 0; w < 14; w++) {
+            x = x * 1103515245u + 12345u;
+            len += (size_t)snprintf(s + len, cap - len, "%s%s", w ? " " : "", WORDS[(x >> 16) % 20]);
+        }
         len += (size_t)snprintf(s + len, cap - len, "\"");
     } else {
         len += (size_t)snprintf(s + len, cap - len, "\"history\":[");
-        for (int h = 0; h < n_hist; h++) { x = x * 1103515245u + 12345u; len += (size_t)snprintf(s + len, cap - len, "%s{\"item_id\":\"i%u\"}", h ? "," : "", (x >> 8) % n_items); }
+        for (int h = 0; h < n_hist; h++) {
+            x = x * 1103515245u + 12345u;
+            len += (size_t)snprintf(s + len, cap - len, "%s{\"item_id\":\"i%u\"}", h ? "," : "", (x >> 8) % n_items);
+        }
         len += (size_t)snprintf(s + len, cap - len, "]");
     }
     len += (size_t)snprintf(s + len, cap - len, "},\"candidates\":[");
@@ -77,13 +83,19 @@ static char *make_unknown_request(int i, int n_items, int n_cand, int n_unknown,
     char *s = malloc(cap);
     unsigned x = (unsigned)i * 2654435761u + 7;
     len += (size_t)snprintf(s + len, cap - len, "{\"request_id\":\"u%d\",\"context\":{\"query\":\"", i);
-    for (int w = 0; w < 14; w++) { x = x * 1103515245u + 12345u; len += (size_t)snprintf(s + len, cap - len, "%s%s", w ? " " : "", WORDS[(x >> 16) % 20]); }
+    for (int w = 0; w < 14; w++) {
+        x = x * 1103515245u + 12345u;
+        len += (size_t)snprintf(s + len, cap - len, "%s%s", w ? " " : "", WORDS[(x >> 16) % 20]);
+    }
     len += (size_t)snprintf(s + len, cap - len, "\"},\"candidates\":[");
     for (int c = 0; c < n_cand; c++) {
         x = x * 1103515245u + 12345u;
         if (c < n_unknown && with_text) {
             len += (size_t)snprintf(s + len, cap - len, "%s{\"item_id\":\"new%d-%d\",\"text\":\"", c ? "," : "", i, c);
-            for (int w = 0; w < 12; w++) { x = x * 1103515245u + 12345u; len += (size_t)snprintf(s + len, cap - len, "%s%s", w ? " " : "", WORDS[(x >> 16) % 20]); }
+            for (int w = 0; w < 12; w++) {
+                x = x * 1103515245u + 12345u;
+                len += (size_t)snprintf(s + len, cap - len, "%s%s", w ? " " : "", WORDS[(x >> 16) % 20]);
+            }
             len += (size_t)snprintf(s + len, cap - len, "\"}");
         } else {
             /* distinct stored ids (104729 is prime, so c -> row is one-to-one for n_cand < n_items) */
@@ -105,36 +117,58 @@ int main(int argc, char **argv) {
         else if (i + 1 < argc && strcmp(argv[i], "--items") == 0) n_items = atoi(argv[++i]);
         else if (i + 1 < argc && strcmp(argv[i], "--candidates") == 0) n_cand = atoi(argv[++i]);
         else if (i + 1 < argc && strcmp(argv[i], "--seconds") == 0) seconds = atof(argv[++i]);
-        else { fprintf(stderr, "rerank_cpu: unknown or incomplete option '%s'\n", argv[i]); return 2; }
+        else {
+            fprintf(stderr, "rerank_cpu: unknown or incomplete option '%s'\n", argv[i]);
+            return 2;
+        }
     }
     char err[1024];
     fr_encoder_options opt = {.backend = device};
     fr_encoder *enc;
-    if (fr_encoder_load(model, &opt, &enc, err, sizeof err)) { fprintf(stderr, "rerank_cpu: %s\n", err); return 1; }
+    if (fr_encoder_load(model, &opt, &enc, err, sizeof err)) {
+        fprintf(stderr, "rerank_cpu: %s\n", err);
+        return 1;
+    }
     const int dim = fr_encoder_dim(enc);
     char path[] = "/tmp/fr_bench_store_XXXXXX";
     int fd = mkstemp(path);
     close(fd);
     fr_store_writer *w;
-    if (fr_store_writer_open(path, dim, FR_STORE_F32, fr_encoder_name(enc), fr_encoder_fingerprint(enc), 0, &w, err, sizeof err)) { fprintf(stderr, "%s\n", err); return 1; }
+    if (fr_store_writer_open(path, dim, FR_STORE_F32, fr_encoder_name(enc), fr_encoder_fingerprint(enc), 0, &w, err, sizeof err)) {
+        fprintf(stderr, "%s\n", err);
+        return 1;
+    }
     float *v = malloc(sizeof(float) * dim);
     uint64_t seed = 11;
     for (int i = 0; i < n_items; i++) {
         double n2 = 0;
-        for (int d = 0; d < dim; d++) { seed = seed * 6364136223846793005ULL + 1442695040888963407ULL; v[d] = (float)((seed >> 40) & 0xffff) / 32768.0f - 1; n2 += v[d] * v[d]; }
+        for (int d = 0; d < dim; d++) {
+            seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+            v[d] = (float)((seed >> 40) & 0xffff) / 32768.0f - 1;
+            n2 += v[d] * v[d];
+        }
         for (int d = 0; d < dim; d++) v[d] /= (float)sqrt(n2);
         char id[32];
         int il = snprintf(id, sizeof id, "i%d", i);
-        if (fr_store_writer_add(w, id, (size_t)il, v, NULL, 0, err, sizeof err)) { fprintf(stderr, "%s\n", err); return 1; }
+        if (fr_store_writer_add(w, id, (size_t)il, v, NULL, 0, err, sizeof err)) {
+            fprintf(stderr, "%s\n", err);
+            return 1;
+        }
     }
-    if (fr_store_writer_finish(w, err, sizeof err)) { fprintf(stderr, "%s\n", err); return 1; }
+    if (fr_store_writer_finish(w, err, sizeof err)) {
+        fprintf(stderr, "%s\n", err);
+        return 1;
+    }
     {
         fr_priors_builder *pb;
         fr_priors_params pp;
         fr_priors_params_default(&pp);
         uint8_t *sec = NULL;
         size_t sec_n = 0;
-        if (fr_priors_builder_create((uint64_t)n_items, &pp, &pb, err, sizeof err)) { fprintf(stderr, "%s\n", err); return 1; }
+        if (fr_priors_builder_create((uint64_t)n_items, &pp, &pb, err, sizeof err)) {
+            fprintf(stderr, "%s\n", err);
+            return 1;
+        }
         unsigned x = 99;
         for (int u = 0; u < 200000; u++) {
             char uid[16];
@@ -143,45 +177,67 @@ int main(int argc, char **argv) {
                 x = x * 1103515245u + 12345u;
                 double r = ((x >> 8) & 0xFFFF) / 65536.0;
                 uint32_t row = (uint32_t)((double)n_items * r * r * r); /* skewed: low rows popular */
-                if (fr_priors_add(pb, uid, (size_t)ul, row, e, 1.0, err, sizeof err)) { fprintf(stderr, "%s\n", err); return 1; }
+                if (fr_priors_add(pb, uid, (size_t)ul, row, e, 1.0, err, sizeof err)) {
+                    fprintf(stderr, "%s\n", err);
+                    return 1;
+                }
             }
         }
         if (fr_priors_finish(pb, &sec, &sec_n, err, sizeof err) ||
-            fr_store_attach(path, FR_STORE_SECTION_PRIORS, sec, sec_n, err, sizeof err)) { fprintf(stderr, "%s\n", err); return 1; }
+            fr_store_attach(path, FR_STORE_SECTION_PRIORS, sec, sec_n, err, sizeof err)) {
+            fprintf(stderr, "%s\n", err);
+            return 1;
+        }
         fr_priors_builder_free(pb);
         free(sec);
     }
-    {   /* a sequential model of the default size, randomly initialised, as the store's section */
+    { /* a sequential model of the default size, randomly initialised, as the store's section */
         fr_store *plain;
-        if (fr_store_open(path, 0, 0, &plain, err, sizeof err)) { fprintf(stderr, "%s\n", err); return 1; }
+        if (fr_store_open(path, 0, 0, &plain, err, sizeof err)) {
+            fprintf(stderr, "%s\n", err);
+            return 1;
+        }
         fr_seq_config cfg = fr_seq_default_config(n_items, dim);
         fr_seq_model *m;
-        if (fr_seq_create(&cfg, 1, 0, &m, err, sizeof err)) { fprintf(stderr, "%s\n", err); return 1; }
+        if (fr_seq_create(&cfg, 1, 0, &m, err, sizeof err)) {
+            fprintf(stderr, "%s\n", err);
+            return 1;
+        }
         fr_seq_init_params(m, 5);
-        fr_seq_meta meta = {.cfg = cfg, .lr = 1e-3f, .batch = 1, .n_neg = 1, .patience = 1, .max_epochs = 1, .val_percent = 10,
-                            .val_negatives = 10, .seed = 5, .epochs_run = 1, .best_epoch = 1};
+        fr_seq_meta meta = {.cfg = cfg, .lr = 1e-3f, .batch = 1, .n_neg = 1, .patience = 1, .max_epochs = 1, .val_percent = 10, .val_negatives = 10, .seed = 5, .epochs_run = 1, .best_epoch = 1};
         fr_seq_store_key_of(plain, path, &meta.store);
         fr_store_close(plain);
         uint8_t *sec = NULL;
         size_t sec_n = 0;
         if (fr_seq_section_build(&meta, fr_seq_params(m), fr_seq_num_params(m), &sec, &sec_n, err, sizeof err) ||
-            fr_store_attach(path, FR_STORE_SECTION_SEQMODEL, sec, sec_n, err, sizeof err)) { fprintf(stderr, "%s\n", err); return 1; }
+            fr_store_attach(path, FR_STORE_SECTION_SEQMODEL, sec, sec_n, err, sizeof err)) {
+            fprintf(stderr, "%s\n", err);
+            return 1;
+        }
         free(sec);
         fr_seq_free(m);
     }
     fr_store *store;
-    if (fr_store_open(path, fr_encoder_fingerprint(enc), 0, &store, err, sizeof err)) { fprintf(stderr, "%s\n", err); return 1; }
+    if (fr_store_open(path, fr_encoder_fingerprint(enc), 0, &store, err, sizeof err)) {
+        fprintf(stderr, "%s\n", err);
+        return 1;
+    }
     unlink(path);
     fr_ranker *rk;
-    if (fr_ranker_create(enc, store, &rk, err, sizeof err)) { fprintf(stderr, "%s\n", err); return 1; }
-    enum { NREQ = 64, MAXRUNS = 200000 };
+    if (fr_ranker_create(enc, store, &rk, err, sizeof err)) {
+        fprintf(stderr, "%s\n", err);
+        return 1;
+    }
+    enum { NREQ = 64,
+           MAXRUNS = 200000 };
     /* query; history 10; + log; + seq; history 50; + seq. A variant and the one it is priced
      * against run interleaved, one request each in turn (groups below), so that a busy machine
      * slows both alike and their medians stay comparable. */
     static const int groups[][3] = {{0, -1, -1}, {1, 2, 3}, {4, 5, -1}};
     for (int g = 0; g < 3; g++) {
         int vs[3], nv = 0;
-        for (int k = 0; k < 3; k++) if (groups[g][k] >= 0) vs[nv++] = groups[g][k];
+        for (int k = 0; k < 3; k++)
+            if (groups[g][k] >= 0) vs[nv++] = groups[g][k];
         char *reqs[3][NREQ];
         double *lat[3], *rank_lat[3], *rank_cpu[3];
         for (int k = 0; k < nv; k++) {
@@ -201,9 +257,15 @@ int main(int argc, char **argv) {
                 double t0 = fr_bench_now();
                 fr_parsed_request p;
                 fr_rank_result r;
-                if (fr_request_parse(s, strlen(s), &p, err, sizeof err) || fr_rank_validate(&p.req, NULL, err, sizeof err)) { fprintf(stderr, "%s\n", err); return 1; }
+                if (fr_request_parse(s, strlen(s), &p, err, sizeof err) || fr_rank_validate(&p.req, NULL, err, sizeof err)) {
+                    fprintf(stderr, "%s\n", err);
+                    return 1;
+                }
                 double t1 = fr_bench_now(), c1 = thread_cpu_now();
-                if (fr_rank(rk, &p.req, &r, err, sizeof err)) { fprintf(stderr, "%s\n", err); return 1; }
+                if (fr_rank(rk, &p.req, &r, err, sizeof err)) {
+                    fprintf(stderr, "%s\n", err);
+                    return 1;
+                }
                 double t2 = fr_bench_now();
                 rank_cpu[k][runs] = thread_cpu_now() - c1;
                 char *json = fr_response_json(&p, &r, "m", 0);
@@ -241,7 +303,10 @@ int main(int argc, char **argv) {
          * shared machine a two-thread team waits for the busy second core in every layer */
         omp_set_num_threads(1);
         fr_batch_embed *be;
-        if (fr_batch_embed_create(&be, err, sizeof err)) { fprintf(stderr, "%s\n", err); return 1; }
+        if (fr_batch_embed_create(&be, err, sizeof err)) {
+            fprintf(stderr, "%s\n", err);
+            return 1;
+        }
         const int counts[2] = {10, 100};
         for (int ci = 0; ci < 2; ci++) {
             /* the two requests alternate, so both see the same machine load */
@@ -258,11 +323,20 @@ int main(int argc, char **argv) {
                 double t0 = fr_bench_now();
                 fr_parsed_request p;
                 fr_rank_result r;
-                if (fr_request_parse(s, strlen(s), &p, err, sizeof err) || fr_rank_validate(&p.req, NULL, err, sizeof err)) { fprintf(stderr, "%s\n", err); return 1; }
+                if (fr_request_parse(s, strlen(s), &p, err, sizeof err) || fr_rank_validate(&p.req, NULL, err, sizeof err)) {
+                    fprintf(stderr, "%s\n", err);
+                    return 1;
+                }
                 fr_rank_request *rq = &p.req;
                 fr_candidate *cs = (fr_candidate *)p.req.candidates;
-                if (fr_batch_embed_run(be, enc, store, &rq, &cs, 1, NULL, err, sizeof err) || fr_rank(rk, &p.req, &r, err, sizeof err)) { fprintf(stderr, "%s\n", err); return 1; }
-                if (r.n_issues) { fprintf(stderr, "rerank_cpu: %d candidates were not ranked\n", r.n_issues); return 1; }
+                if (fr_batch_embed_run(be, enc, store, &rq, &cs, 1, NULL, err, sizeof err) || fr_rank(rk, &p.req, &r, err, sizeof err)) {
+                    fprintf(stderr, "%s\n", err);
+                    return 1;
+                }
+                if (r.n_issues) {
+                    fprintf(stderr, "rerank_cpu: %d candidates were not ranked\n", r.n_issues);
+                    return 1;
+                }
                 char *json = fr_response_json(&p, &r, "m", 0);
                 free(json);
                 fr_parsed_request_free(&p);
@@ -280,7 +354,10 @@ int main(int argc, char **argv) {
             fflush(stdout);
             free(lat[0]);
             free(lat[1]);
-            for (int i = 0; i < NREQ; i++) { free(reqs[0][i]); free(reqs[1][i]); }
+            for (int i = 0; i < NREQ; i++) {
+                free(reqs[0][i]);
+                free(reqs[1][i]);
+            }
         }
         fr_batch_embed_free(be);
     }

@@ -13,7 +13,8 @@
 static const char *match_flag(const char *arg, const char *name) {
     size_t n = strlen(name);
     if (strncmp(arg, name, n) != 0) return NULL;
-    return arg[n] == 0 ? arg + n : arg[n] == '=' ? arg + n + 1 : NULL;
+    return arg[n] == 0 ? arg + n : arg[n] == '=' ? arg + n + 1
+                                                 : NULL;
 }
 
 int fr_cli_flag(const char *arg, const char *name) { return match_flag(arg, name) != NULL; }
@@ -50,7 +51,10 @@ int fr_cli_int(const char *flag, const char *s, long lo, long hi, long *out) {
 int fr_cli_shard(const char *s, int *i, int *n) {
     char *slash = strchr(s, '/');
     long a, b;
-    if (!slash) { fprintf(stderr, "feedrank: --shard '%s' must look like I/N, e.g. 0/4\n", s); return -1; }
+    if (!slash) {
+        fprintf(stderr, "feedrank: --shard '%s' must look like I/N, e.g. 0/4\n", s);
+        return -1;
+    }
     char first[32];
     snprintf(first, sizeof first, "%.*s", (int)(slash - s), s);
     if (fr_cli_int("--shard N", slash + 1, 1, 65536, &b) || fr_cli_int("--shard I", first, 0, b - 1, &a)) return -1;
@@ -70,7 +74,7 @@ const char *fr_cli_model_dir(const char *flag_value) {
     const char *env = getenv("FEEDRANK_MODEL");
     if (env && *env) return env;
     if (access("models/all-MiniLM-L6-v2/config.json", F_OK) == 0) return "models/all-MiniLM-L6-v2";
-    /* Never the build's source tree: a binary copied or installed elsewhere would silently load
+        /* Never the build's source tree: a binary copied or installed elsewhere would silently load
      * another checkout's model. Only a data folder an install defines on purpose is a fallback. */
 #ifdef FEEDRANK_DATA_DIR
     if (access(FEEDRANK_DATA_DIR "/models/all-MiniLM-L6-v2/config.json", F_OK) == 0) return FEEDRANK_DATA_DIR "/models/all-MiniLM-L6-v2";

@@ -15,10 +15,10 @@ int fr_cmd_rerank(int argc, char **argv);
 int fr_cmd_store(int argc, char **argv);
 int fr_cmd_priors_index(int argc, char **argv);        /* index --interactions */
 int fr_cmd_store_attach_priors(int argc, char **argv); /* store attach-priors */
-int fr_cmd_train(int argc, char **argv);  /* train the sequential model on a log */
+int fr_cmd_train(int argc, char **argv);               /* train the sequential model on a log */
 int fr_cmd_bench(int argc, char **argv);
 int fr_cmd_tune(int argc, char **argv);  /* bench ab with the default blend, writing a ranking profile */
-int fr_cmd_serve(int argc, char **argv);  /* server/ (FEEDRANK_SERVER builds) */
+int fr_cmd_serve(int argc, char **argv); /* server/ (FEEDRANK_SERVER builds) */
 int fr_cmd_client(int argc, char **argv);
 
 /* Parses "I/N" (0 <= I < N <= 65536); prints an error and returns -1 when malformed. */

@@ -36,7 +36,11 @@ static int unary(client *c, const char *method, const uint8_t *req, size_t req_l
 
 int fr_client_unary(grpc_channel *ch, grpc_completion_queue *cq, const char *token, double timeout_s, const char *method,
                     const uint8_t *req, size_t req_len, uint8_t **resp, size_t *resp_len, char *details, size_t dcap) {
-    struct { grpc_channel *ch; grpc_completion_queue *cq; const char *token; } cc = {ch, cq, token}, *c = &cc;
+    struct {
+        grpc_channel *ch;
+        grpc_completion_queue *cq;
+        const char *token;
+    } cc = {ch, cq, token}, *c = &cc;
     grpc_slice m = grpc_slice_from_static_string(method);
     gpr_timespec dl = gpr_time_add(gpr_now(GPR_CLOCK_REALTIME), gpr_time_from_millis((int64_t)(timeout_s * 1000), GPR_TIMESPAN));
     grpc_call *call = grpc_channel_create_call(c->ch, NULL, GRPC_PROPAGATE_DEFAULTS, c->cq, m, NULL, dl, NULL);
@@ -161,7 +165,10 @@ static uint8_t *pack_parsed(const fr_parsed_request *p, uint64_t set, size_t *le
     r.candidates = cp;
     const fr_rank_options *o = &q->options;
 #define FR_RANK_OPTION(name, member, kind, def, lo, hi, field, profile, doc) \
-    if (set & (1ull << FR_OPTION_##name)) { opt.has_##name = 1; PACK_KIND_##kind(name, member) }
+    if (set & (1ull << FR_OPTION_##name)) {                                  \
+        opt.has_##name = 1;                                                  \
+        PACK_KIND_##kind(name, member)                                       \
+    }
 #include "rank_options.def"
 #undef FR_RANK_OPTION
     size_t n_sig = 0;
@@ -176,13 +183,19 @@ static uint8_t *pack_parsed(const fr_parsed_request *p, uint64_t set, size_t *le
     }
     opt.n_signal_normalization = n_sig;
     opt.signal_normalization = sigp;
-    if (!p->return_scores) { opt.has_return_scores = 1; opt.return_scores = 0; }
+    if (!p->return_scores) {
+        opt.has_return_scores = 1;
+        opt.return_scores = 0;
+    }
     if (set || n_sig || opt.has_return_scores) r.options = &opt;
     *len = feedrank__v1__rerank_request__get_packed_size(&r);
     out = malloc(*len + 1);
     if (out) feedrank__v1__rerank_request__pack(&r, out);
 done:
-    free(hs); free(hp); free(cs); free(cp);
+    free(hs);
+    free(hp);
+    free(cs);
+    free(cp);
     return out;
 }
 
@@ -271,7 +284,10 @@ static void client_usage(FILE *f, const char *what) {
 }
 
 int fr_cmd_client(int argc, char **argv) {
-    if (argc < 2 || argv[1][0] == '-') { client_usage(argc < 2 ? stderr : stdout, NULL); return argc < 2 ? 2 : 0; }
+    if (argc < 2 || argv[1][0] == '-') {
+        client_usage(argc < 2 ? stderr : stdout, NULL);
+        return argc < 2 ? 2 : 0;
+    }
     if (strcmp(argv[1], "rerank") && strcmp(argv[1], "embed") && strcmp(argv[1], "health")) {
         fprintf(stderr, "feedrank client: unknown call '%s'\n", argv[1]);
         client_usage(stderr, NULL);
@@ -298,26 +314,51 @@ int fr_cmd_client(int argc, char **argv) {
             if (r < 0 || nt == 256) return 2;
             texts[nt++] = v;
         } else if ((oi = fr_rank_option_by_flag(argv[i])) >= 0) {
-            if (i + 1 >= argc) { fprintf(stderr, "feedrank client: %s needs a value\n", argv[i]); return 2; }
-            if (fr_rank_option_from_text(&base, oi, argv[++i], err, sizeof err)) { fprintf(stderr, "feedrank client: %s\n", err); return 2; }
+            if (i + 1 >= argc) {
+                fprintf(stderr, "feedrank client: %s needs a value\n", argv[i]);
+                return 2;
+            }
+            if (fr_rank_option_from_text(&base, oi, argv[++i], err, sizeof err)) {
+                fprintf(stderr, "feedrank client: %s\n", err);
+                return 2;
+            }
             base_set |= 1ull << oi;
         } else if (fr_cli_help(argv[i])) {
             client_usage(stdout, what);
             return 0;
-        } else { fprintf(stderr, "feedrank client: unknown option '%s'\n", argv[i]); client_usage(stderr, what); return 2; }
+        } else {
+            fprintf(stderr, "feedrank client: unknown option '%s'\n", argv[i]);
+            client_usage(stderr, what);
+            return 2;
+        }
     }
-    if (strcmp(json_names, "camel") && strcmp(json_names, "proto")) { fprintf(stderr, "feedrank client: --json-names is camel or proto\n"); return 2; }
+    if (strcmp(json_names, "camel") && strcmp(json_names, "proto")) {
+        fprintf(stderr, "feedrank client: --json-names is camel or proto\n");
+        return 2;
+    }
     if (token_file) {
-        if (fr_read_token_file("--token-file", token_file, token_buf, sizeof token_buf, err, sizeof err)) { fprintf(stderr, "feedrank client: %s\n", err); return 2; }
+        if (fr_read_token_file("--token-file", token_file, token_buf, sizeof token_buf, err, sizeof err)) {
+            fprintf(stderr, "feedrank client: %s\n", err);
+            return 2;
+        }
         token = token_buf;
     }
     grpc_init();
     grpc_channel_credentials *creds;
     char *ca_pem = NULL, *cert_pem = NULL, *key_pem = NULL;
     size_t l;
-    if (ca && fr_read_small_file(ca, 1 << 20, &ca_pem, &l, err, sizeof err)) { fprintf(stderr, "feedrank client: %s\n", err); return 1; }
-    if (cert && fr_read_small_file(cert, 1 << 20, &cert_pem, &l, err, sizeof err)) { fprintf(stderr, "feedrank client: %s\n", err); return 1; }
-    if (key && fr_read_small_file(key, 1 << 20, &key_pem, &l, err, sizeof err)) { fprintf(stderr, "feedrank client: %s\n", err); return 1; }
+    if (ca && fr_read_small_file(ca, 1 << 20, &ca_pem, &l, err, sizeof err)) {
+        fprintf(stderr, "feedrank client: %s\n", err);
+        return 1;
+    }
+    if (cert && fr_read_small_file(cert, 1 << 20, &cert_pem, &l, err, sizeof err)) {
+        fprintf(stderr, "feedrank client: %s\n", err);
+        return 1;
+    }
+    if (key && fr_read_small_file(key, 1 << 20, &key_pem, &l, err, sizeof err)) {
+        fprintf(stderr, "feedrank client: %s\n", err);
+        return 1;
+    }
     if (ca_pem) {
         grpc_ssl_pem_key_cert_pair pair = {key_pem, cert_pem};
         creds = grpc_ssl_credentials_create(ca_pem, cert_pem ? &pair : NULL, NULL, NULL);
@@ -326,7 +367,9 @@ int fr_cmd_client(int argc, char **argv) {
     }
     client c = {grpc_channel_create(addr, creds, NULL), grpc_completion_queue_create_for_pluck(NULL), token, atof(timeout_s)};
     grpc_channel_credentials_release(creds);
-    free(ca_pem); free(cert_pem); free(key_pem);
+    free(ca_pem);
+    free(cert_pem);
+    free(key_pem);
     int rc = 0;
     char details[1024];
     uint8_t *resp;
@@ -338,8 +381,10 @@ int fr_cmd_client(int argc, char **argv) {
         uint8_t buf[512];
         size_t n = grpc__health__v1__health_check_request__pack(&req, buf);
         int st = unary(&c, "/grpc.health.v1.Health/Check", buf, n, &resp, &rl, details, sizeof details);
-        if (st) { fprintf(stderr, "feedrank client: health: %s: %s\n", fr_grpc_status_name(st), details); rc = 1; }
-        else {
+        if (st) {
+            fprintf(stderr, "feedrank client: health: %s: %s\n", fr_grpc_status_name(st), details);
+            rc = 1;
+        } else {
             Grpc__Health__V1__HealthCheckResponse *r = grpc__health__v1__health_check_response__unpack(NULL, rl, resp);
             static const char *names[] = {"UNKNOWN", "SERVING", "NOT_SERVING", "SERVICE_UNKNOWN"};
             printf("%s\n", r ? names[r->status & 3] : "MALFORMED");
@@ -348,20 +393,27 @@ int fr_cmd_client(int argc, char **argv) {
         }
         free(resp);
     } else if (strcmp(what, "embed") == 0) {
-        if (!nt) { fprintf(stderr, "feedrank client embed: give --text at least once\n"); rc = 2; goto out; }
+        if (!nt) {
+            fprintf(stderr, "feedrank client embed: give --text at least once\n");
+            rc = 2;
+            goto out;
+        }
         Feedrank__V1__EmbedRequest req;
         feedrank__v1__embed_request__init(&req);
         req.n_texts = (size_t)nt;
         req.texts = (char **)texts;
         req.has_kind = 1;
-        req.kind = strcmp(kind, "query") == 0 ? FEEDRANK__V1__TEXT_KIND__QUERY : strcmp(kind, "document") == 0 ? FEEDRANK__V1__TEXT_KIND__DOCUMENT : FEEDRANK__V1__TEXT_KIND__PLAIN;
+        req.kind = strcmp(kind, "query") == 0 ? FEEDRANK__V1__TEXT_KIND__QUERY : strcmp(kind, "document") == 0 ? FEEDRANK__V1__TEXT_KIND__DOCUMENT
+                                                                                                               : FEEDRANK__V1__TEXT_KIND__PLAIN;
         size_t n = feedrank__v1__embed_request__get_packed_size(&req);
         uint8_t *buf = malloc(n + 1);
         feedrank__v1__embed_request__pack(&req, buf);
         int st = unary(&c, "/feedrank.v1.Reranker/Embed", buf, n, &resp, &rl, details, sizeof details);
         free(buf);
-        if (st) { fprintf(stderr, "feedrank client: embed: %s: %s\n", fr_grpc_status_name(st), details); rc = 1; }
-        else {
+        if (st) {
+            fprintf(stderr, "feedrank client: embed: %s: %s\n", fr_grpc_status_name(st), details);
+            rc = 1;
+        } else {
             Feedrank__V1__EmbedResponse *r = feedrank__v1__embed_response__unpack(NULL, rl, resp);
             for (size_t i = 0; r && i < r->n_embeddings; i++) {
                 putchar('[');
@@ -374,7 +426,11 @@ int fr_cmd_client(int argc, char **argv) {
         free(resp);
     } else if (strcmp(what, "rerank") == 0) {
         FILE *in = strcmp(input, "-") == 0 ? stdin : fopen(input, "r");
-        if (!in) { perror(input); rc = 1; goto out; }
+        if (!in) {
+            perror(input);
+            rc = 1;
+            goto out;
+        }
         char *line = NULL;
         size_t cap = 0;
         long ln = 0;
@@ -384,14 +440,22 @@ int fr_cmd_client(int argc, char **argv) {
             while (ll && (line[ll - 1] == '\n' || line[ll - 1] == '\r')) ll--;
             if (ll == 0) continue;
             uint8_t *buf = pack_line(line, ll, &base, base_set, &n, err, sizeof err);
-            if (!buf) { fprintf(stderr, "feedrank client: %s:%ld: %s\n", input, ln, err); rc = 1; continue; }
+            if (!buf) {
+                fprintf(stderr, "feedrank client: %s:%ld: %s\n", input, ln, err);
+                rc = 1;
+                continue;
+            }
             int st = unary(&c, "/feedrank.v1.Reranker/Rerank", buf, n, &resp, &rl, details, sizeof details);
             free(buf);
-            if (st) { fprintf(stderr, "feedrank client: %s:%ld: %s: %s\n", input, ln, fr_grpc_status_name(st), details); rc = 1; }
-            else {
+            if (st) {
+                fprintf(stderr, "feedrank client: %s:%ld: %s: %s\n", input, ln, fr_grpc_status_name(st), details);
+                rc = 1;
+            } else {
                 Feedrank__V1__RerankResponse *r = feedrank__v1__rerank_response__unpack(NULL, rl, resp);
-                if (r) { print_rerank(r, strcmp(json_names, "proto") == 0); feedrank__v1__rerank_response__free_unpacked(r, NULL); }
-                else rc = 1;
+                if (r) {
+                    print_rerank(r, strcmp(json_names, "proto") == 0);
+                    feedrank__v1__rerank_response__free_unpacked(r, NULL);
+                } else rc = 1;
             }
             free(resp);
         }

@@ -62,7 +62,10 @@ static void bench_usage(FILE *f) {
 
 int fr_cmd_bench(int argc, char **argv) {
     if (argc < 2 || strcmp(argv[1], "ab") != 0) {
-        if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) { bench_usage(stdout); return 0; }
+        if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+            bench_usage(stdout);
+            return 0;
+        }
         fprintf(stderr, "feedrank bench: expected 'ab'\n");
         bench_usage(stderr);
         return 2;
@@ -87,7 +90,10 @@ int fr_cmd_bench(int argc, char **argv) {
             if (r < 0) return 2;
         } else if ((r = fr_cli_value(argc, argv, &i, "--b", &v))) {
             if (r < 0) return 2;
-            if (nb == MAX_RANKERS - 1) { fprintf(stderr, "feedrank bench: at most %d --b rankers\n", MAX_RANKERS - 1); return 2; }
+            if (nb == MAX_RANKERS - 1) {
+                fprintf(stderr, "feedrank bench: at most %d --b rankers\n", MAX_RANKERS - 1);
+                return 2;
+            }
             b_specs[nb++] = v;
         } else if ((r = fr_cli_value(argc, argv, &i, "--distractors", &num))) {
             if (r < 0 || fr_cli_int("--distractors", num, 0, 100000, &distractors)) return 2;
@@ -109,35 +115,76 @@ int fr_cmd_bench(int argc, char **argv) {
             return 2;
         }
     }
-    if (!dataset || !data || !a_spec || nb == 0) { fprintf(stderr, "feedrank bench ab: --dataset, --data, --a and --b are required\n"); bench_usage(stderr); return 2; }
-    if (strcmp(ties, "against") != 0 && strcmp(ties, "order") != 0) { fprintf(stderr, "feedrank bench ab: --ties must be against or order\n"); return 2; }
-    if (strcmp(sampler, "uniform") != 0 && strcmp(sampler, "popularity") != 0) { fprintf(stderr, "feedrank bench ab: --sampler must be uniform or popularity\n"); return 2; }
+    if (!dataset || !data || !a_spec || nb == 0) {
+        fprintf(stderr, "feedrank bench ab: --dataset, --data, --a and --b are required\n");
+        bench_usage(stderr);
+        return 2;
+    }
+    if (strcmp(ties, "against") != 0 && strcmp(ties, "order") != 0) {
+        fprintf(stderr, "feedrank bench ab: --ties must be against or order\n");
+        return 2;
+    }
+    if (strcmp(sampler, "uniform") != 0 && strcmp(sampler, "popularity") != 0) {
+        fprintf(stderr, "feedrank bench ab: --sampler must be uniform or popularity\n");
+        return 2;
+    }
     char cmdline[8192] = "feedrank bench";
 
     for (int i = 1; i < argc; i++) { /* shell-quoted, so that it can be pasted: 'it'\''s' */
         size_t l = strlen(cmdline);
         int plain = argv[i][0] != 0;
         for (const char *c = argv[i]; *c; c++) plain &= (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || strchr("-_./:=,@%+", *c);
-        if (plain) { snprintf(cmdline + l, sizeof cmdline - l, " %s", argv[i]); continue; }
-        if (l + 4 < sizeof cmdline) { cmdline[l++] = ' '; cmdline[l++] = '\''; cmdline[l] = 0; }
-        for (const char *c = argv[i]; *c && l + 6 < sizeof cmdline; c++) {
-            if (*c == '\'') { memcpy(cmdline + l, "'\\''", 4); l += 4; }
-            else cmdline[l++] = *c;
+        if (plain) {
+            snprintf(cmdline + l, sizeof cmdline - l, " %s", argv[i]);
+            continue;
+        }
+        if (l + 4 < sizeof cmdline) {
+            cmdline[l++] = ' ';
+            cmdline[l++] = '\'';
             cmdline[l] = 0;
         }
-        if (l + 2 < sizeof cmdline) { cmdline[l++] = '\''; cmdline[l] = 0; }
+        for (const char *c = argv[i]; *c && l + 6 < sizeof cmdline; c++) {
+            if (*c == '\'') {
+                memcpy(cmdline + l, "'\\''", 4);
+                l += 4;
+            } else cmdline[l++] = *c;
+            cmdline[l] = 0;
+        }
+        if (l + 2 < sizeof cmdline) {
+            cmdline[l++] = '\'';
+            cmdline[l] = 0;
+        }
     }
-    o.dataset = dataset; o.data = data; o.model = fr_cli_model_dir(model); o.device = device; o.out_dir = out_dir; o.cache = cache;
-    o.sampler = sampler; o.dump_cases = dump; o.ties = ties; o.save_profile = save_profile; o.frontier = frontier;
-    o.seq_model = seq_model; o.dump_rankings = dump_rankings; o.cmdline = cmdline;
+    o.dataset = dataset;
+    o.data = data;
+    o.model = fr_cli_model_dir(model);
+    o.device = device;
+    o.out_dir = out_dir;
+    o.cache = cache;
+    o.sampler = sampler;
+    o.dump_cases = dump;
+    o.ties = ties;
+    o.save_profile = save_profile;
+    o.frontier = frontier;
+    o.seq_model = seq_model;
+    o.dump_rankings = dump_rankings;
+    o.cmdline = cmdline;
     o.specs[0] = a_spec;
     for (int i = 0; i < nb; i++) o.specs[i + 1] = b_specs[i];
     o.n_specs = nb + 1;
-    o.distractors = distractors; o.negatives = negatives; o.seed = seed; o.cold_k = cold_k; o.rounds = rounds; o.limit = limit;
+    o.distractors = distractors;
+    o.negatives = negatives;
+    o.seed = seed;
+    o.cold_k = cold_k;
+    o.rounds = rounds;
+    o.limit = limit;
     if (min_cold_s) {
         char *e;
         o.min_cold = strtod(min_cold_s, &e);
-        if (*e || !(o.min_cold >= 0 && o.min_cold <= 1)) { fprintf(stderr, "feedrank bench ab: --min-cold must be a number in [0, 1]\n"); return 2; }
+        if (*e || !(o.min_cold >= 0 && o.min_cold <= 1)) {
+            fprintf(stderr, "feedrank bench ab: --min-cold must be a number in [0, 1]\n");
+            return 2;
+        }
     }
     return fr_bench_ab(&o);
 }
@@ -161,7 +208,10 @@ int fr_cmd_tune(int argc, char **argv) {
             return 0;
         }
     }
-    if (!dataset || !out) { fprintf(stderr, "feedrank tune: --dataset and --out PROFILE.json are required (see --help)\n"); return 2; }
+    if (!dataset || !out) {
+        fprintf(stderr, "feedrank tune: --dataset and --out PROFILE.json are required (see --help)\n");
+        return 2;
+    }
     int search = strcmp(dataset, "homedepot") == 0 || strcmp(dataset, "wands") == 0 || strcmp(dataset, "jsonl-search") == 0;
     char rep[4096];
     snprintf(rep, sizeof rep, "%s.report", out);
@@ -179,7 +229,10 @@ int fr_cmd_tune(int argc, char **argv) {
     av[n++] = "--out";
     av[n++] = report ? (char *)report : rep;
     for (int i = 1; i < argc; i++) {
-        if ((strcmp(argv[i], "--out") == 0 || strcmp(argv[i], "--report") == 0) && i + 1 < argc) { i++; continue; }
+        if ((strcmp(argv[i], "--out") == 0 || strcmp(argv[i], "--report") == 0) && i + 1 < argc) {
+            i++;
+            continue;
+        }
         av[n++] = argv[i];
     }
     int rc = fr_cmd_bench(n, av);

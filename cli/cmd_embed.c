@@ -167,24 +167,39 @@ int fr_cmd_embed(int argc, char **argv) {
     if (s.npy) {
         /* a file gets its header now and the row count at the end; a pipe gets everything at the end */
         s.seekable = !out.in_place && fseek(out.f, 0, SEEK_SET) == 0;
-        if (s.seekable && write_npy_header(out.f, 0, dim)) { fprintf(stderr, "feedrank embed: %s: cannot write the header\n", out.name); rc = 1; goto done; }
+        if (s.seekable && write_npy_header(out.f, 0, dim)) {
+            fprintf(stderr, "feedrank embed: %s: cannot write the header\n", out.name);
+            rc = 1;
+            goto done;
+        }
     }
     lines = calloc((size_t)batch, sizeof *lines);
     caps = calloc((size_t)batch, sizeof *caps);
     lens = calloc((size_t)batch, sizeof *lens);
     vecs = malloc(sizeof(float) * (size_t)batch * dim);
     info = calloc((size_t)batch, sizeof *info);
-    if (!lines || !caps || !lens || !vecs || !info) { fprintf(stderr, "feedrank embed: out of memory\n"); rc = 1; goto done; }
+    if (!lines || !caps || !lens || !vecs || !info) {
+        fprintf(stderr, "feedrank embed: out of memory\n");
+        rc = 1;
+        goto done;
+    }
     for (int eof = 0; !eof;) {
         int n = 0;
         while (n < batch) {
             ssize_t got = getline(&lines[n], &caps[n], in);
-            if (got < 0) { eof = 1; break; }
+            if (got < 0) {
+                eof = 1;
+                break;
+            }
             if (got > 0 && lines[n][got - 1] == '\n') got--;
             if (got > 0 && lines[n][got - 1] == '\r') got--;
             lens[n++] = (size_t)got;
         }
-        if (ferror(in)) { fprintf(stderr, "feedrank embed: read error on %s after line %ld\n", input, line_no); rc = 1; break; }
+        if (ferror(in)) {
+            fprintf(stderr, "feedrank embed: read error on %s after line %ld\n", input, line_no);
+            rc = 1;
+            break;
+        }
         if (n == 0) break;
         if (fr_encoder_embed(enc, (const char *const *)lines, lens, n, kind, vecs, info, err, sizeof err)) {
             fprintf(stderr, "feedrank embed: lines %ld-%ld: %s\n", line_no + 1, line_no + n, err);
@@ -203,8 +218,16 @@ int fr_cmd_embed(int argc, char **argv) {
         }
         int bad = sink_rows(&s, vecs, n);
         /* checked every batch: a full disk stops the run where it happened */
-        if (fr_cli_out_check(&out, err, sizeof err)) { fprintf(stderr, "feedrank embed: %s\n", err); rc = 1; break; }
-        if (bad) { fprintf(stderr, "feedrank embed: out of memory holding %ld rows for %s\n", s.rows + n, out.name); rc = 1; break; }
+        if (fr_cli_out_check(&out, err, sizeof err)) {
+            fprintf(stderr, "feedrank embed: %s\n", err);
+            rc = 1;
+            break;
+        }
+        if (bad) {
+            fprintf(stderr, "feedrank embed: out of memory holding %ld rows for %s\n", s.rows + n, out.name);
+            rc = 1;
+            break;
+        }
         line_no += n;
     }
     if (rc == 0 && sink_finish(&s) != 0) {
@@ -212,13 +235,21 @@ int fr_cmd_embed(int argc, char **argv) {
         fprintf(stderr, "feedrank embed: %s\n", err);
         rc = 1;
     }
-    if (rc == 0 && fr_cli_out_commit(&out, err, sizeof err)) { fprintf(stderr, "feedrank embed: %s\n", err); rc = 1; }
+    if (rc == 0 && fr_cli_out_commit(&out, err, sizeof err)) {
+        fprintf(stderr, "feedrank embed: %s\n", err);
+        rc = 1;
+    }
     if (rc == 0)
         fprintf(stderr, "feedrank embed: %ld texts embedded, %ld truncated to %d tokens\n", line_no, truncated,
                 fr_encoder_config(enc)->max_seq_length);
 done:
     for (long i = 0; lines && i < batch; i++) free(lines[i]);
-    free(lines); free(caps); free(lens); free(vecs); free(info); free(s.held);
+    free(lines);
+    free(caps);
+    free(lens);
+    free(vecs);
+    free(info);
+    free(s.held);
     if (in != stdin) fclose(in);
     fr_cli_out_abort(&out); /* a no-op once committed: otherwise no partial file is left */
     fr_encoder_free(enc);

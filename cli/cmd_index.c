@@ -26,7 +26,10 @@
 #include "item_store.h"
 
 static volatile sig_atomic_t g_interrupted; /* set by SIGINT/SIGTERM; checked between batches */
-static void on_signal(int sig) { (void)sig; g_interrupted = 1; }
+static void on_signal(int sig) {
+    (void)sig;
+    g_interrupted = 1;
+}
 
 static void index_usage(FILE *f) {
     fprintf(f,
@@ -81,7 +84,10 @@ static int output_lock(const char *out, char *path, size_t cap) {
     snprintf(path, cap, "%s.lock", out);
     for (int tries = 0; tries < 100; tries++) {
         int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
-        if (fd < 0) { fprintf(stderr, "feedrank index: cannot create %s: %s\n", path, strerror(errno)); return -1; }
+        if (fd < 0) {
+            fprintf(stderr, "feedrank index: cannot create %s: %s\n", path, strerror(errno));
+            return -1;
+        }
         if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
             int e = errno;
             close(fd);
@@ -143,10 +149,22 @@ int fr_cmd_index(int argc, char **argv) {
         else if (strcmp(argv[i], "--no-text") == 0) keep_text = 0;
         else if (strcmp(argv[i], "--strict") == 0) strict = 1;
         else if (strcmp(argv[i], "--restart") == 0) restart = 1;
-        else if (fr_cli_help(argv[i])) { index_usage(stdout); fputc('\n', stdout); fr_cli_priors_usage(stdout); return 0; }
-        else { fprintf(stderr, "feedrank index: unknown option '%s'\n", argv[i]); index_usage(stderr); return 2; }
+        else if (fr_cli_help(argv[i])) {
+            index_usage(stdout);
+            fputc('\n', stdout);
+            fr_cli_priors_usage(stdout);
+            return 0;
+        } else {
+            fprintf(stderr, "feedrank index: unknown option '%s'\n", argv[i]);
+            index_usage(stderr);
+            return 2;
+        }
     }
-    if (!catalog || !out) { fprintf(stderr, "feedrank index: --catalog and --out are required\n"); index_usage(stderr); return 2; }
+    if (!catalog || !out) {
+        fprintf(stderr, "feedrank index: --catalog and --out are required\n");
+        index_usage(stderr);
+        return 2;
+    }
     int shard_i = 0, shard_n = 1;
     if (shard_s && fr_cli_shard(shard_s, &shard_i, &shard_n)) return 2;
     long batch;
@@ -154,17 +172,27 @@ int fr_cmd_index(int argc, char **argv) {
     fr_store_dtype dtype;
     if (strcmp(dtype_s, "f32") == 0) dtype = FR_STORE_F32;
     else if (strcmp(dtype_s, "f16") == 0) dtype = FR_STORE_F16;
-    else { fprintf(stderr, "feedrank index: --dtype must be f32 or f16\n"); return 2; }
+    else {
+        fprintf(stderr, "feedrank index: --dtype must be f32 or f16\n");
+        return 2;
+    }
     fr_catalog_format fmt = FR_CAT_CSV;
     const char *ext = strrchr(catalog, '.');
     if (format) {
         if (strcmp(format, "csv") == 0) fmt = FR_CAT_CSV;
         else if (strcmp(format, "tsv") == 0) fmt = FR_CAT_TSV;
         else if (strcmp(format, "jsonl") == 0) fmt = FR_CAT_JSONL;
-        else if (strcmp(format, "recbole") == 0) { fmt = FR_CAT_TSV; html = 1; }
-        else { fprintf(stderr, "feedrank index: --format must be csv, tsv, jsonl or recbole\n"); return 2; }
-    } else if (ext && strcmp(ext, ".item") == 0) { fmt = FR_CAT_TSV; html = 1; }
-    else if (ext && (strcmp(ext, ".jsonl") == 0 || strcmp(ext, ".json") == 0 || strcmp(ext, ".ndjson") == 0)) fmt = FR_CAT_JSONL;
+        else if (strcmp(format, "recbole") == 0) {
+            fmt = FR_CAT_TSV;
+            html = 1;
+        } else {
+            fprintf(stderr, "feedrank index: --format must be csv, tsv, jsonl or recbole\n");
+            return 2;
+        }
+    } else if (ext && strcmp(ext, ".item") == 0) {
+        fmt = FR_CAT_TSV;
+        html = 1;
+    } else if (ext && (strcmp(ext, ".jsonl") == 0 || strcmp(ext, ".json") == 0 || strcmp(ext, ".ndjson") == 0)) fmt = FR_CAT_JSONL;
     else if (ext && strcmp(ext, ".tsv") == 0) fmt = FR_CAT_TSV;
 
     if (html) { /* RecBole .item: its columns, unless named */
@@ -173,7 +201,10 @@ int fr_cmd_index(int argc, char **argv) {
     }
     char err[1024];
     fr_template *tmpl = NULL;
-    if (fr_template_compile(text_spec, &tmpl, err, sizeof err)) { fprintf(stderr, "feedrank index: --text: %s\n", err); return 2; }
+    if (fr_template_compile(text_spec, &tmpl, err, sizeof err)) {
+        fprintf(stderr, "feedrank index: --text: %s\n", err);
+        return 2;
+    }
     /* the output first: a folder, an unwritable path or a run already writing it fails now */
     struct stat ost;
     if (stat(out, &ost) == 0 && !S_ISREG(ost.st_mode)) {
@@ -183,7 +214,10 @@ int fr_cmd_index(int argc, char **argv) {
     }
     char lock_path[4200];
     int lock_fd = output_lock(out, lock_path, sizeof lock_path);
-    if (lock_fd < 0) { fr_template_free(tmpl); return 1; }
+    if (lock_fd < 0) {
+        fr_template_free(tmpl);
+        return 1;
+    }
     fr_catalog *cat = NULL;
     fr_encoder *enc = NULL;
     fr_journal *j = NULL;
@@ -193,13 +227,25 @@ int fr_cmd_index(int argc, char **argv) {
     size_t *tcaps = NULL, *tlens = NULL, *ilens = NULL;
     uint64_t *rows = NULL;
     float *vecs = NULL;
-    if (fr_catalog_open(catalog, fmt, latin1, &cat, err, sizeof err)) { fprintf(stderr, "feedrank index: %s\n", err); rc = 1; goto finish; }
-    if (fr_template_check(tmpl, cat, err, sizeof err)) { fprintf(stderr, "feedrank index: --text: %s\n", err); rc = 2; goto finish; }
+    if (fr_catalog_open(catalog, fmt, latin1, &cat, err, sizeof err)) {
+        fprintf(stderr, "feedrank index: %s\n", err);
+        rc = 1;
+        goto finish;
+    }
+    if (fr_template_check(tmpl, cat, err, sizeof err)) {
+        fprintf(stderr, "feedrank index: --text: %s\n", err);
+        rc = 2;
+        goto finish;
+    }
     if (fmt != FR_CAT_JSONL) {
         const char *const *cols;
         int nc = fr_catalog_columns(cat, &cols), found = 0;
         for (int k = 0; k < nc; k++) found |= strcmp(cols[k], id_field) == 0;
-        if (!found) { fprintf(stderr, "feedrank index: --id: %s has no column '%s'\n", catalog, id_field); rc = 2; goto finish; }
+        if (!found) {
+            fprintf(stderr, "feedrank index: --id: %s has no column '%s'\n", catalog, id_field);
+            rc = 2;
+            goto finish;
+        }
     }
     fr_encoder_options opt = {.backend = device, .precision = fr_cli_precision(precision)};
     if (fr_encoder_load(fr_cli_model_dir(model), &opt, &enc, err, sizeof err)) {
@@ -211,7 +257,11 @@ int fr_cmd_index(int argc, char **argv) {
     uint64_t settings = settings_hash(catalog, fr_encoder_fingerprint(enc), id_field, text_spec, shard_i, shard_n, latin1, fmt + 8 * html, keep_text);
     char jpath[4200];
     snprintf(jpath, sizeof jpath, "%s.journal", out);
-    if (fr_journal_open(jpath, settings, dim, restart, &j, err, sizeof err)) { fprintf(stderr, "feedrank index: %s\n", err); rc = 1; goto finish; }
+    if (fr_journal_open(jpath, settings, dim, restart, &j, err, sizeof err)) {
+        fprintf(stderr, "feedrank index: %s\n", err);
+        rc = 1;
+        goto finish;
+    }
     if (fr_journal_dropped_bytes(j)) fprintf(stderr, "feedrank index: %s: dropped a torn or corrupt tail of %lld bytes\n", jpath, fr_journal_dropped_bytes(j));
     if (fr_journal_records(j)) fprintf(stderr, "feedrank index: resuming: %lld items already embedded (journal %s)\n", fr_journal_records(j), jpath);
 
@@ -234,18 +284,32 @@ int fr_cmd_index(int argc, char **argv) {
     rows = calloc((size_t)batch, sizeof *rows);
     vecs = malloc(sizeof(float) * (size_t)batch * dim);
     long long row = -1, bad = 0, missing_fields = 0, done = fr_journal_records(j);
-    if (!texts || !ids || !tcaps || !tlens || !ilens || !rows || !vecs) { fprintf(stderr, "feedrank index: out of memory\n"); rc = 1; goto finish; }
+    if (!texts || !ids || !tcaps || !tlens || !ilens || !rows || !vecs) {
+        fprintf(stderr, "feedrank index: out of memory\n");
+        rc = 1;
+        goto finish;
+    }
     for (int eof = 0; !eof && !g_interrupted;) {
         int n = 0;
         while (n < batch) {
             int r = fr_catalog_next(cat, err, sizeof err);
-            if (r == 0) { eof = 1; break; }
-            if (r == -2) { fprintf(stderr, "feedrank index: %s\n", err); rc = 1; goto finish; }
+            if (r == 0) {
+                eof = 1;
+                break;
+            }
+            if (r == -2) {
+                fprintf(stderr, "feedrank index: %s\n", err);
+                rc = 1;
+                goto finish;
+            }
             row++;
             if (r == -1) {
                 bad++;
                 fprintf(stderr, "feedrank index: %s%s\n", err, strict ? "" : " (row skipped)");
-                if (strict) { rc = 1; goto finish; }
+                if (strict) {
+                    rc = 1;
+                    goto finish;
+                }
                 continue;
             }
             if (row % shard_n != shard_i) continue;
@@ -255,8 +319,13 @@ int fr_cmd_index(int argc, char **argv) {
             if (!id || il == 0 || il > FR_STORE_MAX_ID) {
                 bad++;
                 fprintf(stderr, "feedrank index: %s:%ld: id field '%s' is %s%s\n", catalog, fr_catalog_line(cat), id_field,
-                        !id ? "missing" : il == 0 ? "empty" : "longer than 128 bytes", strict ? "" : " (row skipped)");
-                if (strict) { rc = 1; goto finish; }
+                        !id ? "missing" : il == 0 ? "empty"
+                                                  : "longer than 128 bytes",
+                        strict ? "" : " (row skipped)");
+                if (strict) {
+                    rc = 1;
+                    goto finish;
+                }
                 continue;
             }
             free(ids[n]);
@@ -266,9 +335,20 @@ int fr_cmd_index(int argc, char **argv) {
             long tl = fr_template_render(tmpl, cat, &texts[n], &tcaps[n], &missing);
             if (tl >= 0 && html) { /* the harness's RecBole text: one function (html.h) */
                 tl = fr_item_text_decode(texts[n], (size_t)tl, &html_buf, &html_cap);
-                if (tl >= 0) { char *t = texts[n]; size_t c = tcaps[n]; texts[n] = html_buf; tcaps[n] = html_cap; html_buf = t; html_cap = c; }
+                if (tl >= 0) {
+                    char *t = texts[n];
+                    size_t c = tcaps[n];
+                    texts[n] = html_buf;
+                    tcaps[n] = html_cap;
+                    html_buf = t;
+                    html_cap = c;
+                }
             }
-            if (tl < 0 || !ids[n]) { fprintf(stderr, "feedrank index: out of memory\n"); rc = 1; goto finish; }
+            if (tl < 0 || !ids[n]) {
+                fprintf(stderr, "feedrank index: out of memory\n");
+                rc = 1;
+                goto finish;
+            }
             missing_fields += missing;
             tlens[n] = (size_t)tl;
             rows[n] = (uint64_t)row;
@@ -286,7 +366,11 @@ int fr_cmd_index(int argc, char **argv) {
                 rc = 1;
                 goto finish;
             }
-        if (fr_journal_sync(j, err, sizeof err)) { fprintf(stderr, "feedrank index: %s\n", err); rc = 1; goto finish; }
+        if (fr_journal_sync(j, err, sizeof err)) {
+            fprintf(stderr, "feedrank index: %s\n", err);
+            rc = 1;
+            goto finish;
+        }
         done += n;
         progress(tty, done, fr_catalog_bytes(cat), total_bytes, start, &last, 0);
     }
@@ -301,7 +385,10 @@ int fr_cmd_index(int argc, char **argv) {
     if (row < 0 || (done == 0 && shard_n == 1)) {
         if (row < 0) fprintf(stderr, "feedrank index: %s: catalog has no items\n", catalog);
         else fprintf(stderr, "feedrank index: %s: catalog has no usable items (%lld bad rows skipped)\n", catalog, bad);
-        if (fr_journal_records(j) == 0) { fr_journal_close(j, 1); j = NULL; } /* only its header: nothing to resume */
+        if (fr_journal_records(j) == 0) {
+            fr_journal_close(j, 1);
+            j = NULL;
+        } /* only its header: nothing to resume */
         rc = 1;
         goto finish;
     }
@@ -313,13 +400,22 @@ int fr_cmd_index(int argc, char **argv) {
             rc = 1;
             goto finish;
         }
-        if (fr_journal_rewind(j, err, sizeof err)) { fprintf(stderr, "feedrank index: %s\n", err); fr_store_writer_abort(w); rc = 1; goto finish; }
+        if (fr_journal_rewind(j, err, sizeof err)) {
+            fprintf(stderr, "feedrank index: %s\n", err);
+            fr_store_writer_abort(w);
+            rc = 1;
+            goto finish;
+        }
         fr_journal_record r;
         int st;
         long long dups = 0;
         while ((st = fr_journal_next(j, &r, err, sizeof err)) == 1) {
             if (fr_store_writer_add(w, r.id, r.id_len, r.vec, r.text, r.text_len, err, sizeof err)) {
-                if (strstr(err, "duplicate") && !strict) { dups++; fprintf(stderr, "feedrank index: %s (later row %llu skipped)\n", err, (unsigned long long)r.row); continue; }
+                if (strstr(err, "duplicate") && !strict) {
+                    dups++;
+                    fprintf(stderr, "feedrank index: %s (later row %llu skipped)\n", err, (unsigned long long)r.row);
+                    continue;
+                }
                 st = -2;
                 break;
             }
@@ -330,7 +426,11 @@ int fr_cmd_index(int argc, char **argv) {
             rc = 1;
             goto finish;
         }
-        if (fr_store_writer_finish(w, err, sizeof err)) { fprintf(stderr, "feedrank index: %s\n", err); rc = 1; goto finish; }
+        if (fr_store_writer_finish(w, err, sizeof err)) {
+            fprintf(stderr, "feedrank index: %s\n", err);
+            rc = 1;
+            goto finish;
+        }
         fr_journal_close(j, 1);
         j = NULL;
         fprintf(stderr, "feedrank index: wrote %s: %lld items (dim %d, %s), %lld bad rows skipped, %lld duplicate ids skipped, %lld empty template fields%s\n",
@@ -339,8 +439,18 @@ int fr_cmd_index(int argc, char **argv) {
 finish:
     fr_journal_close(j, 0);
     output_unlock(lock_fd, lock_path);
-    for (long k = 0; k < batch; k++) { if (texts) free(texts[k]); if (ids) free(ids[k]); }
-    free(texts); free(ids); free(tcaps); free(tlens); free(ilens); free(rows); free(vecs); free(html_buf);
+    for (long k = 0; k < batch; k++) {
+        if (texts) free(texts[k]);
+        if (ids) free(ids[k]);
+    }
+    free(texts);
+    free(ids);
+    free(tcaps);
+    free(tlens);
+    free(ilens);
+    free(rows);
+    free(vecs);
+    free(html_buf);
     fr_encoder_free(enc);
     fr_catalog_close(cat);
     fr_template_free(tmpl);

@@ -37,7 +37,10 @@ void fr_cli_priors_usage(FILE *f) {
             "  --restart              discard an existing checkpoint and start from the beginning\n");
 }
 
-typedef struct { const fr_priors_builder *b; const fr_priors_position *pos; } checkpoint_job;
+typedef struct {
+    const fr_priors_builder *b;
+    const fr_priors_position *pos;
+} checkpoint_job;
 
 static fr_status write_checkpoint(FILE *f, void *ctx, char *err, size_t errcap) {
     const checkpoint_job *j = ctx;
@@ -97,7 +100,11 @@ int fr_cmd_priors_index(int argc, char **argv) {
             return 2;
         }
     }
-    if (!log || !store_path) { fprintf(stderr, "feedrank index: --interactions needs --store\n"); fr_cli_priors_usage(stderr); return 2; }
+    if (!log || !store_path) {
+        fprintf(stderr, "feedrank index: --interactions needs --store\n");
+        fr_cli_priors_usage(stderr);
+        return 2;
+    }
     fr_priors_params p;
     fr_priors_params_default(&p);
     long w, c, bad, every;
@@ -106,19 +113,36 @@ int fr_cmd_priors_index(int argc, char **argv) {
         return 2;
     char *end;
     p.half_life = strtod(hl_s, &end);
-    if (*end || !isfinite(p.half_life) || p.half_life < 0) { fprintf(stderr, "feedrank index: --half-life must be a number >= 0, not '%s'\n", hl_s); return 2; }
+    if (*end || !isfinite(p.half_life) || p.half_life < 0) {
+        fprintf(stderr, "feedrank index: --half-life must be a number >= 0, not '%s'\n", hl_s);
+        return 2;
+    }
     p.window = (int)w;
     p.capacity = (int)c;
-    fr_log_format fmt = strcmp(fmt_s, "jsonl") == 0 ? FR_LOG_JSONL : strcmp(fmt_s, "recbole") == 0 ? FR_LOG_RECBOLE : FR_LOG_AUTO;
-    if (fmt == FR_LOG_AUTO && strcmp(fmt_s, "auto") != 0) { fprintf(stderr, "feedrank index: --log-format must be auto, jsonl or recbole\n"); return 2; }
+    fr_log_format fmt = strcmp(fmt_s, "jsonl") == 0 ? FR_LOG_JSONL : strcmp(fmt_s, "recbole") == 0 ? FR_LOG_RECBOLE
+                                                                                                   : FR_LOG_AUTO;
+    if (fmt == FR_LOG_AUTO && strcmp(fmt_s, "auto") != 0) {
+        fprintf(stderr, "feedrank index: --log-format must be auto, jsonl or recbole\n");
+        return 2;
+    }
     int si = 0, sn = 1;
     if (shard_s && fr_cli_shard(shard_s, &si, &sn)) return 2;
-    if ((sn > 1) != (part_out != NULL)) { fprintf(stderr, "feedrank index: --shard and --priors-out go together\n"); return 2; }
+    if ((sn > 1) != (part_out != NULL)) {
+        fprintf(stderr, "feedrank index: --shard and --priors-out go together\n");
+        return 2;
+    }
     char err[1024];
     fr_store *store;
-    if (fr_store_open(store_path, 0, 1, &store, err, sizeof err)) { fprintf(stderr, "feedrank index: %s\n", err); return 1; }
+    if (fr_store_open(store_path, 0, 1, &store, err, sizeof err)) {
+        fprintf(stderr, "feedrank index: %s\n", err);
+        return 1;
+    }
     FILE *f = strcmp(log, "-") == 0 ? stdin : fopen(log, "rb");
-    if (!f) { fprintf(stderr, "feedrank index: %s: cannot open: %s\n", log, strerror(errno)); fr_store_close(store); return 1; }
+    if (!f) {
+        fprintf(stderr, "feedrank index: %s: cannot open: %s\n", log, strerror(errno));
+        fr_store_close(store);
+        return 1;
+    }
     fr_priors_builder *b = NULL;
     fr_priors_stats st = {0};
     uint8_t *data = NULL;
@@ -126,7 +150,10 @@ int fr_cmd_priors_index(int argc, char **argv) {
     int rc = 1;
     /* checkpoints: not for standard input (its prefix cannot be read again) */
     char ckpt[4096] = "";
-    if (ckpt_s && f == stdin) { fprintf(stderr, "feedrank index: --checkpoint needs a log file, not standard input\n"); goto done; }
+    if (ckpt_s && f == stdin) {
+        fprintf(stderr, "feedrank index: --checkpoint needs a log file, not standard input\n");
+        goto done;
+    }
     if (f != stdin && every > 0) {
         if (ckpt_s) snprintf(ckpt, sizeof ckpt, "%s", ckpt_s);
         else snprintf(ckpt, sizeof ckpt, "%s.priors-checkpoint", part_out ? part_out : store_path);
@@ -157,8 +184,7 @@ int fr_cmd_priors_index(int argc, char **argv) {
         goto done;
     }
     if (*ckpt) unlink(ckpt); /* done: nothing to resume */
-    fprintf(stderr, "feedrank index: %" PRIu64 " events from %" PRIu64 " users%s; %" PRIu64 " with unknown item ids, %" PRIu64
-            " malformed lines skipped; priors %s %s\n",
+    fprintf(stderr, "feedrank index: %" PRIu64 " events from %" PRIu64 " users%s; %" PRIu64 " with unknown item ids, %" PRIu64 " malformed lines skipped; priors %s %s\n",
             st.events, st.users, sn > 1 ? " (this shard)" : "", st.unknown_items, st.bad_lines, part_out ? "written to" : "attached to",
             part_out ? part_out : store_path);
     rc = 0;
@@ -170,10 +196,10 @@ done:
     return rc;
 }
 
-#define USAGE_ATTACH_PRIORS \
-    "usage: feedrank store attach-priors --store STORE PART...\n" \
+#define USAGE_ATTACH_PRIORS                                                                                   \
+    "usage: feedrank store attach-priors --store STORE PART...\n"                                             \
     "  sum log-prior parts (feedrank index --interactions LOG --store STORE --shard I/N --priors-out PART)\n" \
-    "  into one section, equal to a single-pass build, and attach it to the store (rewritten atomically)\n" \
+    "  into one section, equal to a single-pass build, and attach it to the store (rewritten atomically)\n"   \
     "  --store STORE         the store the parts were built against\n"
 
 /* feedrank store attach-priors --store STORE PART... */
@@ -198,15 +224,24 @@ int fr_cmd_store_attach_priors(int argc, char **argv) {
             parts[n++] = argv[i];
         }
     }
-    if (!store_path || n == 0) { fprintf(stderr, "%s", USAGE_ATTACH_PRIORS); return 2; }
+    if (!store_path || n == 0) {
+        fprintf(stderr, "%s", USAGE_ATTACH_PRIORS);
+        return 2;
+    }
     char err[1024];
     uint8_t **bufs = calloc((size_t)n, sizeof *bufs), *data = NULL;
     size_t *sizes = calloc((size_t)n, sizeof *sizes), size = 0;
     int rc = 1;
-    if (!bufs || !sizes) { fprintf(stderr, "feedrank store attach-priors: out of memory\n"); goto done; }
+    if (!bufs || !sizes) {
+        fprintf(stderr, "feedrank store attach-priors: out of memory\n");
+        goto done;
+    }
     for (int i = 0; i < n; i++) {
         char *b;
-        if (fr_read_small_file(parts[i], (size_t)1 << 34, &b, &sizes[i], err, sizeof err)) { fprintf(stderr, "feedrank store attach-priors: %s\n", err); goto done; }
+        if (fr_read_small_file(parts[i], (size_t)1 << 34, &b, &sizes[i], err, sizeof err)) {
+            fprintf(stderr, "feedrank store attach-priors: %s\n", err);
+            goto done;
+        }
         bufs[i] = (uint8_t *)b;
     }
     if (fr_priors_merge((const uint8_t *const *)bufs, sizes, n, &data, &size, err, sizeof err)) {
@@ -215,7 +250,10 @@ int fr_cmd_store_attach_priors(int argc, char **argv) {
     }
     fr_store *s;
     fr_priors view;
-    if (fr_store_open(store_path, 0, 1, &s, err, sizeof err)) { fprintf(stderr, "feedrank store attach-priors: %s\n", err); goto done; }
+    if (fr_store_open(store_path, 0, 1, &s, err, sizeof err)) {
+        fprintf(stderr, "feedrank store attach-priors: %s\n", err);
+        goto done;
+    }
     fr_status vr = fr_priors_view(data, size, fr_store_info_of(s)->count, parts[0], &view, err, sizeof err);
     fr_store_close(s);
     if (vr || fr_store_attach(store_path, FR_STORE_SECTION_PRIORS, data, size, err, sizeof err)) {

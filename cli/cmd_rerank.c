@@ -77,10 +77,20 @@ int fr_cmd_rerank(int argc, char **argv) {
             (r = fr_cli_value(argc, argv, &i, "--json-names", &json_names))) {
             if (r < 0) return 2;
         } else if (strcmp(argv[i], "--force-store") == 0) force = 1;
-        else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) { rerank_usage(stdout); return 0; }
-        else { fprintf(stderr, "feedrank rerank: unknown option '%s'\n", argv[i]); rerank_usage(stderr); return 2; }
+        else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            rerank_usage(stdout);
+            return 0;
+        } else {
+            fprintf(stderr, "feedrank rerank: unknown option '%s'\n", argv[i]);
+            rerank_usage(stderr);
+            return 2;
+        }
     }
-    if (!store_path) { fprintf(stderr, "feedrank rerank: --store is required\n"); rerank_usage(stderr); return 2; }
+    if (!store_path) {
+        fprintf(stderr, "feedrank rerank: --store is required\n");
+        rerank_usage(stderr);
+        return 2;
+    }
     /* one file for both would be two temporary files renamed over each other (a device is fine) */
     if (errors && strcmp(errors, output) == 0 && strcmp(output, "-") != 0 && strncmp(output, "/dev/", 5) != 0) {
         fprintf(stderr, "feedrank rerank: --output and --errors are the same file '%s'\n", output);
@@ -104,7 +114,10 @@ int fr_cmd_rerank(int argc, char **argv) {
     int n_arms = 0;
     char cfg_profile[1024] = "";
     if (config) {
-        if (fr_arms_load_config(config, arms, &n_arms, cfg_profile, sizeof cfg_profile, err, sizeof err)) { fprintf(stderr, "feedrank rerank: %s\n", err); return 1; }
+        if (fr_arms_load_config(config, arms, &n_arms, cfg_profile, sizeof cfg_profile, err, sizeof err)) {
+            fprintf(stderr, "feedrank rerank: %s\n", err);
+            return 1;
+        }
         if (!profile && cfg_profile[0]) profile = cfg_profile;
         if (n_arms) fprintf(stderr, "feedrank rerank: %d A/B arms from %s\n", n_arms, config);
     }
@@ -112,7 +125,10 @@ int fr_cmd_rerank(int argc, char **argv) {
         fprintf(stderr, "feedrank rerank: with arms, each arm's options start from its own \"profile\" (as in serve): %s applies to none\n", profile);
     } else if (profile) {
         char pname[64];
-        if (fr_profile_load(profile, &base, pname, sizeof pname, err, sizeof err)) { fprintf(stderr, "feedrank rerank: %s\n", err); return 1; }
+        if (fr_profile_load(profile, &base, pname, sizeof pname, err, sizeof err)) {
+            fprintf(stderr, "feedrank rerank: %s\n", err);
+            return 1;
+        }
         fprintf(stderr, "feedrank rerank: ranking profile '%s' from %s (request options override it)\n", pname, profile);
     }
     fr_encoder_options opt = {.backend = device, .precision = fr_cli_precision(precision)};
@@ -129,22 +145,43 @@ int fr_cmd_rerank(int argc, char **argv) {
     int rc = 0;
     /* input and outputs first: a typo in a path fails before the model loads */
     in = strcmp(input, "-") == 0 ? stdin : fopen(input, "rb");
-    if (!in) { perror(input); fprintf(stderr, "feedrank rerank: cannot read input '%s'\n", input); rc = 1; goto done; }
+    if (!in) {
+        perror(input);
+        fprintf(stderr, "feedrank rerank: cannot read input '%s'\n", input);
+        rc = 1;
+        goto done;
+    }
     if (fr_cli_out_open(&out, output, err, sizeof err) || (errors && fr_cli_out_open(&errs, errors, err, sizeof err))) {
         fprintf(stderr, "feedrank rerank: %s\n", err);
         rc = 1;
         goto done;
     }
     if (errors) errf = errs.f;
-    if (fr_encoder_load(fr_cli_model_dir(model), &opt, &enc, err, sizeof err)) { fprintf(stderr, "feedrank rerank: cannot load model: %s\n", err); rc = 1; goto done; }
-    if (fr_store_open(store_path, fr_encoder_fingerprint(enc), force, &store, err, sizeof err)) { fprintf(stderr, "feedrank rerank: %s\n", err); rc = 1; goto done; }
-    if (fr_ranker_create(enc, store, &ranker, err, sizeof err)) { fprintf(stderr, "feedrank rerank: %s\n", err); rc = 1; goto done; }
+    if (fr_encoder_load(fr_cli_model_dir(model), &opt, &enc, err, sizeof err)) {
+        fprintf(stderr, "feedrank rerank: cannot load model: %s\n", err);
+        rc = 1;
+        goto done;
+    }
+    if (fr_store_open(store_path, fr_encoder_fingerprint(enc), force, &store, err, sizeof err)) {
+        fprintf(stderr, "feedrank rerank: %s\n", err);
+        rc = 1;
+        goto done;
+    }
+    if (fr_ranker_create(enc, store, &ranker, err, sizeof err)) {
+        fprintf(stderr, "feedrank rerank: %s\n", err);
+        rc = 1;
+        goto done;
+    }
     slots = calloc((size_t)batch, sizeof *slots);
     reqs = calloc((size_t)batch, sizeof *reqs);
     cands = calloc((size_t)batch, sizeof *cands);
     rslot = calloc((size_t)batch, sizeof *rslot);
     truncated = calloc((size_t)batch, sizeof *truncated);
-    if (!slots || !reqs || !cands || !rslot || !truncated || fr_batch_embed_create(&be, err, sizeof err)) { fprintf(stderr, "feedrank rerank: out of memory\n"); rc = 1; goto done; }
+    if (!slots || !reqs || !cands || !rslot || !truncated || fr_batch_embed_create(&be, err, sizeof err)) {
+        fprintf(stderr, "feedrank rerank: out of memory\n");
+        rc = 1;
+        goto done;
+    }
     fr_rank_limits lim;
     fr_rank_limits_default(&lim);
     lim.max_candidates = (int)maxc;
@@ -161,7 +198,10 @@ int fr_cmd_rerank(int argc, char **argv) {
         while (n < batch) {
             slot *s = &slots[n];
             ssize_t got = getline(&s->text, &s->cap, in);
-            if (got < 0) { eof = 1; break; }
+            if (got < 0) {
+                eof = 1;
+                break;
+            }
             line++;
             while (got > 0 && (s->text[got - 1] == '\n' || s->text[got - 1] == '\r')) s->text[--got] = 0;
             if ((line - 1) % shard_n != shard_i) continue;
@@ -173,12 +213,20 @@ int fr_cmd_rerank(int argc, char **argv) {
                     fr_rank_validate(&s->req.req, &lim, s->err, sizeof s->err) == FR_OK;
             n++;
         }
-        if (ferror(in)) { fprintf(stderr, "feedrank rerank: read error on %s after line %ld\n", input, line); rc = 1; goto done; }
+        if (ferror(in)) {
+            fprintf(stderr, "feedrank rerank: read error on %s after line %ld\n", input, line);
+            rc = 1;
+            goto done;
+        }
         /* the batch's queries, and the texts of candidates the store does not know, embedded
          * together (rank_batch.h: the same step as the server's) */
         int nr = 0;
         for (int k = 0; k < n; k++)
-            if (slots[k].ok) { reqs[nr] = &slots[k].req.req; cands[nr] = slots[k].req.candidates; rslot[nr++] = k; }
+            if (slots[k].ok) {
+                reqs[nr] = &slots[k].req.req;
+                cands[nr] = slots[k].req.candidates;
+                rslot[nr++] = k;
+            }
         if (nr && fr_batch_embed_run(be, enc, store, reqs, cands, nr, truncated, err, sizeof err)) {
             fprintf(stderr, "feedrank rerank: %s\n", err);
             rc = 1;
@@ -191,7 +239,11 @@ int fr_cmd_rerank(int argc, char **argv) {
             if (s->ok && fr_rank(ranker, &s->req.req, &res, s->err, sizeof s->err) == FR_OK) {
                 res.query_truncated = trunc;
                 char *json = fr_response_json_ex(&s->req, &res, model_name, store_version, n_arms ? arms[s->req.arm_index].name : NULL, json_flags);
-                if (!json) { fprintf(stderr, "feedrank rerank: out of memory\n"); rc = 1; goto done; }
+                if (!json) {
+                    fprintf(stderr, "feedrank rerank: out of memory\n");
+                    rc = 1;
+                    goto done;
+                }
                 fputs(json, out.f);
                 fputc('\n', out.f);
                 free(json);
@@ -246,8 +298,15 @@ int fr_cmd_rerank(int argc, char **argv) {
     /* error reports on stderr that could not be written: nothing left to tell, but the exit says so */
     if (!errors && n_bad && (fflush(stderr) != 0 || ferror(stderr))) rc = 1;
 done:
-    for (long k = 0; slots && k < batch; k++) { free(slots[k].text); fr_parsed_request_free(&slots[k].req); }
-    free(slots); free(reqs); free(cands); free(rslot); free(truncated);
+    for (long k = 0; slots && k < batch; k++) {
+        free(slots[k].text);
+        fr_parsed_request_free(&slots[k].req);
+    }
+    free(slots);
+    free(reqs);
+    free(cands);
+    free(rslot);
+    free(truncated);
     fr_batch_embed_free(be);
     if (in && in != stdin) fclose(in);
     fr_cli_out_abort(&out); /* no-ops once committed */

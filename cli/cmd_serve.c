@@ -19,10 +19,16 @@ int fr_cmd_serve(int argc, char **argv) {
             return 2;
         }
     }
-    if (fr_server_config_env(&cfg, err, sizeof err)) { fprintf(stderr, "feedrank serve: %s\n", err); return 2; }
+    if (fr_server_config_env(&cfg, err, sizeof err)) {
+        fprintf(stderr, "feedrank serve: %s\n", err);
+        return 2;
+    }
     int r = fr_server_config_flags(argc, argv, &cfg, err, sizeof err);
     if (r > 0) return 0;
-    if (r < 0 || fr_server_config_finish(&cfg, err, sizeof err)) { fprintf(stderr, "feedrank serve: %s\n", err); return 2; }
+    if (r < 0 || fr_server_config_finish(&cfg, err, sizeof err)) {
+        fprintf(stderr, "feedrank serve: %s\n", err);
+        return 2;
+    }
     if (!cfg.model[0]) {
         snprintf(cfg.model, sizeof cfg.model, "%s", fr_cli_model_dir(NULL));
         char probe[1100];
@@ -32,8 +38,17 @@ int fr_cmd_serve(int argc, char **argv) {
             return 2;
         }
     }
-    if (!cfg.store[0]) { fprintf(stderr, "feedrank serve: --store is required (an item store from 'feedrank index')\n"); return 2; }
-    if ((cfg.tls_cert[0] != 0) != (cfg.tls_key[0] != 0)) { fprintf(stderr, "feedrank serve: --tls-cert and --tls-key go together\n"); return 2; }
-    if (cfg.tls_client_ca[0] && !cfg.tls_cert[0]) { fprintf(stderr, "feedrank serve: --tls-client-ca needs --tls-cert and --tls-key\n"); return 2; }
+    if (!cfg.store[0]) {
+        fprintf(stderr, "feedrank serve: --store is required (an item store from 'feedrank index')\n");
+        return 2;
+    }
+    if ((cfg.tls_cert[0] != 0) != (cfg.tls_key[0] != 0)) {
+        fprintf(stderr, "feedrank serve: --tls-cert and --tls-key go together\n");
+        return 2;
+    }
+    if (cfg.tls_client_ca[0] && !cfg.tls_cert[0]) {
+        fprintf(stderr, "feedrank serve: --tls-client-ca needs --tls-cert and --tls-key\n");
+        return 2;
+    }
     return fr_server_run(&cfg);
 }

@@ -14,16 +14,16 @@
 #include "store_delta.h"
 #include "wal.h"
 
-#define USAGE_MERGE \
-    "usage: feedrank store merge --out STORE IN1 IN2 ...\n" \
+#define USAGE_MERGE                                                                 \
+    "usage: feedrank store merge --out STORE IN1 IN2 ...\n"                         \
     "  join shards of one catalogue (same model; ids must be unique across them)\n" \
-    "  --out STORE           the merged store (must differ from the inputs)\n" \
+    "  --out STORE           the merged store (must differ from the inputs)\n"      \
     "  (merge keeps ids, vectors and texts; attach log priors to the merged store)\n"
-#define USAGE_INFO \
+#define USAGE_INFO                       \
     "usage: feedrank store info STORE\n" \
     "  validate a store (every checksum) and print its header as JSON on stdout\n"
-#define USAGE_ATTACH_MODEL \
-    "usage: feedrank store attach-model --store STORE MODEL\n" \
+#define USAGE_ATTACH_MODEL                                                                     \
+    "usage: feedrank store attach-model --store STORE MODEL\n"                                 \
     "  attach a model section (feedrank train --model-out MODEL), checked against the store\n" \
     "  --store STORE         the store the model was trained for (rewritten atomically)\n"
 
@@ -42,7 +42,10 @@ static void store_usage(FILE *f) {
             "Run 'feedrank store SUBCOMMAND --help' for one subcommand's flags.\n");
 }
 
-typedef struct { fr_delta *cur; uint64_t base_seq; } compact_ctx;
+typedef struct {
+    fr_delta *cur;
+    uint64_t base_seq;
+} compact_ctx;
 
 static fr_status compact_replay(void *ctx, uint64_t seq, const uint8_t *rec, size_t len, char *err, size_t errcap) {
     compact_ctx *c = ctx;
@@ -67,12 +70,21 @@ static int compact(int argc, char **argv) {
         if (!r) r = fr_cli_value(argc, argv, &i, "--wal", &wal_path);
         if (r < 0) return 2;
         if (r) continue;
-        if (strcmp(argv[i], "--help") == 0) { store_usage(stdout); return 0; }
-        if (strcmp(argv[i], "--wal-skip-corrupt") == 0) { skip = 1; continue; }
+        if (strcmp(argv[i], "--help") == 0) {
+            store_usage(stdout);
+            return 0;
+        }
+        if (strcmp(argv[i], "--wal-skip-corrupt") == 0) {
+            skip = 1;
+            continue;
+        }
         fprintf(stderr, "feedrank store compact: unexpected argument '%s'\n", argv[i]);
         return 2;
     }
-    if (!store_path || !wal_path) { store_usage(stderr); return 2; }
+    if (!store_path || !wal_path) {
+        store_usage(stderr);
+        return 2;
+    }
     fr_store *s = NULL;
     fr_wal *w = NULL;
     compact_ctx c = {NULL, 0};
@@ -117,11 +129,20 @@ static int attach_model(int argc, char **argv) {
         int r = fr_cli_value(argc, argv, &i, "--store", &store_path);
         if (r < 0) return 2;
         if (r) continue;
-        if (fr_cli_help(argv[i])) { fprintf(stdout, "%s", USAGE_ATTACH_MODEL); return 0; }
-        if (argv[i][0] == '-' || model_path) { fprintf(stderr, "feedrank store attach-model: unexpected argument '%s'\n", argv[i]); return 2; }
+        if (fr_cli_help(argv[i])) {
+            fprintf(stdout, "%s", USAGE_ATTACH_MODEL);
+            return 0;
+        }
+        if (argv[i][0] == '-' || model_path) {
+            fprintf(stderr, "feedrank store attach-model: unexpected argument '%s'\n", argv[i]);
+            return 2;
+        }
         model_path = argv[i];
     }
-    if (!store_path || !model_path) { fprintf(stderr, "%s", USAGE_ATTACH_MODEL); return 2; }
+    if (!store_path || !model_path) {
+        fprintf(stderr, "%s", USAGE_ATTACH_MODEL);
+        return 2;
+    }
     char *data = NULL;
     size_t size = 0;
     fr_store *s = NULL;
@@ -140,7 +161,10 @@ static int attach_model(int argc, char **argv) {
     }
     fr_store_close(s);
     s = NULL;
-    if (fr_store_attach(store_path, FR_STORE_SECTION_SEQMODEL, data, size, err, sizeof err)) { fprintf(stderr, "feedrank store attach-model: %s\n", err); goto done; }
+    if (fr_store_attach(store_path, FR_STORE_SECTION_SEQMODEL, data, size, err, sizeof err)) {
+        fprintf(stderr, "feedrank store attach-model: %s\n", err);
+        goto done;
+    }
     fprintf(stderr, "feedrank store attach-model: %s attached to %s (best epoch %d, validation NDCG@10 %.4f)\n", model_path, store_path,
             meta.best_epoch, meta.best_ndcg);
     rc = 0;
@@ -153,7 +177,10 @@ done:
 
 int fr_cmd_store(int argc, char **argv) {
     char err[1024];
-    if (argc < 2 || fr_cli_help(argv[1])) { store_usage(argc < 2 ? stderr : stdout); return argc < 2 ? 2 : 0; }
+    if (argc < 2 || fr_cli_help(argv[1])) {
+        store_usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
     if (strcmp(argv[1], "merge") == 0) {
         const char *out = NULL;
         const char *inputs[1024];
@@ -162,17 +189,38 @@ int fr_cmd_store(int argc, char **argv) {
             int r = fr_cli_value(argc, argv, &i, "--out", &out);
             if (r < 0) return 2;
             if (r) continue;
-            if (fr_cli_help(argv[i])) { fprintf(stdout, "%s", USAGE_MERGE); return 0; }
-            if (argv[i][0] == '-') { fprintf(stderr, "feedrank store merge: unknown option '%s'\n", argv[i]); return 2; }
-            if (n == 1024) { fprintf(stderr, "feedrank store merge: at most 1024 inputs\n"); return 2; }
+            if (fr_cli_help(argv[i])) {
+                fprintf(stdout, "%s", USAGE_MERGE);
+                return 0;
+            }
+            if (argv[i][0] == '-') {
+                fprintf(stderr, "feedrank store merge: unknown option '%s'\n", argv[i]);
+                return 2;
+            }
+            if (n == 1024) {
+                fprintf(stderr, "feedrank store merge: at most 1024 inputs\n");
+                return 2;
+            }
             inputs[n++] = argv[i];
         }
-        if (!out || n == 0) { fprintf(stderr, "%s", USAGE_MERGE); return 2; }
+        if (!out || n == 0) {
+            fprintf(stderr, "%s", USAGE_MERGE);
+            return 2;
+        }
         for (int i = 0; i < n; i++)
-            if (strcmp(inputs[i], out) == 0) { fprintf(stderr, "feedrank store merge: --out must differ from the inputs\n"); return 2; }
-        if (fr_store_merge(inputs, n, out, err, sizeof err)) { fprintf(stderr, "feedrank store merge: %s\n", err); return 1; }
+            if (strcmp(inputs[i], out) == 0) {
+                fprintf(stderr, "feedrank store merge: --out must differ from the inputs\n");
+                return 2;
+            }
+        if (fr_store_merge(inputs, n, out, err, sizeof err)) {
+            fprintf(stderr, "feedrank store merge: %s\n", err);
+            return 1;
+        }
         fr_store *s;
-        if (fr_store_open(out, 0, 0, &s, err, sizeof err)) { fprintf(stderr, "feedrank store merge: %s\n", err); return 1; }
+        if (fr_store_open(out, 0, 0, &s, err, sizeof err)) {
+            fprintf(stderr, "feedrank store merge: %s\n", err);
+            return 1;
+        }
         fprintf(stderr, "feedrank store merge: wrote %s: %" PRIu64 " items from %d stores\n", out, fr_store_info_of(s)->count, n);
         fr_store_close(s);
         return 0;
@@ -182,10 +230,19 @@ int fr_cmd_store(int argc, char **argv) {
     if (strcmp(argv[1], "compact") == 0) return compact(argc - 1, argv + 1);
     if (strcmp(argv[1], "info") == 0) {
         for (int i = 2; i < argc; i++)
-            if (fr_cli_help(argv[i])) { fprintf(stdout, "%s", USAGE_INFO); return 0; }
-        if (argc != 3) { fprintf(stderr, "%s", USAGE_INFO); return 2; }
+            if (fr_cli_help(argv[i])) {
+                fprintf(stdout, "%s", USAGE_INFO);
+                return 0;
+            }
+        if (argc != 3) {
+            fprintf(stderr, "%s", USAGE_INFO);
+            return 2;
+        }
         fr_store *s;
-        if (fr_store_open(argv[2], 0, 0, &s, err, sizeof err)) { fprintf(stderr, "feedrank store info: %s\n", err); return 1; }
+        if (fr_store_open(argv[2], 0, 0, &s, err, sizeof err)) {
+            fprintf(stderr, "feedrank store info: %s\n", err);
+            return 1;
+        }
         const fr_store_info *in = fr_store_info_of(s);
         time_t t = (time_t)in->created_unix;
         char when[64];

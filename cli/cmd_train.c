@@ -128,9 +128,19 @@ int fr_cmd_train(int argc, char **argv) {
             return 2;
         }
     }
-    if (!store_path || !log) { fprintf(stderr, "feedrank train: --store and --interactions are required\n"); train_usage(stderr); return 2; }
-    if (out && model_out) { fprintf(stderr, "feedrank train: --out and --model-out exclude each other\n"); return 2; }
-    if (strcmp(log, "-") == 0) { fprintf(stderr, "feedrank train: the log must be a file (it is hashed for the model's provenance)\n"); return 2; }
+    if (!store_path || !log) {
+        fprintf(stderr, "feedrank train: --store and --interactions are required\n");
+        train_usage(stderr);
+        return 2;
+    }
+    if (out && model_out) {
+        fprintf(stderr, "feedrank train: --out and --model-out exclude each other\n");
+        return 2;
+    }
+    if (strcmp(log, "-") == 0) {
+        fprintf(stderr, "feedrank train: the log must be a file (it is hashed for the model's provenance)\n");
+        return 2;
+    }
     long epochs, patience, batch, dim, blocks, heads, len, neg, vp, vn, threads = 0, bad, per_run;
     if (fr_cli_int("--epochs", epochs_s, 1, 100000, &epochs) || fr_cli_int("--patience", pat_s, 1, 100000, &patience) ||
         fr_cli_int("--batch", batch_s, 1, 65536, &batch) || fr_cli_int("--dim", dim_s, 1, FR_SEQ_LOAD_MAX_WIDTH, &dim) ||
@@ -140,22 +150,44 @@ int fr_cmd_train(int argc, char **argv) {
         (threads_s && fr_cli_int("--threads", threads_s, 1, 1024, &threads)) ||
         fr_cli_int("--max-bad-lines", bad_s, 0, 1L << 40, &bad) || fr_cli_int("--epochs-per-run", per_run_s, 0, 100000, &per_run))
         return 2;
-    if (dim % heads) { fprintf(stderr, "feedrank train: --heads %ld must divide --dim %ld\n", heads, dim); return 2; }
+    if (dim % heads) {
+        fprintf(stderr, "feedrank train: --heads %ld must divide --dim %ld\n", heads, dim);
+        return 2;
+    }
     char *end;
     const double lr = strtod(lr_s, &end);
-    if (*end || !(lr > 0 && lr < 1e6)) { fprintf(stderr, "feedrank train: --lr must be a number > 0, not '%s'\n", lr_s); return 2; }
+    if (*end || !(lr > 0 && lr < 1e6)) {
+        fprintf(stderr, "feedrank train: --lr must be a number > 0, not '%s'\n", lr_s);
+        return 2;
+    }
     const double wd = strtod(wd_s, &end);
-    if (*end || !(wd >= 0 && wd < 1e6)) { fprintf(stderr, "feedrank train: --weight-decay must be a number >= 0, not '%s'\n", wd_s); return 2; }
+    if (*end || !(wd >= 0 && wd < 1e6)) {
+        fprintf(stderr, "feedrank train: --weight-decay must be a number >= 0, not '%s'\n", wd_s);
+        return 2;
+    }
     const double dropout = strtod(drop_s, &end);
-    if (*end || !(dropout >= 0 && dropout < 1)) { fprintf(stderr, "feedrank train: --dropout must be in [0, 1), not '%s'\n", drop_s); return 2; }
+    if (*end || !(dropout >= 0 && dropout < 1)) {
+        fprintf(stderr, "feedrank train: --dropout must be in [0, 1), not '%s'\n", drop_s);
+        return 2;
+    }
     errno = 0;
     const unsigned long long seed = strtoull(seed_s, &end, 10);
-    if (*end || errno || !*seed_s || *seed_s == '-') { fprintf(stderr, "feedrank train: --seed must be an unsigned integer, not '%s'\n", seed_s); return 2; }
-    fr_log_format fmt = strcmp(fmt_s, "jsonl") == 0 ? FR_LOG_JSONL : strcmp(fmt_s, "recbole") == 0 ? FR_LOG_RECBOLE : FR_LOG_AUTO;
-    if (fmt == FR_LOG_AUTO && strcmp(fmt_s, "auto") != 0) { fprintf(stderr, "feedrank train: --format must be auto, jsonl or recbole\n"); return 2; }
+    if (*end || errno || !*seed_s || *seed_s == '-') {
+        fprintf(stderr, "feedrank train: --seed must be an unsigned integer, not '%s'\n", seed_s);
+        return 2;
+    }
+    fr_log_format fmt = strcmp(fmt_s, "jsonl") == 0 ? FR_LOG_JSONL : strcmp(fmt_s, "recbole") == 0 ? FR_LOG_RECBOLE
+                                                                                                   : FR_LOG_AUTO;
+    if (fmt == FR_LOG_AUTO && strcmp(fmt_s, "auto") != 0) {
+        fprintf(stderr, "feedrank train: --format must be auto, jsonl or recbole\n");
+        return 2;
+    }
     if (threads) omp_set_num_threads((int)threads);
     const int on_cuda = strcmp(device, "cuda") == 0;
-    if (!on_cuda && strcmp(device, "cpu") != 0) { fprintf(stderr, "feedrank train: --device must be cpu or cuda, not '%s'\n", device); return 2; }
+    if (!on_cuda && strcmp(device, "cpu") != 0) {
+        fprintf(stderr, "feedrank train: --device must be cpu or cuda, not '%s'\n", device);
+        return 2;
+    }
 #ifndef FEEDRANK_HAVE_CUDA
     if (on_cuda) {
         fprintf(stderr, "feedrank train: --device cuda: this build has no CUDA support (configure with -DFEEDRANK_CUDA=ON on a machine with nvcc)\n");
@@ -177,54 +209,84 @@ int fr_cmd_train(int argc, char **argv) {
     float *own_text = NULL, *V = NULL;
     uint8_t *ck = NULL, *section = NULL, *copy = NULL;
     size_t ck_size = 0, section_size = 0, copy_size = 0;
-    const char *dest = model_out ? model_out : out ? out : store_path;
+    const char *dest = model_out ? model_out : out ? out
+                                                   : store_path;
     char ckpt[4096];
     snprintf(ckpt, sizeof ckpt, "%s", ckpt_s ? ckpt_s : "");
     if (!ckpt_s) snprintf(ckpt, sizeof ckpt, "%s.train-checkpoint", dest);
 
-    if (fr_store_open(store_path, 0, 1, &store, err, sizeof err)) { fprintf(stderr, "feedrank train: %s\n", err); goto done; }
+    if (fr_store_open(store_path, 0, 1, &store, err, sizeof err)) {
+        fprintf(stderr, "feedrank train: %s\n", err);
+        goto done;
+    }
     const fr_store_info *in = fr_store_info_of(store);
-    if (in->count > (1u << 30)) { fprintf(stderr, "feedrank train: %s: %" PRIu64 " items is more than the model takes\n", store_path, in->count); goto done; }
-    fr_seq_meta meta = {.lr = (float)lr, .weight_decay = (float)wd, .batch = (int)batch, .n_neg = (int)neg,
-                        .patience = (int)patience, .max_epochs = (int)epochs, .val_percent = (int)vp, .val_negatives = (int)vn,
-                        .seed = seed, .created_unix = (uint64_t)time(NULL)};
+    if (in->count > (1u << 30)) {
+        fprintf(stderr, "feedrank train: %s: %" PRIu64 " items is more than the model takes\n", store_path, in->count);
+        goto done;
+    }
+    fr_seq_meta meta = {.lr = (float)lr, .weight_decay = (float)wd, .batch = (int)batch, .n_neg = (int)neg, .patience = (int)patience, .max_epochs = (int)epochs, .val_percent = (int)vp, .val_negatives = (int)vn, .seed = seed, .created_unix = (uint64_t)time(NULL)};
     /* reproducible outputs (the reproducible-builds convention): the same bytes from the same run */
     const char *sde = getenv("SOURCE_DATE_EPOCH");
     if (sde && *sde) meta.created_unix = strtoull(sde, NULL, 10);
     fr_seq_store_key_of(store, store_path, &meta.store);
     snprintf(meta.log_path, sizeof meta.log_path, "%s", log);
-    if (fr_seq_file_hash(log, &meta.log_hash, &meta.log_bytes, err, sizeof err)) { fprintf(stderr, "feedrank train: %s\n", err); goto done; }
-    if (!(f = fopen(log, "rb"))) { fprintf(stderr, "feedrank train: %s: cannot open: %s\n", log, strerror(errno)); goto done; }
-    if (fr_seq_histories_read(f, log, fmt, store, (uint64_t)bad, &h, err, sizeof err)) { fprintf(stderr, "feedrank train: %s\n", err); goto done; }
-    const fr_priors_stats *ls = &h.stats;
-    if (ls->events == 0) {
-        fprintf(stderr, "feedrank train: %s: no event names an item of %s (%" PRIu64 " events with unknown item ids, %" PRIu64
-                " malformed lines skipped): nothing to train on\n", log, store_path, ls->unknown_items, ls->bad_lines);
+    if (fr_seq_file_hash(log, &meta.log_hash, &meta.log_bytes, err, sizeof err)) {
+        fprintf(stderr, "feedrank train: %s\n", err);
         goto done;
     }
-    if (fr_seq_split_make(&h, (int)vp, seed, &sp, err, sizeof err)) { fprintf(stderr, "feedrank train: %s\n", err); goto done; }
+    if (!(f = fopen(log, "rb"))) {
+        fprintf(stderr, "feedrank train: %s: cannot open: %s\n", log, strerror(errno));
+        goto done;
+    }
+    if (fr_seq_histories_read(f, log, fmt, store, (uint64_t)bad, &h, err, sizeof err)) {
+        fprintf(stderr, "feedrank train: %s\n", err);
+        goto done;
+    }
+    const fr_priors_stats *ls = &h.stats;
+    if (ls->events == 0) {
+        fprintf(stderr, "feedrank train: %s: no event names an item of %s (%" PRIu64 " events with unknown item ids, %" PRIu64 " malformed lines skipped): nothing to train on\n", log, store_path, ls->unknown_items, ls->bad_lines);
+        goto done;
+    }
+    if (fr_seq_split_make(&h, (int)vp, seed, &sp, err, sizeof err)) {
+        fprintf(stderr, "feedrank train: %s\n", err);
+        goto done;
+    }
     if (sp.trainable == 0) {
         fprintf(stderr, "feedrank train: %s: %" PRIu64 " event%s from %" PRIu64 " user%s, and no user has 2 or more events outside validation: "
-                "the model learns which item follows which, so it needs users with at least 2 events (3 for a validation user)\n",
+                        "the model learns which item follows which, so it needs users with at least 2 events (3 for a validation user)\n",
                 log, ls->events, ls->events == 1 ? "" : "s", ls->users, ls->users == 1 ? "" : "s");
         goto done;
     }
     if (sp.n_val == 0) {
         fprintf(stderr, "feedrank train: %s: no validation user (--val-percent %ld of %" PRIu64 " users, counting only users with 2 or more "
-                "events): early stopping needs some; raise --val-percent or use a longer log\n", log, vp, ls->users);
+                        "events): early stopping needs some; raise --val-percent or use a longer log\n",
+                log, vp, ls->users);
         goto done;
     }
     fr_seq_config cfg = fr_seq_default_config((int)in->count, in->dim);
-    cfg.d = (int)dim; cfg.n_layers = (int)blocks; cfg.n_heads = (int)heads; cfg.max_len = (int)len; cfg.d_ff = 4 * (int)dim;
+    cfg.d = (int)dim;
+    cfg.n_layers = (int)blocks;
+    cfg.n_heads = (int)heads;
+    cfg.max_len = (int)len;
+    cfg.d_ff = 4 * (int)dim;
     cfg.dropout = (float)dropout;
     meta.cfg = cfg;
-    meta.users = ls->users; meta.events = ls->events; meta.unknown_items = ls->unknown_items;
-    meta.train_sequences = (uint64_t)sp.trainable; meta.val_users = (uint64_t)sp.n_val;
-    if (fr_seq_create(&cfg, (int)batch, (int)neg, &m, err, sizeof err)) { fprintf(stderr, "feedrank train: %s\n", err); goto done; }
+    meta.users = ls->users;
+    meta.events = ls->events;
+    meta.unknown_items = ls->unknown_items;
+    meta.train_sequences = (uint64_t)sp.trainable;
+    meta.val_users = (uint64_t)sp.n_val;
+    if (fr_seq_create(&cfg, (int)batch, (int)neg, &m, err, sizeof err)) {
+        fprintf(stderr, "feedrank train: %s\n", err);
+        goto done;
+    }
     const size_t np = fr_seq_num_params(m);
     const float *text = fr_store_vectors_f32(store);
     if (!text) { /* an f16 store: the model reads fp32 rows */
-        if (!(own_text = malloc((size_t)in->count * in->dim * sizeof *own_text))) { fprintf(stderr, "feedrank train: out of memory\n"); goto done; }
+        if (!(own_text = malloc((size_t)in->count * in->dim * sizeof *own_text))) {
+            fprintf(stderr, "feedrank train: out of memory\n");
+            goto done;
+        }
         for (uint64_t r = 0; r < in->count; r++) fr_store_vector(store, r, own_text + r * in->dim);
         text = own_text;
     }
@@ -253,14 +315,11 @@ int fr_cmd_train(int argc, char **argv) {
         goto done;
     }
 #endif
-    fprintf(stderr, "feedrank train: %s: %" PRIu64 " events from %" PRIu64 " users (skipped: %" PRIu64 " events with unknown item ids, %" PRIu64
-            " malformed lines); %ld training sequences, %d validation users; %zu parameters, %d threads%s\n",
+    fprintf(stderr, "feedrank train: %s: %" PRIu64 " events from %" PRIu64 " users (skipped: %" PRIu64 " events with unknown item ids, %" PRIu64 " malformed lines); %ld training sequences, %d validation users; %zu parameters, %d threads%s\n",
             log, ls->events, ls->users, ls->unknown_items, ls->bad_lines, sp.trainable, sp.n_val, np, omp_get_max_threads(),
             on_cuda ? ", training steps on CUDA" : "");
     progress_state ps = {.tty = isatty(2), .epochs = (int)epochs};
-    const fr_seq_train_opts o = {.batch = (int)batch, .n_neg = (int)neg, .seed = seed,
-                                 .opt = {.lr = (float)lr, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f, .weight_decay = (float)wd},
-                                 .progress = show_progress, .progress_ctx = &ps};
+    const fr_seq_train_opts o = {.batch = (int)batch, .n_neg = (int)neg, .seed = seed, .opt = {.lr = (float)lr, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f, .weight_decay = (float)wd}, .progress = show_progress, .progress_ctx = &ps};
     int ran = 0;
     while (run.epochs_done < epochs && run.bad_epochs < patience) {
         const int e = run.epochs_done;
@@ -297,7 +356,10 @@ int fr_cmd_train(int argc, char **argv) {
         }
         const double sec = now_s() - t0;
         fr_seq_epoch_record *rec = realloc(run.record, (size_t)(e + 1) * sizeof *rec);
-        if (!rec) { fprintf(stderr, "feedrank train: out of memory\n"); goto done; }
+        if (!rec) {
+            fprintf(stderr, "feedrank train: out of memory\n");
+            goto done;
+        }
         run.record = rec;
         rec[e] = (fr_seq_epoch_record){st.mean_loss, ndcg, hr, sec};
         run.epochs_done = e + 1;
@@ -332,7 +394,10 @@ int fr_cmd_train(int argc, char **argv) {
     meta.best_ndcg = best->ndcg;
     meta.best_hr = best->hr;
     meta.best_loss = best->loss;
-    if (fr_seq_section_build(&meta, run.best, np, &section, &section_size, err, sizeof err)) { fprintf(stderr, "feedrank train: %s\n", err); goto done; }
+    if (fr_seq_section_build(&meta, run.best, np, &section, &section_size, err, sizeof err)) {
+        fprintf(stderr, "feedrank train: %s\n", err);
+        goto done;
+    }
     fr_store_close(store); /* text may point into its mapping: nothing reads it from here on */
     store = NULL;
     text = NULL;
@@ -350,7 +415,10 @@ int fr_cmd_train(int argc, char **argv) {
         }
         if (!wr) wr = fr_store_attach(dest, FR_STORE_SECTION_SEQMODEL, section, section_size, err, sizeof err);
     }
-    if (wr) { fprintf(stderr, "feedrank train: %s (the trained state is kept in %s)\n", err, ckpt); goto done; }
+    if (wr) {
+        fprintf(stderr, "feedrank train: %s (the trained state is kept in %s)\n", err, ckpt);
+        goto done;
+    }
     unlink(ckpt); /* done: nothing to resume */
     fprintf(stderr, "feedrank train: best epoch %d of %d: val NDCG@10 %.4f, HR@10 %.4f; model %s %s\n", run.best_epoch, run.epochs_done,
             best->ndcg, best->hr, model_out ? "written to" : "attached to", dest);

@@ -30,9 +30,15 @@ static int rk_is_signal(rk_kind k);
  * index defaults (`feedrank index --interactions`: window 10), as a store built without options. */
 static rk *rk_profile(const char *spec, const char *path, char *err, size_t errcap) {
     rk *r = calloc(1, sizeof *r);
-    if (!r) { fr_fail(FR_ERR_NOMEM, err, errcap, "out of memory"); return NULL; }
+    if (!r) {
+        fr_fail(FR_ERR_NOMEM, err, errcap, "out of memory");
+        return NULL;
+    }
     char name[64];
-    if (fr_profile_load(path, &r->o, name, sizeof name, err, errcap)) { free(r); return NULL; }
+    if (fr_profile_load(path, &r->o, name, sizeof name, err, errcap)) {
+        free(r);
+        return NULL;
+    }
     snprintf(r->name, sizeof r->name, "%s", spec);
     r->kind = RK_PROFILE;
     fr_priors_params pp;
@@ -52,7 +58,8 @@ static rk *rk_profile(const char *spec, const char *path, char *err, size_t errc
     }
     const fr_rank_options *o = &r->o;
     snprintf(r->tuned, sizeof r->tuned, "as written, not re-tuned: semantic %g, popularity %g, covisitation %g, lexical %g, sequential %g; "
-             "gate %g, cold boost %g; priors window %d (index --interactions --window)", o->semantic_weight, o->popularity_weight, o->covisitation_weight, o->lexical_weight,
+                                        "gate %g, cold boost %g; priors window %d (index --interactions --window)",
+             o->semantic_weight, o->popularity_weight, o->covisitation_weight, o->lexical_weight,
              o->sequential_weight, o->log_gate, o->cold_content_boost, r->window);
     return r;
 }
@@ -68,13 +75,21 @@ static rk *rk_parse(const char *spec, char *err, size_t errcap) {
     r->window = 10;
     const char *paren = strchr(spec, '(');
     size_t nl = paren ? (size_t)(paren - spec) : strlen(spec);
-    struct { const char *n; rk_kind k; } names[] = {{"random", RK_RANDOM}, {"order", RK_ORDER}, {"bm25", RK_BM25}, {"embed", RK_EMBED},
-                                                    {"popularity", RK_POP}, {"covis", RK_COVIS}, {"blend", RK_BLEND}, {"rrf", RK_RRF},
-                                                    {"gblend", RK_GBLEND}, {"logcovis", RK_LCOVIS}, {"seq", RK_SEQ}};
+    struct {
+        const char *n;
+        rk_kind k;
+    } names[] = {{"random", RK_RANDOM}, {"order", RK_ORDER}, {"bm25", RK_BM25}, {"embed", RK_EMBED}, {"popularity", RK_POP}, {"covis", RK_COVIS}, {"blend", RK_BLEND}, {"rrf", RK_RRF}, {"gblend", RK_GBLEND}, {"logcovis", RK_LCOVIS}, {"seq", RK_SEQ}};
     int found = 0;
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-        if (strlen(names[i].n) == nl && strncmp(spec, names[i].n, nl) == 0) { r->kind = names[i].k; found = 1; }
-    if (!found) { fr_fail(FR_ERR_ARG, err, errcap, "unknown ranker '%s' (see --help)", spec); free(r); return NULL; }
+        if (strlen(names[i].n) == nl && strncmp(spec, names[i].n, nl) == 0) {
+            r->kind = names[i].k;
+            found = 1;
+        }
+    if (!found) {
+        fr_fail(FR_ERR_ARG, err, errcap, "unknown ranker '%s' (see --help)", spec);
+        free(r);
+        return NULL;
+    }
     const int combined = r->kind == RK_BLEND || r->kind == RK_RRF || r->kind == RK_GBLEND;
     if (combined != (paren != NULL)) {
         fr_fail(FR_ERR_ARG, err, errcap, "ranker '%s': blend(...) and rrf(...) take a list of rankers; others take none", spec);
@@ -83,17 +98,31 @@ static rk *rk_parse(const char *spec, char *err, size_t errcap) {
     }
     if (paren) {
         const char *end = strrchr(spec, ')');
-        if (!end || end < paren || end[1]) { fr_fail(FR_ERR_ARG, err, errcap, "ranker '%s': unbalanced parentheses", spec); free(r); return NULL; }
+        if (!end || end < paren || end[1]) {
+            fr_fail(FR_ERR_ARG, err, errcap, "ranker '%s': unbalanced parentheses", spec);
+            free(r);
+            return NULL;
+        }
         char inner[256];
         snprintf(inner, sizeof inner, "%.*s", (int)(end - paren - 1), paren + 1);
         int given = 0;
         for (char *save = NULL, *tok = strtok_r(inner, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
             while (*tok == ' ') tok++;
             char *colon = strchr(tok, ':');
-            if (colon) { *colon = 0; given++; }
-            if (r->n_parts == MAX_PARTS) { fr_fail(FR_ERR_ARG, err, errcap, "ranker '%s': at most %d parts", spec, MAX_PARTS); break; }
+            if (colon) {
+                *colon = 0;
+                given++;
+            }
+            if (r->n_parts == MAX_PARTS) {
+                fr_fail(FR_ERR_ARG, err, errcap, "ranker '%s': at most %d parts", spec, MAX_PARTS);
+                break;
+            }
             rk *p = rk_parse(tok, err, errcap);
-            if (!p) { for (int i = 0; i < r->n_parts; i++) free(r->parts[i]); free(r); return NULL; }
+            if (!p) {
+                for (int i = 0; i < r->n_parts; i++) free(r->parts[i]);
+                free(r);
+                return NULL;
+            }
             if ((r->kind != RK_RRF && !rk_is_signal(p->kind)) || p->kind == RK_RRF || p->kind == RK_PROFILE) {
                 fr_fail(FR_ERR_ARG, err, errcap, "ranker '%s': blend parts are ranker signals (embed, bm25, popularity, logcovis, seq); '%s' is not%s",
                         spec, p->name, p->kind == RK_COVIS ? " (covis is the harness's own co-visitation; the served one is logcovis)" : "");
@@ -102,7 +131,13 @@ static rk *rk_parse(const char *spec, char *err, size_t errcap) {
                 free(r);
                 return NULL;
             }
-            if (p->kind == RK_BLEND || p->kind == RK_RRF || p->kind == RK_GBLEND) { free(p); fr_fail(FR_ERR_ARG, err, errcap, "ranker '%s': blends do not nest", spec); for (int i = 0; i < r->n_parts; i++) free(r->parts[i]); free(r); return NULL; }
+            if (p->kind == RK_BLEND || p->kind == RK_RRF || p->kind == RK_GBLEND) {
+                free(p);
+                fr_fail(FR_ERR_ARG, err, errcap, "ranker '%s': blends do not nest", spec);
+                for (int i = 0; i < r->n_parts; i++) free(r->parts[i]);
+                free(r);
+                return NULL;
+            }
             char *e = NULL;
             r->weights[r->n_parts] = colon ? strtod(colon + 1, &e) : 1.0;
             if (colon && (e == colon + 1 || *e || !isfinite(r->weights[r->n_parts]))) {
@@ -154,12 +189,18 @@ static fr_status write_bench_store(bench *B, const char *path, int window, char 
     fr_status rc = fr_store_writer_open(path, D, FR_STORE_F32, B->model_name[0] ? B->model_name : "none", B->model_fp, 1, &w, err, errcap);
     if (rc) return rc;
     float *zero = calloc((size_t)D, sizeof(float));
-    if (!zero) { fr_store_writer_abort(w); return fr_fail(FR_ERR_NOMEM, err, errcap, "bench: out of memory"); }
+    if (!zero) {
+        fr_store_writer_abort(w);
+        return fr_fail(FR_ERR_NOMEM, err, errcap, "bench: out of memory");
+    }
     for (int i = 0; i < d->n_items && !rc; i++)
         rc = fr_store_writer_add(w, d->item_ids[i], strlen(d->item_ids[i]), B->item_vecs ? B->item_vecs + (size_t)i * D : zero,
                                  d->item_texts[i], strlen(d->item_texts[i]), err, errcap);
     free(zero);
-    if (rc) { fr_store_writer_abort(w); return rc; }
+    if (rc) {
+        fr_store_writer_abort(w);
+        return rc;
+    }
     if ((rc = fr_store_writer_finish(w, err, errcap))) return rc;
     if (d->mode == FR_DS_FEED) { /* priors from the histories (targets never enter), one event per item in order */
         fr_priors_params pp;
@@ -189,7 +230,10 @@ static fr_status write_bench_store(bench *B, const char *path, int window, char 
 static fr_status ranker_for(bench *B, int window, fr_ranker **out, char *err, size_t errcap) {
     if (B->mode != FR_DS_FEED) window = 0;
     for (int i = 0; i < B->n_stores; i++)
-        if (B->stores[i].window == window) { *out = B->stores[i].ranker; return FR_OK; }
+        if (B->stores[i].window == window) {
+            *out = B->stores[i].ranker;
+            return FR_OK;
+        }
     if (B->n_stores == (int)(sizeof B->stores / sizeof B->stores[0])) return fr_fail(FR_ERR_ARG, err, errcap, "bench: too many priors windows");
     bench_store *s = &B->stores[B->n_stores];
     snprintf(s->path, sizeof s->path, "%s/bench-%d-%016" PRIx64 "-w%d.store", B->cache, (int)getpid(), B->data_hash, window);
@@ -197,7 +241,12 @@ static fr_status ranker_for(bench *B, int window, fr_ranker **out, char *err, si
     fr_status rc = write_bench_store(B, s->path, window, err, errcap);
     if (!rc) rc = fr_store_open(s->path, 0, 1, &s->store, err, errcap);
     if (!rc) rc = fr_ranker_create(NULL, s->store, &s->ranker, err, errcap);
-    if (rc) { fr_store_close(s->store); s->store = NULL; unlink(s->path); return rc; }
+    if (rc) {
+        fr_store_close(s->store);
+        s->store = NULL;
+        unlink(s->path);
+        return rc;
+    }
     s->window = window;
     B->n_stores++;
     *out = s->ranker;
@@ -241,7 +290,11 @@ static fr_status case_request(bench *B, int k, const fr_rank_options *o, fr_rank
 }
 
 static void sigset_free(sigset *s) {
-    for (int g = 0; g < FR_SIG_COUNT; g++) { free(s->raw[g]); free(s->norm[g]); s->raw[g] = s->norm[g] = NULL; }
+    for (int g = 0; g < FR_SIG_COUNT; g++) {
+        free(s->raw[g]);
+        free(s->norm[g]);
+        s->raw[g] = s->norm[g] = NULL;
+    }
     free(s->seen);
     s->seen = NULL;
 }
@@ -277,7 +330,8 @@ static fr_status sigset_compute(bench *B, sigset *s, const fr_rank_options *o, i
         /* normalised once: the grid only re-weights */
         fr_rank_signals v = sg;
         float *norm[FR_SIG_COUNT] = {0};
-        for (int g = 0; g < FR_SIG_COUNT; g++) if (sg.sig[g]) norm[g] = s->norm[g] + off;
+        for (int g = 0; g < FR_SIG_COUNT; g++)
+            if (sg.sig[g]) norm[g] = s->norm[g] + off;
         if (grow_scratch(B, n)) return fr_fail(FR_ERR_NOMEM, err, errcap, "bench: out of memory");
         fr_rank_normalize(o, &v, norm, B->iwork);
     }
@@ -290,7 +344,10 @@ static void sigset_score(const bench *B, const sigset *s, int k, const fr_rank_o
     fr_rank_signals v = {.n = n};
     const float *norm[FR_SIG_COUNT] = {0};
     for (int g = 0; g < FR_SIG_COUNT; g++)
-        if (s->raw[g]) { v.sig[g] = s->raw[g] + off; norm[g] = s->norm[g] + off; }
+        if (s->raw[g]) {
+            v.sig[g] = s->raw[g] + off;
+            norm[g] = s->norm[g] + off;
+        }
     v.seen = s->seen ? s->seen + off : NULL;
     fr_rank_combine(o, &v, norm, out);
 }
@@ -329,7 +386,10 @@ static void score_rrf(bench *B, rk *r, int k, const double *w, float *out) {
         for (int i = 0; i < n; i++) order[i] = i;
         for (int a = 1; a < n; a++) {
             int v = order[a], b = a;
-            while (b > 0 && tmp[order[b - 1]] < tmp[v]) { order[b] = order[b - 1]; b--; }
+            while (b > 0 && tmp[order[b - 1]] < tmp[v]) {
+                order[b] = order[b - 1];
+                b--;
+            }
             order[b] = v;
         }
         for (int a = 0; a < n;) {
@@ -380,7 +440,10 @@ static void alloc_results(const bench *B, rk *r) {
     if (r->scores) return;
     r->scores = malloc(sizeof(float) * (size_t)(B->c_off[B->n_cases] ? B->c_off[B->n_cases] : 1));
     for (int i = 0; i < 5; i++) r->m[i] = malloc(sizeof(double) * (size_t)(B->n_cases ? B->n_cases : 1));
-    if (!r->scores || !r->m[0] || !r->m[1] || !r->m[2] || !r->m[3] || !r->m[4]) { fprintf(stderr, "feedrank bench: out of memory\n"); abort(); }
+    if (!r->scores || !r->m[0] || !r->m[1] || !r->m[2] || !r->m[3] || !r->m[4]) {
+        fprintf(stderr, "feedrank bench: out of memory\n");
+        abort();
+    }
 }
 
 static double run_ranker(bench *B, rk *r, const fr_rank_options *o, const double *w, int want_tune, int store) {
@@ -390,19 +453,27 @@ static double run_ranker(bench *B, rk *r, const fr_rank_options *o, const double
     for (int k = 0; k < B->n_cases; k++) {
         if (want_tune >= 0 && B->c_tune[k] != want_tune) continue;
         float *s = r->scores + B->c_off[k];
-        if (r->kind == RK_PROFILE) { /* scored by fr_rank already */ }
-        else if (r->kind == RK_RRF) score_rrf(B, r, k, w, s);
+        if (r->kind == RK_PROFILE) { /* scored by fr_rank already */
+        } else if (r->kind == RK_RRF) score_rrf(B, r, k, w, s);
         else if (rk_is_signal(r->kind) || rk_is_blend(r->kind)) sigset_score(B, &r->ss, k, o, s);
         else score_base(B, r, k, s);
         double m[5];
         if (!store && B->mode == FR_DS_FEED && !B->ties_order) m[1] = feed_ndcg10(B, k, s);
         else case_metrics(B, k, s, m);
-        if (store) for (int i = 0; i < 5; i++) r->m[i][k] = m[i];
+        if (store)
+            for (int i = 0; i < 5; i++) r->m[i][k] = m[i];
         const int t = B->c_tune[k] != 0;
-        hs[t] += m[1]; hn[t]++;
-        if (B->c_cold && B->c_cold[k]) { hc[t] += m[1]; hnc[t]++; }
+        hs[t] += m[1];
+        hn[t]++;
+        if (B->c_cold && B->c_cold[k]) {
+            hc[t] += m[1];
+            hnc[t]++;
+        }
     }
-    for (int t = 0; t < 2; t++) { B->h_all[t] = hn[t] ? hs[t] / hn[t] : 0; B->h_cold[t] = hnc[t] ? hc[t] / hnc[t] : 0; }
+    for (int t = 0; t < 2; t++) {
+        B->h_all[t] = hn[t] ? hs[t] / hn[t] : 0;
+        B->h_cold[t] = hnc[t] ? hc[t] / hnc[t] : 0;
+    }
     B->last_cold = hnc[0] + hnc[1] ? (hc[0] + hc[1]) / (hnc[0] + hnc[1]) : 0;
     return hn[0] + hn[1] ? (hs[0] + hs[1]) / (hn[0] + hn[1]) : 0;
 }
@@ -417,8 +488,14 @@ static int reuse(bench *B, rk *r) {
         for (int m = 0; m < 5; m++) r->m[m] = malloc(sizeof(double) * (size_t)(B->n_cases ? B->n_cases : 1));
         if (!r->scores) return 0;
         memcpy(r->scores, o->scores, sizeof(float) * ns);
-        for (int m = 0; m < 5; m++) { if (!r->m[m]) return 0; memcpy(r->m[m], o->m[m], sizeof(double) * (size_t)B->n_cases); }
-        r->o = o->o; r->window = o->window; r->half_life = o->half_life; r->cp = o->cp;
+        for (int m = 0; m < 5; m++) {
+            if (!r->m[m]) return 0;
+            memcpy(r->m[m], o->m[m], sizeof(double) * (size_t)B->n_cases);
+        }
+        r->o = o->o;
+        r->window = o->window;
+        r->half_life = o->half_life;
+        r->cp = o->cp;
         memcpy(r->weights, o->weights, sizeof r->weights);
         memcpy(r->tuned, o->tuned, sizeof r->tuned);
         r->seconds = 0;
@@ -519,7 +596,11 @@ static int tune_and_run(bench *B, rk *r, char *err, size_t errcap) {
                 r->o.bm25_k1 = (float)k1s[i];
                 r->o.bm25_b = (float)bs[j];
                 if (try_signal(B, r, 1, &v, err, errcap)) return -1;
-                if (v > best) { best = v; bk1 = k1s[i]; bb = bs[j]; }
+                if (v > best) {
+                    best = v;
+                    bk1 = k1s[i];
+                    bb = bs[j];
+                }
                 progress(B, r->name, i * 7 + j + 1, 42);
             }
         r->o.bm25_k1 = (float)bk1;
@@ -530,7 +611,10 @@ static int tune_and_run(bench *B, rk *r, char *err, size_t errcap) {
         for (int i = 0; i < 7; i++) {
             r->o.history_half_life = (float)hls[i];
             if (try_signal(B, r, 1, &v, err, errcap)) return -1;
-            if (v > best) { best = v; bh = hls[i]; }
+            if (v > best) {
+                best = v;
+                bh = hls[i];
+            }
             progress(B, r->name, i + 1, 7);
         }
         r->o.history_half_life = (float)bh;
@@ -545,7 +629,12 @@ static int tune_and_run(bench *B, rk *r, char *err, size_t errcap) {
                     r->o.covisitation_half_life = (float)hls[h];
                     r->o.covisitation_norm = (float)norms[q];
                     if (try_signal(B, r, 1, &v, err, errcap)) return -1;
-                    if (v > best) { best = v; bwin = wins[i]; bh = hls[h]; bn = norms[q]; }
+                    if (v > best) {
+                        best = v;
+                        bwin = wins[i];
+                        bh = hls[h];
+                        bn = norms[q];
+                    }
                     progress(B, r->name, (i * 5 + h) * 3 + q + 1, 45);
                 }
         r->window = bwin;
@@ -566,7 +655,11 @@ static int tune_and_run(bench *B, rk *r, char *err, size_t errcap) {
                 for (int h = 0; h < 5; h++) {
                     r->half_life = hls[h];
                     v = run_ranker(B, r, NULL, NULL, 1, 0);
-                    if (v > best) { best = v; bp = p; bh = hls[h]; }
+                    if (v > best) {
+                        best = v;
+                        bp = p;
+                        bh = hls[h];
+                    }
                 }
             }
         fr_covis_free(r->covis);
@@ -584,8 +677,15 @@ static int tune_and_run(bench *B, rk *r, char *err, size_t errcap) {
             for (int p = 0; p < r->n_parts; p++) {
                 const rk *q = r->parts[p];
                 if (q->kind == RK_EMBED) r->o.history_half_life = q->o.history_half_life;
-                if (q->kind == RK_BM25) { r->o.bm25_k1 = q->o.bm25_k1; r->o.bm25_b = q->o.bm25_b; }
-                if (q->kind == RK_LCOVIS) { r->window = q->window; r->o.covisitation_half_life = q->o.covisitation_half_life; r->o.covisitation_norm = q->o.covisitation_norm; }
+                if (q->kind == RK_BM25) {
+                    r->o.bm25_k1 = q->o.bm25_k1;
+                    r->o.bm25_b = q->o.bm25_b;
+                }
+                if (q->kind == RK_LCOVIS) {
+                    r->window = q->window;
+                    r->o.covisitation_half_life = q->o.covisitation_half_life;
+                    r->o.covisitation_norm = q->o.covisitation_norm;
+                }
             }
             fr_rank_options all = r->o;
             double ones[MAX_PARTS];
@@ -593,7 +693,12 @@ static int tune_and_run(bench *B, rk *r, char *err, size_t errcap) {
             blend_options(r, ones, &all);
             all.cold_content_boost = feed ? 1 : 0; /* asks for the log signals even when a weight is 0 */
             if (sigset_compute(B, &r->ss, &all, r->window, -1, err, errcap)) return -1;
-            if (r->kind == RK_BLEND || !feed) { if (!r->gate_given) { r->o.log_gate = 0; r->o.cold_content_boost = 0; } }
+            if (r->kind == RK_BLEND || !feed) {
+                if (!r->gate_given) {
+                    r->o.log_gate = 0;
+                    r->o.cold_content_boost = 0;
+                }
+            }
         }
         /* gblend: the gate and the boost are tuned jointly with the weights (a grid; weights given: gate only) */
         const double gates[] = {0.5, 0.75, 1, 1.5, 2, 3, 5, 10}, boosts[] = {0, 0.25, 0.5, 0.75, 1, 1.25, 1.5, 2, 3};
@@ -619,13 +724,24 @@ static int tune_and_run(bench *B, rk *r, char *err, size_t errcap) {
         }
         long done = 0, total = (long)n_gates * n_w;
         for (int gi = 0; gi < n_gates; gi++) {
-            if (n_gates > 1) { r->o.log_gate = (float)gates[gi / NB]; r->o.cold_content_boost = (float)boosts[gi % NB]; }
+            if (n_gates > 1) {
+                r->o.log_gate = (float)gates[gi / NB];
+                r->o.cold_content_boost = (float)boosts[gi % NB];
+            }
             fr_rank_options o = r->o;
             if (r->weights_given) {
                 blend_options(r, r->weights, &o);
                 v = run_ranker(B, r, &o, r->weights, 1, 0);
-                if (B->last_cold > best_cold) { best_cold = B->last_cold; cg = o.log_gate; cb = o.cold_content_boost; }
-                if (v > best && B->last_cold >= need) { best = v; bg = o.log_gate; bb = o.cold_content_boost; }
+                if (B->last_cold > best_cold) {
+                    best_cold = B->last_cold;
+                    cg = o.log_gate;
+                    cb = o.cold_content_boost;
+                }
+                if (v > best && B->last_cold >= need) {
+                    best = v;
+                    bg = o.log_gate;
+                    bb = o.cold_content_boost;
+                }
                 progress(B, r->name, ++done, total);
                 continue;
             }
@@ -645,8 +761,18 @@ static int tune_and_run(bench *B, rk *r, char *err, size_t errcap) {
                         B->last_cold = B->h_cold[1];
                         frontier_row(B, r, w);
                     }
-                    if (B->last_cold > best_cold) { best_cold = B->last_cold; memcpy(cw, w, sizeof w); cg = o.log_gate; cb = o.cold_content_boost; }
-                    if (v > best && B->last_cold >= need) { best = v; memcpy(bw, w, sizeof w); bg = o.log_gate; bb = o.cold_content_boost; }
+                    if (B->last_cold > best_cold) {
+                        best_cold = B->last_cold;
+                        memcpy(cw, w, sizeof w);
+                        cg = o.log_gate;
+                        cb = o.cold_content_boost;
+                    }
+                    if (v > best && B->last_cold >= need) {
+                        best = v;
+                        memcpy(bw, w, sizeof w);
+                        bg = o.log_gate;
+                        bb = o.cold_content_boost;
+                    }
                     progress(B, r->name, ++done, total);
                 }
                 int p = 0;
@@ -669,11 +795,18 @@ static int tune_and_run(bench *B, rk *r, char *err, size_t errcap) {
         size_t left = sizeof r->tuned;
         int n = snprintf(t, left, "weights");
         for (int p = 0; p < r->n_parts && n > 0 && (size_t)n < left; p++) {
-            t += n; left -= (size_t)n;
+            t += n;
+            left -= (size_t)n;
             n = snprintf(t, left, "%s %s %.1f", p ? "," : "", r->parts[p]->name, r->weights[p]);
         }
-        if (r->kind == RK_GBLEND) { size_t l = strlen(r->tuned); snprintf(r->tuned + l, sizeof r->tuned - l, "; log gate %g, cold content boost %g", r->o.log_gate, r->o.cold_content_boost); }
-        if (!r->weights_given) { size_t l = strlen(r->tuned); snprintf(r->tuned + l, sizeof r->tuned - l, " (tuned)"); }
+        if (r->kind == RK_GBLEND) {
+            size_t l = strlen(r->tuned);
+            snprintf(r->tuned + l, sizeof r->tuned - l, "; log gate %g, cold content boost %g", r->o.log_gate, r->o.cold_content_boost);
+        }
+        if (!r->weights_given) {
+            size_t l = strlen(r->tuned);
+            snprintf(r->tuned + l, sizeof r->tuned - l, " (tuned)");
+        }
     }
     if (rk_is_signal(r->kind)) {
         fr_rank_options o = alone(r);
@@ -722,7 +855,10 @@ static int embed_cached(bench *B, fr_encoder *enc, char **texts, int n, fr_text_
         int ok = fr_store_info_of(s)->count == (uint64_t)n && fr_store_info_of(s)->dim == D;
         for (int i = 0; ok && i < n; i++) fr_store_vector(s, (uint64_t)i, out + (size_t)i * D);
         fr_store_close(s);
-        if (ok) { fprintf(stderr, "feedrank bench: %s embeddings from cache %s\n", tag, path); return 0; }
+        if (ok) {
+            fprintf(stderr, "feedrank bench: %s embeddings from cache %s\n", tag, path);
+            return 0;
+        }
     }
     fprintf(stderr, "feedrank bench: embedding %d %s texts with %s ...\n", n, tag, fr_encoder_name(enc));
     struct timespec t0, t1;
@@ -768,10 +904,16 @@ static int build_cases(bench *B, int distractors, int negatives, int popularity_
         cum = malloc(sizeof(double) * (size_t)d->n_items);
         if (!cum) goto oom;
         double acc = 0;
-        for (int i = 0; i < d->n_items; i++) { acc += B->pop[i] + 1; cum[i] = acc; } /* +1: unseen items can be drawn */
+        for (int i = 0; i < d->n_items; i++) {
+            acc += B->pop[i] + 1;
+            cum[i] = acc;
+        } /* +1: unseen items can be drawn */
     }
     char *mark = calloc((size_t)d->n_items, 1);
-    if (!mark) { free(cum); goto oom; }
+    if (!mark) {
+        free(cum);
+        goto oom;
+    }
     for (int s = 0; s < max_cases; s++) {
         int extra = d->mode == FR_DS_SEARCH ? distractors : negatives;
         int base_n = d->mode == FR_DS_SEARCH ? d->q_off[s + 1] - d->q_off[s] : 1;
@@ -786,7 +928,11 @@ static int build_cases(bench *B, int distractors, int negatives, int popularity_
             float *g = a ? realloc(B->c_grades, sizeof(float) * cap) : NULL, *p = g ? realloc(B->c_pos, sizeof(float) * cap) : NULL;
             if (a) B->c_items = a;
             if (g) B->c_grades = g;
-            if (!a || !g || !p) { free(cum); free(mark); goto oom; }
+            if (!a || !g || !p) {
+                free(cum);
+                free(mark);
+                goto oom;
+            }
             B->c_pos = p;
         }
         int k = B->n_cases;
@@ -812,7 +958,8 @@ static int build_cases(bench *B, int distractors, int negatives, int popularity_
         }
         /* distractors / negatives: distinct, never judged, never history or target */
         int avail = d->n_items;
-        for (int i = 0; i < d->n_items && avail >= 0; i++) if (mark[i]) avail--;
+        for (int i = 0; i < d->n_items && avail >= 0; i++)
+            if (mark[i]) avail--;
         if (extra > avail) extra = avail;
         for (int e = 0, tries = 0; e < extra && tries < extra * 1000 + 1000; tries++) {
             double u = fr_uniform3(B->seed, 0x5EED0000u + (uint64_t)s, (uint64_t)tries);
@@ -820,7 +967,11 @@ static int build_cases(bench *B, int distractors, int negatives, int popularity_
             if (cum) {
                 double target = u * cum[d->n_items - 1];
                 int lo = 0, hi = d->n_items - 1;
-                while (lo < hi) { int mid = (lo + hi) / 2; if (cum[mid] <= target) lo = mid + 1; else hi = mid; }
+                while (lo < hi) {
+                    int mid = (lo + hi) / 2;
+                    if (cum[mid] <= target) lo = mid + 1;
+                    else hi = mid;
+                }
                 it = lo;
             } else {
                 it = (int)(u * d->n_items);
@@ -842,12 +993,17 @@ static int build_cases(bench *B, int distractors, int negatives, int popularity_
                 if (j > i) j = i;
                 int ti = B->c_items[i];
                 float tg = B->c_grades[i], tp = B->c_pos[i];
-                B->c_items[i] = B->c_items[j]; B->c_grades[i] = B->c_grades[j]; B->c_pos[i] = B->c_pos[j];
-                B->c_items[j] = ti; B->c_grades[j] = tg; B->c_pos[j] = tp;
+                B->c_items[i] = B->c_items[j];
+                B->c_grades[i] = B->c_grades[j];
+                B->c_pos[i] = B->c_pos[j];
+                B->c_items[j] = ti;
+                B->c_grades[j] = tg;
+                B->c_pos[j] = tp;
             }
         }
         for (size_t i = total; i < at; i++) mark[B->c_items[i]] = 0;
-        if (d->mode == FR_DS_FEED) for (int j = d->h_off[s]; j < d->h_off[s + 1]; j++) mark[d->h_items[j]] = 0;
+        if (d->mode == FR_DS_FEED)
+            for (int j = d->h_off[s]; j < d->h_off[s + 1]; j++) mark[d->h_items[j]] = 0;
         B->c_src[k] = s;
         B->c_tune[k] = (fr_hash64(key, strlen(key), 0x7E57) & 1) == 0;
         total = at;
@@ -870,11 +1026,15 @@ int fr_bench_ab(const fr_bench_options *o) {
     const int nb = o->n_specs - 1;
     int loaded_queries = 0, loaded_users = 0;
     char err[1024];
-rk *rks[MAX_RANKERS] = {0};
+    rk *rks[MAX_RANKERS] = {0};
     int nr = 0, rc = 0, need_embed = 0;
     for (int i = 0; i <= nb; i++) {
         rk *r = rk_parse(specs[i], err, sizeof err);
-        if (!r) { fprintf(stderr, "feedrank bench ab: %s\n", err); for (int j = 0; j < nr; j++) rk_free(rks[j]); return 2; }
+        if (!r) {
+            fprintf(stderr, "feedrank bench ab: %s\n", err);
+            for (int j = 0; j < nr; j++) rk_free(rks[j]);
+            return 2;
+        }
         rks[nr++] = r;
     }
     bench B = {0};
@@ -896,7 +1056,11 @@ rk *rks[MAX_RANKERS] = {0};
         return 1;
     }
     fr_encoder *enc = NULL;
-    if (fr_dataset_load(dataset, data, &B.d, err, sizeof err)) { fprintf(stderr, "feedrank bench ab: %s\n", err); rc = 1; goto done; }
+    if (fr_dataset_load(dataset, data, &B.d, err, sizeof err)) {
+        fprintf(stderr, "feedrank bench ab: %s\n", err);
+        rc = 1;
+        goto done;
+    }
     fr_dataset *d = B.d;
     B.mode = d->mode;
     loaded_queries = d->n_queries; /* what fr_dataset_free must free */
@@ -912,32 +1076,70 @@ rk *rks[MAX_RANKERS] = {0};
     for (int i = 0; i < nr; i++) {
         rk *list[MAX_PARTS + 1];
         int n = 0;
-        if (rks[i]->kind == RK_BLEND || rks[i]->kind == RK_RRF || rks[i]->kind == RK_GBLEND) for (int p = 0; p < rks[i]->n_parts; p++) list[n++] = rks[i]->parts[p];
+        if (rks[i]->kind == RK_BLEND || rks[i]->kind == RK_RRF || rks[i]->kind == RK_GBLEND)
+            for (int p = 0; p < rks[i]->n_parts; p++) list[n++] = rks[i]->parts[p];
         else list[n++] = rks[i];
         for (int p = 0; p < n; p++) {
             rk_kind k = list[p]->kind;
-            if ((k == RK_BM25 || k == RK_ORDER) && d->mode != FR_DS_SEARCH) { fprintf(stderr, "feedrank bench ab: ranker '%s' needs a search dataset\n", list[p]->name); rc = 2; goto done; }
-            if ((k == RK_POP || k == RK_COVIS || k == RK_LCOVIS || k == RK_SEQ) && d->mode != FR_DS_FEED) { fprintf(stderr, "feedrank bench ab: ranker '%s' needs a feed dataset (interaction histories)\n", list[p]->name); rc = 2; goto done; }
-            if (k == RK_SEQ && !B.seq_model) { fprintf(stderr, "feedrank bench ab: ranker '%s' needs --seq-model FILE (feedrank train --model-out, trained on a store of this catalogue)\n", list[p]->name); rc = 2; goto done; }
-            if (k == RK_PROFILE && rks[i]->o.sequential_weight != 0 && !B.seq_model) { fprintf(stderr, "feedrank bench ab: %s has a sequential weight: give --seq-model FILE\n", list[p]->name); rc = 2; goto done; }
+            if ((k == RK_BM25 || k == RK_ORDER) && d->mode != FR_DS_SEARCH) {
+                fprintf(stderr, "feedrank bench ab: ranker '%s' needs a search dataset\n", list[p]->name);
+                rc = 2;
+                goto done;
+            }
+            if ((k == RK_POP || k == RK_COVIS || k == RK_LCOVIS || k == RK_SEQ) && d->mode != FR_DS_FEED) {
+                fprintf(stderr, "feedrank bench ab: ranker '%s' needs a feed dataset (interaction histories)\n", list[p]->name);
+                rc = 2;
+                goto done;
+            }
+            if (k == RK_SEQ && !B.seq_model) {
+                fprintf(stderr, "feedrank bench ab: ranker '%s' needs --seq-model FILE (feedrank train --model-out, trained on a store of this catalogue)\n", list[p]->name);
+                rc = 2;
+                goto done;
+            }
+            if (k == RK_PROFILE && rks[i]->o.sequential_weight != 0 && !B.seq_model) {
+                fprintf(stderr, "feedrank bench ab: %s has a sequential weight: give --seq-model FILE\n", list[p]->name);
+                rc = 2;
+                goto done;
+            }
             need_embed |= k == RK_EMBED || k == RK_SEQ || k == RK_PROFILE; /* seq reads the item vectors; a profile ranks by everything */
         }
     }
     B.pop = calloc((size_t)d->n_items, sizeof(double));
-    if (!B.pop) { fprintf(stderr, "feedrank bench: out of memory\n"); rc = 1; goto done; }
+    if (!B.pop) {
+        fprintf(stderr, "feedrank bench: out of memory\n");
+        rc = 1;
+        goto done;
+    }
     if (d->mode == FR_DS_FEED)
         for (int u = 0; u < d->n_users; u++)
             for (int j = d->h_off[u]; j < d->h_off[u + 1]; j++) B.pop[d->h_items[j]] += 1;
-    if (build_cases(&B, (int)distractors, (int)negatives, strcmp(sampler, "popularity") == 0, (int)cold_k, err, sizeof err)) { fprintf(stderr, "%s\n", err); rc = 1; goto done; }
-    if (B.n_cases == 0) { fprintf(stderr, "feedrank bench ab: no usable cases in %s\n", data); rc = 1; goto done; }
+    if (build_cases(&B, (int)distractors, (int)negatives, strcmp(sampler, "popularity") == 0, (int)cold_k, err, sizeof err)) {
+        fprintf(stderr, "%s\n", err);
+        rc = 1;
+        goto done;
+    }
+    if (B.n_cases == 0) {
+        fprintf(stderr, "feedrank bench ab: no usable cases in %s\n", data);
+        rc = 1;
+        goto done;
+    }
     { /* scratch sized to the largest case (--negatives / --distractors up to 100,000) */
         int maxn = 1;
-        for (int k = 0; k < B.n_cases; k++) if (B.c_off[k + 1] - B.c_off[k] > maxn) maxn = B.c_off[k + 1] - B.c_off[k];
-        if (grow_scratch(&B, maxn)) { fprintf(stderr, "feedrank bench: out of memory\n"); rc = 1; goto done; }
+        for (int k = 0; k < B.n_cases; k++)
+            if (B.c_off[k + 1] - B.c_off[k] > maxn) maxn = B.c_off[k + 1] - B.c_off[k];
+        if (grow_scratch(&B, maxn)) {
+            fprintf(stderr, "feedrank bench: out of memory\n");
+            rc = 1;
+            goto done;
+        }
     }
     if (dump) {
         FILE *f = fopen(dump, "w");
-        if (!f) { fprintf(stderr, "feedrank bench ab: cannot write %s: %s\n", dump, strerror(errno)); rc = 1; goto done; }
+        if (!f) {
+            fprintf(stderr, "feedrank bench ab: cannot write %s: %s\n", dump, strerror(errno));
+            rc = 1;
+            goto done;
+        }
         for (int k = 0; k < B.n_cases; k++) {
             fprintf(f, "{\"case\":");
             fr_json_write_string(f, fr_bench_case_label(&B, k));
@@ -953,14 +1155,25 @@ rk *rks[MAX_RANKERS] = {0};
     }
     if (need_embed) {
         fr_encoder_options opt = {.backend = device};
-        if (fr_encoder_load(model, &opt, &enc, err, sizeof err)) { fprintf(stderr, "feedrank bench: cannot load model: %s\n", err); rc = 1; goto done; }
+        if (fr_encoder_load(model, &opt, &enc, err, sizeof err)) {
+            fprintf(stderr, "feedrank bench: cannot load model: %s\n", err);
+            rc = 1;
+            goto done;
+        }
         B.dim = fr_encoder_dim(enc);
         B.model_fp = fr_encoder_fingerprint(enc);
         snprintf(B.model_name, sizeof B.model_name, "%s", fr_encoder_name(enc));
         B.item_vecs = malloc(sizeof(float) * (size_t)d->n_items * B.dim);
-        if (!B.item_vecs) { rc = 1; goto done; }
+        if (!B.item_vecs) {
+            rc = 1;
+            goto done;
+        }
         if (!limit) {
-            if (embed_cached(&B, enc, d->item_texts, d->n_items, FR_TEXT_DOCUMENT, cache, "items", B.item_vecs, err, sizeof err)) { fprintf(stderr, "feedrank bench: %s\n", err); rc = 1; goto done; }
+            if (embed_cached(&B, enc, d->item_texts, d->n_items, FR_TEXT_DOCUMENT, cache, "items", B.item_vecs, err, sizeof err)) {
+                fprintf(stderr, "feedrank bench: %s\n", err);
+                rc = 1;
+                goto done;
+            }
         } else { /* --limit: only the items its cases use (candidates and histories); the others stay 0 */
             char *used = calloc((size_t)d->n_items, 1);
             int *rows = malloc(sizeof(int) * (size_t)(d->n_items ? d->n_items : 1));
@@ -971,7 +1184,11 @@ rk *rks[MAX_RANKERS] = {0};
                 for (int i = 0; i < B.c_off[B.n_cases]; i++) used[B.c_items[i]] = 1;
                 for (int k = 0; d->mode == FR_DS_FEED && k < B.n_cases; k++)
                     for (int j = d->h_off[B.c_src[k]]; j < d->h_off[B.c_src[k] + 1]; j++) used[d->h_items[j]] = 1;
-                for (int i = 0; i < d->n_items; i++) if (used[i]) { rows[m] = i; sub[m++] = d->item_texts[i]; }
+                for (int i = 0; i < d->n_items; i++)
+                    if (used[i]) {
+                        rows[m] = i;
+                        sub[m++] = d->item_texts[i];
+                    }
                 vecs = malloc(sizeof(float) * (size_t)(m ? m : 1) * B.dim);
             }
             int bad = !vecs || embed_cached(&B, enc, sub, m, FR_TEXT_DOCUMENT, cache, "items", vecs, err, sizeof err);
@@ -981,32 +1198,75 @@ rk *rks[MAX_RANKERS] = {0};
                 fprintf(stderr, "feedrank bench: --limit: %d of %d items embedded (those its cases use)\n", m, d->n_items);
             }
             const int oom = !vecs;
-            free(used); free(rows); free(sub); free(vecs);
-            if (bad) { fprintf(stderr, "feedrank bench: %s\n", oom ? "out of memory" : err); rc = 1; goto done; }
+            free(used);
+            free(rows);
+            free(sub);
+            free(vecs);
+            if (bad) {
+                fprintf(stderr, "feedrank bench: %s\n", oom ? "out of memory" : err);
+                rc = 1;
+                goto done;
+            }
         }
         if (d->mode == FR_DS_SEARCH) {
             B.query_vecs = malloc(sizeof(float) * (size_t)d->n_queries * B.dim);
-            if (!B.query_vecs) { rc = 1; goto done; }
-            if (embed_cached(&B, enc, d->query_texts, d->n_queries, FR_TEXT_QUERY, cache, "queries", B.query_vecs, err, sizeof err)) { fprintf(stderr, "feedrank bench: %s\n", err); rc = 1; goto done; }
+            if (!B.query_vecs) {
+                rc = 1;
+                goto done;
+            }
+            if (embed_cached(&B, enc, d->query_texts, d->n_queries, FR_TEXT_QUERY, cache, "queries", B.query_vecs, err, sizeof err)) {
+                fprintf(stderr, "feedrank bench: %s\n", err);
+                rc = 1;
+                goto done;
+            }
         }
     }
     for (int i = 0; i < nr; i++) {
         fprintf(stderr, "feedrank bench: ranker %s ...\n", rks[i]->name);
-        if (tune_and_run(&B, rks[i], err, sizeof err)) { fprintf(stderr, "feedrank bench: %s\n", err); rc = 1; goto done; }
+        if (tune_and_run(&B, rks[i], err, sizeof err)) {
+            fprintf(stderr, "feedrank bench: %s\n", err);
+            rc = 1;
+            goto done;
+        }
     }
-    if (dump_rankings && fr_bench_write_rankings(&B, rks, nr, dump_rankings, err, sizeof err)) { fprintf(stderr, "feedrank bench ab: %s\n", err); rc = 1; goto done; }
+    if (dump_rankings && fr_bench_write_rankings(&B, rks, nr, dump_rankings, err, sizeof err)) {
+        fprintf(stderr, "feedrank bench ab: %s\n", err);
+        rc = 1;
+        goto done;
+    }
     fr_bench_report(&B, rks, nr, (int)rounds, out_dir, cmdline, need_embed ? fr_encoder_name(enc) : NULL, summary, (int)distractors, (int)negatives, sampler, (int)cold_k);
     if (save_profile && (rc = fr_bench_save_profile(&B, rks, nr, save_profile, dataset, data, (int)seed, err, sizeof err)))
         fprintf(stderr, "feedrank bench ab: %s\n", err);
 done:
-    if (B.frontier && fclose(B.frontier) != 0 && rc == 0) { fprintf(stderr, "feedrank bench ab: --frontier %s: write failed\n", frontier); rc = 1; }
+    if (B.frontier && fclose(B.frontier) != 0 && rc == 0) {
+        fprintf(stderr, "feedrank bench ab: --frontier %s: write failed\n", frontier);
+        rc = 1;
+    }
     for (int i = 0; i < nr; i++) rk_free(rks[i]);
     fr_encoder_free(enc);
-    for (int i = 0; i < B.n_stores; i++) { fr_ranker_free(B.stores[i].ranker); fr_store_close(B.stores[i].store); unlink(B.stores[i].path); }
-    free(B.seq_model); free(B.req_cands); free(B.req_hist); free(B.iwork);
-    free(B.pop); free(B.item_vecs); free(B.query_vecs);
-    free(B.c_off); free(B.c_items); free(B.c_grades); free(B.c_src); free(B.c_tune); free(B.c_cold); free(B.c_pos);
-    if (B.d && loaded_users + loaded_queries) { B.d->n_queries = loaded_queries; B.d->n_users = loaded_users; }
+    for (int i = 0; i < B.n_stores; i++) {
+        fr_ranker_free(B.stores[i].ranker);
+        fr_store_close(B.stores[i].store);
+        unlink(B.stores[i].path);
+    }
+    free(B.seq_model);
+    free(B.req_cands);
+    free(B.req_hist);
+    free(B.iwork);
+    free(B.pop);
+    free(B.item_vecs);
+    free(B.query_vecs);
+    free(B.c_off);
+    free(B.c_items);
+    free(B.c_grades);
+    free(B.c_src);
+    free(B.c_tune);
+    free(B.c_cold);
+    free(B.c_pos);
+    if (B.d && loaded_users + loaded_queries) {
+        B.d->n_queries = loaded_queries;
+        B.d->n_users = loaded_users;
+    }
     fr_dataset_free(B.d);
     return rc;
 }

@@ -31,7 +31,18 @@
 #define MAX_PARTS 8
 #define MAX_RANKERS FR_BENCH_MAX_RANKERS
 
-typedef enum { RK_RANDOM, RK_ORDER, RK_BM25, RK_EMBED, RK_POP, RK_COVIS, RK_BLEND, RK_RRF, RK_GBLEND, RK_LCOVIS, RK_SEQ, RK_PROFILE } rk_kind;
+typedef enum { RK_RANDOM,
+               RK_ORDER,
+               RK_BM25,
+               RK_EMBED,
+               RK_POP,
+               RK_COVIS,
+               RK_BLEND,
+               RK_RRF,
+               RK_GBLEND,
+               RK_LCOVIS,
+               RK_SEQ,
+               RK_PROFILE } rk_kind;
 
 /* One parameter setting's signals for every case (case offsets, like c_items): raw, normalised
  * (by o's normalisation), and the log's count per candidate; NULL = absent. */
@@ -50,7 +61,7 @@ struct rk {
      * boost) and the priors window of the store they rank on */
     fr_rank_options o;
     int window;
-    sigset ss;               /* the signals the options were last computed for */
+    sigset ss; /* the signals the options were last computed for */
     /* covis (the harness's own co-visitation, not a served signal) */
     double half_life;
     fr_covis_params cp;
@@ -59,12 +70,12 @@ struct rk {
     rk *parts[MAX_PARTS];
     double weights[MAX_PARTS];
     int weights_given;
-    int gate_given;          /* log gate and cold boost fixed (a profile), not tuned */
-    char tuned[400];         /* what tuning chose, for the report */
+    int gate_given;  /* log gate and cold boost fixed (a profile), not tuned */
+    char tuned[400]; /* what tuning chose, for the report */
     /* results */
-    float *scores;           /* per case, per candidate (case offsets) */
-    double *m[5];            /* per case: ndcg5, ndcg10, hr1, hr10, mrr */
-    double seconds;          /* tuning and scoring time */
+    float *scores;  /* per case, per candidate (case offsets) */
+    double *m[5];   /* per case: ndcg5, ndcg10, hr1, hr10, mrr */
+    double seconds; /* tuning and scoring time */
 };
 
 typedef struct {
@@ -78,25 +89,25 @@ typedef struct {
     fr_dataset *d;
     int mode;
     int n_cases;
-    int *c_off;              /* candidates of case k: c_items[c_off[k] .. c_off[k+1]-1] */
+    int *c_off; /* candidates of case k: c_items[c_off[k] .. c_off[k+1]-1] */
     int *c_items;
     float *c_grades;
-    int *c_src;              /* query or user index */
-    int *c_tune;             /* 1 = tuning half */
-    int *c_cold;             /* feed: target seen < cold_k times in the log */
-    float *c_pos;            /* search: position in the dataset (for "order") */
+    int *c_src;   /* query or user index */
+    int *c_tune;  /* 1 = tuning half */
+    int *c_cold;  /* feed: target seen < cold_k times in the log */
+    float *c_pos; /* search: position in the dataset (for "order") */
     float *item_vecs, *query_vecs;
     int dim;
     double *pop;
     uint64_t seed;
-    int ties_order;          /* 1: break score ties by candidate order instead of against relevance */
-    double min_cold;         /* gblend tuning: only settings whose cold-slice NDCG@10 (tuning half) reaches this */
-    double last_cold;        /* cold-slice NDCG@10 of the last run_ranker pass */
+    int ties_order;             /* 1: break score ties by candidate order instead of against relevance */
+    double min_cold;            /* gblend tuning: only settings whose cold-slice NDCG@10 (tuning half) reaches this */
+    double last_cold;           /* cold-slice NDCG@10 of the last run_ranker pass */
     double h_all[2], h_cold[2]; /* last pass: NDCG@10 per half (index = c_tune), all and cold cases */
-    FILE *frontier;          /* --frontier: every grid setting's results (NULL: not asked) */
+    FILE *frontier;             /* --frontier: every grid setting's results (NULL: not asked) */
     const char *frontier_header_for;
     const char *frontier_path;
-    int frontier_parts;      /* parts of the blend the frontier file describes (its column layout) */
+    int frontier_parts;                      /* parts of the blend the frontier file describes (its column layout) */
     rk *done[MAX_RANKERS * (MAX_PARTS + 1)]; /* rankers already tuned and scored, reused by name */
     int n_done;
     /* the served path: stores of the dataset's items with priors per window, and their rankers */
@@ -105,7 +116,7 @@ typedef struct {
     const char *cache;
     uint64_t data_hash, model_fp;
     char model_name[128];
-    uint8_t *seq_model;      /* --seq-model: the model section attached to every store */
+    uint8_t *seq_model; /* --seq-model: the model section attached to every store */
     size_t seq_model_size;
     float zero_query[1];
     /* sized scratch (grows to the largest case) */
@@ -118,7 +129,6 @@ typedef struct {
     int tty;
     double last_progress;
 } bench;
-
 
 /* bench_report.c */
 const char *fr_bench_case_label(const bench *B, int k);

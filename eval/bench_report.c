@@ -6,11 +6,19 @@
 
 static const char *METRIC[5] = {"NDCG@5", "NDCG@10", "HR@1", "HR@10", "MRR"};
 
-typedef struct { double *x; int n; } sel;
+typedef struct {
+    double *x;
+    int n;
+} sel;
 
 /* Report slices. Feed adds the slices the log-signal goals are stated on: cold-start targets (all,
  * and the report half's alone - the cases no tuning saw) and warm targets. */
-enum { SL_REPORT, SL_ALL, SL_COLD, SL_COLD_REPORT, SL_WARM, SL_COUNT };
+enum { SL_REPORT,
+       SL_ALL,
+       SL_COLD,
+       SL_COLD_REPORT,
+       SL_WARM,
+       SL_COUNT };
 static const char *SLICE_NAME[SL_COUNT] = {"report half", "all cases", "cold-start slice", "cold-start slice, report half",
                                            "warm targets"};
 
@@ -38,7 +46,7 @@ const char *fr_bench_case_label(const bench *B, int k) {
 
 /* The B-vs-A comparison on NDCG@10 over one slice. */
 typedef struct {
-    double gain, headroom, p;       /* gain (B-A)/A (NAN when A = 0); headroom closed (search; NAN in feed) */
+    double gain, headroom, p; /* gain (B-A)/A (NAN when A = 0); headroom closed (search; NAN in feed) */
     fr_interval diff;
     int win, tie, loss, n;
 } cmp_ab;
@@ -53,7 +61,9 @@ static cmp_ab compare(const bench *B, const rk *A, const rk *Bk, int slice, int 
             diff[i] = b.x[i] - a.x[i];
             ma += a.x[i];
             mb += b.x[i];
-            if (diff[i] > 1e-9) c.win++; else if (diff[i] < -1e-9) c.loss++; else c.tie++;
+            if (diff[i] > 1e-9) c.win++;
+            else if (diff[i] < -1e-9) c.loss++;
+            else c.tie++;
         }
         ma /= a.n ? a.n : 1;
         mb /= a.n ? a.n : 1;
@@ -80,7 +90,8 @@ static void plot_label(char *out, size_t cap, const char *name) {
     size_t n = strlen(name);
     if (n <= 40) snprintf(out, cap, "%s", name);
     else snprintf(out, cap, "%.24s...%s", name, name + n - 13);
-    for (char *p = out; *p; p++) if (*p == '\'' || *p == '"') *p = '`'; /* inside gnuplot quotes */
+    for (char *p = out; *p; p++)
+        if (*p == '\'' || *p == '"') *p = '`'; /* inside gnuplot quotes */
 }
 
 void fr_bench_report(bench *B, rk **rks, int nr, int rounds, const char *out_dir, const char *cmdline, const char *model,
@@ -98,7 +109,10 @@ void fr_bench_report(bench *B, rk **rks, int nr, int rounds, const char *out_dir
         js = fopen(path, "w");
     }
     int n_tune = 0, n_cold = 0;
-    for (int k = 0; k < B->n_cases; k++) { n_tune += B->c_tune[k]; n_cold += B->c_cold[k]; }
+    for (int k = 0; k < B->n_cases; k++) {
+        n_tune += B->c_tune[k];
+        n_cold += B->c_cold[k];
+    }
     char protocol[512], ties[160], cases_line[256];
     if (feed) snprintf(protocol, sizeof protocol, "target + %d %s negatives per user (never history or target), seed %" PRIu64 "; popularity and co-visitation from the file's histories; target at a random position", negatives, sampler, B->seed);
     else snprintf(protocol, sizeof protocol, "queries with >= 2 judged items and a grade above %g; candidates = judged items%s; gain 2^(grade - %g) - 1", B->d->grade_min, distractors ? " + random distractors (irrelevant)" : "", B->d->grade_min);
@@ -112,10 +126,14 @@ void fr_bench_report(bench *B, rk **rks, int nr, int rounds, const char *out_dir
     fprintf(md, "- cases: %s\n", cases_line);
     if (feed) fprintf(md, "- cold-start slice: target seen < %d times in the log: %d cases\n", cold_k, n_cold);
     if (js) {
-        fprintf(js, "{\"command\":"); fr_json_write_string(js, cmdline);
-        fprintf(js, ",\"data\":"); fr_json_write_string(js, summary);
-        fprintf(js, ",\"model\":"); fr_json_write_string(js, model ? model : "");
-        fprintf(js, ",\"mode\":\"%s\",\"protocol\":", feed ? "feed" : "search"); fr_json_write_string(js, protocol);
+        fprintf(js, "{\"command\":");
+        fr_json_write_string(js, cmdline);
+        fprintf(js, ",\"data\":");
+        fr_json_write_string(js, summary);
+        fprintf(js, ",\"model\":");
+        fr_json_write_string(js, model ? model : "");
+        fprintf(js, ",\"mode\":\"%s\",\"protocol\":", feed ? "feed" : "search");
+        fr_json_write_string(js, protocol);
         fprintf(js, ",\"ties\":\"%s\",\"seed\":%" PRIu64 ",\"negatives\":%d,\"sampler\":", B->ties_order ? "order" : "against", B->seed, negatives);
         fr_json_write_string(js, sampler);
         fprintf(js, ",\"distractors\":%d,\"bootstrap_rounds\":%d,\"cold_k\":%d,\"cold_cases\":%d,\"cases\":%d,\"tuning_cases\":%d,\"rankers\":[",
@@ -165,9 +183,12 @@ void fr_bench_report(bench *B, rk **rks, int nr, int rounds, const char *out_dir
                 fr_json_write_string(js, rks[0]->name);
                 fprintf(js, ",\"b\":");
                 fr_json_write_string(js, rks[r]->name);
-                fprintf(js, ",\"n\":%d,\"gain\":", c.n); json_num(js, c.gain);
-                fprintf(js, ",\"diff\":%.6f,\"diff_lo\":%.6f,\"diff_hi\":%.6f,\"headroom_closed\":", c.diff.mean, c.diff.lo, c.diff.hi); json_num(js, c.headroom);
-                fprintf(js, ",\"paired_p\":"); json_num(js, c.p);
+                fprintf(js, ",\"n\":%d,\"gain\":", c.n);
+                json_num(js, c.gain);
+                fprintf(js, ",\"diff\":%.6f,\"diff_lo\":%.6f,\"diff_hi\":%.6f,\"headroom_closed\":", c.diff.mean, c.diff.lo, c.diff.hi);
+                json_num(js, c.headroom);
+                fprintf(js, ",\"paired_p\":");
+                json_num(js, c.p);
                 fprintf(js, ",\"win\":%d,\"tie\":%d,\"loss\":%d}", c.win, c.tie, c.loss);
             }
     }
@@ -178,12 +199,18 @@ void fr_bench_report(bench *B, rk **rks, int nr, int rounds, const char *out_dir
         for (int r = 1; r < nr; r++) {
             double m = 0;
             for (int k = 0; k < B->n_cases; k++) m += rks[r]->m[1][k];
-            if (m > bestm) { bestm = m; Bk = rks[r]; }
+            if (m > bestm) {
+                bestm = m;
+                Bk = rks[r];
+            }
         }
         int *idx = malloc(sizeof(int) * (size_t)(B->n_cases ? B->n_cases : 1));
         int n = 0;
         for (int k = 0; idx && k < B->n_cases; k++) idx[n++] = k;
-        if (js) { fprintf(js, "],\"cases_most\":{\"ranker\":"); fr_json_write_string(js, Bk->name); }
+        if (js) {
+            fprintf(js, "],\"cases_most\":{\"ranker\":");
+            fr_json_write_string(js, Bk->name);
+        }
         for (int pass = 0; idx && pass < 2; pass++) {
             fprintf(md, "\n## cases %s %s most (NDCG@10, all cases)\n\n", Bk->name, pass == 0 ? "hurts" : "helps");
             fprintf(md, "| %s | A | B |\n|---|---|---|\n", feed ? "user" : "query");
@@ -196,12 +223,19 @@ void fr_bench_report(bench *B, rk **rks, int nr, int rounds, const char *out_dir
                     if (c < 0) continue;
                     double dlt = Bk->m[1][c] - A->m[1][c];
                     if (pass == 0) dlt = -dlt;
-                    if (best < 0 || dlt > bv) { bv = dlt; best = k; }
+                    if (best < 0 || dlt > bv) {
+                        bv = dlt;
+                        best = k;
+                    }
                 }
                 if (best < 0 || bv <= 0) break;
                 int c = idx[best];
                 fprintf(md, "| %s | %.3f | %.3f |\n", fr_bench_case_label(B, c), A->m[1][c], Bk->m[1][c]);
-                if (js) { fprintf(js, "%s{\"case\":", t ? "," : ""); fr_json_write_string(js, fr_bench_case_label(B, c)); fprintf(js, ",\"a\":%.6f,\"b\":%.6f}", A->m[1][c], Bk->m[1][c]); }
+                if (js) {
+                    fprintf(js, "%s{\"case\":", t ? "," : "");
+                    fr_json_write_string(js, fr_bench_case_label(B, c));
+                    fprintf(js, ",\"a\":%.6f,\"b\":%.6f}", A->m[1][c], Bk->m[1][c]);
+                }
                 idx[best] = -1;
             }
             if (js) fprintf(js, "]");
@@ -214,9 +248,18 @@ void fr_bench_report(bench *B, rk **rks, int nr, int rounds, const char *out_dir
     for (int r = 0; r < nr; r++) fprintf(md, "| %s | %.2f | %.3f ms |\n", rks[r]->name, rks[r]->seconds, 1e3 * rks[r]->seconds / (B->n_cases ? B->n_cases : 1));
     if (js) {
         fprintf(js, ",\"tuned\":{");
-        for (int r = 0; r < nr; r++) { fprintf(js, "%s", r ? "," : ""); fr_json_write_string(js, rks[r]->name); fputc(':', js); fr_json_write_string(js, rks[r]->tuned); }
+        for (int r = 0; r < nr; r++) {
+            fprintf(js, "%s", r ? "," : "");
+            fr_json_write_string(js, rks[r]->name);
+            fputc(':', js);
+            fr_json_write_string(js, rks[r]->tuned);
+        }
         fprintf(js, "},\"seconds\":{");
-        for (int r = 0; r < nr; r++) { fprintf(js, "%s", r ? "," : ""); fr_json_write_string(js, rks[r]->name); fprintf(js, ":%.3f", rks[r]->seconds); }
+        for (int r = 0; r < nr; r++) {
+            fprintf(js, "%s", r ? "," : "");
+            fr_json_write_string(js, rks[r]->name);
+            fprintf(js, ":%.3f", rks[r]->seconds);
+        }
         fprintf(js, "}}\n");
         fclose(js);
     }
@@ -255,7 +298,8 @@ void fr_bench_report(bench *B, rk **rks, int nr, int rounds, const char *out_dir
                 fprintf(f, "set terminal ");
                 fprintf(f, term[t][0], W, 640);
                 fprintf(f, "\nset bmargin 15\nset lmargin 10\nset rmargin 30\nset grid ytics\nset style fill solid 0.5\nset boxwidth 0.6\nunset key\nset xtics rotate by -30 left\n"
-                           "set xrange [-0.6:%d.6]\nset ylabel 'NDCG@10'\n", nr - 1);
+                           "set xrange [-0.6:%d.6]\nset ylabel 'NDCG@10'\n",
+                        nr - 1);
                 for (int q = 0; q < (feed ? 2 : 1); q++)
                     fprintf(f, "set output '%s/ndcg10%s.%s'\nset title 'NDCG@10, %s (%d cases; 95%% bootstrap CI)'\nset yrange [0:1]\n"
                                "plot '%s/ndcg10%s.dat' using 1:3:xtic(2) with boxes lc rgb '#4477aa', '' using 1:3:4:5 with yerrorbars lc rgb 'black' pt 0,"
@@ -285,8 +329,7 @@ void fr_bench_report(bench *B, rk **rks, int nr, int rounds, const char *out_dir
             char cmd[8192];
             snprintf(cmd, sizeof cmd, "gnuplot '%s/plots.gp' 2>/dev/null", out_dir);
             int gp = access("/usr/bin/gnuplot", X_OK) == 0 ? system(cmd) : -1;
-            fprintf(md, "\n%s\n", gp == 0 ? "Plots (gnuplot, PNG and SVG): ndcg10, ndcg10_cold (feed), diffN per B ranker N, frontier (with --frontier)."
-                                          : "Plots: gnuplot not available; data in ndcg10*.dat and diffN.dat, script plots.gp.");
+            fprintf(md, "\n%s\n", gp == 0 ? "Plots (gnuplot, PNG and SVG): ndcg10, ndcg10_cold (feed), diffN per B ranker N, frontier (with --frontier)." : "Plots: gnuplot not available; data in ndcg10*.dat and diffN.dat, script plots.gp.");
         }
     }
     if (md != stdout) {
@@ -306,23 +349,32 @@ static double mean_ndcg10(const bench *B, const rk *r, int which) {
     double sum = 0;
     int n = 0;
     for (int k = 0; k < B->n_cases; k++)
-        if (in_slice(B, k, which)) { sum += r->m[1][k]; n++; }
+        if (in_slice(B, k, which)) {
+            sum += r->m[1][k];
+            n++;
+        }
     return n ? sum / n : 0;
 }
 
 /* The first B blend / gblend as a ranking profile, with where and how it was tuned. */
 int fr_bench_save_profile(bench *B, rk **rks, int nr, const char *path, const char *dataset, const char *data, int seed,
-                           char *err, size_t errcap) {
+                          char *err, size_t errcap) {
     rk *r = NULL;
     for (int i = 1; i < nr && !r; i++)
         if (rks[i]->kind == RK_GBLEND || rks[i]->kind == RK_BLEND) r = rks[i];
-    if (!r) { fr_fail(FR_ERR_ARG, err, errcap, "--save-profile: no B ranker is a blend or gblend"); return 1; }
+    if (!r) {
+        fr_fail(FR_ERR_ARG, err, errcap, "--save-profile: no B ranker is a blend or gblend");
+        return 1;
+    }
     fr_rank_options o = r->o; /* everything tuning chose: weights, gate, boost, half-lives, BM25 k1/b, covis norm */
     o.upstream_weight = 0;
     char *text = NULL;
     size_t text_len = 0;
     FILE *f = open_memstream(&text, &text_len);
-    if (!f) { fr_fail(FR_ERR_NOMEM, err, errcap, "--save-profile: out of memory"); return 1; }
+    if (!f) {
+        fr_fail(FR_ERR_NOMEM, err, errcap, "--save-profile: out of memory");
+        return 1;
+    }
     char tuned[2048], base[256];
     const char *slash = strrchr(data, '/');
     snprintf(base, sizeof base, "%s", slash ? slash + 1 : data);
@@ -332,7 +384,7 @@ int fr_bench_save_profile(bench *B, rk **rks, int nr, const char *path, const ch
                      seed, dataset, base, r->name, mean_ndcg10(B, r, SL_REPORT), rks[0]->name, mean_ndcg10(B, rks[0], SL_REPORT));
     if (B->mode == FR_DS_FEED && B->c_cold && n > 0 && (size_t)n < sizeof tuned)
         n += snprintf(tuned + n, sizeof tuned - (size_t)n, ", \"all_ndcg10\": %.4f, \"baseline_all_ndcg10\": %.4f, \"warm_ndcg10\": %.4f, "
-                      "\"cold_slice_ndcg10\": %.4f, \"cold_slice_report_half_ndcg10\": %.4f, \"min_cold\": %g",
+                                                           "\"cold_slice_ndcg10\": %.4f, \"cold_slice_report_half_ndcg10\": %.4f, \"min_cold\": %g",
                       mean_ndcg10(B, r, SL_ALL), mean_ndcg10(B, rks[0], SL_ALL), mean_ndcg10(B, r, SL_WARM), mean_ndcg10(B, r, SL_COLD),
                       mean_ndcg10(B, r, SL_COLD_REPORT), B->min_cold);
     fr_priors_params pp;
@@ -355,7 +407,10 @@ int fr_bench_save_profile(bench *B, rk **rks, int nr, const char *path, const ch
 /* --dump-rankings: per case, each ranker's order (the metrics' order) and NDCG@10. */
 int fr_bench_write_rankings(bench *B, rk **rks, int nr, const char *path, char *err, size_t errcap) {
     FILE *f = fopen(path, "w");
-    if (!f) { fr_fail(FR_ERR_IO, err, errcap, "cannot write %s: %s", path, strerror(errno)); return -1; }
+    if (!f) {
+        fr_fail(FR_ERR_IO, err, errcap, "cannot write %s: %s", path, strerror(errno));
+        return -1;
+    }
     for (int k = 0; k < B->n_cases; k++) {
         const int n = B->c_off[k + 1] - B->c_off[k], off = B->c_off[k];
         fprintf(f, "{\"case\":");
@@ -368,11 +423,17 @@ int fr_bench_write_rankings(bench *B, rk **rks, int nr, const char *path, char *
             fprintf(f, "%s", r ? "," : "");
             fr_json_write_string(f, rks[r]->name);
             fprintf(f, ":{\"ndcg10\":%.9f,\"order\":[", rks[r]->m[1][k]);
-            for (int i = 0; i < n; i++) { fprintf(f, "%s", i ? "," : ""); fr_json_write_string(f, B->d->item_ids[B->c_items[off + order[i]]]); }
+            for (int i = 0; i < n; i++) {
+                fprintf(f, "%s", i ? "," : "");
+                fr_json_write_string(f, B->d->item_ids[B->c_items[off + order[i]]]);
+            }
             fprintf(f, "]}");
         }
         fprintf(f, "}}\n");
     }
-    if (fclose(f) != 0) { fr_fail(FR_ERR_IO, err, errcap, "write failed: %s", path); return -1; }
+    if (fclose(f) != 0) {
+        fr_fail(FR_ERR_IO, err, errcap, "write failed: %s", path);
+        return -1;
+    }
     return 0;
 }

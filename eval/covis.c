@@ -11,22 +11,30 @@
 struct fr_covis {
     int n_items;
     double *pop;
-    int *off;      /* CSR: neighbours of item a are nb[off[a] .. off[a+1]-1] */
+    int *off; /* CSR: neighbours of item a are nb[off[a] .. off[a+1]-1] */
     int *nb;
     float *w;
-    float *acc;    /* scratch: dense accumulator, all zero between calls */
+    float *acc; /* scratch: dense accumulator, all zero between calls */
     int *touched;
 };
 
 void fr_covis_free(fr_covis *c) {
     if (!c) return;
-    free(c->pop); free(c->off); free(c->nb); free(c->w); free(c->acc); free(c->touched);
+    free(c->pop);
+    free(c->off);
+    free(c->nb);
+    free(c->w);
+    free(c->acc);
+    free(c->touched);
     free(c);
 }
 
 double fr_covis_popularity(const fr_covis *c, int item) { return c->pop[item]; }
 
-typedef struct { uint64_t key; float w; } pair_w;
+typedef struct {
+    uint64_t key;
+    float w;
+} pair_w;
 
 static int cmp_pair(const void *a, const void *b) {
     uint64_t x = ((const pair_w *)a)->key, y = ((const pair_w *)b)->key;
@@ -57,7 +65,12 @@ fr_status fr_covis_build(const int *h_off, const int *h_items, int n_users, int 
                 int a = h_items[s + i], b = h_items[s + j];
                 if (a == b) continue;
                 float w = (float)(pow(p->recency, L - 1 - j) / (j - i));
-                if (np + 2 > cap) { cap = cap ? cap * 2 : 1 << 16; pair_w *q = realloc(pairs, sizeof *q * cap); if (!q) goto oom; pairs = q; }
+                if (np + 2 > cap) {
+                    cap = cap ? cap * 2 : 1 << 16;
+                    pair_w *q = realloc(pairs, sizeof *q * cap);
+                    if (!q) goto oom;
+                    pairs = q;
+                }
                 pairs[np++] = (pair_w){(uint64_t)a << 32 | (uint32_t)b, w};
                 pairs[np++] = (pair_w){(uint64_t)b << 32 | (uint32_t)a, w};
             }

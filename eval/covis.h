@@ -11,9 +11,9 @@
 typedef struct fr_covis fr_covis;
 
 typedef struct {
-    int window;         /* pairs at most this many positions apart (default 3) */
-    double recency;     /* pair weight *= recency^(steps from the end of the history), default 1 */
-    double norm_power;  /* C(a,b) / (pop(a) pop(b))^power: 0 = raw counts (default 0) */
+    int window;        /* pairs at most this many positions apart (default 3) */
+    double recency;    /* pair weight *= recency^(steps from the end of the history), default 1 */
+    double norm_power; /* C(a,b) / (pop(a) pop(b))^power: 0 = raw counts (default 0) */
 } fr_covis_params;
 
 /* Builds popularity and co-visitation from n_users histories (h_items[h_off[u]..h_off[u+1]-1],

@@ -15,12 +15,28 @@
 #include "recbole.h"
 
 /* ---- string -> index map (keys owned by the caller's arrays) ---- */
-typedef struct { char **keys; int *slots; size_t cap; int n; } strmap;
+typedef struct {
+    char **keys;
+    int *slots;
+    size_t cap;
+    int n;
+} strmap;
 
-static int sm_init(strmap *m, char **keys) { m->keys = keys; m->cap = 1024; m->n = 0; m->slots = malloc(sizeof(int) * m->cap); if (!m->slots) return -1; memset(m->slots, -1, sizeof(int) * m->cap); return 0; }
+static int sm_init(strmap *m, char **keys) {
+    m->keys = keys;
+    m->cap = 1024;
+    m->n = 0;
+    m->slots = malloc(sizeof(int) * m->cap);
+    if (!m->slots) return -1;
+    memset(m->slots, -1, sizeof(int) * m->cap);
+    return 0;
+}
 static int sm_find(const strmap *m, const char *k) {
     size_t i = fr_hash64(k, strlen(k), 0) & (m->cap - 1);
-    while (m->slots[i] >= 0) { if (strcmp(m->keys[m->slots[i]], k) == 0) return m->slots[i]; i = (i + 1) & (m->cap - 1); }
+    while (m->slots[i] >= 0) {
+        if (strcmp(m->keys[m->slots[i]], k) == 0) return m->slots[i];
+        i = (i + 1) & (m->cap - 1);
+    }
     return -1;
 }
 /* Inserts index idx (whose key is m->keys[idx]); the keys array may have moved (pass it). */
@@ -49,7 +65,16 @@ static int sm_insert(strmap *m, char **keys, int idx) {
 }
 
 /* ---- growable arrays ---- */
-#define GROW(arr, n, cap) do { if ((n) >= (cap)) { size_t nc_ = (cap) ? (cap) * 2 : 256; void *p_ = realloc((arr), sizeof(*(arr)) * nc_); if (!p_) goto oom; (arr) = p_; (cap) = nc_; } } while (0)
+#define GROW(arr, n, cap)                                    \
+    do {                                                     \
+        if ((n) >= (cap)) {                                  \
+            size_t nc_ = (cap) ? (cap)*2 : 256;              \
+            void *p_ = realloc((arr), sizeof(*(arr)) * nc_); \
+            if (!p_) goto oom;                               \
+            (arr) = p_;                                      \
+            (cap) = nc_;                                     \
+        }                                                    \
+    } while (0)
 
 typedef struct {
     fr_dataset *d;
@@ -95,21 +120,31 @@ static int query_of(builder *b, const char *text) {
 }
 
 /* Judgements collected as triples, grouped by query (file order kept) at the end. */
-typedef struct { int q, item; float grade; } judgement;
+typedef struct {
+    int q, item;
+    float grade;
+} judgement;
 
 static fr_status group_judgements(fr_dataset *d, judgement *j, long n, char *err, size_t errcap) {
     d->q_off = calloc((size_t)d->n_queries + 1, sizeof(int));
     d->q_items = malloc(sizeof(int) * (size_t)(n ? n : 1));
     d->q_grades = malloc(sizeof(float) * (size_t)(n ? n : 1));
     int *fill = calloc((size_t)d->n_queries + 1, sizeof(int));
-    if (!d->q_off || !d->q_items || !d->q_grades || !fill) { free(fill); return fr_fail(FR_ERR_NOMEM, err, errcap, "dataset: out of memory"); }
+    if (!d->q_off || !d->q_items || !d->q_grades || !fill) {
+        free(fill);
+        return fr_fail(FR_ERR_NOMEM, err, errcap, "dataset: out of memory");
+    }
     for (long i = 0; i < n; i++) d->q_off[j[i].q + 1]++;
     for (int q = 0; q < d->n_queries; q++) d->q_off[q + 1] += d->q_off[q];
     /* keep the first judgement of a (query, item) pair */
     for (long i = 0; i < n; i++) {
         int q = j[i].q, dup = 0;
-        for (int k = d->q_off[q]; k < d->q_off[q] + fill[q]; k++) if (d->q_items[k] == j[i].item) dup = 1;
-        if (dup) { d->duplicate_rows++; continue; }
+        for (int k = d->q_off[q]; k < d->q_off[q] + fill[q]; k++)
+            if (d->q_items[k] == j[i].item) dup = 1;
+        if (dup) {
+            d->duplicate_rows++;
+            continue;
+        }
         d->q_items[d->q_off[q] + fill[q]] = j[i].item;
         d->q_grades[d->q_off[q] + fill[q]] = j[i].grade;
         fill[q]++;
@@ -119,7 +154,11 @@ static fr_status group_judgements(fr_dataset *d, judgement *j, long n, char *err
     for (int q = 0; q < d->n_queries; q++) {
         int start = d->q_off[q];
         d->q_off[q] = w;
-        for (int k = 0; k < fill[q]; k++) { d->q_items[w] = d->q_items[start + k]; d->q_grades[w] = d->q_grades[start + k]; w++; }
+        for (int k = 0; k < fill[q]; k++) {
+            d->q_items[w] = d->q_items[start + k];
+            d->q_grades[w] = d->q_grades[start + k];
+            w++;
+        }
     }
     d->q_off[d->n_queries] = w;
     free(fill);
@@ -133,19 +172,40 @@ static fr_dataset *new_dataset(const char *name, fr_ds_mode mode, builder *b) {
     d->mode = mode;
     memset(b, 0, sizeof *b);
     b->d = d;
-    if (sm_init(&b->items, NULL) || sm_init(&b->queries, NULL) || sm_init(&b->users, NULL)) { free(b->items.slots); free(b->queries.slots); free(b->users.slots); free(d); return NULL; }
+    if (sm_init(&b->items, NULL) || sm_init(&b->queries, NULL) || sm_init(&b->users, NULL)) {
+        free(b->items.slots);
+        free(b->queries.slots);
+        free(b->users.slots);
+        free(d);
+        return NULL;
+    }
     return d;
 }
 
-static void builder_done(builder *b) { free(b->items.slots); free(b->queries.slots); free(b->users.slots); }
+static void builder_done(builder *b) {
+    free(b->items.slots);
+    free(b->queries.slots);
+    free(b->users.slots);
+}
 
 void fr_dataset_free(fr_dataset *d) {
     if (!d) return;
-    for (int i = 0; i < d->n_items; i++) { free(d->item_ids[i]); free(d->item_texts[i]); }
+    for (int i = 0; i < d->n_items; i++) {
+        free(d->item_ids[i]);
+        free(d->item_texts[i]);
+    }
     for (int i = 0; i < d->n_queries; i++) free(d->query_texts[i]);
     for (int i = 0; i < d->n_users; i++) free(d->user_ids[i]);
-    free(d->item_ids); free(d->item_texts); free(d->query_texts); free(d->q_off); free(d->q_items); free(d->q_grades);
-    free(d->user_ids); free(d->h_off); free(d->h_items); free(d->target);
+    free(d->item_ids);
+    free(d->item_texts);
+    free(d->query_texts);
+    free(d->q_off);
+    free(d->q_items);
+    free(d->q_grades);
+    free(d->user_ids);
+    free(d->h_off);
+    free(d->h_items);
+    free(d->target);
     free(d);
 }
 
@@ -194,9 +254,15 @@ static int next_row(fr_catalog *c, fr_dataset *d, int count_rows, char *err, siz
     for (;;) {
         int r = fr_catalog_next(c, rowerr, sizeof rowerr);
         if (r == 0) return 0;
-        if (r == -2) { fr_fail(FR_ERR_IO, err, errcap, "%s", rowerr); return -1; }
+        if (r == -2) {
+            fr_fail(FR_ERR_IO, err, errcap, "%s", rowerr);
+            return -1;
+        }
         if (count_rows) d->rows++;
-        if (r == -1) { d->bad_rows++; continue; }
+        if (r == -1) {
+            d->bad_rows++;
+            continue;
+        }
         return 1;
     }
 }
@@ -219,7 +285,10 @@ static fr_status load_homedepot(const char *path, fr_dataset **out, char *err, s
     for (int k = 0; k < 4; k++) {
         int found = 0;
         for (int i = 0; i < nc; i++) found |= strcmp(cols[i], need[k]) == 0;
-        if (!found) { rc = fr_fail(FR_ERR_FORMAT, err, errcap, "%s: no column '%s' (expected Kaggle train.csv: id, product_uid, product_title, search_term, relevance)", path, need[k]); goto fail; }
+        if (!found) {
+            rc = fr_fail(FR_ERR_FORMAT, err, errcap, "%s: no column '%s' (expected Kaggle train.csv: id, product_uid, product_title, search_term, relevance)", path, need[k]);
+            goto fail;
+        }
     }
     int r;
     while ((r = next_row(c, d, 1, err, errcap)) == 1) {
@@ -227,13 +296,19 @@ static fr_status load_homedepot(const char *path, fr_dataset **out, char *err, s
         const char *uid = fr_catalog_field(c, "product_uid", &l), *title = fr_catalog_field(c, "product_title", &l);
         const char *term = fr_catalog_field(c, "search_term", &l), *rel = fr_catalog_field(c, "relevance", &l);
         float g;
-        if (!uid || !*uid || !term || !*term || !rel || parse_float(rel, &g) || g < 1 || g > 3) { d->bad_rows++; continue; }
+        if (!uid || !*uid || !term || !*term || !rel || parse_float(rel, &g) || g < 1 || g > 3) {
+            d->bad_rows++;
+            continue;
+        }
         int item = item_of(&b, uid, title, 1), q = query_of(&b, term);
         if (item < 0 || q < 0) goto oom;
         GROW(js, jn, jcap);
         js[jn++] = (judgement){q, item, g};
     }
-    if (r < 0) { rc = FR_ERR_IO; goto fail; }
+    if (r < 0) {
+        rc = FR_ERR_IO;
+        goto fail;
+    }
     rc = group_judgements(d, js, (long)jn, err, errcap);
     if (rc) goto fail;
     fr_catalog_close(c);
@@ -269,32 +344,56 @@ static fr_status load_recbole(const char *path, fr_dataset **out, char *err, siz
         goto fail;
     }
     snprintf(item_path, sizeof item_path, "%.*s%.*s.item", (int)(base - path), path, (int)(dot - base), base);
-    if (!(f = fopen(item_path, "rb"))) { rc = fr_fail(FR_ERR_IO, err, errcap, "%s: cannot open: %s (the .item file beside %s)", item_path, strerror(errno), path); goto fail; }
+    if (!(f = fopen(item_path, "rb"))) {
+        rc = fr_fail(FR_ERR_IO, err, errcap, "%s: cannot open: %s (the .item file beside %s)", item_path, strerror(errno), path);
+        goto fail;
+    }
     char *fl[8];
     ssize_t got = getline(&line, &lcap, f);
-    if (got <= 0) { rc = fr_fail(FR_ERR_FORMAT, err, errcap, "%s: empty file", item_path); goto fail; }
+    if (got <= 0) {
+        rc = fr_fail(FR_ERR_FORMAT, err, errcap, "%s: empty file", item_path);
+        goto fail;
+    }
     while (got > 0 && (line[got - 1] == '\n' || line[got - 1] == '\r')) line[--got] = 0;
     int nf = fr_recbole_split(line, fl, 8), c_id = fr_recbole_column(fl, nf, "item_id", 0), c_title = fr_recbole_column(fl, nf, "title", 0);
-    if (c_id < 0 || c_title < 0) { rc = fr_fail(FR_ERR_FORMAT, err, errcap, "%s: header needs item_id:token and title:token_seq", item_path); goto fail; }
+    if (c_id < 0 || c_title < 0) {
+        rc = fr_fail(FR_ERR_FORMAT, err, errcap, "%s: header needs item_id:token and title:token_seq", item_path);
+        goto fail;
+    }
     long lineno = 1;
     while ((got = getline(&line, &lcap, f)) >= 0) {
         lineno++;
         while (got > 0 && (line[got - 1] == '\n' || line[got - 1] == '\r')) line[--got] = 0;
         if (got == 0) continue;
         nf = fr_recbole_split(line, fl, 8);
-        if (nf <= c_id || nf <= c_title || !*fl[c_id]) { d->bad_rows++; continue; }
+        if (nf <= c_id || nf <= c_title || !*fl[c_id]) {
+            d->bad_rows++;
+            continue;
+        }
         if (fr_item_text_decode(fl[c_title], strlen(fl[c_title]), &text, &tcap) < 0) goto oom; /* index --format recbole: the same */
-        if (item_of(&b, fl[c_id], NULL, 0) >= 0) { d->duplicate_rows++; continue; }
+        if (item_of(&b, fl[c_id], NULL, 0) >= 0) {
+            d->duplicate_rows++;
+            continue;
+        }
         if (item_of(&b, fl[c_id], text, 1) < 0) goto oom;
     }
     fclose(f);
-    if (!(f = fopen(path, "rb"))) { rc = fr_fail(FR_ERR_IO, err, errcap, "%s: cannot open: %s", path, strerror(errno)); goto fail; }
+    if (!(f = fopen(path, "rb"))) {
+        rc = fr_fail(FR_ERR_IO, err, errcap, "%s: cannot open: %s", path, strerror(errno));
+        goto fail;
+    }
     got = getline(&line, &lcap, f);
-    if (got <= 0) { rc = fr_fail(FR_ERR_FORMAT, err, errcap, "%s: empty file", path); goto fail; }
+    if (got <= 0) {
+        rc = fr_fail(FR_ERR_FORMAT, err, errcap, "%s: empty file", path);
+        goto fail;
+    }
     while (got > 0 && (line[got - 1] == '\n' || line[got - 1] == '\r')) line[--got] = 0;
     nf = fr_recbole_split(line, fl, 8);
     int c_user = fr_recbole_column(fl, nf, "user_id", 0), c_hist = fr_recbole_column(fl, nf, "item_id_list", 0), c_target = fr_recbole_column(fl, nf, "item_id", 0);
-    if (c_user < 0 || c_hist < 0 || c_target < 0) { rc = fr_fail(FR_ERR_FORMAT, err, errcap, "%s: header needs user_id:token, item_id_list:token_seq and item_id:token", path); goto fail; }
+    if (c_user < 0 || c_hist < 0 || c_target < 0) {
+        rc = fr_fail(FR_ERR_FORMAT, err, errcap, "%s: header needs user_id:token, item_id_list:token_seq and item_id:token", path);
+        goto fail;
+    }
     d->h_off = malloc(sizeof(int));
     if (!d->h_off) goto oom;
     d->h_off[0] = 0;
@@ -303,17 +402,30 @@ static fr_status load_recbole(const char *path, fr_dataset **out, char *err, siz
         if (got == 0) continue;
         d->rows++;
         nf = fr_recbole_split(line, fl, 8);
-        if (nf <= c_user || nf <= c_hist || nf <= c_target || !*fl[c_user]) { d->bad_rows++; continue; }
+        if (nf <= c_user || nf <= c_hist || nf <= c_target || !*fl[c_user]) {
+            d->bad_rows++;
+            continue;
+        }
         int t = item_of(&b, fl[c_target], NULL, 0);
-        if (t < 0) { d->unknown_ids++; d->bad_rows++; continue; }
+        if (t < 0) {
+            d->unknown_ids++;
+            d->bad_rows++;
+            continue;
+        }
         size_t start = hn;
         for (char *tok = strtok(fl[c_hist], " "); tok; tok = strtok(NULL, " ")) {
             int it = item_of(&b, tok, NULL, 0);
-            if (it < 0) { d->unknown_ids++; continue; }
+            if (it < 0) {
+                d->unknown_ids++;
+                continue;
+            }
             GROW(d->h_items, hn, hcap);
             d->h_items[hn++] = it;
         }
-        if (hn == start) { d->bad_rows++; continue; } /* a user with no usable history */
+        if (hn == start) {
+            d->bad_rows++;
+            continue;
+        } /* a user with no usable history */
         if (add_user(&b, fl[c_user], t, hn, &ucap)) goto oom;
     }
     fclose(f);
@@ -356,11 +468,20 @@ static fr_status load_wands(const char *dir, fr_dataset **out, char *err, size_t
     while ((r = next_row(c, d, 0, err, errcap)) == 1) {
         size_t l;
         const char *id = fr_catalog_field(c, "product_id", &l), *name = fr_catalog_field(c, "product_name", &l);
-        if (!id) { rc = fr_fail(FR_ERR_FORMAT, err, errcap, "%s: no product_id column (expected WANDS product.csv, tab-separated)", path); goto fail; }
-        if (!*id) { d->bad_rows++; continue; }
+        if (!id) {
+            rc = fr_fail(FR_ERR_FORMAT, err, errcap, "%s: no product_id column (expected WANDS product.csv, tab-separated)", path);
+            goto fail;
+        }
+        if (!*id) {
+            d->bad_rows++;
+            continue;
+        }
         if (item_of(&b, id, name ? name : "", 1) < 0) goto oom;
     }
-    if (r < 0) { rc = FR_ERR_IO; goto fail; }
+    if (r < 0) {
+        rc = FR_ERR_IO;
+        goto fail;
+    }
     fr_catalog_close(c);
     c = NULL;
     snprintf(path, sizeof path, "%s/query.csv", dir);
@@ -369,8 +490,14 @@ static fr_status load_wands(const char *dir, fr_dataset **out, char *err, size_t
     while ((r = next_row(c, d, 0, err, errcap)) == 1) {
         size_t l;
         const char *qid = fr_catalog_field(c, "query_id", &l), *q = fr_catalog_field(c, "query", &l);
-        if (!qid || !q) { rc = fr_fail(FR_ERR_FORMAT, err, errcap, "%s: needs query_id and query columns (WANDS query.csv)", path); goto fail; }
-        if (!*qid || !*q || sm_find(&qids, qid) >= 0) { d->bad_rows++; continue; }
+        if (!qid || !q) {
+            rc = fr_fail(FR_ERR_FORMAT, err, errcap, "%s: needs query_id and query columns (WANDS query.csv)", path);
+            goto fail;
+        }
+        if (!*qid || !*q || sm_find(&qids, qid) >= 0) {
+            d->bad_rows++;
+            continue;
+        }
         if ((size_t)nq_ids >= qcap) {
             size_t nc = qcap ? qcap * 2 : 256;
             char **t = realloc(qtext_by_id, sizeof(char *) * nc);
@@ -386,7 +513,10 @@ static fr_status load_wands(const char *dir, fr_dataset **out, char *err, size_t
         qid_map[nq_ids] = qi;
         if (sm_insert(&qids, qtext_by_id, nq_ids++)) goto oom;
     }
-    if (r < 0) { rc = FR_ERR_IO; goto fail; }
+    if (r < 0) {
+        rc = FR_ERR_IO;
+        goto fail;
+    }
     fr_catalog_close(c);
     c = NULL;
     snprintf(path, sizeof path, "%s/label.csv", dir);
@@ -394,20 +524,36 @@ static fr_status load_wands(const char *dir, fr_dataset **out, char *err, size_t
     while ((r = next_row(c, d, 1, err, errcap)) == 1) {
         size_t l;
         const char *qid = fr_catalog_field(c, "query_id", &l), *pid = fr_catalog_field(c, "product_id", &l), *lab = fr_catalog_field(c, "label", &l);
-        if (!qid || !pid || !lab) { rc = fr_fail(FR_ERR_FORMAT, err, errcap, "%s: needs query_id, product_id and label columns (WANDS label.csv)", path); goto fail; }
-        float g = strcmp(lab, "Exact") == 0 ? 2 : strcmp(lab, "Partial") == 0 ? 1 : strcmp(lab, "Irrelevant") == 0 ? 0 : -1;
-        if (g < 0) { d->bad_rows++; continue; }
+        if (!qid || !pid || !lab) {
+            rc = fr_fail(FR_ERR_FORMAT, err, errcap, "%s: needs query_id, product_id and label columns (WANDS label.csv)", path);
+            goto fail;
+        }
+        float g = strcmp(lab, "Exact") == 0 ? 2 : strcmp(lab, "Partial") == 0  ? 1
+                                              : strcmp(lab, "Irrelevant") == 0 ? 0
+                                                                               : -1;
+        if (g < 0) {
+            d->bad_rows++;
+            continue;
+        }
         int qk = sm_find(&qids, qid), item = item_of(&b, pid, NULL, 0);
-        if (qk < 0 || item < 0) { d->unknown_ids++; continue; }
+        if (qk < 0 || item < 0) {
+            d->unknown_ids++;
+            continue;
+        }
         GROW(js, jn, jcap);
         js[jn++] = (judgement){qid_map[qk], item, g};
     }
-    if (r < 0) { rc = FR_ERR_IO; goto fail; }
+    if (r < 0) {
+        rc = FR_ERR_IO;
+        goto fail;
+    }
     if ((rc = group_judgements(d, js, (long)jn, err, errcap))) goto fail;
     fr_catalog_close(c);
     free(js);
     for (int i = 0; i < nq_ids; i++) free(qtext_by_id[i]);
-    free(qtext_by_id); free(qid_map); free(qids.slots);
+    free(qtext_by_id);
+    free(qid_map);
+    free(qids.slots);
     builder_done(&b);
     *out = d;
     return FR_OK;
@@ -417,7 +563,9 @@ fail:
     fr_catalog_close(c);
     free(js);
     for (int i = 0; i < nq_ids; i++) free(qtext_by_id[i]);
-    free(qtext_by_id); free(qid_map); free(qids.slots);
+    free(qtext_by_id);
+    free(qid_map);
+    free(qids.slots);
     builder_done(&b);
     fr_dataset_free(d);
     return rc;
@@ -435,13 +583,20 @@ static fr_status load_jsonl(const char *path, fr_ds_mode mode, fr_dataset **out,
     size_t lcap = 0, jn = 0, jcap = 0, ucap = 0, hn = 0, hcap = 0;
     judgement *js = NULL;
     /* references are resolved after the whole file is read, so lines may come in any order */
-    typedef struct { long line; cJSON *obj; } pending;
+    typedef struct {
+        long line;
+        cJSON *obj;
+    } pending;
     pending *pend = NULL;
     size_t pn = 0, pcap = 0;
     fr_status rc = FR_OK;
     d->grade_min = INFINITY;
     d->grade_max = -INFINITY;
-    if (!f) { free(d); builder_done(&b); return fr_fail(FR_ERR_IO, err, errcap, "%s: cannot open: %s", path, strerror(errno)); }
+    if (!f) {
+        free(d);
+        builder_done(&b);
+        return fr_fail(FR_ERR_IO, err, errcap, "%s: cannot open: %s", path, strerror(errno));
+    }
     long lineno = 0;
     ssize_t got;
     while ((got = getline(&line, &lcap, f)) >= 0) {
@@ -451,32 +606,66 @@ static fr_status load_jsonl(const char *path, fr_ds_mode mode, fr_dataset **out,
         d->rows++;
         cJSON *o = cJSON_ParseWithLength(line, (size_t)got);
         const cJSON *id = cJSON_GetObjectItemCaseSensitive(o, "item_id");
-        if (!cJSON_IsObject(o)) { cJSON_Delete(o); d->bad_rows++; continue; }
+        if (!cJSON_IsObject(o)) {
+            cJSON_Delete(o);
+            d->bad_rows++;
+            continue;
+        }
         if (cJSON_IsString(id) && !cJSON_HasObjectItem(o, "query") && !cJSON_HasObjectItem(o, "user_id")) {
             const cJSON *t = cJSON_GetObjectItemCaseSensitive(o, "text");
-            if (!*id->valuestring || !cJSON_IsString(t)) { d->bad_rows++; cJSON_Delete(o); continue; }
-            if (item_of(&b, id->valuestring, NULL, 0) >= 0) { d->duplicate_rows++; cJSON_Delete(o); continue; }
+            if (!*id->valuestring || !cJSON_IsString(t)) {
+                d->bad_rows++;
+                cJSON_Delete(o);
+                continue;
+            }
+            if (item_of(&b, id->valuestring, NULL, 0) >= 0) {
+                d->duplicate_rows++;
+                cJSON_Delete(o);
+                continue;
+            }
             int r = item_of(&b, id->valuestring, t->valuestring, 1);
             cJSON_Delete(o);
             if (r < 0) goto oom;
             continue;
         }
-        if (pn >= pcap) { size_t nc = pcap ? pcap * 2 : 256; pending *p = realloc(pend, sizeof *p * nc); if (!p) { cJSON_Delete(o); goto oom; } pend = p; pcap = nc; }
+        if (pn >= pcap) {
+            size_t nc = pcap ? pcap * 2 : 256;
+            pending *p = realloc(pend, sizeof *p * nc);
+            if (!p) {
+                cJSON_Delete(o);
+                goto oom;
+            }
+            pend = p;
+            pcap = nc;
+        }
         pend[pn++] = (pending){lineno, o};
     }
-    if (mode == FR_DS_FEED) { d->h_off = malloc(sizeof(int)); if (!d->h_off) goto oom; d->h_off[0] = 0; }
+    if (mode == FR_DS_FEED) {
+        d->h_off = malloc(sizeof(int));
+        if (!d->h_off) goto oom;
+        d->h_off[0] = 0;
+    }
     for (size_t k = 0; k < pn; k++) {
         cJSON *o = pend[k].obj;
         if (mode == FR_DS_SEARCH) {
             const cJSON *q = cJSON_GetObjectItemCaseSensitive(o, "query"), *jm = cJSON_GetObjectItemCaseSensitive(o, "judgements");
-            if (!cJSON_IsString(q) || !*q->valuestring || !cJSON_IsObject(jm)) { d->bad_rows++; continue; }
+            if (!cJSON_IsString(q) || !*q->valuestring || !cJSON_IsObject(jm)) {
+                d->bad_rows++;
+                continue;
+            }
             int qi = query_of(&b, q->valuestring);
             if (qi < 0) goto oom;
             const cJSON *e;
             cJSON_ArrayForEach(e, jm) {
                 int item = item_of(&b, e->string, NULL, 0);
-                if (!cJSON_IsNumber(e) || !isfinite(e->valuedouble)) { d->bad_rows++; continue; }
-                if (item < 0) { d->unknown_ids++; continue; }
+                if (!cJSON_IsNumber(e) || !isfinite(e->valuedouble)) {
+                    d->bad_rows++;
+                    continue;
+                }
+                if (item < 0) {
+                    d->unknown_ids++;
+                    continue;
+                }
                 GROW(js, jn, jcap);
                 js[jn++] = (judgement){qi, item, (float)e->valuedouble};
                 if (e->valuedouble < d->grade_min) d->grade_min = (float)e->valuedouble;
@@ -485,23 +674,39 @@ static fr_status load_jsonl(const char *path, fr_ds_mode mode, fr_dataset **out,
         } else {
             const cJSON *u = cJSON_GetObjectItemCaseSensitive(o, "user_id"), *h = cJSON_GetObjectItemCaseSensitive(o, "history");
             const cJSON *t = cJSON_GetObjectItemCaseSensitive(o, "target");
-            if (!cJSON_IsString(u) || !cJSON_IsArray(h) || !cJSON_IsString(t)) { d->bad_rows++; continue; }
+            if (!cJSON_IsString(u) || !cJSON_IsArray(h) || !cJSON_IsString(t)) {
+                d->bad_rows++;
+                continue;
+            }
             int ti = item_of(&b, t->valuestring, NULL, 0);
-            if (ti < 0) { d->unknown_ids++; d->bad_rows++; continue; }
+            if (ti < 0) {
+                d->unknown_ids++;
+                d->bad_rows++;
+                continue;
+            }
             size_t start = hn;
             const cJSON *e;
             cJSON_ArrayForEach(e, h) {
                 int it = cJSON_IsString(e) ? item_of(&b, e->valuestring, NULL, 0) : -1;
-                if (it < 0) { d->unknown_ids++; continue; }
+                if (it < 0) {
+                    d->unknown_ids++;
+                    continue;
+                }
                 GROW(d->h_items, hn, hcap);
                 d->h_items[hn++] = it;
             }
-            if (hn == start) { d->bad_rows++; continue; }
+            if (hn == start) {
+                d->bad_rows++;
+                continue;
+            }
             if (add_user(&b, u->valuestring, ti, hn, &ucap)) goto oom;
         }
     }
     if (mode == FR_DS_SEARCH) {
-        if (jn == 0) { d->grade_min = 0; d->grade_max = 0; }
+        if (jn == 0) {
+            d->grade_min = 0;
+            d->grade_max = 0;
+        }
         if ((rc = group_judgements(d, js, (long)jn, err, errcap))) goto fail;
     }
     for (size_t k = 0; k < pn; k++) cJSON_Delete(pend[k].obj);

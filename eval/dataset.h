@@ -10,7 +10,8 @@
 
 #include "status.h"
 
-typedef enum { FR_DS_SEARCH = 0, FR_DS_FEED = 1 } fr_ds_mode;
+typedef enum { FR_DS_SEARCH = 0,
+               FR_DS_FEED = 1 } fr_ds_mode;
 
 typedef struct {
     fr_ds_mode mode;

@@ -26,19 +26,42 @@ static const char *entity(const char *name, size_t n) {
 }
 
 static size_t put_utf8(unsigned cp, char *o) {
-    if (cp < 0x80) { o[0] = (char)cp; return 1; }
-    if (cp < 0x800) { o[0] = (char)(0xC0 | cp >> 6); o[1] = (char)(0x80 | (cp & 0x3F)); return 2; }
-    if (cp < 0x10000) { o[0] = (char)(0xE0 | cp >> 12); o[1] = (char)(0x80 | ((cp >> 6) & 0x3F)); o[2] = (char)(0x80 | (cp & 0x3F)); return 3; }
-    o[0] = (char)(0xF0 | cp >> 18); o[1] = (char)(0x80 | ((cp >> 12) & 0x3F)); o[2] = (char)(0x80 | ((cp >> 6) & 0x3F)); o[3] = (char)(0x80 | (cp & 0x3F));
+    if (cp < 0x80) {
+        o[0] = (char)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        o[0] = (char)(0xC0 | cp >> 6);
+        o[1] = (char)(0x80 | (cp & 0x3F));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        o[0] = (char)(0xE0 | cp >> 12);
+        o[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        o[2] = (char)(0x80 | (cp & 0x3F));
+        return 3;
+    }
+    o[0] = (char)(0xF0 | cp >> 18);
+    o[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+    o[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+    o[3] = (char)(0x80 | (cp & 0x3F));
     return 4;
 }
 
 /* Bytes of the UTF-8 sequence starting with byte b (1 for invalid lead bytes). */
-static size_t seq_len(unsigned char b) { return b < 0xC0 ? 1 : b < 0xE0 ? 2 : b < 0xF0 ? 3 : b < 0xF8 ? 4 : 1; }
+static size_t seq_len(unsigned char b) { return b < 0xC0 ? 1 : b < 0xE0 ? 2
+                                                           : b < 0xF0   ? 3
+                                                           : b < 0xF8   ? 4
+                                                                        : 1; }
 
 long fr_html_unescape(const char *s, size_t n, char *out, size_t outcap) {
     size_t o = 0;
-#define EMIT(p, len) do { if (o + (len) + 1 > outcap) return -1; memcpy(out + o, (p), (len)); o += (len); } while (0)
+#define EMIT(p, len)                           \
+    do {                                       \
+        if (o + (len) + 1 > outcap) return -1; \
+        memcpy(out + o, (p), (len));           \
+        o += (len);                            \
+    } while (0)
     for (size_t i = 0; i < n;) {
         if (s[i] != '&') {
             size_t j = i;
@@ -59,7 +82,11 @@ long fr_html_unescape(const char *s, size_t n, char *out, size_t outcap) {
                 else num = num * (hex ? 16 : 10) + (unsigned)v;
                 e++;
             }
-            if (e == d) { EMIT("&", 1); i++; continue; } /* "&#" or "&#x" without digits: literal */
+            if (e == d) {
+                EMIT("&", 1);
+                i++;
+                continue;
+            } /* "&#" or "&#x" without digits: literal */
             if (e < n && s[e] == ';') e++;
             if (big || num > 0x10FFFF) num = 0x110000;
             char buf[8];
@@ -71,7 +98,10 @@ long fr_html_unescape(const char *s, size_t n, char *out, size_t outcap) {
             else {
                 int invalid = 0;
                 for (unsigned k = 0; k < fr_html_invalid_codepoint_count; k++) invalid |= fr_html_invalid_codepoints[k] == num;
-                if (!invalid) { size_t l = put_utf8((unsigned)num, buf); EMIT(buf, l); }
+                if (!invalid) {
+                    size_t l = put_utf8((unsigned)num, buf);
+                    EMIT(buf, l);
+                }
             }
             i = e;
             continue;
@@ -85,12 +115,20 @@ long fr_html_unescape(const char *s, size_t n, char *out, size_t outcap) {
             e = e + l <= n ? e + l : n;
             chars++;
         }
-        if (chars == 0) { EMIT("&", 1); i++; continue; }
+        if (chars == 0) {
+            EMIT("&", 1);
+            i++;
+            continue;
+        }
         if (e < n && s[e] == ';') e++;
         const char *name = s + p;
         size_t nl = e - p;
         const char *v = entity(name, nl);
-        if (v) { EMIT(v, strlen(v)); i = e; continue; }
+        if (v) {
+            EMIT(v, strlen(v));
+            i = e;
+            continue;
+        }
         /* longest prefix of at least 2 characters that is a known name (names are ASCII, so
          * byte prefixes of the ASCII part are the only candidates) */
         size_t x = nl - 1;

@@ -6,8 +6,13 @@
 
 #include <stddef.h>
 
-typedef struct { const char *name, *value; } fr_html_entity;   /* name without '&' */
-typedef struct { unsigned code; const char *value; } fr_html_charref;
+typedef struct {
+    const char *name, *value;
+} fr_html_entity; /* name without '&' */
+typedef struct {
+    unsigned code;
+    const char *value;
+} fr_html_charref;
 
 extern const fr_html_entity fr_html_entities[];
 extern const unsigned fr_html_entity_count;

@@ -5,14 +5,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct { const float *s, *g; } rank_ctx;
+typedef struct {
+    const float *s, *g;
+} rank_ctx;
 
 static int by_score(const void *a, const void *b, void *ctx) {
     const rank_ctx *c = ctx;
     int i = *(const int *)a, j = *(const int *)b;
     if (c->s[i] != c->s[j]) return c->s[i] > c->s[j] ? -1 : 1;
     if (c->g[i] != c->g[j]) return c->g[i] < c->g[j] ? -1 : 1; /* ties against the relevant */
-    return (i < j) - (i > j);                                   /* and against earlier items */
+    return (i < j) - (i > j);                                  /* and against earlier items */
 }
 
 void fr_rank_by_score(const float *scores, const float *grades, int n, int *order) {
@@ -54,17 +56,23 @@ double fr_ndcg(const int *order, const float *grades, int n, int k, float grade_
 }
 
 double fr_mrr(const int *order, const float *grades, int n, float grade_min) {
-    for (int i = 0; i < n; i++) if (grades[order[i]] > grade_min) return 1.0 / (i + 1);
+    for (int i = 0; i < n; i++)
+        if (grades[order[i]] > grade_min) return 1.0 / (i + 1);
     return 0;
 }
 
 double fr_hit(const int *order, const float *grades, int n, int k, float grade_min) {
-    for (int i = 0; i < n && i < k; i++) if (grades[order[i]] > grade_min) return 1;
+    for (int i = 0; i < n && i < k; i++)
+        if (grades[order[i]] > grade_min) return 1;
     return 0;
 }
 
 static uint64_t mix(uint64_t x) {
-    x ^= x >> 33; x *= 0xff51afd7ed558ccdULL; x ^= x >> 33; x *= 0xc4ceb9fe1a85ec53ULL; x ^= x >> 33;
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdULL;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ULL;
+    x ^= x >> 33;
     return x;
 }
 
@@ -103,7 +111,10 @@ double fr_paired_p(const double *a, const double *b, int n) {
     double m = 0, v = 0;
     for (int i = 0; i < n; i++) m += b[i] - a[i];
     m /= n;
-    for (int i = 0; i < n; i++) { double d = b[i] - a[i] - m; v += d * d; }
+    for (int i = 0; i < n; i++) {
+        double d = b[i] - a[i] - m;
+        v += d * d;
+    }
     v /= (n - 1);
     if (v <= 0) return m == 0 ? 1 : 0;
     double t = m / sqrt(v / n);

@@ -19,7 +19,9 @@ double fr_mrr(const int *order, const float *grades, int n, float grade_min);
 /* 1 when a candidate with grade > grade_min is in the top k. */
 double fr_hit(const int *order, const float *grades, int n, int k, float grade_min);
 
-typedef struct { double mean, lo, hi; } fr_interval;
+typedef struct {
+    double mean, lo, hi;
+} fr_interval;
 
 /* Mean of x with a 95% percentile bootstrap interval (rounds resamples, deterministic in seed). */
 fr_interval fr_bootstrap(const double *x, int n, int rounds, uint64_t seed);

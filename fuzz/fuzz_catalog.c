@@ -9,7 +9,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size < 1) return 0;
     FILE *f = fmemopen((void *)(data + 1), size - 1 ? size - 1 : 1, "rb");
     if (!f) return 0;
-    if (size == 1) { fclose(f); return 0; }
+    if (size == 1) {
+        fclose(f);
+        return 0;
+    }
     fr_catalog *c;
     char err[256];
     if (fr_catalog_open_stream(f, "fuzz", (fr_catalog_format)(data[0] % 3), data[0] >> 7, &c, err, sizeof err) == FR_OK) {

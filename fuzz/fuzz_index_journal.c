@@ -41,11 +41,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *in, size_t in_size) {
     memcpy(d, in + 1, n);
     const uint64_t settings = fr_rd64(d + 8);
     const uint32_t dim = fr_rd32(d + 16);
-    if (dim < 1 || dim > 1024) { free(d); return 0; }
+    if (dim < 1 || dim > 1024) {
+        free(d);
+        return 0;
+    }
     if (fix) fix_checksums(d, n, dim);
     char path[] = "/tmp/fuzz_index_journal_XXXXXX";
     int fd = mkstemp(path);
-    if (fd < 0) { free(d); return 0; }
+    if (fd < 0) {
+        free(d);
+        return 0;
+    }
     const int wrote = write(fd, d, n) == (ssize_t)n;
     close(fd);
     free(d);
@@ -56,12 +62,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *in, size_t in_size) {
         float *v = calloc(dim, sizeof *v);
         if (!v) abort();
         if (fr_journal_append(j, 7, "id", 2, "text", 4, v, err, sizeof err) != FR_OK || fr_journal_sync(j, err, sizeof err) != FR_OK ||
-            fr_journal_rewind(j, err, sizeof err) != FR_OK) { fprintf(stderr, "append: %s\n", err); abort(); }
+            fr_journal_rewind(j, err, sizeof err) != FR_OK) {
+            fprintf(stderr, "append: %s\n", err);
+            abort();
+        }
         fr_journal_record r;
         long long k = 0;
         int st;
         while ((st = fr_journal_next(j, &r, err, sizeof err)) == 1) k++;
-        if (st != 0 || k != kept + 1 || r.row != 7 || r.id_len != 2 || memcmp(r.id, "id", 2)) { fprintf(stderr, "read back: %lld of %lld: %s\n", k, kept + 1, err); abort(); }
+        if (st != 0 || k != kept + 1 || r.row != 7 || r.id_len != 2 || memcmp(r.id, "id", 2)) {
+            fprintf(stderr, "read back: %lld of %lld: %s\n", k, kept + 1, err);
+            abort();
+        }
         free(v);
     }
     fr_journal_close(j, 0);

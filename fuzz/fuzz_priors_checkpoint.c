@@ -46,14 +46,19 @@ static int fuzz_one(const uint8_t *data, size_t size) {
     /* the restored builder must be usable: more events, a new checkpoint, a finished section */
     static const char *users[3] = {"u1", "new-user", "u2"};
     for (uint32_t k = 0; k < 6; k++)
-        if (fr_priors_add(b, users[k % 3], strlen(users[k % 3]), k % (uint32_t)n_items, 1e9 + k, 1.0, err, sizeof err) != FR_OK) { fprintf(stderr, "add: %s\n", err); abort(); }
+        if (fr_priors_add(b, users[k % 3], strlen(users[k % 3]), k % (uint32_t)n_items, 1e9 + k, 1.0, err, sizeof err) != FR_OK) {
+            fprintf(stderr, "add: %s\n", err);
+            abort();
+        }
     uint8_t *saved = NULL, *section = NULL;
     size_t saved_n, section_n;
     fr_priors_builder *again = NULL;
     fr_priors v;
     if (fr_priors_checkpoint_save(b, &pos, &saved, &saved_n, err, sizeof err) != FR_OK ||
-        fr_priors_checkpoint_load(saved, saved_n, &p, n_items, &again, &pos, err, sizeof err) != FR_OK)
-        { fprintf(stderr, "reload: %s\n", err); abort(); } /* what the builder saves must load */
+        fr_priors_checkpoint_load(saved, saved_n, &p, n_items, &again, &pos, err, sizeof err) != FR_OK) {
+        fprintf(stderr, "reload: %s\n", err);
+        abort();
+    } /* what the builder saves must load */
     if (fr_priors_finish(again, &section, &section_n, err, sizeof err) == FR_OK &&
         fr_priors_view(section, section_n, n_items, "fuzz", &v, err, sizeof err) != FR_OK)
         abort(); /* and finish into a valid section */

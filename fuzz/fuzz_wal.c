@@ -8,7 +8,9 @@
 
 static fr_status check(void *ctx, uint64_t seq, const uint8_t *p, size_t len, char *err, size_t errcap) {
     const uint8_t *const *bounds = ctx;
-    (void)seq; (void)err; (void)errcap;
+    (void)seq;
+    (void)err;
+    (void)errcap;
     if (p < bounds[0] || p + len > bounds[1]) abort();
     return FR_OK;
 }

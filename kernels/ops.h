@@ -16,11 +16,19 @@
 
 #include "status.h"
 
-typedef enum { FR_ACT_NONE = 0, FR_ACT_GELU = 1 } fr_activation;
-typedef enum { FR_POOL_MEAN = 0, FR_POOL_CLS = 1 } fr_pooling;
+typedef enum { FR_ACT_NONE = 0,
+               FR_ACT_GELU = 1 } fr_activation;
+typedef enum { FR_POOL_MEAN = 0,
+               FR_POOL_CLS = 1 } fr_pooling;
 
 typedef enum {
-    FR_OP_EMBED, FR_OP_LINEAR, FR_OP_ADD_LAYERNORM, FR_OP_ATTENTION, FR_OP_POOL, FR_OP_SCORE, FR_OP_TOPK,
+    FR_OP_EMBED,
+    FR_OP_LINEAR,
+    FR_OP_ADD_LAYERNORM,
+    FR_OP_ATTENTION,
+    FR_OP_POOL,
+    FR_OP_SCORE,
+    FR_OP_TOPK,
     FR_OP_COUNT
 } fr_op;
 
@@ -37,7 +45,11 @@ typedef enum {
  * A backend refuses a precision its hardware lacks (FR_ERR_UNSUPPORTED naming the reason) and
  * reports the one it runs in fr_backend.precision, never DEFAULT or AUTO. */
 typedef enum {
-    FR_PREC_AUTO = -2, FR_PREC_DEFAULT = -1, FR_PREC_FP32 = 0, FR_PREC_FP16 = 1, FR_PREC_BF16 = 2
+    FR_PREC_AUTO = -2,
+    FR_PREC_DEFAULT = -1,
+    FR_PREC_FP32 = 0,
+    FR_PREC_FP16 = 1,
+    FR_PREC_BF16 = 2
 } fr_precision;
 
 /* "fp32", "fp16", "bf16", "auto" or "default". */
@@ -48,9 +60,9 @@ fr_status fr_precision_parse(const char *s, fr_precision *out, char *err, size_t
 /* The largest work an encoder will hand the backend: reserve() sizes scratch memory once from it
  * so that no allocation happens while serving. */
 typedef struct {
-    int max_tokens, max_seqs, max_len;  /* per forward pass */
+    int max_tokens, max_seqs, max_len; /* per forward pass */
     int hidden, heads, intermediate;
-    int max_candidates;                 /* largest N for topk (0 = none) */
+    int max_candidates; /* largest N for topk (0 = none) */
 } fr_workload;
 
 /* A recorded sequence of ops: graph_run replays it (CUDA graphs). */
@@ -63,7 +75,7 @@ typedef struct fr_backend fr_backend;
 typedef struct fr_weight fr_weight;
 
 struct fr_backend {
-    const char *name;  /* "cpu", "cuda" */
+    const char *name; /* "cpu", "cuda" */
     fr_precision precision;
     void *ctx;
 

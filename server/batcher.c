@@ -57,8 +57,15 @@ void fr_queue_destroy(job_queue *q) {
     while (q->cursor) {
         lane *l = q->cursor;
         q->cursor = l->next == l ? NULL : l->next;
-        if (q->cursor) { lane *p = q->cursor; while (p->next != l) p = p->next; p->next = l->next; }
-        for (job *j = l->head, *n; j; j = n) { n = j->next; fr_job_free(j); }
+        if (q->cursor) {
+            lane *p = q->cursor;
+            while (p->next != l) p = p->next;
+            p->next = l->next;
+        }
+        for (job *j = l->head, *n; j; j = n) {
+            n = j->next;
+            fr_job_free(j);
+        }
         free(l);
     }
     pthread_cond_destroy(&q->cv);
@@ -69,15 +76,23 @@ void fr_queue_destroy(job_queue *q) {
 static int append_locked(job_queue *q, job *j) {
     lane *l = q->cursor;
     if (l) {
-        do { if (l->caller == j->c->caller) break; l = l->next; } while (l != q->cursor);
+        do {
+            if (l->caller == j->c->caller) break;
+            l = l->next;
+        } while (l != q->cursor);
         if (l->caller != j->c->caller) l = NULL;
     }
     if (!l) {
         l = calloc(1, sizeof *l);
         if (!l) return -1;
         l->caller = j->c->caller;
-        if (q->cursor) { l->next = q->cursor->next; q->cursor->next = l; }
-        else { l->next = l; q->cursor = l; }
+        if (q->cursor) {
+            l->next = q->cursor->next;
+            q->cursor->next = l;
+        } else {
+            l->next = l;
+            q->cursor = l;
+        }
     }
     j->next = NULL;
     if (l->tail) l->tail->next = j;
@@ -139,7 +154,10 @@ static job *pop_locked(job_queue *q, job_filter ok, const void *ctx) {
                 q->cursor = l->next;
             } else { /* an empty lane leaves the ring */
                 if (l->next == l) q->cursor = NULL;
-                else { prev->next = l->next; q->cursor = l->next; }
+                else {
+                    prev->next = l->next;
+                    q->cursor = l->next;
+                }
                 free(l);
             }
             j->next = NULL;
@@ -153,7 +171,9 @@ static job *pop_locked(job_queue *q, job_filter ok, const void *ctx) {
 
 static int first_ok(const job *j, const void *ctx) { return !j->heavy || *(const int *)ctx; }
 
-typedef struct { size_t tokens, max_tokens; } fill_ctx;
+typedef struct {
+    size_t tokens, max_tokens;
+} fill_ctx;
 static int fill_ok(const job *j, const void *ctx) {
     const fill_ctx *f = ctx;
     return !j->heavy && j->method != M_EMBED && j->method != M_UPSERT && f->tokens + j->tokens <= f->max_tokens;
@@ -202,7 +222,11 @@ static int embed_slice(fr_server *s, fr_encoder *enc, job *j, int max_tokens, ch
     if (!j->out) {
         j->out = malloc(sizeof(float) * (size_t)D * m->n_texts);
         j->out_info = calloc(m->n_texts, sizeof *j->out_info);
-        if (!j->out || !j->out_info) { fail_job(j, GRPC_STATUS_INTERNAL, "out of memory"); fr_job_free(j); return 0; }
+        if (!j->out || !j->out_info) {
+            fail_job(j, GRPC_STATUS_INTERNAL, "out of memory");
+            fr_job_free(j);
+            return 0;
+        }
     }
     size_t from = j->next_text, to = from, tok = 0;
     while (to < m->n_texts && (to == from || tok + text_tokens(m->texts[to], max_tokens) <= EMBED_SLICE_TOKENS))
@@ -259,7 +283,10 @@ void *fr_compute_main(void *arg) {
     int my_gen = atomic_load(&s->store_gen);
     fr_status rrc = fr_ranker_create(enc, s->store, &rk, err, sizeof err);
     pthread_rwlock_unlock(&s->store_lock);
-    if (rrc) { fr_log(0, "event=ranker_failed message=\"%s\"", err); return NULL; }
+    if (rrc) {
+        fr_log(0, "event=ranker_failed message=\"%s\"", err);
+        return NULL;
+    }
     job **batch = calloc((size_t)cfg->max_batch, sizeof *batch);
     fr_rank_request **reqs = calloc((size_t)cfg->max_batch, sizeof *reqs);
     fr_candidate **cands = calloc((size_t)cfg->max_batch, sizeof *cands);
@@ -278,7 +305,10 @@ void *fr_compute_main(void *arg) {
             if ((first = pop_locked(q, first_ok, &allow_heavy)) || (q->stopping && !q->cursor)) break;
             pthread_cond_wait(&q->cv, &q->mu);
         }
-        if (!first) { pthread_mutex_unlock(&q->mu); break; } /* stopping, and nothing left */
+        if (!first) {
+            pthread_mutex_unlock(&q->mu);
+            break;
+        } /* stopping, and nothing left */
         batch[n++] = first;
         tokens = first->tokens;
         int heavy = first->heavy;
@@ -293,7 +323,11 @@ void *fr_compute_main(void *arg) {
             for (;;) {
                 fill_ctx fc = {tokens, (size_t)cfg->max_batch_tokens};
                 job *j;
-                while (n < cfg->max_batch && (j = pop_locked(q, fill_ok, &fc))) { batch[n++] = j; tokens += j->tokens; fc.tokens = tokens; }
+                while (n < cfg->max_batch && (j = pop_locked(q, fill_ok, &fc))) {
+                    batch[n++] = j;
+                    tokens += j->tokens;
+                    fc.tokens = tokens;
+                }
                 if (n >= cfg->max_batch || q->stopping || timed_out) break;
                 timed_out = pthread_cond_timedwait(&q->cv, &q->mu, &until) != 0;
             }
@@ -355,9 +389,15 @@ void *fr_compute_main(void *arg) {
          * (as documents, like `feedrank index` does) in one pass for the whole batch */
         /* the batch's queries, and the texts of candidates the store does not know, embedded
          * together (rank_batch.h: the same step as `feedrank rerank`) */
-        for (int i = 0; i < n; i++) { reqs[i] = &batch[i]->req; cands[i] = batch[i]->cands; }
+        for (int i = 0; i < n; i++) {
+            reqs[i] = &batch[i]->req;
+            cands[i] = batch[i]->cands;
+        }
         if (fr_batch_embed_run(be, enc, s->store, reqs, cands, n, truncated, err, sizeof err)) {
-            for (int i = 0; i < n; i++) { fail_job(batch[i], GRPC_STATUS_INTERNAL, err); fr_job_free(batch[i]); }
+            for (int i = 0; i < n; i++) {
+                fail_job(batch[i], GRPC_STATUS_INTERNAL, err);
+                fr_job_free(batch[i]);
+            }
             pthread_rwlock_unlock(&s->store_lock);
             if (heavy) release_heavy(q);
             continue;
@@ -386,8 +426,7 @@ void *fr_compute_main(void *arg) {
                 else if (j->method == M_STREAM) {
                     fr_log_request(M_STREAM, j->request_id, arm, GRPC_STATUS_OK, NULL, fr_now() - j->start);
                     fr_stream_respond(j->c, j->seq, bb, 0, NULL);
-                }
-                else fr_call_finish(j->c, bb, GRPC_STATUS_OK, NULL);
+                } else fr_call_finish(j->c, bb, GRPC_STATUS_OK, NULL);
             }
             fr_job_free(j);
         }
@@ -395,7 +434,10 @@ void *fr_compute_main(void *arg) {
         pthread_rwlock_unlock(&s->store_lock);
         if (heavy) release_heavy(q);
     }
-    free(batch); free(reqs); free(cands); free(truncated);
+    free(batch);
+    free(reqs);
+    free(cands);
+    free(truncated);
     fr_batch_embed_free(be);
     fr_ranker_free(rk);
     return NULL;

@@ -42,12 +42,12 @@ static int norm_of_proto(Feedrank__V1__Normalization n) {
 #define CODEC_KIND_DOUBLE CODEC_NUM
 #define CODEC_KIND_COUNT CODEC_COUNT
 #define CODEC_KIND_BOOL CODEC_NUM
-#define CODEC_KIND_NORM(name, member)                                                                                          \
-    {                                                                                                                          \
-        const int n = norm_of_proto(o->name);                                                                                  \
-        if (n < 0) return fr_fail(FR_ERR_ARG, err, errcap, "options." #name " %d is not a known value", (int)o->name);       \
-        d->member = (fr_norm)n;                                                                                                \
-        memset(d->signal_norm, 0, sizeof d->signal_norm);                                                                      \
+#define CODEC_KIND_NORM(name, member)                                                                                  \
+    {                                                                                                                  \
+        const int n = norm_of_proto(o->name);                                                                          \
+        if (n < 0) return fr_fail(FR_ERR_ARG, err, errcap, "options." #name " %d is not a known value", (int)o->name); \
+        d->member = (fr_norm)n;                                                                                        \
+        memset(d->signal_norm, 0, sizeof d->signal_norm);                                                              \
     }
 
 fr_status fr_codec_options(const Feedrank__V1__RerankOptions *o, fr_rank_options *d, char *err, size_t errcap) {
@@ -74,7 +74,10 @@ fr_status fr_codec_request(const Feedrank__V1__RerankRequest *m, const fr_rank_o
     q->options = *arm_defaults;
     const Feedrank__V1__Context *ctx = m->context;
     if (ctx) {
-        if (ctx->query && *ctx->query) { q->query = ctx->query; q->query_len = strlen(ctx->query); }
+        if (ctx->query && *ctx->query) {
+            q->query = ctx->query;
+            q->query_len = strlen(ctx->query);
+        }
         if (ctx->n_history > 0x7fffffff) return fr_fail(FR_ERR_ARG, err, errcap, "too many history items");
         j->hist = calloc(ctx->n_history ? ctx->n_history : 1, sizeof *j->hist);
         if (!j->hist) return fr_fail(FR_ERR_NOMEM, err, errcap, "out of memory");
@@ -100,7 +103,10 @@ fr_status fr_codec_request(const Feedrank__V1__RerankRequest *m, const fr_rank_o
         j->cands[i].id_len = strlen(j->cands[i].id);
         j->cands[i].has_upstream = c->has_upstream_score;
         j->cands[i].upstream = c->upstream_score;
-        if (c->text) { j->cands[i].text = c->text; j->cands[i].text_len = strlen(c->text); }
+        if (c->text) {
+            j->cands[i].text = c->text;
+            j->cands[i].text_len = strlen(c->text);
+        }
     }
     q->candidates = j->cands;
     q->n_candidates = (int)m->n_candidates;
@@ -110,14 +116,23 @@ fr_status fr_codec_request(const Feedrank__V1__RerankRequest *m, const fr_rank_o
 
 static char *dupn(const char *s, size_t n) {
     char *d = malloc(n + 1);
-    if (d) { memcpy(d, s, n); d[n] = 0; }
+    if (d) {
+        memcpy(d, s, n);
+        d[n] = 0;
+    }
     return d;
 }
 
 void fr_codec_response_free(Feedrank__V1__RerankResponse *r) {
     if (!r) return;
-    for (size_t i = 0; i < r->n_items; i++) { if (r->items[i]) free(r->items[i]->item_id); free(r->items[i]); }
-    for (size_t i = 0; i < r->n_item_errors; i++) { if (r->item_errors[i]) free(r->item_errors[i]->item_id); free(r->item_errors[i]); }
+    for (size_t i = 0; i < r->n_items; i++) {
+        if (r->items[i]) free(r->items[i]->item_id);
+        free(r->items[i]);
+    }
+    for (size_t i = 0; i < r->n_item_errors; i++) {
+        if (r->item_errors[i]) free(r->item_errors[i]->item_id);
+        free(r->item_errors[i]);
+    }
     free(r->items);
     free(r->item_errors);
     free(r);
@@ -143,16 +158,25 @@ Feedrank__V1__RerankResponse *fr_codec_response(const job *j, const fr_rank_resu
     int scores = !(j->rr->options && j->rr->options->has_return_scores && !j->rr->options->return_scores);
     r->items = calloc((size_t)(res->n_items ? res->n_items : 1), sizeof *r->items);
     r->item_errors = calloc((size_t)(res->n_issues ? res->n_issues : 1), sizeof *r->item_errors);
-    if (!r->items || !r->item_errors) { fr_codec_response_free(r); return NULL; }
+    if (!r->items || !r->item_errors) {
+        fr_codec_response_free(r);
+        return NULL;
+    }
     for (int i = 0; i < res->n_items; i++) {
         const fr_ranked_item *it = &res->items[i];
         Feedrank__V1__RankedItem *e = malloc(sizeof *e);
-        if (!e) { fr_codec_response_free(r); return NULL; }
+        if (!e) {
+            fr_codec_response_free(r);
+            return NULL;
+        }
         feedrank__v1__ranked_item__init(e);
         r->items[r->n_items++] = e;
         const fr_candidate *c = &j->cands[it->candidate];
         e->item_id = dupn(c->id, c->id_len);
-        if (!e->item_id) { fr_codec_response_free(r); return NULL; }
+        if (!e->item_id) {
+            fr_codec_response_free(r);
+            return NULL;
+        }
         if (scores) {
             e->has_score = e->has_semantic_score = 1;
             e->score = it->score;
@@ -165,14 +189,20 @@ Feedrank__V1__RerankResponse *fr_codec_response(const job *j, const fr_rank_resu
     for (int i = 0; i < res->n_issues; i++) {
         const fr_item_issue *is = &res->issues[i];
         Feedrank__V1__ItemError *e = malloc(sizeof *e);
-        if (!e) { fr_codec_response_free(r); return NULL; }
+        if (!e) {
+            fr_codec_response_free(r);
+            return NULL;
+        }
         feedrank__v1__item_error__init(e);
         r->item_errors[r->n_item_errors++] = e;
         int hist = is->code == FR_ISSUE_UNKNOWN_HISTORY;
         const char *id = hist ? j->hist[is->index].id : j->cands[is->index].id;
         size_t il = hist ? j->hist[is->index].id_len : j->cands[is->index].id_len;
         e->item_id = dupn(id, il);
-        if (!e->item_id) { fr_codec_response_free(r); return NULL; }
+        if (!e->item_id) {
+            fr_codec_response_free(r);
+            return NULL;
+        }
         e->has_index = e->has_code = 1;
         e->index = (uint32_t)is->index;
         e->code = is->code == FR_ISSUE_UNKNOWN_ITEM ? FEEDRANK__V1__ITEM_ERROR_CODE__UNKNOWN_ITEM

@@ -46,11 +46,20 @@ void fr_server_config_default(fr_server_config *c) {
     c->keepalive_timeout_ms = 20000;
 }
 
-typedef enum { K_STR, K_INT } kind;
-typedef struct { const char *name; kind k; size_t off, size; long lo, hi; const char *help; } option;
+typedef enum { K_STR,
+               K_INT } kind;
+typedef struct {
+    const char *name;
+    kind k;
+    size_t off, size;
+    long lo, hi;
+    const char *help;
+} option;
 
-#define S(f, h) {#f, K_STR, offsetof(fr_server_config, f), sizeof(((fr_server_config *)0)->f), 0, 0, h}
-#define I(f, lo, hi, h) {#f, K_INT, offsetof(fr_server_config, f), sizeof(int), lo, hi, h}
+#define S(f, h) \
+    { #f, K_STR, offsetof(fr_server_config, f), sizeof(((fr_server_config *)0)->f), 0, 0, h }
+#define I(f, lo, hi, h) \
+    { #f, K_INT, offsetof(fr_server_config, f), sizeof(int), lo, hi, h }
 static const option OPTS[] = {
     S(model, "model folder (default: $FEEDRANK_MODEL, else ./models/all-MiniLM-L6-v2)"),
     S(store, "item store from 'feedrank index' (required)"),
@@ -115,7 +124,10 @@ static int set_option(fr_server_config *c, const char *name, const char *value, 
         if (strcmp(o->name, name) != 0) continue;
         char *dst = (char *)c + o->off;
         if (o->k == K_STR) {
-            if (strlen(value) >= o->size) { fr_fail(FR_ERR_ARG, err, errcap, "%s: value longer than %zu bytes", name, o->size - 1); return -1; }
+            if (strlen(value) >= o->size) {
+                fr_fail(FR_ERR_ARG, err, errcap, "%s: value longer than %zu bytes", name, o->size - 1);
+                return -1;
+            }
             snprintf(dst, o->size, "%s", value);
             /* the token and its file replace each other, so the later source (flags over the
              * environment over the config file) decides, whichever form each one used */
@@ -126,17 +138,25 @@ static int set_option(fr_server_config *c, const char *name, const char *value, 
         char *end;
         errno = 0;
         long v = strtol(value, &end, 10);
-        if (errno || end == value || *end || v < o->lo || v > o->hi) { fr_fail(FR_ERR_ARG, err, errcap, "%s: '%s' is not an integer in %ld..%ld", name, value, o->lo, o->hi); return -1; }
+        if (errno || end == value || *end || v < o->lo || v > o->hi) {
+            fr_fail(FR_ERR_ARG, err, errcap, "%s: '%s' is not an integer in %ld..%ld", name, value, o->lo, o->hi);
+            return -1;
+        }
         memcpy(dst, &(int){(int)v}, sizeof(int));
         return 1;
     }
-    struct { const char *n; long lo, hi; } lims[] = {{"max_candidates", 1, 10000000}, {"max_history", 0, 1000000}, {"max_query_bytes", 1, 1 << 24},
-                                                     {"max_mmr_depth", 0, 1000000}, {"max_mmr_work", 0, 1000000000000L}};
+    struct {
+        const char *n;
+        long lo, hi;
+    } lims[] = {{"max_candidates", 1, 10000000}, {"max_history", 0, 1000000}, {"max_query_bytes", 1, 1 << 24}, {"max_mmr_depth", 0, 1000000}, {"max_mmr_work", 0, 1000000000000L}};
     for (size_t i = 0; i < sizeof lims / sizeof lims[0]; i++)
         if (strcmp(name, lims[i].n) == 0) {
             char *end;
             long v = strtol(value, &end, 10);
-            if (end == value || *end || v < lims[i].lo || v > lims[i].hi) { fr_fail(FR_ERR_ARG, err, errcap, "%s: '%s' is not an integer in %ld..%ld", name, value, lims[i].lo, lims[i].hi); return -1; }
+            if (end == value || *end || v < lims[i].lo || v > lims[i].hi) {
+                fr_fail(FR_ERR_ARG, err, errcap, "%s: '%s' is not an integer in %ld..%ld", name, value, lims[i].lo, lims[i].hi);
+                return -1;
+            }
             return set_limit(c, name, v);
         }
     return 0;
@@ -149,19 +169,28 @@ fr_status fr_server_config_file(const char *path, fr_server_config *c, char *err
     if (rc) return rc;
     cJSON *root = cJSON_ParseWithLength(buf, len);
     free(buf);
-    if (!cJSON_IsObject(root)) { cJSON_Delete(root); return fr_fail(FR_ERR_ARG, err, errcap, "%s: not a JSON object", path); }
+    if (!cJSON_IsObject(root)) {
+        cJSON_Delete(root);
+        return fr_fail(FR_ERR_ARG, err, errcap, "%s: not a JSON object", path);
+    }
     const cJSON *it;
     char e2[512];
     cJSON_ArrayForEach(it, root) {
         if (strcmp(it->string, "arms") == 0) {
-            if ((rc = fr_arms_from_json(it, c->arms, &c->n_arms, e2, sizeof e2))) { cJSON_Delete(root); return fr_fail(rc, err, errcap, "%s: %s", path, e2); }
+            if ((rc = fr_arms_from_json(it, c->arms, &c->n_arms, e2, sizeof e2))) {
+                cJSON_Delete(root);
+                return fr_fail(rc, err, errcap, "%s: %s", path, e2);
+            }
             continue;
         }
         char value[1100];
         if (cJSON_IsString(it)) snprintf(value, sizeof value, "%s", it->valuestring);
         else if (cJSON_IsNumber(it) && it->valuedouble == floor(it->valuedouble)) snprintf(value, sizeof value, "%.0f", it->valuedouble);
         else if (cJSON_IsBool(it)) snprintf(value, sizeof value, "%d", cJSON_IsTrue(it));
-        else { cJSON_Delete(root); return fr_fail(FR_ERR_ARG, err, errcap, "%s: \"%s\" must be a string, integer or boolean", path, it->string); }
+        else {
+            cJSON_Delete(root);
+            return fr_fail(FR_ERR_ARG, err, errcap, "%s: \"%s\" must be a string, integer or boolean", path, it->string);
+        }
         int r = set_option(c, it->string, value, e2, sizeof e2);
         if (r <= 0) {
             /* the message is formatted before cJSON_Delete: the key name lives in the tree */
@@ -185,7 +214,8 @@ static void usage(FILE *f) {
     for (size_t i = 0; i < sizeof OPTS / sizeof OPTS[0]; i++) {
         char flag[64];
         snprintf(flag, sizeof flag, "--%s", OPTS[i].name);
-        for (char *p = flag + 2; *p; p++) if (*p == '_') *p = '-';
+        for (char *p = flag + 2; *p; p++)
+            if (*p == '_') *p = '-';
         fprintf(f, "  %-30s %s\n", flag, OPTS[i].help);
     }
     fprintf(f, "  %-30s %s\n", "--config FILE", "JSON config file: every key below, and \"arms\"");
@@ -197,18 +227,31 @@ static void usage(FILE *f) {
 
 int fr_server_config_flags(int argc, char **argv, fr_server_config *c, char *err, size_t errcap) {
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) { usage(stdout); return 1; }
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage(stdout);
+            return 1;
+        }
         /* --key VALUE or --key=VALUE */
         const char *eq = strncmp(argv[i], "--", 2) == 0 ? strchr(argv[i], '=') : NULL;
-        if (strcmp(argv[i], "--config") == 0) { i++; continue; } /* read before the flags */
+        if (strcmp(argv[i], "--config") == 0) {
+            i++;
+            continue;
+        } /* read before the flags */
         if (strncmp(argv[i], "--config=", 9) == 0) continue;
-        if (strncmp(argv[i], "--", 2) != 0 || (!eq && i + 1 >= argc)) { fr_fail(FR_ERR_ARG, err, errcap, "unexpected argument '%s' (see --help)", argv[i]); return -1; }
+        if (strncmp(argv[i], "--", 2) != 0 || (!eq && i + 1 >= argc)) {
+            fr_fail(FR_ERR_ARG, err, errcap, "unexpected argument '%s' (see --help)", argv[i]);
+            return -1;
+        }
         char name[64];
         snprintf(name, sizeof name, "%.*s", eq ? (int)(eq - argv[i] - 2) : (int)strlen(argv[i] + 2), argv[i] + 2);
-        for (char *p = name; *p; p++) if (*p == '-') *p = '_';
+        for (char *p = name; *p; p++)
+            if (*p == '-') *p = '_';
         int r = set_option(c, name, eq ? eq + 1 : argv[i + 1], err, errcap);
         if (r < 0) return -1;
-        if (r == 0) { fr_fail(FR_ERR_ARG, err, errcap, "unknown option '%.*s' (see --help)", eq ? (int)(eq - argv[i]) : (int)strlen(argv[i]), argv[i]); return -1; }
+        if (r == 0) {
+            fr_fail(FR_ERR_ARG, err, errcap, "unknown option '%.*s' (see --help)", eq ? (int)(eq - argv[i]) : (int)strlen(argv[i]), argv[i]);
+            return -1;
+        }
         if (!eq) i++;
     }
     return 0;
@@ -286,7 +329,10 @@ fr_status fr_read_token_file(const char *flag, const char *path, char *out, size
     if (b == a) rc = fr_fail(FR_ERR_ARG, err, errcap, "%s %s: the file is empty", flag, path);
     else if (b - a >= cap) rc = fr_fail(FR_ERR_ARG, err, errcap, "%s %s: the token is longer than %zu bytes", flag, path, cap - 1);
     else if (memchr(buf + a, '\n', b - a)) rc = fr_fail(FR_ERR_ARG, err, errcap, "%s %s: the token must be one line", flag, path);
-    else { memcpy(out, buf + a, b - a); out[b - a] = 0; }
+    else {
+        memcpy(out, buf + a, b - a);
+        out[b - a] = 0;
+    }
     free(buf);
     return rc;
 }

@@ -12,14 +12,16 @@
 #define MAX_NAME 1024 /* bytes of one full name */
 #define MAX_DEPTH 32  /* nested message types */
 
-enum { K_MESSAGE, K_OTHER, K_EXTENSION };
+enum { K_MESSAGE,
+       K_OTHER,
+       K_EXTENSION };
 
 typedef struct {
-    char *name;       /* full name, no leading dot */
+    char *name; /* full name, no leading dot */
     int file;
     int kind;
-    char *extendee;   /* extensions: the extended message's full name */
-    int number;       /* extensions: the field number */
+    char *extendee; /* extensions: the extended message's full name */
+    int number;     /* extensions: the field number */
 } sym;
 
 typedef struct {
@@ -52,8 +54,8 @@ typedef struct {
 typedef struct {
     uint32_t num;
     int wt;
-    uint64_t v;            /* varint value */
-    const uint8_t *p;      /* length-delimited value */
+    uint64_t v;       /* varint value */
+    const uint8_t *p; /* length-delimited value */
     size_t n;
 } field;
 
@@ -62,7 +64,10 @@ static int varint(const uint8_t **p, const uint8_t *end, uint64_t *v) {
     for (int shift = 0; shift < 64 && *p < end; shift += 7) {
         uint8_t b = *(*p)++;
         x |= (uint64_t)(b & 0x7f) << shift;
-        if (!(b & 0x80)) { *v = x; return 0; }
+        if (!(b & 0x80)) {
+            *v = x;
+            return 0;
+        }
     }
     return -1;
 }
@@ -79,8 +84,14 @@ static int next(const uint8_t **p, const uint8_t *end, field *f) {
     f->wt = (int)(key & 7);
     switch (f->wt) {
     case 0: return varint(p, end, &f->v) ? -1 : 1;
-    case 1: if ((size_t)(end - *p) < 8) return -1; *p += 8; return 1;
-    case 5: if ((size_t)(end - *p) < 4) return -1; *p += 4; return 1;
+    case 1:
+        if ((size_t)(end - *p) < 8) return -1;
+        *p += 8;
+        return 1;
+    case 5:
+        if ((size_t)(end - *p) < 4) return -1;
+        *p += 4;
+        return 1;
     case 2: {
         uint64_t n;
         if (varint(p, end, &n) || n > (uint64_t)(end - *p)) return -1;
@@ -128,7 +139,11 @@ static fr_status add_sym(ctx *c, const char *name, int kind, const char *extende
     memset(s, 0, sizeof *s);
     s->name = strdup(name);
     s->extendee = extendee ? strdup(extendee[0] == '.' ? extendee + 1 : extendee) : NULL;
-    if (!s->name || (extendee && !s->extendee)) { free(s->name); free(s->extendee); return fr_fail(FR_ERR_NOMEM, c->err, c->errcap, "descriptor set: out of memory"); }
+    if (!s->name || (extendee && !s->extendee)) {
+        free(s->name);
+        free(s->extendee);
+        return fr_fail(FR_ERR_NOMEM, c->err, c->errcap, "descriptor set: out of memory");
+    }
     s->file = c->file;
     s->kind = kind;
     s->number = number;
@@ -196,9 +211,15 @@ static fr_status read_message(ctx *c, const field *outer, const char *scope, int
                 (rc = add_sym(c, subfull, K_OTHER, NULL, 0)))
                 return rc;
             break;
-        case 3: if ((rc = read_message(c, &f, full, depth + 1))) return rc; break;
-        case 4: if ((rc = read_enum(c, &f, full))) return rc; break;
-        case 6: if ((rc = read_extension(c, &f, full))) return rc; break;
+        case 3:
+            if ((rc = read_message(c, &f, full, depth + 1))) return rc;
+            break;
+        case 4:
+            if ((rc = read_enum(c, &f, full))) return rc;
+            break;
+        case 6:
+            if ((rc = read_extension(c, &f, full))) return rc;
+            break;
         default: break;
         }
     }
@@ -263,10 +284,18 @@ static fr_status read_file(ctx *c, const field *outer) {
             if (!(fl->deps[fl->n_deps] = strdup(tmp))) return fr_fail(FR_ERR_NOMEM, c->err, c->errcap, "descriptor set: out of memory");
             fl->n_deps++;
             break;
-        case 4: if ((rc = read_message(c, &f, pkg, 0))) return rc; break;
-        case 5: if ((rc = read_enum(c, &f, pkg))) return rc; break;
-        case 6: if ((rc = read_service(c, &f, pkg))) return rc; break;
-        case 7: if ((rc = read_extension(c, &f, pkg))) return rc; break;
+        case 4:
+            if ((rc = read_message(c, &f, pkg, 0))) return rc;
+            break;
+        case 5:
+            if ((rc = read_enum(c, &f, pkg))) return rc;
+            break;
+        case 6:
+            if ((rc = read_service(c, &f, pkg))) return rc;
+            break;
+        case 7:
+            if ((rc = read_extension(c, &f, pkg))) return rc;
+            break;
         default: break;
         }
     }
@@ -282,7 +311,10 @@ void fr_descset_free(fr_descset *d) {
         for (int k = 0; k < d->files[i].n_deps; k++) free(d->files[i].deps[k]);
         free(d->files[i].deps);
     }
-    for (int i = 0; i < d->n_syms; i++) { free(d->syms[i].name); free(d->syms[i].extendee); }
+    for (int i = 0; i < d->n_syms; i++) {
+        free(d->syms[i].name);
+        free(d->syms[i].extendee);
+    }
     for (int i = 0; i < d->n_services; i++) free(d->services[i]);
     free(d->files);
     free(d->syms);
@@ -294,16 +326,28 @@ void fr_descset_free(fr_descset *d) {
 fr_status fr_descset_parse(const uint8_t *buf, size_t len, fr_descset **out, char *err, size_t errcap) {
     *out = NULL;
     fr_descset *d = calloc(1, sizeof *d);
-    if (!d || !(d->buf = malloc(len ? len : 1))) { free(d); return fr_fail(FR_ERR_NOMEM, err, errcap, "descriptor set: out of memory"); }
+    if (!d || !(d->buf = malloc(len ? len : 1))) {
+        free(d);
+        return fr_fail(FR_ERR_NOMEM, err, errcap, "descriptor set: out of memory");
+    }
     if (len) memcpy(d->buf, buf, len);
     ctx c = {d, -1, err, errcap};
     const uint8_t *p = d->buf, *end = d->buf + len;
     field f;
     int r, n = 0;
     while ((r = next(&p, end, &f)) > 0) n += f.num == 1 && f.wt == 2;
-    if (r < 0) { fr_descset_free(d); return fr_fail(FR_ERR_FORMAT, err, errcap, "descriptor set: malformed wire data"); }
-    if (n == 0) { fr_descset_free(d); return fr_fail(FR_ERR_FORMAT, err, errcap, "descriptor set: no files"); }
-    if (!(d->files = calloc((size_t)n, sizeof *d->files))) { fr_descset_free(d); return fr_fail(FR_ERR_NOMEM, err, errcap, "descriptor set: out of memory"); }
+    if (r < 0) {
+        fr_descset_free(d);
+        return fr_fail(FR_ERR_FORMAT, err, errcap, "descriptor set: malformed wire data");
+    }
+    if (n == 0) {
+        fr_descset_free(d);
+        return fr_fail(FR_ERR_FORMAT, err, errcap, "descriptor set: no files");
+    }
+    if (!(d->files = calloc((size_t)n, sizeof *d->files))) {
+        fr_descset_free(d);
+        return fr_fail(FR_ERR_NOMEM, err, errcap, "descriptor set: out of memory");
+    }
     p = d->buf;
     fr_status rc = FR_OK;
     while (!rc && next(&p, end, &f) > 0) {
@@ -321,14 +365,20 @@ fr_status fr_descset_parse(const uint8_t *buf, size_t len, fr_descset **out, cha
                 if (fr_descset_find_file(d, d->files[i].deps[k]) < 0)
                     rc = fr_fail(FR_ERR_FORMAT, err, errcap, "descriptor set: %s imports %s, which the set does not hold", d->files[i].name, d->files[i].deps[k]);
     }
-    if (rc) { fr_descset_free(d); return rc; }
+    if (rc) {
+        fr_descset_free(d);
+        return rc;
+    }
     *out = d;
     return FR_OK;
 }
 
 int fr_descset_file_count(const fr_descset *d) { return d->n_files; }
 const char *fr_descset_file_name(const fr_descset *d, int i) { return d->files[i].name; }
-const uint8_t *fr_descset_file_bytes(const fr_descset *d, int i, size_t *len) { *len = d->files[i].len; return d->files[i].bytes; }
+const uint8_t *fr_descset_file_bytes(const fr_descset *d, int i, size_t *len) {
+    *len = d->files[i].len;
+    return d->files[i].bytes;
+}
 int fr_descset_service_count(const fr_descset *d) { return d->n_services; }
 const char *fr_descset_service(const fr_descset *d, int k) { return d->services[k]; }
 

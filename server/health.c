@@ -49,7 +49,10 @@ static void watch_pump(fr_server *s, call *c) {
     c->send_seq++;
     c->send_pending = 1;
     atomic_fetch_add(&c->refs, 1);
-    if (grpc_call_start_batch(c->call, ops, (size_t)n, &c->t_send, NULL) != GRPC_CALL_OK) { c->send_pending = 0; fr_call_unref(c); }
+    if (grpc_call_start_batch(c->call, ops, (size_t)n, &c->t_send, NULL) != GRPC_CALL_OK) {
+        c->send_pending = 0;
+        fr_call_unref(c);
+    }
 }
 
 void fr_health_watch_add(fr_server *s, call *c) {
@@ -57,7 +60,10 @@ void fr_health_watch_add(fr_server *s, call *c) {
     int added = s->n_watchers < (int)(sizeof s->watchers / sizeof s->watchers[0]);
     if (added) s->watchers[s->n_watchers++] = c;
     pthread_mutex_unlock(&s->watch_mu);
-    if (!added) { fr_call_finish(c, NULL, GRPC_STATUS_RESOURCE_EXHAUSTED, "too many health watchers"); return; }
+    if (!added) {
+        fr_call_finish(c, NULL, GRPC_STATUS_RESOURCE_EXHAUSTED, "too many health watchers");
+        return;
+    }
     pthread_mutex_lock(&c->mu);
     watch_pump(s, c);
     pthread_mutex_unlock(&c->mu);
@@ -67,7 +73,11 @@ void fr_health_watch_remove(fr_server *s, call *c) {
     int found = 0;
     pthread_mutex_lock(&s->watch_mu);
     for (int i = 0; i < s->n_watchers; i++)
-        if (s->watchers[i] == c) { s->watchers[i] = s->watchers[--s->n_watchers]; found = 1; break; }
+        if (s->watchers[i] == c) {
+            s->watchers[i] = s->watchers[--s->n_watchers];
+            found = 1;
+            break;
+        }
     pthread_mutex_unlock(&s->watch_mu);
     pthread_mutex_lock(&c->mu);
     int release = found && !c->finished;

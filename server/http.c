@@ -52,7 +52,7 @@ static const char *const CODE_NAMES[17] = {"OK", "CANCELLED", "UNKNOWN", "INVALI
 static struct {
     fr_server *s;
     char *cert, *key;
-    atomic_int in_flight;   /* requests between their headers and their response's last byte */
+    atomic_int in_flight; /* requests between their headers and their response's last byte */
 } g_http;
 
 void fr_http_finish(call *c, grpc_byte_buffer *msg, int code, const char *details) {
@@ -62,7 +62,8 @@ void fr_http_finish(call *c, grpc_byte_buffer *msg, int code, const char *detail
     if (msg) grpc_byte_buffer_destroy(msg);
     pthread_mutex_lock(&x->mu);
     x->code = msg && !bytes ? GRPC_STATUS_INTERNAL : code;
-    snprintf(x->details, sizeof x->details, "%s", msg && !bytes ? "out of memory" : details ? details : "");
+    snprintf(x->details, sizeof x->details, "%s", msg && !bytes ? "out of memory" : details ? details
+                                                                                            : "");
     x->resp = bytes;
     x->resp_len = len;
     x->done = 1;
@@ -75,7 +76,10 @@ void fr_http_finish(call *c, grpc_byte_buffer *msg, int code, const char *detail
 static enum MHD_Result send_body(struct MHD_Connection *conn, unsigned status, char *body, const char *ctype) {
     if (!body) return MHD_NO; /* out of memory: MHD closes the connection */
     struct MHD_Response *r = MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
-    if (!r) { free(body); return MHD_NO; }
+    if (!r) {
+        free(body);
+        return MHD_NO;
+    }
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
     if (status == MHD_HTTP_UNAUTHORIZED) MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
     if (status == MHD_HTTP_METHOD_NOT_ALLOWED) MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "POST");
@@ -104,7 +108,8 @@ static __thread char t_error[256]; /* the last error this connection thread sent
 
 static enum MHD_Result send_error(struct MHD_Connection *conn, unsigned status, int code, const char *param, const char *msg) {
     snprintf(t_error, sizeof t_error, "%s", msg);
-    const char *type = status == 429 ? "rate_limit_error" : status >= 500 ? "server_error" : "invalid_request_error";
+    const char *type = status == 429 ? "rate_limit_error" : status >= 500 ? "server_error"
+                                                                          : "invalid_request_error";
     return send_body(conn, status, fr_openai_error(msg, type, param, CODE_NAMES[code >= 0 && code <= 16 ? code : 2]), "application/json");
 }
 
@@ -139,7 +144,10 @@ static int run_job(fr_server *s, struct MHD_Connection *conn, call *c, struct fr
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);
         until.tv_nsec += 50 * 1000000L;
-        if (until.tv_nsec >= 1000000000L) { until.tv_sec++; until.tv_nsec -= 1000000000L; }
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
         if (pthread_cond_timedwait(&x->cv, &x->mu, &until) == ETIMEDOUT && !atomic_load(&c->cancelled) && client_gone(conn)) {
             atomic_store(&c->cancelled, 1);
             fr_log(3, "event=cancelled transport=http method=%s", fr_method_names[c->method]);
@@ -186,11 +194,20 @@ static enum MHD_Result route_rerank(fr_server *s, struct MHD_Connection *conn, c
     if (rr) feedrank__v1__rerank_request__init(rr);
     /* what the response codec reads of the request message: its id and return_scores. Built
      * from malloc'd parts, so fr_job_free frees it like an unpacked one. */
-    if (rr && !(rr->request_id = strdup(p.request_id))) { free(rr); rr = NULL; }
+    if (rr && !(rr->request_id = strdup(p.request_id))) {
+        free(rr);
+        rr = NULL;
+    }
     if (rr && !p.return_scores) {
         rr->options = malloc(sizeof *rr->options);
-        if (rr->options) { feedrank__v1__rerank_options__init(rr->options); rr->options->has_return_scores = 1; rr->options->return_scores = 0; }
-        else { feedrank__v1__rerank_request__free_unpacked(rr, NULL); rr = NULL; }
+        if (rr->options) {
+            feedrank__v1__rerank_options__init(rr->options);
+            rr->options->has_return_scores = 1;
+            rr->options->return_scores = 0;
+        } else {
+            feedrank__v1__rerank_request__free_unpacked(rr, NULL);
+            rr = NULL;
+        }
     }
     if (!rr) {
         free(j);
@@ -290,9 +307,18 @@ static enum MHD_Result route_get(fr_server *s, struct MHD_Connection *conn, cons
 
 /* ---------------- the connection handler ---------------- */
 
-typedef struct { char *p; size_t n, cap; int too_big; } upload;
+typedef struct {
+    char *p;
+    size_t n, cap;
+    int too_big;
+} upload;
 
-enum { R_NONE, R_RERANK, R_EMBED, R_HEALTH, R_READY, R_MODELS };
+enum { R_NONE,
+       R_RERANK,
+       R_EMBED,
+       R_HEALTH,
+       R_READY,
+       R_MODELS };
 
 static int route_of(const char *url) {
     if (strcmp(url, "/v1/rerank") == 0) return R_RERANK;
@@ -341,7 +367,12 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
     }
     upload *u = *con_cls;
     if (*data_size) { /* a piece of the body */
-        if (!u->too_big && u->n + *data_size > (size_t)s->cfg.max_message_bytes) { u->too_big = 1; free(u->p); u->p = NULL; u->n = u->cap = 0; }
+        if (!u->too_big && u->n + *data_size > (size_t)s->cfg.max_message_bytes) {
+            u->too_big = 1;
+            free(u->p);
+            u->p = NULL;
+            u->n = u->cap = 0;
+        }
         if (!u->too_big) {
             if (u->n + *data_size + 1 > u->cap) {
                 size_t nc = u->cap ? u->cap : 4096;
@@ -378,22 +409,31 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
     }
     fr_metrics_request(&s->metrics, m, code, fr_now() - t0);
     if (code != GRPC_STATUS_OK) fr_log(code == GRPC_STATUS_INTERNAL ? 0 : 2, "event=request transport=http method=%s status=%s message=\"%s\"", fr_method_names[m],
-                                      CODE_NAMES[code >= 0 && code <= 16 ? code : 2], t_error);
+                                       CODE_NAMES[code >= 0 && code <= 16 ? code : 2], t_error);
     else fr_log(3, "event=request transport=http method=%s status=OK ms=%.3f", fr_method_names[m], 1e3 * (fr_now() - t0));
     return ret;
 }
 
 static void completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe) {
-    (void)cls; (void)conn; (void)toe;
+    (void)cls;
+    (void)conn;
+    (void)toe;
     upload *u = *con_cls;
-    if (u) { free(u->p); free(u); atomic_fetch_sub(&g_http.in_flight, 1); }
+    if (u) {
+        free(u->p);
+        free(u);
+        atomic_fetch_sub(&g_http.in_flight, 1);
+    }
     *con_cls = NULL;
 }
 
 static char *read_pem(const char *flag, const char *path, char *err, size_t errcap) {
     char *buf, e2[256];
     size_t len;
-    if (fr_read_small_file(path, 1u << 20, &buf, &len, e2, sizeof e2)) { fr_fail(FR_ERR_IO, err, errcap, "%s: %s", flag, e2); return NULL; }
+    if (fr_read_small_file(path, 1u << 20, &buf, &len, e2, sizeof e2)) {
+        fr_fail(FR_ERR_IO, err, errcap, "%s: %s", flag, e2);
+        return NULL;
+    }
     return buf;
 }
 
@@ -408,7 +448,10 @@ struct MHD_Daemon *fr_http_start(fr_server *s, int *port_out, char *err, size_t 
     hints.ai_socktype = SOCK_STREAM;
     hints.ai_flags = AI_PASSIVE;
     int g = getaddrinfo(host, ps, &hints, &res);
-    if (g) { fr_fail(FR_ERR_ARG, err, errcap, "--http-listen %s: %s", cfg->http_listen, gai_strerror(g)); return NULL; }
+    if (g) {
+        fr_fail(FR_ERR_ARG, err, errcap, "--http-listen %s: %s", cfg->http_listen, gai_strerror(g));
+        return NULL;
+    }
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ITC | MHD_USE_ERROR_LOG |
                      (res->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0);
     g_http.s = s;
@@ -436,7 +479,8 @@ struct MHD_Daemon *fr_http_start(fr_server *s, int *port_out, char *err, size_t 
     freeaddrinfo(res);
     if (!d) {
         fr_fail(FR_ERR_IO, err, errcap, "cannot listen for HTTP on %s (in use, or not an address of this machine)", cfg->http_listen);
-        free(g_http.cert); free(g_http.key);
+        free(g_http.cert);
+        free(g_http.key);
         g_http.cert = g_http.key = NULL;
         return NULL;
     }
@@ -458,6 +502,7 @@ void fr_http_stop(struct MHD_Daemon *d) {
     for (int i = 0; i < 3000 && atomic_load(&g_http.in_flight) > 0; i++) nanosleep(&(struct timespec){0, 10000000L}, NULL);
     if (atomic_load(&g_http.in_flight) > 0) fr_log(1, "event=shutdown_timeout transport=http requests=%d", atomic_load(&g_http.in_flight));
     MHD_stop_daemon(d);
-    free(g_http.cert); free(g_http.key);
+    free(g_http.cert);
+    free(g_http.key);
     g_http.cert = g_http.key = NULL;
 }

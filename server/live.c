@@ -26,7 +26,7 @@
 #include "wal.h"
 #include "wire_check.h"
 
-#define MAX_ITEMS 1024           /* per call */
+#define MAX_ITEMS 1024 /* per call */
 #define MAX_TEXT_BYTES 16384
 
 struct fr_live {
@@ -37,13 +37,16 @@ struct fr_live {
     int dirty, stopping;
     pthread_t syncer;
     int have_syncer;
-    double next_compact_try;     /* after a failed compaction, wait before trying again */
+    double next_compact_try; /* after a failed compaction, wait before trying again */
     atomic_long upserts, deletes, calls_failed, compactions, compactions_failed;
 };
 
 /* ---------------- start-up and shutdown ---------------- */
 
-typedef struct { fr_delta *cur; uint64_t base_seq; } replay_ctx;
+typedef struct {
+    fr_delta *cur;
+    uint64_t base_seq;
+} replay_ctx;
 
 static fr_status replay_one(void *ctx, uint64_t seq, const uint8_t *rec, size_t len, char *err, size_t errcap) {
     replay_ctx *r = ctx;
@@ -96,8 +99,12 @@ fr_status fr_live_open(fr_server *s, char *err, size_t errcap) {
     rc = fr_wal_open(s->cfg.wal, r.base_seq + 1, s->cfg.wal_skip_corrupt, replay_one, &r, &l->wal, &info, err, errcap);
     if (!rc && info.first_seq > r.base_seq + 1)
         rc = fr_fail(FR_ERR_VERIFY, err, errcap, "%s starts at log position %llu but the store holds updates only up to %llu: records are missing "
-                     "(was the store replaced by an older one?)", s->cfg.wal, (unsigned long long)info.first_seq, (unsigned long long)r.base_seq);
-    if (rc) { fr_delta_unref(r.cur); return rc; }
+                                                 "(was the store replaced by an older one?)",
+                     s->cfg.wal, (unsigned long long)info.first_seq, (unsigned long long)r.base_seq);
+    if (rc) {
+        fr_delta_unref(r.cur);
+        return rc;
+    }
     if (info.torn_bytes)
         fr_log(1, "event=wal_torn_tail wal=%s offset=%llu bytes=%llu action=dropped message=\"a final record was cut short (a crash while it was written); it was never acknowledged\"",
                s->cfg.wal, (unsigned long long)info.torn_offset, (unsigned long long)info.torn_bytes);
@@ -233,7 +240,10 @@ static int commit_and_answer(fr_server *s, call *c, fr_delta_batch *b, uint32_t 
     uint64_t seq = 0;
     char ver[64];
     int code = commit(s, rec, len, n_items, &seq, ver, sizeof ver, err, errcap);
-    if (code) { fr_call_finish(c, NULL, code, err); return code; }
+    if (code) {
+        fr_call_finish(c, NULL, code, err);
+        return code;
+    }
     atomic_fetch_add(c->method == M_DELETE ? &s->live->deletes : &s->live->upserts, n_items);
     answer(c, seq, ver, n_items);
     return 0;
@@ -242,21 +252,48 @@ static int commit_and_answer(fr_server *s, call *c, fr_delta_batch *b, uint32_t 
 /* Checks an UpsertItems message; *needs_text = 1 when some item has no vector (its text is embedded). */
 static int check_upserts(fr_server *s, const Feedrank__V1__UpsertItemsRequest *m, int *needs_text, char *err, size_t errcap) {
     *needs_text = 0;
-    if (m->n_items == 0) { fr_fail(FR_ERR_ARG, err, errcap, "items is empty"); return GRPC_STATUS_INVALID_ARGUMENT; }
-    if (m->n_items > MAX_ITEMS) { fr_fail(FR_ERR_ARG, err, errcap, "items holds %zu entries; the limit is %d", m->n_items, MAX_ITEMS); return GRPC_STATUS_INVALID_ARGUMENT; }
+    if (m->n_items == 0) {
+        fr_fail(FR_ERR_ARG, err, errcap, "items is empty");
+        return GRPC_STATUS_INVALID_ARGUMENT;
+    }
+    if (m->n_items > MAX_ITEMS) {
+        fr_fail(FR_ERR_ARG, err, errcap, "items holds %zu entries; the limit is %d", m->n_items, MAX_ITEMS);
+        return GRPC_STATUS_INVALID_ARGUMENT;
+    }
     for (size_t i = 0; i < m->n_items; i++) {
         const Feedrank__V1__ItemUpdate *it = m->items[i];
         size_t il = it->item_id ? strlen(it->item_id) : 0;
-        if (il == 0 || il > FR_STORE_MAX_ID) { fr_fail(FR_ERR_ARG, err, errcap, "items[%zu].item_id must be 1..%d bytes", i, FR_STORE_MAX_ID); return GRPC_STATUS_INVALID_ARGUMENT; }
+        if (il == 0 || il > FR_STORE_MAX_ID) {
+            fr_fail(FR_ERR_ARG, err, errcap, "items[%zu].item_id must be 1..%d bytes", i, FR_STORE_MAX_ID);
+            return GRPC_STATUS_INVALID_ARGUMENT;
+        }
         for (size_t k = 0; k < i; k++)
-            if (strcmp(m->items[k]->item_id, it->item_id) == 0) { fr_fail(FR_ERR_ARG, err, errcap, "items[%zu].item_id '%s' repeats items[%zu]", i, it->item_id, k); return GRPC_STATUS_INVALID_ARGUMENT; }
-        if (it->text && strlen(it->text) > MAX_TEXT_BYTES) { fr_fail(FR_ERR_ARG, err, errcap, "items[%zu].text is %zu bytes, the limit is %d", i, strlen(it->text), MAX_TEXT_BYTES); return GRPC_STATUS_INVALID_ARGUMENT; }
+            if (strcmp(m->items[k]->item_id, it->item_id) == 0) {
+                fr_fail(FR_ERR_ARG, err, errcap, "items[%zu].item_id '%s' repeats items[%zu]", i, it->item_id, k);
+                return GRPC_STATUS_INVALID_ARGUMENT;
+            }
+        if (it->text && strlen(it->text) > MAX_TEXT_BYTES) {
+            fr_fail(FR_ERR_ARG, err, errcap, "items[%zu].text is %zu bytes, the limit is %d", i, strlen(it->text), MAX_TEXT_BYTES);
+            return GRPC_STATUS_INVALID_ARGUMENT;
+        }
         if (it->n_vector) {
-            if (it->n_vector != (size_t)s->dim) { fr_fail(FR_ERR_ARG, err, errcap, "items[%zu].vector has %zu values, the store's dimension is %d", i, it->n_vector, s->dim); return GRPC_STATUS_INVALID_ARGUMENT; }
-            if (!it->has_model_fingerprint) { fr_fail(FR_ERR_ARG, err, errcap, "items[%zu].model_fingerprint is required with a vector (this server's is %016llx)", i, (unsigned long long)s->model_fp); return GRPC_STATUS_INVALID_ARGUMENT; }
-            if (it->model_fingerprint != s->model_fp) { fr_fail(FR_ERR_ARG, err, errcap, "items[%zu].model_fingerprint %016llx is not this server's model (%016llx)", i, (unsigned long long)it->model_fingerprint, (unsigned long long)s->model_fp); return GRPC_STATUS_INVALID_ARGUMENT; }
+            if (it->n_vector != (size_t)s->dim) {
+                fr_fail(FR_ERR_ARG, err, errcap, "items[%zu].vector has %zu values, the store's dimension is %d", i, it->n_vector, s->dim);
+                return GRPC_STATUS_INVALID_ARGUMENT;
+            }
+            if (!it->has_model_fingerprint) {
+                fr_fail(FR_ERR_ARG, err, errcap, "items[%zu].model_fingerprint is required with a vector (this server's is %016llx)", i, (unsigned long long)s->model_fp);
+                return GRPC_STATUS_INVALID_ARGUMENT;
+            }
+            if (it->model_fingerprint != s->model_fp) {
+                fr_fail(FR_ERR_ARG, err, errcap, "items[%zu].model_fingerprint %016llx is not this server's model (%016llx)", i, (unsigned long long)it->model_fingerprint, (unsigned long long)s->model_fp);
+                return GRPC_STATUS_INVALID_ARGUMENT;
+            }
             for (size_t d = 0; d < it->n_vector; d++)
-                if (!(it->vector[d] == it->vector[d]) || it->vector[d] > 3.4e38f || it->vector[d] < -3.4e38f) { fr_fail(FR_ERR_ARG, err, errcap, "items[%zu].vector[%zu] is not finite", i, d); return GRPC_STATUS_INVALID_ARGUMENT; }
+                if (!(it->vector[d] == it->vector[d]) || it->vector[d] > 3.4e38f || it->vector[d] < -3.4e38f) {
+                    fr_fail(FR_ERR_ARG, err, errcap, "items[%zu].vector[%zu] is not finite", i, d);
+                    return GRPC_STATUS_INVALID_ARGUMENT;
+                }
         } else if (it->has_model_fingerprint) {
             fr_fail(FR_ERR_ARG, err, errcap, "items[%zu].model_fingerprint is set without a vector", i);
             return GRPC_STATUS_INVALID_ARGUMENT;
@@ -274,7 +311,10 @@ static int check_upserts(fr_server *s, const Feedrank__V1__UpsertItemsRequest *m
 static void upsert(fr_server *s, call *c, const Feedrank__V1__UpsertItemsRequest *m, const float *vecs) {
     char err[512];
     fr_delta_batch *b;
-    if (fr_delta_batch_new(s->model_fp, s->dim, &b, err, sizeof err)) { fr_call_finish(c, NULL, GRPC_STATUS_RESOURCE_EXHAUSTED, err); return; }
+    if (fr_delta_batch_new(s->model_fp, s->dim, &b, err, sizeof err)) {
+        fr_call_finish(c, NULL, GRPC_STATUS_RESOURCE_EXHAUSTED, err);
+        return;
+    }
     for (size_t i = 0; i < m->n_items; i++) {
         const Feedrank__V1__ItemUpdate *it = m->items[i];
         const float *v = it->n_vector ? it->vector : vecs + i * (size_t)s->dim;
@@ -292,19 +332,33 @@ static void upsert(fr_server *s, call *c, const Feedrank__V1__UpsertItemsRequest
 
 void fr_live_handle(fr_server *s, call *c, const uint8_t *buf, size_t len) {
     char err[512];
-    if (!s->live) { fr_call_finish(c, NULL, GRPC_STATUS_FAILED_PRECONDITION, "live updates are off: start the server with --wal PATH"); return; }
+    if (!s->live) {
+        fr_call_finish(c, NULL, GRPC_STATUS_FAILED_PRECONDITION, "live updates are off: start the server with --wal PATH");
+        return;
+    }
     if (c->method == M_DELETE) {
         const fr_wire_cap caps[] = {{"item_ids", MAX_ITEMS}};
-        if (fr_wire_check(&feedrank__v1__delete_items_request__descriptor, buf, len, caps, 1, 64, err, sizeof err)) { fr_call_finish(c, NULL, GRPC_STATUS_INVALID_ARGUMENT, err); return; }
+        if (fr_wire_check(&feedrank__v1__delete_items_request__descriptor, buf, len, caps, 1, 64, err, sizeof err)) {
+            fr_call_finish(c, NULL, GRPC_STATUS_INVALID_ARGUMENT, err);
+            return;
+        }
         Feedrank__V1__DeleteItemsRequest *m = feedrank__v1__delete_items_request__unpack(NULL, len, buf);
-        if (!m) { fr_call_finish(c, NULL, GRPC_STATUS_INVALID_ARGUMENT, "malformed DeleteItemsRequest (not valid protobuf)"); return; }
+        if (!m) {
+            fr_call_finish(c, NULL, GRPC_STATUS_INVALID_ARGUMENT, "malformed DeleteItemsRequest (not valid protobuf)");
+            return;
+        }
         fr_delta_batch *b = NULL;
         int code = 0;
-        if (m->n_item_ids == 0) { code = GRPC_STATUS_INVALID_ARGUMENT; snprintf(err, sizeof err, "item_ids is empty"); }
-        else if (fr_delta_batch_new(s->model_fp, s->dim, &b, err, sizeof err)) code = GRPC_STATUS_RESOURCE_EXHAUSTED;
+        if (m->n_item_ids == 0) {
+            code = GRPC_STATUS_INVALID_ARGUMENT;
+            snprintf(err, sizeof err, "item_ids is empty");
+        } else if (fr_delta_batch_new(s->model_fp, s->dim, &b, err, sizeof err)) code = GRPC_STATUS_RESOURCE_EXHAUSTED;
         for (size_t i = 0; i < m->n_item_ids && !code; i++) {
             char e2[400];
-            if (fr_delta_batch_delete(b, m->item_ids[i], strlen(m->item_ids[i]), e2, sizeof e2)) { code = GRPC_STATUS_INVALID_ARGUMENT; snprintf(err, sizeof err, "item_ids[%zu]: %s", i, e2); }
+            if (fr_delta_batch_delete(b, m->item_ids[i], strlen(m->item_ids[i]), e2, sizeof e2)) {
+                code = GRPC_STATUS_INVALID_ARGUMENT;
+                snprintf(err, sizeof err, "item_ids[%zu]: %s", i, e2);
+            }
         }
         if (code) fr_call_finish(c, NULL, code, err);
         else commit_and_answer(s, c, b, (uint32_t)m->n_item_ids, err, sizeof err);
@@ -313,20 +367,39 @@ void fr_live_handle(fr_server *s, call *c, const uint8_t *buf, size_t len) {
         return;
     }
     const fr_wire_cap caps[] = {{"items", MAX_ITEMS}};
-    if (fr_wire_check(&feedrank__v1__upsert_items_request__descriptor, buf, len, caps, 1, 64, err, sizeof err)) { fr_call_finish(c, NULL, GRPC_STATUS_INVALID_ARGUMENT, err); return; }
+    if (fr_wire_check(&feedrank__v1__upsert_items_request__descriptor, buf, len, caps, 1, 64, err, sizeof err)) {
+        fr_call_finish(c, NULL, GRPC_STATUS_INVALID_ARGUMENT, err);
+        return;
+    }
     Feedrank__V1__UpsertItemsRequest *m = feedrank__v1__upsert_items_request__unpack(NULL, len, buf);
-    if (!m) { fr_call_finish(c, NULL, GRPC_STATUS_INVALID_ARGUMENT, "malformed UpsertItemsRequest (not valid protobuf)"); return; }
+    if (!m) {
+        fr_call_finish(c, NULL, GRPC_STATUS_INVALID_ARGUMENT, "malformed UpsertItemsRequest (not valid protobuf)");
+        return;
+    }
     int needs_text;
     int code = check_upserts(s, m, &needs_text, err, sizeof err);
-    if (code) { fr_call_finish(c, NULL, code, err); feedrank__v1__upsert_items_request__free_unpacked(m, NULL); return; }
-    if (!needs_text) { upsert(s, c, m, NULL); feedrank__v1__upsert_items_request__free_unpacked(m, NULL); return; }
+    if (code) {
+        fr_call_finish(c, NULL, code, err);
+        feedrank__v1__upsert_items_request__free_unpacked(m, NULL);
+        return;
+    }
+    if (!needs_text) {
+        upsert(s, c, m, NULL);
+        feedrank__v1__upsert_items_request__free_unpacked(m, NULL);
+        return;
+    }
     /* texts: embedded on a compute thread, in the queue with everybody else's requests */
     job *j = calloc(1, sizeof *j);
-    if (!j) { fr_call_finish(c, NULL, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory"); feedrank__v1__upsert_items_request__free_unpacked(m, NULL); return; }
+    if (!j) {
+        fr_call_finish(c, NULL, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+        feedrank__v1__upsert_items_request__free_unpacked(m, NULL);
+        return;
+    }
     j->c = c;
     j->method = M_UPSERT;
     j->ur = m;
-    for (size_t i = 0; i < m->n_items; i++) if (!m->items[i]->n_vector) j->tokens += strlen(m->items[i]->text) / 3 + 2;
+    for (size_t i = 0; i < m->n_items; i++)
+        if (!m->items[i]->n_vector) j->tokens += strlen(m->items[i]->text) / 3 + 2;
     if (fr_queue_push(&s->queue, j)) {
         fr_job_free(j);
         fr_call_finish(c, NULL, GRPC_STATUS_RESOURCE_EXHAUSTED, "request queue is full; retry with backoff");
@@ -344,7 +417,11 @@ void fr_live_run_job(fr_server *s, fr_encoder *enc, job *j) {
         fr_call_finish(j->c, NULL, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
     } else {
         int n = 0;
-        for (size_t i = 0; i < m->n_items; i++) if (!m->items[i]->n_vector) { texts[n] = m->items[i]->text; which[n++] = (int)i; }
+        for (size_t i = 0; i < m->n_items; i++)
+            if (!m->items[i]->n_vector) {
+                texts[n] = m->items[i]->text;
+                which[n++] = (int)i;
+            }
         /* as documents, like `feedrank index` embeds a catalogue */
         float *tmp = malloc(sizeof(float) * D * (size_t)n);
         if (!tmp || fr_encoder_embed(enc, texts, NULL, n, FR_TEXT_DOCUMENT, tmp, NULL, err, sizeof err)) {
@@ -367,7 +444,10 @@ void fr_live_tick(fr_server *s) {
     struct fr_live *l = s->live;
     if (!l || fr_now() < l->next_compact_try) return;
     fr_delta *d = fr_live_acquire(s);
-    if (fr_delta_count(d) < (uint64_t)s->cfg.compact_items) { fr_delta_unref(d); return; }
+    if (fr_delta_count(d) < (uint64_t)s->cfg.compact_items) {
+        fr_delta_unref(d);
+        return;
+    }
     char err[1024];
     double t0 = fr_now();
     /* the main thread is the only one that replaces s->store, so it may read it unlocked */

@@ -53,12 +53,15 @@ void fr_metrics_batch(fr_metrics *m, int n) {
 }
 
 static const char *const CODES[17] = {"OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND", "ALREADY_EXISTS",
-                                "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE",
-                                "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED"};
+                                      "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE",
+                                      "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED"};
 
 const char *fr_grpc_status_name(int code) { return code >= 0 && code < 17 ? CODES[code] : "UNKNOWN_STATUS"; }
 
-typedef struct { char *p; size_t n, cap; } buf;
+typedef struct {
+    char *p;
+    size_t n, cap;
+} buf;
 static void put(buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void put(buf *b, const char *fmt, ...) {
     for (;;) {
@@ -66,7 +69,10 @@ static void put(buf *b, const char *fmt, ...) {
         va_start(ap, fmt);
         int k = vsnprintf(b->p + b->n, b->cap - b->n, fmt, ap);
         va_end(ap);
-        if (k >= 0 && (size_t)k < b->cap - b->n) { b->n += (size_t)k; return; }
+        if (k >= 0 && (size_t)k < b->cap - b->n) {
+            b->n += (size_t)k;
+            return;
+        }
         size_t nc = b->cap * 2 + (size_t)(k > 0 ? k : 0);
         char *p = realloc(b->p, nc);
         if (!p) return;
@@ -92,11 +98,14 @@ static void process_metrics(buf *b) {
         sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d %*d %*d %*d %*d %llu %llu %lld", &utime, &stime,
                &start, &vsize, &rss) == 5) {
         put(b, "# HELP process_cpu_seconds_total Total user and system CPU time spent in seconds.\n# TYPE process_cpu_seconds_total counter\n"
-               "process_cpu_seconds_total %.2f\n", (double)(utime + stime) / (double)tick);
+               "process_cpu_seconds_total %.2f\n",
+            (double)(utime + stime) / (double)tick);
         put(b, "# HELP process_virtual_memory_bytes Virtual memory size in bytes.\n# TYPE process_virtual_memory_bytes gauge\n"
-               "process_virtual_memory_bytes %llu\n", vsize);
+               "process_virtual_memory_bytes %llu\n",
+            vsize);
         put(b, "# HELP process_resident_memory_bytes Resident memory size in bytes.\n# TYPE process_resident_memory_bytes gauge\n"
-               "process_resident_memory_bytes %lld\n", rss * (long long)page);
+               "process_resident_memory_bytes %lld\n",
+            rss * (long long)page);
         /* start time: the boot time (/proc/stat btime) plus the start in clock ticks since boot */
         unsigned long long btime = 0;
         FILE *st = fopen("/proc/stat", "r");
@@ -105,7 +114,8 @@ static void process_metrics(buf *b) {
         if (st) fclose(st);
         if (btime)
             put(b, "# HELP process_start_time_seconds Start time of the process since unix epoch in seconds.\n"
-                   "# TYPE process_start_time_seconds gauge\nprocess_start_time_seconds %.2f\n", (double)btime + (double)start / (double)tick);
+                   "# TYPE process_start_time_seconds gauge\nprocess_start_time_seconds %.2f\n",
+                (double)btime + (double)start / (double)tick);
     }
     DIR *d = opendir("/proc/self/fd");
     if (d) {
@@ -133,7 +143,8 @@ static char *render(fr_server *s, size_t *len) {
     pthread_rwlock_unlock(&s->store_lock);
     put(&b, "feedrank_info{model=\"%s\",store_version=\"%s\",backend=\"%s\",dim=\"%d\"} 1\n", s->model_name, version, s->backend, s->dim);
     put(&b, "# HELP feedrank_build_info Version, git revision and compiled-in backends of this binary.\n# TYPE feedrank_build_info gauge\n"
-            "feedrank_build_info{version=\"%s\",revision=\"%s\",backend=\"%s\"} 1\n", FEEDRANK_VERSION, FEEDRANK_REVISION, FEEDRANK_BACKENDS);
+            "feedrank_build_info{version=\"%s\",revision=\"%s\",backend=\"%s\"} 1\n",
+        FEEDRANK_VERSION, FEEDRANK_REVISION, FEEDRANK_BACKENDS);
     put(&b, "# HELP feedrank_store_reloads_total Item store reloads (SIGHUP) by outcome.\n# TYPE feedrank_store_reloads_total counter\n");
     put(&b, "feedrank_store_reloads_total{result=\"ok\"} %ld\nfeedrank_store_reloads_total{result=\"failed\"} %ld\n", atomic_load(&s->reloads_ok), atomic_load(&s->reloads_failed));
     {
@@ -162,7 +173,10 @@ static char *render(fr_server *s, size_t *len) {
     }
     put(&b, "# HELP feedrank_batch_size Requests per encoder pass.\n# TYPE feedrank_batch_size histogram\n");
     long cum = 0;
-    for (int k = 0; k < BATCH_BUCKETS; k++) { cum += atomic_load(&m->batch_bucket[k]); put(&b, "feedrank_batch_size_bucket{le=\"%d\"} %ld\n", BATCH_BOUNDS[k], cum); }
+    for (int k = 0; k < BATCH_BUCKETS; k++) {
+        cum += atomic_load(&m->batch_bucket[k]);
+        put(&b, "feedrank_batch_size_bucket{le=\"%d\"} %ld\n", BATCH_BOUNDS[k], cum);
+    }
     put(&b, "feedrank_batch_size_bucket{le=\"+Inf\"} %ld\nfeedrank_batch_size_sum %ld\nfeedrank_batch_size_count %ld\n", atomic_load(&m->batches),
         atomic_load(&m->batch_requests), atomic_load(&m->batches));
     put(&b, "# HELP feedrank_queue_depth Requests waiting for compute.\n# TYPE feedrank_queue_depth gauge\nfeedrank_queue_depth %ld\n", atomic_load(&m->queue_depth));
@@ -192,7 +206,10 @@ static char *render(fr_server *s, size_t *len) {
 
 static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const char *url, const char *method, const char *version,
                                const char *upload, size_t *upload_size, void **con_cls) {
-    (void)version; (void)upload; (void)upload_size; (void)con_cls;
+    (void)version;
+    (void)upload;
+    (void)upload_size;
+    (void)con_cls;
     fr_server *s = cls;
     struct MHD_Response *r;
     int code = MHD_HTTP_OK;
@@ -230,7 +247,10 @@ struct MHD_Daemon *fr_metrics_start(fr_server *s, const char *host, int port, ch
     hints.ai_socktype = SOCK_STREAM;
     hints.ai_flags = AI_PASSIVE;
     int g = getaddrinfo(h, ps, &hints, &res);
-    if (g) { fr_fail(FR_ERR_ARG, err, errcap, "--metrics-listen %s: %s", host, gai_strerror(g)); return NULL; }
+    if (g) {
+        fr_fail(FR_ERR_ARG, err, errcap, "--metrics-listen %s: %s", host, gai_strerror(g));
+        return NULL;
+    }
     /* Limits, chosen: a scraper needs one or two connections, so 256 leaves room for many idle or
      * slow clients before a scrape is refused, and a connection silent for 5 s is closed, so
      * idle sockets cannot hold the slots (64 idle connections used to lock scrapes out).

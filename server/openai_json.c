@@ -31,7 +31,10 @@ fr_status fr_openai_embed_parse(const char *json, size_t len, fr_openai_embed_re
     if (!root) return FR_ERR_ARG;
     fr_status rc = FR_OK;
     char msg[256];
-    if (!cJSON_IsObject(root)) { rc = bad(param, paramcap, "", err, errcap, "the request body must be a JSON object"); goto done; }
+    if (!cJSON_IsObject(root)) {
+        rc = bad(param, paramcap, "", err, errcap, "the request body must be a JSON object");
+        goto done;
+    }
     static const char *const keys[] = {"input", "model", "encoding_format", "dimensions", "user", "input_type", NULL};
     for (const cJSON *it = root->child; it; it = it->next) {
         int ok = 0;
@@ -43,15 +46,24 @@ fr_status fr_openai_embed_parse(const char *json, size_t len, fr_openai_embed_re
         }
     }
     const cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
-    if (!cJSON_IsString(model)) { rc = bad(param, paramcap, "model", err, errcap, "model is required and must be a string"); goto done; }
-    if (strlen(model->valuestring) >= sizeof out->model) { rc = bad(param, paramcap, "model", err, errcap, "model is too long"); goto done; }
+    if (!cJSON_IsString(model)) {
+        rc = bad(param, paramcap, "model", err, errcap, "model is required and must be a string");
+        goto done;
+    }
+    if (strlen(model->valuestring) >= sizeof out->model) {
+        rc = bad(param, paramcap, "model", err, errcap, "model is too long");
+        goto done;
+    }
     snprintf(out->model, sizeof out->model, "%s", model->valuestring);
 
     const cJSON *fmt = cJSON_GetObjectItemCaseSensitive(root, "encoding_format");
     if (fmt && !cJSON_IsNull(fmt)) {
         if (cJSON_IsString(fmt) && strcmp(fmt->valuestring, "float") == 0) out->base64 = 0;
         else if (cJSON_IsString(fmt) && strcmp(fmt->valuestring, "base64") == 0) out->base64 = 1;
-        else { rc = bad(param, paramcap, "encoding_format", err, errcap, "encoding_format must be \"float\" or \"base64\""); goto done; }
+        else {
+            rc = bad(param, paramcap, "encoding_format", err, errcap, "encoding_format must be \"float\" or \"base64\"");
+            goto done;
+        }
     }
     const cJSON *dims = cJSON_GetObjectItemCaseSensitive(root, "dimensions");
     if (dims && !cJSON_IsNull(dims)) {
@@ -62,24 +74,44 @@ fr_status fr_openai_embed_parse(const char *json, size_t len, fr_openai_embed_re
         out->dimensions = (int)dims->valuedouble;
     }
     const cJSON *user = cJSON_GetObjectItemCaseSensitive(root, "user");
-    if (user && !cJSON_IsNull(user) && !cJSON_IsString(user)) { rc = bad(param, paramcap, "user", err, errcap, "user must be a string"); goto done; }
+    if (user && !cJSON_IsNull(user) && !cJSON_IsString(user)) {
+        rc = bad(param, paramcap, "user", err, errcap, "user must be a string");
+        goto done;
+    }
     const cJSON *kind = cJSON_GetObjectItemCaseSensitive(root, "input_type");
     out->kind = 0;
     if (kind && !cJSON_IsNull(kind)) {
         static const char *const kinds[] = {"plain", "query", "document"};
         int k = -1;
-        for (int i = 0; i < 3 && cJSON_IsString(kind); i++) if (strcmp(kind->valuestring, kinds[i]) == 0) k = i;
-        if (k < 0) { rc = bad(param, paramcap, "input_type", err, errcap, "input_type must be \"plain\", \"query\" or \"document\""); goto done; }
+        for (int i = 0; i < 3 && cJSON_IsString(kind); i++)
+            if (strcmp(kind->valuestring, kinds[i]) == 0) k = i;
+        if (k < 0) {
+            rc = bad(param, paramcap, "input_type", err, errcap, "input_type must be \"plain\", \"query\" or \"document\"");
+            goto done;
+        }
         out->kind = k;
     }
 
     const cJSON *input = cJSON_GetObjectItemCaseSensitive(root, "input");
-    if (!input || cJSON_IsNull(input)) { rc = bad(param, paramcap, "input", err, errcap, "input is required: a string or a list of strings"); goto done; }
-    size_t n = cJSON_IsString(input) ? 1 : cJSON_IsArray(input) ? (size_t)cJSON_GetArraySize(input) : 0;
-    if (!cJSON_IsString(input) && !cJSON_IsArray(input)) { rc = bad(param, paramcap, "input", err, errcap, "input must be a string or a list of strings"); goto done; }
-    if (n == 0) { rc = bad(param, paramcap, "input", err, errcap, "input is an empty list"); goto done; }
+    if (!input || cJSON_IsNull(input)) {
+        rc = bad(param, paramcap, "input", err, errcap, "input is required: a string or a list of strings");
+        goto done;
+    }
+    size_t n = cJSON_IsString(input) ? 1 : cJSON_IsArray(input) ? (size_t)cJSON_GetArraySize(input)
+                                                                : 0;
+    if (!cJSON_IsString(input) && !cJSON_IsArray(input)) {
+        rc = bad(param, paramcap, "input", err, errcap, "input must be a string or a list of strings");
+        goto done;
+    }
+    if (n == 0) {
+        rc = bad(param, paramcap, "input", err, errcap, "input is an empty list");
+        goto done;
+    }
     out->texts = calloc(n, sizeof *out->texts);
-    if (!out->texts) { rc = fr_fail(FR_ERR_NOMEM, err, errcap, "out of memory"); goto done; }
+    if (!out->texts) {
+        rc = fr_fail(FR_ERR_NOMEM, err, errcap, "out of memory");
+        goto done;
+    }
     const cJSON *e = cJSON_IsString(input) ? input : input->child;
     for (size_t i = 0; i < n; i++, e = e->next) {
         if (!cJSON_IsString(e)) {
@@ -90,7 +122,10 @@ fr_status fr_openai_embed_parse(const char *json, size_t len, fr_openai_embed_re
             rc = bad(param, paramcap, "input", err, errcap, msg);
             goto done;
         }
-        if (!(out->texts[i] = strdup(e->valuestring))) { rc = fr_fail(FR_ERR_NOMEM, err, errcap, "out of memory"); goto done; }
+        if (!(out->texts[i] = strdup(e->valuestring))) {
+            rc = fr_fail(FR_ERR_NOMEM, err, errcap, "out of memory");
+            goto done;
+        }
         out->n_texts = i + 1;
     }
 done:
@@ -126,7 +161,10 @@ char *fr_openai_embed_response(const Feedrank__V1__EmbedResponse *r, int base64)
             for (size_t k = 0; raw && k < e->n_values; k++) {
                 uint32_t u;
                 memcpy(&u, &e->values[k], 4);
-                raw[4 * k] = (uint8_t)u; raw[4 * k + 1] = (uint8_t)(u >> 8); raw[4 * k + 2] = (uint8_t)(u >> 16); raw[4 * k + 3] = (uint8_t)(u >> 24);
+                raw[4 * k] = (uint8_t)u;
+                raw[4 * k + 1] = (uint8_t)(u >> 8);
+                raw[4 * k + 2] = (uint8_t)(u >> 16);
+                raw[4 * k + 3] = (uint8_t)(u >> 24);
             }
             char *s = raw ? fr_base64(raw, e->n_values * 4) : NULL;
             free(raw);
@@ -136,7 +174,10 @@ char *fr_openai_embed_response(const Feedrank__V1__EmbedResponse *r, int base64)
             cJSON *v = cJSON_AddArrayToObject(d, "embedding");
             for (size_t k = 0; v && k < e->n_values; k++) {
                 cJSON *x = cJSON_CreateNumber(e->values[k]);
-                if (!x) { v = NULL; break; }
+                if (!x) {
+                    v = NULL;
+                    break;
+                }
                 cJSON_AddItemToArray(v, x);
             }
             ok = v != NULL;
@@ -144,7 +185,10 @@ char *fr_openai_embed_response(const Feedrank__V1__EmbedResponse *r, int base64)
     }
     cJSON_AddStringToObject(o, "model", r->model ? r->model : "");
     cJSON *u = cJSON_AddObjectToObject(o, "usage");
-    if (u) { cJSON_AddNumberToObject(u, "prompt_tokens", (double)tokens); cJSON_AddNumberToObject(u, "total_tokens", (double)tokens); }
+    if (u) {
+        cJSON_AddNumberToObject(u, "prompt_tokens", (double)tokens);
+        cJSON_AddNumberToObject(u, "total_tokens", (double)tokens);
+    }
     char *s = ok && u ? cJSON_PrintUnformatted(o) : NULL;
     cJSON_Delete(o);
     return s;
@@ -152,7 +196,10 @@ char *fr_openai_embed_response(const Feedrank__V1__EmbedResponse *r, int base64)
 
 char *fr_openai_error(const char *message, const char *type, const char *param, const char *code) {
     cJSON *o = cJSON_CreateObject(), *e = o ? cJSON_AddObjectToObject(o, "error") : NULL;
-    if (!e) { cJSON_Delete(o); return NULL; }
+    if (!e) {
+        cJSON_Delete(o);
+        return NULL;
+    }
     cJSON_AddStringToObject(e, "message", message ? message : "");
     cJSON_AddStringToObject(e, "type", type);
     if (param && *param) cJSON_AddStringToObject(e, "param", param);

@@ -8,12 +8,12 @@
 #include "status.h"
 
 typedef struct {
-    char **texts;       /* input: one string, or each of a list (malloc'd copies) */
+    char **texts; /* input: one string, or each of a list (malloc'd copies) */
     size_t n_texts;
-    char model[256];    /* required */
-    int base64;         /* encoding_format "base64" (default "float") */
-    int dimensions;     /* 0 when not given */
-    int kind;           /* input_type (an extension): 0 plain (default), 1 query, 2 document */
+    char model[256]; /* required */
+    int base64;      /* encoding_format "base64" (default "float") */
+    int dimensions;  /* 0 when not given */
+    int kind;        /* input_type (an extension): 0 plain (default), 1 query, 2 document */
 } fr_openai_embed_request;
 
 /* Parses a request body. On failure err says what is wrong and param names the field ("input",

@@ -32,7 +32,10 @@ static void json_name(const char *name, char *out, size_t cap) {
     size_t o = 0;
     int up = 0;
     for (const char *p = name; *p && o + 1 < cap; p++) {
-        if (*p == '_') { up = 1; continue; }
+        if (*p == '_') {
+            up = 1;
+            continue;
+        }
         out[o++] = up && *p >= 'a' && *p <= 'z' ? (char)(*p - 32) : *p;
         up = 0;
     }
@@ -51,12 +54,18 @@ static cJSON *message(const ProtobufCMessage *m);
 static cJSON *value(const ProtobufCFieldDescriptor *f, const void *p) {
     char tmp[32];
     switch (f->type) {
-    case PROTOBUF_C_TYPE_INT32: case PROTOBUF_C_TYPE_SINT32: case PROTOBUF_C_TYPE_SFIXED32: return cJSON_CreateNumber(*(const int32_t *)p);
-    case PROTOBUF_C_TYPE_UINT32: case PROTOBUF_C_TYPE_FIXED32: return cJSON_CreateNumber(*(const uint32_t *)p);
-    case PROTOBUF_C_TYPE_INT64: case PROTOBUF_C_TYPE_SINT64: case PROTOBUF_C_TYPE_SFIXED64:
+    case PROTOBUF_C_TYPE_INT32:
+    case PROTOBUF_C_TYPE_SINT32:
+    case PROTOBUF_C_TYPE_SFIXED32: return cJSON_CreateNumber(*(const int32_t *)p);
+    case PROTOBUF_C_TYPE_UINT32:
+    case PROTOBUF_C_TYPE_FIXED32: return cJSON_CreateNumber(*(const uint32_t *)p);
+    case PROTOBUF_C_TYPE_INT64:
+    case PROTOBUF_C_TYPE_SINT64:
+    case PROTOBUF_C_TYPE_SFIXED64:
         snprintf(tmp, sizeof tmp, "%lld", (long long)*(const int64_t *)p);
         return cJSON_CreateString(tmp);
-    case PROTOBUF_C_TYPE_UINT64: case PROTOBUF_C_TYPE_FIXED64:
+    case PROTOBUF_C_TYPE_UINT64:
+    case PROTOBUF_C_TYPE_FIXED64:
         snprintf(tmp, sizeof tmp, "%llu", (unsigned long long)*(const uint64_t *)p);
         return cJSON_CreateString(tmp);
     case PROTOBUF_C_TYPE_FLOAT: return number(*(const float *)p);
@@ -82,8 +91,11 @@ static cJSON *value(const ProtobufCFieldDescriptor *f, const void *p) {
 
 static size_t value_size(const ProtobufCFieldDescriptor *f) {
     switch (f->type) {
-    case PROTOBUF_C_TYPE_INT64: case PROTOBUF_C_TYPE_SINT64: case PROTOBUF_C_TYPE_SFIXED64:
-    case PROTOBUF_C_TYPE_UINT64: case PROTOBUF_C_TYPE_FIXED64: return 8;
+    case PROTOBUF_C_TYPE_INT64:
+    case PROTOBUF_C_TYPE_SINT64:
+    case PROTOBUF_C_TYPE_SFIXED64:
+    case PROTOBUF_C_TYPE_UINT64:
+    case PROTOBUF_C_TYPE_FIXED64: return 8;
     case PROTOBUF_C_TYPE_DOUBLE: return sizeof(double);
     case PROTOBUF_C_TYPE_BOOL: return sizeof(protobuf_c_boolean);
     case PROTOBUF_C_TYPE_ENUM: return sizeof(int);
@@ -130,14 +142,21 @@ static cJSON *message(const ProtobufCMessage *m) {
             v = cJSON_CreateArray();
             for (size_t k = 0; v && k < n; k++) {
                 cJSON *e = value(f, arr + k * value_size(f));
-                if (!e) { cJSON_Delete(v); v = NULL; break; }
+                if (!e) {
+                    cJSON_Delete(v);
+                    v = NULL;
+                    break;
+                }
                 cJSON_AddItemToArray(v, e);
             }
         } else {
             if (!present(m, f, p)) continue;
             v = value(f, p);
         }
-        if (!v) { cJSON_Delete(o); return NULL; }
+        if (!v) {
+            cJSON_Delete(o);
+            return NULL;
+        }
         cJSON_AddItemToObject(o, name, v);
     }
     return o;

@@ -57,7 +57,10 @@ fr_status fr_reflection_answer(const fr_descset *d, const uint8_t *req, size_t l
     Grpc__Reflection__V1__ExtensionNumberResponse enr;
     Grpc__Reflection__V1__ErrorResponse er;
     fr_status rc = FR_OK;
-    if (!closure || !blobs || !svc || !svcp) { rc = fr_fail(FR_ERR_NOMEM, err, errcap, "out of memory"); goto done; }
+    if (!closure || !blobs || !svc || !svcp) {
+        rc = fr_fail(FR_ERR_NOMEM, err, errcap, "out of memory");
+        goto done;
+    }
     grpc__reflection__v1__server_reflection_response__init(&r);
     r.valid_host = m->host;
     r.original_request = m;
@@ -124,7 +127,10 @@ fr_status fr_reflection_answer(const fr_descset *d, const uint8_t *req, size_t l
         r.file_descriptor_response = &fdr;
     }
     size_t n = protobuf_c_message_get_packed_size(&r.base);
-    if (!(*out = malloc(n ? n : 1))) { rc = fr_fail(FR_ERR_NOMEM, err, errcap, "out of memory"); goto done; }
+    if (!(*out = malloc(n ? n : 1))) {
+        rc = fr_fail(FR_ERR_NOMEM, err, errcap, "out of memory");
+        goto done;
+    }
     *out_len = protobuf_c_message_pack(&r.base, *out);
 done:
     free(closure);
@@ -145,7 +151,10 @@ static void refl_recv(call *c) {
     op.data.recv_message.recv_message = &c->payload;
     atomic_fetch_add(&c->refs, 1);
     c->recv_pending = 1;
-    if (grpc_call_start_batch(c->call, &op, 1, &c->t_recv, NULL) != GRPC_CALL_OK) { c->recv_pending = 0; fr_call_unref(c); }
+    if (grpc_call_start_batch(c->call, &op, 1, &c->t_recv, NULL) != GRPC_CALL_OK) {
+        c->recv_pending = 0;
+        fr_call_unref(c);
+    }
 }
 
 /* With c->mu held: the final status, once (its completion releases the handler's ref). */
@@ -182,7 +191,10 @@ void fr_reflection_start(fr_server *s, call *c) {
 void fr_reflection_closed(fr_server *s, call *c) {
     pthread_mutex_lock(&s->refl_mu);
     for (int i = 0; i < s->n_refl; i++)
-        if (s->refl_calls[i] == c) { s->refl_calls[i] = s->refl_calls[--s->n_refl]; break; }
+        if (s->refl_calls[i] == c) {
+            s->refl_calls[i] = s->refl_calls[--s->n_refl];
+            break;
+        }
     pthread_mutex_unlock(&s->refl_mu);
 }
 

@@ -56,14 +56,19 @@ static int g_log_json;
 void fr_log_set_level(int level) { g_log_level = level; }
 void fr_log_set_json(int json) { g_log_json = json; }
 
-typedef struct { char *p; size_t n, cap; } logbuf; /* appends, truncating at cap - 1 */
+typedef struct {
+    char *p;
+    size_t n, cap;
+} logbuf; /* appends, truncating at cap - 1 */
 
 static void lb_putc(logbuf *b, char c) {
     if (b->n + 1 < b->cap) b->p[b->n++] = c;
     b->p[b->n] = 0;
 }
 
-static void lb_puts(logbuf *b, const char *s) { while (*s) lb_putc(b, *s++); }
+static void lb_puts(logbuf *b, const char *s) {
+    while (*s) lb_putc(b, *s++);
+}
 
 static void lb_printf(logbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void lb_printf(logbuf *b, const char *fmt, ...) {
@@ -82,8 +87,10 @@ static void lb_value(logbuf *b, const char *s, size_t len, int json) {
     if (quote) lb_putc(b, '"');
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (c == '"' || c == '\\') { lb_putc(b, '\\'); lb_putc(b, (char)c); }
-        else if (c == '\n') lb_puts(b, "\\n");
+        if (c == '"' || c == '\\') {
+            lb_putc(b, '\\');
+            lb_putc(b, (char)c);
+        } else if (c == '\n') lb_puts(b, "\\n");
         else if (c == '\t') lb_puts(b, "\\t");
         else if (c < 0x20 || c == 0x7f) lb_printf(b, "\\u%04x", c);
         else lb_putc(b, (char)c);
@@ -105,7 +112,8 @@ static void lb_head(logbuf *b, int level) {
     clock_gettime(CLOCK_REALTIME, &ts);
     struct tm tm;
     gmtime_r(&ts.tv_sec, &tm);
-    const char *lv = names[level < 0 ? 0 : level > 3 ? 3 : level];
+    const char *lv = names[level < 0 ? 0 : level > 3 ? 3
+                                                     : level];
     lb_printf(b, g_log_json ? "{\"time\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ\",\"level\":\"%s\"" : "ts=%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ level=%s",
               tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000, lv);
 }
@@ -126,7 +134,11 @@ static void logfmt_to_json(logbuf *b, const char *s) {
         while (*s == ' ') s++;
         const char *eq = s;
         while (*eq && *eq != '=' && *eq != ' ') eq++;
-        if (*eq != '=' || eq == s) { lb_puts(b, ",\"text\":"); lb_value(b, s, strlen(s), 1); return; }
+        if (*eq != '=' || eq == s) {
+            lb_puts(b, ",\"text\":");
+            lb_value(b, s, strlen(s), 1);
+            return;
+        }
         const char *v = eq + 1, *end;
         size_t vlen;
         if (*v == '"') {
@@ -158,13 +170,19 @@ void fr_log(int level, const char *fmt, ...) {
     vsnprintf(text, sizeof text, fmt, ap);
     va_end(ap);
     lb_head(&b, level);
-    if (g_log_json) { logfmt_to_json(&b, text); lb_putc(&b, '}'); }
-    else { lb_putc(&b, ' '); lb_puts(&b, text); }
+    if (g_log_json) {
+        logfmt_to_json(&b, text);
+        lb_putc(&b, '}');
+    } else {
+        lb_putc(&b, ' ');
+        lb_puts(&b, text);
+    }
     fprintf(stderr, "%s\n", line);
 }
 
 void fr_log_request(int method, const char *request_id, const char *arm, int code, const char *details, double seconds) {
-    int level = code == GRPC_STATUS_OK ? 3 : code == GRPC_STATUS_INTERNAL ? 0 : 2;
+    int level = code == GRPC_STATUS_OK ? 3 : code == GRPC_STATUS_INTERNAL ? 0
+                                                                          : 2;
     if (level > g_log_level) return;
     char line[4096], dur[32];
     logbuf b = {line, 0, sizeof line};
@@ -216,7 +234,10 @@ uint8_t *fr_unpack_bytes(grpc_byte_buffer *bb, size_t max, size_t *len) {
     grpc_slice s = grpc_byte_buffer_reader_readall(&r);
     grpc_byte_buffer_reader_destroy(&r);
     uint8_t *out = malloc(GRPC_SLICE_LENGTH(s) + 1);
-    if (out) { memcpy(out, GRPC_SLICE_START_PTR(s), GRPC_SLICE_LENGTH(s)); *len = GRPC_SLICE_LENGTH(s); }
+    if (out) {
+        memcpy(out, GRPC_SLICE_START_PTR(s), GRPC_SLICE_LENGTH(s));
+        *len = GRPC_SLICE_LENGTH(s);
+    }
     grpc_slice_unref(s);
     return out;
 }
@@ -249,7 +270,12 @@ static void call_free(call *c) {
     if (c->response) grpc_byte_buffer_destroy(c->response);
     grpc_slice_unref(c->status_details);
     outmsg *o = c->out_head;
-    while (o) { outmsg *n = o->next; if (o->bb) grpc_byte_buffer_destroy(o->bb); free(o); o = n; }
+    while (o) {
+        outmsg *n = o->next;
+        if (o->bb) grpc_byte_buffer_destroy(o->bb);
+        free(o);
+        o = n;
+    }
     pthread_mutex_destroy(&c->mu);
     free(c);
 }
@@ -261,7 +287,10 @@ void fr_call_unref(call *c) {
 void fr_request_next_call(fr_server *s, int method, int cq_index) {
     if (atomic_load(&s->shutting_down)) return;
     call *c = fr_call_new(s, method, cq_index);
-    if (!c) { fr_log(0, "event=oom what=call"); return; }
+    if (!c) {
+        fr_log(0, "event=oom what=call");
+        return;
+    }
     grpc_completion_queue *cq = s->cqs[cq_index];
     grpc_call_error e;
     if (method == M_UNKNOWN) {
@@ -271,12 +300,18 @@ void fr_request_next_call(fr_server *s, int method, int cq_index) {
         e = grpc_server_request_registered_call(s->server, s->method_handles[method], &c->call, &c->deadline, &c->md,
                                                 read_payload ? &c->payload : NULL, cq, cq, &c->t_new);
     }
-    if (e != GRPC_CALL_OK) { fr_log(1, "event=request_call_failed method=%s error=%d", fr_method_names[method], (int)e); call_free(c); }
+    if (e != GRPC_CALL_OK) {
+        fr_log(1, "event=request_call_failed method=%s error=%d", fr_method_names[method], (int)e);
+        call_free(c);
+    }
 }
 
 /* Status + (optional) message + initial metadata in one batch; completion drops the handler's ref. */
 void fr_call_finish(call *c, grpc_byte_buffer *msg, int code, const char *details) {
-    if (c->http) { fr_http_finish(c, msg, code, details); return; }
+    if (c->http) {
+        fr_http_finish(c, msg, code, details);
+        return;
+    }
     grpc_op ops[3];
     memset(ops, 0, sizeof ops);
     int n = 0;
@@ -352,7 +387,10 @@ static int make_rerank_job(fr_server *s, call *c, const uint8_t *buf, size_t len
     if (rid && ridcap) rid[0] = 0;
     if (fr_codec_check_rerank_wire(buf, len, &s->cfg.limits, err, errcap)) return GRPC_STATUS_INVALID_ARGUMENT;
     Feedrank__V1__RerankRequest *m = feedrank__v1__rerank_request__unpack(NULL, len, buf);
-    if (!m) { fr_fail(FR_ERR_ARG, err, errcap, "malformed RerankRequest (not valid protobuf)"); return GRPC_STATUS_INVALID_ARGUMENT; }
+    if (!m) {
+        fr_fail(FR_ERR_ARG, err, errcap, "malformed RerankRequest (not valid protobuf)");
+        return GRPC_STATUS_INVALID_ARGUMENT;
+    }
     if (rid && ridcap && m->request_id) snprintf(rid, ridcap, "%s", m->request_id);
     if (c->method == M_RERANK) { /* under mu: a cancellation's log line may read it meanwhile */
         pthread_mutex_lock(&c->mu);
@@ -360,14 +398,21 @@ static int make_rerank_job(fr_server *s, call *c, const uint8_t *buf, size_t len
         pthread_mutex_unlock(&c->mu);
     }
     job *j = calloc(1, sizeof *j);
-    if (!j) { feedrank__v1__rerank_request__free_unpacked(m, NULL); fr_fail(FR_ERR_NOMEM, err, errcap, "out of memory"); return GRPC_STATUS_RESOURCE_EXHAUSTED; }
+    if (!j) {
+        feedrank__v1__rerank_request__free_unpacked(m, NULL);
+        fr_fail(FR_ERR_NOMEM, err, errcap, "out of memory");
+        return GRPC_STATUS_RESOURCE_EXHAUSTED;
+    }
     j->c = c;
     j->rr = m;
     j->method = c->method;
     j->start = c->start;
     fr_request_id(m->request_id, j->request_id, sizeof j->request_id);
     int arm = pick_arm(s, m, err, errcap);
-    if (arm < 0) { fr_job_free(j); return GRPC_STATUS_INVALID_ARGUMENT; }
+    if (arm < 0) {
+        fr_job_free(j);
+        return GRPC_STATUS_INVALID_ARGUMENT;
+    }
     j->arm = arm;
     if (c->method == M_RERANK) c->arm = s->cfg.n_arms ? s->cfg.arms[arm].name : "default";
     fr_rank_options defaults;
@@ -396,19 +441,39 @@ int fr_embed_job(fr_server *s, call *c, const uint8_t *buf, size_t len, job **ou
     int code = 0;
     *out = NULL;
     if (fr_codec_check_embed_wire(buf, len, s->cfg.max_embed_texts, err, errcap)) code = GRPC_STATUS_INVALID_ARGUMENT;
-    else if (!(m = feedrank__v1__embed_request__unpack(NULL, len, buf))) { code = GRPC_STATUS_INVALID_ARGUMENT; snprintf(err, errcap, "malformed EmbedRequest (not valid protobuf)"); }
-    else if (m->n_texts == 0) { code = GRPC_STATUS_INVALID_ARGUMENT; snprintf(err, errcap, "texts is empty"); }
-    else if (m->n_texts > (size_t)s->cfg.max_embed_texts) { code = GRPC_STATUS_INVALID_ARGUMENT; snprintf(err, errcap, "%zu texts, the limit is %d", m->n_texts, s->cfg.max_embed_texts); }
-    else if (m->has_kind && (m->kind < 0 || m->kind > 2)) { code = GRPC_STATUS_INVALID_ARGUMENT; snprintf(err, errcap, "kind %d is not PLAIN, QUERY or DOCUMENT", (int)m->kind); }
-    else {
+    else if (!(m = feedrank__v1__embed_request__unpack(NULL, len, buf))) {
+        code = GRPC_STATUS_INVALID_ARGUMENT;
+        snprintf(err, errcap, "malformed EmbedRequest (not valid protobuf)");
+    } else if (m->n_texts == 0) {
+        code = GRPC_STATUS_INVALID_ARGUMENT;
+        snprintf(err, errcap, "texts is empty");
+    } else if (m->n_texts > (size_t)s->cfg.max_embed_texts) {
+        code = GRPC_STATUS_INVALID_ARGUMENT;
+        snprintf(err, errcap, "%zu texts, the limit is %d", m->n_texts, s->cfg.max_embed_texts);
+    } else if (m->has_kind && (m->kind < 0 || m->kind > 2)) {
+        code = GRPC_STATUS_INVALID_ARGUMENT;
+        snprintf(err, errcap, "kind %d is not PLAIN, QUERY or DOCUMENT", (int)m->kind);
+    } else {
         size_t tok = 0;
         for (size_t i = 0; i < m->n_texts && !code; i++) {
             size_t l = strlen(m->texts[i]);
-            if (l > s->cfg.limits.max_query_bytes) { code = GRPC_STATUS_INVALID_ARGUMENT; snprintf(err, errcap, "texts[%zu] is %zu bytes, the limit is %zu", i, l, s->cfg.limits.max_query_bytes); }
+            if (l > s->cfg.limits.max_query_bytes) {
+                code = GRPC_STATUS_INVALID_ARGUMENT;
+                snprintf(err, errcap, "texts[%zu] is %zu bytes, the limit is %zu", i, l, s->cfg.limits.max_query_bytes);
+            }
             tok += l / 3 + 2;
         }
-        if (!code && !(j = calloc(1, sizeof *j))) { code = GRPC_STATUS_RESOURCE_EXHAUSTED; snprintf(err, errcap, "out of memory"); }
-        if (!code) { j->c = c; j->method = M_EMBED; j->er = m; m = NULL; j->tokens = tok; }
+        if (!code && !(j = calloc(1, sizeof *j))) {
+            code = GRPC_STATUS_RESOURCE_EXHAUSTED;
+            snprintf(err, errcap, "out of memory");
+        }
+        if (!code) {
+            j->c = c;
+            j->method = M_EMBED;
+            j->er = m;
+            m = NULL;
+            j->tokens = tok;
+        }
     }
     if (m) feedrank__v1__embed_request__free_unpacked(m, NULL);
     *out = j;
@@ -424,7 +489,10 @@ static void handle_unary(fr_server *s, call *c) {
     char err[512];
     size_t len = 0;
     uint8_t *buf = NULL;
-    if (!c->payload) { fr_call_finish(c, NULL, GRPC_STATUS_INVALID_ARGUMENT, "request message missing"); return; }
+    if (!c->payload) {
+        fr_call_finish(c, NULL, GRPC_STATUS_INVALID_ARGUMENT, "request message missing");
+        return;
+    }
     buf = fr_unpack_bytes(c->payload, (size_t)s->cfg.max_message_bytes, &len);
     if (!buf) {
         snprintf(err, sizeof err, "request message is larger than the %d-byte limit", s->cfg.max_message_bytes);
@@ -444,7 +512,10 @@ static void handle_unary(fr_server *s, call *c) {
         code = fr_embed_job(s, c, buf, len, &j, err, sizeof err);
     }
     free(buf);
-    if (code) { fr_call_finish(c, NULL, code, err); return; }
+    if (code) {
+        fr_call_finish(c, NULL, code, err);
+        return;
+    }
     if (fr_queue_push(&s->queue, j)) {
         fr_job_free(j);
         fr_call_finish(c, NULL, GRPC_STATUS_RESOURCE_EXHAUSTED, fr_queue_refusal(s));
@@ -482,7 +553,10 @@ static void stream_recv(call *c) {
     op.data.recv_message.recv_message = &c->payload;
     atomic_fetch_add(&c->refs, 1);
     c->recv_pending = 1;
-    if (grpc_call_start_batch(c->call, &op, 1, &c->t_recv, NULL) != GRPC_CALL_OK) { c->recv_pending = 0; fr_call_unref(c); }
+    if (grpc_call_start_batch(c->call, &op, 1, &c->t_recv, NULL) != GRPC_CALL_OK) {
+        c->recv_pending = 0;
+        fr_call_unref(c);
+    }
 }
 
 /* With c->mu held: the final status (once; its completion releases the handler's ref). */
@@ -517,7 +591,12 @@ static void stream_maybe_recv(call *c) {
 static void stream_pump(call *c) {
     if (c->send_pending || c->finished) return;
     if (c->dead) { /* nobody will read them: drop, and end once the last request comes back */
-        while (c->out_head) { outmsg *o = c->out_head; c->out_head = o->next; if (o->bb) grpc_byte_buffer_destroy(o->bb); free(o); }
+        while (c->out_head) {
+            outmsg *o = c->out_head;
+            c->out_head = o->next;
+            if (o->bb) grpc_byte_buffer_destroy(o->bb);
+            free(o);
+        }
         c->n_out = 0;
         if (c->in_flight == 0) stream_finish(c, GRPC_STATUS_CANCELLED);
         return;
@@ -538,14 +617,18 @@ static void stream_pump(call *c) {
         c->send_seq++;
         c->send_pending = 1;
         atomic_fetch_add(&c->refs, 1);
-        if (grpc_call_start_batch(c->call, ops, (size_t)n, &c->t_send, NULL) != GRPC_CALL_OK) { c->send_pending = 0; fr_call_unref(c); }
+        if (grpc_call_start_batch(c->call, ops, (size_t)n, &c->t_send, NULL) != GRPC_CALL_OK) {
+            c->send_pending = 0;
+            fr_call_unref(c);
+        }
         return;
     }
     if (c->half_closed && c->in_flight == 0 && !c->out_head) stream_finish(c, GRPC_STATUS_OK);
 }
 
 void fr_stream_respond(call *c, long seq, grpc_byte_buffer *msg, int code, const char *details) {
-    (void)code; (void)details;
+    (void)code;
+    (void)details;
     pthread_mutex_lock(&c->mu);
     outmsg *o = c->dead ? NULL : calloc(1, sizeof *o);
     if (o) {
@@ -643,7 +726,10 @@ static void *parse_main(void *arg) {
         pthread_mutex_lock(&s->parse_mu);
         while (!s->parse_head && !s->parse_stopping) pthread_cond_wait(&s->parse_cv, &s->parse_mu);
         parse_task *t = s->parse_head;
-        if (!t) { pthread_mutex_unlock(&s->parse_mu); break; } /* stopping, and drained */
+        if (!t) {
+            pthread_mutex_unlock(&s->parse_mu);
+            break;
+        } /* stopping, and drained */
         s->parse_head = t->next;
         if (!s->parse_head) s->parse_tail = NULL;
         s->parse_depth--;
@@ -656,7 +742,10 @@ static void *parse_main(void *arg) {
 }
 
 static void on_new_call(fr_server *s, call *c, int ok) {
-    if (!ok) { call_free(c); return; } /* the server is shutting down */
+    if (!ok) {
+        call_free(c);
+        return;
+    } /* the server is shutting down */
     fr_request_next_call(s, c->method, c->cq_index);
     c->start = fr_now();
     fr_request_id(NULL, c->request_id, sizeof c->request_id);
@@ -688,7 +777,10 @@ static void on_new_call(fr_server *s, call *c, int ok) {
         return;
     }
     int health = c->method == M_HEALTH_CHECK || c->method == M_HEALTH_WATCH;
-    if (!health && !authorized(s, c)) { fr_call_finish(c, NULL, GRPC_STATUS_UNAUTHENTICATED, "missing or wrong bearer token (metadata 'authorization: Bearer ...')"); return; }
+    if (!health && !authorized(s, c)) {
+        fr_call_finish(c, NULL, GRPC_STATUS_UNAUTHENTICATED, "missing or wrong bearer token (metadata 'authorization: Bearer ...')");
+        return;
+    }
     switch (c->method) {
     case M_RERANK:
     case M_EMBED:
@@ -711,11 +803,17 @@ static void on_new_call(fr_server *s, call *c, int ok) {
         uint8_t *buf = c->payload ? fr_unpack_bytes(c->payload, 4096, &len) : NULL;
         Grpc__Health__V1__HealthCheckRequest *m = buf ? grpc__health__v1__health_check_request__unpack(NULL, len, buf) : NULL;
         free(buf);
-        if (!m) { fr_call_finish(c, NULL, GRPC_STATUS_INVALID_ARGUMENT, "malformed HealthCheckRequest"); break; }
+        if (!m) {
+            fr_call_finish(c, NULL, GRPC_STATUS_INVALID_ARGUMENT, "malformed HealthCheckRequest");
+            break;
+        }
         int known = !m->service || !*m->service || strcmp(m->service, "feedrank.v1.Reranker") == 0 || strcmp(m->service, "grpc.health.v1.Health") == 0;
         grpc__health__v1__health_check_request__free_unpacked(m, NULL);
         if (c->method == M_HEALTH_CHECK) {
-            if (!known) { fr_call_finish(c, NULL, GRPC_STATUS_NOT_FOUND, "unknown service"); break; }
+            if (!known) {
+                fr_call_finish(c, NULL, GRPC_STATUS_NOT_FOUND, "unknown service");
+                break;
+            }
             Grpc__Health__V1__HealthCheckResponse r;
             grpc__health__v1__health_check_response__init(&r);
             r.status = atomic_load(&s->serving) ? GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING
@@ -770,11 +868,17 @@ static void *cq_main(void *arg) {
             fr_call_unref(c);
             break;
         case T_SEND:
-            if (c->method == M_REFLECT || c->method == M_REFLECT_ALPHA) { fr_reflection_on_sent(s, c, ev.success); fr_call_unref(c); break; }
+            if (c->method == M_REFLECT || c->method == M_REFLECT_ALPHA) {
+                fr_reflection_on_sent(s, c, ev.success);
+                fr_call_unref(c);
+                break;
+            }
             pthread_mutex_lock(&c->mu);
             c->send_pending = 0;
-            if (c->method == M_HEALTH_WATCH) { pthread_mutex_unlock(&c->mu); fr_health_watch_sent(s, c, ev.success); }
-            else {
+            if (c->method == M_HEALTH_WATCH) {
+                pthread_mutex_unlock(&c->mu);
+                fr_health_watch_sent(s, c, ev.success);
+            } else {
                 if (!ev.success) c->dead = 1; /* the client is gone: what is still queued has no reader */
                 stream_pump(c);
                 stream_maybe_recv(c);
@@ -846,7 +950,10 @@ static char *read_pem(const char *flag, const char *path) {
 
 /* An encrypted key would otherwise make OpenSSL prompt on the terminal: a server has none. */
 static int no_passphrase(char *buf, int size, int rwflag, void *u) {
-    (void)buf; (void)size; (void)rwflag; (void)u;
+    (void)buf;
+    (void)size;
+    (void)rwflag;
+    (void)u;
     return -1;
 }
 
@@ -874,7 +981,10 @@ static fr_status check_tls_pair(const fr_server_config *cfg, const char *cert, c
 static void listen_failure(const char *addr, char *msg, size_t cap) {
     char host[256], e2[256];
     int port;
-    if (fr_server_split_hostport("--listen", addr, host, sizeof host, &port, e2, sizeof e2)) { snprintf(msg, cap, "%s", e2); return; }
+    if (fr_server_split_hostport("--listen", addr, host, sizeof host, &port, e2, sizeof e2)) {
+        snprintf(msg, cap, "%s", e2);
+        return;
+    }
     struct addrinfo hints, *res = NULL;
     memset(&hints, 0, sizeof hints);
     hints.ai_socktype = SOCK_STREAM;
@@ -882,7 +992,10 @@ static void listen_failure(const char *addr, char *msg, size_t cap) {
     char ps[8];
     snprintf(ps, sizeof ps, "%d", port);
     int g = getaddrinfo(host, ps, &hints, &res);
-    if (g) { snprintf(msg, cap, "cannot resolve %s: %s", host, gai_strerror(g)); return; }
+    if (g) {
+        snprintf(msg, cap, "cannot resolve %s: %s", host, gai_strerror(g));
+        return;
+    }
     snprintf(msg, cap, "gRPC could not listen on %s", addr);
     for (struct addrinfo *a = res; a; a = a->ai_next) {
         int fd = socket(a->ai_family, a->ai_socktype, a->ai_protocol);
@@ -935,16 +1048,28 @@ int fr_server_run(const fr_server_config *cfg) {
     /* load: one encoder per compute thread, one shared store */
     for (int i = 0; i < cfg->compute_threads; i++) {
         fr_encoder_options opt = {.backend = cfg->device, .precision = cfg->precision, .max_batch_tokens = cfg->max_batch_tokens};
-        if (fr_encoder_load(cfg->model, &opt, &encs[i], err, sizeof err)) { fr_log(0, "event=startup_failed what=model message=\"%s\"", err); goto out; }
+        if (fr_encoder_load(cfg->model, &opt, &encs[i], err, sizeof err)) {
+            fr_log(0, "event=startup_failed what=model message=\"%s\"", err);
+            goto out;
+        }
     }
     snprintf(s->model_name, sizeof s->model_name, "%s", fr_encoder_name(encs[0]));
     snprintf(s->backend, sizeof s->backend, "%s", fr_encoder_backend(encs[0])->name);
     s->model_fp = fr_encoder_fingerprint(encs[0]);
     s->dim = fr_encoder_dim(encs[0]);
-    if (fr_store_load(cfg->store, s->model_fp, cfg->force_store, &s->store, err, sizeof err)) { fr_log(0, "event=startup_failed what=store message=\"%s\"", err); goto out; }
-    if (fr_descset_parse(fr_descriptor_set, fr_descriptor_set_size, &s->descset, err, sizeof err)) { fr_log(0, "event=startup_failed what=reflection message=\"%s\"", err); goto out; }
+    if (fr_store_load(cfg->store, s->model_fp, cfg->force_store, &s->store, err, sizeof err)) {
+        fr_log(0, "event=startup_failed what=store message=\"%s\"", err);
+        goto out;
+    }
+    if (fr_descset_parse(fr_descriptor_set, fr_descriptor_set_size, &s->descset, err, sizeof err)) {
+        fr_log(0, "event=startup_failed what=reflection message=\"%s\"", err);
+        goto out;
+    }
     snprintf(s->store_version, sizeof s->store_version, "%016llx", (unsigned long long)fr_store_info_of(s->store)->content_hash);
-    if (fr_live_open(s, err, sizeof err)) { fr_log(0, "event=startup_failed what=wal message=\"%s\"", err); goto out; }
+    if (fr_live_open(s, err, sizeof err)) {
+        fr_log(0, "event=startup_failed what=wal message=\"%s\"", err);
+        goto out;
+    }
 
     if (cfg->tls_cert[0] || cfg->tls_key[0]) { /* a bad certificate or key is reported before anything listens */
         char *cert = read_pem("--tls-cert", cfg->tls_cert), *key = cert ? read_pem("--tls-key", cfg->tls_key) : NULL;
@@ -1001,7 +1126,13 @@ int fr_server_run(const fr_server_config *cfg) {
         cert = read_pem("--tls-cert", cfg->tls_cert);
         key = read_pem("--tls-key", cfg->tls_key);
         ca = cfg->tls_client_ca[0] ? read_pem("--tls-client-ca", cfg->tls_client_ca) : NULL;
-        if (!cert || !key || (cfg->tls_client_ca[0] && !ca)) { free(cert); free(key); free(ca); fr_log(0, "event=startup_failed what=tls"); goto out_grpc; }
+        if (!cert || !key || (cfg->tls_client_ca[0] && !ca)) {
+            free(cert);
+            free(key);
+            free(ca);
+            fr_log(0, "event=startup_failed what=tls");
+            goto out_grpc;
+        }
         grpc_ssl_pem_key_cert_pair pair = {key, cert};
         creds = grpc_ssl_server_credentials_create_ex(ca, &pair, 1, ca ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY : GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE, NULL);
     } else {
@@ -1009,7 +1140,9 @@ int fr_server_run(const fr_server_config *cfg) {
     }
     int port = grpc_server_add_http2_port(s->server, cfg->listen, creds);
     grpc_server_credentials_release(creds);
-    free(cert); free(key); free(ca);
+    free(cert);
+    free(key);
+    free(ca);
     if (port == 0) {
         listen_failure(cfg->listen, err, sizeof err);
         fr_log(0, "event=startup_failed what=listen address=%s message=\"%s\"", cfg->listen, err);
@@ -1018,7 +1151,10 @@ int fr_server_run(const fr_server_config *cfg) {
     struct MHD_Daemon *mhd = NULL;
     if (cfg->metrics_port) {
         mhd = fr_metrics_start(s, cfg->metrics_listen, cfg->metrics_port, err, sizeof err);
-        if (!mhd) { fr_log(0, "event=startup_failed what=metrics message=\"%s\"", err); goto out_grpc; }
+        if (!mhd) {
+            fr_log(0, "event=startup_failed what=metrics message=\"%s\"", err);
+            goto out_grpc;
+        }
     }
     struct MHD_Daemon *http = NULL;
     int http_port = 0;
@@ -1070,7 +1206,11 @@ int fr_server_run(const fr_server_config *cfg) {
             int ms = cfg->store_check_ms > 0 ? cfg->store_check_ms : 1000;
             struct timespec wait = {ms / 1000, (long)(ms % 1000) * 1000000L};
             sig = sigtimedwait(&sigs, NULL, &wait);
-            if (sig < 0) { if (cfg->store_check_ms > 0) check_store_file(s); fr_live_tick(s); continue; } /* timeout (or EINTR) */
+            if (sig < 0) {
+                if (cfg->store_check_ms > 0) check_store_file(s);
+                fr_live_tick(s);
+                continue;
+            } /* timeout (or EINTR) */
         } else if (sigwait(&sigs, &sig) != 0) {
             continue;
         }
@@ -1117,7 +1257,11 @@ out_grpc:
     if (s->server) {
         grpc_server_shutdown_and_notify(s->server, s->shutdown_cq, &rc);
         grpc_completion_queue_pluck(s->shutdown_cq, &rc, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
-        for (int i = 0; i < cfg->cq_threads + 1; i++) { grpc_completion_queue_shutdown(s->cqs[i]); while (grpc_completion_queue_next(s->cqs[i], gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL).type != GRPC_QUEUE_SHUTDOWN) {} grpc_completion_queue_destroy(s->cqs[i]); }
+        for (int i = 0; i < cfg->cq_threads + 1; i++) {
+            grpc_completion_queue_shutdown(s->cqs[i]);
+            while (grpc_completion_queue_next(s->cqs[i], gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL).type != GRPC_QUEUE_SHUTDOWN) {}
+            grpc_completion_queue_destroy(s->cqs[i]);
+        }
         grpc_completion_queue_shutdown(s->shutdown_cq);
         while (grpc_completion_queue_pluck(s->shutdown_cq, NULL, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL).type != GRPC_QUEUE_SHUTDOWN) {}
         grpc_completion_queue_destroy(s->shutdown_cq);
@@ -1130,7 +1274,10 @@ out:
     fr_live_close(s);
     fr_store_close(s->store);
     fr_descset_free(s->descset);
-    free(s->cqs); free(s->cq_threads); free(s->compute_threads); free(s->parse_threads);
+    free(s->cqs);
+    free(s->cq_threads);
+    free(s->compute_threads);
+    free(s->parse_threads);
     fr_queue_destroy(&s->queue);
     free(s);
     return rc;

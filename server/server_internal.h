@@ -16,7 +16,17 @@
 #include "ranker.h"
 #include "server.h"
 
-enum { M_RERANK, M_EMBED, M_STREAM, M_HEALTH_CHECK, M_HEALTH_WATCH, M_REFLECT, M_REFLECT_ALPHA, M_UPSERT, M_DELETE, M_UNKNOWN, M_COUNT };
+enum { M_RERANK,
+       M_EMBED,
+       M_STREAM,
+       M_HEALTH_CHECK,
+       M_HEALTH_WATCH,
+       M_REFLECT,
+       M_REFLECT_ALPHA,
+       M_UPSERT,
+       M_DELETE,
+       M_UNKNOWN,
+       M_COUNT };
 extern const char *const fr_method_names[M_COUNT];
 
 /* ---- logging ---- */
@@ -37,7 +47,7 @@ const char *fr_grpc_status_name(int code);
 #define LAT_BUCKETS 14
 #define BATCH_BUCKETS 8
 typedef struct {
-    atomic_long requests[M_COUNT][17];      /* by grpc status code */
+    atomic_long requests[M_COUNT][17]; /* by grpc status code */
     atomic_long lat_bucket[M_COUNT][LAT_BUCKETS + 1];
     atomic_long lat_count[M_COUNT];
     atomic_llong lat_sum_us[M_COUNT];
@@ -45,7 +55,7 @@ typedef struct {
     atomic_long batches, batch_requests;
     atomic_long queue_depth;
     atomic_long arm_requests[FR_MAX_ARMS];
-    atomic_llong arm_seconds_us[FR_MAX_ARMS];   /* latency of the requests each arm ranked */
+    atomic_llong arm_seconds_us[FR_MAX_ARMS]; /* latency of the requests each arm ranked */
     atomic_long arm_lat_bucket[FR_MAX_ARMS][LAT_BUCKETS + 1];
     atomic_long dropped_expired, dropped_cancelled;
 } fr_metrics;
@@ -61,9 +71,17 @@ struct MHD_Daemon *fr_metrics_start(fr_server *s, const char *host, int port, ch
 void fr_metrics_stop(struct MHD_Daemon *d);
 
 /* ---- calls ---- */
-typedef enum { T_NEW, T_CLOSE, T_DONE, T_RECV, T_SEND, T_SHUTDOWN } tag_type;
+typedef enum { T_NEW,
+               T_CLOSE,
+               T_DONE,
+               T_RECV,
+               T_SEND,
+               T_SHUTDOWN } tag_type;
 typedef struct call call;
-typedef struct { tag_type type; call *c; } tag;
+typedef struct {
+    tag_type type;
+    call *c;
+} tag;
 
 struct call {
     fr_server *srv;
@@ -71,37 +89,41 @@ struct call {
     int cq_index;
     tag t_new, t_close, t_done, t_recv, t_send;
     grpc_call *call;
-    uint64_t caller;                 /* hash of the peer address: the compute queue's fairness key */
-    grpc_call_details details;       /* generic (unknown-method) calls only */
+    uint64_t caller;           /* hash of the peer address: the compute queue's fairness key */
+    grpc_call_details details; /* generic (unknown-method) calls only */
     gpr_timespec deadline;
     grpc_metadata_array md;
-    grpc_byte_buffer *payload;       /* request (unary) or received message (stream) */
-    int close_cancelled;             /* filled by RECV_CLOSE_ON_SERVER */
+    grpc_byte_buffer *payload; /* request (unary) or received message (stream) */
+    int close_cancelled;       /* filled by RECV_CLOSE_ON_SERVER */
     atomic_int cancelled;
-    atomic_int refs;                 /* the call is freed when this drops to 0 */
+    atomic_int refs; /* the call is freed when this drops to 0 */
     grpc_byte_buffer *response;
     grpc_slice status_details;
-    double start;                    /* monotonic seconds */
-    char request_id[72];             /* for log lines: RerankRequest.request_id, else fr_request_id's */
-    const char *arm;                 /* unary Rerank: the arm's name (config-owned), else NULL */
-    int status;                      /* grpc status sent */
+    double start;        /* monotonic seconds */
+    char request_id[72]; /* for log lines: RerankRequest.request_id, else fr_request_id's */
+    const char *arm;     /* unary Rerank: the arm's name (config-owned), else NULL */
+    int status;          /* grpc status sent */
     /* streams (RerankStream, Health/Watch) */
     pthread_mutex_t mu;
     int recv_pending, send_pending, half_closed, finished, watch_last;
-    struct outmsg *out_head;         /* stream responses waiting to be sent, by seq */
-    int in_flight;                   /* stream requests being parsed, queued or computing */
-    int n_out;                       /* stream responses in out_head (ready, not yet handed to gRPC) */
-    int dead;                        /* stream cancelled or a send failed: drop responses, finish */
+    struct outmsg *out_head; /* stream responses waiting to be sent, by seq */
+    int in_flight;           /* stream requests being parsed, queued or computing */
+    int n_out;               /* stream responses in out_head (ready, not yet handed to gRPC) */
+    int dead;                /* stream cancelled or a send failed: drop responses, finish */
     long next_seq, send_seq;
-    struct fr_http_exchange *http;   /* an HTTP/JSON request (http.c): no grpc_call; answered there */
+    struct fr_http_exchange *http; /* an HTTP/JSON request (http.c): no grpc_call; answered there */
 };
 
-typedef struct outmsg { long seq; grpc_byte_buffer *bb; struct outmsg *next; } outmsg;
+typedef struct outmsg {
+    long seq;
+    grpc_byte_buffer *bb;
+    struct outmsg *next;
+} outmsg;
 
 /* ---- jobs and the batcher (batcher.c) ---- */
 typedef struct job {
     call *c;
-    int method;                      /* M_RERANK / M_EMBED / M_STREAM */
+    int method; /* M_RERANK / M_EMBED / M_STREAM */
     Feedrank__V1__RerankRequest *rr;
     Feedrank__V1__EmbedRequest *er;
     Feedrank__V1__UpsertItemsRequest *ur; /* UpsertItems with texts to embed (live.c) */
@@ -109,11 +131,11 @@ typedef struct job {
     fr_history_item *hist;
     fr_candidate *cands;
     int arm;
-    size_t tokens;                   /* token-budget estimate */
-    long seq;                        /* stream: response order */
-    double start;                    /* stream: when this message arrived (monotonic seconds) */
-    char request_id[72];             /* fr_request_id of the message's request_id */
-    int heavy;                       /* set by fr_queue_push: runs alone, never on the reserved thread */
+    size_t tokens;       /* token-budget estimate */
+    long seq;            /* stream: response order */
+    double start;        /* stream: when this message arrived (monotonic seconds) */
+    char request_id[72]; /* fr_request_id of the message's request_id */
+    int heavy;           /* set by fr_queue_push: runs alone, never on the reserved thread */
     /* Embed: done in slices, the job going back to its caller's lane between them */
     size_t next_text;
     float *out;
@@ -125,7 +147,7 @@ typedef struct job {
 typedef struct lane {
     uint64_t caller;
     job *head, *tail;
-    struct lane *next;               /* ring of non-empty lanes */
+    struct lane *next; /* ring of non-empty lanes */
 } lane;
 
 /* The compute queue: a lane per caller, served round-robin, so one caller's burst (or one long
@@ -135,26 +157,32 @@ typedef struct lane {
 typedef struct {
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    lane *cursor;                    /* the next lane to serve; NULL when empty */
+    lane *cursor; /* the next lane to serve; NULL when empty */
     int depth, max_depth, stopping;
     int heavy_running, heavy_limit;
 } job_queue;
 
 void fr_queue_init(job_queue *q, int max_depth, int compute_threads);
-void fr_queue_stop(job_queue *q);    /* wakes every compute thread; later pushes fail */
+void fr_queue_stop(job_queue *q); /* wakes every compute thread; later pushes fail */
 void fr_queue_destroy(job_queue *q);
-int fr_queue_push(job_queue *q, job *j);   /* -1 when full or stopping */
+int fr_queue_push(job_queue *q, job *j); /* -1 when full or stopping */
 void fr_job_free(job *j);
 
 /* A message waiting for the parse pool: the unary request of c, or stream message seq of c. */
-typedef struct parse_task { call *c; grpc_byte_buffer *bb; long seq; double t; struct parse_task *next; } parse_task;
+typedef struct parse_task {
+    call *c;
+    grpc_byte_buffer *bb;
+    long seq;
+    double t;
+    struct parse_task *next;
+} parse_task;
 
 /* ---- the server ---- */
 struct fr_server {
     fr_server_config cfg;
     grpc_server *server;
-    grpc_completion_queue **cqs;     /* cq_threads for the Reranker calls, then one for health */
-    int health_cq;                   /* index of the health checks' own queue in cqs */
+    grpc_completion_queue **cqs; /* cq_threads for the Reranker calls, then one for health */
+    int health_cq;               /* index of the health checks' own queue in cqs */
     grpc_completion_queue *shutdown_cq;
     /* the parse pool: request messages are unpacked here, never on a completion-queue thread */
     pthread_mutex_t parse_mu;
@@ -167,13 +195,13 @@ struct fr_server {
     job_queue queue;
     fr_metrics metrics;
     atomic_int shutting_down;
-    atomic_int serving;              /* health: 1 SERVING, 0 NOT_SERVING */
+    atomic_int serving; /* health: 1 SERVING, 0 NOT_SERVING */
     fr_store *store;
-    struct fr_live *live;            /* live updates (live.c); NULL without --wal */
-    pthread_rwlock_t store_lock;     /* compute threads read-lock a batch; a reload write-locks the swap */
-    atomic_int store_gen;            /* bumped by every successful reload */
+    struct fr_live *live;        /* live updates (live.c); NULL without --wal */
+    pthread_rwlock_t store_lock; /* compute threads read-lock a batch; a reload write-locks the swap */
+    atomic_int store_gen;        /* bumped by every successful reload */
     atomic_long reloads_ok, reloads_failed;
-    fr_file_id store_attempted;      /* the store file as the last reload found it (main thread only) */
+    fr_file_id store_attempted; /* the store file as the last reload found it (main thread only) */
     int store_attempted_set;
     char model_name[128], store_version[32], backend[16];
     uint64_t model_fp;
@@ -182,8 +210,8 @@ struct fr_server {
     pthread_mutex_t watch_mu;
     call *watchers[256];
     int n_watchers;
-    fr_descset *descset;             /* reflection: the compiled-in descriptor set, read at start-up */
-    pthread_mutex_t refl_mu;         /* reflection streams open now: ended at shutdown */
+    fr_descset *descset;     /* reflection: the compiled-in descriptor set, read at start-up */
+    pthread_mutex_t refl_mu; /* reflection streams open now: ended at shutdown */
     call *refl_calls[256];
     int n_refl;
 };
@@ -229,10 +257,10 @@ extern const size_t fr_descriptor_set_size;
  * NOT_FOUND); FR_ERR_ARG only for a request that is not a valid message or too large. */
 fr_status fr_reflection_answer(const fr_descset *d, const uint8_t *req, size_t len, uint8_t **out, size_t *out_len, char *err,
                                size_t errcap);
-void fr_reflection_start(fr_server *s, call *c);            /* a new ServerReflectionInfo call, authorised */
-void fr_reflection_on_recv(fr_server *s, call *c, int ok);  /* T_RECV */
-void fr_reflection_on_sent(fr_server *s, call *c, int ok);  /* T_SEND */
-void fr_reflection_closed(fr_server *s, call *c);           /* T_CLOSE: the stream is over */
+void fr_reflection_start(fr_server *s, call *c);           /* a new ServerReflectionInfo call, authorised */
+void fr_reflection_on_recv(fr_server *s, call *c, int ok); /* T_RECV */
+void fr_reflection_on_sent(fr_server *s, call *c, int ok); /* T_SEND */
+void fr_reflection_closed(fr_server *s, call *c);          /* T_CLOSE: the stream is over */
 /* Shutdown: ends every open reflection stream (UNAVAILABLE), so an idle one (a browsing client
  * keeps it open) does not hold the drain for its 30 s. */
 void fr_reflection_shutdown(fr_server *s);
@@ -276,8 +304,8 @@ void fr_codec_response_free(Feedrank__V1__RerankResponse *r);
 /* ---- HTTP/JSON (http.c) ---- */
 /* Listens on cfg.http_listen (TLS with the gRPC certificate when configured). NULL with err on failure. */
 struct MHD_Daemon *fr_http_start(fr_server *s, int *port, char *err, size_t errcap);
-void fr_http_quiesce(struct MHD_Daemon *d);  /* stops accepting; requests in flight go on */
-void fr_http_stop(struct MHD_Daemon *d);     /* waits for the requests in flight */
+void fr_http_quiesce(struct MHD_Daemon *d); /* stops accepting; requests in flight go on */
+void fr_http_stop(struct MHD_Daemon *d);    /* waits for the requests in flight */
 /* fr_call_finish of an HTTP request: hands the response (or error) to the waiting connection. */
 void fr_http_finish(call *c, grpc_byte_buffer *msg, int code, const char *details);
 

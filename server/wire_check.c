@@ -32,7 +32,10 @@ typedef struct {
      * appears twice is merged by the unpacker (its repeated fields append), so counts must add
      * up across occurrences; for a field under a repeated parent this over-counts, which only
      * makes the limit stricter. */
-    struct { const ProtobufCFieldDescriptor *f; size_t n; } seen[MAX_FIELDS];
+    struct {
+        const ProtobufCFieldDescriptor *f;
+        size_t n;
+    } seen[MAX_FIELDS];
     int n_seen;
 } walk;
 
@@ -52,7 +55,10 @@ static int varint(const uint8_t **p, const uint8_t *end, uint64_t *v) {
     for (int shift = 0; shift < 64 && *p < end; shift += 7) {
         uint8_t b = *(*p)++;
         x |= (uint64_t)(b & 0x7f) << shift;
-        if (!(b & 0x80)) { *v = x; return 0; }
+        if (!(b & 0x80)) {
+            *v = x;
+            return 0;
+        }
     }
     return -1;
 }

@@ -66,11 +66,15 @@ fr_status fr_arms_from_json(const cJSON *a, fr_arm *arms, int *n, char *err, siz
 
 int fr_arm_pick(const fr_arm *arms, int n_arms, const char *arm, const char *user_id, char *err, size_t errcap) {
     if (n_arms == 0) {
-        if (arm && *arm && strcmp(arm, "default") != 0) { fr_fail(FR_ERR_ARG, err, errcap, "arm '%.64s' is not configured (only 'default' is)", arm); return -1; }
+        if (arm && *arm && strcmp(arm, "default") != 0) {
+            fr_fail(FR_ERR_ARG, err, errcap, "arm '%.64s' is not configured (only 'default' is)", arm);
+            return -1;
+        }
         return 0;
     }
     if (arm && *arm) {
-        for (int a = 0; a < n_arms; a++) if (strcmp(arms[a].name, arm) == 0) return a;
+        for (int a = 0; a < n_arms; a++)
+            if (strcmp(arms[a].name, arm) == 0) return a;
         fr_fail(FR_ERR_ARG, err, errcap, "arm '%.64s' is not configured", arm);
         return -1;
     }
@@ -78,7 +82,8 @@ int fr_arm_pick(const fr_arm *arms, int n_arms, const char *arm, const char *use
         double cum[FR_MAX_ARMS];
         for (int a = 0; a < n_arms; a++) cum[a] = (a ? cum[a - 1] : 0) + arms[a].weight;
         const double u = (double)(fr_hash64(user_id, strlen(user_id), 0xA4B5) >> 11) / 9007199254740992.0 * cum[n_arms - 1];
-        for (int a = 0; a < n_arms; a++) if (u < cum[a]) return a;
+        for (int a = 0; a < n_arms; a++)
+            if (u < cum[a]) return a;
         return n_arms - 1;
     }
     return 0;

@@ -18,7 +18,7 @@
 
 typedef struct {
     char name[64];
-    double weight;          /* share of traffic (relative) */
+    double weight; /* share of traffic (relative) */
     fr_rank_options options;
 } fr_arm;
 

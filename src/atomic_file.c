@@ -72,7 +72,11 @@ static int out_stream(fr_atomic_file *o, int fd, int own) {
     *k = (out_cookie){fd, own, 0};
     cookie_io_functions_t io = {.read = NULL, .write = cookie_write, .seek = cookie_seek, .close = cookie_close};
     o->f = fopencookie(k, "w", io);
-    if (!o->f) { int e = errno ? errno : ENOMEM; free(k); return e; }
+    if (!o->f) {
+        int e = errno ? errno : ENOMEM;
+        free(k);
+        return e;
+    }
     o->cookie = k;
     return 0;
 }
@@ -88,7 +92,10 @@ static char *dangling_target(const char *path) {
     if (link[0] == '/' || !slash) return strdup(link);
     size_t dl = (size_t)(slash - path) + 1;
     char *t = malloc(dl + (size_t)n + 1);
-    if (t) { memcpy(t, path, dl); memcpy(t + dl, link, (size_t)n + 1); }
+    if (t) {
+        memcpy(t, path, dl);
+        memcpy(t + dl, link, (size_t)n + 1);
+    }
     return t;
 }
 
@@ -113,7 +120,10 @@ fr_status fr_atomic_open(fr_atomic_file *o, const char *path, char *err, size_t 
     if (exists && (!S_ISREG(st.st_mode) || descriptor)) {
         int fd = open(path, O_WRONLY | O_CLOEXEC | (S_ISREG(st.st_mode) ? O_APPEND : 0));
         if (fd < 0) return fr_fail(FR_ERR_IO, err, errcap, "%s: cannot open for writing: %s", path, strerror(errno));
-        if ((e = out_stream(o, fd, 1)) != 0) { close(fd); return fr_fail(FR_ERR_IO, err, errcap, "%s: %s", path, strerror(e)); }
+        if ((e = out_stream(o, fd, 1)) != 0) {
+            close(fd);
+            return fr_fail(FR_ERR_IO, err, errcap, "%s: %s", path, strerror(e));
+        }
         o->in_place = 1;
         return FR_OK;
     }
@@ -121,7 +131,10 @@ fr_status fr_atomic_open(fr_atomic_file *o, const char *path, char *err, size_t 
     if (!o->dest) return fr_fail(FR_ERR_IO, err, errcap, "%s: %s", path, strerror(errno));
     size_t n = strlen(o->dest) + 32;
     o->tmp = malloc(n);
-    if (!o->tmp) { out_release(o); return fr_fail(FR_ERR_NOMEM, err, errcap, "%s: out of memory", path); }
+    if (!o->tmp) {
+        out_release(o);
+        return fr_fail(FR_ERR_NOMEM, err, errcap, "%s: out of memory", path);
+    }
     static unsigned seq; /* two outputs of one process to one path must not share a temporary file */
     snprintf(o->tmp, n, "%s.%ld.%u.tmp", o->dest, (long)getpid(), __atomic_fetch_add(&seq, 1, __ATOMIC_RELAXED));
     int fd = open(o->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
@@ -194,11 +207,18 @@ fr_status fr_atomic_write_file_with(const char *path, fr_atomic_writer write, vo
     fr_status rc = fr_atomic_open(&o, path, err, errcap);
     if (rc) return rc;
     rc = write(o.f, ctx, err, errcap);
-    if (rc) { fr_atomic_abort(&o); return rc; }
+    if (rc) {
+        fr_atomic_abort(&o);
+        return rc;
+    }
     return fr_atomic_commit(&o, err, errcap);
 }
 
-typedef struct { const char *path; const void *data; size_t size; } bytes;
+typedef struct {
+    const char *path;
+    const void *data;
+    size_t size;
+} bytes;
 
 static fr_status write_bytes(FILE *f, void *ctx, char *err, size_t errcap) {
     const bytes *b = ctx;

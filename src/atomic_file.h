@@ -32,7 +32,7 @@ typedef struct {
     char *tmp;        /* private: the temporary file beside dest */
     void *cookie;     /* private: keeps the reason of a failed write (see atomic_file.c) */
     int is_stdout;
-    int in_place;     /* stdout, or a device/descriptor written in place: write forward only (a
+    int in_place; /* stdout, or a device/descriptor written in place: write forward only (a
                          seek back to rewrite a header may land at the end) */
 } fr_atomic_file;
 fr_status fr_atomic_open(fr_atomic_file *o, const char *path, char *err, size_t errcap);

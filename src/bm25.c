@@ -17,12 +17,12 @@ struct fr_bm25 {
     /* vocabulary: term strings in one arena, open-addressing hash of term ids */
     char *arena;
     size_t arena_len, arena_cap;
-    size_t *term_off;      /* [n_terms] offset of each term in the arena */
-    int *df;               /* [n_terms] */
+    size_t *term_off; /* [n_terms] offset of each term in the arena */
+    int *df;          /* [n_terms] */
     int *slots;
     size_t slot_cap;
     /* per document: (term, tf) pairs sorted by term */
-    int *doc_off;          /* [n_docs + 1] */
+    int *doc_off; /* [n_docs + 1] */
     int *doc_terms, *doc_tf;
     int *doc_len;
 };
@@ -100,12 +100,21 @@ static int term_add(fr_bm25 *m, const char *t, size_t n, size_t *term_cap) {
 
 void fr_bm25_free(fr_bm25 *m) {
     if (!m) return;
-    free(m->arena); free(m->term_off); free(m->df); free(m->slots);
-    free(m->doc_off); free(m->doc_terms); free(m->doc_tf); free(m->doc_len);
+    free(m->arena);
+    free(m->term_off);
+    free(m->df);
+    free(m->slots);
+    free(m->doc_off);
+    free(m->doc_terms);
+    free(m->doc_tf);
+    free(m->doc_len);
     free(m);
 }
 
-static int cmp_int(const void *a, const void *b) { int x = *(const int *)a, y = *(const int *)b; return (x > y) - (x < y); }
+static int cmp_int(const void *a, const void *b) {
+    int x = *(const int *)a, y = *(const int *)b;
+    return (x > y) - (x < y);
+}
 
 fr_status fr_bm25_build(const char *const *docs, int n, fr_bm25 **out, char *err, size_t errcap) {
     *out = NULL;
@@ -135,7 +144,12 @@ fr_status fr_bm25_build(const char *const *docs, int n, fr_bm25 **out, char *err
         while ((len = next_token(docs[d], &pos, tok, sizeof tok))) {
             int id = term_add(m, tok, len, &term_cap);
             if (id < 0) goto oom;
-            if (k >= tmp_cap) { tmp_cap = tmp_cap ? tmp_cap * 2 : 64; int *t = realloc(tmp, sizeof(int) * tmp_cap); if (!t) goto oom; tmp = t; }
+            if (k >= tmp_cap) {
+                tmp_cap = tmp_cap ? tmp_cap * 2 : 64;
+                int *t = realloc(tmp, sizeof(int) * tmp_cap);
+                if (!t) goto oom;
+                tmp = t;
+            }
             tmp[k++] = id;
         }
         m->doc_len[d] = (int)k;
@@ -192,7 +206,11 @@ double fr_bm25_score(const fr_bm25 *m, const int *terms, int nterms, int doc, do
     const int *dt = m->doc_terms + m->doc_off[doc], nd = m->doc_off[doc + 1] - m->doc_off[doc];
     for (int q = 0; q < nterms; q++) {
         int lo = 0, hi = nd;
-        while (lo < hi) { int mid = (lo + hi) / 2; if (dt[mid] < terms[q]) lo = mid + 1; else hi = mid; }
+        while (lo < hi) {
+            int mid = (lo + hi) / 2;
+            if (dt[mid] < terms[q]) lo = mid + 1;
+            else hi = mid;
+        }
         if (lo == nd || dt[lo] != terms[q]) continue;
         s += term_score(m, terms[q], m->doc_tf[m->doc_off[doc] + lo], norm, k1);
     }
@@ -202,7 +220,11 @@ double fr_bm25_score(const fr_bm25 *m, const int *terms, int nterms, int doc, do
 double fr_bm25_score_text(const fr_bm25 *m, const int *terms, int nterms, const char *text, size_t len, double k1, double b) {
     char *t = strndup(text, len);
     double *tf = calloc(nterms > 0 ? (size_t)nterms : 1, sizeof *tf);
-    if (!t || !tf) { free(t); free(tf); return -1; }
+    if (!t || !tf) {
+        free(t);
+        free(tf);
+        return -1;
+    }
     /* tf of each query term, counted in one pass over the text's tokens */
     int nq = nterms, dl = 0;
     char tok[256];
@@ -210,11 +232,13 @@ double fr_bm25_score_text(const fr_bm25 *m, const int *terms, int nterms, const 
     while ((tl = next_token(t, &pos, tok, sizeof tok))) {
         dl++;
         int id = term_find(m, tok, tl);
-        for (int q = 0; id >= 0 && q < nq; q++) if (terms[q] == id) tf[q]++;
+        for (int q = 0; id >= 0 && q < nq; q++)
+            if (terms[q] == id) tf[q]++;
     }
     free(t);
     double s = 0, norm = k1 * (1 - b + b * dl / m->avgdl);
-    for (int q = 0; q < nq; q++) if (tf[q] > 0) s += term_score(m, terms[q], tf[q], norm, k1);
+    for (int q = 0; q < nq; q++)
+        if (tf[q] > 0) s += term_score(m, terms[q], tf[q], norm, k1);
     free(tf);
     return s;
 }

@@ -7,11 +7,31 @@
 #include <stdint.h>
 #include <string.h>
 
-static inline uint32_t fr_rd32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
-static inline int32_t fr_rdi32(const uint8_t *p) { int32_t v; memcpy(&v, p, 4); return v; }
-static inline uint64_t fr_rd64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
-static inline float fr_rdf32(const uint8_t *p) { float v; memcpy(&v, p, 4); return v; }
-static inline double fr_rdf64(const uint8_t *p) { double v; memcpy(&v, p, 8); return v; }
+static inline uint32_t fr_rd32(const uint8_t *p) {
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+static inline int32_t fr_rdi32(const uint8_t *p) {
+    int32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+static inline uint64_t fr_rd64(const uint8_t *p) {
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+}
+static inline float fr_rdf32(const uint8_t *p) {
+    float v;
+    memcpy(&v, p, 4);
+    return v;
+}
+static inline double fr_rdf64(const uint8_t *p) {
+    double v;
+    memcpy(&v, p, 8);
+    return v;
+}
 static inline void fr_wr32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
 static inline void fr_wr64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
 static inline void fr_wrf32(uint8_t *p, float v) { memcpy(p, &v, 4); }

@@ -11,7 +11,10 @@
 #define FR_CAT_MAX_FIELDS 4096
 #define FR_CAT_MAX_RECORD (64u << 20)
 
-typedef struct { char *p; size_t n, cap; } sbuf;
+typedef struct {
+    char *p;
+    size_t n, cap;
+} sbuf;
 
 static int sb_put(sbuf *b, char ch) {
     if (b->n + 1 >= b->cap) {
@@ -34,13 +37,13 @@ struct fr_catalog {
     char sep;
     long line, row_line;
     long long bytes;
-    int push[2], npush;    /* bytes to read again: a latin-1 char's second UTF-8 byte, a look-ahead */
+    int push[2], npush; /* bytes to read again: a latin-1 char's second UTF-8 byte, a look-ahead */
     /* CSV */
     char **header;
     int ncols;
-    sbuf rec;              /* current record's fields, NUL separated */
-    size_t *field_off;     /* offsets of the current record's fields */
-    int field_cap;         /* entries allocated in field_off */
+    sbuf rec;          /* current record's fields, NUL separated */
+    size_t *field_off; /* offsets of the current record's fields */
+    int field_cap;     /* entries allocated in field_off */
     int nfields;
     /* JSONL */
     cJSON *obj;
@@ -69,8 +72,14 @@ static int read_record(fr_catalog *c, char *err, size_t errcap, int *nfields, si
     for (;;) {
         int ch = getbyte(c);
         if (ch == EOF) {
-            if (ferror(c->f)) { fr_fail(FR_ERR_IO, err, errcap, "%s: read error: %s", c->label, strerror(errno)); return -2; }
-            if (quoted) { fr_fail(FR_ERR_FORMAT, err, errcap, "%s:%ld: unterminated quoted field", c->label, c->row_line); return -1; }
+            if (ferror(c->f)) {
+                fr_fail(FR_ERR_IO, err, errcap, "%s: read error: %s", c->label, strerror(errno));
+                return -2;
+            }
+            if (quoted) {
+                fr_fail(FR_ERR_FORMAT, err, errcap, "%s:%ld: unterminated quoted field", c->label, c->row_line);
+                return -1;
+            }
             if (!any) return 0;
             ch = '\n';
         }
@@ -82,25 +91,40 @@ static int read_record(fr_catalog *c, char *err, size_t errcap, int *nfields, si
             c->line++;
             return -1;
         }
-        if (c->rec.n > FR_CAT_MAX_RECORD) { fr_fail(FR_ERR_FORMAT, err, errcap, "%s:%ld: record larger than %u bytes", c->label, c->row_line, FR_CAT_MAX_RECORD); return -1; }
+        if (c->rec.n > FR_CAT_MAX_RECORD) {
+            fr_fail(FR_ERR_FORMAT, err, errcap, "%s:%ld: record larger than %u bytes", c->label, c->row_line, FR_CAT_MAX_RECORD);
+            return -1;
+        }
         if (at_start) {
             if (n >= *cap) {
                 int nc = *cap ? *cap * 2 : 16;
-                if (nc > FR_CAT_MAX_FIELDS + 1) { fr_fail(FR_ERR_FORMAT, err, errcap, "%s:%ld: more than %d fields", c->label, c->row_line, FR_CAT_MAX_FIELDS); return -1; }
+                if (nc > FR_CAT_MAX_FIELDS + 1) {
+                    fr_fail(FR_ERR_FORMAT, err, errcap, "%s:%ld: more than %d fields", c->label, c->row_line, FR_CAT_MAX_FIELDS);
+                    return -1;
+                }
                 size_t *p = realloc(*offs, sizeof *p * (size_t)nc);
-                if (!p) { fr_fail(FR_ERR_NOMEM, err, errcap, "out of memory"); return -2; }
+                if (!p) {
+                    fr_fail(FR_ERR_NOMEM, err, errcap, "out of memory");
+                    return -2;
+                }
                 *offs = p;
                 *cap = nc;
             }
             (*offs)[n++] = c->rec.n;
             at_start = 0;
             after_quote = 0;
-            if (ch == '"') { quoted = 1; continue; }
+            if (ch == '"') {
+                quoted = 1;
+                continue;
+            }
         }
         if (quoted) {
             if (ch == '"') {
                 int nx = getbyte(c);
-                if (nx == '"') { if (sb_put(&c->rec, '"')) goto oom; continue; }
+                if (nx == '"') {
+                    if (sb_put(&c->rec, '"')) goto oom;
+                    continue;
+                }
                 quoted = 0;
                 after_quote = 1;
                 if (nx == EOF) ch = '\n';
@@ -111,10 +135,14 @@ static int read_record(fr_catalog *c, char *err, size_t errcap, int *nfields, si
                 continue;
             }
         }
-        if (ch == c->sep) { if (sb_put(&c->rec, 0)) goto oom; at_start = 1; continue; }
+        if (ch == c->sep) {
+            if (sb_put(&c->rec, 0)) goto oom;
+            at_start = 1;
+            continue;
+        }
         if (ch == '\r') {
             int nx = getbyte(c);
-            if (nx != '\n' && nx != EOF) c->push[c->npush++] = nx;  /* lone CR: end of record */
+            if (nx != '\n' && nx != EOF) c->push[c->npush++] = nx; /* lone CR: end of record */
             ch = '\n';
         }
         if (ch == '\n') {
@@ -159,13 +187,23 @@ fr_status fr_catalog_open_stream(FILE *f, const char *label, fr_catalog_format f
             return FR_ERR_FORMAT;
         }
         c->header = calloc((size_t)n, sizeof *c->header);
-        if (!c->header) { free(offs); free(c->rec.p); free(c); return fr_fail(FR_ERR_NOMEM, err, errcap, "out of memory"); }
+        if (!c->header) {
+            free(offs);
+            free(c->rec.p);
+            free(c);
+            return fr_fail(FR_ERR_NOMEM, err, errcap, "out of memory");
+        }
         c->ncols = n;
         for (int i = 0; i < n; i++) {
             const char *name = c->rec.p + offs[i];
             if (i == 0 && (unsigned char)name[0] == 0xEF && (unsigned char)name[1] == 0xBB && (unsigned char)name[2] == 0xBF) name += 3; /* BOM */
             c->header[i] = strdup(name);
-            if (!c->header[i]) { c->field_off = offs; c->field_cap = cap; fr_catalog_close(c); return fr_fail(FR_ERR_NOMEM, err, errcap, "out of memory"); }
+            if (!c->header[i]) {
+                c->field_off = offs;
+                c->field_cap = cap;
+                fr_catalog_close(c);
+                return fr_fail(FR_ERR_NOMEM, err, errcap, "out of memory");
+            }
         }
         c->field_off = offs;
         c->field_cap = cap;
@@ -180,7 +218,10 @@ fr_status fr_catalog_open(const char *path, fr_catalog_format fmt, int latin1, f
     FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
     if (!f) return fr_fail(FR_ERR_IO, err, errcap, "%s: cannot open: %s", path, strerror(errno));
     fr_status rc = fr_catalog_open_stream(f, path, fmt, latin1, out, err, errcap);
-    if (rc) { if (f != stdin) fclose(f); return rc; }
+    if (rc) {
+        if (f != stdin) fclose(f);
+        return rc;
+    }
     (*out)->own = f != stdin;
     return FR_OK;
 }
@@ -226,7 +267,10 @@ int fr_catalog_next(fr_catalog *c, char *err, size_t errcap) {
         c->row_line = c->line + 1;
         ssize_t got = getline(&c->line_buf, &c->line_cap, c->f);
         if (got < 0) {
-            if (ferror(c->f)) { fr_fail(FR_ERR_IO, err, errcap, "%s: read error", c->label); return -2; }
+            if (ferror(c->f)) {
+                fr_fail(FR_ERR_IO, err, errcap, "%s: read error", c->label);
+                return -2;
+            }
             return 0;
         }
         c->line++;
@@ -262,21 +306,33 @@ const char *fr_catalog_field(fr_catalog *c, const char *name, size_t *len) {
     }
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(c->obj, name);
     if (!v || cJSON_IsNull(v)) return NULL;
-    if (cJSON_IsString(v)) { *len = strlen(v->valuestring); return v->valuestring; }
+    if (cJSON_IsString(v)) {
+        *len = strlen(v->valuestring);
+        return v->valuestring;
+    }
     if (cJSON_IsNumber(v)) {
         double d = v->valuedouble;
         int n = d == floor(d) && fabs(d) < 1e15 ? snprintf(c->numbuf, sizeof c->numbuf, "%.0f", d) : snprintf(c->numbuf, sizeof c->numbuf, "%.17g", d);
         *len = (size_t)n;
         return c->numbuf;
     }
-    if (cJSON_IsBool(v)) { *len = cJSON_IsTrue(v) ? 4 : 5; return cJSON_IsTrue(v) ? "true" : "false"; }
+    if (cJSON_IsBool(v)) {
+        *len = cJSON_IsTrue(v) ? 4 : 5;
+        return cJSON_IsTrue(v) ? "true" : "false";
+    }
     return NULL; /* arrays / objects are not text */
 }
 
 /* ---------------- templates ---------------- */
 
-typedef struct { int is_field; char *text; } tpart;
-struct fr_template { tpart *parts; int n; };
+typedef struct {
+    int is_field;
+    char *text;
+} tpart;
+struct fr_template {
+    tpart *parts;
+    int n;
+};
 
 void fr_template_free(fr_template *t) {
     if (!t) return;
@@ -289,7 +345,10 @@ fr_status fr_template_compile(const char *spec, fr_template **out, char *err, si
     *out = NULL;
     fr_template *t = calloc(1, sizeof *t);
     size_t len = strlen(spec);
-    if (!t || !(t->parts = calloc(len + 1, sizeof *t->parts))) { free(t); return fr_fail(FR_ERR_NOMEM, err, errcap, "out of memory"); }
+    if (!t || !(t->parts = calloc(len + 1, sizeof *t->parts))) {
+        free(t);
+        return fr_fail(FR_ERR_NOMEM, err, errcap, "out of memory");
+    }
     sbuf lit = {0};
     int nfields = 0;
     for (size_t i = 0; i <= len; i++) {
@@ -301,12 +360,28 @@ fr_status fr_template_compile(const char *spec, fr_template **out, char *err, si
             lit.n = 0;
         }
         if (ch == 0) break;
-        if (ch == '{' && spec[i + 1] == '{') { if (sb_put(&lit, '{')) goto oom; i++; continue; }
-        if (ch == '}' && spec[i + 1] == '}') { if (sb_put(&lit, '}')) goto oom; i++; continue; }
-        if (ch == '}') { free(lit.p); fr_template_free(t); return fr_fail(FR_ERR_ARG, err, errcap, "template: unmatched '}' at offset %zu (use '}}' for a literal brace)", i); }
+        if (ch == '{' && spec[i + 1] == '{') {
+            if (sb_put(&lit, '{')) goto oom;
+            i++;
+            continue;
+        }
+        if (ch == '}' && spec[i + 1] == '}') {
+            if (sb_put(&lit, '}')) goto oom;
+            i++;
+            continue;
+        }
+        if (ch == '}') {
+            free(lit.p);
+            fr_template_free(t);
+            return fr_fail(FR_ERR_ARG, err, errcap, "template: unmatched '}' at offset %zu (use '}}' for a literal brace)", i);
+        }
         if (ch == '{') {
             const char *end = strchr(spec + i + 1, '}');
-            if (!end || end == spec + i + 1) { free(lit.p); fr_template_free(t); return fr_fail(FR_ERR_ARG, err, errcap, "template: '{' at offset %zu has no field name and '}'", i); }
+            if (!end || end == spec + i + 1) {
+                free(lit.p);
+                fr_template_free(t);
+                return fr_fail(FR_ERR_ARG, err, errcap, "template: '{' at offset %zu has no field name and '}'", i);
+            }
             t->parts[t->n++] = (tpart){1, strndup(spec + i + 1, (size_t)(end - spec - i - 1))};
             nfields++;
             i = (size_t)(end - spec);
@@ -315,8 +390,15 @@ fr_status fr_template_compile(const char *spec, fr_template **out, char *err, si
         if (sb_put(&lit, ch)) goto oom;
     }
     free(lit.p);
-    for (int i = 0; i < t->n; i++) if (!t->parts[i].text) { fr_template_free(t); return fr_fail(FR_ERR_NOMEM, err, errcap, "out of memory"); }
-    if (!nfields) { fr_template_free(t); return fr_fail(FR_ERR_ARG, err, errcap, "template '%s' names no {field}", spec); }
+    for (int i = 0; i < t->n; i++)
+        if (!t->parts[i].text) {
+            fr_template_free(t);
+            return fr_fail(FR_ERR_NOMEM, err, errcap, "out of memory");
+        }
+    if (!nfields) {
+        fr_template_free(t);
+        return fr_fail(FR_ERR_ARG, err, errcap, "template '%s' names no {field}", spec);
+    }
     *out = t;
     return FR_OK;
 oom:
@@ -348,7 +430,11 @@ long fr_template_render(const fr_template *t, fr_catalog *c, char **buf, size_t 
         size_t l = strlen(s);
         if (t->parts[i].is_field) {
             s = fr_catalog_field(c, t->parts[i].text, &l);
-            if (!s) { (*missing)++; s = ""; l = 0; }
+            if (!s) {
+                (*missing)++;
+                s = "";
+                l = 0;
+            }
         }
         if (n + l + 1 > *cap) {
             size_t nc = *cap ? *cap : 256;
@@ -361,7 +447,11 @@ long fr_template_render(const fr_template *t, fr_catalog *c, char **buf, size_t 
         memcpy(*buf + n, s, l);
         n += l;
     }
-    if (!*buf) { *buf = malloc(1); if (!*buf) return -1; *cap = 1; }
+    if (!*buf) {
+        *buf = malloc(1);
+        if (!*buf) return -1;
+        *cap = 1;
+    }
     (*buf)[n] = 0;
     return (long)n;
 }

@@ -9,7 +9,9 @@
 
 #include "status.h"
 
-typedef enum { FR_CAT_CSV = 0, FR_CAT_JSONL = 1, FR_CAT_TSV = 2 } fr_catalog_format;
+typedef enum { FR_CAT_CSV = 0,
+               FR_CAT_JSONL = 1,
+               FR_CAT_TSV = 2 } fr_catalog_format;
 
 typedef struct fr_catalog fr_catalog;
 

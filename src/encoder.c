@@ -82,10 +82,13 @@ static fr_status fingerprint(fr_encoder *e, const char *dir, const fr_safetensor
 }
 
 const char *fr_encoder_prefix(const fr_encoder *e, fr_text_kind kind) {
-    return kind == FR_TEXT_QUERY ? e->query_prefix : kind == FR_TEXT_DOCUMENT ? e->document_prefix : "";
+    return kind == FR_TEXT_QUERY ? e->query_prefix : kind == FR_TEXT_DOCUMENT ? e->document_prefix
+                                                                              : "";
 }
 
-static void be_free(fr_backend *be, void *p) { if (p) be->free(be, p); }
+static void be_free(fr_backend *be, void *p) {
+    if (p) be->free(be, p);
+}
 
 void fr_encoder_free(fr_encoder *e) {
     if (!e) return;
@@ -98,7 +101,8 @@ void fr_encoder_free(fr_encoder *e) {
             float *lw[] = {w->bqkv, w->bo, w->ln1_g, w->ln1_b, w->bi, w->bo2, w->ln2_g, w->ln2_b};
             for (size_t i = 0; i < sizeof lw / sizeof lw[0]; i++) be_free(e->be, lw[i]);
             fr_weight *mw[] = {w->wqkv, w->wo, w->wi, w->wo2};
-            for (size_t i = 0; i < 4; i++) if (mw[i]) e->be->weight_free(e->be, mw[i]);
+            for (size_t i = 0; i < 4; i++)
+                if (mw[i]) e->be->weight_free(e->be, mw[i]);
         }
         fr_backend_destroy(e->be);
     }
@@ -114,8 +118,8 @@ void fr_encoder_free(fr_encoder *e) {
 typedef struct {
     fr_encoder *e;
     const fr_safetensors *st;
-    const char *prefix;  /* "" or "bert." */
-    float *host;         /* staging buffer, large enough for the largest tensor */
+    const char *prefix; /* "" or "bert." */
+    float *host;        /* staging buffer, large enough for the largest tensor */
     char *err;
     size_t errcap;
 } loader;
@@ -172,7 +176,10 @@ static fr_status load_weights(fr_encoder *e, const fr_safetensors *st, char *err
         (rc = load_one(&L, "embeddings.LayerNorm.bias", 1, H, 0, &e->emb_b)))
         goto done;
     e->layer = calloc((size_t)c->layers, sizeof *e->layer);
-    if (!e->layer) { rc = fr_fail(FR_ERR_NOMEM, err, errcap, "weights: out of memory"); goto done; }
+    if (!e->layer) {
+        rc = fr_fail(FR_ERR_NOMEM, err, errcap, "weights: out of memory");
+        goto done;
+    }
     for (int l = 0; l < c->layers; l++) {
         layer_weights *w = &e->layer[l];
         char n[12][160];
@@ -217,8 +224,7 @@ static fr_status alloc_workspace(fr_encoder *e, char *err, size_t errcap) {
         (rc = be->alloc(be, (S + 1) * 4, (void **)&e->d_off, err, errcap)))
         return rc;
     if (be->reserve) {
-        fr_workload w = {.max_tokens = e->max_tokens, .max_seqs = e->max_seqs, .max_len = e->cfg.max_seq_length,
-                         .hidden = e->cfg.hidden, .heads = e->cfg.heads, .intermediate = e->cfg.intermediate};
+        fr_workload w = {.max_tokens = e->max_tokens, .max_seqs = e->max_seqs, .max_len = e->cfg.max_seq_length, .hidden = e->cfg.hidden, .heads = e->cfg.heads, .intermediate = e->cfg.intermediate};
         if ((rc = be->reserve(be, &w, err, errcap))) return rc;
     }
     e->h_ids = malloc(T * 4);
@@ -353,7 +359,9 @@ static fr_status forward(fr_encoder *e, int T, int B, int max_len, float *out, c
 
 /* Sequences packed into e->h_ids / h_pos / h_off for one forward pass: T tokens in B sequences,
  * the first being sequence `first` of the call. */
-typedef struct { int T, B, first, longest; } packed_batch;
+typedef struct {
+    int T, B, first, longest;
+} packed_batch;
 
 /* Runs the packed sequences (if any) into their rows of out, then starts an empty batch at `next`. */
 static fr_status batch_flush(fr_encoder *e, packed_batch *pb, int next, float *out, char *err, size_t errcap) {
@@ -403,7 +411,11 @@ fr_status fr_encoder_embed_tokens(fr_encoder *e, const int32_t *ids, const int32
 static fr_status prefixed(fr_encoder *e, const char *prefix, const char *s, size_t n, const char **text,
                           size_t *len, char *err, size_t errcap) {
     size_t pl = strlen(prefix);
-    if (!pl) { *text = s; *len = n; return FR_OK; }
+    if (!pl) {
+        *text = s;
+        *len = n;
+        return FR_OK;
+    }
     if (pl + n > e->text_cap) {
         char *p = realloc(e->text_buf, pl + n);
         if (!p) return fr_fail(FR_ERR_NOMEM, err, errcap, "encoder: out of memory for a %zu-byte text", n);
@@ -440,7 +452,10 @@ fr_status fr_encoder_embed(fr_encoder *e, const char *const *texts, const size_t
         int k = fr_tok_encode(e->tok, t, tl, e->h_ids + pb.T, maxlen, &trunc);
         if (k < 0) return fr_fail(FR_ERR_NOMEM, err, errcap, "embed: out of memory tokenizing text %d", i);
         for (int p = 0; p < k; p++) e->h_pos[pb.T + p] = p;
-        if (info) { info[i].tokens = k; info[i].truncated = trunc; }
+        if (info) {
+            info[i].tokens = k;
+            info[i].truncated = trunc;
+        }
         batch_add(e, &pb, k);
     }
     return FR_OK;

@@ -16,9 +16,9 @@
 typedef struct fr_encoder fr_encoder;
 
 typedef enum {
-    FR_TEXT_PLAIN = 0,    /* no prefix */
-    FR_TEXT_QUERY = 1,    /* the model's query prefix (prompts.query), if any */
-    FR_TEXT_DOCUMENT = 2  /* the model's document prefix (prompts.document/passage), if any */
+    FR_TEXT_PLAIN = 0,   /* no prefix */
+    FR_TEXT_QUERY = 1,   /* the model's query prefix (prompts.query), if any */
+    FR_TEXT_DOCUMENT = 2 /* the model's document prefix (prompts.document/passage), if any */
 } fr_text_kind;
 
 typedef struct {
@@ -27,13 +27,13 @@ typedef struct {
     int max_batch_tokens;     /* workspace size in tokens per forward pass (0 = 4096) */
     const char *query_prefix; /* overrides the model's, when non-NULL */
     const char *document_prefix;
-    const char *weights;      /* weight file; NULL = MODEL_DIR/model.safetensors */
+    const char *weights; /* weight file; NULL = MODEL_DIR/model.safetensors */
 } fr_encoder_options;
 
 /* Per-text outcome of fr_encoder_embed. */
 typedef struct {
-    int tokens;     /* ids fed to the model, [CLS] and [SEP] included */
-    int truncated;  /* 1 when the text was cut at max_seq_length */
+    int tokens;    /* ids fed to the model, [CLS] and [SEP] included */
+    int truncated; /* 1 when the text was cut at max_seq_length */
 } fr_embed_info;
 
 fr_status fr_encoder_load(const char *model_dir, const fr_encoder_options *opt, fr_encoder **out,

@@ -11,7 +11,11 @@
 
 static inline uint64_t rotl(uint64_t x, int r) { return (x << r) | (x >> (64 - r)); }
 static inline uint64_t lane(uint64_t acc, uint64_t v) { return rotl(acc + v * P2, 31) * P1; }
-static inline uint64_t read64(const unsigned char *p) { uint64_t v; memcpy(&v, p, 8); return v; }
+static inline uint64_t read64(const unsigned char *p) {
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+}
 
 uint64_t fr_hash64(const void *data, size_t n, uint64_t seed) {
     const unsigned char *p = data;
@@ -36,9 +40,17 @@ uint64_t fr_hash64(const void *data, size_t n, uint64_t seed) {
         h = seed + P3;
     }
     h += (uint64_t)n;
-    while (left >= 8) { h = rotl(h ^ lane(0, read64(p)), 27) * P1 + P3; p += 8; left -= 8; }
+    while (left >= 8) {
+        h = rotl(h ^ lane(0, read64(p)), 27) * P1 + P3;
+        p += 8;
+        left -= 8;
+    }
     while (left--) h = rotl(h ^ (*p++ * P3), 11) * P1;
-    h ^= h >> 33; h *= P2; h ^= h >> 29; h *= P3; h ^= h >> 32;
+    h ^= h >> 33;
+    h *= P2;
+    h ^= h >> 29;
+    h *= P3;
+    h ^= h >> 32;
     return h;
 }
 
@@ -118,11 +130,14 @@ int64_t fr_hindex_put(fr_hindex *h, const void *key, size_t len, uint32_t entry)
 }
 
 static uint64_t uniform_mix(uint64_t x) {
-    x ^= x >> 33; x *= 0xff51afd7ed558ccdULL; x ^= x >> 33; x *= 0xc4ceb9fe1a85ec53ULL; x ^= x >> 33;
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdULL;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ULL;
+    x ^= x >> 33;
     return x;
 }
 
 double fr_uniform3(uint64_t seed, uint64_t a, uint64_t b) {
     return (double)(uniform_mix(uniform_mix(seed ^ 0x9E3779B97F4A7C15ULL) + uniform_mix(a + 0x632BE59BD9B4E019ULL) * 31 + b) >> 11) / 9007199254740992.0;
 }
-

@@ -52,17 +52,35 @@ static int read_record(fr_journal *j, fr_journal_record *r, const char **why) {
     const long long left = j->size - j->pos;
     if (left == 0) return 0;
     uint8_t fixed[RECORD_FIXED];
-    if (left < RECORD_FIXED || fread(fixed, 1, RECORD_FIXED, j->f) != RECORD_FIXED) { *why = "torn record header"; return -1; }
-    if (fr_rd32(fixed) != RECORD_MAGIC) { *why = "bad record magic"; return -1; }
+    if (left < RECORD_FIXED || fread(fixed, 1, RECORD_FIXED, j->f) != RECORD_FIXED) {
+        *why = "torn record header";
+        return -1;
+    }
+    if (fr_rd32(fixed) != RECORD_MAGIC) {
+        *why = "bad record magic";
+        return -1;
+    }
     const uint64_t row = fr_rd64(fixed + 4);
     const uint32_t id_len = fr_rd32(fixed + 12), text_len = fr_rd32(fixed + 16);
-    if (id_len == 0 || id_len > FR_JOURNAL_MAX_ID) { *why = "id length out of range"; return -1; }
-    if (text_len > FR_JOURNAL_MAX_TEXT) { *why = "text length out of range"; return -1; }
+    if (id_len == 0 || id_len > FR_JOURNAL_MAX_ID) {
+        *why = "id length out of range";
+        return -1;
+    }
+    if (text_len > FR_JOURNAL_MAX_TEXT) {
+        *why = "text length out of range";
+        return -1;
+    }
     const long long body = (long long)id_len + text_len + (long long)sizeof(float) * j->dim + 8;
-    if (left - RECORD_FIXED < body) { *why = "torn record"; return -1; }
+    if (left - RECORD_FIXED < body) {
+        *why = "torn record";
+        return -1;
+    }
     if (text_len + 1 > j->text_cap) {
         char *p = realloc(j->text, text_len + 1);
-        if (!p) { *why = "out of memory"; return -1; }
+        if (!p) {
+            *why = "out of memory";
+            return -1;
+        }
         j->text = p;
         j->text_cap = text_len + 1;
     }
@@ -81,7 +99,10 @@ static int read_record(fr_journal *j, fr_journal_record *r, const char **why) {
     h = fr_hash64(j->id, id_len, h);
     h = fr_hash64(j->text, text_len, h);
     h = fr_hash64(j->vec, sizeof(float) * (size_t)j->dim, h);
-    if (fr_rd64(sum) != h) { *why = "checksum mismatch"; return -1; }
+    if (fr_rd64(sum) != h) {
+        *why = "checksum mismatch";
+        return -1;
+    }
     j->pos += RECORD_FIXED + body;
     *r = (fr_journal_record){row, j->id, id_len, j->text, text_len, j->vec};
     return 1;
@@ -143,7 +164,10 @@ fr_status fr_journal_open(const char *path, uint64_t settings, int dim, int rest
     if (restart) unlink(path);
     j->f = fopen(path, "r+b");
     fr_status rc = j->f ? resume(j, settings, err, errcap) : create(j, settings, err, errcap);
-    if (rc) { fr_journal_close(j, 0); return rc; }
+    if (rc) {
+        fr_journal_close(j, 0);
+        return rc;
+    }
     *out = j;
     return FR_OK;
 }

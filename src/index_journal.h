@@ -20,7 +20,7 @@
 #include "status.h"
 
 #define FR_JOURNAL_MAX_DIM 65536
-#define FR_JOURNAL_MAX_ID 128              /* = FR_STORE_MAX_ID */
+#define FR_JOURNAL_MAX_ID 128 /* = FR_STORE_MAX_ID */
 #define FR_JOURNAL_MAX_TEXT (64u << 20)
 
 typedef struct fr_journal fr_journal;

@@ -31,27 +31,44 @@
 #define MAX_SECTIONS 64
 #define ALIGN 64
 
-enum { SEC_IDS = 1, SEC_VECTORS = 2, SEC_TEXTS = 3 };
+enum { SEC_IDS = 1,
+       SEC_VECTORS = 2,
+       SEC_TEXTS = 3 };
 
 /* header field offsets */
 enum {
-    H_MAGIC = 0, H_VERSION = 8, H_DIM = 12, H_DTYPE = 16, H_NSEC = 20, H_COUNT = 24, H_FP = 32,
-    H_CREATED = 40, H_NAME = 48 /* 128 bytes */, H_TABLE_SUM = 176, H_HEADER_SUM = 184 /* hash of [0,184) */
+    H_MAGIC = 0,
+    H_VERSION = 8,
+    H_DIM = 12,
+    H_DTYPE = 16,
+    H_NSEC = 20,
+    H_COUNT = 24,
+    H_FP = 32,
+    H_CREATED = 40,
+    H_NAME = 48 /* 128 bytes */,
+    H_TABLE_SUM = 176,
+    H_HEADER_SUM = 184 /* hash of [0,184) */
 };
 
-
 /* A blob section: u64 offsets[count+1] then the bytes. */
-typedef struct { const uint64_t *off; const char *bytes; } blob;
+typedef struct {
+    const uint64_t *off;
+    const char *bytes;
+} blob;
 
 struct fr_store {
     void *map;
     size_t map_len;
-    fr_file_id file;   /* what the file was when read */
+    fr_file_id file; /* what the file was when read */
     fr_store_info info;
     blob ids, texts;
     const uint8_t *vectors;
     fr_hindex by_id; /* id -> row */
-    struct { uint32_t kind; const uint8_t *data; uint64_t size; } extra[MAX_SECTIONS]; /* other kinds */
+    struct {
+        uint32_t kind;
+        const uint8_t *data;
+        uint64_t size;
+    } extra[MAX_SECTIONS]; /* other kinds */
     int n_extra;
 };
 
@@ -163,8 +180,10 @@ fr_status fr_store_parse(const uint8_t *buf, size_t len, const char *label, fr_s
         for (uint32_t a = 1; a < nsec; a++) /* insertion sort by offset; at most 64 entries */
             for (uint32_t b = a; b > 0 && spans[b][0] < spans[b - 1][0]; b--) {
                 uint64_t t0 = spans[b][0], t1 = spans[b][1];
-                spans[b][0] = spans[b - 1][0]; spans[b][1] = spans[b - 1][1];
-                spans[b - 1][0] = t0; spans[b - 1][1] = t1;
+                spans[b][0] = spans[b - 1][0];
+                spans[b][1] = spans[b - 1][1];
+                spans[b - 1][0] = t0;
+                spans[b - 1][1] = t1;
             }
         uint64_t at = table_end;
         for (uint32_t i = 0; i < nsec && !rc; i++) {
@@ -173,7 +192,10 @@ fr_status fr_store_parse(const uint8_t *buf, size_t len, const char *label, fr_s
                 break;
             }
             for (uint64_t k = at; k < spans[i][0]; k++)
-                if (buf[k]) { rc = fr_fail(FR_ERR_FORMAT, err, errcap, "%s: padding byte %llu is not zero (corrupt file)", label, (unsigned long long)k); break; }
+                if (buf[k]) {
+                    rc = fr_fail(FR_ERR_FORMAT, err, errcap, "%s: padding byte %llu is not zero (corrupt file)", label, (unsigned long long)k);
+                    break;
+                }
             at = spans[i][0] + spans[i][1];
         }
         if (!rc && at != len) rc = fr_fail(FR_ERR_FORMAT, err, errcap, "%s: %llu bytes after the last section (corrupt or truncated file)", label, (unsigned long long)(len - at));
@@ -188,7 +210,10 @@ fr_status fr_store_parse(const uint8_t *buf, size_t len, const char *label, fr_s
             break;
         }
         const uint8_t *sec = buf + off;
-        if (fr_hash64(sec, (size_t)size, 0) != sum) { rc = fr_fail(FR_ERR_VERIFY, err, errcap, "%s: section %u (kind %u) checksum mismatch (corrupt file)", label, i, kind); break; }
+        if (fr_hash64(sec, (size_t)size, 0) != sum) {
+            rc = fr_fail(FR_ERR_VERIFY, err, errcap, "%s: section %u (kind %u) checksum mismatch (corrupt file)", label, i, kind);
+            break;
+        }
         content = fr_hash64(&sum, 8, content);
         if (kind == SEC_IDS) {
             if (have_ids++) rc = fr_fail(FR_ERR_FORMAT, err, errcap, "%s: two id sections", label);
@@ -225,7 +250,10 @@ fr_status fr_store_parse(const uint8_t *buf, size_t len, const char *label, fr_s
             else if (old >= 0) rc = fr_fail(FR_ERR_FORMAT, err, errcap, "%s: duplicate id '%.*s' (rows %lld and %llu)", label, (int)l, id, (long long)old, (unsigned long long)r);
         }
     }
-    if (rc) { fr_store_close(s); return rc; }
+    if (rc) {
+        fr_store_close(s);
+        return rc;
+    }
     *out = s;
     return FR_OK;
 }
@@ -286,11 +314,17 @@ static fr_status open_store(const char *path, uint64_t expected_fingerprint, int
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return fr_fail(FR_ERR_IO, err, errcap, "%s: cannot open: %s", path, strerror(errno));
     struct stat sb;
-    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) { close(fd); return fr_fail(FR_ERR_IO, err, errcap, "%s: not a regular file", path); }
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        close(fd);
+        return fr_fail(FR_ERR_IO, err, errcap, "%s: not a regular file", path);
+    }
     fr_file_id id;
     file_id_of(&sb, &id);
     size_t len = (size_t)sb.st_size;
-    if (len < HEADER_SIZE) { close(fd); return fr_fail(FR_ERR_FORMAT, err, errcap, "%s: %zu bytes is too short for an item store", path, len); }
+    if (len < HEADER_SIZE) {
+        close(fd);
+        return fr_fail(FR_ERR_FORMAT, err, errcap, "%s: %zu bytes is too short for an item store", path, len);
+    }
     void *map = NULL;
     fr_status rc = FR_OK;
     if (private_copy) {
@@ -303,7 +337,10 @@ static fr_status open_store(const char *path, uint64_t expected_fingerprint, int
     if (rc) return rc;
     fr_store *s;
     rc = fr_store_parse(map, len, path, &s, err, errcap);
-    if (rc) { munmap(map, len); return rc; }
+    if (rc) {
+        munmap(map, len);
+        return rc;
+    }
     s->map = map;
     s->map_len = len;
     s->file = id;
@@ -329,11 +366,16 @@ fr_status fr_store_load(const char *path, uint64_t expected_fingerprint, int for
 
 /* ---------------- writer ---------------- */
 
-typedef struct { uint64_t *off; size_t n, cap; char *bytes; size_t len, bcap; } growing_blob;
+typedef struct {
+    uint64_t *off;
+    size_t n, cap;
+    char *bytes;
+    size_t len, bcap;
+} growing_blob;
 
 struct fr_store_writer {
     char *path, *vec_path;
-    FILE *vec;  /* vectors as they arrive */
+    FILE *vec; /* vectors as they arrive */
     int dim, with_texts;
     fr_store_dtype dtype;
     char model_name[128];
@@ -375,8 +417,12 @@ static void writer_free(fr_store_writer *w) {
     if (!w) return;
     if (w->vec) fclose(w->vec);
     if (w->vec_path) unlink(w->vec_path);
-    free(w->path); free(w->vec_path);
-    free(w->ids.off); free(w->ids.bytes); free(w->texts.off); free(w->texts.bytes);
+    free(w->path);
+    free(w->vec_path);
+    free(w->ids.off);
+    free(w->ids.bytes);
+    free(w->texts.off);
+    free(w->texts.bytes);
     fr_hindex_free(&w->by_id);
     free(w);
 }
@@ -386,7 +432,10 @@ void fr_store_writer_abort(fr_store_writer *w) { writer_free(w); }
 static char *strcat3(const char *a, const char *b) {
     size_t la = strlen(a), lb = strlen(b);
     char *s = malloc(la + lb + 1);
-    if (s) { memcpy(s, a, la); memcpy(s + la, b, lb + 1); }
+    if (s) {
+        memcpy(s, a, la);
+        memcpy(s + la, b, lb + 1);
+    }
     return s;
 }
 
@@ -403,9 +452,18 @@ fr_status fr_store_writer_open(const char *path, int dim, fr_store_dtype dtype, 
     snprintf(w->model_name, sizeof w->model_name, "%s", model_name ? model_name : "");
     w->path = strdup(path);
     w->vec_path = strcat3(path, ".vectors.tmp");
-    if (!w->path || !w->vec_path || fr_hindex_init(&w->by_id, 512, writer_key, w)) { writer_free(w); return fr_fail(FR_ERR_NOMEM, err, errcap, "store: out of memory"); }
+    if (!w->path || !w->vec_path || fr_hindex_init(&w->by_id, 512, writer_key, w)) {
+        writer_free(w);
+        return fr_fail(FR_ERR_NOMEM, err, errcap, "store: out of memory");
+    }
     w->vec = fopen(w->vec_path, "w+b");
-    if (!w->vec) { fr_status rc = fr_fail(FR_ERR_IO, err, errcap, "%s: cannot create: %s", w->vec_path, strerror(errno)); free(w->vec_path); w->vec_path = NULL; writer_free(w); return rc; }
+    if (!w->vec) {
+        fr_status rc = fr_fail(FR_ERR_IO, err, errcap, "%s: cannot create: %s", w->vec_path, strerror(errno));
+        free(w->vec_path);
+        w->vec_path = NULL;
+        writer_free(w);
+        return rc;
+    }
     *out = w;
     return FR_OK;
 }
@@ -455,8 +513,18 @@ fr_status fr_store_writer_finish(fr_store_writer *w, char *err, size_t errcap) {
     fr_status rc = FR_OK;
     fr_atomic_file out = {0};
     FILE *f = NULL;
-    if (fflush(w->vec) != 0) { rc = fr_fail(FR_ERR_IO, err, errcap, "%s: write failed", w->vec_path); goto done; }
-    if (w->count == 0) { w->ids.off = calloc(1, 8); w->texts.off = calloc(1, 8); if (!w->ids.off || !w->texts.off) { rc = fr_fail(FR_ERR_NOMEM, err, errcap, "store: out of memory"); goto done; } }
+    if (fflush(w->vec) != 0) {
+        rc = fr_fail(FR_ERR_IO, err, errcap, "%s: write failed", w->vec_path);
+        goto done;
+    }
+    if (w->count == 0) {
+        w->ids.off = calloc(1, 8);
+        w->texts.off = calloc(1, 8);
+        if (!w->ids.off || !w->texts.off) {
+            rc = fr_fail(FR_ERR_NOMEM, err, errcap, "store: out of memory");
+            goto done;
+        }
+    }
     if ((rc = fr_atomic_open(&out, w->path, err, errcap))) goto done;
     f = out.f;
     /* Sections are written first at their final offsets; the header and table last, once their
@@ -474,7 +542,10 @@ fr_status fr_store_writer_finish(fr_store_writer *w, char *err, size_t errcap) {
             size = w->count * (uint64_t)w->dim * (w->dtype == FR_STORE_F32 ? 4 : 2);
             /* the reader hashes the section in one call, so hash it whole from the mapped file */
             void *m = size ? mmap(NULL, size, PROT_READ, MAP_PRIVATE, fileno(w->vec), 0) : NULL;
-            if (size && m == MAP_FAILED) { rc = fr_fail(FR_ERR_IO, err, errcap, "%s: mmap failed: %s", w->vec_path, strerror(errno)); goto done; }
+            if (size && m == MAP_FAILED) {
+                rc = fr_fail(FR_ERR_IO, err, errcap, "%s: mmap failed: %s", w->vec_path, strerror(errno));
+                goto done;
+            }
             h = fr_hash64(m, size, 0);
             int bad = size && fwrite(m, 1, size, f) != size;
             if (m) munmap(m, size);
@@ -483,7 +554,10 @@ fr_status fr_store_writer_finish(fr_store_writer *w, char *err, size_t errcap) {
             const growing_blob *b = blobs[kinds[s] == SEC_TEXTS];
             size = (w->count + 1) * 8 + b->len;
             uint8_t *sec = malloc(size);
-            if (!sec) { rc = fr_fail(FR_ERR_NOMEM, err, errcap, "store: out of memory"); goto done; }
+            if (!sec) {
+                rc = fr_fail(FR_ERR_NOMEM, err, errcap, "store: out of memory");
+                goto done;
+            }
             memcpy(sec, b->off, (w->count + 1) * 8);
             if (b->len) memcpy(sec + (w->count + 1) * 8, b->bytes, b->len);
             h = fr_hash64(sec, size, 0);
@@ -543,7 +617,10 @@ fr_status fr_store_attach(const char *path, uint32_t kind, const void *data, siz
         src_size[nsec] = fr_rd64(e + 16);
         nsec++;
     }
-    if (nsec >= MAX_SECTIONS) { fr_store_close(st); return fr_fail(FR_ERR_FORMAT, err, errcap, "%s: too many sections", path); }
+    if (nsec >= MAX_SECTIONS) {
+        fr_store_close(st);
+        return fr_fail(FR_ERR_FORMAT, err, errcap, "%s: too many sections", path);
+    }
     kinds[nsec] = kind;
     src[nsec] = data;
     src_size[nsec] = size;

@@ -19,7 +19,8 @@
 
 #define FR_STORE_MAX_ID 128 /* bytes */
 
-typedef enum { FR_STORE_F32 = 0, FR_STORE_F16 = 1 } fr_store_dtype;
+typedef enum { FR_STORE_F32 = 0,
+               FR_STORE_F16 = 1 } fr_store_dtype;
 
 typedef struct fr_store fr_store;
 
@@ -88,7 +89,7 @@ void fr_store_writer_abort(fr_store_writer *w);
 
 /* Joins stores (same model, dim, dtype; ids unique across them) into out_path. */
 /* Section kinds beyond the core ones (IDS 1, VECTORS 2, TEXTS 3). */
-#define FR_STORE_SECTION_PRIORS 4u /* log-derived priors (src/priors.h) */
+#define FR_STORE_SECTION_PRIORS 4u   /* log-derived priors (src/priors.h) */
 #define FR_STORE_SECTION_SEQMODEL 5u /* a trained sequential model (src/seqmodel_store.h) */
 
 /* The checksum-verified bytes of the section of `kind`, if the store has one (1), else 0. */

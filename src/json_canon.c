@@ -25,7 +25,10 @@ int fr_jc_name_is(const char *key, const char *snake) {
 void fr_jc_camel(const char *snake, char *out, size_t cap) {
     size_t j = 0;
     for (int up = 0; *snake && j + 1 < cap; snake++) {
-        if (*snake == '_') { up = 1; continue; }
+        if (*snake == '_') {
+            up = 1;
+            continue;
+        }
         out[j++] = up ? (char)toupper((unsigned char)*snake) : *snake;
         up = 0;
     }
@@ -57,7 +60,8 @@ const cJSON *fr_jc_get(const cJSON *obj, const char *snake) {
 static int json_number_text(const char *s) {
     if (*s == '-') s++;
     if (*s == '0') s++;
-    else if (*s >= '1' && *s <= '9') while (isdigit((unsigned char)*s)) s++;
+    else if (*s >= '1' && *s <= '9')
+        while (isdigit((unsigned char)*s)) s++;
     else return 0;
     if (*s == '.') {
         s++;
@@ -74,12 +78,24 @@ static int json_number_text(const char *s) {
 }
 
 int fr_jc_double(const cJSON *v, double *out) {
-    if (cJSON_IsNumber(v)) { *out = v->valuedouble; return 1; }
+    if (cJSON_IsNumber(v)) {
+        *out = v->valuedouble;
+        return 1;
+    }
     if (!cJSON_IsString(v)) return 0;
     const char *s = v->valuestring;
-    if (strcmp(s, "NaN") == 0) { *out = NAN; return 1; }
-    if (strcmp(s, "Infinity") == 0) { *out = INFINITY; return 1; }
-    if (strcmp(s, "-Infinity") == 0) { *out = -INFINITY; return 1; }
+    if (strcmp(s, "NaN") == 0) {
+        *out = NAN;
+        return 1;
+    }
+    if (strcmp(s, "Infinity") == 0) {
+        *out = INFINITY;
+        return 1;
+    }
+    if (strcmp(s, "-Infinity") == 0) {
+        *out = -INFINITY;
+        return 1;
+    }
     if (!json_number_text(s)) return 0;
     *out = strtod(s, NULL); /* out of range: +-HUGE_VAL, which validation refuses */
     return 1;
@@ -96,7 +112,7 @@ int fr_jc_int(const cJSON *v, int64_t lo, int64_t hi, int64_t *out) {
     if (!cJSON_IsString(v)) return 0;
     const char *s = v->valuestring;
     const char *d = s + (*s == '-');
-    if (!*d || (*d == '0' && d[1]) ) return 0; /* "", "-", leading zeros */
+    if (!*d || (*d == '0' && d[1])) return 0; /* "", "-", leading zeros */
     for (const char *p = d; *p; p++)
         if (!isdigit((unsigned char)*p)) return 0;
     errno = 0;

@@ -65,7 +65,10 @@ static const char *duplicate_key(const cJSON *obj, int *oom) {
         return NULL;
     }
     const char **names = malloc(sizeof *names * (size_t)n);
-    if (!names) { *oom = 1; return NULL; }
+    if (!names) {
+        *oom = 1;
+        return NULL;
+    }
     int k = 0;
     for (a = obj->child; a; a = a->next) names[k++] = a->string;
     qsort(names, (size_t)n, sizeof *names, cmp_names);
@@ -82,7 +85,10 @@ static int raw_value(raw_walk *w, const cJSON *node, size_t len) {
     raw_ws(w);
     if (w->p >= w->end) return 0;
     if (*w->p == '"') {
-        if (raw_string(w)) { fr_fail(FR_ERR_ARG, w->err, w->errcap, "%s contains a NUL byte", len ? w->path : "the value"); return -1; }
+        if (raw_string(w)) {
+            fr_fail(FR_ERR_ARG, w->err, w->errcap, "%s contains a NUL byte", len ? w->path : "the value");
+            return -1;
+        }
         return 0;
     }
     if (*w->p == '{' || *w->p == '[') {
@@ -117,7 +123,10 @@ static int raw_value(raw_walk *w, const cJSON *node, size_t len) {
         if (is_obj && node) {
             int oom = 0;
             const char *dup = duplicate_key(node, &oom);
-            if (oom) { fr_fail(FR_ERR_NOMEM, w->err, w->errcap, "out of memory"); return -1; }
+            if (oom) {
+                fr_fail(FR_ERR_NOMEM, w->err, w->errcap, "out of memory");
+                return -1;
+            }
             if (dup) {
                 fr_fail(FR_ERR_ARG, w->err, w->errcap, "duplicate key \"%.60s\"%s%s", dup, len ? " in " : "", len ? w->path : "");
                 return -1;
@@ -133,7 +142,10 @@ static int raw_value(raw_walk *w, const cJSON *node, size_t len) {
 cJSON *fr_json_parse_strict(const char *json, size_t len, char *err, size_t errcap) {
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithLengthOpts(json, len, &end, 0);
-    if (!root) { fr_fail(FR_ERR_ARG, err, errcap, "not valid JSON"); return NULL; }
+    if (!root) {
+        fr_fail(FR_ERR_ARG, err, errcap, "not valid JSON");
+        return NULL;
+    }
     const char *q = end ? end : json + len;
     while (q < json + len && (*q == ' ' || *q == '\t' || *q == '\n' || *q == '\r')) q++;
     if (q < json + len) {
@@ -143,7 +155,10 @@ cJSON *fr_json_parse_strict(const char *json, size_t len, char *err, size_t errc
     }
     raw_walk w = {.p = json, .end = end ? end : json + len, .err = err, .errcap = errcap};
     if (w.end - w.p >= 3 && memcmp(w.p, "\xEF\xBB\xBF", 3) == 0) w.p += 3; /* cJSON skips a leading BOM too */
-    if (raw_value(&w, root, 0)) { cJSON_Delete(root); return NULL; }
+    if (raw_value(&w, root, 0)) {
+        cJSON_Delete(root);
+        return NULL;
+    }
     if (w.stray) {
         fr_fail(FR_ERR_ARG, err, errcap, "not valid JSON: control byte 0x%02x at byte %zu", (unsigned char)*w.stray, (size_t)(w.stray - json) + 1);
         cJSON_Delete(root);

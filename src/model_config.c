@@ -16,11 +16,19 @@ fr_status fr_read_small_file(const char *path, size_t max, char **buf, size_t *l
     size_t n = 0, cap = 0;
     for (;;) {
         if (n == cap) {
-            if (cap >= max + 1) { free(b); fclose(f); return fr_fail(FR_ERR_FORMAT, err, errcap, "%s: larger than %zu bytes", path, max); }
+            if (cap >= max + 1) {
+                free(b);
+                fclose(f);
+                return fr_fail(FR_ERR_FORMAT, err, errcap, "%s: larger than %zu bytes", path, max);
+            }
             size_t nc = cap ? cap * 2 : 4096;
             if (nc > max + 1) nc = max + 1;
             char *p = realloc(b, nc + 1);
-            if (!p) { free(b); fclose(f); return fr_fail(FR_ERR_NOMEM, err, errcap, "%s: out of memory", path); }
+            if (!p) {
+                free(b);
+                fclose(f);
+                return fr_fail(FR_ERR_NOMEM, err, errcap, "%s: out of memory", path);
+            }
             b = p;
             cap = nc;
         }
@@ -30,8 +38,14 @@ fr_status fr_read_small_file(const char *path, size_t max, char **buf, size_t *l
     }
     int bad = ferror(f);
     fclose(f);
-    if (bad) { free(b); return fr_fail(FR_ERR_IO, err, errcap, "%s: read error", path); }
-    if (n > max) { free(b); return fr_fail(FR_ERR_FORMAT, err, errcap, "%s: larger than %zu bytes", path, max); }
+    if (bad) {
+        free(b);
+        return fr_fail(FR_ERR_IO, err, errcap, "%s: read error", path);
+    }
+    if (n > max) {
+        free(b);
+        return fr_fail(FR_ERR_FORMAT, err, errcap, "%s: larger than %zu bytes", path, max);
+    }
     b[n] = 0;
     *buf = b;
     if (len) *len = n;
@@ -67,7 +81,10 @@ static fr_status get_int(const cJSON *o, const char *key, int lo, int hi, int *o
 fr_status fr_model_config_parse_arch(const char *json, size_t len, const char *label,
                                      fr_model_config *cfg, char *err, size_t errcap) {
     cJSON *c = cJSON_ParseWithLength(json, len);
-    if (!cJSON_IsObject(c)) { cJSON_Delete(c); return fr_fail(FR_ERR_FORMAT, err, errcap, "%s: not a JSON object", label); }
+    if (!cJSON_IsObject(c)) {
+        cJSON_Delete(c);
+        return fr_fail(FR_ERR_FORMAT, err, errcap, "%s: not a JSON object", label);
+    }
     fr_status rc = FR_OK;
     const cJSON *mt = cJSON_GetObjectItemCaseSensitive(c, "model_type");
     const cJSON *act = cJSON_GetObjectItemCaseSensitive(c, "hidden_act");
@@ -125,7 +142,10 @@ fr_status fr_model_config_load(const char *dir, fr_model_config *cfg, char *err,
     cJSON *mods = NULL;
     rc = load_json(dir, "modules.json", &mods, err, errcap);
     if (rc == FR_OK) {
-        if (!cJSON_IsArray(mods)) { cJSON_Delete(mods); return fr_fail(FR_ERR_FORMAT, err, errcap, "%s/modules.json: not an array", dir); }
+        if (!cJSON_IsArray(mods)) {
+            cJSON_Delete(mods);
+            return fr_fail(FR_ERR_FORMAT, err, errcap, "%s/modules.json: not an array", dir);
+        }
         const cJSON *m;
         cJSON_ArrayForEach(m, mods) {
             const cJSON *type = cJSON_GetObjectItemCaseSensitive(m, "type");

@@ -14,8 +14,8 @@ typedef struct {
     int max_position, vocab_size, type_vocab_size;
     float layer_norm_eps;
     fr_pooling pooling;
-    int normalize;         /* a sentence_transformers Normalize module follows pooling */
-    int max_seq_length;    /* tokens incl. [CLS]/[SEP]; what sentence-transformers truncates at */
+    int normalize;                       /* a sentence_transformers Normalize module follows pooling */
+    int max_seq_length;                  /* tokens incl. [CLS]/[SEP]; what sentence-transformers truncates at */
     char query_prefix[FR_PREFIX_MAX];    /* prompts.query, or "" */
     char document_prefix[FR_PREFIX_MAX]; /* prompts.document / passage, or "" */
 } fr_model_config;

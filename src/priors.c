@@ -25,7 +25,9 @@ void fr_priors_params_default(fr_priors_params *p) {
 /* ---------------------------------------------------------------- decayed values */
 
 /* A sum of decayed terms, expressed at time t: value(T) = v * 0.5^((T - t) / half_life). */
-typedef struct { double v, t; } decayed;
+typedef struct {
+    double v, t;
+} decayed;
 
 static double at_time(decayed d, double T, double hl) { return hl > 0 && d.v != 0 ? d.v * exp2(-(T - d.t) / hl) : d.v; }
 
@@ -33,8 +35,15 @@ static double at_time(decayed d, double T, double hl) { return hl > 0 && d.v != 
 static double decayed_key(decayed d, double hl) { return hl > 0 ? (d.v > 0 ? log2(d.v) + d.t / hl : -INFINITY) : d.v; }
 
 static void decayed_add(decayed *d, double w, double ts, double hl) {
-    if (hl <= 0) { d->v += w; return; }
-    if (d->v == 0) { d->v = w; d->t = ts; return; }
+    if (hl <= 0) {
+        d->v += w;
+        return;
+    }
+    if (d->v == 0) {
+        d->v = w;
+        d->t = ts;
+        return;
+    }
     if (ts >= d->t) {
         d->v = d->v * exp2(-(ts - d->t) / hl) + w;
         d->t = ts;
@@ -45,8 +54,14 @@ static void decayed_add(decayed *d, double w, double ts, double hl) {
 
 /* ---------------------------------------------------------------- builder */
 
-typedef struct { uint32_t row; decayed w; } neighbour;
-typedef struct { uint32_t n, cap; neighbour *e; } neighbours;
+typedef struct {
+    uint32_t row;
+    decayed w;
+} neighbour;
+typedef struct {
+    uint32_t n, cap;
+    neighbour *e;
+} neighbours;
 
 typedef struct {
     uint32_t key_off, key_len;
@@ -153,7 +168,10 @@ static int covisit(fr_priors_builder *b, uint32_t a, uint32_t nb_row, double w, 
     neighbours *l = &b->nb[a];
     const double hl = b->p.half_life;
     for (uint32_t k = 0; k < l->n; k++)
-        if (l->e[k].row == nb_row) { decayed_add(&l->e[k].w, w, ts, hl); return 0; }
+        if (l->e[k].row == nb_row) {
+            decayed_add(&l->e[k].w, w, ts, hl);
+            return 0;
+        }
     if (l->n < (uint32_t)b->p.capacity) {
         if (l->n == l->cap) {
             uint32_t cap = l->cap ? l->cap * 2 : 4;
@@ -177,7 +195,10 @@ static int covisit(fr_priors_builder *b, uint32_t a, uint32_t nb_row, double w, 
     double mv = decayed_key(l->e[0].w, hl);
     for (uint32_t k = 1; k < l->n; k++) {
         double v = decayed_key(l->e[k].w, hl);
-        if (v < mv) { mv = v; min = k; }
+        if (v < mv) {
+            mv = v;
+            min = k;
+        }
     }
     l->e[min].row = nb_row;
     decayed_add(&l->e[min].w, w, ts, hl);
@@ -194,7 +215,10 @@ fr_status fr_priors_add(fr_priors_builder *b, const char *user, size_t user_len,
     const double hl = b->p.half_life;
     decayed_add(&b->pop[row], weight, ts, hl);
     if (b->seen[row] < 0xFFFFFFFFu) b->seen[row]++;
-    if (!b->have_t || ts > b->t_max) { b->t_max = ts; b->have_t = 1; }
+    if (!b->have_t || ts > b->t_max) {
+        b->t_max = ts;
+        b->have_t = 1;
+    }
     const int W = b->p.window;
     uint32_t *ring = b->ring + (size_t)(u - b->users) * (size_t)W;
     for (uint32_t d = 1; d <= u->count; d++) {
@@ -220,7 +244,13 @@ fr_status fr_priors_add(fr_priors_builder *b, const char *user, size_t user_len,
 #define CKPT_BLOCK 65536
 #define CKPT_SEED 0x636b7074u
 
-typedef struct { FILE *f; uint8_t blk[CKPT_BLOCK]; size_t n; uint64_t h; int bad; } sink;
+typedef struct {
+    FILE *f;
+    uint8_t blk[CKPT_BLOCK];
+    size_t n;
+    uint64_t h;
+    int bad;
+} sink;
 
 /* Hashes and writes the buffered block (full, or the last one). */
 static void flush_block(sink *o) {
@@ -279,11 +309,18 @@ fr_status fr_priors_checkpoint_write(const fr_priors_builder *b, const fr_priors
     put64(o, pos->stats.unknown_items);
     put64(o, pos->stats.bad_lines);
     put64(o, pos->stats.users);
-    for (uint64_t i = 0; i < b->n_items; i++) { putf(o, b->pop[i].v); putf(o, b->pop[i].t); }
+    for (uint64_t i = 0; i < b->n_items; i++) {
+        putf(o, b->pop[i].v);
+        putf(o, b->pop[i].t);
+    }
     for (uint64_t i = 0; i < b->n_items; i++) put32(o, b->seen[i]);
     for (uint64_t i = 0; i < b->n_items; i++) {
         put32(o, b->nb[i].n);
-        for (uint32_t k = 0; k < b->nb[i].n; k++) { put32(o, b->nb[i].e[k].row); putf(o, b->nb[i].e[k].w.v); putf(o, b->nb[i].e[k].w.t); }
+        for (uint32_t k = 0; k < b->nb[i].n; k++) {
+            put32(o, b->nb[i].e[k].row);
+            putf(o, b->nb[i].e[k].w.v);
+            putf(o, b->nb[i].e[k].w.t);
+        }
     }
     const uint32_t W = (uint32_t)b->p.window;
     for (uint64_t u = 0; u < b->n_users; u++) {
@@ -310,22 +347,45 @@ fr_status fr_priors_checkpoint_save(const fr_priors_builder *b, const fr_priors_
     if (!f) return fr_fail(FR_ERR_NOMEM, err, errcap, "priors checkpoint: out of memory");
     fr_status rc = fr_priors_checkpoint_write(b, pos, f, err, errcap);
     if (fclose(f) != 0 && !rc) rc = fr_fail(FR_ERR_NOMEM, err, errcap, "priors checkpoint: out of memory");
-    if (rc) { free(p); return rc; }
+    if (rc) {
+        free(p);
+        return rc;
+    }
     *data = (uint8_t *)p;
     *size = n;
     return FR_OK;
 }
 
-typedef struct { const uint8_t *p; size_t n, at; int short_read; } cursor;
+typedef struct {
+    const uint8_t *p;
+    size_t n, at;
+    int short_read;
+} cursor;
 
 static void get(cursor *c, void *x, size_t n) {
-    if (c->short_read || c->n - c->at < n) { c->short_read = 1; memset(x, 0, n); return; }
+    if (c->short_read || c->n - c->at < n) {
+        c->short_read = 1;
+        memset(x, 0, n);
+        return;
+    }
     memcpy(x, c->p + c->at, n);
     c->at += n;
 }
-static uint32_t get32(cursor *c) { uint32_t v; get(c, &v, 4); return v; }
-static uint64_t get64(cursor *c) { uint64_t v; get(c, &v, 8); return v; }
-static double getf(cursor *c) { double v; get(c, &v, 8); return v; }
+static uint32_t get32(cursor *c) {
+    uint32_t v;
+    get(c, &v, 4);
+    return v;
+}
+static uint64_t get64(cursor *c) {
+    uint64_t v;
+    get(c, &v, 8);
+    return v;
+}
+static double getf(cursor *c) {
+    double v;
+    get(c, &v, 8);
+    return v;
+}
 
 fr_status fr_priors_checkpoint_load(const uint8_t *data, size_t size, const fr_priors_params *p, uint64_t n_items,
                                     fr_priors_builder **out, fr_priors_position *pos, char *err, size_t errcap) {
@@ -358,7 +418,11 @@ fr_status fr_priors_checkpoint_load(const uint8_t *data, size_t size, const fr_p
     pos->stats.unknown_items = get64(&c);
     pos->stats.bad_lines = get64(&c);
     pos->stats.users = get64(&c);
-#define BAD_CKPT(...) do { rc = fr_fail(FR_ERR_FORMAT, err, errcap, __VA_ARGS__); goto fail; } while (0)
+#define BAD_CKPT(...)                                          \
+    do {                                                       \
+        rc = fr_fail(FR_ERR_FORMAT, err, errcap, __VA_ARGS__); \
+        goto fail;                                             \
+    } while (0)
     if (!isfinite(b->t_max)) BAD_CKPT("priors checkpoint: newest time is not finite");
     for (uint64_t i = 0; i < n_items && !c.short_read; i++) {
         b->pop[i].v = getf(&c);
@@ -372,7 +436,10 @@ fr_status fr_priors_checkpoint_load(const uint8_t *data, size_t size, const fr_p
         if (n > (c.n - c.at) / 20) BAD_CKPT("priors checkpoint: truncated");
         if (n) {
             b->nb[i].e = malloc(n * sizeof *b->nb[i].e);
-            if (!b->nb[i].e) { rc = fr_fail(FR_ERR_NOMEM, err, errcap, "priors checkpoint: out of memory"); goto fail; }
+            if (!b->nb[i].e) {
+                rc = fr_fail(FR_ERR_NOMEM, err, errcap, "priors checkpoint: out of memory");
+                goto fail;
+            }
             b->nb[i].n = b->nb[i].cap = n;
         }
         for (uint32_t k = 0; k < n; k++) {
@@ -389,11 +456,17 @@ fr_status fr_priors_checkpoint_load(const uint8_t *data, size_t size, const fr_p
     if (n_users) {
         b->users = malloc(n_users * sizeof *b->users);
         b->ring = malloc(n_users * (size_t)w * sizeof *b->ring);
-        if (!b->users || !b->ring) { rc = fr_fail(FR_ERR_NOMEM, err, errcap, "priors checkpoint: out of memory for %llu users", (unsigned long long)n_users); goto fail; }
+        if (!b->users || !b->ring) {
+            rc = fr_fail(FR_ERR_NOMEM, err, errcap, "priors checkpoint: out of memory for %llu users", (unsigned long long)n_users);
+            goto fail;
+        }
         b->users_cap = n_users;
     }
     fr_hindex_free(&b->by_user);
-    if (fr_hindex_init(&b->by_user, n_users, user_key, b)) { rc = fr_fail(FR_ERR_NOMEM, err, errcap, "priors checkpoint: out of memory"); goto fail; }
+    if (fr_hindex_init(&b->by_user, n_users, user_key, b)) {
+        rc = fr_fail(FR_ERR_NOMEM, err, errcap, "priors checkpoint: out of memory");
+        goto fail;
+    }
     for (uint64_t u = 0; u < n_users && !c.short_read; u++) {
         user_state *us = &b->users[u];
         us->key_off = get32(&c);
@@ -409,7 +482,10 @@ fr_status fr_priors_checkpoint_load(const uint8_t *data, size_t size, const fr_p
     }
     if (keys_len) {
         b->keys = malloc(keys_len);
-        if (!b->keys) { rc = fr_fail(FR_ERR_NOMEM, err, errcap, "priors checkpoint: out of memory"); goto fail; }
+        if (!b->keys) {
+            rc = fr_fail(FR_ERR_NOMEM, err, errcap, "priors checkpoint: out of memory");
+            goto fail;
+        }
         get(&c, b->keys, keys_len);
         b->keys_cap = b->keys_len = keys_len;
     }
@@ -428,8 +504,10 @@ fail:
 
 /* ---------------------------------------------------------------- serialising */
 
-
-typedef struct { uint32_t row; float w; } out_nb;
+typedef struct {
+    uint32_t row;
+    float w;
+} out_nb;
 
 static int by_weight_desc(const void *a, const void *b) {
     const out_nb *x = a, *y = b;
@@ -440,11 +518,16 @@ static int by_weight_desc(const void *a, const void *b) {
 /* layout: header | popularity f64[n] | seen u32[n] (padded to 8) | nb_off u64[n+1] | rows u32[m] | weights f32[m] */
 static size_t layout(uint64_t n, uint64_t m, size_t *o_pop, size_t *o_seen, size_t *o_off, size_t *o_row, size_t *o_w) {
     size_t at = HEADER;
-    *o_pop = at; at += 8 * n;
-    *o_seen = at; at += (4 * n + 7) / 8 * 8;
-    *o_off = at; at += 8 * (n + 1);
-    *o_row = at; at += 4 * m;
-    *o_w = at; at += 4 * m;
+    *o_pop = at;
+    at += 8 * n;
+    *o_seen = at;
+    at += (4 * n + 7) / 8 * 8;
+    *o_off = at;
+    at += 8 * (n + 1);
+    *o_row = at;
+    at += 4 * m;
+    *o_w = at;
+    at += 4 * m;
     return at;
 }
 
@@ -506,7 +589,10 @@ fr_status fr_priors_finish(fr_priors_builder *b, uint8_t **data, size_t *size, c
             off[i + 1] = off[i] + b->nb[i].n;
             int overflow = !isfinite(pop[i]);
             for (uint32_t k = 0; k < b->nb[i].n; k++) overflow |= !isfinite(o[k].w);
-            if (overflow) { rc = fr_fail(FR_ERR_ARG, err, errcap, "priors: the weights of row %llu overflow", (unsigned long long)i); break; }
+            if (overflow) {
+                rc = fr_fail(FR_ERR_ARG, err, errcap, "priors: the weights of row %llu overflow", (unsigned long long)i);
+                break;
+            }
         }
         header_info h = {n, b->events, b->unknown, b->n_users, T, hl, b->p.window, b->p.capacity};
         if (!rc) rc = serialise(&h, pop, b->seen, off, nb, data, size, err, errcap);
@@ -608,7 +694,8 @@ int fr_priors_covis(const fr_priors *p, const uint32_t *hist, const float *hist_
             while (s->pos[h] && s->row[h] != c) h = (h + 1) & (cap - 1);
             if (!s->pos[h]) continue;
             const double pc = p->popularity[c] > 1 ? p->popularity[c] : 1;
-            const double den = norm == 0 ? 1.0 : norm == 0.5 ? sqrt(ph * pc) : pow(ph * pc, norm);
+            const double den = norm == 0 ? 1.0 : norm == 0.5 ? sqrt(ph * pc)
+                                                             : pow(ph * pc, norm);
             out[s->pos[h] - 1] += (float)(wj * p->nb_weight[e] / den);
         }
     }
@@ -617,7 +704,10 @@ int fr_priors_covis(const fr_priors *p, const uint32_t *hist, const float *hist_
 
 /* ---------------------------------------------------------------- merging */
 
-typedef struct { uint32_t row; double w; } merge_nb;
+typedef struct {
+    uint32_t row;
+    double w;
+} merge_nb;
 
 static int by_row(const void *a, const void *b) {
     const merge_nb *x = a, *y = b;
@@ -682,10 +772,16 @@ fr_status fr_priors_merge(const uint8_t *const *parts, const size_t *sizes, int 
                 else tmp[u++] = tmp[k];
             }
             out_nb *o = nb + off[r];
-            for (size_t k = 0; k < u; k++) { o[k].row = tmp[k].row; o[k].w = (float)tmp[k].w; }
+            for (size_t k = 0; k < u; k++) {
+                o[k].row = tmp[k].row;
+                o[k].w = (float)tmp[k].w;
+            }
             int overflow = !isfinite(pop[r]);
             for (size_t k = 0; k < u; k++) overflow |= !isfinite(o[k].w);
-            if (overflow) { rc = fr_fail(FR_ERR_FORMAT, err, errcap, "priors merge: the sums for row %llu overflow", (unsigned long long)r); break; }
+            if (overflow) {
+                rc = fr_fail(FR_ERR_FORMAT, err, errcap, "priors merge: the sums for row %llu overflow", (unsigned long long)r);
+                break;
+            }
             qsort(o, u, sizeof *o, by_weight_desc);
             if (u > (size_t)h.capacity) u = (size_t)h.capacity;
             off[r + 1] = off[r] + u;
@@ -787,11 +883,14 @@ static fr_status read_log(const log_sink *k, FILE *f, const char *label, fr_log_
     int c_user = -1, c_item = -1, c_ts = -1, c_list = -1;
     char ubuf[32], ibuf[32];
 /* a malformed line: counted and skipped, or the error (not a do-while: it must leave the line loop's body) */
-#define BAD(...)                                                                                                   \
-    {                                                                                                              \
-        stats->bad_lines++;                                                                                        \
-        if (stats->bad_lines > max_bad) { rc = fr_fail(FR_ERR_FORMAT, err, errcap, __VA_ARGS__); goto done; }     \
-        goto next_line;                                                                                            \
+#define BAD(...)                                                   \
+    {                                                              \
+        stats->bad_lines++;                                        \
+        if (stats->bad_lines > max_bad) {                          \
+            rc = fr_fail(FR_ERR_FORMAT, err, errcap, __VA_ARGS__); \
+            goto done;                                             \
+        }                                                          \
+        goto next_line;                                            \
     }
     for (;;) {
         if (resume && resume->every_lines && resume->checkpoint && lineno >= start.line && lineno - last_ckpt >= resume->every_lines) {
@@ -818,7 +917,10 @@ static fr_status read_log(const log_sink *k, FILE *f, const char *label, fr_log_
             }
             continue;
         }
-        if ((size_t)got > MAX_LINE) { rc = fr_fail(FR_ERR_FORMAT, err, errcap, "%s:%llu: line longer than %u bytes", label, (unsigned long long)lineno, MAX_LINE); goto done; }
+        if ((size_t)got > MAX_LINE) {
+            rc = fr_fail(FR_ERR_FORMAT, err, errcap, "%s:%llu: line longer than %u bytes", label, (unsigned long long)lineno, MAX_LINE);
+            goto done;
+        }
         while (got > 0 && (line[got - 1] == '\n' || line[got - 1] == '\r')) line[--got] = 0;
         if (got == 0) continue;
         if ((size_t)got != strlen(line)) BAD("%s:%llu: NUL byte in the line", label, (unsigned long long)lineno);
@@ -842,7 +944,11 @@ static fr_status read_log(const log_sink *k, FILE *f, const char *label, fr_log_
                 double pos = 0;
                 for (char *tok = strtok(fl[c_list], " "); tok; tok = strtok(NULL, " ")) {
                     int64_t row = fr_store_find(store, tok, strlen(tok));
-                    if (row < 0) { stats->unknown_items++; if (b) b->unknown++; continue; }
+                    if (row < 0) {
+                        stats->unknown_items++;
+                        if (b) b->unknown++;
+                        continue;
+                    }
                     if ((rc = emit(k, user, ul, (uint32_t)row, pos++, 1.0, err, errcap))) goto done;
                     stats->events++;
                 }
@@ -856,13 +962,20 @@ static fr_status read_log(const log_sink *k, FILE *f, const char *label, fr_log_
                     BAD("%s:%llu: timestamp is not a number", label, (unsigned long long)lineno);
             }
             int64_t row = fr_store_find(store, fl[c_item], strlen(fl[c_item]));
-            if (row < 0) { stats->unknown_items++; if (b) b->unknown++; continue; }
+            if (row < 0) {
+                stats->unknown_items++;
+                if (b) b->unknown++;
+                continue;
+            }
             if ((rc = emit(k, user, ul, (uint32_t)row, ts, 1.0, err, errcap))) goto done;
             stats->events++;
             continue;
         }
         cJSON *j = cJSON_ParseWithLength(line, (size_t)got);
-        if (!j || !cJSON_IsObject(j)) { cJSON_Delete(j); BAD("%s:%llu: not a JSON object", label, (unsigned long long)lineno); }
+        if (!j || !cJSON_IsObject(j)) {
+            cJSON_Delete(j);
+            BAD("%s:%llu: not a JSON object", label, (unsigned long long)lineno);
+        }
         const char *user, *item;
         size_t ul, il;
         const cJSON *jt = cJSON_GetObjectItemCaseSensitive(j, "ts"), *jw = cJSON_GetObjectItemCaseSensitive(j, "weight");
@@ -871,11 +984,16 @@ static fr_status read_log(const log_sink *k, FILE *f, const char *label, fr_log_
         else if (json_id(cJSON_GetObjectItemCaseSensitive(j, "item"), ibuf, sizeof ibuf, &item, &il)) why = "\"item\" must be an id of 1-128 bytes or an integer";
         else if (!cJSON_IsNumber(jt) || !isfinite(jt->valuedouble)) why = "\"ts\" must be a number";
         else if (jw && (!cJSON_IsNumber(jw) || !(jw->valuedouble > 0) || !(jw->valuedouble <= 1e6))) why = "\"weight\" must be a number in (0, 1e6]";
-        if (why) { cJSON_Delete(j); BAD("%s:%llu: %s", label, (unsigned long long)lineno, why); }
+        if (why) {
+            cJSON_Delete(j);
+            BAD("%s:%llu: %s", label, (unsigned long long)lineno, why);
+        }
         if (in_shard(user, ul, shard_i, shard_n)) {
             int64_t row = fr_store_find(store, item, il);
-            if (row < 0) { stats->unknown_items++; if (b) b->unknown++; }
-            else {
+            if (row < 0) {
+                stats->unknown_items++;
+                if (b) b->unknown++;
+            } else {
                 rc = emit(k, user, ul, (uint32_t)row, jt->valuedouble, jw ? jw->valuedouble : 1.0, err, errcap);
                 if (!rc) stats->events++;
             }

@@ -26,9 +26,9 @@
 #include "status.h"
 
 typedef struct {
-    int window;         /* co-visitation distance, 1..64 (default 10) */
-    double half_life;   /* in the log's time units (seconds for Unix times); <= 0: no decay */
-    int capacity;       /* neighbours kept per item, 1..4096 (default 1000) */
+    int window;       /* co-visitation distance, 1..64 (default 10) */
+    double half_life; /* in the log's time units (seconds for Unix times); <= 0: no decay */
+    int capacity;     /* neighbours kept per item, 1..4096 (default 1000) */
 } fr_priors_params;
 
 void fr_priors_params_default(fr_priors_params *p);
@@ -47,7 +47,9 @@ void fr_priors_builder_free(fr_priors_builder *b);
 fr_status fr_priors_add(fr_priors_builder *b, const char *user, size_t user_len, uint32_t row, double ts, double weight,
                         char *err, size_t errcap);
 
-typedef enum { FR_LOG_AUTO = 0, FR_LOG_JSONL = 1, FR_LOG_RECBOLE = 2 } fr_log_format;
+typedef enum { FR_LOG_AUTO = 0,
+               FR_LOG_JSONL = 1,
+               FR_LOG_RECBOLE = 2 } fr_log_format;
 
 /* Streams a log into the builder: JSONL lines {"user": .., "item": .., "ts": .., "weight": ..}
  * (user/item strings or integers; weight optional, default 1; ts required) or a RecBole .inter
@@ -80,8 +82,8 @@ typedef struct {
 typedef fr_status (*fr_priors_checkpoint_fn)(const fr_priors_builder *b, const fr_priors_position *pos, void *ctx,
                                              char *err, size_t errcap);
 typedef struct {
-    fr_priors_position start;  /* where a resumed read continues (all zero: the beginning) */
-    uint64_t every_lines;      /* 0: no checkpoints */
+    fr_priors_position start; /* where a resumed read continues (all zero: the beginning) */
+    uint64_t every_lines;     /* 0: no checkpoints */
     fr_priors_checkpoint_fn checkpoint;
     void *ctx;
 } fr_priors_resume;
@@ -119,11 +121,11 @@ typedef struct {
     double t_end, half_life;
     int window, capacity;
     uint64_t events, unknown_items, users;
-    const double *popularity;   /* [n_items], decayed to t_end */
-    const uint32_t *seen;       /* [n_items] events per item (undecayed) */
-    const uint64_t *nb_off;     /* [n_items + 1] */
-    const uint32_t *nb_row;     /* neighbours, strongest first */
-    const float *nb_weight;     /* raw decayed co-visitation weight */
+    const double *popularity; /* [n_items], decayed to t_end */
+    const uint32_t *seen;     /* [n_items] events per item (undecayed) */
+    const uint64_t *nb_off;   /* [n_items + 1] */
+    const uint32_t *nb_row;   /* neighbours, strongest first */
+    const float *nb_weight;   /* raw decayed co-visitation weight */
 } fr_priors;
 
 /* Scratch for fr_priors_covis (one per thread; zero-initialise, free with fr_priors_scratch_free). */

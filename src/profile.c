@@ -54,7 +54,10 @@ static fr_status parse_root(const cJSON *root, const char *label, fr_rank_option
                             size_t errcap) {
     const char *top[FR_N_RANK_OPTIONS + 8];
     int nt = 0;
-    top[nt++] = "feedrank_profile"; top[nt++] = "name"; top[nt++] = "weights"; top[nt++] = "tuned";
+    top[nt++] = "feedrank_profile";
+    top[nt++] = "name";
+    top[nt++] = "weights";
+    top[nt++] = "tuned";
     for (int i = 0; i < FR_N_RANK_OPTIONS; i++)
         if (!is_weight(i)) top[nt++] = fr_rank_option_table[i].name;
     top[nt] = NULL;
@@ -121,7 +124,10 @@ fr_status fr_profile_load(const char *path, fr_rank_options *opt, char *name, si
 
 /* the shortest decimal that reads back as the same value */
 static void put_number(FILE *f, const fr_rank_option *d, double v) {
-    if (d->kind == FR_OPT_BOOL) { fputs(v ? "true" : "false", f); return; }
+    if (d->kind == FR_OPT_BOOL) {
+        fputs(v ? "true" : "false", f);
+        return;
+    }
     char buf[40];
     for (int prec = 6; prec <= 17; prec++) {
         snprintf(buf, sizeof buf, "%.*g", prec, v);

@@ -8,10 +8,10 @@
 struct fr_batch_embed {
     const char **texts;
     size_t *lens;
-    int *owner;              /* per text: request index, candidate index (-1: the query) */
+    int *owner; /* per text: request index, candidate index (-1: the query) */
     fr_embed_info *info;
     float *vecs;
-    size_t cap, vec_cap;     /* texts, floats */
+    size_t cap, vec_cap; /* texts, floats */
 };
 
 fr_status fr_batch_embed_create(fr_batch_embed **out, char *err, size_t errcap) {

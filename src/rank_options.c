@@ -33,7 +33,8 @@ double fr_rank_option_get(const fr_rank_options *o, int i) {
     switch (fr_rank_option_table[i].kind) {
     case FR_OPT_FLOAT: return *(const float *)p;
     case FR_OPT_DOUBLE: return *(const double *)p;
-    case FR_OPT_COUNT: case FR_OPT_BOOL: return *(const int *)p;
+    case FR_OPT_COUNT:
+    case FR_OPT_BOOL: return *(const int *)p;
     case FR_OPT_NORM: return (double)*(const fr_norm *)p;
     }
     return 0;
@@ -42,9 +43,13 @@ double fr_rank_option_get(const fr_rank_options *o, int i) {
 void fr_rank_option_set(fr_rank_options *o, int i, double v) {
     void *p = (char *)o + fr_rank_option_table[i].offset;
     switch (fr_rank_option_table[i].kind) {
-    case FR_OPT_FLOAT: *(float *)p = v > FLT_MAX ? INFINITY : v < -FLT_MAX ? -INFINITY : (float)v; break; /* no undefined cast */
+    case FR_OPT_FLOAT: *(float *)p = v > FLT_MAX ? INFINITY : v < -FLT_MAX ? -INFINITY
+                                                                           : (float)v;
+        break; /* no undefined cast */
     case FR_OPT_DOUBLE: *(double *)p = v; break;
-    case FR_OPT_COUNT: *(int *)p = v >= INT_MAX ? INT_MAX : v <= INT_MIN ? INT_MIN : (int)v; break;
+    case FR_OPT_COUNT: *(int *)p = v >= INT_MAX ? INT_MAX : v <= INT_MIN ? INT_MIN
+                                                                         : (int)v;
+        break;
     case FR_OPT_BOOL: *(int *)p = v != 0; break;
     case FR_OPT_NORM: *(fr_norm *)p = (fr_norm)(int)v; break;
     }
@@ -85,7 +90,10 @@ fr_status fr_rank_options_check(const fr_rank_options *o, char *err, size_t errc
  *-------------------------------------------------------------------------------------------*/
 
 static int norm_of_proto_number(int64_t n) {
-    return n == 0 || n == 1 ? FR_NORM_ZSCORE : n == 2 ? FR_NORM_MINMAX : n == 3 ? FR_NORM_RANK : n == 4 ? FR_NORM_NONE : -1;
+    return n == 0 || n == 1 ? FR_NORM_ZSCORE : n == 2 ? FR_NORM_MINMAX
+                                           : n == 3   ? FR_NORM_RANK
+                                           : n == 4   ? FR_NORM_NONE
+                                                      : -1;
 }
 
 /* a fr_norm from a JSON value, -1 when it names none */
@@ -255,7 +263,8 @@ void fr_rank_options_reference(FILE *f, int markdown) {
                 fprintf(f, "| %s | %s | %s | %s .. %s | %d | %s |\n", names, kind_name(d->kind), def, lo, hi, d->field, d->doc);
         } else {
             snprintf(flag, sizeof flag, "--%s", d->name);
-            for (char *p = flag + 2; *p; p++) if (*p == '_') *p = '-';
+            for (char *p = flag + 2; *p; p++)
+                if (*p == '_') *p = '-';
             fprintf(f, "  %-30s %s (default %s)\n", flag, d->doc, def);
         }
     }

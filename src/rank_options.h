@@ -19,16 +19,23 @@ enum {
     FR_N_RANK_OPTIONS
 };
 
-typedef enum { FR_OPT_FLOAT, FR_OPT_DOUBLE, FR_OPT_COUNT, FR_OPT_BOOL, FR_OPT_NORM } fr_opt_kind;
+typedef enum { FR_OPT_FLOAT,
+               FR_OPT_DOUBLE,
+               FR_OPT_COUNT,
+               FR_OPT_BOOL,
+               FR_OPT_NORM } fr_opt_kind;
 /* Where a profile keeps an option (rank_options.def) */
-typedef enum { FR_PROFILE_WEIGHT_REQ, FR_PROFILE_WEIGHT, FR_PROFILE_KEY, FR_PROFILE_NEW } fr_opt_profile;
+typedef enum { FR_PROFILE_WEIGHT_REQ,
+               FR_PROFILE_WEIGHT,
+               FR_PROFILE_KEY,
+               FR_PROFILE_NEW } fr_opt_profile;
 
 typedef struct {
-    const char *name;     /* snake_case: JSON, profiles, the proto field */
+    const char *name; /* snake_case: JSON, profiles, the proto field */
     fr_opt_kind kind;
-    size_t offset;        /* in fr_rank_options */
+    size_t offset; /* in fr_rank_options */
     double def, lo, hi;
-    int field;            /* RerankOptions field number */
+    int field; /* RerankOptions field number */
     fr_opt_profile profile;
     const char *doc;
 } fr_rank_option;

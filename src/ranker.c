@@ -90,12 +90,12 @@ const char *fr_issue_name(fr_issue c) {
 struct fr_ranker {
     fr_encoder *enc;
     const fr_store *store;
-    fr_backend *be;     /* the encoder's backend, or an own CPU backend */
+    fr_backend *be; /* the encoder's backend, or an own CPU backend */
     fr_backend *own_be;
     int dim;
     /* host scratch */
-    size_t cap;         /* candidates the buffers hold */
-    float *cand_vecs;   /* [cap, dim] */
+    size_t cap;       /* candidates the buffers hold */
+    float *cand_vecs; /* [cap, dim] */
     float *norms, *sem, *up, *nsem, *nup, *final, *maxsim;
     int64_t *rows, *pairs;
     int *order, *keep, *upmask, *pos, *iscratch;
@@ -112,20 +112,20 @@ struct fr_ranker {
     /* log and lexical signals */
     fr_priors priors;
     int has_priors;
-    fr_bm25 *bm25;      /* built from the store's texts on first use */
+    fr_bm25 *bm25; /* built from the store's texts on first use */
     int bm25_failed;
     float *pop, *cov, *lex, *npop, *ncov, *nlex, *nseq;
-    uint32_t *seen;     /* per kept candidate: the log's event count (with priors) */
+    uint32_t *seen; /* per kept candidate: the log's event count (with priors) */
     fr_priors_scratch covis_scratch;
     /* the sequential model prepared for serving (seqmodel_serve.h), loaded once at creation; NULL
      * when the store has none */
     fr_seq_server *seq;
     fr_seq_scratch *seq_scratch; /* this ranker's forward buffers (a ranker serves one call at a time) */
-    int32_t *seq_hist;      /* [max_len] the newest history rows known to the model */
-    float *seq_user;        /* [d] user state */
-    float *seq_wt;          /* [dim] Wp^T user state: scores a text vector without projecting it */
-    float *seq_tv;          /* [dim] one stored text vector (a row the model has no id for) */
-    float *seq_raw, *seq_norm; /* per candidate: raw and normalised */
+    int32_t *seq_hist;           /* [max_len] the newest history rows known to the model */
+    float *seq_user;             /* [d] user state */
+    float *seq_wt;               /* [dim] Wp^T user state: scores a text vector without projecting it */
+    float *seq_tv;               /* [dim] one stored text vector (a row the model has no id for) */
+    float *seq_raw, *seq_norm;   /* per candidate: raw and normalised */
     uint32_t *cand_rows;
     int *qterms;
     int qterms_cap;
@@ -171,28 +171,43 @@ fr_status fr_ranker_create(fr_encoder *enc, const fr_store *store, fr_ranker **o
         char perr[256];
         fr_status prc = fr_priors_of_store(store, &r->priors, perr, sizeof perr);
         if (prc == FR_OK) r->has_priors = 1;
-        else if (prc != FR_ERR_NOT_FOUND) { free(r); return fr_fail(prc, err, errcap, "ranker: %s", perr); }
+        else if (prc != FR_ERR_NOT_FOUND) {
+            free(r);
+            return fr_fail(prc, err, errcap, "ranker: %s", perr);
+        }
     }
     {
         fr_status src = seq_load(r, err, errcap);
-        if (src) { fr_ranker_free(r); return src; }
+        if (src) {
+            fr_ranker_free(r);
+            return src;
+        }
     }
     if (enc) {
         r->be = fr_encoder_backend(enc);
     } else {
         fr_status rc = fr_backend_cpu_create(0, &r->own_be, err, errcap);
-        if (rc) { free(r); return rc; }
+        if (rc) {
+            free(r);
+            return rc;
+        }
         r->be = r->own_be;
     }
     r->ctx = malloc(sizeof(float) * (size_t)r->dim);
     r->tmp = malloc(sizeof(float) * (size_t)r->dim);
-    if (!r->ctx || !r->tmp) { fr_ranker_free(r); return fr_fail(FR_ERR_NOMEM, err, errcap, "ranker: out of memory"); }
+    if (!r->ctx || !r->tmp) {
+        fr_ranker_free(r);
+        return fr_fail(FR_ERR_NOMEM, err, errcap, "ranker: out of memory");
+    }
     /* device memory (a GPU backend) is reserved up front for a typical request, so that serving
      * allocates only for a request larger than any before it */
     if (strcmp(r->be->name, "cpu") != 0) {
         fr_status rc = grow(r, FR_RANK_DEVICE_RESERVE) ? fr_fail(FR_ERR_NOMEM, err, errcap, "ranker: out of memory")
-                                                        : ensure_device(r, FR_RANK_DEVICE_RESERVE, err, errcap);
-        if (rc) { fr_ranker_free(r); return rc; }
+                                                       : ensure_device(r, FR_RANK_DEVICE_RESERVE, err, errcap);
+        if (rc) {
+            fr_ranker_free(r);
+            return rc;
+        }
     }
     *out = r;
     return FR_OK;
@@ -203,16 +218,48 @@ void fr_ranker_free(fr_ranker *r) {
     if (r->d_items) r->be->free(r->be, r->d_items);
     if (r->d_ctx) r->be->free(r->be, r->d_ctx);
     if (r->d_scores) r->be->free(r->be, r->d_scores);
-    free(r->cand_vecs); free(r->norms); free(r->sem); free(r->up); free(r->nsem); free(r->nup);
-    free(r->final); free(r->maxsim); free(r->rows); free(r->order); free(r->keep); free(r->ctx); free(r->tmp);
-    free(r->pairs); free(r->upmask); free(r->pos); free(r->iscratch);
-    free(r->items); free(r->issues); free(r->hist_row); free(r->hist_w); free(r->hist_sorted);
-    free(r->pop); free(r->cov); free(r->lex); free(r->npop); free(r->ncov); free(r->nlex); free(r->nseq); free(r->seen);
-    fr_priors_scratch_free(&r->covis_scratch); free(r->cand_rows); free(r->qterms);
+    free(r->cand_vecs);
+    free(r->norms);
+    free(r->sem);
+    free(r->up);
+    free(r->nsem);
+    free(r->nup);
+    free(r->final);
+    free(r->maxsim);
+    free(r->rows);
+    free(r->order);
+    free(r->keep);
+    free(r->ctx);
+    free(r->tmp);
+    free(r->pairs);
+    free(r->upmask);
+    free(r->pos);
+    free(r->iscratch);
+    free(r->items);
+    free(r->issues);
+    free(r->hist_row);
+    free(r->hist_w);
+    free(r->hist_sorted);
+    free(r->pop);
+    free(r->cov);
+    free(r->lex);
+    free(r->npop);
+    free(r->ncov);
+    free(r->nlex);
+    free(r->nseq);
+    free(r->seen);
+    fr_priors_scratch_free(&r->covis_scratch);
+    free(r->cand_rows);
+    free(r->qterms);
     fr_bm25_free(r->bm25);
-    fr_seq_server_free(r->seq); fr_seq_scratch_free(r->seq_scratch); free(r->seq_hist); free(r->seq_user); free(r->seq_wt);
+    fr_seq_server_free(r->seq);
+    fr_seq_scratch_free(r->seq_scratch);
+    free(r->seq_hist);
+    free(r->seq_user);
+    free(r->seq_wt);
     free(r->seq_tv);
-    free(r->seq_raw); free(r->seq_norm);
+    free(r->seq_raw);
+    free(r->seq_norm);
     fr_backend_destroy(r->own_be);
     free(r);
 }
@@ -221,16 +268,39 @@ static int grow(fr_ranker *r, size_t n) {
     if (n <= r->cap) return 0;
     size_t c = r->cap ? r->cap : 64;
     while (c < n) c *= 2;
-#define RE(p, t, k) do { void *q = realloc(p, sizeof(t) * (k)); if (!q) return -1; p = q; } while (0)
-    RE(r->cand_vecs, float, c * (size_t)r->dim);
-    RE(r->norms, float, c); RE(r->sem, float, c); RE(r->up, float, c); RE(r->nsem, float, c);
-    RE(r->nup, float, c); RE(r->final, float, c); RE(r->maxsim, float, c);
-    RE(r->rows, int64_t, c); RE(r->order, int, c); RE(r->keep, int, c);
-    RE(r->pairs, int64_t, 2 * c); RE(r->upmask, int, c); RE(r->pos, int, c); RE(r->iscratch, int, c);
+#define RE(p, t, k)                            \
+    do {                                       \
+        void *q = realloc(p, sizeof(t) * (k)); \
+        if (!q) return -1;                     \
+        p = q;                                 \
+    } while (0)
+    RE(r->cand_vecs, float, c *(size_t)r->dim);
+    RE(r->norms, float, c);
+    RE(r->sem, float, c);
+    RE(r->up, float, c);
+    RE(r->nsem, float, c);
+    RE(r->nup, float, c);
+    RE(r->final, float, c);
+    RE(r->maxsim, float, c);
+    RE(r->rows, int64_t, c);
+    RE(r->order, int, c);
+    RE(r->keep, int, c);
+    RE(r->pairs, int64_t, 2 * c);
+    RE(r->upmask, int, c);
+    RE(r->pos, int, c);
+    RE(r->iscratch, int, c);
     RE(r->items, fr_ranked_item, c);
-    RE(r->pop, float, c); RE(r->cov, float, c); RE(r->lex, float, c); RE(r->npop, float, c); RE(r->ncov, float, c);
-    RE(r->nlex, float, c); RE(r->nseq, float, c); RE(r->seen, uint32_t, c); RE(r->cand_rows, uint32_t, c);
-    RE(r->seq_raw, float, c); RE(r->seq_norm, float, c);
+    RE(r->pop, float, c);
+    RE(r->cov, float, c);
+    RE(r->lex, float, c);
+    RE(r->npop, float, c);
+    RE(r->ncov, float, c);
+    RE(r->nlex, float, c);
+    RE(r->nseq, float, c);
+    RE(r->seen, uint32_t, c);
+    RE(r->cand_rows, uint32_t, c);
+    RE(r->seq_raw, float, c);
+    RE(r->seq_norm, float, c);
 #undef RE
     r->cap = c;
     return 0;
@@ -252,7 +322,10 @@ static int is_finite(double x) { return isfinite(x); }
 
 fr_status fr_rank_validate(const fr_rank_request *q, const fr_rank_limits *lim, char *err, size_t errcap) {
     fr_rank_limits dl;
-    if (!lim) { fr_rank_limits_default(&dl); lim = &dl; }
+    if (!lim) {
+        fr_rank_limits_default(&dl);
+        lim = &dl;
+    }
     const fr_rank_options *o = &q->options;
     if (q->n_candidates < 0 || q->n_candidates > lim->max_candidates)
         return fr_fail(FR_ERR_ARG, err, errcap, "%d candidates, the limit is %d", q->n_candidates, lim->max_candidates);
@@ -312,15 +385,20 @@ static void normalize(fr_norm how, const float *x, const int *mask, int n, float
         if (x[i] > mx) mx = x[i];
     }
     double mean = m ? sum / m : 0;
-    for (int i = 0; i < n; i++) if (!mask || mask[i]) sq += (x[i] - mean) * (x[i] - mean);
+    for (int i = 0; i < n; i++)
+        if (!mask || mask[i]) sq += (x[i] - mean) * (x[i] - mean);
     double sd = m ? sqrt(sq / m) : 0;
     if (how == FR_NORM_RANK) {
         /* average rank of ties, scaled to [0, 1] with the best at 1 */
         int k = 0;
-        for (int i = 0; i < n; i++) if (!mask || mask[i]) order_scratch[k++] = i;
+        for (int i = 0; i < n; i++)
+            if (!mask || mask[i]) order_scratch[k++] = i;
         for (int a = 1; a < k; a++) { /* insertion sort by value desc: n is small per request */
             int v = order_scratch[a], b = a;
-            while (b > 0 && x[order_scratch[b - 1]] < x[v]) { order_scratch[b] = order_scratch[b - 1]; b--; }
+            while (b > 0 && x[order_scratch[b - 1]] < x[v]) {
+                order_scratch[b] = order_scratch[b - 1];
+                b--;
+            }
             order_scratch[b] = v;
         }
         for (int i = 0; i < n; i++) out[i] = 0;
@@ -334,7 +412,10 @@ static void normalize(fr_norm how, const float *x, const int *mask, int n, float
         return;
     }
     for (int i = 0; i < n; i++) {
-        if (mask && !mask[i]) { out[i] = 0; continue; }
+        if (mask && !mask[i]) {
+            out[i] = 0;
+            continue;
+        }
         switch (how) {
         case FR_NORM_ZSCORE: out[i] = sd > 1e-12 ? (float)((x[i] - mean) / sd) : 0.0f; break;
         case FR_NORM_MINMAX: out[i] = mx - mn > 1e-12 ? (float)((x[i] - mn) / (mx - mn)) : 0.0f; break;
@@ -366,7 +447,8 @@ static int cmp_i64(const void *a, const void *b) {
 
 static float dot(const float *restrict a, const float *restrict b, int n) {
     float s = 0;
-#pragma omp simd reduction(+ : s)
+#pragma omp simd reduction(+ \
+                           : s)
     for (int i = 0; i < n; i++) s += a[i] * b[i];
     return s;
 }
@@ -453,7 +535,8 @@ static fr_status context_vector(fr_ranker *r, const fr_rank_request *q, fr_rank_
         for (int k = 0; k < d; k++) ctx[k] = h[k] / hn;
     }
     float cn = sqrtf(dot(ctx, ctx, d));
-    if (cn > 0) for (int k = 0; k < d; k++) ctx[k] /= cn;
+    if (cn > 0)
+        for (int k = 0; k < d; k++) ctx[k] /= cn;
     return FR_OK;
 }
 
@@ -501,7 +584,10 @@ static fr_status lexical_index(fr_ranker *r, char *err, size_t errcap) {
         size_t len = 0;
         const char *t = fr_store_text(r->store, i, &len);
         docs[i] = malloc(len + 1);
-        if (!docs[i]) { rc = fr_fail(FR_ERR_NOMEM, err, errcap, "ranker: out of memory"); break; }
+        if (!docs[i]) {
+            rc = fr_fail(FR_ERR_NOMEM, err, errcap, "ranker: out of memory");
+            break;
+        }
         if (len) memcpy(docs[i], t, len);
         docs[i][len] = 0;
     }
@@ -544,7 +630,10 @@ static fr_status sequential_signal(fr_ranker *r, const fr_rank_request *q, int m
     for (int i = q->n_history - 1; i >= 0 && k > 0; i--) /* newest last in the request: fill from the right */
         if (r->hist_row[i] < (uint32_t)cfg->n_items) r->seq_hist[--k] = (int32_t)r->hist_row[i];
     for (int j = 0; j < m; j++) r->seq_raw[j] = 0;
-    if (k == T) { res->no_sequential_state = 1; return FR_OK; }
+    if (k == T) {
+        res->no_sequential_state = 1;
+        return FR_OK;
+    }
     char serr[256];
     /* One request's forward is a few million products: waking an OpenMP team for each of its
      * products costs more than it saves, and on a shared or busy machine every region waits for a
@@ -568,10 +657,19 @@ static fr_status sequential_signal(fr_ranker *r, const fr_rank_request *q, int m
             if (pv)
                 for (int c = 0; c < C; c += 16) __builtin_prefetch(pv + c);
         }
-        if (v) { r->seq_raw[j] = dot(u, v, C); continue; }
-        if (!have_wt) { fr_seq_server_text_scorer(r->seq, u, r->seq_wt, &ub); have_wt = 1; }
+        if (v) {
+            r->seq_raw[j] = dot(u, v, C);
+            continue;
+        }
+        if (!have_wt) {
+            fr_seq_server_text_scorer(r->seq, u, r->seq_wt, &ub);
+            have_wt = 1;
+        }
         const float *t = q->candidates[i].vector;
-        if (row >= 0) { fr_store_vector(r->store, (uint64_t)row, r->seq_tv); t = r->seq_tv; }
+        if (row >= 0) {
+            fr_store_vector(r->store, (uint64_t)row, r->seq_tv);
+            t = r->seq_tv;
+        }
         r->seq_raw[j] = dot(r->seq_wt, t, Dt) + ub;
     }
     *use_seq = 1;
@@ -619,7 +717,8 @@ static fr_status log_signals(fr_ranker *r, const fr_rank_request *q, int m, int 
         for (int k = 0; k < m; k++) {
             const fr_candidate *c = &q->candidates[r->order[k]];
             double v = r->rows[r->order[k]] >= 0 ? fr_bm25_score(r->bm25, r->qterms, nt, (int)r->rows[r->order[k]], o->bm25_k1, o->bm25_b)
-                       : c->text ? fr_bm25_score_text(r->bm25, r->qterms, nt, c->text, c->text_len, o->bm25_k1, o->bm25_b) : 0;
+                       : c->text                 ? fr_bm25_score_text(r->bm25, r->qterms, nt, c->text, c->text_len, o->bm25_k1, o->bm25_b)
+                                                 : 0;
             if (v < 0) return fr_fail(FR_ERR_NOMEM, err, errcap, "ranker: out of memory");
             r->lex[k] = (float)v;
         }
@@ -684,7 +783,10 @@ static fr_status signals(fr_ranker *r, const fr_rank_request *q, fr_rank_result 
      * occurrence in the request comes first; later ones are dropped and reported */
     {
         int64_t *pairs = r->pairs;
-        for (int k = 0; k < m; k++) { pairs[2 * k] = r->rows[r->order[k]]; pairs[2 * k + 1] = r->order[k]; }
+        for (int k = 0; k < m; k++) {
+            pairs[2 * k] = r->rows[r->order[k]];
+            pairs[2 * k + 1] = r->order[k];
+        }
         qsort(pairs, (size_t)m, 2 * sizeof(int64_t), cmp_pair);
         for (int k = 1; k < m; k++)
             if (pairs[2 * k] == pairs[2 * k - 2]) {
@@ -697,7 +799,8 @@ static fr_status signals(fr_ranker *r, const fr_rank_request *q, fr_rank_result 
                 if (add_issue(r, &n_issues, dup, FR_ISSUE_DUPLICATE)) return fr_fail(FR_ERR_NOMEM, err, errcap, "out of memory");
             }
         int w = 0;
-        for (int k = 0; k < m; k++) if (r->keep[r->order[k]]) r->order[w++] = r->order[k];
+        for (int k = 0; k < m; k++)
+            if (r->keep[r->order[k]]) r->order[w++] = r->order[k];
         m = w;
     }
 
@@ -710,7 +813,8 @@ static fr_status signals(fr_ranker *r, const fr_rank_request *q, fr_rank_result 
             if (r->rows[i] < 0) memcpy(v, q->candidates[i].vector, sizeof(float) * (size_t)d);
             else fr_store_vector(r->store, (uint64_t)r->rows[i], v);
             float nv = sqrtf(dot(v, v, d));
-            if (nv > 0) for (int j = 0; j < d; j++) v[j] /= nv;
+            if (nv > 0)
+                for (int j = 0; j < d; j++) v[j] /= nv;
         }
         r->upmask[k] = q->candidates[i].has_upstream;
         r->up[k] = q->candidates[i].has_upstream ? q->candidates[i].upstream : 0;
@@ -725,8 +829,14 @@ static fr_status signals(fr_ranker *r, const fr_rank_request *q, fr_rank_result 
     sg->n = m;
     sg->candidate = r->order;
     sg->sig[FR_SIG_SEMANTIC] = need_semantic ? r->sem : NULL;
-    if (any_up) { sg->sig[FR_SIG_UPSTREAM] = r->up; sg->upstream_mask = r->upmask; }
-    if (use_log) { sg->sig[FR_SIG_POPULARITY] = r->pop; sg->sig[FR_SIG_COVISITATION] = r->cov; }
+    if (any_up) {
+        sg->sig[FR_SIG_UPSTREAM] = r->up;
+        sg->upstream_mask = r->upmask;
+    }
+    if (use_log) {
+        sg->sig[FR_SIG_POPULARITY] = r->pop;
+        sg->sig[FR_SIG_COVISITATION] = r->cov;
+    }
     if (use_lex) sg->sig[FR_SIG_LEXICAL] = r->lex;
     if (use_seq) sg->sig[FR_SIG_SEQUENTIAL] = r->seq_raw;
     sg->seen = r->has_priors ? r->seen : NULL;
@@ -801,7 +911,10 @@ fr_status fr_rank(fr_ranker *r, const fr_rank_request *q, fr_rank_result *res, c
                 float rel = (r->final[k] - fmin) / span;
                 float div = sel == 0 ? 0.0f : r->maxsim[k];
                 float v = o->mmr_lambda * rel - (1.0f - o->mmr_lambda) * div;
-                if (v > best_v) { best_v = v; best = a; }
+                if (v > best_v) {
+                    best_v = v;
+                    best = a;
+                }
             }
             int chosen = pos[best];
             memmove(pos + sel + 1, pos + sel, sizeof(int) * (size_t)(best - sel));

@@ -44,8 +44,16 @@
 #include "item_store.h"
 #include "status.h"
 
-typedef enum { FR_NORM_ZSCORE = 0, FR_NORM_MINMAX = 1, FR_NORM_RANK = 2, FR_NORM_NONE = 3 } fr_norm;
-typedef enum { FR_SIG_SEMANTIC, FR_SIG_UPSTREAM, FR_SIG_POPULARITY, FR_SIG_COVISITATION, FR_SIG_LEXICAL, FR_SIG_SEQUENTIAL,
+typedef enum { FR_NORM_ZSCORE = 0,
+               FR_NORM_MINMAX = 1,
+               FR_NORM_RANK = 2,
+               FR_NORM_NONE = 3 } fr_norm;
+typedef enum { FR_SIG_SEMANTIC,
+               FR_SIG_UPSTREAM,
+               FR_SIG_POPULARITY,
+               FR_SIG_COVISITATION,
+               FR_SIG_LEXICAL,
+               FR_SIG_SEQUENTIAL,
                FR_SIG_COUNT } fr_signal;
 
 /* Ranking options: one member per entry of rank_options.def (name, type, default, range and doc
@@ -69,8 +77,8 @@ void fr_rank_options_default(fr_rank_options *o);
 typedef struct {
     const char *id;
     size_t id_len;
-    float weight;         /* used when has_weight (default 1) */
-    int64_t timestamp;    /* unix seconds, used when has_timestamp */
+    float weight;      /* used when has_weight (default 1) */
+    int64_t timestamp; /* unix seconds, used when has_timestamp */
     int has_weight, has_timestamp;
     /* Set by the server when its live delta (store_delta.h) holds this id: the store's row is not
      * used; vector (upserted) stands in for the stored vector in the context, and with no vector
@@ -98,9 +106,9 @@ typedef struct {
 } fr_candidate;
 
 typedef struct {
-    const char *query;          /* NULL: no query */
+    const char *query; /* NULL: no query */
     size_t query_len;
-    const float *query_vector;  /* optional: the query already embedded (batch callers); else embedded here */
+    const float *query_vector; /* optional: the query already embedded (batch callers); else embedded here */
     const fr_history_item *history;
     int n_history;
     const fr_candidate *candidates;
@@ -110,12 +118,12 @@ typedef struct {
 
 /* Size limits a request is checked against. */
 typedef struct {
-    int max_candidates;   /* default 100000 */
-    int max_history;      /* default 1000 */
-    size_t max_query_bytes; /* default 16384 */
-    int max_mmr_depth;    /* default 1000 */
+    int max_candidates;      /* default 100000 */
+    int max_history;         /* default 1000 */
+    size_t max_query_bytes;  /* default 16384 */
+    int max_mmr_depth;       /* default 1000 */
     int max_candidate_texts; /* candidates that carry a text (embedded when the store lacks them), default 256 */
-    long long max_mmr_work; /* MMR depth x candidates, default 1,000,000 (tens of ms on one core) */
+    long long max_mmr_work;  /* MMR depth x candidates, default 1,000,000 (tens of ms on one core) */
 } fr_rank_limits;
 
 /* History timestamps are bounded (about 285 million years either side of 1970) so that recency
@@ -127,20 +135,22 @@ void fr_rank_limits_default(fr_rank_limits *l);
 int fr_rank_mmr_depth(const fr_rank_options *o, int n_candidates);
 
 typedef struct {
-    int candidate;        /* index into the request's candidates */
-    float score;          /* blended final score */
-    float semantic;       /* cosine similarity to the context */
-    float upstream;       /* as given (valid when has_upstream) */
+    int candidate;  /* index into the request's candidates */
+    float score;    /* blended final score */
+    float semantic; /* cosine similarity to the context */
+    float upstream; /* as given (valid when has_upstream) */
     int has_upstream;
     float popularity, covisitation, lexical; /* raw log / lexical signals (0 when unused) */
-    float sequential;     /* raw sequential score: user state . item vector (0 when unused or no state) */
-    int from_text;        /* ranked by the text the request gave (the store does not know the id) */
+    float sequential;                        /* raw sequential score: user state . item vector (0 when unused or no state) */
+    int from_text;                           /* ranked by the text the request gave (the store does not know the id) */
 } fr_ranked_item;
 
-typedef enum { FR_ISSUE_UNKNOWN_ITEM = 1, FR_ISSUE_DUPLICATE = 2, FR_ISSUE_UNKNOWN_HISTORY = 3 } fr_issue;
+typedef enum { FR_ISSUE_UNKNOWN_ITEM = 1,
+               FR_ISSUE_DUPLICATE = 2,
+               FR_ISSUE_UNKNOWN_HISTORY = 3 } fr_issue;
 
 typedef struct {
-    int index;            /* candidate index, or history index for FR_ISSUE_UNKNOWN_HISTORY */
+    int index; /* candidate index, or history index for FR_ISSUE_UNKNOWN_HISTORY */
     fr_issue code;
 } fr_item_issue;
 
@@ -150,8 +160,8 @@ typedef struct {
     fr_item_issue *issues;
     int n_issues;
     int n_excluded_seen;
-    int query_truncated;  /* the query was cut at the model's max_seq_length */
-    int no_context_vector; /* no query and no usable history vector: semantic scores are all 0 */
+    int query_truncated;     /* the query was cut at the model's max_seq_length */
+    int no_context_vector;   /* no query and no usable history vector: semantic scores are all 0 */
     int no_sequential_state; /* the signal was asked for but no history id is known to the model:
                                 every candidate's sequential score is 0 */
 } fr_rank_result;
@@ -179,8 +189,8 @@ fr_status fr_rank(fr_ranker *r, const fr_rank_request *req, fr_rank_result *res,
  * signal the request's options left out. Arrays point into the ranker's scratch: valid until its
  * next call. */
 typedef struct {
-    int n;                      /* kept candidates */
-    const int *candidate;       /* [n] their request indices */
+    int n;                          /* kept candidates */
+    const int *candidate;           /* [n] their request indices */
     const float *sig[FR_SIG_COUNT]; /* [n] raw values per signal; semantic is present unless the options
                                      give it no weight, no cold boost and no MMR (then nothing it
                                      would add is computed: 0 in the blend); upstream
@@ -188,8 +198,8 @@ typedef struct {
                                      when a log weight or the cold boost is not 0; lexical when
                                      lexical_weight != 0 and a query; sequential when its weight is
                                      not 0 and the history gives a state */
-    const int *upstream_mask;   /* [n] which candidates have an upstream score (with sig[upstream]) */
-    const uint32_t *seen;       /* [n] the log's event count per candidate (the gate's input); NULL
+    const int *upstream_mask;       /* [n] which candidates have an upstream score (with sig[upstream]) */
+    const uint32_t *seen;           /* [n] the log's event count per candidate (the gate's input); NULL
                                    without priors in the store */
 } fr_rank_signals;
 

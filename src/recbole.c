@@ -7,7 +7,10 @@ int fr_recbole_split(char *line, char **f, int max) {
     int n = 0;
     f[n++] = line;
     for (char *p = line; *p && n < max; p++)
-        if (*p == '\t') { *p = 0; f[n++] = p + 1; }
+        if (*p == '\t') {
+            *p = 0;
+            f[n++] = p + 1;
+        }
     return n;
 }
 

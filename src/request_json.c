@@ -24,7 +24,10 @@ static float to_float(double v) {
 static int str(const cJSON *o, const char *key, const char *where, const char **out, size_t *len, char *err, size_t errcap) {
     const cJSON *v = fr_jc_get(o, key);
     if (!v) return 1;
-    if (!cJSON_IsString(v)) { fr_fail(FR_ERR_ARG, err, errcap, "%s%s must be a string", where, key); return 0; }
+    if (!cJSON_IsString(v)) {
+        fr_fail(FR_ERR_ARG, err, errcap, "%s%s must be a string", where, key);
+        return 0;
+    }
     *out = v->valuestring;
     if (len) *len = strlen(v->valuestring);
     return 1;
@@ -36,7 +39,10 @@ static int flt(const cJSON *o, const char *key, const char *where, float *out, i
     double d;
     *present = 0;
     if (!v) return 1;
-    if (!fr_jc_double(v, &d)) { fr_fail(FR_ERR_ARG, err, errcap, "%s%s must be a number", where, key); return 0; }
+    if (!fr_jc_double(v, &d)) {
+        fr_fail(FR_ERR_ARG, err, errcap, "%s%s must be a number", where, key);
+        return 0;
+    }
     *out = to_float(d);
     *present = 1;
     return 1;
@@ -45,7 +51,10 @@ static int flt(const cJSON *o, const char *key, const char *where, float *out, i
 /* an array field: NULL (absent or null) or the array; 0 with err when not an array */
 static int arr(const cJSON *o, const char *key, const char *where, const cJSON **out, char *err, size_t errcap) {
     *out = fr_jc_get(o, key);
-    if (*out && !cJSON_IsArray(*out)) { fr_fail(FR_ERR_ARG, err, errcap, "%s%s must be an array", where, key); return 0; }
+    if (*out && !cJSON_IsArray(*out)) {
+        fr_fail(FR_ERR_ARG, err, errcap, "%s%s must be an array", where, key);
+        return 0;
+    }
     return 1;
 }
 
@@ -147,7 +156,10 @@ fr_status fr_request_parse_arms(const char *json, size_t len, const fr_rank_opti
     static const char *const ctxk[] = {"query", "history", NULL};
     static const char *const extra[] = {"return_scores", NULL};
     fr_status rc = FR_ERR_ARG;
-    if (!cJSON_IsObject(root)) { fr_fail(FR_ERR_ARG, err, errcap, "a request must be a JSON object"); goto fail; }
+    if (!cJSON_IsObject(root)) {
+        fr_fail(FR_ERR_ARG, err, errcap, "a request must be a JSON object");
+        goto fail;
+    }
     if (fr_jc_check_fields(root, top, "", err, errcap)) goto fail;
     if (!str(root, "request_id", "", &out->request_id, NULL, err, errcap) || !str(root, "user_id", "", &out->user_id, NULL, err, errcap) ||
         !str(root, "arm", "", &out->arm, NULL, err, errcap))
@@ -161,7 +173,10 @@ fr_status fr_request_parse_arms(const char *json, size_t len, const fr_rank_opti
     else fr_rank_options_default(&out->req.options);
     const cJSON *ctx = fr_jc_get(root, "context");
     if (ctx) {
-        if (!cJSON_IsObject(ctx)) { fr_fail(FR_ERR_ARG, err, errcap, "context must be an object"); goto fail; }
+        if (!cJSON_IsObject(ctx)) {
+            fr_fail(FR_ERR_ARG, err, errcap, "context must be an object");
+            goto fail;
+        }
         if (fr_jc_check_fields(ctx, ctxk, "context.", err, errcap)) goto fail;
         if (!str(ctx, "query", "context.", &out->req.query, &out->req.query_len, err, errcap)) goto fail;
         if ((rc = parse_history(ctx, out, err, errcap))) goto fail;
@@ -170,10 +185,16 @@ fr_status fr_request_parse_arms(const char *json, size_t len, const fr_rank_opti
     rc = FR_ERR_ARG;
     const cJSON *opt = fr_jc_get(root, "options");
     if (opt) {
-        if (!cJSON_IsObject(opt)) { fr_fail(FR_ERR_ARG, err, errcap, "options must be an object"); goto fail; }
+        if (!cJSON_IsObject(opt)) {
+            fr_fail(FR_ERR_ARG, err, errcap, "options must be an object");
+            goto fail;
+        }
         if (fr_rank_options_from_json(opt, "options.", extra, &out->req.options, &out->options_set, err, errcap)) goto fail;
         const cJSON *b = fr_jc_get(opt, "return_scores");
-        if (b && !fr_jc_bool(b, &out->return_scores)) { fr_fail(FR_ERR_ARG, err, errcap, "options.return_scores must be true or false"); goto fail; }
+        if (b && !fr_jc_bool(b, &out->return_scores)) {
+            fr_fail(FR_ERR_ARG, err, errcap, "options.return_scores must be true or false");
+            goto fail;
+        }
     }
     return FR_OK;
 fail:
@@ -187,7 +208,10 @@ fail:
  * their length.
  *-------------------------------------------------------------------------------------------*/
 
-typedef struct { int snake; char buf[32]; } names;
+typedef struct {
+    int snake;
+    char buf[32];
+} names;
 
 static const char *nm(names *n, const char *snake) {
     if (n->snake) return snake;
@@ -200,7 +224,10 @@ static void add_id(cJSON *o, const char *key, const char *id, size_t len) {
     if (!s) return;
     free(s->valuestring);
     s->valuestring = strndup(id, len);
-    if (!s->valuestring) { cJSON_Delete(s); return; }
+    if (!s->valuestring) {
+        cJSON_Delete(s);
+        return;
+    }
     cJSON_AddItemToObject(o, key, s);
 }
 

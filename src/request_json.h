@@ -14,16 +14,16 @@
 #include "ranker.h"
 
 typedef struct {
-    void *root;              /* the parsed JSON (cJSON), owning every string below */
-    const char *request_id;  /* "" when absent */
+    void *root;             /* the parsed JSON (cJSON), owning every string below */
+    const char *request_id; /* "" when absent */
     fr_rank_request req;
     fr_history_item *history;
     fr_candidate *candidates;
-    int return_scores;       /* default 1 */
-    const char *user_id;     /* "" when absent */
-    const char *arm;         /* as the request named it, "" when absent */
-    int arm_index;           /* the arm whose options are under the request's (fr_request_parse_arms), else 0 */
-    uint64_t options_set;    /* bit 1 << FR_OPTION_x (rank_options.h) for each option the request set */
+    int return_scores;    /* default 1 */
+    const char *user_id;  /* "" when absent */
+    const char *arm;      /* as the request named it, "" when absent */
+    int arm_index;        /* the arm whose options are under the request's (fr_request_parse_arms), else 0 */
+    uint64_t options_set; /* bit 1 << FR_OPTION_x (rank_options.h) for each option the request set */
 } fr_parsed_request;
 
 /* Parses one request from JSON text. On failure err names the field ("candidates[2].item_id must

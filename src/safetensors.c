@@ -21,19 +21,30 @@
 #define FR_ST_MAX_HEADER (100u * 1024u * 1024u)
 
 struct fr_safetensors {
-    void *map;          /* NULL when parsing a caller's buffer */
+    void *map; /* NULL when parsing a caller's buffer */
     size_t map_len;
     const uint8_t *image;
     size_t image_len;
     fr_tensor *tensors;
     size_t count;
-    char *names;        /* all names, NUL separated */
+    char *names; /* all names, NUL separated */
 };
 
-static const struct { const char *name; fr_dtype dt; size_t size; } dtype_table[] = {
-    {"F32", FR_DT_F32, 4}, {"F16", FR_DT_F16, 2}, {"BF16", FR_DT_BF16, 2}, {"F64", FR_DT_F64, 8},
-    {"I64", FR_DT_I64, 8}, {"I32", FR_DT_I32, 4}, {"I16", FR_DT_I16, 2}, {"I8", FR_DT_I8, 1},
-    {"U8", FR_DT_U8, 1},   {"BOOL", FR_DT_BOOL, 1},
+static const struct {
+    const char *name;
+    fr_dtype dt;
+    size_t size;
+} dtype_table[] = {
+    {"F32", FR_DT_F32, 4},
+    {"F16", FR_DT_F16, 2},
+    {"BF16", FR_DT_BF16, 2},
+    {"F64", FR_DT_F64, 8},
+    {"I64", FR_DT_I64, 8},
+    {"I32", FR_DT_I32, 4},
+    {"I16", FR_DT_I16, 2},
+    {"I8", FR_DT_I8, 1},
+    {"U8", FR_DT_U8, 1},
+    {"BOOL", FR_DT_BOOL, 1},
 };
 
 const char *fr_dtype_name(fr_dtype dt) {
@@ -52,7 +63,10 @@ float fr_f16_to_f32(uint16_t h) {
             bits = sign;
         } else { /* subnormal: renormalise */
             int e = -1;
-            do { e++; man <<= 1; } while (!(man & 0x400u));
+            do {
+                e++;
+                man <<= 1;
+            } while (!(man & 0x400u));
             bits = sign | ((uint32_t)(127 - 15 - e) << 23) | ((man & 0x3ffu) << 13);
         }
     } else if (exp == 31) {
@@ -155,7 +169,10 @@ fr_status fr_st_parse(const uint8_t *buf, size_t len, const char *label, fr_safe
     cJSON_ArrayForEach(item, root) {
         const char *name = item->string;
         if (strcmp(name, "__metadata__") == 0) {
-            if (!cJSON_IsObject(item)) { rc = fr_fail(FR_ERR_FORMAT, err, errcap, "%s: __metadata__ is not an object", label); goto done; }
+            if (!cJSON_IsObject(item)) {
+                rc = fr_fail(FR_ERR_FORMAT, err, errcap, "%s: __metadata__ is not an object", label);
+                goto done;
+            }
             continue;
         }
         fr_tensor *t = &st->tensors[st->count];
@@ -163,7 +180,10 @@ fr_status fr_st_parse(const uint8_t *buf, size_t len, const char *label, fr_safe
         memcpy(name_cursor, name, nl);
         t->name = name_cursor;
         name_cursor += nl;
-        if (!cJSON_IsObject(item)) { rc = fr_fail(FR_ERR_FORMAT, err, errcap, "%s: tensor '%s': entry is not an object", label, name); goto done; }
+        if (!cJSON_IsObject(item)) {
+            rc = fr_fail(FR_ERR_FORMAT, err, errcap, "%s: tensor '%s': entry is not an object", label, name);
+            goto done;
+        }
         const cJSON *dt = cJSON_GetObjectItemCaseSensitive(item, "dtype");
         const cJSON *shape = cJSON_GetObjectItemCaseSensitive(item, "shape");
         const cJSON *offs = cJSON_GetObjectItemCaseSensitive(item, "data_offsets");
@@ -173,17 +193,32 @@ fr_status fr_st_parse(const uint8_t *buf, size_t len, const char *label, fr_safe
         }
         size_t esize = 0;
         for (size_t i = 0; i < sizeof dtype_table / sizeof dtype_table[0]; i++)
-            if (strcmp(dt->valuestring, dtype_table[i].name) == 0) { t->dtype = dtype_table[i].dt; esize = dtype_table[i].size; }
-        if (!esize) { rc = fr_fail(FR_ERR_UNSUPPORTED, err, errcap, "%s: tensor '%s': unsupported dtype '%.16s'", label, name, dt->valuestring); goto done; }
+            if (strcmp(dt->valuestring, dtype_table[i].name) == 0) {
+                t->dtype = dtype_table[i].dt;
+                esize = dtype_table[i].size;
+            }
+        if (!esize) {
+            rc = fr_fail(FR_ERR_UNSUPPORTED, err, errcap, "%s: tensor '%s': unsupported dtype '%.16s'", label, name, dt->valuestring);
+            goto done;
+        }
         int nd = cJSON_GetArraySize(shape);
-        if (nd > FR_ST_MAX_DIMS) { rc = fr_fail(FR_ERR_FORMAT, err, errcap, "%s: tensor '%s': %d dims (max %d)", label, name, nd, FR_ST_MAX_DIMS); goto done; }
+        if (nd > FR_ST_MAX_DIMS) {
+            rc = fr_fail(FR_ERR_FORMAT, err, errcap, "%s: tensor '%s': %d dims (max %d)", label, name, nd, FR_ST_MAX_DIMS);
+            goto done;
+        }
         t->ndim = nd;
         int64_t numel = 1;
         for (int d = 0; d < nd; d++) {
             int64_t v;
-            if (!json_uint(cJSON_GetArrayItem(shape, d), &v)) { rc = fr_fail(FR_ERR_FORMAT, err, errcap, "%s: tensor '%s': shape[%d] is not a non-negative integer", label, name, d); goto done; }
+            if (!json_uint(cJSON_GetArrayItem(shape, d), &v)) {
+                rc = fr_fail(FR_ERR_FORMAT, err, errcap, "%s: tensor '%s': shape[%d] is not a non-negative integer", label, name, d);
+                goto done;
+            }
             t->shape[d] = v;
-            if (v != 0 && numel > INT64_MAX / 8 / v) { rc = fr_fail(FR_ERR_FORMAT, err, errcap, "%s: tensor '%s': shape overflows", label, name); goto done; }
+            if (v != 0 && numel > INT64_MAX / 8 / v) {
+                rc = fr_fail(FR_ERR_FORMAT, err, errcap, "%s: tensor '%s': shape overflows", label, name);
+                goto done;
+            }
             numel *= v;
         }
         int64_t b, e;
@@ -208,7 +243,10 @@ fr_status fr_st_parse(const uint8_t *buf, size_t len, const char *label, fr_safe
     /* Tensors must not overlap (a crafted header could alias one tensor's bytes as another's). */
     if (st->count > 1) {
         fr_tensor *sorted = malloc(st->count * sizeof *sorted);
-        if (!sorted) { rc = fr_fail(FR_ERR_NOMEM, err, errcap, "%s: out of memory", label); goto done; }
+        if (!sorted) {
+            rc = fr_fail(FR_ERR_NOMEM, err, errcap, "%s: out of memory", label);
+            goto done;
+        }
         memcpy(sorted, st->tensors, st->count * sizeof *sorted);
         qsort(sorted, st->count, sizeof *sorted, cmp_by_offset);
         for (size_t i = 1; i < st->count; i++) {
@@ -223,7 +261,10 @@ fr_status fr_st_parse(const uint8_t *buf, size_t len, const char *label, fr_safe
     }
 done:
     cJSON_Delete(root);
-    if (rc != FR_OK) { fr_st_close(st); return rc; }
+    if (rc != FR_OK) {
+        fr_st_close(st);
+        return rc;
+    }
     st->image = buf;
     st->image_len = len;
     *out = st;
@@ -245,13 +286,19 @@ fr_status fr_st_open(const char *path, fr_safetensors **out, char *err, size_t e
         return fr_fail(FR_ERR_IO, err, errcap, "%s: not a regular file", path);
     }
     size_t len = (size_t)sb.st_size;
-    if (len < 8) { close(fd); return fr_fail(FR_ERR_FORMAT, err, errcap, "%s: file is %zu bytes, too short for a safetensors header", path, len); }
+    if (len < 8) {
+        close(fd);
+        return fr_fail(FR_ERR_FORMAT, err, errcap, "%s: file is %zu bytes, too short for a safetensors header", path, len);
+    }
     void *map = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
     close(fd);
     if (map == MAP_FAILED) return fr_fail(FR_ERR_IO, err, errcap, "%s: mmap failed: %s", path, strerror(errno));
     fr_safetensors *st;
     fr_status rc = fr_st_parse(map, len, path, &st, err, errcap);
-    if (rc != FR_OK) { munmap(map, len); return rc; }
+    if (rc != FR_OK) {
+        munmap(map, len);
+        return rc;
+    }
     st->map = map;
     st->map_len = len;
     *out = st;
@@ -289,7 +336,11 @@ fr_status fr_st_read_f32(const fr_safetensors *st, const char *name, int ndim, c
         for (int64_t i = 0; i < t->numel; i++) out[i] = fr_bf16_to_f32((uint16_t)(p[2 * i] | p[2 * i + 1] << 8));
         break;
     case FR_DT_F64:
-        for (int64_t i = 0; i < t->numel; i++) { double v; memcpy(&v, p + 8 * i, 8); out[i] = (float)v; }
+        for (int64_t i = 0; i < t->numel; i++) {
+            double v;
+            memcpy(&v, p + 8 * i, 8);
+            out[i] = (float)v;
+        }
         break;
     default:
         return fr_fail(FR_ERR_UNSUPPORTED, err, errcap, "weights: tensor '%s' has dtype %s, expected a float type", name, fr_dtype_name(t->dtype));

@@ -11,20 +11,28 @@
 #include "status.h"
 
 typedef enum {
-    FR_DT_F32, FR_DT_F16, FR_DT_BF16, FR_DT_F64,
-    FR_DT_I64, FR_DT_I32, FR_DT_I16, FR_DT_I8, FR_DT_U8, FR_DT_BOOL
+    FR_DT_F32,
+    FR_DT_F16,
+    FR_DT_BF16,
+    FR_DT_F64,
+    FR_DT_I64,
+    FR_DT_I32,
+    FR_DT_I16,
+    FR_DT_I8,
+    FR_DT_U8,
+    FR_DT_BOOL
 } fr_dtype;
 
 #define FR_ST_MAX_DIMS 8
 
 typedef struct {
-    const char *name;   /* owned by the fr_safetensors */
+    const char *name; /* owned by the fr_safetensors */
     fr_dtype dtype;
     int ndim;
     int64_t shape[FR_ST_MAX_DIMS];
     int64_t numel;
     size_t nbytes;
-    const void *data;   /* points into the mapped file */
+    const void *data; /* points into the mapped file */
 } fr_tensor;
 
 typedef struct fr_safetensors fr_safetensors;

@@ -28,14 +28,12 @@
  * Configuration and layout */
 
 fr_seq_config fr_seq_default_config(int n_items, int d_text) {
-    fr_seq_config c = {.n_items = n_items, .d = 64, .max_len = 50, .n_layers = 2, .n_heads = 1,
-                       .d_text = d_text, .d_ff = 256, .dropout = 0.2f};
+    fr_seq_config c = {.n_items = n_items, .d = 64, .max_len = 50, .n_layers = 2, .n_heads = 1, .d_text = d_text, .d_ff = 256, .dropout = 0.2f};
     return c;
 }
 
 fr_seq_adamw fr_seq_default_adamw(float lr) {
-    fr_seq_adamw o = {.lr = lr, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f, .weight_decay = 0.0f,
-                      .max_grad_norm = 0.0f};
+    fr_seq_adamw o = {.lr = lr, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f, .weight_decay = 0.0f, .max_grad_norm = 0.0f};
     return o;
 }
 
@@ -88,37 +86,37 @@ fr_status fr_seq_layout(const fr_seq_config *c, fr_seq_tensor layout[FR_SEQ_NTEN
 
 typedef struct {
     /* the step, copied so that the backward does not depend on the caller's arrays */
-    int32_t *items, *targets; /* (BT) */
-    int32_t *rows;            /* (BT) non-padded rows, ascending */
-    int32_t *loss_rows;       /* (BT) rows with a loss, ascending */
-    int32_t *row_slot;        /* (BT) row of V holding the input item of each row */
-    int32_t *cand_item;       /* (BT + K) candidate item ids: loss targets, then negatives */
-    int32_t *cand_slot;       /* (BT + K) their rows of V */
-    int32_t *uniq;            /* (U) distinct items of the batch, first-seen order */
-    int32_t *item_slot;       /* (N) item -> row of V during a forward; -1 between forwards */
-    float *V;                 /* (U, C) item vectors */
-    float *resid;             /* (L+1, BT, C) residual stream: [0] the input, [l+1] block l's output */
+    int32_t *items, *targets;         /* (BT) */
+    int32_t *rows;                    /* (BT) non-padded rows, ascending */
+    int32_t *loss_rows;               /* (BT) rows with a loss, ascending */
+    int32_t *row_slot;                /* (BT) row of V holding the input item of each row */
+    int32_t *cand_item;               /* (BT + K) candidate item ids: loss targets, then negatives */
+    int32_t *cand_slot;               /* (BT + K) their rows of V */
+    int32_t *uniq;                    /* (U) distinct items of the batch, first-seen order */
+    int32_t *item_slot;               /* (N) item -> row of V during a forward; -1 between forwards */
+    float *V;                         /* (U, C) item vectors */
+    float *resid;                     /* (L+1, BT, C) residual stream: [0] the input, [l+1] block l's output */
     float *ln1, *ln1_mean, *ln1_rstd; /* (L, BT, C), (L, BT), (L, BT) */
-    float *qkv;               /* (L, BT, 3C) */
-    float *att;               /* (L, B, NH, T, T) attention probabilities, 0 where masked */
-    float *atty;              /* (L, BT, C) attention output before Wo */
-    float *h;                 /* (L, BT, C) stream after the attention branch */
+    float *qkv;                       /* (L, BT, 3C) */
+    float *att;                       /* (L, B, NH, T, T) attention probabilities, 0 where masked */
+    float *atty;                      /* (L, BT, C) attention output before Wo */
+    float *h;                         /* (L, BT, C) stream after the attention branch */
     float *ln2, *ln2_mean, *ln2_rstd;
-    float *fch, *fch_gelu;    /* (L, BT, F) */
+    float *fch, *fch_gelu;            /* (L, BT, F) */
     float *lnf, *lnf_mean, *lnf_rstd; /* (BT, C) user states, (BT), (BT) */
-    float *lse;               /* (BT) log-sum-exp of each loss position's logits */
-    float *branch;            /* (BT, C) forward scratch: a residual branch's output */
-    float *Vt;                /* (C, BT + K) candidate vectors, transposed */
-    float *G;                 /* (LOSS_CHUNK, BT + K) loss scratch: a chunk's logits or their gradients */
-    float *rowloss;           /* (BT) loss scratch: each loss position's cross-entropy */
+    float *lse;                       /* (BT) log-sum-exp of each loss position's logits */
+    float *branch;                    /* (BT, C) forward scratch: a residual branch's output */
+    float *Vt;                        /* (C, BT + K) candidate vectors, transposed */
+    float *G;                         /* (LOSS_CHUNK, BT + K) loss scratch: a chunk's logits or their gradients */
+    float *rowloss;                   /* (BT) loss scratch: each loss position's cross-entropy */
     /* backward scratch */
     float *dstream, *dbranch, *dln, *datty; /* (BT, C) */
-    float *dqkv;              /* (BT, 3C) */
-    float *dfch;              /* (BT, F) */
-    float *dV;                /* (U, C) */
-    float *dVt;               /* (C, BT + K) */
-    float *datt;              /* (B, NH, T) */
-    int32_t *window;          /* (T) fr_seq_user_state's padded history */
+    float *dqkv;                            /* (BT, 3C) */
+    float *dfch;                            /* (BT, F) */
+    float *dV;                              /* (U, C) */
+    float *dVt;                             /* (C, BT + K) */
+    float *datt;                            /* (B, NH, T) */
+    int32_t *window;                        /* (T) fr_seq_user_state's padded history */
 } seq_acts;
 
 struct fr_seq_model {
@@ -162,27 +160,53 @@ static size_t carve(fr_seq_model *m, char *base) {
     const size_t BT = B * T;
     size_t off = 0;
     seq_acts *a = &m->a;
-#define TAKE(ptr, n)                                                                                   \
-    do {                                                                                               \
-        if (base) (ptr) = (void *)(base + off);                                                        \
-        off += ((n) * sizeof *(ptr) + 63) & ~(size_t)63;                                               \
+#define TAKE(ptr, n)                                     \
+    do {                                                 \
+        if (base) (ptr) = (void *)(base + off);          \
+        off += ((n) * sizeof *(ptr) + 63) & ~(size_t)63; \
     } while (0)
-    TAKE(a->items, BT); TAKE(a->targets, BT); TAKE(a->rows, BT); TAKE(a->loss_rows, BT);
-    TAKE(a->row_slot, BT); TAKE(a->cand_item, BT + K); TAKE(a->cand_slot, BT + K);
-    TAKE(a->uniq, U); TAKE(a->item_slot, N);
-    TAKE(a->V, U * C); TAKE(a->resid, (L + 1) * BT * C);
-    TAKE(a->ln1, L * BT * C); TAKE(a->ln1_mean, L * BT); TAKE(a->ln1_rstd, L * BT);
-    TAKE(a->qkv, L * BT * 3 * C); TAKE(a->att, L * B * NH * T * T); TAKE(a->atty, L * BT * C);
+    TAKE(a->items, BT);
+    TAKE(a->targets, BT);
+    TAKE(a->rows, BT);
+    TAKE(a->loss_rows, BT);
+    TAKE(a->row_slot, BT);
+    TAKE(a->cand_item, BT + K);
+    TAKE(a->cand_slot, BT + K);
+    TAKE(a->uniq, U);
+    TAKE(a->item_slot, N);
+    TAKE(a->V, U * C);
+    TAKE(a->resid, (L + 1) * BT * C);
+    TAKE(a->ln1, L * BT * C);
+    TAKE(a->ln1_mean, L * BT);
+    TAKE(a->ln1_rstd, L * BT);
+    TAKE(a->qkv, L * BT * 3 * C);
+    TAKE(a->att, L * B * NH * T * T);
+    TAKE(a->atty, L * BT * C);
     TAKE(a->h, L * BT * C);
-    TAKE(a->ln2, L * BT * C); TAKE(a->ln2_mean, L * BT); TAKE(a->ln2_rstd, L * BT);
-    TAKE(a->fch, L * BT * F); TAKE(a->fch_gelu, L * BT * F);
-    TAKE(a->lnf, BT * C); TAKE(a->lnf_mean, BT); TAKE(a->lnf_rstd, BT);
-    TAKE(a->lse, BT); TAKE(a->branch, BT * C); TAKE(a->Vt, C * (BT + K));
-    TAKE(a->G, LOSS_CHUNK * (BT + K)); TAKE(a->rowloss, BT);
+    TAKE(a->ln2, L * BT * C);
+    TAKE(a->ln2_mean, L * BT);
+    TAKE(a->ln2_rstd, L * BT);
+    TAKE(a->fch, L * BT * F);
+    TAKE(a->fch_gelu, L * BT * F);
+    TAKE(a->lnf, BT * C);
+    TAKE(a->lnf_mean, BT);
+    TAKE(a->lnf_rstd, BT);
+    TAKE(a->lse, BT);
+    TAKE(a->branch, BT * C);
+    TAKE(a->Vt, C * (BT + K));
+    TAKE(a->G, LOSS_CHUNK * (BT + K));
+    TAKE(a->rowloss, BT);
     TAKE(a->window, T);
     if (m->forward_only) return off;
-    TAKE(a->dstream, BT * C); TAKE(a->dbranch, BT * C); TAKE(a->dln, BT * C); TAKE(a->datty, BT * C);
-    TAKE(a->dqkv, BT * 3 * C); TAKE(a->dfch, BT * F); TAKE(a->dV, U * C); TAKE(a->dVt, C * (BT + K)); TAKE(a->datt, B * NH * T);
+    TAKE(a->dstream, BT * C);
+    TAKE(a->dbranch, BT * C);
+    TAKE(a->dln, BT * C);
+    TAKE(a->datty, BT * C);
+    TAKE(a->dqkv, BT * 3 * C);
+    TAKE(a->dfch, BT * F);
+    TAKE(a->dV, U * C);
+    TAKE(a->dVt, C * (BT + K));
+    TAKE(a->datt, B * NH * T);
 #undef TAKE
     return off;
 }
@@ -292,7 +316,8 @@ void fr_seq_zero_grad(fr_seq_model *m) {
  * the loss backward's recomputed logits equal the forward's. */
 static inline float dot(const float *restrict a, const float *restrict b, int n) {
     float s = 0.0f;
-#pragma omp simd reduction(+ : s)
+#pragma omp simd reduction(+ \
+                           : s)
     for (int i = 0; i < n; i++) s += a[i] * b[i];
     return s;
 }
@@ -736,12 +761,12 @@ typedef struct {
 static seq_block block_of(const fr_seq_model *m, float *base, int l) {
     const size_t C = (size_t)m->cfg.d, F = (size_t)m->cfg.d_ff;
     const fr_seq_tensor *t = m->layout;
-    seq_block k = {base + t[FR_SEQ_LN1W].offset + l * C,         base + t[FR_SEQ_LN1B].offset + l * C,
+    seq_block k = {base + t[FR_SEQ_LN1W].offset + l * C, base + t[FR_SEQ_LN1B].offset + l * C,
                    base + t[FR_SEQ_QKVW].offset + l * 3 * C * C, base + t[FR_SEQ_QKVB].offset + l * 3 * C,
                    base + t[FR_SEQ_ATTPROJW].offset + l * C * C, base + t[FR_SEQ_ATTPROJB].offset + l * C,
-                   base + t[FR_SEQ_LN2W].offset + l * C,         base + t[FR_SEQ_LN2B].offset + l * C,
-                   base + t[FR_SEQ_FCW].offset + l * F * C,      base + t[FR_SEQ_FCB].offset + l * F,
-                   base + t[FR_SEQ_FCPROJW].offset + l * C * F,  base + t[FR_SEQ_FCPROJB].offset + l * C};
+                   base + t[FR_SEQ_LN2W].offset + l * C, base + t[FR_SEQ_LN2B].offset + l * C,
+                   base + t[FR_SEQ_FCW].offset + l * F * C, base + t[FR_SEQ_FCB].offset + l * F,
+                   base + t[FR_SEQ_FCPROJW].offset + l * C * F, base + t[FR_SEQ_FCPROJB].offset + l * C};
     return k;
 }
 
@@ -1007,8 +1032,7 @@ fr_status fr_seq_train_epoch_with(fr_seq_step_fn step_fn, void *ctx, const fr_se
             st->positions += len;
         }
         for (int j = 0; j < o->n_neg; j++) negs[j] = (int32_t)(hash3(o->seed, stream, (uint64_t)j) % (uint64_t)N);
-        const fr_seq_batch b = {.B = B, .items = items, .targets = targets, .negatives = negs, .n_neg = o->n_neg,
-                                .text = text, .train = 1, .dropout_seed = hash3(o->seed, stream, 0xd00dULL)};
+        const fr_seq_batch b = {.B = B, .items = items, .targets = targets, .negatives = negs, .n_neg = o->n_neg, .text = text, .train = 1, .dropout_seed = hash3(o->seed, stream, 0xd00dULL)};
         float loss = 0.0f;
         rc = step_fn(ctx, &b, &o->opt, &loss, err, errcap);
         if (rc) {

@@ -60,13 +60,13 @@
 #define FR_SEQ_LN_EPS 1e-5f
 
 typedef struct {
-    int n_items;  /* N */
-    int d;        /* C, width (default 64) */
-    int max_len;  /* T, window (default 50) */
-    int n_layers; /* L (default 2) */
-    int n_heads;  /* NH, divides d (default 1) */
-    int d_text;   /* Dt, frozen text vector dimension (384 for MiniLM) */
-    int d_ff;     /* F, FFN hidden width (default 4d) */
+    int n_items;   /* N */
+    int d;         /* C, width (default 64) */
+    int max_len;   /* T, window (default 50) */
+    int n_layers;  /* L (default 2) */
+    int n_heads;   /* NH, divides d (default 1) */
+    int d_text;    /* Dt, frozen text vector dimension (384 for MiniLM) */
+    int d_ff;      /* F, FFN hidden width (default 4d) */
     float dropout; /* p in [0, 1), training only */
 } fr_seq_config;
 
@@ -113,10 +113,10 @@ typedef struct {
     const int32_t *targets;   /* (B, T) next item ids, -1 = no loss here; NULL = forward only */
     const int32_t *negatives; /* (n_neg) shared uniform negatives in [0, N) */
     int n_neg;
-    const float *text;        /* (N, Dt) frozen text vectors, row i = item i; borrowed and read
+    const float *text;     /* (N, Dt) frozen text vectors, row i = item i; borrowed and read
                                  again by fr_seq_backward, so it must outlive the step */
-    int train;                /* 1: dropout on (cfg.dropout > 0) */
-    uint64_t dropout_seed;    /* the masks are a function of this seed only (give each step its own) */
+    int train;             /* 1: dropout on (cfg.dropout > 0) */
+    uint64_t dropout_seed; /* the masks are a function of this seed only (give each step its own) */
 } fr_seq_batch;
 
 typedef struct fr_seq_model fr_seq_model;
@@ -183,8 +183,8 @@ typedef struct {
 } fr_seq_data;
 
 typedef struct {
-    int batch;   /* sequences per step (<= the model's max_batch) */
-    int n_neg;   /* uniform negatives per step (<= max_neg; default 1024) */
+    int batch; /* sequences per step (<= the model's max_batch) */
+    int n_neg; /* uniform negatives per step (<= max_neg; default 1024) */
     uint64_t seed;
     fr_seq_adamw opt;
     /* (optional) called after every step with the steps done, the epoch's step count and the

@@ -23,8 +23,8 @@ typedef struct {
 
 struct fr_seq_server {
     fr_seq_config cfg;
-    float *V;       /* (N, C) item vectors */
-    float *rest;    /* every parameter after E, in seqmodel.h's layout (E's rows live in V) */
+    float *V;    /* (N, C) item vectors */
+    float *rest; /* every parameter after E, in seqmodel.h's layout (E's rows live in V) */
     const float *Wp, *bp, *pos, *lnfw, *lnfb;
     serve_block *blk; /* (L) */
 };
@@ -179,10 +179,12 @@ static void layernorm_rows(float *out, const float *inp, const float *w, const f
         const float *x = inp + (size_t)r * C;
         float *o = out + (size_t)r * C;
         float s = 0.0f, v = 0.0f;
-#pragma omp simd reduction(+ : s)
+#pragma omp simd reduction(+ \
+                           : s)
         for (int c = 0; c < C; c++) s += x[c];
         const float mu = s / (float)C;
-#pragma omp simd reduction(+ : v)
+#pragma omp simd reduction(+ \
+                           : v)
         for (int c = 0; c < C; c++) v += (x[c] - mu) * (x[c] - mu);
         const float rs = 1.0f / sqrtf(v / (float)C + FR_SEQ_LN_EPS);
 #pragma omp simd
@@ -203,13 +205,15 @@ static void attention_rows(float *y, const float *q, const float *kv, int n, int
             for (int s = 0; s <= t; s++) {
                 const float *k = kv + (size_t)s * 2 * C + (size_t)h * hs;
                 float d = 0.0f;
-#pragma omp simd reduction(+ : d)
+#pragma omp simd reduction(+ \
+                           : d)
                 for (int c = 0; c < hs; c++) d += qq[c] * k[c];
                 p[s] = d * scale;
                 mx = p[s] > mx ? p[s] : mx;
             }
             float z = 0.0f;
-#pragma omp simd reduction(+ : z)
+#pragma omp simd reduction(+ \
+                           : z)
             for (int s = 0; s <= t; s++) {
                 p[s] = fr_vexpf(p[s] - mx);
                 z += p[s];

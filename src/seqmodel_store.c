@@ -20,18 +20,20 @@
 
 /* header offsets */
 enum {
-    O_MAGIC = 0, O_VERSION = 8, O_HSIZE = 12, O_NPARAMS = 16,
-    O_CFG = 24,         /* 7 x i32 (n_items, d, max_len, n_layers, n_heads, d_text, d_ff), f32 dropout */
-    O_STORE = 56,       /* u64 n_items, u32 dim, u32 0, u64 ids_hash, char name[64] */
-    O_HYPER = 144,      /* f32 lr, f32 wd, i32 batch, n_neg, patience, max_epochs, val_percent, val_negatives, u64 seed */
-    O_PROV = 184,       /* u64 log_hash, log_bytes, users, events, unknown, train_sequences, val_users */
-    O_EPOCHS = 240,     /* i32 epochs_run, best_epoch */
-    O_METRICS = 248,    /* f64 best_ndcg, best_hr, best_loss */
-    O_CREATED = 272,    /* u64 */
-    O_LOGPATH = 280,    /* char[256] */
-    O_END = 536         /* [O_END, FR_SEQ_HEADER_SIZE) reserved, zero */
+    O_MAGIC = 0,
+    O_VERSION = 8,
+    O_HSIZE = 12,
+    O_NPARAMS = 16,
+    O_CFG = 24,      /* 7 x i32 (n_items, d, max_len, n_layers, n_heads, d_text, d_ff), f32 dropout */
+    O_STORE = 56,    /* u64 n_items, u32 dim, u32 0, u64 ids_hash, char name[64] */
+    O_HYPER = 144,   /* f32 lr, f32 wd, i32 batch, n_neg, patience, max_epochs, val_percent, val_negatives, u64 seed */
+    O_PROV = 184,    /* u64 log_hash, log_bytes, users, events, unknown, train_sequences, val_users */
+    O_EPOCHS = 240,  /* i32 epochs_run, best_epoch */
+    O_METRICS = 248, /* f64 best_ndcg, best_hr, best_loss */
+    O_CREATED = 272, /* u64 */
+    O_LOGPATH = 280, /* char[256] */
+    O_END = 536      /* [O_END, FR_SEQ_HEADER_SIZE) reserved, zero */
 };
-
 
 void fr_seq_store_key_of(const fr_store *s, const char *label, fr_seq_store_key *k) {
     const fr_store_info *in = fr_store_info_of(s);
@@ -48,7 +50,8 @@ void fr_seq_store_key_of(const fr_store *s, const char *label, fr_seq_store_key 
     }
     k->ids_hash = h;
     const char *base = label ? strrchr(label, '/') : NULL;
-    snprintf(k->name, sizeof k->name, "%s", base ? base + 1 : label ? label : "");
+    snprintf(k->name, sizeof k->name, "%s", base ? base + 1 : label ? label
+                                                                    : "");
 }
 
 /* The parameter count of cfg within the loadable limits, or a message why not. */
@@ -230,7 +233,10 @@ static void store_text_rows(void *ctx, int64_t first, int count, float *out) {
     const fr_store *s = ctx;
     const int dim = fr_store_info_of(s)->dim;
     const float *f = fr_store_vectors_f32(s);
-    if (f) { memcpy(out, f + (size_t)first * dim, (size_t)count * dim * sizeof(float)); return; }
+    if (f) {
+        memcpy(out, f + (size_t)first * dim, (size_t)count * dim * sizeof(float));
+        return;
+    }
     for (int i = 0; i < count; i++) fr_store_vector(s, (uint64_t)(first + i), out + (size_t)i * dim);
 }
 
@@ -266,7 +272,10 @@ fr_status fr_seq_file_hash(const char *path, uint64_t *hash, uint64_t *bytes, ch
     FILE *f = fopen(path, "rb");
     if (!f) return fr_fail(FR_ERR_IO, err, errcap, "%s: cannot open: %s", path, strerror(errno));
     uint8_t *buf = malloc(1 << 16);
-    if (!buf) { fclose(f); return fr_fail(FR_ERR_NOMEM, err, errcap, "%s: out of memory", path); }
+    if (!buf) {
+        fclose(f);
+        return fr_fail(FR_ERR_NOMEM, err, errcap, "%s: out of memory", path);
+    }
     uint64_t h = 0, n = 0;
     size_t got;
     while ((got = fread(buf, 1, 1 << 16, f)) > 0) {

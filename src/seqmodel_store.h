@@ -51,11 +51,11 @@ typedef struct {
     uint64_t seed;
     /* provenance */
     char log_path[256];
-    uint64_t log_hash, log_bytes;         /* fr_hash64 of the log file's bytes (64 KiB blocks), its size */
+    uint64_t log_hash, log_bytes;          /* fr_hash64 of the log file's bytes (64 KiB blocks), its size */
     uint64_t users, events, unknown_items; /* what the log gave */
     uint64_t train_sequences, val_users;
     int epochs_run, best_epoch;           /* best_epoch: 1-based, the epoch whose parameters these are */
-    double best_ndcg, best_hr, best_loss;  /* validation NDCG@10 / HR@10 of best_epoch, its mean train loss */
+    double best_ndcg, best_hr, best_loss; /* validation NDCG@10 / HR@10 of best_epoch, its mean train loss */
     uint64_t created_unix;
 } fr_seq_meta;
 

@@ -58,7 +58,10 @@ fr_status fr_seq_histories_read(FILE *f, const char *label, fr_log_format fmt, c
     event_list l = {0};
     fr_status rc = fr_log_read(f, label, fmt, store, max_bad, add_event, &l, &h->stats, err, errcap);
     if (!rc && l.n > (size_t)INT32_MAX) rc = fr_fail(FR_ERR_UNSUPPORTED, err, errcap, "%s: more than 2^31 events", label);
-    if (rc) { free(l.ev); return rc; }
+    if (rc) {
+        free(l.ev);
+        return rc;
+    }
     if (l.n) qsort(l.ev, l.n, sizeof *l.ev, by_user_time);
     size_t users = 0;
     for (size_t i = 0; i < l.n; i++) users += i == 0 || l.ev[i].user != l.ev[i - 1].user;
@@ -168,7 +171,10 @@ fr_status fr_seq_validate(fr_seq_model *m, const fr_seq_split *s, const float *t
             float target = 0.0f;
             for (int q = 0; q < C; q++) target += u[q] * V[(size_t)y * C + q];
             /* a NaN state would compare false with every negative and score a perfect rank */
-            if (!isfinite(target)) { rc = fr_fail(FR_ERR_ARG, err, errcap, "validation score of user %d is %g (the model diverged)", i, (double)target); break; }
+            if (!isfinite(target)) {
+                rc = fr_fail(FR_ERR_ARG, err, errcap, "validation score of user %d is %g (the model diverged)", i, (double)target);
+                break;
+            }
             int rank = 0;
             for (int j = 0; j < val_negatives; j++) {
                 int32_t neg = y;
@@ -192,7 +198,6 @@ fr_status fr_seq_validate(fr_seq_model *m, const fr_seq_split *s, const float *t
 }
 
 /* ---------------------------------------------------------------- checkpoints */
-
 
 /* layout: magic | u32 version, 0 | u64 settings | u64 n_params | u32 epochs_done, best_epoch,
  * bad_epochs, AdamW steps | records f64[4 x epochs_done] | params, moment 1, moment 2, best
@@ -238,7 +243,11 @@ fr_status fr_seq_run_load(const uint8_t *data, size_t size, const char *label, u
         return fr_fail(FR_ERR_ARG, err, errcap, "%s: the checkpoint is of another run (other settings, log or store)", label);
     float *best_p = malloc(n * sizeof(float) + 1);
     fr_seq_epoch_record *recs = malloc(rec + 1);
-    if (!best_p || !recs) { free(best_p); free(recs); return fr_fail(FR_ERR_NOMEM, err, errcap, "%s: out of memory", label); }
+    if (!best_p || !recs) {
+        free(best_p);
+        free(recs);
+        return fr_fail(FR_ERR_NOMEM, err, errcap, "%s: out of memory", label);
+    }
     const uint8_t *p = data + CKPT_HEADER;
     memcpy(recs, p, rec);
     p += rec;

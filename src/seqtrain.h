@@ -27,9 +27,9 @@
 
 typedef struct {
     int n_users;
-    int64_t *off;      /* (n_users + 1) */
-    int32_t *items;    /* store rows, oldest first */
-    uint64_t *user;    /* (n_users) hash of each user's id */
+    int64_t *off;          /* (n_users + 1) */
+    int32_t *items;        /* store rows, oldest first */
+    uint64_t *user;        /* (n_users) hash of each user's id */
     fr_priors_stats stats; /* events, unknown item ids, malformed lines skipped */
 } fr_seq_histories;
 
@@ -38,7 +38,7 @@ fr_status fr_seq_histories_read(FILE *f, const char *label, fr_log_format fmt, c
 void fr_seq_histories_free(fr_seq_histories *h);
 
 typedef struct {
-    fr_seq_data train;  /* every user's training sequence (owns off and items below) */
+    fr_seq_data train; /* every user's training sequence (owns off and items below) */
     int64_t *off;
     int32_t *items;
     int n_val;

@@ -15,7 +15,10 @@
 #include "bytes.h"
 #include "hash.h"
 
-enum { OP_UPSERT = 1, OP_DELETE = 2, REC_VERSION = 1, REC_HEAD = 17 };
+enum { OP_UPSERT = 1,
+       OP_DELETE = 2,
+       REC_VERSION = 1,
+       REC_HEAD = 17 };
 
 /* ---------------- batch records ---------------- */
 
@@ -47,7 +50,10 @@ fr_status fr_delta_batch_new(uint64_t fingerprint, int dim, fr_delta_batch **out
     uint8_t h[REC_HEAD] = {REC_VERSION};
     fr_wr64(h + 1, fingerprint);
     fr_wr32(h + 9, (uint32_t)dim);
-    if (!b || put(b, h, sizeof h)) { fr_delta_batch_free(b); return fr_fail(FR_ERR_NOMEM, err, errcap, "out of memory"); }
+    if (!b || put(b, h, sizeof h)) {
+        fr_delta_batch_free(b);
+        return fr_fail(FR_ERR_NOMEM, err, errcap, "out of memory");
+    }
     b->dim = dim;
     *out = b;
     return FR_OK;
@@ -85,7 +91,10 @@ fr_status fr_delta_batch_delete(fr_delta_batch *b, const char *id, size_t id_len
     return FR_OK;
 }
 
-const uint8_t *fr_delta_batch_bytes(const fr_delta_batch *b, size_t *len) { *len = b->len; return b->buf; }
+const uint8_t *fr_delta_batch_bytes(const fr_delta_batch *b, size_t *len) {
+    *len = b->len;
+    return b->buf;
+}
 
 void fr_delta_batch_free(fr_delta_batch *b) {
     if (!b) return;
@@ -94,7 +103,14 @@ void fr_delta_batch_free(fr_delta_batch *b) {
 }
 
 /* Walks a record: calls visit per op (NULL: checks only). */
-typedef struct { const char *id; size_t id_len; int deleted; const char *text; size_t text_len; const uint8_t *vec; } op_view;
+typedef struct {
+    const char *id;
+    size_t id_len;
+    int deleted;
+    const char *text;
+    size_t text_len;
+    const uint8_t *vec;
+} op_view;
 typedef int (*op_fn)(void *ctx, const op_view *op);
 
 static fr_status walk(const uint8_t *rec, size_t len, uint64_t fingerprint, int dim, op_fn visit, void *ctx, char *err, size_t errcap) {
@@ -156,8 +172,8 @@ struct fr_delta {
     atomic_long refs;
     uint64_t fp, seq, count, cap, bytes;
     int dim;
-    entry **items;      /* count entries, in order of each id's first appearance */
-    uint32_t *slots;    /* index + 1 into items, 0 empty; mask + 1 slots */
+    entry **items;   /* count entries, in order of each id's first appearance */
+    uint32_t *slots; /* index + 1 into items, 0 empty; mask + 1 slots */
     uint64_t mask;
 };
 
@@ -189,7 +205,12 @@ static fr_delta *delta_alloc(uint64_t fp, int dim, uint64_t cap) {
     d->items = calloc(d->cap, sizeof *d->items);
     d->slots = calloc(slots, sizeof *d->slots);
     d->mask = slots - 1;
-    if (!d->items || !d->slots) { free(d->items); free(d->slots); free(d); return NULL; }
+    if (!d->items || !d->slots) {
+        free(d->items);
+        free(d->slots);
+        free(d);
+        return NULL;
+    }
     return d;
 }
 
@@ -204,9 +225,15 @@ static int64_t slot_of(const fr_delta *d, const char *id, size_t len, int *found
     uint64_t i = fr_hash64(id, len, 0x11) & d->mask;
     for (;;) {
         uint32_t v = d->slots[i];
-        if (!v) { *found = 0; return (int64_t)i; }
+        if (!v) {
+            *found = 0;
+            return (int64_t)i;
+        }
         const entry *e = d->items[v - 1];
-        if (e->id_len == len && memcmp(e->id, id, len) == 0) { *found = 1; return (int64_t)i; }
+        if (e->id_len == len && memcmp(e->id, id, len) == 0) {
+            *found = 1;
+            return (int64_t)i;
+        }
         i = (i + 1) & d->mask;
     }
 }
@@ -240,7 +267,10 @@ static int apply_op(void *ctx, const op_view *op) {
         entry_unref(d->items[k]);
         d->items[k] = e;
     } else {
-        if (d->count >= d->cap || (d->count + 1) * 2 > d->mask + 1) { free(e); return -1; } /* sized by the caller */
+        if (d->count >= d->cap || (d->count + 1) * 2 > d->mask + 1) {
+            free(e);
+            return -1;
+        } /* sized by the caller */
         d->items[d->count] = e;
         d->slots[s] = (uint32_t)++d->count;
     }
@@ -248,8 +278,14 @@ static int apply_op(void *ctx, const op_view *op) {
     return 0;
 }
 
-typedef struct { uint32_t n; } count_ctx;
-static int count_op(void *ctx, const op_view *op) { (void)op; ((count_ctx *)ctx)->n++; return 0; }
+typedef struct {
+    uint32_t n;
+} count_ctx;
+static int count_op(void *ctx, const op_view *op) {
+    (void)op;
+    ((count_ctx *)ctx)->n++;
+    return 0;
+}
 
 fr_status fr_delta_apply(const fr_delta *d, const uint8_t *rec, size_t len, uint64_t seq, fr_delta **out, char *err, size_t errcap) {
     *out = NULL;
@@ -272,7 +308,10 @@ fr_status fr_delta_apply(const fr_delta *d, const uint8_t *rec, size_t len, uint
     n->bytes = d->bytes;
     n->seq = seq;
     rc = walk(rec, len, d->fp, d->dim, apply_op, n, err, errcap);
-    if (rc) { delta_free(n); return rc; }
+    if (rc) {
+        delta_free(n);
+        return rc;
+    }
     *out = n;
     return FR_OK;
 }
@@ -345,7 +384,8 @@ fr_status fr_delta_compact(const fr_store *base, const fr_delta *d, const char *
         if (fr_store_section(base, derived[k], &sec[k], &sec_n[k]) && rows_move)
             return fr_fail(FR_ERR_UNSUPPORTED, err, errcap,
                            "compact: the store has %s indexed by row and the delta adds or deletes items; rebuild it with feedrank index "
-                           "(and --interactions / train) instead", k ? "a sequential model" : "log priors");
+                           "(and --interactions / train) instead",
+                           k ? "a sequential model" : "log priors");
     /* the new store is assembled at out_path.compact.tmp, its sections attached, then validated
      * and renamed over out_path, so that out_path never holds a store without its LIVE section */
     size_t pl = strlen(out_path);
@@ -355,7 +395,10 @@ fr_status fr_delta_compact(const fr_store *base, const fr_delta *d, const char *
     fr_store_writer *w;
     float *v = NULL;
     fr_status rc = fr_store_writer_open(tmp, in->dim, in->dtype, in->model_name, in->model_fingerprint, in->has_texts, &w, err, errcap);
-    if (rc) { free(tmp); return rc; }
+    if (rc) {
+        free(tmp);
+        return rc;
+    }
     v = malloc(sizeof(float) * (size_t)in->dim);
     if (!v) rc = fr_fail(FR_ERR_NOMEM, err, errcap, "out of memory");
     for (uint64_t r = 0; r < in->count && !rc; r++) {

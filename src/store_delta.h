@@ -25,8 +25,8 @@ typedef struct {
     const char *id;
     size_t id_len;
     int deleted;
-    const float *vector;  /* dim floats (upserts) */
-    const char *text;     /* NULL when the upsert gave none */
+    const float *vector; /* dim floats (upserts) */
+    const char *text;    /* NULL when the upsert gave none */
     size_t text_len;
 } fr_delta_item;
 
@@ -56,9 +56,9 @@ void fr_delta_unref(fr_delta *d);
 
 /* The delta's entry for id (the latest), or 0. */
 int fr_delta_find(const fr_delta *d, const char *id, size_t id_len, fr_delta_item *out);
-uint64_t fr_delta_seq(const fr_delta *d);     /* the log position this version includes */
-uint64_t fr_delta_count(const fr_delta *d);   /* ids in the delta (upserted or deleted) */
-uint64_t fr_delta_bytes(const fr_delta *d);   /* memory held by entries reachable from this version */
+uint64_t fr_delta_seq(const fr_delta *d);   /* the log position this version includes */
+uint64_t fr_delta_count(const fr_delta *d); /* ids in the delta (upserted or deleted) */
+uint64_t fr_delta_bytes(const fr_delta *d); /* memory held by entries reachable from this version */
 /* Entry i (0 <= i < fr_delta_count), in no particular order. */
 void fr_delta_item_at(const fr_delta *d, uint64_t i, fr_delta_item *out);
 

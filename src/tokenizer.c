@@ -22,17 +22,21 @@
 #include "model_config.h" /* fr_read_small_file */
 #include "unicode_tables.h"
 
-#define FR_TOK_MAX_TOKEN_BYTES 512   /* a vocab entry longer than this is rejected */
+#define FR_TOK_MAX_TOKEN_BYTES 512 /* a vocab entry longer than this is rejected */
 #define FR_TOK_MAX_ADDED 1024
 #define FR_TOK_MAX_VOCAB (4 * 1024 * 1024)
 
-typedef struct { const char *text; size_t len; int32_t id; } added_token;
+typedef struct {
+    const char *text;
+    size_t len;
+    int32_t id;
+} added_token;
 
 struct fr_tokenizer {
     fr_tok_config cfg;
-    char **id_to_tok;        /* [vocab_size], NULL for holes */
-    char *arena;             /* token strings */
-    fr_hindex vocab;         /* token string -> id */
+    char **id_to_tok; /* [vocab_size], NULL for holes */
+    char *arena;      /* token strings */
+    fr_hindex vocab;  /* token string -> id */
     added_token added[FR_TOK_MAX_ADDED];
     int n_added;
     uint8_t ascii_flags[128];
@@ -93,26 +97,43 @@ static const fr_uc_mapping *uc_map(const fr_uc_mapping *m, unsigned count, unsig
  * subparts"), which is what CPython's 'replace' error handler does. */
 static unsigned utf8_next(const uint8_t *s, size_t len, size_t *i) {
     uint8_t b = s[*i];
-    if (b < 0x80) { (*i)++; return b; }
+    if (b < 0x80) {
+        (*i)++;
+        return b;
+    }
     int need;
     unsigned cp;
     uint8_t lo = 0x80, hi = 0xBF;
-    if (b >= 0xC2 && b <= 0xDF) { need = 1; cp = b & 0x1F; }
-    else if (b >= 0xE0 && b <= 0xEF) {
-        need = 2; cp = b & 0x0F;
+    if (b >= 0xC2 && b <= 0xDF) {
+        need = 1;
+        cp = b & 0x1F;
+    } else if (b >= 0xE0 && b <= 0xEF) {
+        need = 2;
+        cp = b & 0x0F;
         if (b == 0xE0) lo = 0xA0;
         if (b == 0xED) hi = 0x9F;
     } else if (b >= 0xF0 && b <= 0xF4) {
-        need = 3; cp = b & 0x07;
+        need = 3;
+        cp = b & 0x07;
         if (b == 0xF0) lo = 0x90;
         if (b == 0xF4) hi = 0x8F;
-    } else { (*i)++; return 0xFFFD; }
+    } else {
+        (*i)++;
+        return 0xFFFD;
+    }
     size_t j = *i + 1;
     for (int k = 0; k < need; k++, j++) {
-        if (j >= len) { *i = j; return 0xFFFD; }
+        if (j >= len) {
+            *i = j;
+            return 0xFFFD;
+        }
         uint8_t c = s[j];
-        if (c < lo || c > hi) { *i = j; return 0xFFFD; }
-        lo = 0x80; hi = 0xBF;
+        if (c < lo || c > hi) {
+            *i = j;
+            return 0xFFFD;
+        }
+        lo = 0x80;
+        hi = 0xBF;
         cp = (cp << 6) | (c & 0x3F);
     }
     *i = j;
@@ -120,22 +141,34 @@ static unsigned utf8_next(const uint8_t *s, size_t len, size_t *i) {
 }
 
 static size_t utf8_put(unsigned cp, char *out) {
-    if (cp < 0x80) { out[0] = (char)cp; return 1; }
-    if (cp < 0x800) { out[0] = (char)(0xC0 | cp >> 6); out[1] = (char)(0x80 | (cp & 0x3F)); return 2; }
-    if (cp < 0x10000) {
-        out[0] = (char)(0xE0 | cp >> 12); out[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        out[2] = (char)(0x80 | (cp & 0x3F)); return 3;
+    if (cp < 0x80) {
+        out[0] = (char)cp;
+        return 1;
     }
-    out[0] = (char)(0xF0 | cp >> 18); out[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-    out[2] = (char)(0x80 | ((cp >> 6) & 0x3F)); out[3] = (char)(0x80 | (cp & 0x3F)); return 4;
+    if (cp < 0x800) {
+        out[0] = (char)(0xC0 | cp >> 6);
+        out[1] = (char)(0x80 | (cp & 0x3F));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        out[0] = (char)(0xE0 | cp >> 12);
+        out[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        out[2] = (char)(0x80 | (cp & 0x3F));
+        return 3;
+    }
+    out[0] = (char)(0xF0 | cp >> 18);
+    out[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+    out[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+    out[3] = (char)(0x80 | (cp & 0x3F));
+    return 4;
 }
 
 /* ---------- encoding ---------- */
 
 typedef struct {
-    unsigned *cps;  /* normalized code points of the current segment */
+    unsigned *cps; /* normalized code points of the current segment */
     size_t n, cap;
-    char *word;     /* UTF-8 scratch for WordPiece ("##" + piece) */
+    char *word; /* UTF-8 scratch for WordPiece ("##" + piece) */
     size_t word_cap;
 } scratch;
 
@@ -195,7 +228,11 @@ static int normalize_char(const fr_tokenizer *t, scratch *s, unsigned cp) {
     return push_stripped(t, s, cp);
 }
 
-typedef struct { int32_t *ids; int n, cap; int truncated; } id_sink;
+typedef struct {
+    int32_t *ids;
+    int n, cap;
+    int truncated;
+} id_sink;
 
 static void emit(id_sink *o, int32_t id) {
     if (o->n < o->cap) o->ids[o->n++] = id;
@@ -204,7 +241,10 @@ static void emit(id_sink *o, int32_t id) {
 
 /* WordPiece on cps[0..n) (one pre-tokenized word). */
 static int wordpiece(const fr_tokenizer *t, scratch *s, const unsigned *cps, size_t n, id_sink *o) {
-    if (n > (size_t)t->cfg.max_input_chars_per_word) { emit(o, t->cfg.unk_id); return 0; }
+    if (n > (size_t)t->cfg.max_input_chars_per_word) {
+        emit(o, t->cfg.unk_id);
+        return 0;
+    }
     size_t need = 2 * (4 * n + 2);
     if (need > s->word_cap) {
         char *p = realloc(s->word, need);
@@ -216,7 +256,10 @@ static int wordpiece(const fr_tokenizer *t, scratch *s, const unsigned *cps, siz
     char *word = s->word, *cand = s->word + 4 * n + 2;
     size_t offs[FR_TOK_MAX_TOKEN_BYTES + 1];
     size_t nb = 0;
-    for (size_t k = 0; k < n; k++) { offs[k] = nb; nb += utf8_put(cps[k], word + nb); }
+    for (size_t k = 0; k < n; k++) {
+        offs[k] = nb;
+        nb += utf8_put(cps[k], word + nb);
+    }
     offs[n] = nb;
     int32_t pieces[FR_TOK_MAX_TOKEN_BYTES];
     int npieces = 0;
@@ -234,7 +277,10 @@ static int wordpiece(const fr_tokenizer *t, scratch *s, const unsigned *cps, siz
             }
             if (found >= 0) break;
         }
-        if (found < 0) { emit(o, t->cfg.unk_id); return 0; }
+        if (found < 0) {
+            emit(o, t->cfg.unk_id);
+            return 0;
+        }
         pieces[npieces++] = found;
         start = end;
     }
@@ -247,7 +293,10 @@ static int encode_segment(const fr_tokenizer *t, scratch *s, id_sink *o) {
     size_t i = 0, n = s->n;
     while (i < n && !o->truncated) {
         unsigned f = uc_flags(t, s->cps[i]);
-        if (f & FR_UC_SPLIT_WS) { i++; continue; }
+        if (f & FR_UC_SPLIT_WS) {
+            i++;
+            continue;
+        }
         if (f & FR_UC_PUNCT) {
             if (wordpiece(t, s, &s->cps[i], 1, o)) return -1;
             i++;
@@ -287,7 +336,10 @@ int fr_tok_encode(const fr_tokenizer *t, const char *text, size_t len, int32_t *
         if (t->added_first[u[i]]) {
             int k = match_added(t, text, len, i);
             if (k >= 0) {
-                if (encode_segment(t, &s, &o)) { rc = -1; break; }
+                if (encode_segment(t, &s, &o)) {
+                    rc = -1;
+                    break;
+                }
                 s.n = 0;
                 emit(&o, t->added[k].id);
                 i += t->added[k].len;
@@ -295,7 +347,10 @@ int fr_tok_encode(const fr_tokenizer *t, const char *text, size_t len, int32_t *
             }
         }
         unsigned cp = utf8_next(u, len, &i);
-        if (normalize_char(t, &s, cp)) { rc = -1; break; }
+        if (normalize_char(t, &s, cp)) {
+            rc = -1;
+            break;
+        }
     }
     if (rc == 0 && !o.truncated && encode_segment(t, &s, &o)) rc = -1;
     free(s.cps);
@@ -351,7 +406,10 @@ static fr_status finish(fr_tokenizer *t, const char *label, char *err, size_t er
     if (t->cfg.strip_accents < 0) t->cfg.strip_accents = t->cfg.lowercase;
     fr_status rc = build_hash(t, label, err, errcap);
     if (rc) return rc;
-    struct { const char *name; int32_t *slot; } sp[] = {
+    struct {
+        const char *name;
+        int32_t *slot;
+    } sp[] = {
         {"[CLS]", &t->cfg.cls_id}, {"[SEP]", &t->cfg.sep_id}, {"[PAD]", &t->cfg.pad_id}, {"[UNK]", &t->cfg.unk_id}};
     for (size_t k = 0; k < 4; k++) {
         if (*sp[k].slot < 0) *sp[k].slot = vocab_lookup(t, sp[k].name, strlen(sp[k].name));
@@ -370,10 +428,16 @@ fr_status fr_tok_from_json(const char *json, size_t len, const char *label, fr_t
                            char *err, size_t errcap) {
     *out = NULL;
     cJSON *root = cJSON_ParseWithLength(json, len);
-    if (!root || !cJSON_IsObject(root)) { cJSON_Delete(root); return fr_fail(FR_ERR_FORMAT, err, errcap, "%s: not a JSON object", label); }
+    if (!root || !cJSON_IsObject(root)) {
+        cJSON_Delete(root);
+        return fr_fail(FR_ERR_FORMAT, err, errcap, "%s: not a JSON object", label);
+    }
     fr_status rc = FR_OK;
     fr_tokenizer *t = tok_new();
-    if (!t) { rc = fr_fail(FR_ERR_NOMEM, err, errcap, "%s: out of memory", label); goto done; }
+    if (!t) {
+        rc = fr_fail(FR_ERR_NOMEM, err, errcap, "%s: out of memory", label);
+        goto done;
+    }
     const cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
     const cJSON *mtype = cJSON_GetObjectItemCaseSensitive(model, "type");
     if (!cJSON_IsObject(model) || !cJSON_IsString(mtype) || strcmp(mtype->valuestring, "WordPiece") != 0) {
@@ -419,9 +483,15 @@ fr_status fr_tok_from_json(const char *json, size_t len, const char *label, fr_t
         goto done;
     }
     const cJSON *vocab = cJSON_GetObjectItemCaseSensitive(model, "vocab");
-    if (!cJSON_IsObject(vocab)) { rc = fr_fail(FR_ERR_FORMAT, err, errcap, "%s: model.vocab is not an object", label); goto done; }
+    if (!cJSON_IsObject(vocab)) {
+        rc = fr_fail(FR_ERR_FORMAT, err, errcap, "%s: model.vocab is not an object", label);
+        goto done;
+    }
     int n = cJSON_GetArraySize(vocab);
-    if (n < 1 || n > FR_TOK_MAX_VOCAB) { rc = fr_fail(FR_ERR_FORMAT, err, errcap, "%s: vocabulary size %d is outside 1..%d", label, n, FR_TOK_MAX_VOCAB); goto done; }
+    if (n < 1 || n > FR_TOK_MAX_VOCAB) {
+        rc = fr_fail(FR_ERR_FORMAT, err, errcap, "%s: vocabulary size %d is outside 1..%d", label, n, FR_TOK_MAX_VOCAB);
+        goto done;
+    }
     /* ids must be exactly 0..n-1 */
     size_t total = 0;
     const cJSON *e;
@@ -431,16 +501,25 @@ fr_status fr_tok_from_json(const char *json, size_t len, const char *label, fr_t
             goto done;
         }
         size_t l = strlen(e->string);
-        if (l == 0 || l > FR_TOK_MAX_TOKEN_BYTES) { rc = fr_fail(FR_ERR_FORMAT, err, errcap, "%s: vocab token of id %d has length %zu (1..%d allowed)", label, e->valueint, l, FR_TOK_MAX_TOKEN_BYTES); goto done; }
+        if (l == 0 || l > FR_TOK_MAX_TOKEN_BYTES) {
+            rc = fr_fail(FR_ERR_FORMAT, err, errcap, "%s: vocab token of id %d has length %zu (1..%d allowed)", label, e->valueint, l, FR_TOK_MAX_TOKEN_BYTES);
+            goto done;
+        }
         total += l + 1;
     }
     t->cfg.vocab_size = n;
     t->id_to_tok = calloc((size_t)n, sizeof *t->id_to_tok);
     t->arena = malloc(total);
-    if (!t->id_to_tok || !t->arena) { rc = fr_fail(FR_ERR_NOMEM, err, errcap, "%s: out of memory", label); goto done; }
+    if (!t->id_to_tok || !t->arena) {
+        rc = fr_fail(FR_ERR_NOMEM, err, errcap, "%s: out of memory", label);
+        goto done;
+    }
     char *cur = t->arena;
     cJSON_ArrayForEach(e, vocab) {
-        if (t->id_to_tok[e->valueint]) { rc = fr_fail(FR_ERR_FORMAT, err, errcap, "%s: vocab id %d is used twice", label, e->valueint); goto done; }
+        if (t->id_to_tok[e->valueint]) {
+            rc = fr_fail(FR_ERR_FORMAT, err, errcap, "%s: vocab id %d is used twice", label, e->valueint);
+            goto done;
+        }
         size_t l = strlen(e->string) + 1;
         memcpy(cur, e->string, l);
         t->id_to_tok[e->valueint] = cur;
@@ -448,7 +527,10 @@ fr_status fr_tok_from_json(const char *json, size_t len, const char *label, fr_t
     }
     const cJSON *unk = cJSON_GetObjectItemCaseSensitive(model, "unk_token");
     const cJSON *added = cJSON_GetObjectItemCaseSensitive(root, "added_tokens");
-    if (added && !cJSON_IsArray(added)) { rc = fr_fail(FR_ERR_FORMAT, err, errcap, "%s: added_tokens is not an array", label); goto done; }
+    if (added && !cJSON_IsArray(added)) {
+        rc = fr_fail(FR_ERR_FORMAT, err, errcap, "%s: added_tokens is not an array", label);
+        goto done;
+    }
     cJSON_ArrayForEach(e, added) {
         const cJSON *content = cJSON_GetObjectItemCaseSensitive(e, "content");
         const cJSON *id = cJSON_GetObjectItemCaseSensitive(e, "id");
@@ -473,7 +555,10 @@ fr_status fr_tok_from_json(const char *json, size_t len, const char *label, fr_t
     }
 done:
     cJSON_Delete(root);
-    if (rc) { fr_tok_free(t); return rc; }
+    if (rc) {
+        fr_tok_free(t);
+        return rc;
+    }
     *out = t;
     return FR_OK;
 }
@@ -488,21 +573,33 @@ static fr_status load_vocab_txt(const char *dir, fr_tokenizer **out, char *err, 
     fr_status rc = fr_read_small_file(path, 64u << 20, &buf, &len, err, errcap);
     if (rc) return rc;
     fr_tokenizer *t = tok_new();
-    if (!t) { free(buf); return fr_fail(FR_ERR_NOMEM, err, errcap, "%s: out of memory", path); }
+    if (!t) {
+        free(buf);
+        return fr_fail(FR_ERR_NOMEM, err, errcap, "%s: out of memory", path);
+    }
     t->arena = buf;
     size_t lines = 0;
     for (size_t i = 0; i < len; i++) lines += buf[i] == '\n';
     if (len && buf[len - 1] != '\n') lines++;
-    if (lines == 0 || lines > FR_TOK_MAX_VOCAB) { fr_tok_free(t); return fr_fail(FR_ERR_FORMAT, err, errcap, "%s: %zu lines is not a vocabulary", path, lines); }
+    if (lines == 0 || lines > FR_TOK_MAX_VOCAB) {
+        fr_tok_free(t);
+        return fr_fail(FR_ERR_FORMAT, err, errcap, "%s: %zu lines is not a vocabulary", path, lines);
+    }
     t->id_to_tok = calloc(lines, sizeof *t->id_to_tok);
-    if (!t->id_to_tok) { fr_tok_free(t); return fr_fail(FR_ERR_NOMEM, err, errcap, "%s: out of memory", path); }
+    if (!t->id_to_tok) {
+        fr_tok_free(t);
+        return fr_fail(FR_ERR_NOMEM, err, errcap, "%s: out of memory", path);
+    }
     size_t id = 0, start = 0;
     for (size_t i = 0; i <= len && id < lines; i++) {
         if (i == len || buf[i] == '\n') {
             size_t end = i;
             if (end > start && buf[end - 1] == '\r') end--;
             buf[end] = 0;
-            if (end - start > FR_TOK_MAX_TOKEN_BYTES) { fr_tok_free(t); return fr_fail(FR_ERR_FORMAT, err, errcap, "%s:%zu: token longer than %d bytes", path, id + 1, FR_TOK_MAX_TOKEN_BYTES); }
+            if (end - start > FR_TOK_MAX_TOKEN_BYTES) {
+                fr_tok_free(t);
+                return fr_fail(FR_ERR_FORMAT, err, errcap, "%s:%zu: token longer than %d bytes", path, id + 1, FR_TOK_MAX_TOKEN_BYTES);
+            }
             t->id_to_tok[id++] = buf + start;
             start = i + 1;
         }
@@ -514,7 +611,11 @@ static fr_status load_vocab_txt(const char *dir, fr_tokenizer **out, char *err, 
     if (fr_read_small_file(path, 1u << 20, &cfg, &cl, NULL, 0) == FR_OK) {
         cJSON *c = cJSON_ParseWithLength(cfg, cl);
         free(cfg);
-        if (!cJSON_IsObject(c)) { cJSON_Delete(c); fr_tok_free(t); return fr_fail(FR_ERR_FORMAT, err, errcap, "%s: not a JSON object", path); }
+        if (!cJSON_IsObject(c)) {
+            cJSON_Delete(c);
+            fr_tok_free(t);
+            return fr_fail(FR_ERR_FORMAT, err, errcap, "%s: not a JSON object", path);
+        }
         t->cfg.lowercase = json_bool(c, "do_lower_case", 1);
         t->cfg.handle_chinese_chars = json_bool(c, "tokenize_chinese_chars", 1);
         const cJSON *sa = cJSON_GetObjectItemCaseSensitive(c, "strip_accents");
@@ -522,14 +623,18 @@ static fr_status load_vocab_txt(const char *dir, fr_tokenizer **out, char *err, 
         cJSON_Delete(c);
     }
     /* hash empty lines are skipped: they cannot be looked up anyway */
-    for (size_t k = 0; k < lines; k++) if (t->id_to_tok[k] && !t->id_to_tok[k][0]) t->id_to_tok[k] = NULL;
+    for (size_t k = 0; k < lines; k++)
+        if (t->id_to_tok[k] && !t->id_to_tok[k][0]) t->id_to_tok[k] = NULL;
     rc = finish(t, path, err, errcap);
     const char *specials[] = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"};
     for (size_t k = 0; rc == FR_OK && k < 5; k++) {
         int32_t sid = vocab_lookup(t, specials[k], strlen(specials[k]));
         if (sid >= 0) rc = add_added(t, specials[k], sid, path, err, errcap);
     }
-    if (rc) { fr_tok_free(t); return rc; }
+    if (rc) {
+        fr_tok_free(t);
+        return rc;
+    }
     *out = t;
     return FR_OK;
 }

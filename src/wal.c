@@ -105,7 +105,8 @@ fr_status fr_wal_parse(const uint8_t *buf, size_t len, int skip_corrupt, fr_wal_
         if (!skip_corrupt)
             return fr_fail(FR_ERR_VERIFY, err, errcap,
                            "corrupt record at byte offset %zu (sequence %llu expected; whole records follow from offset %zu): "
-                           "refusing to start (skip it explicitly with --wal-skip-corrupt)", off, (unsigned long long)expect, next);
+                           "refusing to start (skip it explicitly with --wal-skip-corrupt)",
+                           off, (unsigned long long)expect, next);
         if (!info->skipped_bytes) info->skipped_offset = off;
         info->skipped_bytes += next - off;
         expect = nseq;
@@ -140,7 +141,10 @@ static void make_header(uint8_t h[FR_WAL_HEADER], uint64_t first_seq) {
 static int pwrite_all(int fd, const uint8_t *buf, size_t n, uint64_t off) {
     while (n) {
         ssize_t k = pwrite(fd, buf, n, (off_t)off);
-        if (k < 0) { if (errno == EINTR) continue; return errno; }
+        if (k < 0) {
+            if (errno == EINTR) continue;
+            return errno;
+        }
         if (k == 0) return ENOSPC;
         buf += k;
         n -= (size_t)k;
@@ -185,15 +189,26 @@ static fr_status read_file(const char *path, uint8_t **buf, size_t *len, char *e
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return fr_fail(errno == ENOENT ? FR_ERR_NOT_FOUND : FR_ERR_IO, err, errcap, "%s: cannot open: %s", path, strerror(errno));
     struct stat st;
-    if (fstat(fd, &st) != 0) { close(fd); return fr_fail(FR_ERR_IO, err, errcap, "%s: cannot stat: %s", path, strerror(errno)); }
+    if (fstat(fd, &st) != 0) {
+        close(fd);
+        return fr_fail(FR_ERR_IO, err, errcap, "%s: cannot stat: %s", path, strerror(errno));
+    }
     size_t n = (size_t)st.st_size;
     uint8_t *b = malloc(n ? n : 1);
-    if (!b) { close(fd); return fr_fail(FR_ERR_NOMEM, err, errcap, "%s: out of memory for %zu bytes", path, n); }
+    if (!b) {
+        close(fd);
+        return fr_fail(FR_ERR_NOMEM, err, errcap, "%s: out of memory for %zu bytes", path, n);
+    }
     size_t got = 0;
     while (got < n) {
         ssize_t k = pread(fd, b + got, n - got, (off_t)got);
         if (k < 0 && errno == EINTR) continue;
-        if (k <= 0) { int e = errno; free(b); close(fd); return fr_fail(FR_ERR_IO, err, errcap, "%s: read failed: %s", path, k ? strerror(e) : "file shrank"); }
+        if (k <= 0) {
+            int e = errno;
+            free(b);
+            close(fd);
+            return fr_fail(FR_ERR_IO, err, errcap, "%s: read failed: %s", path, k ? strerror(e) : "file shrank");
+        }
         got += (size_t)k;
     }
     close(fd);
@@ -224,14 +239,24 @@ fr_status fr_wal_open(const char *path, uint64_t create_first_seq, int skip_corr
         return fr_fail(FR_ERR_IO, err, errcap, "%s: %s", path, e == EWOULDBLOCK ? "in use by another process (a running server?)" : strerror(e));
     }
     fr_status rc = read_file(path, &buf, &len, err, errcap);
-    if (rc) { close(lfd); return rc; }
+    if (rc) {
+        close(lfd);
+        return rc;
+    }
     uint64_t valid_end;
     char perr[512];
     rc = fr_wal_parse(buf, len, skip_corrupt, fn, ctx, info, &valid_end, perr, sizeof perr);
     free(buf);
-    if (rc) { close(lfd); return fr_fail(rc, err, errcap, "%s: %s", path, perr); }
+    if (rc) {
+        close(lfd);
+        return fr_fail(rc, err, errcap, "%s: %s", path, perr);
+    }
     fr_wal *w = calloc(1, sizeof *w);
-    if (!w || !(w->path = strdup(path))) { free(w); close(lfd); return fr_fail(FR_ERR_NOMEM, err, errcap, "out of memory"); }
+    if (!w || !(w->path = strdup(path))) {
+        free(w);
+        close(lfd);
+        return fr_fail(FR_ERR_NOMEM, err, errcap, "out of memory");
+    }
     w->fd = lfd;
     if (info->torn_bytes && (ftruncate(w->fd, (off_t)valid_end) != 0 || fsync(w->fd) != 0)) {
         rc = fr_fail(FR_ERR_IO, err, errcap, "%s: cannot drop the torn final record: %s", path, strerror(errno));
@@ -295,7 +320,10 @@ fr_status fr_wal_rewrite(fr_wal *w, uint64_t keep_from, char *err, size_t errcap
     size_t n = (size_t)(w->end - off);
     uint8_t *tail = malloc(n ? n : 1);
     if (!tail) return fr_fail(FR_ERR_NOMEM, err, errcap, "out of memory for %zu log bytes", n);
-    if (n && pread(w->fd, tail, n, (off_t)off) != (ssize_t)n) { free(tail); return fr_fail(FR_ERR_IO, err, errcap, "%s: cannot read the log's tail", w->path); }
+    if (n && pread(w->fd, tail, n, (off_t)off) != (ssize_t)n) {
+        free(tail);
+        return fr_fail(FR_ERR_IO, err, errcap, "%s: cannot read the log's tail", w->path);
+    }
     int fd = -1;
     fr_status rc = write_new(w->path, keep_from, tail, n, &fd, err, errcap);
     free(tail);

@@ -65,10 +65,10 @@ fr_status fr_wal_sync(fr_wal *w, char *err, size_t errcap);
  * a new file with first_seq = keep_from, syncs it and renames it over the log (atomic). */
 fr_status fr_wal_rewrite(fr_wal *w, uint64_t keep_from, char *err, size_t errcap);
 
-uint64_t fr_wal_next_seq(const fr_wal *w);   /* the seq the next append gets */
+uint64_t fr_wal_next_seq(const fr_wal *w); /* the seq the next append gets */
 uint64_t fr_wal_first_seq(const fr_wal *w);
-uint64_t fr_wal_bytes(const fr_wal *w);      /* current file size */
-int fr_wal_broken(const fr_wal *w);          /* 1 after a write that could not be undone or a failed sync */
+uint64_t fr_wal_bytes(const fr_wal *w); /* current file size */
+int fr_wal_broken(const fr_wal *w);     /* 1 after a write that could not be undone or a failed sync */
 
 /* Parses an in-memory log image the way fr_wal_open does, without touching any file (the fuzz
  * target's entry; fr_wal_open uses it). *valid_end is the end of the last whole record. */

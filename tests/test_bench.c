@@ -69,7 +69,10 @@ static void test_stats(void) {
     CHECK(fr_paired_p(x, x, 200) == 1, "identical -> p = 1");
     CHECK(fr_paired_p(x, y, 200) < 1e-6, "shifted -> tiny p");
     int in = 1;
-    for (int i = 0; i < 1000; i++) { double u = fr_uniform3(1, (uint64_t)i, 2); in &= u >= 0 && u < 1; }
+    for (int i = 0; i < 1000; i++) {
+        double u = fr_uniform3(1, (uint64_t)i, 2);
+        in &= u >= 0 && u < 1;
+    }
     CHECK(in && fr_uniform3(1, 2, 3) == fr_uniform3(1, 2, 3) && fr_uniform3(1, 2, 3) != fr_uniform3(2, 2, 3), "uniform3");
 }
 
@@ -85,7 +88,8 @@ static void test_bm25(void) {
     double idf = log(1.6), norm = 1.2 * (1 - 0.75 + 0.75 * 2 / (7.0 / 3)), want = 2 * idf * 2.2 / (1 + norm);
     CHECK(NEAR(fr_bm25_score(m, t, n, 0, 1.2, 0.75), want), "bm25 doc0 %f want %f", fr_bm25_score(m, t, n, 0, 1.2, 0.75), want);
     CHECK(fr_bm25_score(m, t, n, 0, 1.2, 0.75) > fr_bm25_score(m, t, n, 1, 1.2, 0.75) &&
-          fr_bm25_score(m, t, n, 0, 1.2, 0.75) > fr_bm25_score(m, t, n, 2, 1.2, 0.75), "doc 0 best");
+              fr_bm25_score(m, t, n, 0, 1.2, 0.75) > fr_bm25_score(m, t, n, 2, 1.2, 0.75),
+          "doc 0 best");
     fr_bm25_free(m);
 }
 
@@ -100,7 +104,7 @@ static void test_covis(void) {
     float s[3];
     fr_covis_score(c, hist, 1, 4, cands, 3, s);
     CHECK(s[0] == 1 && s[1] == 2 && s[2] == 0, "C(1,0)=1, C(1,2)=2, C(1,3)=0: %g %g %g", s[0], s[1], s[2]);
-    int hist2[2] = {0, 2};  /* 0 is one step older: weight 0.5^(1/1) */
+    int hist2[2] = {0, 2}; /* 0 is one step older: weight 0.5^(1/1) */
     fr_covis_score(c, hist2, 2, 1, cands + 1, 1, s);
     /* candidate 2 is not neighbour of 0 (window 1), it is itself in hist: C(2,2) = 0 */
     CHECK(s[0] == 0, "no self pairs");
@@ -120,7 +124,9 @@ static void test_covis(void) {
 static void test_loaders(void) {
     char err[512], sum[512];
     fr_dataset *d;
-    struct { const char *name, *path, *want; } ok[] = {
+    struct {
+        const char *name, *path, *want;
+    } ok[] = {
         {"homedepot", FEEDRANK_SOURCE_DIR "/tests/fixtures/bench/homedepot.csv", "18 queries, 56 items"},
         {"recbole", FEEDRANK_SOURCE_DIR "/tests/fixtures/bench/Tiny.test.inter", "81 users, 72 items"},
         {"wands", FEEDRANK_SOURCE_DIR "/tests/fixtures/bench/wands", "6 queries, 72 items"},
@@ -148,7 +154,9 @@ static void test_loaders(void) {
         if (i == 2) CHECK(d->bad_rows == 1 && d->unknown_ids == 1 && d->grade_min == 0 && d->grade_max == 2, "wands: bad label and unknown query counted");
         fr_dataset_free(d);
     }
-    struct { const char *name, *path, *needle; } bad[] = {
+    struct {
+        const char *name, *path, *needle;
+    } bad[] = {
         {"homedepot", "/nonexistent.csv", "cannot open"},
         {"homedepot", FEEDRANK_SOURCE_DIR "/tests/fixtures/bench/search.jsonl", "no column"},
         {"recbole", FEEDRANK_SOURCE_DIR "/tests/fixtures/bench/homedepot.csv", "RecBole"},

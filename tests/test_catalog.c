@@ -11,7 +11,11 @@ static fr_catalog *open_mem(const char *data, size_t len, fr_catalog_format fmt,
     *f = fmemopen((void *)data, len, "rb");
     fr_catalog *c = NULL;
     char err[256];
-    if (fr_catalog_open_stream(*f, "mem.csv", fmt, latin1, &c, err, sizeof err)) { fclose(*f); *f = NULL; return NULL; }
+    if (fr_catalog_open_stream(*f, "mem.csv", fmt, latin1, &c, err, sizeof err)) {
+        fclose(*f);
+        *f = NULL;
+        return NULL;
+    }
     return c;
 }
 
@@ -76,7 +80,8 @@ static void test_jsonl(void) {
     CHECK(c && fr_catalog_next(c, err, sizeof err) == 1, "jsonl row");
     if (!c) return;
     CHECK(strcmp(field(c, "title"), "Lamp") == 0 && strcmp(field(c, "price"), "12.5") == 0 && strcmp(field(c, "n"), "3") == 0 &&
-          strcmp(field(c, "ok"), "true") == 0, "jsonl values");
+              strcmp(field(c, "ok"), "true") == 0,
+          "jsonl values");
     CHECK(fr_catalog_next(c, err, sizeof err) == -1 && strstr(err, "mem.csv:3: not a JSON object"), "non-object: %s", err);
     CHECK(fr_catalog_next(c, err, sizeof err) == 1 && strcmp(field(c, "id"), "7") == 0 && strcmp(field(c, "title"), "(none)") == 0, "missing key");
     CHECK(fr_catalog_next(c, err, sizeof err) == 0, "eof");

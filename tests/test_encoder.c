@@ -57,7 +57,8 @@ static void test_minilm(void) {
     if (rc) return;
     const fr_model_config *c = fr_encoder_config(enc);
     CHECK(c->hidden == 384 && c->layers == 6 && c->heads == 12 && c->pooling == FR_POOL_MEAN && c->normalize &&
-          c->max_seq_length == 256 && c->query_prefix[0] == 0, "MiniLM config read wrongly");
+              c->max_seq_length == 256 && c->query_prefix[0] == 0,
+          "MiniLM config read wrongly");
     fr_golden g;
     CHECK(fr_test_load_golden(FEEDRANK_SOURCE_DIR "/tests/fixtures/minilm_golden", 384, &g) == 0, "MiniLM golden fixture");
     CHECK(g.n >= 200, "need >= 200 golden texts, have %d", g.n);
@@ -96,7 +97,10 @@ static void test_minilm(void) {
         for (int i = 0; i < N; i++)
             CHECK(fr_test_cosine(many + i * 384, ref + i * 384, 384) > 0.99999 && fr_test_cosine(tok + i * 384, ref + i * 384, 384) > 0.99999,
                   "many passes changed text %d", i);
-        free(ids); free(ref); free(many); free(tok);
+        free(ids);
+        free(ref);
+        free(many);
+        free(tok);
         fr_encoder_free(se);
     }
     /* Graph buckets: a backend with graph_run gets each pass padded to a bucket (padding tokens in
@@ -145,7 +149,7 @@ static void test_tiny_bge(const char *weights, const char *tag, const char *prec
     if (rc) return;
     const fr_model_config *c = fr_encoder_config(enc);
     CHECK(c->layers == 12 && c->pooling == FR_POOL_CLS && c->normalize && c->max_seq_length == 512 &&
-          strcmp(c->query_prefix, "Represent this sentence for searching relevant passages: ") == 0,
+              strcmp(c->query_prefix, "Represent this sentence for searching relevant passages: ") == 0,
           "tiny-bge config read wrongly");
     const char *kinds[2] = {"plain", "query"};
     for (int k = 0; k < 2; k++) {
@@ -223,7 +227,8 @@ static void test_cpu_auto(void) {
     char err[512];
     fr_encoder *enc = NULL;
     fr_encoder_options opt = {.precision = "auto"};
-    fr_precision want = fr_cpu_fp16_available() ? FR_PREC_FP16 : fr_cpu_bf16_available() ? FR_PREC_BF16 : FR_PREC_FP32;
+    fr_precision want = fr_cpu_fp16_available() ? FR_PREC_FP16 : fr_cpu_bf16_available() ? FR_PREC_BF16
+                                                                                         : FR_PREC_FP32;
     fr_status rc = fr_encoder_load(FEEDRANK_TEST_MODEL, &opt, &enc, err, sizeof err); /* before CHECK's arguments read enc */
     CHECK(rc == FR_OK && fr_encoder_backend(enc)->precision == want, "auto: %s", enc ? fr_precision_name(fr_encoder_backend(enc)->precision) : err);
     fr_encoder_free(enc);

@@ -60,7 +60,11 @@ static void consistency(const char *dir, const char *weights, const char *golden
     fr_encoder_options co = {.backend = "cpu", .weights = weights};
     fr_encoder *cpu = NULL;
     CHECK(fr_encoder_load(dir, &co, &cpu, err, sizeof err) == FR_OK, "cpu load: %s", err);
-    if (!gpu || !cpu) { fr_encoder_free(gpu); fr_encoder_free(cpu); return; }
+    if (!gpu || !cpu) {
+        fr_encoder_free(gpu);
+        fr_encoder_free(cpu);
+        return;
+    }
     const int dim = fr_encoder_dim(gpu), maxlen = fr_encoder_config(gpu)->max_seq_length;
     fr_golden g;
     CHECK(fr_test_load_golden(golden_prefix, dim, &g) == 0, "golden %s", golden_prefix);
@@ -72,7 +76,10 @@ static void consistency(const char *dir, const char *weights, const char *golden
     int n = g.n + 1;
     const char **texts = malloc(sizeof(char *) * n);
     size_t *lens = malloc(sizeof(size_t) * n);
-    for (int i = 0; i < g.n; i++) { texts[i] = g.texts[i]; lens[i] = g.lens[i]; }
+    for (int i = 0; i < g.n; i++) {
+        texts[i] = g.texts[i];
+        lens[i] = g.lens[i];
+    }
     texts[g.n] = longtext;
     lens[g.n] = ln;
     float *a = malloc(sizeof(float) * (size_t)n * dim), *b = malloc(sizeof(float) * (size_t)n * dim);
@@ -115,7 +122,16 @@ static void consistency(const char *dir, const char *weights, const char *golden
     CHECK(c >= inv_bound, "embed_tokens vs embed: %.7f", c);
     ids[0] = 1 << 30;
     CHECK(fr_encoder_embed_tokens(gpu, ids, off, m, t, err, sizeof err) == FR_ERR_ARG && strstr(err, "vocabulary"), "bad id: %s", err);
-    free(t); free(ids); free(off); free(one); free(a); free(b); free(info); free(texts); free(lens); free(longtext);
+    free(t);
+    free(ids);
+    free(off);
+    free(one);
+    free(a);
+    free(b);
+    free(info);
+    free(texts);
+    free(lens);
+    free(longtext);
     fr_test_free_golden(&g);
     fr_encoder_free(gpu);
     fr_encoder_free(cpu);

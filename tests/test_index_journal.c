@@ -56,7 +56,10 @@ static int read_back(fr_journal *j) {
 static unsigned char *slurp(size_t *n) { return (unsigned char *)fr_test_read_file(path, n); }
 static void spit(const unsigned char *b, size_t n) {
     FILE *f = fopen(path, "wb");
-    if (f) { fwrite(b, 1, n, f); fclose(f); }
+    if (f) {
+        fwrite(b, 1, n, f);
+        fclose(f);
+    }
 }
 
 static void test_round_trip(void) {
@@ -107,7 +110,10 @@ static void test_torn_tail(void) {
     write_journal(5, 7);
     size_t n;
     unsigned char *full = slurp(&n);
-    if (!full) { CHECK(0, "read journal"); return; }
+    if (!full) {
+        CHECK(0, "read journal");
+        return;
+    }
     write_journal(4, 7);
     size_t n4;
     unsigned char *four = slurp(&n4);
@@ -115,7 +121,10 @@ static void test_torn_tail(void) {
     for (size_t cut = n4; cut < n; cut++) {
         spit(full, cut);
         fr_journal *j;
-        if (fr_journal_open(path, 7, DIM, 0, &j, err, sizeof err) != FR_OK) { bad++; continue; }
+        if (fr_journal_open(path, 7, DIM, 0, &j, err, sizeof err) != FR_OK) {
+            bad++;
+            continue;
+        }
         if (fr_journal_records(j) != 4 || fr_journal_next_row(j) != 7 || fr_journal_dropped_bytes(j) != (long long)(cut - n4) ||
             read_back(j) != 4)
             bad++;
@@ -141,7 +150,12 @@ static void test_bit_flip(void) {
     free(slurp(&n3));
     write_journal(5, 9);
     unsigned char *full = slurp(&n);
-    if (!two || !full) { CHECK(0, "read journals"); free(two); free(full); return; }
+    if (!two || !full) {
+        CHECK(0, "read journals");
+        free(two);
+        free(full);
+        return;
+    }
     int bad = 0;
     for (size_t at = n2; at < n3; at++) {
         for (int bit = 0; bit < 8; bit += 3) {
@@ -149,7 +163,10 @@ static void test_bit_flip(void) {
             spit(full, n);
             full[at] ^= (unsigned char)(1u << bit);
             fr_journal *j;
-            if (fr_journal_open(path, 9, DIM, 0, &j, err, sizeof err) != FR_OK) { bad++; continue; }
+            if (fr_journal_open(path, 9, DIM, 0, &j, err, sizeof err) != FR_OK) {
+                bad++;
+                continue;
+            }
             if (fr_journal_records(j) != 2 || read_back(j) != 2) bad++;
             fr_journal_close(j, 0);
         }
@@ -162,7 +179,11 @@ static void test_bit_flip(void) {
     if (j) {
         full[n2 + 45] ^= 1;
         FILE *f = fopen(path, "r+b");
-        if (f) { fseek(f, (long)(n2 + 45), SEEK_SET); fputc(full[n2 + 45], f); fclose(f); }
+        if (f) {
+            fseek(f, (long)(n2 + 45), SEEK_SET);
+            fputc(full[n2 + 45], f);
+            fclose(f);
+        }
         fr_journal_record r;
         int st = 0, k = 0;
         CHECK(fr_journal_rewind(j, err, sizeof err) == FR_OK, "%s", err);
@@ -181,7 +202,10 @@ static void test_wrong(void) {
     write_journal(3, 11);
     size_t n;
     unsigned char *b = slurp(&n);
-    if (!b) { CHECK(0, "read journal"); return; }
+    if (!b) {
+        CHECK(0, "read journal");
+        return;
+    }
     for (size_t cut = 0; cut < 20; cut++) { /* shorter than the header */
         spit(b, cut);
         fr_status rc = fr_journal_open(path, 11, DIM, 0, &j, err, sizeof err);
@@ -211,7 +235,8 @@ static void test_wrong(void) {
         memcpy(one + 36, &huge, 4);
         spit(one, m);
         CHECK(fr_journal_open(path, 11, DIM, 0, &j, err, sizeof err) == FR_OK && fr_journal_records(j) == 0 &&
-              fr_journal_dropped_bytes(j) == (long long)(m - 20), "a huge text length is a dropped tail");
+                  fr_journal_dropped_bytes(j) == (long long)(m - 20),
+              "a huge text length is a dropped tail");
         fr_journal_close(j, 0);
     }
     free(one);

@@ -37,7 +37,10 @@ static fr_status write_store(const char *path, int n, int dim, fr_store_dtype dt
         rc = fr_store_writer_add(w, id, (size_t)il, v, text, (size_t)tl, err, sizeof err);
     }
     free(v);
-    if (rc) { fr_store_writer_abort(w); return rc; }
+    if (rc) {
+        fr_store_writer_abort(w);
+        return rc;
+    }
     return fr_store_writer_finish(w, err, sizeof err);
 }
 
@@ -57,11 +60,17 @@ static void test_round_trip(fr_store_dtype dt, int texts, int n) {
         char id[32];
         int il = snprintf(id, sizeof id, "item-%d", i);
         int64_t row = fr_store_find(s, id, (size_t)il);
-        if (row != i) { bad++; continue; }
+        if (row != i) {
+            bad++;
+            continue;
+        }
         fr_store_vector(s, (uint64_t)row, v);
         for (int d = 0; d < 24; d++) {
             float want = sinf((float)i * (d + 1));
-            if (fabsf(v[d] - want) > (dt == FR_STORE_F16 ? 1e-3f : 0.0f)) { bad++; break; }
+            if (fabsf(v[d] - want) > (dt == FR_STORE_F16 ? 1e-3f : 0.0f)) {
+                bad++;
+                break;
+            }
         }
         size_t tl;
         const char *t = fr_store_text(s, (uint64_t)row, &tl);
@@ -123,12 +132,18 @@ static void test_corruption(void) {
     fr_store_close(s);
     int accepted = 0;
     for (size_t cut = 0; cut < len; cut += 13)
-        if (fr_store_parse(img, cut, "img", &s, err, sizeof err) == FR_OK) { accepted++; fr_store_close(s); }
+        if (fr_store_parse(img, cut, "img", &s, err, sizeof err) == FR_OK) {
+            accepted++;
+            fr_store_close(s);
+        }
     CHECK(accepted == 0, "%d truncated images accepted", accepted);
     accepted = 0;
     for (size_t pos = 0; pos < len; pos += 7) {
         img[pos] ^= 0x10;
-        if (fr_store_parse(img, len, "img", &s, err, sizeof err) == FR_OK) { accepted++; fr_store_close(s); }
+        if (fr_store_parse(img, len, "img", &s, err, sizeof err) == FR_OK) {
+            accepted++;
+            fr_store_close(s);
+        }
         img[pos] ^= 0x10;
     }
     CHECK(accepted == 0, "%d bit-flipped images accepted", accepted);

@@ -21,7 +21,6 @@
 #include "ops.h"
 #include "test_util.h"
 
-
 /* relative L2 error ||a - b|| / max(||b||, 1e-20) */
 static double rel_err(const float *a, const float *b, size_t n) {
     double d = 0, r = 0;
@@ -34,7 +33,10 @@ static double rel_err(const float *a, const float *b, size_t n) {
     return sqrt(d) / (sqrt(r) > 1e-20 ? sqrt(r) : 1e-20);
 }
 
-typedef struct { fr_backend *be; double bound[FR_OP_COUNT]; } target;
+typedef struct {
+    fr_backend *be;
+    double bound[FR_OP_COUNT];
+} target;
 
 /* backend buffer helpers */
 static void *up(fr_backend *be, const void *host, size_t bytes);
@@ -51,14 +53,23 @@ static float *poisoned(fr_backend *be, size_t n) {
 static void *up(fr_backend *be, const void *host, size_t bytes) {
     void *d = NULL;
     char err[256];
-    if (be->alloc(be, bytes ? bytes : 4, &d, err, sizeof err)) { fprintf(stderr, "%s\n", err); abort(); }
-    if (bytes && be->upload(be, d, host, bytes, err, sizeof err)) { fprintf(stderr, "%s\n", err); abort(); }
+    if (be->alloc(be, bytes ? bytes : 4, &d, err, sizeof err)) {
+        fprintf(stderr, "%s\n", err);
+        abort();
+    }
+    if (bytes && be->upload(be, d, host, bytes, err, sizeof err)) {
+        fprintf(stderr, "%s\n", err);
+        abort();
+    }
     return d;
 }
 
 static void down(fr_backend *be, void *host, const void *dev, size_t bytes) {
     char err[256];
-    if (bytes && be->download(be, host, dev, bytes, err, sizeof err)) { fprintf(stderr, "%s\n", err); abort(); }
+    if (bytes && be->download(be, host, dev, bytes, err, sizeof err)) {
+        fprintf(stderr, "%s\n", err);
+        abort();
+    }
 }
 
 static float *rnd(size_t n, uint64_t *seed, float scale) {
@@ -74,8 +85,7 @@ static void report(const target *t, fr_op op, const char *shape, double e) {
 }
 
 static void test_linear(const target *t, uint64_t *seed) {
-    int shapes[][3] = {{1, 1, 1}, {3, 5, 7}, {17, 384, 384}, {33, 1536, 384}, {64, 384, 1536}, {2, 1152, 384},
-                       {200, 50, 33}, {129, 1152, 384}};
+    int shapes[][3] = {{1, 1, 1}, {3, 5, 7}, {17, 384, 384}, {33, 1536, 384}, {64, 384, 1536}, {2, 1152, 384}, {200, 50, 33}, {129, 1152, 384}};
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
         for (int act = 0; act < 2; act++)
             for (int with_bias = 0; with_bias < 2; with_bias++) {
@@ -98,7 +108,11 @@ static void test_linear(const target *t, uint64_t *seed) {
                 void *all[] = {dx, db, dy};
                 for (int i = 0; i < 3; i++) t->be->free(t->be, all[i]);
                 t->be->weight_free(t->be, dW);
-                free(x); free(W); free(b); free(want); free(got);
+                free(x);
+                free(W);
+                free(b);
+                free(want);
+                free(got);
             }
 }
 
@@ -109,7 +123,10 @@ static void test_norms(const target *t, uint64_t *seed) {
         float *word = rnd((size_t)V * H, seed, 1), *pos = rnd((size_t)P * H, seed, 1), *type0 = rnd(H, seed, 1);
         float *g = rnd(H, seed, 1), *b = rnd(H, seed, 1), *x = rnd((size_t)T * H, seed, 3), *add = rnd((size_t)T * H, seed, 3);
         int32_t *ids = malloc(4 * T), *positions = malloc(4 * T);
-        for (int i = 0; i < T; i++) { ids[i] = (i * 7 + 3) % V; positions[i] = (i * 5) % P; }
+        for (int i = 0; i < T; i++) {
+            ids[i] = (i * 7 + 3) % V;
+            positions[i] = (i * 5) % P;
+        }
         float *want = malloc(sizeof(float) * T * H), *got = malloc(sizeof(float) * T * H);
         char err[256], shape[64];
         snprintf(shape, sizeof shape, "T%d H%d", T, H);
@@ -129,15 +146,28 @@ static void test_norms(const target *t, uint64_t *seed) {
         down(t->be, got, d[7], sizeof(float) * T * H);
         report(t, FR_OP_ADD_LAYERNORM, shape, rel_err(got, want, (size_t)T * H));
         for (int i = 0; i < 9; i++) t->be->free(t->be, d[i]);
-        free(word); free(pos); free(type0); free(g); free(b); free(x); free(add); free(ids); free(positions); free(want); free(got);
+        free(word);
+        free(pos);
+        free(type0);
+        free(g);
+        free(b);
+        free(x);
+        free(add);
+        free(ids);
+        free(positions);
+        free(want);
+        free(got);
     }
 }
 
 static void test_attention_and_pool(const target *t, uint64_t *seed) {
-    struct { int H, NH, B; int lens[4]; } cases[] = {
-        {384, 12, 1, {1}}, {384, 12, 3, {1, 2, 3}}, {384, 12, 3, {16, 5, 64}}, {32, 4, 2, {300, 2}}, {768, 12, 1, {512}},
-        {64, 8, 3, {7, 0, 9}}, /* an empty sequence in the middle */
-        {384, 12, 3, {130, 65, 1}}, {1024, 8, 2, {200, 129}}, /* longer than one 64/128-query tile; head size 128 */
+    struct {
+        int H, NH, B;
+        int lens[4];
+    } cases[] = {
+        {384, 12, 1, {1}}, {384, 12, 3, {1, 2, 3}}, {384, 12, 3, {16, 5, 64}}, {32, 4, 2, {300, 2}}, {768, 12, 1, {512}}, {64, 8, 3, {7, 0, 9}}, /* an empty sequence in the middle */
+        {384, 12, 3, {130, 65, 1}},
+        {1024, 8, 2, {200, 129}}, /* longer than one 64/128-query tile; head size 128 */
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         int H = cases[c].H, NH = cases[c].NH, B = cases[c].B, max_len = 0;
@@ -172,10 +202,16 @@ static void test_attention_and_pool(const target *t, uint64_t *seed) {
                 snprintf(ps, sizeof ps, "%s %s%s", shape + 0, mode ? "cls" : "mean", norm ? " l2" : "");
                 report(t, FR_OP_POOL, ps, rel_err(pg, pw, (size_t)B * H));
                 t->be->free(t->be, dp);
-                free(pw); free(pg);
+                free(pw);
+                free(pg);
             }
-        t->be->free(t->be, dqkv); t->be->free(t->be, dout); t->be->free(t->be, doff); t->be->free(t->be, dref);
-        free(qkv); free(want); free(got);
+        t->be->free(t->be, dqkv);
+        t->be->free(t->be, dout);
+        t->be->free(t->be, doff);
+        t->be->free(t->be, dref);
+        free(qkv);
+        free(want);
+        free(got);
     }
 }
 
@@ -197,8 +233,15 @@ static void test_score(const target *t, uint64_t *seed) {
             down(t->be, got, ds, sizeof(float) * Q * N);
             snprintf(shape, sizeof shape, "Q%d N%d D%d%s", Q, N, D, gather ? " gather" : "");
             report(t, FR_OP_SCORE, shape, rel_err(got, want, (size_t)Q * N));
-            t->be->free(t->be, dq); t->be->free(t->be, di); t->be->free(t->be, dr); t->be->free(t->be, ds);
-            free(q); free(items); free(rows); free(want); free(got);
+            t->be->free(t->be, dq);
+            t->be->free(t->be, di);
+            t->be->free(t->be, dr);
+            t->be->free(t->be, ds);
+            free(q);
+            free(items);
+            free(rows);
+            free(want);
+            free(got);
         }
 }
 
@@ -216,7 +259,11 @@ static void test_blas_fallback(uint64_t *seed) {
             double e = rel_err(got, want, (size_t)M * N);
             printf("  blas  linear         %dx%dx%d%s rel err %.2e %s\n", M, N, K, act ? " gelu" : "", e, e <= 1e-5 ? "ok" : "FAIL");
             CHECK(e <= 1e-5, "blas fallback linear %dx%dx%d: %.3e", M, N, K, e);
-            free(x); free(W); free(b); free(want); free(got);
+            free(x);
+            free(W);
+            free(b);
+            free(want);
+            free(got);
         }
 }
 
@@ -249,8 +296,15 @@ static void test_topk(const target *t, uint64_t *seed) {
         printf("  %-5s %-14s N%d k%d %s\n", t->be->name, "topk", N, k, same ? "ok" : "FAIL");
         CHECK(same, "%s topk N%d k%d differs from the reference order", t->be->name, N, k);
         CHECK(t->be->topk(t->be, dx, N, N + 1, di, dv, err, sizeof err) == FR_ERR_ARG, "topk k > N accepted");
-        t->be->free(t->be, dx); t->be->free(t->be, dv); t->be->free(t->be, di);
-        free(x); free(want); free(got); free(wv); free(gv); free(taken);
+        t->be->free(t->be, dx);
+        t->be->free(t->be, dv);
+        t->be->free(t->be, di);
+        free(x);
+        free(want);
+        free(got);
+        free(wv);
+        free(gv);
+        free(taken);
     }
 }
 
@@ -261,15 +315,17 @@ static void test_chains(const target *t, uint64_t *seed) {
     const int H = 384, NH = 12, I = 1536, V = 64, P = 512;
     int32_t off[4] = {0, 5, 5, 133};
     const int B = 3, T = off[B], max_len = 128;
-    fr_workload w = {.max_tokens = 256, .max_seqs = 8, .max_len = 512, .hidden = H, .heads = NH, .intermediate = I,
-                     .max_candidates = 1000};
+    fr_workload w = {.max_tokens = 256, .max_seqs = 8, .max_len = 512, .hidden = H, .heads = NH, .intermediate = I, .max_candidates = 1000};
     char err[256];
     CHECK(t->be->reserve(t->be, &w, err, sizeof err) == FR_OK, "reserve: %s", err);
     float *word = rnd((size_t)V * H, seed, 1), *pos = rnd((size_t)P * H, seed, 1), *type0 = rnd(H, seed, 1);
     float *g = rnd(H, seed, 1), *b = rnd(H, seed, 1), *W = rnd((size_t)I * H, seed, 0.1f), *bias = rnd(I, seed, 1);
     float *W2 = rnd((size_t)H * I, seed, 0.05f), *qkv = rnd((size_t)T * 3 * H, seed, 2);
     int32_t ids[133], positions[133];
-    for (int i = 0; i < T; i++) { ids[i] = (i * 11 + 1) % V; positions[i] = i % 128; }
+    for (int i = 0; i < T; i++) {
+        ids[i] = (i * 11 + 1) % V;
+        positions[i] = i % 128;
+    }
     /* reference chain: x = embed; h = gelu(x W^T + bias); y = h W2^T; a = attention(qkv); z = a W2'^T */
     float *x = malloc(sizeof(float) * T * H), *h = malloc(sizeof(float) * T * I), *y = malloc(sizeof(float) * T * H);
     float *a = malloc(sizeof(float) * T * H), *z = malloc(sizeof(float) * T * I), *got = malloc(sizeof(float) * T * I);
@@ -302,8 +358,21 @@ static void test_chains(const target *t, uint64_t *seed) {
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) t->be->free(t->be, all[i]);
     t->be->weight_free(t->be, dW);
     t->be->weight_free(t->be, dW2);
-    free(word); free(pos); free(type0); free(g); free(b); free(W); free(bias); free(W2); free(qkv);
-    free(x); free(h); free(y); free(a); free(z); free(got);
+    free(word);
+    free(pos);
+    free(type0);
+    free(g);
+    free(b);
+    free(W);
+    free(bias);
+    free(W2);
+    free(qkv);
+    free(x);
+    free(h);
+    free(y);
+    free(a);
+    free(z);
+    free(got);
 }
 
 /* x rounded to bf16 (nearest even), as the bf16 products round their operands */
@@ -320,8 +389,7 @@ static float bf16_round(float f) {
  * order differs, so any misplaced element (pair layout, padding of odd K, the last partial
  * panel of N, row tails) shows far above the bound. Odd shapes and every tail. */
 static void test_linear_bf16_exactness(fr_backend *be, uint64_t *seed) {
-    int shapes[][3] = {{1, 1, 1}, {1, 33, 3}, {7, 31, 17}, {9, 65, 383}, {16, 384, 384}, {33, 1536, 384},
-                       {130, 384, 1536}, {257, 47, 64}};
+    int shapes[][3] = {{1, 1, 1}, {1, 33, 3}, {7, 31, 17}, {9, 65, 383}, {16, 384, 384}, {33, 1536, 384}, {130, 384, 1536}, {257, 47, 64}};
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
         for (int act = 0; act < 2; act++) {
             int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
@@ -343,7 +411,13 @@ static void test_linear_bf16_exactness(fr_backend *be, uint64_t *seed) {
             CHECK(e <= 2e-5, "bf16 linear %dx%dx%d%s vs the reference on rounded operands: %.3e", M, N, K, act ? " gelu" : "", e);
             be->free(be, dy);
             be->weight_free(be, dW);
-            free(x); free(W); free(b); free(xr); free(Wr); free(want); free(got);
+            free(x);
+            free(W);
+            free(b);
+            free(xr);
+            free(Wr);
+            free(want);
+            free(got);
         }
 }
 
@@ -394,7 +468,8 @@ int main(int argc, char **argv) {
     CHECK(fr_backend_open("cpu", FR_PREC_DEFAULT, &x, err, sizeof err) == FR_OK && x->precision == FR_PREC_FP32,
           "cpu default is not fp32 (the exact mode)");
     fr_backend_destroy(x);
-    fr_precision want_auto = fr_cpu_fp16_available() ? FR_PREC_FP16 : fr_cpu_bf16_available() ? FR_PREC_BF16 : FR_PREC_FP32;
+    fr_precision want_auto = fr_cpu_fp16_available() ? FR_PREC_FP16 : fr_cpu_bf16_available() ? FR_PREC_BF16
+                                                                                              : FR_PREC_FP32;
     x = NULL;
     fr_status arc = fr_backend_open("cpu", FR_PREC_AUTO, &x, err, sizeof err); /* before CHECK's arguments read x */
     CHECK(arc == FR_OK && x->precision == want_auto, "cpu auto chose %s, expected %s", x ? fr_precision_name(x->precision) : err,

@@ -26,13 +26,22 @@
 static double test_value(const fr_rank_option *d, char *json, size_t cap, char *text, size_t tcap) {
     double v = 0;
     switch (d->kind) {
-    case FR_OPT_NORM: snprintf(json, cap, "\"RANK\""); snprintf(text, tcap, "rank"); return FR_NORM_RANK;
-    case FR_OPT_BOOL: snprintf(json, cap, "true"); snprintf(text, tcap, "true"); return 1;
+    case FR_OPT_NORM:
+        snprintf(json, cap, "\"RANK\"");
+        snprintf(text, tcap, "rank");
+        return FR_NORM_RANK;
+    case FR_OPT_BOOL:
+        snprintf(json, cap, "true");
+        snprintf(text, tcap, "true");
+        return 1;
     case FR_OPT_COUNT: v = 7; break;
     default: {
         static const double tries[] = {0.375, 2.5, 0.625, 7, 0.125};
         for (size_t k = 0; k < sizeof tries / sizeof tries[0]; k++)
-            if (tries[k] >= d->lo && tries[k] <= d->hi && tries[k] != d->def) { v = tries[k]; break; }
+            if (tries[k] >= d->lo && tries[k] <= d->hi && tries[k] != d->def) {
+                v = tries[k];
+                break;
+            }
     }
     }
     snprintf(json, cap, "%g", v);
@@ -111,7 +120,8 @@ static void test_round_trips(void) {
         fr_rank_options_default(&got);
         char flag[64];
         snprintf(flag, sizeof flag, "--%s", d->name);
-        for (char *p = flag; *p; p++) if (*p == '_') *p = '-';
+        for (char *p = flag; *p; p++)
+            if (*p == '_') *p = '-';
         CHECK(fr_rank_option_by_flag(flag) == i, "%s: flag %s", d->name, flag);
         CHECK(fr_rank_option_from_text(&got, i, vt, err, sizeof err) == FR_OK && same(&got, &want), "%s: text '%s': %s", d->name, vt, err);
 #ifdef FEEDRANK_HAVE_SERVER
@@ -132,7 +142,7 @@ static void test_round_trips(void) {
     fr_rank_options a, b;
     CHECK(parse_options("\"normalization\":{\"default\":\"none\",\"popularity\":\"RANK\"}", &a, NULL, err, sizeof err) == 0, "object form: %s", err);
     CHECK(parse_options("\"normalization\":\"NONE\",\"signalNormalization\":[{\"signal\":\"popularity\",\"normalization\":3}]", &b, NULL, err, sizeof err) == 0 &&
-          same(&a, &b) && fr_rank_norm_of(&b, FR_SIG_POPULARITY) == FR_NORM_RANK && fr_rank_norm_of(&b, FR_SIG_SEMANTIC) == FR_NORM_NONE,
+              same(&a, &b) && fr_rank_norm_of(&b, FR_SIG_POPULARITY) == FR_NORM_RANK && fr_rank_norm_of(&b, FR_SIG_SEMANTIC) == FR_NORM_NONE,
           "signalNormalization list = object form: %s", err);
     CHECK(parse_options("\"normalization\":\"NORMALIZATION_UNSPECIFIED\"", &a, NULL, err, sizeof err) == 0 && a.normalization == FR_NORM_ZSCORE, "UNSPECIFIED = ZSCORE");
     CHECK(parse_options("\"normalization\":9", &a, NULL, err, sizeof err) != 0 && strstr(err, "options.normalization must be one of"), "9: %s", err);
@@ -143,7 +153,8 @@ static void test_round_trips(void) {
     Feedrank__V1__RerankRequest *m = pk ? feedrank__v1__rerank_request__unpack(NULL, n, pk) : NULL;
     fr_rank_options_default(&b);
     CHECK(m && m->options && fr_codec_options(m->options, &b, err, sizeof err) == FR_OK && same(&a, &a) &&
-          fr_rank_norm_of(&b, FR_SIG_POPULARITY) == FR_NORM_RANK && fr_rank_norm_of(&b, FR_SIG_SEMANTIC) == FR_NORM_NONE, "per-signal over gRPC: %s", err);
+              fr_rank_norm_of(&b, FR_SIG_POPULARITY) == FR_NORM_RANK && fr_rank_norm_of(&b, FR_SIG_SEMANTIC) == FR_NORM_NONE,
+          "per-signal over gRPC: %s", err);
     if (m) feedrank__v1__rerank_request__free_unpacked(m, NULL);
     free(pk);
 #endif
@@ -217,10 +228,25 @@ static void test_docs(void) {
 
 /* json_canon.h's scalars at their edges, as protobuf's JSON mapping has them */
 static void test_canon_scalars(void) {
-    struct { const char *json; int ok; double want; } dbl[] = {
-        {"1.5", 1, 1.5}, {"\"1.5\"", 1, 1.5}, {"\"-2e3\"", 1, -2000}, {"\"Infinity\"", 1, INFINITY}, {"\"-Infinity\"", 1, -INFINITY},
-        {"\"NaN\"", 1, NAN}, {"\"nan\"", 0, 0}, {"\"inf\"", 0, 0}, {"\" 1\"", 0, 0}, {"\"0x10\"", 0, 0}, {"\"1.\"", 0, 0},
-        {"\"\"", 0, 0}, {"true", 0, 0}, {"[1]", 0, 0},
+    struct {
+        const char *json;
+        int ok;
+        double want;
+    } dbl[] = {
+        {"1.5", 1, 1.5},
+        {"\"1.5\"", 1, 1.5},
+        {"\"-2e3\"", 1, -2000},
+        {"\"Infinity\"", 1, INFINITY},
+        {"\"-Infinity\"", 1, -INFINITY},
+        {"\"NaN\"", 1, NAN},
+        {"\"nan\"", 0, 0},
+        {"\"inf\"", 0, 0},
+        {"\" 1\"", 0, 0},
+        {"\"0x10\"", 0, 0},
+        {"\"1.\"", 0, 0},
+        {"\"\"", 0, 0},
+        {"true", 0, 0},
+        {"[1]", 0, 0},
     };
     for (size_t i = 0; i < sizeof dbl / sizeof dbl[0]; i++) {
         cJSON *v = cJSON_Parse(dbl[i].json);
@@ -229,10 +255,24 @@ static void test_canon_scalars(void) {
         CHECK(ok == dbl[i].ok && (!ok || (isnan(dbl[i].want) ? isnan(x) : x == dbl[i].want)), "double %s: %d %g", dbl[i].json, ok, x);
         cJSON_Delete(v);
     }
-    struct { const char *json; int ok; int64_t want; } ints[] = {
-        {"7", 1, 7}, {"\"7\"", 1, 7}, {"\"-9000000000000000\"", 1, -9000000000000000LL}, {"\"9223372036854775807\"", 1, INT64_MAX},
-        {"\"9223372036854775808\"", 0, 0}, {"\"007\"", 0, 0}, {"\"7.0\"", 0, 0}, {"\"1e3\"", 0, 0}, {"7.5", 0, 0},
-        {"1e3", 1, 1000}, {"\"+7\"", 0, 0}, {"\"-\"", 0, 0}, {"1e300", 0, 0},
+    struct {
+        const char *json;
+        int ok;
+        int64_t want;
+    } ints[] = {
+        {"7", 1, 7},
+        {"\"7\"", 1, 7},
+        {"\"-9000000000000000\"", 1, -9000000000000000LL},
+        {"\"9223372036854775807\"", 1, INT64_MAX},
+        {"\"9223372036854775808\"", 0, 0},
+        {"\"007\"", 0, 0},
+        {"\"7.0\"", 0, 0},
+        {"\"1e3\"", 0, 0},
+        {"7.5", 0, 0},
+        {"1e3", 1, 1000},
+        {"\"+7\"", 0, 0},
+        {"\"-\"", 0, 0},
+        {"1e300", 0, 0},
     };
     for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
         cJSON *v = cJSON_Parse(ints[i].json);
@@ -242,7 +282,8 @@ static void test_canon_scalars(void) {
         cJSON_Delete(v);
     }
     CHECK(fr_jc_name_is("bm25K1", "bm25_k1") && fr_jc_name_is("topK", "top_k") && fr_jc_name_is("top_k", "top_k") && !fr_jc_name_is("topk", "top_k") &&
-          !fr_jc_name_is("top_K", "top_k") && !fr_jc_name_is("topKx", "top_k") && !fr_jc_name_is("to", "top_k"), "JSON names");
+              !fr_jc_name_is("top_K", "top_k") && !fr_jc_name_is("topKx", "top_k") && !fr_jc_name_is("to", "top_k"),
+          "JSON names");
 }
 
 int main(void) {

@@ -215,7 +215,11 @@ static void test_shards_and_store(const fr_store *s) {
     CHECK(fr_store_attach(store_path, 2, whole, whole_n, err, sizeof err) == FR_ERR_ARG, "a core section kind was replaced");
     /* corrupt sections are rejected with a reason */
     uint8_t *bad = malloc(whole_n);
-    struct { size_t at; uint8_t v; const char *why; } flips[] = {{0, 'X', "FRPRIOR1"}, {24, 7, "items"}, {8, 9, "version"}};
+    struct {
+        size_t at;
+        uint8_t v;
+        const char *why;
+    } flips[] = {{0, 'X', "FRPRIOR1"}, {24, 7, "items"}, {8, 9, "version"}};
     for (int i = 0; i < 3; i++) {
         memcpy(bad, whole, whole_n);
         bad[flips[i].at] = flips[i].v;
@@ -268,9 +272,12 @@ static void test_recbole(const fr_store *s) {
     free(d);
 }
 
-
 /* ---- checkpoints ---- */
-typedef struct { uint8_t *saved; size_t size; int calls, stop_at; } ckpt_ctx;
+typedef struct {
+    uint8_t *saved;
+    size_t size;
+    int calls, stop_at;
+} ckpt_ctx;
 
 static fr_status keep_checkpoint(const fr_priors_builder *b, const fr_priors_position *pos, void *ctx, char *err, size_t errcap) {
     ckpt_ctx *c = ctx;
@@ -297,7 +304,10 @@ static void test_checkpoint_resume(const fr_store *s, const char *log, const cha
     fclose(f);
     fr_priors_builder_free(b);
     CHECK(rc == FR_ERR_IO && c.saved && c.calls == 4, "%s: the simulated crash did not happen (%d calls)", label, c.calls);
-    if (!c.saved) { free(whole); return; }
+    if (!c.saved) {
+        free(whole);
+        return;
+    }
     /* resumed from the last checkpoint = one pass */
     fr_priors_resume r2 = {.every_lines = 7, .checkpoint = keep_checkpoint, .ctx = &(ckpt_ctx){0}};
     CHECK(fr_priors_checkpoint_load(c.saved, c.size, p, 6, &b, &r2.start, err, sizeof err) == FR_OK, "%s: load: %s", label, err);
@@ -354,7 +364,10 @@ static void test_checkpoints(const fr_store *s) {
     for (int k = 0; k < 120; k++) {
         x = x * 6364136223846793005ULL + 1442695040888963407ULL;
         int u = (int)((x >> 20) % 17), item = (int)((x >> 33) % 7), ts = (int)((x >> 40) % 500); /* i6: unknown id */
-        if (k == 50) { lj += (size_t)snprintf(jsonl + lj, cap - lj, "not json\n"); lr += (size_t)snprintf(inter + lr, cap - lr, "u1\ti1\tnan?\n"); }
+        if (k == 50) {
+            lj += (size_t)snprintf(jsonl + lj, cap - lj, "not json\n");
+            lr += (size_t)snprintf(inter + lr, cap - lr, "u1\ti1\tnan?\n");
+        }
         lj += (size_t)snprintf(jsonl + lj, cap - lj, "{\"user\":\"u%d\",\"item\":\"i%d\",\"ts\":%d,\"weight\":%g}\n", u, item, ts, 0.5 + (double)((x >> 50) % 4));
         lr += (size_t)snprintf(inter + lr, cap - lr, "u%d\ti%d\t%d\n", u, item, ts);
     }

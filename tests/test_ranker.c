@@ -25,7 +25,10 @@ static fr_store *make_store(const char *name, int n, int dim, const char *const 
     for (int i = 0; i < n; i++) {
         char idbuf[32];
         const char *id = ids ? ids[i] : (snprintf(idbuf, sizeof idbuf, "i%d", i), idbuf);
-        if (fr_store_writer_add(w, id, strlen(id), vecs + (size_t)i * dim, NULL, 0, err, sizeof err)) { fr_store_writer_abort(w); return NULL; }
+        if (fr_store_writer_add(w, id, strlen(id), vecs + (size_t)i * dim, NULL, 0, err, sizeof err)) {
+            fr_store_writer_abort(w);
+            return NULL;
+        }
     }
     if (fr_store_writer_finish(w, err, sizeof err)) return NULL;
     fr_store *s;
@@ -281,19 +284,26 @@ static void test_validation(void) {
 }
 
 static void test_many(void) {
-    enum { N = 10000, D = 16 };
+    enum { N = 10000,
+           D = 16 };
     float *v = malloc(sizeof(float) * N * D);
     uint64_t seed = 3;
     fr_test_fill(v, (size_t)N * D, &seed, 1);
     fr_store *s = make_store("big.store", N, D, NULL, v);
     CHECK(s != NULL, "big store");
-    if (!s) { free(v); return; }
+    if (!s) {
+        free(v);
+        return;
+    }
     fr_ranker *rk;
     char err[256];
     CHECK(fr_ranker_create(NULL, s, &rk, err, sizeof err) == FR_OK, "ranker: %s", err);
     fr_candidate *c = malloc(sizeof *c * N);
-    char (*ids)[16] = malloc(16 * N);
-    for (int i = 0; i < N; i++) { snprintf(ids[i], 16, "i%d", (i * 7919) % N); c[i] = cand(ids[i]); }
+    char(*ids)[16] = malloc(16 * N);
+    for (int i = 0; i < N; i++) {
+        snprintf(ids[i], 16, "i%d", (i * 7919) % N);
+        c[i] = cand(ids[i]);
+    }
     float qv[D];
     fr_test_fill(qv, D, &seed, 1);
     fr_rank_request q = query_req(c, N);
@@ -312,14 +322,24 @@ static void test_many(void) {
     for (int i = 0; i < N; i++) {
         int row = (i * 7919) % N;
         double dd = 0, nn = 0, qq = 0;
-        for (int d = 0; d < D; d++) { dd += v[row * D + d] * qv[d]; nn += v[row * D + d] * v[row * D + d]; qq += qv[d] * qv[d]; }
+        for (int d = 0; d < D; d++) {
+            dd += v[row * D + d] * qv[d];
+            nn += v[row * D + d] * v[row * D + d];
+            qq += qv[d] * qv[d];
+        }
         double cs = dd / sqrt(nn * qq);
-        if (cs > best) { best = cs; best_i = i; }
+        if (cs > best) {
+            best = cs;
+            best_i = i;
+        }
     }
     CHECK(r.items[0].candidate == best_i && fabs(r.items[0].semantic - best) < 1e-5, "top item is the best cosine");
     q.options.mmr_lambda = 0.5f; /* MMR on the first 100 positions of 10,000 */
     CHECK(fr_rank(rk, &q, &r, err, sizeof err) == FR_OK && r.n_items == N, "MMR over 10,000");
-    free(seen); free(c); free(ids); free(v);
+    free(seen);
+    free(c);
+    free(ids);
+    free(v);
     fr_ranker_free(rk);
     fr_store_close(s);
 }
@@ -332,21 +352,24 @@ static void test_json(fr_ranker *rk) {
                      "\"options\":{\"top_k\":5,\"normalization\":\"MINMAX\",\"mmr_lambda\":0.9,\"exclude_seen\":true,\"return_scores\":true}}";
     CHECK(fr_request_parse(ok, strlen(ok), &p, err, sizeof err) == FR_OK, "parse: %s", err);
     CHECK(strcmp(p.request_id, "r1") == 0 && p.req.n_candidates == 2 && p.req.n_history == 1 && p.history[0].weight == 2 &&
-          p.history[0].timestamp == 1700000000 && p.candidates[0].has_upstream && !p.candidates[1].has_upstream &&
-          p.req.options.top_k == 5 && p.req.options.normalization == FR_NORM_MINMAX && p.req.options.exclude_seen, "parsed fields");
-    {   /* per-signal normalisation over a profile's: a string replaces every choice, an object adds to them */
+              p.history[0].timestamp == 1700000000 && p.candidates[0].has_upstream && !p.candidates[1].has_upstream &&
+              p.req.options.top_k == 5 && p.req.options.normalization == FR_NORM_MINMAX && p.req.options.exclude_seen,
+          "parsed fields");
+    { /* per-signal normalisation over a profile's: a string replaces every choice, an object adds to them */
         fr_rank_options prof;
         fr_rank_options_default(&prof);
         prof.signal_norm[FR_SIG_LEXICAL] = FR_NORM_RANK + 1;
         fr_parsed_request p2;
         const char *obj = "{\"candidates\":[{\"item_id\":\"A\"}],\"options\":{\"normalization\":{\"default\":\"none\",\"upstream\":\"minmax\"}}}";
         CHECK(fr_request_parse_from(obj, strlen(obj), &prof, &p2, err, sizeof err) == FR_OK && p2.req.options.normalization == FR_NORM_NONE &&
-              fr_rank_norm_of(&p2.req.options, FR_SIG_UPSTREAM) == FR_NORM_MINMAX && fr_rank_norm_of(&p2.req.options, FR_SIG_LEXICAL) == FR_NORM_RANK &&
-              fr_rank_norm_of(&p2.req.options, FR_SIG_SEMANTIC) == FR_NORM_NONE, "normalization object: %s", err);
+                  fr_rank_norm_of(&p2.req.options, FR_SIG_UPSTREAM) == FR_NORM_MINMAX && fr_rank_norm_of(&p2.req.options, FR_SIG_LEXICAL) == FR_NORM_RANK &&
+                  fr_rank_norm_of(&p2.req.options, FR_SIG_SEMANTIC) == FR_NORM_NONE,
+              "normalization object: %s", err);
         fr_parsed_request_free(&p2);
         const char *str = "{\"candidates\":[{\"item_id\":\"A\"}],\"options\":{\"normalization\":\"minmax\"}}";
         CHECK(fr_request_parse_from(str, strlen(str), &prof, &p2, err, sizeof err) == FR_OK &&
-              fr_rank_norm_of(&p2.req.options, FR_SIG_LEXICAL) == FR_NORM_MINMAX, "normalization string over a per-signal profile: %s", err);
+                  fr_rank_norm_of(&p2.req.options, FR_SIG_LEXICAL) == FR_NORM_MINMAX,
+              "normalization string over a per-signal profile: %s", err);
         fr_parsed_request_free(&p2);
     }
     p.req.query_vector = QX;
@@ -354,25 +377,30 @@ static void test_json(fr_ranker *rk) {
     CHECK(fr_rank(rk, &p.req, &r, err, sizeof err) == FR_OK, "rank parsed: %s", err);
     char *json = fr_response_json(&p, &r, "m", 0xabc);
     CHECK(json && strstr(json, "\"requestId\":\"r1\"") && strstr(json, "\"itemId\":\"A\"") && strstr(json, "\"code\":\"UNKNOWN_ITEM\"") &&
-          strstr(json, "\"storeVersion\":\"0000000000000abc\"") && !strstr(json, "\"arm\""), "response json (canonical names): %s", json ? json : "(null)");
+              strstr(json, "\"storeVersion\":\"0000000000000abc\"") && !strstr(json, "\"arm\""),
+          "response json (canonical names): %s", json ? json : "(null)");
     free(json);
     json = fr_response_json_ex(&p, &r, "m", 0xabc, "b", FR_JSON_PROTO_NAMES);
     CHECK(json && strstr(json, "\"request_id\":\"r1\"") && strstr(json, "\"item_id\":\"A\"") && strstr(json, "\"store_version\":\"0000000000000abc\"") &&
-          strstr(json, "\"arm\":\"b\""), "response json (proto names): %s", json ? json : "(null)");
+              strstr(json, "\"arm\":\"b\""),
+          "response json (proto names): %s", json ? json : "(null)");
     free(json);
     fr_parsed_request_free(&p);
     {
         const char *sq = "{\"context\":{\"history\":[{\"item_id\":\"A\"}]},\"candidates\":[{\"item_id\":\"A\"}],"
                          "\"options\":{\"sequential_weight\":0.5,\"normalization\":{\"sequential\":\"rank\"}}}";
         CHECK(fr_request_parse(sq, strlen(sq), &p, err, sizeof err) == FR_OK && p.req.options.sequential_weight == 0.5f &&
-              fr_rank_norm_of(&p.req.options, FR_SIG_SEQUENTIAL) == FR_NORM_RANK, "sequential_weight parsed: %s", err);
+                  fr_rank_norm_of(&p.req.options, FR_SIG_SEQUENTIAL) == FR_NORM_RANK,
+              "sequential_weight parsed: %s", err);
         p.req.options.sequential_weight = 1e7f;
         CHECK(fr_rank_validate(&p.req, NULL, err, sizeof err) == FR_ERR_ARG && strstr(err, "options.sequential_weight"), "range: %s", err);
         p.req.options.sequential_weight = 1;
         CHECK(fr_rank(rk, &p.req, &r, err, sizeof err) == FR_ERR_ARG && strstr(err, "sequential_weight"), "no model: %s", err);
         fr_parsed_request_free(&p);
     }
-    struct { const char *json, *needle; } bad[] = {
+    struct {
+        const char *json, *needle;
+    } bad[] = {
         {"[1]", "must be a JSON object"},
         {"{\"candidates\":[{\"item_id\":\"A\"}],\"options\":{\"topk\":3}}", "unknown field options.topk"},
         {"{\"candidates\":[{\"item_id\":\"A\"},{\"item_id\":5}]}", "candidates[1].item_id must be a string"},
@@ -427,8 +455,9 @@ static void test_log_signals(void) {
     size_t n;
     FILE *f = fmemopen((void *)log, strlen(log), "rb");
     CHECK(fr_priors_builder_create(6, &p, &b, err, sizeof err) == FR_OK &&
-          fr_priors_read_log(b, f, "log.jsonl", FR_LOG_JSONL, plain, 0, 1, 0, NULL, err, sizeof err) == FR_OK &&
-          fr_priors_finish(b, &sec, &n, err, sizeof err) == FR_OK, "priors: %s", err);
+              fr_priors_read_log(b, f, "log.jsonl", FR_LOG_JSONL, plain, 0, 1, 0, NULL, err, sizeof err) == FR_OK &&
+              fr_priors_finish(b, &sec, &n, err, sizeof err) == FR_OK,
+          "priors: %s", err);
     fclose(f);
     fr_priors_builder_free(b);
     /* without priors: asking for log signals is an error that says what is missing */
@@ -444,7 +473,11 @@ static void test_log_signals(void) {
     CHECK(fr_store_attach(path, FR_STORE_SECTION_PRIORS, sec, n, err, sizeof err) == FR_OK, "attach: %s", err);
     free(sec);
     CHECK(fr_store_open(path, 0, 0, &s, err, sizeof err) == FR_OK, "%s", err);
-    if (!s || fr_ranker_create(NULL, s, &rk, err, sizeof err) != FR_OK) { CHECK(0, "ranker: %s", err); fr_store_close(s); return; }
+    if (!s || fr_ranker_create(NULL, s, &rk, err, sizeof err) != FR_OK) {
+        CHECK(0, "ranker: %s", err);
+        fr_store_close(s);
+        return;
+    }
     /* popularity alone, ungated, raw values: b (4) > a = c (2) > d (1) > e = new (0), ties in request order */
     q.options.semantic_weight = 0;
     q.options.normalization = FR_NORM_NONE;
@@ -462,7 +495,8 @@ static void test_log_signals(void) {
     q.options.log_gate = 0.001f;
     CHECK(fr_rank(rk, &q, &r, err, sizeof err) == FR_OK, "%s", err);
     int pos_new = -1;
-    for (int i = 0; i < r.n_items; i++) if (r.items[i].candidate == 5) pos_new = i;
+    for (int i = 0; i < r.n_items; i++)
+        if (r.items[i].candidate == 5) pos_new = i;
     CHECK(pos_new > 0 && pos_new < 5 && r.items[pos_new].score == 0, "cold item: position %d score %g", pos_new, pos_new >= 0 ? r.items[pos_new].score : -1);
     /* co-visitation with a history of [a]: c (2 co-visits, /sqrt(2*2)) first; raw value 1 */
     fr_rank_request h = {0};
@@ -531,8 +565,7 @@ static void test_sequential(void) {
     if (!s) return;
     /* the request: 5 known history items (one unknown id between them), 8 stored candidates and
      * one ranked by a request-given vector */
-    fr_history_item hist[6] = {{"s1", 2, 1, 0, 0, 0}, {"nope", 4, 1, 0, 0, 0}, {"s3", 2, 1, 0, 0, 0},
-                               {"s5", 2, 1, 0, 0, 0}, {"s2", 2, 1, 0, 0, 0}, {"s6", 2, 1, 0, 0, 0}};
+    fr_history_item hist[6] = {{"s1", 2, 1, 0, 0, 0}, {"nope", 4, 1, 0, 0, 0}, {"s3", 2, 1, 0, 0, 0}, {"s5", 2, 1, 0, 0, 0}, {"s2", 2, 1, 0, 0, 0}, {"s6", 2, 1, 0, 0, 0}};
     float tv[SQ_D];
     fr_test_fill(tv, SQ_D, &seed, 1.0f);
     fr_candidate c[SQ_N + 1];
@@ -560,15 +593,20 @@ static void test_sequential(void) {
     rk = NULL;
 
     fr_seq_config cfg = fr_seq_default_config(SQ_N, SQ_D);
-    cfg.d = 8; cfg.d_ff = 16; cfg.max_len = 4; cfg.n_heads = 2;
+    cfg.d = 8;
+    cfg.d_ff = 16;
+    cfg.max_len = 4;
+    cfg.n_heads = 2;
     fr_seq_model *m = NULL;
     CHECK(fr_seq_create(&cfg, 1, 0, &m, err, sizeof err) == FR_OK, "%s", err);
-    if (!m) { fr_store_close(s); return; }
+    if (!m) {
+        fr_store_close(s);
+        return;
+    }
     fr_seq_init_params(m, 7);
     /* a larger spread than N(0, 0.02) so that the candidates' scores differ clearly */
     for (size_t i = 0; i < fr_seq_num_params(m); i++) fr_seq_params(m)[i] *= 20.0f;
-    fr_seq_meta meta = {.cfg = cfg, .lr = 1e-3f, .batch = 1, .n_neg = 1, .patience = 1, .max_epochs = 1, .val_percent = 10,
-                        .val_negatives = 10, .seed = 1, .epochs_run = 1, .best_epoch = 1};
+    fr_seq_meta meta = {.cfg = cfg, .lr = 1e-3f, .batch = 1, .n_neg = 1, .patience = 1, .max_epochs = 1, .val_percent = 10, .val_negatives = 10, .seed = 1, .epochs_run = 1, .best_epoch = 1};
     fr_seq_store_key_of(s, path, &meta.store);
     uint8_t *sec = NULL;
     size_t size = 0;
@@ -577,7 +615,12 @@ static void test_sequential(void) {
     CHECK(fr_store_attach(path, FR_STORE_SECTION_SEQMODEL, sec, size, err, sizeof err) == FR_OK, "attach: %s", err);
     free(sec);
     CHECK(fr_store_open(path, 0, 0, &s, err, sizeof err) == FR_OK, "%s", err);
-    if (!s || fr_ranker_create(NULL, s, &rk, err, sizeof err) != FR_OK) { CHECK(0, "ranker with a model: %s", err); fr_store_close(s); fr_seq_free(m); return; }
+    if (!s || fr_ranker_create(NULL, s, &rk, err, sizeof err) != FR_OK) {
+        CHECK(0, "ranker with a model: %s", err);
+        fr_store_close(s);
+        fr_seq_free(m);
+        return;
+    }
 
     /* the reference: user state of the known rows (the model keeps the newest 4: 3, 5, 2, 6) */
     const float *text = fr_store_vectors_f32(s);
@@ -613,7 +656,8 @@ static void test_sequential(void) {
         int cand0 = r.items[0].candidate;
         CHECK(fr_rank(rk, &q2, &r, err, sizeof err) == FR_OK, "%s", err);
         int same = 1;
-        for (int i = 0; i < r.n_items; i++) if (r.items[i].candidate == cand0 && r.items[i].sequential != first) same = 0;
+        for (int i = 0; i < r.n_items; i++)
+            if (r.items[i].candidate == cand0 && r.items[i].sequential != first) same = 0;
         CHECK(!same, "reversed history changes the state");
         CHECK(fr_rank(rk, &q, &r, err, sizeof err) == FR_OK, "%s", err);
     }
@@ -658,8 +702,9 @@ static void test_sequential(void) {
     size_t pn = 0;
     FILE *f = fmemopen((void *)log, strlen(log), "rb");
     CHECK(plain && fr_priors_builder_create(SQ_N, &pp, &b, err, sizeof err) == FR_OK &&
-          fr_priors_read_log(b, f, "log.jsonl", FR_LOG_JSONL, plain, 0, 1, 0, NULL, err, sizeof err) == FR_OK &&
-          fr_priors_finish(b, &psec, &pn, err, sizeof err) == FR_OK, "priors: %s", err);
+              fr_priors_read_log(b, f, "log.jsonl", FR_LOG_JSONL, plain, 0, 1, 0, NULL, err, sizeof err) == FR_OK &&
+              fr_priors_finish(b, &psec, &pn, err, sizeof err) == FR_OK,
+          "priors: %s", err);
     fclose(f);
     fr_priors_builder_free(b);
     fr_store_close(plain);
@@ -674,7 +719,8 @@ static void test_sequential(void) {
     int gok = rk != NULL;
     for (int i = 0; rk && i < r.n_items; i++) {
         const fr_ranked_item *it = &r.items[i];
-        double seen = it->candidate == 1 ? 2 : (it->candidate == 2 || it->candidate == 3) ? 1 : 0;
+        double seen = it->candidate == 1 ? 2 : (it->candidate == 2 || it->candidate == 3) ? 1
+                                                                                          : 0;
         if (fabsf(it->sequential - want[it->candidate]) > 1e-4f * (1 + fabsf(want[it->candidate])) ||
             fabs(it->score - seen / (seen + 2) * want[it->candidate]) > 1e-4 * (1 + fabs(want[it->candidate])))
             gok = 0;
@@ -689,10 +735,19 @@ static void test_sequential(void) {
 static void test_profiles(void) {
     fr_rank_options o, back;
     fr_rank_options_default(&o);
-    o.semantic_weight = 0.4f; o.popularity_weight = 0.3f; o.covisitation_weight = 0.3f; o.lexical_weight = 0.125f;
-    o.upstream_weight = 0; o.log_gate = 3; o.cold_content_boost = 1; o.normalization = FR_NORM_RANK; o.history_half_life = 2;
-    o.signal_norm[FR_SIG_POPULARITY] = FR_NORM_NONE + 1; o.signal_norm[FR_SIG_SEMANTIC] = FR_NORM_ZSCORE + 1;
-    o.sequential_weight = 0.75f; o.signal_norm[FR_SIG_SEQUENTIAL] = FR_NORM_RANK + 1;
+    o.semantic_weight = 0.4f;
+    o.popularity_weight = 0.3f;
+    o.covisitation_weight = 0.3f;
+    o.lexical_weight = 0.125f;
+    o.upstream_weight = 0;
+    o.log_gate = 3;
+    o.cold_content_boost = 1;
+    o.normalization = FR_NORM_RANK;
+    o.history_half_life = 2;
+    o.signal_norm[FR_SIG_POPULARITY] = FR_NORM_NONE + 1;
+    o.signal_norm[FR_SIG_SEMANTIC] = FR_NORM_ZSCORE + 1;
+    o.sequential_weight = 0.75f;
+    o.signal_norm[FR_SIG_SEQUENTIAL] = FR_NORM_RANK + 1;
     char *buf = NULL, name[64], err[256];
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
@@ -711,9 +766,12 @@ static void test_profiles(void) {
     CHECK(fr_profile_write(f, "t", &o, NULL, err, sizeof err) == FR_OK, "%s", err);
     fclose(f);
     CHECK(!strstr(buf, "\"sequential\": 0") && fr_profile_parse(buf, len, "mem", &back, NULL, 0, err, sizeof err) == FR_OK &&
-          back.sequential_weight == 0, "sequential 0 left out and read back: %s", buf);
+              back.sequential_weight == 0,
+          "sequential 0 left out and read back: %s", buf);
     free(buf);
-    struct { const char *json, *why; } bad[] = {
+    struct {
+        const char *json, *why;
+    } bad[] = {
         {"{\"feedrank_profile\":1,\"weights\":{\"semantic\":1,\"upstream\":0,\"popularity\":0,\"covisitation\":0}}", "weights.lexical"},
         {"{\"feedrank_profile\":1,\"weights\":{\"semantic\":1,\"upstream\":0,\"popularity\":0,\"covisitation\":0,\"lexical\":0,\"clicks\":1}}", "weights.clicks"},
         {"{\"feedrank_profile\":1,\"weights\":{\"semantic\":1e999,\"upstream\":0,\"popularity\":0,\"covisitation\":0,\"lexical\":0}}", "weights.semantic"},
@@ -726,7 +784,8 @@ static void test_profiles(void) {
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         err[0] = 0;
         CHECK(fr_profile_parse(bad[i].json, strlen(bad[i].json), "p.json", &back, NULL, 0, err, sizeof err) == FR_ERR_FORMAT &&
-              strstr(err, bad[i].why) && strstr(err, "p.json"), "bad profile %zu: %s", i, err);
+                  strstr(err, bad[i].why) && strstr(err, "p.json"),
+              "bad profile %zu: %s", i, err);
     }
 }
 

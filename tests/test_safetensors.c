@@ -80,7 +80,11 @@ static void test_half_conversions(void) {
 static void test_bad_headers(void) {
     char err[512];
     uint8_t data[64] = {0};
-    struct { const char *hdr; size_t dlen; const char *needle; } cases[] = {
+    struct {
+        const char *hdr;
+        size_t dlen;
+        const char *needle;
+    } cases[] = {
         {"[1,2]", 0, "not a JSON object"},
         {"{\"a\":", 0, "not a JSON object"},
         {"{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}", 8, "truncated"},

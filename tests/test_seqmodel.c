@@ -51,14 +51,12 @@ static int golden_parse(const uint8_t *buf, size_t len, golden *g, char *err, si
             snprintf(err, errcap, "fixture header field %d = %d out of range", i, (int)h[i]);
             return -1;
         }
-    g->cfg = (fr_seq_config){.n_items = h[0], .d = h[1], .max_len = h[2], .n_layers = h[3], .n_heads = h[4],
-                             .d_text = h[5], .d_ff = h[6], .dropout = 0.0f};
+    g->cfg = (fr_seq_config){.n_items = h[0], .d = h[1], .max_len = h[2], .n_layers = h[3], .n_heads = h[4], .d_text = h[5], .d_ff = h[6], .dropout = 0.0f};
     g->B = h[7];
     g->K = h[8];
     g->steps = h[9];
     g->n_params = h[10];
-    g->opt = (fr_seq_adamw){.lr = o[0], .beta1 = o[1], .beta2 = o[2], .eps = o[3], .weight_decay = o[4],
-                            .max_grad_norm = o[5]};
+    g->opt = (fr_seq_adamw){.lr = o[0], .beta1 = o[1], .beta2 = o[2], .eps = o[3], .weight_decay = o[4], .max_grad_norm = o[5]};
     const size_t N = (size_t)h[0], Dt = (size_t)h[5], BT = (size_t)h[7] * (size_t)h[2], K = (size_t)h[8],
                  P = (size_t)h[10], S = (size_t)h[9] + 1;
     const size_t want = head + 4 * (N * Dt + 2 * BT + K + 2 * P + S);
@@ -108,8 +106,7 @@ static int golden_load(const char *path, golden *g, char *err, size_t errcap) {
 }
 
 static fr_seq_batch batch_of(const golden *g) {
-    return (fr_seq_batch){.B = g->B, .items = g->items, .targets = g->targets, .negatives = g->negatives,
-                          .n_neg = g->K, .text = g->text};
+    return (fr_seq_batch){.B = g->B, .items = g->items, .targets = g->targets, .negatives = g->negatives, .n_neg = g->K, .text = g->text};
 }
 
 /* a model holding the fixture's parameters, for up to max_batch sequences */
@@ -141,7 +138,10 @@ static void test_vs_pytorch(const golden *g) {
     if (!m) return;
     CHECK(fr_seq_num_params(m) == (size_t)g->n_params, "parameter count %zu, fixture %d", fr_seq_num_params(m),
           g->n_params);
-    if (fr_seq_num_params(m) != (size_t)g->n_params) { fr_seq_free(m); return; }
+    if (fr_seq_num_params(m) != (size_t)g->n_params) {
+        fr_seq_free(m);
+        return;
+    }
     const fr_seq_batch b = batch_of(g);
     const float loss = step_loss(m, &b);
     printf("loss: C %.7f  PyTorch %.7f  |diff| %.2e\n", loss, g->losses[0], fabsf(loss - g->losses[0]));
@@ -177,7 +177,10 @@ static void test_adamw_steps(const golden *g) {
         const double d = fabs((double)loss - g->losses[s]);
         printf("AdamW step %d: loss C %.7f  PyTorch %.7f  |diff| %.2e", s, loss, g->losses[s], d);
         CHECK(d <= 1e-4 * fabs(g->losses[s]), "loss after %d AdamW steps: %.7f vs %.7f", s, loss, g->losses[s]);
-        if (s == g->steps) { printf("\n"); break; }
+        if (s == g->steps) {
+            printf("\n");
+            break;
+        }
         CHECK(fr_seq_backward(m, err, sizeof err) == FR_OK, "backward: %s", err);
         CHECK(fr_seq_adamw_step(m, &g->opt, &norm, err, sizeof err) == FR_OK, "adamw: %s", err);
         printf("  grad norm %.5f%s\n", norm, norm > g->opt.max_grad_norm ? " (clipped)" : "");
@@ -209,12 +212,18 @@ static void test_finite_differences(const golden *g) {
         size_t pick[2] = {lay[t].offset, 0};
         double gmax = 0.0;
         for (size_t i = lay[t].offset; i < lay[t].offset + lay[t].count; i++)
-            if (fabs(grad[i]) > gmax) { gmax = fabs(grad[i]); pick[0] = i; }
+            if (fabs(grad[i]) > gmax) {
+                gmax = fabs(grad[i]);
+                pick[0] = i;
+            }
         if (gmax < 1e-3) continue; /* e.g. item rows the batch never uses */
         for (int tries = 0; tries < 1000; tries++) {
             seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
             const size_t i = lay[t].offset + (size_t)((seed >> 33) % lay[t].count);
-            if (fabs(grad[i]) >= 0.1 * gmax) { pick[1] = i; break; }
+            if (fabs(grad[i]) >= 0.1 * gmax) {
+                pick[1] = i;
+                break;
+            }
         }
         if (!pick[1]) pick[1] = pick[0];
         for (int k = 0; k < 2; k++) {
@@ -228,7 +237,10 @@ static void test_finite_differences(const golden *g) {
             p[i] = keep;
             const double fd = ((double)lp - lm) / (2.0 * ((double)(keep + h) - keep));
             const double e = fabs(fd - grad[i]) / (fabs(grad[i]) + 1e-3);
-            if (e > worst) { worst = e; worst_t = t; }
+            if (e > worst) {
+                worst = e;
+                worst_t = t;
+            }
             CHECK(e < 2e-2, "finite difference %s[%zu]: %.6f, backward %.6f", lay[t].name, i - lay[t].offset, fd,
                   grad[i]);
             checked++;
@@ -249,7 +261,10 @@ static void run_steps(const golden *g, uint64_t seed, int steps, float *params_o
     char err[256];
     const int T = g->cfg.max_len, N = g->cfg.n_items;
     int32_t items[DET_B * 16], targets[DET_B * 16], negs[DET_K];
-    if (T > 16) { CHECK(0, "fixture window above 16"); return; }
+    if (T > 16) {
+        CHECK(0, "fixture window above 16");
+        return;
+    }
     uint64_t x = 99;
     for (int s = 0; s < DET_B; s++)
         for (int t = 0; t < T; t++) {
@@ -262,10 +277,12 @@ static void run_steps(const golden *g, uint64_t seed, int steps, float *params_o
     fr_seq_config c = g->cfg;
     c.dropout = 0.2f;
     fr_seq_model *m = NULL;
-    if (fr_seq_create(&c, DET_B, DET_K, &m, err, sizeof err) != FR_OK) { CHECK(0, "%s", err); return; }
+    if (fr_seq_create(&c, DET_B, DET_K, &m, err, sizeof err) != FR_OK) {
+        CHECK(0, "%s", err);
+        return;
+    }
     fr_seq_init_params(m, seed);
-    fr_seq_batch b = {.B = DET_B, .items = items, .targets = targets, .negatives = negs, .n_neg = DET_K,
-                      .text = g->text, .train = 1};
+    fr_seq_batch b = {.B = DET_B, .items = items, .targets = targets, .negatives = negs, .n_neg = DET_K, .text = g->text, .train = 1};
     fr_seq_adamw o = fr_seq_default_adamw(1e-2f);
     o.max_grad_norm = 1.0f;
     for (int s = 0; s < steps; s++) {
@@ -391,7 +408,10 @@ static void test_train_epoch(const golden *g) {
         fr_seq_config c = g->cfg;
         c.dropout = 0.1f;
         fr_seq_model *m = NULL;
-        if (fr_seq_create(&c, 8, 4, &m, err, sizeof err) != FR_OK) { CHECK(0, "%s", err); return; }
+        if (fr_seq_create(&c, 8, 4, &m, err, sizeof err) != FR_OK) {
+            CHECK(0, "%s", err);
+            return;
+        }
         fr_seq_init_params(m, 11);
         for (int e = 0; e < 30; e++) {
             fr_seq_epoch_stats st;

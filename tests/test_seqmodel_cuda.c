@@ -22,7 +22,15 @@
 #include "seqmodel_cuda.h"
 #include "test_util.h"
 
-enum { N = 211, C = 32, T = 12, L = 2, NH = 2, DT = 24, FF = 64, B = 6, K = 40 };
+enum { N = 211,
+       C = 32,
+       T = 12,
+       L = 2,
+       NH = 2,
+       DT = 24,
+       FF = 64,
+       B = 6,
+       K = 40 };
 
 static double max_abs(const float *x, size_t n) {
     double m = 0;
@@ -42,7 +50,10 @@ static void make_batch(int32_t *items, int32_t *targets, int32_t *negs, uint64_t
         const int len = b == 0 ? T : 1 + (b * 5) % T;
         for (int t = 0; t < T; t++) {
             const int r = b * T + t;
-            if (t < T - len) { items[r] = targets[r] = FR_SEQ_PAD; continue; }
+            if (t < T - len) {
+                items[r] = targets[r] = FR_SEQ_PAD;
+                continue;
+            }
             *seed = *seed * 6364136223846793005ULL + 1442695040888963407ULL;
             items[r] = (int32_t)((*seed >> 33) % 60); /* few distinct items: repeats in and across rows */
             targets[r] = (int32_t)((*seed >> 13) % N);
@@ -89,8 +100,7 @@ static void compare_step(fr_seq_model *m, fr_seq_cuda *g, const fr_seq_batch *b,
 
 int main(void) {
     char err[512];
-    fr_seq_config cfg = {.n_items = N, .d = C, .max_len = T, .n_layers = L, .n_heads = NH, .d_text = DT, .d_ff = FF,
-                         .dropout = 0.2f};
+    fr_seq_config cfg = {.n_items = N, .d = C, .max_len = T, .n_layers = L, .n_heads = NH, .d_text = DT, .d_ff = FF, .dropout = 0.2f};
     uint64_t seed = 12345;
     float *text = malloc((size_t)N * DT * sizeof *text);
     fr_test_fill(text, (size_t)N * DT, &seed, 1.0f);
@@ -104,7 +114,12 @@ int main(void) {
     CHECK(rc == FR_OK, "create: %s", err);
     fr_seq_model *m = NULL;
     CHECK(fr_seq_create(&cfg, B, K, &m, err, sizeof err) == FR_OK, "%s", err);
-    if (!g || !m) { fr_seq_cuda_free(g); fr_seq_free(m); free(text); return fr_test_finish("test_seqmodel_cuda"); }
+    if (!g || !m) {
+        fr_seq_cuda_free(g);
+        fr_seq_free(m);
+        free(text);
+        return fr_test_finish("test_seqmodel_cuda");
+    }
     fr_seq_init_params(m, 9);
     /* a larger spread than N(0, 0.02) and LayerNorm gains away from 1, so every path carries a
      * visible gradient */
@@ -114,8 +129,7 @@ int main(void) {
 
     int32_t items[B * T], targets[B * T], negs[K];
     make_batch(items, targets, negs, &seed);
-    fr_seq_batch b = {.B = B, .items = items, .targets = targets, .negatives = negs, .n_neg = K, .text = text,
-                      .train = 0, .dropout_seed = 77};
+    fr_seq_batch b = {.B = B, .items = items, .targets = targets, .negatives = negs, .n_neg = K, .text = text, .train = 0, .dropout_seed = 77};
     compare_step(m, g, &b, "no dropout");
     b.train = 1;
     compare_step(m, g, &b, "dropout 0.2");
@@ -149,9 +163,10 @@ int main(void) {
         float lc = 0, lgs = 0, nc = 0, ng = 0;
         fr_seq_zero_grad(m);
         CHECK(fr_seq_forward(m, &b, &lc, err, sizeof err) == FR_OK && fr_seq_backward(m, err, sizeof err) == FR_OK &&
-              fr_seq_adamw_step(m, &o, &nc, err, sizeof err) == FR_OK, "cpu step: %s", err);
+                  fr_seq_adamw_step(m, &o, &nc, err, sizeof err) == FR_OK,
+              "cpu step: %s", err);
         CHECK(fr_seq_cuda_zero_grad(g, err, sizeof err) == FR_OK && fr_seq_cuda_forward(g, &b, &lgs, err, sizeof err) == FR_OK &&
-              fr_seq_cuda_backward(g, err, sizeof err) == FR_OK && fr_seq_cuda_adamw_step(g, &o, &ng, err, sizeof err) == FR_OK,
+                  fr_seq_cuda_backward(g, err, sizeof err) == FR_OK && fr_seq_cuda_adamw_step(g, &o, &ng, err, sizeof err) == FR_OK,
               "cuda step: %s", err);
         CHECK(fabs((double)lgs - lc) <= 1e-3 * fabs((double)lc) && fabs((double)ng - nc) <= 1e-3 * nc,
               "step %d: loss cuda %.6g cpu %.6g, grad norm cuda %.6g cpu %.6g", step + 1, lgs, lc, ng, nc);

@@ -65,7 +65,12 @@ static void test_serving(int heads) {
     fr_seq_scratch *w = NULL;
     CHECK(fr_seq_server_create(&cfg, P, array_rows, text, &sv, err, sizeof err) == FR_OK, "%s", err);
     CHECK(sv && fr_seq_scratch_create(sv, &w, err, sizeof err) == FR_OK, "%s", err);
-    if (!sv || !w) { fr_seq_server_free(sv); fr_seq_free(m); free(text); return; }
+    if (!sv || !w) {
+        fr_seq_server_free(sv);
+        fr_seq_free(m);
+        free(text);
+        return;
+    }
     int32_t hist[80];
     for (int i = 0; i < 80; i++) hist[i] = i % 9 == 4 ? N + i : (i * 37 + 11) % N; /* some unknown to the model */
     const int lens[] = {1, 2, 7, 50, 56, 80};
@@ -119,14 +124,14 @@ int main(void) {
     snprintf(other, sizeof other, "/tmp/test_seqstore_other_%d.store", (int)getpid());
     fr_store *s = make_store(path, "i", NI);
     fr_seq_config cfg = fr_seq_default_config(NI, DT);
-    cfg.d = 8; cfg.d_ff = 16; cfg.max_len = 5; cfg.n_heads = 2;
+    cfg.d = 8;
+    cfg.d_ff = 16;
+    cfg.max_len = 5;
+    cfg.n_heads = 2;
     fr_seq_model *m = NULL;
     CHECK(fr_seq_create(&cfg, 2, 4, &m, err, sizeof err) == FR_OK, "%s", err);
     fr_seq_init_params(m, 11);
-    fr_seq_meta meta = {.cfg = cfg, .lr = 1e-3f, .batch = 2, .n_neg = 4, .patience = 3, .max_epochs = 10, .val_percent = 10,
-                        .val_negatives = 100, .seed = 42, .log_hash = 0xabcdef, .log_bytes = 1234, .users = 5, .events = 30,
-                        .train_sequences = 5, .val_users = 1, .epochs_run = 4, .best_epoch = 2, .best_ndcg = 0.5,
-                        .best_hr = 0.75, .best_loss = 3.25, .created_unix = 1700000000};
+    fr_seq_meta meta = {.cfg = cfg, .lr = 1e-3f, .batch = 2, .n_neg = 4, .patience = 3, .max_epochs = 10, .val_percent = 10, .val_negatives = 100, .seed = 42, .log_hash = 0xabcdef, .log_bytes = 1234, .users = 5, .events = 30, .train_sequences = 5, .val_users = 1, .epochs_run = 4, .best_epoch = 2, .best_ndcg = 0.5, .best_hr = 0.75, .best_loss = 3.25, .created_unix = 1700000000};
     snprintf(meta.log_path, sizeof meta.log_path, "/data/log.inter");
     fr_seq_store_key_of(s, path, &meta.store);
     uint8_t *data = NULL;
@@ -145,8 +150,9 @@ int main(void) {
         CHECK(memcmp(fr_seq_params(g), fr_seq_params(m), fr_seq_num_params(m) * 4) == 0, "parameters round trip");
         CHECK(memcmp(&got.cfg, &cfg, sizeof cfg) == 0, "config round trip");
         CHECK(got.seed == 42 && got.best_epoch == 2 && got.best_ndcg == 0.5 && got.best_hr == 0.75 && got.epochs_run == 4 &&
-              got.log_hash == 0xabcdef && got.val_negatives == 100 && got.lr == 1e-3f && strcmp(got.log_path, "/data/log.inter") == 0 &&
-              strcmp(got.store.name, meta.store.name) == 0 && got.created_unix == 1700000000, "meta round trip");
+                  got.log_hash == 0xabcdef && got.val_negatives == 100 && got.lr == 1e-3f && strcmp(got.log_path, "/data/log.inter") == 0 &&
+                  strcmp(got.store.name, meta.store.name) == 0 && got.created_unix == 1700000000,
+              "meta round trip");
         /* serving agrees with the training forward: the state at the newest position and v_i */
         const float *text = fr_store_vectors_f32(s);
         int32_t hist[3] = {3, 7, 1};
@@ -200,7 +206,8 @@ int main(void) {
     fr_seq_store_key ok;
     fr_seq_store_key_of(o, other, &ok);
     CHECK(fr_seq_section_load(data, size, "t", &ok, &g, &tmp, err, sizeof err) == FR_ERR_VERIFY && strstr(err, "another store") &&
-          strstr(err, meta.store.name) && strstr(err, ok.name), "other store: %s", err);
+              strstr(err, meta.store.name) && strstr(err, ok.name),
+          "other store: %s", err);
     fr_store_close(o);
     o = make_store(other, "i", NI - 1);
     fr_seq_store_key_of(o, other, &ok);
@@ -234,11 +241,19 @@ int main(void) {
         for (int mode = 0; mode < 2; mode++) {
             snprintf(fp, sizeof fp, "%s/valid_%d", corpus, mode);
             FILE *f = fopen(fp, "wb");
-            if (f) { fputc(mode, f); fwrite(data, 1, size, f); fclose(f); }
+            if (f) {
+                fputc(mode, f);
+                fwrite(data, 1, size, f);
+                fclose(f);
+            }
         }
         snprintf(fp, sizeof fp, "%s/truncated", corpus);
         FILE *f = fopen(fp, "wb");
-        if (f) { fputc(0, f); fwrite(data, 1, size / 2, f); fclose(f); }
+        if (f) {
+            fputc(0, f);
+            fwrite(data, 1, size / 2, f);
+            fclose(f);
+        }
     }
     free(data);
     fr_seq_free(m);

@@ -60,7 +60,8 @@ static void test_versions(void) {
     CHECK(fr_delta_find(d2, "a", 1, &it) && it.vector[2] == 1 && it.text_len == 5 && fr_delta_count(d2) == 3, "the newer one has the new a");
     fr_delta *t;
     CHECK(fr_delta_without(d2, d1, &t, err, sizeof err) == FR_OK && fr_delta_count(t) == 1 && fr_delta_find(t, "a", 1, &it) && it.vector[2] == 1 &&
-          fr_delta_seq(t) == 2, "trim after compacting d1: only the newer a is left");
+              fr_delta_seq(t) == 2,
+          "trim after compacting d1: only the newer a is left");
     fr_delta_unref(t);
     /* a version outlives the one it came from */
     fr_delta_unref(d1);
@@ -79,7 +80,10 @@ static void test_versions(void) {
     fr_delta_unref(other);
     int bad = 0;
     for (size_t cut = 0; cut < copy_len; cut++)
-        if (fr_delta_apply(d2, copy, cut, 3, &x, e2, sizeof e2) == FR_OK) { bad++; fr_delta_unref(x); }
+        if (fr_delta_apply(d2, copy, cut, 3, &x, e2, sizeof e2) == FR_OK) {
+            bad++;
+            fr_delta_unref(x);
+        }
     CHECK(bad == 0, "every truncation of a record is refused (%d accepted)", bad);
     free(copy);
     fr_delta_unref(d2);
@@ -153,7 +157,10 @@ static void test_compact(void) {
 }
 
 int main(void) {
-    if (!mkdtemp(tmpdir)) { perror("mkdtemp"); return 1; }
+    if (!mkdtemp(tmpdir)) {
+        perror("mkdtemp");
+        return 1;
+    }
     test_versions();
     test_compact();
     char cmd[600];

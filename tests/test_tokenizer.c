@@ -63,7 +63,10 @@ static void check_golden(const fr_tokenizer *tok) {
     printf("tokenizer golden: %d / %d lines exact\n", exact, lines);
     CHECK(lines >= 2000, "expected >= 2000 golden lines, found %d", lines);
     CHECK(exact == lines, "%d of %d golden lines differ", lines - exact, lines);
-    free(want); free(got); free(text); free(data);
+    free(want);
+    free(got);
+    free(text);
+    free(data);
 }
 
 static void check_errors(void) {
@@ -71,7 +74,10 @@ static void check_errors(void) {
     char err[512];
     CHECK(fr_tok_load("/nonexistent-dir", &t, err, sizeof err) == FR_ERR_IO, "missing dir: %s", err);
     const char *bad[] = {
-        "", "[]", "{\"model\":{}}", "{\"model\":{\"type\":\"BPE\"}}",
+        "",
+        "[]",
+        "{\"model\":{}}",
+        "{\"model\":{\"type\":\"BPE\"}}",
         "{\"model\":{\"type\":\"WordPiece\",\"vocab\":{}},\"pre_tokenizer\":{\"type\":\"BertPreTokenizer\"}}",
         "{\"model\":{\"type\":\"WordPiece\",\"vocab\":{\"a\":5}},\"pre_tokenizer\":{\"type\":\"BertPreTokenizer\"}}",
         "{\"model\":{\"type\":\"WordPiece\",\"vocab\":{\"a\":0,\"b\":0}},\"pre_tokenizer\":{\"type\":\"BertPreTokenizer\"}}",

@@ -9,7 +9,10 @@
 int fr_test_passed, fr_test_failed;
 
 void fr_test_check(int ok, const char *file, int line, const char *fmt, ...) {
-    if (ok) { fr_test_passed++; return; }
+    if (ok) {
+        fr_test_passed++;
+        return;
+    }
     fr_test_failed++;
     if (fr_test_failed > 50) return; /* enough to diagnose */
     fprintf(stderr, "FAIL %s:%d: ", file, line);
@@ -32,9 +35,15 @@ char *fr_test_read_file(const char *path, size_t *len) {
     long n = ftell(f);
     rewind(f);
     char *b = malloc((size_t)n + 1);
-    if (b && fread(b, 1, (size_t)n, f) != (size_t)n) { free(b); b = NULL; }
+    if (b && fread(b, 1, (size_t)n, f) != (size_t)n) {
+        free(b);
+        b = NULL;
+    }
     fclose(f);
-    if (b) { b[n] = 0; if (len) *len = (size_t)n; }
+    if (b) {
+        b[n] = 0;
+        if (len) *len = (size_t)n;
+    }
     return b;
 }
 
@@ -64,10 +73,13 @@ void fr_test_fill(float *x, size_t n, uint64_t *seed, float scale) {
 
 double fr_test_cosine(const float *a, const float *b, int n) {
     double ab = 0, aa = 0, bb = 0;
-    for (int i = 0; i < n; i++) { ab += (double)a[i] * b[i]; aa += (double)a[i] * a[i]; bb += (double)b[i] * b[i]; }
+    for (int i = 0; i < n; i++) {
+        ab += (double)a[i] * b[i];
+        aa += (double)a[i] * a[i];
+        bb += (double)b[i] * b[i];
+    }
     return ab / (sqrt(aa) * sqrt(bb) + 1e-30);
 }
-
 
 int fr_test_load_golden(const char *prefix, int dim, fr_golden *g) {
     char path[1024];
@@ -100,4 +112,3 @@ void fr_test_free_golden(fr_golden *g) {
     free(g->lens);
     free(g->want);
 }
-

@@ -28,7 +28,12 @@ void fr_test_fill(float *x, size_t n, uint64_t *seed, float scale);
 double fr_test_cosine(const float *a, const float *b, int n);
 
 /* Golden sentence vectors: PREFIX.txt (one hex-encoded text per line) and PREFIX.f32 (n x dim). */
-typedef struct { char **texts; size_t *lens; int n; float *want; } fr_golden;
+typedef struct {
+    char **texts;
+    size_t *lens;
+    int n;
+    float *want;
+} fr_golden;
 int fr_test_load_golden(const char *prefix, int dim, fr_golden *g); /* 0 or -1 */
 void fr_test_free_golden(fr_golden *g);
 

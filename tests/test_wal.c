@@ -17,7 +17,11 @@
 
 static char tmpdir[] = "/tmp/fr_wal_XXXXXX";
 
-typedef struct { uint64_t seqs[256]; char payloads[64][256]; int n; } seen;
+typedef struct {
+    uint64_t seqs[256];
+    char payloads[64][256];
+    int n;
+} seen;
 
 static fr_status collect(void *ctx, uint64_t seq, const uint8_t *p, size_t len, char *err, size_t errcap) {
     seen *s = ctx;
@@ -40,7 +44,10 @@ static uint8_t *make_log(const char *path, int n, size_t *len, size_t *offsets) 
     char err[512];
     unlink(path);
     fr_wal *w;
-    if (fr_wal_open(path, 1, 0, NULL, NULL, &w, NULL, err, sizeof err)) { CHECK(0, "create: %s", err); return NULL; }
+    if (fr_wal_open(path, 1, 0, NULL, NULL, &w, NULL, err, sizeof err)) {
+        CHECK(0, "create: %s", err);
+        return NULL;
+    }
     for (int i = 0; i < n; i++) {
         char p[32];
         int l = snprintf(p, sizeof p, "record-%d", i);
@@ -107,7 +114,11 @@ static void test_torn_tail(void) {
         fr_wal *w;
         fr_wal_open_info info;
         fr_status rc = fr_wal_open(path, 1, 0, collect, &s, &w, &info, err, sizeof err);
-        if (rc || s.n != 3 || info.torn_bytes != cut - off[3] || info.torn_offset != off[3] || info.next_seq != 4) { bad++; if (!rc) fr_wal_close(w); continue; }
+        if (rc || s.n != 3 || info.torn_bytes != cut - off[3] || info.torn_offset != off[3] || info.next_seq != 4) {
+            bad++;
+            if (!rc) fr_wal_close(w);
+            continue;
+        }
         uint64_t seq;
         if (fr_wal_append(w, "new", 3, &seq, err, sizeof err) || seq != 4) bad++;
         fr_wal_close(w);
@@ -147,10 +158,16 @@ static void test_bit_flip(void) {
         fr_wal *w;
         char want[64];
         snprintf(want, sizeof want, "offset %zu", off[1]);
-        if (fr_wal_open(path, 1, 0, NULL, NULL, &w, NULL, err, sizeof err) != FR_ERR_VERIFY || !strstr(err, want)) { bad++; if (bad < 3) fprintf(stderr, "flip at %zu: %s\n", at, err); }
+        if (fr_wal_open(path, 1, 0, NULL, NULL, &w, NULL, err, sizeof err) != FR_ERR_VERIFY || !strstr(err, want)) {
+            bad++;
+            if (bad < 3) fprintf(stderr, "flip at %zu: %s\n", at, err);
+        }
         seen s = {0};
         fr_wal_open_info info;
-        if (fr_wal_open(path, 1, 1, collect, &s, &w, &info, err, sizeof err) != FR_OK) { bad++; continue; }
+        if (fr_wal_open(path, 1, 1, collect, &s, &w, &info, err, sizeof err) != FR_OK) {
+            bad++;
+            continue;
+        }
         if (s.n != 3 || s.seqs[1] != 3 || info.skipped_offset != off[1] || info.skipped_bytes != off[2] - off[1]) bad++;
         fr_wal_close(w);
     }
@@ -201,7 +218,10 @@ static void test_disk_full(void) {
 }
 
 int main(void) {
-    if (!mkdtemp(tmpdir)) { perror("mkdtemp"); return 1; }
+    if (!mkdtemp(tmpdir)) {
+        perror("mkdtemp");
+        return 1;
+    }
     CHECK(fr_crc32c(0, "123456789", 9) == 0xE3069283u, "CRC32C check value");
     test_round_trip();
     test_torn_tail();

@@ -16,7 +16,8 @@ static inline void softmax(float *restrict s, int n) {
     float mx = -INFINITY;
     for (int j = 0; j < n; j++) mx = s[j] > mx ? s[j] : mx;
     float sum = 0.0f;
-#pragma omp simd reduction(+ : sum)
+#pragma omp simd reduction(+ \
+                           : sum)
     for (int j = 0; j < n; j++) {
         s[j] = fr_vexpf(s[j] - mx);
         sum += s[j];

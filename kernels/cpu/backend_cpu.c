@@ -37,20 +37,32 @@ static fr_status cpu_alloc(fr_backend *be, size_t bytes, void **out, char *err, 
     return FR_OK;
 }
 
-static void cpu_free(fr_backend *be, void *p) { (void)be; free(p); }
+static void cpu_free(fr_backend *be, void *p) {
+    (void)be;
+    free(p);
+}
 
 static fr_status cpu_copy(fr_backend *be, void *dst, const void *src, size_t bytes, char *err, size_t errcap) {
-    (void)be; (void)err; (void)errcap;
+    (void)be;
+    (void)err;
+    (void)errcap;
     if (bytes) memmove(dst, src, bytes);
     return FR_OK;
 }
 
-static fr_status cpu_sync(fr_backend *be, char *err, size_t errcap) { (void)be; (void)err; (void)errcap; return FR_OK; }
+static fr_status cpu_sync(fr_backend *be, char *err, size_t errcap) {
+    (void)be;
+    (void)err;
+    (void)errcap;
+    return FR_OK;
+}
 
 static fr_status cpu_embed(fr_backend *be, const int32_t *ids, const int32_t *positions, int T, int H,
                            const float *word, const float *pos, const float *type0, const float *gamma,
                            const float *beta, float eps, float *out, char *err, size_t errcap) {
-    (void)be; (void)err; (void)errcap;
+    (void)be;
+    (void)err;
+    (void)errcap;
     fr_cpu_embed(ids, positions, T, H, word, pos, type0, gamma, beta, eps, out);
     return FR_OK;
 }
@@ -86,7 +98,9 @@ static fr_status cpu_linear(fr_backend *be, const float *x, const fr_weight *W, 
 
 static fr_status cpu_add_layernorm(fr_backend *be, float *x, const float *add, const float *gamma,
                                    const float *beta, int T, int H, float eps, char *err, size_t errcap) {
-    (void)be; (void)err; (void)errcap;
+    (void)be;
+    (void)err;
+    (void)errcap;
     fr_cpu_add_layernorm(x, add, gamma, beta, T, H, eps);
     return FR_OK;
 }
@@ -102,14 +116,18 @@ static fr_status cpu_attention(fr_backend *be, const float *qkv, const int32_t *
 
 static fr_status cpu_pool(fr_backend *be, const float *x, const int32_t *off, int B, int H,
                           fr_pooling mode, int normalize, float *out, char *err, size_t errcap) {
-    (void)be; (void)err; (void)errcap;
+    (void)be;
+    (void)err;
+    (void)errcap;
     fr_cpu_pool(x, off, B, H, mode, normalize, out);
     return FR_OK;
 }
 
 static fr_status cpu_score(fr_backend *be, const float *q, int Q, const float *items, const int32_t *rows,
                            int N, int D, float *scores, char *err, size_t errcap) {
-    (void)be; (void)err; (void)errcap;
+    (void)be;
+    (void)err;
+    (void)errcap;
     fr_cpu_score(q, Q, items, rows, N, D, scores);
     return FR_OK;
 }
@@ -162,7 +180,7 @@ fr_status fr_backend_cpu_open(int threads, fr_precision precision, fr_backend **
     /* auto: fp16 runs at twice fp32's rate where the CPU has AVX-512 FP16; bf16 (AVX-512 BF16)
      * is next (on the Xeon measured it is slower than fp32, but such CPUs also have fp16) */
     fr_precision p = precision == FR_PREC_DEFAULT ? FR_PREC_FP32
-                   : precision == FR_PREC_AUTO    ? (fr_cpu_fp16_available()   ? FR_PREC_FP16
+                     : precision == FR_PREC_AUTO  ? (fr_cpu_fp16_available()   ? FR_PREC_FP16
                                                      : fr_cpu_bf16_available() ? FR_PREC_BF16
                                                                                : FR_PREC_FP32)
                                                   : precision;

@@ -81,7 +81,10 @@ fr_cpu_weight_bf16 *fr_cpu_weight_bf16_pack(const float *W, int N, int K) {
     const size_t elems = panels * pairs * FR_PANEL * 2;
     size_t bytes = (elems * sizeof(uint16_t) + 63) & ~(size_t)63;
     w->data = aligned_alloc(64, bytes ? bytes : 64);
-    if (!w->data) { free(w); return NULL; }
+    if (!w->data) {
+        free(w);
+        return NULL;
+    }
     for (size_t p = 0; p < panels; p++) {
         uint16_t *panel = w->data + p * pairs * FR_PANEL * 2;
         for (size_t kp = 0; kp < pairs; kp++)
@@ -105,8 +108,10 @@ void fr_cpu_weight_bf16_free(fr_cpu_weight_bf16 *w) {
 FR_BF16_TARGET static void round_row(const float *x, int K, uint16_t *xb, size_t stride) {
     for (size_t k = 0; k < stride; k += 32) {
         int left = K - (int)k;
-        __mmask16 m0 = left >= 16 ? 0xFFFF : left <= 0 ? 0 : (__mmask16)((1u << left) - 1);
-        __mmask16 m1 = left >= 32 ? 0xFFFF : left <= 16 ? 0 : (__mmask16)((1u << (left - 16)) - 1);
+        __mmask16 m0 = left >= 16 ? 0xFFFF : left <= 0 ? 0
+                                                       : (__mmask16)((1u << left) - 1);
+        __mmask16 m1 = left >= 32 ? 0xFFFF : left <= 16 ? 0
+                                                        : (__mmask16)((1u << (left - 16)) - 1);
         __m512 lo = _mm512_maskz_loadu_ps(m0, x + k), hi = _mm512_maskz_loadu_ps(m1, x + k + 16);
         _mm512_store_si512((void *)(xb + k), (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
     }
@@ -133,7 +138,8 @@ FR_BF16_TARGET static inline __attribute__((always_inline)) void tile(int R, con
     __m512 bv[FR_NV];
     for (int v = 0; v < FR_NV; v++) {
         int c = cols - 16 * v;
-        mask[v] = c >= 16 ? 0xFFFF : c <= 0 ? 0 : (__mmask16)((1u << c) - 1);
+        mask[v] = c >= 16 ? 0xFFFF : c <= 0 ? 0
+                                            : (__mmask16)((1u << c) - 1);
         bv[v] = bias ? _mm512_maskz_loadu_ps(mask[v], bias + 16 * v) : _mm512_setzero_ps();
     }
     for (int r = 0; r < R; r++) {
@@ -200,6 +206,11 @@ void fr_cpu_linear_bf16(const float *x, const fr_cpu_weight_bf16 *w, const float
     }
 #else
     /* not reached: the backend refuses bf16 when fr_cpu_bf16_available() is 0 */
-    (void)x; (void)K; (void)bias; (void)act; (void)y; (void)scratch;
+    (void)x;
+    (void)K;
+    (void)bias;
+    (void)act;
+    (void)y;
+    (void)scratch;
 #endif
 }

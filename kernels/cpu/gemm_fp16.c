@@ -85,7 +85,10 @@ fr_cpu_weight_fp16 *fr_cpu_weight_fp16_pack(const float *W, int N, int K) {
     const size_t panels = ((size_t)N + FR_H_PANEL - 1) / FR_H_PANEL;
     size_t bytes = (panels * (size_t)K * FR_H_PANEL * sizeof(uint16_t) + 63) & ~(size_t)63;
     w->data = aligned_alloc(64, bytes ? bytes : 64);
-    if (!w->data) { free(w); return NULL; }
+    if (!w->data) {
+        free(w);
+        return NULL;
+    }
     for (size_t p = 0; p < panels; p++) {
         uint16_t *panel = w->data + p * (size_t)K * FR_H_PANEL;
         for (size_t k = 0; k < (size_t)K; k++)
@@ -107,7 +110,8 @@ void fr_cpu_weight_fp16_free(fr_cpu_weight_fp16 *w) {
 FR_FP16_TARGET static void round_row(const float *x, int K, uint16_t *xh, size_t stride) {
     for (size_t k = 0; k < stride; k += 16) {
         int left = K - (int)k;
-        __mmask16 m = left >= 16 ? 0xFFFF : left <= 0 ? 0 : (__mmask16)((1u << left) - 1);
+        __mmask16 m = left >= 16 ? 0xFFFF : left <= 0 ? 0
+                                                      : (__mmask16)((1u << left) - 1);
         __m512 v = _mm512_maskz_loadu_ps(m, x + k);
         _mm256_store_si256((__m256i *)(void *)(xh + k), _mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
     }
@@ -149,7 +153,8 @@ FR_FP16_TARGET static inline __attribute__((always_inline)) void tile(int R, con
     __m512 bv[4];
     for (int v = 0; v < 4; v++) {
         int c = cols - 16 * v;
-        mask[v] = c >= 16 ? 0xFFFF : c <= 0 ? 0 : (__mmask16)((1u << c) - 1);
+        mask[v] = c >= 16 ? 0xFFFF : c <= 0 ? 0
+                                            : (__mmask16)((1u << c) - 1);
         bv[v] = bias ? _mm512_maskz_loadu_ps(mask[v], bias + 16 * v) : _mm512_setzero_ps();
     }
     for (int r = 0; r < R; r++) {
@@ -203,6 +208,11 @@ void fr_cpu_linear_fp16(const float *x, const fr_cpu_weight_fp16 *w, const float
     }
 #else
     /* not reached: the backend refuses fp16 when fr_cpu_fp16_available() is 0 */
-    (void)x; (void)K; (void)bias; (void)act; (void)y; (void)scratch;
+    (void)x;
+    (void)K;
+    (void)bias;
+    (void)act;
+    (void)y;
+    (void)scratch;
 #endif
 }

@@ -37,7 +37,10 @@ fr_cpu_weight *fr_cpu_weight_pack(const float *W, int N, int K) {
     int panels = (N + FR_PANEL - 1) / FR_PANEL;
     size_t bytes = sizeof(float) * (size_t)panels * K * FR_PANEL;
     w->data = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
-    if (!w->data) { free(w); return NULL; }
+    if (!w->data) {
+        free(w);
+        return NULL;
+    }
     for (int p = 0; p < panels; p++) {
         float *panel = w->data + (size_t)p * K * FR_PANEL;
         for (int k = 0; k < K; k++)
@@ -49,7 +52,10 @@ fr_cpu_weight *fr_cpu_weight_pack(const float *W, int N, int K) {
 #else
     size_t bytes = sizeof(float) * (size_t)N * K;
     w->data = malloc(bytes ? bytes : 4);
-    if (!w->data) { free(w); return NULL; }
+    if (!w->data) {
+        free(w);
+        return NULL;
+    }
     memcpy(w->data, W, bytes);
 #endif
     return w;
@@ -65,8 +71,8 @@ void fr_cpu_weight_free(fr_cpu_weight *w) {
 /* One R x 32 tile: y[r, n0 + j] for r < R, j < cols. R is a compile-time constant after
  * inlining, so the row loops unroll and the accumulators stay in registers. */
 static inline __attribute__((always_inline)) void tile(int R, const float *x, int K, const float *panel,
-                                                        const float *bias, int cols, fr_activation act,
-                                                        float *y, int ldy) {
+                                                       const float *bias, int cols, fr_activation act,
+                                                       float *y, int ldy) {
     __m512 acc[FR_MR][2];
     for (int r = 0; r < R; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
     for (int k = 0; k < K; k++) {
@@ -79,7 +85,8 @@ static inline __attribute__((always_inline)) void tile(int R, const float *x, in
         }
     }
     __mmask16 m0 = cols >= 16 ? 0xFFFF : (__mmask16)((1u << cols) - 1);
-    __mmask16 m1 = cols >= 32 ? 0xFFFF : cols <= 16 ? 0 : (__mmask16)((1u << (cols - 16)) - 1);
+    __mmask16 m1 = cols >= 32 ? 0xFFFF : cols <= 16 ? 0
+                                                    : (__mmask16)((1u << (cols - 16)) - 1);
     __m512 bias0 = bias ? _mm512_maskz_loadu_ps(m0, bias) : _mm512_setzero_ps();
     __m512 bias1 = bias ? _mm512_maskz_loadu_ps(m1, bias + 16) : _mm512_setzero_ps();
     for (int r = 0; r < R; r++) {

@@ -25,7 +25,8 @@ void fr_cpu_sgemm(int trans_b, int M, int N, int K, float alpha, const float *A,
             for (int n = 0; n < N; n++) {
                 const float *a = A + (size_t)m * lda, *b = B + (size_t)n * ldb;
                 float acc = 0;
-#pragma omp simd reduction(+ : acc)
+#pragma omp simd reduction(+ \
+                           : acc)
                 for (int k = 0; k < K; k++) acc += a[k] * b[k];
                 float *o = C + (size_t)m * ldc + n;
                 *o = beta != 0.0f ? beta * *o + alpha * acc : alpha * acc;
@@ -79,7 +80,8 @@ void fr_cpu_linear(const float *x, const float *W, const float *bias, int M, int
                    fr_activation act, float *y) {
     if (M <= 0 || N <= 0) return;
     const float beta = bias ? 1.0f : 0.0f;
-    int chunk = M <= 16 ? 32 : M <= 32 ? 16 : 0;
+    int chunk = M <= 16 ? 32 : M <= 32 ? 16
+                                       : 0;
     if (chunk && (long)M * chunk * K <= FR_NOPACK_MNK) {
         int nchunks = (N + chunk - 1) / chunk;
 #pragma omp parallel for schedule(static)

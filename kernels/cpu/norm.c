@@ -7,11 +7,16 @@
  * values stay within a few ulp of PyTorch's). */
 static void layernorm_inplace(float *restrict r, const float *restrict gamma, const float *restrict beta, int H, float eps) {
     float sum = 0.0f, var = 0.0f;
-#pragma omp simd reduction(+ : sum)
+#pragma omp simd reduction(+ \
+                           : sum)
     for (int i = 0; i < H; i++) sum += r[i];
     const float mean = sum / (float)H;
-#pragma omp simd reduction(+ : var)
-    for (int i = 0; i < H; i++) { float d = r[i] - mean; var += d * d; }
+#pragma omp simd reduction(+ \
+                           : var)
+    for (int i = 0; i < H; i++) {
+        float d = r[i] - mean;
+        var += d * d;
+    }
     const float inv = 1.0f / sqrtf(var / (float)H + eps);
 #pragma omp simd
     for (int i = 0; i < H; i++) r[i] = (r[i] - mean) * inv * gamma[i] + beta[i];

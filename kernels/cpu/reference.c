@@ -10,7 +10,10 @@ static void layernorm_row(const float *v, const float *gamma, const float *beta,
     double mean = 0, var = 0;
     for (int i = 0; i < H; i++) mean += v[i];
     mean /= H;
-    for (int i = 0; i < H; i++) { double d = v[i] - mean; var += d * d; }
+    for (int i = 0; i < H; i++) {
+        double d = v[i] - mean;
+        var += d * d;
+    }
     var /= H;
     float inv = (float)(1.0 / sqrt(var + eps));
     for (int i = 0; i < H; i++) out[i] = ((float)(v[i] - mean)) * inv * gamma[i] + beta[i];
@@ -64,7 +67,10 @@ void fr_ref_attention(const float *qkv, const int32_t *off, int B, int H, int NH
                     p[j] = d * scale;
                     if (p[j] > mx) mx = p[j];
                 }
-                for (int j = 0; j < L; j++) { p[j] = exp(p[j] - mx); sum += p[j]; }
+                for (int j = 0; j < L; j++) {
+                    p[j] = exp(p[j] - mx);
+                    sum += p[j];
+                }
                 float *o = out + (size_t)(s0 + i) * H + h * DH;
                 for (int c = 0; c < DH; c++) {
                     double acc = 0;

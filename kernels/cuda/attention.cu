@@ -20,15 +20,16 @@ using namespace nvcuda;
 
 /* ---------------------------------------------------------------- tensor cores (fp16 / bf16) */
 
-#define WM_Q 64   /* queries per block */
-#define WM_K 64   /* keys per tile */
+#define WM_Q 64 /* queries per block */
+#define WM_K 64 /* keys per tile */
 #define WM_WARPS 4
 
-template <int DH> struct wmma_layout {
-    static constexpr int LDH = DH + 8;      /* Q/K/V rows (elements of T); +8 keeps 32-byte alignment */
-    static constexpr int LDS = WM_K + 4;    /* score rows (float) */
-    static constexpr int LDP = WM_K + 8;    /* probability rows (T) */
-    static constexpr int LDO = DH + 4;      /* output accumulator rows (float) */
+template <int DH>
+struct wmma_layout {
+    static constexpr int LDH = DH + 8;   /* Q/K/V rows (elements of T); +8 keeps 32-byte alignment */
+    static constexpr int LDS = WM_K + 4; /* score rows (float) */
+    static constexpr int LDP = WM_K + 8; /* probability rows (T) */
+    static constexpr int LDO = DH + 4;   /* output accumulator rows (float) */
     static constexpr size_t q_bytes = (size_t)WM_Q * LDH * 2;
     static constexpr size_t kv_bytes = (size_t)WM_K * LDH * 2;
     static constexpr size_t s_bytes = (size_t)WM_WARPS * 16 * LDS * 4;
@@ -147,7 +148,6 @@ __global__ void __launch_bounds__(WM_WARPS * 32)
     }
 }
 
-
 /* ---------------------------------------------------------------- tensor cores, registers (mma.sync) */
 
 /* FlashAttention-2 style: the scores, probabilities and output accumulators of a warp's 16 query
@@ -160,7 +160,8 @@ __global__ void __launch_bounds__(WM_WARPS * 32)
  *   C (16x8):  c0,c1 = (g, 2t..2t+1), c2,c3 = (g+8, 2t..2t+1) */
 #define MM_K 64
 
-template <typename T> __device__ __forceinline__ uint32_t pack2(float lo, float hi) {
+template <typename T>
+__device__ __forceinline__ uint32_t pack2(float lo, float hi) {
     if constexpr (std::is_same<T, __half>::value) {
         __half2 h = __floats2half2_rn(lo, hi);
         return *reinterpret_cast<uint32_t *>(&h);
@@ -185,7 +186,8 @@ __device__ __forceinline__ void mma16816(float *c, const uint32_t *a, uint32_t b
 }
 
 /* 4 floats from global (16-byte aligned) into 4 consecutive elements of a shared row */
-template <typename T> __device__ __forceinline__ void put4(T *dst, float4 v) {
+template <typename T>
+__device__ __forceinline__ void put4(T *dst, float4 v) {
     uint2 u;
     u.x = pack2<T>(v.x, v.y);
     u.y = pack2<T>(v.z, v.w);
@@ -194,7 +196,8 @@ template <typename T> __device__ __forceinline__ void put4(T *dst, float4 v) {
 
 /* NW warps per block, 16 query rows each: 8 warps (128 queries) for long sequences, so that each
  * K/V tile read from memory serves twice the queries; 4 warps when sequences are short. */
-template <int DH, int NW> struct mma_layout {
+template <int DH, int NW>
+struct mma_layout {
     static constexpr int LDH = DH + 8;   /* Q / K rows (elements): conflict-free fragment loads */
     static constexpr int LDV = MM_K + 8; /* V^T rows */
     static constexpr size_t bytes = ((size_t)16 * NW * LDH + (size_t)MM_K * LDH + (size_t)DH * LDV) * 2;
@@ -220,7 +223,10 @@ __global__ void __launch_bounds__(NW * 32)
         float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
         if (q0 + r < len) {
             v = *reinterpret_cast<const float4 *>(base + (size_t)(q0 + r) * ld + c);
-            v.x *= scale_log2; v.y *= scale_log2; v.z *= scale_log2; v.w *= scale_log2;
+            v.x *= scale_log2;
+            v.y *= scale_log2;
+            v.z *= scale_log2;
+            v.w *= scale_log2;
         }
         put4<T>(Qs + r * Lay::LDH + c, v);
     }
@@ -289,7 +295,12 @@ __global__ void __launch_bounds__(NW * 32)
         l0 *= a0;
         l1 *= a1;
 #pragma unroll
-        for (int d = 0; d < DT; d++) { o[d][0] *= a0; o[d][1] *= a0; o[d][2] *= a1; o[d][3] *= a1; }
+        for (int d = 0; d < DT; d++) {
+            o[d][0] *= a0;
+            o[d][1] *= a0;
+            o[d][2] *= a1;
+            o[d][3] *= a1;
+        }
         uint32_t pa[MM_K / 16][4];
 #pragma unroll
         for (int n = 0; n < MM_K / 8; n++) {
@@ -325,22 +336,28 @@ __global__ void __launch_bounds__(NW * 32)
             float v0 = o[d][0] * i0, v1 = o[d][1] * i0;
             out[at] = v0;
             out[at + 1] = v1;
-            if (shadow && at + 1 < cap) { fr_shadow_store(shadow, at, v0); fr_shadow_store(shadow, at + 1, v1); }
+            if (shadow && at + 1 < cap) {
+                fr_shadow_store(shadow, at, v0);
+                fr_shadow_store(shadow, at + 1, v1);
+            }
         }
         if (qb_row < len) {
             const size_t at = (size_t)(s0 + qb_row) * H + (size_t)h * DH + col;
             float v0 = o[d][2] * i1, v1 = o[d][3] * i1;
             out[at] = v0;
             out[at + 1] = v1;
-            if (shadow && at + 1 < cap) { fr_shadow_store(shadow, at, v0); fr_shadow_store(shadow, at + 1, v1); }
+            if (shadow && at + 1 < cap) {
+                fr_shadow_store(shadow, at, v0);
+                fr_shadow_store(shadow, at + 1, v1);
+            }
         }
     }
 }
 
 /* ---------------------------------------------------------------- exact fp32 */
 
-#define F32_Q 16  /* queries per block */
-#define F32_K 32  /* keys per tile (one per lane) */
+#define F32_Q 16 /* queries per block */
+#define F32_K 32 /* keys per tile (one per lane) */
 #define F32_WARPS 4
 
 template <int DH_MAX, typename S>
@@ -424,7 +441,8 @@ __global__ void __launch_bounds__(F32_WARPS * 32)
 
 int fr_cuda_attention_tensor_ok(int dh) { return dh == 16 || dh == 32 || dh == 64 || dh == 128; }
 
-template <typename T, int DH> static cudaError_t raise_smem(void) {
+template <typename T, int DH>
+static cudaError_t raise_smem(void) {
     cudaError_t e = cudaFuncSetAttribute(attention_wmma<T, DH>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                          (int)wmma_layout<DH>::total);
     if (e == cudaSuccess)

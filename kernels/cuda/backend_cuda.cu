@@ -64,26 +64,28 @@ typedef struct {
 
 static cuda_ctx *CTX(fr_backend *be) { return (cuda_ctx *)be->ctx; }
 
-#define CU(call, what)                                                                                             \
-    do {                                                                                                           \
-        cudaError_t e_ = (call);                                                                                   \
-        if (e_ != cudaSuccess)                                                                                     \
-            return fr_fail(FR_ERR_DEVICE, err, errcap, "cuda: %s: %s", what, cudaGetErrorString(e_));              \
+#define CU(call, what)                                                                                \
+    do {                                                                                              \
+        cudaError_t e_ = (call);                                                                      \
+        if (e_ != cudaSuccess)                                                                        \
+            return fr_fail(FR_ERR_DEVICE, err, errcap, "cuda: %s: %s", what, cudaGetErrorString(e_)); \
     } while (0)
 
-#define CB(call, what)                                                                                             \
-    do {                                                                                                           \
-        cublasStatus_t s_ = (call);                                                                                \
-        if (s_ != CUBLAS_STATUS_SUCCESS)                                                                           \
-            return fr_fail(FR_ERR_DEVICE, err, errcap, "cublas: %s: %s", what, cublasGetStatusString(s_));         \
+#define CB(call, what)                                                                                     \
+    do {                                                                                                   \
+        cublasStatus_t s_ = (call);                                                                        \
+        if (s_ != CUBLAS_STATUS_SUCCESS)                                                                   \
+            return fr_fail(FR_ERR_DEVICE, err, errcap, "cublas: %s: %s", what, cublasGetStatusString(s_)); \
     } while (0)
 
 static int shadow_type(const cuda_ctx *c) {
-    return c->prec == FR_PREC_FP16 ? FR_SHADOW_FP16 : c->prec == FR_PREC_BF16 ? FR_SHADOW_BF16 : FR_SHADOW_NONE;
+    return c->prec == FR_PREC_FP16 ? FR_SHADOW_FP16 : c->prec == FR_PREC_BF16 ? FR_SHADOW_BF16
+                                                                              : FR_SHADOW_NONE;
 }
 
 static cudaDataType operand_type(const cuda_ctx *c) {
-    return c->prec == FR_PREC_FP16 ? CUDA_R_16F : c->prec == FR_PREC_BF16 ? CUDA_R_16BF : CUDA_R_32F;
+    return c->prec == FR_PREC_FP16 ? CUDA_R_16F : c->prec == FR_PREC_BF16 ? CUDA_R_16BF
+                                                                          : CUDA_R_32F;
 }
 
 static size_t operand_size(const cuda_ctx *c) { return c->prec == FR_PREC_FP32 ? 4 : 2; }
@@ -118,11 +120,15 @@ static void *producer_slot(cuda_ctx *c, const float *out, size_t n) {
 /* The shadow of x[n], converting into the conversion slot when no producer left one. */
 static fr_status operand_of(cuda_ctx *c, const float *x, size_t n, const void **out, char *err, size_t errcap) {
     for (int i = 0; i < FR_SLOTS; i++)
-        if (c->src[i] == x && c->n[i] >= n) { *out = c->slot[i]; return FR_OK; }
+        if (c->src[i] == x && c->n[i] >= n) {
+            *out = c->slot[i];
+            return FR_OK;
+        }
     if (n > c->slot_cap) {
         if (c->capturing)
             return fr_fail(FR_ERR_ARG, err, errcap, "cuda: a %zu-element operand exceeds the reserved scratch (%zu)", n, c->slot_cap);
-        for (int i = 0; i < FR_SLOTS; i++) if (c->slot[i]) cudaFree(c->slot[i]);
+        for (int i = 0; i < FR_SLOTS; i++)
+            if (c->slot[i]) cudaFree(c->slot[i]);
         memset(c->slot, 0, sizeof c->slot);
         forget_shadows(c);
         c->slot_cap = 0;
@@ -258,7 +264,10 @@ static lt_plan *find_plan(cuda_ctx *c, int M, int N, int K, int bias, char *err,
     }
     lt_plan *p = &c->plans[c->nplans];
     memset(p, 0, sizeof *p);
-    p->M = M; p->N = N; p->K = K; p->bias = bias;
+    p->M = M;
+    p->N = N;
+    p->K = K;
+    p->bias = bias;
     const cudaDataType t = operand_type(c);
     const cublasOperation_t opT = CUBLAS_OP_T, opN = CUBLAS_OP_N;
     const cublasLtEpilogue_t epi = bias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT;
@@ -268,7 +277,14 @@ static lt_plan *find_plan(cuda_ctx *c, int M, int N, int K, int bias, char *err,
     cublasLtMatmulHeuristicResult_t heur;
     int found = 0;
     /* y^T [N, M] (column-major) = W [N, K] . x^T [K, M]: A = W stored K x N (transposed), B = x */
-#define LT(call, what) do { cublasStatus_t s_ = (call); if (s_ != CUBLAS_STATUS_SUCCESS) { *rc = fr_fail(FR_ERR_DEVICE, err, errcap, "cublasLt: %s: %s", what, cublasGetStatusString(s_)); goto fail; } } while (0)
+#define LT(call, what)                                                                                      \
+    do {                                                                                                    \
+        cublasStatus_t s_ = (call);                                                                         \
+        if (s_ != CUBLAS_STATUS_SUCCESS) {                                                                  \
+            *rc = fr_fail(FR_ERR_DEVICE, err, errcap, "cublasLt: %s: %s", what, cublasGetStatusString(s_)); \
+            goto fail;                                                                                      \
+        }                                                                                                   \
+    } while (0)
     LT(cublasLtMatmulDescCreate(&p->desc, CUBLAS_COMPUTE_32F, CUDA_R_32F), "matmul descriptor");
     LT(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_TRANSA, &opT, sizeof opT), "transa");
     LT(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_TRANSB, &opN, sizeof opN), "transb");
@@ -280,7 +296,8 @@ static lt_plan *find_plan(cuda_ctx *c, int M, int N, int K, int bias, char *err,
     LT(cublasLtMatmulPreferenceCreate(&pref), "preference");
     LT(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws), "workspace");
     if (cublasLtMatmulAlgoGetHeuristic(c->lt, p->desc, p->a, p->b, p->c, p->c, pref, 1, &heur, &found) ==
-            CUBLAS_STATUS_SUCCESS && found > 0) {
+            CUBLAS_STATUS_SUCCESS &&
+        found > 0) {
         p->algo = heur.algo;
         p->ok = 1;
     }
@@ -412,7 +429,8 @@ static fr_status cu_reserve(fr_backend *be, const fr_workload *w, char *err, siz
         size_t widest = (size_t)(w->intermediate > w->hidden ? w->intermediate : w->hidden);
         size_t n = (size_t)w->max_tokens * widest;
         if (n > c->slot_cap) {
-            for (int i = 0; i < FR_SLOTS; i++) if (c->slot[i]) cudaFree(c->slot[i]);
+            for (int i = 0; i < FR_SLOTS; i++)
+                if (c->slot[i]) cudaFree(c->slot[i]);
             memset(c->slot, 0, sizeof c->slot);
             forget_shadows(c);
             c->slot_cap = 0;
@@ -439,7 +457,8 @@ static fr_status cu_graph_run(fr_backend *be, uint64_t key, fr_record_fn record,
         }
     if (c->ngraphs == FR_MAX_GRAPHS) { /* evict the least recently used */
         int lru = 0;
-        for (int i = 1; i < c->ngraphs; i++) if (c->graphs[i].used < c->graphs[lru].used) lru = i;
+        for (int i = 1; i < c->ngraphs; i++)
+            if (c->graphs[i].used < c->graphs[lru].used) lru = i;
         cudaGraphExecDestroy(c->graphs[lru].exec);
         c->graphs[lru] = c->graphs[--c->ngraphs];
     }
@@ -484,7 +503,8 @@ static void cu_destroy(fr_backend *be) {
             cublasLtMatrixLayoutDestroy(c->plans[i].b);
             cublasLtMatrixLayoutDestroy(c->plans[i].c);
         }
-        for (int i = 0; i < FR_SLOTS; i++) if (c->slot[i]) cudaFree(c->slot[i]);
+        for (int i = 0; i < FR_SLOTS; i++)
+            if (c->slot[i]) cudaFree(c->slot[i]);
         if (c->sort_buf) cudaFree(c->sort_buf);
         if (c->lt_ws) cudaFree(c->lt_ws);
         if (c->blas_ws) cudaFree(c->blas_ws);
@@ -528,8 +548,20 @@ extern "C" fr_status fr_backend_cuda_create(int device, fr_precision precision, 
     const char *variant = getenv("FEEDRANK_CUDA_ATTENTION");
     c->attention_variant = variant && strcmp(variant, "wmma") == 0 ? FR_ATTN_WMMA : FR_ATTN_MMA;
     fr_status rc = FR_OK;
-#define TRY(call, what) do { if (rc == FR_OK) { cudaError_t e_ = (call); if (e_ != cudaSuccess) rc = fr_fail(FR_ERR_DEVICE, err, errcap, "cuda: %s: %s", what, cudaGetErrorString(e_)); } } while (0)
-#define TRYB(call, what) do { if (rc == FR_OK) { cublasStatus_t s_ = (call); if (s_ != CUBLAS_STATUS_SUCCESS) rc = fr_fail(FR_ERR_DEVICE, err, errcap, "cublas: %s: %s", what, cublasGetStatusString(s_)); } } while (0)
+#define TRY(call, what)                                                                                                    \
+    do {                                                                                                                   \
+        if (rc == FR_OK) {                                                                                                 \
+            cudaError_t e_ = (call);                                                                                       \
+            if (e_ != cudaSuccess) rc = fr_fail(FR_ERR_DEVICE, err, errcap, "cuda: %s: %s", what, cudaGetErrorString(e_)); \
+        }                                                                                                                  \
+    } while (0)
+#define TRYB(call, what)                                                                                                                  \
+    do {                                                                                                                                  \
+        if (rc == FR_OK) {                                                                                                                \
+            cublasStatus_t s_ = (call);                                                                                                   \
+            if (s_ != CUBLAS_STATUS_SUCCESS) rc = fr_fail(FR_ERR_DEVICE, err, errcap, "cublas: %s: %s", what, cublasGetStatusString(s_)); \
+        }                                                                                                                                 \
+    } while (0)
     TRY(cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking), "stream");
     TRYB(cublasCreate(&c->blas), "create");
     TRYB(cublasSetStream(c->blas, c->stream), "set stream");

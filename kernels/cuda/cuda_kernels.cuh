@@ -15,7 +15,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum fr_shadow_type { FR_SHADOW_NONE = 0, FR_SHADOW_FP16 = 1, FR_SHADOW_BF16 = 2 };
+enum fr_shadow_type { FR_SHADOW_NONE = 0,
+                      FR_SHADOW_FP16 = 1,
+                      FR_SHADOW_BF16 = 2 };
 
 /* norm.cu */
 cudaError_t fr_cuda_embed(cudaStream_t s, const int32_t *ids, const int32_t *positions, int T, int H,
@@ -32,7 +34,8 @@ cudaError_t fr_cuda_iota(cudaStream_t s, int32_t *x, int n);
 
 /* attention.cu: tensor-core (wmma) flash attention for fp16/bf16 and head sizes 16/32/64/128;
  * an fp32 online-softmax kernel for the exact mode and other head sizes (<= 128). */
-enum fr_attention_variant { FR_ATTN_MMA = 0, FR_ATTN_WMMA = 1 };
+enum fr_attention_variant { FR_ATTN_MMA = 0,
+                            FR_ATTN_WMMA = 1 };
 int fr_cuda_attention_tensor_ok(int head_dim);
 cudaError_t fr_cuda_attention_setup(void); /* raises the kernels' dynamic shared memory limits */
 cudaError_t fr_cuda_attention(cudaStream_t s, const float *qkv, const int32_t *off, int B, int max_len, int H,
@@ -68,22 +71,31 @@ __device__ __forceinline__ float fr_warp_max(float v) {
 }
 
 /* p[i] = v rounded to S; S = float means "no shadow" and stores nothing. */
-template <typename S> __device__ __forceinline__ void fr_shadow_store(S *p, size_t i, float v) {
+template <typename S>
+__device__ __forceinline__ void fr_shadow_store(S *p, size_t i, float v) {
     if constexpr (std::is_same<S, __half>::value) p[i] = __float2half_rn(v);
     else if constexpr (std::is_same<S, __nv_bfloat16>::value) p[i] = __float2bfloat16_rn(v);
 }
 
-template <typename T> __device__ __forceinline__ T fr_from_float(float v) {
+template <typename T>
+__device__ __forceinline__ T fr_from_float(float v) {
     if constexpr (std::is_same<T, __half>::value) return __float2half_rn(v);
     else return __float2bfloat16_rn(v);
 }
 
 /* Runs body with S bound to the shadow's element type. */
-#define FR_WITH_SHADOW(type, ...)                                                                                     \
-    do {                                                                                                              \
-        if ((type) == FR_SHADOW_FP16) { using S = __half; __VA_ARGS__; }                                              \
-        else if ((type) == FR_SHADOW_BF16) { using S = __nv_bfloat16; __VA_ARGS__; }                                  \
-        else { using S = float; __VA_ARGS__; }                                                                        \
+#define FR_WITH_SHADOW(type, ...)              \
+    do {                                       \
+        if ((type) == FR_SHADOW_FP16) {        \
+            using S = __half;                  \
+            __VA_ARGS__;                       \
+        } else if ((type) == FR_SHADOW_BF16) { \
+            using S = __nv_bfloat16;           \
+            __VA_ARGS__;                       \
+        } else {                               \
+            using S = float;                   \
+            __VA_ARGS__;                       \
+        }                                      \
     } while (0)
 #endif
 

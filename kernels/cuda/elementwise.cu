@@ -15,19 +15,26 @@ __global__ void bias_gelu_kernel(float *y, const float *bias, size_t total, int 
 }
 
 /* the same without bias, 4 elements per thread (16-byte loads and stores) */
-template <typename S> __global__ void gelu4_kernel(float4 *y, size_t total4, S *shadow) {
+template <typename S>
+__global__ void gelu4_kernel(float4 *y, size_t total4, S *shadow) {
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < total4; i += (size_t)gridDim.x * blockDim.x) {
         float4 v = y[i];
-        v.x = gelu_erf(v.x); v.y = gelu_erf(v.y); v.z = gelu_erf(v.z); v.w = gelu_erf(v.w);
+        v.x = gelu_erf(v.x);
+        v.y = gelu_erf(v.y);
+        v.z = gelu_erf(v.z);
+        v.w = gelu_erf(v.w);
         y[i] = v;
         if (shadow) {
-            fr_shadow_store(shadow, 4 * i, v.x); fr_shadow_store(shadow, 4 * i + 1, v.y);
-            fr_shadow_store(shadow, 4 * i + 2, v.z); fr_shadow_store(shadow, 4 * i + 3, v.w);
+            fr_shadow_store(shadow, 4 * i, v.x);
+            fr_shadow_store(shadow, 4 * i + 1, v.y);
+            fr_shadow_store(shadow, 4 * i + 2, v.z);
+            fr_shadow_store(shadow, 4 * i + 3, v.w);
         }
     }
 }
 
-template <typename S> __global__ void convert_kernel(const float *x, size_t n, S *out) {
+template <typename S>
+__global__ void convert_kernel(const float *x, size_t n, S *out) {
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
         fr_shadow_store(out, i, x[i]);
 }

@@ -31,7 +31,7 @@ cudaError_t fr_cuda_score_gather(cudaStream_t s, const float *q, int Q, const fl
 cudaError_t fr_cuda_sort_scratch(int n, size_t *bytes) {
     *bytes = 0;
     return cub::DeviceRadixSort::SortPairsDescending(nullptr, *bytes, (const float *)nullptr, (float *)nullptr,
-                                                      (const int32_t *)nullptr, (int32_t *)nullptr, n);
+                                                     (const int32_t *)nullptr, (int32_t *)nullptr, n);
 }
 
 /* scratch layout: [iota n int32][cub temp] */

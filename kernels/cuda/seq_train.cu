@@ -29,19 +29,19 @@ extern "C" {
 /* ------------------------------------------------------------------------------------------------
  * Errors: every CUDA / cuBLAS call is checked and reported with file and line (nothing exits) */
 
-#define CK(call)                                                                                           \
-    do {                                                                                                   \
-        cudaError_t e_ = (call);                                                                           \
-        if (e_ != cudaSuccess)                                                                             \
-            return fr_fail(FR_ERR_DEVICE, err, errcap, "seq_train.cu:%d: %s: %s", __LINE__, #call,        \
-                           cudaGetErrorString(e_));                                                        \
+#define CK(call)                                                                                   \
+    do {                                                                                           \
+        cudaError_t e_ = (call);                                                                   \
+        if (e_ != cudaSuccess)                                                                     \
+            return fr_fail(FR_ERR_DEVICE, err, errcap, "seq_train.cu:%d: %s: %s", __LINE__, #call, \
+                           cudaGetErrorString(e_));                                                \
     } while (0)
-#define CB(call)                                                                                           \
-    do {                                                                                                   \
-        cublasStatus_t s_ = (call);                                                                        \
-        if (s_ != CUBLAS_STATUS_SUCCESS)                                                                   \
+#define CB(call)                                                                                          \
+    do {                                                                                                  \
+        cublasStatus_t s_ = (call);                                                                       \
+        if (s_ != CUBLAS_STATUS_SUCCESS)                                                                  \
             return fr_fail(FR_ERR_DEVICE, err, errcap, "seq_train.cu:%d: %s: cuBLAS status %d", __LINE__, \
-                           #call, (int)s_);                                                                \
+                           #call, (int)s_);                                                               \
     } while (0)
 #define CL() CK(cudaGetLastError())
 
@@ -55,18 +55,18 @@ struct fr_seq_cuda {
     int max_batch, max_neg;
     cudaStream_t st;
     cublasHandle_t cb;
-    float *P, *G, *M, *Vv;  /* parameters, gradients, AdamW moments (device) */
+    float *P, *G, *M, *Vv; /* parameters, gradients, AdamW moments (device) */
     long adam_t;
-    float *text;            /* (N, Dt) */
+    float *text; /* (N, Dt) */
     /* per step, device */
     int32_t *items, *row_slot, *loss_rows, *cand_item, *cand_slot, *uniq; /* (BT), (BT), (BT), (BT+K) x2, (U) */
-    float *Tg, *V, *dV;     /* (U, Dt), (U, C), (U, C) */
+    float *Tg, *V, *dV;                                                   /* (U, Dt), (U, C), (U, C) */
     float *resid, *ln1, *ln1_mean, *ln1_rstd, *qkv, *att, *atty, *h, *ln2, *ln2_mean, *ln2_rstd, *fch, *fcg;
     float *lnf, *lnf_mean, *lnf_rstd, *branch;
     float *Ul, *dUl, *Vc, *dVc, *logits, *rowloss, *lse; /* (BT, C) x2, (BT+K, C) x2, (BT, BT+K), (BT), (BT) */
     float *dstream, *dbranch, *dln, *datty, *dqkv, *dfch, *dS;
     double *sumsq;
-    float *act;             /* the one allocation behind every activation buffer above */
+    float *act; /* the one allocation behind every activation buffer above */
     /* per step, host */
     int32_t *h_items, *h_targets, *h_row_slot, *h_loss_rows, *h_cand_item, *h_cand_slot, *h_uniq, *h_item_slot;
     float *h_rowloss;
@@ -474,7 +474,10 @@ extern "C" fr_status fr_seq_cuda_create(const fr_seq_config *cfg, int max_batch,
     /* host bookkeeping: one block of int32 */
     const size_t hn = 2 * BT + BT + BT + 2 * BTK + U + N;
     g->h_items = (int32_t *)malloc(hn * sizeof(int32_t) + BT * sizeof(float));
-    if (!g->h_items) { free(g); return fr_fail(FR_ERR_NOMEM, err, errcap, "seq cuda: out of memory"); }
+    if (!g->h_items) {
+        free(g);
+        return fr_fail(FR_ERR_NOMEM, err, errcap, "seq cuda: out of memory");
+    }
     g->h_targets = g->h_items + BT;
     g->h_row_slot = g->h_targets + BT;
     g->h_loss_rows = g->h_row_slot + BT;
@@ -485,14 +488,14 @@ extern "C" fr_status fr_seq_cuda_create(const fr_seq_config *cfg, int max_batch,
     g->h_rowloss = (float *)(g->h_item_slot + N);
     for (size_t i = 0; i < N; i++) g->h_item_slot[i] = -1;
     *out = g; /* freed by fr_seq_cuda_free from here on */
-#define FAIL_CK(call)                                                                                      \
-    do {                                                                                                   \
-        cudaError_t e_ = (call);                                                                           \
-        if (e_ != cudaSuccess) {                                                                           \
-            fr_seq_cuda_free(g);                                                                           \
-            *out = NULL;                                                                                   \
-            return fr_fail(FR_ERR_NOMEM, err, errcap, "seq cuda: %s: %s", #call, cudaGetErrorString(e_));   \
-        }                                                                                                  \
+#define FAIL_CK(call)                                                                                     \
+    do {                                                                                                  \
+        cudaError_t e_ = (call);                                                                          \
+        if (e_ != cudaSuccess) {                                                                          \
+            fr_seq_cuda_free(g);                                                                          \
+            *out = NULL;                                                                                  \
+            return fr_fail(FR_ERR_NOMEM, err, errcap, "seq cuda: %s: %s", #call, cudaGetErrorString(e_)); \
+        }                                                                                                 \
     } while (0)
     FAIL_CK(cudaStreamCreate(&g->st));
     if (cublasCreate(&g->cb) != CUBLAS_STATUS_SUCCESS) {
@@ -519,13 +522,13 @@ extern "C" fr_status fr_seq_cuda_create(const fr_seq_config *cfg, int max_batch,
     FAIL_CK(cudaMalloc((void **)&g->sumsq, sizeof(double)));
     /* activations: one allocation, carved */
     const size_t sizes[] = {
-        U * Dt, U * C, U * C,                                  /* Tg, V, dV */
-        (L + 1) * BT * C, L * BT * C, L * BT, L * BT,          /* resid, ln1, mean, rstd */
-        L * BT * 3 * C, L * B * NH * T * T, L * BT * C,        /* qkv, att, atty */
-        L * BT * C, L * BT * C, L * BT, L * BT,                /* h, ln2, mean, rstd */
-        L * BT * F, L * BT * F,                                /* fch, fcg */
-        BT * C, BT, BT, BT * C,                                /* lnf, mean, rstd, branch */
-        BT * C, BT * C, BTK * C, BTK * C, BT * BTK, BT, BT,    /* Ul, dUl, Vc, dVc, logits, rowloss, lse */
+        U * Dt, U * C, U * C,                                                /* Tg, V, dV */
+        (L + 1) * BT * C, L * BT * C, L * BT, L * BT,                        /* resid, ln1, mean, rstd */
+        L * BT * 3 * C, L * B * NH * T * T, L * BT * C,                      /* qkv, att, atty */
+        L * BT * C, L * BT * C, L * BT, L * BT,                              /* h, ln2, mean, rstd */
+        L * BT * F, L * BT * F,                                              /* fch, fcg */
+        BT * C, BT, BT, BT * C,                                              /* lnf, mean, rstd, branch */
+        BT * C, BT * C, BTK * C, BTK * C, BT * BTK, BT, BT,                  /* Ul, dUl, Vc, dVc, logits, rowloss, lse */
         BT * C, BT * C, BT * C, BT * C, BT * 3 * C, BT * F, B * NH * T * T}; /* dstream .. dS */
     float **ptrs[] = {&g->Tg, &g->V, &g->dV, &g->resid, &g->ln1, &g->ln1_mean, &g->ln1_rstd, &g->qkv, &g->att,
                       &g->atty, &g->h, &g->ln2, &g->ln2_mean, &g->ln2_rstd, &g->fch, &g->fcg, &g->lnf, &g->lnf_mean,
@@ -551,8 +554,10 @@ extern "C" fr_status fr_seq_cuda_upload(fr_seq_cuda *g, const float *params, con
                                         long steps, char *err, size_t errcap) {
     const size_t n = g->nparams * sizeof(float);
     CK(cudaMemcpy(g->P, params, n, cudaMemcpyHostToDevice));
-    if (am) CK(cudaMemcpy(g->M, am, n, cudaMemcpyHostToDevice)); else CK(cudaMemset(g->M, 0, n));
-    if (av) CK(cudaMemcpy(g->Vv, av, n, cudaMemcpyHostToDevice)); else CK(cudaMemset(g->Vv, 0, n));
+    if (am) CK(cudaMemcpy(g->M, am, n, cudaMemcpyHostToDevice));
+    else CK(cudaMemset(g->M, 0, n));
+    if (av) CK(cudaMemcpy(g->Vv, av, n, cudaMemcpyHostToDevice));
+    else CK(cudaMemset(g->Vv, 0, n));
     g->adam_t = steps;
     return FR_OK;
 }
@@ -595,12 +600,12 @@ typedef struct {
 static blockp block_of(const fr_seq_cuda *g, float *base, int l) {
     const size_t C = g->cfg.d, F = g->cfg.d_ff;
     const fr_seq_tensor *t = g->lay;
-    blockp k = {base + t[FR_SEQ_LN1W].offset + l * C,         base + t[FR_SEQ_LN1B].offset + l * C,
+    blockp k = {base + t[FR_SEQ_LN1W].offset + l * C, base + t[FR_SEQ_LN1B].offset + l * C,
                 base + t[FR_SEQ_QKVW].offset + l * 3 * C * C, base + t[FR_SEQ_QKVB].offset + l * 3 * C,
                 base + t[FR_SEQ_ATTPROJW].offset + l * C * C, base + t[FR_SEQ_ATTPROJB].offset + l * C,
-                base + t[FR_SEQ_LN2W].offset + l * C,         base + t[FR_SEQ_LN2B].offset + l * C,
-                base + t[FR_SEQ_FCW].offset + l * F * C,      base + t[FR_SEQ_FCB].offset + l * F,
-                base + t[FR_SEQ_FCPROJW].offset + l * C * F,  base + t[FR_SEQ_FCPROJB].offset + l * C};
+                base + t[FR_SEQ_LN2W].offset + l * C, base + t[FR_SEQ_LN2B].offset + l * C,
+                base + t[FR_SEQ_FCW].offset + l * F * C, base + t[FR_SEQ_FCB].offset + l * F,
+                base + t[FR_SEQ_FCPROJW].offset + l * C * F, base + t[FR_SEQ_FCPROJB].offset + l * C};
     return k;
 }
 
@@ -685,7 +690,7 @@ extern "C" fr_status fr_seq_cuda_forward(fr_seq_cuda *g, const fr_seq_batch *b, 
     CL();
     CB(mm_fwd(g->cb, g->Tg, P + lay[FR_SEQ_WP].offset, g->V, nuniq, Dt, C, 0.0f));
     k_item_vectors_finish<<<blocks_for((size_t)nuniq * C, TPB), TPB, 0, s>>>(g->V, P + lay[FR_SEQ_E].offset,
-                                                                            P + lay[FR_SEQ_BP].offset, g->uniq, nuniq, C);
+                                                                             P + lay[FR_SEQ_BP].offset, g->uniq, nuniq, C);
     k_embed<<<blocks_for(BTC, TPB), TPB, 0, s>>>(g->resid, g->V, P + lay[FR_SEQ_POS].offset, g->items, g->row_slot, BT, T, C);
     if (p > 0) k_dropout<<<blocks_for(BTC, TPB), TPB, 0, s>>>(g->resid, BTC, p, g->seed, 0);
     CL();
