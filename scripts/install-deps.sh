@@ -11,6 +11,7 @@ pkgs=(
   libprotobuf-c-dev protobuf-c-compiler  # protobuf-c messages
   libmicrohttpd-dev    # Prometheus metrics endpoint
   clang libclang-rt-14-dev  # libFuzzer + sanitizers
+  clang-format         # tests: scripts/format.sh --check (the sources stay formatted by .clang-format)
   gnuplot-nox          # benchmark plots
   python3-numpy        # tests/test_outputs.sh loads `embed --format npy` files with numpy itself
   valgrind
