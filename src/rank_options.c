@@ -40,16 +40,25 @@ double fr_rank_option_get(const fr_rank_options *o, int i) {
     return 0;
 }
 
+/* v clamped to the member's type: no undefined out-of-range cast */
+static float to_float(double v) {
+    if (v > FLT_MAX) return INFINITY;
+    if (v < -FLT_MAX) return -INFINITY;
+    return (float)v;
+}
+
+static int to_int(double v) {
+    if (v >= INT_MAX) return INT_MAX;
+    if (v <= INT_MIN) return INT_MIN;
+    return (int)v;
+}
+
 void fr_rank_option_set(fr_rank_options *o, int i, double v) {
     void *p = (char *)o + fr_rank_option_table[i].offset;
     switch (fr_rank_option_table[i].kind) {
-    case FR_OPT_FLOAT: *(float *)p = v > FLT_MAX ? INFINITY : v < -FLT_MAX ? -INFINITY
-                                                                           : (float)v;
-        break; /* no undefined cast */
+    case FR_OPT_FLOAT: *(float *)p = to_float(v); break;
     case FR_OPT_DOUBLE: *(double *)p = v; break;
-    case FR_OPT_COUNT: *(int *)p = v >= INT_MAX ? INT_MAX : v <= INT_MIN ? INT_MIN
-                                                                         : (int)v;
-        break;
+    case FR_OPT_COUNT: *(int *)p = to_int(v); break;
     case FR_OPT_BOOL: *(int *)p = v != 0; break;
     case FR_OPT_NORM: *(fr_norm *)p = (fr_norm)(int)v; break;
     }
