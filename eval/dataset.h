@@ -35,7 +35,7 @@ typedef struct {
 
 /* name: "homedepot" (Kaggle train.csv, latin-1), "recbole" (PATH = NAME.SPLIT.inter, NAME.item
  * beside it), "wands" (PATH = folder with product.csv, query.csv, label.csv), "jsonl-search",
- * "jsonl-feed" (see the README for the JSONL formats). */
+ * "jsonl-feed" (see docs/commands.md, "feedrank bench ab", for the JSONL formats). */
 fr_status fr_dataset_load(const char *name, const char *path, fr_dataset **out, char *err, size_t errcap);
 void fr_dataset_free(fr_dataset *d);
 /* One line: mode, counts, skipped rows. */

@@ -1,6 +1,6 @@
 /* html.h - HTML character reference decoding, exactly as Python's html.unescape (HTML5 named
  * references incl. the legacy ones without ';', longest-prefix matching, numeric references with
- * the HTML5 replacement rules). Tables: src/html_entities.c (generated). */
+ * the HTML5 replacement rules). Tables: eval/html_entities.c (generated). */
 #ifndef FR_HTML_H
 #define FR_HTML_H
 

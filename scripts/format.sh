@@ -11,7 +11,7 @@ command -v clang-format > /dev/null || { echo "format.sh: clang-format not found
 if [ $# -gt 0 ]; then
     files=("$@")
 else
-    # generated: src/unicode_tables.c (scripts/golden/make_unicode_tables.py), src/html_entities.c
+    # generated: src/unicode_tables.c (scripts/golden/make_unicode_tables.py), eval/html_entities.c
     mapfile -t files < <(git ls-files '*.c' '*.h' '*.cu' '*.cuh' | grep -vx -e src/unicode_tables.c -e src/html_entities.c -e eval/html_entities.c)
 fi
 if [ $check -eq 1 ]; then

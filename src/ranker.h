@@ -12,7 +12,7 @@
  * by a gate seen / (seen + log_gate), seen = the candidate's event count in the log, so an item
  * the log does not know is ranked by content alone (its log terms are 0, the average after
  * normalisation) by construction. With a query and item texts in the store, a lexical signal
- * (BM25, baselines.h) joins as well. With a sequential model in the store (seqmodel_store.h,
+ * (BM25, bm25.h) joins as well. With a sequential model in the store (seqmodel_store.h,
  * `feedrank train`), a sequential signal joins when asked for (sequential_weight != 0): the model's
  * user state after the request's history (store rows of the known ids, in request order, most
  * recent last, the newest max_len of them; ids unknown to the store are skipped; weights and

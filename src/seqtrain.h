@@ -1,6 +1,6 @@
 /* seqtrain.h - what `feedrank train` needs around the model (seqmodel.h): users' histories read
  * from an interaction log, the validation split, validation NDCG@10 / HR@10, and checkpoints of a
- * training run. The epoch loop itself is in src/cmd_train.c (it reports progress).
+ * training run. The epoch loop itself is in cli/cmd_train.c (it reports progress).
  *
  * Histories. Events of the log (the formats of `index --interactions`, read by fr_log_read) are
  * grouped by user and ordered by (timestamp, position in the log). Users are told apart by a 64-bit

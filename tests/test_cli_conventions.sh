@@ -50,8 +50,8 @@ help_of "$tmp/h.ipri" index --interactions LOG --help
 help_lists "index --interactions" "$tmp/h.ipri" $(flags_of "$src/cli/cmd_priors.c")
 help_of "$tmp/h.serve" serve --help;   help_lists serve "$tmp/h.serve" $(serve_flags) --config
 check "serve --help documents the environment rule" 'grep -q "FEEDRANK_KEY_WITH_UNDERSCORES" "$tmp/h.serve"'
-# bench ab and tune share one source file (src/cmd_bench.c, or cli/cmd_bench.c once the harness
-# moved to eval/): every flag it reads is in one of the two helps
+# bench ab and tune share one source file (cli/cmd_bench.c; src/cmd_bench.c in trees from before the
+# harness moved to eval/): every flag it reads is in one of the two helps
 bench_src=$(ls "$src/cli/cmd_bench.c" "$src/src/cmd_bench.c" 2> /dev/null | head -1)
 if [ -n "$bench_src" ]; then
     help_of "$tmp/h.bench" bench ab --help
