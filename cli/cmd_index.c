@@ -38,7 +38,7 @@ static void index_usage(FILE *f) {
             "  --format csv|tsv|jsonl|recbole  default: from the file name (.csv, .tsv, .jsonl/.json, .item: recbole),\n"
             "                        else csv; recbole: a RecBole .item file (tab-separated, typed header), id\n"
             "                        item_id:token, text {title:token_seq}, HTML references decoded (&amp; -> &)\n"
-            "                        exactly as `bench ab --dataset recbole` reads it (README: feedrank index)\n"
+            "                        exactly as `bench ab --dataset recbole` reads it (docs/commands.md: feedrank index)\n"
             "  --latin1              the catalogue is ISO-8859-1 (converted to UTF-8)\n"
             "  --id FIELD            id column/key (default: id)\n"
             "  --text TEMPLATE       item text, e.g. \"{title}. {brand}. {description}\" (default: {title})\n"
