@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "model_config.h"
+#include "ops.h"
 #include "profile.h"
 #include "request_json.h"
 #include "server.h"
@@ -127,6 +128,14 @@ static int set_option(fr_server_config *c, const char *name, const char *value, 
             if (strlen(value) >= o->size) {
                 fr_fail(FR_ERR_ARG, err, errcap, "%s: value longer than %zu bytes", name, o->size - 1);
                 return -1;
+            }
+            if (strcmp(name, "precision") == 0) { /* checked here, so that its source (flag, variable, file) is named */
+                fr_precision p;
+                char e2[160];
+                if (fr_precision_parse(value, &p, e2, sizeof e2)) {
+                    fr_fail(FR_ERR_ARG, err, errcap, "%s: %s", name, e2);
+                    return -1;
+                }
             }
             snprintf(dst, o->size, "%s", value);
             /* the token and its file replace each other, so the later source (flags over the

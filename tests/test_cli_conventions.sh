@@ -104,6 +104,8 @@ check "installed proto" '[ -f "$tmp/inst/share/feedrank/proto/feedrank/v1/rerank
 if grep -q "^FEEDRANK_SERVER:BOOL=ON" "$build/CMakeCache.txt" && [ -s "$tmp/s.store" ]; then
     FEEDRANK_MAX_BATCH=0 "$bin" serve --model "$model" --store "$tmp/s.store" > /dev/null 2> "$tmp/err"
     check "a bad FEEDRANK_MAX_BATCH is an error naming the variable" '[ $? -eq 2 ] && grep -q "FEEDRANK_MAX_BATCH" "$tmp/err"'
+    FEEDRANK_PRECISION=fp8 "$bin" serve --model "$model" --store "$tmp/s.store" > /dev/null 2> "$tmp/err"
+    check "a bad FEEDRANK_PRECISION is an error naming the variable" '[ $? -eq 2 ] && grep -q "FEEDRANK_PRECISION" "$tmp/err"'
     FEEDRANK_LISTEN=127.0.0.1:0 "$bin" serve --model "$model" --store "$tmp/s.store" --max-batch=0 > /dev/null 2> "$tmp/err"
     check "serve --max-batch=0 is checked like --max-batch 0" '[ $? -eq 2 ] && grep -q "max_batch" "$tmp/err"'
     # FEEDRANK_LISTEN names a port that is never opened: the flag must win

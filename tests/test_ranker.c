@@ -153,7 +153,7 @@ static void test_text_candidates(fr_ranker *rk) {
 
 static void test_history(fr_ranker *rk) {
     /* X (1,0) then Y (0,1), most recent last. Candidates A (1,0) and D (0,1). */
-    fr_history_item h[2] = {{"X", 1, 1, 2000, 0, 0}, {"Y", 1, 1, 1000, 0, 0}};
+    fr_history_item h[2] = {{"X", 1, 1, 2000, 0, 0, 0, NULL}, {"Y", 1, 1, 1000, 0, 0, 0, NULL}};
     fr_candidate c[2] = {cand("A"), cand("D")};
     fr_rank_request q = {0};
     fr_rank_options_default(&q.options);
@@ -182,7 +182,7 @@ static void test_history(fr_ranker *rk) {
     fr_rank(rk, &q, &r, err, sizeof err);
     CHECK(fabsf(r.items[0].semantic - 0.70710678f) < 1e-5f && strcmp(order_of(&q, &r), "A,D") == 0, "equal mix");
     /* exclude_seen drops X from the candidates; unknown history ids are reported */
-    fr_history_item h2[2] = {{"X", 1, 1, 0, 0, 0}, {"nope", 4, 1, 0, 0, 0}};
+    fr_history_item h2[2] = {{"X", 1, 1, 0, 0, 0, 0, NULL}, {"nope", 4, 1, 0, 0, 0, 0, NULL}};
     fr_candidate c2[3] = {cand("X"), cand("A"), cand("D")};
     q.history = h2;
     q.candidates = c2;
@@ -193,7 +193,7 @@ static void test_history(fr_ranker *rk) {
     CHECK(r.n_issues == 1 && r.issues[0].code == FR_ISSUE_UNKNOWN_HISTORY && r.issues[0].index == 1, "unknown history reported");
     /* only unknown history and no query: still ranked (by the other signals: here upstream
      * scores), semantic scores 0, the unknown id reported per item (was a request-level error) */
-    fr_history_item h3[1] = {{"nope", 4, 1, 0, 0, 0}};
+    fr_history_item h3[1] = {{"nope", 4, 1, 0, 0, 0, 0, NULL}};
     fr_candidate c3[3] = {cand_up("A", 1), cand_up("C", 3), cand_up("D", 2)};
     q.history = h3;
     q.n_history = 1;
@@ -205,14 +205,14 @@ static void test_history(fr_ranker *rk) {
     CHECK(r.n_items == 3 && r.items[0].semantic == 0 && r.items[2].semantic == 0, "unknown-only history: semantic 0");
     CHECK(r.n_issues == 1 && r.issues[0].code == FR_ISSUE_UNKNOWN_HISTORY && r.issues[0].index == 0, "unknown-only history reported per item");
     /* a known id weighted 0 gives no vector either: ranked the same way, no false "not in the store" */
-    fr_history_item h4[1] = {{"X", 1, 0, 0, 1, 0}};
+    fr_history_item h4[1] = {{"X", 1, 0, 0, 1, 0, 0, NULL}};
     q.history = h4;
     CHECK(fr_rank(rk, &q, &r, err, sizeof err) == FR_OK && r.no_context_vector && r.n_issues == 0, "zero-weight history: %s", err);
     /* no signal at all: request order */
     fr_candidate c4[3] = {cand("D"), cand("A"), cand("C")};
     q.candidates = c4;
     CHECK(fr_rank(rk, &q, &r, err, sizeof err) == FR_OK && strcmp(order_of(&q, &r), "D,A,C") == 0, "no signal: request order: %s", order_of(&q, &r));
-    fr_history_item h5[1] = {{"X", 1, 1, 0, 0, 0}};
+    fr_history_item h5[1] = {{"X", 1, 1, 0, 0, 0, 0, NULL}};
     q.history = h5;
     CHECK(fr_rank(rk, &q, &r, err, sizeof err) == FR_OK && !r.no_context_vector, "known history has a context vector");
 }
@@ -258,7 +258,7 @@ static void test_validation(void) {
     CHECK(fr_rank_validate(&q, NULL, err, sizeof err) == FR_ERR_ARG && strstr(err, "candidates[0].item_id is empty"), "empty id: %s", err);
     c[0].id_len = 1;
     /* timestamps of +-2^62 overflowed the recency arithmetic (UBSan aborted the server) */
-    fr_history_item h[2] = {{"A", 1, 1, (int64_t)1 << 62, 0, 1}, {"B", 1, 1, -((int64_t)1 << 62), 0, 1}};
+    fr_history_item h[2] = {{"A", 1, 1, (int64_t)1 << 62, 0, 1, 0, NULL}, {"B", 1, 1, -((int64_t)1 << 62), 0, 1, 0, NULL}};
     q.history = h;
     q.n_history = 2;
     CHECK(fr_rank_validate(&q, NULL, err, sizeof err) == FR_ERR_ARG && strstr(err, "history[0].timestamp") && strstr(err, "out of range"), "ts 2^62: %s", err);
@@ -500,7 +500,7 @@ static void test_log_signals(void) {
     CHECK(pos_new > 0 && pos_new < 5 && r.items[pos_new].score == 0, "cold item: position %d score %g", pos_new, pos_new >= 0 ? r.items[pos_new].score : -1);
     /* co-visitation with a history of [a]: c (2 co-visits, /sqrt(2*2)) first; raw value 1 */
     fr_rank_request h = {0};
-    fr_history_item hist[1] = {{"a", 1, 1, 0, 0, 0}};
+    fr_history_item hist[1] = {{"a", 1, 1, 0, 0, 0, 0, NULL}};
     h.history = hist;
     h.n_history = 1;
     h.candidates = c + 1;
@@ -565,7 +565,7 @@ static void test_sequential(void) {
     if (!s) return;
     /* the request: 5 known history items (one unknown id between them), 8 stored candidates and
      * one ranked by a request-given vector */
-    fr_history_item hist[6] = {{"s1", 2, 1, 0, 0, 0}, {"nope", 4, 1, 0, 0, 0}, {"s3", 2, 1, 0, 0, 0}, {"s5", 2, 1, 0, 0, 0}, {"s2", 2, 1, 0, 0, 0}, {"s6", 2, 1, 0, 0, 0}};
+    fr_history_item hist[6] = {{"s1", 2, 1, 0, 0, 0, 0, NULL}, {"nope", 4, 1, 0, 0, 0, 0, NULL}, {"s3", 2, 1, 0, 0, 0, 0, NULL}, {"s5", 2, 1, 0, 0, 0, 0, NULL}, {"s2", 2, 1, 0, 0, 0, 0, NULL}, {"s6", 2, 1, 0, 0, 0, 0, NULL}};
     float tv[SQ_D];
     fr_test_fill(tv, SQ_D, &seed, 1.0f);
     fr_candidate c[SQ_N + 1];
@@ -677,7 +677,7 @@ static void test_sequential(void) {
         CHECK(zok, "sequential z-scored and weighted");
     }
     /* a history with no id known to the model: 0 for every candidate, said in the result */
-    fr_history_item unk[1] = {{"nope", 4, 1, 0, 0, 0}};
+    fr_history_item unk[1] = {{"nope", 4, 1, 0, 0, 0, 0, NULL}};
     q.history = unk;
     q.n_history = 1;
     CHECK(fr_rank(rk, &q, &r, err, sizeof err) == FR_OK && r.no_sequential_state && r.n_items == SQ_N + 1, "unknown history: %s", err);
