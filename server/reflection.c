@@ -143,48 +143,15 @@ done:
 
 /* ---- the stream ---- */
 
-/* With c->mu held. */
-static void refl_recv(call *c) {
-    grpc_op op;
-    memset(&op, 0, sizeof op);
-    op.op = GRPC_OP_RECV_MESSAGE;
-    op.data.recv_message.recv_message = &c->payload;
-    atomic_fetch_add(&c->refs, 1);
-    c->recv_pending = 1;
-    if (grpc_call_start_batch(c->call, &op, 1, &c->t_recv, NULL) != GRPC_CALL_OK) {
-        c->recv_pending = 0;
-        fr_call_unref(c);
-    }
-}
-
-/* With c->mu held: the final status, once (its completion releases the handler's ref). */
-static void refl_finish(call *c, int code, const char *details) {
-    if (c->finished) return;
-    c->finished = 1;
-    grpc_op ops[2];
-    memset(ops, 0, sizeof ops);
-    int n = 0;
-    if (c->send_seq == 0) ops[n++].op = GRPC_OP_SEND_INITIAL_METADATA;
-    grpc_slice_unref(c->status_details);
-    c->status_details = grpc_slice_from_copied_string(details);
-    ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
-    ops[n].data.send_status_from_server.status = (grpc_status_code)code;
-    ops[n++].data.send_status_from_server.status_details = &c->status_details;
-    c->status = code;
-    fr_metrics_request(&c->srv->metrics, c->method, code, fr_now() - c->start);
-    fr_log_request(c->method, c->request_id, NULL, code, details, fr_now() - c->start);
-    if (grpc_call_start_batch(c->call, ops, (size_t)n, &c->t_done, NULL) != GRPC_CALL_OK) fr_call_unref(c);
-}
-
 void fr_reflection_start(fr_server *s, call *c) {
     pthread_mutex_lock(&s->refl_mu);
     int room = s->n_refl < (int)(sizeof s->refl_calls / sizeof s->refl_calls[0]), down = atomic_load(&s->shutting_down);
     if (room && !down) s->refl_calls[s->n_refl++] = c;
     pthread_mutex_unlock(&s->refl_mu);
     pthread_mutex_lock(&c->mu);
-    if (down) refl_finish(c, GRPC_STATUS_UNAVAILABLE, "server shutting down");
-    else if (!room) refl_finish(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "too many reflection streams; retry later");
-    else refl_recv(c);
+    if (down) fr_stream_finish(c, GRPC_STATUS_UNAVAILABLE, "server shutting down");
+    else if (!room) fr_stream_finish(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "too many reflection streams; retry later");
+    else fr_stream_recv(c);
     pthread_mutex_unlock(&c->mu);
 }
 
@@ -211,7 +178,7 @@ void fr_reflection_on_recv(fr_server *s, call *c, int ok) {
     grpc_byte_buffer *bb = c->payload;
     c->payload = NULL;
     if (!ok || !bb || atomic_load(&c->cancelled)) { /* the client half-closed, or the call is gone */
-        refl_finish(c, atomic_load(&c->cancelled) ? GRPC_STATUS_CANCELLED : GRPC_STATUS_OK, "");
+        fr_stream_finish(c, atomic_load(&c->cancelled) ? GRPC_STATUS_CANCELLED : GRPC_STATUS_OK, "");
         pthread_mutex_unlock(&c->mu);
         if (bb) grpc_byte_buffer_destroy(bb);
         return;
@@ -226,7 +193,7 @@ void fr_reflection_on_recv(fr_server *s, call *c, int ok) {
     else rc = fr_reflection_answer(s->descset, req, len, &resp, &resp_len, err, sizeof err);
     free(req);
     if (rc) {
-        refl_finish(c, rc == FR_ERR_NOMEM ? GRPC_STATUS_RESOURCE_EXHAUSTED : GRPC_STATUS_INVALID_ARGUMENT, err);
+        fr_stream_finish(c, rc == FR_ERR_NOMEM ? GRPC_STATUS_RESOURCE_EXHAUSTED : GRPC_STATUS_INVALID_ARGUMENT, err);
         pthread_mutex_unlock(&c->mu);
         return;
     }
@@ -248,7 +215,7 @@ void fr_reflection_on_recv(fr_server *s, call *c, int ok) {
     if (grpc_call_start_batch(c->call, ops, (size_t)n, &c->t_send, NULL) != GRPC_CALL_OK) {
         c->send_pending = 0;
         fr_call_unref(c);
-        refl_finish(c, GRPC_STATUS_INTERNAL, "send failed");
+        fr_stream_finish(c, GRPC_STATUS_INTERNAL, "send failed");
     }
     pthread_mutex_unlock(&c->mu);
 }
@@ -257,7 +224,7 @@ void fr_reflection_on_sent(fr_server *s, call *c, int ok) {
     (void)s;
     pthread_mutex_lock(&c->mu);
     c->send_pending = 0;
-    if (!ok || atomic_load(&c->cancelled)) refl_finish(c, GRPC_STATUS_CANCELLED, "stream cancelled");
-    else if (!c->finished) refl_recv(c);
+    if (!ok || atomic_load(&c->cancelled)) fr_stream_finish(c, GRPC_STATUS_CANCELLED, "stream cancelled");
+    else if (!c->finished) fr_stream_recv(c);
     pthread_mutex_unlock(&c->mu);
 }

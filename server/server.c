@@ -546,7 +546,7 @@ static int parse_submit(fr_server *s, call *c, grpc_byte_buffer *bb, long seq) {
 }
 
 /* ---- RerankStream: at most one outstanding receive, responses sent in order, one send at a time ---- */
-static void stream_recv(call *c) {
+void fr_stream_recv(call *c) {
     grpc_op op;
     memset(&op, 0, sizeof op);
     op.op = GRPC_OP_RECV_MESSAGE;
@@ -559,20 +559,21 @@ static void stream_recv(call *c) {
     }
 }
 
-/* With c->mu held: the final status (once; its completion releases the handler's ref). */
-static void stream_finish(call *c, int code) {
+void fr_stream_finish(call *c, int code, const char *details) {
+    if (c->finished) return;
     c->finished = 1;
     grpc_op ops[2];
     memset(ops, 0, sizeof ops);
     int n = 0;
     if (c->send_seq == 0) ops[n++].op = GRPC_OP_SEND_INITIAL_METADATA;
     grpc_slice_unref(c->status_details);
-    c->status_details = grpc_slice_from_copied_string(code ? "stream cancelled" : "");
+    c->status_details = grpc_slice_from_copied_string(details ? details : "");
     ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
     ops[n].data.send_status_from_server.status = (grpc_status_code)code;
     ops[n++].data.send_status_from_server.status_details = &c->status_details;
+    c->status = code;
     fr_metrics_request(&c->srv->metrics, c->method, code, fr_now() - c->start);
-    fr_log_request(c->method, c->request_id, NULL, code, code ? "stream cancelled" : NULL, fr_now() - c->start);
+    fr_log_request(c->method, c->request_id, NULL, code, details, fr_now() - c->start);
     if (grpc_call_start_batch(c->call, ops, (size_t)n, &c->t_done, NULL) != GRPC_CALL_OK) fr_call_unref(c);
 }
 
@@ -584,7 +585,7 @@ static void stream_finish(call *c, int code) {
 static void stream_maybe_recv(call *c) {
     if (c->recv_pending || c->half_closed || c->finished || c->dead || atomic_load(&c->cancelled)) return;
     if (c->in_flight + c->n_out + c->send_pending >= c->srv->cfg.stream_window) return;
-    stream_recv(c);
+    fr_stream_recv(c);
 }
 
 /* With c->mu held: sends the next in-order response, or the final status once all are out. */
@@ -598,7 +599,7 @@ static void stream_pump(call *c) {
             free(o);
         }
         c->n_out = 0;
-        if (c->in_flight == 0) stream_finish(c, GRPC_STATUS_CANCELLED);
+        if (c->in_flight == 0) fr_stream_finish(c, GRPC_STATUS_CANCELLED, "stream cancelled");
         return;
     }
     outmsg *o = c->out_head;
@@ -623,7 +624,7 @@ static void stream_pump(call *c) {
         }
         return;
     }
-    if (c->half_closed && c->in_flight == 0 && !c->out_head) stream_finish(c, GRPC_STATUS_OK);
+    if (c->half_closed && c->in_flight == 0 && !c->out_head) fr_stream_finish(c, GRPC_STATUS_OK, NULL);
 }
 
 void fr_stream_respond(call *c, long seq, grpc_byte_buffer *msg, int code, const char *details) {

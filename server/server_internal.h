@@ -234,6 +234,11 @@ void fr_server_reload_store(fr_server *s);
 void fr_call_unref(call *c);
 /* Sends a unary response (msg may be NULL for an error status) and releases the handler's ref. */
 void fr_call_finish(call *c, grpc_byte_buffer *msg, int code, const char *details);
+/* Streaming calls (RerankStream, reflection), with c->mu held: one receive (its completion holds a
+ * ref); the final status, once, with the initial metadata when nothing was sent yet (details NULL =
+ * none; its completion releases the handler's ref). */
+void fr_stream_recv(call *c);
+void fr_stream_finish(call *c, int code, const char *details);
 /* Stream: queues response seq (NULL msg + code != 0 ends the stream with that status). */
 void fr_stream_respond(call *c, long seq, grpc_byte_buffer *msg, int code, const char *details);
 void *fr_compute_main(void *arg);
