@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hash.h"
+
 typedef struct {
     const float *s, *g;
 } rank_ctx;
@@ -67,15 +69,6 @@ double fr_hit(const int *order, const float *grades, int n, int k, float grade_m
     return 0;
 }
 
-static uint64_t mix(uint64_t x) {
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdULL;
-    x ^= x >> 33;
-    x *= 0xc4ceb9fe1a85ec53ULL;
-    x ^= x >> 33;
-    return x;
-}
-
 static int cmp_d(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
@@ -95,7 +88,7 @@ fr_interval fr_bootstrap(const double *x, int n, int rounds, uint64_t seed) {
         double t = 0;
         for (int i = 0; i < n; i++) {
             s = s * 6364136223846793005ULL + 1442695040888963407ULL;
-            t += x[(mix(s) >> 11) % (uint64_t)n];
+            t += x[(fr_mix64(s) >> 11) % (uint64_t)n];
         }
         means[k] = t / n;
     }

@@ -129,7 +129,7 @@ int64_t fr_hindex_put(fr_hindex *h, const void *key, size_t len, uint32_t entry)
     return -1;
 }
 
-static uint64_t uniform_mix(uint64_t x) {
+uint64_t fr_mix64(uint64_t x) {
     x ^= x >> 33;
     x *= 0xff51afd7ed558ccdULL;
     x ^= x >> 33;
@@ -139,5 +139,5 @@ static uint64_t uniform_mix(uint64_t x) {
 }
 
 double fr_uniform3(uint64_t seed, uint64_t a, uint64_t b) {
-    return (double)(uniform_mix(uniform_mix(seed ^ 0x9E3779B97F4A7C15ULL) + uniform_mix(a + 0x632BE59BD9B4E019ULL) * 31 + b) >> 11) / 9007199254740992.0;
+    return (double)(fr_mix64(fr_mix64(seed ^ 0x9E3779B97F4A7C15ULL) + fr_mix64(a + 0x632BE59BD9B4E019ULL) * 31 + b) >> 11) / 9007199254740992.0;
 }

@@ -37,6 +37,8 @@ int64_t fr_hindex_find(const fr_hindex *h, const void *key, size_t len);
 int64_t fr_hindex_put(fr_hindex *h, const void *key, size_t len, uint32_t entry);
 void fr_hindex_free(fr_hindex *h);
 
+/* The 64-bit finaliser (xor-shift-multiply) that fr_uniform3 is built from: a well-mixed word from x. */
+uint64_t fr_mix64(uint64_t x);
 /* A deterministic uniform double in [0, 1) from (seed, a, b) (negative sampling, seeded shuffles). */
 double fr_uniform3(uint64_t seed, uint64_t a, uint64_t b);
 
