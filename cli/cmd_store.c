@@ -42,23 +42,6 @@ static void store_usage(FILE *f) {
             "Run 'feedrank store SUBCOMMAND --help' for one subcommand's flags.\n");
 }
 
-typedef struct {
-    fr_delta *cur;
-    uint64_t base_seq;
-} compact_ctx;
-
-static fr_status compact_replay(void *ctx, uint64_t seq, const uint8_t *rec, size_t len, char *err, size_t errcap) {
-    compact_ctx *c = ctx;
-    if (seq <= c->base_seq) return FR_OK; /* the store holds it already */
-    fr_delta *n;
-    char e2[512];
-    fr_status rc = fr_delta_apply(c->cur, rec, len, seq, &n, e2, sizeof e2);
-    if (rc) return fr_fail(rc, err, errcap, "log record %" PRIu64 ": %s", seq, e2);
-    fr_delta_unref(c->cur);
-    c->cur = n;
-    return FR_OK;
-}
-
 /* `store compact --store STORE --wal LOG`: what `feedrank serve --wal` does in the background, for a
  * stopped server: the log's updates folded into STORE (atomic), then the log trimmed. */
 static int compact(int argc, char **argv) {
@@ -87,14 +70,14 @@ static int compact(int argc, char **argv) {
     }
     fr_store *s = NULL;
     fr_wal *w = NULL;
-    compact_ctx c = {NULL, 0};
+    fr_delta_replay c = {NULL, 0};
     fr_wal_open_info info;
     int rc = 1;
     if (fr_store_load(store_path, 0, 1, &s, err, sizeof err)) goto fail;
     const fr_store_info *in = fr_store_info_of(s);
     c.base_seq = fr_store_live_seq(s);
     if (fr_delta_empty(in->model_fingerprint, in->dim, c.base_seq, &c.cur, err, sizeof err)) goto fail;
-    if (fr_wal_open(wal_path, c.base_seq + 1, skip, compact_replay, &c, &w, &info, err, sizeof err)) goto fail;
+    if (fr_wal_open(wal_path, c.base_seq + 1, skip, fr_delta_replay_record, &c, &w, &info, err, sizeof err)) goto fail;
     if (info.first_seq > c.base_seq + 1) {
         snprintf(err, sizeof err, "%s starts at log position %" PRIu64 " but %s holds updates only up to %" PRIu64 ": records are missing",
                  wal_path, info.first_seq, store_path, c.base_seq);

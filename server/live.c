@@ -43,23 +43,6 @@ struct fr_live {
 
 /* ---------------- start-up and shutdown ---------------- */
 
-typedef struct {
-    fr_delta *cur;
-    uint64_t base_seq;
-} replay_ctx;
-
-static fr_status replay_one(void *ctx, uint64_t seq, const uint8_t *rec, size_t len, char *err, size_t errcap) {
-    replay_ctx *r = ctx;
-    if (seq <= r->base_seq) return FR_OK; /* already folded into the store */
-    fr_delta *n;
-    char e2[512];
-    fr_status rc = fr_delta_apply(r->cur, rec, len, seq, &n, e2, sizeof e2);
-    if (rc) return fr_fail(rc, err, errcap, "log record %llu: %s", (unsigned long long)seq, e2);
-    fr_delta_unref(r->cur);
-    r->cur = n;
-    return FR_OK;
-}
-
 static void *syncer_main(void *arg) {
     fr_server *s = arg;
     struct fr_live *l = s->live;
@@ -91,12 +74,12 @@ fr_status fr_live_open(fr_server *s, char *err, size_t errcap) {
     s->live = l;
     /* a full disk or a file-size limit must fail the log's write (EFBIG), not kill the process */
     signal(SIGXFSZ, SIG_IGN);
-    replay_ctx r = {NULL, fr_store_live_seq(s->store)};
+    fr_delta_replay r = {NULL, fr_store_live_seq(s->store)};
     fr_status rc = fr_delta_empty(s->model_fp, s->dim, r.base_seq, &r.cur, err, errcap);
     if (rc) return rc;
     fr_wal_open_info info;
     double t0 = fr_now();
-    rc = fr_wal_open(s->cfg.wal, r.base_seq + 1, s->cfg.wal_skip_corrupt, replay_one, &r, &l->wal, &info, err, errcap);
+    rc = fr_wal_open(s->cfg.wal, r.base_seq + 1, s->cfg.wal_skip_corrupt, fr_delta_replay_record, &r, &l->wal, &info, err, errcap);
     if (!rc && info.first_seq > r.base_seq + 1)
         rc = fr_fail(FR_ERR_VERIFY, err, errcap, "%s starts at log position %llu but the store holds updates only up to %llu: records are missing "
                                                  "(was the store replaced by an older one?)",

@@ -444,3 +444,15 @@ fr_status fr_delta_compact(const fr_store *base, const fr_delta *d, const char *
     free(tmp);
     return rc;
 }
+
+fr_status fr_delta_replay_record(void *ctx, uint64_t seq, const uint8_t *rec, size_t len, char *err, size_t errcap) {
+    fr_delta_replay *r = ctx;
+    if (seq <= r->base_seq) return FR_OK; /* already folded into the store */
+    fr_delta *n;
+    char e2[512];
+    fr_status rc = fr_delta_apply(r->cur, rec, len, seq, &n, e2, sizeof e2);
+    if (rc) return fr_fail(rc, err, errcap, "log record %llu: %s", (unsigned long long)seq, e2);
+    fr_delta_unref(r->cur);
+    r->cur = n;
+    return FR_OK;
+}

@@ -46,6 +46,16 @@ fr_status fr_delta_empty(uint64_t fingerprint, int dim, uint64_t seq, fr_delta *
  * for another model or dimension, or malformed, fails naming what. */
 fr_status fr_delta_apply(const fr_delta *d, const uint8_t *rec, size_t len, uint64_t seq, fr_delta **out, char *err,
                          size_t errcap);
+
+/* Replaying a write-ahead log (wal.h) into deltas: pass fr_delta_replay_record as fr_wal_open's
+ * callback with a fr_delta_replay whose cur is an empty delta (fr_delta_empty) and whose base_seq
+ * is the log position the store already holds; records up to base_seq are skipped, each later one
+ * replaces cur by cur + record (the caller owns cur after, and unrefs it). */
+typedef struct {
+    fr_delta *cur;
+    uint64_t base_seq;
+} fr_delta_replay;
+fr_status fr_delta_replay_record(void *ctx, uint64_t seq, const uint8_t *rec, size_t len, char *err, size_t errcap);
 /* Validates a batch record without applying it (the fuzz target and the server's checks). */
 fr_status fr_delta_check_record(const uint8_t *rec, size_t len, uint64_t fingerprint, int dim, char *err, size_t errcap);
 /* What cur holds beyond folded (an earlier version of the same line, now compacted into a
