@@ -25,6 +25,8 @@ check = h.Checks()
 STORE = os.path.join(TMP, "items.store")
 WAL = os.path.join(TMP, "items.wal")
 h.index_example(BIN, MODEL, SRC, STORE)
+STORE4 = os.path.join(TMP, "priors.store")
+shutil.copy(STORE, STORE4)  # the catalogue as indexed, for the log priors case below
 BASE_ID = open(f"{SRC}/examples/catalog.csv").read().splitlines()[1].split(",")[0]
 
 
@@ -139,14 +141,13 @@ srv.stop()
 
 # a store with log priors: a compaction that deletes and adds items remaps them (no refusal);
 # kept items keep their popularity and co-visitation, new ones start with none
-STORE4, WAL4, LOG4 = (os.path.join(TMP, n) for n in ("priors.store", "priors.wal", "priors.jsonl"))
-h.index_example(BIN, MODEL, SRC, STORE4)
+WAL4, LOG4 = os.path.join(TMP, "priors.wal"), os.path.join(TMP, "priors.jsonl")
 IDS = [line.split(",")[0] for line in open(f"{SRC}/examples/catalog.csv").read().splitlines()[1:]]
 with open(LOG4, "w") as f:
     for t in range(48):
         f.write(f'{{"user":"u{t // 6}","item":"{IDS[(t // 6 * 5 + t % 6 * 3) % len(IDS)]}","ts":{t}}}\n')
 subprocess.run([BIN, "index", "--interactions", LOG4, "--store", STORE4], check=True, capture_output=True)
-srv = h.Server(BIN, MODEL, STORE4, TMP, "--wal", WAL4, "--compact-items", "4", log_level="2")
+srv = h.Server(BIN, MODEL, STORE4, TMP, "--wal", WAL4, "--compact-items", "4", "--store-check-ms", "100", log_level="2")
 st = stub(srv)
 NEW4 = ["prior-new-1", "prior-new-2", "prior-new-3"]
 LOGQ = pb.RerankRequest(context=pb.Context(history=[pb.HistoryItem(item_id=IDS[0]), pb.HistoryItem(item_id=IDS[3])]),
