@@ -1,6 +1,7 @@
 /* Log priors: the first byte picks the input's role - an interaction log (JSONL or RecBole,
  * read against a small store of ids i0..i9 with a random window/capacity/half-life), or a
- * serialised priors section (FRPRIOR1) checked by fr_priors_view and merged with itself. */
+ * serialised priors section (FRPRIOR1) checked by fr_priors_view, merged with itself and remapped
+ * (rows deleted and added, fr_priors_remap): each result must validate. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +44,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             if (fr_priors_merge(parts, sizes, 2, &merged, &msize, err, sizeof err) == FR_OK &&
                 fr_priors_view(merged, msize, 10, "merged", &v, err, sizeof err) != FR_OK)
                 abort(); /* a merge of valid parts must be valid */
+            /* rows moved as a compaction moves them: 3 and 7 deleted, 2 added at the end */
+            static const int64_t map[10] = {0, 1, 2, FR_ROW_DELETED, 3, 4, 5, FR_ROW_DELETED, 6, 7};
+            uint8_t *moved = NULL;
+            size_t nsize;
+            if (fr_priors_remap(copy, size, 10, map, 10, &moved, &nsize, err, sizeof err) != FR_OK ||
+                fr_priors_view(moved, nsize, 10, "remapped", &v, err, sizeof err) != FR_OK)
+                abort(); /* a remap of a valid section must be valid */
+            free(moved);
         }
         free(merged);
         free(copy);

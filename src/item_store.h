@@ -92,6 +92,10 @@ void fr_store_writer_abort(fr_store_writer *w);
 #define FR_STORE_SECTION_PRIORS 4u   /* log-derived priors (src/priors.h) */
 #define FR_STORE_SECTION_SEQMODEL 5u /* a trained sequential model (src/seqmodel_store.h) */
 
+/* Row maps (old row -> new row, as a compaction moves rows: fr_priors_remap, fr_seq_section_remap):
+ * the entry of an old row that has no new row (its item was deleted). */
+#define FR_ROW_DELETED (-1)
+
 /* The checksum-verified bytes of the section of `kind`, if the store has one (1), else 0. */
 int fr_store_section(const fr_store *s, uint32_t kind, const uint8_t **data, uint64_t *size);
 

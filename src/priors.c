@@ -797,6 +797,138 @@ fr_status fr_priors_merge(const uint8_t *const *parts, const size_t *sizes, int 
     return rc;
 }
 
+/* ---------------------------------------------------------------- rows that move */
+
+/* Checks a row map of n_old entries into n_new rows: every entry is a row < n_new or
+ * FR_ROW_DELETED, and no two old rows share a new one. */
+static fr_status check_row_map(const int64_t *old_to_new, uint64_t n_old, uint64_t n_new, const char *what, char *err,
+                               size_t errcap) {
+    if (n_new > 0xFFFFFFF0u) return fr_fail(FR_ERR_ARG, err, errcap, "%s: %llu items is too many", what, (unsigned long long)n_new);
+    uint8_t *hit = calloc(n_new ? n_new : 1, 1);
+    if (!hit) return fr_fail(FR_ERR_NOMEM, err, errcap, "%s: out of memory", what);
+    fr_status rc = FR_OK;
+    for (uint64_t r = 0; r < n_old && !rc; r++) {
+        const int64_t to = old_to_new[r];
+        if (to == FR_ROW_DELETED) continue;
+        if (to < 0 || (uint64_t)to >= n_new)
+            rc = fr_fail(FR_ERR_ARG, err, errcap, "%s: row %llu maps to %lld, outside the new store's %llu rows", what,
+                         (unsigned long long)r, (long long)to, (unsigned long long)n_new);
+        else if (hit[to]++)
+            rc = fr_fail(FR_ERR_ARG, err, errcap, "%s: two rows map to row %lld", what, (long long)to);
+    }
+    free(hit);
+    return rc;
+}
+
+fr_status fr_priors_remap(const uint8_t *data, size_t size, uint64_t n_old, const int64_t *old_to_new, uint64_t n_new,
+                          uint8_t **out, size_t *out_size, char *err, size_t errcap) {
+    *out = NULL;
+    *out_size = 0;
+    fr_priors v;
+    fr_status rc = fr_priors_view(data, size, n_old, "priors remap", &v, err, errcap);
+    if (!rc) rc = check_row_map(old_to_new, n_old, n_new, "priors remap", err, errcap);
+    if (rc) return rc;
+    double *pop = calloc(n_new ? n_new : 1, sizeof *pop);
+    uint32_t *seen = calloc(n_new ? n_new : 1, sizeof *seen);
+    uint64_t *count = calloc(n_new + 1, sizeof *count), *off = malloc(8 * (n_new + 1));
+    out_nb *nb = malloc(sizeof *nb * (v.nb_off[n_old] ? v.nb_off[n_old] : 1));
+    if (!pop || !seen || !count || !off || !nb) rc = fr_fail(FR_ERR_NOMEM, err, errcap, "priors remap: out of memory");
+    /* a new row's list has as many entries as its old row's surviving neighbours; rows no old row
+     * maps to (new items) keep popularity 0, seen 0 and an empty list */
+    for (uint64_t r = 0; r < n_old && !rc; r++) {
+        const int64_t to = old_to_new[r];
+        if (to == FR_ROW_DELETED) continue;
+        pop[to] = v.popularity[r];
+        seen[to] = v.seen[r];
+        for (uint64_t k = v.nb_off[r]; k < v.nb_off[r + 1]; k++) count[to] += old_to_new[v.nb_row[k]] != FR_ROW_DELETED;
+    }
+    if (!rc) {
+        off[0] = 0;
+        for (uint64_t r = 0; r < n_new; r++) off[r + 1] = off[r] + count[r];
+        for (uint64_t r = 0; r < n_old; r++) {
+            const int64_t to = old_to_new[r];
+            if (to == FR_ROW_DELETED) continue;
+            out_nb *o = nb + off[to];
+            uint64_t n = 0;
+            for (uint64_t k = v.nb_off[r]; k < v.nb_off[r + 1]; k++) {
+                const int64_t nr = old_to_new[v.nb_row[k]];
+                if (nr == FR_ROW_DELETED) continue;
+                o[n].row = (uint32_t)nr;
+                o[n].w = v.nb_weight[k];
+                n++;
+            }
+            /* strongest first as before; re-sorted only so that equal weights stay in row order
+             * whatever the map (a map that keeps the row order changes nothing) */
+            qsort(o, n, sizeof *o, by_weight_desc);
+        }
+        header_info h = {n_new, v.events, v.unknown_items, v.users, v.t_end, v.half_life, v.window, v.capacity};
+        rc = serialise(&h, pop, seen, off, nb, out, out_size, err, errcap);
+    }
+    free(pop);
+    free(seen);
+    free(count);
+    free(off);
+    free(nb);
+    return rc;
+}
+
+fr_status fr_priors_builder_remap(fr_priors_builder *b, const int64_t *old_to_new, uint64_t n_new, char *err,
+                                  size_t errcap) {
+    fr_status rc = check_row_map(old_to_new, b->n_items, n_new, "priors builder remap", err, errcap);
+    if (rc) return rc;
+    /* everything new is allocated before anything changes, so that a failure leaves b as it was */
+    decayed *pop = calloc(n_new ? n_new : 1, sizeof *pop);
+    uint32_t *seen = calloc(n_new ? n_new : 1, sizeof *seen);
+    neighbours *nb = calloc(n_new ? n_new : 1, sizeof *nb);
+    if (!pop || !seen || !nb) {
+        free(pop);
+        free(seen);
+        free(nb);
+        return fr_fail(FR_ERR_NOMEM, err, errcap, "priors builder remap: out of memory for %llu items", (unsigned long long)n_new);
+    }
+    for (uint64_t r = 0; r < b->n_items; r++) {
+        const int64_t to = old_to_new[r];
+        if (to == FR_ROW_DELETED) continue;
+        pop[to] = b->pop[r];
+        seen[to] = b->seen[r];
+        nb[to] = b->nb[r]; /* the list moves with its row: no allocation */
+        b->nb[r].e = NULL;
+        neighbours *l = &nb[to];
+        uint32_t n = 0;
+        for (uint32_t k = 0; k < l->n; k++) {
+            const int64_t nr = old_to_new[l->e[k].row];
+            if (nr == FR_ROW_DELETED) continue; /* its weight, inherited ones included, goes with it */
+            l->e[n] = l->e[k];
+            l->e[n].row = (uint32_t)nr;
+            n++;
+        }
+        l->n = n;
+    }
+    for (uint64_t r = 0; r < b->n_items; r++) free(b->nb[r].e); /* deleted rows' lists */
+    free(b->nb);
+    free(b->pop);
+    free(b->seen);
+    b->nb = nb;
+    b->pop = pop;
+    b->seen = seen;
+    b->n_items = n_new;
+    /* each user's window: deleted rows leave it, the others keep their order (oldest first) */
+    const uint32_t W = (uint32_t)b->p.window;
+    uint32_t tmp[64];
+    for (uint64_t u = 0; u < b->n_users; u++) {
+        user_state *us = &b->users[u];
+        uint32_t *ring = b->ring + u * W, n = 0;
+        for (uint32_t d = us->count; d >= 1; d--) {
+            const int64_t nr = old_to_new[ring[(us->head + W - d) % W]];
+            if (nr != FR_ROW_DELETED) tmp[n++] = (uint32_t)nr;
+        }
+        memcpy(ring, tmp, n * sizeof *tmp);
+        us->count = n;
+        us->head = n % W;
+    }
+    return FR_OK;
+}
+
 /* ---------------------------------------------------------------- log reading */
 
 /* A JSON string or integer as an id (into buf); 0 on success. */

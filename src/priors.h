@@ -115,6 +115,24 @@ fr_status fr_priors_finish(fr_priors_builder *b, uint8_t **data, size_t *size, c
 fr_status fr_priors_merge(const uint8_t *const *parts, const size_t *sizes, int n, uint8_t **data, size_t *size,
                           char *err, size_t errcap);
 
+/* ---- rows that move (a compaction adds and deletes items: store_delta.h) ----
+ * old_to_new has one entry per old row: its new row (< n_new), or FR_ROW_DELETED; no two old rows
+ * may share a new row. A kept row keeps its popularity, event count and neighbours (renumbered,
+ * still strongest first); a deleted row disappears and leaves every neighbour list it was in. Its
+ * weight in those lists is dropped, space-saving weight it had inherited from entries evicted
+ * earlier included (that weight is not given to another neighbour). A new row that no old row maps
+ * to (an added item) gets popularity 0, no events and no neighbours: what a build over a log that
+ * never names it gives. Totals (events, unknown items, users) and the log's newest time stay. */
+
+/* The serialised priors of a store of n_old rows, remapped to n_new rows (caller frees *out). */
+fr_status fr_priors_remap(const uint8_t *data, size_t size, uint64_t n_old, const int64_t *old_to_new, uint64_t n_new,
+                          uint8_t **out, size_t *out_size, char *err, size_t errcap);
+/* The same for a live builder, in place (old_to_new has one entry per builder row); users' windows
+ * lose the deleted rows and keep the others' order, so later events co-visit as if the deleted
+ * items' events had named unknown items. On failure b is unchanged. */
+fr_status fr_priors_builder_remap(fr_priors_builder *b, const int64_t *old_to_new, uint64_t n_new, char *err,
+                                  size_t errcap);
+
 /* ---- reading (a view over the store's section; valid while the store is open) ---- */
 typedef struct {
     uint64_t n_items;

@@ -36,12 +36,17 @@ enum {
 };
 
 void fr_seq_store_key_of(const fr_store *s, const char *label, fr_seq_store_key *k) {
+    fr_seq_store_key_prefix(s, fr_store_info_of(s)->count, label, k);
+}
+
+void fr_seq_store_key_prefix(const fr_store *s, uint64_t n, const char *label, fr_seq_store_key *k) {
     const fr_store_info *in = fr_store_info_of(s);
     memset(k, 0, sizeof *k);
-    k->n_items = in->count;
+    if (n > in->count) n = in->count;
+    k->n_items = n;
     k->dim = (uint32_t)in->dim;
     uint64_t h = IDS_SEED;
-    for (uint64_t r = 0; r < in->count; r++) {
+    for (uint64_t r = 0; r < n; r++) {
         size_t len;
         const char *id = fr_store_id(s, r, &len);
         const uint32_t l32 = (uint32_t)len;
@@ -216,16 +221,96 @@ fr_status fr_seq_section_load(const uint8_t *data, size_t size, const char *labe
     return FR_OK;
 }
 
+/* The store's model section parsed (meta, *params) and checked against the store: it must cover
+ * the store's first meta->store.n_items rows (all of them, or fewer after a compaction added items). */
+static fr_status section_of_store(const fr_store *store, const char *label, fr_seq_meta *meta, const uint8_t **data,
+                                  uint64_t *size, const uint8_t **params, char *err, size_t errcap) {
+    if (!fr_store_section(store, FR_STORE_SECTION_SEQMODEL, data, size))
+        return fr_fail(FR_ERR_NOT_FOUND, err, errcap, "%s: the store has no sequential model (train one with feedrank train)", label);
+    fr_status rc = fr_seq_section_parse(*data, (size_t)*size, label, meta, params, err, errcap);
+    if (rc) return rc;
+    const fr_seq_store_key *m = &meta->store;
+    fr_seq_store_key k;
+    fr_seq_store_key_prefix(store, m->n_items, label, &k);
+    if (m->n_items != k.n_items || m->dim != k.dim || m->ids_hash != k.ids_hash) {
+        fr_seq_store_key_of(store, label, &k);
+        return fr_fail(FR_ERR_VERIFY, err, errcap,
+                       "%s: the model was made for another store: '%s' (%llu items, dim %u, ids %016llx), not '%s' (%llu items, dim %u, ids %016llx); retrain it on this store",
+                       label, m->name, (unsigned long long)m->n_items, m->dim, (unsigned long long)m->ids_hash, k.name,
+                       (unsigned long long)k.n_items, k.dim, (unsigned long long)k.ids_hash);
+    }
+    return FR_OK;
+}
+
 fr_status fr_seq_of_store(const fr_store *store, const char *label, fr_seq_model **out, fr_seq_meta *meta, char *err,
                           size_t errcap) {
     *out = NULL;
-    const uint8_t *data;
+    const uint8_t *data, *params;
     uint64_t size;
-    if (!fr_store_section(store, FR_STORE_SECTION_SEQMODEL, &data, &size))
-        return fr_fail(FR_ERR_NOT_FOUND, err, errcap, "%s: the store has no sequential model (train one with feedrank train)", label);
-    fr_seq_store_key k;
-    fr_seq_store_key_of(store, label, &k);
-    return fr_seq_section_load(data, (size_t)size, label, &k, out, meta, err, errcap);
+    fr_status rc = section_of_store(store, label, meta, &data, &size, &params, err, errcap);
+    if (rc) return rc;
+    fr_seq_model *m;
+    if ((rc = fr_seq_create_forward(&meta->cfg, 1, &m, err, errcap))) return rc;
+    memcpy(fr_seq_params(m), params, fr_seq_num_params(m) * sizeof(float));
+    *out = m;
+    return FR_OK;
+}
+
+fr_status fr_seq_section_remap(const uint8_t *data, size_t size, const int64_t *old_to_new, uint64_t n_old,
+                               const fr_store *new_store, const char *label, uint8_t **out, size_t *out_size, char *err,
+                               size_t errcap) {
+    *out = NULL;
+    *out_size = 0;
+    fr_seq_meta meta;
+    const uint8_t *params;
+    fr_status rc = fr_seq_section_parse(data, size, "seqmodel remap", &meta, &params, err, errcap);
+    if (rc) return rc;
+    const uint64_t N = (uint64_t)meta.cfg.n_items, n_new = fr_store_info_of(new_store)->count;
+    if (n_old < N) return fr_fail(FR_ERR_ARG, err, errcap, "seqmodel remap: the map covers %llu rows, the model knows %llu", (unsigned long long)n_old, (unsigned long long)N);
+    if ((uint32_t)fr_store_info_of(new_store)->dim != meta.store.dim)
+        return fr_fail(FR_ERR_ARG, err, errcap, "seqmodel remap: the new store's dimension %d is not the model's %u", fr_store_info_of(new_store)->dim, meta.store.dim);
+    uint64_t keep = 0;
+    for (uint64_t r = 0; r < N; r++) keep += old_to_new[r] != FR_ROW_DELETED;
+    if (keep == 0)
+        return fr_fail(FR_ERR_UNSUPPORTED, err, errcap, "seqmodel remap: every item the sequential model knows is deleted; retrain it (feedrank train)");
+    /* the model's items must stay the new store's first rows, in any order: kept model rows fill
+     * 0..keep-1 exactly, and every other row lands after them */
+    uint8_t *hit = calloc(keep, 1);
+    if (!hit) return fr_fail(FR_ERR_NOMEM, err, errcap, "seqmodel remap: out of memory");
+    for (uint64_t r = 0; r < n_old && !rc; r++) {
+        const int64_t to = old_to_new[r];
+        if (to == FR_ROW_DELETED) continue;
+        if (to < 0 || (uint64_t)to >= n_new)
+            rc = fr_fail(FR_ERR_ARG, err, errcap, "seqmodel remap: row %llu maps to %lld, outside the new store's %llu rows", (unsigned long long)r, (long long)to, (unsigned long long)n_new);
+        else if (r < N && ((uint64_t)to >= keep || hit[to]++))
+            rc = fr_fail(FR_ERR_UNSUPPORTED, err, errcap, "seqmodel remap: the model's items must stay the store's first rows (row %llu maps to %lld)", (unsigned long long)r, (long long)to);
+        else if (r >= N && (uint64_t)to < keep)
+            rc = fr_fail(FR_ERR_UNSUPPORTED, err, errcap, "seqmodel remap: row %llu, unknown to the model, maps among its items (to %lld)", (unsigned long long)r, (long long)to);
+    }
+    free(hit);
+    if (rc) return rc;
+    fr_seq_config cfg = meta.cfg;
+    cfg.n_items = (int)keep;
+    fr_seq_tensor lo[FR_SEQ_NTENSORS], ln[FR_SEQ_NTENSORS];
+    size_t n_lo, n_ln;
+    if ((rc = fr_seq_layout(&meta.cfg, lo, &n_lo, err, errcap)) || (rc = fr_seq_layout(&cfg, ln, &n_ln, err, errcap))) return rc;
+    float *p = malloc(n_ln * sizeof *p);
+    if (!p) return fr_fail(FR_ERR_NOMEM, err, errcap, "seqmodel remap: out of memory for %zu parameters", n_ln);
+    const size_t C = (size_t)cfg.d;
+    for (int t = 0; t < FR_SEQ_NTENSORS; t++) {
+        if (t == FR_SEQ_E) { /* id vectors move with their rows; a deleted item's goes */
+            for (uint64_t r = 0; r < N; r++)
+                if (old_to_new[r] != FR_ROW_DELETED)
+                    for (size_t c = 0; c < C; c++) p[ln[t].offset + (size_t)old_to_new[r] * C + c] = fr_rdf32(params + 4 * (lo[t].offset + r * C + c));
+            continue;
+        }
+        for (size_t i = 0; i < ln[t].count; i++) p[ln[t].offset + i] = fr_rdf32(params + 4 * (lo[t].offset + i));
+    }
+    meta.cfg = cfg;
+    fr_seq_store_key_prefix(new_store, keep, label, &meta.store);
+    rc = fr_seq_section_build(&meta, p, n_ln, out, out_size, err, errcap);
+    free(p);
+    return rc;
 }
 
 /* fr_seq_text_rows over an item store: its fp32 rows, or any store's rows converted one by one */
@@ -245,18 +330,8 @@ fr_status fr_seq_server_of_store(const fr_store *store, const char *label, fr_se
     *out = NULL;
     const uint8_t *data, *params;
     uint64_t size;
-    if (!fr_store_section(store, FR_STORE_SECTION_SEQMODEL, &data, &size))
-        return fr_fail(FR_ERR_NOT_FOUND, err, errcap, "%s: the store has no sequential model (train one with feedrank train)", label);
-    fr_seq_store_key k;
-    fr_seq_store_key_of(store, label, &k);
-    fr_status rc = fr_seq_section_parse(data, (size_t)size, label, meta, &params, err, errcap);
+    fr_status rc = section_of_store(store, label, meta, &data, &size, &params, err, errcap);
     if (rc) return rc;
-    const fr_seq_store_key *m = &meta->store;
-    if (m->n_items != k.n_items || m->dim != k.dim || m->ids_hash != k.ids_hash)
-        return fr_fail(FR_ERR_VERIFY, err, errcap,
-                       "%s: the model was made for another store: '%s' (%llu items, dim %u, ids %016llx), not '%s' (%llu items, dim %u, ids %016llx); retrain it on this store",
-                       label, m->name, (unsigned long long)m->n_items, m->dim, (unsigned long long)m->ids_hash, k.name,
-                       (unsigned long long)k.n_items, k.dim, (unsigned long long)k.ids_hash);
     size_t n;
     fr_seq_tensor lay[FR_SEQ_NTENSORS];
     if ((rc = fr_seq_layout(&meta->cfg, lay, &n, err, errcap))) return rc;

@@ -10,8 +10,11 @@
  *   [1024, end-8) parameters: fp32, seqmodel.h's flat layout
  *   [end-8, end)  fr_hash64 of every byte before it
  * The model's ids are store rows, so a model is only meaningful for the store it was trained on:
- * loading checks the item count, the dimension and the ids' hash, and names both stores when they
- * differ. Every size, offset, dimension and value is checked before use. */
+ * it knows the store's first n_items rows (all of them when trained), and loading checks that count,
+ * the dimension and the hash of those rows' ids, naming both stores when they differ. Rows after
+ * them are items added after training (a compaction, fr_seq_section_remap): the model has never
+ * seen them, so a candidate among them is scored by its text projection alone and a history skips
+ * them (seqmodel_serve.h). Every size, offset, dimension and value is checked before use. */
 #ifndef FR_SEQMODEL_STORE_H
 #define FR_SEQMODEL_STORE_H
 
@@ -41,6 +44,8 @@ typedef struct {
 
 /* The key of an open store; label (a path) gives the name. */
 void fr_seq_store_key_of(const fr_store *s, const char *label, fr_seq_store_key *k);
+/* The key of the store's first n rows (n beyond its count: all of them). */
+void fr_seq_store_key_prefix(const fr_store *s, uint64_t n, const char *label, fr_seq_store_key *k);
 
 typedef struct {
     fr_seq_config cfg;
@@ -73,6 +78,18 @@ fr_status fr_seq_section_parse(const uint8_t *data, size_t size, const char *lab
  * or optimiser state) holding the parameters. */
 fr_status fr_seq_section_load(const uint8_t *data, size_t size, const char *label, const fr_seq_store_key *want,
                               fr_seq_model **out, fr_seq_meta *meta, char *err, size_t errcap);
+
+/* The section data[size] of a store of n_old rows, for new_store, whose rows a compaction moved
+ * (old_to_new: one entry per old row, its new row or FR_ROW_DELETED; caller frees *out). The id
+ * vectors E move with their rows and a deleted item's goes; every other parameter, the
+ * hyper-parameters and the provenance are kept as they are; the model then knows the kept items
+ * only, and its store key is new_store's first rows (label names it). The kept items must be
+ * new_store's first rows (a compaction keeps base rows first, in order): otherwise
+ * FR_ERR_UNSUPPORTED. Items added are not given an id vector: they are rows after the model's, never
+ * seen by it (above). A delta that deletes every item the model knows is refused (retrain). */
+fr_status fr_seq_section_remap(const uint8_t *data, size_t size, const int64_t *old_to_new, uint64_t n_old,
+                               const fr_store *new_store, const char *label, uint8_t **out, size_t *out_size, char *err,
+                               size_t errcap);
 
 /* The model attached to store (label: its path): FR_ERR_NOT_FOUND when it has none. */
 fr_status fr_seq_of_store(const fr_store *store, const char *label, fr_seq_model **out, fr_seq_meta *meta, char *err,

@@ -14,6 +14,8 @@
 
 #include "bytes.h"
 #include "hash.h"
+#include "priors.h"
+#include "seqmodel_store.h"
 
 enum { OP_UPSERT = 1,
        OP_DELETE = 2,
@@ -368,6 +370,56 @@ uint64_t fr_store_live_seq(const fr_store *s) {
 
 /* ---------------- compaction ---------------- */
 
+/* The row-indexed sections (priors, sequential model) of base, remapped to the store at tmp (just
+ * written, old_to_new giving each base row's row there) into out[k] (caller frees). */
+static fr_status remap_sections(const char *tmp, const fr_store_info *in, const int64_t *old_to_new, uint64_t n_map, const uint8_t *const sec[2],
+                                const uint64_t sec_n[2], const char *out_path, uint8_t *out[2], size_t out_n[2], char *err,
+                                size_t errcap) {
+    fr_store *ns;
+    fr_status rc = fr_store_open(tmp, in->model_fingerprint, 0, &ns, err, errcap);
+    if (rc) return rc;
+    char e2[512];
+    const uint64_t n_new = fr_store_info_of(ns)->count;
+    if (n_new != n_map) rc = fr_fail(FR_ERR_VERIFY, err, errcap, "compact: %s holds %llu rows, the row map %llu", tmp, (unsigned long long)n_new, (unsigned long long)n_map);
+    if (!rc && sec[0] && (rc = fr_priors_remap(sec[0], (size_t)sec_n[0], in->count, old_to_new, n_new, &out[0], &out_n[0], e2, sizeof e2)))
+        rc = fr_fail(rc, err, errcap, "compact: log priors: %s", e2);
+    if (!rc && sec[1] &&
+        (rc = fr_seq_section_remap(sec[1], (size_t)sec_n[1], old_to_new, in->count, ns, out_path, &out[1], &out_n[1], e2, sizeof e2)))
+        rc = fr_fail(rc, err, errcap, "compact: sequential model: %s", e2);
+    fr_store_close(ns);
+    return rc;
+}
+
+/* The row-indexed sections of the written store read back and match it. */
+static fr_status check_sections(const fr_store *s, const char *label, char *err, size_t errcap) {
+    fr_priors pr;
+    char e2[512];
+    fr_status rc = fr_priors_of_store(s, &pr, e2, sizeof e2);
+    if (rc && rc != FR_ERR_NOT_FOUND) return fr_fail(FR_ERR_VERIFY, err, errcap, "compact: %s: log priors do not read back: %s", label, e2);
+    fr_seq_model *m = NULL;
+    fr_seq_meta meta;
+    rc = fr_seq_of_store(s, label, &m, &meta, e2, sizeof e2);
+    fr_seq_free(m);
+    if (rc && rc != FR_ERR_NOT_FOUND) return fr_fail(FR_ERR_VERIFY, err, errcap, "compact: sequential model does not read back: %s", e2);
+    return FR_OK;
+}
+
+void fr_delta_row_map(const fr_store *base, const fr_delta *d, int64_t *old_to_new, uint64_t *n_new) {
+    const uint64_t n = fr_store_info_of(base)->count;
+    int64_t next = 0;
+    for (uint64_t r = 0; r < n; r++) {
+        size_t il;
+        const char *id = fr_store_id(base, r, &il);
+        fr_delta_item it;
+        old_to_new[r] = fr_delta_find(d, id, il, &it) && it.deleted ? FR_ROW_DELETED : next++;
+    }
+    for (uint64_t i = 0; i < d->count; i++) {
+        const entry *e = d->items[i];
+        if (!e->deleted && fr_store_find(base, e->id, e->id_len) < 0) next++;
+    }
+    *n_new = (uint64_t)next;
+}
+
 fr_status fr_delta_compact(const fr_store *base, const fr_delta *d, const char *out_path, char *err, size_t errcap) {
     const fr_store_info *in = fr_store_info_of(base);
     if (d->dim != in->dim || d->fp != in->model_fingerprint) return fr_fail(FR_ERR_ARG, err, errcap, "compact: the delta was made for another model or dimension");
@@ -380,23 +432,29 @@ fr_status fr_delta_compact(const fr_store *base, const fr_delta *d, const char *
     static const uint32_t derived[2] = {FR_STORE_SECTION_PRIORS, FR_STORE_SECTION_SEQMODEL};
     const uint8_t *sec[2] = {NULL, NULL};
     uint64_t sec_n[2] = {0, 0};
+    int remap = 0;
     for (int k = 0; k < 2; k++)
-        if (fr_store_section(base, derived[k], &sec[k], &sec_n[k]) && rows_move)
-            return fr_fail(FR_ERR_UNSUPPORTED, err, errcap,
-                           "compact: the store has %s indexed by row and the delta adds or deletes items; rebuild it with feedrank index "
-                           "(and --interactions / train) instead",
-                           k ? "a sequential model" : "log priors");
+        if (fr_store_section(base, derived[k], &sec[k], &sec_n[k])) remap |= rows_move;
     /* the new store is assembled at out_path.compact.tmp, its sections attached, then validated
      * and renamed over out_path, so that out_path never holds a store without its LIVE section */
     size_t pl = strlen(out_path);
     char *tmp = malloc(pl + 16);
-    if (!tmp) return fr_fail(FR_ERR_NOMEM, err, errcap, "out of memory");
+    /* base row -> its row in the new store (the row-indexed sections follow it) */
+    int64_t *old_to_new = remap ? malloc(sizeof *old_to_new * (in->count ? in->count : 1)) : NULL;
+    if (!tmp || (remap && !old_to_new)) {
+        free(tmp);
+        free(old_to_new);
+        return fr_fail(FR_ERR_NOMEM, err, errcap, "out of memory");
+    }
     snprintf(tmp, pl + 16, "%s.compact.tmp", out_path);
+    uint64_t n_new = 0;
+    if (old_to_new) fr_delta_row_map(base, d, old_to_new, &n_new);
     fr_store_writer *w;
     float *v = NULL;
     fr_status rc = fr_store_writer_open(tmp, in->dim, in->dtype, in->model_name, in->model_fingerprint, in->has_texts, &w, err, errcap);
     if (rc) {
         free(tmp);
+        free(old_to_new);
         return rc;
     }
     v = malloc(sizeof(float) * (size_t)in->dim);
@@ -425,12 +483,23 @@ fr_status fr_delta_compact(const fr_store *base, const fr_delta *d, const char *
     uint8_t seqb[8];
     fr_wr64(seqb, d->seq);
     if (!rc) rc = fr_store_attach(tmp, FR_STORE_SECTION_LIVE, seqb, 8, err, errcap);
+    /* with rows moved, the row-indexed sections are remapped (priors.h, seqmodel_store.h);
+     * otherwise kept byte for byte */
+    uint8_t *moved[2] = {NULL, NULL};
+    size_t moved_n[2] = {0, 0};
+    if (!rc && remap) rc = remap_sections(tmp, in, old_to_new, n_new, sec, sec_n, out_path, moved, moved_n, err, errcap);
     for (int k = 0; k < 2 && !rc; k++)
-        if (sec[k]) rc = fr_store_attach(tmp, derived[k], sec[k], (size_t)sec_n[k], err, errcap);
+        if (sec[k])
+            rc = remap ? fr_store_attach(tmp, derived[k], moved[k], moved_n[k], err, errcap)
+                       : fr_store_attach(tmp, derived[k], sec[k], (size_t)sec_n[k], err, errcap);
+    free(moved[0]);
+    free(moved[1]);
+    free(old_to_new);
     fr_store *check = NULL;
     if (!rc) rc = fr_store_open(tmp, in->model_fingerprint, 0, &check, err, errcap);
     if (!rc && (fr_store_live_seq(check) != d->seq))
         rc = fr_fail(FR_ERR_VERIFY, err, errcap, "compact: %s does not read back as written", tmp);
+    if (!rc) rc = check_sections(check, out_path, err, errcap);
     fr_store_close(check);
     if (!rc && rename(tmp, out_path) != 0) rc = fr_fail(FR_ERR_IO, err, errcap, "%s: cannot rename into place", out_path);
     if (!rc) { /* the rename must be on disk before the caller truncates the log */

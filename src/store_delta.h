@@ -78,8 +78,16 @@ uint64_t fr_store_live_seq(const fr_store *s);
 /* Writes base + d into out_path (atomic: temporary file + rename; validated by reopening it):
  * base rows first (updated ones with their new vector and text, deleted ones left out), then new
  * ids in the delta's order, and a LIVE section holding fr_delta_seq(d). Log-derived sections
- * (priors, sequential model) are indexed by row: they are kept when no row moved (updates only),
- * and otherwise the compaction is refused (FR_ERR_UNSUPPORTED, saying so). */
+ * (priors, sequential model) are indexed by row: kept byte for byte when no row moved (updates
+ * only), otherwise remapped to the new rows (fr_priors_remap: a deleted item leaves popularity and
+ * every neighbour list, a new one starts with no events and no neighbours; fr_seq_section_remap: a
+ * deleted item's id vector goes, a new one is an item the model has never seen, scored by its text
+ * projection). The written store is reopened and its sections read back before the rename. */
 fr_status fr_delta_compact(const fr_store *base, const fr_delta *d, const char *out_path, char *err, size_t errcap);
+/* The rows fr_delta_compact(base, d) gives: old_to_new[r] (one entry per base row, the caller's) is
+ * base row r's row in the compacted store or FR_ROW_DELETED, and *n_new the compacted store's row
+ * count (rows from the kept count on are d's new ids, in its order). What a holder of other
+ * row-indexed state (a live priors builder: fr_priors_builder_remap) remaps it by. */
+void fr_delta_row_map(const fr_store *base, const fr_delta *d, int64_t *old_to_new, uint64_t *n_new);
 
 #endif

@@ -2,7 +2,8 @@
 client: UpsertItems (text embedded by the server, or a vector with the model fingerprint) and
 DeleteItems reach the next Rerank; errors name the field; updates survive a restart (the log is
 replayed); a background compaction folds them into the store file and trims the log; a torn final
-record is dropped with a message, a corrupt one in the middle stops start-up naming its offset;
+record is dropped with a message, a corrupt one in the middle stops start-up naming its offset; a
+store with log priors compacts while items are deleted and added (kept items score as before);
 without --wal the RPCs are refused.
 
     test_live.py FEEDRANK_BIN MODEL_DIR SOURCE_DIR"""
@@ -24,6 +25,8 @@ check = h.Checks()
 STORE = os.path.join(TMP, "items.store")
 WAL = os.path.join(TMP, "items.wal")
 h.index_example(BIN, MODEL, SRC, STORE)
+STORE4 = os.path.join(TMP, "priors.store")
+shutil.copy(STORE, STORE4)  # the catalogue as indexed, for the log priors case below
 BASE_ID = open(f"{SRC}/examples/catalog.csv").read().splitlines()[1].split(",")[0]
 
 
@@ -135,6 +138,37 @@ srv = h.Server(BIN, MODEL, STORE, TMP)  # no log at all: the store file alone ho
 ranked, unknown, v = rerank(stub(srv), [BASE_ID, "new-1", "new-5"])
 check("after store compact: the store alone answers like the log did", {"new-1", "new-5"} <= ranked and BASE_ID in unknown)
 srv.stop()
+
+# a store with log priors: a compaction that deletes and adds items remaps them (no refusal);
+# kept items keep their popularity and co-visitation, new ones start with none
+WAL4, LOG4 = os.path.join(TMP, "priors.wal"), os.path.join(TMP, "priors.jsonl")
+IDS = [line.split(",")[0] for line in open(f"{SRC}/examples/catalog.csv").read().splitlines()[1:]]
+with open(LOG4, "w") as f:
+    for t in range(48):
+        f.write(f'{{"user":"u{t // 6}","item":"{IDS[(t // 6 * 5 + t % 6 * 3) % len(IDS)]}","ts":{t}}}\n')
+subprocess.run([BIN, "index", "--interactions", LOG4, "--store", STORE4], check=True, capture_output=True)
+srv = h.Server(BIN, MODEL, STORE4, TMP, "--wal", WAL4, "--compact-items", "4", "--store-check-ms", "100", log_level="2")
+st = stub(srv)
+NEW4 = ["prior-new-1", "prior-new-2", "prior-new-3"]
+LOGQ = pb.RerankRequest(context=pb.Context(history=[pb.HistoryItem(item_id=IDS[0]), pb.HistoryItem(item_id=IDS[3])]),
+                        candidates=[pb.Candidate(item_id=i) for i in IDS[:12] + NEW4],
+                        options=pb.RerankOptions(semantic_weight=0, popularity_weight=1, covisitation_weight=1, log_gate=0, normalization=pb.NONE))
+before = {it.item_id: it.score for it in st.Rerank(LOGQ, timeout=30).items}
+st.UpsertItems(pb.UpsertItemsRequest(items=[pb.ItemUpdate(item_id=i, vector=[0.02 * k] * 384, model_fingerprint=FP) for k, i in enumerate(NEW4)]), timeout=30)
+st.DeleteItems(pb.DeleteItemsRequest(item_ids=[IDS[5], IDS[6]]), timeout=30)
+deadline = time.time() + 20
+while "event=compacted" not in srv.log() and time.time() < deadline:
+    time.sleep(0.2)
+check("priors: a compaction that deletes 2 items and adds 3 runs", "event=compacted" in srv.log())
+after = {it.item_id: it.score for it in st.Rerank(LOGQ, timeout=30).items}
+kept = [i for i in IDS[:12] if i not in (IDS[5], IDS[6])]
+check(f"priors: kept items score as before, new ones 0, deleted ones gone ({sum(before[i] != 0 for i in kept)} non-zero)",
+      all(after[i] == before[i] for i in kept) and all(after[i] == 0 for i in NEW4) and IDS[5] not in after and
+      sum(before[i] != 0 for i in kept) >= 3)
+srv.stop()
+info = __import__("json").loads(subprocess.run([BIN, "store", "info", STORE4], capture_output=True, text=True).stdout or "{}")
+check(f"priors: the compacted store validates, its priors cover 31 items ({info.get('items')}, {info.get('priors')})",
+      info.get("items") == 31 and info.get("priors", {}).get("events") == 48)
 
 # a long run: 3,000 ids through a delta that compacts at 100: the delta stays bounded
 WAL2, STORE2 = os.path.join(TMP, "long.wal"), os.path.join(TMP, "long.store")

@@ -2,7 +2,8 @@
  * event order), space-saving capacity, unknown ids and malformed lines, both RecBole layouts,
  * shard builds merged = one single-pass build, attaching to a store file, rejection of corrupt
  * sections, and resumable builds (a build interrupted after a checkpoint and resumed equals one
- * pass, byte for byte; corrupt checkpoints and changed logs are refused). */
+ * pass, byte for byte; corrupt checkpoints and changed logs are refused), and rows that move
+ * (fr_priors_remap, fr_priors_builder_remap: see test_remap). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -404,6 +405,96 @@ static void test_checkpoints(const fr_store *s) {
     free(inter);
 }
 
+/* Rows that move (a compaction deleted row 2 and added rows 5 and 6): the builder remapped in
+ * place, then fed more events, equals a builder that never saw the deleted item, array for array
+ * (the deleted item's events come last in each user's history, so they moved no distance between
+ * other items, and the window is longer than any history); the remapped builder finishes to the
+ * bytes fr_priors_remap gives for its section, and checkpoints round trip at the new size; bad maps
+ * are refused and leave the builder as it was. */
+typedef struct {
+    const char *user;
+    uint32_t row;
+    double ts;
+} ev;
+
+static void add_events(fr_priors_builder *b, const ev *e, int n, const int64_t *map, char *err, size_t errcap) {
+    for (int i = 0; i < n; i++) {
+        int64_t row = map ? map[e[i].row] : (int64_t)e[i].row;
+        if (row == FR_ROW_DELETED) continue;
+        CHECK(fr_priors_add(b, e[i].user, strlen(e[i].user), (uint32_t)row, e[i].ts, 1.0, err, errcap) == FR_OK, "add: %s", err);
+    }
+}
+
+static void test_remap(void) {
+    char err[512];
+    const ev e1[] = {{"a", 0, 1}, {"a", 1, 2}, {"a", 3, 3}, {"b", 4, 1.5}, {"b", 3, 2.5}, {"c", 1, 3}, {"c", 5, 3.5}, {"d", 2, 2}, {"c", 0, 4.5}, {"a", 2, 4}, {"b", 2, 5}};
+    const ev e2[] = {{"a", 5, 6}, {"a", 2, 7}, {"b", 0, 6.5}, {"c", 6, 7.5}, {"c", 1, 8}, {"d", 4, 8.5}, {"d", 5, 9}};
+    const int64_t map[6] = {0, 1, FR_ROW_DELETED, 2, 3, 4};
+    fr_priors_params p = {.window = 10, .half_life = 3.0, .capacity = 100};
+    fr_priors_builder *a = NULL, *b = NULL;
+    CHECK(fr_priors_builder_create(6, &p, &a, err, sizeof err) == FR_OK && fr_priors_builder_create(7, &p, &b, err, sizeof err) == FR_OK, "%s", err);
+    if (!a || !b) return;
+    add_events(a, e1, 11, NULL, err, sizeof err);
+    add_events(b, e1, 11, map, err, sizeof err);
+    uint8_t *before = NULL, *moved = NULL, *rebuilt = NULL;
+    size_t nb = 0, nm = 0, nr = 0;
+    CHECK(fr_priors_finish(a, &before, &nb, err, sizeof err) == FR_OK, "%s", err);
+    /* bad maps: refused, the builder unchanged */
+    const int64_t twice[6] = {0, 0, 1, 2, 3, 4}, outside[6] = {0, 1, 2, 3, 4, 7};
+    CHECK(fr_priors_builder_remap(a, twice, 7, err, sizeof err) == FR_ERR_ARG && strstr(err, "two rows"), "a shared new row: %s", err);
+    CHECK(fr_priors_builder_remap(a, outside, 7, err, sizeof err) == FR_ERR_ARG && strstr(err, "outside"), "a row outside: %s", err);
+    CHECK(fr_priors_remap(before, nb, 6, twice, 7, &moved, &nm, err, sizeof err) == FR_ERR_ARG && !moved, "section, a shared new row: %s", err);
+    CHECK(fr_priors_finish(a, &rebuilt, &nr, err, sizeof err) == FR_OK && nr == nb && memcmp(rebuilt, before, nb) == 0, "a refused map changes nothing");
+    free(rebuilt);
+    rebuilt = NULL;
+    /* the section and the builder remap alike */
+    CHECK(fr_priors_remap(before, nb, 6, map, 7, &moved, &nm, err, sizeof err) == FR_OK, "%s", err);
+    CHECK(fr_priors_builder_remap(a, map, 7, err, sizeof err) == FR_OK, "%s", err);
+    CHECK(fr_priors_finish(a, &rebuilt, &nr, err, sizeof err) == FR_OK && nr == nm && memcmp(rebuilt, moved, nm) == 0,
+          "remapped builder, finished = finished section, remapped (byte for byte)");
+    fr_priors v;
+    CHECK(fr_priors_view(moved, nm, 7, "moved", &v, err, sizeof err) == FR_OK && v.events == 11 && v.popularity[5] == 0 &&
+              v.popularity[6] == 0 && v.seen[5] == 0 && v.nb_off[5] == v.nb_off[7],
+          "new rows: no popularity, no events, no neighbours: %s", err);
+    /* a checkpoint of the remapped builder loads at the new size */
+    uint8_t *ck = NULL;
+    size_t nck = 0;
+    fr_priors_position pos = {0}, pos2;
+    fr_priors_builder *c = NULL;
+    CHECK(fr_priors_checkpoint_save(a, &pos, &ck, &nck, err, sizeof err) == FR_OK &&
+              fr_priors_checkpoint_load(ck, nck, &p, 7, &c, &pos2, err, sizeof err) == FR_OK,
+          "checkpoint of a remapped builder: %s", err);
+    free(ck);
+    /* events go on with the new rows: as if the deleted item had never been seen */
+    add_events(a, e2, 7, NULL, err, sizeof err);
+    add_events(b, e2, 7, NULL, err, sizeof err);
+    if (c) add_events(c, e2, 7, NULL, err, sizeof err);
+    uint8_t *da = NULL, *db = NULL, *dc = NULL;
+    size_t na = 0, nbb = 0, nc = 0;
+    fr_priors va, vb;
+    CHECK(fr_priors_finish(a, &da, &na, err, sizeof err) == FR_OK && fr_priors_finish(b, &db, &nbb, err, sizeof err) == FR_OK &&
+              fr_priors_view(da, na, 7, "a", &va, err, sizeof err) == FR_OK && fr_priors_view(db, nbb, 7, "b", &vb, err, sizeof err) == FR_OK,
+          "%s", err);
+    CHECK(c && fr_priors_finish(c, &dc, &nc, err, sizeof err) == FR_OK && nc == na && memcmp(dc, da, na) == 0, "resumed from the checkpoint: the same");
+    if (da && db) {
+        const uint64_t m = vb.nb_off[7];
+        CHECK(va.nb_off[7] == m && memcmp(va.popularity, vb.popularity, 7 * 8) == 0 && memcmp(va.seen, vb.seen, 7 * 4) == 0 &&
+                  memcmp(va.nb_off, vb.nb_off, 8 * 8) == 0 && memcmp(va.nb_row, vb.nb_row, 4 * m) == 0 &&
+                  memcmp(va.nb_weight, vb.nb_weight, 4 * m) == 0 && m > 10,
+              "remapped + later events = a build that never saw the deleted item (%llu neighbours)", (unsigned long long)m);
+        CHECK(va.events == vb.events + 3 && va.users == vb.users && va.t_end == vb.t_end, "totals: the deleted item's 3 events still counted");
+    }
+    free(before);
+    free(moved);
+    free(rebuilt);
+    free(da);
+    free(db);
+    free(dc);
+    fr_priors_builder_free(a);
+    fr_priors_builder_free(b);
+    fr_priors_builder_free(c);
+}
+
 int main(void) {
     fr_store *s = make_store(6);
     if (!s) return fr_test_finish("test_priors");
@@ -413,6 +504,7 @@ int main(void) {
     test_recbole(s);
     test_shards_and_store(s);
     test_checkpoints(s);
+    test_remap();
     fr_store_close(s);
     unlink(store_path);
     return fr_test_finish("test_priors");

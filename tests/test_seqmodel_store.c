@@ -1,7 +1,8 @@
 /* test_seqmodel_store.c - the trained model as a store section (src/seqmodel_store.h): a round
  * trip through a store file keeps every parameter and field; served item vectors and user states
  * agree with the training forward; truncated, bit-flipped, trailing-byte and other-store models are
- * refused with a message naming why. The serving path (seqmodel_serve.h) agrees with the reference
+ * refused with a message naming why, and a store with rows after the model's (a compaction added
+ * items) loads it. The serving path (seqmodel_serve.h) agrees with the reference
  * forward at the default size, and a forward-only model holds no gradients. */
 #include <math.h>
 #include <stdio.h>
@@ -212,6 +213,20 @@ int main(void) {
     o = make_store(other, "i", NI - 1);
     fr_seq_store_key_of(o, other, &ok);
     CHECK(fr_seq_section_load(data, size, "t", &ok, &g, &tmp, err, sizeof err) == FR_ERR_VERIFY, "fewer items: %s", err);
+    fr_store_close(o);
+    unlink(other);
+    /* a store whose first rows are the model's items, with rows added after them (a compaction):
+     * the model loads and knows only its own rows */
+    fr_store_close(make_store(other, "i", NI + 2));
+    CHECK(fr_store_attach(other, FR_STORE_SECTION_SEQMODEL, data, size, err, sizeof err) == FR_OK, "%s", err);
+    CHECK(fr_store_open(other, 0, 1, &o, err, sizeof err) == FR_OK, "%s", err);
+    {
+        fr_seq_server *sv = NULL;
+        CHECK(o && fr_seq_server_of_store(o, other, &sv, &tmp, err, sizeof err) == FR_OK && fr_seq_server_item(sv, NI - 1) &&
+                  !fr_seq_server_item(sv, NI) && tmp.cfg.n_items == NI,
+              "rows after the model's: items it has never seen: %s", err);
+        fr_seq_server_free(sv);
+    }
     fr_store_close(o);
     unlink(other);
     /* a store without a model says so */

@@ -2,13 +2,19 @@
  * once built (a reader's version keeps its answers while newer ones are applied), records for
  * another model or dimension and every truncation of a record are refused whole, the trim after a
  * compaction, and compaction into a store file (updated rows in place, deleted ones gone, new ids
- * appended, the LIVE section, derived sections kept only when no row moves). */
+ * appended, the LIVE section), and compaction of a store with log priors and a sequential model:
+ * kept byte for byte for updates only, remapped when items are deleted and added (priors row for
+ * row by id, the model's id vectors by id, and ranking signals through the compacted store equal
+ * to those through the base store and its delta). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "priors.h"
+#include "ranker.h"
+#include "seqmodel_store.h"
 #include "store_delta.h"
 #include "test_util.h"
 
@@ -135,20 +141,289 @@ static void test_compact(void) {
         CHECK(v[0] == 9 && tl == 10 && memcmp(t, "new text 1", 10) == 0, "x1 updated: vector and text");
         fr_store_close(c);
     }
-    /* a store with log priors (indexed by row): refused when rows move, kept for updates only */
-    uint8_t fake[16] = {1, 2, 3};
-    CHECK(fr_store_attach(path, FR_STORE_SECTION_PRIORS, fake, sizeof fake, err, sizeof err) == FR_OK, "attach a section");
     fr_store_close(base);
-    fr_store_open(path, FP, 0, &base, err, sizeof err);
-    CHECK(fr_delta_compact(base, d1, out, err, sizeof err) == FR_ERR_UNSUPPORTED && strstr(err, "log priors"), "rows move under priors: refused: %s", err);
+    fr_delta_unref(d1);
+    fr_delta_unref(d0);
+}
+
+/* ---- compaction of a store with log priors and a sequential model, rows moving ---- */
+#define NB 10 /* base items p0..p9 */
+
+static fr_store *open_store(const char *path) {
+    char err[512];
+    fr_store *s = NULL;
+    CHECK(fr_store_open(path, FP, 0, &s, err, sizeof err) == FR_OK, "open %s: %s", path, err);
+    return s;
+}
+
+/* the base store: p0..p9 with texts, priors from a small log (windows of 3, room for 4 neighbours,
+ * so that some lists are full) and a small sequential model with a wide spread of parameters */
+static void write_derived_base(const char *path) {
+    char err[512];
+    fr_store_writer *w;
+    fr_store_writer_open(path, DIM, FR_STORE_F32, "m", FP, 1, &w, err, sizeof err);
+    uint64_t seed = 3;
+    for (int i = 0; i < NB; i++) {
+        char id[8];
+        float v[DIM];
+        fr_test_fill(v, DIM, &seed, 1.0f);
+        snprintf(id, sizeof id, "p%d", i);
+        fr_store_writer_add(w, id, strlen(id), v, id, strlen(id), err, sizeof err);
+    }
+    CHECK(fr_store_writer_finish(w, err, sizeof err) == FR_OK, "base: %s", err);
+    fr_priors_params pp = {.window = 3, .half_life = 50, .capacity = 4};
+    fr_priors_builder *b;
+    CHECK(fr_priors_builder_create(NB, &pp, &b, err, sizeof err) == FR_OK, "%s", err);
+    for (int u = 0; u < 6; u++)
+        for (int k = 0; k < 8; k++) {
+            char user[8];
+            snprintf(user, sizeof user, "u%d", u);
+            fr_priors_add(b, user, strlen(user), (uint32_t)((u * 7 + k * 3 + k * k) % NB), u + 10.0 * k, 1.0 + u % 3, err, sizeof err);
+        }
+    uint8_t *sec = NULL;
+    size_t n = 0;
+    CHECK(fr_priors_finish(b, &sec, &n, err, sizeof err) == FR_OK && fr_store_attach(path, FR_STORE_SECTION_PRIORS, sec, n, err, sizeof err) == FR_OK, "priors: %s", err);
+    fr_priors_builder_free(b);
+    free(sec);
+    fr_seq_config cfg = fr_seq_default_config(NB, DIM);
+    cfg.d = 8;
+    cfg.d_ff = 16;
+    cfg.max_len = 4;
+    cfg.n_heads = 2;
+    fr_seq_model *m = NULL;
+    CHECK(fr_seq_create_forward(&cfg, 1, &m, err, sizeof err) == FR_OK, "%s", err);
+    if (!m) return;
+    fr_seq_init_params(m, 7);
+    for (size_t i = 0; i < fr_seq_num_params(m); i++) fr_seq_params(m)[i] *= 20.0f;
+    fr_seq_meta meta = {.cfg = cfg, .lr = 1e-3f, .batch = 1, .n_neg = 1, .patience = 1, .max_epochs = 1, .val_percent = 10, .val_negatives = 10, .seed = 1, .epochs_run = 1, .best_epoch = 1};
+    fr_store *s = open_store(path);
+    if (s) fr_seq_store_key_of(s, path, &meta.store);
+    fr_store_close(s);
+    CHECK(fr_seq_section_build(&meta, fr_seq_params(m), fr_seq_num_params(m), &sec, &n, err, sizeof err) == FR_OK &&
+              fr_store_attach(path, FR_STORE_SECTION_SEQMODEL, sec, n, err, sizeof err) == FR_OK,
+          "model: %s", err);
+    free(sec);
+    fr_seq_free(m);
+}
+
+static int is_deleted(const char *id, size_t len) { return (len == 2 && (memcmp(id, "p2", 2) == 0 || memcmp(id, "p5", 2) == 0)); }
+
+/* The priors of c are those of base, row for row by id: deleted items gone from every list (the
+ * lists otherwise the same, strongest first), new items empty. */
+static void check_priors(const fr_store *base, const fr_store *c, const char *const *added, int n_added) {
+    char err[512];
+    fr_priors a, b;
+    int ok = fr_priors_of_store(base, &a, err, sizeof err) == FR_OK && fr_priors_of_store(c, &b, err, sizeof err) == FR_OK;
+    CHECK(ok, "priors: %s", err);
+    if (!ok) return;
+    int same = 1, dropped = 0;
+    for (uint64_t r = 0; r < a.n_items; r++) {
+        size_t il;
+        const char *id = fr_store_id(base, r, &il);
+        int64_t nr = fr_store_find(c, id, il);
+        if (is_deleted(id, il)) {
+            same &= nr < 0;
+            continue;
+        }
+        if (nr < 0 || a.popularity[r] != b.popularity[nr] || a.seen[r] != b.seen[nr]) {
+            same = 0;
+            continue;
+        }
+        uint64_t k2 = b.nb_off[nr];
+        for (uint64_t k = a.nb_off[r]; k < a.nb_off[r + 1]; k++) {
+            size_t nl;
+            const char *nid = fr_store_id(base, a.nb_row[k], &nl);
+            if (is_deleted(nid, nl)) {
+                dropped++;
+                continue;
+            }
+            size_t ml;
+            const char *mid = k2 < b.nb_off[nr + 1] ? fr_store_id(c, b.nb_row[k2], &ml) : NULL;
+            if (!mid || ml != nl || memcmp(mid, nid, nl) != 0 || b.nb_weight[k2] != a.nb_weight[k]) same = 0;
+            k2++;
+        }
+        if (k2 != b.nb_off[nr + 1]) same = 0;
+    }
+    CHECK(same && dropped > 0, "priors row for row by id: kept items' popularity, events and neighbours the same, %d entries of deleted items dropped", dropped);
+    int empty = 1;
+    for (int i = 0; i < n_added; i++) {
+        int64_t r = fr_store_find(c, added[i], strlen(added[i]));
+        empty &= r >= 0 && b.popularity[r] == 0 && b.seen[r] == 0 && b.nb_off[r] == b.nb_off[r + 1];
+    }
+    CHECK(empty && b.events == a.events && b.n_items == a.n_items - 2 + (uint64_t)n_added, "new items: no popularity, events or neighbours");
+}
+
+/* One request's raw signals, by candidate index (NAN: the candidate was not kept). */
+static void signals(const fr_store *s, const fr_rank_request *q, float out[][FR_SIG_COUNT], int n) {
+    char err[512];
+    fr_ranker *rk = NULL;
+    fr_rank_result res;
+    fr_rank_signals sg;
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < FR_SIG_COUNT; k++) out[i][k] = NAN;
+    int ok = fr_ranker_create(NULL, s, &rk, err, sizeof err) == FR_OK && fr_rank_signals_of(rk, q, &res, &sg, err, sizeof err) == FR_OK;
+    CHECK(ok, "signals: %s", err);
+    if (!ok) {
+        fr_ranker_free(rk);
+        return;
+    }
+    for (int j = 0; j < sg.n; j++)
+        for (int k = 0; k < FR_SIG_COUNT; k++) out[sg.candidate[j]][k] = sg.sig[k] ? sg.sig[k][j] : NAN;
+    fr_ranker_free(rk);
+}
+
+static void test_compact_derived(void) {
+    char path[512], out[512], out2[512], err[512];
+    snprintf(path, sizeof path, "%s/derived.store", tmpdir);
+    snprintf(out, sizeof out, "%s/derived.compacted", tmpdir);
+    snprintf(out2, sizeof out2, "%s/derived.compacted2", tmpdir);
+    write_derived_base(path);
+    fr_store *base = open_store(path);
+    if (!base) return;
+    /* updates only: both sections kept byte for byte */
+    fr_delta *d0, *d1, *d2;
+    fr_delta_empty(FP, DIM, 0, &d0, err, sizeof err);
+    fr_delta_batch *b;
+    float v1[DIM] = {9, 9, 9, 9}, vn[3][DIM] = {{1, 2, 3, 4}, {-1, 0.5f, 2, 0}, {0, 0, -3, 1}};
     fr_delta_batch_new(FP, DIM, &b, err, sizeof err);
-    fr_delta_batch_upsert(b, "x0", 2, v1, NULL, 0, err, sizeof err);
-    fr_delta *d2 = apply(d0, b, 8);
-    CHECK(fr_delta_compact(base, d2, out, err, sizeof err) == FR_OK, "updates only under priors: %s", err);
-    fr_store_open(out, FP, 0, &c, err, sizeof err);
+    fr_delta_batch_upsert(b, "p0", 2, v1, NULL, 0, err, sizeof err);
+    d1 = apply(d0, b, 4);
+    CHECK(fr_delta_compact(base, d1, out, err, sizeof err) == FR_OK, "updates only: %s", err);
+    fr_store *c = open_store(out);
+    for (uint32_t k = FR_STORE_SECTION_PRIORS; c && k <= FR_STORE_SECTION_SEQMODEL; k++) {
+        const uint8_t *x, *y;
+        uint64_t nx, ny;
+        CHECK(fr_store_section(base, k, &x, &nx) && fr_store_section(c, k, &y, &ny) && nx == ny && memcmp(x, y, nx) == 0, "section %u kept as it was", k);
+    }
+    fr_store_close(c);
+    fr_delta_unref(d1);
+    /* 2 deleted, 3 added: both sections remapped */
+    const char *added[3] = {"n0", "n1", "n2"};
+    fr_delta_batch_new(FP, DIM, &b, err, sizeof err);
+    fr_delta_batch_delete(b, "p2", 2, err, sizeof err);
+    fr_delta_batch_delete(b, "p5", 2, err, sizeof err);
+    for (int i = 0; i < 3; i++) fr_delta_batch_upsert(b, added[i], 2, vn[i], added[i], 2, err, sizeof err);
+    d1 = apply(d0, b, 5);
+    CHECK(fr_delta_compact(base, d1, out, err, sizeof err) == FR_OK, "rows move under priors and a model: %s", err);
+    c = open_store(out);
+    if (!c) {
+        fr_store_close(base);
+        fr_delta_unref(d1);
+        fr_delta_unref(d0);
+        return;
+    }
+    CHECK(fr_store_info_of(c)->count == NB + 1 && fr_store_find(c, "n0", 2) == NB - 2, "11 items, the new ones after the kept ones");
+    {
+        int64_t map[NB];
+        uint64_t n_new = 0;
+        int same = 1;
+        fr_delta_row_map(base, d1, map, &n_new);
+        for (int r = 0; r < NB; r++) {
+            size_t il;
+            const char *id = fr_store_id(base, (uint64_t)r, &il);
+            same &= map[r] == (is_deleted(id, il) ? FR_ROW_DELETED : fr_store_find(c, id, il));
+        }
+        CHECK(same && n_new == NB + 1, "fr_delta_row_map gives the compacted store's rows");
+    }
+    check_priors(base, c, added, 3);
+    /* the model: kept items' id vectors by id, every other parameter as it was; it knows 8 items */
+    fr_seq_model *ma = NULL, *mc = NULL;
+    fr_seq_meta meta_a, meta_c;
+    CHECK(fr_seq_of_store(base, path, &ma, &meta_a, err, sizeof err) == FR_OK && fr_seq_of_store(c, out, &mc, &meta_c, err, sizeof err) == FR_OK,
+          "the models load: %s", err);
+    if (ma && mc) {
+        const fr_seq_tensor *la = fr_seq_layout_of(ma), *lc = fr_seq_layout_of(mc);
+        const float *pa = fr_seq_params(ma), *pc = fr_seq_params(mc);
+        int same = meta_c.cfg.n_items == NB - 2 && meta_c.seed == meta_a.seed && meta_c.store.n_items == NB - 2;
+        for (int t = 0; t < FR_SEQ_NTENSORS; t++)
+            if (t != FR_SEQ_E) same &= la[t].count == lc[t].count && memcmp(pa + la[t].offset, pc + lc[t].offset, 4 * la[t].count) == 0;
+        for (int r = 0; r < NB; r++) {
+            size_t il;
+            const char *id = fr_store_id(base, (uint64_t)r, &il);
+            int64_t nr = fr_store_find(c, id, il);
+            if (!is_deleted(id, il)) same &= nr >= 0 && memcmp(pa + la[FR_SEQ_E].offset + 8 * r, pc + lc[FR_SEQ_E].offset + 8 * nr, 32) == 0;
+        }
+        CHECK(same, "model: E rows moved with their items, the deleted ones gone, the rest unchanged");
+    }
+    fr_seq_free(ma);
+    fr_seq_free(mc);
+    /* ranking: the compacted store gives the very signals the base store gave through the delta
+     * (deleted items unknown, new ones ranked by their vectors: no log signals, the model's text
+     * projection) */
+    enum { NH = 5,
+           NCAND = NB + 3 };
+    fr_history_item hb[NH] = {{"p1", 2, 1, 0, 0, 0, 0, NULL}, {"p2", 2, 1, 0, 0, 0, 1, NULL}, {"p7", 2, 1, 0, 0, 0, 0, NULL}, {"n1", 2, 1, 0, 0, 0, 1, vn[1]}, {"p4", 2, 1, 0, 0, 0, 0, NULL}},
+                    hc[NH];
+    fr_candidate cb[NCAND], cc[NCAND];
+    char cid[NCAND][4];
+    for (int i = 0; i < NCAND; i++) {
+        snprintf(cid[i], sizeof cid[i], i < NB ? "p%d" : "n%d", i < NB ? i : i - NB);
+        cb[i] = (fr_candidate){.id = cid[i], .id_len = 2};
+        cc[i] = cb[i];
+        if (i >= NB) {
+            cb[i].vector = vn[i - NB];
+            cb[i].live = 1;
+        }
+        if (is_deleted(cid[i], 2)) cb[i].live = 1;
+    }
+    for (int i = 0; i < NH; i++) hc[i] = (fr_history_item){.id = hb[i].id, .id_len = 2, .weight = 1};
+    fr_rank_request q = {.history = hb, .n_history = NH, .candidates = cb, .n_candidates = NCAND};
+    fr_rank_options_default(&q.options);
+    q.options.popularity_weight = q.options.covisitation_weight = q.options.sequential_weight = 1;
+    float sb[NCAND][FR_SIG_COUNT], sc[NCAND][FR_SIG_COUNT];
+    signals(base, &q, sb, NCAND);
+    q.history = hc;
+    q.candidates = cc;
+    signals(c, &q, sc, NCAND);
+    int same = 1, kept = 0, covis = 0;
+    static const fr_signal sig[4] = {FR_SIG_SEMANTIC, FR_SIG_POPULARITY, FR_SIG_COVISITATION, FR_SIG_SEQUENTIAL};
+    for (int i = 0; i < NCAND; i++) {
+        int deleted = is_deleted(cid[i], 2);
+        if (deleted) {
+            same &= isnan(sb[i][FR_SIG_SEMANTIC]) && isnan(sc[i][FR_SIG_SEMANTIC]);
+            continue;
+        }
+        kept++;
+        covis += sc[i][FR_SIG_COVISITATION] != 0;
+        for (int k = 0; k < 4; k++)
+            if (!(sb[i][sig[k]] == sc[i][sig[k]])) {
+                same = 0;
+                fprintf(stderr, "  %s %s: %.9g before, %.9g after\n", cid[i], fr_signal_name(sig[k]), sb[i][sig[k]], sc[i][sig[k]]);
+            }
+        if (i >= NB) same &= sc[i][FR_SIG_POPULARITY] == 0 && sc[i][FR_SIG_COVISITATION] == 0 && sc[i][FR_SIG_SEQUENTIAL] != 0;
+    }
+    CHECK(same && kept == NB + 1 && covis > 2, "signals through the compacted store = through the base and its delta, exactly (%d candidates, %d with co-visitation)", kept, covis);
+    /* a second compaction deletes a model item and adds one: the model's items stay first */
+    fr_store_close(base);
+    base = c;
+    fr_delta_batch_new(FP, DIM, &b, err, sizeof err);
+    fr_delta_batch_delete(b, "p0", 2, err, sizeof err);
+    fr_delta_batch_upsert(b, "n3", 2, v1, NULL, 0, err, sizeof err);
+    d2 = apply(d0, b, 6);
+    CHECK(fr_delta_compact(base, d2, out2, err, sizeof err) == FR_OK, "second compaction: %s", err);
+    c = open_store(out2);
+    fr_seq_server *sv = NULL;
+    CHECK(c && fr_seq_server_of_store(c, out2, &sv, &meta_c, err, sizeof err) == FR_OK && meta_c.cfg.n_items == NB - 3 &&
+              fr_store_info_of(c)->count == NB + 1 && fr_store_find(c, "n3", 2) == NB,
+          "second compaction: the model knows 7 items of 11: %s", err);
+    fr_seq_server_free(sv);
+    /* rows the model knows must stay first; deleting all of them is refused */
     const uint8_t *sec;
-    uint64_t n;
-    CHECK(c && fr_store_section(c, FR_STORE_SECTION_PRIORS, &sec, &n) && n == 16 && sec[2] == 3 && fr_store_live_seq(c) == 8, "the priors section was kept");
+    uint64_t sn;
+    uint8_t *o = NULL;
+    size_t on = 0;
+    int64_t swap[NB + 1], none[NB + 1];
+    for (int r = 0; r <= NB; r++) {
+        swap[r] = r;
+        none[r] = r < NB - 2 ? FR_ROW_DELETED : r - (NB - 2);
+    }
+    swap[0] = NB;
+    swap[NB] = 0;
+    CHECK(fr_store_section(base, FR_STORE_SECTION_SEQMODEL, &sec, &sn) &&
+              fr_seq_section_remap(sec, sn, swap, NB + 1, base, "x", &o, &on, err, sizeof err) == FR_ERR_UNSUPPORTED && strstr(err, "first rows") && !o,
+          "a map that moves a model item after the unknown ones: %s", err);
+    CHECK(fr_seq_section_remap(sec, sn, none, NB + 1, base, "x", &o, &on, err, sizeof err) == FR_ERR_UNSUPPORTED && strstr(err, "retrain") && !o,
+          "every model item deleted: %s", err);
     fr_store_close(c);
     fr_store_close(base);
     fr_delta_unref(d2);
@@ -163,6 +438,7 @@ int main(void) {
     }
     test_versions();
     test_compact();
+    test_compact_derived();
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
     if (system(cmd)) {}
