@@ -191,7 +191,8 @@ static int commit(fr_server *s, const uint8_t *rec, size_t len, uint32_t n_items
         code = GRPC_STATUS_INVALID_ARGUMENT;
     } else if (log->shared && !log->e->healthy(log)) {
         code = GRPC_STATUS_UNAVAILABLE;
-        fr_fail(FR_ERR_IO, err, errcap, "the log engine (%s, %s) is unavailable: writes are refused until it is back, reads go on", log->name, log->where);
+        fr_fail(FR_ERR_IO, err, errcap, "the log engine (%s, %s) is unavailable, or this replica stopped following it (see the server log): writes are refused until it is back, reads go on",
+                log->name, log->where);
     } else if (!log->shared && log->e->append(log, rec, len, seq, err, errcap)) {
         code = GRPC_STATUS_UNAVAILABLE;          /* a full disk or a failed sync: reads go on with the current version */
     } else if (!log->shared && *seq != at + 1) { /* the file's position decides (it always follows cur's) */

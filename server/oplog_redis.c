@@ -40,6 +40,7 @@
 #define CONNECT_MS 1000     /* connect timeout: a down Redis answers a write within about this */
 #define COMMAND_MS 3000     /* command timeout (more than BLOCK_MS) */
 #define MAX_BACKOFF_MS 2000 /* between reconnection attempts */
+#define MAX_ARRAY 65536     /* elements of any array in a reply we read (our largest: BATCH entries) */
 
 static const char APPEND_LUA[] =
     "local p = tonumber(redis.call('GET', KEYS[2]) or '0') + 1\n"
@@ -75,7 +76,9 @@ typedef struct {
     fr_oplog_sink sink_copy;
     pthread_mutex_t mu; /* the writer connection */
     redisContext *wc;
-    redisContext *fc; /* the follower's connection (its thread only) */
+    int wc_gen;          /* conn_gen when wc was checked */
+    atomic_int conn_gen; /* +1 each time the follower reconnects after an outage */
+    redisContext *fc;    /* the follower's connection (its thread only) */
     pthread_t follower;
     int have_follower;
     atomic_int stopping, connected, broken;
@@ -84,6 +87,36 @@ typedef struct {
 } redis_log;
 
 /* ---------------- replies (the parser: every type and length checked) ---------------- */
+
+/* hiredis' reader allocates an array's element table as soon as it reads the header ("*N"), before
+ * any element arrives: a reply announcing 2^31 elements would ask for 16 GiB. Every reader we use
+ * (the connections' and the fuzz entry's) takes hiredis' own reply functions with a bounded
+ * createArray in front; a refused array is the reader's "out of memory" error, a failed reply. */
+static redisReplyObjectFunctions bounded_fns;
+static void *(*default_create_array)(const redisReadTask *, int);
+static pthread_once_t bounded_once = PTHREAD_ONCE_INIT;
+
+static void *bounded_create_array(const redisReadTask *task, int elements) {
+    if (elements > MAX_ARRAY) return NULL;
+    return default_create_array(task, elements);
+}
+
+static void bounded_init(void) {
+    redisReader *rd = redisReaderCreate();
+    if (!rd) return;
+    bounded_fns = *rd->fn;
+    default_create_array = bounded_fns.createArray;
+    bounded_fns.createArray = bounded_create_array;
+    redisReaderFree(rd);
+}
+
+/* 0 when the bounded functions could not be set up (out of memory at the first use) */
+static int bound_reader(redisReader *rd) {
+    pthread_once(&bounded_once, bounded_init);
+    if (!default_create_array || !rd) return 0;
+    rd->fn = &bounded_fns;
+    return 1;
+}
 
 typedef struct {
     uint64_t pos, t_ms;
@@ -181,7 +214,10 @@ static fr_status to_apply(void *ctx, const entry *e, char *err, size_t errcap) {
 fr_status fr_oplog_redis_parse_reply(const uint8_t *resp, size_t len, int xread, fr_oplog_apply_fn fn, void *ctx, char *err,
                                      size_t errcap) {
     redisReader *rd = redisReaderCreate();
-    if (!rd) return fr_fail(FR_ERR_NOMEM, err, errcap, "out of memory");
+    if (!bound_reader(rd)) {
+        if (rd) redisReaderFree(rd);
+        return fr_fail(FR_ERR_NOMEM, err, errcap, "out of memory");
+    }
     void *reply = NULL;
     fr_status rc = FR_OK;
     if (redisReaderFeed(rd, (const char *)resp, len) != REDIS_OK || redisReaderGetReply(rd, &reply) != REDIS_OK)
@@ -240,6 +276,11 @@ static redisContext *connect_one(redis_log *l, char *err, size_t errcap) {
     if (!c || c->err) {
         fr_fail(FR_ERR_IO, err, errcap, "cannot connect to redis at %s:%d: %s", l->cfg.host, l->cfg.port, c ? c->errstr : "out of memory");
         if (c) redisFree(c);
+        return NULL;
+    }
+    if (!bound_reader(c->reader)) {
+        fr_fail(FR_ERR_NOMEM, err, errcap, "out of memory");
+        redisFree(c);
         return NULL;
     }
     redisSetTimeout(c, tt);
@@ -308,9 +349,23 @@ static fr_status deliver(void *ctx, const entry *e, char *err, size_t errcap) {
     return FR_OK;
 }
 
-static void sleep_ms(int ms) {
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
+/* sleeps in 50 ms steps, so that close never waits long */
+static void sleep_ms(redis_log *l, int ms) {
+    for (int done = 0; done < ms && !atomic_load(&l->stopping); done += 50) {
+        struct timespec ts = {0, 50 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+}
+
+/* After an outage the follower saw, the writer's connection is to a Redis that is gone: drop it
+ * before it is used, so the first write after Redis is back does not fail on it. mu held. */
+static void fresh_writer(redis_log *l) {
+    int g = atomic_load(&l->conn_gen);
+    if (l->wc && l->wc_gen != g) {
+        redisFree(l->wc);
+        l->wc = NULL;
+    }
+    l->wc_gen = g;
 }
 
 static void refresh_head(redis_log *l) {
@@ -332,7 +387,7 @@ static void *follower_main(void *arg) {
     int backoff = 100, down = 0;
     while (!atomic_load(&l->stopping)) {
         if (atomic_load(&l->broken)) {
-            sleep_ms(BLOCK_MS);
+            sleep_ms(l, BLOCK_MS);
             continue;
         }
         snprintf(since, sizeof since, "%llu-0", (unsigned long long)atomic_load(&l->applied));
@@ -345,10 +400,11 @@ static void *follower_main(void *arg) {
             atomic_store(&l->connected, 0);
             if (!down) fr_log(1, "event=log_engine_down engine=redis where=%s message=\"%s\" action=reconnect_with_backoff (reads go on; writes are refused)", l->base.where, err);
             down = 1;
-            sleep_ms(backoff);
+            sleep_ms(l, backoff);
             backoff = backoff * 2 > MAX_BACKOFF_MS ? MAX_BACKOFF_MS : backoff * 2;
             continue;
         }
+        if (down) atomic_fetch_add(&l->conn_gen, 1);
         if (down) fr_log(1, "event=log_engine_up engine=redis where=%s applied=%llu", l->base.where, (unsigned long long)atomic_load(&l->applied));
         down = 0;
         backoff = 100;
@@ -378,6 +434,7 @@ static fr_status redis_append(fr_oplog *o, const void *rec, size_t len, uint64_t
     const char *argv[] = {"EVAL", APPEND_LUA, "2", l->cfg.key, l->k_pos, rec};
     const size_t lens[] = {4, sizeof APPEND_LUA - 1, 1, strlen(l->cfg.key), strlen(l->k_pos), len};
     pthread_mutex_lock(&l->mu);
+    fresh_writer(l);
     redisReply *r = command(l, &l->wc, 6, argv, lens, err, errcap);
     pthread_mutex_unlock(&l->mu);
     if (!r) return FR_ERR_IO;
@@ -394,6 +451,7 @@ static fr_status redis_folded(fr_oplog *o, uint64_t pos, char *err, size_t errca
     snprintf(p, sizeof p, "%llu", (unsigned long long)pos);
     const char *argv[] = {"EVAL", FOLDED_LUA, "2", l->cfg.key, l->k_folded, l->cfg.replica, p};
     pthread_mutex_lock(&l->mu);
+    fresh_writer(l);
     redisReply *r = command(l, &l->wc, 7, argv, NULL, err, errcap);
     pthread_mutex_unlock(&l->mu);
     if (!r) return FR_ERR_IO;

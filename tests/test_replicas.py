@@ -52,7 +52,8 @@ def redis_start():
 
 
 def rcli(*a):
-    r = subprocess.run(["redis-cli", "-p", str(RPORT), *a], capture_output=True, text=True, timeout=10)
+    env = dict(os.environ, REDISCLI_AUTH="s3cret-pw")  # used only once Redis requires it (the end)
+    r = subprocess.run(["redis-cli", "-p", str(RPORT), *a], capture_output=True, text=True, timeout=10, env=env)
     return r.stdout.strip()
 
 
@@ -171,13 +172,12 @@ check(f"Redis down: B refuses writes too ({msg})", code == grpc.StatusCode.UNAVA
 # Redis back (from its AOF after a kill -9): every acknowledged write is there, writes work again
 redis = redis_start()
 check(f"Redis restarted from its AOF: every acknowledged entry is there ({rcli('XLEN', 'feed')})", rcli("XLEN", "feed") == "23" and rcli("GET", "feed:pos") == "23")
-deadline, code = time.time() + 15, None
-while time.time() < deadline:
-    code, msg = h.code_of(lambda: upsert(sa, "back-1", text="Desk lamp with a clamp"))
-    if code == grpc.StatusCode.OK:
-        break
-    time.sleep(0.2)
-check(f"Redis back: writes work again ({code} {msg})", code == grpc.StatusCode.OK)
+deadline = time.time() + 15
+while metric(A, "feedrank_replica_log_connected") != 1 and time.time() < deadline:
+    time.sleep(0.1)
+check("Redis back: the follower reconnected (connected 1)", metric(A, "feedrank_replica_log_connected") == 1)
+code, msg = h.code_of(lambda: upsert(sa, "back-1", text="Desk lamp with a clamp"))
+check(f"Redis back: the first write works again ({code} {msg})", code == grpc.StatusCode.OK)
 ra, va, rb, vb = converge(sa, sb)
 check(f"Redis back: both replicas at the same store_version, past 23 ({va} {vb})", va == vb and int(va.split(".")[1]) >= 24 and ra == rb)
 check("the outage and the recovery were logged", "event=log_engine_down" in B.log() and "event=log_engine_up" in B.log())
@@ -213,6 +213,19 @@ check(f"--log without --replica-name is refused naming the flag ({p.stderr.strip
 p = subprocess.run([BIN, "serve", "--model", MODEL, "--store", STORE_A, "--listen", "127.0.0.1:0", "--log", "redis://127.0.0.1/feed", "--replica-name", "a"],
                    capture_output=True, text=True, timeout=60)
 check(f"a --log URL without a port is refused naming the flag ({p.stderr.strip()[-120:]})", p.returncode != 0 and "--log" in p.stderr)
+# a Redis with a password: from a file or the environment, never a flag
+rcli("CONFIG", "SET", "appendfsync", "always")
+rcli("CONFIG", "SET", "requirepass", "s3cret-pw")
+p = subprocess.run([BIN, "serve", "--model", MODEL, "--store", STORE_B, "--listen", "127.0.0.1:0", "--log", URL, "--replica-name", "b"],
+                   capture_output=True, text=True, timeout=60)
+check(f"Redis with a password, none given: refused ({p.stderr.strip()[-120:]})", p.returncode != 0 and "NOAUTH" in p.stderr)
+PWF = os.path.join(TMP, "redis.pw")
+open(PWF, "w").write("s3cret-pw\n")
+B = replica(STORE_B, "b", "--log-password-file", PWF)  # B compacted at `last`: nothing it needs was trimmed
+r = upsert(stub(B), "pw-1", text="Lamp")
+check(f"--log-password-file: the replica starts and writes ({r.log_position})", r.log_position == last + 1)
+B.stop()
+check("the password is not in the log", "s3cret" not in B.log())
 redis.terminate()
 redis.wait()
 print(f"test_replicas: {time.time() - t0:.1f} s")
