@@ -141,6 +141,10 @@ ra, va, rb, vb = converge(sa, sb)
 check(f"after concurrent writes to the same ids: the same store_version and ranking ({va} {vb})", va == vb and va.endswith(".20") and ra == rb)
 check("metrics: A caught up and connected", metric(A, "feedrank_replica_lag_entries") == 0 and metric(A, "feedrank_replica_log_connected") == 1
       and metric(A, "feedrank_live_log_position") == 20)
+if shutil.which("promtool"):  # Debian's prometheus package (scripts/install-deps.sh)
+    text = urllib.request.urlopen(f"http://127.0.0.1:{A.mport}/metrics", timeout=10).read().decode()
+    p = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True)
+    check(f"promtool: the replica metrics are clean ({(p.stdout + p.stderr).strip()[:200]})", p.returncode == 0 and not (p.stdout + p.stderr).strip())
 
 # a replica that was down catches up at start-up
 B.stop()
@@ -216,9 +220,6 @@ check(f"a --log URL without a port is refused naming the flag ({p.stderr.strip()
 # a Redis with a password: from a file or the environment, never a flag
 rcli("CONFIG", "SET", "appendfsync", "always")
 rcli("CONFIG", "SET", "requirepass", "s3cret-pw")
-p = subprocess.run([BIN, "serve", "--model", MODEL, "--store", STORE_B, "--listen", "127.0.0.1:0", "--log", URL, "--replica-name", "b"],
-                   capture_output=True, text=True, timeout=60)
-check(f"Redis with a password, none given: refused ({p.stderr.strip()[-120:]})", p.returncode != 0 and "NOAUTH" in p.stderr)
 PWF = os.path.join(TMP, "redis.pw")
 open(PWF, "w").write("s3cret-pw\n")
 B = replica(STORE_B, "b", "--log-password-file", PWF)  # B compacted at `last`: nothing it needs was trimmed
