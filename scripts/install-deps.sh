@@ -10,6 +10,8 @@ pkgs=(
   libgrpc-dev          # gRPC C core (server)
   libprotobuf-c-dev protobuf-c-compiler  # protobuf-c messages
   libmicrohttpd-dev    # Prometheus metrics endpoint
+  libhiredis-dev       # the shared log of replicas (--log redis://..., server/oplog_redis.c)
+  redis-server redis-tools  # tests/test_replicas.py: a real Redis (7.0 in Debian 12) with AOF, and redis-cli
   clang libclang-rt-14-dev  # libFuzzer + sanitizers
   clang-format         # tests: scripts/format.sh --check (the sources stay formatted by .clang-format)
   gnuplot-nox          # benchmark plots

@@ -6,7 +6,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 secs=${1:-600}; shift || true
-targets=${*:-"tokenizer tokenizer_json safetensors config store catalog request html priors priors_checkpoint index_journal profile seqmodel rerank_proto wire_check openai_embed reflection wal delta"}
+targets=${*:-"tokenizer tokenizer_json safetensors config store catalog request html priors priors_checkpoint index_journal profile seqmodel rerank_proto wire_check openai_embed reflection wal delta oplog_redis"}
 CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFEEDRANK_FUZZ=ON -DFEEDRANK_CUDA=OFF > build-fuzz.cmake.log 2>&1 ||
   { cat build-fuzz.cmake.log; exit 1; }
 for t in $targets; do cmake --build build-fuzz -j"$(nproc)" --target "fuzz_$t" > /dev/null; done

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "model_config.h"
+#include "oplog.h"
 #include "ops.h"
 #include "profile.h"
 #include "request_json.h"
@@ -88,6 +89,10 @@ static const option OPTS[] = {
     S(wal, "write-ahead log of live updates (UpsertItems/DeleteItems; created when missing); default: off"),
     I(sync_interval_ms, 0, 60000, "0 (default) = every update is synced to disk before it is acknowledged; N = sync every N ms (a crash can lose the last N ms of acknowledged updates)"),
     I(wal_skip_corrupt, 0, 1, "start past a corrupt record in the middle of the log, dropping it (default 0: refuse to start, naming its offset)"),
+    S(log, "redis://HOST:PORT/STREAM-KEY: live updates through a Redis stream shared by replicas instead of --wal (Redis with appendonly yes, appendfsync always); default: off"),
+    S(replica_name, "this replica's name in the shared log (--log): 1..64 of A-Z a-z 0-9 . _ -, stable across restarts (e.g. the pod name)"),
+    S(log_password_file, "file holding the Redis password for --log (or set FEEDRANK_LOG_PASSWORD); there is no password flag"),
+    I(log_weak_durability_ok, 0, 1, "start with --log although Redis does not run appendonly yes + appendfsync always (default 0: refuse)"),
     I(compact_items, 1, 1 << 24, "fold live updates into the store file once this many ids changed (default 10000; writes are refused at 4x while compaction cannot run)"),
     I(store_check_ms, 0, 3600000, "check the store file for changes every N ms and reload it, validated (default 1000; 0 = only on SIGHUP)"),
     I(max_metadata_bytes, 1024, 1 << 20, "request metadata per call; more fails that call only (default 8192)"),
@@ -346,6 +351,37 @@ fr_status fr_read_token_file(const char *flag, const char *path, char *out, size
     return rc;
 }
 
+/* --log and its companions; the password comes from a file or FEEDRANK_LOG_PASSWORD, never a flag */
+static fr_status check_log(fr_server_config *c, char *err, size_t errcap) {
+    if (!c->log[0]) {
+        if (c->replica_name[0] || c->log_password_file[0] || c->log_weak_durability_ok)
+            return fr_fail(FR_ERR_ARG, err, errcap, "--%s needs --log redis://HOST:PORT/KEY",
+                           c->replica_name[0] ? "replica-name" : c->log_password_file[0] ? "log-password-file"
+                                                                                         : "log-weak-durability-ok");
+        return FR_OK;
+    }
+    if (c->wal[0]) return fr_fail(FR_ERR_ARG, err, errcap, "--log and --wal exclude each other: a replica's log is the shared stream (--log) or a local file (--wal)");
+    if (c->sync_interval_ms) return fr_fail(FR_ERR_ARG, err, errcap, "--sync-interval-ms applies to --wal; with --log, Redis' appendfsync decides");
+    fr_oplog_redis_config rc;
+    fr_status st = fr_oplog_redis_parse_url("--log", c->log, &rc, err, errcap);
+    if (st) return st;
+    size_t n = strlen(c->replica_name);
+    if (n == 0) return fr_fail(FR_ERR_ARG, err, errcap, "--log needs --replica-name NAME (stable across restarts, unique per replica, e.g. the pod name)");
+    if (n > 64) return fr_fail(FR_ERR_ARG, err, errcap, "--replica-name: 1..64 bytes");
+    for (size_t i = 0; i < n; i++) {
+        char ch = c->replica_name[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' || ch == '-'))
+            return fr_fail(FR_ERR_ARG, err, errcap, "--replica-name '%s': only A-Z a-z 0-9 . _ - (byte %zu)", c->replica_name, i);
+    }
+    const char *env = getenv("FEEDRANK_LOG_PASSWORD");
+    if (c->log_password_file[0]) return fr_read_token_file("--log-password-file", c->log_password_file, c->log_password, sizeof c->log_password, err, errcap);
+    if (env && *env) {
+        if (strlen(env) >= sizeof c->log_password) return fr_fail(FR_ERR_ARG, err, errcap, "FEEDRANK_LOG_PASSWORD: longer than %zu bytes", sizeof c->log_password - 1);
+        snprintf(c->log_password, sizeof c->log_password, "%s", env);
+    }
+    return FR_OK;
+}
+
 fr_status fr_server_config_finish(fr_server_config *c, char *err, size_t errcap) {
     char host[256];
     int port;
@@ -362,6 +398,7 @@ fr_status fr_server_config_finish(fr_server_config *c, char *err, size_t errcap)
         return fr_fail(FR_ERR_ARG, err, errcap, "--log-format '%s': expected text or json", c->log_format);
     if (c->metrics_token_file[0] && !c->metrics_port)
         return fr_fail(FR_ERR_ARG, err, errcap, "--metrics-token-file needs --metrics-port");
+    if ((rc = check_log(c, err, errcap))) return rc;
     if (c->http_listen[0]) {
         if ((rc = fr_server_split_hostport("--http-listen", c->http_listen, host, sizeof host, &port, err, errcap))) return rc;
         if (c->tls_client_ca[0])

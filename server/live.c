@@ -13,113 +13,119 @@
  * changed store, and only then are the folded records dropped from the log and from the delta.
  * A crash at any point leaves a store and a log that replay to the same state: records the store
  * already holds are skipped on start-up. Applying an upsert or delete twice is harmless, so the
- * moment between the reload and the delta's trim (new base + old delta) ranks the same. */
+ * moment between the reload and the delta's trim (new base + old delta) ranks the same.
+ *
+ * The log itself is an engine behind oplog.h: the local file (--wal, the default) or a Redis
+ * stream shared by replicas (--log). Every record, replayed at start-up, written here, or (shared
+ * log) written by another replica, reaches the live state through one function, live_next, in
+ * log order; a shared log's own follower thread delivers them, and a write is acknowledged once
+ * that follower applied it (read-your-writes). */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "oplog.h"
 #include "rank_batch.h"
 #include "server_internal.h"
 #include "store_delta.h"
-#include "wal.h"
 #include "wire_check.h"
 
 #define MAX_ITEMS 1024 /* per call */
 #define MAX_TEXT_BYTES 16384
+#define APPLY_WAIT_S 10 /* shared log: how long a write waits for this replica to apply it */
 
 struct fr_live {
-    fr_wal *wal;
+    fr_oplog *log;
     pthread_mutex_t commit_mu, swap_mu;
-    pthread_cond_t sync_cv;
+    pthread_cond_t applied_cv; /* signalled with commit_mu held whenever cur moves to a later position */
     fr_delta *cur;
-    int dirty, stopping;
-    pthread_t syncer;
-    int have_syncer;
     double next_compact_try; /* after a failed compaction, wait before trying again */
     atomic_long upserts, deletes, calls_failed, compactions, compactions_failed;
 };
 
+/* ---------------- the one apply path ---------------- */
+
+/* The state after record rec (log position pos) over cur, by the replay callback `feedrank store
+ * compact` uses too: the only place a record's payload is read. Commits call it to check a record
+ * before the log holds it; every record the log holds reaches the state through it (apply_record). */
+static fr_status live_next(fr_delta *cur, uint64_t pos, const uint8_t *rec, size_t len, fr_delta **out, char *err, size_t errcap) {
+    fr_delta_ref(cur);
+    fr_delta_replay r = {cur, 0};
+    fr_status rc = fr_delta_replay_record(&r, pos, rec, len, err, errcap); /* replaces r.cur (and drops its reference) on success */
+    if (rc) fr_delta_unref(r.cur);
+    else *out = r.cur;
+    return rc;
+}
+
+/* Makes nv current (commit_mu held). */
+static void install(struct fr_live *l, fr_delta *nv) {
+    pthread_mutex_lock(&l->swap_mu);
+    fr_delta *old = l->cur;
+    l->cur = nv;
+    pthread_mutex_unlock(&l->swap_mu);
+    pthread_cond_broadcast(&l->applied_cv);
+    fr_delta_unref(old);
+}
+
+/* The log's sink (oplog.h): the replay at start-up, and every record of a shared log, in order. */
+static fr_status apply_record(void *ctx, uint64_t pos, const uint8_t *rec, size_t len, char *err, size_t errcap) {
+    struct fr_live *l = ((fr_server *)ctx)->live;
+    fr_delta *nv = NULL;
+    pthread_mutex_lock(&l->commit_mu);
+    fr_status rc = live_next(l->cur, pos, rec, len, &nv, err, errcap);
+    if (!rc) install(l, nv);
+    pthread_mutex_unlock(&l->commit_mu);
+    return rc;
+}
+
 /* ---------------- start-up and shutdown ---------------- */
 
-static void *syncer_main(void *arg) {
-    fr_server *s = arg;
-    struct fr_live *l = s->live;
-    char err[512];
-    pthread_mutex_lock(&l->commit_mu);
-    while (!l->stopping) {
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        long ns = until.tv_nsec + (long)(s->cfg.sync_interval_ms % 1000) * 1000000L;
-        until.tv_sec += s->cfg.sync_interval_ms / 1000 + ns / 1000000000L;
-        until.tv_nsec = ns % 1000000000L;
-        pthread_cond_timedwait(&l->sync_cv, &l->commit_mu, &until);
-        if (l->dirty && !fr_wal_broken(l->wal)) {
-            if (fr_wal_sync(l->wal, err, sizeof err)) fr_log(0, "event=wal_sync_failed message=\"%s\" action=refuse_writes", err);
-            l->dirty = 0;
-        }
-    }
-    pthread_mutex_unlock(&l->commit_mu);
-    return NULL;
+static fr_status open_log(fr_server *s, const fr_oplog_sink *sink, fr_oplog **out, char *err, size_t errcap) {
+    const fr_server_config *c = &s->cfg;
+    if (!c->log[0]) return fr_oplog_open_local(c->wal, c->sync_interval_ms, c->wal_skip_corrupt, sink, out, err, errcap);
+    fr_oplog_redis_config rc;
+    memset(&rc, 0, sizeof rc);
+    fr_status st = fr_oplog_redis_parse_url("--log", c->log, &rc, err, errcap);
+    if (st) return st;
+    snprintf(rc.replica, sizeof rc.replica, "%s", c->replica_name);
+    snprintf(rc.password, sizeof rc.password, "%s", c->log_password);
+    rc.weak_ok = c->log_weak_durability_ok;
+    st = fr_oplog_open_redis(&rc, sink, out, err, errcap);
+    memset(rc.password, 0, sizeof rc.password);
+    return st;
 }
 
 fr_status fr_live_open(fr_server *s, char *err, size_t errcap) {
-    if (!s->cfg.wal[0]) return FR_OK;
+    if (!s->cfg.wal[0] && !s->cfg.log[0]) return FR_OK;
     struct fr_live *l = calloc(1, sizeof *l);
     if (!l) return fr_fail(FR_ERR_NOMEM, err, errcap, "out of memory");
     pthread_mutex_init(&l->commit_mu, NULL);
     pthread_mutex_init(&l->swap_mu, NULL);
-    pthread_cond_init(&l->sync_cv, NULL);
+    pthread_cond_init(&l->applied_cv, NULL);
     s->live = l;
     /* a full disk or a file-size limit must fail the log's write (EFBIG), not kill the process */
     signal(SIGXFSZ, SIG_IGN);
-    fr_delta_replay r = {NULL, fr_store_live_seq(s->store)};
-    fr_status rc = fr_delta_empty(s->model_fp, s->dim, r.base_seq, &r.cur, err, errcap);
+    const uint64_t base = fr_store_live_seq(s->store);
+    fr_status rc = fr_delta_empty(s->model_fp, s->dim, base, &l->cur, err, errcap);
     if (rc) return rc;
-    fr_wal_open_info info;
     double t0 = fr_now();
-    rc = fr_wal_open(s->cfg.wal, r.base_seq + 1, s->cfg.wal_skip_corrupt, fr_delta_replay_record, &r, &l->wal, &info, err, errcap);
-    if (!rc && info.first_seq > r.base_seq + 1)
-        rc = fr_fail(FR_ERR_VERIFY, err, errcap, "%s starts at log position %llu but the store holds updates only up to %llu: records are missing "
-                                                 "(was the store replaced by an older one?)",
-                     s->cfg.wal, (unsigned long long)info.first_seq, (unsigned long long)r.base_seq);
-    if (rc) {
-        fr_delta_unref(r.cur);
-        return rc;
-    }
-    if (info.torn_bytes)
-        fr_log(1, "event=wal_torn_tail wal=%s offset=%llu bytes=%llu action=dropped message=\"a final record was cut short (a crash while it was written); it was never acknowledged\"",
-               s->cfg.wal, (unsigned long long)info.torn_offset, (unsigned long long)info.torn_bytes);
-    if (info.skipped_bytes)
-        fr_log(0, "event=wal_corrupt_skipped wal=%s offset=%llu bytes=%llu message=\"--wal-skip-corrupt: corrupt records dropped\"", s->cfg.wal,
-               (unsigned long long)info.skipped_offset, (unsigned long long)info.skipped_bytes);
-    l->cur = r.cur;
-    fr_log(2, "event=wal_replayed wal=%s records=%llu store_holds=%llu log_position=%llu delta_items=%llu ms=%.1f sync=%s", s->cfg.wal,
-           (unsigned long long)info.records, (unsigned long long)r.base_seq, (unsigned long long)fr_delta_seq(l->cur),
-           (unsigned long long)fr_delta_count(l->cur), 1e3 * (fr_now() - t0), s->cfg.sync_interval_ms ? "interval" : "always");
-    if (s->cfg.sync_interval_ms > 0) {
-        if (pthread_create(&l->syncer, NULL, syncer_main, s) != 0) return fr_fail(FR_ERR_IO, err, errcap, "cannot start the log's sync thread");
-        l->have_syncer = 1;
-    }
+    const fr_oplog_sink sink = {base, apply_record, s};
+    if ((rc = open_log(s, &sink, &l->log, err, errcap))) return rc;
+    fr_log(2, "event=live_opened engine=%s log=%s store_holds=%llu log_position=%llu delta_items=%llu ms=%.1f", l->log->name, l->log->where,
+           (unsigned long long)base, (unsigned long long)fr_delta_seq(l->cur), (unsigned long long)fr_delta_count(l->cur), 1e3 * (fr_now() - t0));
     return FR_OK;
 }
 
 void fr_live_close(fr_server *s) {
     struct fr_live *l = s->live;
     if (!l) return;
-    pthread_mutex_lock(&l->commit_mu);
-    l->stopping = 1;
-    pthread_cond_broadcast(&l->sync_cv);
-    pthread_mutex_unlock(&l->commit_mu);
-    if (l->have_syncer) pthread_join(l->syncer, NULL);
-    char err[512];
-    if (l->wal && l->dirty && fr_wal_sync(l->wal, err, sizeof err)) fr_log(0, "event=wal_sync_failed message=\"%s\"", err);
-    fr_wal_close(l->wal);
+    if (l->log) l->log->e->close(l->log); /* first: a follower thread applies records until then */
     fr_delta_unref(l->cur);
     pthread_mutex_destroy(&l->commit_mu);
     pthread_mutex_destroy(&l->swap_mu);
-    pthread_cond_destroy(&l->sync_cv);
+    pthread_cond_destroy(&l->applied_cv);
     free(l);
     s->live = NULL;
 }
@@ -167,25 +173,53 @@ void fr_live_mark_history(const fr_delta *d, fr_history_item *h, int n) {
 
 /* ---------------- writes ---------------- */
 
-/* Appends rec, syncs per policy, swaps in the new version. Returns a grpc status (0 = ok). */
+/* Checks rec against the current version, appends it (durable per the engine), and returns once
+ * this replica's state includes it. Returns a grpc status (0 = ok). */
 static int commit(fr_server *s, const uint8_t *rec, size_t len, uint32_t n_items, uint64_t *seq, char *ver, size_t vercap,
                   char *err, size_t errcap) {
     struct fr_live *l = s->live;
+    fr_oplog *log = l->log;
     pthread_mutex_lock(&l->commit_mu);
     int code = 0;
     fr_delta *nv = NULL;
-    const uint64_t cap = 4ull * (uint64_t)s->cfg.compact_items;
+    const uint64_t cap = 4ull * (uint64_t)s->cfg.compact_items, at = fr_delta_seq(l->cur);
     if (fr_delta_count(l->cur) + n_items > cap) {
         code = GRPC_STATUS_RESOURCE_EXHAUSTED;
         fr_fail(FR_ERR_ARG, err, errcap, "the live delta holds %llu items, the bound is %llu (4 x --compact-items) and compaction has not caught up; retry later",
                 (unsigned long long)fr_delta_count(l->cur), (unsigned long long)cap);
-    } else if (fr_delta_apply(l->cur, rec, len, fr_wal_next_seq(l->wal), &nv, err, errcap)) {
+    } else if (live_next(l->cur, at + 1, rec, len, &nv, err, errcap)) {
         code = GRPC_STATUS_INVALID_ARGUMENT;
-    } else if (fr_wal_append(l->wal, rec, len, seq, err, errcap) ||
-               (s->cfg.sync_interval_ms == 0 && fr_wal_sync(l->wal, err, errcap))) {
-        /* a full disk or a failed sync: refused; reads go on with the current version */
+    } else if (log->shared && !log->e->healthy(log)) {
         code = GRPC_STATUS_UNAVAILABLE;
-        fr_log(0, "event=wal_write_failed message=\"%s\" broken=%d", err, fr_wal_broken(l->wal));
+        fr_fail(FR_ERR_IO, err, errcap, "the log engine (%s, %s) is unavailable, or this replica stopped following it (see the server log): writes are refused until it is back, reads go on",
+                log->name, log->where);
+    } else if (!log->shared && log->e->append(log, rec, len, seq, err, errcap)) {
+        code = GRPC_STATUS_UNAVAILABLE;          /* a full disk or a failed sync: reads go on with the current version */
+    } else if (!log->shared && *seq != at + 1) { /* the file's position decides (it always follows cur's) */
+        fr_delta_unref(nv);
+        nv = NULL;
+        if (live_next(l->cur, *seq, rec, len, &nv, err, errcap)) code = GRPC_STATUS_INTERNAL;
+    }
+    if (!code && log->shared) { /* a shared log: the follower applies it, in the log's order */
+        fr_delta_unref(nv);
+        nv = NULL;
+        pthread_mutex_unlock(&l->commit_mu);
+        char e2[512];
+        if (log->e->append(log, rec, len, seq, e2, sizeof e2)) {
+            code = GRPC_STATUS_UNAVAILABLE;
+            fr_fail(FR_ERR_IO, err, errcap, "the log engine (%s) refused the write: %s", log->name, e2);
+            fr_log(1, "event=log_write_failed engine=%s message=\"%s\"", log->name, e2);
+        }
+        pthread_mutex_lock(&l->commit_mu);
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += APPLY_WAIT_S;
+        while (!code && fr_delta_seq(l->cur) < *seq)
+            if (pthread_cond_timedwait(&l->applied_cv, &l->commit_mu, &until) != 0 && fr_delta_seq(l->cur) < *seq) {
+                code = GRPC_STATUS_UNAVAILABLE;
+                fr_fail(FR_ERR_IO, err, errcap, "the write is in the log at position %llu but this replica has not applied it within %d s (log engine %s: %s)",
+                        (unsigned long long)*seq, APPLY_WAIT_S, log->name, log->e->healthy(log) ? "connected" : "unavailable");
+            }
     }
     if (code) {
         fr_delta_unref(nv);
@@ -193,13 +227,8 @@ static int commit(fr_server *s, const uint8_t *rec, size_t len, uint32_t n_items
         atomic_fetch_add(&l->calls_failed, 1);
         return code;
     }
-    l->dirty = s->cfg.sync_interval_ms > 0;
-    pthread_mutex_lock(&l->swap_mu);
-    fr_delta *old = l->cur;
-    l->cur = nv;
-    pthread_mutex_unlock(&l->swap_mu);
+    if (nv) install(l, nv);
     pthread_mutex_unlock(&l->commit_mu);
-    fr_delta_unref(old);
     pthread_rwlock_rdlock(&s->store_lock);
     snprintf(ver, vercap, "%s.%llu", s->store_version, (unsigned long long)*seq);
     pthread_rwlock_unlock(&s->store_lock);
@@ -316,7 +345,7 @@ static void upsert(fr_server *s, call *c, const Feedrank__V1__UpsertItemsRequest
 void fr_live_handle(fr_server *s, call *c, const uint8_t *buf, size_t len) {
     char err[512];
     if (!s->live) {
-        fr_call_finish(c, NULL, GRPC_STATUS_FAILED_PRECONDITION, "live updates are off: start the server with --wal PATH");
+        fr_call_finish(c, NULL, GRPC_STATUS_FAILED_PRECONDITION, "live updates are off: start the server with --wal PATH (or --log redis://HOST:PORT/KEY)");
         return;
     }
     if (c->method == M_DELETE) {
@@ -448,11 +477,12 @@ void fr_live_tick(fr_server *s) {
     }
     /* the store holds d: drop d's entries from the delta (entries replaced since are newer and
      * stay) and d's records from the log */
+    char e2[512];
+    if (l->log->e->folded(l->log, fr_delta_seq(d), e2, sizeof e2))
+        fr_log(0, "event=wal_rewrite_failed engine=%s message=\"%s\" action=keep_records (start-up skips what the store holds)", l->log->name, e2);
     pthread_mutex_lock(&l->commit_mu);
     fr_delta *trimmed = NULL;
     rc = fr_delta_without(l->cur, d, &trimmed, err, sizeof err);
-    if (!rc && fr_wal_rewrite(l->wal, fr_delta_seq(d) + 1, err, sizeof err))
-        fr_log(0, "event=wal_rewrite_failed message=\"%s\" action=keep_records (start-up skips what the store holds)", err);
     if (!rc) {
         pthread_mutex_lock(&l->swap_mu);
         fr_delta *old = l->cur;
@@ -460,12 +490,12 @@ void fr_live_tick(fr_server *s) {
         pthread_mutex_unlock(&l->swap_mu);
         fr_delta_unref(old);
     }
-    uint64_t left = fr_delta_count(l->cur), log_bytes = fr_wal_bytes(l->wal);
+    uint64_t left = fr_delta_count(l->cur);
     pthread_mutex_unlock(&l->commit_mu);
     atomic_fetch_add(&l->compactions, 1);
-    fr_log(2, "event=compacted store=%s log_position=%llu items=%llu delta_items_left=%llu log_bytes=%llu ms=%.1f%s%s", s->cfg.store,
-           (unsigned long long)fr_delta_seq(d), (unsigned long long)fr_store_info_of(s->store)->count, (unsigned long long)left,
-           (unsigned long long)log_bytes, 1e3 * (fr_now() - t0), rc ? " trim_failed=" : "", rc ? err : "");
+    fr_log(2, "event=compacted store=%s log_position=%llu items=%llu delta_items_left=%llu ms=%.1f%s%s", s->cfg.store, (unsigned long long)fr_delta_seq(d),
+           (unsigned long long)fr_store_info_of(s->store)->count, (unsigned long long)left, 1e3 * (fr_now() - t0), rc ? " trim_failed=" : "",
+           rc ? err : "");
     fr_delta_unref(d);
 }
 
@@ -474,22 +504,19 @@ void fr_live_metrics(fr_server *s, char *out, size_t cap) {
     out[0] = 0;
     if (!l) return;
     fr_delta *d = fr_live_acquire(s);
-    pthread_mutex_lock(&l->commit_mu);
-    unsigned long long log_bytes = fr_wal_bytes(l->wal), pos = fr_wal_next_seq(l->wal) - 1;
-    pthread_mutex_unlock(&l->commit_mu);
-    snprintf(out, cap,
-             "# HELP feedrank_live_updates_total Items upserted or deleted through the log.\n# TYPE feedrank_live_updates_total counter\n"
-             "feedrank_live_updates_total{op=\"upsert\"} %ld\nfeedrank_live_updates_total{op=\"delete\"} %ld\n"
-             "# HELP feedrank_live_update_failures_total Update calls refused after validation (full delta, disk full, failed sync).\n"
-             "# TYPE feedrank_live_update_failures_total counter\nfeedrank_live_update_failures_total %ld\n"
-             "# HELP feedrank_live_log_bytes Size of the write-ahead log.\n# TYPE feedrank_live_log_bytes gauge\nfeedrank_live_log_bytes %llu\n"
-             "# HELP feedrank_live_log_position Last record in the log.\n# TYPE feedrank_live_log_position gauge\nfeedrank_live_log_position %llu\n"
-             "# HELP feedrank_live_delta_items Ids in the in-memory delta.\n# TYPE feedrank_live_delta_items gauge\nfeedrank_live_delta_items %llu\n"
-             "# HELP feedrank_live_delta_bytes Memory of the delta's entries.\n# TYPE feedrank_live_delta_bytes gauge\nfeedrank_live_delta_bytes %llu\n"
-             "# HELP feedrank_live_compactions_total Compactions by outcome.\n# TYPE feedrank_live_compactions_total counter\n"
-             "feedrank_live_compactions_total{result=\"ok\"} %ld\nfeedrank_live_compactions_total{result=\"failed\"} %ld\n",
-             atomic_load(&l->upserts), atomic_load(&l->deletes), atomic_load(&l->calls_failed), log_bytes, pos,
-             (unsigned long long)fr_delta_count(d), (unsigned long long)fr_delta_bytes(d), atomic_load(&l->compactions),
-             atomic_load(&l->compactions_failed));
+    int n = snprintf(out, cap,
+                     "# HELP feedrank_live_updates_total Items upserted or deleted through the log.\n# TYPE feedrank_live_updates_total counter\n"
+                     "feedrank_live_updates_total{op=\"upsert\"} %ld\nfeedrank_live_updates_total{op=\"delete\"} %ld\n"
+                     "# HELP feedrank_live_update_failures_total Update calls refused after validation (full delta, disk full, failed sync).\n"
+                     "# TYPE feedrank_live_update_failures_total counter\nfeedrank_live_update_failures_total %ld\n"
+                     "# HELP feedrank_live_log_engine The engine of the live update log.\n# TYPE feedrank_live_log_engine gauge\nfeedrank_live_log_engine{engine=\"%s\"} 1\n"
+                     "# HELP feedrank_live_delta_items Ids in the in-memory delta.\n# TYPE feedrank_live_delta_items gauge\nfeedrank_live_delta_items %llu\n"
+                     "# HELP feedrank_live_delta_bytes Memory of the delta's entries.\n# TYPE feedrank_live_delta_bytes gauge\nfeedrank_live_delta_bytes %llu\n"
+                     "# HELP feedrank_live_compactions_total Compactions by outcome.\n# TYPE feedrank_live_compactions_total counter\n"
+                     "feedrank_live_compactions_total{result=\"ok\"} %ld\nfeedrank_live_compactions_total{result=\"failed\"} %ld\n",
+                     atomic_load(&l->upserts), atomic_load(&l->deletes), atomic_load(&l->calls_failed), l->log->name,
+                     (unsigned long long)fr_delta_count(d), (unsigned long long)fr_delta_bytes(d), atomic_load(&l->compactions),
+                     atomic_load(&l->compactions_failed));
     fr_delta_unref(d);
+    if (n > 0 && (size_t)n < cap) l->log->e->metrics(l->log, out + n, cap - (size_t)n);
 }

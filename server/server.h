@@ -50,11 +50,16 @@ typedef struct {
     int log_level;                                           /* 0 error, 1 warn, 2 info, 3 debug */
     char log_format[8];                                      /* "text" (key=value, default) or "json" (one JSON object per line) */
     int force_store;
-    char wal[1024];       /* write-ahead log of live updates (UpsertItems/DeleteItems); empty = off */
-    int sync_interval_ms; /* 0 (default): every update is on disk before it is acknowledged; N: synced every N ms */
-    int wal_skip_corrupt; /* start past a corrupt record in the middle of the log (default 0: refuse to start) */
-    int compact_items;    /* fold the live delta into the store file once it holds this many ids (default 10000) */
-    int store_check_ms;   /* how often the store file is checked for changes, then reloaded (default 1000; 0 = only on SIGHUP) */
+    char wal[1024];               /* write-ahead log of live updates (UpsertItems/DeleteItems); empty = off */
+    int sync_interval_ms;         /* 0 (default): every update is on disk before it is acknowledged; N: synced every N ms */
+    int wal_skip_corrupt;         /* start past a corrupt record in the middle of the log (default 0: refuse to start) */
+    int compact_items;            /* fold the live delta into the store file once it holds this many ids (default 10000) */
+    char log[1024];               /* redis://HOST:PORT/KEY: a Redis stream shared by replicas instead of --wal (oplog.h) */
+    char replica_name[65];        /* this replica's name in the shared log (required with --log) */
+    char log_password_file[1024]; /* file holding the Redis password (or FEEDRANK_LOG_PASSWORD); never a flag */
+    char log_password[256];       /* read at start-up from the file or the environment */
+    int log_weak_durability_ok;   /* 1: start although Redis is not appendonly yes + appendfsync always */
+    int store_check_ms;           /* how often the store file is checked for changes, then reloaded (default 1000; 0 = only on SIGHUP) */
     fr_arm arms[FR_MAX_ARMS];
     int n_arms; /* 0: one implicit arm "default" with default options */
 } fr_server_config;
