@@ -4,7 +4,7 @@
  *   seq_train_cpu --data DIR/NAME.SPLIT.inter [--epochs E] [--batch B] [--neg K] [--max-seq S]
  *                 [--d D] [--layers L] [--heads H] [--len T] [--text-dim DT] [--threads N] [--device cpu|cuda]
  *
- * --device cuda runs the steps on the CUDA trainer (seqmodel_cuda.h; CUDA builds only, never a
+ * --device cuda runs the steps on the CUDA trainer (kernels/seq_train_cuda.h; CUDA builds only, never a
  * silent CPU fallback); bench/run_seq_gpu.sh runs it beside the PyTorch peer on the GPU.
  *
  * The PyTorch peer (bench/peers/seq_train_peer.py) runs the same model, data and batch; both run in
@@ -23,7 +23,7 @@
 #include "dataset.h"
 #include "seqmodel.h"
 #ifdef FEEDRANK_HAVE_CUDA
-#include "seqmodel_cuda.h"
+#include "seq_train_cuda.h"
 #endif
 
 static double cpu_seconds(void) {

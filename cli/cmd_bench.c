@@ -1,8 +1,11 @@
 /* cmd_bench.c - `feedrank bench ab` and `feedrank tune`: arguments in, the A/B harness (eval/bench.h)
- * does the rest. */
+ * does the rest; this file decides what goes where: the report on stdout, notes, progress and
+ * errors on stderr. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "bench.h"
 #include "cli.h"
@@ -60,6 +63,36 @@ static void bench_usage(FILE *f) {
             "                         half and on the report half, tab-separated: the trade-off curve between the\n"
             "                         overall metric and new items (scores the report half too: about 2x the tuning time;\n"
             "                         the choice still sees the tuning half only)\n");
+}
+
+static void bench_note(void *ctx, const char *line) {
+    (void)ctx;
+    fprintf(stderr, "feedrank bench: %s\n", line);
+}
+
+/* Progress of a long step on stderr: a bar redrawn in place on a terminal, else a line every 10 s. */
+typedef struct {
+    int tty;
+    double last; /* when the last line was shown; 0: none since the step started */
+} bench_progress_state;
+
+static void bench_progress(void *ctx, const char *what, long done, long total) {
+    bench_progress_state *p = ctx;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    const double now = ts.tv_sec + ts.tv_nsec * 1e-9;
+    const int last = done >= total;
+    if (p->tty) {
+        if (!last && now - p->last < 0.2) return;
+        const int width = 30, fill = total > 0 ? (int)(width * done / total) : width;
+        fprintf(stderr, "\r  %-40.40s [%.*s%*s] %ld/%ld%s", what, fill, "##############################", width - fill, "", done, total, last ? "\n" : "");
+    } else {
+        if (!last && now - p->last < 10) return;
+        if (last && p->last == 0) return; /* finished within 10 s: nothing to say */
+        fprintf(stderr, "feedrank bench: %s: %ld/%ld (%.0f%%)\n", what, done, total, total > 0 ? 100.0 * done / total : 100.0);
+    }
+    p->last = last ? 0 : now;
+    fflush(stderr);
 }
 
 int fr_cmd_bench(int argc, char **argv) {
@@ -188,7 +221,19 @@ int fr_cmd_bench(int argc, char **argv) {
             return 2;
         }
     }
-    return fr_bench_ab(&o);
+    bench_progress_state ps = {isatty(2), 0};
+    o.report = stdout;
+    o.note = bench_note;
+    o.progress = bench_progress;
+    o.ctx = &ps;
+    char err[1024];
+    int refused = 0;
+    if (fr_bench_ab(&o, &refused, err, sizeof err) != FR_OK) {
+        fprintf(stderr, "feedrank bench ab: %s\n", err);
+        return refused ? 2 : 1;
+    }
+    if (save_profile) fprintf(stderr, "feedrank bench ab: profile written to %s\n", save_profile);
+    return 0;
 }
 
 int fr_cmd_tune(int argc, char **argv) {

@@ -19,7 +19,7 @@
 #include "seqmodel_store.h"
 #include "seqtrain.h"
 #ifdef FEEDRANK_HAVE_CUDA
-#include "seqmodel_cuda.h"
+#include "seq_train_cuda.h"
 #endif
 
 static void train_usage(FILE *f) {

@@ -9,7 +9,19 @@
  * every tunable parameter (BM25 k1/b, embedding history half-life, co-visitation window /
  * normalisation / half-life, blend weights) is chosen by NDCG@10 on the tuning half only. The
  * report gives the other half and all cases. */
+#include <stdarg.h>
+
 #include "bench_internal.h"
+
+void fr_bench_note(const bench *B, const char *fmt, ...) {
+    if (!B->opt || !B->opt->note) return;
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    B->opt->note(B->opt->ctx, line);
+}
 
 static int grow_scratch(bench *B, int n) {
     if (n <= B->work_cap) return 0;
@@ -191,7 +203,7 @@ static fr_status write_bench_store(bench *B, const char *path, int window, char 
     float *zero = calloc((size_t)D, sizeof(float));
     if (!zero) {
         fr_store_writer_abort(w);
-        return fr_fail(FR_ERR_NOMEM, err, errcap, "bench: out of memory");
+        return fr_fail(FR_ERR_NOMEM, err, errcap, "out of memory");
     }
     for (int i = 0; i < d->n_items && !rc; i++)
         rc = fr_store_writer_add(w, d->item_ids[i], strlen(d->item_ids[i]), B->item_vecs ? B->item_vecs + (size_t)i * D : zero,
@@ -264,7 +276,7 @@ static fr_status case_request(bench *B, int k, const fr_rank_options *o, fr_rank
         if (cs) B->req_cands = cs;
         fr_history_item *hs = realloc(B->req_hist, sizeof *hs * (size_t)c);
         if (hs) B->req_hist = hs;
-        if (!cs || !hs) return fr_fail(FR_ERR_NOMEM, err, errcap, "bench: out of memory");
+        if (!cs || !hs) return fr_fail(FR_ERR_NOMEM, err, errcap, "out of memory");
         B->req_cap = c;
     }
     memset(q, 0, sizeof *q);
@@ -320,11 +332,11 @@ static fr_status sigset_compute(bench *B, sigset *s, const fr_rank_options *o, i
         for (int g = 0; g < FR_SIG_COUNT; g++) {
             if (!sg.sig[g]) continue;
             if (!s->raw[g] && (!(s->raw[g] = calloc(total ? total : 1, sizeof(float))) || !(s->norm[g] = calloc(total ? total : 1, sizeof(float)))))
-                return fr_fail(FR_ERR_NOMEM, err, errcap, "bench: out of memory");
+                return fr_fail(FR_ERR_NOMEM, err, errcap, "out of memory");
             memcpy(s->raw[g] + off, sg.sig[g], sizeof(float) * (size_t)n);
         }
         if (sg.seen) {
-            if (!s->seen && !(s->seen = calloc(total ? total : 1, sizeof(uint32_t)))) return fr_fail(FR_ERR_NOMEM, err, errcap, "bench: out of memory");
+            if (!s->seen && !(s->seen = calloc(total ? total : 1, sizeof(uint32_t)))) return fr_fail(FR_ERR_NOMEM, err, errcap, "out of memory");
             memcpy(s->seen + off, sg.seen, sizeof(uint32_t) * (size_t)n);
         }
         /* normalised once: the grid only re-weights */
@@ -332,7 +344,7 @@ static fr_status sigset_compute(bench *B, sigset *s, const fr_rank_options *o, i
         float *norm[FR_SIG_COUNT] = {0};
         for (int g = 0; g < FR_SIG_COUNT; g++)
             if (sg.sig[g]) norm[g] = s->norm[g] + off;
-        if (grow_scratch(B, n)) return fr_fail(FR_ERR_NOMEM, err, errcap, "bench: out of memory");
+        if (grow_scratch(B, n)) return fr_fail(FR_ERR_NOMEM, err, errcap, "out of memory");
         fr_rank_normalize(o, &v, norm, B->iwork);
     }
     return FR_OK;
@@ -436,18 +448,18 @@ static int rk_is_blend(rk_kind k) { return k == RK_BLEND || k == RK_GBLEND; }
 /* Scores every case of the half (want_tune; -1 all) with r: a signal ranker or blend through the
  * ranker's blend of r->ss under o, rrf from its parts, a profile from the scores fr_rank gave (already
  * in r->scores), the others by score_base. Returns mean NDCG@10 over those cases. */
-static void alloc_results(const bench *B, rk *r) {
-    if (r->scores) return;
-    r->scores = malloc(sizeof(float) * (size_t)(B->c_off[B->n_cases] ? B->c_off[B->n_cases] : 1));
-    for (int i = 0; i < 5; i++) r->m[i] = malloc(sizeof(double) * (size_t)(B->n_cases ? B->n_cases : 1));
-    if (!r->scores || !r->m[0] || !r->m[1] || !r->m[2] || !r->m[3] || !r->m[4]) {
-        fprintf(stderr, "feedrank bench: out of memory\n");
-        abort();
-    }
+static int alloc_results(const bench *B, rk *r, char *err, size_t errcap) {
+    if (r->scores && r->m[0] && r->m[1] && r->m[2] && r->m[3] && r->m[4]) return 0;
+    if (!r->scores) r->scores = malloc(sizeof(float) * (size_t)(B->c_off[B->n_cases] ? B->c_off[B->n_cases] : 1));
+    for (int i = 0; i < 5; i++)
+        if (!r->m[i]) r->m[i] = malloc(sizeof(double) * (size_t)(B->n_cases ? B->n_cases : 1));
+    if (!r->scores || !r->m[0] || !r->m[1] || !r->m[2] || !r->m[3] || !r->m[4])
+        return fr_fail(FR_ERR_NOMEM, err, errcap, "ranker %s: out of memory", r->name);
+    return 0;
 }
 
+/* (r's results are allocated: tune_and_run does it first) */
 static double run_ranker(bench *B, rk *r, const fr_rank_options *o, const double *w, int want_tune, int store) {
-    alloc_results(B, r);
     double hs[2] = {0, 0}, hc[2] = {0, 0}; /* NDCG@10 sums per half (index = c_tune): all cases, cold cases */
     int hn[2] = {0, 0}, hnc[2] = {0, 0};
     for (int k = 0; k < B->n_cases; k++) {
@@ -534,7 +546,6 @@ static int try_signal(bench *B, rk *r, int want_tune, double *v, char *err, size
 static int run_profile(bench *B, rk *r, char *err, size_t errcap) {
     fr_ranker *rk_;
     if (ranker_for(B, r->window, &rk_, err, errcap)) return -1;
-    alloc_results(B, r);
     const int by_position = r->o.mmr_lambda < 1.0f || r->o.top_k > 0;
     for (int k = 0; k < B->n_cases; k++) {
         fr_rank_request q;
@@ -586,6 +597,7 @@ static int tune_and_run(bench *B, rk *r, char *err, size_t errcap) {
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     if (reuse(B, r)) return 0;
+    if (alloc_results(B, r, err, errcap)) return -1;
     double v;
     if (r->kind == RK_PROFILE) {
         if (run_profile(B, r, err, errcap)) return -1;
@@ -781,8 +793,8 @@ static int tune_and_run(bench *B, rk *r, char *err, size_t errcap) {
             }
         }
         if (best < 0) { /* no setting met --min-cold: the one closest to it */
-            fprintf(stderr, "feedrank bench: %s: no setting reaches --min-cold %g on the tuning half; using the best cold slice (%.4f)\n",
-                    r->name, need, best_cold);
+            fr_bench_note(B, "%s: no setting reaches --min-cold %g on the tuning half; using the best cold slice (%.4f)", r->name, need,
+                          best_cold);
             memcpy(bw, cw, sizeof bw);
             bg = cg;
             bb = cb;
@@ -822,23 +834,9 @@ static int tune_and_run(bench *B, rk *r, char *err, size_t errcap) {
     return 0;
 }
 
-/* Progress of a long step on stderr: a bar redrawn in place on a terminal, else a line every 10 s. */
+/* Progress of a long step, to the caller's callback (which decides how often to show it). */
 static void progress(bench *B, const char *what, long done, long total) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    const double now = ts.tv_sec + ts.tv_nsec * 1e-9;
-    const int last = done >= total;
-    if (B->tty) {
-        if (!last && now - B->last_progress < 0.2) return;
-        const int width = 30, fill = total > 0 ? (int)(width * done / total) : width;
-        fprintf(stderr, "\r  %-40.40s [%.*s%*s] %ld/%ld%s", what, fill, "##############################", width - fill, "", done, total, last ? "\n" : "");
-    } else {
-        if (!last && now - B->last_progress < 10) return;
-        if (last && B->last_progress == 0) return; /* finished within 10 s: nothing to say */
-        fprintf(stderr, "feedrank bench: %s: %ld/%ld (%.0f%%)\n", what, done, total, total > 0 ? 100.0 * done / total : 100.0);
-    }
-    B->last_progress = last ? 0 : now;
-    fflush(stderr);
+    if (B->opt && B->opt->progress) B->opt->progress(B->opt->ctx, what, done, total);
 }
 
 /* ---------- embeddings (cached as item stores) ---------- */
@@ -856,11 +854,11 @@ static int embed_cached(bench *B, fr_encoder *enc, char **texts, int n, fr_text_
         for (int i = 0; ok && i < n; i++) fr_store_vector(s, (uint64_t)i, out + (size_t)i * D);
         fr_store_close(s);
         if (ok) {
-            fprintf(stderr, "feedrank bench: %s embeddings from cache %s\n", tag, path);
+            fr_bench_note(B, "%s embeddings from cache %s", tag, path);
             return 0;
         }
     }
-    fprintf(stderr, "feedrank bench: embedding %d %s texts with %s ...\n", n, tag, fr_encoder_name(enc));
+    fr_bench_note(B, "embedding %d %s texts with %s ...", n, tag, fr_encoder_name(enc));
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     for (int i = 0; i < n; i += 256) {
@@ -871,7 +869,7 @@ static int embed_cached(bench *B, fr_encoder *enc, char **texts, int n, fr_text_
         progress(B, what, i + m, n);
     }
     clock_gettime(CLOCK_MONOTONIC, &t1);
-    fprintf(stderr, "feedrank bench: %d texts in %.1f s\n", n, t1.tv_sec - t0.tv_sec + (t1.tv_nsec - t0.tv_nsec) * 1e-9);
+    fr_bench_note(B, "%d texts in %.1f s", n, t1.tv_sec - t0.tv_sec + (t1.tv_nsec - t0.tv_nsec) * 1e-9);
     mkdir(cache_dir, 0755);
     fr_store_writer *w;
     if (fr_store_writer_open(path, D, FR_STORE_F32, fr_encoder_name(enc), fr_encoder_fingerprint(enc), 0, &w, NULL, 0) == FR_OK) {
@@ -1013,11 +1011,11 @@ static int build_cases(bench *B, int distractors, int negatives, int popularity_
     free(cum);
     return 0;
 oom:
-    fr_fail(FR_ERR_NOMEM, err, errcap, "bench: out of memory");
+    fr_fail(FR_ERR_NOMEM, err, errcap, "out of memory");
     return -1;
 }
 
-int fr_bench_ab(const fr_bench_options *o) {
+fr_status fr_bench_ab(const fr_bench_options *o, int *refused, char *err, size_t errcap) {
     const char *dataset = o->dataset, *data = o->data, *model = o->model, *device = o->device, *out_dir = o->out_dir, *cache = o->cache;
     const char *sampler = o->sampler, *dump = o->dump_cases, *ties = o->ties, *save_profile = o->save_profile;
     const char *frontier = o->frontier, *seq_model = o->seq_model, *dump_rankings = o->dump_rankings, *cmdline = o->cmdline;
@@ -1025,42 +1023,44 @@ int fr_bench_ab(const fr_bench_options *o) {
     const long distractors = o->distractors, negatives = o->negatives, seed = o->seed, cold_k = o->cold_k, rounds = o->rounds, limit = o->limit;
     const int nb = o->n_specs - 1;
     int loaded_queries = 0, loaded_users = 0;
-    char err[1024];
     rk *rks[MAX_RANKERS] = {0};
-    int nr = 0, rc = 0, need_embed = 0;
+    int nr = 0, need_embed = 0;
+    fr_status rc = FR_OK;
+    *refused = 0;
+    if (!o->report || o->n_specs < 2 || o->n_specs > MAX_RANKERS)
+        return fr_fail(FR_ERR_ARG, err, errcap, "bench: needs a report stream and 2..%d rankers", MAX_RANKERS);
     for (int i = 0; i <= nb; i++) {
-        rk *r = rk_parse(specs[i], err, sizeof err);
+        rk *r = rk_parse(specs[i], err, errcap);
         if (!r) {
-            fprintf(stderr, "feedrank bench ab: %s\n", err);
             for (int j = 0; j < nr; j++) rk_free(rks[j]);
-            return 2;
+            *refused = 1;
+            return FR_ERR_ARG;
         }
         rks[nr++] = r;
     }
     bench B = {0};
+    B.opt = o;
     B.seed = (uint64_t)seed;
     B.cache = cache;
     B.data_hash = fr_hash64(data, strlen(data), 0xBE4C);
-    B.tty = isatty(2);
-    if (seq_model && fr_read_small_file(seq_model, (size_t)1 << 31, (char **)&B.seq_model, &B.seq_model_size, err, sizeof err)) {
-        fprintf(stderr, "feedrank bench ab: --seq-model: %s\n", err);
+    if (seq_model && (rc = fr_read_small_file(seq_model, (size_t)1 << 31, (char **)&B.seq_model, &B.seq_model_size, err, errcap))) {
+        char why[768];
+        snprintf(why, sizeof why, "%s", err);
+        fr_fail(rc, err, errcap, "--seq-model: %s", why);
         for (int j = 0; j < nr; j++) rk_free(rks[j]);
-        return 1;
+        return rc;
     }
     B.min_cold = o->min_cold;
     B.ties_order = strcmp(ties, "order") == 0;
     B.frontier_path = frontier;
     if (frontier && !(B.frontier = fopen(frontier, "w"))) {
-        fprintf(stderr, "feedrank bench ab: --frontier %s: %s\n", frontier, strerror(errno));
+        rc = fr_fail(FR_ERR_IO, err, errcap, "--frontier %s: %s", frontier, strerror(errno));
         for (int j = 0; j < nr; j++) rk_free(rks[j]);
-        return 1;
+        free(B.seq_model);
+        return rc;
     }
     fr_encoder *enc = NULL;
-    if (fr_dataset_load(dataset, data, &B.d, err, sizeof err)) {
-        fprintf(stderr, "feedrank bench ab: %s\n", err);
-        rc = 1;
-        goto done;
-    }
+    if ((rc = fr_dataset_load(dataset, data, &B.d, err, errcap))) goto done;
     fr_dataset *d = B.d;
     B.mode = d->mode;
     loaded_queries = d->n_queries; /* what fr_dataset_free must free */
@@ -1071,7 +1071,7 @@ int fr_bench_ab(const fr_bench_options *o) {
     }
     char summary[512];
     fr_dataset_summary(d, summary, sizeof summary);
-    fprintf(stderr, "feedrank bench: %s\n", summary);
+    fr_bench_note(&B, "%s", summary);
     /* check every ranker fits the mode, and what it needs */
     for (int i = 0; i < nr; i++) {
         rk *list[MAX_PARTS + 1];
@@ -1081,24 +1081,17 @@ int fr_bench_ab(const fr_bench_options *o) {
         else list[n++] = rks[i];
         for (int p = 0; p < n; p++) {
             rk_kind k = list[p]->kind;
-            if ((k == RK_BM25 || k == RK_ORDER) && d->mode != FR_DS_SEARCH) {
-                fprintf(stderr, "feedrank bench ab: ranker '%s' needs a search dataset\n", list[p]->name);
-                rc = 2;
-                goto done;
-            }
-            if ((k == RK_POP || k == RK_COVIS || k == RK_LCOVIS || k == RK_SEQ) && d->mode != FR_DS_FEED) {
-                fprintf(stderr, "feedrank bench ab: ranker '%s' needs a feed dataset (interaction histories)\n", list[p]->name);
-                rc = 2;
-                goto done;
-            }
-            if (k == RK_SEQ && !B.seq_model) {
-                fprintf(stderr, "feedrank bench ab: ranker '%s' needs --seq-model FILE (feedrank train --model-out, trained on a store of this catalogue)\n", list[p]->name);
-                rc = 2;
-                goto done;
-            }
-            if (k == RK_PROFILE && rks[i]->o.sequential_weight != 0 && !B.seq_model) {
-                fprintf(stderr, "feedrank bench ab: %s has a sequential weight: give --seq-model FILE\n", list[p]->name);
-                rc = 2;
+            if ((k == RK_BM25 || k == RK_ORDER) && d->mode != FR_DS_SEARCH)
+                rc = fr_fail(FR_ERR_ARG, err, errcap, "ranker '%s' needs a search dataset", list[p]->name);
+            else if ((k == RK_POP || k == RK_COVIS || k == RK_LCOVIS || k == RK_SEQ) && d->mode != FR_DS_FEED)
+                rc = fr_fail(FR_ERR_ARG, err, errcap, "ranker '%s' needs a feed dataset (interaction histories)", list[p]->name);
+            else if (k == RK_SEQ && !B.seq_model)
+                rc = fr_fail(FR_ERR_ARG, err, errcap, "ranker '%s' needs --seq-model FILE (feedrank train --model-out, trained on a store of this catalogue)",
+                             list[p]->name);
+            else if (k == RK_PROFILE && rks[i]->o.sequential_weight != 0 && !B.seq_model)
+                rc = fr_fail(FR_ERR_ARG, err, errcap, "%s has a sequential weight: give --seq-model FILE", list[p]->name);
+            if (rc) {
+                *refused = 1;
                 goto done;
             }
             need_embed |= k == RK_EMBED || k == RK_SEQ || k == RK_PROFILE; /* seq reads the item vectors; a profile ranks by everything */
@@ -1106,21 +1099,18 @@ int fr_bench_ab(const fr_bench_options *o) {
     }
     B.pop = calloc((size_t)d->n_items, sizeof(double));
     if (!B.pop) {
-        fprintf(stderr, "feedrank bench: out of memory\n");
-        rc = 1;
+        rc = fr_fail(FR_ERR_NOMEM, err, errcap, "out of memory");
         goto done;
     }
     if (d->mode == FR_DS_FEED)
         for (int u = 0; u < d->n_users; u++)
             for (int j = d->h_off[u]; j < d->h_off[u + 1]; j++) B.pop[d->h_items[j]] += 1;
-    if (build_cases(&B, (int)distractors, (int)negatives, strcmp(sampler, "popularity") == 0, (int)cold_k, err, sizeof err)) {
-        fprintf(stderr, "%s\n", err);
-        rc = 1;
+    if (build_cases(&B, (int)distractors, (int)negatives, strcmp(sampler, "popularity") == 0, (int)cold_k, err, errcap)) {
+        rc = FR_ERR_NOMEM;
         goto done;
     }
     if (B.n_cases == 0) {
-        fprintf(stderr, "feedrank bench ab: no usable cases in %s\n", data);
-        rc = 1;
+        rc = fr_fail(FR_ERR_FORMAT, err, errcap, "no usable cases in %s", data);
         goto done;
     }
     { /* scratch sized to the largest case (--negatives / --distractors up to 100,000) */
@@ -1128,16 +1118,14 @@ int fr_bench_ab(const fr_bench_options *o) {
         for (int k = 0; k < B.n_cases; k++)
             if (B.c_off[k + 1] - B.c_off[k] > maxn) maxn = B.c_off[k + 1] - B.c_off[k];
         if (grow_scratch(&B, maxn)) {
-            fprintf(stderr, "feedrank bench: out of memory\n");
-            rc = 1;
+            rc = fr_fail(FR_ERR_NOMEM, err, errcap, "out of memory");
             goto done;
         }
     }
     if (dump) {
         FILE *f = fopen(dump, "w");
         if (!f) {
-            fprintf(stderr, "feedrank bench ab: cannot write %s: %s\n", dump, strerror(errno));
-            rc = 1;
+            rc = fr_fail(FR_ERR_IO, err, errcap, "cannot write %s: %s", dump, strerror(errno));
             goto done;
         }
         for (int k = 0; k < B.n_cases; k++) {
@@ -1155,9 +1143,10 @@ int fr_bench_ab(const fr_bench_options *o) {
     }
     if (need_embed) {
         fr_encoder_options opt = {.backend = device};
-        if (fr_encoder_load(model, &opt, &enc, err, sizeof err)) {
-            fprintf(stderr, "feedrank bench: cannot load model: %s\n", err);
-            rc = 1;
+        if ((rc = fr_encoder_load(model, &opt, &enc, err, errcap))) {
+            char why[768];
+            snprintf(why, sizeof why, "%s", err);
+            fr_fail(rc, err, errcap, "cannot load model: %s", why);
             goto done;
         }
         B.dim = fr_encoder_dim(enc);
@@ -1165,13 +1154,12 @@ int fr_bench_ab(const fr_bench_options *o) {
         snprintf(B.model_name, sizeof B.model_name, "%s", fr_encoder_name(enc));
         B.item_vecs = malloc(sizeof(float) * (size_t)d->n_items * B.dim);
         if (!B.item_vecs) {
-            rc = 1;
+            rc = fr_fail(FR_ERR_NOMEM, err, errcap, "out of memory");
             goto done;
         }
         if (!limit) {
-            if (embed_cached(&B, enc, d->item_texts, d->n_items, FR_TEXT_DOCUMENT, cache, "items", B.item_vecs, err, sizeof err)) {
-                fprintf(stderr, "feedrank bench: %s\n", err);
-                rc = 1;
+            if (embed_cached(&B, enc, d->item_texts, d->n_items, FR_TEXT_DOCUMENT, cache, "items", B.item_vecs, err, errcap)) {
+                rc = FR_ERR_IO;
                 goto done;
             }
         } else { /* --limit: only the items its cases use (candidates and histories); the others stay 0 */
@@ -1191,57 +1179,47 @@ int fr_bench_ab(const fr_bench_options *o) {
                     }
                 vecs = malloc(sizeof(float) * (size_t)(m ? m : 1) * B.dim);
             }
-            int bad = !vecs || embed_cached(&B, enc, sub, m, FR_TEXT_DOCUMENT, cache, "items", vecs, err, sizeof err);
+            int bad = !vecs || embed_cached(&B, enc, sub, m, FR_TEXT_DOCUMENT, cache, "items", vecs, err, errcap);
             if (!bad) {
                 memset(B.item_vecs, 0, sizeof(float) * (size_t)d->n_items * B.dim);
                 for (int i = 0; i < m; i++) memcpy(B.item_vecs + (size_t)rows[i] * B.dim, vecs + (size_t)i * B.dim, sizeof(float) * B.dim);
-                fprintf(stderr, "feedrank bench: --limit: %d of %d items embedded (those its cases use)\n", m, d->n_items);
+                fr_bench_note(&B, "--limit: %d of %d items embedded (those its cases use)", m, d->n_items);
             }
-            const int oom = !vecs;
+            if (!vecs) rc = fr_fail(FR_ERR_NOMEM, err, errcap, "out of memory");
+            else if (bad) rc = FR_ERR_IO;
             free(used);
             free(rows);
             free(sub);
             free(vecs);
-            if (bad) {
-                fprintf(stderr, "feedrank bench: %s\n", oom ? "out of memory" : err);
-                rc = 1;
-                goto done;
-            }
+            if (rc) goto done;
         }
         if (d->mode == FR_DS_SEARCH) {
             B.query_vecs = malloc(sizeof(float) * (size_t)d->n_queries * B.dim);
             if (!B.query_vecs) {
-                rc = 1;
+                rc = fr_fail(FR_ERR_NOMEM, err, errcap, "out of memory");
                 goto done;
             }
-            if (embed_cached(&B, enc, d->query_texts, d->n_queries, FR_TEXT_QUERY, cache, "queries", B.query_vecs, err, sizeof err)) {
-                fprintf(stderr, "feedrank bench: %s\n", err);
-                rc = 1;
+            if (embed_cached(&B, enc, d->query_texts, d->n_queries, FR_TEXT_QUERY, cache, "queries", B.query_vecs, err, errcap)) {
+                rc = FR_ERR_IO;
                 goto done;
             }
         }
     }
     for (int i = 0; i < nr; i++) {
-        fprintf(stderr, "feedrank bench: ranker %s ...\n", rks[i]->name);
-        if (tune_and_run(&B, rks[i], err, sizeof err)) {
-            fprintf(stderr, "feedrank bench: %s\n", err);
-            rc = 1;
+        fr_bench_note(&B, "ranker %s ...", rks[i]->name);
+        if (tune_and_run(&B, rks[i], err, errcap)) {
+            rc = FR_ERR_IO;
             goto done;
         }
     }
-    if (dump_rankings && fr_bench_write_rankings(&B, rks, nr, dump_rankings, err, sizeof err)) {
-        fprintf(stderr, "feedrank bench ab: %s\n", err);
-        rc = 1;
+    if (dump_rankings && fr_bench_write_rankings(&B, rks, nr, dump_rankings, err, errcap)) {
+        rc = FR_ERR_IO;
         goto done;
     }
     fr_bench_report(&B, rks, nr, (int)rounds, out_dir, cmdline, need_embed ? fr_encoder_name(enc) : NULL, summary, (int)distractors, (int)negatives, sampler, (int)cold_k);
-    if (save_profile && (rc = fr_bench_save_profile(&B, rks, nr, save_profile, dataset, data, (int)seed, err, sizeof err)))
-        fprintf(stderr, "feedrank bench ab: %s\n", err);
+    if (save_profile && fr_bench_save_profile(&B, rks, nr, save_profile, dataset, data, (int)seed, err, errcap)) rc = FR_ERR_IO;
 done:
-    if (B.frontier && fclose(B.frontier) != 0 && rc == 0) {
-        fprintf(stderr, "feedrank bench ab: --frontier %s: write failed\n", frontier);
-        rc = 1;
-    }
+    if (B.frontier && fclose(B.frontier) != 0 && rc == FR_OK) rc = fr_fail(FR_ERR_IO, err, errcap, "--frontier %s: write failed", frontier);
     for (int i = 0; i < nr; i++) rk_free(rks[i]);
     fr_encoder_free(enc);
     for (int i = 0; i < B.n_stores; i++) {
@@ -1270,5 +1248,3 @@ done:
     fr_dataset_free(B.d);
     return rc;
 }
-
-/* feedrank tune: `bench ab` with the default blend for the dataset's mode, writing the profile. */

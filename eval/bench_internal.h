@@ -125,13 +125,15 @@ typedef struct {
     int req_cap;
     int *iwork;
     int work_cap;
-    /* progress */
-    int tty;
-    double last_progress;
+    const fr_bench_options *opt; /* the caller's report stream and callbacks */
 } bench;
+
+/* bench.c: a note to the caller (printf-style; nothing when it gave no callback) */
+void fr_bench_note(const bench *B, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* bench_report.c */
 const char *fr_bench_case_label(const bench *B, int k);
+/* report.md to B->opt->report (and with out_dir report.md, report.json and plots there) */
 void fr_bench_report(bench *B, rk **rks, int nr, int rounds, const char *out_dir, const char *cmdline, const char *model,
                      const char *summary, int distractors, int negatives, const char *sampler, int cold_k);
 int fr_bench_write_rankings(bench *B, rk **rks, int nr, const char *path, char *err, size_t errcap);

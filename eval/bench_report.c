@@ -1,4 +1,4 @@
-/* bench_report.c - what `bench ab` reports: report.md (stdout), report.json, the gnuplot plots,
+/* bench_report.c - what `bench ab` reports: report.md (to the caller's stream), report.json, the gnuplot plots,
  * --dump-rankings and --save-profile (the tuned blend as a ranking profile). */
 #include "bench_internal.h"
 
@@ -98,7 +98,8 @@ void fr_bench_report(bench *B, rk **rks, int nr, int rounds, const char *out_dir
                      const char *summary, int distractors, int negatives, const char *sampler, int cold_k) {
     const int feed = B->d->mode == FR_DS_FEED, nm = feed ? 5 : 3; /* search: NDCG@5, NDCG@10, MRR */
     const int mi[5] = {0, 1, feed ? 2 : 4, 3, 4};
-    FILE *md = stdout, *js = NULL;
+    FILE *const out = B->opt->report;
+    FILE *md = out, *js = NULL;
     char path[4096];
     if (out_dir) {
         mkdir(out_dir, 0755);
@@ -332,14 +333,14 @@ void fr_bench_report(bench *B, rk **rks, int nr, int rounds, const char *out_dir
             fprintf(md, "\n%s\n", gp == 0 ? "Plots (gnuplot, PNG and SVG): ndcg10, ndcg10_cold (feed), diffN per B ranker N, frontier (with --frontier)." : "Plots: gnuplot not available; data in ndcg10*.dat and diffN.dat, script plots.gp.");
         }
     }
-    if (md != stdout) {
+    if (md != out) { /* written to out_dir/report.md: the caller's stream gets the same bytes */
         fclose(md);
         snprintf(path, sizeof path, "%s/report.md", out_dir);
-        fprintf(stderr, "feedrank bench: report written to %s\n", path);
+        fr_bench_note(B, "report written to %s", path);
         FILE *f = fopen(path, "r");
         char buf[4096];
         size_t got;
-        while (f && (got = fread(buf, 1, sizeof buf, f)) > 0) fwrite(buf, 1, got, stdout);
+        while (f && (got = fread(buf, 1, sizeof buf, f)) > 0) fwrite(buf, 1, got, out);
         if (f) fclose(f);
     }
 }
@@ -399,9 +400,7 @@ int fr_bench_save_profile(bench *B, rk **rks, int nr, const char *path, const ch
     if (fclose(f) != 0 && !rc) rc = fr_fail(FR_ERR_NOMEM, err, errcap, "--save-profile: out of memory");
     if (!rc) rc = fr_atomic_write_file(path, text, text_len, err, errcap);
     free(text);
-    if (rc) return 1;
-    fprintf(stderr, "feedrank bench ab: profile written to %s\n", path);
-    return 0;
+    return rc ? 1 : 0;
 }
 
 /* --dump-rankings: per case, each ranker's order (the metrics' order) and NDCG@10. */

@@ -14,55 +14,16 @@
 #include "html.h"
 #include "recbole.h"
 
-/* ---- string -> index map (keys owned by the caller's arrays) ---- */
-typedef struct {
-    char **keys;
-    int *slots;
-    size_t cap;
-    int n;
-} strmap;
-
-static int sm_init(strmap *m, char **keys) {
-    m->keys = keys;
-    m->cap = 1024;
-    m->n = 0;
-    m->slots = malloc(sizeof(int) * m->cap);
-    if (!m->slots) return -1;
-    memset(m->slots, -1, sizeof(int) * m->cap);
-    return 0;
+/* ---- string -> index maps: fr_hindex over the caller's array of keys ---- */
+/* ctx is the address of the array pointer (char ***), so the array may be reallocated as it grows. */
+static const void *str_key(const void *ctx, uint32_t entry, size_t *len) {
+    const char *k = (*(char **const *)ctx)[entry];
+    *len = strlen(k);
+    return k;
 }
-static int sm_find(const strmap *m, const char *k) {
-    size_t i = fr_hash64(k, strlen(k), 0) & (m->cap - 1);
-    while (m->slots[i] >= 0) {
-        if (strcmp(m->keys[m->slots[i]], k) == 0) return m->slots[i];
-        i = (i + 1) & (m->cap - 1);
-    }
-    return -1;
-}
-/* Inserts index idx (whose key is m->keys[idx]); the keys array may have moved (pass it). */
-static int sm_insert(strmap *m, char **keys, int idx) {
-    m->keys = keys;
-    if ((size_t)(m->n + 1) * 2 > m->cap) {
-        size_t nc = m->cap * 2;
-        int *s = malloc(sizeof(int) * nc);
-        if (!s) return -1;
-        memset(s, -1, sizeof(int) * nc);
-        for (size_t i = 0; i < m->cap; i++)
-            if (m->slots[i] >= 0) {
-                size_t j = fr_hash64(keys[m->slots[i]], strlen(keys[m->slots[i]]), 0) & (nc - 1);
-                while (s[j] >= 0) j = (j + 1) & (nc - 1);
-                s[j] = m->slots[i];
-            }
-        free(m->slots);
-        m->slots = s;
-        m->cap = nc;
-    }
-    size_t i = fr_hash64(keys[idx], strlen(keys[idx]), 0) & (m->cap - 1);
-    while (m->slots[i] >= 0) i = (i + 1) & (m->cap - 1);
-    m->slots[i] = idx;
-    m->n++;
-    return 0;
-}
+static int sm_find(const fr_hindex *m, const char *k) { return (int)fr_hindex_find(m, k, strlen(k)); }
+/* Adds index idx, whose key (already in the array) is new. 0, or -1 when out of memory. */
+static int sm_insert(fr_hindex *m, const char *key, int idx) { return fr_hindex_put(m, key, strlen(key), (uint32_t)idx) == -2 ? -1 : 0; }
 
 /* ---- growable arrays ---- */
 #define GROW(arr, n, cap)                                    \
@@ -78,7 +39,7 @@ static int sm_insert(strmap *m, char **keys, int idx) {
 
 typedef struct {
     fr_dataset *d;
-    strmap items, queries, users;
+    fr_hindex items, queries; /* over d->item_ids, d->query_texts */
     size_t item_cap, query_cap, user_cap;
 } builder;
 
@@ -99,7 +60,7 @@ static int item_of(builder *b, const char *id, const char *text, int add) {
     d->item_ids[d->n_items] = strdup(id);
     d->item_texts[d->n_items] = strdup(text ? text : "");
     if (!d->item_ids[d->n_items] || !d->item_texts[d->n_items]) return -2;
-    if (sm_insert(&b->items, d->item_ids, d->n_items)) return -2;
+    if (sm_insert(&b->items, d->item_ids[d->n_items], d->n_items)) return -2;
     return d->n_items++;
 }
 
@@ -115,7 +76,7 @@ static int query_of(builder *b, const char *text) {
         b->query_cap = nc;
     }
     if (!(d->query_texts[d->n_queries] = strdup(text))) return -2;
-    if (sm_insert(&b->queries, d->query_texts, d->n_queries)) return -2;
+    if (sm_insert(&b->queries, d->query_texts[d->n_queries], d->n_queries)) return -2;
     return d->n_queries++;
 }
 
@@ -172,10 +133,9 @@ static fr_dataset *new_dataset(const char *name, fr_ds_mode mode, builder *b) {
     d->mode = mode;
     memset(b, 0, sizeof *b);
     b->d = d;
-    if (sm_init(&b->items, NULL) || sm_init(&b->queries, NULL) || sm_init(&b->users, NULL)) {
-        free(b->items.slots);
-        free(b->queries.slots);
-        free(b->users.slots);
+    if (fr_hindex_init(&b->items, 1024, str_key, &d->item_ids) || fr_hindex_init(&b->queries, 1024, str_key, &d->query_texts)) {
+        fr_hindex_free(&b->items);
+        fr_hindex_free(&b->queries);
         free(d);
         return NULL;
     }
@@ -183,9 +143,8 @@ static fr_dataset *new_dataset(const char *name, fr_ds_mode mode, builder *b) {
 }
 
 static void builder_done(builder *b) {
-    free(b->items.slots);
-    free(b->queries.slots);
-    free(b->users.slots);
+    fr_hindex_free(&b->items);
+    fr_hindex_free(&b->queries);
 }
 
 void fr_dataset_free(fr_dataset *d) {
@@ -227,9 +186,41 @@ static int parse_float(const char *s, float *out) {
     return 0;
 }
 
-/* Appends user uid with target t, whose history ends at h_items[hn]. 0, or -1 when out of memory. */
-static int add_user(builder *b, const char *uid, int t, size_t hn, size_t *ucap) {
+/* Next line of f without its line ending: its length (0: an empty line), or -1 at the end. */
+static ssize_t read_line(FILE *f, char **line, size_t *cap) {
+    ssize_t got = getline(line, cap, f);
+    while (got > 0 && ((*line)[got - 1] == '\n' || (*line)[got - 1] == '\r')) (*line)[--got] = 0;
+    return got;
+}
+
+/* Appends item id (NULL: not a string) to the history being read, h_items[*hn]; an id the catalogue
+ * does not hold is counted in unknown_ids and skipped. 0, or -1 when out of memory. */
+static int history_add(builder *b, const char *id, size_t *hn, size_t *hcap) {
     fr_dataset *d = b->d;
+    const int it = id ? item_of(b, id, NULL, 0) : -1;
+    if (it < 0) {
+        d->unknown_ids++;
+        return 0;
+    }
+    if (*hn >= *hcap) {
+        size_t nc = *hcap ? *hcap * 2 : 256;
+        int *h = realloc(d->h_items, sizeof(int) * nc);
+        if (!h) return -1;
+        d->h_items = h;
+        *hcap = nc;
+    }
+    d->h_items[(*hn)++] = it;
+    return 0;
+}
+
+/* Ends user uid's row: target t, history h_items[start .. hn-1]. A history with no known item makes
+ * the row a bad one (not added). 0, or -1 when out of memory. */
+static int add_user(builder *b, const char *uid, int t, size_t start, size_t hn, size_t *ucap) {
+    fr_dataset *d = b->d;
+    if (hn == start) {
+        d->bad_rows++;
+        return 0;
+    }
     if ((size_t)d->n_users >= *ucap) {
         size_t nc = *ucap ? *ucap * 2 : 1024;
         char **u = realloc(d->user_ids, sizeof(char *) * nc);
@@ -349,21 +340,17 @@ static fr_status load_recbole(const char *path, fr_dataset **out, char *err, siz
         goto fail;
     }
     char *fl[8];
-    ssize_t got = getline(&line, &lcap, f);
-    if (got <= 0) {
+    ssize_t got = read_line(f, &line, &lcap);
+    if (got < 0) {
         rc = fr_fail(FR_ERR_FORMAT, err, errcap, "%s: empty file", item_path);
         goto fail;
     }
-    while (got > 0 && (line[got - 1] == '\n' || line[got - 1] == '\r')) line[--got] = 0;
     int nf = fr_recbole_split(line, fl, 8), c_id = fr_recbole_column(fl, nf, "item_id", 0), c_title = fr_recbole_column(fl, nf, "title", 0);
     if (c_id < 0 || c_title < 0) {
         rc = fr_fail(FR_ERR_FORMAT, err, errcap, "%s: header needs item_id:token and title:token_seq", item_path);
         goto fail;
     }
-    long lineno = 1;
-    while ((got = getline(&line, &lcap, f)) >= 0) {
-        lineno++;
-        while (got > 0 && (line[got - 1] == '\n' || line[got - 1] == '\r')) line[--got] = 0;
+    while ((got = read_line(f, &line, &lcap)) >= 0) {
         if (got == 0) continue;
         nf = fr_recbole_split(line, fl, 8);
         if (nf <= c_id || nf <= c_title || !*fl[c_id]) {
@@ -382,12 +369,10 @@ static fr_status load_recbole(const char *path, fr_dataset **out, char *err, siz
         rc = fr_fail(FR_ERR_IO, err, errcap, "%s: cannot open: %s", path, strerror(errno));
         goto fail;
     }
-    got = getline(&line, &lcap, f);
-    if (got <= 0) {
+    if (read_line(f, &line, &lcap) < 0) {
         rc = fr_fail(FR_ERR_FORMAT, err, errcap, "%s: empty file", path);
         goto fail;
     }
-    while (got > 0 && (line[got - 1] == '\n' || line[got - 1] == '\r')) line[--got] = 0;
     nf = fr_recbole_split(line, fl, 8);
     int c_user = fr_recbole_column(fl, nf, "user_id", 0), c_hist = fr_recbole_column(fl, nf, "item_id_list", 0), c_target = fr_recbole_column(fl, nf, "item_id", 0);
     if (c_user < 0 || c_hist < 0 || c_target < 0) {
@@ -397,8 +382,7 @@ static fr_status load_recbole(const char *path, fr_dataset **out, char *err, siz
     d->h_off = malloc(sizeof(int));
     if (!d->h_off) goto oom;
     d->h_off[0] = 0;
-    while ((got = getline(&line, &lcap, f)) >= 0) {
-        while (got > 0 && (line[got - 1] == '\n' || line[got - 1] == '\r')) line[--got] = 0;
+    while ((got = read_line(f, &line, &lcap)) >= 0) {
         if (got == 0) continue;
         d->rows++;
         nf = fr_recbole_split(line, fl, 8);
@@ -413,20 +397,9 @@ static fr_status load_recbole(const char *path, fr_dataset **out, char *err, siz
             continue;
         }
         size_t start = hn;
-        for (char *tok = strtok(fl[c_hist], " "); tok; tok = strtok(NULL, " ")) {
-            int it = item_of(&b, tok, NULL, 0);
-            if (it < 0) {
-                d->unknown_ids++;
-                continue;
-            }
-            GROW(d->h_items, hn, hcap);
-            d->h_items[hn++] = it;
-        }
-        if (hn == start) {
-            d->bad_rows++;
-            continue;
-        } /* a user with no usable history */
-        if (add_user(&b, fl[c_user], t, hn, &ucap)) goto oom;
+        for (char *tok = strtok(fl[c_hist], " "); tok; tok = strtok(NULL, " "))
+            if (history_add(&b, tok, &hn, &hcap)) goto oom;
+        if (add_user(&b, fl[c_user], t, start, hn, &ucap)) goto oom;
     }
     fclose(f);
     free(line);
@@ -459,7 +432,7 @@ static fr_status load_wands(const char *dir, fr_dataset **out, char *err, size_t
     int *qid_map = NULL;
     size_t qcap = 0;
     int nq_ids = 0;
-    strmap qids = {0};
+    fr_hindex qids = {0}; /* query_id -> its row in qtext_by_id */
     char path[4096];
     fr_status rc;
     int r;
@@ -486,7 +459,7 @@ static fr_status load_wands(const char *dir, fr_dataset **out, char *err, size_t
     c = NULL;
     snprintf(path, sizeof path, "%s/query.csv", dir);
     if ((rc = fr_catalog_open(path, FR_CAT_TSV, 0, &c, err, errcap))) goto fail;
-    if (sm_init(&qids, NULL)) goto oom;
+    if (fr_hindex_init(&qids, 1024, str_key, &qtext_by_id)) goto oom;
     while ((r = next_row(c, d, 0, err, errcap)) == 1) {
         size_t l;
         const char *qid = fr_catalog_field(c, "query_id", &l), *q = fr_catalog_field(c, "query", &l);
@@ -511,7 +484,8 @@ static fr_status load_wands(const char *dir, fr_dataset **out, char *err, size_t
         int qi = query_of(&b, q);
         if (qi < 0) goto oom;
         qid_map[nq_ids] = qi;
-        if (sm_insert(&qids, qtext_by_id, nq_ids++)) goto oom;
+        if (sm_insert(&qids, qtext_by_id[nq_ids], nq_ids)) goto oom;
+        nq_ids++;
     }
     if (r < 0) {
         rc = FR_ERR_IO;
@@ -553,7 +527,7 @@ static fr_status load_wands(const char *dir, fr_dataset **out, char *err, size_t
     for (int i = 0; i < nq_ids; i++) free(qtext_by_id[i]);
     free(qtext_by_id);
     free(qid_map);
-    free(qids.slots);
+    fr_hindex_free(&qids);
     builder_done(&b);
     *out = d;
     return FR_OK;
@@ -565,7 +539,7 @@ fail:
     for (int i = 0; i < nq_ids; i++) free(qtext_by_id[i]);
     free(qtext_by_id);
     free(qid_map);
-    free(qids.slots);
+    fr_hindex_free(&qids);
     builder_done(&b);
     fr_dataset_free(d);
     return rc;
@@ -599,9 +573,8 @@ static fr_status load_jsonl(const char *path, fr_ds_mode mode, fr_dataset **out,
     }
     long lineno = 0;
     ssize_t got;
-    while ((got = getline(&line, &lcap, f)) >= 0) {
+    while ((got = read_line(f, &line, &lcap)) >= 0) {
         lineno++;
-        while (got > 0 && (line[got - 1] == '\n' || line[got - 1] == '\r')) line[--got] = 0;
         if (got == 0) continue;
         d->rows++;
         cJSON *o = cJSON_ParseWithLength(line, (size_t)got);
@@ -686,20 +659,8 @@ static fr_status load_jsonl(const char *path, fr_ds_mode mode, fr_dataset **out,
             }
             size_t start = hn;
             const cJSON *e;
-            cJSON_ArrayForEach(e, h) {
-                int it = cJSON_IsString(e) ? item_of(&b, e->valuestring, NULL, 0) : -1;
-                if (it < 0) {
-                    d->unknown_ids++;
-                    continue;
-                }
-                GROW(d->h_items, hn, hcap);
-                d->h_items[hn++] = it;
-            }
-            if (hn == start) {
-                d->bad_rows++;
-                continue;
-            }
-            if (add_user(&b, u->valuestring, ti, hn, &ucap)) goto oom;
+            cJSON_ArrayForEach(e, h) if (history_add(&b, cJSON_IsString(e) ? e->valuestring : NULL, &hn, &hcap)) goto oom;
+            if (add_user(&b, u->valuestring, ti, start, hn, &ucap)) goto oom;
         }
     }
     if (mode == FR_DS_SEARCH) {

@@ -49,7 +49,8 @@ void fr_server_config_default(fr_server_config *c) {
 }
 
 typedef enum { K_STR,
-               K_INT } kind;
+               K_INT,
+               K_SYNC } kind; /* K_SYNC: "always" | "interval-ms:N", stored as the int N (0 = always) */
 typedef struct {
     const char *name;
     kind k;
@@ -87,7 +88,9 @@ static const option OPTS[] = {
     I(max_message_bytes, 1024, 1 << 30, "largest request message (default 8 MiB)"),
     I(max_embed_texts, 1, 1 << 20, "texts per Embed call (default 256)"),
     S(wal, "write-ahead log of live updates (UpsertItems/DeleteItems; created when missing); default: off"),
-    I(sync_interval_ms, 0, 60000, "0 (default) = every update is synced to disk before it is acknowledged; N = sync every N ms (a crash can lose the last N ms of acknowledged updates)"),
+    {"sync", K_SYNC, offsetof(fr_server_config, sync_interval_ms), sizeof(int), 1, 60000,
+     "always (default) = every update is synced to disk before it is acknowledged; interval-ms:N = sync every N ms, 1..60000 (a machine crash can lose the last N ms of acknowledged updates)"},
+    I(sync_interval_ms, 0, 60000, "the same as --sync, as a number: 0 = always, N = interval-ms:N"),
     I(wal_skip_corrupt, 0, 1, "start past a corrupt record in the middle of the log, dropping it (default 0: refuse to start, naming its offset)"),
     S(log, "redis://HOST:PORT/STREAM-KEY: live updates through a Redis stream shared by replicas instead of --wal (Redis with appendonly yes, appendfsync always); default: off"),
     S(replica_name, "this replica's name in the shared log (--log): 1..64 of A-Z a-z 0-9 . _ -, stable across restarts (e.g. the pod name)"),
@@ -149,11 +152,20 @@ static int set_option(fr_server_config *c, const char *name, const char *value, 
             if (strcmp(name, "token_file") == 0) c->token[0] = 0;
             return 1;
         }
+        const char *num = value;
+        if (o->k == K_SYNC) {
+            if (strcmp(value, "always") == 0) {
+                memcpy(dst, &(int){0}, sizeof(int));
+                return 1;
+            }
+            num = strncmp(value, "interval-ms:", 12) == 0 ? value + 12 : "";
+        }
         char *end;
         errno = 0;
-        long v = strtol(value, &end, 10);
-        if (errno || end == value || *end || v < o->lo || v > o->hi) {
-            fr_fail(FR_ERR_ARG, err, errcap, "%s: '%s' is not an integer in %ld..%ld", name, value, o->lo, o->hi);
+        long v = strtol(num, &end, 10);
+        if (errno || end == num || *end || v < o->lo || v > o->hi || (o->k == K_SYNC && (*num < '0' || *num > '9'))) {
+            if (o->k == K_SYNC) fr_fail(FR_ERR_ARG, err, errcap, "%s '%s': expected always or interval-ms:N, N in %ld..%ld", name, value, o->lo, o->hi);
+            else fr_fail(FR_ERR_ARG, err, errcap, "%s: '%s' is not an integer in %ld..%ld", name, value, o->lo, o->hi);
             return -1;
         }
         memcpy(dst, &(int){(int)v}, sizeof(int));

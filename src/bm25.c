@@ -14,13 +14,12 @@
 struct fr_bm25 {
     int n_docs, n_terms;
     double avgdl;
-    /* vocabulary: term strings in one arena, open-addressing hash of term ids */
+    /* vocabulary: term strings in one arena (each NUL-terminated, in id order), indexed by id */
     char *arena;
     size_t arena_len, arena_cap;
     size_t *term_off; /* [n_terms] offset of each term in the arena */
     int *df;          /* [n_terms] */
-    int *slots;
-    size_t slot_cap;
+    fr_hindex terms;
     /* per document: (term, tf) pairs sorted by term */
     int *doc_off; /* [n_docs + 1] */
     int *doc_terms, *doc_tf;
@@ -43,34 +42,19 @@ static size_t next_token(const char *s, size_t *pos, char *buf, size_t cap) {
     return n;
 }
 
-static int term_find(const fr_bm25 *m, const char *t, size_t n) {
-    size_t i = fr_hash64(t, n, 0) & (m->slot_cap - 1);
-    while (m->slots[i] >= 0) {
-        const char *u = m->arena + m->term_off[m->slots[i]];
-        if (strncmp(u, t, n) == 0 && u[n] == 0) return m->slots[i];
-        i = (i + 1) & (m->slot_cap - 1);
-    }
-    return -1;
+/* Term `entry`'s bytes: terms are laid out back to back, so its length is the gap to the next. */
+static const void *term_key(const void *ctx, uint32_t entry, size_t *len) {
+    const fr_bm25 *m = ctx;
+    const size_t end = (int)entry + 1 < m->n_terms ? m->term_off[entry + 1] : m->arena_len;
+    *len = end - m->term_off[entry] - 1;
+    return m->arena + m->term_off[entry];
 }
+
+static int term_find(const fr_bm25 *m, const char *t, size_t n) { return (int)fr_hindex_find(&m->terms, t, n); }
 
 static int term_add(fr_bm25 *m, const char *t, size_t n, size_t *term_cap) {
     int id = term_find(m, t, n);
     if (id >= 0) return id;
-    if ((size_t)(m->n_terms + 1) * 2 > m->slot_cap) {
-        size_t nc = m->slot_cap * 2;
-        int *s = malloc(sizeof(int) * nc);
-        if (!s) return -1;
-        memset(s, -1, sizeof(int) * nc);
-        for (int k = 0; k < m->n_terms; k++) {
-            const char *u = m->arena + m->term_off[k];
-            size_t j = fr_hash64(u, strlen(u), 0) & (nc - 1);
-            while (s[j] >= 0) j = (j + 1) & (nc - 1);
-            s[j] = k;
-        }
-        free(m->slots);
-        m->slots = s;
-        m->slot_cap = nc;
-    }
     if ((size_t)m->n_terms >= *term_cap) {
         size_t nc = *term_cap * 2;
         size_t *o = realloc(m->term_off, sizeof(size_t) * nc);
@@ -92,10 +76,13 @@ static int term_add(fr_bm25 *m, const char *t, size_t n, size_t *term_cap) {
     m->term_off[m->n_terms] = m->arena_len;
     m->df[m->n_terms] = 0;
     m->arena_len += n + 1;
-    size_t i = fr_hash64(t, n, 0) & (m->slot_cap - 1);
-    while (m->slots[i] >= 0) i = (i + 1) & (m->slot_cap - 1);
-    m->slots[i] = m->n_terms;
-    return m->n_terms++;
+    m->n_terms++; /* first: term_key measures the last term before it by the new one's offset */
+    if (fr_hindex_put(&m->terms, t, n, (uint32_t)(m->n_terms - 1)) == -2) {
+        m->n_terms--;
+        m->arena_len -= n + 1;
+        return -1;
+    }
+    return m->n_terms - 1;
 }
 
 void fr_bm25_free(fr_bm25 *m) {
@@ -103,7 +90,7 @@ void fr_bm25_free(fr_bm25 *m) {
     free(m->arena);
     free(m->term_off);
     free(m->df);
-    free(m->slots);
+    fr_hindex_free(&m->terms);
     free(m->doc_off);
     free(m->doc_terms);
     free(m->doc_tf);
@@ -124,9 +111,8 @@ fr_status fr_bm25_build(const char *const *docs, int n, fr_bm25 **out, char *err
     size_t tmp_cap = 0;
     if (!m) return fr_fail(FR_ERR_NOMEM, err, errcap, "bm25: out of memory");
     m->n_docs = n;
-    m->slot_cap = 2048;
     m->arena_cap = 1 << 16;
-    m->slots = malloc(sizeof(int) * m->slot_cap);
+    const int index_ok = fr_hindex_init(&m->terms, 1024, term_key, m) == 0;
     m->term_off = malloc(sizeof(size_t) * term_cap);
     m->df = malloc(sizeof(int) * term_cap);
     m->arena = malloc(m->arena_cap);
@@ -134,8 +120,7 @@ fr_status fr_bm25_build(const char *const *docs, int n, fr_bm25 **out, char *err
     m->doc_len = calloc((size_t)n + 1, sizeof(int));
     m->doc_terms = malloc(sizeof(int) * pair_cap);
     m->doc_tf = malloc(sizeof(int) * pair_cap);
-    if (!m->slots || !m->term_off || !m->df || !m->arena || !m->doc_off || !m->doc_len || !m->doc_terms || !m->doc_tf) goto oom;
-    memset(m->slots, -1, sizeof(int) * m->slot_cap);
+    if (!index_ok || !m->term_off || !m->df || !m->arena || !m->doc_off || !m->doc_len || !m->doc_terms || !m->doc_tf) goto oom;
     long total_len = 0;
     char tok[256];
     m->doc_off[0] = 0;

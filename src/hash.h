@@ -1,6 +1,7 @@
 /* hash.h - a fast 64-bit non-cryptographic hash, for corruption checks (item store checksums)
  * and fingerprints (which model built a store), and the one in-memory hash index built on it (item
- * ids of a store, the tokenizer's vocabulary, the log priors' users). Not for security. */
+ * ids of a store and of a live delta, the tokenizer's and BM25's vocabularies, the log priors'
+ * users, the evaluation loaders' ids). Not for security. */
 #ifndef FR_HASH_H
 #define FR_HASH_H
 

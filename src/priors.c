@@ -675,6 +675,8 @@ int fr_priors_covis(const fr_priors *p, const uint32_t *hist, const float *hist_
         if (!a || !b) return -1;
         s->cap = cap;
     }
+    /* Candidate rows -> position: kept off fr_hindex on purpose: integer keys probed once per
+     * neighbour (up to L x 1,000 per request) by a multiply-and-mask, not a byte hash + callback. */
     memset(s->pos, 0, cap * sizeof *s->pos);
     for (int k = 0; k < m; k++) {
         out[k] = 0;

@@ -37,49 +37,12 @@ fr_seq_adamw fr_seq_default_adamw(float lr) {
     return o;
 }
 
-/* Sizes are capped so that every index product below fits comfortably in size_t and int loops
- * over one dimension never overflow. */
-#define SEQ_MAX_DIM (1 << 16)
-#define SEQ_MAX_ITEMS (1 << 30)
 /* Loops with less work than this (multiply-adds, roughly) run on one thread: a parallel region
  * costs microseconds, and much more on a busy machine, which a tiny batch or a one-history
  * forward would pay dozens of times per step. Which loops split never changes a result. */
 #define SEQ_PAR_WORK 32768
 /* loss positions per chunk of the sampled softmax (see loss_forward) */
 #define LOSS_CHUNK 64
-
-fr_status fr_seq_layout(const fr_seq_config *c, fr_seq_tensor layout[FR_SEQ_NTENSORS], size_t *total,
-                        char *err, size_t errcap) {
-    if (!c) return fr_fail(FR_ERR_ARG, err, errcap, "seqmodel: no config");
-    if (c->n_items < 1 || c->n_items > SEQ_MAX_ITEMS)
-        return fr_fail(FR_ERR_ARG, err, errcap, "seqmodel: n_items %d out of range 1..%d", c->n_items, SEQ_MAX_ITEMS);
-    const int dims[] = {c->d, c->max_len, c->n_layers, c->n_heads, c->d_text, c->d_ff};
-    const char *names[] = {"d", "max_len", "n_layers", "n_heads", "d_text", "d_ff"};
-    for (int i = 0; i < 6; i++)
-        if (dims[i] < 1 || dims[i] > SEQ_MAX_DIM)
-            return fr_fail(FR_ERR_ARG, err, errcap, "seqmodel: %s %d out of range 1..%d", names[i], dims[i], SEQ_MAX_DIM);
-    if (c->d % c->n_heads)
-        return fr_fail(FR_ERR_ARG, err, errcap, "seqmodel: n_heads %d does not divide d %d", c->n_heads, c->d);
-    if (!(c->dropout >= 0.0f && c->dropout < 1.0f))
-        return fr_fail(FR_ERR_ARG, err, errcap, "seqmodel: dropout %g not in [0, 1)", (double)c->dropout);
-    const size_t N = (size_t)c->n_items, C = (size_t)c->d, T = (size_t)c->max_len, L = (size_t)c->n_layers,
-                 Dt = (size_t)c->d_text, F = (size_t)c->d_ff;
-    static const char *tnames[FR_SEQ_NTENSORS] = {"E", "Wp", "bp", "pos", "ln1_w", "ln1_b", "qkv_w", "qkv_b",
-                                                  "attproj_w", "attproj_b", "ln2_w", "ln2_b", "fc_w", "fc_b",
-                                                  "fcproj_w", "fcproj_b", "lnf_w", "lnf_b"};
-    const size_t counts[FR_SEQ_NTENSORS] = {N * C, C * Dt, C, T * C, L * C, L * C, L * 3 * C * C, L * 3 * C,
-                                            L * C * C, L * C, L * C, L * C, L * F * C, L * F, L * C * F, L * C,
-                                            C, C};
-    size_t off = 0;
-    for (int i = 0; i < FR_SEQ_NTENSORS; i++) {
-        layout[i].name = tnames[i];
-        layout[i].offset = off;
-        layout[i].count = counts[i];
-        off += counts[i];
-    }
-    *total = off;
-    return FR_OK;
-}
 
 /* ---------------------------------------------------------------------------------------------
  * The model and its buffers */
@@ -218,7 +181,7 @@ static fr_status create(const fr_seq_config *cfg, int max_batch, int max_neg, in
     size_t total;
     fr_status rc = fr_seq_layout(cfg, layout, &total, err, errcap);
     if (rc) return rc;
-    if (max_batch < 1 || max_batch > SEQ_MAX_DIM || max_neg < 0 || max_neg > SEQ_MAX_ITEMS)
+    if (max_batch < 1 || max_batch > FR_SEQ_MAX_DIM || max_neg < 0 || max_neg > FR_SEQ_MAX_ITEMS)
         return fr_fail(FR_ERR_ARG, err, errcap, "seqmodel: max_batch %d / max_neg %d out of range", max_batch, max_neg);
     fr_seq_model *m = calloc(1, sizeof *m);
     if (!m) return fr_fail(FR_ERR_NOMEM, err, errcap, "seqmodel: out of memory");

@@ -54,70 +54,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "seqmodel_def.h" /* sizes, parameter layout, batch, AdamW options: shared with the CUDA trainer */
 #include "status.h"
 
-#define FR_SEQ_PAD (-1)
-#define FR_SEQ_LN_EPS 1e-5f
-
-typedef struct {
-    int n_items;   /* N */
-    int d;         /* C, width (default 64) */
-    int max_len;   /* T, window (default 50) */
-    int n_layers;  /* L (default 2) */
-    int n_heads;   /* NH, divides d (default 1) */
-    int d_text;    /* Dt, frozen text vector dimension (384 for MiniLM) */
-    int d_ff;      /* F, FFN hidden width (default 4d) */
-    float dropout; /* p in [0, 1), training only */
-} fr_seq_config;
-
-/* Defaults above for n_items items with text vectors of dimension d_text. */
+/* Defaults (seqmodel_def.h's sizes) for n_items items with text vectors of dimension d_text. */
 fr_seq_config fr_seq_default_config(int n_items, int d_text);
-
-typedef enum {
-    FR_SEQ_E,        /* (N, C)  item id embedding */
-    FR_SEQ_WP,       /* (C, Dt) text projection */
-    FR_SEQ_BP,       /* (C) */
-    FR_SEQ_POS,      /* (T, C)  position embedding */
-    FR_SEQ_LN1W,     /* (L, C) */
-    FR_SEQ_LN1B,     /* (L, C) */
-    FR_SEQ_QKVW,     /* (L, 3C, C) */
-    FR_SEQ_QKVB,     /* (L, 3C) */
-    FR_SEQ_ATTPROJW, /* (L, C, C)  Wo */
-    FR_SEQ_ATTPROJB, /* (L, C) */
-    FR_SEQ_LN2W,     /* (L, C) */
-    FR_SEQ_LN2B,     /* (L, C) */
-    FR_SEQ_FCW,      /* (L, F, C)  W1 */
-    FR_SEQ_FCB,      /* (L, F) */
-    FR_SEQ_FCPROJW,  /* (L, C, F)  W2 */
-    FR_SEQ_FCPROJB,  /* (L, C) */
-    FR_SEQ_LNFW,     /* (C) */
-    FR_SEQ_LNFB,     /* (C) */
-    FR_SEQ_NTENSORS
-} fr_seq_tensor_id;
-
-typedef struct {
-    const char *name; /* "E", "Wp", ... "lnf_b" */
-    size_t offset;    /* in floats, into the flat parameter (or gradient) array */
-    size_t count;
-} fr_seq_tensor;
-
-/* Checks cfg (positive sizes, heads divide d, dropout in [0,1), sizes that fit) and fills the
- * layout of every tensor and the total parameter count. */
-fr_status fr_seq_layout(const fr_seq_config *cfg, fr_seq_tensor layout[FR_SEQ_NTENSORS], size_t *total,
-                        char *err, size_t errcap);
-
-/* One batch of B sequences of exactly cfg.max_len columns. */
-typedef struct {
-    int B;
-    const int32_t *items;     /* (B, T) item ids in [0, N), FR_SEQ_PAD for padding */
-    const int32_t *targets;   /* (B, T) next item ids, -1 = no loss here; NULL = forward only */
-    const int32_t *negatives; /* (n_neg) shared uniform negatives in [0, N) */
-    int n_neg;
-    const float *text;     /* (N, Dt) frozen text vectors, row i = item i; borrowed and read
-                                 again by fr_seq_backward, so it must outlive the step */
-    int train;             /* 1: dropout on (cfg.dropout > 0) */
-    uint64_t dropout_seed; /* the masks are a function of this seed only (give each step its own) */
-} fr_seq_batch;
 
 typedef struct fr_seq_model fr_seq_model;
 
@@ -154,14 +95,6 @@ const float *fr_seq_states(const fr_seq_model *m);
  * array, so several batches can be accumulated; fr_seq_zero_grad clears it. */
 fr_status fr_seq_backward(fr_seq_model *m, char *err, size_t errcap);
 void fr_seq_zero_grad(fr_seq_model *m);
-
-typedef struct {
-    float lr;
-    float beta1, beta2, eps; /* 0.9, 0.999, 1e-8 */
-    float weight_decay;      /* decoupled (AdamW), applied to every tensor; default 0 */
-    float max_grad_norm;     /* > 0: scale the gradients so that their global L2 norm is at most
-                                this first (as torch.nn.utils.clip_grad_norm_); 0: off */
-} fr_seq_adamw;
 
 fr_seq_adamw fr_seq_default_adamw(float lr);
 
@@ -204,7 +137,7 @@ typedef struct {
 fr_status fr_seq_train_epoch(fr_seq_model *m, const fr_seq_data *d, const float *text, const fr_seq_train_opts *o,
                              int epoch, fr_seq_epoch_stats *st, char *err, size_t errcap);
 
-/* The same epoch with another backend doing each step (the CUDA trainer, seqmodel_cuda.h): the
+/* The same epoch with another backend doing each step (the CUDA trainer, kernels/seq_train_cuda.h): the
  * batches, negatives and dropout seeds are those of fr_seq_train_epoch; step must run zero_grad,
  * forward, backward and one AdamW step on b and give the step's loss. cfg, max_batch and max_neg
  * are the stepping model's. */

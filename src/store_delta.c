@@ -175,8 +175,7 @@ struct fr_delta {
     uint64_t fp, seq, count, cap, bytes;
     int dim;
     entry **items;   /* count entries, in order of each id's first appearance */
-    uint32_t *slots; /* index + 1 into items, 0 empty; mask + 1 slots */
-    uint64_t mask;
+    fr_hindex by_id; /* id -> index into items; read-only once the delta is published */
 };
 
 static void entry_unref(entry *e) {
@@ -186,7 +185,7 @@ static void entry_unref(entry *e) {
 static void delta_free(fr_delta *d) {
     for (uint64_t i = 0; i < d->count; i++) entry_unref(d->items[i]);
     free(d->items);
-    free(d->slots);
+    fr_hindex_free(&d->by_id);
     free(d);
 }
 
@@ -195,21 +194,22 @@ void fr_delta_unref(fr_delta *d) {
     if (d && atomic_fetch_sub(&d->refs, 1) == 1) delta_free(d);
 }
 
+static const void *entry_key(const void *ctx, uint32_t i, size_t *len) {
+    const entry *e = ((const fr_delta *)ctx)->items[i];
+    *len = e->id_len;
+    return e->id;
+}
+
 static fr_delta *delta_alloc(uint64_t fp, int dim, uint64_t cap) {
     fr_delta *d = calloc(1, sizeof *d);
     if (!d) return NULL;
     atomic_init(&d->refs, 1);
     d->fp = fp;
     d->dim = dim;
-    uint64_t slots = 16;
-    while (slots < cap * 2) slots *= 2;
     d->cap = cap ? cap : 1;
     d->items = calloc(d->cap, sizeof *d->items);
-    d->slots = calloc(slots, sizeof *d->slots);
-    d->mask = slots - 1;
-    if (!d->items || !d->slots) {
+    if (!d->items || fr_hindex_init(&d->by_id, d->cap, entry_key, d)) { /* sized for cap: never grows */
         free(d->items);
-        free(d->slots);
         free(d);
         return NULL;
     }
@@ -223,21 +223,14 @@ fr_status fr_delta_empty(uint64_t fingerprint, int dim, uint64_t seq, fr_delta *
     return FR_OK;
 }
 
-static int64_t slot_of(const fr_delta *d, const char *id, size_t len, int *found) {
-    uint64_t i = fr_hash64(id, len, 0x11) & d->mask;
-    for (;;) {
-        uint32_t v = d->slots[i];
-        if (!v) {
-            *found = 0;
-            return (int64_t)i;
-        }
-        const entry *e = d->items[v - 1];
-        if (e->id_len == len && memcmp(e->id, id, len) == 0) {
-            *found = 1;
-            return (int64_t)i;
-        }
-        i = (i + 1) & d->mask;
-    }
+/* the index of id in d->items, or -1 */
+static int64_t index_of(const fr_delta *d, const char *id, size_t len) { return fr_hindex_find(&d->by_id, id, len); }
+
+/* appends e (an id not in n yet); 0, or -1 when out of memory */
+static int append(fr_delta *n, entry *e) {
+    if (n->count >= n->cap || fr_hindex_put(&n->by_id, e->id, e->id_len, (uint32_t)n->count) == -2) return -1;
+    n->items[n->count++] = e;
+    return 0;
 }
 
 static int apply_op(void *ctx, const op_view *op) {
@@ -261,20 +254,14 @@ static int apply_op(void *ctx, const op_view *op) {
     e->text_len = (uint32_t)op->text_len;
     e->has_text = op->text != NULL;
     e->deleted = op->deleted;
-    int found;
-    int64_t s = slot_of(d, op->id, op->id_len, &found);
-    if (found) {
-        uint32_t k = d->slots[s] - 1;
+    const int64_t k = index_of(d, op->id, op->id_len);
+    if (k >= 0) { /* the same id again: the later op replaces the entry (the index is unchanged) */
         d->bytes -= d->items[k]->bytes;
         entry_unref(d->items[k]);
         d->items[k] = e;
-    } else {
-        if (d->count >= d->cap || (d->count + 1) * 2 > d->mask + 1) {
-            free(e);
-            return -1;
-        } /* sized by the caller */
-        d->items[d->count] = e;
-        d->slots[s] = (uint32_t)++d->count;
+    } else if (append(d, e)) { /* sized by the caller */
+        free(e);
+        return -1;
     }
     d->bytes += sz;
     return 0;
@@ -300,13 +287,12 @@ fr_status fr_delta_apply(const fr_delta *d, const uint8_t *rec, size_t len, uint
     for (uint64_t i = 0; i < d->count; i++) {
         entry *e = d->items[i];
         atomic_fetch_add(&e->refs, 1);
-        n->items[i] = e;
-        int found;
-        int64_t s = slot_of(n, e->id, e->id_len, &found);
-        n->count = i + 1;
-        n->slots[s] = (uint32_t)(i + 1);
+        if (append(n, e)) { /* cannot happen: n is sized for them all */
+            entry_unref(e);
+            delta_free(n);
+            return fr_fail(FR_ERR_NOMEM, err, errcap, "out of memory");
+        }
     }
-    n->count = d->count;
     n->bytes = d->bytes;
     n->seq = seq;
     rc = walk(rec, len, d->fp, d->dim, apply_op, n, err, errcap);
@@ -325,13 +311,14 @@ fr_status fr_delta_without(const fr_delta *cur, const fr_delta *folded, fr_delta
     n->seq = cur->seq;
     for (uint64_t i = 0; i < cur->count; i++) {
         entry *e = cur->items[i];
-        int found;
-        int64_t s = slot_of(folded, e->id, e->id_len, &found);
-        if (found && folded->items[folded->slots[s] - 1] == e) continue;
+        const int64_t f = index_of(folded, e->id, e->id_len);
+        if (f >= 0 && folded->items[f] == e) continue;
         atomic_fetch_add(&e->refs, 1);
-        s = slot_of(n, e->id, e->id_len, &found);
-        n->items[n->count] = e;
-        n->slots[s] = (uint32_t)++n->count;
+        if (append(n, e)) { /* cannot happen: n is sized for cur */
+            entry_unref(e);
+            delta_free(n);
+            return fr_fail(FR_ERR_NOMEM, err, errcap, "out of memory");
+        }
         n->bytes += e->bytes;
     }
     *out = n;
@@ -349,10 +336,9 @@ static void item_of(const entry *e, fr_delta_item *out) {
 
 int fr_delta_find(const fr_delta *d, const char *id, size_t id_len, fr_delta_item *out) {
     if (!d || d->count == 0) return 0;
-    int found;
-    int64_t s = slot_of(d, id, id_len, &found);
-    if (!found) return 0;
-    if (out) item_of(d->items[d->slots[s] - 1], out);
+    const int64_t k = index_of(d, id, id_len);
+    if (k < 0) return 0;
+    if (out) item_of(d->items[k], out);
     return 1;
 }
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# test_core_symbols.sh ARCHIVE SOURCE_DIR [LIST...] - the product libraries hold only the product.
+# test_core_symbols.sh ARCHIVE SOURCE_DIR [LIST...] - the product libraries hold only the product,
+# and kernels/ includes nothing from src/.
 #
 # Lists, with nm, every symbol ARCHIVE defines and fails when one belongs to the command-line tool
 # (cli/) or to the evaluation harness (eval/). Each LIST names a group below; a group is a list of
@@ -46,6 +47,21 @@ object  bench_report.c.o
 object  cmd_bench.c.o
 prefix  fr_html_
 '
+
+# Layering: kernels/ includes nothing from src/ (the backends and the GPU trainer stand alone; src/
+# includes kernels/, never the reverse). A quoted include in kernels/ whose name is a header in src/
+# and not one in kernels/ fails, as does any path through src/.
+layer_fail=0
+while IFS= read -r line; do
+    file=${line%%:*}
+    inc=$(sed -E 's/.*#[[:space:]]*include[[:space:]]*"([^"]+)".*/\1/' <<< "$line")
+    base=$(basename "$inc")
+    if [[ $inc == *src/* ]] || { [ -f "$src/src/$base" ] && ! find "$src/kernels" -name "$base" | grep -q .; }; then
+        echo "FAIL: ${file#"$src"/} includes \"$inc\" from src/ (kernels/ must include nothing from src/)"
+        layer_fail=1
+    fi
+done < <(grep -rHE '^[[:space:]]*#[[:space:]]*include[[:space:]]*"' "$src/kernels" --include='*.c' --include='*.h' --include='*.cu' --include='*.cuh')
+[ $layer_fail -eq 0 ] || exit 1
 
 [ -f "$archive" ] || { echo "FAIL: no archive $archive"; exit 1; }
 syms=$(nm -A --defined-only "$archive" 2>/dev/null | awk '$(NF-1) ~ /^[TDBRVWC]$/ { n = split($1, p, ":"); print p[n-1], $NF }')

@@ -1,4 +1,4 @@
-/* test_seqmodel_cuda.c - the CUDA trainer (src/seqmodel_cuda.h, kernels/cuda/seq_train.cu) against
+/* test_seqmodel_cuda.c - the CUDA trainer (kernels/seq_train_cuda.h, kernels/cuda/seq_train.cu) against
  * the plain-C reference (src/seqmodel.c) on the same parameters and batches:
  *  - forward: the loss (relative error <= 1e-4) and every position's user state (<= 1e-4 of the
  *    largest state value), without and with dropout (the masks are the same hash on both);
@@ -19,7 +19,7 @@
 #include <string.h>
 
 #include "seqmodel.h"
-#include "seqmodel_cuda.h"
+#include "seq_train_cuda.h"
 #include "test_util.h"
 
 enum { N = 211,

@@ -87,6 +87,33 @@ def config_key_named():
           rc == 2 and 'unknown key "max_queue_with_a_typo_in_its_name"' in err and "AddressSanitizer" not in err)
 
 
+# ---------------- #20: --sync always | interval-ms:N (flag, config key, environment; --sync-interval-ms alias) ----------------
+@section
+def sync_setting():
+    global srv
+    base = ["--model", MODEL, "--store", STORE, "--listen", f"127.0.0.1:{free_port()}"]
+    for bad in ("interval-ms:0", "interval-ms:60001", "interval-ms:x", "interval-ms:", "50", "Always", "interval-ms:+5"):
+        rc, err, _ = run_serve([*base, "--sync", bad], timeout=30)
+        check(f"#20: --sync {bad} refused, naming the flag ({err.strip()[:160]!r})", rc == 2 and f"sync '{bad}': expected always or interval-ms:N" in err)
+    cfg = os.path.join(TMP, "badsync.json")
+    json.dump({"sync": "sometimes"}, open(cfg, "w"))
+    rc, err, _ = run_serve(["--config", cfg, *base], timeout=30)
+    check(f"#20: a bad \"sync\" config key is refused, naming the file and the key ({err.strip()[:160]!r})",
+          rc == 2 and cfg in err and "sync 'sometimes'" in err)
+    rc, err, _ = run_serve(base, timeout=30, env={**ENV, "FEEDRANK_SYNC": "interval-ms:-1"})
+    check(f"#20: a bad FEEDRANK_SYNC is refused, naming the variable ({err.strip()[:160]!r})", rc == 2 and "FEEDRANK_SYNC" in err)
+    # the setting reaches the log: the config file says always, the flag (later source) an interval
+    good = os.path.join(TMP, "sync.json")
+    json.dump({"sync": "always"}, open(good, "w"))
+    wal = os.path.join(TMP, "sync.wal")
+    srv = h.Server(BIN, MODEL, STORE, TMP, "--config", good, "--wal", wal, "--sync", "interval-ms:50", env=ENV, metrics=False, log_level="2")
+    check("#20: --sync interval-ms:50 over the file's always: the log syncs on an interval", "sync=interval" in srv.log())
+    srv.stop()
+    srv = h.Server(BIN, MODEL, STORE, TMP, "--wal", wal, "--sync-interval-ms", "20", "--sync", "always", env=ENV, metrics=False, log_level="2")
+    check("#20: --sync always after the alias --sync-interval-ms 20: every update synced", "sync=always" in srv.log())
+    srv.stop()
+
+
 # ---------------- 11. --listen is validated ----------------
 @section
 def listen_validated():

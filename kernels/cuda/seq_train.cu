@@ -1,4 +1,4 @@
-/* seq_train.cu - the sequential model's training step on one GPU (src/seqmodel_cuda.h).
+/* seq_train.cu - the sequential model's training step on one GPU (kernels/seq_train_cuda.h).
  *
  * The plain-C reference of every op here is the function of the same name in src/seqmodel.c
  * (item_vectors_*, embed_*, dropout_apply, layernorm_*, matmul_*, attention_*, gelu_*,
@@ -23,7 +23,7 @@
 #include <string.h>
 
 extern "C" {
-#include "seqmodel_cuda.h"
+#include "seq_train_cuda.h"
 }
 
 /* ------------------------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
-/* seqmodel_cuda.h - the CUDA trainer of the sequential model (kernels/cuda/seq_train.cu): the
- * definition of seqmodel.h (item vectors, blocks, sampled softmax, AdamW) run on one GPU, with
- * cuBLAS for the products and one kernel per remaining op. seqmodel.c is its plain-C reference:
+/* seq_train_cuda.h - the CUDA trainer of the sequential model (kernels/cuda/seq_train.cu): the
+ * definition of src/seqmodel.h (item vectors, blocks, sampled softmax, AdamW) run on one GPU, with
+ * cuBLAS for the products and one kernel per remaining op. src/seqmodel.c is its plain-C reference:
  * tests/test_seqmodel_cuda.c holds the states, the loss, every gradient tensor and several AdamW
  * steps to it (tolerances there). Only in builds with FEEDRANK_HAVE_CUDA.
  *
@@ -13,12 +13,12 @@
  * resume), then fr_seq_cuda_step per batch (or zero_grad / forward / backward / adamw_step),
  * and download to save or validate. A batch's `text` field is ignored: the device copy given at
  * creation is used. Nothing here falls back to the CPU: every failure is returned. */
-#ifndef FR_SEQMODEL_CUDA_H
-#define FR_SEQMODEL_CUDA_H
+#ifndef FR_SEQ_TRAIN_CUDA_H
+#define FR_SEQ_TRAIN_CUDA_H
 
 #include <stddef.h>
 
-#include "seqmodel.h"
+#include "seqmodel_def.h"
 #include "status.h"
 
 #ifdef __cplusplus
@@ -32,7 +32,7 @@ fr_status fr_seq_cuda_create(const fr_seq_config *cfg, int max_batch, int max_ne
                              char *err, size_t errcap);
 void fr_seq_cuda_free(fr_seq_cuda *g);
 
-/* Parameters (fr_seq_num_params floats, seqmodel.h's layout) and AdamW state to the device;
+/* Parameters (fr_seq_layout's total floats, seqmodel_def.h's layout) and AdamW state to the device;
  * adam_m / adam_v NULL start the moments at 0. */
 fr_status fr_seq_cuda_upload(fr_seq_cuda *g, const float *params, const float *adam_m, const float *adam_v,
                              long adam_steps, char *err, size_t errcap);
@@ -49,7 +49,7 @@ fr_status fr_seq_cuda_backward(fr_seq_cuda *g, char *err, size_t errcap);
 fr_status fr_seq_cuda_grads(fr_seq_cuda *g, float *out, char *err, size_t errcap);
 fr_status fr_seq_cuda_adamw_step(fr_seq_cuda *g, const fr_seq_adamw *o, float *grad_norm, char *err, size_t errcap);
 
-/* zero_grad + forward + backward + AdamW: an fr_seq_step_fn (seqmodel.h) with ctx = the trainer. */
+/* zero_grad + forward + backward + AdamW: an fr_seq_step_fn (src/seqmodel.h) with ctx = the trainer. */
 fr_status fr_seq_cuda_step(void *g, const fr_seq_batch *b, const fr_seq_adamw *o, float *loss, char *err, size_t errcap);
 
 #ifdef __cplusplus
