@@ -373,7 +373,7 @@ static fr_status check_log(fr_server_config *c, char *err, size_t errcap) {
         return FR_OK;
     }
     if (c->wal[0]) return fr_fail(FR_ERR_ARG, err, errcap, "--log and --wal exclude each other: a replica's log is the shared stream (--log) or a local file (--wal)");
-    if (c->sync_interval_ms) return fr_fail(FR_ERR_ARG, err, errcap, "--sync-interval-ms applies to --wal; with --log, Redis' appendfsync decides");
+    if (c->sync_interval_ms) return fr_fail(FR_ERR_ARG, err, errcap, "--sync interval-ms:N (--sync-interval-ms) applies to --wal; with --log, Redis' appendfsync decides");
     fr_oplog_redis_config rc;
     fr_status st = fr_oplog_redis_parse_url("--log", c->log, &rc, err, errcap);
     if (st) return st;
