@@ -1,6 +1,9 @@
 /* live.c - UpsertItems / DeleteItems: each accepted call becomes one write-ahead log record
  * (wal.h), synced per --sync-interval-ms (0, the default: before the answer), then a new delta
- * version (store_delta.h) swapped in for the batches that start after it. A batch takes one
+ * version (store_delta.h) swapped in for the batches that start after it. RecordEvents and the
+ * events file tail (live_events.c) log events records through the same commit; a record's first
+ * byte says its kind, and commit and replay dispatch on it (catalogue: the delta; events: the
+ * live priors). A batch takes one
  * reference to the version current when it starts, so it ranks against one log position.
  *
  * Two locks. commit_mu serialises what changes the log: appends, syncs, the rewrite after a
@@ -22,6 +25,8 @@
 
 #include "rank_batch.h"
 #include "server_internal.h"
+#include "event_batch.h"
+#include "live_priors.h"
 #include "store_delta.h"
 #include "wal.h"
 #include "wire_check.h"
@@ -34,6 +39,7 @@ struct fr_live {
     pthread_mutex_t commit_mu, swap_mu;
     pthread_cond_t sync_cv;
     fr_delta *cur;
+    struct fr_events *events; /* the live priors (live_events.c) */
     int dirty, stopping;
     pthread_t syncer;
     int have_syncer;
@@ -74,12 +80,16 @@ fr_status fr_live_open(fr_server *s, char *err, size_t errcap) {
     s->live = l;
     /* a full disk or a file-size limit must fail the log's write (EFBIG), not kill the process */
     signal(SIGXFSZ, SIG_IGN);
-    fr_delta_replay r = {NULL, fr_store_live_seq(s->store)};
-    fr_status rc = fr_delta_empty(s->model_fp, s->dim, r.base_seq, &r.cur, err, errcap);
+    fr_live_replay lr = {{NULL, fr_store_live_seq(s->store)}, NULL, s->store, 0};
+    fr_delta_replay r = lr.delta;
+    fr_status rc = fr_events_create(s, &l->events, err, errcap);
+    if (!rc) rc = fr_delta_empty(s->model_fp, s->dim, r.base_seq, &lr.delta.cur, err, errcap);
     if (rc) return rc;
+    lr.priors = fr_events_priors(l->events);
     fr_wal_open_info info;
     double t0 = fr_now();
-    rc = fr_wal_open(s->cfg.wal, r.base_seq + 1, s->cfg.wal_skip_corrupt, fr_delta_replay_record, &r, &l->wal, &info, err, errcap);
+    rc = fr_wal_open(s->cfg.wal, r.base_seq + 1, s->cfg.wal_skip_corrupt, fr_live_replay_record, &lr, &l->wal, &info, err, errcap);
+    r.cur = lr.delta.cur;
     if (!rc && info.first_seq > r.base_seq + 1)
         rc = fr_fail(FR_ERR_VERIFY, err, errcap, "%s starts at log position %llu but the store holds updates only up to %llu: records are missing "
                                                  "(was the store replaced by an older one?)",
@@ -102,7 +112,7 @@ fr_status fr_live_open(fr_server *s, char *err, size_t errcap) {
         if (pthread_create(&l->syncer, NULL, syncer_main, s) != 0) return fr_fail(FR_ERR_IO, err, errcap, "cannot start the log's sync thread");
         l->have_syncer = 1;
     }
-    return FR_OK;
+    return fr_events_start(s, err, errcap);
 }
 
 void fr_live_close(fr_server *s) {
@@ -112,11 +122,14 @@ void fr_live_close(fr_server *s) {
     l->stopping = 1;
     pthread_cond_broadcast(&l->sync_cv);
     pthread_mutex_unlock(&l->commit_mu);
+    fr_events_stop(s);
     if (l->have_syncer) pthread_join(l->syncer, NULL);
     char err[512];
     if (l->wal && l->dirty && fr_wal_sync(l->wal, err, sizeof err)) fr_log(0, "event=wal_sync_failed message=\"%s\"", err);
     fr_wal_close(l->wal);
     fr_delta_unref(l->cur);
+    fr_events_free(l->events);
+    s->live_events = NULL;
     pthread_mutex_destroy(&l->commit_mu);
     pthread_mutex_destroy(&l->swap_mu);
     pthread_cond_destroy(&l->sync_cv);
@@ -167,22 +180,29 @@ void fr_live_mark_history(const fr_delta *d, fr_history_item *h, int n) {
 
 /* ---------------- writes ---------------- */
 
-/* Appends rec, syncs per policy, swaps in the new version. Returns a grpc status (0 = ok). */
-static int commit(fr_server *s, const uint8_t *rec, size_t len, uint32_t n_items, uint64_t *seq, char *ver, size_t vercap,
-                  char *err, size_t errcap) {
+void fr_live_lock(fr_server *s) { pthread_mutex_lock(&s->live->commit_mu); }
+void fr_live_unlock(fr_server *s) { pthread_mutex_unlock(&s->live->commit_mu); }
+
+/* Appends rec, syncs per policy, applies it: a catalogue record swaps in the new delta version,
+ * an events record goes to the live priors. Returns a grpc status (0 = ok). */
+int fr_live_commit(fr_server *s, const uint8_t *rec, size_t len, uint32_t n_items, uint64_t *seq, char *ver, size_t vercap,
+                   char *err, size_t errcap) {
     struct fr_live *l = s->live;
     pthread_mutex_lock(&l->commit_mu);
     int code = 0;
     fr_delta *nv = NULL;
     const uint64_t cap = 4ull * (uint64_t)s->cfg.compact_items;
-    if (fr_delta_count(l->cur) + n_items > cap) {
+    const int events = fr_record_kind(rec, len) == FR_RECORD_EVENTS;
+    if (events) {
+        code = fr_events_check(s, rec, len, err, errcap);
+    } else if (fr_delta_count(l->cur) + n_items > cap) {
         code = GRPC_STATUS_RESOURCE_EXHAUSTED;
         fr_fail(FR_ERR_ARG, err, errcap, "the live delta holds %llu items, the bound is %llu (4 x --compact-items) and compaction has not caught up; retry later",
                 (unsigned long long)fr_delta_count(l->cur), (unsigned long long)cap);
     } else if (fr_delta_apply(l->cur, rec, len, fr_wal_next_seq(l->wal), &nv, err, errcap)) {
         code = GRPC_STATUS_INVALID_ARGUMENT;
-    } else if (fr_wal_append(l->wal, rec, len, seq, err, errcap) ||
-               (s->cfg.sync_interval_ms == 0 && fr_wal_sync(l->wal, err, errcap))) {
+    }
+    if (!code && (fr_wal_append(l->wal, rec, len, seq, err, errcap) || (s->cfg.sync_interval_ms == 0 && fr_wal_sync(l->wal, err, errcap)))) {
         /* a full disk or a failed sync: refused; reads go on with the current version */
         code = GRPC_STATUS_UNAVAILABLE;
         fr_log(0, "event=wal_write_failed message=\"%s\" broken=%d", err, fr_wal_broken(l->wal));
@@ -194,10 +214,15 @@ static int commit(fr_server *s, const uint8_t *rec, size_t len, uint32_t n_items
         return code;
     }
     l->dirty = s->cfg.sync_interval_ms > 0;
-    pthread_mutex_lock(&l->swap_mu);
-    fr_delta *old = l->cur;
-    l->cur = nv;
-    pthread_mutex_unlock(&l->swap_mu);
+    fr_delta *old = NULL;
+    if (events) {
+        fr_events_applied(s, rec, len);
+    } else {
+        pthread_mutex_lock(&l->swap_mu);
+        old = l->cur;
+        l->cur = nv;
+        pthread_mutex_unlock(&l->swap_mu);
+    }
     pthread_mutex_unlock(&l->commit_mu);
     fr_delta_unref(old);
     pthread_rwlock_rdlock(&s->store_lock);
@@ -222,7 +247,7 @@ static int commit_and_answer(fr_server *s, call *c, fr_delta_batch *b, uint32_t 
     const uint8_t *rec = fr_delta_batch_bytes(b, &len);
     uint64_t seq = 0;
     char ver[64];
-    int code = commit(s, rec, len, n_items, &seq, ver, sizeof ver, err, errcap);
+    int code = fr_live_commit(s, rec, len, n_items, &seq, ver, sizeof ver, err, errcap);
     if (code) {
         fr_call_finish(c, NULL, code, err);
         return code;
@@ -317,6 +342,10 @@ void fr_live_handle(fr_server *s, call *c, const uint8_t *buf, size_t len) {
     char err[512];
     if (!s->live) {
         fr_call_finish(c, NULL, GRPC_STATUS_FAILED_PRECONDITION, "live updates are off: start the server with --wal PATH");
+        return;
+    }
+    if (c->method == M_EVENTS) {
+        fr_events_handle(s, c, buf, len);
         return;
     }
     if (c->method == M_DELETE) {
@@ -427,17 +456,29 @@ void fr_live_tick(fr_server *s) {
     struct fr_live *l = s->live;
     if (!l || fr_now() < l->next_compact_try) return;
     fr_delta *d = fr_live_acquire(s);
-    if (fr_delta_count(d) < (uint64_t)s->cfg.compact_items) {
-        fr_delta_unref(d);
-        return;
-    }
+    const int due = fr_delta_count(d) >= (uint64_t)s->cfg.compact_items || fr_events_due(s);
+    fr_delta_unref(d);
+    if (!due) return;
     char err[1024];
     double t0 = fr_now();
+    /* one log position for everything folded: the delta and the live priors as of the last record */
+    uint8_t *priors = NULL, *state = NULL;
+    size_t priors_len = 0, state_len = 0;
+    uint64_t folded_events = 0;
+    pthread_mutex_lock(&l->commit_mu);
+    d = l->cur;
+    fr_delta_ref(d);
+    const uint64_t pos = fr_wal_next_seq(l->wal) - 1;
+    fr_events_fold(s, &priors, &priors_len, &state, &state_len, &folded_events);
+    pthread_mutex_unlock(&l->commit_mu);
+    const fr_compact_sections x = {pos, priors, state, priors_len, state_len};
     /* the main thread is the only one that replaces s->store, so it may read it unlocked */
-    fr_status rc = fr_delta_compact(s->store, d, s->cfg.store, err, sizeof err);
+    fr_status rc = fr_delta_compact_with(s->store, d, &x, s->cfg.store, err, sizeof err);
+    free(priors);
+    free(state);
     if (!rc) {
         fr_server_reload_store(s);
-        if (fr_store_live_seq(s->store) != fr_delta_seq(d)) rc = fr_fail(FR_ERR_IO, err, sizeof err, "the compacted store did not load (see store_reload_failed)");
+        if (fr_store_live_seq(s->store) != pos) rc = fr_fail(FR_ERR_IO, err, sizeof err, "the compacted store did not load (see store_reload_failed)");
     }
     if (rc) {
         atomic_fetch_add(&l->compactions_failed, 1);
@@ -446,12 +487,13 @@ void fr_live_tick(fr_server *s) {
         fr_delta_unref(d);
         return;
     }
-    /* the store holds d: drop d's entries from the delta (entries replaced since are newer and
-     * stay) and d's records from the log */
+    fr_events_compacted(s, folded_events);
+    /* the store holds d and the priors up to pos: drop d's entries from the delta (entries
+     * replaced since are newer and stay) and the records up to pos from the log */
     pthread_mutex_lock(&l->commit_mu);
     fr_delta *trimmed = NULL;
     rc = fr_delta_without(l->cur, d, &trimmed, err, sizeof err);
-    if (!rc && fr_wal_rewrite(l->wal, fr_delta_seq(d) + 1, err, sizeof err))
+    if (!rc && fr_wal_rewrite(l->wal, pos + 1, err, sizeof err))
         fr_log(0, "event=wal_rewrite_failed message=\"%s\" action=keep_records (start-up skips what the store holds)", err);
     if (!rc) {
         pthread_mutex_lock(&l->swap_mu);
@@ -463,9 +505,9 @@ void fr_live_tick(fr_server *s) {
     uint64_t left = fr_delta_count(l->cur), log_bytes = fr_wal_bytes(l->wal);
     pthread_mutex_unlock(&l->commit_mu);
     atomic_fetch_add(&l->compactions, 1);
-    fr_log(2, "event=compacted store=%s log_position=%llu items=%llu delta_items_left=%llu log_bytes=%llu ms=%.1f%s%s", s->cfg.store,
-           (unsigned long long)fr_delta_seq(d), (unsigned long long)fr_store_info_of(s->store)->count, (unsigned long long)left,
-           (unsigned long long)log_bytes, 1e3 * (fr_now() - t0), rc ? " trim_failed=" : "", rc ? err : "");
+    fr_log(2, "event=compacted store=%s log_position=%llu items=%llu delta_items_left=%llu events=%llu log_bytes=%llu ms=%.1f%s%s", s->cfg.store,
+           (unsigned long long)pos, (unsigned long long)fr_store_info_of(s->store)->count, (unsigned long long)left,
+           (unsigned long long)folded_events, (unsigned long long)log_bytes, 1e3 * (fr_now() - t0), rc ? " trim_failed=" : "", rc ? err : "");
     fr_delta_unref(d);
 }
 
@@ -492,4 +534,6 @@ void fr_live_metrics(fr_server *s, char *out, size_t cap) {
              (unsigned long long)fr_delta_count(d), (unsigned long long)fr_delta_bytes(d), atomic_load(&l->compactions),
              atomic_load(&l->compactions_failed));
     fr_delta_unref(d);
+    size_t used = strlen(out);
+    fr_events_metrics(s, out + used, cap - used);
 }

@@ -50,11 +50,18 @@ typedef struct {
     int log_level;                                           /* 0 error, 1 warn, 2 info, 3 debug */
     char log_format[8];                                      /* "text" (key=value, default) or "json" (one JSON object per line) */
     int force_store;
-    char wal[1024];       /* write-ahead log of live updates (UpsertItems/DeleteItems); empty = off */
-    int sync_interval_ms; /* 0 (default): every update is on disk before it is acknowledged; N: synced every N ms */
-    int wal_skip_corrupt; /* start past a corrupt record in the middle of the log (default 0: refuse to start) */
-    int compact_items;    /* fold the live delta into the store file once it holds this many ids (default 10000) */
-    int store_check_ms;   /* how often the store file is checked for changes, then reloaded (default 1000; 0 = only on SIGHUP) */
+    char wal[1024];          /* write-ahead log of live updates (UpsertItems/DeleteItems); empty = off */
+    int sync_interval_ms;    /* 0 (default): every update is on disk before it is acknowledged; N: synced every N ms */
+    int wal_skip_corrupt;    /* start past a corrupt record in the middle of the log (default 0: refuse to start) */
+    int compact_items;       /* fold the live delta into the store file once it holds this many ids (default 10000) */
+    int compact_events;      /* ... or once this many events were logged since the last compaction (default 1000000) */
+    int events_refresh_ms;   /* live priors: a new view for ranking at most this often (default 1000; 0 = after every call) */
+    char events_tail[1024];  /* a JSONL events file followed like tail -F (default: none) */
+    int events_tail_max_bad; /* malformed lines the tail skips (logged) before it stops (default 0) */
+    int events_window;       /* a store without priors: the builder's window, neighbours, half-life */
+    int events_neighbors;    /* (defaults those of feedrank index --interactions: 10, 1000, 0) */
+    char events_half_life[32];
+    int store_check_ms; /* how often the store file is checked for changes, then reloaded (default 1000; 0 = only on SIGHUP) */
     fr_arm arms[FR_MAX_ARMS];
     int n_arms; /* 0: one implicit arm "default" with default options */
 } fr_server_config;

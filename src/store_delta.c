@@ -13,7 +13,9 @@
 #include <unistd.h>
 
 #include "bytes.h"
+#include "event_batch.h"
 #include "hash.h"
+#include "priors.h"
 
 enum { OP_UPSERT = 1,
        OP_DELETE = 2,
@@ -154,6 +156,7 @@ static fr_status walk(const uint8_t *rec, size_t len, uint64_t fingerprint, int 
 }
 
 fr_status fr_delta_check_record(const uint8_t *rec, size_t len, uint64_t fingerprint, int dim, char *err, size_t errcap) {
+    if (fr_record_kind(rec, len) == FR_RECORD_EVENTS) return fr_event_batch_check(rec, len, NULL, err, errcap);
     return walk(rec, len, fingerprint, dim, NULL, NULL, err, errcap);
 }
 
@@ -290,7 +293,10 @@ static int count_op(void *ctx, const op_view *op) {
 fr_status fr_delta_apply(const fr_delta *d, const uint8_t *rec, size_t len, uint64_t seq, fr_delta **out, char *err, size_t errcap) {
     *out = NULL;
     count_ctx cc = {0};
-    fr_status rc = walk(rec, len, d->fp, d->dim, count_op, &cc, err, errcap); /* whole record valid first */
+    /* an events record changes no item: the new version is d at log position seq */
+    const int events = fr_record_kind(rec, len) == FR_RECORD_EVENTS;
+    fr_status rc = events ? fr_event_batch_check(rec, len, NULL, err, errcap)
+                          : walk(rec, len, d->fp, d->dim, count_op, &cc, err, errcap); /* whole record valid first */
     if (rc) return rc;
     if (d->count + cc.n > 0xFFFFFFF0u) return fr_fail(FR_ERR_ARG, err, errcap, "delta: too many items");
     fr_delta *n = delta_alloc(d->fp, d->dim, d->count + cc.n);
@@ -307,7 +313,7 @@ fr_status fr_delta_apply(const fr_delta *d, const uint8_t *rec, size_t len, uint
     n->count = d->count;
     n->bytes = d->bytes;
     n->seq = seq;
-    rc = walk(rec, len, d->fp, d->dim, apply_op, n, err, errcap);
+    rc = events ? FR_OK : walk(rec, len, d->fp, d->dim, apply_op, n, err, errcap);
     if (rc) {
         delta_free(n);
         return rc;
@@ -369,23 +375,37 @@ uint64_t fr_store_live_seq(const fr_store *s) {
 /* ---------------- compaction ---------------- */
 
 fr_status fr_delta_compact(const fr_store *base, const fr_delta *d, const char *out_path, char *err, size_t errcap) {
+    return fr_delta_compact_with(base, d, NULL, out_path, err, errcap);
+}
+
+fr_status fr_delta_compact_with(const fr_store *base, const fr_delta *d, const fr_compact_sections *x, const char *out_path,
+                                char *err, size_t errcap) {
     const fr_store_info *in = fr_store_info_of(base);
     if (d->dim != in->dim || d->fp != in->model_fingerprint) return fr_fail(FR_ERR_ARG, err, errcap, "compact: the delta was made for another model or dimension");
+    const uint64_t seq = x && x->seq > d->seq ? x->seq : d->seq;
     int rows_move = 0;
     for (uint64_t i = 0; i < d->count && !rows_move; i++) {
         const entry *e = d->items[i];
         int64_t row = fr_store_find(base, e->id, e->id_len);
         if (row < 0 ? !e->deleted : e->deleted) rows_move = 1; /* a new id, or a stored one deleted */
     }
-    static const uint32_t derived[2] = {FR_STORE_SECTION_PRIORS, FR_STORE_SECTION_SEQMODEL};
-    const uint8_t *sec[2] = {NULL, NULL};
-    uint64_t sec_n[2] = {0, 0};
-    for (int k = 0; k < 2; k++)
-        if (fr_store_section(base, derived[k], &sec[k], &sec_n[k]) && rows_move)
+    /* row-indexed sections: the base's, or the caller's live priors and their builder's state */
+    static const uint32_t derived[3] = {FR_STORE_SECTION_PRIORS, FR_STORE_SECTION_SEQMODEL, FR_STORE_SECTION_PRIORS_STATE};
+    const uint8_t *sec[3] = {NULL, NULL, NULL};
+    uint64_t sec_n[3] = {0, 0, 0};
+    for (int k = 0; k < 3; k++) {
+        if (x && x->priors && k != 1) {
+            sec[k] = k == 0 ? x->priors : x->priors_state;
+            sec_n[k] = k == 0 ? x->priors_len : x->priors_state_len;
+        } else {
+            fr_store_section(base, derived[k], &sec[k], &sec_n[k]);
+        }
+        if (sec[k] && rows_move)
             return fr_fail(FR_ERR_UNSUPPORTED, err, errcap,
                            "compact: the store has %s indexed by row and the delta adds or deletes items; rebuild it with feedrank index "
                            "(and --interactions / train) instead",
-                           k ? "a sequential model" : "log priors");
+                           k == 1 ? "a sequential model" : "log priors");
+    }
     /* the new store is assembled at out_path.compact.tmp, its sections attached, then validated
      * and renamed over out_path, so that out_path never holds a store without its LIVE section */
     size_t pl = strlen(out_path);
@@ -423,13 +443,13 @@ fr_status fr_delta_compact(const fr_store *base, const fr_delta *d, const char *
     if (rc) fr_store_writer_abort(w);
     else rc = fr_store_writer_finish(w, err, errcap);
     uint8_t seqb[8];
-    fr_wr64(seqb, d->seq);
+    fr_wr64(seqb, seq);
     if (!rc) rc = fr_store_attach(tmp, FR_STORE_SECTION_LIVE, seqb, 8, err, errcap);
-    for (int k = 0; k < 2 && !rc; k++)
+    for (int k = 0; k < 3 && !rc; k++)
         if (sec[k]) rc = fr_store_attach(tmp, derived[k], sec[k], (size_t)sec_n[k], err, errcap);
     fr_store *check = NULL;
     if (!rc) rc = fr_store_open(tmp, in->model_fingerprint, 0, &check, err, errcap);
-    if (!rc && (fr_store_live_seq(check) != d->seq))
+    if (!rc && (fr_store_live_seq(check) != seq))
         rc = fr_fail(FR_ERR_VERIFY, err, errcap, "compact: %s does not read back as written", tmp);
     fr_store_close(check);
     if (!rc && rename(tmp, out_path) != 0) rc = fr_fail(FR_ERR_IO, err, errcap, "%s: cannot rename into place", out_path);
@@ -447,7 +467,8 @@ fr_status fr_delta_compact(const fr_store *base, const fr_delta *d, const char *
 
 fr_status fr_delta_replay_record(void *ctx, uint64_t seq, const uint8_t *rec, size_t len, char *err, size_t errcap) {
     fr_delta_replay *r = ctx;
-    if (seq <= r->base_seq) return FR_OK; /* already folded into the store */
+    if (seq <= r->base_seq) return FR_OK;                           /* already folded into the store */
+    if (fr_record_kind(rec, len) == FR_RECORD_EVENTS) return FR_OK; /* not the catalogue's (live_priors.h) */
     fr_delta *n;
     char e2[512];
     fr_status rc = fr_delta_apply(r->cur, rec, len, seq, &n, e2, sizeof e2);
