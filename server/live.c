@@ -469,11 +469,11 @@ void fr_live_tick(fr_server *s) {
     d = l->cur;
     fr_delta_ref(d);
     const uint64_t pos = fr_wal_next_seq(l->wal) - 1;
-    fr_events_fold(s, &priors, &priors_len, &state, &state_len, &folded_events);
+    fr_status rc = fr_events_fold(s, &priors, &priors_len, &state, &state_len, &folded_events, err, sizeof err);
     pthread_mutex_unlock(&l->commit_mu);
     const fr_compact_sections x = {pos, priors, state, priors_len, state_len};
     /* the main thread is the only one that replaces s->store, so it may read it unlocked */
-    fr_status rc = fr_delta_compact_with(s->store, d, &x, s->cfg.store, err, sizeof err);
+    if (!rc) rc = fr_delta_compact_with(s->store, d, &x, s->cfg.store, err, sizeof err);
     free(priors);
     free(state);
     if (!rc) {

@@ -53,7 +53,7 @@ struct fr_events {
     struct fr_priors_snapshot *snap;
     fr_priors_params params; /* what records are made with (set once the log is replayed) */
     int dirty;               /* records applied since the last view (commit_mu) */
-    uint64_t since_compact; /* events applied since the last compaction (commit_mu) */
+    uint64_t since_compact;  /* events applied since the last compaction (commit_mu) */
     int stopping;
     pthread_t refresher, tailer;
     int have_refresher, have_tailer;
@@ -134,7 +134,9 @@ fr_status fr_events_create(fr_server *s, struct fr_events **out, char *err, size
     return FR_OK;
 }
 
-struct fr_live_priors *fr_events_priors(struct fr_events *ev) { return ev->lp; }
+struct fr_live_priors *fr_events_priors(struct fr_events *ev) {
+    return ev->lp;
+}
 
 /* waits up to ms or until stopping; 1 when stopping */
 static int nap(struct fr_events *ev, int ms) {
@@ -249,17 +251,13 @@ void fr_events_applied(fr_server *s, const uint8_t *rec, size_t len) {
     if (s->cfg.events_refresh_ms == 0) publish(s);
 }
 
-void fr_events_fold(fr_server *s, uint8_t **priors, size_t *priors_len, uint8_t **state, size_t *state_len, uint64_t *events) {
+fr_status fr_events_fold(fr_server *s, uint8_t **priors, size_t *priors_len, uint8_t **state, size_t *state_len, uint64_t *events,
+                         char *err, size_t errcap) {
     struct fr_events *ev = s->live_events;
-    char err[512];
     *priors = *state = NULL;
     *events = ev->since_compact;
-    if (!fr_live_priors_changed(ev->lp) || fr_live_priors_ready(ev->lp)) return; /* the store's sections stand */
-    if (fr_live_priors_sections(ev->lp, priors, priors_len, state, state_len, err, sizeof err)) {
-        /* folding without them would drop events from the log: no compaction this time */
-        fr_log(0, "event=live_priors_fold_failed message=\"%s\"", err);
-        *events = UINT64_MAX;
-    }
+    if (!fr_live_priors_changed(ev->lp) || fr_live_priors_ready(ev->lp)) return FR_OK; /* the store's sections stand */
+    return fr_live_priors_sections(ev->lp, priors, priors_len, state, state_len, err, errcap);
 }
 
 void fr_events_compacted(fr_server *s, uint64_t events) {

@@ -319,8 +319,10 @@ int fr_events_check(fr_server *s, const uint8_t *rec, size_t len, char *err, siz
 /* commit_mu held, after the record is in the log: applies it to the live priors. */
 void fr_events_applied(fr_server *s, const uint8_t *rec, size_t len);
 /* commit_mu held: sections to fold into a compacted store (NULL when nothing changed; caller
- * frees), and how many events they hold since the last compaction (for fr_events_compacted). */
-void fr_events_fold(fr_server *s, uint8_t **priors, size_t *priors_len, uint8_t **state, size_t *state_len, uint64_t *events);
+ * frees), and how many events they hold since the last compaction (for fr_events_compacted). A
+ * failure means no compaction now: without them, trimming the log would drop events. */
+fr_status fr_events_fold(fr_server *s, uint8_t **priors, size_t *priors_len, uint8_t **state, size_t *state_len, uint64_t *events,
+                         char *err, size_t errcap);
 void fr_events_compacted(fr_server *s, uint64_t events);
 /* 1 when --compact-events events wait to be folded. */
 int fr_events_due(fr_server *s);

@@ -34,9 +34,9 @@ typedef struct {
 } fr_event;
 
 typedef struct {
-    int present;            /* 0: the record came from RecordEvents */
-    uint64_t file_id;       /* the tailed file's inode */
-    uint64_t offset, line;  /* bytes and lines of the file the record's lines end at */
+    int present;           /* 0: the record came from RecordEvents */
+    uint64_t file_id;      /* the tailed file's inode */
+    uint64_t offset, line; /* bytes and lines of the file the record's lines end at */
 } fr_event_tail;
 
 typedef struct {
