@@ -71,7 +71,7 @@ static void *syncer_main(void *arg) {
 }
 
 fr_status fr_live_open(fr_server *s, char *err, size_t errcap) {
-    if (!s->cfg.wal[0]) return FR_OK;
+    if (!s->cfg.wal[0]) return s->cfg.events_tail[0] ? fr_fail(FR_ERR_ARG, err, errcap, "--events-tail needs --wal (events are logged before they count)") : FR_OK;
     struct fr_live *l = calloc(1, sizeof *l);
     if (!l) return fr_fail(FR_ERR_NOMEM, err, errcap, "out of memory");
     pthread_mutex_init(&l->commit_mu, NULL);
@@ -81,21 +81,19 @@ fr_status fr_live_open(fr_server *s, char *err, size_t errcap) {
     /* a full disk or a file-size limit must fail the log's write (EFBIG), not kill the process */
     signal(SIGXFSZ, SIG_IGN);
     fr_live_replay lr = {{NULL, fr_store_live_seq(s->store)}, NULL, s->store, 0};
-    fr_delta_replay r = lr.delta;
     fr_status rc = fr_events_create(s, &l->events, err, errcap);
-    if (!rc) rc = fr_delta_empty(s->model_fp, s->dim, r.base_seq, &lr.delta.cur, err, errcap);
+    if (!rc) rc = fr_delta_empty(s->model_fp, s->dim, lr.delta.base_seq, &lr.delta.cur, err, errcap);
     if (rc) return rc;
     lr.priors = fr_events_priors(l->events);
     fr_wal_open_info info;
     double t0 = fr_now();
-    rc = fr_wal_open(s->cfg.wal, r.base_seq + 1, s->cfg.wal_skip_corrupt, fr_live_replay_record, &lr, &l->wal, &info, err, errcap);
-    r.cur = lr.delta.cur;
-    if (!rc && info.first_seq > r.base_seq + 1)
+    rc = fr_wal_open(s->cfg.wal, lr.delta.base_seq + 1, s->cfg.wal_skip_corrupt, fr_live_replay_record, &lr, &l->wal, &info, err, errcap);
+    if (!rc && info.first_seq > lr.delta.base_seq + 1)
         rc = fr_fail(FR_ERR_VERIFY, err, errcap, "%s starts at log position %llu but the store holds updates only up to %llu: records are missing "
                                                  "(was the store replaced by an older one?)",
-                     s->cfg.wal, (unsigned long long)info.first_seq, (unsigned long long)r.base_seq);
+                     s->cfg.wal, (unsigned long long)info.first_seq, (unsigned long long)lr.delta.base_seq);
     if (rc) {
-        fr_delta_unref(r.cur);
+        fr_delta_unref(lr.delta.cur);
         return rc;
     }
     if (info.torn_bytes)
@@ -104,10 +102,10 @@ fr_status fr_live_open(fr_server *s, char *err, size_t errcap) {
     if (info.skipped_bytes)
         fr_log(0, "event=wal_corrupt_skipped wal=%s offset=%llu bytes=%llu message=\"--wal-skip-corrupt: corrupt records dropped\"", s->cfg.wal,
                (unsigned long long)info.skipped_offset, (unsigned long long)info.skipped_bytes);
-    l->cur = r.cur;
-    fr_log(2, "event=wal_replayed wal=%s records=%llu store_holds=%llu log_position=%llu delta_items=%llu ms=%.1f sync=%s", s->cfg.wal,
-           (unsigned long long)info.records, (unsigned long long)r.base_seq, (unsigned long long)fr_delta_seq(l->cur),
-           (unsigned long long)fr_delta_count(l->cur), 1e3 * (fr_now() - t0), s->cfg.sync_interval_ms ? "interval" : "always");
+    l->cur = lr.delta.cur;
+    fr_log(2, "event=wal_replayed wal=%s records=%llu store_holds=%llu log_position=%llu delta_items=%llu events=%llu ms=%.1f sync=%s", s->cfg.wal,
+           (unsigned long long)info.records, (unsigned long long)lr.delta.base_seq, (unsigned long long)fr_delta_seq(l->cur),
+           (unsigned long long)fr_delta_count(l->cur), (unsigned long long)fr_live_priors_events(lr.priors), 1e3 * (fr_now() - t0), s->cfg.sync_interval_ms ? "interval" : "always");
     if (s->cfg.sync_interval_ms > 0) {
         if (pthread_create(&l->syncer, NULL, syncer_main, s) != 0) return fr_fail(FR_ERR_IO, err, errcap, "cannot start the log's sync thread");
         l->have_syncer = 1;
@@ -231,7 +229,7 @@ int fr_live_commit(fr_server *s, const uint8_t *rec, size_t len, uint32_t n_item
     return 0;
 }
 
-static void answer(call *c, uint64_t seq, const char *ver, uint32_t items) {
+void fr_live_answer(call *c, uint64_t seq, const char *ver, uint32_t items) {
     Feedrank__V1__UpdateResponse r;
     feedrank__v1__update_response__init(&r);
     r.has_log_position = r.has_items = 1;
@@ -253,7 +251,7 @@ static int commit_and_answer(fr_server *s, call *c, fr_delta_batch *b, uint32_t 
         return code;
     }
     atomic_fetch_add(c->method == M_DELETE ? &s->live->deletes : &s->live->upserts, n_items);
-    answer(c, seq, ver, n_items);
+    fr_live_answer(c, seq, ver, n_items);
     return 0;
 }
 

@@ -277,17 +277,6 @@ int fr_events_due(fr_server *s) {
 
 /* ---------------- RecordEvents ---------------- */
 
-static void answer(call *c, uint64_t seq, const char *ver, uint32_t items) {
-    Feedrank__V1__UpdateResponse r;
-    feedrank__v1__update_response__init(&r);
-    r.has_log_position = r.has_items = 1;
-    r.log_position = seq;
-    r.items = items;
-    r.store_version = (char *)ver;
-    grpc_byte_buffer *bb = fr_pack(&r.base);
-    fr_call_finish(c, bb, bb ? GRPC_STATUS_OK : GRPC_STATUS_INTERNAL, bb ? NULL : "out of memory");
-}
-
 void fr_events_handle(fr_server *s, call *c, const uint8_t *buf, size_t len) {
     char err[512];
     const fr_wire_cap caps[] = {{"events", MAX_EVENTS_PER_CALL}};
@@ -337,7 +326,7 @@ void fr_events_handle(fr_server *s, call *c, const uint8_t *buf, size_t len) {
         code = fr_live_commit(s, rec, rl, 0, &seq, ver, sizeof ver, err, sizeof err);
         if (!code) {
             atomic_fetch_add(&s->live_events->calls, 1);
-            answer(c, seq, ver, fr_event_batch_count(b));
+            fr_live_answer(c, seq, ver, fr_event_batch_count(b));
         }
     }
     if (code) fr_call_finish(c, NULL, code, err);

@@ -296,6 +296,8 @@ void fr_live_metrics(fr_server *s, char *out, size_t cap);
 /* One record through the log (RecordEvents, the events file tail): checked, appended, synced
  * per policy, then applied (dispatching on its kind). Returns a gRPC status (0 = ok) with the
  * message in err; *seq and ver (store_version) name where it landed. */
+/* An UpdateResponse (log position, store_version, items) as the call's answer. */
+void fr_live_answer(call *c, uint64_t seq, const char *ver, uint32_t items);
 /* live.c's commit lock: held around every change to the log and the live priors. */
 void fr_live_lock(fr_server *s);
 void fr_live_unlock(fr_server *s);
