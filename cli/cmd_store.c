@@ -262,8 +262,10 @@ int fr_cmd_store(int argc, char **argv) {
             uint64_t with = 0;
             for (uint64_t r = 0; r < pr.n_items; r++) with += pr.seen[r] > 0;
             printf(",\"priors\":{\"events\":%" PRIu64 ",\"users\":%" PRIu64 ",\"unknown_item_events\":%" PRIu64
-                   ",\"items_seen\":%" PRIu64 ",\"neighbours\":%" PRIu64 ",\"window\":%d,\"capacity\":%d,\"half_life\":%g,\"t_end\":%.17g}",
-                   pr.events, pr.users, pr.unknown_items, with, pr.nb_off[pr.n_items], pr.window, pr.capacity, pr.half_life, pr.t_end);
+                   ",\"items_seen\":%" PRIu64 ",\"neighbours\":%" PRIu64 ",\"window\":%d,\"capacity\":%d,\"half_life\":%g,\"t_end\":%.17g"
+                   ",\"live_state\":%s}",
+                   pr.events, pr.users, pr.unknown_items, with, pr.nb_off[pr.n_items], pr.window, pr.capacity, pr.half_life, pr.t_end,
+                   fr_store_section(s, FR_STORE_SECTION_PRIORS_STATE, &(const uint8_t *){NULL}, &(uint64_t){0}) ? "true" : "false");
         } else if (prc != FR_ERR_NOT_FOUND) {
             printf("}\n");
             fprintf(stderr, "feedrank store info: %s\n", err);

@@ -1069,6 +1069,16 @@ int fr_server_run(const fr_server_config *cfg) {
         goto out;
     }
     snprintf(s->store_version, sizeof s->store_version, "%016llx", (unsigned long long)fr_store_info_of(s->store)->content_hash);
+    /* signals: blocked in every thread, taken by sigwait in the loop below. Blocked here, before
+     * the first thread starts (the log's, the metrics and HTTP listeners'): a thread that left them
+     * unblocked would take a SIGTERM with its default action (the process dies, exit -15). Until
+     * here (the model and store loads) Ctrl-C still stops a start-up. */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     if (fr_live_open(s, err, sizeof err)) {
         fr_log(0, "event=startup_failed what=wal message=\"%s\"", err);
         goto out;
@@ -1166,13 +1176,6 @@ int fr_server_run(const fr_server_config *cfg) {
         if (mhd) fr_metrics_stop(mhd);
         goto out_grpc;
     }
-    /* signals: blocked in every thread, taken by sigwait here */
-    sigset_t sigs;
-    sigemptyset(&sigs);
-    sigaddset(&sigs, SIGTERM);
-    sigaddset(&sigs, SIGINT);
-    sigaddset(&sigs, SIGHUP);
-    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     grpc_server_start(s->server);
     atomic_store(&s->serving, 1);
     s->compute_threads = calloc((size_t)cfg->compute_threads, sizeof *s->compute_threads);
