@@ -114,7 +114,7 @@ void fr_events_release(struct fr_priors_snapshot *p) { snap_unref(p); }
 
 fr_status fr_events_create(fr_server *s, struct fr_events **out, char *err, size_t errcap) {
     *out = NULL;
-    fr_priors_params p = {s->cfg.events_window, 0, s->cfg.events_neighbors};
+    fr_priors_params p = {.window = s->cfg.events_window, .half_life = 0, .capacity = s->cfg.events_neighbors};
     char *end;
     p.half_life = strtod(s->cfg.events_half_life, &end);
     if (*end || end == s->cfg.events_half_life || !(p.half_life >= 0) || p.half_life > 1e300)
@@ -168,7 +168,7 @@ static void *tailer_main(void *arg);
 fr_status fr_events_start(fr_server *s, char *err, size_t errcap) {
     struct fr_events *ev = s->live_events;
     const char *why = fr_live_priors_ready(ev->lp);
-    if (why) fr_log(1, "event=live_events_off message=\"%s\"", why);
+    if (why) fr_log(2, "event=live_events_off message=\"%s\"", why);
     ev->params = fr_live_priors_params(ev->lp);
     if (fr_live_priors_changed(ev->lp)) {
         fr_live_lock(s);
