@@ -3,7 +3,8 @@ RecordEvents and --events-tail update popularity and co-visitation online, and a
 the store's priors section (folded by compaction) is byte-for-byte the one `feedrank index
 --interactions` builds offline from the same N events written as JSONL - with decay, a small
 window and a small neighbour capacity (space-saving replacements), users interleaved, an unknown
-item, and a kill -9 + restart in the middle. Also: a Rerank with popularity_weight ranks the item
+item, and a kill -9 + restart in the middle (the tail: a line cut mid-write, a malformed line
+skipped and logged by number, a rotated file read from its start). Also: a Rerank with popularity_weight ranks the item
 that just got events first within the refresh interval; bad events are refused naming the field;
 a store whose offline priors lack the builder's state refuses RecordEvents until rebuilt with
 --live-state, and then continues it exactly.
@@ -152,7 +153,7 @@ got = section(STORE, PRIORS)
 check(f"RecordEvents + compaction == offline index --interactions, byte for byte ({len(sent)} events, {len(want or b'')} bytes)", got is not None and got == want)
 check("the compacted store keeps the builder's state", section(STORE, PRIORS_STATE) is not None)
 
-# ---- --events-tail: lines appended in pieces (one cut mid-line), a bad line skipped, kill -9
+# ---- --events-tail: lines appended in pieces (one cut mid-line), a bad line skipped, kill -9, rotation
 STORE2, WAL2, TAIL = os.path.join(TMP, "tail.store"), os.path.join(TMP, "tail.wal"), os.path.join(TMP, "events.jsonl")
 shutil.copy(BASE, STORE2)
 evs = make_events(150, 2)
@@ -182,12 +183,16 @@ with open(TAIL, "a") as f:
     f.write(text[6000:])
 srv = h.Server(BIN, MODEL, STORE2, TMP, *args2)
 check("after kill -9 the tail resumes after the last logged line", wait_tail(srv, len(text)))
+rotated = jsonl(make_events(20, 3))
+os.rename(TAIL, TAIL + ".1")
+open(TAIL, "w").write(rotated)
+check("a rotated file is detected and read from its start", wait_tail(srv, len(rotated)) and "events_tail_rotated" in srv.log())
 log += srv.log()
 check("the malformed line is logged with its number", "events_tail_bad_line" in log and "line=61" in log)
 rc = srv.stop()
 check(f"the server with a tail stops cleanly (exit {rc})", rc == 0)
 compact(STORE2, WAL2)
-want = offline(text, ["--max-bad-lines", "1"])
+want = offline(text + rotated, ["--max-bad-lines", "1"])
 got = section(STORE2, PRIORS)
 check(f"--events-tail + compaction == offline over the same file, byte for byte ({len(evs)} events)", got == want)
 if got != want and os.environ.get("FR_DEBUG"):
