@@ -34,7 +34,10 @@ void fr_cli_priors_usage(FILE *f) {
             "                         lines (default OUT.priors-checkpoint, OUT = PART or STORE); a rerun of the same\n"
             "                         command continues from it after checking the log's prefix is unchanged\n"
             "  --checkpoint-every N   lines between checkpoints (default 1000000; 0 = no checkpoints)\n"
-            "  --restart              discard an existing checkpoint and start from the beginning\n");
+            "  --restart              discard an existing checkpoint and start from the beginning\n"
+            "  --live-state           also keep the builder's final state in the store, so that `feedrank serve --wal`\n"
+            "                         can continue these priors exactly with live events (RecordEvents, --events-tail;\n"
+            "                         a tail of this same file resumes after its last line). Single pass only (no --shard)\n");
 }
 
 typedef struct {
@@ -76,10 +79,28 @@ static fr_status load_checkpoint(const char *path, const fr_priors_params *p, ui
     return rc;
 }
 
+/* The builder's state for live events (priors.h: FR_STORE_SECTION_PRIORS_STATE), positioned at
+ * the end of the log file just read (its inode, bytes and lines), where a server's --events-tail
+ * of the same file goes on. */
+static fr_status build_state(const fr_priors_builder *b, FILE *f, uint8_t **state, size_t *size, char *err, size_t errcap) {
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || fseek(f, 0, SEEK_SET) != 0) return fr_fail(FR_ERR_IO, err, errcap, "cannot read the log again to count its lines");
+    fr_priors_position pos = {0};
+    char buf[65536];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0) {
+        pos.offset += n;
+        for (const char *p = buf; (p = memchr(p, '\n', (size_t)(buf + n - p))) != NULL; p++) pos.line++;
+    }
+    if (ferror(f)) return fr_fail(FR_ERR_IO, err, errcap, "read error counting the log's lines");
+    pos.prefix_hash = (uint64_t)st.st_ino;
+    return fr_priors_checkpoint_save(b, &pos, state, size, err, errcap);
+}
+
 int fr_cmd_priors_index(int argc, char **argv) {
     const char *log = NULL, *store_path = NULL, *fmt_s = "auto", *hl_s = "0", *win_s = "10", *cap_s = "1000";
     const char *shard_s = NULL, *part_out = NULL, *bad_s = "0", *ckpt_s = NULL, *every_s = "1000000";
-    int restart = 0;
+    int restart = 0, live_state = 0;
     for (int i = 1; i < argc; i++) {
         int r;
         if ((r = fr_cli_value(argc, argv, &i, "--interactions", &log)) || (r = fr_cli_value(argc, argv, &i, "--store", &store_path)) ||
@@ -91,6 +112,8 @@ int fr_cmd_priors_index(int argc, char **argv) {
             if (r < 0) return 2;
         } else if (strcmp(argv[i], "--restart") == 0) {
             restart = 1;
+        } else if (strcmp(argv[i], "--live-state") == 0) {
+            live_state = 1;
         } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             fr_cli_priors_usage(stdout);
             return 0;
@@ -127,6 +150,10 @@ int fr_cmd_priors_index(int argc, char **argv) {
     }
     int si = 0, sn = 1;
     if (shard_s && fr_cli_shard(shard_s, &si, &sn)) return 2;
+    if (live_state && (sn > 1 || part_out || strcmp(log, "-") == 0)) {
+        fprintf(stderr, "feedrank index: --live-state needs a single-pass build of a log file into the store (no --shard, --priors-out or stdin)\n");
+        return 2;
+    }
     if ((sn > 1) != (part_out != NULL)) {
         fprintf(stderr, "feedrank index: --shard and --priors-out go together\n");
         return 2;
@@ -145,8 +172,8 @@ int fr_cmd_priors_index(int argc, char **argv) {
     }
     fr_priors_builder *b = NULL;
     fr_priors_stats st = {0};
-    uint8_t *data = NULL;
-    size_t size = 0;
+    uint8_t *data = NULL, *state = NULL;
+    size_t size = 0, state_size = 0;
     int rc = 1;
     /* checkpoints: not for standard input (its prefix cannot be read again) */
     char ckpt[4096] = "";
@@ -176,10 +203,18 @@ int fr_cmd_priors_index(int argc, char **argv) {
         if (*ckpt && access(ckpt, F_OK) == 0) fprintf(stderr, "feedrank index: the work up to the last checkpoint is kept in %s: fix the cause and rerun to resume\n", ckpt);
         goto done;
     }
+    if (live_state && build_state(b, f, &state, &state_size, err, sizeof err)) {
+        fprintf(stderr, "feedrank index: %s\n", err);
+        goto done;
+    }
     fr_store_close(store);
     store = NULL;
+    /* a state that no longer matches the priors goes first: a crash between the steps leaves
+     * priors without a state (live events refused, saying so), never a mismatched pair */
     if (part_out ? (int)fr_cli_write_file(part_out, data, size, err, sizeof err)
-                 : (int)fr_store_attach(store_path, FR_STORE_SECTION_PRIORS, data, size, err, sizeof err)) {
+                 : (fr_store_attach(store_path, FR_STORE_SECTION_PRIORS_STATE, NULL, 0, err, sizeof err) ||
+                    fr_store_attach(store_path, FR_STORE_SECTION_PRIORS, data, size, err, sizeof err) ||
+                    (state && fr_store_attach(store_path, FR_STORE_SECTION_PRIORS_STATE, state, state_size, err, sizeof err)))) {
         fprintf(stderr, "feedrank index: %s\n", err);
         goto done;
     }
@@ -190,6 +225,7 @@ int fr_cmd_priors_index(int argc, char **argv) {
     rc = 0;
 done:
     free(data);
+    free(state);
     fr_priors_builder_free(b);
     if (f != stdin) fclose(f);
     fr_store_close(store);
@@ -256,7 +292,9 @@ int fr_cmd_store_attach_priors(int argc, char **argv) {
     }
     fr_status vr = fr_priors_view(data, size, fr_store_info_of(s)->count, parts[0], &view, err, sizeof err);
     fr_store_close(s);
-    if (vr || fr_store_attach(store_path, FR_STORE_SECTION_PRIORS, data, size, err, sizeof err)) {
+    /* merged shards have no single builder state: a live state of older priors is removed first */
+    if (vr || fr_store_attach(store_path, FR_STORE_SECTION_PRIORS_STATE, NULL, 0, err, sizeof err) ||
+        fr_store_attach(store_path, FR_STORE_SECTION_PRIORS, data, size, err, sizeof err)) {
         fprintf(stderr, "feedrank store attach-priors: %s\n", err);
         goto done;
     }

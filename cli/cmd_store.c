@@ -9,6 +9,7 @@
 #include "cli.h"
 #include "item_store.h"
 #include "model_config.h" /* fr_read_small_file */
+#include "live_priors.h"
 #include "priors.h"
 #include "seqmodel_store.h"
 #include "store_delta.h"
@@ -70,28 +71,43 @@ static int compact(int argc, char **argv) {
     }
     fr_store *s = NULL;
     fr_wal *w = NULL;
+    fr_live_replay lr = {{NULL, 0}, NULL, NULL, 0};
     fr_delta_replay c = {NULL, 0};
     fr_wal_open_info info;
+    uint8_t *priors = NULL, *state = NULL;
+    size_t priors_len = 0, state_len = 0;
     int rc = 1;
     if (fr_store_load(store_path, 0, 1, &s, err, sizeof err)) goto fail;
     const fr_store_info *in = fr_store_info_of(s);
     c.base_seq = fr_store_live_seq(s);
-    if (fr_delta_empty(in->model_fingerprint, in->dim, c.base_seq, &c.cur, err, sizeof err)) goto fail;
-    if (fr_wal_open(wal_path, c.base_seq + 1, skip, fr_delta_replay_record, &c, &w, &info, err, sizeof err)) goto fail;
+    /* events records continue the store's priors (live_priors.h); a store without priors gets
+     * the defaults of feedrank serve's --events-* flags (those of index --interactions) */
+    lr.store = s;
+    lr.delta.base_seq = c.base_seq;
+    if (fr_live_priors_open(s, NULL, &lr.priors, err, sizeof err)) goto fail;
+    if (fr_delta_empty(in->model_fingerprint, in->dim, c.base_seq, &lr.delta.cur, err, sizeof err)) goto fail;
+    const int opened = fr_wal_open(wal_path, c.base_seq + 1, skip, fr_live_replay_record, &lr, &w, &info, err, sizeof err) == FR_OK;
+    c.cur = lr.delta.cur;
+    lr.delta.cur = NULL;
+    if (!opened) goto fail;
     if (info.first_seq > c.base_seq + 1) {
         snprintf(err, sizeof err, "%s starts at log position %" PRIu64 " but %s holds updates only up to %" PRIu64 ": records are missing",
                  wal_path, info.first_seq, store_path, c.base_seq);
         goto fail;
     }
     if (info.torn_bytes) fprintf(stderr, "feedrank store compact: %s: a torn final record (%" PRIu64 " bytes at offset %" PRIu64 ") was dropped\n", wal_path, info.torn_bytes, info.torn_offset);
-    if (fr_delta_count(c.cur) == 0) {
+    const uint64_t pos = info.next_seq - 1 > c.base_seq ? info.next_seq - 1 : c.base_seq; /* the last record: events included */
+    const int events = fr_live_priors_changed(lr.priors);
+    if (fr_delta_count(c.cur) == 0 && !events) {
         fprintf(stderr, "feedrank store compact: nothing to fold (%s holds log position %" PRIu64 ")\n", store_path, c.base_seq);
     } else {
-        if (fr_delta_compact(s, c.cur, store_path, err, sizeof err)) goto fail;
-        fprintf(stderr, "feedrank store compact: folded %" PRIu64 " updated ids (log position %" PRIu64 ") into %s\n", fr_delta_count(c.cur),
-                fr_delta_seq(c.cur), store_path);
+        if (events && fr_live_priors_sections(lr.priors, &priors, &priors_len, &state, &state_len, err, sizeof err)) goto fail;
+        const fr_compact_sections x = {pos, priors, state, priors_len, state_len};
+        if (fr_delta_compact_with(s, c.cur, &x, store_path, err, sizeof err)) goto fail;
+        fprintf(stderr, "feedrank store compact: folded %" PRIu64 " updated ids and %" PRIu64 " events (log position %" PRIu64 ") into %s\n",
+                fr_delta_count(c.cur), fr_live_priors_events(lr.priors), pos, store_path);
     }
-    if (fr_wal_rewrite(w, fr_delta_seq(c.cur) + 1 > info.first_seq ? fr_delta_seq(c.cur) + 1 : info.first_seq, err, sizeof err)) goto fail;
+    if (fr_wal_rewrite(w, pos + 1 > info.first_seq ? pos + 1 : info.first_seq, err, sizeof err)) goto fail;
     rc = 0;
     goto done;
 fail:
@@ -99,6 +115,10 @@ fail:
 done:
     fr_wal_close(w);
     fr_delta_unref(c.cur);
+    fr_delta_unref(lr.delta.cur);
+    fr_live_priors_free(lr.priors);
+    free(priors);
+    free(state);
     fr_store_close(s);
     return rc;
 }
@@ -242,8 +262,10 @@ int fr_cmd_store(int argc, char **argv) {
             uint64_t with = 0;
             for (uint64_t r = 0; r < pr.n_items; r++) with += pr.seen[r] > 0;
             printf(",\"priors\":{\"events\":%" PRIu64 ",\"users\":%" PRIu64 ",\"unknown_item_events\":%" PRIu64
-                   ",\"items_seen\":%" PRIu64 ",\"neighbours\":%" PRIu64 ",\"window\":%d,\"capacity\":%d,\"half_life\":%g,\"t_end\":%.17g}",
-                   pr.events, pr.users, pr.unknown_items, with, pr.nb_off[pr.n_items], pr.window, pr.capacity, pr.half_life, pr.t_end);
+                   ",\"items_seen\":%" PRIu64 ",\"neighbours\":%" PRIu64 ",\"window\":%d,\"capacity\":%d,\"half_life\":%g,\"t_end\":%.17g"
+                   ",\"live_state\":%s}",
+                   pr.events, pr.users, pr.unknown_items, with, pr.nb_off[pr.n_items], pr.window, pr.capacity, pr.half_life, pr.t_end,
+                   fr_store_section(s, FR_STORE_SECTION_PRIORS_STATE, &(const uint8_t *){NULL}, &(uint64_t){0}) ? "true" : "false");
         } else if (prc != FR_ERR_NOT_FOUND) {
             printf("}\n");
             fprintf(stderr, "feedrank store info: %s\n", err);

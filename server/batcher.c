@@ -402,8 +402,11 @@ void *fr_compute_main(void *arg) {
             if (heavy) release_heavy(q);
             continue;
         }
-        /* one snapshot of the live updates for the whole batch (base + delta at one log position) */
+        /* one snapshot of the live updates for the whole batch (base + delta at one log position),
+         * and one view of the live priors (live_events.c; NULL: the store's own) */
         struct fr_delta *dv = fr_live_acquire(s);
+        struct fr_priors_snapshot *pv = fr_events_acquire(s);
+        if (fr_ranker_set_priors(rk, fr_events_view(pv), err, sizeof err)) fr_log(0, "event=live_priors_skipped message=\"%s\"", err);
         char version[64];
         snprintf(version, sizeof version, "%s", s->store_version);
         for (int i = 0; dv && i < n; i++) {
@@ -431,6 +434,7 @@ void *fr_compute_main(void *arg) {
             fr_job_free(j);
         }
         fr_live_release(dv);
+        fr_events_release(pv);
         pthread_rwlock_unlock(&s->store_lock);
         if (heavy) release_heavy(q);
     }

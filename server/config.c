@@ -35,6 +35,11 @@ void fr_server_config_default(fr_server_config *c) {
     snprintf(c->log_format, sizeof c->log_format, "text");
     c->store_check_ms = 1000;
     c->compact_items = 10000;
+    c->compact_events = 1000000;
+    c->events_refresh_ms = 1000;
+    c->events_window = 10;
+    c->events_neighbors = 1000;
+    snprintf(c->events_half_life, sizeof c->events_half_life, "0");
     c->parse_threads = 2;
     c->http_max_connections = 256;
     c->http_timeout_s = 30;
@@ -87,7 +92,7 @@ static const option OPTS[] = {
     I(max_queue, 1, 1 << 20, "waiting requests before RESOURCE_EXHAUSTED (default 1024)"),
     I(max_message_bytes, 1024, 1 << 30, "largest request message (default 8 MiB)"),
     I(max_embed_texts, 1, 1 << 20, "texts per Embed call (default 256)"),
-    S(wal, "write-ahead log of live updates (UpsertItems/DeleteItems; created when missing); default: off"),
+    S(wal, "write-ahead log of live updates (UpsertItems/DeleteItems/RecordEvents; created when missing); default: off"),
     {"sync", K_SYNC, offsetof(fr_server_config, sync_interval_ms), sizeof(int), 1, 60000,
      "always (default) = every update is synced to disk before it is acknowledged; interval-ms:N = sync every N ms, 1..60000 (a machine crash can lose the last N ms of acknowledged updates)"},
     I(sync_interval_ms, 0, 60000, "the same as --sync, as a number: 0 = always, N = interval-ms:N"),
@@ -97,6 +102,13 @@ static const option OPTS[] = {
     S(log_password_file, "file holding the Redis password for --log (or set FEEDRANK_LOG_PASSWORD); there is no password flag"),
     I(log_weak_durability_ok, 0, 1, "start with --log although Redis does not run appendonly yes + appendfsync always (default 0: refuse)"),
     I(compact_items, 1, 1 << 24, "fold live updates into the store file once this many ids changed (default 10000; writes are refused at 4x while compaction cannot run)"),
+    I(compact_events, 1, 1 << 30, "... or once this many interaction events were logged since the last one (default 1000000)"),
+    I(events_refresh_ms, 0, 600000, "live priors (RecordEvents, --events-tail): publish a new view for ranking at most every N ms (default 1000; 0 = after every call)"),
+    S(events_tail, "follow this JSONL events file (the lines of feedrank index --interactions) into the live priors; needs --wal"),
+    I(events_tail_max_bad, 0, 1 << 30, "malformed lines the events tail logs and skips before it stops (default 0: it stops at the first)"),
+    I(events_window, 1, 64, "live priors over a store without priors: co-visitation window (default 10, as feedrank index --interactions)"),
+    I(events_neighbors, 1, 4096, "... neighbours kept per item (default 1000)"),
+    S(events_half_life, "... time decay half-life in the events' time unit (default 0 = none)"),
     I(store_check_ms, 0, 3600000, "check the store file for changes every N ms and reload it, validated (default 1000; 0 = only on SIGHUP)"),
     I(max_metadata_bytes, 1024, 1 << 20, "request metadata per call; more fails that call only (default 8192)"),
     I(max_concurrent_streams, 1, 1 << 20, "calls at once on one connection (default 256)"),

@@ -19,13 +19,20 @@
  * stream shared by replicas (--log). Every record, replayed at start-up, written here, or (shared
  * log) written by another replica, reaches the live state through one function, live_next, in
  * log order; a shared log's own follower thread delivers them, and a write is acknowledged once
- * that follower applied it (read-your-writes). */
+ * that follower applied it (read-your-writes).
+ *
+ * RecordEvents and the events file tail (live_events.c) log events records through the same
+ * commit. A record's first byte says its kind (event_batch.h): a catalogue record makes the next
+ * delta version; an events record makes a version with the same items at its log position (so
+ * the delta's position is always the log's) and goes to the live priors. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "event_batch.h"
+#include "live_priors.h"
 #include "oplog.h"
 #include "rank_batch.h"
 #include "server_internal.h"
@@ -41,7 +48,8 @@ struct fr_live {
     pthread_mutex_t commit_mu, swap_mu;
     pthread_cond_t applied_cv; /* signalled with commit_mu held whenever cur moves to a later position */
     fr_delta *cur;
-    double next_compact_try; /* after a failed compaction, wait before trying again */
+    struct fr_events *events; /* the live priors (live_events.c) */
+    double next_compact_try;  /* after a failed compaction, wait before trying again */
     atomic_long upserts, deletes, calls_failed, compactions, compactions_failed;
 };
 
@@ -51,6 +59,7 @@ struct fr_live {
  * compact` uses too: the only place a record's payload is read. Commits call it to check a record
  * before the log holds it; every record the log holds reaches the state through it (apply_record). */
 static fr_status live_next(fr_delta *cur, uint64_t pos, const uint8_t *rec, size_t len, fr_delta **out, char *err, size_t errcap) {
+    if (fr_record_kind(rec, len) == FR_RECORD_EVENTS) return fr_delta_apply(cur, rec, len, pos, out, err, errcap); /* same items, at pos */
     fr_delta_ref(cur);
     fr_delta_replay r = {cur, 0};
     fr_status rc = fr_delta_replay_record(&r, pos, rec, len, err, errcap); /* replaces r.cur (and drops its reference) on success */
@@ -71,11 +80,17 @@ static void install(struct fr_live *l, fr_delta *nv) {
 
 /* The log's sink (oplog.h): the replay at start-up, and every record of a shared log, in order. */
 static fr_status apply_record(void *ctx, uint64_t pos, const uint8_t *rec, size_t len, char *err, size_t errcap) {
-    struct fr_live *l = ((fr_server *)ctx)->live;
+    fr_server *s = ctx;
+    struct fr_live *l = s->live;
     fr_delta *nv = NULL;
     pthread_mutex_lock(&l->commit_mu);
     fr_status rc = live_next(l->cur, pos, rec, len, &nv, err, errcap);
-    if (!rc) install(l, nv);
+    if (!rc) {
+        install(l, nv);
+        char e2[512];
+        if (fr_record_kind(rec, len) == FR_RECORD_EVENTS && (rc = fr_events_applied(s, rec, len, e2, sizeof e2)))
+            fr_fail(rc, err, errcap, "log record %llu (events): %s", (unsigned long long)pos, e2);
+    }
     pthread_mutex_unlock(&l->commit_mu);
     return rc;
 }
@@ -98,7 +113,8 @@ static fr_status open_log(fr_server *s, const fr_oplog_sink *sink, fr_oplog **ou
 }
 
 fr_status fr_live_open(fr_server *s, char *err, size_t errcap) {
-    if (!s->cfg.wal[0] && !s->cfg.log[0]) return FR_OK;
+    if (!s->cfg.wal[0] && !s->cfg.log[0])
+        return s->cfg.events_tail[0] ? fr_fail(FR_ERR_ARG, err, errcap, "--events-tail needs --wal or --log (events are logged before they count)") : FR_OK;
     struct fr_live *l = calloc(1, sizeof *l);
     if (!l) return fr_fail(FR_ERR_NOMEM, err, errcap, "out of memory");
     pthread_mutex_init(&l->commit_mu, NULL);
@@ -108,21 +124,26 @@ fr_status fr_live_open(fr_server *s, char *err, size_t errcap) {
     /* a full disk or a file-size limit must fail the log's write (EFBIG), not kill the process */
     signal(SIGXFSZ, SIG_IGN);
     const uint64_t base = fr_store_live_seq(s->store);
-    fr_status rc = fr_delta_empty(s->model_fp, s->dim, base, &l->cur, err, errcap);
+    fr_status rc = fr_events_create(s, &l->events, err, errcap);
+    if (!rc) rc = fr_delta_empty(s->model_fp, s->dim, base, &l->cur, err, errcap);
     if (rc) return rc;
     double t0 = fr_now();
     const fr_oplog_sink sink = {base, apply_record, s};
     if ((rc = open_log(s, &sink, &l->log, err, errcap))) return rc;
-    fr_log(2, "event=live_opened engine=%s log=%s store_holds=%llu log_position=%llu delta_items=%llu ms=%.1f", l->log->name, l->log->where,
-           (unsigned long long)base, (unsigned long long)fr_delta_seq(l->cur), (unsigned long long)fr_delta_count(l->cur), 1e3 * (fr_now() - t0));
-    return FR_OK;
+    fr_log(2, "event=live_opened engine=%s log=%s store_holds=%llu log_position=%llu delta_items=%llu events=%llu ms=%.1f", l->log->name, l->log->where,
+           (unsigned long long)base, (unsigned long long)fr_delta_seq(l->cur), (unsigned long long)fr_delta_count(l->cur),
+           (unsigned long long)fr_live_priors_events(fr_events_priors(l->events)), 1e3 * (fr_now() - t0));
+    return fr_events_start(s, err, errcap);
 }
 
 void fr_live_close(fr_server *s) {
     struct fr_live *l = s->live;
     if (!l) return;
-    if (l->log) l->log->e->close(l->log); /* first: a follower thread applies records until then */
+    fr_events_stop(s);                    /* first: the events tail commits records */
+    if (l->log) l->log->e->close(l->log); /* then the log: a follower thread applies records until then */
     fr_delta_unref(l->cur);
+    fr_events_free(l->events);
+    s->live_events = NULL;
     pthread_mutex_destroy(&l->commit_mu);
     pthread_mutex_destroy(&l->swap_mu);
     pthread_cond_destroy(&l->applied_cv);
@@ -173,17 +194,24 @@ void fr_live_mark_history(const fr_delta *d, fr_history_item *h, int n) {
 
 /* ---------------- writes ---------------- */
 
+void fr_live_lock(fr_server *s) { pthread_mutex_lock(&s->live->commit_mu); }
+void fr_live_unlock(fr_server *s) { pthread_mutex_unlock(&s->live->commit_mu); }
+
 /* Checks rec against the current version, appends it (durable per the engine), and returns once
- * this replica's state includes it. Returns a grpc status (0 = ok). */
-static int commit(fr_server *s, const uint8_t *rec, size_t len, uint32_t n_items, uint64_t *seq, char *ver, size_t vercap,
-                  char *err, size_t errcap) {
+ * this replica's state includes it (an events record: the live priors too). Returns a grpc status
+ * (0 = ok). */
+int fr_live_commit(fr_server *s, const uint8_t *rec, size_t len, uint32_t n_items, uint64_t *seq, char *ver, size_t vercap,
+                   char *err, size_t errcap) {
     struct fr_live *l = s->live;
     fr_oplog *log = l->log;
     pthread_mutex_lock(&l->commit_mu);
     int code = 0;
     fr_delta *nv = NULL;
     const uint64_t cap = 4ull * (uint64_t)s->cfg.compact_items, at = fr_delta_seq(l->cur);
-    if (fr_delta_count(l->cur) + n_items > cap) {
+    const int events = fr_record_kind(rec, len) == FR_RECORD_EVENTS;
+    if (events && (code = fr_events_check(s, rec, len, err, errcap))) {
+        /* the live priors cannot take it (no state, other parameters): refused before the log */
+    } else if (!events && fr_delta_count(l->cur) + n_items > cap) {
         code = GRPC_STATUS_RESOURCE_EXHAUSTED;
         fr_fail(FR_ERR_ARG, err, errcap, "the live delta holds %llu items, the bound is %llu (4 x --compact-items) and compaction has not caught up; retry later",
                 (unsigned long long)fr_delta_count(l->cur), (unsigned long long)cap);
@@ -227,7 +255,12 @@ static int commit(fr_server *s, const uint8_t *rec, size_t len, uint32_t n_items
         atomic_fetch_add(&l->calls_failed, 1);
         return code;
     }
-    if (nv) install(l, nv);
+    if (nv) {
+        install(l, nv);
+        char e2[512];
+        if (events && fr_events_applied(s, rec, len, e2, sizeof e2)) /* in the log, so a restart replays it */
+            fr_log(0, "event=live_priors_failed log_position=%llu message=\"%s\" action=refuse_events_until_restart", (unsigned long long)*seq, e2);
+    }
     pthread_mutex_unlock(&l->commit_mu);
     pthread_rwlock_rdlock(&s->store_lock);
     snprintf(ver, vercap, "%s.%llu", s->store_version, (unsigned long long)*seq);
@@ -235,7 +268,7 @@ static int commit(fr_server *s, const uint8_t *rec, size_t len, uint32_t n_items
     return 0;
 }
 
-static void answer(call *c, uint64_t seq, const char *ver, uint32_t items) {
+void fr_live_answer(call *c, uint64_t seq, const char *ver, uint32_t items) {
     Feedrank__V1__UpdateResponse r;
     feedrank__v1__update_response__init(&r);
     r.has_log_position = r.has_items = 1;
@@ -251,13 +284,13 @@ static int commit_and_answer(fr_server *s, call *c, fr_delta_batch *b, uint32_t 
     const uint8_t *rec = fr_delta_batch_bytes(b, &len);
     uint64_t seq = 0;
     char ver[64];
-    int code = commit(s, rec, len, n_items, &seq, ver, sizeof ver, err, errcap);
+    int code = fr_live_commit(s, rec, len, n_items, &seq, ver, sizeof ver, err, errcap);
     if (code) {
         fr_call_finish(c, NULL, code, err);
         return code;
     }
     atomic_fetch_add(c->method == M_DELETE ? &s->live->deletes : &s->live->upserts, n_items);
-    answer(c, seq, ver, n_items);
+    fr_live_answer(c, seq, ver, n_items);
     return 0;
 }
 
@@ -346,6 +379,10 @@ void fr_live_handle(fr_server *s, call *c, const uint8_t *buf, size_t len) {
     char err[512];
     if (!s->live) {
         fr_call_finish(c, NULL, GRPC_STATUS_FAILED_PRECONDITION, "live updates are off: start the server with --wal PATH (or --log redis://HOST:PORT/KEY)");
+        return;
+    }
+    if (c->method == M_EVENTS) {
+        fr_events_handle(s, c, buf, len);
         return;
     }
     if (c->method == M_DELETE) {
@@ -456,18 +493,51 @@ void fr_live_tick(fr_server *s) {
     struct fr_live *l = s->live;
     if (!l || fr_now() < l->next_compact_try) return;
     fr_delta *d = fr_live_acquire(s);
-    if (fr_delta_count(d) < (uint64_t)s->cfg.compact_items) {
-        fr_delta_unref(d);
-        return;
-    }
+    const int due = fr_delta_count(d) >= (uint64_t)s->cfg.compact_items || fr_events_due(s);
+    fr_delta_unref(d);
+    if (!due) return;
     char err[1024];
     double t0 = fr_now();
+    /* one log position for everything folded: the delta and the live priors as of its last record */
+    uint8_t *priors = NULL, *state = NULL;
+    size_t priors_len = 0, state_len = 0;
+    uint64_t folded_events = 0;
+    pthread_mutex_lock(&l->commit_mu);
+    d = l->cur;
+    fr_delta_ref(d);
+    fr_status rc = fr_events_fold(s, &priors, &priors_len, &state, &state_len, &folded_events, err, sizeof err);
+    pthread_mutex_unlock(&l->commit_mu);
+    const fr_compact_sections x = {fr_delta_seq(d), priors, state, priors_len, state_len};
     /* the main thread is the only one that replaces s->store, so it may read it unlocked */
-    fr_status rc = fr_delta_compact(s->store, d, s->cfg.store, err, sizeof err);
+    if (!rc) rc = fr_delta_compact_with(s->store, d, &x, s->cfg.store, err, sizeof err);
+    free(priors);
+    free(state);
+    /* the base rows' rows in the compacted store, for the live priors builder (numbered by row) */
+    const uint64_t n_old = fr_store_info_of(s->store)->count;
+    int64_t *map = rc ? NULL : malloc(sizeof *map * (n_old ? n_old : 1));
+    uint64_t n_new = n_old;
+    if (!rc && !map) rc = fr_fail(FR_ERR_NOMEM, err, sizeof err, "out of memory");
+    int moved = 0;
     if (!rc) {
-        fr_server_reload_store(s);
-        if (fr_store_live_seq(s->store) != fr_delta_seq(d)) rc = fr_fail(FR_ERR_IO, err, sizeof err, "the compacted store did not load (see store_reload_failed)");
+        fr_delta_row_map(s->store, d, map, &n_new);
+        moved = n_new != n_old;
+        for (uint64_t r = 0; r < n_old && !moved; r++) moved = map[r] != (int64_t)r;
     }
+    if (!rc) {
+        /* reloaded under the commit lock: no events record is applied against the new store's
+         * rows before the builder follows them */
+        pthread_mutex_lock(&l->commit_mu);
+        fr_server_reload_store(s);
+        if (fr_store_live_seq(s->store) != fr_delta_seq(d)) {
+            rc = fr_fail(FR_ERR_IO, err, sizeof err, "the compacted store did not load (see store_reload_failed)");
+        } else {
+            char e2[512];
+            if (fr_events_store_changed(s, moved ? map : NULL, n_new, e2, sizeof e2))
+                fr_log(0, "event=live_priors_failed message=\"%s\" action=refuse_events_until_restart", e2);
+        }
+        pthread_mutex_unlock(&l->commit_mu);
+    }
+    free(map);
     if (rc) {
         atomic_fetch_add(&l->compactions_failed, 1);
         l->next_compact_try = fr_now() + 30;
@@ -475,8 +545,9 @@ void fr_live_tick(fr_server *s) {
         fr_delta_unref(d);
         return;
     }
-    /* the store holds d: drop d's entries from the delta (entries replaced since are newer and
-     * stay) and d's records from the log */
+    fr_events_compacted(s, folded_events);
+    /* the store holds d and the live priors up to its position: drop d's entries from the delta
+     * (entries replaced since are newer and stay) and its records from the log */
     char e2[512];
     if (l->log->e->folded(l->log, fr_delta_seq(d), e2, sizeof e2))
         fr_log(0, "event=wal_rewrite_failed engine=%s message=\"%s\" action=keep_records (start-up skips what the store holds)", l->log->name, e2);
@@ -493,9 +564,9 @@ void fr_live_tick(fr_server *s) {
     uint64_t left = fr_delta_count(l->cur);
     pthread_mutex_unlock(&l->commit_mu);
     atomic_fetch_add(&l->compactions, 1);
-    fr_log(2, "event=compacted store=%s log_position=%llu items=%llu delta_items_left=%llu ms=%.1f%s%s", s->cfg.store, (unsigned long long)fr_delta_seq(d),
-           (unsigned long long)fr_store_info_of(s->store)->count, (unsigned long long)left, 1e3 * (fr_now() - t0), rc ? " trim_failed=" : "",
-           rc ? err : "");
+    fr_log(2, "event=compacted store=%s log_position=%llu items=%llu delta_items_left=%llu events=%llu rows_moved=%d ms=%.1f%s%s", s->cfg.store,
+           (unsigned long long)fr_delta_seq(d), (unsigned long long)fr_store_info_of(s->store)->count, (unsigned long long)left,
+           (unsigned long long)folded_events, moved, 1e3 * (fr_now() - t0), rc ? " trim_failed=" : "", rc ? err : "");
     fr_delta_unref(d);
 }
 
@@ -518,5 +589,6 @@ void fr_live_metrics(fr_server *s, char *out, size_t cap) {
                      (unsigned long long)fr_delta_count(d), (unsigned long long)fr_delta_bytes(d), atomic_load(&l->compactions),
                      atomic_load(&l->compactions_failed));
     fr_delta_unref(d);
-    if (n > 0 && (size_t)n < cap) l->log->e->metrics(l->log, out + n, cap - (size_t)n);
+    if (n > 0 && (size_t)n < cap) n += (int)l->log->e->metrics(l->log, out + n, cap - (size_t)n);
+    if (n > 0 && (size_t)n < cap) fr_events_metrics(s, out + n, cap - (size_t)n);
 }

@@ -148,7 +148,7 @@ static char *render(fr_server *s, size_t *len) {
     put(&b, "# HELP feedrank_store_reloads_total Item store reloads (SIGHUP) by outcome.\n# TYPE feedrank_store_reloads_total counter\n");
     put(&b, "feedrank_store_reloads_total{result=\"ok\"} %ld\nfeedrank_store_reloads_total{result=\"failed\"} %ld\n", atomic_load(&s->reloads_ok), atomic_load(&s->reloads_failed));
     {
-        char live[8192];
+        char live[16384];
         fr_live_metrics(s, live, sizeof live);
         if (live[0]) put(&b, "%s", live);
     }

@@ -41,13 +41,14 @@
 #include "server_internal.h"
 
 const char *const fr_method_names[M_COUNT] = {"Rerank", "Embed", "RerankStream", "HealthCheck", "HealthWatch",
-                                              "ReflectionV1", "ReflectionV1alpha", "UpsertItems", "DeleteItems", "unknown"};
+                                              "ReflectionV1", "ReflectionV1alpha", "UpsertItems", "DeleteItems", "RecordEvents", "unknown"};
 static const char *const method_paths[M_COUNT] = {"/feedrank.v1.Reranker/Rerank", "/feedrank.v1.Reranker/Embed",
                                                   "/feedrank.v1.Reranker/RerankStream", "/grpc.health.v1.Health/Check",
                                                   "/grpc.health.v1.Health/Watch",
                                                   "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
                                                   "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
-                                                  "/feedrank.v1.Reranker/UpsertItems", "/feedrank.v1.Reranker/DeleteItems", NULL};
+                                                  "/feedrank.v1.Reranker/UpsertItems", "/feedrank.v1.Reranker/DeleteItems",
+                                                  "/feedrank.v1.Reranker/RecordEvents", NULL};
 /* Client-streaming methods: their messages are read with RECV_MESSAGE, not with the call. */
 static int streaming(int m) { return m == M_STREAM || m == M_REFLECT || m == M_REFLECT_ALPHA; }
 
@@ -501,7 +502,7 @@ static void handle_unary(fr_server *s, call *c) {
     }
     job *j = NULL;
     int code = 0;
-    if (c->method == M_UPSERT || c->method == M_DELETE) { /* answered or queued by live.c */
+    if (c->method == M_UPSERT || c->method == M_DELETE || c->method == M_EVENTS) { /* answered or queued by live.c */
         fr_live_handle(s, c, buf, len);
         free(buf);
         return;
@@ -787,6 +788,7 @@ static void on_new_call(fr_server *s, call *c, int ok) {
     case M_EMBED:
     case M_UPSERT:
     case M_DELETE:
+    case M_EVENTS:
         if (parse_submit(s, c, NULL, -1))
             fr_call_finish(c, NULL, GRPC_STATUS_RESOURCE_EXHAUSTED, atomic_load(&s->shutting_down) ? "server is shutting down" : "request queue is full; retry with backoff");
         break;
@@ -1067,6 +1069,16 @@ int fr_server_run(const fr_server_config *cfg) {
         goto out;
     }
     snprintf(s->store_version, sizeof s->store_version, "%016llx", (unsigned long long)fr_store_info_of(s->store)->content_hash);
+    /* signals: blocked in every thread, taken by sigwait in the loop below. Blocked here, before
+     * the first thread starts (the log's, the metrics and HTTP listeners'): a thread that left them
+     * unblocked would take a SIGTERM with its default action (the process dies, exit -15). Until
+     * here (the model and store loads) Ctrl-C still stops a start-up. */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     if (fr_live_open(s, err, sizeof err)) {
         fr_log(0, "event=startup_failed what=wal message=\"%s\"", err);
         goto out;
@@ -1164,13 +1176,6 @@ int fr_server_run(const fr_server_config *cfg) {
         if (mhd) fr_metrics_stop(mhd);
         goto out_grpc;
     }
-    /* signals: blocked in every thread, taken by sigwait here */
-    sigset_t sigs;
-    sigemptyset(&sigs);
-    sigaddset(&sigs, SIGTERM);
-    sigaddset(&sigs, SIGINT);
-    sigaddset(&sigs, SIGHUP);
-    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     grpc_server_start(s->server);
     atomic_store(&s->serving, 1);
     s->compute_threads = calloc((size_t)cfg->compute_threads, sizeof *s->compute_threads);

@@ -59,7 +59,14 @@ typedef struct {
     char log_password_file[1024]; /* file holding the Redis password (or FEEDRANK_LOG_PASSWORD); never a flag */
     char log_password[256];       /* read at start-up from the file or the environment */
     int log_weak_durability_ok;   /* 1: start although Redis is not appendonly yes + appendfsync always */
-    int store_check_ms;           /* how often the store file is checked for changes, then reloaded (default 1000; 0 = only on SIGHUP) */
+    int compact_events;           /* ... or once this many events were logged since the last compaction (default 1000000) */
+    int events_refresh_ms;        /* live priors: a new view for ranking at most this often (default 1000; 0 = after every call) */
+    char events_tail[1024];       /* a JSONL events file followed like tail -F (default: none) */
+    int events_tail_max_bad;      /* malformed lines the tail skips (logged) before it stops (default 0) */
+    int events_window;            /* a store without priors: the builder's window, neighbours, half-life */
+    int events_neighbors;         /* (defaults those of feedrank index --interactions: 10, 1000, 0) */
+    char events_half_life[32];
+    int store_check_ms; /* how often the store file is checked for changes, then reloaded (default 1000; 0 = only on SIGHUP) */
     fr_arm arms[FR_MAX_ARMS];
     int n_arms; /* 0: one implicit arm "default" with default options */
 } fr_server_config;

@@ -25,6 +25,7 @@ enum { M_RERANK,
        M_REFLECT_ALPHA,
        M_UPSERT,
        M_DELETE,
+       M_EVENTS,
        M_UNKNOWN,
        M_COUNT };
 extern const char *const fr_method_names[M_COUNT];
@@ -197,9 +198,10 @@ struct fr_server {
     atomic_int shutting_down;
     atomic_int serving; /* health: 1 SERVING, 0 NOT_SERVING */
     fr_store *store;
-    struct fr_live *live;        /* live updates (live.c); NULL without --wal */
-    pthread_rwlock_t store_lock; /* compute threads read-lock a batch; a reload write-locks the swap */
-    atomic_int store_gen;        /* bumped by every successful reload */
+    struct fr_live *live;          /* live updates (live.c); NULL without --wal */
+    struct fr_events *live_events; /* live priors (live_events.c); NULL without --wal */
+    pthread_rwlock_t store_lock;   /* compute threads read-lock a batch; a reload write-locks the swap */
+    atomic_int store_gen;          /* bumped by every successful reload */
     atomic_long reloads_ok, reloads_failed;
     fr_file_id store_attempted; /* the store file as the last reload found it (main thread only) */
     int store_attempted_set;
@@ -291,6 +293,55 @@ void fr_live_mark_history(const struct fr_delta *d, fr_history_item *h, int n);
 void fr_live_tick(fr_server *s);
 /* Prometheus lines for the live state (empty without --wal). */
 void fr_live_metrics(fr_server *s, char *out, size_t cap);
+/* One record through the log (RecordEvents, the events file tail): checked, appended, synced
+ * per policy, then applied (dispatching on its kind). Returns a gRPC status (0 = ok) with the
+ * message in err; *seq and ver (store_version) name where it landed. */
+/* An UpdateResponse (log position, store_version, items) as the call's answer. */
+void fr_live_answer(call *c, uint64_t seq, const char *ver, uint32_t items);
+/* live.c's commit lock: held around every change to the log and the live priors. */
+void fr_live_lock(fr_server *s);
+void fr_live_unlock(fr_server *s);
+int fr_live_commit(fr_server *s, const uint8_t *rec, size_t len, uint32_t n_items, uint64_t *seq, char *ver, size_t vercap,
+                   char *err, size_t errcap);
+
+/* ---- live events (live_events.c): RecordEvents, the events file tail, published priors ---- */
+struct fr_events;
+struct fr_priors_snapshot;
+struct fr_live_priors;
+/* Before the log is replayed: the live priors over s->store (live_priors.h). */
+fr_status fr_events_create(fr_server *s, struct fr_events **out, char *err, size_t errcap);
+struct fr_live_priors *fr_events_priors(struct fr_events *ev);
+/* After the replay: the first published view, the refresh thread, the file tail (--events-tail). */
+fr_status fr_events_start(fr_server *s, char *err, size_t errcap);
+/* Stops the threads (before the log closes); frees at the end. */
+void fr_events_stop(fr_server *s);
+void fr_events_free(struct fr_events *ev);
+/* commit_mu held: can an events record be logged now (a grpc status, 0 = yes)? */
+int fr_events_check(fr_server *s, const uint8_t *rec, size_t len, char *err, size_t errcap);
+/* commit_mu held, after the record is in the log (or replayed from it, or delivered by a shared
+ * log's follower): applies it to the live priors. A failure (a store whose priors have no state,
+ * out of memory part-way) leaves the live priors refusing later records until a restart. */
+fr_status fr_events_applied(fr_server *s, const uint8_t *rec, size_t len, char *err, size_t errcap);
+/* commit_mu held, right after the store was reloaded: a compaction that moved rows passes the
+ * row map (store_delta.h: fr_delta_row_map) and the live builder is renumbered with it; then a
+ * view for the new store is published. */
+fr_status fr_events_store_changed(fr_server *s, const int64_t *old_to_new, uint64_t n_new, char *err, size_t errcap);
+/* commit_mu held: sections to fold into a compacted store (NULL when nothing changed; caller
+ * frees), and how many events they hold since the last compaction (for fr_events_compacted). A
+ * failure means no compaction now: without them, trimming the log would drop events. */
+fr_status fr_events_fold(fr_server *s, uint8_t **priors, size_t *priors_len, uint8_t **state, size_t *state_len, uint64_t *events,
+                         char *err, size_t errcap);
+void fr_events_compacted(fr_server *s, uint64_t events);
+/* 1 when --compact-events events wait to be folded. */
+int fr_events_due(fr_server *s);
+/* Parse pool: a RecordEvents message; answers the call. */
+void fr_events_handle(fr_server *s, call *c, const uint8_t *buf, size_t len);
+/* A batch's priors: the latest published view (NULL: the store's own); release after the batch. */
+struct fr_priors_snapshot *fr_events_acquire(fr_server *s);
+const fr_priors *fr_events_view(const struct fr_priors_snapshot *p);
+void fr_events_release(struct fr_priors_snapshot *p);
+/* Prometheus lines (appended to out[0..cap)). */
+void fr_events_metrics(fr_server *s, char *out, size_t cap);
 
 /* ---- codec (codec.c) ---- */
 /* Before unpacking: repeated-field counts within the limits, no NUL byte in any string field

@@ -621,10 +621,12 @@ fr_status fr_store_attach(const char *path, uint32_t kind, const void *data, siz
         fr_store_close(st);
         return fr_fail(FR_ERR_FORMAT, err, errcap, "%s: too many sections", path);
     }
-    kinds[nsec] = kind;
-    src[nsec] = data;
-    src_size[nsec] = size;
-    nsec++;
+    if (data) { /* NULL: the section is removed */
+        kinds[nsec] = kind;
+        src[nsec] = data;
+        src_size[nsec] = size;
+        nsec++;
+    }
     fr_atomic_file out = {0};
     if ((rc = fr_atomic_open(&out, path, err, errcap))) goto done;
     FILE *f = out.f;

@@ -100,7 +100,8 @@ void fr_store_writer_abort(fr_store_writer *w);
 int fr_store_section(const fr_store *s, uint32_t kind, const uint8_t **data, uint64_t *size);
 
 /* Rewrites the store at path with section `kind` set to data[size] (replacing one of that kind),
- * every other section kept; atomic (temporary file + rename). Not for the core kinds. */
+ * every other section kept; atomic (temporary file + rename). Not for the core kinds. data NULL:
+ * the section of `kind` is removed. */
 fr_status fr_store_attach(const char *path, uint32_t kind, const void *data, size_t size, char *err, size_t errcap);
 
 fr_status fr_store_merge(const char *const *inputs, int n, const char *out_path, char *err, size_t errcap);

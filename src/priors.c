@@ -234,6 +234,9 @@ fr_status fr_priors_add(fr_priors_builder *b, const char *user, size_t user_len,
     return FR_OK;
 }
 
+void fr_priors_add_unknown(fr_priors_builder *b) { b->unknown++; }
+uint64_t fr_priors_builder_items(const fr_priors_builder *b) { return b->n_items; }
+
 /* ---------------------------------------------------------------- checkpoints */
 
 #define CKPT_MAGIC "FRPRCKP1"
@@ -961,6 +964,37 @@ static int in_shard(const char *user, size_t len, int shard_i, int shard_n) {
     return shard_n <= 1 || fr_hash64(user, len, 0x5eed) % (uint64_t)shard_n == (uint64_t)shard_i;
 }
 
+/* copies a JSON id (string or integer) into buf[FR_STORE_MAX_ID + 1]; 0 on success */
+static int copy_id(const cJSON *x, char *buf, size_t *len) {
+    char num[32];
+    const char *id;
+    if (json_id(x, num, sizeof num, &id, len)) return -1;
+    memcpy(buf, id, *len);
+    buf[*len] = 0;
+    return 0;
+}
+
+const char *fr_log_parse_jsonl(const char *line, size_t len, fr_log_event *ev) {
+    if (memchr(line, 0, len)) return "NUL byte in the line";
+    cJSON *j = cJSON_ParseWithLength(line, len);
+    if (!j || !cJSON_IsObject(j)) {
+        cJSON_Delete(j);
+        return "not a JSON object";
+    }
+    const cJSON *jt = cJSON_GetObjectItemCaseSensitive(j, "ts"), *jw = cJSON_GetObjectItemCaseSensitive(j, "weight");
+    const char *why = NULL;
+    if (copy_id(cJSON_GetObjectItemCaseSensitive(j, "user"), ev->user, &ev->user_len)) why = "\"user\" must be a non-empty string or an integer";
+    else if (copy_id(cJSON_GetObjectItemCaseSensitive(j, "item"), ev->item, &ev->item_len)) why = "\"item\" must be an id of 1-128 bytes or an integer";
+    else if (!cJSON_IsNumber(jt) || !isfinite(jt->valuedouble)) why = "\"ts\" must be a number";
+    else if (jw && (!cJSON_IsNumber(jw) || !(jw->valuedouble > 0) || !(jw->valuedouble <= 1e6))) why = "\"weight\" must be a number in (0, 1e6]";
+    if (!why) {
+        ev->ts = jt->valuedouble;
+        ev->weight = jw ? jw->valuedouble : 1.0;
+    }
+    cJSON_Delete(j);
+    return why;
+}
+
 fr_status fr_priors_read_log(fr_priors_builder *b, FILE *f, const char *label, fr_log_format fmt, const fr_store *store,
                              int shard_i, int shard_n, uint64_t max_bad, fr_priors_stats *stats, char *err,
                              size_t errcap) {
@@ -1015,7 +1049,6 @@ static fr_status read_log(const log_sink *k, FILE *f, const char *label, fr_log_
     uint64_t lineno = 0;
     fr_status rc = FR_OK;
     int c_user = -1, c_item = -1, c_ts = -1, c_list = -1;
-    char ubuf[32], ibuf[32];
 /* a malformed line: counted and skipped, or the error (not a do-while: it must leave the line loop's body) */
 #define BAD(...)                                                   \
     {                                                              \
@@ -1057,8 +1090,8 @@ static fr_status read_log(const log_sink *k, FILE *f, const char *label, fr_log_
         }
         while (got > 0 && (line[got - 1] == '\n' || line[got - 1] == '\r')) line[--got] = 0;
         if (got == 0) continue;
-        if ((size_t)got != strlen(line)) BAD("%s:%llu: NUL byte in the line", label, (unsigned long long)lineno);
         if (fmt == FR_LOG_RECBOLE) {
+            if ((size_t)got != strlen(line)) BAD("%s:%llu: NUL byte in the line", label, (unsigned long long)lineno);
             char *fl[16];
             int nf = fr_recbole_split(line, fl, 16);
             if (c_user < 0) { /* the first non-empty line is the header */
@@ -1105,34 +1138,19 @@ static fr_status read_log(const log_sink *k, FILE *f, const char *label, fr_log_
             stats->events++;
             continue;
         }
-        cJSON *j = cJSON_ParseWithLength(line, (size_t)got);
-        if (!j || !cJSON_IsObject(j)) {
-            cJSON_Delete(j);
-            BAD("%s:%llu: not a JSON object", label, (unsigned long long)lineno);
-        }
-        const char *user, *item;
-        size_t ul, il;
-        const cJSON *jt = cJSON_GetObjectItemCaseSensitive(j, "ts"), *jw = cJSON_GetObjectItemCaseSensitive(j, "weight");
-        const char *why = NULL;
-        if (json_id(cJSON_GetObjectItemCaseSensitive(j, "user"), ubuf, sizeof ubuf, &user, &ul)) why = "\"user\" must be a non-empty string or an integer";
-        else if (json_id(cJSON_GetObjectItemCaseSensitive(j, "item"), ibuf, sizeof ibuf, &item, &il)) why = "\"item\" must be an id of 1-128 bytes or an integer";
-        else if (!cJSON_IsNumber(jt) || !isfinite(jt->valuedouble)) why = "\"ts\" must be a number";
-        else if (jw && (!cJSON_IsNumber(jw) || !(jw->valuedouble > 0) || !(jw->valuedouble <= 1e6))) why = "\"weight\" must be a number in (0, 1e6]";
-        if (why) {
-            cJSON_Delete(j);
-            BAD("%s:%llu: %s", label, (unsigned long long)lineno, why);
-        }
-        if (in_shard(user, ul, shard_i, shard_n)) {
-            int64_t row = fr_store_find(store, item, il);
+        fr_log_event ev;
+        const char *why = fr_log_parse_jsonl(line, (size_t)got, &ev);
+        if (why) BAD("%s:%llu: %s", label, (unsigned long long)lineno, why);
+        if (in_shard(ev.user, ev.user_len, shard_i, shard_n)) {
+            int64_t row = fr_store_find(store, ev.item, ev.item_len);
             if (row < 0) {
                 stats->unknown_items++;
                 if (b) b->unknown++;
             } else {
-                rc = emit(k, user, ul, (uint32_t)row, jt->valuedouble, jw ? jw->valuedouble : 1.0, err, errcap);
+                rc = emit(k, ev.user, ev.user_len, (uint32_t)row, ev.ts, ev.weight, err, errcap);
                 if (!rc) stats->events++;
             }
         }
-        cJSON_Delete(j);
         if (rc) goto done;
     next_line:;
     }

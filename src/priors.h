@@ -43,9 +43,25 @@ typedef struct fr_priors_builder fr_priors_builder;
 fr_status fr_priors_builder_create(uint64_t n_items, const fr_priors_params *p, fr_priors_builder **out, char *err,
                                    size_t errcap);
 void fr_priors_builder_free(fr_priors_builder *b);
+uint64_t fr_priors_builder_items(const fr_priors_builder *b);
 /* One event; row is the item's store row. */
 fr_status fr_priors_add(fr_priors_builder *b, const char *user, size_t user_len, uint32_t row, double ts, double weight,
                         char *err, size_t errcap);
+
+/* Counts one event whose item the store does not hold (as the log readers do): it is in the
+ * finished section's unknown_items, and changes nothing else. */
+void fr_priors_add_unknown(fr_priors_builder *b);
+
+/* One JSONL event line, parsed (ids copied, NUL-terminated). */
+typedef struct {
+    char user[FR_STORE_MAX_ID + 1], item[FR_STORE_MAX_ID + 1];
+    size_t user_len, item_len;
+    double ts, weight; /* weight 1 when the line has none */
+} fr_log_event;
+/* Parses one line of a JSONL log (without its newline): NULL when it is an event, else why it is
+ * malformed. The one JSONL parser: fr_priors_read_log uses it, and so does the server's events
+ * file tail. */
+const char *fr_log_parse_jsonl(const char *line, size_t len, fr_log_event *ev);
 
 typedef enum { FR_LOG_AUTO = 0,
                FR_LOG_JSONL = 1,
@@ -93,6 +109,12 @@ typedef struct {
 fr_status fr_priors_read_log_from(fr_priors_builder *b, FILE *f, const char *label, fr_log_format fmt,
                                   const fr_store *store, int shard_i, int shard_n, uint64_t max_bad,
                                   const fr_priors_resume *resume, fr_priors_stats *stats, char *err, size_t errcap);
+
+/* A checkpoint is also the live builder's state kept in a store (FR_STORE_SECTION_PRIORS_STATE,
+ * written by `feedrank index --interactions --live-state` and by the server's compaction); there
+ * the position is that of the events file the server tails (offset and line after the last line
+ * counted; prefix_hash holds the file's identity, its inode; all 0: none). */
+#define FR_STORE_SECTION_PRIORS_STATE 7u
 
 /* A checkpoint: the builder's whole state and pos, streamed to f (no copy in memory); its last 8
  * bytes are fr_priors_checkpoint_sum of the bytes before them. _save: the same into memory

@@ -110,8 +110,8 @@ struct fr_ranker {
     int64_t *hist_sorted;
     size_t hist_cap;
     /* log and lexical signals */
-    fr_priors priors;
-    int has_priors;
+    fr_priors priors, store_priors; /* priors: what requests use (the store's, or fr_ranker_set_priors') */
+    int has_priors, has_store_priors;
     fr_bm25 *bm25; /* built from the store's texts on first use */
     int bm25_failed;
     float *pop, *cov, *lex, *npop, *ncov, *nlex, *nseq;
@@ -170,8 +170,10 @@ fr_status fr_ranker_create(fr_encoder *enc, const fr_store *store, fr_ranker **o
     {
         char perr[256];
         fr_status prc = fr_priors_of_store(store, &r->priors, perr, sizeof perr);
-        if (prc == FR_OK) r->has_priors = 1;
-        else if (prc != FR_ERR_NOT_FOUND) {
+        if (prc == FR_OK) {
+            r->has_priors = r->has_store_priors = 1;
+            r->store_priors = r->priors;
+        } else if (prc != FR_ERR_NOT_FOUND) {
             free(r);
             return fr_fail(prc, err, errcap, "ranker: %s", perr);
         }
@@ -210,6 +212,18 @@ fr_status fr_ranker_create(fr_encoder *enc, const fr_store *store, fr_ranker **o
         }
     }
     *out = r;
+    return FR_OK;
+}
+
+fr_status fr_ranker_set_priors(fr_ranker *r, const fr_priors *p, char *err, size_t errcap) {
+    if (p && p->n_items != fr_store_info_of(r->store)->count) {
+        r->priors = r->store_priors;
+        r->has_priors = r->has_store_priors;
+        return fr_fail(FR_ERR_ARG, err, errcap, "ranker: priors of %llu items for a store of %llu", (unsigned long long)p->n_items,
+                       (unsigned long long)fr_store_info_of(r->store)->count);
+    }
+    r->priors = p ? *p : r->store_priors;
+    r->has_priors = p ? 1 : r->has_store_priors;
     return FR_OK;
 }
 

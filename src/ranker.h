@@ -42,6 +42,7 @@
 
 #include "encoder.h"
 #include "item_store.h"
+#include "priors.h"
 #include "status.h"
 
 typedef enum { FR_NORM_ZSCORE = 0,
@@ -177,6 +178,13 @@ void fr_ranker_free(fr_ranker *r);
 /* Checks a request against limits: finite scores and weights, options in range, a non-empty
  * context. The message names the offending field ("candidates[3].upstream_score is NaN"). */
 fr_status fr_rank_validate(const fr_rank_request *req, const fr_rank_limits *lim, char *err, size_t errcap);
+
+/* The log priors the next calls rank with: p (e.g. a live snapshot, live_priors.h), or NULL for
+ * the store's own section again. Only the struct is copied: the arrays p points to must stay valid
+ * until the ranker's priors are set again or it is freed (the server holds a reference to the
+ * snapshot for the whole batch). p must cover the store's items, else the store's priors are kept
+ * and FR_ERR_ARG is returned. */
+fr_status fr_ranker_set_priors(fr_ranker *r, const fr_priors *p, char *err, size_t errcap);
 
 /* Ranks req into res (valid until the next fr_rank on this ranker, or fr_ranker_free).
  * Validation is the caller's (fr_rank_validate); fr_rank re-checks only what it must to stay safe. */

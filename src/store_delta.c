@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "bytes.h"
+#include "event_batch.h"
 #include "hash.h"
 #include "priors.h"
 #include "seqmodel_store.h"
@@ -156,6 +157,7 @@ static fr_status walk(const uint8_t *rec, size_t len, uint64_t fingerprint, int 
 }
 
 fr_status fr_delta_check_record(const uint8_t *rec, size_t len, uint64_t fingerprint, int dim, char *err, size_t errcap) {
+    if (fr_record_kind(rec, len) == FR_RECORD_EVENTS) return fr_event_batch_check(rec, len, NULL, err, errcap);
     return walk(rec, len, fingerprint, dim, NULL, NULL, err, errcap);
 }
 
@@ -279,7 +281,10 @@ static int count_op(void *ctx, const op_view *op) {
 fr_status fr_delta_apply(const fr_delta *d, const uint8_t *rec, size_t len, uint64_t seq, fr_delta **out, char *err, size_t errcap) {
     *out = NULL;
     count_ctx cc = {0};
-    fr_status rc = walk(rec, len, d->fp, d->dim, count_op, &cc, err, errcap); /* whole record valid first */
+    /* an events record changes no item: the new version is d at log position seq */
+    const int events = fr_record_kind(rec, len) == FR_RECORD_EVENTS;
+    fr_status rc = events ? fr_event_batch_check(rec, len, NULL, err, errcap)
+                          : walk(rec, len, d->fp, d->dim, count_op, &cc, err, errcap); /* whole record valid first */
     if (rc) return rc;
     if (d->count + cc.n > 0xFFFFFFF0u) return fr_fail(FR_ERR_ARG, err, errcap, "delta: too many items");
     fr_delta *n = delta_alloc(d->fp, d->dim, d->count + cc.n);
@@ -295,7 +300,7 @@ fr_status fr_delta_apply(const fr_delta *d, const uint8_t *rec, size_t len, uint
     }
     n->bytes = d->bytes;
     n->seq = seq;
-    rc = walk(rec, len, d->fp, d->dim, apply_op, n, err, errcap);
+    rc = events ? FR_OK : walk(rec, len, d->fp, d->dim, apply_op, n, err, errcap);
     if (rc) {
         delta_free(n);
         return rc;
@@ -358,8 +363,27 @@ uint64_t fr_store_live_seq(const fr_store *s) {
 
 /* The row-indexed sections (priors, sequential model) of base, remapped to the store at tmp (just
  * written, old_to_new giving each base row's row there) into out[k] (caller frees). */
-static fr_status remap_sections(const char *tmp, const fr_store_info *in, const int64_t *old_to_new, uint64_t n_map, const uint8_t *const sec[2],
-                                const uint64_t sec_n[2], const char *out_path, uint8_t *out[2], size_t out_n[2], char *err,
+/* A live priors builder's state (a priors checkpoint, live_priors.h) remapped like its priors:
+ * loaded with the parameters the priors section records, remapped, saved at the same position. */
+static fr_status remap_state(const uint8_t *state, size_t state_n, const uint8_t *priors, size_t priors_n, uint64_t n_old,
+                             const int64_t *old_to_new, uint64_t n_new, uint8_t **out, size_t *out_n, char *err, size_t errcap) {
+    fr_priors view;
+    fr_status rc = fr_priors_view(priors, priors_n, n_old, "log priors", &view, err, errcap);
+    if (rc) return rc;
+    const fr_priors_params p = {view.window, view.half_life, view.capacity};
+    fr_priors_builder *b = NULL;
+    fr_priors_position pos;
+    rc = fr_priors_checkpoint_load(state, state_n, &p, n_old, &b, &pos, err, errcap);
+    if (!rc) rc = fr_priors_builder_remap(b, old_to_new, n_new, err, errcap);
+    if (!rc) rc = fr_priors_checkpoint_save(b, &pos, out, out_n, err, errcap);
+    fr_priors_builder_free(b);
+    return rc;
+}
+
+/* The row-indexed sections (priors, sequential model, live priors state) remapped to the rows of
+ * the store written at tmp. */
+static fr_status remap_sections(const char *tmp, const fr_store_info *in, const int64_t *old_to_new, uint64_t n_map, const uint8_t *const sec[3],
+                                const uint64_t sec_n[3], const char *out_path, uint8_t *out[3], size_t out_n[3], char *err,
                                 size_t errcap) {
     fr_store *ns;
     fr_status rc = fr_store_open(tmp, in->model_fingerprint, 0, &ns, err, errcap);
@@ -372,6 +396,9 @@ static fr_status remap_sections(const char *tmp, const fr_store_info *in, const 
     if (!rc && sec[1] &&
         (rc = fr_seq_section_remap(sec[1], (size_t)sec_n[1], old_to_new, in->count, ns, out_path, &out[1], &out_n[1], e2, sizeof e2)))
         rc = fr_fail(rc, err, errcap, "compact: sequential model: %s", e2);
+    if (!rc && sec[2] &&
+        (rc = remap_state(sec[2], (size_t)sec_n[2], sec[0], (size_t)sec_n[0], in->count, old_to_new, n_new, &out[2], &out_n[2], e2, sizeof e2)))
+        rc = fr_fail(rc, err, errcap, "compact: live priors state: %s", e2);
     fr_store_close(ns);
     return rc;
 }
@@ -407,20 +434,35 @@ void fr_delta_row_map(const fr_store *base, const fr_delta *d, int64_t *old_to_n
 }
 
 fr_status fr_delta_compact(const fr_store *base, const fr_delta *d, const char *out_path, char *err, size_t errcap) {
+    return fr_delta_compact_with(base, d, NULL, out_path, err, errcap);
+}
+
+fr_status fr_delta_compact_with(const fr_store *base, const fr_delta *d, const fr_compact_sections *x, const char *out_path,
+                                char *err, size_t errcap) {
     const fr_store_info *in = fr_store_info_of(base);
     if (d->dim != in->dim || d->fp != in->model_fingerprint) return fr_fail(FR_ERR_ARG, err, errcap, "compact: the delta was made for another model or dimension");
+    const uint64_t seq = x && x->seq > d->seq ? x->seq : d->seq;
     int rows_move = 0;
     for (uint64_t i = 0; i < d->count && !rows_move; i++) {
         const entry *e = d->items[i];
         int64_t row = fr_store_find(base, e->id, e->id_len);
         if (row < 0 ? !e->deleted : e->deleted) rows_move = 1; /* a new id, or a stored one deleted */
     }
-    static const uint32_t derived[2] = {FR_STORE_SECTION_PRIORS, FR_STORE_SECTION_SEQMODEL};
-    const uint8_t *sec[2] = {NULL, NULL};
-    uint64_t sec_n[2] = {0, 0};
+    /* row-indexed sections: the base's, or the caller's live priors and their builder's state */
+    static const uint32_t derived[3] = {FR_STORE_SECTION_PRIORS, FR_STORE_SECTION_SEQMODEL, FR_STORE_SECTION_PRIORS_STATE};
+    const uint8_t *sec[3] = {NULL, NULL, NULL};
+    uint64_t sec_n[3] = {0, 0, 0};
     int remap = 0;
-    for (int k = 0; k < 2; k++)
-        if (fr_store_section(base, derived[k], &sec[k], &sec_n[k])) remap |= rows_move;
+    for (int k = 0; k < 3; k++) {
+        if (x && x->priors && k != 1) {
+            sec[k] = k == 0 ? x->priors : x->priors_state;
+            sec_n[k] = k == 0 ? x->priors_len : x->priors_state_len;
+        } else {
+            fr_store_section(base, derived[k], &sec[k], &sec_n[k]);
+        }
+        if (sec[k]) remap |= rows_move;
+    }
+    if (sec[2] && !sec[0]) return fr_fail(FR_ERR_ARG, err, errcap, "compact: a live priors state without its priors section");
     /* the new store is assembled at out_path.compact.tmp, its sections attached, then validated
      * and renamed over out_path, so that out_path never holds a store without its LIVE section */
     size_t pl = strlen(out_path);
@@ -467,23 +509,22 @@ fr_status fr_delta_compact(const fr_store *base, const fr_delta *d, const char *
     if (rc) fr_store_writer_abort(w);
     else rc = fr_store_writer_finish(w, err, errcap);
     uint8_t seqb[8];
-    fr_wr64(seqb, d->seq);
+    fr_wr64(seqb, seq);
     if (!rc) rc = fr_store_attach(tmp, FR_STORE_SECTION_LIVE, seqb, 8, err, errcap);
     /* with rows moved, the row-indexed sections are remapped (priors.h, seqmodel_store.h);
      * otherwise kept byte for byte */
-    uint8_t *moved[2] = {NULL, NULL};
-    size_t moved_n[2] = {0, 0};
+    uint8_t *moved[3] = {NULL, NULL, NULL};
+    size_t moved_n[3] = {0, 0, 0};
     if (!rc && remap) rc = remap_sections(tmp, in, old_to_new, n_new, sec, sec_n, out_path, moved, moved_n, err, errcap);
-    for (int k = 0; k < 2 && !rc; k++)
+    for (int k = 0; k < 3 && !rc; k++)
         if (sec[k])
             rc = remap ? fr_store_attach(tmp, derived[k], moved[k], moved_n[k], err, errcap)
                        : fr_store_attach(tmp, derived[k], sec[k], (size_t)sec_n[k], err, errcap);
-    free(moved[0]);
-    free(moved[1]);
+    for (int k = 0; k < 3; k++) free(moved[k]);
     free(old_to_new);
     fr_store *check = NULL;
     if (!rc) rc = fr_store_open(tmp, in->model_fingerprint, 0, &check, err, errcap);
-    if (!rc && (fr_store_live_seq(check) != d->seq))
+    if (!rc && (fr_store_live_seq(check) != seq))
         rc = fr_fail(FR_ERR_VERIFY, err, errcap, "compact: %s does not read back as written", tmp);
     if (!rc) rc = check_sections(check, out_path, err, errcap);
     fr_store_close(check);
@@ -502,7 +543,8 @@ fr_status fr_delta_compact(const fr_store *base, const fr_delta *d, const char *
 
 fr_status fr_delta_replay_record(void *ctx, uint64_t seq, const uint8_t *rec, size_t len, char *err, size_t errcap) {
     fr_delta_replay *r = ctx;
-    if (seq <= r->base_seq) return FR_OK; /* already folded into the store */
+    if (seq <= r->base_seq) return FR_OK;                           /* already folded into the store */
+    if (fr_record_kind(rec, len) == FR_RECORD_EVENTS) return FR_OK; /* not the catalogue's (live_priors.h) */
     fr_delta *n;
     char e2[512];
     fr_status rc = fr_delta_apply(r->cur, rec, len, seq, &n, e2, sizeof e2);

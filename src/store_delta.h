@@ -5,7 +5,7 @@
  * one log position, never a half-applied batch. Memory is bounded by the caller: compaction
  * (fr_delta_compact) folds a version into a new store file and starts an empty delta.
  *
- * A batch record (little-endian): u8 version 1, u64 model fingerprint, u32 dim, u32 n_ops, then
+ * A batch record (little-endian): u8 version 1 (the record kind, event_batch.h: FR_RECORD_CATALOGUE), u64 model fingerprint, u32 dim, u32 n_ops, then
  * per op: u8 kind (1 upsert, 2 delete), u16 id length, id; an upsert adds u32 text length, text,
  * dim x f32 vector. The record is checked whole before anything is applied. */
 #ifndef FR_STORE_DELTA_H
@@ -43,20 +43,23 @@ void fr_delta_batch_free(fr_delta_batch *b);
 /* An empty delta over a store of (fingerprint, dim), at log position seq. */
 fr_status fr_delta_empty(uint64_t fingerprint, int dim, uint64_t seq, fr_delta **out, char *err, size_t errcap);
 /* A new version: d plus the batch record rec (log position seq). d is unchanged. A record made
- * for another model or dimension, or malformed, fails naming what. */
+ * for another model or dimension, or malformed, fails naming what. An events record
+ * (event_batch.h) is checked and changes no item: the version is d at log position seq. */
 fr_status fr_delta_apply(const fr_delta *d, const uint8_t *rec, size_t len, uint64_t seq, fr_delta **out, char *err,
                          size_t errcap);
 
 /* Replaying a write-ahead log (wal.h) into deltas: pass fr_delta_replay_record as fr_wal_open's
  * callback with a fr_delta_replay whose cur is an empty delta (fr_delta_empty) and whose base_seq
  * is the log position the store already holds; records up to base_seq are skipped, each later one
- * replaces cur by cur + record (the caller owns cur after, and unrefs it). */
+ * replaces cur by cur + record (the caller owns cur after, and unrefs it). Events records are
+ * skipped (cur keeps the position of the last catalogue record): live_priors.h replays them. */
 typedef struct {
     fr_delta *cur;
     uint64_t base_seq;
 } fr_delta_replay;
 fr_status fr_delta_replay_record(void *ctx, uint64_t seq, const uint8_t *rec, size_t len, char *err, size_t errcap);
-/* Validates a batch record without applying it (the fuzz target and the server's checks). */
+/* Validates a batch record without applying it (the fuzz target and the server's checks); an
+ * events record is checked as one (fr_event_batch_check). */
 fr_status fr_delta_check_record(const uint8_t *rec, size_t len, uint64_t fingerprint, int dim, char *err, size_t errcap);
 /* What cur holds beyond folded (an earlier version of the same line, now compacted into a
  * store): cur's entries that are not the very entries of folded. Log position: cur's. */
@@ -89,5 +92,15 @@ fr_status fr_delta_compact(const fr_store *base, const fr_delta *d, const char *
  * count (rows from the kept count on are d's new ids, in its order). What a holder of other
  * row-indexed state (a live priors builder: fr_priors_builder_remap) remaps it by. */
 void fr_delta_row_map(const fr_store *base, const fr_delta *d, int64_t *old_to_new, uint64_t *n_new);
+/* The same, with the live priors (live_priors.h) in place of the base's priors and their state
+ * (both or neither), and the log position the new store holds: max(seq, fr_delta_seq(d)) - the
+ * position after the last record folded, events records included. */
+typedef struct {
+    uint64_t seq;
+    const uint8_t *priors, *priors_state; /* NULL: the base's sections are kept */
+    size_t priors_len, priors_state_len;
+} fr_compact_sections;
+fr_status fr_delta_compact_with(const fr_store *base, const fr_delta *d, const fr_compact_sections *x, const char *out_path,
+                                char *err, size_t errcap);
 
 #endif

@@ -5,7 +5,9 @@
  * appended, the LIVE section), and compaction of a store with log priors and a sequential model:
  * kept byte for byte for updates only, remapped when items are deleted and added (priors row for
  * row by id, the model's id vectors by id, and ranking signals through the compacted store equal
- * to those through the base store and its delta). */
+ * to those through the base store and its delta). Events records
+ * (event_batch.h): round trip, every malformed field refused whole, skipped by the catalogue's
+ * replay, and the live priors over them equal to the builder fed the same events directly. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +17,8 @@
 #include "priors.h"
 #include "ranker.h"
 #include "seqmodel_store.h"
+#include "event_batch.h"
+#include "live_priors.h"
 #include "store_delta.h"
 #include "test_util.h"
 
@@ -431,6 +435,172 @@ static void test_compact_derived(void) {
     fr_delta_unref(d0);
 }
 
+static const fr_priors_params PP = {.window = 2, .half_life = 100, .capacity = 1};
+
+static fr_event_batch *events_batch(int with_tail) {
+    char err[512];
+    fr_event_batch *b;
+    CHECK(fr_event_batch_new(&PP, &b, err, sizeof err) == FR_OK, "events batch: %s", err);
+    const fr_event evs[4] = {{"u1", "x0", 2, 2, 10, 1}, {"u2", "x1", 2, 2, 5, 2.5}, {"u1", "x2", 2, 2, 30, 1}, {"u1", "nope", 2, 4, 31, 3}};
+    for (int i = 0; i < 4; i++) CHECK(fr_event_batch_add(b, &evs[i], err, sizeof err) == FR_OK, "add event %d: %s", i, err);
+    if (with_tail) fr_event_batch_set_tail(b, &(fr_event_tail){1, 77, 4000, 40});
+    return b;
+}
+
+typedef struct {
+    int n;
+    char users[8][8];
+    double ts[8], w[8];
+} seen_events;
+
+static fr_status collect(void *ctx, const fr_event *ev, char *err, size_t errcap) {
+    (void)err;
+    (void)errcap;
+    seen_events *s = ctx;
+    snprintf(s->users[s->n], sizeof s->users[0], "%.*s", (int)ev->user_len, ev->user);
+    s->ts[s->n] = ev->ts;
+    s->w[s->n++] = ev->weight;
+    return FR_OK;
+}
+
+static void test_events_record(void) {
+    char err[512];
+    fr_event_batch *b = events_batch(1);
+    size_t len;
+    const uint8_t *rec = fr_event_batch_bytes(b, &len);
+    uint8_t buf[512];
+    CHECK(len <= sizeof buf && len == 48 + 4 * (1 + 2 + 1 + 2 + 16) + 2, "record size %zu", len);
+    memcpy(buf, rec, len);
+    fr_event_batch_info info;
+    CHECK(fr_event_batch_check(buf, len, &info, err, sizeof err) == FR_OK, "check: %s", err);
+    CHECK(info.n_events == 4 && info.tail.present && info.tail.file_id == 77 && info.tail.offset == 4000 && info.tail.line == 40 &&
+              info.params.window == 2 && info.params.capacity == 1 && info.params.half_life == 100,
+          "round trip of the header and tail position");
+    seen_events se = {0};
+    CHECK(fr_event_batch_each(buf, len, collect, &se, err, sizeof err) == FR_OK && se.n == 4 && strcmp(se.users[1], "u2") == 0 &&
+              se.ts[1] == 5 && se.w[1] == 2.5 && se.w[3] == 3,
+          "round trip of the events");
+    fr_event_batch_free(b);
+    b = events_batch(0);
+    size_t len0;
+    rec = fr_event_batch_bytes(b, &len0);
+    CHECK(len0 == len - 24 && fr_event_batch_check(rec, len0, &info, err, sizeof err) == FR_OK && !info.tail.present && info.n_events == 4,
+          "without a tail position: 24 bytes shorter, checks");
+    fr_event_batch_free(b);
+    /* a bad event is refused when it is added, naming the field */
+    fr_event_batch_new(&PP, &b, err, sizeof err);
+    const fr_event bad[] = {{"", "x", 0, 1, 1, 1}, {"u", "x", 1, 1, INFINITY, 1}, {"u", "x", 1, 1, 1, 0}, {"u", "x\0y", 1, 3, 1, 1}};
+    const char *field[] = {"user", "ts is not finite", "weight", "item contains a NUL"};
+    for (int i = 0; i < 4; i++) {
+        err[0] = 0;
+        CHECK(fr_event_batch_add(b, &bad[i], err, sizeof err) != FR_OK && strstr(err, field[i]), "bad event %d refused: %s", i, err);
+    }
+    fr_event_batch_free(b);
+    /* every malformed field of a record is refused. Layout: header 0..23 (kind, flags, reserved,
+     * count, window, capacity, half-life), tail 24..47 (file, offset, line), then event 0: user
+     * length 48, user 49..50, item length 51, item 52..53, ts 54..61, weight 62..69 */
+    const struct {
+        size_t at, n;
+        uint8_t v[8];
+        const char *what;
+    } mut[] = {{0, 1, {1}, "kind"},
+               {1, 1, {3}, "flags"},
+               {2, 1, {1}, "reserved"},
+               {7, 1, {1}, "count over the limit"},
+               {4, 1, {5}, "count beyond the record"},
+               {8, 1, {0}, "window 0"},
+               {8, 1, {65}, "window 65"},
+               {12, 1, {0}, "capacity 0"},
+               {13, 1, {0x20}, "capacity 8193"},
+               {22, 2, {0xF8, 0x7F}, "half-life NaN"},
+               {23, 1, {0xC0}, "half-life < 0"},
+               {47, 1, {1}, "tail line > offset"},
+               {48, 1, {0}, "user length 0"},
+               {48, 1, {200}, "user length"},
+               {49, 1, {0}, "user NUL"},
+               {51, 1, {0}, "item length 0"},
+               {52, 1, {0}, "item NUL"},
+               {60, 2, {0xF8, 0x7F}, "ts NaN"},
+               {54, 8, {0, 0, 0, 0, 0, 0, 0xF0, 0x7F}, "ts inf"},
+               {62, 8, {0}, "weight 0"},
+               {68, 2, {0xF8, 0x7F}, "weight NaN"},
+               {69, 1, {0xBF}, "weight < 0"},
+               {69, 1, {0x41}, "weight > 1e6"}};
+    for (size_t i = 0; i < sizeof mut / sizeof mut[0]; i++) {
+        uint8_t m[512];
+        memcpy(m, buf, len);
+        memcpy(m + mut[i].at, mut[i].v, mut[i].n);
+        CHECK(fr_event_batch_check(m, len, NULL, err, sizeof err) != FR_OK, "malformed %s refused", mut[i].what);
+    }
+    CHECK(fr_event_batch_check(buf, len - 1, NULL, err, sizeof err) != FR_OK, "a truncated record is refused");
+    uint8_t longer[513];
+    memcpy(longer, buf, len);
+    longer[len] = 0;
+    CHECK(fr_event_batch_check(longer, len + 1, NULL, err, sizeof err) != FR_OK && strstr(err, "after the last event"), "a trailing byte is refused");
+    int truncations_ok = 1;
+    for (size_t n = 0; n < len; n++) truncations_ok &= fr_event_batch_check(buf, n, NULL, err, sizeof err) != FR_OK;
+    CHECK(truncations_ok, "every truncation is refused");
+    /* the catalogue side: accepted by the check, a version at the new position, skipped by replay */
+    fr_delta *d0, *d1 = NULL;
+    fr_delta_empty(FP, DIM, 3, &d0, err, sizeof err);
+    CHECK(fr_delta_check_record(buf, len, FP, DIM, err, sizeof err) == FR_OK, "fr_delta_check_record accepts an events record");
+    CHECK(fr_delta_apply(d0, buf, len, 4, &d1, err, sizeof err) == FR_OK && fr_delta_seq(d1) == 4 && fr_delta_count(d1) == 0,
+          "an events record changes no item");
+    fr_delta_replay r = {d0, 0};
+    CHECK(fr_delta_replay_record(&r, 5, buf, len, err, sizeof err) == FR_OK && r.cur == d0 && fr_delta_seq(d0) == 3, "the catalogue replay skips it");
+    fr_delta_unref(d1);
+    fr_delta_unref(d0);
+}
+
+/* The live priors over a store: the same events applied from records equal the builder fed
+ * directly (ids resolved against the store; unknown ones counted), finished section bit for bit. */
+static void test_live_priors(void) {
+    char path[512], err[512];
+    snprintf(path, sizeof path, "%s/lp.store", tmpdir);
+    write_base(path);
+    fr_store *st;
+    CHECK(fr_store_open(path, FP, 0, &st, err, sizeof err) == FR_OK, "open: %s", err);
+    if (!st) return;
+    fr_live_priors *lp;
+    fr_priors_params other = {.window = 10, .half_life = 0, .capacity = 1000};
+    CHECK(fr_live_priors_open(st, &other, &lp, err, sizeof err) == FR_OK && !fr_live_priors_ready(lp), "a store without priors: ready");
+    fr_event_batch *b = events_batch(1);
+    size_t len;
+    const uint8_t *rec = fr_event_batch_bytes(b, &len);
+    uint32_t unknown;
+    CHECK(fr_live_priors_apply(lp, st, rec, len, &unknown, err, sizeof err) == FR_OK && unknown == 1, "apply: %s", err);
+    CHECK(fr_live_priors_params(lp).window == 2 && fr_live_priors_tail(lp).offset == 4000, "the log's parameters adopted, the tail position kept");
+    fr_priors_builder *direct;
+    fr_priors_builder_create(3, &PP, &direct, err, sizeof err);
+    fr_priors_add(direct, "u1", 2, 0, 10, 1, err, sizeof err);
+    fr_priors_add(direct, "u2", 2, 1, 5, 2.5, err, sizeof err);
+    fr_priors_add(direct, "u1", 2, 2, 30, 1, err, sizeof err);
+    fr_priors_add_unknown(direct);
+    uint8_t *a = NULL, *c = NULL, *state = NULL;
+    size_t an = 0, cn = 0, sn = 0;
+    fr_priors_finish(direct, &a, &an, err, sizeof err);
+    CHECK(fr_live_priors_sections(lp, &c, &cn, &state, &sn, err, sizeof err) == FR_OK && an == cn && memcmp(a, c, an) == 0,
+          "live priors == the builder fed directly, bit for bit");
+    fr_priors_builder *back;
+    fr_priors_position pos;
+    CHECK(state && fr_priors_checkpoint_load(state, sn, &PP, 3, &back, &pos, err, sizeof err) == FR_OK && pos.offset == 4000 && pos.prefix_hash == 77,
+          "the state section is a checkpoint holding the tail position");
+    if (state && back) fr_priors_builder_free(back);
+    fr_event_batch_free(b);
+    fr_priors_params p2 = {.window = 3, .half_life = 100, .capacity = 1};
+    fr_event_batch_new(&p2, &b, err, sizeof err);
+    fr_event_batch_add(b, &(fr_event){"u", "x0", 1, 2, 1, 1}, err, sizeof err);
+    rec = fr_event_batch_bytes(b, &len);
+    CHECK(fr_live_priors_apply(lp, st, rec, len, NULL, err, sizeof err) != FR_OK && strstr(err, "window 3"), "a record for other parameters is refused: %s", err);
+    fr_event_batch_free(b);
+    free(a);
+    free(c);
+    free(state);
+    fr_priors_builder_free(direct);
+    fr_live_priors_free(lp);
+    fr_store_close(st);
+}
+
 int main(void) {
     if (!mkdtemp(tmpdir)) {
         perror("mkdtemp");
@@ -439,6 +609,8 @@ int main(void) {
     test_versions();
     test_compact();
     test_compact_derived();
+    test_events_record();
+    test_live_priors();
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
     if (system(cmd)) {}
