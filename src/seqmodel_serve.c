@@ -1,9 +1,11 @@
 /* seqmodel_serve.c - the serving forward of the sequential model (see seqmodel_serve.h).
  *
  * Design. A request is one short sequence (<= max_len rows, 50 by default), so what costs is not
- * arithmetic volume but per-product overhead and scalar loops: the products go through the
- * packed AVX-512 kernel with weights packed once here (and the FFN's GELU fused into it), softmax
- * exponentials and LayerNorms are vector loops, and the rows are the valid positions only, packed
+ * arithmetic volume but per-product overhead, reductions and memory: the products go through the
+ * packed AVX-512 kernel with weights packed once here (and the FFN's GELU fused into it), the
+ * LayerNorms, attention and candidate dot products are AVX-512 loops that reduce each sum once
+ * (portable loops when the width or head size is not a multiple of 16), softmax exponentials
+ * are vector loops, and the rows are the valid positions only, packed
  * together (position t of n valid ones uses the position embedding of window column T-n+t,
  * exactly as the left-padded window of the reference). The last block computes everything but
  * its keys and values for the newest row only; the user state is that row after LNf. */

@@ -16,6 +16,11 @@
  * |erf error| <= 1.5e-7, and another summation order): test_seqmodel_store holds the served
  * state and item vectors to fr_seq_user_state / fr_seq_item_vector within 1e-4 relative.
  *
+ * Nothing is kept between requests. A per-user cache of keys and values would be wrong here:
+ * positions count from the newest item (window column T-1, seqmodel.h), so when a user's history
+ * gains an event every earlier item moves to the next position embedding and its keys and values
+ * change in every block.
+ *
  * Threads: a server is read-only after creation and may be shared; each concurrent caller needs
  * its own scratch (fr_seq_scratch_create). */
 #ifndef FR_SEQMODEL_SERVE_H
