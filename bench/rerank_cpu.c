@@ -1,7 +1,7 @@
 /* rerank_cpu.c - re-rank throughput: one request = parse JSON, embed a 16-token query (or use a
  * 10-item history), score 500 candidates from a 100,000-item store, blend, sort, write JSON.
  *
- *   rerank_cpu [--model DIR] [--device cpu|cuda] [--items N] [--candidates N] [--seconds S]
+ *   rerank_cpu [--model DIR] [--device cpu|cuda] [--items N] [--candidates N] [--seconds S] [--seq-only]
  *
  * The store holds random unit vectors: scoring speed does not depend on their values. Requests
  * run one at a time (latency) and as batches of 32 through the batch path `feedrank rerank`
@@ -13,7 +13,11 @@
  * requests of 10 and of 50 items run without and with the sequential signal ("seq": true), to
  * price it (its cost does not depend on the parameters' values). Each priced variant runs
  * interleaved with its baseline (one request of each in turn), so load on the machine falls on
- * both medians alike; rank_cpu_median_ms is the ranking step's CPU time on its thread.
+ * both medians alike; rank_cpu_median_ms is the ranking step's CPU time on its thread. Each priced
+ * pair also prints a "rerank_added" line: the difference of the two CPU medians and the median of
+ * the per-turn differences (a request and its baseline ran back to back, so load hits both alike).
+ * --seq-only runs the history requests only (no query, no unknown candidates): the sequential
+ * signal's cost in a quarter of the time.
  * Last, candidates the store does not know, ranked by the text the request gives (issue #20 part 1):
  * a 16-token query and 500 candidates of which 10 or 100 are unknown ids with a 12-word title,
  * through the batch path (rank_batch.h: query and titles embedded before ranking), against the same
@@ -111,12 +115,14 @@ int main(int argc, char **argv) {
     const char *model = "models/all-MiniLM-L6-v2", *device = "cpu";
     int n_items = 100000, n_cand = 500;
     double seconds = 3;
+    int seq_only = 0;
     for (int i = 1; i < argc; i++) {
         if (i + 1 < argc && strcmp(argv[i], "--model") == 0) model = argv[++i];
         else if (i + 1 < argc && strcmp(argv[i], "--device") == 0) device = argv[++i];
         else if (i + 1 < argc && strcmp(argv[i], "--items") == 0) n_items = atoi(argv[++i]);
         else if (i + 1 < argc && strcmp(argv[i], "--candidates") == 0) n_cand = atoi(argv[++i]);
         else if (i + 1 < argc && strcmp(argv[i], "--seconds") == 0) seconds = atof(argv[++i]);
+        else if (strcmp(argv[i], "--seq-only") == 0) seq_only = 1;
         else {
             fprintf(stderr, "rerank_cpu: unknown or incomplete option '%s'\n", argv[i]);
             return 2;
@@ -234,7 +240,7 @@ int main(int argc, char **argv) {
      * against run interleaved, one request each in turn (groups below), so that a busy machine
      * slows both alike and their medians stay comparable. */
     static const int groups[][3] = {{0, -1, -1}, {1, 2, 3}, {4, 5, -1}};
-    for (int g = 0; g < 3; g++) {
+    for (int g = seq_only ? 1 : 0; g < 3; g++) {
         int vs[3], nv = 0;
         for (int k = 0; k < 3; k++)
             if (groups[g][k] >= 0) vs[nv++] = groups[g][k];
@@ -276,6 +282,10 @@ int main(int argc, char **argv) {
             }
             runs++;
         }
+        /* the priced variant (last of the group) against the group's first, per turn */
+        double *paired = malloc(sizeof(double) * MAXRUNS);
+        for (int i = 0; i < runs; i++) paired[i] = rank_cpu[nv - 1][i] - rank_cpu[0][i];
+        qsort(paired, (size_t)runs, sizeof *paired, fr_bench_cmp_double);
         for (int k = 0; k < nv; k++) {
             const int variant = vs[k];
             const int with_query = variant == 0, with_log = variant == 2, with_seq = variant == 3 || variant == 5;
@@ -290,6 +300,13 @@ int main(int argc, char **argv) {
                    fr_encoder_backend(enc)->name, ctx, with_log ? "true" : "false", with_seq ? "true" : "false", n_cand, n_items, runs,
                    lat[k][runs / 2] * 1e3, lat[k][runs * 99 / 100] * 1e3, rank_lat[k][runs / 2] * 1e3, rank_cpu[k][runs / 2] * 1e3,
                    1.0 / lat[k][runs / 2]);
+        }
+        if (nv > 1)
+            printf("{\"bench\":\"rerank_added\",\"context\":\"history-%d-items\",\"seq\":true,\"runs\":%d,"
+                   "\"added_rank_cpu_median_ms\":%.3f,\"added_rank_cpu_paired_median_ms\":%.3f}\n",
+                   vs[0] >= 4 ? 50 : 10, runs, (rank_cpu[nv - 1][runs / 2] - rank_cpu[0][runs / 2]) * 1e3, paired[runs / 2] * 1e3);
+        free(paired);
+        for (int k = 0; k < nv; k++) {
             free(lat[k]);
             free(rank_lat[k]);
             free(rank_cpu[k]);
@@ -298,7 +315,7 @@ int main(int argc, char **argv) {
         fflush(stdout);
     }
     /* unknown candidates with text, against the same request with stored ids, alternating */
-    {
+    if (!seq_only) {
         /* one OpenMP thread, as the server's compute threads run by default (--omp-threads 1): on a
          * shared machine a two-thread team waits for the busy second core in every layer */
         omp_set_num_threads(1);

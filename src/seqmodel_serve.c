@@ -1,9 +1,11 @@
 /* seqmodel_serve.c - the serving forward of the sequential model (see seqmodel_serve.h).
  *
  * Design. A request is one short sequence (<= max_len rows, 50 by default), so what costs is not
- * arithmetic volume but per-product overhead and scalar loops: the products go through the
- * packed AVX-512 kernel with weights packed once here (and the FFN's GELU fused into it), softmax
- * exponentials and LayerNorms are vector loops, and the rows are the valid positions only, packed
+ * arithmetic volume but per-product overhead, reductions and memory: the products go through the
+ * packed AVX-512 kernel with weights packed once here (and the FFN's GELU fused into it), the
+ * LayerNorms, attention and candidate dot products are AVX-512 loops that reduce each sum once
+ * (portable loops when the width or head size is not a multiple of 16), softmax exponentials
+ * are vector loops, and the rows are the valid positions only, packed
  * together (position t of n valid ones uses the position embedding of window column T-n+t,
  * exactly as the left-padded window of the reference). The last block computes everything but
  * its keys and values for the newest row only; the user state is that row after LNf. */
@@ -12,9 +14,14 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "cpu/cpu_kernels.h"
 #include "cpu/vmath.h"
+
+#ifdef __AVX512F__
+#include <immintrin.h>
+#endif
 
 typedef struct {
     fr_cpu_weight *wq, *wkv, *wo, *w1, *w2; /* packed (C,C), (2C,C), (C,C), (F,C), (C,F) */
@@ -55,6 +62,22 @@ void fr_seq_server_free(fr_seq_server *s) {
     free(s);
 }
 
+/* The item table is read at scattered rows (a request's history and candidates): with 4 KiB
+ * pages nearly every row is also a TLB miss and a page walk. A table of several MiB is therefore
+ * aligned to 2 MiB and offered to the kernel as huge pages (a hint: where transparent huge pages
+ * are off it stays 4 KiB pages and only the alignment's slack is spent). Measured in rerank_cpu
+ * at 500 candidates from 100,000 items: the candidates' loop went from 0.053-0.066 to 0.043 ms. */
+#define HUGE_PAGE ((size_t)2 << 20)
+static float *alloc_item_table(size_t bytes) {
+    if (bytes < 2 * HUGE_PAGE) return malloc(bytes ? bytes : 1);
+    const size_t rounded = (bytes + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
+    float *p = aligned_alloc(HUGE_PAGE, rounded);
+#ifdef MADV_HUGEPAGE
+    if (p) (void)madvise(p, rounded, MADV_HUGEPAGE);
+#endif
+    return p;
+}
+
 /* rows of text vectors projected per packed product at load */
 #define LOAD_CHUNK 4096
 
@@ -71,7 +94,7 @@ fr_status fr_seq_server_create(const fr_seq_config *cfg, const float *params, fr
     s->cfg = *cfg;
     const size_t first = lay[FR_SEQ_WP].offset; /* E is tensor 0; everything from Wp on is kept */
     s->rest = malloc((total - first) * sizeof(float));
-    s->V = malloc((size_t)N * C * sizeof(float));
+    s->V = alloc_item_table((size_t)N * C * sizeof(float));
     s->blk = calloc((size_t)L, sizeof *s->blk);
     float *chunk = malloc((size_t)LOAD_CHUNK * Dt * sizeof(float));
     fr_cpu_weight *wp = NULL;
@@ -129,6 +152,40 @@ const float *fr_seq_server_item(const fr_seq_server *s, int64_t row) {
     return row >= 0 && row < s->cfg.n_items ? s->V + (size_t)row * s->cfg.d : NULL;
 }
 
+void fr_seq_server_prefetch_item(const fr_seq_server *s, int64_t row) {
+    if (row < 0 || row >= s->cfg.n_items) return;
+    const char *v = (const char *)(s->V + (size_t)row * s->cfg.d), *end = (const char *)(v + s->cfg.d * sizeof(float));
+    for (const char *l = v; l < end; l += 64) __builtin_prefetch(l, 0, 2);
+    __builtin_prefetch(end - 1, 0, 2); /* the last line, when the row is not 64-byte aligned */
+}
+
+int fr_seq_server_score_rows(const fr_seq_server *s, const float *u, const int64_t *rows, int n, float *scores) {
+    const int C = s->cfg.d;
+    const int64_t N = s->cfg.n_items;
+    int outside = 0;
+    for (int j = 0; j < n; j++) {
+        /* the rows are scattered over the (N, C) table: ask for one a few candidates ahead */
+        if (j + 8 < n) fr_seq_server_prefetch_item(s, rows[j + 8]);
+        if (rows[j] < 0 || rows[j] >= N) {
+            outside++;
+            continue;
+        }
+        const float *v = s->V + (size_t)rows[j] * C;
+#ifdef __AVX512F__
+        if (C % 16 == 0) { /* one register, reduced once: candidates overlap in the pipeline */
+            __m512 acc = _mm512_mul_ps(_mm512_loadu_ps(u), _mm512_loadu_ps(v));
+            for (int c = 16; c < C; c += 16) acc = _mm512_fmadd_ps(_mm512_loadu_ps(u + c), _mm512_loadu_ps(v + c), acc);
+            scores[j] = _mm512_reduce_add_ps(acc);
+            continue;
+        }
+#endif
+        float d = 0.0f;
+        for (int c = 0; c < C; c++) d += u[c] * v[c];
+        scores[j] = d;
+    }
+    return outside;
+}
+
 void fr_seq_server_text_scorer(const fr_seq_server *s, const float *u, float *wt, float *ub) {
     const int C = s->cfg.d, Dt = s->cfg.d_text;
     for (int t = 0; t < Dt; t++) wt[t] = 0.0f;
@@ -173,8 +230,33 @@ void fr_seq_scratch_free(fr_seq_scratch *w) {
     free(w);
 }
 
-/* out (n, C) = LayerNorm of inp (n, C) rows; w, b (C). */
+/* out (n, C) = LayerNorm of inp (n, C) rows; w, b (C). With AVX-512 and C a multiple of 16 the
+ * two sums are kept in registers and reduced once per row: GCC's `omp simd reduction` ended each
+ * one with 16 dependent scalar adds through the stack, the larger part of a row's time. */
 static void layernorm_rows(float *out, const float *inp, const float *w, const float *b, int n, int C) {
+#ifdef __AVX512F__
+    if (C % 16 == 0) {
+        const __m512 invc = _mm512_set1_ps(1.0f / (float)C);
+        for (int r = 0; r < n; r++) {
+            const float *x = inp + (size_t)r * C;
+            float *o = out + (size_t)r * C;
+            __m512 acc = _mm512_loadu_ps(x);
+            for (int c = 16; c < C; c += 16) acc = _mm512_add_ps(acc, _mm512_loadu_ps(x + c));
+            const __m512 mu = _mm512_mul_ps(_mm512_set1_ps(_mm512_reduce_add_ps(acc)), invc);
+            __m512 d = _mm512_sub_ps(_mm512_loadu_ps(x), mu), v = _mm512_mul_ps(d, d);
+            for (int c = 16; c < C; c += 16) {
+                d = _mm512_sub_ps(_mm512_loadu_ps(x + c), mu);
+                v = _mm512_fmadd_ps(d, d, v);
+            }
+            const __m512 rs = _mm512_set1_ps(1.0f / sqrtf(_mm512_reduce_add_ps(v) / (float)C + FR_SEQ_LN_EPS));
+            for (int c = 0; c < C; c += 16) {
+                const __m512 xn = _mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(x + c), mu), rs);
+                _mm512_storeu_ps(o + c, _mm512_fmadd_ps(xn, _mm512_loadu_ps(w + c), _mm512_loadu_ps(b + c)));
+            }
+        }
+        return;
+    }
+#endif
     for (int r = 0; r < n; r++) {
         const float *x = inp + (size_t)r * C;
         float *o = out + (size_t)r * C;
@@ -192,11 +274,69 @@ static void layernorm_rows(float *out, const float *inp, const float *w, const f
     }
 }
 
+#ifdef __AVX512F__
+/* One query's head: scores p[s] = scale * q . k_s over keys s = 0..t, softmax, o = sum_s p[s] v_s.
+ * q, o (hs); key s at k + s*ld, value s at v + s*ld; hs a multiple of 16; p (t+1) scratch.
+ * Each dot product is accumulated in one register and reduced once (the portable loop below
+ * left GCC reducing 16 lanes in scalar adds through the stack), and the output's columns stay in
+ * registers over the keys, 64 at a time (the portable loop stored o[c] after every key). */
+static void attend_one(float *o, const float *q, const float *k, const float *v, int ld, int t, int hs, float scale,
+                       float *p) {
+    const int nv = hs / 16;
+    float mx = -INFINITY;
+    for (int s = 0; s <= t; s++) {
+        const float *ks = k + (size_t)s * ld;
+        __m512 acc = _mm512_mul_ps(_mm512_loadu_ps(q), _mm512_loadu_ps(ks));
+        for (int j = 1; j < nv; j++) acc = _mm512_fmadd_ps(_mm512_loadu_ps(q + 16 * j), _mm512_loadu_ps(ks + 16 * j), acc);
+        p[s] = _mm512_reduce_add_ps(acc) * scale;
+        mx = p[s] > mx ? p[s] : mx;
+    }
+    float z = 0.0f;
+#pragma omp simd reduction(+ \
+                           : z)
+    for (int s = 0; s <= t; s++) {
+        p[s] = fr_vexpf(p[s] - mx);
+        z += p[s];
+    }
+    const __m512 iz = _mm512_set1_ps(1.0f / z);
+    int c0 = 0;
+    for (; c0 + 64 <= hs; c0 += 64) {
+        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        for (int s = 0; s <= t; s++) {
+            const float *vs = v + (size_t)s * ld + c0;
+            const __m512 w = _mm512_set1_ps(p[s]);
+            a0 = _mm512_fmadd_ps(w, _mm512_loadu_ps(vs), a0);
+            a1 = _mm512_fmadd_ps(w, _mm512_loadu_ps(vs + 16), a1);
+            a2 = _mm512_fmadd_ps(w, _mm512_loadu_ps(vs + 32), a2);
+            a3 = _mm512_fmadd_ps(w, _mm512_loadu_ps(vs + 48), a3);
+        }
+        _mm512_storeu_ps(o + c0, _mm512_mul_ps(a0, iz));
+        _mm512_storeu_ps(o + c0 + 16, _mm512_mul_ps(a1, iz));
+        _mm512_storeu_ps(o + c0 + 32, _mm512_mul_ps(a2, iz));
+        _mm512_storeu_ps(o + c0 + 48, _mm512_mul_ps(a3, iz));
+    }
+    for (; c0 < hs; c0 += 16) {
+        __m512 a0 = _mm512_setzero_ps();
+        for (int s = 0; s <= t; s++) a0 = _mm512_fmadd_ps(_mm512_set1_ps(p[s]), _mm512_loadu_ps(v + (size_t)s * ld + c0), a0);
+        _mm512_storeu_ps(o + c0, _mm512_mul_ps(a0, iz));
+    }
+}
+#endif
+
 /* Causal attention of queries q (nq rows, the last nq of n positions: query i is position
  * n-nq+i) over keys/values kv (n, 2C) = K | V; y (nq, C); p (n) scratch. */
 static void attention_rows(float *y, const float *q, const float *kv, int n, int nq, int C, int NH, float *p) {
     const int hs = C / NH;
     const float scale = 1.0f / sqrtf((float)hs);
+#ifdef __AVX512F__
+    if (hs % 16 == 0) {
+        for (int i = 0; i < nq; i++)
+            for (int h = 0; h < NH; h++)
+                attend_one(y + (size_t)i * C + (size_t)h * hs, q + (size_t)i * C + (size_t)h * hs, kv + (size_t)h * hs,
+                           kv + C + (size_t)h * hs, 2 * C, n - nq + i, hs, scale, p);
+        return;
+    }
+#endif
     for (int i = 0; i < nq; i++) {
         const int t = n - nq + i;
         for (int h = 0; h < NH; h++) {

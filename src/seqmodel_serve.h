@@ -16,6 +16,11 @@
  * |erf error| <= 1.5e-7, and another summation order): test_seqmodel_store holds the served
  * state and item vectors to fr_seq_user_state / fr_seq_item_vector within 1e-4 relative.
  *
+ * Nothing is kept between requests. A per-user cache of keys and values would be wrong here:
+ * positions count from the newest item (window column T-1, seqmodel.h), so when a user's history
+ * gains an event every earlier item moves to the next position embedding and its keys and values
+ * change in every block.
+ *
  * Threads: a server is read-only after creation and may be shared; each concurrent caller needs
  * its own scratch (fr_seq_scratch_create). */
 #ifndef FR_SEQMODEL_SERVE_H
@@ -43,6 +48,15 @@ const fr_seq_config *fr_seq_server_config(const fr_seq_server *s);
 
 /* Item vector of model item `row` (0..n_items-1), d floats; NULL for any other row. */
 const float *fr_seq_server_item(const fr_seq_server *s, int64_t row);
+
+/* Asks the CPU to bring item `row`'s vector (fr_seq_server_item) into its L2 cache ahead of use;
+ * nothing for a row outside 0..n_items-1. A hint only: no effect on any result. */
+void fr_seq_server_prefetch_item(const fr_seq_server *s, int64_t row);
+
+/* scores[j] = u . v_{rows[j]} (u: d floats) for each of the n rows the model has an item vector
+ * for (0..n_items-1); the entries of other rows are left as they are. Returns how many rows were
+ * outside (the caller scores those from text, fr_seq_server_text_scorer). */
+int fr_seq_server_score_rows(const fr_seq_server *s, const float *u, const int64_t *rows, int n, float *scores);
 
 /* For items the model has no id for (a row added after training, a request's own vector): their
  * vector is Wp t + bp, so u . v = (Wp^T u) . t + u . bp. wt (d_text) gets Wp^T u and *ub gets

@@ -43,14 +43,18 @@ static void array_rows(void *ctx, int64_t first, int count, float *out) {
 }
 
 /* The served state and item vectors against the reference forward (fr_seq_user_state,
- * fr_seq_item_vector) at the default width, window and depth, for 1 and 4 heads, short, full and
- * over-long histories with ids the model does not know; tolerance 1e-4 relative to the largest
- * value. Parameters are scaled up from N(0, 0.02) so that every layer changes the state. */
-static void test_serving(int heads) {
+ * fr_seq_item_vector) at the default window and depth, width 64 with 1 and 4 heads (the AVX-512
+ * LayerNorm, attention and candidate scoring: widths and head sizes that are multiples of 16) and
+ * width 40 with 2 heads (the portable loops), short, full and over-long histories with ids the
+ * model does not know; tolerance 1e-4 relative to the largest value. Parameters are scaled up
+ * from N(0, 0.02) so that every layer changes the state. Candidates scored by row
+ * (fr_seq_server_score_rows) equal u . v within 1e-5, rows outside the model left alone. */
+static void test_serving(int heads, int width) {
     char err[256];
-    const int N = 300;
+    const int N = 300, D = width;
     fr_seq_config cfg = fr_seq_default_config(N, SV_DT);
     cfg.n_heads = heads;
+    cfg.d = D;
     fr_seq_model *m = NULL;
     CHECK(fr_seq_create_forward(&cfg, 1, &m, err, sizeof err) == FR_OK, "%s", err);
     if (!m) return;
@@ -80,12 +84,12 @@ static void test_serving(int heads) {
         CHECK(fr_seq_user_state(m, hist + 80 - lens[k], lens[k], text, want, err, sizeof err) == FR_OK, "%s", err);
         CHECK(fr_seq_server_state(sv, w, hist + 80 - lens[k], lens[k], u, err, sizeof err) == FR_OK, "%s", err);
         double md = 0, mx = 0;
-        for (int c = 0; c < 64; c++) {
+        for (int c = 0; c < D; c++) {
             md = fmax(md, fabs((double)u[c] - want[c]));
             mx = fmax(mx, fabs((double)want[c]));
         }
-        CHECK(md <= 1e-4 * mx && mx > 0.1, "%d heads, history %d: served state within 1e-4 of the reference (diff %.3g of %.3g)",
-              heads, lens[k], md, mx);
+        CHECK(md <= 1e-4 * mx && mx > 0.1, "width %d, %d heads, history %d: served state within 1e-4 of the reference (diff %.3g of %.3g)",
+              D, heads, lens[k], md, mx);
     }
     int32_t none[2] = {-1, N};
     float u[64];
@@ -96,20 +100,34 @@ static void test_serving(int heads) {
         float v[64];
         fr_seq_item_vector(m, i, text + (size_t)i * SV_DT, v);
         const float *sv_v = fr_seq_server_item(sv, i);
-        for (int c = 0; c < 64; c++) {
+        for (int c = 0; c < D; c++) {
             md = fmax(md, fabs((double)sv_v[c] - v[c]));
             mx = fmax(mx, fabs((double)v[c]));
         }
     }
     CHECK(md <= 1e-5 * mx && fr_seq_server_item(sv, N) == NULL && fr_seq_server_item(sv, -1) == NULL,
           "item vectors within 1e-5 (diff %.3g of %.3g); none outside 0..N-1", md, mx);
+    /* candidates by row: known rows scored, the others (an id past the model, a text key) untouched */
+    const int64_t crow[6] = {0, 17, N, -5, 299, 150};
+    float sc[6] = {-7, -7, -7, -7, -7, -7};
+    fr_test_fill(u, D, &seed, 1.0f);
+    const int outside = fr_seq_server_score_rows(sv, u, crow, 6, sc);
+    int rows_ok = outside == 2 && sc[2] == -7 && sc[3] == -7;
+    for (int j = 0; j < 6; j++) {
+        const float *iv = fr_seq_server_item(sv, crow[j]);
+        if (!iv) continue;
+        double want_s = 0;
+        for (int c = 0; c < D; c++) want_s += (double)u[c] * iv[c];
+        rows_ok &= fabs(sc[j] - want_s) <= 1e-5 * (1 + fabs(want_s));
+    }
+    CHECK(rows_ok, "width %d: candidates scored by row (%d outside)", D, outside);
     float wt[SV_DT], ub, v[64];
-    fr_test_fill(u, 64, &seed, 1.0f);
+    fr_test_fill(u, D, &seed, 1.0f);
     fr_seq_server_text_scorer(sv, u, wt, &ub);
     fr_seq_item_vector(m, -1, text, v);
     double a = ub, b = 0;
     for (int t = 0; t < SV_DT; t++) a += (double)wt[t] * text[t];
-    for (int c = 0; c < 64; c++) b += (double)u[c] * v[c];
+    for (int c = 0; c < D; c++) b += (double)u[c] * v[c];
     CHECK(fabs(a - b) <= 1e-4 * (1 + fabs(b)), "text scorer: %.6g, u . (Wp t + bp) = %.6g", a, b);
     fr_seq_scratch_free(w);
     fr_seq_server_free(sv);
@@ -118,8 +136,9 @@ static void test_serving(int heads) {
 }
 
 int main(void) {
-    test_serving(1);
-    test_serving(4);
+    test_serving(1, 64);
+    test_serving(4, 64);
+    test_serving(2, 40);
     char err[512], path[256], other[256];
     snprintf(path, sizeof path, "/tmp/test_seqstore_%d.store", (int)getpid());
     snprintf(other, sizeof other, "/tmp/test_seqstore_other_%d.store", (int)getpid());
