@@ -76,6 +76,8 @@ static int compact(int argc, char **argv) {
     fr_wal_open_info info;
     uint8_t *priors = NULL, *state = NULL;
     size_t priors_len = 0, state_len = 0;
+    char **added = NULL;
+    uint64_t n_added = 0;
     int rc = 1;
     if (fr_store_load(store_path, 0, 1, &s, err, sizeof err)) goto fail;
     const fr_store_info *in = fr_store_info_of(s);
@@ -102,7 +104,8 @@ static int compact(int argc, char **argv) {
         fprintf(stderr, "feedrank store compact: nothing to fold (%s holds log position %" PRIu64 ")\n", store_path, c.base_seq);
     } else {
         if (events && fr_live_priors_sections(lr.priors, &priors, &priors_len, &state, &state_len, err, sizeof err)) goto fail;
-        const fr_compact_sections x = {pos, priors, state, priors_len, state_len};
+        if (events && fr_live_priors_added(lr.priors, &added, &n_added, err, sizeof err)) goto fail;
+        const fr_compact_sections x = {pos, priors, state, priors_len, state_len, (const char *const *)added, n_added};
         if (fr_delta_compact_with(s, c.cur, &x, store_path, err, sizeof err)) goto fail;
         fprintf(stderr, "feedrank store compact: folded %" PRIu64 " updated ids and %" PRIu64 " events (log position %" PRIu64 ") into %s\n",
                 fr_delta_count(c.cur), fr_live_priors_events(lr.priors), pos, store_path);
@@ -119,6 +122,7 @@ done:
     fr_live_priors_free(lr.priors);
     free(priors);
     free(state);
+    fr_live_priors_added_free(added, n_added);
     fr_store_close(s);
     return rc;
 }

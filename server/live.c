@@ -78,6 +78,13 @@ static void install(struct fr_live *l, fr_delta *nv) {
     fr_delta_unref(old);
 }
 
+/* The live priors follow every record applied (commit_mu held, l->cur just installed): events are
+ * counted, deleted items leave them. */
+static fr_status live_priors_follow(fr_server *s, const uint8_t *rec, size_t len, char *err, size_t errcap) {
+    if (fr_record_kind(rec, len) == FR_RECORD_EVENTS) return fr_events_applied(s, s->live->cur, rec, len, err, errcap);
+    return fr_events_catalogue(s, rec, len, err, errcap);
+}
+
 /* The log's sink (oplog.h): the replay at start-up, and every record of a shared log, in order. */
 static fr_status apply_record(void *ctx, uint64_t pos, const uint8_t *rec, size_t len, char *err, size_t errcap) {
     fr_server *s = ctx;
@@ -88,8 +95,7 @@ static fr_status apply_record(void *ctx, uint64_t pos, const uint8_t *rec, size_
     if (!rc) {
         install(l, nv);
         char e2[512];
-        if (fr_record_kind(rec, len) == FR_RECORD_EVENTS && (rc = fr_events_applied(s, rec, len, e2, sizeof e2)))
-            fr_fail(rc, err, errcap, "log record %llu (events): %s", (unsigned long long)pos, e2);
+        if ((rc = live_priors_follow(s, rec, len, e2, sizeof e2))) fr_fail(rc, err, errcap, "log record %llu (live priors): %s", (unsigned long long)pos, e2);
     }
     pthread_mutex_unlock(&l->commit_mu);
     return rc;
@@ -258,7 +264,7 @@ int fr_live_commit(fr_server *s, const uint8_t *rec, size_t len, uint32_t n_item
     if (nv) {
         install(l, nv);
         char e2[512];
-        if (events && fr_events_applied(s, rec, len, e2, sizeof e2)) /* in the log, so a restart replays it */
+        if (live_priors_follow(s, rec, len, e2, sizeof e2)) /* in the log, so a restart replays it */
             fr_log(0, "event=live_priors_failed log_position=%llu message=\"%s\" action=refuse_events_until_restart", (unsigned long long)*seq, e2);
     }
     pthread_mutex_unlock(&l->commit_mu);
@@ -501,17 +507,19 @@ void fr_live_tick(fr_server *s) {
     /* one log position for everything folded: the delta and the live priors as of its last record */
     uint8_t *priors = NULL, *state = NULL;
     size_t priors_len = 0, state_len = 0;
-    uint64_t folded_events = 0;
+    char **added = NULL;
+    uint64_t folded_events = 0, n_added = 0;
     pthread_mutex_lock(&l->commit_mu);
     d = l->cur;
     fr_delta_ref(d);
-    fr_status rc = fr_events_fold(s, &priors, &priors_len, &state, &state_len, &folded_events, err, sizeof err);
+    fr_status rc = fr_events_fold(s, &priors, &priors_len, &state, &state_len, &added, &n_added, &folded_events, err, sizeof err);
     pthread_mutex_unlock(&l->commit_mu);
-    const fr_compact_sections x = {fr_delta_seq(d), priors, state, priors_len, state_len};
+    const fr_compact_sections x = {fr_delta_seq(d), priors, state, priors_len, state_len, (const char *const *)added, n_added};
     /* the main thread is the only one that replaces s->store, so it may read it unlocked */
     if (!rc) rc = fr_delta_compact_with(s->store, d, &x, s->cfg.store, err, sizeof err);
     free(priors);
     free(state);
+    fr_live_priors_added_free(added, n_added);
     /* the base rows' rows in the compacted store, for the live priors builder (numbered by row) */
     const uint64_t n_old = fr_store_info_of(s->store)->count;
     int64_t *map = rc ? NULL : malloc(sizeof *map * (n_old ? n_old : 1));
@@ -520,7 +528,7 @@ void fr_live_tick(fr_server *s) {
     int moved = 0;
     if (!rc) {
         fr_delta_row_map(s->store, d, map, &n_new);
-        moved = n_new != n_old;
+        moved = n_new != n_old; /* items added or deleted (the live priors may also hold rows past the store's) */
         for (uint64_t r = 0; r < n_old && !moved; r++) moved = map[r] != (int64_t)r;
     }
     if (!rc) {
@@ -532,7 +540,7 @@ void fr_live_tick(fr_server *s) {
             rc = fr_fail(FR_ERR_IO, err, sizeof err, "the compacted store did not load (see store_reload_failed)");
         } else {
             char e2[512];
-            if (fr_events_store_changed(s, moved ? map : NULL, n_new, e2, sizeof e2))
+            if (fr_events_store_changed(s, moved ? map : NULL, e2, sizeof e2))
                 fr_log(0, "event=live_priors_failed message=\"%s\" action=refuse_events_until_restart", e2);
         }
         pthread_mutex_unlock(&l->commit_mu);

@@ -81,7 +81,7 @@ static void publish(fr_server *s) {
     struct fr_priors_snapshot *p = calloc(1, sizeof *p);
     fr_status rc = p ? fr_live_priors_sections(ev->lp, &p->data, &len, NULL, NULL, err, sizeof err) : FR_ERR_NOMEM;
     pthread_rwlock_rdlock(&s->store_lock);
-    const uint64_t n_items = fr_store_info_of(s->store)->count;
+    const uint64_t n_items = fr_live_priors_rows(ev->lp); /* the store's rows, then items added since */
     if (p) p->store_gen = (long)atomic_load(&s->store_gen);
     pthread_rwlock_unlock(&s->store_lock);
     if (!rc) rc = fr_priors_view(p->data, len, n_items, "live priors", &p->view, err, sizeof err);
@@ -237,14 +237,14 @@ int fr_events_check(fr_server *s, const uint8_t *rec, size_t len, char *err, siz
     return 0;
 }
 
-fr_status fr_events_applied(fr_server *s, const uint8_t *rec, size_t len, char *err, size_t errcap) {
+fr_status fr_events_applied(fr_server *s, const struct fr_delta *delta, const uint8_t *rec, size_t len, char *err, size_t errcap) {
     struct fr_events *ev = s->live_events;
     uint32_t unknown = 0;
     fr_event_batch_info info = {0};
     fr_event_batch_check(rec, len, &info, err, errcap);
     const uint32_t n = info.n_events;
     pthread_rwlock_rdlock(&s->store_lock); /* ids resolve against the store a compaction may swap */
-    fr_status rc = fr_live_priors_apply(ev->lp, s->store, rec, len, &unknown, err, errcap);
+    fr_status rc = fr_live_priors_apply(ev->lp, s->store, delta, rec, len, &unknown, err, errcap);
     pthread_rwlock_unlock(&s->store_lock);
     if (rc) return rc; /* the caller logs it; a restart replays the log */
     atomic_fetch_add(&ev->events, (long)n);
@@ -255,20 +255,37 @@ fr_status fr_events_applied(fr_server *s, const uint8_t *rec, size_t len, char *
     return FR_OK;
 }
 
-fr_status fr_events_store_changed(fr_server *s, const int64_t *old_to_new, uint64_t n_new, char *err, size_t errcap) {
+fr_status fr_events_catalogue(fr_server *s, const uint8_t *rec, size_t len, char *err, size_t errcap) {
     struct fr_events *ev = s->live_events;
-    fr_status rc = old_to_new ? fr_live_priors_remap(ev->lp, old_to_new, n_new, err, errcap) : FR_OK;
+    pthread_rwlock_rdlock(&s->store_lock);
+    fr_status rc = fr_live_priors_catalogue(ev->lp, s->store, rec, len, err, errcap);
+    pthread_rwlock_unlock(&s->store_lock);
+    if (!rc && fr_live_priors_changed(ev->lp)) ev->dirty = 1;
+    return rc;
+}
+
+fr_status fr_events_store_changed(fr_server *s, const int64_t *base_map, char *err, size_t errcap) {
+    struct fr_events *ev = s->live_events;
+    fr_status rc = base_map ? fr_live_priors_rebase(ev->lp, base_map, s->store, err, errcap) : FR_OK;
     if (!rc && ev->started && fr_live_priors_changed(ev->lp) && !fr_live_priors_ready(ev->lp)) publish(s);
     return rc;
 }
 
-fr_status fr_events_fold(fr_server *s, uint8_t **priors, size_t *priors_len, uint8_t **state, size_t *state_len, uint64_t *events,
-                         char *err, size_t errcap) {
+fr_status fr_events_fold(fr_server *s, uint8_t **priors, size_t *priors_len, uint8_t **state, size_t *state_len, char ***added,
+                         uint64_t *n_added, uint64_t *events, char *err, size_t errcap) {
     struct fr_events *ev = s->live_events;
     *priors = *state = NULL;
+    *added = NULL;
+    *n_added = 0;
     *events = ev->since_compact;
     if (!fr_live_priors_changed(ev->lp) || fr_live_priors_ready(ev->lp)) return FR_OK; /* the store's sections stand */
-    return fr_live_priors_sections(ev->lp, priors, priors_len, state, state_len, err, errcap);
+    fr_status rc = fr_live_priors_sections(ev->lp, priors, priors_len, state, state_len, err, errcap);
+    if (!rc && (rc = fr_live_priors_added(ev->lp, added, n_added, err, errcap))) {
+        free(*priors);
+        free(*state);
+        *priors = *state = NULL;
+    }
+    return rc;
 }
 
 void fr_events_compacted(fr_server *s, uint64_t events) {

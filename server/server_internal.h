@@ -321,16 +321,18 @@ int fr_events_check(fr_server *s, const uint8_t *rec, size_t len, char *err, siz
 /* commit_mu held, after the record is in the log (or replayed from it, or delivered by a shared
  * log's follower): applies it to the live priors. A failure (a store whose priors have no state,
  * out of memory part-way) leaves the live priors refusing later records until a restart. */
-fr_status fr_events_applied(fr_server *s, const uint8_t *rec, size_t len, char *err, size_t errcap);
-/* commit_mu held, right after the store was reloaded: a compaction that moved rows passes the
- * row map (store_delta.h: fr_delta_row_map) and the live builder is renumbered with it; then a
- * view for the new store is published. */
-fr_status fr_events_store_changed(fr_server *s, const int64_t *old_to_new, uint64_t n_new, char *err, size_t errcap);
+fr_status fr_events_applied(fr_server *s, const struct fr_delta *delta, const uint8_t *rec, size_t len, char *err, size_t errcap);
+/* commit_mu held, after a catalogue record was applied: deleted items leave the live priors. */
+fr_status fr_events_catalogue(fr_server *s, const uint8_t *rec, size_t len, char *err, size_t errcap);
+/* commit_mu held, right after a compacted store was loaded: base_map (store_delta.h:
+ * fr_delta_row_map, the old store's rows in the new one) renumbers the live builder for it (live_priors.h:
+ * fr_live_priors_rebase); then a view for the new store is published. */
+fr_status fr_events_store_changed(fr_server *s, const int64_t *base_map, char *err, size_t errcap);
 /* commit_mu held: sections to fold into a compacted store (NULL when nothing changed; caller
  * frees), and how many events they hold since the last compaction (for fr_events_compacted). A
  * failure means no compaction now: without them, trimming the log would drop events. */
-fr_status fr_events_fold(fr_server *s, uint8_t **priors, size_t *priors_len, uint8_t **state, size_t *state_len, uint64_t *events,
-                         char *err, size_t errcap);
+fr_status fr_events_fold(fr_server *s, uint8_t **priors, size_t *priors_len, uint8_t **state, size_t *state_len, char ***added,
+                         uint64_t *n_added, uint64_t *events, char *err, size_t errcap);
 void fr_events_compacted(fr_server *s, uint64_t events);
 /* 1 when --compact-events events wait to be folded. */
 int fr_events_due(fr_server *s);

@@ -9,9 +9,14 @@
  * (per-user windows are not in the finished section): its events records are refused, saying so.
  * A store without priors starts an empty builder with the caller's parameters.
  *
- * Item ids are resolved against the store passed to fr_live_priors_apply (the base store, as
- * the offline build over it would); ids it does not hold are counted as unknown. Not thread-safe:
- * the caller serialises applies and reads (the server does under its log's commit lock). */
+ * Items: an event counts for an item the catalogue holds at the record's log position - the base
+ * store with the live delta over it (store_delta.h) - and is counted as unknown otherwise, as the
+ * offline reader counts ids a store does not hold. An item added since the store was built gets a
+ * builder row past the store's on its first event; a deleted item's row is emptied (dropped from
+ * every neighbour list and user window, priors.h: rows that move) when its delete is applied. So
+ * the state depends only on the log, never on when a replica last compacted: every replica that
+ * applied the same records holds the same priors for the same item ids. Not thread-safe: the
+ * caller serialises applies and reads (the server does under its log's commit lock). */
 #ifndef FR_LIVE_PRIORS_H
 #define FR_LIVE_PRIORS_H
 
@@ -44,8 +49,12 @@ fr_priors_params fr_live_priors_params(const fr_live_priors *lp);
  * check (out of memory) leaves the builder part-way through the record: fr_live_priors_ready
  * then refuses every later record (a restart replays the log). *unknown (may be NULL) gets the
  * record's events with ids store does not hold. */
-fr_status fr_live_priors_apply(fr_live_priors *lp, const fr_store *store, const uint8_t *rec, size_t len,
+fr_status fr_live_priors_apply(fr_live_priors *lp, const fr_store *store, const fr_delta *delta, const uint8_t *rec, size_t len,
                                uint32_t *unknown, char *err, size_t errcap);
+/* A catalogue record (store_delta.h) applied at the same position: deleted items' rows are
+ * emptied. Events records are ignored. */
+fr_status fr_live_priors_catalogue(fr_live_priors *lp, const fr_store *store, const uint8_t *rec, size_t len, char *err,
+                                   size_t errcap);
 
 /* The finished priors section (fr_priors_finish) and the state section (a checkpoint holding the
  * tail position), for a compaction or a published view; the caller frees both. state may be
@@ -53,13 +62,21 @@ fr_status fr_live_priors_apply(fr_live_priors *lp, const fr_store *store, const 
 fr_status fr_live_priors_sections(fr_live_priors *lp, uint8_t **priors, size_t *priors_len, uint8_t **state,
                                   size_t *state_len, char *err, size_t errcap);
 
-/* The builder renumbered for a compacted store whose rows moved (priors.h:
- * fr_priors_builder_remap; old_to_new from fr_delta_row_map). On failure the live priors refuse
- * every later record (fr_live_priors_ready says so): their rows no longer match the store. */
-fr_status fr_live_priors_remap(fr_live_priors *lp, const int64_t *old_to_new, uint64_t n_new, char *err, size_t errcap);
+/* The builder renumbered for new_store, a compaction of the store it was made for: base_map is
+ * fr_delta_row_map's (one entry per old store row); an added item new_store holds takes its row
+ * there, the others stay past it. On failure the live priors refuse every later record
+ * (fr_live_priors_ready says so): their rows no longer match the store. */
+fr_status fr_live_priors_rebase(fr_live_priors *lp, const int64_t *base_map, const fr_store *new_store, char *err,
+                                size_t errcap);
+/* Copies of the ids of the rows past the store's, in row order (for fr_compact_sections); free
+ * with fr_live_priors_added_free. */
+fr_status fr_live_priors_added(const fr_live_priors *lp, char ***ids, uint64_t *n, char *err, size_t errcap);
+void fr_live_priors_added_free(char **ids, uint64_t n);
 
 /* Where the events file tail stands in what was applied (present 0: never). */
 fr_event_tail fr_live_priors_tail(const fr_live_priors *lp);
+/* The builder's rows: the store's, then items added since. */
+uint64_t fr_live_priors_rows(const fr_live_priors *lp);
 /* Events applied since open: all, and those with unknown items. */
 uint64_t fr_live_priors_events(const fr_live_priors *lp);
 uint64_t fr_live_priors_unknown(const fr_live_priors *lp);

@@ -70,7 +70,7 @@ typedef struct {
 
 struct fr_priors_builder {
     fr_priors_params p;
-    uint64_t n_items;
+    uint64_t n_items, items_cap; /* rows, and rows the per-item arrays have room for */
     decayed *pop;
     uint32_t *seen;
     neighbours *nb;
@@ -105,7 +105,7 @@ fr_status fr_priors_builder_create(uint64_t n_items, const fr_priors_params *p, 
     fr_priors_builder *b = calloc(1, sizeof *b);
     if (!b) return fr_fail(FR_ERR_NOMEM, err, errcap, "priors: out of memory");
     b->p = *p;
-    b->n_items = n_items;
+    b->n_items = b->items_cap = n_items;
     b->pop = calloc(n_items ? n_items : 1, sizeof *b->pop);
     b->seen = calloc(n_items ? n_items : 1, sizeof *b->seen);
     b->nb = calloc(n_items ? n_items : 1, sizeof *b->nb);
@@ -236,6 +236,31 @@ fr_status fr_priors_add(fr_priors_builder *b, const char *user, size_t user_len,
 
 void fr_priors_add_unknown(fr_priors_builder *b) { b->unknown++; }
 uint64_t fr_priors_builder_items(const fr_priors_builder *b) { return b->n_items; }
+uint32_t fr_priors_builder_seen(const fr_priors_builder *b, uint32_t row) { return row < b->n_items ? b->seen[row] : 0; }
+
+fr_status fr_priors_builder_grow(fr_priors_builder *b, uint64_t n_items, char *err, size_t errcap) {
+    if (n_items <= b->n_items) return FR_OK;
+    if (n_items > 0xFFFFFFF0u) return fr_fail(FR_ERR_ARG, err, errcap, "priors: %llu items is too many", (unsigned long long)n_items);
+    if (n_items > b->items_cap) { /* geometric, so that rows added one by one cost O(1) each */
+        uint64_t cap = b->items_cap + b->items_cap / 2 + 16;
+        if (cap < n_items) cap = n_items;
+        if (cap > 0xFFFFFFF0u) cap = 0xFFFFFFF0u;
+        decayed *pop = realloc(b->pop, cap * sizeof *pop);
+        if (pop) b->pop = pop;
+        uint32_t *seen = pop ? realloc(b->seen, cap * sizeof *seen) : NULL;
+        if (seen) b->seen = seen;
+        neighbours *nb = seen ? realloc(b->nb, cap * sizeof *nb) : NULL;
+        if (!nb) return fr_fail(FR_ERR_NOMEM, err, errcap, "priors: out of memory for %llu items", (unsigned long long)cap);
+        b->nb = nb;
+        b->items_cap = cap;
+    }
+    const uint64_t from = b->n_items, n = n_items - from;
+    memset(b->pop + from, 0, n * sizeof *b->pop);
+    memset(b->seen + from, 0, n * sizeof *b->seen);
+    memset(b->nb + from, 0, n * sizeof *b->nb);
+    b->n_items = n_items;
+    return FR_OK;
+}
 
 /* ---------------------------------------------------------------- checkpoints */
 
@@ -916,7 +941,7 @@ fr_status fr_priors_builder_remap(fr_priors_builder *b, const int64_t *old_to_ne
     b->nb = nb;
     b->pop = pop;
     b->seen = seen;
-    b->n_items = n_new;
+    b->n_items = b->items_cap = n_new;
     /* each user's window: deleted rows leave it, the others keep their order (oldest first) */
     const uint32_t W = (uint32_t)b->p.window;
     uint32_t tmp[64];

@@ -44,6 +44,11 @@ fr_status fr_priors_builder_create(uint64_t n_items, const fr_priors_params *p, 
                                    size_t errcap);
 void fr_priors_builder_free(fr_priors_builder *b);
 uint64_t fr_priors_builder_items(const fr_priors_builder *b);
+/* Events the builder counted for row (0 for a row no event named: such a row is in no neighbour
+ * list and no user's window). */
+uint32_t fr_priors_builder_seen(const fr_priors_builder *b, uint32_t row);
+/* Adds empty rows up to n_items (items added to the catalogue; amortised O(1) per row). */
+fr_status fr_priors_builder_grow(fr_priors_builder *b, uint64_t n_items, char *err, size_t errcap);
 /* One event; row is the item's store row. */
 fr_status fr_priors_add(fr_priors_builder *b, const char *user, size_t user_len, uint32_t row, double ts, double weight,
                         char *err, size_t errcap);

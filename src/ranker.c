@@ -217,7 +217,7 @@ fr_status fr_ranker_create(fr_encoder *enc, const fr_store *store, fr_ranker **o
 }
 
 fr_status fr_ranker_set_priors(fr_ranker *r, const fr_priors *p, char *err, size_t errcap) {
-    if (p && p->n_items != fr_store_info_of(r->store)->count) {
+    if (p && p->n_items < fr_store_info_of(r->store)->count) { /* rows past the store's: items added since (live_priors.h) */
         r->priors = r->store_priors;
         r->has_priors = r->has_store_priors;
         return fr_fail(FR_ERR_ARG, err, errcap, "ranker: priors of %llu items for a store of %llu", (unsigned long long)p->n_items,

@@ -156,6 +156,23 @@ static fr_status walk(const uint8_t *rec, size_t len, uint64_t fingerprint, int 
     return FR_OK;
 }
 
+typedef struct {
+    fr_delta_op_fn fn;
+    void *ctx;
+} ops_ctx;
+static int visit_op(void *ctx, const op_view *op) {
+    const ops_ctx *o = ctx;
+    return o->fn(o->ctx, op->id, op->id_len, op->deleted);
+}
+
+fr_status fr_delta_record_ops(const uint8_t *rec, size_t len, fr_delta_op_fn fn, void *ctx, char *err, size_t errcap) {
+    if (len < REC_HEAD) return fr_fail(FR_ERR_FORMAT, err, errcap, "update record of %zu bytes is too short", len);
+    ops_ctx o = {fn, ctx};
+    const uint32_t dim = fr_rd32(rec + 9);
+    if (dim == 0 || dim > 65536) return fr_fail(FR_ERR_FORMAT, err, errcap, "update record of dimension %u", dim);
+    return walk(rec, len, fr_rd64(rec + 1), (int)dim, visit_op, &o, err, errcap);
+}
+
 fr_status fr_delta_check_record(const uint8_t *rec, size_t len, uint64_t fingerprint, int dim, char *err, size_t errcap) {
     if (fr_record_kind(rec, len) == FR_RECORD_EVENTS) return fr_event_batch_check(rec, len, NULL, err, errcap);
     return walk(rec, len, fingerprint, dim, NULL, NULL, err, errcap);
@@ -382,22 +399,28 @@ static fr_status remap_state(const uint8_t *state, size_t state_n, const uint8_t
 
 /* The row-indexed sections (priors, sequential model, live priors state) remapped to the rows of
  * the store written at tmp. */
-static fr_status remap_sections(const char *tmp, const fr_store_info *in, const int64_t *old_to_new, uint64_t n_map, const uint8_t *const sec[3],
-                                const uint64_t sec_n[3], const char *out_path, uint8_t *out[3], size_t out_n[3], char *err,
-                                size_t errcap) {
+static fr_status remap_sections(const char *tmp, const fr_store_info *in, int64_t *old_to_new, uint64_t n_map, const char *const *added,
+                                uint64_t n_added, const uint8_t *const sec[3], const uint64_t sec_n[3], const char *out_path, uint8_t *out[3],
+                                size_t out_n[3], char *err, size_t errcap) {
     fr_store *ns;
     fr_status rc = fr_store_open(tmp, in->model_fingerprint, 0, &ns, err, errcap);
     if (rc) return rc;
     char e2[512];
     const uint64_t n_new = fr_store_info_of(ns)->count;
     if (n_new != n_map) rc = fr_fail(FR_ERR_VERIFY, err, errcap, "compact: %s holds %llu rows, the row map %llu", tmp, (unsigned long long)n_new, (unsigned long long)n_map);
-    if (!rc && sec[0] && (rc = fr_priors_remap(sec[0], (size_t)sec_n[0], in->count, old_to_new, n_new, &out[0], &out_n[0], e2, sizeof e2)))
+    /* the live priors' rows past the base's (items added since) go to their rows in the new store */
+    for (uint64_t k = 0; k < n_added && !rc; k++) {
+        const int64_t row = fr_store_find(ns, added[k], strlen(added[k]));
+        old_to_new[in->count + k] = row >= 0 ? row : FR_ROW_DELETED;
+    }
+    const uint64_t n_priors = in->count + n_added;
+    if (!rc && sec[0] && (rc = fr_priors_remap(sec[0], (size_t)sec_n[0], n_priors, old_to_new, n_new, &out[0], &out_n[0], e2, sizeof e2)))
         rc = fr_fail(rc, err, errcap, "compact: log priors: %s", e2);
     if (!rc && sec[1] &&
         (rc = fr_seq_section_remap(sec[1], (size_t)sec_n[1], old_to_new, in->count, ns, out_path, &out[1], &out_n[1], e2, sizeof e2)))
         rc = fr_fail(rc, err, errcap, "compact: sequential model: %s", e2);
     if (!rc && sec[2] &&
-        (rc = remap_state(sec[2], (size_t)sec_n[2], sec[0], (size_t)sec_n[0], in->count, old_to_new, n_new, &out[2], &out_n[2], e2, sizeof e2)))
+        (rc = remap_state(sec[2], (size_t)sec_n[2], sec[0], (size_t)sec_n[0], n_priors, old_to_new, n_new, &out[2], &out_n[2], e2, sizeof e2)))
         rc = fr_fail(rc, err, errcap, "compact: live priors state: %s", e2);
     fr_store_close(ns);
     return rc;
@@ -463,12 +486,14 @@ fr_status fr_delta_compact_with(const fr_store *base, const fr_delta *d, const f
         if (sec[k]) remap |= rows_move;
     }
     if (sec[2] && !sec[0]) return fr_fail(FR_ERR_ARG, err, errcap, "compact: a live priors state without its priors section");
+    const uint64_t n_added = x && x->priors ? x->n_added : 0;
+    if (n_added) remap = 1; /* the live priors hold rows past the base's */
     /* the new store is assembled at out_path.compact.tmp, its sections attached, then validated
      * and renamed over out_path, so that out_path never holds a store without its LIVE section */
     size_t pl = strlen(out_path);
     char *tmp = malloc(pl + 16);
     /* base row -> its row in the new store (the row-indexed sections follow it) */
-    int64_t *old_to_new = remap ? malloc(sizeof *old_to_new * (in->count ? in->count : 1)) : NULL;
+    int64_t *old_to_new = remap ? malloc(sizeof *old_to_new * (in->count + n_added ? in->count + n_added : 1)) : NULL;
     if (!tmp || (remap && !old_to_new)) {
         free(tmp);
         free(old_to_new);
@@ -515,7 +540,7 @@ fr_status fr_delta_compact_with(const fr_store *base, const fr_delta *d, const f
      * otherwise kept byte for byte */
     uint8_t *moved[3] = {NULL, NULL, NULL};
     size_t moved_n[3] = {0, 0, 0};
-    if (!rc && remap) rc = remap_sections(tmp, in, old_to_new, n_new, sec, sec_n, out_path, moved, moved_n, err, errcap);
+    if (!rc && remap) rc = remap_sections(tmp, in, old_to_new, n_new, x ? x->added : NULL, n_added, sec, sec_n, out_path, moved, moved_n, err, errcap);
     for (int k = 0; k < 3 && !rc; k++)
         if (sec[k])
             rc = remap ? fr_store_attach(tmp, derived[k], moved[k], moved_n[k], err, errcap)

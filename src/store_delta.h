@@ -58,6 +58,10 @@ typedef struct {
     uint64_t base_seq;
 } fr_delta_replay;
 fr_status fr_delta_replay_record(void *ctx, uint64_t seq, const uint8_t *rec, size_t len, char *err, size_t errcap);
+/* Visits a catalogue record's ops in order; a non-zero return from fn stops the walk with
+ * FR_ERR_NOMEM (fn's only failure). The record is checked as it is walked. */
+typedef int (*fr_delta_op_fn)(void *ctx, const char *id, size_t id_len, int deleted);
+fr_status fr_delta_record_ops(const uint8_t *rec, size_t len, fr_delta_op_fn fn, void *ctx, char *err, size_t errcap);
 /* Validates a batch record without applying it (the fuzz target and the server's checks); an
  * events record is checked as one (fr_event_batch_check). */
 fr_status fr_delta_check_record(const uint8_t *rec, size_t len, uint64_t fingerprint, int dim, char *err, size_t errcap);
@@ -99,6 +103,10 @@ typedef struct {
     uint64_t seq;
     const uint8_t *priors, *priors_state; /* NULL: the base's sections are kept */
     size_t priors_len, priors_state_len;
+    /* rows of priors past the base's: the ids of items added since (live_priors.h), in row order;
+     * each goes to its row in the new store (or is dropped when the delta deleted it) */
+    const char *const *added;
+    uint64_t n_added;
 } fr_compact_sections;
 fr_status fr_delta_compact_with(const fr_store *base, const fr_delta *d, const fr_compact_sections *x, const char *out_path,
                                 char *err, size_t errcap);

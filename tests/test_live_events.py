@@ -220,6 +220,48 @@ info = json.loads(subprocess.run([BIN, "store", "info", STORE3], capture_output=
 check("store info: the compacted priors keep a live state", info["priors"]["live_state"] is True)
 check("offline (--live-state) + live events == offline over all of them, byte for byte", section(STORE3, PRIORS) == offline(jsonl(EVENTS)))
 
+# ---- items added while events flow: events name them before and after the compaction that gives
+# them rows; the result equals the offline build over the catalogue with them appended
+STORE4, WAL4 = os.path.join(TMP, "grow.store"), os.path.join(TMP, "grow.wal")
+shutil.copy(BASE, STORE4)
+NEW = [("new-a", "Cordless leaf blower 40V"), ("new-b", "Garden hose reel, wall mounted"), ("new-c", "LED work light, 5000 lumen")]
+srv = h.Server(BIN, MODEL, STORE4, TMP, "--wal", WAL4, "--compact-items", "3", "--events-refresh-ms", "0", *SERVE_PARAMS)
+st = stub(srv)
+rnd = random.Random(4)
+sent4 = []
+
+
+def send(items, n, t0):
+    evs = [{"user": f"g{k % 4}", "item": rnd.choice(items), "ts": t0 + 7 * k, "weight": rnd.choice([1, 2.5])} for k in range(n)]
+    st.RecordEvents(pb_events(evs), timeout=30)
+    sent4.extend(evs)
+
+
+send(IDS[:10], 40, 1.7e9)
+for iid, text in NEW[:2]:
+    st.UpsertItems(pb.UpsertItemsRequest(items=[pb.ItemUpdate(item_id=iid, text=text)]), timeout=60)
+send(IDS[:6] + ["new-a", "new-b"], 40, 1.7e9 + 1000)  # before they have rows in the store
+st.UpsertItems(pb.UpsertItemsRequest(items=[pb.ItemUpdate(item_id=NEW[2][0], text=NEW[2][1])]), timeout=60)
+t0 = time.time()
+while 'feedrank_live_compactions_total{result="ok"} 0' in metrics(srv) and time.time() - t0 < 15:
+    time.sleep(0.1)
+check("a compaction moved rows (3 items added) while the store has live priors", 'feedrank_live_compactions_total{result="ok"} 0' not in metrics(srv))
+send(IDS[:6] + [n for n, _ in NEW], 40, 1.7e9 + 2000)
+st.RecordEvents(pb_events([{"user": "g9", "item": "new-c", "ts": 1.7e9 + 3000, "weight": 500}]), timeout=30)
+sent4.append({"user": "g9", "item": "new-c", "ts": 1.7e9 + 3000, "weight": 500})
+check("an added item's fresh popularity ranks it first", top(st, IDS[30:34] + ["new-c"]) == "new-c")
+check("the server stops cleanly", srv.stop() == 0)
+compact(STORE4, WAL4)
+cat4 = os.path.join(TMP, "grow.csv")
+open(cat4, "w").write(open(f"{SRC}/examples/catalog.csv").read().rstrip("\n") + "\n" + "".join(f'{i},"{t}",Acme,Outdoor\n' for i, t in NEW))
+OFF4 = os.path.join(TMP, "grow-offline.store")
+h.index_example(BIN, MODEL, SRC, OFF4, catalog=cat4)
+log4 = os.path.join(TMP, "grow.jsonl")
+open(log4, "w").write(jsonl(sent4))
+subprocess.run([BIN, "index", "--interactions", log4, "--store", OFF4] + PARAMS, check=True, capture_output=True)
+check(f"events around a row-moving compaction == offline over the grown catalogue, byte for byte ({len(sent4)} events)",
+      section(STORE4, PRIORS) == section(OFF4, PRIORS) and section(STORE4, PRIORS) is not None)
+
 # ---- without --wal
 srv = h.Server(BIN, MODEL, BASE, TMP, metrics=False)
 code, msg = h.code_of(lambda: stub(srv).RecordEvents(pb_events(EVENTS[:1]), timeout=30))

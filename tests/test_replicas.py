@@ -199,6 +199,24 @@ check("nothing A still needs was trimmed", rcli("XLEN", "feed") == str(last))
 rb, vb = ranking(stub(B))
 ra, va = ranking(sa)
 check(f"after B's compaction: the same log position and ranking as A ({va} {vb})", va.split(".")[1] == vb.split(".")[1] and ra == rb)
+
+# interaction events go through the same stream: both replicas apply the same events in one order
+sb = stub(B)
+evs = [pb.Event(user=f"u{k % 3}", item=i, ts=1.7e9 + k, weight=1 + k % 2) for k, i in enumerate(["new-2", "new-3", "c-1", "nope", "new-2"])]
+e1 = sa.RecordEvents(pb.RecordEventsRequest(events=evs[:3]), timeout=30)
+e2 = sb.RecordEvents(pb.RecordEventsRequest(events=evs[3:]), timeout=30)
+check(f"RecordEvents on both replicas: consecutive positions after {last} ({e1.log_position}, {e2.log_position})",
+      (e1.log_position, e2.log_position) == (last + 1, last + 2) and (e1.items, e2.items) == (3, 2))
+deadline = time.time() + 10
+while time.time() < deadline and (metric(A, "feedrank_live_events_total") != 5 or metric(B, "feedrank_live_events_total") != 5):
+    time.sleep(0.05)
+check(f"both replicas applied all 5 events, 1 of them for an unknown item ({metric(A, 'feedrank_live_events_total')}, {metric(B, 'feedrank_live_events_total')})",
+      metric(A, "feedrank_live_events_total") == 5 and metric(B, "feedrank_live_events_total") == 5
+      and metric(A, "feedrank_live_events_unknown_items_total") == metric(B, "feedrank_live_events_unknown_items_total") == 1)
+_, va = ranking(sa)
+_, vb = ranking(sb)
+check(f"after events: the same log position on both ({va} {vb})", va.split(".")[1] == vb.split(".")[1] == str(last + 2))
+last += 2
 B.stop()
 A.stop()
 

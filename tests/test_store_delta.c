@@ -568,7 +568,7 @@ static void test_live_priors(void) {
     size_t len;
     const uint8_t *rec = fr_event_batch_bytes(b, &len);
     uint32_t unknown;
-    CHECK(fr_live_priors_apply(lp, st, rec, len, &unknown, err, sizeof err) == FR_OK && unknown == 1, "apply: %s", err);
+    CHECK(fr_live_priors_apply(lp, st, NULL, rec, len, &unknown, err, sizeof err) == FR_OK && unknown == 1, "apply: %s", err);
     CHECK(fr_live_priors_params(lp).window == 2 && fr_live_priors_tail(lp).offset == 4000, "the log's parameters adopted, the tail position kept");
     fr_priors_builder *direct;
     fr_priors_builder_create(3, &PP, &direct, err, sizeof err);
@@ -591,7 +591,7 @@ static void test_live_priors(void) {
     fr_event_batch_new(&p2, &b, err, sizeof err);
     fr_event_batch_add(b, &(fr_event){"u", "x0", 1, 2, 1, 1}, err, sizeof err);
     rec = fr_event_batch_bytes(b, &len);
-    CHECK(fr_live_priors_apply(lp, st, rec, len, NULL, err, sizeof err) != FR_OK && strstr(err, "window 3"), "a record for other parameters is refused: %s", err);
+    CHECK(fr_live_priors_apply(lp, st, NULL, rec, len, NULL, err, sizeof err) != FR_OK && strstr(err, "window 3"), "a record for other parameters is refused: %s", err);
     fr_event_batch_free(b);
     free(a);
     free(c);
