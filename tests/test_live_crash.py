@@ -1,7 +1,9 @@
 """test_live_crash.py - crash safety of live updates (issue #20 item 4): a client writes upserts and
-deletes while the server is killed with SIGKILL at a random moment; after each restart every
-acknowledged upsert and delete is there, the call in flight at the kill is all there or not at all
-(never half: each call touches 3 ids), and the store file validates. Compaction runs often
+deletes, and interaction events (RecordEvents, 3 per call), while the server is killed with SIGKILL
+at a random moment; after each restart every acknowledged upsert and delete is there, the call in
+flight at the kill is all there or not at all (never half: each call touches 3 ids), at the end the
+store's priors count every acknowledged event and whole calls only of the unacknowledged ones, and
+the store file validates. Compaction runs often
 (--compact-items 12), so kills also land inside compactions. Trials: FEEDRANK_CRASH_TRIALS (default
 40; 200 for the record in bench/RESULTS.md).
 
@@ -33,6 +35,9 @@ rng = random.Random(int(os.environ.get("FEEDRANK_CRASH_SEED", "20")))
 present = set()        # acknowledged state: ids that must be ranked
 absent = set()         # acknowledged deletes: ids that must be unknown
 next_id = 0
+ev_acked = 0           # events in acknowledged RecordEvents calls
+ev_maybe = 0           # events in calls the kill interrupted (each may have landed whole, or not)
+CAT_IDS = [line.split(",")[0] for line in open(f"{SRC}/examples/catalog.csv").read().splitlines()[1:]]
 fp = None
 violations = []
 
@@ -77,6 +82,14 @@ for trial in range(TRIALS):
     killer = threading.Timer(stop_at - time.time(), lambda p=srv.p: p.send_signal(signal.SIGKILL))
     killer.start()
     while True:
+        if rng.random() < 0.2:
+            evs = [pb.Event(user=f"cu{(ev_acked + ev_maybe + k) % 7}", item=rng.choice(CAT_IDS), ts=1.7e9 + ev_acked + ev_maybe + k) for k in range(3)]
+            code, _ = h.code_of(lambda e=evs: st.RecordEvents(pb.RecordEventsRequest(events=e), timeout=30))
+            if code != grpc.StatusCode.OK:
+                ev_maybe += 3
+                break
+            ev_acked += 3
+            continue
         if present and rng.random() < 0.35:
             group = rng.sample(sorted(present), min(3, len(present)))
             kind = "delete"
@@ -116,6 +129,7 @@ for i in absent:
     if i not in unknown and not (inflight and inflight[0] == "upsert" and i in inflight[1]):
         violations.append(f"final: acknowledged delete {i} lost")
 srv.stop()
+subprocess.run([BIN, "store", "compact", "--store", STORE, "--wal", WAL], capture_output=True, text=True)
 info = subprocess.run([BIN, "store", "info", STORE], capture_output=True, text=True)
 print(f"test_live_crash: {TRIALS} kills, {next_id} ids written ({len(present)} present, {len(absent)} deleted), "
       f"{time.time() - t_start:.0f} s; violations: {len(violations)}")
@@ -125,6 +139,10 @@ check(f"{TRIALS} kills: every acknowledged upsert and delete survived, no call h
 check(f"the store validates after the kills ({info.stderr.strip()[-200:]})", info.returncode == 0)
 import json  # noqa: E402
 items = json.loads(info.stdout)["items"] if info.returncode == 0 else 0
+ev_total = json.loads(info.stdout).get("priors", {}).get("events", -1) if info.returncode == 0 else -1
+check(f"every acknowledged event is in the store's priors, and only whole interrupted calls beside them "
+      f"({ev_total} events: {ev_acked} acknowledged, {ev_maybe} in interrupted calls)",
+      ev_acked <= ev_total <= ev_acked + ev_maybe and (ev_total - ev_acked) % 3 == 0 and ev_acked > 0)
 check(f"updates were written and compacted into the store during the run ({items} items in the store file)", next_id > 3 * TRIALS and items > 30)
 shutil.rmtree(TMP, ignore_errors=True)
 sys.exit(check.summary("test_live_crash"))
