@@ -519,35 +519,36 @@ def main():
         rw, ww = workers(srv, fp, 10 + sync)
         items_acked = idle(st, fp, sync, 12 if quick else 100)
         baseline(rw, srv, sync, "start")
-        events_ok = None
-        for kind, batch in modes:
-            if kind == "event":
-                if events_ok is None:
-                    if not hasattr(pb, "RecordEventsRequest") or not hasattr(st, "RecordEvents"):
-                        events_ok = "RecordEvents not available on this server (the proto has no RecordEvents)"
-                    else:
-                        req = pb.RecordEventsRequest()
-                        req.events.add(user="u0", item="i0", ts=time.time(), weight=1.0)
-                        code, msg = h.code_of(lambda: st.RecordEvents(req, timeout=30))
-                        if code == grpc.StatusCode.UNIMPLEMENTED:
-                            events_ok = f"RecordEvents not available on this server ({msg or 'UNIMPLEMENTED'})"
-                        elif code != grpc.StatusCode.OK:
-                            raise BenchError(f"RecordEvents failed: {code.name}: {msg}")
-                        else:
-                            events_ok = ""
-                    if events_ok:
-                        print(events_ok, file=sys.stderr)
-                        emit({"bench": "live_events", "sync_interval_ms": sync, "available": False, "reason": events_ok})
-                if events_ok:
-                    continue
+        runnable = modes
+        if any(k == "event" for k, _ in modes):
+            if not hasattr(pb, "RecordEventsRequest") or not hasattr(st, "RecordEvents"):
+                no_events = "RecordEvents not available on this server (the proto has no RecordEvents)"
+            else:
+                req = pb.RecordEventsRequest()
+                req.events.add(user="u0", item="i0", ts=time.time(), weight=1.0)
+                code, msg = h.code_of(lambda: st.RecordEvents(req, timeout=30))
+                if code == grpc.StatusCode.UNIMPLEMENTED:
+                    no_events = f"RecordEvents not available on this server ({msg or 'UNIMPLEMENTED'})"
+                elif code != grpc.StatusCode.OK:
+                    raise BenchError(f"RecordEvents failed: {code.name}: {msg}")
+                else:
+                    no_events = ""
+            if no_events:
+                print(no_events, file=sys.stderr)
+                emit({"bench": "live_events", "sync_interval_ms": sync, "available": False, "reason": no_events})
+                runnable = [m for m in modes if m[0] != "event"]
+        tail = 0 if quick else base_s  # the closing baseline
+        for mi, (kind, batch) in enumerate(runnable):
+            # each mode an equal share of the time left (what a short ladder leaves goes to the next)
+            mode_deadline = time.time() + (deadline - tail - time.time()) / (len(runnable) - mi)
             best = None
             for rate in (quick_rates if quick else rates)[(kind, batch)]:
-                if time.time() + 2 * step_s + (0 if quick else base_s) + 1 > deadline:  # this step and the closing baseline
+                if time.time() + 2 * step_s + 1 > mode_deadline:
                     emit({"bench": "live_step", "sync_interval_ms": sync, "kind": kind, "batch": batch, "offered_per_s": rate,
                           "skipped": "time budget spent"})
                     break
                 for attempt in (1, 2):  # a failed step runs once more: a stall from elsewhere must not end the ladder
-                    if attempt == 2 and time.time() + 2 * step_s + (0 if quick else base_s) + 1 > deadline:
+                    if attempt == 2 and time.time() + 2 * step_s + 1 > mode_deadline:
                         emit({"bench": "live_step", "sync_interval_ms": sync, "kind": kind, "batch": batch, "offered_per_s": rate,
                               "skipped": "time budget spent (second run of a failed step)"})
                         break
