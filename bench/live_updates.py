@@ -307,7 +307,7 @@ def run_tables(rows):
     for r in rows:
         if r["bench"] == "live_step" and "skipped" not in r:
             verdict = "ok" if r["keeps_up"] and r["p99_within_limit"] else ("writes behind" if not r["keeps_up"] else "re-ranks degraded")
-            verdict += " (run 2)" if r.get("attempt") == 2 else ""
+            verdict += " (second try)" if r.get("attempt") == 2 else ""
             print(f"| {r['sync_interval_ms']} | {r['kind']} | {r['batch']} | {r['offered_per_s']:,} | {f(r['sustained_per_s'], 0)} | "
                   f"{f(r['rerank_p50_with_writes_ms'])} / {f(r['rerank_p99_with_writes_ms'])} | {f(r['rerank_p50_without_ms'])} / {f(r['rerank_p99_without_ms'])} | "
                   f"{r['added_p99_ms']:+.1f} | {f(r['ack_p50_ms'])} / {f(r['ack_p99_ms'])} | "
