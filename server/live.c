@@ -95,7 +95,13 @@ static fr_status apply_record(void *ctx, uint64_t pos, const uint8_t *rec, size_
     if (!rc) {
         install(l, nv);
         char e2[512];
-        if ((rc = live_priors_follow(s, rec, len, e2, sizeof e2))) fr_fail(rc, err, errcap, "log record %llu (live priors): %s", (unsigned long long)pos, e2);
+        /* a live priors failure stops the start-up replay (the server cannot serve the log's
+         * priors), and afterwards is logged: the catalogue goes on, events and compaction are
+         * refused until a restart (the same on both log engines) */
+        if ((rc = live_priors_follow(s, rec, len, e2, sizeof e2))) {
+            if (fr_events_failed(s, pos, e2)) rc = FR_OK;
+            else fr_fail(rc, err, errcap, "log record %llu (live priors): %s", (unsigned long long)pos, e2);
+        }
     }
     pthread_mutex_unlock(&l->commit_mu);
     return rc;
@@ -264,8 +270,7 @@ int fr_live_commit(fr_server *s, const uint8_t *rec, size_t len, uint32_t n_item
     if (nv) {
         install(l, nv);
         char e2[512];
-        if (live_priors_follow(s, rec, len, e2, sizeof e2)) /* in the log, so a restart replays it */
-            fr_log(0, "event=live_priors_failed log_position=%llu message=\"%s\" action=refuse_events_until_restart", (unsigned long long)*seq, e2);
+        if (live_priors_follow(s, rec, len, e2, sizeof e2)) fr_events_failed(s, *seq, e2); /* in the log: a restart replays it */
     }
     pthread_mutex_unlock(&l->commit_mu);
     pthread_rwlock_rdlock(&s->store_lock);
@@ -535,14 +540,18 @@ void fr_live_tick(fr_server *s) {
         /* reloaded under the commit lock: no events record is applied against the new store's
          * rows before the builder follows them */
         pthread_mutex_lock(&l->commit_mu);
+        /* rows this compaction drops that events named since (deleted up to d, upserted again after) */
+        char **revived = NULL, e2[512];
+        if (moved && fr_events_revived(s, map, &revived, e2, sizeof e2))
+            fr_log(0, "event=live_priors_failed message=\"%s\" action=refuse_events_until_restart", e2);
         fr_server_reload_store(s);
         if (fr_store_live_seq(s->store) != fr_delta_seq(d)) {
             rc = fr_fail(FR_ERR_IO, err, sizeof err, "the compacted store did not load (see store_reload_failed)");
-        } else {
-            char e2[512];
-            if (fr_events_store_changed(s, moved ? map : NULL, e2, sizeof e2))
-                fr_log(0, "event=live_priors_failed message=\"%s\" action=refuse_events_until_restart", e2);
+            for (uint64_t r = 0; revived && r < n_old; r++) free(revived[r]);
+        } else if (fr_events_store_changed(s, moved ? map : NULL, revived, e2, sizeof e2)) {
+            fr_log(0, "event=live_priors_failed message=\"%s\" action=refuse_events_and_compaction_until_restart", e2);
         }
+        free(revived);
         pthread_mutex_unlock(&l->commit_mu);
     }
     free(map);

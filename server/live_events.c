@@ -52,11 +52,11 @@ struct fr_events {
     pthread_mutex_t snap_mu, wake_mu;
     pthread_cond_t wake_cv;
     struct fr_priors_snapshot *snap;
-    fr_priors_params params; /* what records are made with (set once the log is replayed) */
-    int dirty;               /* records applied since the last view (commit_mu) */
-    uint64_t since_compact;  /* events applied since the last compaction (commit_mu) */
+    int dirty;              /* records applied since the last view (commit_mu) */
+    uint64_t since_compact; /* events applied since the last compaction (commit_mu) */
     int stopping;
-    int started; /* the log is replayed: views are published (before, fr_events_start does once) */
+    int started;        /* the log is replayed: views are published (before, fr_events_start does once) */
+    int failure_logged; /* commit_mu: a live priors failure after start-up was logged */
     pthread_t refresher, tailer;
     int have_refresher, have_tailer;
     atomic_long events, unknown, calls, tail_bad;
@@ -171,20 +171,28 @@ static void *refresher_main(void *arg) {
 
 static void *tailer_main(void *arg);
 
+/* The parameters events records are made with now (a store without priors adopts the log's: the
+ * first record another replica logged may set them), read under the commit lock. */
+static fr_priors_params params_now(fr_server *s) {
+    fr_live_lock(s);
+    const fr_priors_params p = fr_live_priors_params(s->live_events->lp);
+    fr_live_unlock(s);
+    return p;
+}
+
 fr_status fr_events_start(fr_server *s, char *err, size_t errcap) {
     struct fr_events *ev = s->live_events;
     const char *why = fr_live_priors_ready(ev->lp);
     if (why) fr_log(2, "event=live_events_off message=\"%s\"", why);
-    ev->params = fr_live_priors_params(ev->lp);
     fr_live_lock(s);
     ev->started = 1;
     if (fr_live_priors_changed(ev->lp)) {
         publish(s); /* the replayed events */
         ev->since_compact = fr_live_priors_events(ev->lp);
     }
-    fr_live_unlock(s);
     atomic_store(&ev->events, (long)fr_live_priors_events(ev->lp));
     atomic_store(&ev->unknown, (long)fr_live_priors_unknown(ev->lp));
+    fr_live_unlock(s);
     if (s->cfg.events_refresh_ms > 0) {
         if (pthread_create(&ev->refresher, NULL, refresher_main, s) != 0) return fr_fail(FR_ERR_IO, err, errcap, "cannot start the priors refresh thread");
         ev->have_refresher = 1;
@@ -264,9 +272,22 @@ fr_status fr_events_catalogue(fr_server *s, const uint8_t *rec, size_t len, char
     return rc;
 }
 
-fr_status fr_events_store_changed(fr_server *s, const int64_t *base_map, char *err, size_t errcap) {
+int fr_events_failed(fr_server *s, uint64_t pos, const char *msg) {
     struct fr_events *ev = s->live_events;
-    fr_status rc = base_map ? fr_live_priors_rebase(ev->lp, base_map, s->store, err, errcap) : FR_OK;
+    if (!ev->started) return 0;
+    if (!ev->failure_logged)
+        fr_log(0, "event=live_priors_failed log_position=%llu message=\"%s\" action=refuse_events_until_restart%s", (unsigned long long)pos, msg, fr_live_priors_broken(ev->lp) ? " compaction=refused" : "");
+    ev->failure_logged = 1;
+    return 1;
+}
+
+fr_status fr_events_revived(fr_server *s, const int64_t *base_map, char ***revived, char *err, size_t errcap) {
+    return fr_live_priors_revived(s->live_events->lp, base_map, s->store, revived, err, errcap);
+}
+
+fr_status fr_events_store_changed(fr_server *s, const int64_t *base_map, char **revived, char *err, size_t errcap) {
+    struct fr_events *ev = s->live_events;
+    fr_status rc = base_map ? fr_live_priors_rebase(ev->lp, base_map, revived, s->store, err, errcap) : FR_OK;
     if (!rc && ev->started && fr_live_priors_changed(ev->lp) && !fr_live_priors_ready(ev->lp)) publish(s);
     return rc;
 }
@@ -278,6 +299,8 @@ fr_status fr_events_fold(fr_server *s, uint8_t **priors, size_t *priors_len, uin
     *added = NULL;
     *n_added = 0;
     *events = ev->since_compact;
+    if (fr_live_priors_broken(ev->lp)) /* the log holds events the builder lacks: trimming it would lose them */
+        return fr_fail(FR_ERR_UNSUPPORTED, err, errcap, "not compacting: %s", fr_live_priors_ready(ev->lp));
     if (!fr_live_priors_changed(ev->lp) || fr_live_priors_ready(ev->lp)) return FR_OK; /* the store's sections stand */
     fr_status rc = fr_live_priors_sections(ev->lp, priors, priors_len, state, state_len, err, errcap);
     if (!rc && (rc = fr_live_priors_added(ev->lp, added, n_added, err, errcap))) {
@@ -318,6 +341,7 @@ void fr_events_handle(fr_server *s, call *c, const uint8_t *buf, size_t len) {
         return;
     }
     fr_event_batch *b = NULL;
+    fr_priors_params params;
     int code = 0;
     if (m->n_events == 0) {
         code = GRPC_STATUS_INVALID_ARGUMENT;
@@ -325,7 +349,7 @@ void fr_events_handle(fr_server *s, call *c, const uint8_t *buf, size_t len) {
     } else if (m->n_events > MAX_EVENTS_PER_CALL) {
         code = GRPC_STATUS_INVALID_ARGUMENT;
         snprintf(err, sizeof err, "events holds %zu entries; the limit is %d", m->n_events, MAX_EVENTS_PER_CALL);
-    } else if (fr_event_batch_new(&s->live_events->params, &b, err, sizeof err)) {
+    } else if ((params = params_now(s), fr_event_batch_new(&params, &b, err, sizeof err))) {
         code = GRPC_STATUS_RESOURCE_EXHAUSTED;
     }
     for (size_t i = 0; i < m->n_events && !code; i++) {
@@ -426,7 +450,8 @@ static int tail_step(tail *t) {
     }
     char err[512];
     fr_event_batch *b;
-    if (fr_event_batch_new(&ev->params, &b, err, sizeof err)) return 0;
+    const fr_priors_params params = params_now(s);
+    if (fr_event_batch_new(&params, &b, err, sizeof err)) return 0;
     uint64_t line = t->line, at = 0, lines = 0;
     int rc = 1;
     while (at < end && lines < TAIL_MAX_LINES) {

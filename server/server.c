@@ -934,6 +934,12 @@ static void check_store_file(fr_server *s) {
     if (fr_file_id_get(s->cfg.store, &now, err, sizeof err)) return; /* moved away for now: keep serving */
     if (fr_file_id_equal(&now, fr_store_file_id(s->store))) return;
     if (s->store_attempted_set && fr_file_id_equal(&now, &s->store_attempted)) return;
+    if (s->live) { /* compaction writes this file and reloads it itself; anything else would desync the live state */
+        fr_log(0, "event=store_reload_refused store=%s message=\"the store file changed under live updates (--wal/--log); stop the server to replace it\"", s->cfg.store);
+        s->store_attempted = now;
+        s->store_attempted_set = 1;
+        return;
+    }
     fr_log(2, "event=store_file_changed store=%s action=reload", s->cfg.store);
     fr_server_reload_store(s);
 }
@@ -1221,6 +1227,10 @@ int fr_server_run(const fr_server_config *cfg) {
             continue;
         }
         if (sig != SIGHUP) break;
+        if (s->live) {
+            fr_log(0, "event=store_reload_refused signal=SIGHUP message=\"live updates (--wal/--log) own the store file: compaction reloads it; stop the server to replace it\"");
+            continue;
+        }
         fr_log(2, "event=store_reload_requested signal=SIGHUP");
         fr_server_reload_store(s);
     }

@@ -327,7 +327,14 @@ fr_status fr_events_catalogue(fr_server *s, const uint8_t *rec, size_t len, char
 /* commit_mu held, right after a compacted store was loaded: base_map (store_delta.h:
  * fr_delta_row_map, the old store's rows in the new one) renumbers the live builder for it (live_priors.h:
  * fr_live_priors_rebase); then a view for the new store is published. */
-fr_status fr_events_store_changed(fr_server *s, const int64_t *base_map, char *err, size_t errcap);
+fr_status fr_events_store_changed(fr_server *s, const int64_t *base_map, char **revived, char *err, size_t errcap);
+/* commit_mu held, before the compacted store is loaded: the ids of old rows base_map drops that
+ * events named since (fr_live_priors_revived; for fr_events_store_changed). */
+/* commit_mu held: a live priors failure at log position pos. Before start-up ends: 0 (the caller
+ * fails the replay). After: logged (once) and 1 - the catalogue goes on; events and compaction
+ * are refused until a restart replays the log. */
+int fr_events_failed(fr_server *s, uint64_t pos, const char *msg);
+fr_status fr_events_revived(fr_server *s, const int64_t *base_map, char ***revived, char *err, size_t errcap);
 /* commit_mu held: sections to fold into a compacted store (NULL when nothing changed; caller
  * frees), and how many events they hold since the last compaction (for fr_events_compacted). A
  * failure means no compaction now: without them, trimming the log would drop events. */

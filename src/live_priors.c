@@ -12,6 +12,7 @@ struct fr_live_priors {
     fr_priors_params p;
     int fresh; /* a store without priors: the first logged record's parameters are adopted */
     char why[320];
+    int broken; /* the builder failed after it was opened: what the log holds is not all in it */
     fr_event_tail tail;
     uint64_t events, unknown;
     int changed;
@@ -87,6 +88,7 @@ void fr_live_priors_free(fr_live_priors *lp) {
 }
 
 const char *fr_live_priors_ready(const fr_live_priors *lp) { return lp->b ? NULL : lp->why; }
+int fr_live_priors_broken(const fr_live_priors *lp) { return lp->broken; }
 fr_priors_params fr_live_priors_params(const fr_live_priors *lp) { return lp->p; }
 
 /* The builder row of an item of the catalogue at this log position (the store, then delta), -1
@@ -116,9 +118,9 @@ static int64_t row_of(fr_live_priors *lp, const fr_store *store, const fr_delta 
     }
     memcpy(copy, id, len);
     copy[len] = 0;
-    lp->added[lp->n_added] = copy;
-    if (fr_hindex_put(&lp->by_added, copy, len, (uint32_t)lp->n_added) == -2) return -2; /* the row exists, empty: harmless */
-    return (int64_t)(lp->n_base + lp->n_added++);
+    lp->added[lp->n_added++] = copy; /* owned by lp from here, whatever happens next */
+    if (fr_hindex_put(&lp->by_added, copy, len, (uint32_t)(lp->n_added - 1)) == -2) return -2;
+    return (int64_t)(lp->n_base + lp->n_added - 1);
 }
 
 typedef struct {
@@ -170,6 +172,7 @@ fr_status fr_live_priors_apply(fr_live_priors *lp, const fr_store *store, const 
     if (rc) { /* part of the record is in the builder: nothing later can be trusted */
         fr_priors_builder_free(lp->b);
         lp->b = NULL;
+        lp->broken = 1;
         snprintf(lp->why, sizeof lp->why, "the live priors failed part-way through a record (%s); restart the server to replay the log", err);
         return rc;
     }
@@ -238,29 +241,76 @@ fr_status fr_live_priors_catalogue(fr_live_priors *lp, const fr_store *store, co
     if (rc) {
         fr_priors_builder_free(lp->b);
         lp->b = NULL;
+        lp->broken = 1;
         snprintf(lp->why, sizeof lp->why, "the live priors could not drop a deleted item (%s); restart the server", err);
     }
     return rc;
 }
 
-fr_status fr_live_priors_rebase(fr_live_priors *lp, const int64_t *base_map, const fr_store *new_store, char *err,
-                                size_t errcap) {
+/* revived strings the rebase did not keep (all of them when kept is NULL) */
+static void free_revived(char **revived, uint64_t n, const int64_t *map, uint64_t n_new) {
+    for (uint64_t r = 0; revived && r < n; r++)
+        if (revived[r] && !(map && map[r] >= (int64_t)n_new)) free(revived[r]);
+}
+
+fr_status fr_live_priors_revived(const fr_live_priors *lp, const int64_t *base_map, const fr_store *old_store, char ***out,
+                                 char *err, size_t errcap) {
+    *out = NULL;
+    if (!lp->b) return FR_OK;
+    char **rv = NULL;
+    for (uint64_t r = 0; r < lp->n_base; r++) {
+        if (base_map[r] != FR_ROW_DELETED || fr_priors_builder_seen(lp->b, (uint32_t)r) == 0) continue;
+        size_t il;
+        const char *id = fr_store_id(old_store, r, &il);
+        if (!rv && !(rv = calloc(lp->n_base, sizeof *rv))) return fr_fail(FR_ERR_NOMEM, err, errcap, "out of memory");
+        if ((rv[r] = malloc(il + 1))) {
+            memcpy(rv[r], id, il);
+            rv[r][il] = 0;
+        } else {
+            free_revived(rv, lp->n_base, NULL, 0);
+            free(rv);
+            return fr_fail(FR_ERR_NOMEM, err, errcap, "out of memory");
+        }
+    }
+    *out = rv;
+    return FR_OK;
+}
+
+/* The builder could not follow the store: nothing later can be applied (and compaction refuses). */
+static void rc0_fail(fr_live_priors *lp, const char *why) {
+    fr_priors_builder_free(lp->b);
+    lp->b = NULL;
+    lp->broken = 1;
+    snprintf(lp->why, sizeof lp->why, "the live priors could not follow a compaction that moved rows (%s); restart the server", why);
+}
+
+fr_status fr_live_priors_rebase(fr_live_priors *lp, const int64_t *base_map, char **revived, const fr_store *new_store,
+                                char *err, size_t errcap) {
     const uint64_t n_new = fr_store_info_of(new_store)->count;
     if (!lp->b) {
+        free_revived(revived, lp->n_base, NULL, 0);
         lp->n_base = n_new;
         return FR_OK;
     }
     const uint64_t n = fr_priors_builder_items(lp->b);
     int64_t *map = malloc((n ? n : 1) * sizeof *map);
-    char **left = malloc((lp->n_added ? lp->n_added : 1) * sizeof *left);
+    uint64_t n_revived = 0;
+    for (uint64_t r = 0; revived && r < lp->n_base; r++) n_revived += revived[r] != NULL;
+    char **left = malloc((lp->n_added + n_revived ? lp->n_added + n_revived : 1) * sizeof *left);
     fr_hindex idx;
-    if (!map || !left || fr_hindex_init(&idx, lp->n_added + 16, added_key, lp)) {
+    if (!map || !left || fr_hindex_init(&idx, lp->n_added + n_revived + 16, added_key, lp)) {
         free(map);
         free(left);
+        free_revived(revived, lp->n_base, NULL, 0);
+        rc0_fail(lp, "out of memory");
         return fr_fail(FR_ERR_NOMEM, err, errcap, "out of memory");
     }
     memcpy(map, base_map, lp->n_base * sizeof *map);
     uint64_t n_left = 0;
+    /* a row the compaction dropped (deleted up to its position) but that events named since (the
+     * item came back after that position): kept past the store, under its id */
+    for (uint64_t r = 0; revived && r < lp->n_base; r++)
+        if (revived[r] && map[r] == FR_ROW_DELETED) map[r] = (int64_t)(n_new + n_left++);
     for (uint64_t k = 0; k < lp->n_added; k++) {
         const int64_t row = fr_store_find(new_store, lp->added[k], strlen(lp->added[k]));
         map[lp->n_base + k] = row >= 0 ? row : (int64_t)(n_new + n_left++); /* in the store now, or still added since */
@@ -268,6 +318,9 @@ fr_status fr_live_priors_rebase(fr_live_priors *lp, const int64_t *base_map, con
     fr_status rc = fr_priors_builder_remap(lp->b, map, n_new + n_left, err, errcap);
     if (!rc) {
         uint64_t j = 0;
+        for (uint64_t r = 0; revived && r < lp->n_base; r++)
+            if (revived[r] && map[r] >= (int64_t)n_new) left[j++] = revived[r]; /* kept: lp owns it now */
+        free_revived(revived, lp->n_base, map, n_new);
         for (uint64_t k = 0; k < lp->n_added; k++)
             if (map[lp->n_base + k] >= (int64_t)n_new) left[j++] = lp->added[k];
             else free(lp->added[k]);
@@ -283,14 +336,11 @@ fr_status fr_live_priors_rebase(fr_live_priors *lp, const int64_t *base_map, con
         left = NULL;
     } else {
         fr_hindex_free(&idx);
+        free_revived(revived, lp->n_base, NULL, 0);
     }
     free(left);
     free(map);
-    if (rc) {
-        fr_priors_builder_free(lp->b);
-        lp->b = NULL;
-        snprintf(lp->why, sizeof lp->why, "the live priors could not follow a compaction that moved rows (%s); restart the server", err);
-    }
+    if (rc) rc0_fail(lp, err);
     return rc;
 }
 

@@ -64,10 +64,21 @@ fr_status fr_live_priors_sections(fr_live_priors *lp, uint8_t **priors, size_t *
 
 /* The builder renumbered for new_store, a compaction of the store it was made for: base_map is
  * fr_delta_row_map's (one entry per old store row); an added item new_store holds takes its row
- * there, the others stay past it. On failure the live priors refuse every later record
- * (fr_live_priors_ready says so): their rows no longer match the store. */
-fr_status fr_live_priors_rebase(fr_live_priors *lp, const int64_t *base_map, const fr_store *new_store, char *err,
-                                size_t errcap);
+ * there, the others stay past it. revived (NULL, or one entry per old row; each string is owned
+ * by this call from now on, the array stays the caller's): the ids of rows the compaction dropped (deleted up to its position) that
+ * events named since (the item was upserted again after it); they are kept past the store. On
+ * failure the live priors refuse every later record and every compaction (fr_live_priors_broken):
+ * their rows no longer match the store. */
+fr_status fr_live_priors_rebase(fr_live_priors *lp, const int64_t *base_map, char **revived, const fr_store *new_store,
+                                char *err, size_t errcap);
+/* Before a compacted store is loaded (old_store still open): the ids of the old rows base_map drops
+ * that events named since (for fr_live_priors_rebase's revived; NULL when none; one entry per old
+ * row). */
+fr_status fr_live_priors_revived(const fr_live_priors *lp, const int64_t *base_map, const fr_store *old_store, char ***out,
+                                 char *err, size_t errcap);
+/* 1 once the builder failed after opening (apply part-way, a rebase, a delete): the log holds
+ * records it lacks, so folding it would lose them (restart to replay). */
+int fr_live_priors_broken(const fr_live_priors *lp);
 /* Copies of the ids of the rows past the store's, in row order (for fr_compact_sections); free
  * with fr_live_priors_added_free. */
 fr_status fr_live_priors_added(const fr_live_priors *lp, char ***ids, uint64_t *n, char *err, size_t errcap);

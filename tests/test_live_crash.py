@@ -129,7 +129,8 @@ for i in absent:
     if i not in unknown and not (inflight and inflight[0] == "upsert" and i in inflight[1]):
         violations.append(f"final: acknowledged delete {i} lost")
 srv.stop()
-subprocess.run([BIN, "store", "compact", "--store", STORE, "--wal", WAL], capture_output=True, text=True)
+pc = subprocess.run([BIN, "store", "compact", "--store", STORE, "--wal", WAL], capture_output=True, text=True)
+check(f"store compact folds what the last server left ({pc.stderr.strip()[-160:]})", pc.returncode == 0)
 info = subprocess.run([BIN, "store", "info", STORE], capture_output=True, text=True)
 print(f"test_live_crash: {TRIALS} kills, {next_id} ids written ({len(present)} present, {len(absent)} deleted), "
       f"{time.time() - t_start:.0f} s; violations: {len(violations)}")

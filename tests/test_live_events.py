@@ -262,6 +262,23 @@ subprocess.run([BIN, "index", "--interactions", log4, "--store", OFF4] + PARAMS,
 check(f"events around a row-moving compaction == offline over the grown catalogue, byte for byte ({len(sent4)} events)",
       section(STORE4, PRIORS) == section(OFF4, PRIORS) and section(STORE4, PRIORS) is not None)
 
+# ---- live updates own the store file: SIGHUP and a file replaced under the server are refused, logged
+STORE5, WAL5 = os.path.join(TMP, "own.store"), os.path.join(TMP, "own.wal")
+shutil.copy(BASE, STORE5)
+srv = h.Server(BIN, MODEL, STORE5, TMP, "--wal", WAL5, "--store-check-ms", "100", metrics=False)
+st = stub(srv)
+before = st.Rerank(pb.RerankRequest(context=pb.Context(query="drill"), candidates=[pb.Candidate(item_id=i) for i in IDS[:5]]), timeout=30).store_version
+srv.p.send_signal(signal.SIGHUP)
+shutil.copy(STORE3, STORE5 + ".tmp")
+os.replace(STORE5 + ".tmp", STORE5)  # another store under the running server
+t0 = time.time()
+while srv.log().count("store_reload_refused") < 2 and time.time() - t0 < 5:
+    time.sleep(0.05)
+after = st.Rerank(pb.RerankRequest(context=pb.Context(query="drill"), candidates=[pb.Candidate(item_id=i) for i in IDS[:5]]), timeout=30).store_version
+check(f"with --wal, SIGHUP and a replaced store file are refused and logged; the server keeps its store ({before} {after})",
+      srv.log().count("store_reload_refused") >= 2 and before == after)
+srv.stop()
+
 # ---- without --wal
 srv = h.Server(BIN, MODEL, BASE, TMP, metrics=False)
 code, msg = h.code_of(lambda: stub(srv).RecordEvents(pb_events(EVENTS[:1]), timeout=30))

@@ -601,6 +601,140 @@ static void test_live_priors(void) {
     fr_store_close(st);
 }
 
+/* ---- two replicas, one of which compacts while records keep coming: the same priors per item id ---- */
+
+static uint8_t *rec_copy(const uint8_t *r, size_t n) {
+    uint8_t *c = malloc(n);
+    memcpy(c, r, n);
+    return c;
+}
+
+/* events (user, item, ts) as one record; *len its size (caller frees) */
+static uint8_t *ev_rec(const char *user, const char *const *items, int n, double ts0, size_t *len) {
+    char err[256];
+    fr_event_batch *b;
+    fr_event_batch_new(&PP, &b, err, sizeof err);
+    for (int i = 0; i < n; i++) fr_event_batch_add(b, &(fr_event){user, items[i], strlen(user), strlen(items[i]), ts0 + i, 1}, err, sizeof err);
+    const uint8_t *bytes = fr_event_batch_bytes(b, len);
+    uint8_t *c = rec_copy(bytes, *len);
+    fr_event_batch_free(b);
+    return c;
+}
+
+static uint8_t *cat_rec(const char *del, const char *const *ups, int n, size_t *len) {
+    char err[256];
+    fr_delta_batch *b;
+    fr_delta_batch_new(FP, DIM, &b, err, sizeof err);
+    if (del) fr_delta_batch_delete(b, del, strlen(del), err, sizeof err);
+    float v[DIM] = {0, 0, 1, 0};
+    for (int i = 0; i < n; i++) fr_delta_batch_upsert(b, ups[i], strlen(ups[i]), v, NULL, 0, err, sizeof err);
+    const uint8_t *bytes = fr_delta_batch_bytes(b, len);
+    uint8_t *c = rec_copy(bytes, *len);
+    fr_delta_batch_free(b);
+    return c;
+}
+
+/* applies record k to (lp, d) over store the way the server does */
+static void replica_apply(fr_live_priors *lp, const fr_store *st, fr_delta **d, const uint8_t *rec, size_t len, uint64_t pos) {
+    char err[512];
+    fr_delta *n;
+    CHECK(fr_delta_apply(*d, rec, len, pos, &n, err, sizeof err) == FR_OK, "apply %llu: %s", (unsigned long long)pos, err);
+    fr_delta_unref(*d);
+    *d = n;
+    fr_status rc = fr_record_kind(rec, len) == FR_RECORD_EVENTS ? fr_live_priors_apply(lp, st, *d, rec, len, NULL, err, sizeof err)
+                                                                : fr_live_priors_catalogue(lp, st, rec, len, err, sizeof err);
+    CHECK(rc == FR_OK, "live priors at %llu: %s", (unsigned long long)pos, err);
+}
+
+/* popularity and event count of item id in lp (whose first rows are st's), -1 when it has no row */
+static double pop_of(fr_live_priors *lp, const fr_store *st, const char *id, uint32_t *seen) {
+    char err[512];
+    uint8_t *sec = NULL;
+    size_t n = 0;
+    char **added = NULL;
+    uint64_t n_added = 0;
+    double out = -1;
+    *seen = 0;
+    if (fr_live_priors_sections(lp, &sec, &n, NULL, NULL, err, sizeof err) || fr_live_priors_added(lp, &added, &n_added, err, sizeof err)) return -2;
+    fr_priors v;
+    const uint64_t ns = fr_store_info_of(st)->count;
+    if (fr_priors_view(sec, n, ns + n_added, "t", &v, err, sizeof err) == FR_OK) {
+        int64_t row = fr_store_find(st, id, strlen(id));
+        for (uint64_t k = 0; row < 0 && k < n_added; k++)
+            if (strcmp(added[k], id) == 0) row = (int64_t)(ns + k);
+        if (row >= 0) {
+            out = v.popularity[row];
+            *seen = v.seen[row];
+        }
+    }
+    fr_live_priors_added_free(added, n_added);
+    free(sec);
+    return out;
+}
+
+static void test_live_priors_replicas(void) {
+    char path[512], cpath[512], err[512];
+    snprintf(path, sizeof path, "%s/rep.store", tmpdir);
+    snprintf(cpath, sizeof cpath, "%s/rep-compacted.store", tmpdir);
+    write_base(path); /* x0 x1 x2 */
+    fr_store *base = open_store(path);
+    if (!base) return;
+    const char *e1[] = {"x0", "x1"}, *up[] = {"x1", "y"}, *e4[] = {"x1", "y", "x2"}, *e5[] = {"y", "x1"};
+    size_t len[5];
+    uint8_t *rec[5] = {ev_rec("u1", e1, 2, 1, &len[0]), cat_rec("x1", NULL, 0, &len[1]), cat_rec(NULL, up, 2, &len[2]),
+                       ev_rec("u2", e4, 3, 3, &len[3]), ev_rec("u1", e5, 2, 6, &len[4])};
+    fr_live_priors *a, *b;
+    fr_delta *da, *db;
+    CHECK(fr_live_priors_open(base, &PP, &a, err, sizeof err) == FR_OK && fr_live_priors_open(base, &PP, &b, err, sizeof err) == FR_OK, "open: %s", err);
+    fr_delta_empty(FP, DIM, 0, &da, err, sizeof err);
+    fr_delta_empty(FP, DIM, 0, &db, err, sizeof err);
+    for (int k = 0; k < 5; k++) replica_apply(b, base, &db, rec[k], len[k], (uint64_t)k + 1); /* B never compacts */
+    /* A folds at position 2 (x1 deleted), takes records 3 and 4 (x1 back, events for it) while the
+     * compaction runs, then loads the compacted store and takes record 5 over it */
+    for (int k = 0; k < 2; k++) replica_apply(a, base, &da, rec[k], len[k], (uint64_t)k + 1);
+    fr_delta *folded = da;
+    fr_delta_ref(folded);
+    uint8_t *pr = NULL, *stt = NULL;
+    size_t prn = 0, sttn = 0;
+    char **added = NULL;
+    uint64_t n_added = 0;
+    CHECK(fr_live_priors_sections(a, &pr, &prn, &stt, &sttn, err, sizeof err) == FR_OK && fr_live_priors_added(a, &added, &n_added, err, sizeof err) == FR_OK, "fold: %s", err);
+    const fr_compact_sections x = {2, pr, stt, prn, sttn, (const char *const *)added, n_added};
+    CHECK(fr_delta_compact_with(base, folded, &x, cpath, err, sizeof err) == FR_OK, "compact with live priors: %s", err);
+    for (int k = 2; k < 4; k++) replica_apply(a, base, &da, rec[k], len[k], (uint64_t)k + 1);
+    int64_t map[3];
+    uint64_t n_new;
+    fr_delta_row_map(base, folded, map, &n_new);
+    char **revived = NULL;
+    CHECK(fr_live_priors_revived(a, map, base, &revived, err, sizeof err) == FR_OK && revived && revived[1] && strcmp(revived[1], "x1") == 0,
+          "x1, dropped by the compaction and named by events since, is revived");
+    fr_store *ns = open_store(cpath);
+    CHECK(ns && fr_live_priors_rebase(a, map, revived, ns, err, sizeof err) == FR_OK, "rebase: %s", err);
+    free(revived);
+    fr_delta *rest;
+    CHECK(fr_delta_without(da, folded, &rest, err, sizeof err) == FR_OK, "trim: %s", err);
+    fr_delta_unref(da);
+    da = rest;
+    if (ns) replica_apply(a, ns, &da, rec[4], len[4], 5);
+    static const char *ids[] = {"x0", "x1", "x2", "y"};
+    for (int i = 0; ns && i < 4; i++) {
+        uint32_t sa, sb;
+        const double pa = pop_of(a, ns, ids[i], &sa), pb = pop_of(b, base, ids[i], &sb);
+        CHECK(pa == pb && sa == sb, "%s: the replica that compacted mid-stream has popularity %g (%u events), the other %g (%u)", ids[i], pa, sa, pb, sb);
+    }
+    fr_live_priors_added_free(added, n_added);
+    free(pr);
+    free(stt);
+    for (int k = 0; k < 5; k++) free(rec[k]);
+    fr_delta_unref(folded);
+    fr_delta_unref(da);
+    fr_delta_unref(db);
+    fr_live_priors_free(a);
+    fr_live_priors_free(b);
+    fr_store_close(ns);
+    fr_store_close(base);
+}
+
 int main(void) {
     if (!mkdtemp(tmpdir)) {
         perror("mkdtemp");
@@ -611,6 +745,7 @@ int main(void) {
     test_compact_derived();
     test_events_record();
     test_live_priors();
+    test_live_priors_replicas();
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
     if (system(cmd)) {}
