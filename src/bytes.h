@@ -5,6 +5,7 @@
 #define FR_BYTES_H
 
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 static inline uint32_t fr_rd32(const uint8_t *p) {
@@ -36,5 +37,26 @@ static inline void fr_wr32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
 static inline void fr_wr64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
 static inline void fr_wrf32(uint8_t *p, float v) { memcpy(p, &v, 4); }
 static inline void fr_wrf64(uint8_t *p, double v) { memcpy(p, &v, 8); }
+
+/* A growing byte buffer, for records built field by field (the log's catalogue and events
+ * records): fr_bytebuf_put appends n bytes, 0, or -1 when out of memory (the buffer unchanged).
+ * Zero-initialise; free b->p. */
+typedef struct {
+    uint8_t *p;
+    size_t len, cap;
+} fr_bytebuf;
+static inline int fr_bytebuf_put(fr_bytebuf *b, const void *src, size_t n) {
+    if (b->len + n > b->cap) {
+        size_t nc = b->cap ? b->cap * 2 : 1024;
+        while (nc < b->len + n) nc *= 2;
+        uint8_t *q = realloc(b->p, nc);
+        if (!q) return -1;
+        b->p = q;
+        b->cap = nc;
+    }
+    if (n) memcpy(b->p + b->len, src, n);
+    b->len += n;
+    return 0;
+}
 
 #endif

@@ -14,26 +14,11 @@
 #define FLAG_TAIL 1u
 
 struct fr_event_batch {
-    uint8_t *buf;
-    size_t len, cap;
+    fr_bytebuf out;
     uint32_t n;
     fr_event_tail tail;
     fr_priors_params p;
 };
-
-static int put(fr_event_batch *b, const void *p, size_t n) {
-    if (b->len + n > b->cap) {
-        size_t nc = b->cap ? b->cap * 2 : 1024;
-        while (nc < b->len + n) nc *= 2;
-        uint8_t *q = realloc(b->buf, nc);
-        if (!q) return -1;
-        b->buf = q;
-        b->cap = nc;
-    }
-    memcpy(b->buf + b->len, p, n);
-    b->len += n;
-    return 0;
-}
 
 static const char *params_problem(const fr_priors_params *p) {
     if (p->window < 1 || p->window > 64) return "window outside 1..64";
@@ -48,7 +33,7 @@ fr_status fr_event_batch_new(const fr_priors_params *params, fr_event_batch **ou
     if (why) return fr_fail(FR_ERR_ARG, err, errcap, "events record: %s", why);
     *out = calloc(1, sizeof **out);
     uint8_t h[HEAD + TAIL_BYTES] = {FR_RECORD_EVENTS};
-    if (!*out || put(*out, h, sizeof h)) { /* room for a tail position, dropped when none is set */
+    if (!*out || fr_bytebuf_put(&(*out)->out, h, sizeof h)) { /* room for a tail position, dropped when none is set */
         fr_event_batch_free(*out);
         *out = NULL;
         return fr_fail(FR_ERR_NOMEM, err, errcap, "out of memory");
@@ -75,7 +60,9 @@ fr_status fr_event_batch_add(fr_event_batch *b, const fr_event *ev, char *err, s
     uint8_t ul = (uint8_t)ev->user_len, il = (uint8_t)ev->item_len, tw[16];
     fr_wrf64(tw, ev->ts);
     fr_wrf64(tw + 8, ev->weight);
-    if (put(b, &ul, 1) || put(b, ev->user, ul) || put(b, &il, 1) || put(b, ev->item, il) || put(b, tw, 16))
+    fr_bytebuf *o = &b->out;
+    if (fr_bytebuf_put(o, &ul, 1) || fr_bytebuf_put(o, ev->user, ul) || fr_bytebuf_put(o, &il, 1) || fr_bytebuf_put(o, ev->item, il) ||
+        fr_bytebuf_put(o, tw, 16))
         return fr_fail(FR_ERR_NOMEM, err, errcap, "out of memory");
     b->n++;
     return FR_OK;
@@ -87,7 +74,7 @@ uint32_t fr_event_batch_count(const fr_event_batch *b) { return b->n; }
 const uint8_t *fr_event_batch_bytes(const fr_event_batch *b, size_t *len) {
     /* the events follow HEAD + TAIL_BYTES bytes kept free: without a tail position the header is
      * written just before the events (in the room a position would take) */
-    uint8_t *h = b->tail.present ? b->buf : b->buf + TAIL_BYTES;
+    uint8_t *h = b->tail.present ? b->out.p : b->out.p + TAIL_BYTES;
     memset(h, 0, HEAD);
     h[0] = FR_RECORD_EVENTS;
     fr_wr32(h + 4, b->n);
@@ -100,13 +87,13 @@ const uint8_t *fr_event_batch_bytes(const fr_event_batch *b, size_t *len) {
         fr_wr64(h + HEAD + 8, b->tail.offset);
         fr_wr64(h + HEAD + 16, b->tail.line);
     }
-    *len = b->len - (size_t)(h - b->buf);
+    *len = b->out.len - (size_t)(h - b->out.p);
     return h;
 }
 
 void fr_event_batch_free(fr_event_batch *b) {
     if (!b) return;
-    free(b->buf);
+    free(b->out.p);
     free(b);
 }
 

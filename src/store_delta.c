@@ -26,25 +26,10 @@ enum { OP_UPSERT = 1,
 /* ---------------- batch records ---------------- */
 
 struct fr_delta_batch {
-    uint8_t *buf;
-    size_t len, cap;
+    fr_bytebuf out;
     uint32_t n;
     int dim;
 };
-
-static int put(fr_delta_batch *b, const void *p, size_t n) {
-    if (b->len + n > b->cap) {
-        size_t nc = b->cap ? b->cap * 2 : 4096;
-        while (nc < b->len + n) nc *= 2;
-        uint8_t *q = realloc(b->buf, nc);
-        if (!q) return -1;
-        b->buf = q;
-        b->cap = nc;
-    }
-    memcpy(b->buf + b->len, p, n);
-    b->len += n;
-    return 0;
-}
 
 fr_status fr_delta_batch_new(uint64_t fingerprint, int dim, fr_delta_batch **out, char *err, size_t errcap) {
     *out = NULL;
@@ -53,7 +38,7 @@ fr_status fr_delta_batch_new(uint64_t fingerprint, int dim, fr_delta_batch **out
     uint8_t h[REC_HEAD] = {REC_VERSION};
     fr_wr64(h + 1, fingerprint);
     fr_wr32(h + 9, (uint32_t)dim);
-    if (!b || put(b, h, sizeof h)) {
+    if (!b || fr_bytebuf_put(&b->out, h, sizeof h)) {
         fr_delta_batch_free(b);
         return fr_fail(FR_ERR_NOMEM, err, errcap, "out of memory");
     }
@@ -78,10 +63,11 @@ fr_status fr_delta_batch_upsert(fr_delta_batch *b, const char *id, size_t id_len
         if (!isfinite(vec[i])) return fr_fail(FR_ERR_ARG, err, errcap, "vector[%d] is not finite", i);
     uint8_t h[3] = {OP_UPSERT, (uint8_t)(id_len & 0xFF), (uint8_t)(id_len >> 8)}, tl[4];
     fr_wr32(tl, (uint32_t)text_len);
-    if (put(b, h, 3) || put(b, id, id_len) || put(b, tl, 4) || (text_len && put(b, text, text_len)) ||
-        put(b, vec, sizeof(float) * (size_t)b->dim))
+    fr_bytebuf *o = &b->out;
+    if (fr_bytebuf_put(o, h, 3) || fr_bytebuf_put(o, id, id_len) || fr_bytebuf_put(o, tl, 4) || fr_bytebuf_put(o, text, text_len) ||
+        fr_bytebuf_put(o, vec, sizeof(float) * (size_t)b->dim))
         return fr_fail(FR_ERR_NOMEM, err, errcap, "out of memory");
-    fr_wr32(b->buf + 13, ++b->n);
+    fr_wr32(b->out.p + 13, ++b->n);
     return FR_OK;
 }
 
@@ -89,19 +75,19 @@ fr_status fr_delta_batch_delete(fr_delta_batch *b, const char *id, size_t id_len
     fr_status rc = check_id(id, id_len, err, errcap);
     if (rc) return rc;
     uint8_t h[3] = {OP_DELETE, (uint8_t)(id_len & 0xFF), (uint8_t)(id_len >> 8)};
-    if (put(b, h, 3) || put(b, id, id_len)) return fr_fail(FR_ERR_NOMEM, err, errcap, "out of memory");
-    fr_wr32(b->buf + 13, ++b->n);
+    if (fr_bytebuf_put(&b->out, h, 3) || fr_bytebuf_put(&b->out, id, id_len)) return fr_fail(FR_ERR_NOMEM, err, errcap, "out of memory");
+    fr_wr32(b->out.p + 13, ++b->n);
     return FR_OK;
 }
 
 const uint8_t *fr_delta_batch_bytes(const fr_delta_batch *b, size_t *len) {
-    *len = b->len;
-    return b->buf;
+    *len = b->out.len;
+    return b->out.p;
 }
 
 void fr_delta_batch_free(fr_delta_batch *b) {
     if (!b) return;
-    free(b->buf);
+    free(b->out.p);
     free(b);
 }
 
