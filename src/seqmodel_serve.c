@@ -274,6 +274,18 @@ static void layernorm_rows(float *out, const float *inp, const float *w, const f
     }
 }
 
+/* p[s] = exp(p[s] - mx) for s < n, and their sum (softmax weights before normalising). */
+static float exp_sum(float *p, int n, float mx) {
+    float z = 0.0f;
+#pragma omp simd reduction(+ \
+                           : z)
+    for (int s = 0; s < n; s++) {
+        p[s] = fr_vexpf(p[s] - mx);
+        z += p[s];
+    }
+    return z;
+}
+
 #ifdef __AVX512F__
 /* One query's head: scores p[s] = scale * q . k_s over keys s = 0..t, softmax, o = sum_s p[s] v_s.
  * q, o (hs); key s at k + s*ld, value s at v + s*ld; hs a multiple of 16; p (t+1) scratch.
@@ -291,14 +303,7 @@ static void attend_one(float *o, const float *q, const float *k, const float *v,
         p[s] = _mm512_reduce_add_ps(acc) * scale;
         mx = p[s] > mx ? p[s] : mx;
     }
-    float z = 0.0f;
-#pragma omp simd reduction(+ \
-                           : z)
-    for (int s = 0; s <= t; s++) {
-        p[s] = fr_vexpf(p[s] - mx);
-        z += p[s];
-    }
-    const __m512 iz = _mm512_set1_ps(1.0f / z);
+    const __m512 iz = _mm512_set1_ps(1.0f / exp_sum(p, t + 1, mx));
     int c0 = 0;
     for (; c0 + 64 <= hs; c0 += 64) {
         __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
@@ -351,14 +356,7 @@ static void attention_rows(float *y, const float *q, const float *kv, int n, int
                 p[s] = d * scale;
                 mx = p[s] > mx ? p[s] : mx;
             }
-            float z = 0.0f;
-#pragma omp simd reduction(+ \
-                           : z)
-            for (int s = 0; s <= t; s++) {
-                p[s] = fr_vexpf(p[s] - mx);
-                z += p[s];
-            }
-            const float iz = 1.0f / z;
+            const float iz = 1.0f / exp_sum(p, t + 1, mx);
             float *o = y + (size_t)i * C + (size_t)h * hs;
             for (int c = 0; c < hs; c++) o[c] = 0.0f;
             for (int s = 0; s <= t; s++) {
