@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""device_load_inputs.py DIR [--repeat N] - inputs of bench/run_device.sh (as bench/run_load.sh
-makes them): DIR/catalog.csv (2,000 synthetic product titles) and DIR/requests.jsonl (200
-requests: a 16-token query + 500 candidates, top_k 50). With --repeat N, also DIR/rerank.jsonl:
-those requests repeated to N lines with distinct request ids, for `feedrank rerank`. Plain Python."""
+"""device_load_inputs.py DIR [--repeat N] - the inputs of bench/run_load.sh and bench/run_device.sh:
+DIR/catalog.csv (2,000 synthetic product titles) and DIR/requests.jsonl (200 requests: a 16-token
+query + 500 candidates, top_k 50). With --repeat N, also DIR/rerank.jsonl: those requests repeated to
+N lines with distinct request ids, for `feedrank rerank`. Plain Python."""
 import json
 import random
 import sys

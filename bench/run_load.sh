@@ -8,24 +8,7 @@ cd "$root"
 bin=build/feedrank
 tmp=$(mktemp -d)
 trap 'kill $srv 2>/dev/null || true; rm -rf "$tmp"' EXIT
-python3 - "$tmp" <<'PY'
-import json, random, sys
-d = sys.argv[1]
-r = random.Random(3)
-words = "cordless drill light bulb garden hose kitchen sink paint roller ceramic tile ceiling fan smart thermostat water heater vinyl floor door knob deck screw".split()
-adj = "black white brushed nickel heavy duty outdoor indoor led soft stainless steel compact wireless".split()
-with open(f"{d}/catalog.csv", "w") as f:
-    f.write("id,title\n")
-    for i in range(2000):
-        f.write(f"i{i},{' '.join(r.choice(adj) for _ in range(3))} {' '.join(r.choice(words) for _ in range(4))}\n")
-with open(f"{d}/requests.jsonl", "w") as f:
-    for k in range(200):
-        q = " ".join(r.choice(words + adj) for _ in range(14))
-        c = r.sample(range(2000), 500)
-        f.write(json.dumps({"request_id": f"L{k}", "context": {"query": q},
-                            "candidates": [{"item_id": f"i{x}", "upstream_score": round(r.random(), 3)} for x in c],
-                            "options": {"top_k": 50}}) + "\n")
-PY
+python3 bench/device_load_inputs.py "$tmp" # the catalogue and the requests (the device benchmark uses the same)
 $bin index --catalog "$tmp/catalog.csv" --out "$tmp/lt.store" 2>/dev/null
 run() { # $1 = server flags, then load flags
   local flags=$1; shift
