@@ -277,7 +277,7 @@ fr_status fr_live_priors_revived(const fr_live_priors *lp, const int64_t *base_m
 }
 
 /* The builder could not follow the store: nothing later can be applied (and compaction refuses). */
-static void rc0_fail(fr_live_priors *lp, const char *why) {
+static void rebase_failed(fr_live_priors *lp, const char *why) {
     fr_priors_builder_free(lp->b);
     lp->b = NULL;
     lp->broken = 1;
@@ -302,7 +302,7 @@ fr_status fr_live_priors_rebase(fr_live_priors *lp, const int64_t *base_map, cha
         free(map);
         free(left);
         free_revived(revived, lp->n_base, NULL, 0);
-        rc0_fail(lp, "out of memory");
+        rebase_failed(lp, "out of memory");
         return fr_fail(FR_ERR_NOMEM, err, errcap, "out of memory");
     }
     memcpy(map, base_map, lp->n_base * sizeof *map);
@@ -340,7 +340,7 @@ fr_status fr_live_priors_rebase(fr_live_priors *lp, const int64_t *base_map, cha
     }
     free(left);
     free(map);
-    if (rc) rc0_fail(lp, err);
+    if (rc) rebase_failed(lp, err);
     return rc;
 }
 
