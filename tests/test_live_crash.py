@@ -52,6 +52,7 @@ def state(st, ids):
 
 
 t_start = time.time()
+inflight = None  # the upsert or delete (kind, ids) a kill interrupted; None after an acknowledged call or an events call
 for trial in range(TRIALS):
     srv = start()
     st = pbg.RerankerStub(grpc.insecure_channel(f"127.0.0.1:{srv.port}"))
@@ -59,7 +60,7 @@ for trial in range(TRIALS):
         _, msg = h.code_of(lambda: st.UpsertItems(pb.UpsertItemsRequest(items=[pb.ItemUpdate(item_id="x", vector=[0.0] * 384, model_fingerprint=1)]), timeout=30))
         fp = int(re.search(r"this server's model \(([0-9a-f]+)\)", msg).group(1), 16)
     # verify what the previous trial left
-    ids = sorted(present | absent | {i for op in [inflight] for i in op[1]} if trial else present | absent)
+    ids = sorted(present | absent | set(inflight[1] if inflight else ()))
     if ids:
         ranked, unknown = state(st, ids)
         for i in present:
